@@ -1,0 +1,148 @@
+//! The one door to the Docker engine. Everything the rest of the tool needs
+//! from Docker goes through [`Engine`]; errors are classified once here
+//! (unreachable, not found, conflict, other) so callers can explain them.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::query_parameters::ListContainersOptions;
+
+use crate::gameday::model::DockerConfig;
+use crate::gameday::units::ContainerState;
+
+pub const LABEL_PROJECT: &str = "com.docker.compose.project";
+pub const LABEL_SERVICE: &str = "com.docker.compose.service";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("cannot reach the Docker engine at {host}: {source}")]
+    Unreachable {
+        host: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("no such container `{0}`")]
+    NotFound(String),
+    #[error("Docker refused: {0}")]
+    Conflict(String),
+    #[error("Docker error: {0}")]
+    Other(#[source] bollard::errors::Error),
+}
+
+impl DockerError {
+    fn classify(err: bollard::errors::Error, subject: &str) -> Self {
+        match &err {
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            } => DockerError::NotFound(subject.to_string()),
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            } => DockerError::Conflict(message.clone()),
+            _ => DockerError::Other(err),
+        }
+    }
+}
+
+/// A container as the gameday sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub id: String,
+    /// Without the leading `/`.
+    pub name: String,
+    pub service: Option<String>,
+    pub state: ContainerState,
+}
+
+impl ContainerInfo {
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+}
+
+/// A connected Docker engine.
+#[derive(Clone)]
+pub struct Engine {
+    client: Docker,
+    host: String,
+}
+
+impl Engine {
+    /// Connect as the gameday says: its `docker.host`, else `DOCKER_HOST`, else
+    /// the local socket. Negotiates the API version with the server.
+    pub async fn connect(config: &DockerConfig) -> Result<Engine, DockerError> {
+        let host = config
+            .host
+            .clone()
+            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+        let unreachable = |source| DockerError::Unreachable {
+            host: host.clone(),
+            source,
+        };
+        let client = Docker::connect_with_host(&host).map_err(unreachable)?;
+        let client = client.negotiate_version().await.map_err(unreachable)?;
+        Ok(Engine { client, host })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `20.10.24 (API 1.41)`
+    pub async fn server_version(&self) -> Result<String, DockerError> {
+        let v = self
+            .client
+            .version()
+            .await
+            .map_err(|e| DockerError::classify(e, "version"))?;
+        Ok(format!(
+            "{} (API {})",
+            v.version.unwrap_or_else(|| "?".into()),
+            v.api_version.unwrap_or_else(|| "?".into())
+        ))
+    }
+
+    /// Every container (running or not) of a compose project, sorted by name.
+    pub async fn list_project(&self, project: &str) -> Result<Vec<ContainerInfo>, DockerError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_PROJECT}={project}")],
+        )]);
+        let list = self
+            .client
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| DockerError::classify(e, project))?;
+        let mut containers: Vec<ContainerInfo> = list
+            .into_iter()
+            .filter_map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                // Belt and braces: never trust a filter alone with the blast radius.
+                if labels.get(LABEL_PROJECT).map(String::as_str) != Some(project) {
+                    return None;
+                }
+                Some(ContainerInfo {
+                    id: c.id?,
+                    name: c
+                        .names
+                        .unwrap_or_default()
+                        .first()
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_default(),
+                    service: labels.get(LABEL_SERVICE).cloned(),
+                    state: c
+                        .state
+                        .map(|s| s.to_string().parse().unwrap_or(ContainerState::Dead))
+                        .unwrap_or(ContainerState::Dead),
+                })
+            })
+            .collect();
+        containers.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(containers)
+    }
+}

@@ -1,0 +1,1260 @@
+//! From the YAML tree to the validated [`Gameday`]: types, required and
+//! unknown keys, value syntax, defaults, and the cross-checks between parts
+//! (expectations name real probes, checks fit the probe kind, names are
+//! unique). Every problem found is collected, so one `validate` run shows
+//! them all, each at its line and column.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+
+use super::diag::{Diagnostic, nearest};
+use super::model::*;
+use super::units::{Comparison, ContainerState, HumanDuration, StatusSpec, parse_signal};
+use super::yaml::{Key, Node, Pos, Value};
+
+pub(crate) const GAMEDAY_KEYS: &[&str] = &[
+    "gameday",
+    "description",
+    "participants",
+    "environment",
+    "recording",
+    "docker",
+    "scope",
+    "defaults",
+    "probes",
+    "scenarios",
+];
+pub(crate) const DOCKER_KEYS: &[&str] = &["host"];
+pub(crate) const SCOPE_KEYS: &[&str] = &["compose_project"];
+pub(crate) const DEFAULTS_KEYS: &[&str] = &["probe_every", "probe_timeout", "baseline", "cooldown"];
+pub(crate) const PROBE_KINDS: &[&str] = &["http", "tcp", "container"];
+pub(crate) const PROBE_COMMON_KEYS: &[&str] = &["every", "timeout"];
+pub(crate) const HTTP_KEYS: &[&str] = &[
+    "url",
+    "method",
+    "headers",
+    "body",
+    "expect_status",
+    "body_contains",
+];
+pub(crate) const TCP_KEYS: &[&str] = &["address"];
+pub(crate) const TARGET_KEYS: &[&str] = &["service", "container", "pick"];
+pub(crate) const SCENARIO_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "expected",
+    "fault",
+    "faults",
+    "duration",
+    "cooldown",
+    "expect",
+    "halt_if",
+];
+pub(crate) const FAULT_KINDS: &[&str] = &["kill", "stop", "restart", "pause"];
+pub(crate) const KILL_KEYS: &[&str] = &["signal", "restore"];
+pub(crate) const STOP_KEYS: &[&str] = &["timeout", "restore"];
+pub(crate) const RESTART_KEYS: &[&str] = &["timeout"];
+pub(crate) const EXPECT_COMMON_KEYS: &[&str] = &["probe", "during"];
+pub(crate) const HALT_KEYS: &[&str] = &["probe", "failing_for"];
+const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
+
+/// Looks up environment variables for `${VAR}`; a function so tests can pass a fixed map.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Decode and check a whole gameday file.
+pub fn decode(root: &Node, env: EnvLookup<'_>) -> Result<Gameday, Vec<Diagnostic>> {
+    let mut decoder = Decoder {
+        diags: Vec::new(),
+        env,
+    };
+    let gameday = decoder.gameday(root);
+    let mut diags = decoder.diags;
+    diags.sort_by_key(|d| d.pos);
+    diags.dedup();
+    match gameday {
+        Some(g) if diags.is_empty() => Ok(g),
+        _ => Err(diags),
+    }
+}
+
+struct Decoder<'e> {
+    diags: Vec<Diagnostic>,
+    env: EnvLookup<'e>,
+}
+
+/// A mapping whose keys were checked: known, not repeated.
+struct Obj<'n> {
+    pos: Pos,
+    entries: Vec<(&'n Key, &'n Node)>,
+    had_unknown_key: bool,
+}
+
+impl<'n> Obj<'n> {
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(_, v)| *v)
+    }
+
+    fn key(&self, key: &str) -> Option<&'n Key> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(k, _)| *k)
+    }
+
+    /// Which of `keys` are present, in file order.
+    fn present(&self, keys: &[&str]) -> Vec<&'n Key> {
+        self.entries
+            .iter()
+            .filter(|(k, _)| keys.contains(&k.name.as_str()))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+}
+
+fn list_keys(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Decoder<'_> {
+    fn error(&mut self, pos: Pos, message: impl Into<String>) {
+        self.diags.push(Diagnostic::new(pos, message));
+    }
+
+    fn error_hint(&mut self, pos: Pos, message: impl Into<String>, hint: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::new(pos, message).with_hint(hint));
+    }
+
+    /// Check a mapping: report unknown and repeated keys. `Null` is an empty mapping.
+    fn obj<'n>(&mut self, node: &'n Node, what: &str, known: &[&str]) -> Option<Obj<'n>> {
+        let entries = match &node.value {
+            Value::Map(entries) => entries,
+            Value::Null => {
+                return Some(Obj {
+                    pos: node.pos,
+                    entries: Vec::new(),
+                    had_unknown_key: false,
+                });
+            }
+            other => {
+                self.error_hint(
+                    node.pos,
+                    format!("expected {what} as a mapping, found {}", other.kind()),
+                    format!("{what} takes the keys {}", list_keys(known)),
+                );
+                return None;
+            }
+        };
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
+        let mut obj = Obj {
+            pos: node.pos,
+            entries: Vec::new(),
+            had_unknown_key: false,
+        };
+        for (key, value) in entries {
+            if let Some(first) = seen.get(key.name.as_str()) {
+                self.error_hint(
+                    key.pos,
+                    format!("duplicate key `{}` in {what}", key.name),
+                    format!(
+                        "it was already set on line {}; YAML keeps only one, so remove the other",
+                        first.line
+                    ),
+                );
+                continue;
+            }
+            seen.insert(&key.name, key.pos);
+            if !known.contains(&key.name.as_str()) {
+                obj.had_unknown_key = true;
+                let hint = match nearest(&key.name, known.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("{what} takes {}", list_keys(known)),
+                };
+                self.error_hint(
+                    key.pos,
+                    format!("unknown key `{}` in {what}", key.name),
+                    hint,
+                );
+                continue;
+            }
+            obj.entries.push((key, value));
+        }
+        Some(obj)
+    }
+
+    fn require<'n>(
+        &mut self,
+        obj: &Obj<'n>,
+        key: &str,
+        what: &str,
+        example: &str,
+    ) -> Option<&'n Node> {
+        let found = obj.get(key);
+        if found.is_none() {
+            self.error_hint(
+                obj.pos,
+                format!("{what} is missing the required key `{key}`"),
+                format!("add `{key}: {example}`"),
+            );
+        }
+        found
+    }
+
+    /// Free text: any scalar is accepted and kept as written.
+    fn text(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            other => {
+                self.error(
+                    node.pos,
+                    format!("expected {what} as text, found {}", other.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Text that must not be empty (names, titles).
+    fn name(&mut self, node: &Node, what: &str) -> Option<String> {
+        let text = self.text(node, what)?;
+        if text.trim().is_empty() {
+            self.error(node.pos, format!("{what} must not be empty"));
+            return None;
+        }
+        Some(text)
+    }
+
+    fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match &node.value {
+            Value::Bool(b) => Some(*b),
+            other => {
+                self.error_hint(
+                    node.pos,
+                    format!("expected {what} as true or false, found {}", other.kind()),
+                    "write `true` or `false`",
+                );
+                None
+            }
+        }
+    }
+
+    /// A duration that must be greater than zero.
+    fn duration(&mut self, node: &Node, what: &str) -> Option<HumanDuration> {
+        let text = match &node.value {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => {
+                self.error_hint(
+                    node.pos,
+                    format!("{what} `{i}` has no unit"),
+                    format!("write a duration with a unit, e.g. `{i}s` or `{i}ms`"),
+                );
+                return None;
+            }
+            Value::Float(f) => {
+                self.error_hint(
+                    node.pos,
+                    format!("{what} `{f}` has no unit"),
+                    format!("write a duration with a unit, e.g. `{f}s`"),
+                );
+                return None;
+            }
+            other => {
+                self.error_hint(
+                    node.pos,
+                    format!("expected {what} as a duration, found {}", other.kind()),
+                    "durations look like `250ms`, `30s`, `1m30s`",
+                );
+                return None;
+            }
+        };
+        if text.trim_start().starts_with('-') {
+            self.error_hint(
+                node.pos,
+                format!("{what} `{text}` is negative"),
+                "durations must be greater than zero",
+            );
+            return None;
+        }
+        match text.parse::<HumanDuration>() {
+            Ok(d) if d.is_zero() => {
+                self.error_hint(
+                    node.pos,
+                    format!("{what} must be greater than zero, found `{text}`"),
+                    "use a positive duration such as `1s`",
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error_hint(
+                    node.pos,
+                    format!("invalid {what}: {e}"),
+                    "durations look like `250ms`, `30s`, `1m30s`",
+                );
+                None
+            }
+        }
+    }
+
+    fn comparison<T: FromStr<Err = String>>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        example: &str,
+    ) -> Option<Comparison<T>> {
+        let Value::Str(text) = &node.value else {
+            self.error_hint(
+                node.pos,
+                format!(
+                    "expected {what} as a comparison string, found {}",
+                    node.value.kind()
+                ),
+                format!("write it quoted with an operator, e.g. `\"{example}\"`"),
+            );
+            return None;
+        };
+        match text.parse::<Comparison<T>>() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.error_hint(
+                    node.pos,
+                    format!("invalid {what}: {e}"),
+                    format!("write an operator and a value, e.g. `\"{example}\"`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `${VAR}` from the environment; `$$` is a literal `$`.
+    fn expand_env(&mut self, node: &Node, text: &str, what: &str) -> Option<String> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        let mut ok = true;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            if let Some(tail) = after.strip_prefix('$') {
+                out.push('$');
+                rest = tail;
+            } else if let Some(body) = after.strip_prefix('{') {
+                let Some(end) = body.find('}') else {
+                    self.error_hint(
+                        node.pos,
+                        format!("unclosed `${{` in {what}"),
+                        "write `${NAME}`, or `$$` for a literal dollar sign",
+                    );
+                    return None;
+                };
+                let name = &body[..end];
+                match (self.env)(name) {
+                    Some(value) => out.push_str(&value),
+                    None => {
+                        self.error_hint(
+                            node.pos,
+                            format!("environment variable `{name}` used in {what} is not set"),
+                            format!("export {name}=... before running gameday"),
+                        );
+                        ok = false;
+                    }
+                }
+                rest = &body[end + 1..];
+            } else {
+                out.push('$');
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+        ok.then_some(out)
+    }
+
+    fn gameday(&mut self, root: &Node) -> Option<Gameday> {
+        match &root.value {
+            Value::Null => {
+                self.error_hint(
+                    Pos { line: 1, col: 1 },
+                    "the file is empty",
+                    "a gameday needs at least `gameday: <title>`, `scope: { compose_project: <name> }` and `scenarios:`",
+                );
+                return None;
+            }
+            Value::Map(_) => {}
+            other => {
+                self.error_hint(
+                    root.pos,
+                    format!(
+                        "expected a gameday (a mapping with `gameday:`, `scope:` and `scenarios:`), found {}",
+                        other.kind()
+                    ),
+                    "is this the right file? A gameday file starts with `gameday: <title>`",
+                );
+                return None;
+            }
+        }
+        let obj = self.obj(root, "the gameday", GAMEDAY_KEYS)?;
+        let title = self
+            .require(&obj, "gameday", "the gameday", "Login API resilience")
+            .and_then(|n| self.name(n, "the gameday title"));
+        let description = obj
+            .get("description")
+            .and_then(|n| self.text(n, "description"));
+        let participants = obj
+            .get("participants")
+            .map(|n| self.participants(n))
+            .unwrap_or_default();
+        let environment = obj
+            .get("environment")
+            .and_then(|n| self.name(n, "environment"))
+            .unwrap_or_else(|| "local".to_string());
+        let recording = obj.get("recording").and_then(|n| self.text(n, "recording"));
+        let docker = obj
+            .get("docker")
+            .map(|n| self.docker(n))
+            .unwrap_or_default();
+        let scope = self
+            .require(&obj, "scope", "the gameday", "{ compose_project: demo }")
+            .and_then(|n| self.scope(n));
+        let defaults = obj
+            .get("defaults")
+            .map(|n| self.defaults(n))
+            .unwrap_or_default();
+        let probes = obj
+            .get("probes")
+            .map(|n| self.probes(n, &defaults))
+            .unwrap_or_default();
+        let scenarios = self
+            .require(&obj, "scenarios", "the gameday", "[ ... ]")
+            .map(|n| self.scenarios(n, &defaults, &probes))
+            .unwrap_or_default();
+        Some(Gameday {
+            gameday: title?,
+            description,
+            participants,
+            environment,
+            recording,
+            docker,
+            scope: scope?,
+            defaults,
+            probes: Probes(probes),
+            scenarios,
+        })
+    }
+
+    fn participants(&mut self, node: &Node) -> Vec<String> {
+        match &node.value {
+            Value::Seq(items) => items
+                .iter()
+                .filter_map(|n| self.name(n, "a participant"))
+                .collect(),
+            Value::Str(s) => vec![s.clone()],
+            other => {
+                self.error_hint(
+                    node.pos,
+                    format!("expected participants as a list, found {}", other.kind()),
+                    "write `participants: [Dana (coordinator), Sam (observer)]`",
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn docker(&mut self, node: &Node) -> DockerConfig {
+        let Some(obj) = self.obj(node, "`docker`", DOCKER_KEYS) else {
+            return DockerConfig::default();
+        };
+        let host = obj.get("host").and_then(|n| {
+            let host = self.name(n, "the Docker host")?;
+            let known = ["unix://", "tcp://", "http://", "https://"];
+            if known.iter().any(|p| host.starts_with(p)) {
+                Some(host)
+            } else {
+                self.error_hint(
+                    n.pos,
+                    format!("unsupported Docker host `{host}`"),
+                    "use `unix:///var/run/docker.sock` or `tcp://HOST:PORT`",
+                );
+                None
+            }
+        });
+        DockerConfig { host }
+    }
+
+    fn scope(&mut self, node: &Node) -> Option<Scope> {
+        let obj = self.obj(node, "`scope`", SCOPE_KEYS)?;
+        let project = self
+            .require(&obj, "compose_project", "`scope`", "demo")
+            .and_then(|n| self.name(n, "the compose project"))?;
+        Some(Scope {
+            compose_project: project,
+        })
+    }
+
+    fn defaults(&mut self, node: &Node) -> Defaults {
+        let mut defaults = Defaults::default();
+        let Some(obj) = self.obj(node, "`defaults`", DEFAULTS_KEYS) else {
+            return defaults;
+        };
+        let fields: [(&str, &mut HumanDuration); 4] = [
+            ("probe_every", &mut defaults.probe_every),
+            ("probe_timeout", &mut defaults.probe_timeout),
+            ("baseline", &mut defaults.baseline),
+            ("cooldown", &mut defaults.cooldown),
+        ];
+        for (key, slot) in fields {
+            if let Some(d) = obj
+                .get(key)
+                .and_then(|n| self.duration(n, &format!("`{key}`")))
+            {
+                *slot = d;
+            }
+        }
+        defaults
+    }
+
+    fn probes(&mut self, node: &Node, defaults: &Defaults) -> Vec<Probe> {
+        let entries = match &node.value {
+            Value::Map(entries) => entries,
+            Value::Null => return Vec::new(),
+            other => {
+                self.error_hint(
+                    node.pos,
+                    format!(
+                        "expected `probes` as a mapping from name to probe, found {}",
+                        other.kind()
+                    ),
+                    "write `probes: { health: { http: { url: http://127.0.0.1:8080/health } } }`",
+                );
+                return Vec::new();
+            }
+        };
+        let mut probes: Vec<Probe> = Vec::new();
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
+        for (key, value) in entries {
+            if let Some(first) = seen.get(key.name.as_str()) {
+                self.error_hint(
+                    key.pos,
+                    format!("duplicate probe name `{}`", key.name),
+                    format!(
+                        "a probe with this name is already defined on line {}; rename one",
+                        first.line
+                    ),
+                );
+                continue;
+            }
+            seen.insert(&key.name, key.pos);
+            if let Some(probe) = self.probe(key, value, defaults) {
+                probes.push(probe);
+            }
+        }
+        probes
+    }
+
+    fn probe(&mut self, key: &Key, node: &Node, defaults: &Defaults) -> Option<Probe> {
+        let what = format!("probe `{}`", key.name);
+        let known: Vec<&str> = PROBE_KINDS
+            .iter()
+            .chain(PROBE_COMMON_KEYS)
+            .copied()
+            .collect();
+        let obj = self.obj(node, &what, &known)?;
+        let every = obj
+            .get("every")
+            .map(|n| self.duration(n, "`every`"))
+            .unwrap_or(Some(defaults.probe_every));
+        let timeout = obj
+            .get("timeout")
+            .map(|n| self.duration(n, "`timeout`"))
+            .unwrap_or(Some(defaults.probe_timeout));
+        let kinds = obj.present(PROBE_KINDS);
+        let kind = match kinds.as_slice() {
+            [] => {
+                if !obj.had_unknown_key {
+                    self.error_hint(
+                        key.pos,
+                        format!("{what} has no kind"),
+                        format!("add one of {}", list_keys(PROBE_KINDS)),
+                    );
+                }
+                None
+            }
+            [one] => {
+                let body = obj.get(&one.name)?;
+                match one.name.as_str() {
+                    "http" => self.http_probe(body, &what).map(ProbeKind::Http),
+                    "tcp" => self.tcp_probe(body, &what).map(ProbeKind::Tcp),
+                    _ => self
+                        .target(body, &format!("the container check of {what}"), &[])
+                        .map(|(target, _)| ProbeKind::Container(ContainerProbe { target })),
+                }
+            }
+            [first, second, ..] => {
+                self.error_hint(
+                    second.pos,
+                    format!(
+                        "{what} has two kinds, `{}` and `{}`",
+                        first.name, second.name
+                    ),
+                    "a probe does one thing; split it into two named probes",
+                );
+                None
+            }
+        };
+        Some(Probe {
+            name: key.name.clone(),
+            kind: kind?,
+            every: every?,
+            timeout: timeout?,
+            pos: key.pos,
+        })
+    }
+
+    fn http_probe(&mut self, node: &Node, what: &str) -> Option<HttpProbe> {
+        let obj = self.obj(node, &format!("the http check of {what}"), HTTP_KEYS)?;
+        let url = self
+            .require(
+                &obj,
+                "url",
+                &format!("the http check of {what}"),
+                "http://127.0.0.1:8080/health",
+            )
+            .and_then(|n| {
+                let raw = self.name(n, "the URL")?;
+                let url = self.expand_env(n, &raw, "the URL")?;
+                if !(url.starts_with("http://") || url.starts_with("https://"))
+                    || url
+                        .split("://")
+                        .nth(1)
+                        .is_none_or(|rest| rest.is_empty() || rest.starts_with('/'))
+                {
+                    self.error_hint(
+                        n.pos,
+                        format!("`{raw}` is not an http(s) URL"),
+                        "write a full URL such as `http://127.0.0.1:8080/health`",
+                    );
+                    return None;
+                }
+                Some(url)
+            });
+        let method = match obj.get("method") {
+            None => Some("GET".to_string()),
+            Some(n) => self.name(n, "the method").and_then(|m| {
+                let upper = m.to_ascii_uppercase();
+                if HTTP_METHODS.contains(&upper.as_str()) {
+                    Some(upper)
+                } else {
+                    self.error_hint(
+                        n.pos,
+                        format!("unknown HTTP method `{m}`"),
+                        format!("use one of {}", HTTP_METHODS.join(", ")),
+                    );
+                    None
+                }
+            }),
+        };
+        let mut headers = BTreeMap::new();
+        if let Some(n) = obj.get("headers") {
+            match &n.value {
+                Value::Map(entries) => {
+                    for (k, v) in entries {
+                        if let Some(value) = self.text(v, &format!("header `{}`", k.name))
+                            && let Some(value) =
+                                self.expand_env(v, &value, &format!("header `{}`", k.name))
+                        {
+                            headers.insert(k.name.clone(), value);
+                        }
+                    }
+                }
+                Value::Null => {}
+                other => self.error_hint(
+                    n.pos,
+                    format!("expected `headers` as a mapping, found {}", other.kind()),
+                    "write `headers: { Authorization: \"Bearer ${TOKEN}\" }`",
+                ),
+            }
+        }
+        let body = obj.get("body").and_then(|n| self.text(n, "the body"));
+        let expect_status = match obj.get("expect_status") {
+            None => Some(StatusSpec::default()),
+            Some(n) => self.status_spec(n),
+        };
+        let body_contains = obj
+            .get("body_contains")
+            .and_then(|n| self.text(n, "`body_contains`"));
+        Some(HttpProbe {
+            url: url?,
+            method: method?,
+            headers,
+            body,
+            expect_status: expect_status?,
+            body_contains,
+        })
+    }
+
+    fn status_spec(&mut self, node: &Node) -> Option<StatusSpec> {
+        let one = |d: &mut Self, n: &Node| -> Option<StatusSpec> {
+            let text = match &n.value {
+                Value::Int(i) => i.to_string(),
+                Value::Str(s) => s.clone(),
+                other => {
+                    d.error_hint(
+                        n.pos,
+                        format!("expected an HTTP status, found {}", other.kind()),
+                        "write a code like `200`, a class like `2xx`, or a list `[200, 204]`",
+                    );
+                    return None;
+                }
+            };
+            match StatusSpec::parse_one(&text) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    d.error_hint(
+                        n.pos,
+                        e,
+                        "write a code like `200`, a class like `2xx`, or a list `[200, 204]`",
+                    );
+                    None
+                }
+            }
+        };
+        match &node.value {
+            Value::Seq(items) if items.is_empty() => {
+                self.error(node.pos, "the list of statuses is empty");
+                None
+            }
+            Value::Seq(items) => {
+                let parsed: Vec<Option<StatusSpec>> = items.iter().map(|n| one(self, n)).collect();
+                parsed
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(StatusSpec::AnyOf)
+            }
+            _ => one(self, node),
+        }
+    }
+
+    fn tcp_probe(&mut self, node: &Node, what: &str) -> Option<TcpProbe> {
+        let obj = self.obj(node, &format!("the tcp check of {what}"), TCP_KEYS)?;
+        let n = self.require(
+            &obj,
+            "address",
+            &format!("the tcp check of {what}"),
+            "127.0.0.1:5432",
+        )?;
+        let address = self.name(n, "the address")?;
+        let valid = address.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !valid {
+            self.error_hint(
+                n.pos,
+                format!("`{address}` is not a `host:port` address"),
+                "write e.g. `127.0.0.1:5432`",
+            );
+            return None;
+        }
+        Some(TcpProbe { address })
+    }
+
+    /// A target (`service:` or `container:`, optional `pick:`) plus the
+    /// fault-specific keys in `extra`, which the caller reads from the
+    /// returned mapping.
+    fn target<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        extra: &[&str],
+    ) -> Option<(Target, Obj<'n>)> {
+        let known: Vec<&str> = TARGET_KEYS.iter().chain(extra).copied().collect();
+        let obj = self.obj(node, what, &known)?;
+        let selectors = obj.present(&["service", "container"]);
+        let pos = selectors.first().map(|k| k.pos).unwrap_or(obj.pos);
+        let selector = match selectors.as_slice() {
+            [] => {
+                self.error_hint(
+                    obj.pos,
+                    format!("{what} has no target"),
+                    "add `service: <compose service>` or `container: <container name>`",
+                );
+                None
+            }
+            [one] => {
+                let value = obj.get(&one.name)?;
+                let name = self.name(value, &format!("the {}", one.name))?;
+                Some(if one.name == "service" {
+                    Selector::Service(name)
+                } else {
+                    Selector::Container(name)
+                })
+            }
+            [_, second, ..] => {
+                self.error_hint(
+                    second.pos,
+                    format!("{what} names both a service and a container"),
+                    "keep one of `service:` and `container:`",
+                );
+                None
+            }
+        };
+        let pick = match obj.get("pick") {
+            None => Some(Pick::All),
+            Some(n) => match self.name(n, "`pick`").as_deref() {
+                Some("all") => Some(Pick::All),
+                Some("one") => Some(Pick::One),
+                Some(other) => {
+                    self.error_hint(
+                        n.pos,
+                        format!("unknown pick `{other}`"),
+                        "use `all` (every replica) or `one`",
+                    );
+                    None
+                }
+                None => None,
+            },
+        };
+        if let (Some(Selector::Container(_)), Some(Pick::One), Some(k)) =
+            (&selector, pick, obj.key("pick"))
+        {
+            self.error_hint(
+                k.pos,
+                "`pick` applies to a service, not to a named container",
+                "remove `pick:` or target a `service:`",
+            );
+        }
+        let target = Target {
+            selector: selector?,
+            pick: pick?,
+            pos,
+        };
+        Some((target, obj))
+    }
+
+    fn scenarios(&mut self, node: &Node, defaults: &Defaults, probes: &[Probe]) -> Vec<Scenario> {
+        let items = match &node.value {
+            Value::Seq(items) => items,
+            other => {
+                self.error_hint(
+                    node.pos,
+                    format!("expected `scenarios` as a list, found {}", other.kind()),
+                    "write each scenario as a list item starting with `- name: ...`",
+                );
+                return Vec::new();
+            }
+        };
+        if items.is_empty() {
+            self.error_hint(
+                node.pos,
+                "the gameday has no scenarios",
+                "add at least one scenario with a `name`, a `fault` and a `duration`",
+            );
+        }
+        let mut scenarios: Vec<Scenario> = Vec::new();
+        let mut seen: HashMap<String, Pos> = HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(s) = self.scenario(item, i + 1, defaults, probes) {
+                if let Some(first) = seen.get(&s.name) {
+                    self.error_hint(
+                        s.pos,
+                        format!("duplicate scenario name `{}`", s.name),
+                        format!(
+                            "a scenario with this name starts on line {}; names must be unique",
+                            first.line
+                        ),
+                    );
+                    continue;
+                }
+                seen.insert(s.name.clone(), s.pos);
+                scenarios.push(s);
+            }
+        }
+        scenarios
+    }
+
+    fn scenario(
+        &mut self,
+        node: &Node,
+        index: usize,
+        defaults: &Defaults,
+        probes: &[Probe],
+    ) -> Option<Scenario> {
+        let obj = self.obj(node, &format!("scenario #{index}"), SCENARIO_KEYS)?;
+        let name = self
+            .require(
+                &obj,
+                "name",
+                &format!("scenario #{index}"),
+                "Database paused",
+            )
+            .and_then(|n| self.name(n, "the scenario name"));
+        let what = match &name {
+            Some(n) => format!("scenario `{n}`"),
+            None => format!("scenario #{index}"),
+        };
+        let description = obj
+            .get("description")
+            .and_then(|n| self.text(n, "description"));
+        let expected = obj.get("expected").and_then(|n| self.text(n, "`expected`"));
+        let faults = match (obj.key("fault"), obj.key("faults")) {
+            (Some(_), Some(both)) => {
+                self.error_hint(
+                    both.pos,
+                    format!("{what} has both `fault` and `faults`"),
+                    "use `fault:` for one fault or `faults:` for a list, not both",
+                );
+                None
+            }
+            (Some(_), None) => obj
+                .get("fault")
+                .and_then(|n| self.fault(n))
+                .map(|f| vec![f]),
+            (None, Some(_)) => obj.get("faults").and_then(|n| self.fault_list(n, &what)),
+            (None, None) => {
+                self.error_hint(
+                    obj.pos,
+                    format!("{what} has no fault"),
+                    "add e.g. `fault: { pause: { service: db } }`, or `faults:` with a list",
+                );
+                None
+            }
+        };
+        let duration = self
+            .require(&obj, "duration", &what, "20s")
+            .and_then(|n| self.duration(n, "`duration`"));
+        let cooldown = obj
+            .get("cooldown")
+            .map(|n| self.duration(n, "`cooldown`"))
+            .unwrap_or(Some(defaults.cooldown));
+        let expect = match obj.get("expect") {
+            None => Some(Vec::new()),
+            Some(n) => self.list(n, "`expect`", |d, item| d.expectation(item, probes)),
+        };
+        let halt_if = match obj.get("halt_if") {
+            None => Some(Vec::new()),
+            Some(n) => self.list(n, "`halt_if`", |d, item| d.halt_condition(item, probes)),
+        };
+        Some(Scenario {
+            name: name?,
+            description,
+            expected,
+            faults: faults?,
+            duration: duration?,
+            cooldown: cooldown?,
+            expect: expect?,
+            halt_if: halt_if?,
+            pos: obj.pos,
+        })
+    }
+
+    /// Decode every item of a list; `None` if the list or any item is bad.
+    fn list<T>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        mut item: impl FnMut(&mut Self, &Node) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let Value::Seq(items) = &node.value else {
+            self.error_hint(
+                node.pos,
+                format!("expected {what} as a list, found {}", node.value.kind()),
+                "start each item with `- `",
+            );
+            return None;
+        };
+        let decoded: Vec<Option<T>> = items.iter().map(|n| item(self, n)).collect();
+        decoded.into_iter().collect()
+    }
+
+    fn fault_list(&mut self, node: &Node, what: &str) -> Option<Vec<Fault>> {
+        let faults = self.list(node, "`faults`", |d, n| d.fault(n))?;
+        if faults.is_empty() {
+            self.error_hint(
+                node.pos,
+                format!("{what} has an empty list of faults"),
+                "add at least one fault, e.g. `- pause: { service: db }`",
+            );
+            return None;
+        }
+        Some(faults)
+    }
+
+    fn fault(&mut self, node: &Node) -> Option<Fault> {
+        let obj = self.obj(node, "a fault", FAULT_KINDS)?;
+        let kinds = obj.present(FAULT_KINDS);
+        let key = match kinds.as_slice() {
+            [] => {
+                if !obj.had_unknown_key {
+                    self.error_hint(
+                        obj.pos,
+                        "the fault names no kind",
+                        format!(
+                            "write one of {}, e.g. `pause: {{ service: db }}`",
+                            list_keys(FAULT_KINDS)
+                        ),
+                    );
+                }
+                return None;
+            }
+            [one] => *one,
+            [_, second, ..] => {
+                self.error_hint(
+                    second.pos,
+                    "one fault item names two kinds",
+                    "use `faults:` with one list item per fault",
+                );
+                return None;
+            }
+        };
+        let body = obj.get(&key.name)?;
+        let what = format!("the `{}` fault", key.name);
+        match key.name.as_str() {
+            "kill" => {
+                let (target, obj) = self.target(body, &what, KILL_KEYS)?;
+                let signal = match obj.get("signal") {
+                    None => Some("SIGKILL".to_string()),
+                    Some(n) => self
+                        .name(n, "the signal")
+                        .and_then(|s| match parse_signal(&s) {
+                            Ok(sig) => Some(sig),
+                            Err(e) => {
+                                self.error_hint(
+                                    n.pos,
+                                    e,
+                                    format!("use one of {}", super::units::SIGNALS.join(", ")),
+                                );
+                                None
+                            }
+                        }),
+                };
+                let restore = obj
+                    .get("restore")
+                    .map(|n| self.boolean(n, "`restore`"))
+                    .unwrap_or(Some(true));
+                Some(Fault::Kill(KillFault {
+                    target,
+                    signal: signal?,
+                    restore: restore?,
+                }))
+            }
+            "stop" => {
+                let (target, obj) = self.target(body, &what, STOP_KEYS)?;
+                let timeout = obj
+                    .get("timeout")
+                    .map(|n| self.duration(n, "`timeout`"))
+                    .unwrap_or(Some(HumanDuration::from_secs(10)));
+                let restore = obj
+                    .get("restore")
+                    .map(|n| self.boolean(n, "`restore`"))
+                    .unwrap_or(Some(true));
+                Some(Fault::Stop(StopFault {
+                    target,
+                    timeout: timeout?,
+                    restore: restore?,
+                }))
+            }
+            "restart" => {
+                let (target, obj) = self.target(body, &what, RESTART_KEYS)?;
+                let timeout = obj
+                    .get("timeout")
+                    .map(|n| self.duration(n, "`timeout`"))
+                    .unwrap_or(Some(HumanDuration::from_secs(10)));
+                Some(Fault::Restart(RestartFault {
+                    target,
+                    timeout: timeout?,
+                }))
+            }
+            _ => {
+                let (target, _) = self.target(body, &what, &[])?;
+                Some(Fault::Pause(PauseFault { target }))
+            }
+        }
+    }
+
+    fn probe_ref<'p>(&mut self, node: &Node, probes: &'p [Probe]) -> Option<&'p Probe> {
+        let name = self.name(node, "the probe name")?;
+        let found = probes.iter().find(|p| p.name == name);
+        if found.is_none() {
+            let names: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
+            let hint = match nearest(&name, names.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None if names.is_empty() => "define it under `probes:` first".to_string(),
+                None => format!("the probes are {}", list_keys(&names)),
+            };
+            self.error_hint(node.pos, format!("unknown probe `{name}`"), hint);
+        }
+        found
+    }
+
+    fn expectation(&mut self, node: &Node, probes: &[Probe]) -> Option<Expectation> {
+        let known: Vec<&str> = EXPECT_COMMON_KEYS
+            .iter()
+            .chain(Check::KEYS)
+            .copied()
+            .collect();
+        let obj = self.obj(node, "an expectation", &known)?;
+        let probe = self
+            .require(&obj, "probe", "the expectation", "health")
+            .and_then(|n| self.probe_ref(n, probes));
+        let during = match obj.get("during") {
+            None => None,
+            Some(n) => match self.name(n, "`during`").as_deref() {
+                Some("before") => Some(Window::Before),
+                Some("fault") => Some(Window::Fault),
+                Some("after") => Some(Window::After),
+                Some(other) => {
+                    self.error_hint(
+                        n.pos,
+                        format!("unknown window `{other}`"),
+                        "use `before` (baseline), `fault` (while held) or `after` (revert to end of cooldown)",
+                    );
+                    return None;
+                }
+                None => return None,
+            },
+        };
+        let checks = obj.present(Check::KEYS);
+        let key = match checks.as_slice() {
+            [] => {
+                if !obj.had_unknown_key {
+                    self.error_hint(
+                        obj.pos,
+                        "the expectation has no check",
+                        format!("add one of {}", list_keys(Check::KEYS)),
+                    );
+                }
+                return None;
+            }
+            [one] => *one,
+            [first, second, ..] => {
+                self.error_hint(
+                    second.pos,
+                    format!(
+                        "one expectation has two checks, `{}` and `{}`",
+                        first.name, second.name
+                    ),
+                    "write one expectation per check (one list item each)",
+                );
+                return None;
+            }
+        };
+        let value = obj.get(&key.name)?;
+        let check = match key.name.as_str() {
+            "success_rate" => {
+                Check::SuccessRate(self.comparison(value, "`success_rate`", ">= 99%")?)
+            }
+            "status" => Check::Status(self.status_spec(value)?),
+            "latency_p50" => {
+                Check::LatencyP50(self.comparison(value, "`latency_p50`", "< 200ms")?)
+            }
+            "latency_p95" => {
+                Check::LatencyP95(self.comparison(value, "`latency_p95`", "< 500ms")?)
+            }
+            "latency_p99" => Check::LatencyP99(self.comparison(value, "`latency_p99`", "< 1s")?),
+            "latency_max" => Check::LatencyMax(self.comparison(value, "`latency_max`", "< 2s")?),
+            "recovers_within" => Check::RecoversWithin(self.duration(value, "`recovers_within`")?),
+            "fails_within" => Check::FailsWithin(self.duration(value, "`fails_within`")?),
+            _ => {
+                let text = self.name(value, "`state`")?;
+                match text.parse::<ContainerState>() {
+                    Ok(s) => Check::State(s),
+                    Err(e) => {
+                        let names: Vec<&str> =
+                            ContainerState::ALL.iter().map(|s| s.name()).collect();
+                        self.error_hint(value.pos, e, format!("use one of {}", names.join(", ")));
+                        return None;
+                    }
+                }
+            }
+        };
+        let probe = probe?;
+        // recovers_within is measured from the revert, fails_within from the
+        // apply: their window is fixed.
+        let implied = match check {
+            Check::RecoversWithin(_) => Some(Window::After),
+            Check::FailsWithin(_) => Some(Window::Fault),
+            _ => None,
+        };
+        let during = match (implied, during) {
+            (Some(w), Some(given)) if w != given => {
+                let at = obj.key("during").map(|k| k.pos).unwrap_or(obj.pos);
+                self.error_hint(
+                    at,
+                    format!(
+                        "`{}` is always measured over `{}`, not `{}`",
+                        key.name,
+                        w.name(),
+                        given.name()
+                    ),
+                    "remove `during:` from this expectation",
+                );
+                return None;
+            }
+            (Some(w), _) => w,
+            (None, given) => given.unwrap_or_default(),
+        };
+        if !check_fits(&check, &probe.kind) {
+            let fits: Vec<&str> = Check::KEYS
+                .iter()
+                .copied()
+                .filter(|k| check_key_fits(k, &probe.kind))
+                .collect();
+            self.error_hint(
+                key.pos,
+                format!(
+                    "`{}` does not apply to probe `{}`, which is a {} probe",
+                    key.name,
+                    probe.name,
+                    probe.kind.name()
+                ),
+                format!(
+                    "a {} probe can check {}",
+                    probe.kind.name(),
+                    list_keys(&fits)
+                ),
+            );
+            return None;
+        }
+        Some(Expectation {
+            probe: probe.name.clone(),
+            during,
+            check,
+            pos: obj.pos,
+        })
+    }
+
+    fn halt_condition(&mut self, node: &Node, probes: &[Probe]) -> Option<HaltCondition> {
+        let obj = self.obj(node, "a `halt_if` condition", HALT_KEYS)?;
+        let probe = self
+            .require(&obj, "probe", "the `halt_if` condition", "health")
+            .and_then(|n| self.probe_ref(n, probes));
+        let failing_for = self
+            .require(&obj, "failing_for", "the `halt_if` condition", "15s")
+            .and_then(|n| self.duration(n, "`failing_for`"));
+        Some(HaltCondition {
+            probe: probe?.name.clone(),
+            failing_for: failing_for?,
+            pos: obj.pos,
+        })
+    }
+}
+
+fn check_fits(check: &Check, kind: &ProbeKind) -> bool {
+    check_key_fits(check.key(), kind)
+}
+
+/// Which checks make sense for which probe kind.
+fn check_key_fits(key: &str, kind: &ProbeKind) -> bool {
+    match key {
+        "success_rate" | "recovers_within" | "fails_within" => true,
+        "status" => matches!(kind, ProbeKind::Http(_)),
+        "state" => matches!(kind, ProbeKind::Container(_)),
+        _ => matches!(kind, ProbeKind::Http(_) | ProbeKind::Tcp(_)),
+    }
+}

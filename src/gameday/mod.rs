@@ -1,0 +1,69 @@
+//! The gameday file: YAML text in, a validated [`model::Gameday`] out, or
+//! every problem found, each located at file:line:col.
+
+pub mod decode;
+pub mod diag;
+pub mod model;
+pub mod units;
+pub mod yaml;
+
+use std::path::Path;
+
+pub use diag::{Diagnostic, FileDiagnostics};
+pub use model::Gameday;
+
+/// Load and validate a gameday file, reading `${VAR}` from the process environment.
+pub fn load(path: &Path) -> Result<Gameday, FileDiagnostics> {
+    let display = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| FileDiagnostics {
+        file: display.clone(),
+        source: String::new(),
+        diagnostics: vec![Diagnostic::new(
+            yaml::Pos::UNKNOWN,
+            format!("cannot read the file: {e}"),
+        )],
+    })?;
+    let env = |name: &str| std::env::var(name).ok();
+    load_bytes(&display, &bytes, &env)
+}
+
+/// Validate gameday text already in memory (`file` only names it in errors).
+pub fn load_bytes(
+    file: &str,
+    bytes: &[u8],
+    env: decode::EnvLookup<'_>,
+) -> Result<Gameday, FileDiagnostics> {
+    let fail = |source: String, diagnostics: Vec<Diagnostic>| FileDiagnostics {
+        file: file.to_string(),
+        source,
+        diagnostics,
+    };
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(fail(
+                String::new(),
+                vec![
+                    Diagnostic::new(
+                        yaml::Pos::UNKNOWN,
+                        format!(
+                            "this is not a text file (invalid UTF-8 at byte {})",
+                            e.valid_up_to()
+                        ),
+                    )
+                    .with_hint("a gameday file is YAML text; did you pass the wrong file?"),
+                ],
+            ));
+        }
+    };
+    let root = yaml::parse(text).map_err(|e| {
+        fail(
+            text.to_string(),
+            vec![
+                Diagnostic::new(e.pos, format!("invalid YAML: {}", e.message))
+                    .with_hint("check the indentation and brackets around this spot"),
+            ],
+        )
+    })?;
+    decode::decode(&root, env).map_err(|d| fail(text.to_string(), d))
+}

@@ -1,0 +1,496 @@
+//! The validated gameday: every value parsed, every default filled in, every
+//! cross-reference checked. Built by [`super::decode`]; the JSON Schema of the
+//! file (`gameday schema`) is generated from these types, so the schema and
+//! the checks cannot drift apart (a test compares their key lists).
+
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Serialize;
+
+use super::units::{Comparison, ContainerState, HumanDuration, Percent, StatusSpec};
+use super::yaml::Pos;
+
+/// A gameday: scenarios run in order against one blast radius (`scope`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "gameday file")]
+pub struct Gameday {
+    /// The gameday's title, shown on every report.
+    pub gameday: String,
+    /// What the team wants to learn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Who takes part, e.g. `Dana (coordinator)`.
+    #[serde(default)]
+    pub participants: Vec<String>,
+    /// Free text shown in the report; `local` when not given.
+    #[serde(default)]
+    pub environment: String,
+    /// A link to the call recording or notes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
+    /// Which Docker engine to talk to; default `DOCKER_HOST`, then the local socket.
+    #[serde(default)]
+    pub docker: DockerConfig,
+    /// The blast radius: nothing outside it is ever touched.
+    pub scope: Scope,
+    /// Defaults for probes and phases.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// Named probes, run continuously from the start of the baseline to the end of the last cooldown.
+    #[serde(default)]
+    pub probes: Probes,
+    /// The scenarios, run in order.
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Gameday {
+    pub fn probe(&self, name: &str) -> Option<&Probe> {
+        self.probes.0.iter().find(|p| p.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerConfig {
+    /// `unix:///var/run/docker.sock`, `tcp://host:2375`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// Only containers of this docker-compose project are targets.
+    pub compose_project: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// How often a probe runs when it does not say (default 500ms).
+    #[serde(default)]
+    pub probe_every: HumanDuration,
+    /// How long a probe may take when it does not say (default 2s).
+    #[serde(default)]
+    pub probe_timeout: HumanDuration,
+    /// Steady-state check before the first fault (default 5s).
+    #[serde(default)]
+    pub baseline: HumanDuration,
+    /// Observation time after each revert (default 5s).
+    #[serde(default)]
+    pub cooldown: HumanDuration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            probe_every: HumanDuration::from_millis(500),
+            probe_timeout: HumanDuration::from_secs(2),
+            baseline: HumanDuration::from_secs(5),
+            cooldown: HumanDuration::from_secs(5),
+        }
+    }
+}
+
+/// Probes in the order the file lists them; a mapping from name to probe in the file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Probes(pub Vec<Probe>);
+
+impl JsonSchema for Probes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Probes".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let probe = generator.subschema_for::<Probe>();
+        json_schema!({
+            "type": "object",
+            "description": "Named probes: `name: { http: {...}, every: 200ms }`.",
+            "additionalProperties": probe
+        })
+    }
+}
+
+/// One probe: its kind, how often it runs and how long it may take.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    #[serde(skip)]
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: ProbeKind,
+    /// Interval between two runs (default `defaults.probe_every`).
+    #[serde(default)]
+    pub every: HumanDuration,
+    /// A run taking longer fails (default `defaults.probe_timeout`).
+    #[serde(default)]
+    pub timeout: HumanDuration,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// An HTTP request; ok when the status and body match.
+    Http(HttpProbe),
+    /// A TCP connect; ok when the connection opens.
+    Tcp(TcpProbe),
+    /// The Docker state of a container (running, paused, exited, ...).
+    Container(ContainerProbe),
+}
+
+impl ProbeKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProbeKind::Http(_) => "http",
+            ProbeKind::Tcp(_) => "tcp",
+            ProbeKind::Container(_) => "container",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpProbe {
+    /// The URL; `${VAR}` is read from the environment.
+    pub url: String,
+    /// GET (default), POST, PUT, DELETE, HEAD, PATCH, OPTIONS.
+    #[serde(default)]
+    pub method: String,
+    /// Request headers; `${VAR}` in values is read from the environment.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Statuses that count as success (default `2xx`).
+    #[serde(default)]
+    pub expect_status: StatusSpec,
+    /// The response body must contain this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+}
+
+impl Default for StatusSpec {
+    fn default() -> Self {
+        StatusSpec::Class(2)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpProbe {
+    /// `host:port`, e.g. `127.0.0.1:5432`.
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerProbe {
+    #[serde(flatten)]
+    pub target: Target,
+}
+
+/// Which container(s) a fault or probe acts on. Always inside `scope`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Target {
+    #[serde(flatten)]
+    pub selector: Selector,
+    /// `all` replicas of a service (default) or just `one`.
+    #[serde(default)]
+    pub pick: Pick,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.selector, self.pick) {
+            (Selector::Service(s), Pick::All) => write!(f, "service {s}"),
+            (Selector::Service(s), Pick::One) => write!(f, "one replica of service {s}"),
+            (Selector::Container(c), _) => write!(f, "container {c}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Selector {
+    /// A compose service in scope.
+    Service(String),
+    /// A container name, which must be in scope too.
+    Container(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pick {
+    #[default]
+    All,
+    One,
+}
+
+/// One experiment: faults held for `duration`, then reverted, with checks.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(transform = accept_single_fault)]
+pub struct Scenario {
+    /// Unique name of the scenario.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What the team expects, in its own words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// Faults applied in order and reverted in reverse order (or `fault:` for one).
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// How long the faults are held.
+    pub duration: HumanDuration,
+    /// Observation after the revert (default `defaults.cooldown`).
+    #[serde(default)]
+    pub cooldown: HumanDuration,
+    /// Machine-checked expectations.
+    #[serde(default)]
+    pub expect: Vec<Expectation>,
+    /// Stop conditions: when one holds, faults are reverted and the gameday stops.
+    #[serde(default)]
+    pub halt_if: Vec<HaltCondition>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+/// The file accepts `fault:` (one) as well as `faults:` (a list), never both.
+fn accept_single_fault(schema: &mut Schema) {
+    let fault_ref = schema
+        .get("properties")
+        .and_then(|p| p.get("faults"))
+        .and_then(|f| f.get("items"))
+        .cloned();
+    if let (Some(fault_ref), Some(props)) = (
+        fault_ref,
+        schema.get_mut("properties").and_then(|p| p.as_object_mut()),
+    ) {
+        props.insert(
+            "fault".to_string(),
+            serde_json::json!({ "description": "A single fault (instead of `faults`).", "allOf": [fault_ref] }),
+        );
+    }
+    schema.insert(
+        "oneOf".to_string(),
+        serde_json::json!([{ "required": ["fault"] }, { "required": ["faults"] }]),
+    );
+}
+
+/// A fault kind and its target.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Send a signal (SIGKILL by default); start the container again on revert.
+    Kill(KillFault),
+    /// Stop the container; start it again on revert.
+    Stop(StopFault),
+    /// Restart the container; make sure it runs on revert.
+    Restart(RestartFault),
+    /// Freeze every process (cgroup freezer); unpause on revert.
+    Pause(PauseFault),
+}
+
+impl Fault {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Kill(_) => "kill",
+            Fault::Stop(_) => "stop",
+            Fault::Restart(_) => "restart",
+            Fault::Pause(_) => "pause",
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        match self {
+            Fault::Kill(f) => &f.target,
+            Fault::Stop(f) => &f.target,
+            Fault::Restart(f) => &f.target,
+            Fault::Pause(f) => &f.target,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KillFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Signal to send (default SIGKILL).
+    #[serde(default)]
+    pub signal: String,
+    /// Start the container again on revert (default true).
+    #[serde(default)]
+    pub restore: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Grace period before SIGKILL (default 10s).
+    #[serde(default)]
+    pub timeout: HumanDuration,
+    /// Start the container again on revert (default true).
+    #[serde(default)]
+    pub restore: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Grace period before SIGKILL (default 10s).
+    #[serde(default)]
+    pub timeout: HumanDuration,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseFault {
+    #[serde(flatten)]
+    pub target: Target,
+}
+
+/// The phase of a scenario an expectation is evaluated over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// The baseline before the first fault.
+    Before,
+    /// While the faults are held (default).
+    #[default]
+    Fault,
+    /// From the revert to the end of the cooldown.
+    After,
+}
+
+impl Window {
+    pub fn name(self) -> &'static str {
+        match self {
+            Window::Before => "before",
+            Window::Fault => "fault",
+            Window::After => "after",
+        }
+    }
+}
+
+/// One machine-checked expectation: a probe, a window and exactly one check.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// The name of a probe.
+    pub probe: String,
+    /// `before`, `fault` (default) or `after`.
+    #[serde(default)]
+    pub during: Window,
+    #[serde(flatten)]
+    pub check: Check,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+impl std::fmt::Display for Expectation {
+    /// `login: status 503 during fault`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.probe, self.check)?;
+        match self.check {
+            Check::RecoversWithin(_) | Check::FailsWithin(_) => Ok(()),
+            _ => write!(f, " during {}", self.during.name()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// Share of successful samples, e.g. `">= 99%"`.
+    SuccessRate(Comparison<Percent>),
+    /// Every sample answered with this HTTP status (code, `5xx`, or a list).
+    Status(StatusSpec),
+    LatencyP50(Comparison<HumanDuration>),
+    LatencyP95(Comparison<HumanDuration>),
+    LatencyP99(Comparison<HumanDuration>),
+    LatencyMax(Comparison<HumanDuration>),
+    /// After the revert, the probe succeeds again within this time.
+    RecoversWithin(HumanDuration),
+    /// After the fault is applied, the probe fails within this time.
+    FailsWithin(HumanDuration),
+    /// Every sample saw the container in this state.
+    State(ContainerState),
+}
+
+impl Check {
+    pub const KEYS: &'static [&'static str] = &[
+        "success_rate",
+        "status",
+        "latency_p50",
+        "latency_p95",
+        "latency_p99",
+        "latency_max",
+        "recovers_within",
+        "fails_within",
+        "state",
+    ];
+
+    pub fn key(&self) -> &'static str {
+        match self {
+            Check::SuccessRate(_) => "success_rate",
+            Check::Status(_) => "status",
+            Check::LatencyP50(_) => "latency_p50",
+            Check::LatencyP95(_) => "latency_p95",
+            Check::LatencyP99(_) => "latency_p99",
+            Check::LatencyMax(_) => "latency_max",
+            Check::RecoversWithin(_) => "recovers_within",
+            Check::FailsWithin(_) => "fails_within",
+            Check::State(_) => "state",
+        }
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::SuccessRate(c) => write!(f, "success_rate {c}"),
+            Check::Status(s) => write!(f, "status {s}"),
+            Check::LatencyP50(c) => write!(f, "latency_p50 {c}"),
+            Check::LatencyP95(c) => write!(f, "latency_p95 {c}"),
+            Check::LatencyP99(c) => write!(f, "latency_p99 {c}"),
+            Check::LatencyMax(c) => write!(f, "latency_max {c}"),
+            Check::RecoversWithin(d) => write!(f, "recovers within {d}"),
+            Check::FailsWithin(d) => write!(f, "fails within {d}"),
+            Check::State(s) => write!(f, "state {s}"),
+        }
+    }
+}
+
+/// A stop condition: the probe has failed without a success for this long.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HaltCondition {
+    pub probe: String,
+    /// Halt when the probe has failed continuously for this long.
+    pub failing_for: HumanDuration,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+/// The JSON Schema of the gameday file, as `gameday schema` prints it.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(Gameday);
+    serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
+}

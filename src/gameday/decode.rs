@@ -66,6 +66,7 @@ pub fn decode(root: &Node, env: EnvLookup<'_>) -> Result<Gameday, Vec<Diagnostic
     let mut decoder = Decoder {
         diags: Vec::new(),
         env,
+        declared_probes: Vec::new(),
     };
     let gameday = decoder.gameday(root);
     let mut diags = decoder.diags;
@@ -80,6 +81,9 @@ pub fn decode(root: &Node, env: EnvLookup<'_>) -> Result<Gameday, Vec<Diagnostic
 struct Decoder<'e> {
     diags: Vec<Diagnostic>,
     env: EnvLookup<'e>,
+    /// Every probe name defined, including those whose definition has errors
+    /// (already reported), so references to them are not reported again.
+    declared_probes: Vec<String>,
 }
 
 /// A mapping whose keys were checked: known, not repeated.
@@ -87,6 +91,8 @@ struct Obj<'n> {
     pos: Pos,
     entries: Vec<(&'n Key, &'n Node)>,
     had_unknown_key: bool,
+    /// Known keys suggested for misspelt ones: not reported missing again.
+    suggested: Vec<&'static str>,
 }
 
 impl<'n> Obj<'n> {
@@ -132,7 +138,7 @@ impl Decoder<'_> {
     }
 
     /// Check a mapping: report unknown and repeated keys. `Null` is an empty mapping.
-    fn obj<'n>(&mut self, node: &'n Node, what: &str, known: &[&str]) -> Option<Obj<'n>> {
+    fn obj<'n>(&mut self, node: &'n Node, what: &str, known: &[&'static str]) -> Option<Obj<'n>> {
         let entries = match &node.value {
             Value::Map(entries) => entries,
             Value::Null => {
@@ -140,6 +146,7 @@ impl Decoder<'_> {
                     pos: node.pos,
                     entries: Vec::new(),
                     had_unknown_key: false,
+                    suggested: Vec::new(),
                 });
             }
             other => {
@@ -156,6 +163,7 @@ impl Decoder<'_> {
             pos: node.pos,
             entries: Vec::new(),
             had_unknown_key: false,
+            suggested: Vec::new(),
         };
         for (key, value) in entries {
             if let Some(first) = seen.get(key.name.as_str()) {
@@ -173,7 +181,10 @@ impl Decoder<'_> {
             if !known.contains(&key.name.as_str()) {
                 obj.had_unknown_key = true;
                 let hint = match nearest(&key.name, known.iter().copied()) {
-                    Some(near) => format!("did you mean `{near}`?"),
+                    Some(near) => {
+                        obj.suggested.push(near);
+                        format!("did you mean `{near}`?")
+                    }
                     None => format!("{what} takes {}", list_keys(known)),
                 };
                 self.error_hint(
@@ -196,7 +207,7 @@ impl Decoder<'_> {
         example: &str,
     ) -> Option<&'n Node> {
         let found = obj.get(key);
-        if found.is_none() {
+        if found.is_none() && !obj.suggested.contains(&key) {
             self.error_hint(
                 obj.pos,
                 format!("{what} is missing the required key `{key}`"),
@@ -254,7 +265,7 @@ impl Decoder<'_> {
             Value::Int(i) => {
                 self.error_hint(
                     node.pos,
-                    format!("{what} `{i}` has no unit"),
+                    format!("{what} needs a unit, found `{i}`"),
                     format!("write a duration with a unit, e.g. `{i}s` or `{i}ms`"),
                 );
                 return None;
@@ -262,7 +273,7 @@ impl Decoder<'_> {
             Value::Float(f) => {
                 self.error_hint(
                     node.pos,
-                    format!("{what} `{f}` has no unit"),
+                    format!("{what} needs a unit, found `{f}`"),
                     format!("write a duration with a unit, e.g. `{f}s`"),
                 );
                 return None;
@@ -279,7 +290,7 @@ impl Decoder<'_> {
         if text.trim_start().starts_with('-') {
             self.error_hint(
                 node.pos,
-                format!("{what} `{text}` is negative"),
+                format!("{what} must be greater than zero, found `{text}`"),
                 "durations must be greater than zero",
             );
             return None;
@@ -551,6 +562,7 @@ impl Decoder<'_> {
                 continue;
             }
             seen.insert(&key.name, key.pos);
+            self.declared_probes.push(key.name.clone());
             if let Some(probe) = self.probe(key, value, defaults) {
                 probes.push(probe);
             }
@@ -560,7 +572,7 @@ impl Decoder<'_> {
 
     fn probe(&mut self, key: &Key, node: &Node, defaults: &Defaults) -> Option<Probe> {
         let what = format!("probe `{}`", key.name);
-        let known: Vec<&str> = PROBE_KINDS
+        let known: Vec<&'static str> = PROBE_KINDS
             .iter()
             .chain(PROBE_COMMON_KEYS)
             .copied()
@@ -771,13 +783,14 @@ impl Decoder<'_> {
         &mut self,
         node: &'n Node,
         what: &str,
-        extra: &[&str],
+        extra: &[&'static str],
     ) -> Option<(Target, Obj<'n>)> {
-        let known: Vec<&str> = TARGET_KEYS.iter().chain(extra).copied().collect();
+        let known: Vec<&'static str> = TARGET_KEYS.iter().chain(extra).copied().collect();
         let obj = self.obj(node, what, &known)?;
         let selectors = obj.present(&["service", "container"]);
         let pos = selectors.first().map(|k| k.pos).unwrap_or(obj.pos);
         let selector = match selectors.as_slice() {
+            [] if obj.had_unknown_key => None,
             [] => {
                 self.error_hint(
                     obj.pos,
@@ -885,19 +898,24 @@ impl Decoder<'_> {
         defaults: &Defaults,
         probes: &[Probe],
     ) -> Option<Scenario> {
-        let obj = self.obj(node, &format!("scenario #{index}"), SCENARIO_KEYS)?;
+        // Name the scenario in messages about its keys when it has a name.
+        let what = match &node.value {
+            Value::Map(entries) => {
+                entries
+                    .iter()
+                    .find(|(k, _)| k.name == "name")
+                    .and_then(|(_, v)| match &v.value {
+                        Value::Str(n) => Some(format!("scenario `{n}`")),
+                        _ => None,
+                    })
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| format!("scenario #{index}"));
+        let obj = self.obj(node, &what, SCENARIO_KEYS)?;
         let name = self
-            .require(
-                &obj,
-                "name",
-                &format!("scenario #{index}"),
-                "Database paused",
-            )
+            .require(&obj, "name", &what, "Database paused")
             .and_then(|n| self.name(n, "the scenario name"));
-        let what = match &name {
-            Some(n) => format!("scenario `{n}`"),
-            None => format!("scenario #{index}"),
-        };
         let description = obj
             .get("description")
             .and_then(|n| self.text(n, "description"));
@@ -1080,8 +1098,11 @@ impl Decoder<'_> {
     fn probe_ref<'p>(&mut self, node: &Node, probes: &'p [Probe]) -> Option<&'p Probe> {
         let name = self.name(node, "the probe name")?;
         let found = probes.iter().find(|p| p.name == name);
+        if found.is_none() && self.declared_probes.contains(&name) {
+            return None;
+        }
         if found.is_none() {
-            let names: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
+            let names: Vec<&str> = self.declared_probes.iter().map(String::as_str).collect();
             let hint = match nearest(&name, names.iter().copied()) {
                 Some(near) => format!("did you mean `{near}`?"),
                 None if names.is_empty() => "define it under `probes:` first".to_string(),
@@ -1093,7 +1114,7 @@ impl Decoder<'_> {
     }
 
     fn expectation(&mut self, node: &Node, probes: &[Probe]) -> Option<Expectation> {
-        let known: Vec<&str> = EXPECT_COMMON_KEYS
+        let known: Vec<&'static str> = EXPECT_COMMON_KEYS
             .iter()
             .chain(Check::KEYS)
             .copied()
@@ -1242,6 +1263,13 @@ impl Decoder<'_> {
             failing_for: failing_for?,
             pos: obj.pos,
         })
+    }
+}
+
+fn a_kind(kind: &ProbeKind) -> String {
+    match kind {
+        ProbeKind::Http(_) => "an http".to_string(),
+        other => format!("a {}", other.name()),
     }
 }
 

@@ -61,9 +61,19 @@ pub fn load_bytes(
             text.to_string(),
             vec![
                 Diagnostic::new(e.pos, format!("invalid YAML: {}", e.message))
-                    .with_hint("check the indentation and brackets around this spot"),
+                    .with_hint(syntax_hint(&e.message)),
             ],
         )
     })?;
     decode::decode(&root, env).map_err(|d| fail(text.to_string(), d))
+}
+
+fn syntax_hint(message: &str) -> &'static str {
+    if message.contains("flow mapping") || message.contains("flow sequence") {
+        "inside `{ ... }` or `[ ... ]`, quote values that contain `{`, `}`, `[`, `]`, `,` or `: `, and close every bracket"
+    } else if message.contains("alias") || message.contains("nests deeper") {
+        "gameday files are small and flat; write the values out"
+    } else {
+        "check the indentation (spaces, not tabs) and the brackets around this spot"
+    }
 }

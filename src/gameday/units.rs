@@ -67,9 +67,11 @@ impl FromStr for HumanDuration {
             }
             let unit = &s[unit_start..i];
             if unit.is_empty() {
-                return Err(format!(
-                    "`{s}` has no unit; write e.g. `{number}s` or `{number}ms`"
-                ));
+                return Err(if start == 0 {
+                    format!("`{s}` has no unit; write e.g. `{number}s` or `{number}ms`")
+                } else {
+                    format!("`{s}` ends in a number without a unit; write e.g. `{}s`", s)
+                });
             }
             let Some(rank) = DURATION_UNITS.iter().position(|(u, _)| *u == unit) else {
                 return Err(format!(
@@ -264,7 +266,14 @@ impl<T: FromStr<Err = String>> FromStr for Comparison<T> {
         .ok_or_else(|| {
             format!("`{s}` has no comparison operator; start it with one of >=, >, <=, <, ==, !=")
         })?;
-        let value = rest.trim().parse::<T>()?;
+        let rest = rest.trim();
+        if rest.starts_with(['<', '>', '=', '!']) {
+            let written: String = s.chars().take_while(|c| "<>=!".contains(*c)).collect();
+            return Err(format!(
+                "`{written}` is not an operator; use one of >=, >, <=, <, ==, !="
+            ));
+        }
+        let value = rest.parse::<T>()?;
         Ok(Comparison { op, value })
     }
 }

@@ -1,0 +1,158 @@
+//! The demo stack's one binary, small enough to build static and ship in a
+//! `FROM scratch` image:
+//!
+//! - `gameday-demo store --listen ADDR`: a key-value "store" answering
+//!   `GET /get` with `ok`.
+//! - `gameday-demo api --listen ADDR --store HOST:PORT`: `/health` is 200 only
+//!   while the store answers; `/login` asks the store (1s timeout) and
+//!   answers 200, or 503 fast when the store is down or frozen.
+//!
+//! Plain HTTP/1.1 with one thread per connection; good enough for a demo and
+//! for tests, not a production server.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+fn main() {
+    // PID 1 in a container ignores SIGTERM unless it handles it: exit at once.
+    extern "C" fn on_term(_: libc::c_int) {
+        unsafe { libc::_exit(0) };
+    }
+    unsafe {
+        libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_term as *const () as libc::sighandler_t);
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let listen = flag("--listen").unwrap_or_else(|| "0.0.0.0:8080".into());
+    match args.first().map(String::as_str) {
+        Some("store") => serve(&listen, |_method, path| match path {
+            "/get" | "/health" => (200, "ok".to_string()),
+            _ => (404, "not found".to_string()),
+        }),
+        Some("api") => {
+            let store = flag("--store").unwrap_or_else(|| "store:7000".into());
+            serve(&listen, move |_method, path| match path {
+                "/health" => match ask_store(&store, Duration::from_millis(500)) {
+                    Ok(()) => (200, "ok".to_string()),
+                    Err(e) => (503, format!("store unavailable: {e}")),
+                },
+                "/login" => match ask_store(&store, Duration::from_secs(1)) {
+                    Ok(()) => (200, "welcome".to_string()),
+                    Err(e) => (503, format!("login unavailable: {e}")),
+                },
+                "/" => (200, "gameday demo api".to_string()),
+                _ => (404, "not found".to_string()),
+            })
+        }
+        _ => {
+            eprintln!(
+                "usage: gameday-demo store --listen ADDR | api --listen ADDR --store HOST:PORT"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+fn serve(listen: &str, handler: impl Fn(&str, &str) -> (u16, String) + Send + Sync + 'static) {
+    let listener = TcpListener::bind(listen).unwrap_or_else(|e| {
+        eprintln!("cannot listen on {listen}: {e}");
+        std::process::exit(1);
+    });
+    eprintln!("listening on {listen}");
+    let handler = std::sync::Arc::new(handler);
+    for stream in listener.incoming().flatten() {
+        let handler = handler.clone();
+        std::thread::spawn(move || {
+            let _ = handle(stream, &*handler);
+        });
+    }
+}
+
+fn handle(
+    mut stream: TcpStream,
+    handler: &dyn Fn(&str, &str) -> (u16, String),
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = request_line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("/").to_string();
+        let mut content_length = 0usize;
+        let mut close = false;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                content_length = v.trim().parse().unwrap_or(0);
+            }
+            if lower.starts_with("connection:") && lower.contains("close") {
+                close = true;
+            }
+        }
+        let mut body = vec![0u8; content_length.min(1 << 20)];
+        reader.read_exact(&mut body)?;
+        let (status, text) = handler(&method, &path);
+        let reason = match status {
+            200 => "OK",
+            404 => "Not Found",
+            _ => "Service Unavailable",
+        };
+        write!(
+            stream,
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{}\r\n{text}",
+            text.len(),
+            if close { "connection: close\r\n" } else { "" }
+        )?;
+        stream.flush()?;
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+/// One GET /get to the store, with a deadline for connect, write and read.
+fn ask_store(store: &str, timeout: Duration) -> Result<(), String> {
+    let addr = store
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {store}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("no address for {store}"))?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /get HTTP/1.1\r\nhost: store\r\nconnection: close\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| format!("read: {e}"))?;
+    if response.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err("store answered with an error".into())
+    }
+}

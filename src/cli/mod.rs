@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::docker::{ContainerInfo, Engine};
+use crate::docker::Engine;
 use crate::exit;
 use crate::gameday::{self, FileDiagnostics};
 use crate::plan;
@@ -155,17 +155,16 @@ async fn plan_command(file: PathBuf) -> u8 {
     let listing = async {
         let version = engine.server_version().await?;
         let in_scope = engine.list_project(&gameday.scope.compose_project).await?;
-        Ok::<(String, Vec<ContainerInfo>), crate::docker::DockerError>((version, in_scope))
+        let outside = engine.list_outside(&gameday.scope.compose_project).await?;
+        Ok::<_, crate::docker::DockerError>((version, in_scope, outside))
     };
-    let (version, in_scope) = match listing.await {
+    let (version, in_scope, outside) = match listing.await {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: cannot list containers: {e}");
             return exit::INVALID;
         }
     };
-    // Names outside scope are only used to explain a miss, never as targets.
-    let outside: Vec<ContainerInfo> = Vec::new();
     let display = file.display().to_string();
     let source = std::fs::read_to_string(&file).unwrap_or_default();
     match plan::resolve(

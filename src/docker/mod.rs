@@ -51,6 +51,7 @@ pub struct ContainerInfo {
     /// Without the leading `/`.
     pub name: String,
     pub service: Option<String>,
+    pub project: Option<String>,
     pub state: ContainerState,
 }
 
@@ -105,25 +106,34 @@ impl Engine {
 
     /// Every container (running or not) of a compose project, sorted by name.
     pub async fn list_project(&self, project: &str) -> Result<Vec<ContainerInfo>, DockerError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{LABEL_PROJECT}={project}")],
-        )]);
+        self.list(Some(project)).await
+    }
+
+    /// Every container of the engine that is NOT in `project`: only used to
+    /// explain why a name did not resolve, never as a target.
+    pub async fn list_outside(&self, project: &str) -> Result<Vec<ContainerInfo>, DockerError> {
+        Ok(self.list(None).await?.into_iter().filter(|c| c.project.as_deref() != Some(project)).collect())
+    }
+
+    async fn list(&self, project: Option<&str>) -> Result<Vec<ContainerInfo>, DockerError> {
+        let filters = project.map(|project| {
+            HashMap::from([("label".to_string(), vec![format!("{LABEL_PROJECT}={project}")])])
+        });
         let list = self
             .client
             .list_containers(Some(ListContainersOptions {
                 all: true,
-                filters: Some(filters),
+                filters,
                 ..Default::default()
             }))
             .await
-            .map_err(|e| DockerError::classify(e, project))?;
+            .map_err(|e| DockerError::classify(e, project.unwrap_or("containers")))?;
         let mut containers: Vec<ContainerInfo> = list
             .into_iter()
             .filter_map(|c| {
                 let labels = c.labels.unwrap_or_default();
                 // Belt and braces: never trust a filter alone with the blast radius.
-                if labels.get(LABEL_PROJECT).map(String::as_str) != Some(project) {
+                if project.is_some() && labels.get(LABEL_PROJECT).map(String::as_str) != project {
                     return None;
                 }
                 Some(ContainerInfo {
@@ -135,6 +145,7 @@ impl Engine {
                         .map(|n| n.trim_start_matches('/').to_string())
                         .unwrap_or_default(),
                     service: labels.get(LABEL_SERVICE).cloned(),
+                    project: labels.get(LABEL_PROJECT).cloned(),
                     state: c
                         .state
                         .map(|s| s.to_string().parse().unwrap_or(ContainerState::Dead))

@@ -1229,14 +1229,14 @@ impl Decoder<'_> {
             self.error_hint(
                 key.pos,
                 format!(
-                    "`{}` does not apply to probe `{}`, which is a {} probe",
+                    "`{}` does not apply to probe `{}`, which is {} probe",
                     key.name,
                     probe.name,
-                    probe.kind.name()
+                    a_kind(&probe.kind)
                 ),
                 format!(
-                    "a {} probe can check {}",
-                    probe.kind.name(),
+                    "{} probe can check {}",
+                    a_kind(&probe.kind),
                     list_keys(&fits)
                 ),
             );

@@ -409,7 +409,11 @@ impl std::fmt::Display for Expectation {
         write!(f, "{}: {}", self.probe, self.check)?;
         match self.check {
             Check::RecoversWithin(_) | Check::FailsWithin(_) => Ok(()),
-            _ => write!(f, " during {}", self.during.name()),
+            _ => match self.during {
+                Window::Before => f.write_str(" during baseline"),
+                Window::Fault => f.write_str(" during fault"),
+                Window::After => f.write_str(" after revert"),
+            },
         }
     }
 }
@@ -493,4 +497,57 @@ pub struct HaltCondition {
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(Gameday);
     serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::super::decode::*;
+    use super::*;
+
+    /// Every property name a schema object accepts, through oneOf/anyOf/allOf
+    /// (flattened enums), not through `$ref`.
+    fn props(schema: &serde_json::Value) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        if let Some(p) = schema.get("properties").and_then(|p| p.as_object()) {
+            out.extend(p.keys().cloned());
+        }
+        for combinator in ["oneOf", "anyOf", "allOf"] {
+            if let Some(list) = schema.get(combinator).and_then(|l| l.as_array()) {
+                for item in list {
+                    out.extend(props(item));
+                }
+            }
+        }
+        out
+    }
+
+    fn set(lists: &[&[&str]]) -> BTreeSet<String> {
+        lists.iter().flat_map(|l| l.iter().map(|s| s.to_string())).collect()
+    }
+
+    /// The JSON Schema is generated from the model, the checks are written by
+    /// hand in `decode`: they must accept exactly the same keys.
+    #[test]
+    fn schema_and_decoder_accept_the_same_keys() {
+        let schema = json_schema();
+        let defs = &schema["$defs"];
+        assert_eq!(props(&schema), set(&[GAMEDAY_KEYS]));
+        assert_eq!(props(&defs["DockerConfig"]), set(&[DOCKER_KEYS]));
+        assert_eq!(props(&defs["Scope"]), set(&[SCOPE_KEYS]));
+        assert_eq!(props(&defs["Defaults"]), set(&[DEFAULTS_KEYS]));
+        assert_eq!(props(&defs["Probe"]), set(&[PROBE_KINDS, PROBE_COMMON_KEYS]));
+        assert_eq!(props(&defs["HttpProbe"]), set(&[HTTP_KEYS]));
+        assert_eq!(props(&defs["TcpProbe"]), set(&[TCP_KEYS]));
+        assert_eq!(props(&defs["ContainerProbe"]), set(&[TARGET_KEYS]));
+        assert_eq!(props(&defs["Scenario"]), set(&[SCENARIO_KEYS]));
+        assert_eq!(props(&defs["Fault"]), set(&[FAULT_KINDS]));
+        assert_eq!(props(&defs["KillFault"]), set(&[TARGET_KEYS, KILL_KEYS]));
+        assert_eq!(props(&defs["StopFault"]), set(&[TARGET_KEYS, STOP_KEYS]));
+        assert_eq!(props(&defs["RestartFault"]), set(&[TARGET_KEYS, RESTART_KEYS]));
+        assert_eq!(props(&defs["PauseFault"]), set(&[TARGET_KEYS]));
+        assert_eq!(props(&defs["Expectation"]), set(&[EXPECT_COMMON_KEYS, Check::KEYS]));
+        assert_eq!(props(&defs["HaltCondition"]), set(&[HALT_KEYS]));
+    }
 }

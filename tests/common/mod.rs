@@ -1,0 +1,170 @@
+//! Shared helpers for the integration tests: Docker presence (required in
+//! CI), the locally built demo image, and throw-away "compose projects" made
+//! of labelled containers that are removed when the guard drops, even when
+//! the test fails.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const DEMO_IMAGE: &str = "gameday-demo:latest";
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Is Docker usable? In CI (CI=true) a missing Docker is a failure, not a skip.
+pub fn docker_available() -> bool {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!("Docker is required in CI but `docker info` fails");
+        }
+        eprintln!("skipping: Docker is not available (set CI=true to make this a failure)");
+    }
+    ok
+}
+
+/// Run a command; panic with its output when it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+pub fn docker(args: &[&str]) -> String {
+    run(Command::new("docker").args(args))
+}
+
+/// Build the demo image once (under a lock, since test binaries run in parallel).
+pub fn ensure_demo_image() {
+    let lock_path = root().join("target").join("demo-image.lock");
+    let _ = std::fs::create_dir_all(lock_path.parent().unwrap());
+    let lock = std::fs::File::create(&lock_path).expect("lock file");
+    lock.lock().expect("lock");
+    let present = Command::new("docker")
+        .args(["image", "inspect", DEMO_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        run(Command::new(root().join("scripts/build-demo-image")).arg(DEMO_IMAGE));
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A throw-away compose-like project: containers labelled as a compose
+/// project would be, on their own network. Everything is removed on drop.
+pub struct Project {
+    pub name: String,
+    network: String,
+}
+
+impl Project {
+    pub fn new(prefix: &str) -> Project {
+        ensure_demo_image();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "gdt-{prefix}-{}-{}-{nanos:x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let network = format!("{name}_default");
+        docker(&["network", "create", "--label", "gameday.test=1", &network]);
+        Project { name, network }
+    }
+
+    /// Start `service` as `<project>_<service>_1` running the demo binary with `args`.
+    /// With `publish`, the container port is published on 127.0.0.1 at a random port.
+    pub fn service(&self, service: &str, args: &[&str], publish: Option<u16>) -> Container {
+        let container_name = format!("{}_{service}_1", self.name);
+        let project_label = format!("com.docker.compose.project={}", self.name);
+        let service_label = format!("com.docker.compose.service={service}");
+        let mut cmd = vec![
+            "run", "-d", "--name", &container_name, "--network", &self.network,
+            "--network-alias", service, "--label", &project_label, "--label", &service_label,
+            "--label", "gameday.test=1",
+        ];
+        let publish_arg = publish.map(|p| format!("127.0.0.1::{p}"));
+        if let Some(p) = &publish_arg {
+            cmd.extend(["-p", p.as_str()]);
+        }
+        cmd.push(DEMO_IMAGE);
+        cmd.extend(args);
+        let id = docker(&cmd);
+        let host_port = publish.map(|p| {
+            let mapping = docker(&["port", &id, &format!("{p}/tcp")]);
+            let port = mapping.lines().next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+            wait_for_port(port);
+            port
+        });
+        Container { id, name: container_name, host_port }
+    }
+
+    /// The usual pair: a store and an api in front of it; returns (store, api).
+    pub fn demo_stack(&self) -> (Container, Container) {
+        let store = self.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
+        let api = self.service("api", &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"], Some(8080));
+        (store, api)
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let filter = format!("label=com.docker.compose.project={}", self.name);
+        if let Ok(out) = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output() {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect();
+            if !ids.is_empty() {
+                // Unpause first: a paused container cannot always be removed cleanly.
+                let _ = Command::new("docker").arg("unpause").args(&ids).output();
+                let _ = Command::new("docker").args(["rm", "-f", "-v"]).args(&ids).output();
+            }
+        }
+        let _ = Command::new("docker").args(["network", "rm", &self.network]).output();
+    }
+}
+
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub host_port: Option<u16>,
+}
+
+impl Container {
+    pub fn state(&self) -> String {
+        docker(&["inspect", "-f", "{{.State.Status}}", &self.id])
+    }
+}
+
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("port {port} did not open");
+}
+
+/// Write a gameday file into a temp dir and return (dir guard, path).
+pub fn gameday_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gameday.yaml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}

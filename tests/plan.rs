@@ -1,0 +1,108 @@
+//! `gameday plan` against the real Docker engine: targets resolve to the
+//! containers of the scope, the schedule is printed, nothing is changed, and
+//! a target that does not resolve is named with what exists in scope.
+
+mod common;
+
+use assert_cmd::Command;
+use common::*;
+
+fn gameday_text(project: &str, port: u16, store_service: &str) -> String {
+    format!(
+        r#"gameday: Plan test
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 2s, cooldown: 3s }}
+probes:
+  health: {{ http: {{ url: "http://127.0.0.1:{port}/health", body_contains: ok }}, every: 200ms, timeout: 1s }}
+  store-state: {{ container: {{ service: store }} }}
+scenarios:
+  - name: Store paused
+    expected: login answers 503 fast
+    fault: {{ pause: {{ service: {store_service} }} }}
+    duration: 10s
+    expect:
+      - {{ probe: health, during: fault, success_rate: "<= 10%" }}
+      - {{ probe: health, recovers_within: 5s }}
+  - name: Two faults
+    faults:
+      - kill: {{ service: store, signal: SIGTERM }}
+      - restart: {{ service: api, timeout: 1s }}
+    duration: 1m
+    cooldown: 10s
+    halt_if:
+      - {{ probe: health, failing_for: 30s }}
+"#
+    )
+}
+
+#[test]
+fn plan_resolves_targets_and_prints_the_schedule() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("plan");
+    let (store, api) = project.demo_stack();
+    let port = api.host_port.unwrap();
+    let (_dir, file) = gameday_file(&gameday_text(&project.name, port, "store"));
+    let output = Command::cargo_bin("gameday").unwrap().arg("plan").arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    // Nothing was changed.
+    assert_eq!(store.state(), "running");
+    assert_eq!(api.state(), "running");
+    let normalised = stdout
+        .replace(&project.name, "[project]")
+        .replace(&file.display().to_string(), "[file]")
+        .replace(&port.to_string(), "[port]")
+        .replace(&store.id[..12], "[store-id]")
+        .replace(&api.id[..12], "[api-id]");
+    let normalised = regex_lite_replace_version(&normalised);
+    insta::assert_snapshot!(normalised);
+}
+
+/// The Docker version line differs between machines.
+fn regex_lite_replace_version(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.trim_start().starts_with("docker ") {
+                "  docker       [engine]".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn plan_fails_when_a_target_does_not_resolve() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("plan-miss");
+    let _stack = project.demo_stack();
+    let (_dir, file) = gameday_file(&gameday_text(&project.name, 1, "stor"));
+    let output = Command::cargo_bin("gameday").unwrap().arg("plan").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(":10:23: service `stor` not found in compose project"), "{stderr}");
+    assert!(stderr.contains("did you mean `store`? in scope: api, store"), "{stderr}");
+}
+
+#[test]
+fn plan_never_reaches_outside_the_scope() {
+    if !docker_available() {
+        return;
+    }
+    // `store` exists, but in another project: it must not be a target.
+    let other = Project::new("plan-other");
+    let _store = other.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
+    let mine = Project::new("plan-mine");
+    let _api = mine.service("api", &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"], None);
+    let (_dir, file) = gameday_file(&gameday_text(&mine.name, 1, "store"));
+    let output = Command::cargo_bin("gameday").unwrap().arg("plan").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("service `store` not found"), "{stderr}");
+    assert!(stderr.contains("exists outside scope"), "{stderr}");
+}

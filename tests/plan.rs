@@ -44,9 +44,19 @@ fn plan_resolves_targets_and_prints_the_schedule() {
     let (store, api) = project.demo_stack();
     let port = api.host_port.unwrap();
     let (_dir, file) = gameday_file(&gameday_text(&project.name, port, "store"));
-    let output = Command::cargo_bin("gameday").unwrap().arg("plan").arg(&file).output().unwrap();
+    let output = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("plan")
+        .arg(&file)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     // Nothing was changed.
     assert_eq!(store.state(), "running");
     assert_eq!(api.state(), "running");
@@ -82,11 +92,22 @@ fn plan_fails_when_a_target_does_not_resolve() {
     let project = Project::new("plan-miss");
     let _stack = project.demo_stack();
     let (_dir, file) = gameday_file(&gameday_text(&project.name, 1, "stor"));
-    let output = Command::cargo_bin("gameday").unwrap().arg("plan").arg(&file).output().unwrap();
+    let output = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("plan")
+        .arg(&file)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(":10:23: service `stor` not found in compose project"), "{stderr}");
-    assert!(stderr.contains("did you mean `store`? in scope: api, store"), "{stderr}");
+    assert!(
+        stderr.contains(":10:23: service `stor` not found in compose project"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("did you mean `store`? in scope: api, store"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -98,9 +119,18 @@ fn plan_never_reaches_outside_the_scope() {
     let other = Project::new("plan-other");
     let _store = other.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
     let mine = Project::new("plan-mine");
-    let _api = mine.service("api", &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"], None);
+    let _api = mine.service(
+        "api",
+        &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+        None,
+    );
     let (_dir, file) = gameday_file(&gameday_text(&mine.name, 1, "store"));
-    let output = Command::cargo_bin("gameday").unwrap().arg("plan").arg(&file).output().unwrap();
+    let output = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("plan")
+        .arg(&file)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("service `store` not found"), "{stderr}");

@@ -35,8 +35,16 @@ fn every_invalid_fixture_gets_a_located_error() {
         if name != "not-text.yaml" {
             let mut parts = first.splitn(4, ':');
             let (_, line, col) = (parts.next(), parts.next(), parts.next());
-            assert!(line.and_then(|l| l.parse::<u32>().ok()).is_some_and(|l| l > 0), "{name}: no line in {first}");
-            assert!(col.and_then(|c| c.parse::<u32>().ok()).is_some_and(|c| c > 0), "{name}: no column in {first}");
+            assert!(
+                line.and_then(|l| l.parse::<u32>().ok())
+                    .is_some_and(|l| l > 0),
+                "{name}: no line in {first}"
+            );
+            assert!(
+                col.and_then(|c| c.parse::<u32>().ok())
+                    .is_some_and(|c| c > 0),
+                "{name}: no column in {first}"
+            );
         }
         assert!(elapsed < Duration::from_secs(5), "{name} took {elapsed:?}");
         insta::assert_snapshot!(stderr);
@@ -60,7 +68,12 @@ fn example_gamedays_are_valid() {
         .collect();
     assert!(files.len() >= 2, "need at least two example gamedays");
     for file in files {
-        let output = gameday().current_dir(root).arg("validate").arg(&file).output().unwrap();
+        let output = gameday()
+            .current_dir(root)
+            .arg("validate")
+            .arg(&file)
+            .output()
+            .unwrap();
         assert!(
             output.status.success(),
             "{}: {}",
@@ -95,7 +108,10 @@ fn validate_reports_every_file_and_fails_if_any_is_bad() {
 
 #[test]
 fn a_missing_file_is_an_error_not_a_panic() {
-    let output = gameday().args(["validate", "/nonexistent/gameday.yaml"]).output().unwrap();
+    let output = gameday()
+        .args(["validate", "/nonexistent/gameday.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read the file"));
 }
@@ -109,9 +125,23 @@ fn environment_variables_fill_urls() {
         "gameday: env\nscope: { compose_project: x }\nprobes:\n  p: { http: { url: \"http://127.0.0.1:${GD_TEST_PORT}/\" } }\nscenarios:\n  - { name: s, fault: { pause: { service: a } }, duration: 1s }\n",
     )
     .unwrap();
-    let ok = gameday().env("GD_TEST_PORT", "9999").arg("validate").arg(&file).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    let bad = gameday().env_remove("GD_TEST_PORT").arg("validate").arg(&file).output().unwrap();
+    let ok = gameday()
+        .env("GD_TEST_PORT", "9999")
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = gameday()
+        .env_remove("GD_TEST_PORT")
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("environment variable `GD_TEST_PORT`"));
 }
@@ -125,15 +155,29 @@ fn schema_is_json_and_describes_the_file() {
     for key in ["gameday", "scope", "probes", "scenarios", "defaults"] {
         assert!(props.contains_key(key), "schema lacks `{key}`");
     }
-    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(required.contains(&"gameday") && required.contains(&"scope") && required.contains(&"scenarios"));
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        required.contains(&"gameday")
+            && required.contains(&"scope")
+            && required.contains(&"scenarios")
+    );
     let scenario = &schema["$defs"]["Scenario"]["properties"];
     assert!(scenario.get("fault").is_some() && scenario.get("faults").is_some());
 }
 
 #[test]
 fn help_texts() {
-    for args in [vec!["--help"], vec!["validate", "--help"], vec!["plan", "--help"], vec!["schema", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["validate", "--help"],
+        vec!["plan", "--help"],
+        vec!["schema", "--help"],
+    ] {
         let output = gameday().args(&args).output().unwrap();
         assert!(output.status.success());
         let name = format!("help_{}", args.join("_").replace("--", ""));
@@ -145,7 +189,10 @@ fn help_texts() {
 fn version_names_the_commit() {
     let output = gameday().arg("--version").output().unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.starts_with(&format!("gameday {}", env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(
+        text.starts_with(&format!("gameday {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
     assert!(text.contains("(commit "), "{text}");
 }
 

@@ -112,12 +112,20 @@ impl Engine {
     /// Every container of the engine that is NOT in `project`: only used to
     /// explain why a name did not resolve, never as a target.
     pub async fn list_outside(&self, project: &str) -> Result<Vec<ContainerInfo>, DockerError> {
-        Ok(self.list(None).await?.into_iter().filter(|c| c.project.as_deref() != Some(project)).collect())
+        Ok(self
+            .list(None)
+            .await?
+            .into_iter()
+            .filter(|c| c.project.as_deref() != Some(project))
+            .collect())
     }
 
     async fn list(&self, project: Option<&str>) -> Result<Vec<ContainerInfo>, DockerError> {
         let filters = project.map(|project| {
-            HashMap::from([("label".to_string(), vec![format!("{LABEL_PROJECT}={project}")])])
+            HashMap::from([(
+                "label".to_string(),
+                vec![format!("{LABEL_PROJECT}={project}")],
+            )])
         });
         let list = self
             .client

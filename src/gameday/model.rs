@@ -524,7 +524,10 @@ mod tests {
     }
 
     fn set(lists: &[&[&str]]) -> BTreeSet<String> {
-        lists.iter().flat_map(|l| l.iter().map(|s| s.to_string())).collect()
+        lists
+            .iter()
+            .flat_map(|l| l.iter().map(|s| s.to_string()))
+            .collect()
     }
 
     /// The JSON Schema is generated from the model, the checks are written by
@@ -537,7 +540,10 @@ mod tests {
         assert_eq!(props(&defs["DockerConfig"]), set(&[DOCKER_KEYS]));
         assert_eq!(props(&defs["Scope"]), set(&[SCOPE_KEYS]));
         assert_eq!(props(&defs["Defaults"]), set(&[DEFAULTS_KEYS]));
-        assert_eq!(props(&defs["Probe"]), set(&[PROBE_KINDS, PROBE_COMMON_KEYS]));
+        assert_eq!(
+            props(&defs["Probe"]),
+            set(&[PROBE_KINDS, PROBE_COMMON_KEYS])
+        );
         assert_eq!(props(&defs["HttpProbe"]), set(&[HTTP_KEYS]));
         assert_eq!(props(&defs["TcpProbe"]), set(&[TCP_KEYS]));
         assert_eq!(props(&defs["ContainerProbe"]), set(&[TARGET_KEYS]));
@@ -545,9 +551,15 @@ mod tests {
         assert_eq!(props(&defs["Fault"]), set(&[FAULT_KINDS]));
         assert_eq!(props(&defs["KillFault"]), set(&[TARGET_KEYS, KILL_KEYS]));
         assert_eq!(props(&defs["StopFault"]), set(&[TARGET_KEYS, STOP_KEYS]));
-        assert_eq!(props(&defs["RestartFault"]), set(&[TARGET_KEYS, RESTART_KEYS]));
+        assert_eq!(
+            props(&defs["RestartFault"]),
+            set(&[TARGET_KEYS, RESTART_KEYS])
+        );
         assert_eq!(props(&defs["PauseFault"]), set(&[TARGET_KEYS]));
-        assert_eq!(props(&defs["Expectation"]), set(&[EXPECT_COMMON_KEYS, Check::KEYS]));
+        assert_eq!(
+            props(&defs["Expectation"]),
+            set(&[EXPECT_COMMON_KEYS, Check::KEYS])
+        );
         assert_eq!(props(&defs["HaltCondition"]), set(&[HALT_KEYS]));
     }
 }

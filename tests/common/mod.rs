@@ -33,7 +33,9 @@ pub fn docker_available() -> bool {
 
 /// Run a command; panic with its output when it fails.
 pub fn run(cmd: &mut Command) -> String {
-    let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         output.status.success(),
         "{cmd:?} failed: {}{}",
@@ -95,9 +97,20 @@ impl Project {
         let project_label = format!("com.docker.compose.project={}", self.name);
         let service_label = format!("com.docker.compose.service={service}");
         let mut cmd = vec![
-            "run", "-d", "--name", &container_name, "--network", &self.network,
-            "--network-alias", service, "--label", &project_label, "--label", &service_label,
-            "--label", "gameday.test=1",
+            "run",
+            "-d",
+            "--name",
+            &container_name,
+            "--network",
+            &self.network,
+            "--network-alias",
+            service,
+            "--label",
+            &project_label,
+            "--label",
+            &service_label,
+            "--label",
+            "gameday.test=1",
         ];
         let publish_arg = publish.map(|p| format!("127.0.0.1::{p}"));
         if let Some(p) = &publish_arg {
@@ -108,17 +121,33 @@ impl Project {
         let id = docker(&cmd);
         let host_port = publish.map(|p| {
             let mapping = docker(&["port", &id, &format!("{p}/tcp")]);
-            let port = mapping.lines().next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+            let port = mapping
+                .lines()
+                .next()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
             wait_for_port(port);
             port
         });
-        Container { id, name: container_name, host_port }
+        Container {
+            id,
+            name: container_name,
+            host_port,
+        }
     }
 
     /// The usual pair: a store and an api in front of it; returns (store, api).
     pub fn demo_stack(&self) -> (Container, Container) {
         let store = self.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
-        let api = self.service("api", &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"], Some(8080));
+        let api = self.service(
+            "api",
+            &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+            Some(8080),
+        );
         (store, api)
     }
 }
@@ -126,15 +155,26 @@ impl Project {
 impl Drop for Project {
     fn drop(&mut self) {
         let filter = format!("label=com.docker.compose.project={}", self.name);
-        if let Ok(out) = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output() {
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect();
+        if let Ok(out) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &filter])
+            .output()
+        {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect();
             if !ids.is_empty() {
                 // Unpause first: a paused container cannot always be removed cleanly.
                 let _ = Command::new("docker").arg("unpause").args(&ids).output();
-                let _ = Command::new("docker").args(["rm", "-f", "-v"]).args(&ids).output();
+                let _ = Command::new("docker")
+                    .args(["rm", "-f", "-v"])
+                    .args(&ids)
+                    .output();
             }
         }
-        let _ = Command::new("docker").args(["network", "rm", &self.network]).output();
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.network])
+            .output();
     }
 }
 
@@ -153,7 +193,12 @@ impl Container {
 pub fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok() {
+        if std::net::TcpStream::connect_timeout(
+            &([127, 0, 0, 1], port).into(),
+            Duration::from_millis(200),
+        )
+        .is_ok()
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));

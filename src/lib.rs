@@ -6,5 +6,7 @@
 pub mod cli;
 pub mod docker;
 pub mod exit;
+pub mod fault;
 pub mod gameday;
 pub mod plan;
+pub mod run;

@@ -56,6 +56,19 @@ pub enum Command {
     ///
     /// Save it and add `# yaml-language-server: $schema=gameday.schema.json` at the top of a gameday file.
     Schema,
+    /// Revert faults left behind by a runner that died (SIGKILL, reboot).
+    ///
+    /// Reads the journals of the run directories under --out, reverts every fault that was
+    /// applied and never reverted (idempotently: a container that is already fine is left
+    /// alone), and records that in the journal. Exit 0 when nothing is left, 4 otherwise.
+    Recover {
+        /// Where run directories are kept.
+        #[arg(long, value_name = "DIR", default_value = "reports")]
+        out: PathBuf,
+        /// Docker engine to use (default: DOCKER_HOST, then the local socket).
+        #[arg(long, value_name = "URL")]
+        docker_host: Option<String>,
+    },
 }
 
 /// Parse the arguments, run the command, return the exit code.
@@ -65,6 +78,7 @@ pub fn main() -> u8 {
         Command::Validate { files } => validate(&files),
         Command::Plan { file } => with_runtime(plan_command(file)),
         Command::Schema => schema(),
+        Command::Recover { out, docker_host } => with_runtime(recover_command(out, docker_host)),
     }
 }
 
@@ -186,5 +200,60 @@ async fn plan_command(file: PathBuf) -> u8 {
             });
             exit::INVALID
         }
+    }
+}
+
+async fn recover_command(out: PathBuf, docker_host: Option<String>) -> u8 {
+    let unfinished = crate::run::recover::find_unfinished(&out);
+    if unfinished.is_empty() {
+        println!(
+            "nothing to recover: no journal under {} has unreverted faults",
+            out.display()
+        );
+        return exit::OK;
+    }
+    let config = crate::gameday::model::DockerConfig { host: docker_host };
+    let engine = match Engine::connect(&config).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("  = hint: recovery needs the Docker engine the faults were applied on");
+            return exit::FAULT_LEFT;
+        }
+    };
+    let report = crate::run::recover::recover(&engine, &out).await;
+    let mut left = 0;
+    for r in &report {
+        match &r.outcome {
+            Ok(what) => println!(
+                "{}: fault {} on {}: {what}",
+                r.journal.display(),
+                r.fault_id,
+                r.container
+            ),
+            Err(e) => {
+                left += 1;
+                eprintln!(
+                    "{}: fault {} on {}: NOT reverted: {e}",
+                    r.journal.display(),
+                    r.fault_id,
+                    r.container
+                );
+            }
+        }
+    }
+    if left == 0 {
+        println!(
+            "recovered {} fault{}; nothing is left",
+            report.len(),
+            if report.len() == 1 { "" } else { "s" }
+        );
+        exit::OK
+    } else {
+        eprintln!(
+            "{left} fault{} could not be reverted; undo by hand as shown",
+            if left == 1 { "" } else { "s" }
+        );
+        exit::FAULT_LEFT
     }
 }

@@ -1,0 +1,242 @@
+//! The fault compliance test against the real Docker engine: for every
+//! container fault kind, apply it, observe the real effect through Docker,
+//! revert it, observe it gone, revert again (idempotent: no error, no
+//! change). And `gameday recover` (the binary) reverting what a dead runner
+//! left in its journal.
+
+mod common;
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use common::*;
+use gameday::docker::{ContainerInfo, Engine};
+use gameday::fault::{self, RevertRecipe};
+use gameday::gameday::model::*;
+use gameday::gameday::units::{ContainerState, HumanDuration};
+use gameday::gameday::yaml::Pos;
+use gameday::run::journal::{self, Journal, JournalEntry};
+
+fn target() -> Target {
+    Target {
+        selector: Selector::Service("store".into()),
+        pick: Pick::All,
+        pos: Pos::default(),
+    }
+}
+
+fn info(c: &Container) -> ContainerInfo {
+    ContainerInfo {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        service: Some("store".into()),
+        project: None,
+        state: ContainerState::Running,
+    }
+}
+
+fn started_at(c: &Container) -> String {
+    docker(&["inspect", "-f", "{{.State.StartedAt}}", &c.id])
+}
+
+/// Apply, observe, revert, observe, revert again.
+fn compliance(fault: Fault, effect: &str, after_revert: &str) {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new(fault.kind());
+    let store = project.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
+    let before_start = started_at(&store);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let engine = Engine::connect(&DockerConfig::default()).await.unwrap();
+        let applied = fault::apply(&engine, &fault, &info(&store)).await.unwrap();
+        assert!(
+            applied.confirmed_at.is_some(),
+            "Docker did not confirm {}",
+            fault.kind()
+        );
+        // The real effect, seen by Docker.
+        if effect == "restarted" {
+            assert_eq!(store.state(), "running");
+            assert_ne!(started_at(&store), before_start, "restart did not restart");
+        } else {
+            assert_eq!(store.state(), effect, "{} had no effect", fault.kind());
+        }
+        let recipe = applied.recipe.clone();
+        let reverted = applied.revert(&engine).await.map_err(|(_, e)| e).unwrap();
+        assert!(reverted.revert_requested_at >= reverted.applied_requested_at);
+        assert_eq!(store.state(), after_revert, "{} not reverted", fault.kind());
+        // Reverting again is harmless and changes nothing.
+        let again = recipe.execute(&engine).await.unwrap();
+        assert_eq!(
+            again,
+            None,
+            "second revert of {} did something",
+            fault.kind()
+        );
+        assert_eq!(store.state(), after_revert);
+    });
+}
+
+#[test]
+fn pause_is_applied_and_reverted() {
+    compliance(
+        Fault::Pause(PauseFault { target: target() }),
+        "paused",
+        "running",
+    );
+}
+
+#[test]
+fn kill_is_applied_and_restored() {
+    let fault = Fault::Kill(KillFault {
+        target: target(),
+        signal: "SIGKILL".into(),
+        restore: true,
+    });
+    compliance(fault, "exited", "running");
+}
+
+#[test]
+fn kill_without_restore_leaves_the_container_down() {
+    let fault = Fault::Kill(KillFault {
+        target: target(),
+        signal: "SIGTERM".into(),
+        restore: false,
+    });
+    compliance(fault, "exited", "exited");
+}
+
+#[test]
+fn stop_is_applied_and_restored() {
+    let fault = Fault::Stop(StopFault {
+        target: target(),
+        timeout: HumanDuration::from_secs(1),
+        restore: true,
+    });
+    compliance(fault, "exited", "running");
+}
+
+#[test]
+fn restart_restarts_and_ends_running() {
+    let fault = Fault::Restart(RestartFault {
+        target: target(),
+        timeout: HumanDuration::from_secs(1),
+    });
+    compliance(fault, "restarted", "running");
+}
+
+/// A runner SIGKILLed during a pause leaves a journal with the intent and no
+/// revert; `gameday recover` unpauses, records it, and a second run finds nothing.
+#[test]
+fn recover_reverts_what_a_dead_runner_left() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("recover");
+    let store = project.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
+    docker(&["pause", &store.id]);
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = out.path().join("2026-01-01-test-abc123");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let path = run_dir.join("journal.jsonl");
+    let mut j = Journal::create(&path).unwrap();
+    let at = chrono::Utc::now();
+    j.append(&JournalEntry::RunStarted {
+        run_id: "abc123".into(),
+        gameday: "test".into(),
+        scope: project.name.clone(),
+        file: "x.yaml".into(),
+        at,
+    })
+    .unwrap();
+    j.append(&JournalEntry::FaultIntent {
+        fault_id: "s1-f1".into(),
+        scenario: "paused".into(),
+        kind: "pause".into(),
+        recipe: RevertRecipe::Unpause {
+            container_id: store.id.clone(),
+            container_name: store.name.clone(),
+        },
+        at,
+    })
+    .unwrap();
+    drop(j);
+
+    let output = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("recover")
+        .arg("--out")
+        .arg(out.path())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("fault s1-f1 on {}: reverted", store.name)),
+        "{stdout}"
+    );
+    assert_eq!(store.state(), "running");
+    let entries = journal::read(&path).unwrap();
+    assert!(journal::unfinished(&entries).faults.is_empty());
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e, JournalEntry::FaultReverted { by, .. } if by == "recover"))
+    );
+
+    let again = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("recover")
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to recover"));
+}
+
+/// A fault whose container is gone cannot be restored: exit 4, and the
+/// message says how to undo it by hand.
+#[test]
+fn recover_says_what_is_left_when_it_cannot_revert() {
+    if !docker_available() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = out.path().join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let mut j = Journal::create(&run_dir.join("journal.jsonl")).unwrap();
+    j.append(&JournalEntry::FaultIntent {
+        fault_id: "s1-f1".into(),
+        scenario: "killed".into(),
+        kind: "kill".into(),
+        recipe: RevertRecipe::Start {
+            container_id: "gameday-test-no-such-container".into(),
+            container_name: "ghost".into(),
+        },
+        at: chrono::Utc::now(),
+    })
+    .unwrap();
+    let output = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("recover")
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("ghost: NOT reverted"), "{stderr}");
+    assert!(
+        stderr.contains("docker start gameday-test-no-such-container"),
+        "{stderr}"
+    );
+}

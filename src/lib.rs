@@ -6,7 +6,9 @@
 pub mod cli;
 pub mod docker;
 pub mod exit;
+pub mod expect;
 pub mod fault;
 pub mod gameday;
 pub mod plan;
+pub mod probe;
 pub mod run;

@@ -400,7 +400,7 @@ pub fn parse_signal(text: &str) -> Result<String, String> {
 }
 
 /// The states Docker reports for a container, plus `absent`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerState {
     Created,

@@ -1,0 +1,267 @@
+//! Probes: how the system is observed while faults come and go. Each probe
+//! kind turns one run into a [`ProbeSample`] (when, ok or not, latency,
+//! status or container state, error text). [`spawn`] runs one probe on its
+//! own schedule until cancelled; a slow run never delays the next tick, nor
+//! any other probe, nor the fault schedule: every run is its own task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::docker::Engine;
+use crate::gameday::model::{HttpProbe, Probe, ProbeKind};
+use crate::gameday::units::ContainerState;
+
+/// One run of one probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeSample {
+    /// Index of the probe in the gameday (file order).
+    #[serde(skip)]
+    pub probe: usize,
+    /// When the run started, since the start of the run (monotonic clock).
+    pub t_ms: f64,
+    /// When the run started, wall clock.
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    pub latency_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ContainerState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ProbeSample {
+    /// When the result was known, since the start of the run.
+    pub fn end_ms(&self) -> f64 {
+        self.t_ms + self.latency_ms
+    }
+
+    /// Short text for timelines and the live view: `200 12ms`, `paused`, `timeout`.
+    pub fn brief(&self) -> String {
+        if let Some(state) = self.state {
+            return state.to_string();
+        }
+        match (&self.status, &self.error) {
+            (Some(s), None) => format!("{s} {:.0}ms", self.latency_ms),
+            (Some(s), Some(e)) => format!("{s}: {e}"),
+            (None, Some(e)) => e.clone(),
+            (None, None) => format!("ok {:.0}ms", self.latency_ms),
+        }
+    }
+}
+
+/// What a probe needs to run, resolved: the container ids of a container probe.
+#[derive(Clone)]
+pub struct ProbeRunner {
+    pub index: usize,
+    pub probe: Probe,
+    /// Container probes: the containers to watch (the first one is reported).
+    pub container_ids: Vec<String>,
+    pub http: reqwest::Client,
+    pub engine: Engine,
+}
+
+/// The shared monotonic + wall clock of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub start: Instant,
+    pub start_wall: DateTime<Utc>,
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        Clock { start: Instant::now(), start_wall: Utc::now() }
+    }
+
+    pub fn ms(&self, instant: Instant) -> f64 {
+        instant.saturating_duration_since(self.start).as_secs_f64() * 1000.0
+    }
+
+    pub fn wall(&self, instant: Instant) -> DateTime<Utc> {
+        self.start_wall
+            + chrono::Duration::from_std(instant.saturating_duration_since(self.start)).unwrap_or_default()
+    }
+}
+
+/// Most runs of one probe in flight at once; beyond it, ticks are skipped.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Run `runner` every `probe.every` until `cancel` turns true.
+pub fn spawn(
+    runner: ProbeRunner,
+    clock: Clock,
+    samples: mpsc::UnboundedSender<ProbeSample>,
+    mut cancel: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let runner = Arc::new(runner);
+        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let mut ticker = tokio::time::interval(runner.probe.every.as_std());
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = cancel.changed() => break,
+                _ = ticker.tick() => {
+                    let Ok(permit) = in_flight.clone().try_acquire_owned() else { continue };
+                    let runner = runner.clone();
+                    let samples = samples.clone();
+                    tasks.spawn(async move {
+                        let sample = runner.run_once(clock).await;
+                        let _ = samples.send(sample);
+                        drop(permit);
+                    });
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+            if *cancel.borrow() {
+                break;
+            }
+        }
+        // Let runs in flight finish (each is bounded by its timeout).
+        while tasks.join_next().await.is_some() {}
+    })
+}
+
+impl ProbeRunner {
+    /// One run, bounded by the probe's timeout.
+    pub async fn run_once(&self, clock: Clock) -> ProbeSample {
+        let started = Instant::now();
+        let timeout = self.probe.timeout.as_std();
+        let outcome = tokio::time::timeout(timeout, self.execute()).await;
+        let latency = started.elapsed();
+        let mut sample = ProbeSample {
+            probe: self.index,
+            t_ms: clock.ms(started),
+            at: clock.wall(started),
+            ok: false,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            status: None,
+            state: None,
+            error: None,
+        };
+        match outcome {
+            Err(_) => sample.error = Some(format!("timeout after {}", self.probe.timeout)),
+            Ok(result) => {
+                sample.ok = result.ok;
+                sample.status = result.status;
+                sample.state = result.state;
+                sample.error = result.error;
+            }
+        }
+        sample
+    }
+
+    async fn execute(&self) -> Outcome {
+        match &self.probe.kind {
+            ProbeKind::Http(http) => http_once(&self.http, http).await,
+            ProbeKind::Tcp(tcp) => match tokio::net::TcpStream::connect(&tcp.address).await {
+                Ok(_) => Outcome::ok(),
+                Err(e) => Outcome::failed(format!("connect: {e}")),
+            },
+            ProbeKind::Container(_) => {
+                let Some(id) = self.container_ids.first() else {
+                    return Outcome::failed("no container".into());
+                };
+                match self.engine.state(id).await {
+                    Ok(state) => Outcome {
+                        ok: state == ContainerState::Running,
+                        status: None,
+                        state: Some(state),
+                        error: None,
+                    },
+                    Err(e) => Outcome::failed(e.to_string()),
+                }
+            }
+        }
+    }
+}
+
+struct Outcome {
+    ok: bool,
+    status: Option<u16>,
+    state: Option<ContainerState>,
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn ok() -> Outcome {
+        Outcome { ok: true, status: None, state: None, error: None }
+    }
+    fn failed(error: String) -> Outcome {
+        Outcome { ok: false, status: None, state: None, error: Some(error) }
+    }
+}
+
+/// A client for HTTP probes: no connection reuse, so every run measures a
+/// fresh connect, as a new user would.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("gameday/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> Outcome {
+    let method = reqwest::Method::from_bytes(spec.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let mut request = client.request(method, &spec.url);
+    for (name, value) in &spec.headers {
+        request = request.header(name, value);
+    }
+    if let Some(body) = &spec.body {
+        request = request.body(body.clone());
+    }
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return Outcome::failed(describe_http_error(&e)),
+    };
+    let status = response.status().as_u16();
+    let body = if spec.body_contains.is_some() {
+        match response.text().await {
+            Ok(b) => Some(b),
+            Err(e) => {
+                return Outcome {
+                    ok: false,
+                    status: Some(status),
+                    state: None,
+                    error: Some(format!("reading the body: {}", describe_http_error(&e))),
+                };
+            }
+        }
+    } else {
+        None
+    };
+    let mut error = None;
+    if !spec.expect_status.matches(status) {
+        error = Some(format!("expected {}", spec.expect_status));
+    } else if let (Some(wanted), Some(body)) = (&spec.body_contains, &body)
+        && !body.contains(wanted.as_str())
+    {
+        error = Some(format!("body lacks {wanted:?}"));
+    }
+    Outcome { ok: error.is_none(), status: Some(status), state: None, error }
+}
+
+fn describe_http_error(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        "connection refused or unreachable".to_string()
+    } else if e.is_timeout() {
+        "timeout".to_string()
+    } else {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text = format!("{text}: {s}");
+            source = s.source();
+        }
+        text
+    }
+}

@@ -11,4 +11,5 @@ pub mod fault;
 pub mod gameday;
 pub mod plan;
 pub mod probe;
+pub mod report;
 pub mod run;

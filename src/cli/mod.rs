@@ -52,6 +52,30 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Run a gameday: steady-state check, then each scenario's faults held, reverted and observed.
+    ///
+    /// Probes run the whole time. Every fault is journalled before it is applied and reverted
+    /// at the end, on a failed steady state, on halt_if, and on Ctrl-C/SIGTERM (first: revert
+    /// and write a partial report; second: also skip cooldowns; third: exit at once, leaving
+    /// `gameday recover` to revert). Writes OUT/<date>-<slug>-<id>/ with journal.jsonl,
+    /// result.json, samples.jsonl and report.md.
+    Run {
+        /// The gameday file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Where run directories are written.
+        #[arg(long, value_name = "DIR", default_value = "reports")]
+        out: PathBuf,
+        /// Do not ask for confirmation (needed for engines other than the local socket).
+        #[arg(long)]
+        yes: bool,
+        /// No live view; print phase changes as plain lines (also the default without a TTY).
+        #[arg(long)]
+        no_progress: bool,
+        /// A directory with your own report.md.tera, replacing the default template.
+        #[arg(long, value_name = "DIR")]
+        template_dir: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the gameday file, for editor completion.
     ///
     /// Save it and add `# yaml-language-server: $schema=gameday.schema.json` at the top of a gameday file.
@@ -78,6 +102,13 @@ pub fn main() -> u8 {
         Command::Validate { files } => validate(&files),
         Command::Plan { file } => with_runtime(plan_command(file)),
         Command::Schema => schema(),
+        Command::Run {
+            file,
+            out,
+            yes: _,
+            no_progress,
+            template_dir,
+        } => with_runtime(run_command(file, out, !no_progress, template_dir)),
         Command::Recover { out, docker_host } => with_runtime(recover_command(out, docker_host)),
     }
 }
@@ -255,5 +286,142 @@ async fn recover_command(out: PathBuf, docker_host: Option<String>) -> u8 {
             if left == 1 { "" } else { "s" }
         );
         exit::FAULT_LEFT
+    }
+}
+
+async fn run_command(
+    file: PathBuf,
+    out: PathBuf,
+    progress: bool,
+    template_dir: Option<PathBuf>,
+) -> u8 {
+    let gameday = match gameday::load(&file) {
+        Ok(g) => g,
+        Err(d) => {
+            print_diagnostics(&d);
+            return exit::INVALID;
+        }
+    };
+    let scope = gameday.scope.compose_project.clone();
+    let leftovers: Vec<_> = crate::run::recover::find_unfinished(&out)
+        .into_iter()
+        .filter(|(_, u)| u.scope == scope)
+        .collect();
+    if !leftovers.is_empty() {
+        eprintln!(
+            "error: an earlier run against compose project `{scope}` left faults that were never reverted:"
+        );
+        for (path, u) in &leftovers {
+            for (id, recipe) in &u.faults {
+                eprintln!(
+                    "  {}: fault {id} on {}",
+                    path.display(),
+                    recipe.container_name()
+                );
+            }
+        }
+        eprintln!(
+            "  = hint: run `gameday recover --out {}` first; it reverts them and records that",
+            out.display()
+        );
+        return exit::FAULT_LEFT;
+    }
+    let engine = match Engine::connect(&gameday.docker).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("  = hint: is the Docker daemon running? `docker info` should work");
+            return exit::INVALID;
+        }
+    };
+    let listing = async {
+        let version = engine.server_version().await?;
+        let in_scope = engine.list_project(&scope).await?;
+        let outside = engine.list_outside(&scope).await?;
+        Ok::<_, crate::docker::DockerError>((version, in_scope, outside))
+    };
+    let (version, in_scope, outside) = match listing.await {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: cannot list containers: {e}");
+            return exit::INVALID;
+        }
+    };
+    let display = file.display().to_string();
+    let plan = match plan::resolve(
+        gameday,
+        in_scope,
+        &outside,
+        engine.host().to_string(),
+        version,
+    ) {
+        Ok(p) => p,
+        Err(diagnostics) => {
+            print_diagnostics(&FileDiagnostics {
+                file: display,
+                source: std::fs::read_to_string(&file).unwrap_or_default(),
+                diagnostics,
+            });
+            return exit::INVALID;
+        }
+    };
+    eprintln!(
+        "Running gameday \"{}\" against compose project `{scope}`: {} scenario{}, about {}. Ctrl-C reverts every fault and stops.",
+        plan.gameday.gameday,
+        plan.gameday.scenarios.len(),
+        if plan.gameday.scenarios.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        gameday::units::HumanDuration(plan.total)
+    );
+    let probe_names = plan
+        .gameday
+        .probes
+        .0
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let view = tokio::spawn(crate::run::view::show(events_rx, probe_names, progress));
+    let options = crate::run::scheduler::RunOptions {
+        file: display,
+        out,
+        template_dir,
+    };
+    let outcome = crate::run::scheduler::run(plan, engine, options, events_tx).await;
+    let _ = view.await;
+    match outcome {
+        Ok(o) => {
+            for s in &o.result.scenarios {
+                let met = s.expectations.iter().filter(|e| e.verdict == "met").count();
+                println!(
+                    "{:<10} {} ({met}/{} checks met)",
+                    s.verdict,
+                    s.name,
+                    s.expectations.len()
+                );
+                for e in s.expectations.iter().filter(|e| e.verdict != "met") {
+                    println!("           not met: {}: {}", e.text, e.actual);
+                }
+            }
+            if let Some(reason) = &o.result.aborted_reason {
+                println!("aborted: {reason}");
+            }
+            for f in &o.result.faults_left {
+                println!(
+                    "LEFT IN PLACE: {} on {}: {}; undo with `{}`",
+                    f.kind, f.container, f.error, f.by_hand
+                );
+            }
+            println!("{}", crate::report::outcome_text(&o.result.outcome));
+            println!("report: {}", o.run_dir.join("report.md").display());
+            o.exit_code
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAULT_LEFT
+        }
     }
 }

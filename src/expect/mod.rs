@@ -93,13 +93,26 @@ fn tally(values: impl Iterator<Item = String>) -> String {
 }
 
 /// Evaluate one expectation over the samples of its probe (sorted by start).
-pub fn evaluate(expectation: &Expectation, samples: &[ProbeSample], windows: &Windows) -> Evaluation {
+pub fn evaluate(
+    expectation: &Expectation,
+    samples: &[ProbeSample],
+    windows: &Windows,
+) -> Evaluation {
     let (from, to) = windows.range(expectation.during);
-    let in_window: Vec<&ProbeSample> = samples.iter().filter(|s| s.t_ms >= from && s.t_ms < to).collect();
+    // A sample counts for a window when it ran entirely inside it: a request
+    // in flight when the fault was reverted saw both states.
+    let in_window: Vec<&ProbeSample> = samples
+        .iter()
+        .filter(|s| s.t_ms >= from && s.end_ms() <= to)
+        .collect();
     let n = in_window.len();
     let empty = || Evaluation {
         verdict: Verdict::NotMet,
-        actual: format!("no samples in the {} window ({})", expectation.during.name(), fmt_ms(to - from)),
+        actual: format!(
+            "no samples in the {} window ({})",
+            expectation.during.name(),
+            fmt_ms(to - from)
+        ),
         value: None,
     };
     match &expectation.check {
@@ -119,7 +132,10 @@ pub fn evaluate(expectation: &Expectation, samples: &[ProbeSample], windows: &Wi
             if n == 0 {
                 return empty();
             }
-            let matching = in_window.iter().filter(|s| s.status.is_some_and(|st| spec.matches(st))).count();
+            let matching = in_window
+                .iter()
+                .filter(|s| s.status.is_some_and(|st| spec.matches(st)))
+                .count();
             let seen = tally(in_window.iter().map(|s| match s.status {
                 Some(st) => st.to_string(),
                 None => "no response".to_string(),
@@ -130,7 +146,10 @@ pub fn evaluate(expectation: &Expectation, samples: &[ProbeSample], windows: &Wi
                 value: Some(matching as f64 * 100.0 / n as f64),
             }
         }
-        Check::LatencyP50(cmp) | Check::LatencyP95(cmp) | Check::LatencyP99(cmp) | Check::LatencyMax(cmp) => {
+        Check::LatencyP50(cmp)
+        | Check::LatencyP95(cmp)
+        | Check::LatencyP99(cmp)
+        | Check::LatencyMax(cmp) => {
             if n == 0 {
                 return empty();
             }
@@ -157,7 +176,11 @@ pub fn evaluate(expectation: &Expectation, samples: &[ProbeSample], windows: &Wi
             match after.iter().find(|s| s.ok) {
                 Some(first_ok) => {
                     let measured = (first_ok.end_ms() - windows.revert_start).max(0.0);
-                    let how = if failed_before { "recovered" } else { "was already succeeding" };
+                    let how = if failed_before {
+                        "recovered"
+                    } else {
+                        "was already succeeding"
+                    };
                     Evaluation {
                         verdict: verdict(measured <= limit_ms),
                         actual: format!("{how} {} after the revert", fmt_ms(measured)),
@@ -185,13 +208,19 @@ pub fn evaluate(expectation: &Expectation, samples: &[ProbeSample], windows: &Wi
                     let measured = (first_fail.end_ms() - windows.apply_start).max(0.0);
                     Evaluation {
                         verdict: verdict(measured <= limit_ms),
-                        actual: format!("first failure {} after the fault was applied", fmt_ms(measured)),
+                        actual: format!(
+                            "first failure {} after the fault was applied",
+                            fmt_ms(measured)
+                        ),
                         value: Some(measured),
                     }
                 }
                 None => Evaluation {
                     verdict: Verdict::NotMet,
-                    actual: format!("never failed while the fault was held ({} samples)", held.len()),
+                    actual: format!(
+                        "never failed while the fault was held ({} samples)",
+                        held.len()
+                    ),
                     value: None,
                 },
             }
@@ -200,7 +229,10 @@ pub fn evaluate(expectation: &Expectation, samples: &[ProbeSample], windows: &Wi
             if n == 0 {
                 return empty();
             }
-            let matching = in_window.iter().filter(|s| s.state == Some(*wanted)).count();
+            let matching = in_window
+                .iter()
+                .filter(|s| s.state == Some(*wanted))
+                .count();
             let seen = tally(in_window.iter().map(|s| match s.state {
                 Some(st) => st.to_string(),
                 None => s.error.clone().unwrap_or_else(|| "unknown".into()),
@@ -217,7 +249,9 @@ pub fn evaluate(expectation: &Expectation, samples: &[ProbeSample], windows: &Wi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gameday::units::{CmpOp, Comparison, ContainerState, HumanDuration, Percent, StatusSpec};
+    use crate::gameday::units::{
+        CmpOp, Comparison, ContainerState, HumanDuration, Percent, StatusSpec,
+    };
     use crate::gameday::yaml::Pos;
     use proptest::prelude::*;
 
@@ -235,22 +269,39 @@ mod tests {
     }
 
     fn windows() -> Windows {
-        Windows { baseline: (0.0, 1000.0), apply_start: 1000.0, fault_start: 1100.0, revert_start: 3000.0, end: 5000.0 }
+        Windows {
+            baseline: (0.0, 1000.0),
+            apply_start: 1000.0,
+            fault_start: 1100.0,
+            revert_start: 3000.0,
+            end: 5000.0,
+        }
     }
 
     fn expect(during: Window, check: Check) -> Expectation {
-        Expectation { probe: "p".into(), during, check, pos: Pos::default() }
+        Expectation {
+            probe: "p".into(),
+            during,
+            check,
+            pos: Pos::default(),
+        }
     }
 
     #[test]
     fn success_rate_counts_only_the_window() {
         let samples = vec![
-            sample(500.0, false, 1.0, None),  // baseline
+            sample(500.0, false, 1.0, None), // baseline
             sample(1200.0, true, 1.0, Some(200)),
             sample(1300.0, false, 1.0, Some(503)),
             sample(3500.0, false, 1.0, None), // after
         ];
-        let e = expect(Window::Fault, Check::SuccessRate(Comparison { op: CmpOp::Ge, value: Percent(50.0) }));
+        let e = expect(
+            Window::Fault,
+            Check::SuccessRate(Comparison {
+                op: CmpOp::Ge,
+                value: Percent(50.0),
+            }),
+        );
         let r = evaluate(&e, &samples, &windows());
         assert_eq!(r.verdict, Verdict::Met);
         assert_eq!(r.actual, "measured 50% (1 of 2 samples ok)");
@@ -258,22 +309,45 @@ mod tests {
 
     #[test]
     fn status_needs_every_sample() {
-        let samples = vec![sample(1200.0, false, 1.0, Some(503)), sample(1300.0, false, 1.0, None)];
+        let samples = vec![
+            sample(1200.0, false, 1.0, Some(503)),
+            sample(1300.0, false, 1.0, None),
+        ];
         let e = expect(Window::Fault, Check::Status(StatusSpec::Code(503)));
         let r = evaluate(&e, &samples, &windows());
         assert_eq!(r.verdict, Verdict::NotMet);
-        assert_eq!(r.actual, "measured 503 ×1, no response ×1 (1 of 2 samples match)");
+        assert_eq!(
+            r.actual,
+            "measured 503 ×1, no response ×1 (1 of 2 samples match)"
+        );
     }
 
     #[test]
     fn latency_percentiles() {
-        let samples: Vec<_> = (0..100).map(|i| sample(1200.0 + i as f64, true, i as f64 + 1.0, Some(200))).collect();
-        let p99 = expect(Window::Fault, Check::LatencyP99(Comparison { op: CmpOp::Lt, value: HumanDuration::from_millis(100) }));
+        let samples: Vec<_> = (0..100)
+            .map(|i| sample(1200.0 + i as f64, true, i as f64 + 1.0, Some(200)))
+            .collect();
+        let p99 = expect(
+            Window::Fault,
+            Check::LatencyP99(Comparison {
+                op: CmpOp::Lt,
+                value: HumanDuration::from_millis(100),
+            }),
+        );
         let r = evaluate(&p99, &samples, &windows());
         assert_eq!(r.actual, "measured p99 99ms over 100 samples");
         assert_eq!(r.verdict, Verdict::Met);
-        let max = expect(Window::Fault, Check::LatencyMax(Comparison { op: CmpOp::Lt, value: HumanDuration::from_millis(100) }));
-        assert_eq!(evaluate(&max, &samples, &windows()).verdict, Verdict::NotMet);
+        let max = expect(
+            Window::Fault,
+            Check::LatencyMax(Comparison {
+                op: CmpOp::Lt,
+                value: HumanDuration::from_millis(100),
+            }),
+        );
+        assert_eq!(
+            evaluate(&max, &samples, &windows()).verdict,
+            Verdict::NotMet
+        );
     }
 
     #[test]
@@ -282,20 +356,35 @@ mod tests {
             sample(3100.0, false, 10.0, None),
             sample(3900.0, true, 100.0, Some(200)),
         ];
-        let e = expect(Window::After, Check::RecoversWithin(HumanDuration::from_secs(1)));
+        let e = expect(
+            Window::After,
+            Check::RecoversWithin(HumanDuration::from_secs(1)),
+        );
         let r = evaluate(&e, &samples, &windows());
         assert_eq!(r.actual, "recovered 1.00s after the revert");
         assert_eq!(r.verdict, Verdict::Met);
-        let strict = expect(Window::After, Check::RecoversWithin(HumanDuration::from_millis(500)));
-        assert_eq!(evaluate(&strict, &samples, &windows()).verdict, Verdict::NotMet);
+        let strict = expect(
+            Window::After,
+            Check::RecoversWithin(HumanDuration::from_millis(500)),
+        );
+        assert_eq!(
+            evaluate(&strict, &samples, &windows()).verdict,
+            Verdict::NotMet
+        );
         let never = vec![sample(3100.0, false, 10.0, None)];
         assert_eq!(evaluate(&e, &never, &windows()).verdict, Verdict::NotMet);
     }
 
     #[test]
     fn fails_within_is_measured_from_the_apply() {
-        let samples = vec![sample(1050.0, true, 5.0, Some(200)), sample(1400.0, false, 100.0, None)];
-        let e = expect(Window::Fault, Check::FailsWithin(HumanDuration::from_secs(1)));
+        let samples = vec![
+            sample(1050.0, true, 5.0, Some(200)),
+            sample(1400.0, false, 100.0, None),
+        ];
+        let e = expect(
+            Window::Fault,
+            Check::FailsWithin(HumanDuration::from_secs(1)),
+        );
         let r = evaluate(&e, &samples, &windows());
         assert_eq!(r.actual, "first failure 500ms after the fault was applied");
         assert_eq!(r.verdict, Verdict::Met);
@@ -310,12 +399,21 @@ mod tests {
         let e = expect(Window::Fault, Check::State(ContainerState::Paused));
         let r = evaluate(&e, &[a, b], &windows());
         assert_eq!(r.verdict, Verdict::NotMet);
-        assert_eq!(r.actual, "measured paused ×1, running ×1 (1 of 2 samples match)");
+        assert_eq!(
+            r.actual,
+            "measured paused ×1, running ×1 (1 of 2 samples match)"
+        );
     }
 
     #[test]
     fn empty_windows_are_not_met() {
-        let e = expect(Window::Fault, Check::SuccessRate(Comparison { op: CmpOp::Ge, value: Percent(0.0) }));
+        let e = expect(
+            Window::Fault,
+            Check::SuccessRate(Comparison {
+                op: CmpOp::Ge,
+                value: Percent(0.0),
+            }),
+        );
         let r = evaluate(&e, &[], &windows());
         assert_eq!(r.verdict, Verdict::NotMet);
         assert!(r.actual.starts_with("no samples"));

@@ -5,7 +5,6 @@
 //! any other probe, nor the fault schedule: every run is its own task.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -76,7 +75,10 @@ pub struct Clock {
 
 impl Clock {
     pub fn start() -> Clock {
-        Clock { start: Instant::now(), start_wall: Utc::now() }
+        Clock {
+            start: Instant::now(),
+            start_wall: Utc::now(),
+        }
     }
 
     pub fn ms(&self, instant: Instant) -> f64 {
@@ -85,7 +87,8 @@ impl Clock {
 
     pub fn wall(&self, instant: Instant) -> DateTime<Utc> {
         self.start_wall
-            + chrono::Duration::from_std(instant.saturating_duration_since(self.start)).unwrap_or_default()
+            + chrono::Duration::from_std(instant.saturating_duration_since(self.start))
+                .unwrap_or_default()
     }
 }
 
@@ -192,10 +195,20 @@ struct Outcome {
 
 impl Outcome {
     fn ok() -> Outcome {
-        Outcome { ok: true, status: None, state: None, error: None }
+        Outcome {
+            ok: true,
+            status: None,
+            state: None,
+            error: None,
+        }
     }
     fn failed(error: String) -> Outcome {
-        Outcome { ok: false, status: None, state: None, error: Some(error) }
+        Outcome {
+            ok: false,
+            status: None,
+            state: None,
+            error: Some(error),
+        }
     }
 }
 
@@ -211,7 +224,8 @@ pub fn http_client() -> reqwest::Client {
 }
 
 async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> Outcome {
-    let method = reqwest::Method::from_bytes(spec.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let method =
+        reqwest::Method::from_bytes(spec.method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let mut request = client.request(method, &spec.url);
     for (name, value) in &spec.headers {
         request = request.header(name, value);
@@ -247,7 +261,12 @@ async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> Outcome {
     {
         error = Some(format!("body lacks {wanted:?}"));
     }
-    Outcome { ok: error.is_none(), status: Some(status), state: None, error }
+    Outcome {
+        ok: error.is_none(),
+        status: Some(status),
+        state: None,
+        error,
+    }
 }
 
 fn describe_http_error(e: &reqwest::Error) -> String {

@@ -1,6 +1,8 @@
-//! Running a gameday: the journal that makes every fault recoverable, and
-//! recovery itself. The scheduler that drives probes and faults in time
-//! lands here next (issue "Run a gameday end to end").
+//! Running a gameday: the dispatcher that drives probes and faults in time
+//! ([`scheduler`]), the journal that makes every fault recoverable, recovery
+//! itself, and the live view.
 
 pub mod journal;
 pub mod recover;
+pub mod scheduler;
+pub mod view;

@@ -252,7 +252,7 @@ async fn recover_command(out: PathBuf, docker_host: Option<String>) -> u8 {
             return exit::FAULT_LEFT;
         }
     };
-    let report = crate::run::recover::recover(&engine, &out).await;
+    let report = crate::run::recover::recover(&engine, &out, None).await;
     let mut left = 0;
     for r in &report {
         match &r.outcome {
@@ -390,7 +390,25 @@ async fn run_command(
         out,
         template_dir,
     };
-    let outcome = crate::run::scheduler::run(plan, engine, options, events_tx).await;
+    let out_dir = options.out.clone();
+    let run = tokio::spawn(crate::run::scheduler::run(
+        plan,
+        engine.clone(),
+        options,
+        events_tx,
+    ));
+    let outcome = match run.await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            // Last line of defence: an internal error must not leave faults
+            // behind. The journal knows what was applied; revert it now.
+            let _ = view.await;
+            eprintln!(
+                "internal error: the run stopped unexpectedly ({panic}); reverting what it applied"
+            );
+            return recover_after_crash(&engine, &out_dir, &scope).await;
+        }
+    };
     let _ = view.await;
     match outcome {
         Ok(o) => {
@@ -423,5 +441,29 @@ async fn run_command(
             eprintln!("error: {e}");
             exit::FAULT_LEFT
         }
+    }
+}
+
+/// Revert every unfinished fault under `out` after the run crashed. Only this
+/// run can have left some for its scope: `run` refuses to start otherwise.
+async fn recover_after_crash(engine: &Engine, out: &std::path::Path, scope: &str) -> u8 {
+    let report = crate::run::recover::recover(engine, out, Some(scope)).await;
+    let mut left = 0;
+    for r in &report {
+        match &r.outcome {
+            Ok(what) => eprintln!("  fault {} on {}: {what}", r.fault_id, r.container),
+            Err(e) => {
+                left += 1;
+                eprintln!(
+                    "  fault {} on {}: NOT reverted: {e}",
+                    r.fault_id, r.container
+                );
+            }
+        }
+    }
+    if left == 0 {
+        exit::ABORTED
+    } else {
+        exit::FAULT_LEFT
     }
 }

@@ -37,10 +37,14 @@ pub struct Recovered {
     pub outcome: Result<&'static str, String>,
 }
 
-/// Revert every unfinished fault of every journal under `out`.
-pub async fn recover(engine: &Engine, out: &Path) -> Vec<Recovered> {
+/// Revert every unfinished fault of every journal under `out` (only those of
+/// `scope` when given).
+pub async fn recover(engine: &Engine, out: &Path, scope: Option<&str>) -> Vec<Recovered> {
     let mut report = Vec::new();
     for (path, unfinished) in find_unfinished(out) {
+        if scope.is_some_and(|s| s != unfinished.scope) {
+            continue;
+        }
         let mut journal = Journal::create(&path).ok();
         for (fault_id, recipe) in unfinished.faults {
             let requested_at = Utc::now();

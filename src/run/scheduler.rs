@@ -580,7 +580,7 @@ impl Dispatcher {
             let until = Instant::now() + scenario.duration.as_std();
             self.phase(
                 Some(&scenario.name),
-                format!("holding for {}", scenario.duration),
+                format!("[{}/{total}] holding for {}", index + 1, scenario.duration),
                 Some(until),
             );
             interrupt = self.wait_until(until, &scenario.halt_if).await;
@@ -634,7 +634,11 @@ impl Dispatcher {
             let until = Instant::now() + scenario.cooldown.as_std();
             self.phase(
                 Some(&scenario.name),
-                format!("cooldown {}: observing recovery", scenario.cooldown),
+                format!(
+                    "[{}/{total}] cooldown {}: observing recovery",
+                    index + 1,
+                    scenario.cooldown
+                ),
                 Some(until),
             );
             if let Some(i) = self.wait_until(until, &[]).await {

@@ -350,3 +350,33 @@ fn a_failed_steady_state_applies_no_fault() {
         "a fault was attempted: {journal}"
     );
 }
+
+/// A second SIGTERM skips the cooldown: the run ends long before the 60s
+/// cooldown it would otherwise observe, with the fault reverted.
+#[test]
+fn a_second_signal_skips_the_cooldown() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("sigterm2");
+    let (store, api) = project.demo_stack();
+    let text = pause_gameday(&project.name, api.host_port.unwrap(), "60s", "")
+        .replace("cooldown: 1s500ms", "cooldown: 60s");
+    let (_dir, file) = gameday_file(&text);
+    let out = tempfile::tempdir().unwrap();
+    let mut child = spawn_run(&file, out.path());
+    wait_for_state(&store, "paused", Duration::from_secs(20));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    wait_for_state(&store, "running", Duration::from_secs(20));
+    let started = Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = wait_with_timeout(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(3));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the 60s cooldown was not skipped"
+    );
+    assert_eq!(store.state(), "running");
+    assert_eq!(result_json(&run_dir(out.path()))["outcome"], "aborted");
+}

@@ -177,6 +177,8 @@ fn help_texts() {
         vec!["validate", "--help"],
         vec!["plan", "--help"],
         vec!["schema", "--help"],
+        vec!["run", "--help"],
+        vec!["recover", "--help"],
     ] {
         let output = gameday().args(&args).output().unwrap();
         assert!(output.status.success());

@@ -54,9 +54,10 @@ pub enum Command {
     },
     /// Run a gameday: steady-state check, then each scenario's faults held, reverted and observed.
     ///
-    /// Probes run the whole time. Every fault is journalled before it is applied and reverted
-    /// at the end, on a failed steady state, on halt_if, and on Ctrl-C/SIGTERM (first: revert
-    /// and write a partial report; second: also skip cooldowns; third: exit at once, leaving
+    /// Probes run the whole time; no fault is applied unless every probe passes during the
+    /// baseline. Every fault is journalled before it is applied, and reverted at the end of its
+    /// scenario, on halt_if, on an internal error, and on Ctrl-C/SIGTERM (first: revert and
+    /// write a partial report; second: also skip cooldowns; third: exit at once, leaving
     /// `gameday recover` to revert). Writes OUT/<date>-<slug>-<id>/ with journal.jsonl,
     /// result.json, samples.jsonl and report.md.
     Run {

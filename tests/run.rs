@@ -82,14 +82,7 @@ fn a_run_with_met_and_not_met_expectations_exits_1() {
         "",
     ));
     let out = tempfile::tempdir().unwrap();
-    let output = Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["run", "--no-progress", "--out"])
-        .arg(out.path())
-        .arg(&file)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let output = run_gameday(out.path(), &file, 60);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
@@ -146,6 +139,18 @@ fn a_run_with_met_and_not_met_expectations_exits_1() {
     assert!(pos("fault_intent") < pos("fault_applied"));
     assert!(pos("fault_applied") < pos("fault_reverted"));
     assert!(journal.contains("\"undo\":\"unpause\""));
+}
+
+/// `gameday run --no-progress --out OUT FILE`, waiting at most `secs`.
+fn run_gameday(out: &Path, file: &Path, secs: u64) -> std::process::Output {
+    Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["run", "--no-progress", "--out"])
+        .arg(out)
+        .arg(file)
+        .timeout(Duration::from_secs(secs))
+        .output()
+        .unwrap()
 }
 
 /// Spawn `gameday run` in the background.
@@ -240,14 +245,7 @@ fn sigkill_during_a_pause_then_recover() {
     );
 
     // A new run against the same scope refuses to start.
-    let refused = Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["run", "--no-progress", "--out"])
-        .arg(out.path())
-        .arg(&file)
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
+    let refused = run_gameday(out.path(), &file, 30);
     assert_eq!(refused.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("gameday recover"));
     assert_eq!(store.state(), "paused");
@@ -284,14 +282,7 @@ fn halt_if_reverts_at_once_and_exits_3() {
     ));
     let out = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let output = Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["run", "--no-progress", "--out"])
-        .arg(out.path())
-        .arg(&file)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let output = run_gameday(out.path(), &file, 60);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -331,14 +322,7 @@ fn a_failed_steady_state_applies_no_fault() {
     );
     let (_dir, file) = gameday_file(&text);
     let out = tempfile::tempdir().unwrap();
-    let output = Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["run", "--no-progress", "--out"])
-        .arg(out.path())
-        .arg(&file)
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
+    let output = run_gameday(out.path(), &file, 30);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(3), "{stdout}");
     assert!(stdout.contains("steady state was not met"), "{stdout}");

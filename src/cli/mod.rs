@@ -188,6 +188,21 @@ async fn plan_command(file: PathBuf) -> u8 {
             return exit::INVALID;
         }
     };
+    match connect_and_resolve(gameday, &file).await {
+        Ok((plan, _)) => {
+            print!("{}", plan.render(&file.display().to_string()));
+            exit::OK
+        }
+        Err(code) => code,
+    }
+}
+
+/// Connect to the gameday's engine and resolve its targets in scope (read
+/// only). Errors are printed; the exit code is returned.
+async fn connect_and_resolve(
+    gameday: gameday::Gameday,
+    file: &std::path::Path,
+) -> Result<(plan::Plan, Engine), u8> {
     let engine = match Engine::connect(&gameday.docker).await {
         Ok(e) => e,
         Err(e) => {
@@ -195,24 +210,23 @@ async fn plan_command(file: PathBuf) -> u8 {
             eprintln!(
                 "  = hint: is the Docker daemon running? `docker info` should work; set DOCKER_HOST or `docker: {{ host: ... }}` to use another engine"
             );
-            return exit::INVALID;
+            return Err(exit::INVALID);
         }
     };
+    let scope = gameday.scope.compose_project.clone();
     let listing = async {
         let version = engine.server_version().await?;
-        let in_scope = engine.list_project(&gameday.scope.compose_project).await?;
-        let outside = engine.list_outside(&gameday.scope.compose_project).await?;
+        let in_scope = engine.list_project(&scope).await?;
+        let outside = engine.list_outside(&scope).await?;
         Ok::<_, crate::docker::DockerError>((version, in_scope, outside))
     };
     let (version, in_scope, outside) = match listing.await {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: cannot list containers: {e}");
-            return exit::INVALID;
+            return Err(exit::INVALID);
         }
     };
-    let display = file.display().to_string();
-    let source = std::fs::read_to_string(&file).unwrap_or_default();
     match plan::resolve(
         gameday,
         in_scope,
@@ -220,17 +234,14 @@ async fn plan_command(file: PathBuf) -> u8 {
         engine.host().to_string(),
         version,
     ) {
-        Ok(p) => {
-            print!("{}", p.render(&display));
-            exit::OK
-        }
+        Ok(plan) => Ok((plan, engine)),
         Err(diagnostics) => {
             print_diagnostics(&FileDiagnostics {
-                file: display,
-                source,
+                file: file.display().to_string(),
+                source: std::fs::read_to_string(file).unwrap_or_default(),
                 diagnostics,
             });
-            exit::INVALID
+            Err(exit::INVALID)
         }
     }
 }
@@ -327,44 +338,10 @@ async fn run_command(
         );
         return exit::FAULT_LEFT;
     }
-    let engine = match Engine::connect(&gameday.docker).await {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!("  = hint: is the Docker daemon running? `docker info` should work");
-            return exit::INVALID;
-        }
-    };
-    let listing = async {
-        let version = engine.server_version().await?;
-        let in_scope = engine.list_project(&scope).await?;
-        let outside = engine.list_outside(&scope).await?;
-        Ok::<_, crate::docker::DockerError>((version, in_scope, outside))
-    };
-    let (version, in_scope, outside) = match listing.await {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: cannot list containers: {e}");
-            return exit::INVALID;
-        }
-    };
     let display = file.display().to_string();
-    let plan = match plan::resolve(
-        gameday,
-        in_scope,
-        &outside,
-        engine.host().to_string(),
-        version,
-    ) {
-        Ok(p) => p,
-        Err(diagnostics) => {
-            print_diagnostics(&FileDiagnostics {
-                file: display,
-                source: std::fs::read_to_string(&file).unwrap_or_default(),
-                diagnostics,
-            });
-            return exit::INVALID;
-        }
+    let (plan, engine) = match connect_and_resolve(gameday, &file).await {
+        Ok(v) => v,
+        Err(code) => return code,
     };
     eprintln!(
         "Running gameday \"{}\" against compose project `{scope}`: {} scenario{}, about {}. Ctrl-C reverts every fault and stops.",

@@ -275,12 +275,6 @@ fn describe_http_error(e: &reqwest::Error) -> String {
     } else if e.is_timeout() {
         "timeout".to_string()
     } else {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
-        text
+        crate::error_chain(e)
     }
 }

@@ -109,11 +109,5 @@ fn register_filters(tera: &mut Tera) {
 }
 
 fn describe_tera(e: &tera::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
+    crate::error_chain(e)
 }

@@ -212,9 +212,12 @@ impl Outcome {
     }
 }
 
-/// A client for HTTP probes: no connection reuse, so every run measures a
-/// fresh connect, as a new user would.
+/// A client for HTTP(S) probes: no connection reuse, so every run measures a
+/// fresh connect (and TLS handshake), as a new user would. HTTPS verifies
+/// certificates against the system's trust store.
 pub fn http_client() -> reqwest::Client {
+    // One crypto backend for the whole process (ring); installing twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .redirect(reqwest::redirect::Policy::none())

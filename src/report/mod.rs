@@ -59,7 +59,7 @@ pub fn outcome_text(outcome: &str) -> &'static str {
     match outcome {
         "met" => "Every expectation was met",
         "not_met" => "Some expectations were not met",
-        "aborted" => "Aborted; every fault was reverted",
+        "aborted" => "Aborted; no fault is left in place",
         "fault_left" => "A fault could not be reverted",
         _ => "Unknown outcome",
     }

@@ -9,6 +9,7 @@ pub mod exit;
 pub mod expect;
 pub mod fault;
 pub mod gameday;
+pub mod history;
 pub mod plan;
 pub mod probe;
 pub mod report;

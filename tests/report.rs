@@ -1,10 +1,22 @@
-//! The Markdown report rendered from a fixed result (every time and
-//! measurement pinned), snapshotted; user templates via `--template-dir`.
+//! Reports rendered from a fixed run (every time and measurement pinned):
+//! Markdown, HTML and JUnit snapshotted; the HTML opened in headless
+//! Chromium; the JUnit validated against the JUnit XML schema; escaping;
+//! user templates; history over archived runs; annotations that never touch
+//! the measured data; the size of a one-hour run.
 
+use std::path::Path;
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
 use chrono::{DateTime, Utc};
 use gameday::expect::Windows;
-use gameday::report::render_markdown;
+use gameday::fault::RevertRecipe;
+use gameday::gameday::units::ContainerState;
+use gameday::probe::ProbeSample;
+use gameday::report::annotations::Annotations;
 use gameday::report::result::*;
+use gameday::report::{Format, RunRecord, SampleRow, render, render_markdown};
+use gameday::run::journal::JournalEntry;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -199,4 +211,607 @@ fn a_broken_template_is_a_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("template error"), "{err}");
+}
+
+/// Deterministic samples for the fixed result: `login` (http) fails during
+/// the fault window, `db-state` (container) is paused during it.
+fn fixed_samples(result: &RunResult) -> Vec<SampleRow> {
+    let start = result.started_at;
+    let mut rows = Vec::new();
+    for i in 0..300 {
+        let t_ms = f64::from(i) * 100.0;
+        let in_fault = (5030.0..25_030.0).contains(&t_ms);
+        let at = start + chrono::Duration::milliseconds(t_ms as i64);
+        rows.push(SampleRow {
+            probe: "login".into(),
+            sample: ProbeSample {
+                probe: 0,
+                t_ms,
+                at,
+                ok: !in_fault,
+                latency_ms: if in_fault {
+                    1000.0
+                } else {
+                    10.0 + f64::from(i % 7)
+                },
+                status: (!in_fault).then_some(200),
+                state: None,
+                error: in_fault.then(|| "timeout after 1s".to_string()),
+            },
+        });
+        if i % 5 == 0 {
+            rows.push(SampleRow {
+                probe: "db-state".into(),
+                sample: ProbeSample {
+                    probe: 1,
+                    t_ms,
+                    at,
+                    ok: !in_fault,
+                    latency_ms: 2.0,
+                    status: None,
+                    state: Some(if in_fault {
+                        ContainerState::Paused
+                    } else {
+                        ContainerState::Running
+                    }),
+                    error: None,
+                },
+            });
+        }
+    }
+    rows
+}
+
+fn fixed_journal(result: &RunResult) -> Vec<JournalEntry> {
+    let at = |ms: i64| result.started_at + chrono::Duration::milliseconds(ms);
+    vec![
+        JournalEntry::RunStarted {
+            run_id: result.run_id.clone(),
+            gameday: result.gameday.title.clone(),
+            scope: "login".into(),
+            file: result.gameday.file.clone(),
+            at: at(0),
+        },
+        JournalEntry::Phase {
+            scenario: None,
+            phase: "baseline 5s: checking the steady state".into(),
+            at: at(0),
+        },
+        JournalEntry::FaultIntent {
+            fault_id: "s1-f1-0123456789ab".into(),
+            scenario: "Database paused".into(),
+            kind: "pause".into(),
+            recipe: RevertRecipe::Unpause {
+                container_id: "0123456789ab".into(),
+                container_name: "login_db_1".into(),
+            },
+            at: at(5005),
+        },
+        JournalEntry::FaultApplied {
+            fault_id: "s1-f1-0123456789ab".into(),
+            requested_at: at(5010),
+            confirmed_at: Some(at(5024)),
+        },
+        JournalEntry::ProbeChanged {
+            probe: "login".into(),
+            ok: false,
+            detail: "timeout after 1s".into(),
+            at: at(5100),
+        },
+        JournalEntry::FaultReverted {
+            fault_id: "s1-f1-0123456789ab".into(),
+            by: "run".into(),
+            requested_at: at(25_030),
+            confirmed_at: Some(at(25_041)),
+        },
+        JournalEntry::RunFinished {
+            exit_code: 1,
+            at: at(41_500),
+        },
+    ]
+}
+
+fn fixed_record() -> RunRecord {
+    let mut result = fixed_result();
+    result.probes.push(ProbeSummary {
+        name: "db-state".into(),
+        kind: "container".into(),
+        every_ms: 500.0,
+        samples: 60,
+        ok: 40,
+        failed: 20,
+        latency_p50_ms: None,
+        latency_p99_ms: None,
+    });
+    let samples = fixed_samples(&result);
+    let journal = fixed_journal(&result);
+    RunRecord {
+        result,
+        annotations: Annotations::default(),
+        samples,
+        journal,
+    }
+}
+
+/// Write a record as `gameday run` leaves it.
+fn write_run_dir(dir: &Path, record: &RunRecord) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("result.json"),
+        serde_json::to_vec_pretty(&record.result).unwrap(),
+    )
+    .unwrap();
+    let mut samples = String::new();
+    for row in &record.samples {
+        let mut v = serde_json::to_value(&row.sample).unwrap();
+        v.as_object_mut()
+            .unwrap()
+            .insert("probe".into(), row.probe.clone().into());
+        samples.push_str(&v.to_string());
+        samples.push('\n');
+    }
+    std::fs::write(dir.join("samples.jsonl"), samples).unwrap();
+    let journal: String = record
+        .journal
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    std::fs::write(dir.join("journal.jsonl"), journal).unwrap();
+}
+
+#[test]
+fn html_report_of_a_fixed_run() {
+    let html = render(&fixed_record(), Format::Html, None).unwrap();
+    insta::assert_snapshot!(html);
+}
+
+#[test]
+fn junit_report_of_a_fixed_run() {
+    let xml = render(&fixed_record(), Format::Junit, None).unwrap();
+    insta::assert_snapshot!(xml);
+}
+
+#[test]
+fn markdown_report_of_a_fixed_run_with_annotations() {
+    let mut record = fixed_record();
+    record
+        .annotations
+        .upsert_ticket("OPS-1", Some("Add a circuit breaker to login"), "open")
+        .unwrap();
+    record.annotations.tickets[0].updated_at = record.result.ended_at;
+    record
+        .annotations
+        .notes
+        .push(gameday::report::annotations::Note {
+            text: "DB failover took longer than the dashboard showed".into(),
+            at: record.result.ended_at,
+        });
+    insta::assert_snapshot!(render(&record, Format::Md, None).unwrap());
+}
+
+#[test]
+fn html_is_self_contained() {
+    let html = render(&fixed_record(), Format::Html, None).unwrap();
+    for forbidden in [
+        "<script",
+        "<link",
+        "@import",
+        "url(",
+        " src=",
+        "href=\"http",
+        "<img",
+    ] {
+        assert!(
+            !html.contains(forbidden),
+            "the report references something outside itself: {forbidden}"
+        );
+    }
+}
+
+#[test]
+fn everything_the_user_wrote_is_escaped() {
+    let mut record = fixed_record();
+    let evil = "<script>alert(1)</script>";
+    record.result.gameday.title = evil.into();
+    record.result.scenarios[0].name = evil.into();
+    record.result.scenarios[0].expected = Some(format!("{evil} & <b>bold</b>"));
+    record.result.gameday.participants = vec![evil.into()];
+    record.result.probes[0].name = evil.into();
+    for row in &mut record.samples {
+        if row.probe == "login" {
+            row.probe = evil.into();
+        }
+    }
+    record
+        .annotations
+        .notes
+        .push(gameday::report::annotations::Note {
+            text: evil.into(),
+            at: record.result.ended_at,
+        });
+    let html = render(&record, Format::Html, None).unwrap();
+    assert!(
+        !html.contains("<script"),
+        "unescaped script tag in the HTML"
+    );
+    assert!(!html.contains("<b>bold"), "unescaped markup in the HTML");
+    assert!(
+        html.matches("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;")
+            .count()
+            + html
+                .matches("&lt;script&gt;alert(1)&lt;/script&gt;")
+                .count()
+            >= 4
+    );
+    let xml = render(&record, Format::Junit, None).unwrap();
+    assert!(!xml.contains("<script>"));
+}
+
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            StdCommand::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "headless Chromium is required in CI (apt-get install chromium)"
+        );
+        eprintln!("skipping: no chromium");
+    }
+    found
+}
+
+/// Open the HTML report in headless Chromium, with every network name
+/// unresolvable: it loads without console errors, every chart is there with
+/// its series, and a screenshot is taken.
+#[test]
+fn html_report_loads_in_headless_chromium() {
+    let Some(browser) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let record = fixed_record();
+    let html_path = dir.path().join("report.html");
+    std::fs::write(&html_path, render(&record, Format::Html, None).unwrap()).unwrap();
+    let url = format!("file://{}", html_path.display());
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ];
+    let dump = StdCommand::new(browser)
+        .args(common)
+        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(dump.status.success());
+    let dom = String::from_utf8_lossy(&dump.stdout);
+    let log = String::from_utf8_lossy(&dump.stderr);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    // The fixed run: one scenario with windows, probes login (http) and db-state (container).
+    assert_eq!(
+        dom.matches("<svg class=\"chart latency\"").count(),
+        1,
+        "latency charts"
+    );
+    assert_eq!(
+        dom.matches("<svg class=\"chart state\"").count(),
+        1,
+        "state strips"
+    );
+    assert_eq!(dom.matches("class=\"series ").count(), 3 + 1, "series");
+    assert!(dom.contains("data-series-count=\"3\"") && dom.contains("data-series-count=\"1\""));
+    assert!(
+        dom.contains("<polyline points=\""),
+        "the latency line was not drawn"
+    );
+
+    let shot = dir.path().join("report.png");
+    let status = StdCommand::new(browser)
+        .args(common)
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1000,2600")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "screenshot missing or blank ({} bytes)",
+        png.len()
+    );
+    let keep = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/report-screenshot.png");
+    let _ = std::fs::copy(&shot, keep);
+}
+
+#[test]
+fn junit_validates_against_the_junit_schema() {
+    let found = StdCommand::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").is_err(),
+            "xmllint is required in CI (apt-get install libxml2-utils)"
+        );
+        eprintln!("skipping: no xmllint");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit.xsd");
+    let mut record = fixed_record();
+    let mut errored = record.result.scenarios[0].clone();
+    errored.name = "Broken".into();
+    errored.verdict = "error".into();
+    errored.error = Some("cannot pause".into());
+    errored.expectations.clear();
+    record.result.scenarios.push(errored);
+    let path = dir.path().join("junit.xml");
+    let xml = render(&record, Format::Junit, None).unwrap();
+    std::fs::write(&path, &xml).unwrap();
+    let out = StdCommand::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One failure (the not-met check), one error (the broken scenario), one skipped.
+    assert!(
+        xml.contains("failures=\"1\"")
+            && xml.contains("errors=\"1\"")
+            && xml.contains("skipped=\"1\""),
+        "{xml}"
+    );
+    // And the schema does reject what is not JUnit.
+    std::fs::write(
+        &path,
+        xml.replace("<testcase ", "<testkase ")
+            .replace("</testcase>", "</testkase>"),
+    )
+    .unwrap();
+    let bad = StdCommand::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn a_one_hour_run_with_ten_probes_at_10hz_stays_under_2mb() {
+    let record = gameday::report::synthetic_record(10, 10, 3600);
+    assert_eq!(record.samples.len(), 360_000);
+    let html = render(&record, Format::Html, None).unwrap();
+    assert!(html.len() < 2 * 1024 * 1024, "{} bytes", html.len());
+    assert_eq!(html.matches("<svg class=\"chart latency\"").count(), 10);
+}
+
+#[test]
+fn history_over_three_archived_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let recoveries = [1200.0, 12_400.0, 900.0];
+    for (i, recovery) in recoveries.iter().enumerate() {
+        let mut record = fixed_record();
+        let day = chrono::Duration::days(7 * i as i64);
+        record.result.started_at += day;
+        record.result.ended_at += day;
+        record.result.run_id = format!("run00{i}");
+        let check = &mut record.result.scenarios[0].expectations[2];
+        check.value = Some(*recovery);
+        check.verdict = if *recovery <= 10_000.0 {
+            "met"
+        } else {
+            "not_met"
+        }
+        .into();
+        record.result.scenarios[0].verdict = if i == 1 { "not_met" } else { "met" }.into();
+        write_run_dir(
+            &out.path().join(format!(
+                "2026-11-{:02}-login-api-resilience-run00{i}",
+                23 + 7 * i as i32 - 14
+            )),
+            &record,
+        );
+    }
+    std::fs::create_dir_all(out.path().join("not-a-run")).unwrap();
+    let table = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["history", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(table.status.success());
+    insta::assert_snapshot!("history_table", String::from_utf8_lossy(&table.stdout));
+    let one = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["history", "--out"])
+        .arg(out.path())
+        .arg("Login API resilience")
+        .output()
+        .unwrap();
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    insta::assert_snapshot!("history_one_gameday", String::from_utf8_lossy(&one.stdout));
+    let json = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["history", "--format", "json", "--out"])
+        .arg(out.path())
+        .arg("login.yaml")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["runs"], 3);
+    let values: Vec<f64> = v["scenarios"][0]["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["checks"][2]["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, recoveries);
+    let unknown = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["history", "--out"])
+        .arg(out.path())
+        .arg("nope")
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("\"Login API resilience\" (gamedays/login.yaml)")
+    );
+}
+
+#[test]
+fn annotate_then_report_keeps_the_measured_data_byte_for_byte() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("run");
+    write_run_dir(&dir, &fixed_record());
+    let measured = ["result.json", "samples.jsonl", "journal.jsonl"];
+    let before: Vec<Vec<u8>> = measured
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    let annotate = |args: &[&str]| {
+        let o = Command::cargo_bin("gameday")
+            .unwrap()
+            .arg("annotate")
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    annotate(&[
+        "--ticket",
+        "OPS-7",
+        "--title",
+        "Login needs a timeout budget",
+    ]);
+    annotate(&["--note", "The DB dashboard lagged by 30s"]);
+    annotate(&["--ticket", "OPS-7", "--status", "done"]);
+    let report = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("report")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(report.status.success());
+    let after: Vec<Vec<u8>> = measured
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    assert!(before == after, "annotating rewrote the measured data");
+    let annotations: Annotations =
+        serde_json::from_slice(&std::fs::read(dir.join("annotations.json")).unwrap()).unwrap();
+    assert_eq!(annotations.tickets.len(), 1);
+    assert_eq!(annotations.tickets[0].status, "done");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("- [x] **OPS-7** Login needs a timeout budget (done)"),
+        "{md}"
+    );
+    assert!(md.contains("The DB dashboard lagged by 30s"));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("OPS-7") && html.contains("The DB dashboard lagged by 30s"));
+    // A new ticket needs a title.
+    let o = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("annotate")
+        .arg(&dir)
+        .args(["--ticket", "OPS-8"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--title"));
+}
+
+#[test]
+fn report_re_renders_with_a_user_template() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("run");
+    write_run_dir(&dir, &fixed_record());
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(
+        templates.path().join("report.md.tera"),
+        "# {{ gameday.title }}\n{{ summary.not_met }} not met\n",
+    )
+    .unwrap();
+    let o = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("report")
+        .arg(&dir)
+        .args(["--format", "md", "--template-dir"])
+        .arg(templates.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("report.md")).unwrap(),
+        "# Login API resilience\n1 not met\n"
+    );
+    let json = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("report")
+        .arg(&dir)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert!(v["annotations"]["tickets"].is_array());
+    let missing = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["report", "/nonexistent/run"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn the_result_schema_is_printed_and_describes_result_json() {
+    let o = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["schema", "--result"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    for key in [
+        "schema_version",
+        "run_id",
+        "gameday",
+        "scenarios",
+        "faults_left",
+        "probes",
+    ] {
+        assert!(props.contains_key(key), "result schema lacks {key}");
+    }
+    // Every key of a real result.json is described.
+    let result = serde_json::to_value(fixed_result()).unwrap();
+    for key in result.as_object().unwrap().keys() {
+        assert!(
+            props.contains_key(key),
+            "result.json has `{key}`, the schema does not"
+        );
+    }
 }

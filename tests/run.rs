@@ -117,6 +117,22 @@ fn a_run_with_met_and_not_met_expectations_exits_1() {
             .unwrap()
             .contains("## Scenario 1: Store paused")
     );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(
+        html.matches("<svg class=\"chart latency\"").count(),
+        1,
+        "health chart"
+    );
+    assert_eq!(
+        html.matches("<svg class=\"chart state\"").count(),
+        1,
+        "store-state strip"
+    );
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("tests=\"3\"") && junit.contains("failures=\"1\""),
+        "{junit}"
+    );
     assert!(
         std::fs::read_to_string(dir.join("samples.jsonl"))
             .unwrap()

@@ -179,6 +179,9 @@ fn help_texts() {
         vec!["schema", "--help"],
         vec!["run", "--help"],
         vec!["recover", "--help"],
+        vec!["report", "--help"],
+        vec!["history", "--help"],
+        vec!["annotate", "--help"],
     ] {
         let output = gameday().args(&args).output().unwrap();
         assert!(output.status.success());

@@ -77,10 +77,73 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         template_dir: Option<PathBuf>,
     },
-    /// Print the JSON Schema of the gameday file, for editor completion.
+    /// Print the JSON Schema of the gameday file (or of result.json), for editors and tools.
     ///
     /// Save it and add `# yaml-language-server: $schema=gameday.schema.json` at the top of a gameday file.
-    Schema,
+    Schema {
+        /// The schema of `result.json` (versioned by its `schema_version`) instead.
+        #[arg(long)]
+        result: bool,
+    },
+    /// Re-render the reports of an archived run (after editing a template, say).
+    ///
+    /// Reads RUN_DIR/result.json, samples.jsonl, journal.jsonl and annotations.json; the
+    /// measured data is never rewritten. Without --format, writes report.md, report.html and
+    /// junit.xml; `--format json` prints the result with its annotations.
+    Report {
+        /// A run directory, e.g. reports/2026-11-23-login-api-3f9c2a.
+        #[arg(value_name = "RUN_DIR")]
+        run_dir: PathBuf,
+        /// Only this format.
+        #[arg(long, value_enum)]
+        format: Option<crate::report::Format>,
+        /// A directory with your own report.md.tera / report.html.tera.
+        #[arg(long, value_name = "DIR")]
+        template_dir: Option<PathBuf>,
+        /// Open the HTML report in the default browser afterwards.
+        #[arg(long)]
+        open: bool,
+    },
+    /// The archive as a table, or how one gameday's results changed across runs.
+    ///
+    /// Without GAMEDAY: one line per run (date, gameday, environment, outcome, duration).
+    /// With GAMEDAY (its title or file name): per scenario, each run's verdict and measured
+    /// values (recovery time, success rate, p99, ...).
+    History {
+        /// Where run directories are kept.
+        #[arg(long, value_name = "DIR", default_value = "reports")]
+        out: PathBuf,
+        /// A gameday title or file name to follow across runs.
+        #[arg(value_name = "GAMEDAY")]
+        gameday: Option<String>,
+        /// `table` for people, `json` for tools.
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::history::HistoryFormat,
+    },
+    /// Record follow-up tickets and notes on a run, then re-render its reports.
+    ///
+    /// Annotations live in RUN_DIR/annotations.json; result.json and the samples are never
+    /// rewritten. A ticket with an existing ID is updated.
+    Annotate {
+        /// A run directory written by `gameday run`.
+        #[arg(value_name = "RUN_DIR")]
+        run_dir: PathBuf,
+        /// Ticket ID, e.g. OPS-123.
+        #[arg(long, value_name = "ID")]
+        ticket: Option<String>,
+        /// The ticket's title (required for a new ticket).
+        #[arg(long, requires = "ticket")]
+        title: Option<String>,
+        /// open (default for a new ticket), done or wont-do.
+        #[arg(long, value_parser = ["open", "done", "wont-do"], requires = "ticket")]
+        status: Option<String>,
+        /// An observation to record, timestamped now.
+        #[arg(long)]
+        note: Option<String>,
+        /// A directory with your own templates, used for the re-render.
+        #[arg(long, value_name = "DIR")]
+        template_dir: Option<PathBuf>,
+    },
     /// Revert faults left behind by a runner that died (SIGKILL, reboot).
     ///
     /// Reads the journals of the run directories under --out, reverts every fault that was
@@ -99,10 +162,46 @@ pub enum Command {
 /// Parse the arguments, run the command, return the exit code.
 pub fn main() -> u8 {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run { .. } | Command::Recover { .. }) {
+        // Read-only commands end quietly when their reader goes away
+        // (`gameday history | head`), as Unix tools do. `run` and `recover`
+        // keep Rust's default (SIGPIPE ignored) so a closed pipe can never
+        // kill them between applying and reverting a fault.
+        // SAFETY: called before any thread is started; only resets a handler.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::Validate { files } => validate(&files),
         Command::Plan { file } => with_runtime(plan_command(file)),
-        Command::Schema => schema(),
+        Command::Schema { result } => schema(result),
+        Command::Report {
+            run_dir,
+            format,
+            template_dir,
+            open,
+        } => report_command(&run_dir, format, template_dir.as_deref(), open),
+        Command::History {
+            out,
+            gameday,
+            format,
+        } => crate::history::command(&out, gameday.as_deref(), format),
+        Command::Annotate {
+            run_dir,
+            ticket,
+            title,
+            status,
+            note,
+            template_dir,
+        } => annotate_command(
+            &run_dir,
+            ticket,
+            title,
+            status,
+            note,
+            template_dir.as_deref(),
+        ),
         Command::Run {
             file,
             out,
@@ -166,8 +265,12 @@ fn validate(files: &[PathBuf]) -> u8 {
     }
 }
 
-fn schema() -> u8 {
-    let schema = gameday::model::json_schema();
+fn schema(result: bool) -> u8 {
+    let schema = if result {
+        crate::report::result::json_schema()
+    } else {
+        gameday::model::json_schema()
+    };
     match serde_json::to_string_pretty(&schema) {
         Ok(text) => {
             println!("{text}");
@@ -443,5 +546,126 @@ async fn recover_after_crash(engine: &Engine, out: &std::path::Path, scope: &str
         exit::ABORTED
     } else {
         exit::FAULT_LEFT
+    }
+}
+
+fn report_command(
+    run_dir: &std::path::Path,
+    format: Option<crate::report::Format>,
+    template_dir: Option<&std::path::Path>,
+    open: bool,
+) -> u8 {
+    use crate::report::{self, Format, RunRecord};
+    let record = match RunRecord::load(run_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "  = hint: RUN_DIR is a directory written by `gameday run`, holding result.json"
+            );
+            return exit::INVALID;
+        }
+    };
+    let written = match format {
+        Some(Format::Json) => {
+            return match report::render(&record, Format::Json, template_dir) {
+                Ok(text) => {
+                    println!("{text}");
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::INVALID
+                }
+            };
+        }
+        Some(f) => report::render(&record, f, template_dir).and_then(|text| {
+            let path = run_dir.join(f.file_name());
+            std::fs::write(&path, text)
+                .map(|_| vec![path.clone()])
+                .map_err(|source| report::ReportError::Write {
+                    path: path.display().to_string(),
+                    source,
+                })
+        }),
+        None => report::write_all(run_dir, &record, template_dir),
+    };
+    match written {
+        Ok(paths) => {
+            for p in &paths {
+                println!("{}", p.display());
+            }
+            if open {
+                let html = run_dir.join("report.html");
+                if let Err(e) = std::process::Command::new("xdg-open").arg(&html).status() {
+                    eprintln!("cannot open {}: {e}; open it by hand", html.display());
+                }
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::INVALID
+        }
+    }
+}
+
+fn annotate_command(
+    run_dir: &std::path::Path,
+    ticket: Option<String>,
+    title: Option<String>,
+    status: Option<String>,
+    note: Option<String>,
+    template_dir: Option<&std::path::Path>,
+) -> u8 {
+    use crate::report::{self, RunRecord, annotations::Note};
+    if ticket.is_none() && note.is_none() {
+        eprintln!(
+            "error: nothing to record: give --ticket ID --title \"...\" and/or --note \"...\""
+        );
+        return exit::INVALID;
+    }
+    let mut record = match RunRecord::load(run_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    if let Some(id) = &ticket {
+        let status = status.as_deref().unwrap_or("open");
+        if let Err(e) = record
+            .annotations
+            .upsert_ticket(id, title.as_deref(), status)
+        {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    }
+    if let Some(text) = note {
+        record.annotations.notes.push(Note {
+            text,
+            at: chrono::Utc::now(),
+        });
+    }
+    if let Err(e) = record.annotations.save(run_dir) {
+        eprintln!("error: cannot write the annotations: {e}");
+        return exit::INVALID;
+    }
+    match report::write_all(run_dir, &record, template_dir) {
+        Ok(paths) => {
+            println!(
+                "recorded in {}",
+                run_dir.join(report::annotations::FILE).display()
+            );
+            for p in &paths {
+                println!("{}", p.display());
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: annotations saved, but the reports could not be re-rendered: {e}");
+            exit::INVALID
+        }
     }
 }

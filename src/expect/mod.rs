@@ -10,7 +10,7 @@ use crate::gameday::model::{Check, Expectation, Window};
 use crate::probe::ProbeSample;
 
 /// The moments of one scenario, in ms since the start of the run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Windows {
     /// The baseline of the run: [start, end).
     pub baseline: (f64, f64),

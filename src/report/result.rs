@@ -3,6 +3,7 @@
 //! samples live beside it in `samples.jsonl`, one sample a line.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::expect::{Evaluation, Windows};
@@ -10,7 +11,13 @@ use crate::expect::{Evaluation, Windows};
 /// Bump when a field changes meaning or disappears; adding fields is compatible.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The JSON Schema of `result.json`, as `gameday schema --result` prints it.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RunResult)).unwrap_or(serde_json::Value::Null)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// The record of one run of a gameday (`result.json`).
 pub struct RunResult {
     pub schema_version: u32,
     pub run_id: String,
@@ -34,7 +41,7 @@ pub struct RunResult {
     pub summary: Summary,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GamedayInfo {
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,13 +54,13 @@ pub struct GamedayInfo {
     pub scope: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DockerInfo {
     pub host: String,
     pub version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SteadyState {
     pub met: bool,
     pub baseline_ms: f64,
@@ -61,7 +68,7 @@ pub struct SteadyState {
     pub details: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     pub scenarios: usize,
     pub met: usize,
@@ -71,7 +78,7 @@ pub struct Summary {
     pub skipped: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScenarioResult {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +98,7 @@ pub struct ScenarioResult {
     pub timeline: Vec<TimelineEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExpectationResult {
     /// The check in words: `login: status 503 during fault`.
     pub text: String,
@@ -120,7 +127,7 @@ impl ExpectationResult {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FaultResult {
     pub kind: String,
     /// The container name.
@@ -137,7 +144,7 @@ pub struct FaultResult {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TimelineEntry {
     /// Since the start of the run.
     pub t_ms: f64,
@@ -146,7 +153,7 @@ pub struct TimelineEntry {
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProbeSummary {
     pub name: String,
     pub kind: String,
@@ -160,7 +167,7 @@ pub struct ProbeSummary {
     pub latency_p99_ms: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FaultLeft {
     pub kind: String,
     pub container: String,

@@ -862,12 +862,14 @@ impl Dispatcher {
             &run_dir.join("result.json"),
             &serde_json::to_vec_pretty(&result).unwrap_or_default(),
         )?;
-        let markdown = report::render_markdown(&result, options.template_dir.as_deref())?;
-        write_file(&run_dir.join("report.md"), markdown.as_bytes())?;
         let _ = self.journal.append(&JournalEntry::RunFinished {
             exit_code,
             at: ended_at,
         });
+        // Reports are rendered from the files just written, exactly as
+        // `gameday report` would re-render them later.
+        let record = report::RunRecord::load(&run_dir)?;
+        report::write_all(&run_dir, &record, options.template_dir.as_deref())?;
         Ok(RunOutcome {
             exit_code,
             run_dir,

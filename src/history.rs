@@ -1,0 +1,324 @@
+//! `gameday history`: the archive of run directories as a table, and for one
+//! gameday how each scenario's verdicts and measured values changed across
+//! runs. Reads only `result.json` files; never writes.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::exit;
+use crate::expect::fmt_ms;
+use crate::report::result::RunResult;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    Table,
+    Json,
+}
+
+/// Every readable run under `out`, oldest first, with its directory.
+pub fn load_runs(out: &Path) -> (Vec<(PathBuf, RunResult)>, Vec<String>) {
+    let mut runs = Vec::new();
+    let mut problems = Vec::new();
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return (runs, problems);
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path().join("result.json");
+        if !path.is_file() {
+            continue;
+        }
+        match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<RunResult>(&b).map_err(|e| e.to_string()))
+        {
+            Ok(r) => runs.push((entry.path(), r)),
+            Err(e) => problems.push(format!("{}: skipped: {e}", path.display())),
+        }
+    }
+    runs.sort_by(|a, b| a.1.started_at.cmp(&b.1.started_at).then(a.0.cmp(&b.0)));
+    (runs, problems)
+}
+
+fn dir_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Does `wanted` name this run's gameday (title, file path or file name)?
+fn matches(run: &RunResult, wanted: &str) -> bool {
+    let file = Path::new(&run.gameday.file);
+    run.gameday.title == wanted
+        || run.gameday.file == wanted
+        || file.file_name().is_some_and(|n| n == wanted)
+        || file.file_stem().is_some_and(|n| n == wanted)
+}
+
+#[derive(Serialize)]
+struct RunLine {
+    run_dir: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    gameday: String,
+    environment: String,
+    outcome: String,
+    scenarios_met: usize,
+    scenarios: usize,
+    duration_ms: f64,
+}
+
+#[derive(Serialize)]
+struct CheckValue {
+    text: String,
+    verdict: String,
+    value: Option<f64>,
+    actual: String,
+}
+
+#[derive(Serialize)]
+struct ScenarioRun {
+    run_dir: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    verdict: String,
+    checks: Vec<CheckValue>,
+}
+
+#[derive(Serialize)]
+struct ScenarioHistory {
+    name: String,
+    runs: Vec<ScenarioRun>,
+}
+
+fn verdict_word(verdict: &str) -> &str {
+    match verdict {
+        "not_met" => "not met",
+        "skipped" => "not run",
+        other => other,
+    }
+}
+
+/// A measured value as a person reads it: a percentage or a duration.
+fn show_value(text: &str, value: Option<f64>) -> String {
+    match value {
+        None => "—".to_string(),
+        Some(v)
+            if text.contains("success_rate")
+                || text.contains(": status")
+                || text.contains(": state") =>
+        {
+            let t = format!("{v:.1}");
+            format!("{}%", t.trim_end_matches(".0"))
+        }
+        Some(v) => fmt_ms(v),
+    }
+}
+
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| format!("{cell:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub fn command(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> u8 {
+    let (runs, problems) = load_runs(out);
+    for p in &problems {
+        eprintln!("warning: {p}");
+    }
+    if runs.is_empty() {
+        eprintln!(
+            "no runs under {}: `gameday run FILE --out {}` creates them",
+            out.display(),
+            out.display()
+        );
+        return if format == HistoryFormat::Json {
+            println!("[]");
+            exit::OK
+        } else {
+            exit::OK
+        };
+    }
+    let Some(wanted) = gameday else {
+        let lines: Vec<RunLine> = runs
+            .iter()
+            .map(|(dir, r)| RunLine {
+                run_dir: dir_name(dir),
+                started_at: r.started_at,
+                gameday: r.gameday.title.clone(),
+                environment: r.gameday.environment.clone(),
+                outcome: r.outcome.clone(),
+                scenarios_met: r.summary.met,
+                scenarios: r.summary.scenarios,
+                duration_ms: r.duration_ms,
+            })
+            .collect();
+        match format {
+            HistoryFormat::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&lines).unwrap_or_default()
+            ),
+            HistoryFormat::Table => {
+                let mut rows = vec![vec![
+                    "DATE".into(),
+                    "GAMEDAY".into(),
+                    "ENVIRONMENT".into(),
+                    "OUTCOME".into(),
+                    "MET".into(),
+                    "DURATION".into(),
+                    "RUN".into(),
+                ]];
+                for l in &lines {
+                    rows.push(vec![
+                        l.started_at.format("%Y-%m-%d %H:%M").to_string(),
+                        l.gameday.clone(),
+                        l.environment.clone(),
+                        l.outcome.replace('_', " "),
+                        format!("{}/{}", l.scenarios_met, l.scenarios),
+                        fmt_ms(l.duration_ms),
+                        l.run_dir.clone(),
+                    ]);
+                }
+                print!("{}", table(&rows));
+            }
+        }
+        return exit::OK;
+    };
+    let chosen: Vec<&(PathBuf, RunResult)> =
+        runs.iter().filter(|(_, r)| matches(r, wanted)).collect();
+    if chosen.is_empty() {
+        let mut known: Vec<String> = runs
+            .iter()
+            .map(|(_, r)| format!("\"{}\" ({})", r.gameday.title, r.gameday.file))
+            .collect();
+        known.sort();
+        known.dedup();
+        eprintln!(
+            "error: no run of gameday `{wanted}` under {}",
+            out.display()
+        );
+        eprintln!(
+            "  = hint: name a title or a file; the archive has {}",
+            known.join(", ")
+        );
+        return exit::INVALID;
+    }
+    // Scenarios in order of first appearance.
+    let mut names: Vec<String> = Vec::new();
+    for (_, r) in &chosen {
+        for s in &r.scenarios {
+            if !names.contains(&s.name) {
+                names.push(s.name.clone());
+            }
+        }
+    }
+    let history: Vec<ScenarioHistory> = names
+        .iter()
+        .map(|name| ScenarioHistory {
+            name: name.clone(),
+            runs: chosen
+                .iter()
+                .filter_map(|(dir, r)| {
+                    let s = r.scenarios.iter().find(|s| &s.name == name)?;
+                    Some(ScenarioRun {
+                        run_dir: dir_name(dir),
+                        started_at: r.started_at,
+                        verdict: s.verdict.clone(),
+                        checks: s
+                            .expectations
+                            .iter()
+                            .map(|e| CheckValue {
+                                text: e.text.clone(),
+                                verdict: e.verdict.clone(),
+                                value: e.value,
+                                actual: e.actual.clone(),
+                            })
+                            .collect(),
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    match format {
+        HistoryFormat::Json => {
+            #[derive(Serialize)]
+            struct Out<'a> {
+                gameday: &'a str,
+                runs: usize,
+                scenarios: &'a [ScenarioHistory],
+            }
+            let title = &chosen[0].1.gameday.title;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Out {
+                    gameday: title,
+                    runs: chosen.len(),
+                    scenarios: &history
+                })
+                .unwrap_or_default()
+            );
+        }
+        HistoryFormat::Table => {
+            println!(
+                "{}: {} run{}",
+                chosen[0].1.gameday.title,
+                chosen.len(),
+                if chosen.len() == 1 { "" } else { "s" }
+            );
+            for h in &history {
+                println!("\nScenario \"{}\"", h.name);
+                let mut header = vec!["".to_string()];
+                header.extend(
+                    h.runs
+                        .iter()
+                        .map(|r| r.started_at.format("%Y-%m-%d %H:%M").to_string()),
+                );
+                let mut verdicts = vec!["verdict".to_string()];
+                verdicts.extend(h.runs.iter().map(|r| verdict_word(&r.verdict).to_string()));
+                let mut rows = vec![header, verdicts];
+                let mut texts: Vec<String> = Vec::new();
+                for r in &h.runs {
+                    for c in &r.checks {
+                        if !texts.contains(&c.text) {
+                            texts.push(c.text.clone());
+                        }
+                    }
+                }
+                for text in &texts {
+                    let mut row = vec![text.clone()];
+                    for r in &h.runs {
+                        row.push(match r.checks.iter().find(|c| &c.text == text) {
+                            Some(c) => format!(
+                                "{} {}",
+                                show_value(text, c.value),
+                                if c.verdict == "met" { "✓" } else { "✗" }
+                            ),
+                            None => "—".to_string(),
+                        });
+                    }
+                    rows.push(row);
+                }
+                for line in table(&rows).lines() {
+                    println!("  {line}");
+                }
+            }
+        }
+    }
+    exit::OK
+}

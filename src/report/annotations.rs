@@ -1,0 +1,82 @@
+//! What the team adds after the exercise: follow-up tickets and notes, kept
+//! in `annotations.json` beside `result.json`, which is never rewritten.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Annotations {
+    #[serde(default)]
+    pub tickets: Vec<Ticket>,
+    #[serde(default)]
+    pub notes: Vec<Note>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ticket {
+    pub id: String,
+    pub title: String,
+    /// `open`, `done` or `wont-do`.
+    pub status: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Note {
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+pub const FILE: &str = "annotations.json";
+pub const STATUSES: &[&str] = &["open", "done", "wont-do"];
+
+impl Annotations {
+    /// Read the annotations of a run directory; none yet is empty.
+    pub fn load(run_dir: &Path) -> std::io::Result<Annotations> {
+        match std::fs::read(run_dir.join(FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Annotations::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn save(&self, run_dir: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = run_dir.join(format!("{FILE}.tmp"));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(tmp, run_dir.join(FILE))
+    }
+
+    /// Add a ticket, or update the one with the same id (title and status).
+    pub fn upsert_ticket(
+        &mut self,
+        id: &str,
+        title: Option<&str>,
+        status: &str,
+    ) -> Result<(), String> {
+        let now = Utc::now();
+        match self.tickets.iter_mut().find(|t| t.id == id) {
+            Some(t) => {
+                if let Some(title) = title {
+                    t.title = title.to_string();
+                }
+                t.status = status.to_string();
+                t.updated_at = now;
+            }
+            None => {
+                let title =
+                    title.ok_or_else(|| format!("ticket {id} is new: give it a --title"))?;
+                self.tickets.push(Ticket {
+                    id: id.to_string(),
+                    title: title.to_string(),
+                    status: status.to_string(),
+                    updated_at: now,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,362 @@
+//! Inline SVG charts for the HTML report, drawn here so the report needs no
+//! script, font or image from anywhere. Samples are bucketed to at most one
+//! bucket per pixel column, keeping each bucket's min, max and mean latency
+//! and its failures, so an hour at 10 Hz stays small and a spike stays
+//! visible. Every user-written string is escaped.
+
+use std::fmt::Write as _;
+
+use crate::expect::fmt_ms;
+use crate::gameday::units::ContainerState;
+use crate::probe::ProbeSample;
+
+const WIDTH: f64 = 720.0;
+const HEIGHT: f64 = 170.0;
+const LEFT: f64 = 58.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 14.0;
+const BOTTOM: f64 = 24.0;
+
+/// A shaded stretch of a chart: the baseline before the fault, the fault, the cooldown.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub start_ms: f64,
+    pub end_ms: f64,
+    /// CSS class: `phase-before`, `phase-fault`, `phase-after`.
+    pub class: &'static str,
+    pub label: &'static str,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Chart {
+    pub probe: String,
+    pub kind: String,
+    /// The `<svg>` element, escaped and ready to embed.
+    pub svg: String,
+    /// How many data series the chart draws.
+    pub series: usize,
+}
+
+/// Escape text for HTML and SVG.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+struct Frame {
+    from: f64,
+    to: f64,
+}
+
+impl Frame {
+    fn plot_width() -> f64 {
+        WIDTH - LEFT - RIGHT
+    }
+    fn plot_height() -> f64 {
+        HEIGHT - TOP - BOTTOM
+    }
+    fn x(&self, t: f64) -> f64 {
+        let span = (self.to - self.from).max(1.0);
+        LEFT + ((t - self.from) / span).clamp(0.0, 1.0) * Self::plot_width()
+    }
+}
+
+fn open_svg(out: &mut String, title: &str, class: &str) {
+    let _ = write!(
+        out,
+        r#"<svg class="chart {class}" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" xmlns="http://www.w3.org/2000/svg"><title>{}</title>"#,
+        esc(title)
+    );
+}
+
+fn phases_and_axis(out: &mut String, frame: &Frame, phases: &[Phase]) {
+    let h = Frame::plot_height();
+    for p in phases {
+        let (x0, x1) = (frame.x(p.start_ms), frame.x(p.end_ms));
+        if x1 - x0 < 0.5 {
+            continue;
+        }
+        let _ = write!(
+            out,
+            r#"<rect class="{}" x="{x0:.1}" y="{TOP}" width="{:.1}" height="{h:.1}"/><text class="phase-label" x="{:.1}" y="{:.1}">{}</text>"#,
+            p.class,
+            x1 - x0,
+            x0 + 3.0,
+            TOP - 3.0,
+            p.label
+        );
+    }
+    let base = TOP + h;
+    let _ = write!(
+        out,
+        r#"<line class="axis" x1="{LEFT}" y1="{base:.1}" x2="{:.1}" y2="{base:.1}"/>"#,
+        WIDTH - RIGHT
+    );
+    for i in 0..=4 {
+        let t = frame.from + (frame.to - frame.from) * f64::from(i) / 4.0;
+        let x = frame.x(t);
+        let anchor = match i {
+            0 => "start",
+            4 => "end",
+            _ => "middle",
+        };
+        let _ = write!(
+            out,
+            r#"<text class="tick" x="{x:.1}" y="{:.1}" text-anchor="{anchor}">+{:.1}s</text>"#,
+            HEIGHT - 6.0,
+            t / 1000.0
+        );
+    }
+}
+
+/// 1, 2 or 5 times a power of ten, at least `v`.
+fn nice_ceiling(v: f64) -> f64 {
+    if v <= 0.0 {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * magnitude)
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    count: usize,
+    fails: usize,
+    min: f64,
+    max: f64,
+    sum: f64,
+}
+
+/// Latency over time: a min–max band, the mean line, and failure marks.
+pub fn latency_chart(
+    probe: &str,
+    kind: &str,
+    samples: &[&ProbeSample],
+    range: (f64, f64),
+    phases: &[Phase],
+) -> Chart {
+    let frame = Frame {
+        from: range.0,
+        to: range.1,
+    };
+    let in_range: Vec<&&ProbeSample> = samples
+        .iter()
+        .filter(|s| s.t_ms >= range.0 && s.t_ms <= range.1)
+        .collect();
+    let columns = (Frame::plot_width() as usize).min(in_range.len()).max(1);
+    let span = (range.1 - range.0).max(1.0);
+    let mut buckets = vec![
+        Bucket {
+            count: 0,
+            fails: 0,
+            min: f64::MAX,
+            max: 0.0,
+            sum: 0.0
+        };
+        columns
+    ];
+    for s in &in_range {
+        let i = (((s.t_ms - range.0) / span) * columns as f64) as usize;
+        let b = &mut buckets[i.min(columns - 1)];
+        b.count += 1;
+        b.fails += usize::from(!s.ok);
+        b.min = b.min.min(s.latency_ms);
+        b.max = b.max.max(s.latency_ms);
+        b.sum += s.latency_ms;
+    }
+    let y_max = nice_ceiling(
+        buckets
+            .iter()
+            .filter(|b| b.count > 0)
+            .map(|b| b.max)
+            .fold(0.0, f64::max),
+    );
+    let h = Frame::plot_height();
+    let y = |v: f64| TOP + h - (v / y_max).clamp(0.0, 1.0) * h;
+    let x_of = |i: usize| LEFT + (i as f64 + 0.5) / columns as f64 * Frame::plot_width();
+
+    let mut out = String::new();
+    open_svg(&mut out, &format!("{probe}: latency over time"), "latency");
+    phases_and_axis(&mut out, &frame, phases);
+    for (i, v) in [0.0, y_max / 2.0, y_max].iter().enumerate() {
+        let _ = write!(
+            out,
+            r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            WIDTH - RIGHT,
+            LEFT - 4.0,
+            y(*v) + if i == 2 { 8.0 } else { 3.0 },
+            fmt_ms(*v),
+            yy = y(*v)
+        );
+    }
+    let filled: Vec<(usize, &Bucket)> = buckets
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.count > 0)
+        .collect();
+    // Series 1: the min–max band.
+    out.push_str(r#"<g class="series band" data-series="latency min-max">"#);
+    if !filled.is_empty() {
+        out.push_str(r#"<polygon points=""#);
+        for (i, b) in &filled {
+            let _ = write!(out, "{:.1},{:.1} ", x_of(*i), y(b.max));
+        }
+        for (i, b) in filled.iter().rev() {
+            let _ = write!(out, "{:.1},{:.1} ", x_of(*i), y(b.min));
+        }
+        out.push_str(r#""/>"#);
+    }
+    out.push_str("</g>");
+    // Series 2: the mean.
+    out.push_str(r#"<g class="series mean" data-series="latency mean">"#);
+    if !filled.is_empty() {
+        out.push_str(r#"<polyline points=""#);
+        for (i, b) in &filled {
+            let _ = write!(out, "{:.1},{:.1} ", x_of(*i), y(b.sum / b.count as f64));
+        }
+        out.push_str(r#""/>"#);
+    }
+    out.push_str("</g>");
+    // Series 3: failures, as marks along the top.
+    out.push_str(r#"<g class="series failures" data-series="failures">"#);
+    let width = (Frame::plot_width() / columns as f64).max(1.5);
+    for (i, b) in &filled {
+        if b.fails > 0 {
+            let _ = write!(
+                out,
+                r#"<rect x="{:.1}" y="{TOP}" width="{width:.1}" height="6"/>"#,
+                x_of(*i) - width / 2.0
+            );
+        }
+    }
+    out.push_str("</g></svg>");
+    Chart {
+        probe: probe.to_string(),
+        kind: kind.to_string(),
+        svg: out,
+        series: 3,
+    }
+}
+
+/// The container state over time, as coloured segments.
+pub fn state_chart(
+    probe: &str,
+    samples: &[&ProbeSample],
+    range: (f64, f64),
+    phases: &[Phase],
+) -> Chart {
+    let frame = Frame {
+        from: range.0,
+        to: range.1,
+    };
+    let mut out = String::new();
+    open_svg(
+        &mut out,
+        &format!("{probe}: container state over time"),
+        "state",
+    );
+    phases_and_axis(&mut out, &frame, phases);
+    out.push_str(r#"<g class="series states" data-series="state">"#);
+    let in_range: Vec<&&ProbeSample> = samples
+        .iter()
+        .filter(|s| s.t_ms >= range.0 && s.t_ms <= range.1)
+        .collect();
+    let band_y = TOP + Frame::plot_height() / 2.0 - 14.0;
+    // Merge runs of the same state into one segment each.
+    let mut i = 0;
+    while i < in_range.len() {
+        let state = in_range[i].state;
+        let mut j = i;
+        while j + 1 < in_range.len() && in_range[j + 1].state == state {
+            j += 1;
+        }
+        let start = in_range[i].t_ms;
+        let end = in_range.get(j + 1).map(|s| s.t_ms).unwrap_or(range.1);
+        let name = state.map(ContainerState::name).unwrap_or("unknown");
+        let (x0, x1) = (frame.x(start), frame.x(end));
+        let _ = write!(
+            out,
+            r#"<rect class="state-{name}" x="{x0:.1}" y="{band_y:.1}" width="{:.1}" height="28"><title>{name}</title></rect>"#,
+            (x1 - x0).max(1.0)
+        );
+        if x1 - x0 > 50.0 {
+            let _ = write!(
+                out,
+                r#"<text class="state-label" x="{:.1}" y="{:.1}">{name}</text>"#,
+                x0 + 4.0,
+                band_y + 18.0
+            );
+        }
+        i = j + 1;
+    }
+    out.push_str("</g></svg>");
+    Chart {
+        probe: probe.to_string(),
+        kind: "container".to_string(),
+        svg: out,
+        series: 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(t_ms: f64, ok: bool, latency_ms: f64) -> ProbeSample {
+        ProbeSample {
+            probe: 0,
+            t_ms,
+            at: chrono::DateTime::UNIX_EPOCH,
+            ok,
+            latency_ms,
+            status: None,
+            state: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_spike_survives_downsampling() {
+        let mut samples: Vec<ProbeSample> = (0..36_000)
+            .map(|i| sample(f64::from(i) * 100.0, true, 5.0))
+            .collect();
+        samples[20_000].latency_ms = 4_000.0;
+        samples[20_000].ok = false;
+        let refs: Vec<&ProbeSample> = samples.iter().collect();
+        let chart = latency_chart("api", "http", &refs, (0.0, 3_600_000.0), &[]);
+        assert!(chart.svg.len() < 60_000, "{} bytes", chart.svg.len());
+        // The y axis reaches the spike, and its failure is marked.
+        assert!(chart.svg.contains(">5.00s<"), "spike lost");
+        assert_eq!(chart.svg.matches("<rect x=").count(), 1);
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        let refs: Vec<&ProbeSample> = Vec::new();
+        let chart = latency_chart("<script>alert(1)</script>", "http", &refs, (0.0, 1.0), &[]);
+        assert!(!chart.svg.contains("<script>"));
+        assert!(chart.svg.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn nice_ceilings() {
+        assert_eq!(nice_ceiling(3.0), 5.0);
+        assert_eq!(nice_ceiling(120.0), 200.0);
+        assert_eq!(nice_ceiling(1000.0), 1000.0);
+        assert_eq!(nice_ceiling(0.0), 1.0);
+    }
+}

@@ -1,0 +1,211 @@
+//! What the reports add to the result: the charts of each scenario (HTML,
+//! handed to the template as `html`) and the timeline of every journalled
+//! event and note (`events`, for every template).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::RunRecord;
+use super::chart::{self, Chart, Phase};
+use crate::probe::ProbeSample;
+use crate::run::journal::JournalEntry;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HtmlView {
+    /// Per scenario (same order as `scenarios`), its charts.
+    pub scenarios: Vec<ScenarioCharts>,
+    pub chart_count: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioCharts {
+    pub name: String,
+    pub charts: Vec<Chart>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    pub offset: String,
+    pub kind: String,
+    pub text: String,
+}
+
+pub fn view(record: &RunRecord) -> HtmlView {
+    let result = &record.result;
+    let mut by_probe: HashMap<&str, Vec<&ProbeSample>> = HashMap::new();
+    for row in &record.samples {
+        by_probe
+            .entry(row.probe.as_str())
+            .or_default()
+            .push(&row.sample);
+    }
+    for samples in by_probe.values_mut() {
+        samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+    }
+    let empty = Vec::new();
+    let scenarios: Vec<ScenarioCharts> = result
+        .scenarios
+        .iter()
+        .map(|s| {
+            let Some(w) = s.windows else {
+                return ScenarioCharts {
+                    name: s.name.clone(),
+                    charts: Vec::new(),
+                };
+            };
+            let held = (w.end - w.apply_start).max(1.0);
+            let lead = (w.baseline.1 - w.baseline.0).min(held * 0.15).max(0.0);
+            let range = (w.apply_start - lead, w.end);
+            let phases = [
+                Phase {
+                    start_ms: range.0,
+                    end_ms: w.apply_start,
+                    class: "phase-before",
+                    label: "before",
+                },
+                Phase {
+                    start_ms: w.fault_start,
+                    end_ms: w.revert_start,
+                    class: "phase-fault",
+                    label: "fault",
+                },
+                Phase {
+                    start_ms: w.revert_start,
+                    end_ms: w.end,
+                    class: "phase-after",
+                    label: "cooldown",
+                },
+            ];
+            let charts = result
+                .probes
+                .iter()
+                .map(|p| {
+                    let samples = by_probe.get(p.name.as_str()).unwrap_or(&empty);
+                    if p.kind == "container" {
+                        chart::state_chart(&p.name, samples, range, &phases)
+                    } else {
+                        chart::latency_chart(&p.name, &p.kind, samples, range, &phases)
+                    }
+                })
+                .collect();
+            ScenarioCharts {
+                name: s.name.clone(),
+                charts,
+            }
+        })
+        .collect();
+    let chart_count = scenarios.iter().map(|s| s.charts.len()).sum();
+    HtmlView {
+        scenarios,
+        chart_count,
+    }
+}
+
+/// Every journalled event and every note, in time order.
+pub fn events(record: &RunRecord) -> Vec<EventRow> {
+    let result = &record.result;
+    let start = result.started_at;
+    let offset = |at: chrono::DateTime<chrono::Utc>| {
+        format!("+{:.1}s", (at - start).num_milliseconds() as f64 / 1000.0)
+    };
+    let mut events: Vec<(chrono::DateTime<chrono::Utc>, EventRow)> = record
+        .journal
+        .iter()
+        .map(|e| {
+            let (at, kind, text) = match e {
+                JournalEntry::RunStarted { at, gameday, .. } => {
+                    (*at, "run", format!("run of \"{gameday}\" started"))
+                }
+                JournalEntry::Phase {
+                    at,
+                    scenario,
+                    phase,
+                } => (
+                    *at,
+                    "phase",
+                    match scenario {
+                        Some(s) if !phase.contains(s.as_str()) => format!("{s}: {phase}"),
+                        _ => phase.clone(),
+                    },
+                ),
+                JournalEntry::FaultIntent {
+                    at, kind, recipe, ..
+                } => (
+                    *at,
+                    "fault",
+                    format!(
+                        "{kind} {}: revert recipe journalled",
+                        recipe.container_name()
+                    ),
+                ),
+                JournalEntry::FaultApplied {
+                    requested_at,
+                    fault_id,
+                    ..
+                } => (*requested_at, "fault", format!("fault {fault_id} applied")),
+                JournalEntry::FaultApplyFailed { fault_id, error } => (
+                    start,
+                    "error",
+                    format!("fault {fault_id} could not be applied: {error}"),
+                ),
+                JournalEntry::FaultReverted {
+                    requested_at,
+                    fault_id,
+                    by,
+                    ..
+                } => (
+                    *requested_at,
+                    "fault",
+                    format!("fault {fault_id} reverted (by {by})"),
+                ),
+                JournalEntry::FaultRevertFailed {
+                    fault_id,
+                    error,
+                    by_hand,
+                } => (
+                    result.ended_at,
+                    "error",
+                    format!("fault {fault_id} NOT reverted: {error}; by hand: {by_hand}"),
+                ),
+                JournalEntry::ProbeChanged {
+                    at,
+                    probe,
+                    ok,
+                    detail,
+                } => (
+                    *at,
+                    "probe",
+                    format!(
+                        "probe {probe}: {} ({detail})",
+                        if *ok { "ok" } else { "failing" }
+                    ),
+                ),
+                JournalEntry::Halted { at, reason } => (*at, "halt", reason.clone()),
+                JournalEntry::RunFinished { at, exit_code } => {
+                    (*at, "run", format!("run finished, exit code {exit_code}"))
+                }
+            };
+            (
+                at,
+                EventRow {
+                    offset: offset(at),
+                    kind: kind.to_string(),
+                    text,
+                },
+            )
+        })
+        .collect();
+    for note in &record.annotations.notes {
+        events.push((
+            note.at,
+            EventRow {
+                offset: offset(note.at),
+                kind: "note".into(),
+                text: note.text.clone(),
+            },
+        ));
+    }
+    events.sort_by_key(|(at, _)| *at);
+    events.into_iter().map(|(_, e)| e).collect()
+}

@@ -1,0 +1,74 @@
+//! `junit.xml`: one test suite per gameday, one test case per expectation
+//! (class name: the scenario), so CI systems show gameday results. A check
+//! not met is a failure carrying expected vs measured; a scenario that could
+//! not run its faults is an error; one never reached is skipped.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::result::RunResult;
+
+pub fn render(result: &RunResult) -> Result<String, String> {
+    let mut report = Report::new("gameday");
+    let mut suite = TestSuite::new(result.gameday.title.clone());
+    suite.set_timestamp(result.started_at);
+    suite.set_time(Duration::from_secs_f64(
+        result.duration_ms.max(0.0) / 1000.0,
+    ));
+    suite.add_property(("environment", result.gameday.environment.as_str()));
+    suite.add_property(("scope", result.gameday.scope.as_str()));
+    suite.add_property(("run_id", result.run_id.as_str()));
+    suite.add_property(("outcome", result.outcome.as_str()));
+    for scenario in &result.scenarios {
+        let time = Duration::from_secs_f64(scenario.duration_ms.max(0.0) / 1000.0);
+        if scenario.expectations.is_empty() {
+            let status = match scenario.verdict.as_str() {
+                "skipped" => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message("not run: the gameday stopped before this scenario");
+                    s
+                }
+                "error" => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    s.set_message(scenario.error.clone().unwrap_or_else(|| "error".into()));
+                    s
+                }
+                _ => TestCaseStatus::success(),
+            };
+            let mut case = TestCase::new(format!("{} (scenario)", scenario.name), status);
+            case.set_classname(scenario.name.clone());
+            case.set_time(time);
+            suite.add_test_case(case);
+            continue;
+        }
+        let share = time
+            / u32::try_from(scenario.expectations.len())
+                .unwrap_or(1)
+                .max(1);
+        for e in &scenario.expectations {
+            let status = if e.verdict == "met" {
+                TestCaseStatus::success()
+            } else {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_type("expectation not met");
+                s.set_message(format!("expected {}: {}", e.text, e.actual));
+                s.set_description(format!(
+                    "scenario: {}\nexpected: {}\nresult: {}\nteam's words: {}",
+                    scenario.name,
+                    e.text,
+                    e.actual,
+                    scenario.expected.as_deref().unwrap_or("-")
+                ));
+                s
+            };
+            let mut case = TestCase::new(e.text.clone(), status);
+            case.set_classname(scenario.name.clone());
+            case.set_time(share);
+            case.set_system_out(format!("{}: {}", e.verdict, e.actual));
+            suite.add_test_case(case);
+        }
+    }
+    report.add_test_suite(suite);
+    report.to_string().map_err(|e| e.to_string())
+}

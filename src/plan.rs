@@ -45,6 +45,10 @@ pub struct Plan {
     pub in_scope: Vec<ContainerInfo>,
     /// Per scenario, per fault, in file order.
     pub fault_targets: Vec<Vec<ResolvedTarget>>,
+    /// Per scenario, per fault: the containers of the services in `to:` / `from:`.
+    pub fault_peers: Vec<Vec<Vec<ContainerInfo>>>,
+    /// Whether the kernel has sch_netem: decides the engine of packet faults.
+    pub netem_available: bool,
     /// Per probe (file order); `None` for probes without a container target.
     pub probe_targets: Vec<Option<ResolvedTarget>>,
     pub steps: Vec<Step>,
@@ -71,6 +75,25 @@ pub fn resolve(
             }
         }
     };
+    let fault_peers: Vec<Vec<Vec<ContainerInfo>>> = gameday
+        .scenarios
+        .iter()
+        .map(|s| {
+            s.faults
+                .iter()
+                .map(|f| {
+                    f.peers()
+                        .iter()
+                        .filter_map(|peer| {
+                            let target = Target { selector: Selector::Service(peer.service.clone()), pick: Pick::All, pos: peer.pos };
+                            resolve_one(&target)
+                        })
+                        .flat_map(|r| r.containers)
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
     let fault_targets: Vec<Vec<Option<ResolvedTarget>>> = gameday
         .scenarios
         .iter()
@@ -100,6 +123,8 @@ pub fn resolve(
         docker_version,
         in_scope,
         fault_targets,
+        fault_peers,
+        netem_available: false,
         probe_targets,
         steps,
         total,
@@ -237,28 +262,44 @@ fn offset(d: Duration) -> String {
 
 /// What a fault does and how it is undone, in words.
 pub fn describe_fault(fault: &Fault, on: &str) -> (String, String) {
+    let toward = |peers: &[crate::gameday::model::Peer]| {
+        if peers.is_empty() {
+            String::new()
+        } else {
+            format!(" toward {}", peers.iter().map(|p| p.service.as_str()).collect::<Vec<_>>().join(", "))
+        }
+    };
+    let remove = |what: &str| format!("remove the {what} from {on}");
     match fault {
         Fault::Kill(k) => (
             format!("kill {on} with {}", k.signal),
-            if k.restore {
-                format!("start {on} again, wait until running")
-            } else {
-                "leave it stopped (restore: false)".into()
-            },
+            if k.restore { format!("start {on} again, wait until running") } else { "leave it stopped (restore: false)".into() },
         ),
         Fault::Stop(s) => (
             format!("stop {on} (grace {})", s.timeout),
-            if s.restore {
-                format!("start {on} again, wait until running")
-            } else {
-                "leave it stopped (restore: false)".into()
-            },
+            if s.restore { format!("start {on} again, wait until running") } else { "leave it stopped (restore: false)".into() },
         ),
-        Fault::Restart(r) => (
-            format!("restart {on} (grace {})", r.timeout),
-            format!("make sure {on} is running"),
-        ),
+        Fault::Restart(r) => (format!("restart {on} (grace {})", r.timeout), format!("make sure {on} is running")),
         Fault::Pause(_) => (format!("pause {on}"), format!("unpause {on}")),
+        Fault::Delay(d) => {
+            let mut text = format!("delay packets from {on} by {}", d.latency);
+            if let Some(j) = d.jitter {
+                text.push_str(&format!(" ± {j}"));
+            }
+            if let Some(c) = d.correlation {
+                text.push_str(&format!(" (correlation {c})"));
+            }
+            (text + &toward(&d.to), remove("delay"))
+        }
+        Fault::Loss(l) => (format!("drop {} of packets from {on}{}", l.percent, toward(&l.to)), remove("packet loss")),
+        Fault::Duplicate(d) => (format!("duplicate {} of packets from {on}{}", d.percent, toward(&d.to)), remove("duplication")),
+        Fault::Corrupt(c) => (format!("corrupt {} of packets from {on}{}", c.percent, toward(&c.to)), remove("corruption")),
+        Fault::Bandwidth(b) => (format!("limit {on} to {} outgoing", b.rate), remove("bandwidth limit")),
+        Fault::Partition(p) => (
+            format!("cut {on} off from {} (both ways)", p.from.iter().map(|p| p.service.as_str()).collect::<Vec<_>>().join(", ")),
+            format!("remove the partition rules from {on}"),
+        ),
+        Fault::Disconnect(d) => (format!("disconnect {on} from network {}", d.network), format!("reconnect {on} to {} with its aliases and address", d.network)),
     }
 }
 
@@ -271,6 +312,27 @@ fn target_text(r: &ResolvedTarget) -> String {
 }
 
 impl Plan {
+    /// How a network fault will be made, and why; `None` for container faults.
+    fn mechanism_line(&self, fault: &Fault) -> Option<String> {
+        use crate::fault::net::{Mechanism, mechanism};
+        if !fault.is_network() && !matches!(fault, Fault::Disconnect(_)) {
+            return None;
+        }
+        Some(match mechanism(fault, self.netem_available) {
+            Ok(m) => {
+                let why = match m {
+                    Mechanism::Userspace if !self.netem_available => " (this kernel has no sch_netem); fails open if the runner dies",
+                    Mechanism::Userspace => "; fails open if the runner dies",
+                    Mechanism::IptablesStatistic => " (this kernel has no sch_netem)",
+                    _ => "",
+                };
+                let place = if m == Mechanism::DockerNetwork { "" } else { ", in the container's network namespace, entered from this host" };
+                format!("with {}{why}{place}", m.describe())
+            }
+            Err(e) => format!("WILL FAIL: {e}"),
+        })
+    }
+
     /// The dry-run text of `gameday plan`.
     pub fn render(&self, file: &str) -> String {
         let g = &self.gameday;
@@ -375,6 +437,9 @@ impl Plan {
                     let (apply, _) =
                         describe_fault(f, &target_text(&self.fault_targets[i][*fault]));
                     let _ = writeln!(out, "  {at:>9}    apply     {apply}");
+                    if let Some(how) = self.mechanism_line(f) {
+                        let _ = writeln!(out, "  {:>9}              {how}", "");
+                    }
                 }
                 (Action::Hold(d), Some(i)) => {
                     let s = &g.scenarios[i];

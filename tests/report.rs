@@ -95,6 +95,8 @@ fn fixed_result() -> RunResult {
                     target: "login_db_1".into(),
                     container_id: "0123456789ab".into(),
                     action: "pause login_db_1".into(),
+                    mechanism: None,
+                    detail: None,
                     applied_at: Some(at("2026-11-23T10:00:05.010Z")),
                     applied_confirmed_at: Some(at("2026-11-23T10:00:05.024Z")),
                     reverted_at: Some(at("2026-11-23T10:00:25.030Z")),

@@ -7,6 +7,11 @@
 //!   while the store answers; `/login` asks the store (1s timeout) and
 //!   answers 200, or 503 fast when the store is down or frozen.
 //!
+//! - `gameday-demo connect HOST:PORT [TIMEOUT_MS]`: exit 0 when a TCP
+//!   connection opens, and `probe HOST:PORT N TIMEOUT_MS PARALLEL`: N
+//!   connects, printing how many failed and the median time (for tests,
+//!   through `docker exec`, between containers).
+//!
 //! Plain HTTP/1.1 with one thread per connection; good enough for a demo and
 //! for tests, not a production server.
 
@@ -33,8 +38,64 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("store") => serve(&listen, |_method, path| match path {
             "/get" | "/health" => (200, "ok".to_string()),
+            // `/bytes/N`: N bytes, to measure throughput.
+            p if p.starts_with("/bytes/") => match p["/bytes/".len()..].parse::<usize>() {
+                Ok(n) if n <= 64 << 20 => (200, "x".repeat(n)),
+                _ => (404, "bad size".to_string()),
+            },
             _ => (404, "not found".to_string()),
         }),
+        // `probe HOST:PORT N TIMEOUT_MS PARALLEL`: N TCP connects, PARALLEL at
+        // a time; prints `ok=K failed=F median_ms=M` (median of the ok ones).
+        Some("probe") => {
+            let target = args.get(1).cloned().unwrap_or_default();
+            let n: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(10);
+            let timeout = Duration::from_millis(args.get(3).and_then(|t| t.parse().ok()).unwrap_or(1000));
+            let parallel: usize = args.get(4).and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+            let Some(addr) = target.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+                println!("ok=0 failed={n} median_ms=0");
+                std::process::exit(1);
+            };
+            let mut times = Vec::new();
+            let mut failed = 0;
+            let mut done = 0;
+            while done < n {
+                let batch = parallel.min(n - done);
+                let handles: Vec<_> = (0..batch)
+                    .map(|_| {
+                        std::thread::spawn(move || {
+                            let start = std::time::Instant::now();
+                            TcpStream::connect_timeout(&addr, timeout).ok().map(|_| start.elapsed())
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    match h.join().ok().flatten() {
+                        Some(t) => times.push(t.as_secs_f64() * 1000.0),
+                        None => failed += 1,
+                    }
+                }
+                done += batch;
+            }
+            times.sort_by(f64::total_cmp);
+            let median = times.get(times.len() / 2).copied().unwrap_or(0.0);
+            println!("ok={} failed={failed} median_ms={median:.1}", times.len());
+            std::process::exit(0);
+        }
+        // `connect HOST:PORT [TIMEOUT_MS]`: exit 0 when a TCP connection opens.
+        // Used by the tests, through `docker exec`, to check reachability
+        // between containers (the image has no shell or tools).
+        Some("connect") => {
+            let target = args.get(1).cloned().unwrap_or_default();
+            let timeout = Duration::from_millis(args.get(2).and_then(|t| t.parse().ok()).unwrap_or(1000));
+            let ok = target
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .is_some_and(|addr| TcpStream::connect_timeout(&addr, timeout).is_ok());
+            println!("{}", if ok { "connected" } else { "unreachable" });
+            std::process::exit(if ok { 0 } else { 1 });
+        }
         Some("api") => {
             let store = flag("--store").unwrap_or_else(|| "store:7000".into());
             serve(&listen, move |_method, path| match path {

@@ -1,8 +1,16 @@
-//! Faults on containers: apply one to a container and get an [`AppliedFault`]
-//! whose `revert` consumes it, so a fault cannot be reverted twice or
-//! forgotten silently. Every fault carries a [`RevertRecipe`]: plain data,
-//! written to the journal before the fault is applied, which `recover` can
-//! execute later from another process. Executing a recipe is idempotent.
+//! Faults: apply one to a container and get an [`AppliedFault`] whose
+//! `revert` consumes it, so a fault cannot be reverted twice or forgotten
+//! silently. Every fault carries a [`RevertRecipe`]: plain data, written to
+//! the journal before the fault is applied, which `recover` can execute
+//! later from another process. Executing a recipe is idempotent.
+//!
+//! Container faults (kill, stop, restart, pause) go through the Docker API;
+//! network faults live in [`net`] (tc/iptables in the container's namespace,
+//! the userspace engine in [`nfqueue`]).
+
+pub mod net;
+pub mod netns;
+pub mod nfqueue;
 
 use std::time::Duration;
 
@@ -28,12 +36,11 @@ pub enum FaultError {
         source: DockerError,
     },
     #[error("{container} is {state}, not running, after being started again")]
-    NotRunning {
-        container: String,
-        state: ContainerState,
-    },
+    NotRunning { container: String, state: ContainerState },
     #[error("{0} no longer exists, so it cannot be restored")]
     Gone(String),
+    #[error("cannot {action} on {container}: {message}")]
+    Network { action: &'static str, container: String, message: String },
 }
 
 /// How to undo a fault, as data: journalled before the fault is applied.
@@ -41,19 +48,21 @@ pub enum FaultError {
 #[serde(tag = "undo", rename_all = "snake_case")]
 pub enum RevertRecipe {
     /// Unpause the container if it is paused.
-    Unpause {
-        container_id: String,
-        container_name: String,
-    },
+    Unpause { container_id: String, container_name: String },
     /// Start the container if it is not running, and wait until it runs.
-    Start {
-        container_id: String,
-        container_name: String,
-    },
+    Start { container_id: String, container_name: String },
     /// Nothing to undo (`restore: false`): the container is left as the fault left it.
-    Nothing {
+    Nothing { container_id: String, container_name: String },
+    /// Remove the iptables rules tagged `tag` and gameday's qdiscs from the
+    /// container's network namespace.
+    NetRules { container_id: String, container_name: String, tag: String },
+    /// Connect the container to `network` again, with its aliases and address.
+    Reconnect {
         container_id: String,
         container_name: String,
+        network: String,
+        aliases: Vec<String>,
+        ipv4: Option<String>,
     },
 }
 
@@ -62,7 +71,9 @@ impl RevertRecipe {
         match self {
             RevertRecipe::Unpause { container_name, .. }
             | RevertRecipe::Start { container_name, .. }
-            | RevertRecipe::Nothing { container_name, .. } => container_name,
+            | RevertRecipe::Nothing { container_name, .. }
+            | RevertRecipe::NetRules { container_name, .. }
+            | RevertRecipe::Reconnect { container_name, .. } => container_name,
         }
     }
 
@@ -70,7 +81,9 @@ impl RevertRecipe {
         match self {
             RevertRecipe::Unpause { container_id, .. }
             | RevertRecipe::Start { container_id, .. }
-            | RevertRecipe::Nothing { container_id, .. } => container_id,
+            | RevertRecipe::Nothing { container_id, .. }
+            | RevertRecipe::NetRules { container_id, .. }
+            | RevertRecipe::Reconnect { container_id, .. } => container_id,
         }
     }
 
@@ -80,22 +93,33 @@ impl RevertRecipe {
             RevertRecipe::Unpause { container_id, .. } => format!("docker unpause {container_id}"),
             RevertRecipe::Start { container_id, .. } => format!("docker start {container_id}"),
             RevertRecipe::Nothing { .. } => "nothing to undo".to_string(),
+            RevertRecipe::NetRules { container_id, tag, .. } => format!(
+                "pid=$(docker inspect -f '{{{{.State.Pid}}}}' {container_id}); nsenter -t $pid -n iptables-save | grep {tag} \
+                 (delete each with iptables -D); nsenter -t $pid -n tc qdisc del dev eth0 root"
+            ),
+            RevertRecipe::Reconnect { container_id, network, aliases, ipv4, .. } => {
+                let mut cmd = "docker network connect".to_string();
+                for a in aliases {
+                    cmd.push_str(&format!(" --alias {a}"));
+                }
+                if let Some(ip) = ipv4 {
+                    cmd.push_str(&format!(" --ip {ip}"));
+                }
+                format!("{cmd} {network} {container_id}")
+            }
         }
     }
 
     /// Undo the fault if it is still in effect. Safe to run any number of
     /// times: a container that is already fine is left alone. Returns when
-    /// Docker confirmed the revert, if it had anything to do.
+    /// the revert took effect (Docker's confirmation when there is one), if
+    /// it had anything to do.
     pub async fn execute(&self, engine: &Engine) -> Result<Option<DateTime<Utc>>, FaultError> {
         let name = self.container_name().to_string();
         let id = self.container_id();
         let docker = |action: &'static str| {
             let container = name.clone();
-            move |source| FaultError::Docker {
-                action,
-                container,
-                source,
-            }
+            move |source| FaultError::Docker { action, container, source }
         };
         match self {
             RevertRecipe::Nothing { .. } => Ok(None),
@@ -131,12 +155,40 @@ impl RevertRecipe {
                     .await
                     .map_err(docker("inspect"))?;
                 if state != ContainerState::Running {
-                    return Err(FaultError::NotRunning {
-                        container: name,
-                        state,
-                    });
+                    return Err(FaultError::NotRunning { container: name, state });
                 }
                 Ok(Some(confirmed_or_now(confirmed)))
+            }
+            RevertRecipe::NetRules { tag, .. } => {
+                let state = engine.state(id).await.map_err(docker("inspect"))?;
+                // A stopped container's namespace, and its rules, are gone.
+                if !matches!(state, ContainerState::Running | ContainerState::Paused) {
+                    return Ok(None);
+                }
+                let pid = engine.pid(id).await.map_err(docker("inspect"))?;
+                let tag = tag.clone();
+                let network = |message: String| FaultError::Network {
+                    action: "remove the network fault",
+                    container: name.clone(),
+                    message,
+                };
+                let removed = tokio::task::spawn_blocking(move || net::remove_tagged(pid, &tag))
+                    .await
+                    .map_err(|e| network(e.to_string()))?
+                    .map_err(network)?;
+                Ok(removed.then(Utc::now))
+            }
+            RevertRecipe::Reconnect { network, aliases, ipv4, .. } => {
+                if engine.state(id).await.map_err(docker("inspect"))? == ContainerState::Absent {
+                    return Err(FaultError::Gone(name));
+                }
+                let endpoints = engine.endpoints(id).await.map_err(docker("inspect"))?;
+                if endpoints.iter().any(|e| &e.network == network) {
+                    return Ok(None);
+                }
+                let endpoint = crate::docker::Endpoint { network: network.clone(), aliases: aliases.clone(), ipv4: ipv4.clone() };
+                engine.connect_network(id, &endpoint).await.map_err(docker("reconnect"))?;
+                Ok(Some(Utc::now()))
             }
         }
     }
@@ -148,28 +200,60 @@ fn confirmed_or_now(confirmation: Option<crate::docker::Confirmation>) -> DateTi
         .unwrap_or_else(Utc::now)
 }
 
-/// The revert recipe of `fault` on `container`, known before it is applied.
-pub fn recipe_for(fault: &Fault, container: &ContainerInfo) -> RevertRecipe {
+/// What applying a fault needs besides the fault and its container.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyContext {
+    /// Names rules and queues: `gameday:<run>:<fault>`.
+    pub tag: String,
+    /// The compose project, to find compose networks by their short name.
+    pub project: String,
+    /// The containers of the services named in `to:` / `from:`.
+    pub peers: Vec<ContainerInfo>,
+    /// Whether the kernel has sch_netem (see [`netns::kernel_has_netem`]).
+    pub netem_available: bool,
+}
+
+/// The revert recipe of `fault` on `container`, worked out (read only)
+/// before it is applied, so it can be journalled first.
+pub async fn prepare(
+    engine: &Engine,
+    fault: &Fault,
+    container: &ContainerInfo,
+    context: &ApplyContext,
+) -> Result<RevertRecipe, FaultError> {
     let container_id = container.id.clone();
     let container_name = container.name.clone();
-    match fault {
-        Fault::Pause(_) => RevertRecipe::Unpause {
-            container_id,
-            container_name,
-        },
-        Fault::Kill(k) if !k.restore => RevertRecipe::Nothing {
-            container_id,
-            container_name,
-        },
-        Fault::Stop(s) if !s.restore => RevertRecipe::Nothing {
-            container_id,
-            container_name,
-        },
-        Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) => RevertRecipe::Start {
-            container_id,
-            container_name,
-        },
-    }
+    Ok(match fault {
+        Fault::Pause(_) => RevertRecipe::Unpause { container_id, container_name },
+        Fault::Kill(k) if !k.restore => RevertRecipe::Nothing { container_id, container_name },
+        Fault::Stop(s) if !s.restore => RevertRecipe::Nothing { container_id, container_name },
+        Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) => RevertRecipe::Start { container_id, container_name },
+        Fault::Delay(_) | Fault::Loss(_) | Fault::Duplicate(_) | Fault::Corrupt(_) | Fault::Bandwidth(_) | Fault::Partition(_) => {
+            RevertRecipe::NetRules { container_id, container_name, tag: context.tag.clone() }
+        }
+        Fault::Disconnect(d) => {
+            let endpoints = engine.endpoints(&container.id).await.map_err(|source| FaultError::Docker {
+                action: "inspect",
+                container: container.name.clone(),
+                source,
+            })?;
+            let Some(endpoint) = net::find_endpoint(&endpoints, &d.network, &context.project) else {
+                let names: Vec<&str> = endpoints.iter().map(|e| e.network.as_str()).collect();
+                return Err(FaultError::Network {
+                    action: "disconnect",
+                    container: container.name.clone(),
+                    message: format!("it is not attached to network `{}` (it is on: {})", d.network, names.join(", ")),
+                });
+            };
+            RevertRecipe::Reconnect {
+                container_id,
+                container_name,
+                network: endpoint.network.clone(),
+                aliases: endpoint.aliases.clone(),
+                ipv4: endpoint.ipv4.clone(),
+            }
+        }
+    })
 }
 
 /// A fault in effect. Revert it with [`AppliedFault::revert`].
@@ -180,8 +264,13 @@ pub struct AppliedFault {
     pub container: ContainerInfo,
     pub recipe: RevertRecipe,
     pub requested_at: DateTime<Utc>,
-    /// When Docker's event stream confirmed it (None: no event seen in time).
+    /// When Docker's event stream confirmed it, or when the rules were in
+    /// place (None: no confirmation seen in time).
     pub confirmed_at: Option<DateTime<Utc>>,
+    /// How it was made (network faults): `tc netem`, `userspace NFQUEUE engine`, ...
+    pub mechanism: Option<&'static str>,
+    /// The userspace packet engine serving this fault, if any.
+    worker: Option<nfqueue::Worker>,
 }
 
 /// A fault that was reverted.
@@ -193,42 +282,91 @@ pub struct RevertedFault {
     pub applied_confirmed_at: Option<DateTime<Utc>>,
     pub revert_requested_at: DateTime<Utc>,
     pub revert_confirmed_at: Option<DateTime<Utc>>,
+    /// Packets the userspace engine handled, when it served the fault.
+    pub packets: Option<nfqueue::Stats>,
 }
 
-/// Apply `fault` to one container. On error nothing was applied.
+/// Apply `fault` to one container, whose `recipe` is already journalled.
+/// On error nothing was applied (a network fault half set up is removed).
 pub async fn apply(
     engine: &Engine,
     fault: &Fault,
     container: &ContainerInfo,
+    context: &ApplyContext,
+    recipe: RevertRecipe,
 ) -> Result<AppliedFault, FaultError> {
-    let op = match fault {
-        Fault::Pause(_) => Operation::Pause,
-        Fault::Kill(k) => Operation::Kill {
-            signal: k.signal.clone(),
-        },
-        Fault::Stop(s) => Operation::Stop {
-            timeout: s.timeout.as_std(),
-        },
-        Fault::Restart(r) => Operation::Restart {
-            timeout: r.timeout.as_std(),
-        },
-    };
     let requested_at = Utc::now();
-    let confirmation = engine
-        .perform(&container.id, &op, CONFIRM_WITHIN + fault_grace(fault))
+    let docker = |action: &'static str| {
+        let container = container.name.clone();
+        move |source| FaultError::Docker { action, container, source }
+    };
+    let network_error = |message: String| FaultError::Network {
+        action: "apply the network fault",
+        container: container.name.clone(),
+        message,
+    };
+    let operation = match fault {
+        Fault::Pause(_) => Some(Operation::Pause),
+        Fault::Kill(k) => Some(Operation::Kill { signal: k.signal.clone() }),
+        Fault::Stop(s) => Some(Operation::Stop { timeout: s.timeout.as_std() }),
+        Fault::Restart(r) => Some(Operation::Restart { timeout: r.timeout.as_std() }),
+        _ => None,
+    };
+    if let Some(op) = operation {
+        let confirmation = engine
+            .perform(&container.id, &op, CONFIRM_WITHIN + fault_grace(fault))
+            .await
+            .map_err(docker(fault.kind()))?;
+        return Ok(AppliedFault {
+            kind: fault.kind(),
+            container: container.clone(),
+            recipe,
+            requested_at,
+            confirmed_at: confirmation.map(|c| DateTime::from_timestamp_nanos(c.time_nano)),
+            mechanism: None,
+            worker: None,
+        });
+    }
+    let mechanism = net::mechanism(fault, context.netem_available).map_err(network_error)?;
+    if let Fault::Disconnect(_) = fault {
+        engine.disconnect(&container.id, network_of(&recipe)).await.map_err(docker("disconnect"))?;
+        return Ok(AppliedFault {
+            kind: fault.kind(),
+            container: container.clone(),
+            recipe,
+            requested_at,
+            confirmed_at: Some(Utc::now()),
+            mechanism: Some(mechanism.describe()),
+            worker: None,
+        });
+    }
+    let pid = engine.pid(&container.id).await.map_err(docker("inspect"))?;
+    if pid <= 0 {
+        return Err(network_error("the container is not running".into()));
+    }
+    let peers = net::peer_addresses(engine, &context.peers).await.map_err(network_error)?;
+    let tag = context.tag.clone();
+    let owned_fault = fault.clone();
+    let worker = tokio::task::spawn_blocking(move || net::apply_in_netns(pid, &owned_fault, mechanism, &tag, &peers))
         .await
-        .map_err(|source| FaultError::Docker {
-            action: fault.kind(),
-            container: container.name.clone(),
-            source,
-        })?;
+        .map_err(|e| network_error(e.to_string()))?
+        .map_err(network_error)?;
     Ok(AppliedFault {
         kind: fault.kind(),
         container: container.clone(),
-        recipe: recipe_for(fault, container),
+        recipe,
         requested_at,
-        confirmed_at: confirmation.map(|c| DateTime::from_timestamp_nanos(c.time_nano)),
+        confirmed_at: Some(Utc::now()),
+        mechanism: Some(mechanism.describe()),
+        worker,
     })
+}
+
+fn network_of(recipe: &RevertRecipe) -> &str {
+    match recipe {
+        RevertRecipe::Reconnect { network, .. } => network,
+        _ => "",
+    }
 }
 
 fn fault_grace(fault: &Fault) -> Duration {
@@ -242,20 +380,23 @@ fn fault_grace(fault: &Fault) -> Duration {
 impl AppliedFault {
     /// Undo the fault. On failure the fault is handed back with the error,
     /// so the caller can report exactly what is left.
-    pub async fn revert(
-        self,
-        engine: &Engine,
-    ) -> Result<RevertedFault, (AppliedFault, FaultError)> {
+    pub async fn revert(mut self, engine: &Engine) -> Result<RevertedFault, (AppliedFault, FaultError)> {
         let revert_requested_at = Utc::now();
+        // Rules first, so no new packet enters the queue; then the queue
+        // releases what it holds.
         match self.recipe.execute(engine).await {
-            Ok(confirmed) => Ok(RevertedFault {
-                kind: self.kind,
-                container: self.container,
-                applied_requested_at: self.requested_at,
-                applied_confirmed_at: self.confirmed_at,
-                revert_requested_at,
-                revert_confirmed_at: confirmed,
-            }),
+            Ok(confirmed) => {
+                let packets = self.worker.take().map(|w| w.stop());
+                Ok(RevertedFault {
+                    kind: self.kind,
+                    container: self.container,
+                    applied_requested_at: self.requested_at,
+                    applied_confirmed_at: self.confirmed_at,
+                    revert_requested_at,
+                    revert_confirmed_at: confirmed.or(packets.map(|_| Utc::now())),
+                    packets,
+                })
+            }
             Err(e) => Err((self, e)),
         }
     }

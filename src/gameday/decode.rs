@@ -50,7 +50,25 @@ pub(crate) const SCENARIO_KEYS: &[&str] = &[
     "expect",
     "halt_if",
 ];
-pub(crate) const FAULT_KINDS: &[&str] = &["kill", "stop", "restart", "pause"];
+pub(crate) const FAULT_KINDS: &[&str] = &[
+    "kill",
+    "stop",
+    "restart",
+    "pause",
+    "delay",
+    "loss",
+    "duplicate",
+    "corrupt",
+    "bandwidth",
+    "partition",
+    "disconnect",
+];
+pub(crate) const DELAY_KEYS: &[&str] = &["latency", "jitter", "correlation", "to", "engine"];
+pub(crate) const LOSS_KEYS: &[&str] = &["percent", "correlation", "to", "engine"];
+pub(crate) const SHARE_KEYS: &[&str] = &["percent", "to", "engine"];
+pub(crate) const BANDWIDTH_KEYS: &[&str] = &["rate"];
+pub(crate) const PARTITION_KEYS: &[&str] = &["from"];
+pub(crate) const DISCONNECT_KEYS: &[&str] = &["network"];
 pub(crate) const KILL_KEYS: &[&str] = &["signal", "restore"];
 pub(crate) const STOP_KEYS: &[&str] = &["timeout", "restore"];
 pub(crate) const RESTART_KEYS: &[&str] = &["timeout"];
@@ -1088,10 +1106,165 @@ impl Decoder<'_> {
                     timeout: timeout?,
                 }))
             }
-            _ => {
+            "pause" => {
                 let (target, _) = self.target(body, &what, &[])?;
                 Some(Fault::Pause(PauseFault { target }))
             }
+            "delay" => {
+                let (target, obj) = self.target(body, &what, DELAY_KEYS)?;
+                let latency = self
+                    .require(&obj, "latency", &what, "200ms")
+                    .and_then(|n| self.duration(n, "`latency`"));
+                let jitter = obj.get("jitter").map(|n| self.duration(n, "`jitter`"));
+                let correlation = obj.get("correlation").map(|n| self.percent(n, "`correlation`"));
+                let to = self.peers_opt(&obj, "to");
+                let engine = self.engine(&obj);
+                Some(Fault::Delay(DelayFault {
+                    target,
+                    latency: latency?,
+                    jitter: optional(jitter)?,
+                    correlation: optional(correlation)?,
+                    to: to?,
+                    engine: engine?,
+                }))
+            }
+            "loss" => {
+                let (target, obj) = self.target(body, &what, LOSS_KEYS)?;
+                let percent = self
+                    .require(&obj, "percent", &what, "10%")
+                    .and_then(|n| self.positive_percent(n, "`percent`"));
+                let correlation = obj.get("correlation").map(|n| self.percent(n, "`correlation`"));
+                let to = self.peers_opt(&obj, "to");
+                let engine = self.engine(&obj);
+                Some(Fault::Loss(LossFault {
+                    target,
+                    percent: percent?,
+                    correlation: optional(correlation)?,
+                    to: to?,
+                    engine: engine?,
+                }))
+            }
+            "duplicate" | "corrupt" => {
+                let (target, obj) = self.target(body, &what, SHARE_KEYS)?;
+                let percent = self
+                    .require(&obj, "percent", &what, "5%")
+                    .and_then(|n| self.positive_percent(n, "`percent`"));
+                let to = self.peers_opt(&obj, "to");
+                let engine = self.engine(&obj);
+                let fault = PacketShareFault { target, percent: percent?, to: to?, engine: engine? };
+                Some(if key.name == "duplicate" { Fault::Duplicate(fault) } else { Fault::Corrupt(fault) })
+            }
+            "bandwidth" => {
+                let (target, obj) = self.target(body, &what, BANDWIDTH_KEYS)?;
+                let rate = self.require(&obj, "rate", &what, "1mbit").and_then(|n| {
+                    let text = self.name(n, "`rate`")?;
+                    match text.parse::<super::units::Rate>() {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            self.error_hint(n.pos, e, "write e.g. `rate: 1mbit`");
+                            None
+                        }
+                    }
+                });
+                Some(Fault::Bandwidth(BandwidthFault { target, rate: rate? }))
+            }
+            "partition" => {
+                let (target, obj) = self.target(body, &what, PARTITION_KEYS)?;
+                let from = self.require(&obj, "from", &what, "[store]").and_then(|n| self.peers(n));
+                let from = from?;
+                if from.is_empty() {
+                    self.error_hint(obj.key("from")?.pos, "`from` is empty", "name the services to cut off, e.g. `from: [store]`");
+                    return None;
+                }
+                if let Selector::Service(own) = &target.selector
+                    && let Some(p) = from.iter().find(|p| &p.service == own)
+                {
+                    self.error_hint(p.pos, format!("a service cannot be partitioned from itself (`{own}`)"), "name the other side of the partition");
+                    return None;
+                }
+                Some(Fault::Partition(PartitionFault { target, from }))
+            }
+            _ => {
+                let (target, obj) = self.target(body, &what, DISCONNECT_KEYS)?;
+                let network = self
+                    .require(&obj, "network", &what, "default")
+                    .and_then(|n| self.name(n, "`network`"));
+                Some(Fault::Disconnect(DisconnectFault { target, network: network? }))
+            }
+        }
+    }
+
+    fn percent(&mut self, node: &Node, what: &str) -> Option<super::units::Percent> {
+        let text = match &node.value {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => {
+                self.error_hint(node.pos, format!("{what} needs a `%`, found `{i}`"), format!("write `{i}%`"));
+                return None;
+            }
+            Value::Float(f) => {
+                self.error_hint(node.pos, format!("{what} needs a `%`, found `{f}`"), format!("write `{f}%`"));
+                return None;
+            }
+            other => {
+                self.error(node.pos, format!("expected {what} as a percentage, found {}", other.kind()));
+                return None;
+            }
+        };
+        match text.parse::<super::units::Percent>() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.error_hint(node.pos, format!("invalid {what}: {e}"), "percentages look like `10%` or `0.5%`");
+                None
+            }
+        }
+    }
+
+    fn positive_percent(&mut self, node: &Node, what: &str) -> Option<super::units::Percent> {
+        let p = self.percent(node, what)?;
+        if p.0 <= 0.0 {
+            self.error_hint(node.pos, format!("{what} must be greater than 0%"), "a fault that affects no packet does nothing");
+            return None;
+        }
+        Some(p)
+    }
+
+    /// A list of service names (or one name).
+    fn peers(&mut self, node: &Node) -> Option<Vec<Peer>> {
+        let one = |d: &mut Self, n: &Node| d.name(n, "a service name").map(|service| Peer { service, pos: n.pos });
+        match &node.value {
+            Value::Seq(items) => items.iter().map(|n| one(self, n)).collect::<Vec<_>>().into_iter().collect(),
+            Value::Str(_) => one(self, node).map(|p| vec![p]),
+            other => {
+                self.error_hint(node.pos, format!("expected a list of services, found {}", other.kind()), "write e.g. `[store, cache]`");
+                None
+            }
+        }
+    }
+
+    fn peers_opt(&mut self, obj: &Obj<'_>, key: &str) -> Option<Vec<Peer>> {
+        match obj.get(key) {
+            None => Some(Vec::new()),
+            Some(n) => self.peers(n),
+        }
+    }
+
+    fn engine(&mut self, obj: &Obj<'_>) -> Option<NetEngine> {
+        match obj.get("engine") {
+            None => Some(NetEngine::Auto),
+            Some(n) => match self.name(n, "`engine`").as_deref() {
+                Some("auto") => Some(NetEngine::Auto),
+                Some("netem") => Some(NetEngine::Netem),
+                Some("userspace") => Some(NetEngine::Userspace),
+                Some(other) => {
+                    self.error_hint(
+                        n.pos,
+                        format!("unknown engine `{other}`"),
+                        "use `auto` (netem where the kernel has it, else userspace), `netem` or `userspace`",
+                    );
+                    None
+                }
+                None => None,
+            },
         }
     }
 
@@ -1263,6 +1436,16 @@ impl Decoder<'_> {
             failing_for: failing_for?,
             pos: obj.pos,
         })
+    }
+}
+
+/// An optional key's decoded value: absent is `Some(None)`, present and
+/// valid is `Some(Some(v))`, present and invalid (already reported) is `None`.
+fn optional<T>(value: Option<Option<T>>) -> Option<Option<T>> {
+    match value {
+        None => Some(None),
+        Some(Some(v)) => Some(Some(v)),
+        Some(None) => None,
     }
 }
 

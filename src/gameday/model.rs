@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
-use super::units::{Comparison, ContainerState, HumanDuration, Percent, StatusSpec};
+use super::units::{Comparison, ContainerState, HumanDuration, Percent, Rate, StatusSpec};
 use super::yaml::Pos;
 
 /// A gameday: scenarios run in order against one blast radius (`scope`).
@@ -299,6 +299,20 @@ pub enum Fault {
     Restart(RestartFault),
     /// Freeze every process (cgroup freezer); unpause on revert.
     Pause(PauseFault),
+    /// Delay outgoing packets (latency, jitter, correlation), optionally only toward `to`.
+    Delay(DelayFault),
+    /// Drop a share of outgoing packets, optionally only toward `to`.
+    Loss(LossFault),
+    /// Send a share of outgoing packets twice.
+    Duplicate(PacketShareFault),
+    /// Corrupt a share of outgoing packets.
+    Corrupt(PacketShareFault),
+    /// Cap the outgoing bandwidth (tbf).
+    Bandwidth(BandwidthFault),
+    /// Drop all traffic between the target and the named services, both ways.
+    Partition(PartitionFault),
+    /// Disconnect the container from a Docker network; reconnect with the same aliases and address.
+    Disconnect(DisconnectFault),
 }
 
 impl Fault {
@@ -308,6 +322,13 @@ impl Fault {
             Fault::Stop(_) => "stop",
             Fault::Restart(_) => "restart",
             Fault::Pause(_) => "pause",
+            Fault::Delay(_) => "delay",
+            Fault::Loss(_) => "loss",
+            Fault::Duplicate(_) => "duplicate",
+            Fault::Corrupt(_) => "corrupt",
+            Fault::Bandwidth(_) => "bandwidth",
+            Fault::Partition(_) => "partition",
+            Fault::Disconnect(_) => "disconnect",
         }
     }
 
@@ -317,7 +338,33 @@ impl Fault {
             Fault::Stop(f) => &f.target,
             Fault::Restart(f) => &f.target,
             Fault::Pause(f) => &f.target,
+            Fault::Delay(f) => &f.target,
+            Fault::Loss(f) => &f.target,
+            Fault::Duplicate(f) | Fault::Corrupt(f) => &f.target,
+            Fault::Bandwidth(f) => &f.target,
+            Fault::Partition(f) => &f.target,
+            Fault::Disconnect(f) => &f.target,
         }
+    }
+
+    /// Services the fault names besides its target (`to:`, `from:`), which
+    /// must resolve in scope too.
+    pub fn peers(&self) -> &[Peer] {
+        match self {
+            Fault::Delay(f) => &f.to,
+            Fault::Loss(f) => &f.to,
+            Fault::Duplicate(f) | Fault::Corrupt(f) => &f.to,
+            Fault::Partition(f) => &f.from,
+            _ => &[],
+        }
+    }
+
+    /// Faults that act on the network inside the container.
+    pub fn is_network(&self) -> bool {
+        matches!(
+            self,
+            Fault::Delay(_) | Fault::Loss(_) | Fault::Duplicate(_) | Fault::Corrupt(_) | Fault::Bandwidth(_) | Fault::Partition(_)
+        )
     }
 }
 
@@ -362,6 +409,105 @@ pub struct RestartFault {
 pub struct PauseFault {
     #[serde(flatten)]
     pub target: Target,
+}
+
+/// A service named by a network fault (`to:` or `from:`), in scope.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Peer {
+    pub service: String,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+/// How a packet fault is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NetEngine {
+    /// `netem` where the kernel has it, otherwise `userspace`.
+    #[default]
+    Auto,
+    /// The kernel's `tc qdisc ... netem` (needs the sch_netem module).
+    Netem,
+    /// iptables rules sending the packets to an NFQUEUE that gameday serves (any kernel with NFQUEUE).
+    Userspace,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelayFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Added to every packet, e.g. `200ms`.
+    pub latency: HumanDuration,
+    /// Random variation around the latency (uniform, ±), e.g. `50ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<HumanDuration>,
+    /// How much each packet's jitter follows the previous one's, e.g. `25%`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<Percent>,
+    /// Only traffic toward these services (their current addresses).
+    #[serde(default)]
+    pub to: Vec<Peer>,
+    #[serde(default)]
+    pub engine: NetEngine,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LossFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Share of packets dropped, e.g. `10%`.
+    pub percent: Percent,
+    /// How much each drop decision follows the previous one, e.g. `25%` (netem, userspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<Percent>,
+    #[serde(default)]
+    pub to: Vec<Peer>,
+    #[serde(default)]
+    pub engine: NetEngine,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PacketShareFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Share of packets affected, e.g. `5%`.
+    pub percent: Percent,
+    #[serde(default)]
+    pub to: Vec<Peer>,
+    #[serde(default)]
+    pub engine: NetEngine,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BandwidthFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Outgoing rate, e.g. `1mbit`, `512kbit`.
+    pub rate: Rate,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// The services cut off from the target, both ways.
+    pub from: Vec<Peer>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// The network: its compose name (`default`) or its Docker name (`demo_default`).
+    pub network: String,
 }
 
 /// The phase of a scenario an expectation is evaluated over.

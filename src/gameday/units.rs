@@ -206,6 +206,20 @@ impl Serialize for Percent {
     }
 }
 
+impl JsonSchema for Percent {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Percent".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": r"^[0-9.]+%$",
+            "description": "A percentage between 0% and 100%: `10%`, `0.5%`.",
+            "examples": ["10%", "25%"]
+        })
+    }
+}
+
 /// How a measured value is compared with the expected one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CmpOp {
@@ -378,6 +392,79 @@ impl JsonSchema for StatusSpec {
     }
 }
 
+/// A network rate in bits per second, written like tc does: `1mbit`,
+/// `512kbit`, `100kbps` (bytes), `1gbit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rate {
+    pub bits_per_second: u64,
+}
+
+const RATE_UNITS: [(&str, u64); 8] = [
+    ("gbit", 1_000_000_000),
+    ("mbit", 1_000_000),
+    ("kbit", 1_000),
+    ("bit", 1),
+    ("gbps", 8_000_000_000),
+    ("mbps", 8_000_000),
+    ("kbps", 8_000),
+    ("bps", 8),
+];
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let s = text.trim().to_ascii_lowercase();
+        let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+        let (number, unit) = s.split_at(split);
+        let Some((_, per)) = RATE_UNITS.iter().find(|(u, _)| *u == unit) else {
+            return Err(format!(
+                "expected a rate like `1mbit` or `512kbit`, found `{}` (units: kbit, mbit, gbit, or kbps, mbps for bytes)",
+                text.trim()
+            ));
+        };
+        let bits = parse_decimal_scaled(number, u128::from(*per))
+            .and_then(|b| u64::try_from(b).ok())
+            .ok_or_else(|| format!("`{number}` is not a valid number in `{}`", text.trim()))?;
+        if bits < 8_000 {
+            return Err(format!("`{}` is below 8kbit, too low to keep a connection alive", text.trim()));
+        }
+        Ok(Rate { bits_per_second: bits })
+    }
+}
+
+impl fmt::Display for Rate {
+    /// The largest whole tc unit: `1mbit`, `512kbit`, `1500bit`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.bits_per_second;
+        for (unit, per) in &RATE_UNITS[..4] {
+            if b >= *per && b.is_multiple_of(*per) {
+                return write!(f, "{}{unit}", b / per);
+            }
+        }
+        write!(f, "{b}bit")
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl JsonSchema for Rate {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rate".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": r"^[0-9.]+([kmg]?bit|[kmg]?bps)$",
+            "description": "A rate: `1mbit`, `512kbit`, `100kbps` (bytes per second).",
+            "examples": ["1mbit", "256kbit"]
+        })
+    }
+}
+
 /// Signals a `kill` fault may send, by their usual names.
 pub const SIGNALS: &[&str] = &[
     "SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGSTOP",
@@ -510,6 +597,16 @@ mod tests {
         assert_eq!(StatusSpec::parse_one("503"), Ok(StatusSpec::Code(503)));
         assert!(StatusSpec::parse_one("6xx").is_err());
         assert!(StatusSpec::parse_one("99").is_err());
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!("1mbit".parse::<Rate>().unwrap().bits_per_second, 1_000_000);
+        assert_eq!("512kbit".parse::<Rate>().unwrap().bits_per_second, 512_000);
+        assert_eq!("100kbps".parse::<Rate>().unwrap().bits_per_second, 800_000);
+        assert_eq!("1.5mbit".parse::<Rate>().unwrap().to_string(), "1500kbit");
+        assert!("1mb".parse::<Rate>().is_err());
+        assert!("10bit".parse::<Rate>().is_err());
     }
 
     #[test]

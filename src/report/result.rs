@@ -135,11 +135,17 @@ pub struct FaultResult {
     pub container_id: String,
     /// What it did, in words: `pause gameday-demo_store_1`.
     pub action: String,
+    /// How a network fault was made: `tc netem`, `userspace NFQUEUE engine`, `tc tbf`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mechanism: Option<String>,
     pub applied_at: Option<DateTime<Utc>>,
     /// When Docker's event stream confirmed it.
     pub applied_confirmed_at: Option<DateTime<Utc>>,
     pub reverted_at: Option<DateTime<Utc>>,
     pub revert_confirmed_at: Option<DateTime<Utc>>,
+    /// What the fault did, when known (the userspace engine's packet counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

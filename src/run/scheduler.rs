@@ -63,6 +63,7 @@ enum Interrupt {
 }
 
 struct Dispatcher {
+    run_id: String,
     plan: Plan,
     engine: Engine,
     clock: Clock,
@@ -199,6 +200,7 @@ pub async fn run(
 
     let n = plan.gameday.probes.0.len();
     let mut d = Dispatcher {
+        run_id: run_id.clone(),
         plan,
         engine,
         clock,
@@ -501,71 +503,42 @@ impl Dispatcher {
         'apply: for (f, fault) in scenario.faults.iter().enumerate() {
             for container in self.pick(index, f) {
                 let fault_id = format!("s{}-f{}-{}", index + 1, f + 1, container.short_id());
-                let recipe = fault::recipe_for(fault, &container);
                 let (action, _) = describe_fault(fault, &container.name);
-                // The recipe is durable before the fault exists.
-                if let Err(e) = self.journal.append(&JournalEntry::FaultIntent {
-                    fault_id: fault_id.clone(),
-                    scenario: scenario.name.clone(),
+                faults.push(FaultResult {
                     kind: fault.kind().to_string(),
-                    recipe,
-                    at: Utc::now(),
-                }) {
-                    error = Some(format!(
-                        "cannot journal the fault before applying it, so it was not applied: {e}"
-                    ));
-                    break 'apply;
-                }
-                match fault::apply(&self.engine, fault, &container).await {
+                    target: container.name.clone(),
+                    container_id: container.id.clone(),
+                    action: action.clone(),
+                    mechanism: None,
+                    applied_at: None,
+                    applied_confirmed_at: None,
+                    reverted_at: None,
+                    revert_confirmed_at: None,
+                    detail: None,
+                    error: None,
+                });
+                let slot = faults.len() - 1;
+                match self.apply_one(&scenario.name, index, f, &container, &fault_id).await {
                     Ok(a) => {
-                        let _ = self.journal.append(&JournalEntry::FaultApplied {
-                            fault_id: fault_id.clone(),
-                            requested_at: a.requested_at,
-                            confirmed_at: a.confirmed_at,
-                        });
                         let lag = a
                             .confirmed_at
                             .map(|c| {
-                                format!(
-                                    ", confirmed by Docker after {}",
-                                    fmt_ms(
-                                        (c - a.requested_at).num_microseconds().unwrap_or(0) as f64
-                                            / 1000.0
-                                    )
-                                )
+                                let ms = (c - a.requested_at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+                                match a.mechanism {
+                                    Some(m) => format!(" ({m}), in place after {}", fmt_ms(ms)),
+                                    None => format!(", confirmed by Docker after {}", fmt_ms(ms)),
+                                }
                             })
                             .unwrap_or_default();
                         self.note(format!("applied: {action}{lag}"));
-                        faults.push(FaultResult {
-                            kind: fault.kind().to_string(),
-                            target: container.name.clone(),
-                            container_id: container.id.clone(),
-                            action,
-                            applied_at: Some(a.requested_at),
-                            applied_confirmed_at: a.confirmed_at,
-                            reverted_at: None,
-                            revert_confirmed_at: None,
-                            error: None,
-                        });
-                        applied.push((a, faults.len() - 1, f, fault_id));
+                        faults[slot].applied_at = Some(a.requested_at);
+                        faults[slot].applied_confirmed_at = a.confirmed_at;
+                        faults[slot].mechanism = a.mechanism.map(String::from);
+                        applied.push((a, slot, f, fault_id));
                     }
                     Err(e) => {
-                        let _ = self.journal.append(&JournalEntry::FaultApplyFailed {
-                            fault_id,
-                            error: e.to_string(),
-                        });
                         self.note(format!("could not apply: {action}: {e}"));
-                        faults.push(FaultResult {
-                            kind: fault.kind().to_string(),
-                            target: container.name.clone(),
-                            container_id: container.id.clone(),
-                            action,
-                            applied_at: None,
-                            applied_confirmed_at: None,
-                            reverted_at: None,
-                            revert_confirmed_at: None,
-                            error: Some(e.to_string()),
-                        });
+                        faults[slot].error = Some(e.clone());
                         error = Some(format!("a fault could not be applied: {e}"));
                         break 'apply;
                     }
@@ -605,6 +578,12 @@ impl Dispatcher {
                     });
                     faults[slot].reverted_at = Some(r.revert_requested_at);
                     faults[slot].revert_confirmed_at = r.revert_confirmed_at;
+                    if let Some(p) = r.packets {
+                        faults[slot].detail = Some(format!(
+                            "{} packets queued: {} delayed, {} dropped, {} duplicated, {} corrupted",
+                            p.packets, p.delayed, p.dropped, p.duplicated, p.corrupted
+                        ));
+                    }
                     self.note(format!("reverted: {revert_text}"));
                 }
                 Err((a, e)) => {
@@ -685,6 +664,76 @@ impl Dispatcher {
             },
             stop,
         )
+    }
+
+    /// Work out the revert recipe, journal it (fsynced), then apply the
+    /// fault. A fault whose recipe could not be journalled is not applied.
+    async fn apply_one(
+        &mut self,
+        scenario_name: &str,
+        scenario: usize,
+        f: usize,
+        container: &ContainerInfo,
+        fault_id: &str,
+    ) -> Result<AppliedFault, String> {
+        let fault = self.plan.gameday.scenarios[scenario].faults[f].clone();
+        let context = fault::ApplyContext {
+            tag: fault::net::tag(&self.run_id, fault_id),
+            project: self.plan.gameday.scope.compose_project.clone(),
+            peers: self.plan.fault_peers[scenario][f].clone(),
+            netem_available: self.plan.netem_available,
+        };
+        let recipe = fault::prepare(&self.engine, &fault, container, &context)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.journal
+            .append(&JournalEntry::FaultIntent {
+                fault_id: fault_id.to_string(),
+                scenario: scenario_name.to_string(),
+                kind: fault.kind().to_string(),
+                recipe: recipe.clone(),
+                at: Utc::now(),
+            })
+            .map_err(|e| format!("cannot journal the fault before applying it, so it was not applied: {e}"))?;
+        match fault::apply(&self.engine, &fault, container, &context, recipe.clone()).await {
+            Ok(a) => {
+                let _ = self.journal.append(&JournalEntry::FaultApplied {
+                    fault_id: fault_id.to_string(),
+                    requested_at: a.requested_at,
+                    confirmed_at: a.confirmed_at,
+                });
+                Ok(a)
+            }
+            Err(e) => {
+                let _ = self.journal.append(&JournalEntry::FaultApplyFailed { fault_id: fault_id.to_string(), error: e.to_string() });
+                // A failed apply leaves nothing behind, but a network fault
+                // may have been half set up: clean its rules to be sure. (A
+                // container recipe is not run: it would start a container
+                // that the failed kill found stopped.)
+                let clean = match &recipe {
+                    fault::RevertRecipe::NetRules { .. } => recipe.execute(&self.engine).await.map(|_| ()),
+                    _ => Ok(()),
+                };
+                match clean {
+                    Ok(()) => {
+                        let _ = self.journal.append(&JournalEntry::FaultReverted {
+                            fault_id: fault_id.to_string(),
+                            by: "run (apply failed)".into(),
+                            requested_at: Utc::now(),
+                            confirmed_at: None,
+                        });
+                    }
+                    Err(clean_error) => self.faults_left.push(FaultLeft {
+                        kind: fault.kind().to_string(),
+                        container: container.name.clone(),
+                        container_id: container.id.clone(),
+                        error: clean_error.to_string(),
+                        by_hand: recipe.by_hand(),
+                    }),
+                }
+                Err(e.to_string())
+            }
+        }
     }
 
     /// The containers a fault acts on: all of them, or one picked at random.

@@ -1,0 +1,327 @@
+//! Network faults inside a container's namespace: latency, jitter, loss,
+//! duplication and corruption (netem where the kernel has it, else the
+//! userspace NFQUEUE engine; loss alone via iptables `statistic`), bandwidth
+//! (tbf), partitions (iptables DROP both ways), and Docker network
+//! disconnects. Every rule carries the comment `gameday:<run>:<fault>`, and
+//! every qdisc the handle `6764:`, so a revert (or `recover`, from another
+//! process) finds exactly what gameday added and nothing else.
+
+use std::net::Ipv4Addr;
+
+use super::netns::{self, NetnsError};
+use super::nfqueue::{self, PacketPlan};
+use crate::docker::{ContainerInfo, Endpoint, Engine};
+use crate::gameday::model::{Fault, NetEngine};
+
+/// Our qdiscs' handle: "gd".
+pub const QDISC_HANDLE: &str = "6764:";
+
+/// The engine a packet fault ends up using, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    Netem,
+    Userspace,
+    IptablesStatistic,
+    Tbf,
+    IptablesDrop,
+    DockerNetwork,
+}
+
+impl Mechanism {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Mechanism::Netem => "tc netem",
+            Mechanism::Userspace => "userspace NFQUEUE engine",
+            Mechanism::IptablesStatistic => "iptables statistic",
+            Mechanism::Tbf => "tc tbf",
+            Mechanism::IptablesDrop => "iptables DROP rules",
+            Mechanism::DockerNetwork => "Docker network API",
+        }
+    }
+}
+
+/// Which mechanism `fault` will use on a kernel with or without netem.
+pub fn mechanism(fault: &Fault, netem_available: bool) -> Result<Mechanism, String> {
+    let engine = match fault {
+        Fault::Delay(f) => f.engine,
+        Fault::Loss(f) => f.engine,
+        Fault::Duplicate(f) | Fault::Corrupt(f) => f.engine,
+        Fault::Bandwidth(_) => return Ok(Mechanism::Tbf),
+        Fault::Partition(_) => return Ok(Mechanism::IptablesDrop),
+        Fault::Disconnect(_) => return Ok(Mechanism::DockerNetwork),
+        _ => return Err("not a network fault".into()),
+    };
+    match engine {
+        NetEngine::Netem if netem_available => Ok(Mechanism::Netem),
+        NetEngine::Netem => Err(netns::netem_missing()),
+        NetEngine::Userspace => Ok(Mechanism::Userspace),
+        NetEngine::Auto if netem_available => Ok(Mechanism::Netem),
+        NetEngine::Auto => Ok(match fault {
+            Fault::Loss(l) if l.correlation.is_none() => Mechanism::IptablesStatistic,
+            _ => Mechanism::Userspace,
+        }),
+    }
+}
+
+/// The rule comment of one fault of one run.
+pub fn tag(run_id: &str, fault_id: &str) -> String {
+    format!("gameday:{run_id}:{fault_id}")
+}
+
+/// A queue number for a fault, stable for its tag.
+fn queue_number(tag: &str) -> u16 {
+    let hash = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    1000 + (hash % 60_000) as u16
+}
+
+fn fmt_duration(d: std::time::Duration) -> String {
+    format!("{}us", d.as_micros())
+}
+
+/// The netem parameters of a packet fault (`delay 200000us 50000us 25%`, ...).
+pub fn netem_args(fault: &Fault) -> Vec<String> {
+    let mut args = Vec::new();
+    match fault {
+        Fault::Delay(d) => {
+            args.extend(["delay".to_string(), fmt_duration(d.latency.as_std())]);
+            if let Some(j) = d.jitter {
+                args.push(fmt_duration(j.as_std()));
+                if let Some(c) = d.correlation {
+                    args.push(format!("{}%", c.0));
+                }
+            }
+        }
+        Fault::Loss(l) => {
+            args.extend(["loss".to_string(), format!("{}%", l.percent.0)]);
+            if let Some(c) = l.correlation {
+                args.push(format!("{}%", c.0));
+            }
+        }
+        Fault::Duplicate(d) => args.extend(["duplicate".to_string(), format!("{}%", d.percent.0)]),
+        Fault::Corrupt(c) => args.extend(["corrupt".to_string(), format!("{}%", c.percent.0)]),
+        _ => {}
+    }
+    args
+}
+
+fn packet_plan(fault: &Fault) -> PacketPlan {
+    match fault {
+        Fault::Delay(d) => PacketPlan {
+            latency: d.latency.as_std(),
+            jitter: d.jitter.map(|j| j.as_std()).unwrap_or_default(),
+            correlation: d.correlation.map(|c| c.0 / 100.0).unwrap_or(0.0),
+            ..Default::default()
+        },
+        Fault::Loss(l) => PacketPlan {
+            loss: l.percent.0 / 100.0,
+            correlation: l.correlation.map(|c| c.0 / 100.0).unwrap_or(0.0),
+            ..Default::default()
+        },
+        Fault::Duplicate(d) => PacketPlan { duplicate: d.percent.0 / 100.0, ..Default::default() },
+        Fault::Corrupt(c) => PacketPlan { corrupt: c.percent.0 / 100.0, ..Default::default() },
+        _ => PacketPlan::default(),
+    }
+}
+
+/// IPv4 addresses of the peers, on any network.
+pub async fn peer_addresses(engine: &Engine, peers: &[ContainerInfo]) -> Result<Vec<Ipv4Addr>, String> {
+    let mut ips = Vec::new();
+    for peer in peers {
+        let endpoints = engine.endpoints(&peer.id).await.map_err(|e| e.to_string())?;
+        let mine: Vec<Ipv4Addr> = endpoints.iter().filter_map(|e| e.ipv4.as_deref()?.parse().ok()).collect();
+        if mine.is_empty() {
+            return Err(format!("{} has no IPv4 address (is it running?)", peer.name));
+        }
+        ips.extend(mine);
+    }
+    ips.sort();
+    ips.dedup();
+    Ok(ips)
+}
+
+fn iptables(pid: i64, args: &[&str]) -> Result<(), NetnsError> {
+    netns::run(pid, "iptables", &[&["-w", "5"], args].concat()).map(|_| ())
+}
+
+/// Apply a packet/bandwidth/partition fault in the namespace of `pid`.
+/// On any error, whatever was added is removed again before returning.
+pub fn apply_in_netns(
+    pid: i64,
+    fault: &Fault,
+    mechanism: Mechanism,
+    tag: &str,
+    peers: &[Ipv4Addr],
+) -> Result<Option<nfqueue::Worker>, String> {
+    let result = apply_steps(pid, fault, mechanism, tag, peers);
+    if result.is_err() {
+        let _ = remove_tagged(pid, tag);
+    }
+    result
+}
+
+fn apply_steps(
+    pid: i64,
+    fault: &Fault,
+    mechanism: Mechanism,
+    tag: &str,
+    peers: &[Ipv4Addr],
+) -> Result<Option<nfqueue::Worker>, String> {
+    let e = |err: NetnsError| err.to_string();
+    let destinations: Vec<Option<String>> = if peers.is_empty() {
+        vec![None]
+    } else {
+        peers.iter().map(|ip| Some(format!("{ip}/32"))).collect()
+    };
+    match mechanism {
+        Mechanism::IptablesDrop => {
+            for ip in peers {
+                let ip = format!("{ip}/32");
+                iptables(pid, &["-I", "INPUT", "-s", &ip, "-m", "comment", "--comment", tag, "-j", "DROP"]).map_err(e)?;
+                iptables(pid, &["-I", "OUTPUT", "-d", &ip, "-m", "comment", "--comment", tag, "-j", "DROP"]).map_err(e)?;
+            }
+            Ok(None)
+        }
+        Mechanism::IptablesStatistic => {
+            let Fault::Loss(l) = fault else { return Err("statistic is for loss".into()) };
+            let p = format!("{:.6}", l.percent.0 / 100.0);
+            for d in &destinations {
+                let mut args = vec!["-A", "OUTPUT", "!", "-o", "lo"];
+                if let Some(d) = d {
+                    args.extend(["-d", d.as_str()]);
+                }
+                args.extend(["-m", "statistic", "--mode", "random", "--probability", &p, "-m", "comment", "--comment", tag, "-j", "DROP"]);
+                iptables(pid, &args).map_err(e)?;
+            }
+            Ok(None)
+        }
+        Mechanism::Tbf => {
+            let Fault::Bandwidth(b) = fault else { return Err("tbf is for bandwidth".into()) };
+            let rate = format!("{}bit", b.rate.bits_per_second);
+            // A burst of 1/50 s of traffic, at least two full frames.
+            let burst = format!("{}", (b.rate.bits_per_second / 8 / 50).max(3200));
+            for dev in netns::interfaces(pid).map_err(e)? {
+                netns::run(
+                    pid,
+                    "tc",
+                    &["qdisc", "add", "dev", &dev, "root", "handle", QDISC_HANDLE, "tbf", "rate", &rate, "burst", &burst, "latency", "400ms"],
+                )
+                .map_err(e)?;
+            }
+            Ok(None)
+        }
+        Mechanism::Netem => {
+            let netem = netem_args(fault);
+            for dev in netns::interfaces(pid).map_err(e)? {
+                if peers.is_empty() {
+                    let mut args = vec!["qdisc", "add", "dev", dev.as_str(), "root", "handle", QDISC_HANDLE, "netem"];
+                    args.extend(netem.iter().map(String::as_str));
+                    netns::run(pid, "tc", &args).map_err(e)?;
+                } else {
+                    // Only toward the peers: a prio qdisc whose 4th band holds netem.
+                    netns::run(pid, "tc", &["qdisc", "add", "dev", &dev, "root", "handle", QDISC_HANDLE, "prio", "bands", "4", "priomap", "1", "2", "2", "2", "1", "2", "0", "0", "1", "1", "1", "1", "1", "1", "1", "1"]).map_err(e)?;
+                    let mut args = vec!["qdisc", "add", "dev", dev.as_str(), "parent", "6764:4", "handle", "6765:", "netem"];
+                    args.extend(netem.iter().map(String::as_str));
+                    netns::run(pid, "tc", &args).map_err(e)?;
+                    for ip in peers {
+                        let ip = format!("{ip}/32");
+                        netns::run(pid, "tc", &["filter", "add", "dev", &dev, "parent", QDISC_HANDLE, "protocol", "ip", "prio", "1", "u32", "match", "ip", "dst", &ip, "flowid", "6764:4"]).map_err(e)?;
+                    }
+                }
+            }
+            Ok(None)
+        }
+        Mechanism::Userspace => {
+            let queue = queue_number(tag);
+            let worker = nfqueue::Worker::start(pid, queue, packet_plan(fault)).map_err(|err| format!("cannot start the packet queue: {err}"))?;
+            let queue_text = queue.to_string();
+            let mark = format!("{:#x}", nfqueue::OWN_MARK);
+            for d in &destinations {
+                let mut args = vec!["-t", "mangle", "-A", "OUTPUT", "!", "-o", "lo"];
+                if let Some(d) = d {
+                    args.extend(["-d", d.as_str()]);
+                }
+                args.extend(["-m", "mark", "!", "--mark", &mark, "-m", "comment", "--comment", tag, "-j", "NFQUEUE", "--queue-num", &queue_text, "--queue-bypass"]);
+                if let Err(err) = iptables(pid, &args) {
+                    worker.stop();
+                    return Err(e(err));
+                }
+            }
+            Ok(Some(worker))
+        }
+        Mechanism::DockerNetwork => Err("a disconnect is not applied inside the namespace".into()),
+    }
+}
+
+/// Remove every rule carrying `tag` and every qdisc with our handle from the
+/// namespace of `pid`. Returns whether anything was removed.
+pub fn remove_tagged(pid: i64, tag: &str) -> Result<bool, String> {
+    let mut removed = false;
+    for table in ["filter", "mangle"] {
+        let rules = netns::run(pid, "iptables", &["-w", "5", "-t", table, "-S"]).map_err(|e| e.to_string())?;
+        for rule in rules.lines().filter(|r| r.starts_with("-A ") && r.contains(tag)) {
+            let words: Vec<String> = rule.replace('"', "").split_whitespace().map(String::from).collect();
+            let mut args: Vec<&str> = vec!["-w", "5", "-t", table, "-D"];
+            args.extend(words.iter().skip(1).map(String::as_str));
+            netns::run(pid, "iptables", &args).map_err(|e| e.to_string())?;
+            removed = true;
+        }
+    }
+    for dev in netns::interfaces(pid).map_err(|e| e.to_string())? {
+        let qdiscs = netns::run(pid, "tc", &["qdisc", "show", "dev", &dev]).map_err(|e| e.to_string())?;
+        if qdiscs.lines().any(|l| l.contains(&format!(" {QDISC_HANDLE} root"))) {
+            netns::run(pid, "tc", &["qdisc", "del", "dev", &dev, "root"]).map_err(|e| e.to_string())?;
+            removed = true;
+        }
+    }
+    Ok(removed)
+}
+
+/// Find the endpoint a disconnect names: the Docker network name, or the
+/// compose name (`default` for `<project>_default`).
+pub fn find_endpoint<'a>(endpoints: &'a [Endpoint], network: &str, project: &str) -> Option<&'a Endpoint> {
+    let compose = format!("{project}_{network}");
+    endpoints.iter().find(|e| e.network == network).or_else(|| endpoints.iter().find(|e| e.network == compose))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gameday::model::*;
+    use crate::gameday::units::{HumanDuration, Percent};
+
+    fn target() -> Target {
+        Target { selector: Selector::Service("db".into()), pick: Pick::All, pos: Default::default() }
+    }
+
+    #[test]
+    fn netem_arguments_follow_tc() {
+        let delay = Fault::Delay(DelayFault {
+            target: target(),
+            latency: HumanDuration::from_millis(200),
+            jitter: Some(HumanDuration::from_millis(50)),
+            correlation: Some(Percent(25.0)),
+            to: vec![],
+            engine: NetEngine::Auto,
+        });
+        assert_eq!(netem_args(&delay), ["delay", "200000us", "50000us", "25%"]);
+        let loss = Fault::Loss(LossFault { target: target(), percent: Percent(10.0), correlation: None, to: vec![], engine: NetEngine::Auto });
+        assert_eq!(netem_args(&loss), ["loss", "10%"]);
+    }
+
+    #[test]
+    fn engines_are_chosen_by_what_the_kernel_has() {
+        let loss = |correlation| Fault::Loss(LossFault { target: target(), percent: Percent(10.0), correlation, to: vec![], engine: NetEngine::Auto });
+        assert_eq!(mechanism(&loss(None), true), Ok(Mechanism::Netem));
+        assert_eq!(mechanism(&loss(None), false), Ok(Mechanism::IptablesStatistic));
+        assert_eq!(mechanism(&loss(Some(Percent(25.0))), false), Ok(Mechanism::Userspace));
+        let netem = Fault::Duplicate(PacketShareFault { target: target(), percent: Percent(1.0), to: vec![], engine: NetEngine::Netem });
+        let err = mechanism(&netem, false).unwrap_err();
+        assert!(err.contains("sch_netem") && err.contains("engine: userspace"), "{err}");
+    }
+
+    #[test]
+    fn queue_numbers_are_stable_and_in_range() {
+        assert_eq!(queue_number("gameday:a:b"), queue_number("gameday:a:b"));
+        assert!((1000..61_000).contains(&queue_number("x")));
+    }
+}

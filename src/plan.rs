@@ -85,7 +85,11 @@ pub fn resolve(
                     f.peers()
                         .iter()
                         .filter_map(|peer| {
-                            let target = Target { selector: Selector::Service(peer.service.clone()), pick: Pick::All, pos: peer.pos };
+                            let target = Target {
+                                selector: Selector::Service(peer.service.clone()),
+                                pick: Pick::All,
+                                pos: peer.pos,
+                            };
                             resolve_one(&target)
                         })
                         .flat_map(|r| r.containers)
@@ -266,20 +270,38 @@ pub fn describe_fault(fault: &Fault, on: &str) -> (String, String) {
         if peers.is_empty() {
             String::new()
         } else {
-            format!(" toward {}", peers.iter().map(|p| p.service.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                " toward {}",
+                peers
+                    .iter()
+                    .map(|p| p.service.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     };
     let remove = |what: &str| format!("remove the {what} from {on}");
     match fault {
         Fault::Kill(k) => (
             format!("kill {on} with {}", k.signal),
-            if k.restore { format!("start {on} again, wait until running") } else { "leave it stopped (restore: false)".into() },
+            if k.restore {
+                format!("start {on} again, wait until running")
+            } else {
+                "leave it stopped (restore: false)".into()
+            },
         ),
         Fault::Stop(s) => (
             format!("stop {on} (grace {})", s.timeout),
-            if s.restore { format!("start {on} again, wait until running") } else { "leave it stopped (restore: false)".into() },
+            if s.restore {
+                format!("start {on} again, wait until running")
+            } else {
+                "leave it stopped (restore: false)".into()
+            },
         ),
-        Fault::Restart(r) => (format!("restart {on} (grace {})", r.timeout), format!("make sure {on} is running")),
+        Fault::Restart(r) => (
+            format!("restart {on} (grace {})", r.timeout),
+            format!("make sure {on} is running"),
+        ),
         Fault::Pause(_) => (format!("pause {on}"), format!("unpause {on}")),
         Fault::Delay(d) => {
             let mut text = format!("delay packets from {on} by {}", d.latency);
@@ -291,15 +313,48 @@ pub fn describe_fault(fault: &Fault, on: &str) -> (String, String) {
             }
             (text + &toward(&d.to), remove("delay"))
         }
-        Fault::Loss(l) => (format!("drop {} of packets from {on}{}", l.percent, toward(&l.to)), remove("packet loss")),
-        Fault::Duplicate(d) => (format!("duplicate {} of packets from {on}{}", d.percent, toward(&d.to)), remove("duplication")),
-        Fault::Corrupt(c) => (format!("corrupt {} of packets from {on}{}", c.percent, toward(&c.to)), remove("corruption")),
-        Fault::Bandwidth(b) => (format!("limit {on} to {} outgoing", b.rate), remove("bandwidth limit")),
+        Fault::Loss(l) => (
+            format!("drop {} of packets from {on}{}", l.percent, toward(&l.to)),
+            remove("packet loss"),
+        ),
+        Fault::Duplicate(d) => (
+            format!(
+                "duplicate {} of packets from {on}{}",
+                d.percent,
+                toward(&d.to)
+            ),
+            remove("duplication"),
+        ),
+        Fault::Corrupt(c) => (
+            format!(
+                "corrupt {} of packets from {on}{}",
+                c.percent,
+                toward(&c.to)
+            ),
+            remove("corruption"),
+        ),
+        Fault::Bandwidth(b) => (
+            format!("limit {on} to {} outgoing", b.rate),
+            remove("bandwidth limit"),
+        ),
         Fault::Partition(p) => (
-            format!("cut {on} off from {} (both ways)", p.from.iter().map(|p| p.service.as_str()).collect::<Vec<_>>().join(", ")),
+            format!(
+                "cut {on} off from {} (both ways)",
+                p.from
+                    .iter()
+                    .map(|p| p.service.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             format!("remove the partition rules from {on}"),
         ),
-        Fault::Disconnect(d) => (format!("disconnect {on} from network {}", d.network), format!("reconnect {on} to {} with its aliases and address", d.network)),
+        Fault::Disconnect(d) => (
+            format!("disconnect {on} from network {}", d.network),
+            format!(
+                "reconnect {on} to {} with its aliases and address",
+                d.network
+            ),
+        ),
     }
 }
 
@@ -321,12 +376,18 @@ impl Plan {
         Some(match mechanism(fault, self.netem_available) {
             Ok(m) => {
                 let why = match m {
-                    Mechanism::Userspace if !self.netem_available => " (this kernel has no sch_netem); fails open if the runner dies",
+                    Mechanism::Userspace if !self.netem_available => {
+                        " (this kernel has no sch_netem); fails open if the runner dies"
+                    }
                     Mechanism::Userspace => "; fails open if the runner dies",
                     Mechanism::IptablesStatistic => " (this kernel has no sch_netem)",
                     _ => "",
                 };
-                let place = if m == Mechanism::DockerNetwork { "" } else { ", in the container's network namespace, entered from this host" };
+                let place = if m == Mechanism::DockerNetwork {
+                    ""
+                } else {
+                    ", in the container's network namespace, entered from this host"
+                };
                 format!("with {}{why}{place}", m.describe())
             }
             Err(e) => format!("WILL FAIL: {e}"),

@@ -51,8 +51,12 @@ fn compliance(fault: Fault, effect: &str, after_revert: &str) {
     rt.block_on(async {
         let engine = Engine::connect(&DockerConfig::default()).await.unwrap();
         let context = fault::ApplyContext::default();
-        let recipe = fault::prepare(&engine, &fault, &info(&store), &context).await.unwrap();
-        let applied = fault::apply(&engine, &fault, &info(&store), &context, recipe).await.unwrap();
+        let recipe = fault::prepare(&engine, &fault, &info(&store), &context)
+            .await
+            .unwrap();
+        let applied = fault::apply(&engine, &fault, &info(&store), &context, recipe)
+            .await
+            .unwrap();
         assert!(
             applied.confirmed_at.is_some(),
             "Docker did not confirm {}",

@@ -20,15 +20,28 @@ use gameday::gameday::yaml::Pos;
 use gameday::run::journal::{Journal, JournalEntry};
 
 fn target(service: &str) -> Target {
-    Target { selector: Selector::Service(service.into()), pick: Pick::All, pos: Pos::default() }
+    Target {
+        selector: Selector::Service(service.into()),
+        pick: Pick::All,
+        pos: Pos::default(),
+    }
 }
 
 fn peer(service: &str) -> Peer {
-    Peer { service: service.into(), pos: Pos::default() }
+    Peer {
+        service: service.into(),
+        pos: Pos::default(),
+    }
 }
 
 fn info(c: &Container, service: &str) -> ContainerInfo {
-    ContainerInfo { id: c.id.clone(), name: c.name.clone(), service: Some(service.into()), project: None, state: ContainerState::Running }
+    ContainerInfo {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        service: Some(service.into()),
+        project: None,
+        state: ContainerState::Running,
+    }
 }
 
 fn pid(c: &Container) -> String {
@@ -40,8 +53,17 @@ fn leftovers(c: &Container) -> String {
     let pid = pid(c);
     let rules = run(StdCommand::new("nsenter").args(["-t", &pid, "-n", "iptables-save"]));
     let qdiscs = run(StdCommand::new("nsenter").args(["-t", &pid, "-n", "tc", "qdisc", "show"]));
-    let mut found: Vec<String> = rules.lines().filter(|l| l.contains("gameday:")).map(String::from).collect();
-    found.extend(qdiscs.lines().filter(|l| l.contains("6764:") || l.contains("netem") || l.contains("tbf")).map(String::from));
+    let mut found: Vec<String> = rules
+        .lines()
+        .filter(|l| l.contains("gameday:"))
+        .map(String::from)
+        .collect();
+    found.extend(
+        qdiscs
+            .lines()
+            .filter(|l| l.contains("6764:") || l.contains("netem") || l.contains("tbf"))
+            .map(String::from),
+    );
     found.join("\n")
 }
 
@@ -55,7 +77,16 @@ fn can_connect(from: &Container, to: &str) -> bool {
 /// `n` TCP connects from inside `from` to `to`, `parallel` at a time:
 /// (failed share, median ms of the successful ones).
 fn probe(from: &Container, to: &str, n: usize, timeout_ms: u64, parallel: usize) -> (f64, f64) {
-    let out = docker(&["exec", &from.id, "/gameday-demo", "probe", to, &n.to_string(), &timeout_ms.to_string(), &parallel.to_string()]);
+    let out = docker(&[
+        "exec",
+        &from.id,
+        "/gameday-demo",
+        "probe",
+        to,
+        &n.to_string(),
+        &timeout_ms.to_string(),
+        &parallel.to_string(),
+    ]);
     let field = |name: &str| -> f64 {
         out.split_whitespace()
             .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
@@ -77,8 +108,14 @@ fn download_mbit(port: u16, bytes: usize) -> f64 {
     use std::io::{Read, Write};
     let start = Instant::now();
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(stream, "GET /bytes/{bytes} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /bytes/{bytes} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut body = Vec::new();
     stream.read_to_end(&mut body).unwrap();
     assert!(body.len() >= bytes, "short read: {}", body.len());
@@ -86,7 +123,8 @@ fn download_mbit(port: u16, bytes: usize) -> f64 {
 }
 
 fn engine(rt: &tokio::runtime::Runtime) -> Engine {
-    rt.block_on(Engine::connect(&DockerConfig::default())).unwrap()
+    rt.block_on(Engine::connect(&DockerConfig::default()))
+        .unwrap()
 }
 
 struct Stack {
@@ -101,13 +139,30 @@ fn stack(name: &str) -> Stack {
     let project = Project::new(name);
     let store = project.service("store", &["store", "--listen", "0.0.0.0:7000"], Some(7000));
     let other = project.service("other", &["store", "--listen", "0.0.0.0:7000"], None);
-    let api = project.service("api", &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"], Some(8080));
-    Stack { project, store, other, api }
+    let api = project.service(
+        "api",
+        &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+        Some(8080),
+    );
+    Stack {
+        project,
+        store,
+        other,
+        api,
+    }
 }
 
 /// Apply, check `effect`, revert, check it is gone, revert again; returns
 /// what the userspace engine reported, if it served the fault.
-fn compliance(rt: &tokio::runtime::Runtime, s: &Stack, fault: Fault, peers: Vec<ContainerInfo>, on: &Container, service: &str, effect: impl Fn()) {
+fn compliance(
+    rt: &tokio::runtime::Runtime,
+    s: &Stack,
+    fault: Fault,
+    peers: Vec<ContainerInfo>,
+    on: &Container,
+    service: &str,
+    effect: impl Fn(),
+) {
     let engine = engine(rt);
     let context = ApplyContext {
         tag: format!("gameday:test:{}-{}", fault.kind(), std::process::id()),
@@ -116,12 +171,29 @@ fn compliance(rt: &tokio::runtime::Runtime, s: &Stack, fault: Fault, peers: Vec<
         netem_available: gameday::fault::netns::kernel_has_netem(),
     };
     let target = info(on, service);
-    let recipe = rt.block_on(fault::prepare(&engine, &fault, &target, &context)).unwrap();
-    let applied = rt.block_on(fault::apply(&engine, &fault, &target, &context, recipe.clone())).unwrap();
+    let recipe = rt
+        .block_on(fault::prepare(&engine, &fault, &target, &context))
+        .unwrap();
+    let applied = rt
+        .block_on(fault::apply(
+            &engine,
+            &fault,
+            &target,
+            &context,
+            recipe.clone(),
+        ))
+        .unwrap();
     effect();
-    rt.block_on(applied.revert(&engine)).map_err(|(_, e)| e).unwrap();
+    rt.block_on(applied.revert(&engine))
+        .map_err(|(_, e)| e)
+        .unwrap();
     assert_eq!(leftovers(on), "", "{} left something behind", fault.kind());
-    assert_eq!(rt.block_on(recipe.execute(&engine)).unwrap(), None, "second revert of {} did something", fault.kind());
+    assert_eq!(
+        rt.block_on(recipe.execute(&engine)).unwrap(),
+        None,
+        "second revert of {} did something",
+        fault.kind()
+    );
 }
 
 #[test]
@@ -143,10 +215,16 @@ fn delay_adds_its_latency_and_is_reverted() {
     compliance(&rt, &s, fault, vec![], &s.store, "store", || {
         let during = connect_median_ms(&s);
         let added = during - before;
-        assert!((160.0..=240.0).contains(&added), "delay 200ms added {added:.1}ms (before {before:.1}, during {during:.1})");
+        assert!(
+            (160.0..=240.0).contains(&added),
+            "delay 200ms added {added:.1}ms (before {before:.1}, during {during:.1})"
+        );
     });
     let after = connect_median_ms(&s);
-    assert!(after < before + 50.0, "still slow after revert: {after:.1}ms");
+    assert!(
+        after < before + 50.0,
+        "still slow after revert: {after:.1}ms"
+    );
 }
 
 #[test]
@@ -157,11 +235,21 @@ fn loss_drops_its_share_of_packets() {
     let s = stack("loss");
     assert_eq!(probe(&s.api, "store:7000", 100, 400, 50).0, 0.0);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let fault = Fault::Loss(LossFault { target: target("store"), percent: Percent(30.0), correlation: None, to: vec![], engine: NetEngine::Auto });
+    let fault = Fault::Loss(LossFault {
+        target: target("store"),
+        percent: Percent(30.0),
+        correlation: None,
+        to: vec![],
+        engine: NetEngine::Auto,
+    });
     compliance(&rt, &s, fault, vec![], &s.store, "store", || {
         // A connect fails when the SYN-ACK is dropped (its retry comes after 1s).
         let share = probe(&s.api, "store:7000", 300, 400, 50).0;
-        assert!((0.19..=0.41).contains(&share), "loss 30% made {:.1}% of 300 connects fail", share * 100.0);
+        assert!(
+            (0.19..=0.41).contains(&share),
+            "loss 30% made {:.1}% of 300 connects fail",
+            share * 100.0
+        );
     });
     assert_eq!(probe(&s.api, "store:7000", 100, 400, 50).0, 0.0);
 }
@@ -175,12 +263,23 @@ fn bandwidth_caps_throughput() {
     let port = s.store.host_port.unwrap();
     let free = download_mbit(port, 2_000_000);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let fault = Fault::Bandwidth(BandwidthFault { target: target("store"), rate: Rate { bits_per_second: 8_000_000 } });
+    let fault = Fault::Bandwidth(BandwidthFault {
+        target: target("store"),
+        rate: Rate {
+            bits_per_second: 8_000_000,
+        },
+    });
     compliance(&rt, &s, fault, vec![], &s.store, "store", || {
         let capped = download_mbit(port, 2_000_000);
-        assert!((4.0..=10.0).contains(&capped), "8mbit cap measured {capped:.1} Mbit/s (free: {free:.1})");
+        assert!(
+            (4.0..=10.0).contains(&capped),
+            "8mbit cap measured {capped:.1} Mbit/s (free: {free:.1})"
+        );
     });
-    assert!(download_mbit(port, 2_000_000) > 20.0, "still capped after revert");
+    assert!(
+        download_mbit(port, 2_000_000) > 20.0,
+        "still capped after revert"
+    );
 }
 
 #[test]
@@ -191,12 +290,24 @@ fn partition_cuts_exactly_the_named_peers_both_ways() {
     let s = stack("partition");
     assert!(can_connect(&s.api, "store:7000") && can_connect(&s.api, "other:7000"));
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let fault = Fault::Partition(PartitionFault { target: target("api"), from: vec![peer("store")] });
+    let fault = Fault::Partition(PartitionFault {
+        target: target("api"),
+        from: vec![peer("store")],
+    });
     let peers = vec![info(&s.store, "store")];
     compliance(&rt, &s, fault, peers, &s.api, "api", || {
-        assert!(!can_connect(&s.api, "store:7000"), "api still reaches store");
-        assert!(!can_connect(&s.store, "api:8080"), "store still reaches api");
-        assert!(can_connect(&s.api, "other:7000"), "api lost a peer it was not cut from");
+        assert!(
+            !can_connect(&s.api, "store:7000"),
+            "api still reaches store"
+        );
+        assert!(
+            !can_connect(&s.store, "api:8080"),
+            "store still reaches api"
+        );
+        assert!(
+            can_connect(&s.api, "other:7000"),
+            "api lost a peer it was not cut from"
+        );
         assert!(can_connect(&s.other, "api:8080"), "other lost api");
     });
     assert!(can_connect(&s.api, "store:7000") && can_connect(&s.store, "api:8080"));
@@ -218,13 +329,27 @@ fn delay_toward_one_peer_leaves_other_traffic_alone() {
         to: vec![peer("api")],
         engine: NetEngine::Userspace,
     });
-    compliance(&rt, &s, fault, vec![info(&s.api, "api")], &s.store, "store", || {
-        // Traffic toward `other` is untouched; traffic toward the api is slowed.
-        let to_other = probe(&s.other, "store:7000", 10, 3000, 1).1;
-        assert!(to_other < before + 50.0, "traffic not toward `to` was delayed: {to_other:.1}ms");
-        let to_api = probe(&s.api, "store:7000", 10, 3000, 1).1;
-        assert!((240.0..=360.0).contains(&(to_api - before)), "traffic toward api: {to_api:.1}ms, before {before:.1}ms");
-    });
+    compliance(
+        &rt,
+        &s,
+        fault,
+        vec![info(&s.api, "api")],
+        &s.store,
+        "store",
+        || {
+            // Traffic toward `other` is untouched; traffic toward the api is slowed.
+            let to_other = probe(&s.other, "store:7000", 10, 3000, 1).1;
+            assert!(
+                to_other < before + 50.0,
+                "traffic not toward `to` was delayed: {to_other:.1}ms"
+            );
+            let to_api = probe(&s.api, "store:7000", 10, 3000, 1).1;
+            assert!(
+                (240.0..=360.0).contains(&(to_api - before)),
+                "traffic toward api: {to_api:.1}ms, before {before:.1}ms"
+            );
+        },
+    );
 }
 
 #[test]
@@ -235,20 +360,53 @@ fn duplicate_and_corrupt_run_through_the_userspace_engine() {
     let s = stack("dupcorrupt");
     let rt = tokio::runtime::Runtime::new().unwrap();
     for kind in ["duplicate", "corrupt"] {
-        let share = PacketShareFault { target: target("store"), percent: Percent(50.0), to: vec![], engine: NetEngine::Userspace };
-        let fault = if kind == "duplicate" { Fault::Duplicate(share) } else { Fault::Corrupt(share) };
+        let share = PacketShareFault {
+            target: target("store"),
+            percent: Percent(50.0),
+            to: vec![],
+            engine: NetEngine::Userspace,
+        };
+        let fault = if kind == "duplicate" {
+            Fault::Duplicate(share)
+        } else {
+            Fault::Corrupt(share)
+        };
         let engine = engine(&rt);
-        let context = ApplyContext { tag: format!("gameday:test:{kind}"), project: s.project.name.clone(), peers: vec![], netem_available: false };
+        let context = ApplyContext {
+            tag: format!("gameday:test:{kind}"),
+            project: s.project.name.clone(),
+            peers: vec![],
+            netem_available: false,
+        };
         let target = info(&s.store, "store");
-        let recipe = rt.block_on(fault::prepare(&engine, &fault, &target, &context)).unwrap();
-        let applied = rt.block_on(fault::apply(&engine, &fault, &target, &context, recipe)).unwrap();
+        let recipe = rt
+            .block_on(fault::prepare(&engine, &fault, &target, &context))
+            .unwrap();
+        let applied = rt
+            .block_on(fault::apply(&engine, &fault, &target, &context, recipe))
+            .unwrap();
         assert!(leftovers(&s.store).contains("NFQUEUE"), "no queue rule");
         let _ = probe(&s.api, "store:7000", 20, 300, 1);
-        let reverted = rt.block_on(applied.revert(&engine)).map_err(|(_, e)| e).unwrap();
+        let reverted = rt
+            .block_on(applied.revert(&engine))
+            .map_err(|(_, e)| e)
+            .unwrap();
         let stats = reverted.packets.expect("the userspace engine served it");
-        assert!(stats.packets >= 20, "{kind}: only {} packets queued", stats.packets);
-        let touched = if kind == "duplicate" { stats.duplicated } else { stats.corrupted };
-        assert!(touched * 5 >= stats.packets, "{kind}: {touched} of {} packets", stats.packets);
+        assert!(
+            stats.packets >= 20,
+            "{kind}: only {} packets queued",
+            stats.packets
+        );
+        let touched = if kind == "duplicate" {
+            stats.duplicated
+        } else {
+            stats.corrupted
+        };
+        assert!(
+            touched * 5 >= stats.packets,
+            "{kind}: {touched} of {} packets",
+            stats.packets
+        );
         assert_eq!(leftovers(&s.store), "");
     }
 }
@@ -259,10 +417,20 @@ fn disconnect_reconnects_with_the_same_aliases() {
         return;
     }
     let s = stack("disconnect");
-    let aliases = || docker(&["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{join $v.Aliases \",\"}} {{end}}", &s.store.id]);
+    let aliases = || {
+        docker(&[
+            "inspect",
+            "-f",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{join $v.Aliases \",\"}} {{end}}",
+            &s.store.id,
+        ])
+    };
     let before = aliases();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let fault = Fault::Disconnect(DisconnectFault { target: target("store"), network: "default".into() });
+    let fault = Fault::Disconnect(DisconnectFault {
+        target: target("store"),
+        network: "default".into(),
+    });
     compliance(&rt, &s, fault, vec![], &s.store, "store", || {
         assert!(!can_connect(&s.api, "store:7000"), "store still reachable");
         assert_eq!(aliases(), "");
@@ -288,18 +456,30 @@ fn netem_on_this_kernel_is_detected_and_explained() {
         engine: NetEngine::Netem,
     });
     let netem = gameday::fault::netns::kernel_has_netem();
-    let context = ApplyContext { tag: "gameday:test:netem".into(), project: s.project.name.clone(), peers: vec![], netem_available: netem };
+    let context = ApplyContext {
+        tag: "gameday:test:netem".into(),
+        project: s.project.name.clone(),
+        peers: vec![],
+        netem_available: netem,
+    };
     let target = info(&s.store, "store");
-    let recipe = rt.block_on(fault::prepare(&engine, &fault, &target, &context)).unwrap();
+    let recipe = rt
+        .block_on(fault::prepare(&engine, &fault, &target, &context))
+        .unwrap();
     match rt.block_on(fault::apply(&engine, &fault, &target, &context, recipe)) {
         Ok(applied) => {
             assert!(netem, "netem applied on a kernel said to lack it");
-            rt.block_on(applied.revert(&engine)).map_err(|(_, e)| e).unwrap();
+            rt.block_on(applied.revert(&engine))
+                .map_err(|(_, e)| e)
+                .unwrap();
         }
         Err(e) => {
             assert!(!netem);
             let text = e.to_string();
-            assert!(text.contains("sch_netem") && text.contains("engine: userspace"), "{text}");
+            assert!(
+                text.contains("sch_netem") && text.contains("engine: userspace"),
+                "{text}"
+            );
         }
     }
     assert_eq!(leftovers(&s.store), "");
@@ -335,15 +515,34 @@ fn a_killed_runner_fails_open_and_recover_cleans_up() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let slow = probe(&s.api, "store:7000", 5, 3000, 1).1;
-    assert!(slow > before + 300.0, "the delay had no effect: {slow:.1}ms");
+    assert!(
+        slow > before + 300.0,
+        "the delay had no effect: {slow:.1}ms"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let dead = connect_median_ms(&s);
-    assert!(dead < before + 50.0, "traffic did not fail open: {dead:.1}ms");
-    assert!(leftovers(&s.store).contains("NFQUEUE"), "the rule should still be there for recover");
-    let recovered = Command::cargo_bin("gameday").unwrap().args(["recover", "--out"]).arg(out.path()).output().unwrap();
-    assert_eq!(recovered.status.code(), Some(0), "{}", String::from_utf8_lossy(&recovered.stderr));
+    assert!(
+        dead < before + 50.0,
+        "traffic did not fail open: {dead:.1}ms"
+    );
+    assert!(
+        leftovers(&s.store).contains("NFQUEUE"),
+        "the rule should still be there for recover"
+    );
+    let recovered = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["recover", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        recovered.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&recovered.stderr)
+    );
     assert_eq!(leftovers(&s.store), "");
 }
 
@@ -357,23 +556,51 @@ fn recover_removes_tagged_rules_from_a_journal() {
     let s = stack("recover-net");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let engine = engine(&rt);
-    let fault = Fault::Partition(PartitionFault { target: target("api"), from: vec![peer("store")] });
-    let context = ApplyContext { tag: "gameday:journal:s1-f1".into(), project: s.project.name.clone(), peers: vec![info(&s.store, "store")], netem_available: false };
+    let fault = Fault::Partition(PartitionFault {
+        target: target("api"),
+        from: vec![peer("store")],
+    });
+    let context = ApplyContext {
+        tag: "gameday:journal:s1-f1".into(),
+        project: s.project.name.clone(),
+        peers: vec![info(&s.store, "store")],
+        netem_available: false,
+    };
     let target = info(&s.api, "api");
-    let recipe = rt.block_on(fault::prepare(&engine, &fault, &target, &context)).unwrap();
+    let recipe = rt
+        .block_on(fault::prepare(&engine, &fault, &target, &context))
+        .unwrap();
     assert!(matches!(recipe, RevertRecipe::NetRules { .. }));
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("run");
     std::fs::create_dir_all(&dir).unwrap();
     let mut journal = Journal::create(&dir.join("journal.jsonl")).unwrap();
     journal
-        .append(&JournalEntry::FaultIntent { fault_id: "s1-f1".into(), scenario: "cut".into(), kind: "partition".into(), recipe: recipe.clone(), at: chrono::Utc::now() })
+        .append(&JournalEntry::FaultIntent {
+            fault_id: "s1-f1".into(),
+            scenario: "cut".into(),
+            kind: "partition".into(),
+            recipe: recipe.clone(),
+            at: chrono::Utc::now(),
+        })
         .unwrap();
-    let applied = rt.block_on(fault::apply(&engine, &fault, &target, &context, recipe)).unwrap();
+    let applied = rt
+        .block_on(fault::apply(&engine, &fault, &target, &context, recipe))
+        .unwrap();
     drop(applied); // the runner is gone
     assert!(!can_connect(&s.api, "store:7000"));
-    let recovered = Command::cargo_bin("gameday").unwrap().args(["recover", "--out"]).arg(out.path()).output().unwrap();
-    assert_eq!(recovered.status.code(), Some(0), "{}", String::from_utf8_lossy(&recovered.stderr));
+    let recovered = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["recover", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        recovered.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&recovered.stderr)
+    );
     assert_eq!(leftovers(&s.api), "");
     assert!(can_connect(&s.api, "store:7000"));
 }

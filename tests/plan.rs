@@ -136,3 +136,67 @@ fn plan_never_reaches_outside_the_scope() {
     assert!(stderr.contains("service `store` not found"), "{stderr}");
     assert!(stderr.contains("exists outside scope"), "{stderr}");
 }
+
+#[test]
+fn plan_says_how_each_network_fault_will_be_made() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("plan-net");
+    let (_store, _api) = project.demo_stack();
+    let text = format!(
+        r#"gameday: Network plan
+scope: {{ compose_project: {} }}
+scenarios:
+  - name: slow and cut
+    faults:
+      - delay: {{ service: store, latency: 200ms, jitter: 20ms, to: [api] }}
+      - loss: {{ service: store, percent: 10% }}
+      - bandwidth: {{ service: store, rate: 1mbit }}
+      - partition: {{ service: api, from: [store] }}
+      - duplicate: {{ service: store, percent: 1%, engine: netem }}
+    duration: 10s
+"#,
+        project.name
+    );
+    let (_dir, file) = gameday_file(&text);
+    let output = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("plan")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("delay packets from") && stdout.contains("by 200ms ± 20ms toward api"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("limit") && stdout.contains("to 1mbit outgoing"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("with tc tbf"), "{stdout}");
+    assert!(stdout.contains("with iptables DROP rules"), "{stdout}");
+    if gameday::fault::netns::kernel_has_netem() {
+        assert!(stdout.matches("with tc netem").count() >= 3, "{stdout}");
+    } else {
+        assert!(
+            stdout.contains("with userspace NFQUEUE engine (this kernel has no sch_netem)"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("with iptables statistic (this kernel has no sch_netem)"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("WILL FAIL: the kernel has no `sch_netem`"),
+            "{stdout}"
+        );
+    }
+}

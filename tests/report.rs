@@ -103,6 +103,15 @@ fn fixed_result() -> RunResult {
                     revert_confirmed_at: Some(at("2026-11-23T10:00:25.041Z")),
                     error: None,
                 }],
+                probe_effects: vec![ProbeEffect {
+                    probe: "login".into(),
+                    before_p50_ms: Some(12.0),
+                    during_p50_ms: Some(1000.0),
+                    after_p50_ms: Some(13.0),
+                    before_success: Some(100.0),
+                    during_success: Some(0.0),
+                    after_success: Some(99.5),
+                }],
                 windows: Some(Windows {
                     baseline: (0.0, 5000.0),
                     apply_start: 5010.0,
@@ -129,6 +138,7 @@ fn fixed_result() -> RunResult {
                 duration_ms: 0.0,
                 expectations: vec![],
                 faults: vec![],
+                probe_effects: vec![],
                 windows: None,
                 timeline: vec![],
             },

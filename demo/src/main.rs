@@ -50,7 +50,8 @@ fn main() {
         Some("probe") => {
             let target = args.get(1).cloned().unwrap_or_default();
             let n: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(10);
-            let timeout = Duration::from_millis(args.get(3).and_then(|t| t.parse().ok()).unwrap_or(1000));
+            let timeout =
+                Duration::from_millis(args.get(3).and_then(|t| t.parse().ok()).unwrap_or(1000));
             let parallel: usize = args.get(4).and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
             let Some(addr) = target.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
                 println!("ok=0 failed={n} median_ms=0");
@@ -65,7 +66,9 @@ fn main() {
                     .map(|_| {
                         std::thread::spawn(move || {
                             let start = std::time::Instant::now();
-                            TcpStream::connect_timeout(&addr, timeout).ok().map(|_| start.elapsed())
+                            TcpStream::connect_timeout(&addr, timeout)
+                                .ok()
+                                .map(|_| start.elapsed())
                         })
                     })
                     .collect();
@@ -87,7 +90,8 @@ fn main() {
         // between containers (the image has no shell or tools).
         Some("connect") => {
             let target = args.get(1).cloned().unwrap_or_default();
-            let timeout = Duration::from_millis(args.get(2).and_then(|t| t.parse().ok()).unwrap_or(1000));
+            let timeout =
+                Duration::from_millis(args.get(2).and_then(|t| t.parse().ok()).unwrap_or(1000));
             let ok = target
                 .to_socket_addrs()
                 .ok()

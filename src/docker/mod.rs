@@ -359,7 +359,10 @@ impl Engine {
             .inspect_container(id, None)
             .await
             .map_err(|e| DockerError::classify(e, id))?;
-        let networks = info.network_settings.and_then(|n| n.networks).unwrap_or_default();
+        let networks = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default();
         let mut list: Vec<Endpoint> = networks
             .into_iter()
             .map(|(network, e)| Endpoint {
@@ -376,7 +379,10 @@ impl Engine {
         self.client
             .disconnect_network(
                 network,
-                bollard::models::NetworkDisconnectRequest { container: id.to_string(), force: Some(true) },
+                bollard::models::NetworkDisconnectRequest {
+                    container: id.to_string(),
+                    force: Some(true),
+                },
             )
             .await
             .map_err(|e| DockerError::classify(e, network))
@@ -389,17 +395,24 @@ impl Engine {
             container: id.to_string(),
             endpoint_config: Some(bollard::models::EndpointSettings {
                 aliases: Some(endpoint.aliases.clone()),
-                ipam_config: endpoint.ipv4.clone().filter(|_| with_ip).map(|ip| bollard::models::EndpointIpamConfig {
-                    ipv4_address: Some(ip),
-                    ..Default::default()
+                ipam_config: endpoint.ipv4.clone().filter(|_| with_ip).map(|ip| {
+                    bollard::models::EndpointIpamConfig {
+                        ipv4_address: Some(ip),
+                        ..Default::default()
+                    }
                 }),
                 ..Default::default()
             }),
         };
-        match self.client.connect_network(&endpoint.network, request(true)).await {
+        match self
+            .client
+            .connect_network(&endpoint.network, request(true))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { message, .. })
-                if message.contains("user configured subnets") || message.contains("user specified IP") =>
+                if message.contains("user configured subnets")
+                    || message.contains("user specified IP") =>
             {
                 // The network assigns addresses itself: same aliases, next free address.
                 self.client

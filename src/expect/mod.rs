@@ -92,6 +92,30 @@ fn tally(values: impl Iterator<Item = String>) -> String {
         .join(", ")
 }
 
+/// The samples that ran entirely inside a window: a request in flight when
+/// the fault was reverted saw both states and belongs to neither.
+pub fn within(samples: &[ProbeSample], (from, to): (f64, f64)) -> Vec<&ProbeSample> {
+    samples
+        .iter()
+        .filter(|s| s.t_ms >= from && s.end_ms() <= to)
+        .collect()
+}
+
+/// Median latency and success rate of the samples in a window.
+pub fn summarize(samples: &[ProbeSample], window: (f64, f64)) -> (Option<f64>, Option<f64>) {
+    let inside = within(samples, window);
+    if inside.is_empty() {
+        return (None, None);
+    }
+    let mut latencies: Vec<f64> = inside.iter().map(|s| s.latency_ms).collect();
+    latencies.sort_by(f64::total_cmp);
+    let ok = inside.iter().filter(|s| s.ok).count();
+    (
+        percentile(&latencies, 50.0),
+        Some(ok as f64 * 100.0 / inside.len() as f64),
+    )
+}
+
 /// Evaluate one expectation over the samples of its probe (sorted by start).
 pub fn evaluate(
     expectation: &Expectation,
@@ -99,12 +123,7 @@ pub fn evaluate(
     windows: &Windows,
 ) -> Evaluation {
     let (from, to) = windows.range(expectation.during);
-    // A sample counts for a window when it ran entirely inside it: a request
-    // in flight when the fault was reverted saw both states.
-    let in_window: Vec<&ProbeSample> = samples
-        .iter()
-        .filter(|s| s.t_ms >= from && s.end_ms() <= to)
-        .collect();
+    let in_window = within(samples, (from, to));
     let n = in_window.len();
     let empty = || Evaluation {
         verdict: Verdict::NotMet,

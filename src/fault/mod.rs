@@ -36,11 +36,18 @@ pub enum FaultError {
         source: DockerError,
     },
     #[error("{container} is {state}, not running, after being started again")]
-    NotRunning { container: String, state: ContainerState },
+    NotRunning {
+        container: String,
+        state: ContainerState,
+    },
     #[error("{0} no longer exists, so it cannot be restored")]
     Gone(String),
     #[error("cannot {action} on {container}: {message}")]
-    Network { action: &'static str, container: String, message: String },
+    Network {
+        action: &'static str,
+        container: String,
+        message: String,
+    },
 }
 
 /// How to undo a fault, as data: journalled before the fault is applied.
@@ -48,14 +55,27 @@ pub enum FaultError {
 #[serde(tag = "undo", rename_all = "snake_case")]
 pub enum RevertRecipe {
     /// Unpause the container if it is paused.
-    Unpause { container_id: String, container_name: String },
+    Unpause {
+        container_id: String,
+        container_name: String,
+    },
     /// Start the container if it is not running, and wait until it runs.
-    Start { container_id: String, container_name: String },
+    Start {
+        container_id: String,
+        container_name: String,
+    },
     /// Nothing to undo (`restore: false`): the container is left as the fault left it.
-    Nothing { container_id: String, container_name: String },
+    Nothing {
+        container_id: String,
+        container_name: String,
+    },
     /// Remove the iptables rules tagged `tag` and gameday's qdiscs from the
     /// container's network namespace.
-    NetRules { container_id: String, container_name: String, tag: String },
+    NetRules {
+        container_id: String,
+        container_name: String,
+        tag: String,
+    },
     /// Connect the container to `network` again, with its aliases and address.
     Reconnect {
         container_id: String,
@@ -93,11 +113,19 @@ impl RevertRecipe {
             RevertRecipe::Unpause { container_id, .. } => format!("docker unpause {container_id}"),
             RevertRecipe::Start { container_id, .. } => format!("docker start {container_id}"),
             RevertRecipe::Nothing { .. } => "nothing to undo".to_string(),
-            RevertRecipe::NetRules { container_id, tag, .. } => format!(
+            RevertRecipe::NetRules {
+                container_id, tag, ..
+            } => format!(
                 "pid=$(docker inspect -f '{{{{.State.Pid}}}}' {container_id}); nsenter -t $pid -n iptables-save | grep {tag} \
                  (delete each with iptables -D); nsenter -t $pid -n tc qdisc del dev eth0 root"
             ),
-            RevertRecipe::Reconnect { container_id, network, aliases, ipv4, .. } => {
+            RevertRecipe::Reconnect {
+                container_id,
+                network,
+                aliases,
+                ipv4,
+                ..
+            } => {
                 let mut cmd = "docker network connect".to_string();
                 for a in aliases {
                     cmd.push_str(&format!(" --alias {a}"));
@@ -119,7 +147,11 @@ impl RevertRecipe {
         let id = self.container_id();
         let docker = |action: &'static str| {
             let container = name.clone();
-            move |source| FaultError::Docker { action, container, source }
+            move |source| FaultError::Docker {
+                action,
+                container,
+                source,
+            }
         };
         match self {
             RevertRecipe::Nothing { .. } => Ok(None),
@@ -155,7 +187,10 @@ impl RevertRecipe {
                     .await
                     .map_err(docker("inspect"))?;
                 if state != ContainerState::Running {
-                    return Err(FaultError::NotRunning { container: name, state });
+                    return Err(FaultError::NotRunning {
+                        container: name,
+                        state,
+                    });
                 }
                 Ok(Some(confirmed_or_now(confirmed)))
             }
@@ -178,7 +213,12 @@ impl RevertRecipe {
                     .map_err(network)?;
                 Ok(removed.then(Utc::now))
             }
-            RevertRecipe::Reconnect { network, aliases, ipv4, .. } => {
+            RevertRecipe::Reconnect {
+                network,
+                aliases,
+                ipv4,
+                ..
+            } => {
                 if engine.state(id).await.map_err(docker("inspect"))? == ContainerState::Absent {
                     return Err(FaultError::Gone(name));
                 }
@@ -186,8 +226,15 @@ impl RevertRecipe {
                 if endpoints.iter().any(|e| &e.network == network) {
                     return Ok(None);
                 }
-                let endpoint = crate::docker::Endpoint { network: network.clone(), aliases: aliases.clone(), ipv4: ipv4.clone() };
-                engine.connect_network(id, &endpoint).await.map_err(docker("reconnect"))?;
+                let endpoint = crate::docker::Endpoint {
+                    network: network.clone(),
+                    aliases: aliases.clone(),
+                    ipv4: ipv4.clone(),
+                };
+                engine
+                    .connect_network(id, &endpoint)
+                    .await
+                    .map_err(docker("reconnect"))?;
                 Ok(Some(Utc::now()))
             }
         }
@@ -224,25 +271,53 @@ pub async fn prepare(
     let container_id = container.id.clone();
     let container_name = container.name.clone();
     Ok(match fault {
-        Fault::Pause(_) => RevertRecipe::Unpause { container_id, container_name },
-        Fault::Kill(k) if !k.restore => RevertRecipe::Nothing { container_id, container_name },
-        Fault::Stop(s) if !s.restore => RevertRecipe::Nothing { container_id, container_name },
-        Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) => RevertRecipe::Start { container_id, container_name },
-        Fault::Delay(_) | Fault::Loss(_) | Fault::Duplicate(_) | Fault::Corrupt(_) | Fault::Bandwidth(_) | Fault::Partition(_) => {
-            RevertRecipe::NetRules { container_id, container_name, tag: context.tag.clone() }
-        }
+        Fault::Pause(_) => RevertRecipe::Unpause {
+            container_id,
+            container_name,
+        },
+        Fault::Kill(k) if !k.restore => RevertRecipe::Nothing {
+            container_id,
+            container_name,
+        },
+        Fault::Stop(s) if !s.restore => RevertRecipe::Nothing {
+            container_id,
+            container_name,
+        },
+        Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) => RevertRecipe::Start {
+            container_id,
+            container_name,
+        },
+        Fault::Delay(_)
+        | Fault::Loss(_)
+        | Fault::Duplicate(_)
+        | Fault::Corrupt(_)
+        | Fault::Bandwidth(_)
+        | Fault::Partition(_) => RevertRecipe::NetRules {
+            container_id,
+            container_name,
+            tag: context.tag.clone(),
+        },
         Fault::Disconnect(d) => {
-            let endpoints = engine.endpoints(&container.id).await.map_err(|source| FaultError::Docker {
-                action: "inspect",
-                container: container.name.clone(),
-                source,
-            })?;
-            let Some(endpoint) = net::find_endpoint(&endpoints, &d.network, &context.project) else {
+            let endpoints =
+                engine
+                    .endpoints(&container.id)
+                    .await
+                    .map_err(|source| FaultError::Docker {
+                        action: "inspect",
+                        container: container.name.clone(),
+                        source,
+                    })?;
+            let Some(endpoint) = net::find_endpoint(&endpoints, &d.network, &context.project)
+            else {
                 let names: Vec<&str> = endpoints.iter().map(|e| e.network.as_str()).collect();
                 return Err(FaultError::Network {
                     action: "disconnect",
                     container: container.name.clone(),
-                    message: format!("it is not attached to network `{}` (it is on: {})", d.network, names.join(", ")),
+                    message: format!(
+                        "it is not attached to network `{}` (it is on: {})",
+                        d.network,
+                        names.join(", ")
+                    ),
                 });
             };
             RevertRecipe::Reconnect {
@@ -298,7 +373,11 @@ pub async fn apply(
     let requested_at = Utc::now();
     let docker = |action: &'static str| {
         let container = container.name.clone();
-        move |source| FaultError::Docker { action, container, source }
+        move |source| FaultError::Docker {
+            action,
+            container,
+            source,
+        }
     };
     let network_error = |message: String| FaultError::Network {
         action: "apply the network fault",
@@ -307,9 +386,15 @@ pub async fn apply(
     };
     let operation = match fault {
         Fault::Pause(_) => Some(Operation::Pause),
-        Fault::Kill(k) => Some(Operation::Kill { signal: k.signal.clone() }),
-        Fault::Stop(s) => Some(Operation::Stop { timeout: s.timeout.as_std() }),
-        Fault::Restart(r) => Some(Operation::Restart { timeout: r.timeout.as_std() }),
+        Fault::Kill(k) => Some(Operation::Kill {
+            signal: k.signal.clone(),
+        }),
+        Fault::Stop(s) => Some(Operation::Stop {
+            timeout: s.timeout.as_std(),
+        }),
+        Fault::Restart(r) => Some(Operation::Restart {
+            timeout: r.timeout.as_std(),
+        }),
         _ => None,
     };
     if let Some(op) = operation {
@@ -329,7 +414,10 @@ pub async fn apply(
     }
     let mechanism = net::mechanism(fault, context.netem_available).map_err(network_error)?;
     if let Fault::Disconnect(_) = fault {
-        engine.disconnect(&container.id, network_of(&recipe)).await.map_err(docker("disconnect"))?;
+        engine
+            .disconnect(&container.id, network_of(&recipe))
+            .await
+            .map_err(docker("disconnect"))?;
         return Ok(AppliedFault {
             kind: fault.kind(),
             container: container.clone(),
@@ -344,13 +432,17 @@ pub async fn apply(
     if pid <= 0 {
         return Err(network_error("the container is not running".into()));
     }
-    let peers = net::peer_addresses(engine, &context.peers).await.map_err(network_error)?;
+    let peers = net::peer_addresses(engine, &context.peers)
+        .await
+        .map_err(network_error)?;
     let tag = context.tag.clone();
     let owned_fault = fault.clone();
-    let worker = tokio::task::spawn_blocking(move || net::apply_in_netns(pid, &owned_fault, mechanism, &tag, &peers))
-        .await
-        .map_err(|e| network_error(e.to_string()))?
-        .map_err(network_error)?;
+    let worker = tokio::task::spawn_blocking(move || {
+        net::apply_in_netns(pid, &owned_fault, mechanism, &tag, &peers)
+    })
+    .await
+    .map_err(|e| network_error(e.to_string()))?
+    .map_err(network_error)?;
     Ok(AppliedFault {
         kind: fault.kind(),
         container: container.clone(),
@@ -380,7 +472,10 @@ fn fault_grace(fault: &Fault) -> Duration {
 impl AppliedFault {
     /// Undo the fault. On failure the fault is handed back with the error,
     /// so the caller can report exactly what is left.
-    pub async fn revert(mut self, engine: &Engine) -> Result<RevertedFault, (AppliedFault, FaultError)> {
+    pub async fn revert(
+        mut self,
+        engine: &Engine,
+    ) -> Result<RevertedFault, (AppliedFault, FaultError)> {
         let revert_requested_at = Utc::now();
         // Rules first, so no new packet enters the queue; then the queue
         // releases what it holds.

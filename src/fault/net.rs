@@ -70,7 +70,9 @@ pub fn tag(run_id: &str, fault_id: &str) -> String {
 
 /// A queue number for a fault, stable for its tag.
 fn queue_number(tag: &str) -> u16 {
-    let hash = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     1000 + (hash % 60_000) as u16
 }
 
@@ -117,20 +119,38 @@ fn packet_plan(fault: &Fault) -> PacketPlan {
             correlation: l.correlation.map(|c| c.0 / 100.0).unwrap_or(0.0),
             ..Default::default()
         },
-        Fault::Duplicate(d) => PacketPlan { duplicate: d.percent.0 / 100.0, ..Default::default() },
-        Fault::Corrupt(c) => PacketPlan { corrupt: c.percent.0 / 100.0, ..Default::default() },
+        Fault::Duplicate(d) => PacketPlan {
+            duplicate: d.percent.0 / 100.0,
+            ..Default::default()
+        },
+        Fault::Corrupt(c) => PacketPlan {
+            corrupt: c.percent.0 / 100.0,
+            ..Default::default()
+        },
         _ => PacketPlan::default(),
     }
 }
 
 /// IPv4 addresses of the peers, on any network.
-pub async fn peer_addresses(engine: &Engine, peers: &[ContainerInfo]) -> Result<Vec<Ipv4Addr>, String> {
+pub async fn peer_addresses(
+    engine: &Engine,
+    peers: &[ContainerInfo],
+) -> Result<Vec<Ipv4Addr>, String> {
     let mut ips = Vec::new();
     for peer in peers {
-        let endpoints = engine.endpoints(&peer.id).await.map_err(|e| e.to_string())?;
-        let mine: Vec<Ipv4Addr> = endpoints.iter().filter_map(|e| e.ipv4.as_deref()?.parse().ok()).collect();
+        let endpoints = engine
+            .endpoints(&peer.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mine: Vec<Ipv4Addr> = endpoints
+            .iter()
+            .filter_map(|e| e.ipv4.as_deref()?.parse().ok())
+            .collect();
         if mine.is_empty() {
-            return Err(format!("{} has no IPv4 address (is it running?)", peer.name));
+            return Err(format!(
+                "{} has no IPv4 address (is it running?)",
+                peer.name
+            ));
         }
         ips.extend(mine);
     }
@@ -176,26 +196,73 @@ fn apply_steps(
         Mechanism::IptablesDrop => {
             for ip in peers {
                 let ip = format!("{ip}/32");
-                iptables(pid, &["-I", "INPUT", "-s", &ip, "-m", "comment", "--comment", tag, "-j", "DROP"]).map_err(e)?;
-                iptables(pid, &["-I", "OUTPUT", "-d", &ip, "-m", "comment", "--comment", tag, "-j", "DROP"]).map_err(e)?;
+                iptables(
+                    pid,
+                    &[
+                        "-I",
+                        "INPUT",
+                        "-s",
+                        &ip,
+                        "-m",
+                        "comment",
+                        "--comment",
+                        tag,
+                        "-j",
+                        "DROP",
+                    ],
+                )
+                .map_err(e)?;
+                iptables(
+                    pid,
+                    &[
+                        "-I",
+                        "OUTPUT",
+                        "-d",
+                        &ip,
+                        "-m",
+                        "comment",
+                        "--comment",
+                        tag,
+                        "-j",
+                        "DROP",
+                    ],
+                )
+                .map_err(e)?;
             }
             Ok(None)
         }
         Mechanism::IptablesStatistic => {
-            let Fault::Loss(l) = fault else { return Err("statistic is for loss".into()) };
+            let Fault::Loss(l) = fault else {
+                return Err("statistic is for loss".into());
+            };
             let p = format!("{:.6}", l.percent.0 / 100.0);
             for d in &destinations {
                 let mut args = vec!["-A", "OUTPUT", "!", "-o", "lo"];
                 if let Some(d) = d {
                     args.extend(["-d", d.as_str()]);
                 }
-                args.extend(["-m", "statistic", "--mode", "random", "--probability", &p, "-m", "comment", "--comment", tag, "-j", "DROP"]);
+                args.extend([
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    &p,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    tag,
+                    "-j",
+                    "DROP",
+                ]);
                 iptables(pid, &args).map_err(e)?;
             }
             Ok(None)
         }
         Mechanism::Tbf => {
-            let Fault::Bandwidth(b) = fault else { return Err("tbf is for bandwidth".into()) };
+            let Fault::Bandwidth(b) = fault else {
+                return Err("tbf is for bandwidth".into());
+            };
             let rate = format!("{}bit", b.rate.bits_per_second);
             // A burst of 1/50 s of traffic, at least two full frames.
             let burst = format!("{}", (b.rate.bits_per_second / 8 / 50).max(3200));
@@ -203,7 +270,22 @@ fn apply_steps(
                 netns::run(
                     pid,
                     "tc",
-                    &["qdisc", "add", "dev", &dev, "root", "handle", QDISC_HANDLE, "tbf", "rate", &rate, "burst", &burst, "latency", "400ms"],
+                    &[
+                        "qdisc",
+                        "add",
+                        "dev",
+                        &dev,
+                        "root",
+                        "handle",
+                        QDISC_HANDLE,
+                        "tbf",
+                        "rate",
+                        &rate,
+                        "burst",
+                        &burst,
+                        "latency",
+                        "400ms",
+                    ],
                 )
                 .map_err(e)?;
             }
@@ -213,18 +295,93 @@ fn apply_steps(
             let netem = netem_args(fault);
             for dev in netns::interfaces(pid).map_err(e)? {
                 if peers.is_empty() {
-                    let mut args = vec!["qdisc", "add", "dev", dev.as_str(), "root", "handle", QDISC_HANDLE, "netem"];
+                    let mut args = vec![
+                        "qdisc",
+                        "add",
+                        "dev",
+                        dev.as_str(),
+                        "root",
+                        "handle",
+                        QDISC_HANDLE,
+                        "netem",
+                    ];
                     args.extend(netem.iter().map(String::as_str));
                     netns::run(pid, "tc", &args).map_err(e)?;
                 } else {
                     // Only toward the peers: a prio qdisc whose 4th band holds netem.
-                    netns::run(pid, "tc", &["qdisc", "add", "dev", &dev, "root", "handle", QDISC_HANDLE, "prio", "bands", "4", "priomap", "1", "2", "2", "2", "1", "2", "0", "0", "1", "1", "1", "1", "1", "1", "1", "1"]).map_err(e)?;
-                    let mut args = vec!["qdisc", "add", "dev", dev.as_str(), "parent", "6764:4", "handle", "6765:", "netem"];
+                    netns::run(
+                        pid,
+                        "tc",
+                        &[
+                            "qdisc",
+                            "add",
+                            "dev",
+                            &dev,
+                            "root",
+                            "handle",
+                            QDISC_HANDLE,
+                            "prio",
+                            "bands",
+                            "4",
+                            "priomap",
+                            "1",
+                            "2",
+                            "2",
+                            "2",
+                            "1",
+                            "2",
+                            "0",
+                            "0",
+                            "1",
+                            "1",
+                            "1",
+                            "1",
+                            "1",
+                            "1",
+                            "1",
+                            "1",
+                        ],
+                    )
+                    .map_err(e)?;
+                    let mut args = vec![
+                        "qdisc",
+                        "add",
+                        "dev",
+                        dev.as_str(),
+                        "parent",
+                        "6764:4",
+                        "handle",
+                        "6765:",
+                        "netem",
+                    ];
                     args.extend(netem.iter().map(String::as_str));
                     netns::run(pid, "tc", &args).map_err(e)?;
                     for ip in peers {
                         let ip = format!("{ip}/32");
-                        netns::run(pid, "tc", &["filter", "add", "dev", &dev, "parent", QDISC_HANDLE, "protocol", "ip", "prio", "1", "u32", "match", "ip", "dst", &ip, "flowid", "6764:4"]).map_err(e)?;
+                        netns::run(
+                            pid,
+                            "tc",
+                            &[
+                                "filter",
+                                "add",
+                                "dev",
+                                &dev,
+                                "parent",
+                                QDISC_HANDLE,
+                                "protocol",
+                                "ip",
+                                "prio",
+                                "1",
+                                "u32",
+                                "match",
+                                "ip",
+                                "dst",
+                                &ip,
+                                "flowid",
+                                "6764:4",
+                            ],
+                        )
+                        .map_err(e)?;
                     }
                 }
             }
@@ -232,7 +389,8 @@ fn apply_steps(
         }
         Mechanism::Userspace => {
             let queue = queue_number(tag);
-            let worker = nfqueue::Worker::start(pid, queue, packet_plan(fault)).map_err(|err| format!("cannot start the packet queue: {err}"))?;
+            let worker = nfqueue::Worker::start(pid, queue, packet_plan(fault))
+                .map_err(|err| format!("cannot start the packet queue: {err}"))?;
             let queue_text = queue.to_string();
             let mark = format!("{:#x}", nfqueue::OWN_MARK);
             for d in &destinations {
@@ -240,7 +398,22 @@ fn apply_steps(
                 if let Some(d) = d {
                     args.extend(["-d", d.as_str()]);
                 }
-                args.extend(["-m", "mark", "!", "--mark", &mark, "-m", "comment", "--comment", tag, "-j", "NFQUEUE", "--queue-num", &queue_text, "--queue-bypass"]);
+                args.extend([
+                    "-m",
+                    "mark",
+                    "!",
+                    "--mark",
+                    &mark,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    tag,
+                    "-j",
+                    "NFQUEUE",
+                    "--queue-num",
+                    &queue_text,
+                    "--queue-bypass",
+                ]);
                 if let Err(err) = iptables(pid, &args) {
                     worker.stop();
                     return Err(e(err));
@@ -257,9 +430,17 @@ fn apply_steps(
 pub fn remove_tagged(pid: i64, tag: &str) -> Result<bool, String> {
     let mut removed = false;
     for table in ["filter", "mangle"] {
-        let rules = netns::run(pid, "iptables", &["-w", "5", "-t", table, "-S"]).map_err(|e| e.to_string())?;
-        for rule in rules.lines().filter(|r| r.starts_with("-A ") && r.contains(tag)) {
-            let words: Vec<String> = rule.replace('"', "").split_whitespace().map(String::from).collect();
+        let rules = netns::run(pid, "iptables", &["-w", "5", "-t", table, "-S"])
+            .map_err(|e| e.to_string())?;
+        for rule in rules
+            .lines()
+            .filter(|r| r.starts_with("-A ") && r.contains(tag))
+        {
+            let words: Vec<String> = rule
+                .replace('"', "")
+                .split_whitespace()
+                .map(String::from)
+                .collect();
             let mut args: Vec<&str> = vec!["-w", "5", "-t", table, "-D"];
             args.extend(words.iter().skip(1).map(String::as_str));
             netns::run(pid, "iptables", &args).map_err(|e| e.to_string())?;
@@ -267,9 +448,14 @@ pub fn remove_tagged(pid: i64, tag: &str) -> Result<bool, String> {
         }
     }
     for dev in netns::interfaces(pid).map_err(|e| e.to_string())? {
-        let qdiscs = netns::run(pid, "tc", &["qdisc", "show", "dev", &dev]).map_err(|e| e.to_string())?;
-        if qdiscs.lines().any(|l| l.contains(&format!(" {QDISC_HANDLE} root"))) {
-            netns::run(pid, "tc", &["qdisc", "del", "dev", &dev, "root"]).map_err(|e| e.to_string())?;
+        let qdiscs =
+            netns::run(pid, "tc", &["qdisc", "show", "dev", &dev]).map_err(|e| e.to_string())?;
+        if qdiscs
+            .lines()
+            .any(|l| l.contains(&format!(" {QDISC_HANDLE} root")))
+        {
+            netns::run(pid, "tc", &["qdisc", "del", "dev", &dev, "root"])
+                .map_err(|e| e.to_string())?;
             removed = true;
         }
     }
@@ -278,9 +464,16 @@ pub fn remove_tagged(pid: i64, tag: &str) -> Result<bool, String> {
 
 /// Find the endpoint a disconnect names: the Docker network name, or the
 /// compose name (`default` for `<project>_default`).
-pub fn find_endpoint<'a>(endpoints: &'a [Endpoint], network: &str, project: &str) -> Option<&'a Endpoint> {
+pub fn find_endpoint<'a>(
+    endpoints: &'a [Endpoint],
+    network: &str,
+    project: &str,
+) -> Option<&'a Endpoint> {
     let compose = format!("{project}_{network}");
-    endpoints.iter().find(|e| e.network == network).or_else(|| endpoints.iter().find(|e| e.network == compose))
+    endpoints
+        .iter()
+        .find(|e| e.network == network)
+        .or_else(|| endpoints.iter().find(|e| e.network == compose))
 }
 
 #[cfg(test)]
@@ -290,7 +483,11 @@ mod tests {
     use crate::gameday::units::{HumanDuration, Percent};
 
     fn target() -> Target {
-        Target { selector: Selector::Service("db".into()), pick: Pick::All, pos: Default::default() }
+        Target {
+            selector: Selector::Service("db".into()),
+            pick: Pick::All,
+            pos: Default::default(),
+        }
     }
 
     #[test]
@@ -304,19 +501,47 @@ mod tests {
             engine: NetEngine::Auto,
         });
         assert_eq!(netem_args(&delay), ["delay", "200000us", "50000us", "25%"]);
-        let loss = Fault::Loss(LossFault { target: target(), percent: Percent(10.0), correlation: None, to: vec![], engine: NetEngine::Auto });
+        let loss = Fault::Loss(LossFault {
+            target: target(),
+            percent: Percent(10.0),
+            correlation: None,
+            to: vec![],
+            engine: NetEngine::Auto,
+        });
         assert_eq!(netem_args(&loss), ["loss", "10%"]);
     }
 
     #[test]
     fn engines_are_chosen_by_what_the_kernel_has() {
-        let loss = |correlation| Fault::Loss(LossFault { target: target(), percent: Percent(10.0), correlation, to: vec![], engine: NetEngine::Auto });
+        let loss = |correlation| {
+            Fault::Loss(LossFault {
+                target: target(),
+                percent: Percent(10.0),
+                correlation,
+                to: vec![],
+                engine: NetEngine::Auto,
+            })
+        };
         assert_eq!(mechanism(&loss(None), true), Ok(Mechanism::Netem));
-        assert_eq!(mechanism(&loss(None), false), Ok(Mechanism::IptablesStatistic));
-        assert_eq!(mechanism(&loss(Some(Percent(25.0))), false), Ok(Mechanism::Userspace));
-        let netem = Fault::Duplicate(PacketShareFault { target: target(), percent: Percent(1.0), to: vec![], engine: NetEngine::Netem });
+        assert_eq!(
+            mechanism(&loss(None), false),
+            Ok(Mechanism::IptablesStatistic)
+        );
+        assert_eq!(
+            mechanism(&loss(Some(Percent(25.0))), false),
+            Ok(Mechanism::Userspace)
+        );
+        let netem = Fault::Duplicate(PacketShareFault {
+            target: target(),
+            percent: Percent(1.0),
+            to: vec![],
+            engine: NetEngine::Netem,
+        });
         let err = mechanism(&netem, false).unwrap_err();
-        assert!(err.contains("sch_netem") && err.contains("engine: userspace"), "{err}");
+        assert!(
+            err.contains("sch_netem") && err.contains("engine: userspace"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub fn run(pid: i64, program: &str, args: &[&str]) -> Result<String, NetnsError>
     use std::os::fd::AsRawFd;
     let ns_path = format!("/proc/{pid}/ns/net");
     // Opened before the fork: the child only calls setns(2) on the descriptor.
-    let ns = std::fs::File::open(&ns_path).map_err(|source| NetnsError::Spawn { program: ns_path.clone(), source })?;
+    let ns = std::fs::File::open(&ns_path).map_err(|source| NetnsError::Spawn {
+        program: ns_path.clone(),
+        source,
+    })?;
     let fd = ns.as_raw_fd();
     let mut command = Command::new(program);
     command.args(args);
@@ -37,7 +40,10 @@ pub fn run(pid: i64, program: &str, args: &[&str]) -> Result<String, NetnsError>
             }
         });
     }
-    let output = command.output().map_err(|source| NetnsError::Spawn { program: program.to_string(), source })?;
+    let output = command.output().map_err(|source| NetnsError::Spawn {
+        program: program.to_string(),
+        source,
+    })?;
     drop(ns);
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -55,7 +61,10 @@ pub fn kernel_has_netem() -> bool {
         return true;
     }
     let config = Command::new("sh")
-        .args(["-c", "zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) 2>/dev/null"])
+        .args([
+            "-c",
+            "zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) 2>/dev/null",
+        ])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
@@ -64,7 +73,10 @@ pub fn kernel_has_netem() -> bool {
     }
     // Built as a module: present only if it can be loaded.
     config.lines().any(|l| l.trim() == "CONFIG_NET_SCH_NETEM=m")
-        && Command::new("modprobe").arg("sch_netem").status().is_ok_and(|s| s.success())
+        && Command::new("modprobe")
+            .arg("sch_netem")
+            .status()
+            .is_ok_and(|s| s.success())
 }
 
 /// The message for a kernel without netem.

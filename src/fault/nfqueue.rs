@@ -97,13 +97,18 @@ impl Worker {
             .spawn(move || {
                 let setup = (|| -> std::io::Result<(nfq::Queue, Option<std::os::fd::OwnedFd>)> {
                     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
-                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .map_err(std::io::Error::from)?;
                     let mut queue = nfq::Queue::open()?;
                     queue.bind(queue_num)?;
                     queue.set_fail_open(queue_num, true)?;
                     queue.set_queue_max_len(queue_num, 8192)?;
                     queue.set_nonblocking(true);
-                    let raw = if plan.duplicate > 0.0 { Some(raw_socket()?) } else { None };
+                    let raw = if plan.duplicate > 0.0 {
+                        Some(raw_socket()?)
+                    } else {
+                        None
+                    };
                     Ok((queue, raw))
                 })();
                 match setup {
@@ -118,14 +123,19 @@ impl Worker {
                 }
             })?;
         match ready_rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(Ok(())) => Ok(Worker { stop, handle: Some(handle) }),
+            Ok(Ok(())) => Ok(Worker {
+                stop,
+                handle: Some(handle),
+            }),
             Ok(Err(e)) => {
                 let _ = handle.join();
                 Err(e)
             }
             Err(_) => {
                 stop.store(true, Ordering::SeqCst);
-                Err(std::io::Error::other("the packet queue did not start within 5s"))
+                Err(std::io::Error::other(
+                    "the packet queue did not start within 5s",
+                ))
             }
         }
     }
@@ -133,7 +143,10 @@ impl Worker {
     /// Stop: every held packet is released at once, the queue unbound.
     pub fn stop(mut self) -> Stats {
         self.stop.store(true, Ordering::SeqCst);
-        self.handle.take().and_then(|h| h.join().ok()).unwrap_or_default()
+        self.handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
     }
 }
 
@@ -199,8 +212,14 @@ fn serve(
 ) -> Stats {
     let mut stats = Stats::default();
     let mut rng = Rng::new();
-    let mut delay_draw = Correlated { last: rng.next(), correlation: plan.correlation };
-    let mut loss_draw = Correlated { last: rng.next(), correlation: plan.correlation };
+    let mut delay_draw = Correlated {
+        last: rng.next(),
+        correlation: plan.correlation,
+    };
+    let mut loss_draw = Correlated {
+        last: rng.next(),
+        correlation: plan.correlation,
+    };
     let mut held: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut messages: HashMap<u64, nfq::Message> = HashMap::new();
     let mut seq = 0u64;
@@ -238,7 +257,10 @@ fn serve(
                 let spread = (delay_draw.draw(&mut rng) * 2.0 - 1.0) * plan.jitter.as_secs_f64();
                 let delay = (plan.latency.as_secs_f64() + spread).max(0.0);
                 seq += 1;
-                held.push(Reverse((Instant::now() + Duration::from_secs_f64(delay), seq)));
+                held.push(Reverse((
+                    Instant::now() + Duration::from_secs_f64(delay),
+                    seq,
+                )));
                 messages.insert(seq, msg);
                 stats.delayed += 1;
             }
@@ -289,7 +311,10 @@ mod tests {
     #[test]
     fn correlation_keeps_the_mean_and_smooths() {
         let mut rng = Rng::new();
-        let mut c = Correlated { last: 0.5, correlation: 0.9 };
+        let mut c = Correlated {
+            last: 0.5,
+            correlation: 0.9,
+        };
         let draws: Vec<f64> = (0..50_000).map(|_| c.draw(&mut rng)).collect();
         let mean = draws.iter().sum::<f64>() / draws.len() as f64;
         assert!((mean - 0.5).abs() < 0.02, "{mean}");

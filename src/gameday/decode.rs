@@ -1116,7 +1116,9 @@ impl Decoder<'_> {
                     .require(&obj, "latency", &what, "200ms")
                     .and_then(|n| self.duration(n, "`latency`"));
                 let jitter = obj.get("jitter").map(|n| self.duration(n, "`jitter`"));
-                let correlation = obj.get("correlation").map(|n| self.percent(n, "`correlation`"));
+                let correlation = obj
+                    .get("correlation")
+                    .map(|n| self.percent(n, "`correlation`"));
                 let to = self.peers_opt(&obj, "to");
                 let engine = self.engine(&obj);
                 Some(Fault::Delay(DelayFault {
@@ -1133,7 +1135,9 @@ impl Decoder<'_> {
                 let percent = self
                     .require(&obj, "percent", &what, "10%")
                     .and_then(|n| self.positive_percent(n, "`percent`"));
-                let correlation = obj.get("correlation").map(|n| self.percent(n, "`correlation`"));
+                let correlation = obj
+                    .get("correlation")
+                    .map(|n| self.percent(n, "`correlation`"));
                 let to = self.peers_opt(&obj, "to");
                 let engine = self.engine(&obj);
                 Some(Fault::Loss(LossFault {
@@ -1151,8 +1155,17 @@ impl Decoder<'_> {
                     .and_then(|n| self.positive_percent(n, "`percent`"));
                 let to = self.peers_opt(&obj, "to");
                 let engine = self.engine(&obj);
-                let fault = PacketShareFault { target, percent: percent?, to: to?, engine: engine? };
-                Some(if key.name == "duplicate" { Fault::Duplicate(fault) } else { Fault::Corrupt(fault) })
+                let fault = PacketShareFault {
+                    target,
+                    percent: percent?,
+                    to: to?,
+                    engine: engine?,
+                };
+                Some(if key.name == "duplicate" {
+                    Fault::Duplicate(fault)
+                } else {
+                    Fault::Corrupt(fault)
+                })
             }
             "bandwidth" => {
                 let (target, obj) = self.target(body, &what, BANDWIDTH_KEYS)?;
@@ -1166,20 +1179,33 @@ impl Decoder<'_> {
                         }
                     }
                 });
-                Some(Fault::Bandwidth(BandwidthFault { target, rate: rate? }))
+                Some(Fault::Bandwidth(BandwidthFault {
+                    target,
+                    rate: rate?,
+                }))
             }
             "partition" => {
                 let (target, obj) = self.target(body, &what, PARTITION_KEYS)?;
-                let from = self.require(&obj, "from", &what, "[store]").and_then(|n| self.peers(n));
+                let from = self
+                    .require(&obj, "from", &what, "[store]")
+                    .and_then(|n| self.peers(n));
                 let from = from?;
                 if from.is_empty() {
-                    self.error_hint(obj.key("from")?.pos, "`from` is empty", "name the services to cut off, e.g. `from: [store]`");
+                    self.error_hint(
+                        obj.key("from")?.pos,
+                        "`from` is empty",
+                        "name the services to cut off, e.g. `from: [store]`",
+                    );
                     return None;
                 }
                 if let Selector::Service(own) = &target.selector
                     && let Some(p) = from.iter().find(|p| &p.service == own)
                 {
-                    self.error_hint(p.pos, format!("a service cannot be partitioned from itself (`{own}`)"), "name the other side of the partition");
+                    self.error_hint(
+                        p.pos,
+                        format!("a service cannot be partitioned from itself (`{own}`)"),
+                        "name the other side of the partition",
+                    );
                     return None;
                 }
                 Some(Fault::Partition(PartitionFault { target, from }))
@@ -1189,7 +1215,10 @@ impl Decoder<'_> {
                 let network = self
                     .require(&obj, "network", &what, "default")
                     .and_then(|n| self.name(n, "`network`"));
-                Some(Fault::Disconnect(DisconnectFault { target, network: network? }))
+                Some(Fault::Disconnect(DisconnectFault {
+                    target,
+                    network: network?,
+                }))
             }
         }
     }
@@ -1198,22 +1227,37 @@ impl Decoder<'_> {
         let text = match &node.value {
             Value::Str(s) => s.clone(),
             Value::Int(i) => {
-                self.error_hint(node.pos, format!("{what} needs a `%`, found `{i}`"), format!("write `{i}%`"));
+                self.error_hint(
+                    node.pos,
+                    format!("{what} needs a `%`, found `{i}`"),
+                    format!("write `{i}%`"),
+                );
                 return None;
             }
             Value::Float(f) => {
-                self.error_hint(node.pos, format!("{what} needs a `%`, found `{f}`"), format!("write `{f}%`"));
+                self.error_hint(
+                    node.pos,
+                    format!("{what} needs a `%`, found `{f}`"),
+                    format!("write `{f}%`"),
+                );
                 return None;
             }
             other => {
-                self.error(node.pos, format!("expected {what} as a percentage, found {}", other.kind()));
+                self.error(
+                    node.pos,
+                    format!("expected {what} as a percentage, found {}", other.kind()),
+                );
                 return None;
             }
         };
         match text.parse::<super::units::Percent>() {
             Ok(p) => Some(p),
             Err(e) => {
-                self.error_hint(node.pos, format!("invalid {what}: {e}"), "percentages look like `10%` or `0.5%`");
+                self.error_hint(
+                    node.pos,
+                    format!("invalid {what}: {e}"),
+                    "percentages look like `10%` or `0.5%`",
+                );
                 None
             }
         }
@@ -1222,7 +1266,11 @@ impl Decoder<'_> {
     fn positive_percent(&mut self, node: &Node, what: &str) -> Option<super::units::Percent> {
         let p = self.percent(node, what)?;
         if p.0 <= 0.0 {
-            self.error_hint(node.pos, format!("{what} must be greater than 0%"), "a fault that affects no packet does nothing");
+            self.error_hint(
+                node.pos,
+                format!("{what} must be greater than 0%"),
+                "a fault that affects no packet does nothing",
+            );
             return None;
         }
         Some(p)
@@ -1230,12 +1278,26 @@ impl Decoder<'_> {
 
     /// A list of service names (or one name).
     fn peers(&mut self, node: &Node) -> Option<Vec<Peer>> {
-        let one = |d: &mut Self, n: &Node| d.name(n, "a service name").map(|service| Peer { service, pos: n.pos });
+        let one = |d: &mut Self, n: &Node| {
+            d.name(n, "a service name").map(|service| Peer {
+                service,
+                pos: n.pos,
+            })
+        };
         match &node.value {
-            Value::Seq(items) => items.iter().map(|n| one(self, n)).collect::<Vec<_>>().into_iter().collect(),
+            Value::Seq(items) => items
+                .iter()
+                .map(|n| one(self, n))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .collect(),
             Value::Str(_) => one(self, node).map(|p| vec![p]),
             other => {
-                self.error_hint(node.pos, format!("expected a list of services, found {}", other.kind()), "write e.g. `[store, cache]`");
+                self.error_hint(
+                    node.pos,
+                    format!("expected a list of services, found {}", other.kind()),
+                    "write e.g. `[store, cache]`",
+                );
                 None
             }
         }

@@ -363,7 +363,12 @@ impl Fault {
     pub fn is_network(&self) -> bool {
         matches!(
             self,
-            Fault::Delay(_) | Fault::Loss(_) | Fault::Duplicate(_) | Fault::Corrupt(_) | Fault::Bandwidth(_) | Fault::Partition(_)
+            Fault::Delay(_)
+                | Fault::Loss(_)
+                | Fault::Duplicate(_)
+                | Fault::Corrupt(_)
+                | Fault::Bandwidth(_)
+                | Fault::Partition(_)
         )
     }
 }
@@ -702,6 +707,24 @@ mod tests {
             set(&[TARGET_KEYS, RESTART_KEYS])
         );
         assert_eq!(props(&defs["PauseFault"]), set(&[TARGET_KEYS]));
+        assert_eq!(props(&defs["DelayFault"]), set(&[TARGET_KEYS, DELAY_KEYS]));
+        assert_eq!(props(&defs["LossFault"]), set(&[TARGET_KEYS, LOSS_KEYS]));
+        assert_eq!(
+            props(&defs["PacketShareFault"]),
+            set(&[TARGET_KEYS, SHARE_KEYS])
+        );
+        assert_eq!(
+            props(&defs["BandwidthFault"]),
+            set(&[TARGET_KEYS, BANDWIDTH_KEYS])
+        );
+        assert_eq!(
+            props(&defs["PartitionFault"]),
+            set(&[TARGET_KEYS, PARTITION_KEYS])
+        );
+        assert_eq!(
+            props(&defs["DisconnectFault"]),
+            set(&[TARGET_KEYS, DISCONNECT_KEYS])
+        );
         assert_eq!(
             props(&defs["Expectation"]),
             set(&[EXPECT_COMMON_KEYS, Check::KEYS])

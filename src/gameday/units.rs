@@ -414,7 +414,9 @@ impl FromStr for Rate {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let s = text.trim().to_ascii_lowercase();
-        let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+        let split = s
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len());
         let (number, unit) = s.split_at(split);
         let Some((_, per)) = RATE_UNITS.iter().find(|(u, _)| *u == unit) else {
             return Err(format!(
@@ -426,9 +428,14 @@ impl FromStr for Rate {
             .and_then(|b| u64::try_from(b).ok())
             .ok_or_else(|| format!("`{number}` is not a valid number in `{}`", text.trim()))?;
         if bits < 8_000 {
-            return Err(format!("`{}` is below 8kbit, too low to keep a connection alive", text.trim()));
+            return Err(format!(
+                "`{}` is below 8kbit, too low to keep a connection alive",
+                text.trim()
+            ));
         }
-        Ok(Rate { bits_per_second: bits })
+        Ok(Rate {
+            bits_per_second: bits,
+        })
     }
 }
 

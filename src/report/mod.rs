@@ -347,6 +347,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
             duration_ms: total_ms - 5000.0,
             expectations: Vec::new(),
             faults: Vec::new(),
+            probe_effects: Vec::new(),
             windows: Some(crate::expect::Windows {
                 baseline: (0.0, 5000.0),
                 apply_start: 5000.0,

@@ -96,6 +96,27 @@ pub struct ScenarioResult {
     pub windows: Option<Windows>,
     /// Fault and probe state changes during the scenario, in time order.
     pub timeline: Vec<TimelineEntry>,
+    /// What the faults did to each probe: latency and success before, during, after.
+    #[serde(default)]
+    pub probe_effects: Vec<ProbeEffect>,
+}
+
+/// One probe across one scenario's windows (baseline, fault, after).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProbeEffect {
+    pub probe: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_success: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during_success: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_success: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

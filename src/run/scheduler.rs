@@ -17,7 +17,7 @@ use crate::docker::{ContainerInfo, Engine};
 use crate::exit;
 use crate::expect::{self, Windows, fmt_ms};
 use crate::fault::{self, AppliedFault};
-use crate::gameday::model::{HaltCondition, Pick, ProbeKind, Scenario};
+use crate::gameday::model::{HaltCondition, Pick, ProbeKind, Scenario, Window};
 use crate::plan::{Plan, describe_fault};
 use crate::probe::{self, Clock, ProbeRunner, ProbeSample};
 use crate::report::{self, result::*};
@@ -518,12 +518,17 @@ impl Dispatcher {
                     error: None,
                 });
                 let slot = faults.len() - 1;
-                match self.apply_one(&scenario.name, index, f, &container, &fault_id).await {
+                match self
+                    .apply_one(&scenario.name, index, f, &container, &fault_id)
+                    .await
+                {
                     Ok(a) => {
                         let lag = a
                             .confirmed_at
                             .map(|c| {
-                                let ms = (c - a.requested_at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+                                let ms = (c - a.requested_at).num_microseconds().unwrap_or(0)
+                                    as f64
+                                    / 1000.0;
                                 match a.mechanism {
                                     Some(m) => format!(" ({m}), in place after {}", fmt_ms(ms)),
                                     None => format!(", confirmed by Docker after {}", fmt_ms(ms)),
@@ -694,7 +699,9 @@ impl Dispatcher {
                 recipe: recipe.clone(),
                 at: Utc::now(),
             })
-            .map_err(|e| format!("cannot journal the fault before applying it, so it was not applied: {e}"))?;
+            .map_err(|e| {
+                format!("cannot journal the fault before applying it, so it was not applied: {e}")
+            })?;
         match fault::apply(&self.engine, &fault, container, &context, recipe.clone()).await {
             Ok(a) => {
                 let _ = self.journal.append(&JournalEntry::FaultApplied {
@@ -705,13 +712,18 @@ impl Dispatcher {
                 Ok(a)
             }
             Err(e) => {
-                let _ = self.journal.append(&JournalEntry::FaultApplyFailed { fault_id: fault_id.to_string(), error: e.to_string() });
+                let _ = self.journal.append(&JournalEntry::FaultApplyFailed {
+                    fault_id: fault_id.to_string(),
+                    error: e.to_string(),
+                });
                 // A failed apply leaves nothing behind, but a network fault
                 // may have been half set up: clean its rules to be sure. (A
                 // container recipe is not run: it would start a container
                 // that the failed kill found stopped.)
                 let clean = match &recipe {
-                    fault::RevertRecipe::NetRules { .. } => recipe.execute(&self.engine).await.map(|_| ()),
+                    fault::RevertRecipe::NetRules { .. } => {
+                        recipe.execute(&self.engine).await.map(|_| ())
+                    }
                     _ => Ok(()),
                 };
                 match clean {
@@ -819,6 +831,31 @@ impl Dispatcher {
                     .cloned()
                     .collect()
             };
+            let probe_effects = match &run.windows {
+                Some(w) => g
+                    .probes
+                    .0
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| !matches!(p.kind, ProbeKind::Container(_)))
+                    .map(|(i, p)| {
+                        let at = |window| expect::summarize(&self.samples[i], w.range(window));
+                        let (before_p50_ms, before_success) = at(Window::Before);
+                        let (during_p50_ms, during_success) = at(Window::Fault);
+                        let (after_p50_ms, after_success) = at(Window::After);
+                        ProbeEffect {
+                            probe: p.name.clone(),
+                            before_p50_ms,
+                            during_p50_ms,
+                            after_p50_ms,
+                            before_success,
+                            during_success,
+                            after_success,
+                        }
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
             scenarios.push(ScenarioResult {
                 name: s.name.clone(),
                 description: s.description.clone(),
@@ -830,6 +867,7 @@ impl Dispatcher {
                 faults: run.faults,
                 windows: run.windows,
                 timeline,
+                probe_effects,
             });
         }
         let count = |v: &str| scenarios.iter().filter(|s| s.verdict == v).count();

@@ -49,6 +49,9 @@ pub struct Plan {
     pub fault_peers: Vec<Vec<Vec<ContainerInfo>>>,
     /// Whether the kernel has sch_netem: decides the engine of packet faults.
     pub netem_available: bool,
+    /// `Some(image)`: network faults reach the container's namespace
+    /// through helper containers from that image; `None`: from this host.
+    pub helper_image: Option<String>,
     /// Per probe (file order); `None` for probes without a container target.
     pub probe_targets: Vec<Option<ResolvedTarget>>,
     pub steps: Vec<Step>,
@@ -129,6 +132,7 @@ pub fn resolve(
         fault_targets,
         fault_peers,
         netem_available: false,
+        helper_image: None,
         probe_targets,
         steps,
         total,
@@ -383,10 +387,14 @@ impl Plan {
                     Mechanism::IptablesStatistic => " (this kernel has no sch_netem)",
                     _ => "",
                 };
-                let place = if m == Mechanism::DockerNetwork {
-                    ""
-                } else {
-                    ", in the container's network namespace, entered from this host"
+                let place = match (&self.helper_image, m) {
+                    (_, Mechanism::DockerNetwork) => String::new(),
+                    (Some(image), _) => format!(
+                        ", through a helper container ({image}) sharing the container's network namespace"
+                    ),
+                    (None, _) => {
+                        ", in the container's network namespace, entered from this host".to_string()
+                    }
                 };
                 format!("with {}{why}{place}", m.describe())
             }

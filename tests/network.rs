@@ -67,6 +67,11 @@ fn leftovers(c: &Container) -> String {
     found.join("\n")
 }
 
+/// Helper containers still around (there should be none after a revert).
+fn helpers_left() -> String {
+    docker(&["ps", "-aq", "--filter", "label=gameday.helper=1"])
+}
+
 fn can_connect(from: &Container, to: &str) -> bool {
     StdCommand::new("docker")
         .args(["exec", &from.id, "/gameday-demo", "connect", to, "700"])
@@ -152,8 +157,7 @@ fn stack(name: &str) -> Stack {
     }
 }
 
-/// Apply, check `effect`, revert, check it is gone, revert again; returns
-/// what the userspace engine reported, if it served the fault.
+/// Apply, check `effect`, revert, check it is gone, revert again.
 fn compliance(
     rt: &tokio::runtime::Runtime,
     s: &Stack,
@@ -163,12 +167,30 @@ fn compliance(
     service: &str,
     effect: impl Fn(),
 ) {
+    compliance_via(rt, s, fault, peers, on, service, None, effect)
+}
+
+/// The same, reaching the namespace through a helper container when
+/// `helper` names an image.
+#[allow(clippy::too_many_arguments, reason = "a test helper with plain inputs")]
+fn compliance_via(
+    rt: &tokio::runtime::Runtime,
+    s: &Stack,
+    fault: Fault,
+    peers: Vec<ContainerInfo>,
+    on: &Container,
+    service: &str,
+    helper: Option<&str>,
+    effect: impl Fn(),
+) {
     let engine = engine(rt);
     let context = ApplyContext {
         tag: format!("gameday:test:{}-{}", fault.kind(), std::process::id()),
         project: s.project.name.clone(),
         peers,
-        netem_available: gameday::fault::netns::kernel_has_netem(),
+        netem_available: helper.is_none() && gameday::fault::netns::kernel_has_netem(),
+        helper_image: helper.map(String::from),
+        ..Default::default()
     };
     let target = info(on, service);
     let recipe = rt
@@ -188,6 +210,7 @@ fn compliance(
         .map_err(|(_, e)| e)
         .unwrap();
     assert_eq!(leftovers(on), "", "{} left something behind", fault.kind());
+    assert_eq!(helpers_left(), "", "helper containers left behind");
     assert_eq!(
         rt.block_on(recipe.execute(&engine)).unwrap(),
         None,
@@ -376,7 +399,7 @@ fn duplicate_and_corrupt_run_through_the_userspace_engine() {
             tag: format!("gameday:test:{kind}"),
             project: s.project.name.clone(),
             peers: vec![],
-            netem_available: false,
+            ..Default::default()
         };
         let target = info(&s.store, "store");
         let recipe = rt
@@ -461,6 +484,7 @@ fn netem_on_this_kernel_is_detected_and_explained() {
         project: s.project.name.clone(),
         peers: vec![],
         netem_available: netem,
+        ..Default::default()
     };
     let target = info(&s.store, "store");
     let recipe = rt
@@ -565,6 +589,7 @@ fn recover_removes_tagged_rules_from_a_journal() {
         project: s.project.name.clone(),
         peers: vec![info(&s.store, "store")],
         netem_available: false,
+        ..Default::default()
     };
     let target = info(&s.api, "api");
     let recipe = rt
@@ -603,4 +628,72 @@ fn recover_removes_tagged_rules_from_a_journal() {
     );
     assert_eq!(leftovers(&s.api), "");
     assert!(can_connect(&s.api, "store:7000"));
+}
+
+/// The helper-container mode (remote engines): the same faults, with every
+/// command and the packet engine in a container sharing the target's
+/// namespace, from the locally built helper image.
+#[test]
+fn network_faults_through_a_helper_container() {
+    if !docker_available() {
+        return;
+    }
+    ensure_nethelper_image();
+    let s = stack("helper");
+    let image = Some(NETHELPER_IMAGE);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let before = connect_median_ms(&s);
+    let delay = Fault::Delay(DelayFault {
+        target: target("store"),
+        latency: HumanDuration::from_millis(200),
+        jitter: None,
+        correlation: None,
+        to: vec![],
+        engine: NetEngine::Userspace,
+    });
+    compliance_via(&rt, &s, delay, vec![], &s.store, "store", image, || {
+        assert_eq!(
+            docker(&["ps", "-q", "--filter", "label=gameday.helper=1"])
+                .lines()
+                .count(),
+            1,
+            "one packet engine"
+        );
+        let added = connect_median_ms(&s) - before;
+        assert!(
+            (160.0..=240.0).contains(&added),
+            "delay 200ms through a helper added {added:.1}ms"
+        );
+    });
+    let partition = Fault::Partition(PartitionFault {
+        target: target("api"),
+        from: vec![peer("store")],
+    });
+    compliance_via(
+        &rt,
+        &s,
+        partition,
+        vec![info(&s.store, "store")],
+        &s.api,
+        "api",
+        image,
+        || {
+            assert!(!can_connect(&s.api, "store:7000"));
+            assert!(can_connect(&s.api, "other:7000"));
+        },
+    );
+    let port = s.store.host_port.unwrap();
+    let bandwidth = Fault::Bandwidth(BandwidthFault {
+        target: target("store"),
+        rate: Rate {
+            bits_per_second: 8_000_000,
+        },
+    });
+    compliance_via(&rt, &s, bandwidth, vec![], &s.store, "store", image, || {
+        let capped = download_mbit(port, 2_000_000);
+        assert!(
+            (4.0..=10.0).contains(&capped),
+            "8mbit through a helper measured {capped:.1} Mbit/s"
+        );
+    });
 }

@@ -144,6 +144,28 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         template_dir: Option<PathBuf>,
     },
+    /// Serve an NFQUEUE in this network namespace (the userspace packet
+    /// engine, run by gameday inside a helper container).
+    #[command(hide = true)]
+    NfqueueServe {
+        #[arg(long)]
+        queue: u16,
+        #[arg(long, default_value_t = 0)]
+        latency_us: u64,
+        #[arg(long, default_value_t = 0)]
+        jitter_us: u64,
+        #[arg(long, default_value_t = 0.0)]
+        correlation: f64,
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
+        #[arg(long, default_value_t = 0.0)]
+        duplicate: f64,
+        #[arg(long, default_value_t = 0.0)]
+        corrupt: f64,
+        /// Stop by itself after this long (the runner may be gone).
+        #[arg(long, default_value_t = 3600)]
+        max_seconds: u64,
+    },
     /// Revert faults left behind by a runner that died (SIGKILL, reboot).
     ///
     /// Reads the journals of the run directories under --out, reverts every fault that was
@@ -187,6 +209,26 @@ pub fn main() -> u8 {
             gameday,
             format,
         } => crate::history::command(&out, gameday.as_deref(), format),
+        Command::NfqueueServe {
+            queue,
+            latency_us,
+            jitter_us,
+            correlation,
+            loss,
+            duplicate,
+            corrupt,
+            max_seconds,
+        } => {
+            let plan = crate::fault::nfqueue::PacketPlan {
+                latency: std::time::Duration::from_micros(latency_us),
+                jitter: std::time::Duration::from_micros(jitter_us),
+                correlation,
+                loss,
+                duplicate,
+                corrupt,
+            };
+            nfqueue_serve(queue, plan, max_seconds)
+        }
         Command::Annotate {
             run_dir,
             ticket,
@@ -330,6 +372,12 @@ async fn connect_and_resolve(
             return Err(exit::INVALID);
         }
     };
+    let needs_namespace = gameday
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.faults)
+        .any(|f| f.is_network());
+    let docker_config = gameday.docker.clone();
     match plan::resolve(
         gameday,
         in_scope,
@@ -337,7 +385,28 @@ async fn connect_and_resolve(
         engine.host().to_string(),
         version,
     ) {
-        Ok(plan) => Ok((plan, engine)),
+        Ok(mut plan) => {
+            if needs_namespace {
+                use crate::gameday::model::NetworkHelper;
+                // SAFETY: geteuid(2) has no preconditions.
+                let root = unsafe { libc::geteuid() } == 0;
+                let via_helper = match docker_config.network_helper {
+                    NetworkHelper::Host => false,
+                    NetworkHelper::Helper => true,
+                    NetworkHelper::Auto => !engine.is_local() || !root,
+                };
+                if via_helper {
+                    let image = docker_config
+                        .helper_image
+                        .clone()
+                        .unwrap_or_else(|| crate::fault::helper::DEFAULT_IMAGE.to_string());
+                    plan.helper_image = Some(image);
+                } else {
+                    plan.netem_available = crate::fault::netns::kernel_has_netem();
+                }
+            }
+            Ok((plan, engine))
+        }
         Err(diagnostics) => {
             print_diagnostics(&FileDiagnostics {
                 file: file.display().to_string(),
@@ -358,7 +427,10 @@ async fn recover_command(out: PathBuf, docker_host: Option<String>) -> u8 {
         );
         return exit::OK;
     }
-    let config = crate::gameday::model::DockerConfig { host: docker_host };
+    let config = crate::gameday::model::DockerConfig {
+        host: docker_host,
+        ..Default::default()
+    };
     let engine = match Engine::connect(&config).await {
         Ok(e) => e,
         Err(e) => {
@@ -668,4 +740,33 @@ fn annotate_command(
             exit::INVALID
         }
     }
+}
+
+fn nfqueue_serve(queue: u16, plan: crate::fault::nfqueue::PacketPlan, max_seconds: u64) -> u8 {
+    let worker = match crate::fault::nfqueue::Worker::start(None, queue, plan) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: cannot serve queue {queue}: {e}");
+            return exit::INVALID;
+        }
+    };
+    println!("ready: serving queue {queue}");
+    with_runtime(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return exit::INVALID;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(max_seconds)) => {}
+        }
+        exit::OK
+    });
+    let stats = worker.stop();
+    println!("{}", stats.line());
+    exit::OK
 }

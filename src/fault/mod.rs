@@ -8,6 +8,7 @@
 //! network faults live in [`net`] (tc/iptables in the container's namespace,
 //! the userspace engine in [`nfqueue`]).
 
+pub mod helper;
 pub mod net;
 pub mod netns;
 pub mod nfqueue;
@@ -75,6 +76,10 @@ pub enum RevertRecipe {
         container_id: String,
         container_name: String,
         tag: String,
+        /// Set when the namespace is reached through a helper container
+        /// (a remote engine): the helper image to use.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        helper_image: Option<String>,
     },
     /// Connect the container to `network` again, with its aliases and address.
     Reconnect {
@@ -194,24 +199,35 @@ impl RevertRecipe {
                 }
                 Ok(Some(confirmed_or_now(confirmed)))
             }
-            RevertRecipe::NetRules { tag, .. } => {
+            RevertRecipe::NetRules {
+                tag, helper_image, ..
+            } => {
+                // Packet engines a dead runner left in helper containers.
+                let helpers = helper::remove_leftovers(engine, tag).await;
                 let state = engine.state(id).await.map_err(docker("inspect"))?;
                 // A stopped container's namespace, and its rules, are gone.
                 if !matches!(state, ContainerState::Running | ContainerState::Paused) {
-                    return Ok(None);
+                    return Ok((helpers > 0).then(Utc::now));
                 }
-                let pid = engine.pid(id).await.map_err(docker("inspect"))?;
+                let mut exec = net_exec(engine, id, helper_image.as_deref(), tag)
+                    .await
+                    .map_err(|message| FaultError::Network {
+                        action: "remove the network fault",
+                        container: name.clone(),
+                        message,
+                    })?;
                 let tag = tag.clone();
                 let network = |message: String| FaultError::Network {
                     action: "remove the network fault",
                     container: name.clone(),
                     message,
                 };
-                let removed = tokio::task::spawn_blocking(move || net::remove_tagged(pid, &tag))
-                    .await
-                    .map_err(|e| network(e.to_string()))?
-                    .map_err(network)?;
-                Ok(removed.then(Utc::now))
+                let removed =
+                    tokio::task::spawn_blocking(move || net::remove_tagged(exec.as_mut(), &tag))
+                        .await
+                        .map_err(|e| network(e.to_string()))?
+                        .map_err(network)?;
+                Ok((removed || helpers > 0).then(Utc::now))
             }
             RevertRecipe::Reconnect {
                 network,
@@ -248,7 +264,7 @@ fn confirmed_or_now(confirmation: Option<crate::docker::Confirmation>) -> DateTi
 }
 
 /// What applying a fault needs besides the fault and its container.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ApplyContext {
     /// Names rules and queues: `gameday:<run>:<fault>`.
     pub tag: String,
@@ -258,6 +274,49 @@ pub struct ApplyContext {
     pub peers: Vec<ContainerInfo>,
     /// Whether the kernel has sch_netem (see [`netns::kernel_has_netem`]).
     pub netem_available: bool,
+    /// `Some(image)`: reach namespaces through helper containers from that
+    /// image (remote engines); `None`: enter them from this host.
+    pub helper_image: Option<String>,
+    /// The longest a packet engine may run if nobody stops it.
+    pub max_lifetime: Duration,
+}
+
+impl Default for ApplyContext {
+    fn default() -> Self {
+        ApplyContext {
+            tag: String::new(),
+            project: String::new(),
+            peers: Vec::new(),
+            netem_available: false,
+            helper_image: None,
+            max_lifetime: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// How to run network commands in `container_id`'s namespace.
+async fn net_exec(
+    engine: &Engine,
+    container_id: &str,
+    helper_image: Option<&str>,
+    tag: &str,
+) -> Result<Box<dyn netns::NetExec>, String> {
+    match helper_image {
+        Some(image) => Ok(Box::new(helper::HelperExec {
+            handle: tokio::runtime::Handle::current(),
+            engine: engine.clone(),
+            target: container_id.to_string(),
+            image: image.to_string(),
+            tag: tag.to_string(),
+        })),
+        None => {
+            let pid = engine.pid(container_id).await.map_err(|e| e.to_string())?;
+            if pid <= 0 {
+                return Err("the container is not running".into());
+            }
+            Ok(Box::new(netns::HostExec { pid }))
+        }
+    }
 }
 
 /// The revert recipe of `fault` on `container`, worked out (read only)
@@ -296,6 +355,7 @@ pub async fn prepare(
             container_id,
             container_name,
             tag: context.tag.clone(),
+            helper_image: context.helper_image.clone(),
         },
         Fault::Disconnect(d) => {
             let endpoints =
@@ -345,7 +405,7 @@ pub struct AppliedFault {
     /// How it was made (network faults): `tc netem`, `userspace NFQUEUE engine`, ...
     pub mechanism: Option<&'static str>,
     /// The userspace packet engine serving this fault, if any.
-    worker: Option<nfqueue::Worker>,
+    server: Option<nfqueue::PacketServer>,
 }
 
 /// A fault that was reverted.
@@ -409,7 +469,7 @@ pub async fn apply(
             requested_at,
             confirmed_at: confirmation.map(|c| DateTime::from_timestamp_nanos(c.time_nano)),
             mechanism: None,
-            worker: None,
+            server: None,
         });
     }
     let mechanism = net::mechanism(fault, context.netem_available).map_err(network_error)?;
@@ -425,24 +485,43 @@ pub async fn apply(
             requested_at,
             confirmed_at: Some(Utc::now()),
             mechanism: Some(mechanism.describe()),
-            worker: None,
+            server: None,
         });
-    }
-    let pid = engine.pid(&container.id).await.map_err(docker("inspect"))?;
-    if pid <= 0 {
-        return Err(network_error("the container is not running".into()));
     }
     let peers = net::peer_addresses(engine, &context.peers)
         .await
         .map_err(network_error)?;
+    let mut exec = net_exec(
+        engine,
+        &container.id,
+        context.helper_image.as_deref(),
+        &context.tag,
+    )
+    .await
+    .map_err(network_error)?;
     let tag = context.tag.clone();
     let owned_fault = fault.clone();
-    let worker = tokio::task::spawn_blocking(move || {
-        net::apply_in_netns(pid, &owned_fault, mechanism, &tag, &peers)
+    let max_lifetime = context.max_lifetime;
+    let applied = tokio::task::spawn_blocking(move || {
+        net::apply_in_netns(
+            exec.as_mut(),
+            &owned_fault,
+            mechanism,
+            &tag,
+            &peers,
+            max_lifetime,
+        )
     })
     .await
-    .map_err(|e| network_error(e.to_string()))?
-    .map_err(network_error)?;
+    .map_err(|e| network_error(e.to_string()))?;
+    let server = match applied {
+        Ok(server) => server,
+        Err(e) => {
+            // A helper packet engine may have started before the failure.
+            helper::remove_leftovers(engine, &context.tag).await;
+            return Err(network_error(e));
+        }
+    };
     Ok(AppliedFault {
         kind: fault.kind(),
         container: container.clone(),
@@ -450,7 +529,7 @@ pub async fn apply(
         requested_at,
         confirmed_at: Some(Utc::now()),
         mechanism: Some(mechanism.describe()),
-        worker,
+        server,
     })
 }
 
@@ -481,7 +560,10 @@ impl AppliedFault {
         // releases what it holds.
         match self.recipe.execute(engine).await {
             Ok(confirmed) => {
-                let packets = self.worker.take().map(|w| w.stop());
+                let packets = match self.server.take() {
+                    Some(server) => server.stop().await,
+                    None => None,
+                };
                 Ok(RevertedFault {
                     kind: self.kind,
                     container: self.container,

@@ -8,8 +8,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::netns::{self, NetnsError};
-use super::nfqueue::{self, PacketPlan};
+use super::netns::{self, NetExec};
+use super::nfqueue::{self, PacketPlan, PacketServer};
 use crate::docker::{ContainerInfo, Endpoint, Engine};
 use crate::gameday::model::{Fault, NetEngine};
 
@@ -159,34 +159,36 @@ pub async fn peer_addresses(
     Ok(ips)
 }
 
-fn iptables(pid: i64, args: &[&str]) -> Result<(), NetnsError> {
-    netns::run(pid, "iptables", &[&["-w", "5"], args].concat()).map(|_| ())
+fn iptables(exec: &mut dyn NetExec, args: &[&str]) -> Result<(), String> {
+    exec.run("iptables", &[&["-w", "5"], args].concat())
+        .map(|_| ())
 }
 
-/// Apply a packet/bandwidth/partition fault in the namespace of `pid`.
-/// On any error, whatever was added is removed again before returning.
+/// Apply a packet/bandwidth/partition fault in a namespace. On any error,
+/// whatever was added is removed again before returning.
 pub fn apply_in_netns(
-    pid: i64,
+    exec: &mut dyn NetExec,
     fault: &Fault,
     mechanism: Mechanism,
     tag: &str,
     peers: &[Ipv4Addr],
-) -> Result<Option<nfqueue::Worker>, String> {
-    let result = apply_steps(pid, fault, mechanism, tag, peers);
+    max_lifetime: std::time::Duration,
+) -> Result<Option<PacketServer>, String> {
+    let result = apply_steps(exec, fault, mechanism, tag, peers, max_lifetime);
     if result.is_err() {
-        let _ = remove_tagged(pid, tag);
+        let _ = remove_tagged(exec, tag);
     }
     result
 }
 
 fn apply_steps(
-    pid: i64,
+    exec: &mut dyn NetExec,
     fault: &Fault,
     mechanism: Mechanism,
     tag: &str,
     peers: &[Ipv4Addr],
-) -> Result<Option<nfqueue::Worker>, String> {
-    let e = |err: NetnsError| err.to_string();
+    max_lifetime: std::time::Duration,
+) -> Result<Option<PacketServer>, String> {
     let destinations: Vec<Option<String>> = if peers.is_empty() {
         vec![None]
     } else {
@@ -197,7 +199,7 @@ fn apply_steps(
             for ip in peers {
                 let ip = format!("{ip}/32");
                 iptables(
-                    pid,
+                    exec,
                     &[
                         "-I",
                         "INPUT",
@@ -210,10 +212,9 @@ fn apply_steps(
                         "-j",
                         "DROP",
                     ],
-                )
-                .map_err(e)?;
+                )?;
                 iptables(
-                    pid,
+                    exec,
                     &[
                         "-I",
                         "OUTPUT",
@@ -226,8 +227,7 @@ fn apply_steps(
                         "-j",
                         "DROP",
                     ],
-                )
-                .map_err(e)?;
+                )?;
             }
             Ok(None)
         }
@@ -255,7 +255,7 @@ fn apply_steps(
                     "-j",
                     "DROP",
                 ]);
-                iptables(pid, &args).map_err(e)?;
+                iptables(exec, &args)?;
             }
             Ok(None)
         }
@@ -266,9 +266,8 @@ fn apply_steps(
             let rate = format!("{}bit", b.rate.bits_per_second);
             // A burst of 1/50 s of traffic, at least two full frames.
             let burst = format!("{}", (b.rate.bits_per_second / 8 / 50).max(3200));
-            for dev in netns::interfaces(pid).map_err(e)? {
-                netns::run(
-                    pid,
+            for dev in netns::interfaces_via(exec)? {
+                exec.run(
                     "tc",
                     &[
                         "qdisc",
@@ -286,14 +285,13 @@ fn apply_steps(
                         "latency",
                         "400ms",
                     ],
-                )
-                .map_err(e)?;
+                )?;
             }
             Ok(None)
         }
         Mechanism::Netem => {
             let netem = netem_args(fault);
-            for dev in netns::interfaces(pid).map_err(e)? {
+            for dev in netns::interfaces_via(exec)? {
                 if peers.is_empty() {
                     let mut args = vec![
                         "qdisc",
@@ -306,11 +304,10 @@ fn apply_steps(
                         "netem",
                     ];
                     args.extend(netem.iter().map(String::as_str));
-                    netns::run(pid, "tc", &args).map_err(e)?;
+                    exec.run("tc", &args)?;
                 } else {
                     // Only toward the peers: a prio qdisc whose 4th band holds netem.
-                    netns::run(
-                        pid,
+                    exec.run(
                         "tc",
                         &[
                             "qdisc",
@@ -341,8 +338,7 @@ fn apply_steps(
                             "1",
                             "1",
                         ],
-                    )
-                    .map_err(e)?;
+                    )?;
                     let mut args = vec![
                         "qdisc",
                         "add",
@@ -355,11 +351,10 @@ fn apply_steps(
                         "netem",
                     ];
                     args.extend(netem.iter().map(String::as_str));
-                    netns::run(pid, "tc", &args).map_err(e)?;
+                    exec.run("tc", &args)?;
                     for ip in peers {
                         let ip = format!("{ip}/32");
-                        netns::run(
-                            pid,
+                        exec.run(
                             "tc",
                             &[
                                 "filter",
@@ -380,8 +375,7 @@ fn apply_steps(
                                 "flowid",
                                 "6764:4",
                             ],
-                        )
-                        .map_err(e)?;
+                        )?;
                     }
                 }
             }
@@ -389,8 +383,7 @@ fn apply_steps(
         }
         Mechanism::Userspace => {
             let queue = queue_number(tag);
-            let worker = nfqueue::Worker::start(pid, queue, packet_plan(fault))
-                .map_err(|err| format!("cannot start the packet queue: {err}"))?;
+            let server = exec.start_packet_server(queue, packet_plan(fault), max_lifetime)?;
             let queue_text = queue.to_string();
             let mark = format!("{:#x}", nfqueue::OWN_MARK);
             for d in &destinations {
@@ -414,24 +407,22 @@ fn apply_steps(
                     &queue_text,
                     "--queue-bypass",
                 ]);
-                if let Err(err) = iptables(pid, &args) {
-                    worker.stop();
-                    return Err(e(err));
-                }
+                // On error the server is dropped: an in-process one stops at
+                // once, a helper one when the caller removes its leftovers.
+                iptables(exec, &args)?;
             }
-            Ok(Some(worker))
+            Ok(Some(server))
         }
         Mechanism::DockerNetwork => Err("a disconnect is not applied inside the namespace".into()),
     }
 }
 
-/// Remove every rule carrying `tag` and every qdisc with our handle from the
-/// namespace of `pid`. Returns whether anything was removed.
-pub fn remove_tagged(pid: i64, tag: &str) -> Result<bool, String> {
+/// Remove every rule carrying `tag` and every qdisc with our handle from a
+/// namespace. Returns whether anything was removed.
+pub fn remove_tagged(exec: &mut dyn NetExec, tag: &str) -> Result<bool, String> {
     let mut removed = false;
     for table in ["filter", "mangle"] {
-        let rules = netns::run(pid, "iptables", &["-w", "5", "-t", table, "-S"])
-            .map_err(|e| e.to_string())?;
+        let rules = exec.run("iptables", &["-w", "5", "-t", table, "-S"])?;
         for rule in rules
             .lines()
             .filter(|r| r.starts_with("-A ") && r.contains(tag))
@@ -443,19 +434,17 @@ pub fn remove_tagged(pid: i64, tag: &str) -> Result<bool, String> {
                 .collect();
             let mut args: Vec<&str> = vec!["-w", "5", "-t", table, "-D"];
             args.extend(words.iter().skip(1).map(String::as_str));
-            netns::run(pid, "iptables", &args).map_err(|e| e.to_string())?;
+            exec.run("iptables", &args)?;
             removed = true;
         }
     }
-    for dev in netns::interfaces(pid).map_err(|e| e.to_string())? {
-        let qdiscs =
-            netns::run(pid, "tc", &["qdisc", "show", "dev", &dev]).map_err(|e| e.to_string())?;
+    for dev in netns::interfaces_via(exec)? {
+        let qdiscs = exec.run("tc", &["qdisc", "show", "dev", &dev])?;
         if qdiscs
             .lines()
             .any(|l| l.contains(&format!(" {QDISC_HANDLE} root")))
         {
-            netns::run(pid, "tc", &["qdisc", "del", "dev", &dev, "root"])
-                .map_err(|e| e.to_string())?;
+            exec.run("tc", &["qdisc", "del", "dev", &dev, "root"])?;
             removed = true;
         }
     }

@@ -86,9 +86,47 @@ pub fn netem_missing() -> String {
         .to_string()
 }
 
+/// Where network commands run: in the container's namespace entered from
+/// this host, or in a helper container sharing it (remote engines).
+pub trait NetExec: Send {
+    /// Run `program args` in the namespace; its stdout, or why it failed.
+    fn run(&mut self, program: &str, args: &[&str]) -> Result<String, String>;
+    /// Start serving NFQUEUE `queue` with `plan`, in the namespace; it stops
+    /// by itself after `max_lifetime` at the latest.
+    fn start_packet_server(
+        &mut self,
+        queue: u16,
+        plan: super::nfqueue::PacketPlan,
+        max_lifetime: std::time::Duration,
+    ) -> Result<super::nfqueue::PacketServer, String>;
+}
+
+/// Enter the namespace of a process of this host (setns), as root.
+pub struct HostExec {
+    pub pid: i64,
+}
+
+impl NetExec for HostExec {
+    fn run(&mut self, program: &str, args: &[&str]) -> Result<String, String> {
+        run(self.pid, program, args).map_err(|e| e.to_string())
+    }
+
+    fn start_packet_server(
+        &mut self,
+        queue: u16,
+        plan: super::nfqueue::PacketPlan,
+        _max_lifetime: std::time::Duration,
+    ) -> Result<super::nfqueue::PacketServer, String> {
+        // In process: it dies with the runner, and the queue fails open.
+        super::nfqueue::Worker::start(Some(self.pid), queue, plan)
+            .map(super::nfqueue::PacketServer::InProcess)
+            .map_err(|e| format!("cannot start the packet queue: {e}"))
+    }
+}
+
 /// The network interfaces of the namespace, without loopback.
-pub fn interfaces(pid: i64) -> Result<Vec<String>, NetnsError> {
-    let out = run(pid, "ip", &["-o", "link", "show"])?;
+pub fn interfaces_via(exec: &mut dyn NetExec) -> Result<Vec<String>, String> {
+    let out = exec.run("ip", &["-o", "link", "show"])?;
     Ok(out
         .lines()
         .filter_map(|l| l.split(':').nth(1))

@@ -39,6 +39,67 @@ pub struct Stats {
     pub corrupted: u64,
 }
 
+/// Whoever serves a fault's queue: a thread of this process, or a helper
+/// container running `gameday nfqueue-serve` in the target's namespace.
+#[derive(Debug)]
+pub enum PacketServer {
+    InProcess(Worker),
+    Helper {
+        engine: crate::docker::Engine,
+        container_id: String,
+    },
+}
+
+impl std::fmt::Debug for crate::docker::Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Engine({})", self.host())
+    }
+}
+
+impl PacketServer {
+    /// Stop serving: held packets are released. Returns what it did.
+    pub async fn stop(self) -> Option<Stats> {
+        match self {
+            PacketServer::InProcess(worker) => tokio::task::spawn_blocking(move || worker.stop())
+                .await
+                .ok(),
+            PacketServer::Helper {
+                engine,
+                container_id,
+            } => {
+                let out = engine.finish(&container_id, true).await.ok()?;
+                Stats::parse(&out.stdout)
+            }
+        }
+    }
+}
+
+impl Stats {
+    /// The line `nfqueue-serve` prints when it stops.
+    pub fn line(&self) -> String {
+        format!(
+            "packets={} delayed={} dropped={} duplicated={} corrupted={}",
+            self.packets, self.delayed, self.dropped, self.duplicated, self.corrupted
+        )
+    }
+
+    pub fn parse(text: &str) -> Option<Stats> {
+        let line = text.lines().rev().find(|l| l.starts_with("packets="))?;
+        let field = |name: &str| -> Option<u64> {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.parse().ok())
+        };
+        Some(Stats {
+            packets: field("packets")?,
+            delayed: field("delayed")?,
+            dropped: field("dropped")?,
+            duplicated: field("duplicated")?,
+            corrupted: field("corrupted")?,
+        })
+    }
+}
+
 pub struct Worker {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Stats>>,
@@ -88,7 +149,9 @@ impl Worker {
     /// Bind queue `queue_num` inside the namespace of process `pid` and start
     /// serving it. Returns once the queue is bound, so the rules that feed
     /// it can be added right after.
-    pub fn start(pid: i64, queue_num: u16, plan: PacketPlan) -> std::io::Result<Worker> {
+    /// `pid: None` serves the namespace this process is already in (a
+    /// helper container sharing the target's namespace).
+    pub fn start(pid: Option<i64>, queue_num: u16, plan: PacketPlan) -> std::io::Result<Worker> {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
         let stop_flag = stop.clone();
@@ -96,9 +159,11 @@ impl Worker {
             .name(format!("nfqueue-{queue_num}"))
             .spawn(move || {
                 let setup = (|| -> std::io::Result<(nfq::Queue, Option<std::os::fd::OwnedFd>)> {
-                    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
-                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-                        .map_err(std::io::Error::from)?;
+                    if let Some(pid) = pid {
+                        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
+                        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                            .map_err(std::io::Error::from)?;
+                    }
                     let mut queue = nfq::Queue::open()?;
                     queue.bind(queue_num)?;
                     queue.set_fail_open(queue_num, true)?;

@@ -24,7 +24,7 @@ pub(crate) const GAMEDAY_KEYS: &[&str] = &[
     "probes",
     "scenarios",
 ];
-pub(crate) const DOCKER_KEYS: &[&str] = &["host"];
+pub(crate) const DOCKER_KEYS: &[&str] = &["host", "network_helper", "helper_image"];
 pub(crate) const SCOPE_KEYS: &[&str] = &["compose_project"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &["probe_every", "probe_timeout", "baseline", "cooldown"];
 pub(crate) const PROBE_KINDS: &[&str] = &["http", "tcp", "container"];
@@ -514,7 +514,31 @@ impl Decoder<'_> {
                 None
             }
         });
-        DockerConfig { host }
+        let network_helper = match obj.get("network_helper") {
+            None => NetworkHelper::Auto,
+            Some(n) => match self.name(n, "`network_helper`").as_deref() {
+                Some("auto") => NetworkHelper::Auto,
+                Some("host") => NetworkHelper::Host,
+                Some("helper") => NetworkHelper::Helper,
+                Some(other) => {
+                    self.error_hint(
+                        n.pos,
+                        format!("unknown network_helper `{other}`"),
+                        "use `auto`, `host` (enter namespaces from this host) or `helper` (a helper container)",
+                    );
+                    NetworkHelper::Auto
+                }
+                None => NetworkHelper::Auto,
+            },
+        };
+        let helper_image = obj
+            .get("helper_image")
+            .and_then(|n| self.name(n, "`helper_image`"));
+        DockerConfig {
+            host,
+            network_helper,
+            helper_image,
+        }
     }
 
     fn scope(&mut self, node: &Node) -> Option<Scope> {

@@ -57,6 +57,26 @@ pub struct DockerConfig {
     /// `unix:///var/run/docker.sock`, `tcp://host:2375`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// How network faults reach a container's namespace: `auto` (from this
+    /// host when the engine is local and gameday runs as root, else a helper
+    /// container), `host`, or `helper`.
+    #[serde(default)]
+    pub network_helper: NetworkHelper,
+    /// The helper image (default `gameday-nethelper:latest`, built by
+    /// `scripts/build-nethelper-image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helper_image: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkHelper {
+    #[default]
+    Auto,
+    /// Enter the namespace from this host (setns): local engine, root.
+    Host,
+    /// Run tc/iptables and the packet engine in a helper container sharing the namespace.
+    Helper,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

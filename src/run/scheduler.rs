@@ -687,6 +687,11 @@ impl Dispatcher {
             project: self.plan.gameday.scope.compose_project.clone(),
             peers: self.plan.fault_peers[scenario][f].clone(),
             netem_available: self.plan.netem_available,
+            helper_image: self.plan.helper_image.clone(),
+            max_lifetime: {
+                let s = &self.plan.gameday.scenarios[scenario];
+                s.duration.as_std() + s.cooldown.as_std() + std::time::Duration::from_secs(120)
+            },
         };
         let recipe = fault::prepare(&self.engine, &fault, container, &context)
             .await

@@ -60,6 +60,18 @@ pub fn ensure_demo_image() {
     run(Command::new(root().join("scripts/build-demo-image")).arg(DEMO_IMAGE));
 }
 
+pub const NETHELPER_IMAGE: &str = "gameday-nethelper:latest";
+
+/// Build the network helper image if it is missing or older than the
+/// sources (it holds a static gameday; the first build takes minutes).
+pub fn ensure_nethelper_image() {
+    let lock_path = root().join("target").join("nethelper-image.lock");
+    let _ = std::fs::create_dir_all(lock_path.parent().unwrap());
+    let lock = std::fs::File::create(&lock_path).expect("lock file");
+    lock.lock().expect("lock");
+    run(Command::new(root().join("scripts/build-nethelper-image")).arg(NETHELPER_IMAGE));
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A throw-away compose-like project: containers labelled as a compose

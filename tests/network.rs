@@ -53,11 +53,21 @@ fn leftovers(c: &Container) -> String {
     let pid = pid(c);
     let rules = run(StdCommand::new("nsenter").args(["-t", &pid, "-n", "iptables-save"]));
     let qdiscs = run(StdCommand::new("nsenter").args(["-t", &pid, "-n", "tc", "qdisc", "show"]));
-    let mut found: Vec<String> = rules
-        .lines()
-        .filter(|l| l.contains("gameday:"))
-        .map(String::from)
-        .collect();
+    // NFQUEUE queues bound in the namespace (one line per queue).
+    let queues = run(StdCommand::new("nsenter").args([
+        "-t",
+        &pid,
+        "-n",
+        "cat",
+        "/proc/net/netfilter/nfnetlink_queue",
+    ]));
+    let mut found: Vec<String> = queues.lines().map(|q| format!("queue {q}")).collect();
+    found.extend(
+        rules
+            .lines()
+            .filter(|l| l.contains("gameday:"))
+            .map(String::from),
+    );
     found.extend(
         qdiscs
             .lines()
@@ -67,9 +77,18 @@ fn leftovers(c: &Container) -> String {
     found.join("\n")
 }
 
-/// Helper containers still around (there should be none after a revert).
-fn helpers_left() -> String {
-    docker(&["ps", "-aq", "--filter", "label=gameday.helper=1"])
+/// Helper containers still serving `tag` (there should be none after a revert).
+fn helpers_left(tag: &str) -> String {
+    docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=gameday.helper.tag={tag}"),
+    ])
+}
+
+fn compliance_tag(kind: &str) -> String {
+    format!("gameday:test:{kind}-{}", std::process::id())
 }
 
 fn can_connect(from: &Container, to: &str) -> bool {
@@ -185,7 +204,7 @@ fn compliance_via(
 ) {
     let engine = engine(rt);
     let context = ApplyContext {
-        tag: format!("gameday:test:{}-{}", fault.kind(), std::process::id()),
+        tag: compliance_tag(fault.kind()),
         project: s.project.name.clone(),
         peers,
         netem_available: helper.is_none() && gameday::fault::netns::kernel_has_netem(),
@@ -210,15 +229,56 @@ fn compliance_via(
         .map_err(|(_, e)| e)
         .unwrap();
     assert_eq!(leftovers(on), "", "{} left something behind", fault.kind());
-    assert_eq!(helpers_left(), "", "helper containers left behind");
+    assert_eq!(
+        helpers_left(&context.tag),
+        "",
+        "helper containers left behind"
+    );
     assert_eq!(
         rt.block_on(recipe.execute(&engine)).unwrap(),
         None,
         "second revert of {} did something",
         fault.kind()
     );
-}
 
+    // Recover: the fault applied again, its runner gone (the applied fault
+    // dropped, not reverted), the recipe only in a journal.
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("run");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut journal = Journal::create(&dir.join("journal.jsonl")).unwrap();
+    journal
+        .append(&JournalEntry::FaultIntent {
+            fault_id: "s1-f1".into(),
+            scenario: "compliance".into(),
+            kind: fault.kind().into(),
+            recipe: recipe.clone(),
+            at: chrono::Utc::now(),
+        })
+        .unwrap();
+    let again = rt
+        .block_on(fault::apply(&engine, &fault, &target, &context, recipe))
+        .unwrap();
+    drop(again);
+    let recovered = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["recover", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        recovered.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&recovered.stderr)
+    );
+    assert_eq!(leftovers(on), "", "recover left {} behind", fault.kind());
+    assert_eq!(
+        helpers_left(&context.tag),
+        "",
+        "recover left helper containers behind"
+    );
+}
 #[test]
 fn delay_adds_its_latency_and_is_reverted() {
     if !docker_available() {
@@ -653,9 +713,7 @@ fn network_faults_through_a_helper_container() {
     });
     compliance_via(&rt, &s, delay, vec![], &s.store, "store", image, || {
         assert_eq!(
-            docker(&["ps", "-q", "--filter", "label=gameday.helper=1"])
-                .lines()
-                .count(),
+            helpers_left(&compliance_tag("delay")).lines().count(),
             1,
             "one packet engine"
         );
@@ -696,4 +754,76 @@ fn network_faults_through_a_helper_container() {
             "8mbit through a helper measured {capped:.1} Mbit/s"
         );
     });
+}
+
+/// Without any journal, `gameday recover --scope PROJECT` still finds and
+/// removes what gameday adds (tagged rules, its qdiscs) in the project.
+#[test]
+fn recover_sweeps_a_scope_without_a_journal() {
+    if !docker_available() {
+        return;
+    }
+    let s = stack("sweep");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let engine = engine(&rt);
+    let apply = |fault: Fault, on: &Container, service: &str, peers: Vec<ContainerInfo>| {
+        let context = ApplyContext {
+            tag: format!("gameday:lost:{}", fault.kind()),
+            project: s.project.name.clone(),
+            peers,
+            ..Default::default()
+        };
+        let target = info(on, service);
+        let recipe = rt
+            .block_on(fault::prepare(&engine, &fault, &target, &context))
+            .unwrap();
+        drop(
+            rt.block_on(fault::apply(&engine, &fault, &target, &context, recipe))
+                .unwrap(),
+        );
+    };
+    apply(
+        Fault::Partition(PartitionFault {
+            target: target("api"),
+            from: vec![peer("store")],
+        }),
+        &s.api,
+        "api",
+        vec![info(&s.store, "store")],
+    );
+    apply(
+        Fault::Bandwidth(BandwidthFault {
+            target: target("store"),
+            rate: Rate {
+                bits_per_second: 1_000_000,
+            },
+        }),
+        &s.store,
+        "store",
+        vec![],
+    );
+    assert_ne!(leftovers(&s.api), "");
+    assert_ne!(leftovers(&s.store), "");
+    let out = tempfile::tempdir().unwrap();
+    let swept = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["recover", "--out"])
+        .arg(out.path())
+        .args(["--scope", &s.project.name])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&swept.stdout);
+    assert_eq!(
+        swept.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&swept.stderr)
+    );
+    assert!(
+        stdout.contains("removed gameday's rules and qdiscs"),
+        "{stdout}"
+    );
+    assert_eq!(leftovers(&s.api), "");
+    assert_eq!(leftovers(&s.store), "");
+    assert!(can_connect(&s.api, "store:7000"));
 }

@@ -178,6 +178,14 @@ pub enum Command {
         /// Docker engine to use (default: DOCKER_HOST, then the local socket).
         #[arg(long, value_name = "URL")]
         docker_host: Option<String>,
+        /// Also sweep a compose project without a journal: remove every rule and
+        /// qdisc gameday adds (comment `gameday:`, handle 6764:) from its containers.
+        #[arg(long, value_name = "PROJECT")]
+        scope: Option<String>,
+        /// With --scope: reach namespaces through helper containers from this image
+        /// (a remote engine) instead of from this host.
+        #[arg(long, value_name = "IMAGE")]
+        helper_image: Option<String>,
     },
 }
 
@@ -251,7 +259,12 @@ pub fn main() -> u8 {
             no_progress,
             template_dir,
         } => with_runtime(run_command(file, out, !no_progress, template_dir)),
-        Command::Recover { out, docker_host } => with_runtime(recover_command(out, docker_host)),
+        Command::Recover {
+            out,
+            docker_host,
+            scope,
+            helper_image,
+        } => with_runtime(recover_command(out, docker_host, scope, helper_image)),
     }
 }
 
@@ -418,9 +431,23 @@ async fn connect_and_resolve(
     }
 }
 
-async fn recover_command(out: PathBuf, docker_host: Option<String>) -> u8 {
+/// Where a recovered fault was found: its journal, or the `--scope` sweep.
+fn origin(journal: &std::path::Path) -> String {
+    if journal.as_os_str().is_empty() {
+        "sweep".to_string()
+    } else {
+        journal.display().to_string()
+    }
+}
+
+async fn recover_command(
+    out: PathBuf,
+    docker_host: Option<String>,
+    scope: Option<String>,
+    helper_image: Option<String>,
+) -> u8 {
     let unfinished = crate::run::recover::find_unfinished(&out);
-    if unfinished.is_empty() {
+    if unfinished.is_empty() && scope.is_none() {
         println!(
             "nothing to recover: no journal under {} has unreverted faults",
             out.display()
@@ -439,13 +466,16 @@ async fn recover_command(out: PathBuf, docker_host: Option<String>) -> u8 {
             return exit::FAULT_LEFT;
         }
     };
-    let report = crate::run::recover::recover(&engine, &out, None).await;
+    let mut report = crate::run::recover::recover(&engine, &out, None).await;
+    if let Some(project) = &scope {
+        report.extend(crate::run::recover::sweep(&engine, project, helper_image.as_deref()).await);
+    }
     let mut left = 0;
     for r in &report {
         match &r.outcome {
             Ok(what) => println!(
                 "{}: fault {} on {}: {what}",
-                r.journal.display(),
+                origin(&r.journal),
                 r.fault_id,
                 r.container
             ),
@@ -453,7 +483,7 @@ async fn recover_command(out: PathBuf, docker_host: Option<String>) -> u8 {
                 left += 1;
                 eprintln!(
                     "{}: fault {} on {}: NOT reverted: {e}",
-                    r.journal.display(),
+                    origin(&r.journal),
                     r.fault_id,
                     r.container
                 );

@@ -573,3 +573,15 @@ impl Engine {
         Ok(text)
     }
 }
+
+impl Engine {
+    /// A container's network mode (`container:<id>` for helpers).
+    pub async fn network_mode(&self, id: &str) -> Result<Option<String>, DockerError> {
+        let info = self
+            .client
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| DockerError::classify(e, id))?;
+        Ok(info.host_config.and_then(|h| h.network_mode))
+    }
+}

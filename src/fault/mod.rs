@@ -295,7 +295,7 @@ impl Default for ApplyContext {
 }
 
 /// How to run network commands in `container_id`'s namespace.
-async fn net_exec(
+pub async fn net_exec(
     engine: &Engine,
     container_id: &str,
     helper_image: Option<&str>,

@@ -85,3 +85,77 @@ pub async fn recover(engine: &Engine, out: &Path, scope: Option<&str>) -> Vec<Re
     }
     report
 }
+
+/// Recover without a journal: remove every rule and qdisc gameday adds
+/// (comment `gameday:`, handle `6764:`) from the running containers of a
+/// compose project, and stop the helper containers serving them.
+pub async fn sweep(engine: &Engine, project: &str, helper_image: Option<&str>) -> Vec<Recovered> {
+    use crate::gameday::units::ContainerState;
+    let mut report = Vec::new();
+    let containers = match engine.list_project(project).await {
+        Ok(c) => c,
+        Err(e) => {
+            report.push(Recovered {
+                journal: PathBuf::new(),
+                fault_id: "sweep".into(),
+                container: project.to_string(),
+                outcome: Err(e.to_string()),
+            });
+            return report;
+        }
+    };
+    for helper in engine
+        .containers_labelled("gameday.helper", "1")
+        .await
+        .unwrap_or_default()
+    {
+        let mode = engine
+            .network_mode(&helper)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let target = mode.strip_prefix("container:").unwrap_or_default();
+        if let Some(c) = containers
+            .iter()
+            .find(|c| !target.is_empty() && c.id.starts_with(target))
+        {
+            let _ = engine.finish(&helper, true).await;
+            report.push(Recovered {
+                journal: PathBuf::new(),
+                fault_id: "sweep".into(),
+                container: c.name.clone(),
+                outcome: Ok("stopped a helper packet engine"),
+            });
+        }
+    }
+    for c in containers
+        .iter()
+        .filter(|c| matches!(c.state, ContainerState::Running | ContainerState::Paused))
+    {
+        let exec = crate::fault::net_exec(engine, &c.id, helper_image, "gameday:sweep").await;
+        let outcome = match exec {
+            Ok(mut exec) => tokio::task::spawn_blocking(move || {
+                crate::fault::net::remove_tagged(exec.as_mut(), "gameday:")
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map(|removed| {
+                if removed {
+                    "removed gameday's rules and qdiscs"
+                } else {
+                    "nothing to remove"
+                }
+            }),
+            Err(e) => Err(e),
+        };
+        report.push(Recovered {
+            journal: PathBuf::new(),
+            fault_id: "sweep".into(),
+            container: c.name.clone(),
+            outcome,
+        });
+    }
+    report
+}

@@ -146,6 +146,23 @@ fn download_mbit(port: u16, bytes: usize) -> f64 {
     body.len() as f64 * 8.0 / 1e6 / start.elapsed().as_secs_f64()
 }
 
+/// Work out the recipe and apply the fault, as the runner does.
+fn apply_now(
+    rt: &tokio::runtime::Runtime,
+    engine: &Engine,
+    fault: &Fault,
+    target: &ContainerInfo,
+    context: &ApplyContext,
+) -> (RevertRecipe, fault::AppliedFault) {
+    let recipe = rt
+        .block_on(fault::prepare(engine, fault, target, context))
+        .unwrap();
+    let applied = rt
+        .block_on(fault::apply(engine, fault, target, context, recipe.clone()))
+        .unwrap();
+    (recipe, applied)
+}
+
 fn engine(rt: &tokio::runtime::Runtime) -> Engine {
     rt.block_on(Engine::connect(&DockerConfig::default()))
         .unwrap()
@@ -212,18 +229,7 @@ fn compliance_via(
         ..Default::default()
     };
     let target = info(on, service);
-    let recipe = rt
-        .block_on(fault::prepare(&engine, &fault, &target, &context))
-        .unwrap();
-    let applied = rt
-        .block_on(fault::apply(
-            &engine,
-            &fault,
-            &target,
-            &context,
-            recipe.clone(),
-        ))
-        .unwrap();
+    let (recipe, applied) = apply_now(rt, &engine, &fault, &target, &context);
     effect();
     rt.block_on(applied.revert(&engine))
         .map_err(|(_, e)| e)
@@ -462,12 +468,7 @@ fn duplicate_and_corrupt_run_through_the_userspace_engine() {
             ..Default::default()
         };
         let target = info(&s.store, "store");
-        let recipe = rt
-            .block_on(fault::prepare(&engine, &fault, &target, &context))
-            .unwrap();
-        let applied = rt
-            .block_on(fault::apply(&engine, &fault, &target, &context, recipe))
-            .unwrap();
+        let (_, applied) = apply_now(&rt, &engine, &fault, &target, &context);
         assert!(leftovers(&s.store).contains("NFQUEUE"), "no queue rule");
         let _ = probe(&s.api, "store:7000", 20, 300, 1);
         let reverted = rt
@@ -630,69 +631,6 @@ fn a_killed_runner_fails_open_and_recover_cleans_up() {
     assert_eq!(leftovers(&s.store), "");
 }
 
-/// A journal holding a network fault's recipe, the fault still in place:
-/// `gameday recover` removes exactly the tagged rules.
-#[test]
-fn recover_removes_tagged_rules_from_a_journal() {
-    if !docker_available() {
-        return;
-    }
-    let s = stack("recover-net");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let engine = engine(&rt);
-    let fault = Fault::Partition(PartitionFault {
-        target: target("api"),
-        from: vec![peer("store")],
-    });
-    let context = ApplyContext {
-        tag: "gameday:journal:s1-f1".into(),
-        project: s.project.name.clone(),
-        peers: vec![info(&s.store, "store")],
-        netem_available: false,
-        ..Default::default()
-    };
-    let target = info(&s.api, "api");
-    let recipe = rt
-        .block_on(fault::prepare(&engine, &fault, &target, &context))
-        .unwrap();
-    assert!(matches!(recipe, RevertRecipe::NetRules { .. }));
-    let out = tempfile::tempdir().unwrap();
-    let dir = out.path().join("run");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut journal = Journal::create(&dir.join("journal.jsonl")).unwrap();
-    journal
-        .append(&JournalEntry::FaultIntent {
-            fault_id: "s1-f1".into(),
-            scenario: "cut".into(),
-            kind: "partition".into(),
-            recipe: recipe.clone(),
-            at: chrono::Utc::now(),
-        })
-        .unwrap();
-    let applied = rt
-        .block_on(fault::apply(&engine, &fault, &target, &context, recipe))
-        .unwrap();
-    drop(applied); // the runner is gone
-    assert!(!can_connect(&s.api, "store:7000"));
-    let recovered = Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["recover", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        recovered.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&recovered.stderr)
-    );
-    assert_eq!(leftovers(&s.api), "");
-    assert!(can_connect(&s.api, "store:7000"));
-}
-
-/// The helper-container mode (remote engines): the same faults, with every
-/// command and the packet engine in a container sharing the target's
-/// namespace, from the locally built helper image.
 #[test]
 fn network_faults_through_a_helper_container() {
     if !docker_available() {
@@ -773,14 +711,14 @@ fn recover_sweeps_a_scope_without_a_journal() {
             peers,
             ..Default::default()
         };
-        let target = info(on, service);
-        let recipe = rt
-            .block_on(fault::prepare(&engine, &fault, &target, &context))
-            .unwrap();
-        drop(
-            rt.block_on(fault::apply(&engine, &fault, &target, &context, recipe))
-                .unwrap(),
-        );
+        // Applied, then forgotten: as a runner killed without a journal.
+        drop(apply_now(
+            &rt,
+            &engine,
+            &fault,
+            &info(on, service),
+            &context,
+        ));
     };
     apply(
         Fault::Partition(PartitionFault {

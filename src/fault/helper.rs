@@ -47,7 +47,8 @@ impl NetExec for HelperExec {
                 .await
                 .map_err(|e| {
                     format!(
-                        "cannot start the helper container from `{}`: {e}",
+                        "cannot start the helper container from `{}`: {e} \
+                         (build it with scripts/build-nethelper-image, or set docker.helper_image)",
                         self.image
                     )
                 })?;

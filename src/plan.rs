@@ -52,6 +52,8 @@ pub struct Plan {
     /// `Some(image)`: network faults reach the container's namespace
     /// through helper containers from that image; `None`: from this host.
     pub helper_image: Option<String>,
+    /// Things that will make the run fail, found while planning.
+    pub warnings: Vec<String>,
     /// Per probe (file order); `None` for probes without a container target.
     pub probe_targets: Vec<Option<ResolvedTarget>>,
     pub steps: Vec<Step>,
@@ -133,6 +135,7 @@ pub fn resolve(
         fault_peers,
         netem_available: false,
         helper_image: None,
+        warnings: Vec::new(),
         probe_targets,
         steps,
         total,
@@ -540,6 +543,9 @@ impl Plan {
             }
         }
         out.push('\n');
+        for w in &self.warnings {
+            let _ = writeln!(out, "WARNING: {w}");
+        }
         let _ = writeln!(
             out,
             "Total expected duration: {} (plus the time Docker takes to apply and revert)",

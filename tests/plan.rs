@@ -200,3 +200,50 @@ scenarios:
         );
     }
 }
+
+#[test]
+fn a_missing_helper_image_is_caught_before_anything_runs() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("plan-helper");
+    let (store, _api) = project.demo_stack();
+    let text = format!(
+        "gameday: helper\ndocker: {{ network_helper: helper, helper_image: \"gameday-test-no-such-image:none\" }}\nscope: {{ compose_project: {} }}\nscenarios:\n  - {{ name: s, fault: {{ delay: {{ service: store, latency: 100ms }} }}, duration: 1s }}\n",
+        project.name
+    );
+    let (_dir, file) = gameday_file(&text);
+    let plan = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("plan")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        stdout.contains("through a helper container (gameday-test-no-such-image:none)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "WARNING: the helper image `gameday-test-no-such-image:none` is not on the engine"
+        ),
+        "{stdout}"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["run", "--no-progress", "--out"])
+        .arg(out.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("scripts/build-nethelper-image"));
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "a run started"
+    );
+    assert_eq!(store.state(), "running");
+}

@@ -413,6 +413,12 @@ async fn connect_and_resolve(
                         .helper_image
                         .clone()
                         .unwrap_or_else(|| crate::fault::helper::DEFAULT_IMAGE.to_string());
+                    if !engine.image_exists(&image).await {
+                        plan.warnings.push(format!(
+                            "the helper image `{image}` is not on the engine, so every network fault will fail: \
+                             build it with scripts/build-nethelper-image (or set docker.helper_image)"
+                        ));
+                    }
                     plan.helper_image = Some(image);
                 } else {
                     plan.netem_available = crate::fault::netns::kernel_has_netem();
@@ -548,6 +554,13 @@ async fn run_command(
         Ok(v) => v,
         Err(code) => return code,
     };
+    if !plan.warnings.is_empty() {
+        for w in &plan.warnings {
+            eprintln!("error: {w}");
+        }
+        eprintln!("  = hint: `gameday plan {display}` shows the whole plan; nothing was changed");
+        return exit::INVALID;
+    }
     eprintln!(
         "Running gameday \"{}\" against compose project `{scope}`: {} scenario{}, about {}. Ctrl-C reverts every fault and stops.",
         plan.gameday.gameday,

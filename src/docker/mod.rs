@@ -585,3 +585,10 @@ impl Engine {
         Ok(info.host_config.and_then(|h| h.network_mode))
     }
 }
+
+impl Engine {
+    /// Is `image` present on the engine (nothing is ever pulled)?
+    pub async fn image_exists(&self, image: &str) -> bool {
+        self.client.inspect_image(image).await.is_ok()
+    }
+}

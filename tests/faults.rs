@@ -67,6 +67,12 @@ fn compliance(fault: Fault, effect: &str, after_revert: &str) {
             assert_eq!(store.state(), "running");
             assert_ne!(started_at(&store), before_start, "restart did not restart");
         } else {
+            // Docker confirms a kill when the signal is sent; the process
+            // exits a moment later.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while store.state() != effect && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             assert_eq!(store.state(), effect, "{} had no effect", fault.kind());
         }
         let recipe = applied.recipe.clone();

@@ -24,6 +24,10 @@ use crate::gameday::units::ContainerState;
 
 /// How long to wait for Docker's event confirming an operation.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
+/// Signals after which a container is expected to exit.
+const TERMINATING: &[&str] = &["SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGABRT"];
+/// How long a killed container may take to exit.
+const KILL_EXIT_WITHIN: Duration = Duration::from_secs(10);
 /// How long a restored container may take to be running again.
 const RUNNING_WITHIN: Duration = Duration::from_secs(30);
 
@@ -462,6 +466,17 @@ pub async fn apply(
             .perform(&container.id, &op, CONFIRM_WITHIN + fault_grace(fault))
             .await
             .map_err(docker(fault.kind()))?;
+        // Docker confirms a kill when the signal is sent. A terminating
+        // signal is in effect once the container is down: wait for that
+        // (bounded), so the hold starts then and a quick revert cannot find
+        // it "still running", skip the restart, and leave it down.
+        if let Fault::Kill(k) = fault
+            && TERMINATING.contains(&k.signal.as_str())
+        {
+            let _ = engine
+                .wait_for_state(&container.id, ContainerState::Exited, KILL_EXIT_WITHIN)
+                .await;
+        }
         return Ok(AppliedFault {
             kind: fault.kind(),
             container: container.clone(),

@@ -91,10 +91,20 @@ impl Journal {
 
     /// Append one entry and make it durable before returning.
     pub fn append(&mut self, entry: &JournalEntry) -> std::io::Result<()> {
+        self.write(entry)?;
+        self.file.sync_data()
+    }
+
+    /// Append an entry that recovery does not depend on (phases, probe
+    /// changes): written at once, made durable by the next `append`.
+    pub fn append_lazily(&mut self, entry: &JournalEntry) -> std::io::Result<()> {
+        self.write(entry)
+    }
+
+    fn write(&mut self, entry: &JournalEntry) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()
+        self.file.write_all(&line)
     }
 }
 

@@ -257,7 +257,7 @@ impl Dispatcher {
     }
 
     fn phase(&mut self, scenario: Option<&str>, label: String, until: Option<Instant>) {
-        let _ = self.journal.append(&JournalEntry::Phase {
+        let _ = self.journal.append_lazily(&JournalEntry::Phase {
             scenario: scenario.map(String::from),
             phase: label.clone(),
             at: Utc::now(),
@@ -267,10 +267,9 @@ impl Dispatcher {
 
     fn record(&mut self, sample: ProbeSample) {
         let i = sample.probe;
-        let name = self.plan.gameday.probes.0[i].name.clone();
         if self.last_ok[i] != Some(sample.ok) {
-            let _ = self.journal.append(&JournalEntry::ProbeChanged {
-                probe: name,
+            let _ = self.journal.append_lazily(&JournalEntry::ProbeChanged {
+                probe: self.plan.gameday.probes.0[i].name.clone(),
                 ok: sample.ok,
                 detail: sample.brief(),
                 at: sample.at,

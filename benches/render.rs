@@ -27,11 +27,7 @@ fn main() {
     .expect("write");
     let mut samples = String::new();
     for row in &record.samples {
-        let mut v = serde_json::to_value(&row.sample).expect("json");
-        v.as_object_mut()
-            .expect("object")
-            .insert("probe".into(), row.probe.clone().into());
-        samples.push_str(&v.to_string());
+        samples.push_str(&serde_json::to_string(row).expect("json"));
         samples.push('\n');
     }
     std::fs::write(dir.join("samples.jsonl"), samples).expect("write");

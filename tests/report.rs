@@ -355,11 +355,7 @@ fn write_run_dir(dir: &Path, record: &RunRecord) {
     .unwrap();
     let mut samples = String::new();
     for row in &record.samples {
-        let mut v = serde_json::to_value(&row.sample).unwrap();
-        v.as_object_mut()
-            .unwrap()
-            .insert("probe".into(), row.probe.clone().into());
-        samples.push_str(&v.to_string());
+        samples.push_str(&serde_json::to_string(row).unwrap());
         samples.push('\n');
     }
     std::fs::write(dir.join("samples.jsonl"), samples).unwrap();

@@ -57,7 +57,7 @@ pub struct RunRecord {
 }
 
 /// One line of `samples.jsonl`.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SampleRow {
     pub probe: String,
     #[serde(flatten)]

@@ -948,7 +948,21 @@ impl Dispatcher {
             faults_left: std::mem::take(&mut self.faults_left),
             summary,
         };
-        write_samples(&run_dir.join("samples.jsonl"), g, &self.samples)?;
+        // Every sample, tagged with its probe's name: written once, and the
+        // reports are rendered from the same rows (no re-reading).
+        let names: Vec<String> = g.probes.0.iter().map(|p| p.name.clone()).collect();
+        let rows: Vec<report::SampleRow> = std::mem::take(&mut self.samples)
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, list)| {
+                let probe = names[i].clone();
+                list.into_iter().map(move |sample| report::SampleRow {
+                    probe: probe.clone(),
+                    sample,
+                })
+            })
+            .collect();
+        write_samples(&run_dir.join("samples.jsonl"), &rows)?;
         write_file(
             &run_dir.join("result.json"),
             &serde_json::to_vec_pretty(&result).unwrap_or_default(),
@@ -957,14 +971,18 @@ impl Dispatcher {
             exit_code,
             at: ended_at,
         });
-        // Reports are rendered from the files just written, exactly as
-        // `gameday report` would re-render them later.
-        let record = report::RunRecord::load(&run_dir)?;
+        // The same record `gameday report` reads back from these files.
+        let record = report::RunRecord {
+            result,
+            annotations: report::annotations::Annotations::default(),
+            samples: rows,
+            journal: super::journal::read(self.journal.path()).unwrap_or_default(),
+        };
         report::write_all(&run_dir, &record, options.template_dir.as_deref())?;
         Ok(RunOutcome {
             exit_code,
             run_dir,
-            result,
+            result: record.result,
         })
     }
 }
@@ -980,24 +998,11 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
     })
 }
 
-fn write_samples(
-    path: &Path,
-    g: &crate::gameday::Gameday,
-    samples: &[Vec<ProbeSample>],
-) -> Result<(), RunError> {
+fn write_samples(path: &Path, rows: &[report::SampleRow]) -> Result<(), RunError> {
     let mut out = Vec::new();
-    for (i, list) in samples.iter().enumerate() {
-        for s in list {
-            let mut value = serde_json::to_value(s).unwrap_or_default();
-            if let Some(map) = value.as_object_mut() {
-                map.insert(
-                    "probe".into(),
-                    serde_json::Value::String(g.probes.0[i].name.clone()),
-                );
-            }
-            out.extend(serde_json::to_vec(&value).unwrap_or_default());
-            out.push(b'\n');
-        }
+    for row in rows {
+        out.extend(serde_json::to_vec(row).unwrap_or_default());
+        out.push(b'\n');
     }
     write_file(path, &out)
 }

@@ -112,10 +112,7 @@ pub fn resolve(
         .probes
         .0
         .iter()
-        .map(|p| match &p.kind {
-            ProbeKind::Container(c) => resolve_one(&c.target),
-            _ => None,
-        })
+        .map(|p| p.kind.target().and_then(&mut resolve_one))
         .collect();
     if !errors.is_empty() {
         errors.sort_by_key(|d| d.pos);
@@ -469,6 +466,31 @@ impl Plan {
                     format!("container state of {}", target_text(r))
                 }
                 (ProbeKind::Container(c), None) => format!("container state of {}", c.target),
+                (ProbeKind::Exec(e), r) => format!(
+                    "exec {} in {}",
+                    argv_text(&e.command),
+                    r.as_ref()
+                        .map(target_text)
+                        .unwrap_or_else(|| e.target.to_string())
+                ),
+                (ProbeKind::Command(c), _) => {
+                    format!("command {} on this host", argv_text(&c.argv))
+                }
+                (ProbeKind::Logs(l), r) => format!(
+                    "log lines of {} matching /{}/",
+                    r.as_ref()
+                        .map(target_text)
+                        .unwrap_or_else(|| l.target.to_string()),
+                    l.pattern
+                ),
+                (ProbeKind::Prometheus(q), _) => {
+                    let mut s = format!("prometheus {} query {}", q.url, q.query);
+                    if let Some(e) = &q.expect {
+                        let _ = write!(s, ", ok when {e}");
+                    }
+                    s
+                }
+                (ProbeKind::Alert(a), _) => format!("alert {} firing, asked of {}", a.name, a.url),
             };
             let _ = writeln!(
                 out,
@@ -557,4 +579,22 @@ impl Plan {
         );
         out
     }
+}
+
+/// `[pg_isready, -h, "my db"]`: an argv as the user wrote it, quoting what needs it.
+fn argv_text(argv: &[String]) -> String {
+    let items: Vec<String> = argv
+        .iter()
+        .map(|a| {
+            if a.is_empty()
+                || a.chars()
+                    .any(|c| c.is_whitespace() || "\"',[]{}".contains(c))
+            {
+                format!("{a:?}")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
 }

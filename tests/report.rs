@@ -249,6 +249,7 @@ fn fixed_samples(result: &RunResult) -> Vec<SampleRow> {
                 status: (!in_fault).then_some(200),
                 state: None,
                 error: in_fault.then(|| "timeout after 1s".to_string()),
+                ..Default::default()
             },
         });
         if i % 5 == 0 {
@@ -267,6 +268,7 @@ fn fixed_samples(result: &RunResult) -> Vec<SampleRow> {
                         ContainerState::Running
                     }),
                     error: None,
+                    ..Default::default()
                 },
             });
         }

@@ -5,7 +5,9 @@
 //!   `GET /get` with `ok`.
 //! - `gameday-demo api --listen ADDR --store HOST:PORT`: `/health` is 200 only
 //!   while the store answers; `/login` asks the store (1s timeout) and
-//!   answers 200, or 503 fast when the store is down or frozen.
+//!   answers 200, or 503 fast when the store is down or frozen (and logs
+//!   `ERROR ... store unavailable` to stderr); `/metrics` serves
+//!   `demo_store_up` and `demo_requests_total{outcome}` for Prometheus.
 //!
 //! - `gameday-demo connect HOST:PORT [TIMEOUT_MS]`: exit 0 when a TCP
 //!   connection opens, and `probe HOST:PORT N TIMEOUT_MS PARALLEL`: N
@@ -17,6 +19,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 fn main() {
@@ -102,15 +105,50 @@ fn main() {
         }
         Some("api") => {
             let store = flag("--store").unwrap_or_else(|| "store:7000".into());
+            // Counters for `/metrics` (Prometheus text format).
+            static OK: AtomicU64 = AtomicU64::new(0);
+            static UNAVAILABLE: AtomicU64 = AtomicU64::new(0);
+            let answer = |outcome: Result<(), String>, what: &str, ok_text: &str| match outcome {
+                Ok(()) => {
+                    OK.fetch_add(1, Ordering::Relaxed);
+                    (200, ok_text.to_string())
+                }
+                Err(e) => {
+                    UNAVAILABLE.fetch_add(1, Ordering::Relaxed);
+                    // One log line per failed request, for log probes.
+                    eprintln!("ERROR {what}: store unavailable: {e}");
+                    (503, format!("{what} unavailable: {e}"))
+                }
+            };
             serve(&listen, move |_method, path| match path {
-                "/health" => match ask_store(&store, Duration::from_millis(500)) {
-                    Ok(()) => (200, "ok".to_string()),
-                    Err(e) => (503, format!("store unavailable: {e}")),
-                },
-                "/login" => match ask_store(&store, Duration::from_secs(1)) {
-                    Ok(()) => (200, "welcome".to_string()),
-                    Err(e) => (503, format!("login unavailable: {e}")),
-                },
+                "/health" => answer(
+                    ask_store(&store, Duration::from_millis(500)),
+                    "health",
+                    "ok",
+                ),
+                "/login" => answer(
+                    ask_store(&store, Duration::from_secs(1)),
+                    "login",
+                    "welcome",
+                ),
+                "/metrics" => {
+                    let up = ask_store(&store, Duration::from_millis(200)).is_ok();
+                    (
+                        200,
+                        format!(
+                            "# HELP demo_store_up Whether the store answered this scrape.\n\
+                             # TYPE demo_store_up gauge\n\
+                             demo_store_up {}\n\
+                             # HELP demo_requests_total Requests answered, by outcome.\n\
+                             # TYPE demo_requests_total counter\n\
+                             demo_requests_total{{outcome=\"ok\"}} {}\n\
+                             demo_requests_total{{outcome=\"unavailable\"}} {}\n",
+                            u8::from(up),
+                            OK.load(Ordering::Relaxed),
+                            UNAVAILABLE.load(Ordering::Relaxed)
+                        ),
+                    )
+                }
                 "/" => (200, "gameday demo api".to_string()),
                 _ => (404, "not found".to_string()),
             })

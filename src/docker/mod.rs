@@ -592,3 +592,96 @@ impl Engine {
         self.client.inspect_image(image).await.is_ok()
     }
 }
+
+/// What a command run in a container (`docker exec`) ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    /// stdout and stderr, interleaved as the container wrote them.
+    pub output: String,
+}
+
+impl Engine {
+    /// Run `argv` in a running container and wait for it to end. The caller
+    /// bounds the time; dropping the future leaves the process to Docker.
+    pub async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput, DockerError> {
+        use bollard::exec::StartExecResults;
+        let classify = |e| DockerError::classify(e, id);
+        let created = self
+            .client
+            .create_exec(
+                id,
+                bollard::models::ExecConfig {
+                    cmd: Some(argv.to_vec()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(classify)?;
+        let mut output = String::new();
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = self
+            .client
+            .start_exec(&created.id, None)
+            .await
+            .map_err(classify)?
+        {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(classify)?;
+                // Keep what a report can show; drain the rest.
+                if output.len() < EXEC_OUTPUT_KEPT {
+                    output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                }
+            }
+        }
+        let inspect = self
+            .client
+            .inspect_exec(&created.id)
+            .await
+            .map_err(classify)?;
+        Ok(ExecOutput {
+            // Still running after its output closed: report it as such.
+            exit_code: inspect.exit_code.unwrap_or(-1),
+            output,
+        })
+    }
+
+    /// Lines a container logged (stdout and stderr) from `since` (whole
+    /// seconds since the epoch, as the API takes them) until now, each with
+    /// Docker's timestamp.
+    pub async fn log_lines_since(
+        &self,
+        id: &str,
+        since: i64,
+    ) -> Result<Vec<(chrono::DateTime<chrono::Utc>, String)>, DockerError> {
+        let mut logs = Box::pin(self.client.logs(
+            id,
+            Some(bollard::query_parameters::LogsOptions {
+                stdout: true,
+                stderr: true,
+                timestamps: true,
+                since: i32::try_from(since).unwrap_or(i32::MAX),
+                ..Default::default()
+            }),
+        ));
+        let mut text = String::new();
+        while let Some(chunk) = logs.next().await {
+            let chunk = chunk.map_err(|e| DockerError::classify(e, id))?;
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let (stamp, rest) = line.split_once(' ').unwrap_or((line, ""));
+                let at = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+                Some((at.with_timezone(&chrono::Utc), rest.to_string()))
+            })
+            .collect())
+    }
+}
+
+/// How much of a command's output a sample keeps.
+pub const EXEC_OUTPUT_KEPT: usize = 4096;

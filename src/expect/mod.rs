@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::gameday::model::{Check, Expectation, Window};
+use crate::gameday::units::CmpOp;
 use crate::probe::ProbeSample;
 
 /// The moments of one scenario, in ms since the start of the run.
@@ -244,6 +245,127 @@ pub fn evaluate(
                 },
             }
         }
+        Check::ExitCode(codes) => {
+            if n == 0 {
+                return empty();
+            }
+            let matching = in_window
+                .iter()
+                .filter(|s| s.exit_code.is_some_and(|c| codes.matches(c)))
+                .count();
+            let seen = tally(in_window.iter().map(|s| match s.exit_code {
+                Some(c) => format!("exit {c}"),
+                None => s.error.clone().unwrap_or_else(|| "no exit code".into()),
+            }));
+            Evaluation {
+                verdict: verdict(matching == n),
+                actual: format!("measured {seen} ({matching} of {n} runs match)"),
+                value: Some(matching as f64 * 100.0 / n as f64),
+            }
+        }
+        Check::Matches(cmp) => {
+            // Lines are counted by the run that read them; a run belongs to
+            // the window it started in.
+            let read: Vec<&ProbeSample> = samples
+                .iter()
+                .filter(|s| s.t_ms >= from && s.t_ms < to && s.value.is_some())
+                .collect();
+            if read.is_empty() {
+                return empty();
+            }
+            let total: f64 = read.iter().filter_map(|s| s.value).sum();
+            let failed = samples
+                .iter()
+                .filter(|s| s.t_ms >= from && s.t_ms < to && s.value.is_none())
+                .count();
+            let mut actual = format!("counted {total} matching lines in {} reads", read.len());
+            if failed > 0 {
+                actual.push_str(&format!(" ({failed} reads failed)"));
+            }
+            Evaluation {
+                verdict: verdict(cmp.op.holds(&total, &cmp.value.0)),
+                actual,
+                value: Some(total),
+            }
+        }
+        Check::Value(cmp) => {
+            let values: Vec<f64> = in_window.iter().filter_map(|s| s.value).collect();
+            if values.is_empty() {
+                if n == 0 {
+                    return empty();
+                }
+                let why = tally(
+                    in_window
+                        .iter()
+                        .map(|s| s.error.clone().unwrap_or_else(|| "no value".into())),
+                );
+                return Evaluation {
+                    verdict: Verdict::NotMet,
+                    actual: format!(
+                        "no value in the {} window: {why}",
+                        expectation.during.name()
+                    ),
+                    value: None,
+                };
+            }
+            let holding = values
+                .iter()
+                .filter(|v| cmp.op.holds(*v, &cmp.value.0))
+                .count();
+            let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let range = if min == max {
+                format!("{min}")
+            } else {
+                format!("{min} to {max}")
+            };
+            let mut actual = format!(
+                "measured {range} ({holding} of {} values hold)",
+                values.len()
+            );
+            let missing = n - values.len();
+            if missing > 0 {
+                actual.push_str(&format!("; {missing} runs without a value"));
+            }
+            // A run without a value is not evidence that the value held.
+            let worst = match cmp.op {
+                CmpOp::Lt | CmpOp::Le => max,
+                _ => min,
+            };
+            Evaluation {
+                verdict: verdict(holding == values.len() && missing == 0),
+                actual,
+                value: Some(worst),
+            }
+        }
+        Check::FiresWithin(limit) => {
+            let limit_ms = limit.as_std().as_secs_f64() * 1000.0;
+            let since_fault: Vec<&ProbeSample> = samples
+                .iter()
+                .filter(|s| s.t_ms >= windows.apply_start && s.t_ms < windows.end)
+                .collect();
+            match since_fault
+                .iter()
+                .find(|s| s.value.is_some_and(|v| v >= 1.0))
+            {
+                Some(first) => {
+                    let measured = (first.end_ms() - windows.apply_start).max(0.0);
+                    Evaluation {
+                        verdict: verdict(measured <= limit_ms),
+                        actual: format!("fired {} after the fault was applied", fmt_ms(measured)),
+                        value: Some(measured),
+                    }
+                }
+                None => Evaluation {
+                    verdict: Verdict::NotMet,
+                    actual: format!(
+                        "never fired between the fault and the end of the cooldown ({} checks)",
+                        since_fault.len()
+                    ),
+                    value: None,
+                },
+            }
+        }
         Check::State(wanted) => {
             if n == 0 {
                 return empty();
@@ -282,8 +404,8 @@ mod tests {
             ok,
             latency_ms,
             status,
-            state: None,
             error: (!ok).then(|| "failed".to_string()),
+            ..Default::default()
         }
     }
 

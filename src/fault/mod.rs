@@ -165,15 +165,18 @@ impl RevertRecipe {
         match self {
             RevertRecipe::Nothing { .. } => Ok(None),
             RevertRecipe::Unpause { .. } => {
-                let state = engine.state(id).await.map_err(docker("inspect"))?;
-                if state != ContainerState::Paused {
-                    return Ok(None);
+                // Try first, ask only when refused: the inspect round trip
+                // is paid only when there was nothing to undo (issue 7: the
+                // revert lands closer to the bare API call). Engines differ
+                // in how they refuse ("is not paused" is a 409 on newer
+                // ones, a 500 on 20.10), so the state decides, not the code.
+                match engine.perform(id, &Operation::Unpause, CONFIRM_WITHIN).await {
+                    Ok(confirmed) => Ok(Some(confirmed_or_now(confirmed))),
+                    Err(refused) => match engine.state(id).await.map_err(docker("inspect"))? {
+                        ContainerState::Paused => Err(docker("unpause")(refused)),
+                        _ => Ok(None),
+                    },
                 }
-                let confirmed = engine
-                    .perform(id, &Operation::Unpause, CONFIRM_WITHIN)
-                    .await
-                    .map_err(docker("unpause"))?;
-                Ok(Some(confirmed_or_now(confirmed)))
             }
             RevertRecipe::Start { .. } => {
                 let state = engine.state(id).await.map_err(docker("inspect"))?;

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use super::diag::{Diagnostic, nearest};
 use super::model::*;
-use super::units::{Comparison, ContainerState, HumanDuration, StatusSpec, parse_signal};
+use super::units::{Comparison, ContainerState, HumanDuration, Number, StatusSpec, parse_signal};
 use super::yaml::{Key, Node, Pos, Value};
 
 pub(crate) const GAMEDAY_KEYS: &[&str] = &[
@@ -27,7 +27,16 @@ pub(crate) const GAMEDAY_KEYS: &[&str] = &[
 pub(crate) const DOCKER_KEYS: &[&str] = &["host", "network_helper", "helper_image"];
 pub(crate) const SCOPE_KEYS: &[&str] = &["compose_project"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &["probe_every", "probe_timeout", "baseline", "cooldown"];
-pub(crate) const PROBE_KINDS: &[&str] = &["http", "tcp", "container"];
+pub(crate) const PROBE_KINDS: &[&str] = &[
+    "http",
+    "tcp",
+    "container",
+    "exec",
+    "command",
+    "logs",
+    "prometheus",
+    "alert",
+];
 pub(crate) const PROBE_COMMON_KEYS: &[&str] = &["every", "timeout"];
 pub(crate) const HTTP_KEYS: &[&str] = &[
     "url",
@@ -38,6 +47,10 @@ pub(crate) const HTTP_KEYS: &[&str] = &[
     "body_contains",
 ];
 pub(crate) const TCP_KEYS: &[&str] = &["address"];
+pub(crate) const EXEC_KEYS: &[&str] = &["command"];
+pub(crate) const LOGS_KEYS: &[&str] = &["pattern"];
+pub(crate) const PROMETHEUS_KEYS: &[&str] = &["url", "query", "expect"];
+pub(crate) const ALERT_KEYS: &[&str] = &["url", "name"];
 pub(crate) const TARGET_KEYS: &[&str] = &["service", "container", "pick"];
 pub(crate) const SCENARIO_KEYS: &[&str] = &[
     "name",
@@ -645,6 +658,15 @@ impl Decoder<'_> {
                 match one.name.as_str() {
                     "http" => self.http_probe(body, &what).map(ProbeKind::Http),
                     "tcp" => self.tcp_probe(body, &what).map(ProbeKind::Tcp),
+                    "exec" => self.exec_probe(body, &what).map(ProbeKind::Exec),
+                    "command" => self
+                        .argv(body, &format!("the command of {what}"))
+                        .map(|argv| ProbeKind::Command(CommandProbe { argv })),
+                    "logs" => self.logs_probe(body, &what).map(ProbeKind::Logs),
+                    "prometheus" => self
+                        .prometheus_probe(body, &what)
+                        .map(ProbeKind::Prometheus),
+                    "alert" => self.alert_probe(body, &what).map(ProbeKind::Alert),
                     _ => self
                         .target(body, &format!("the container check of {what}"), &[])
                         .map(|(target, _)| ProbeKind::Container(ContainerProbe { target })),
@@ -751,6 +773,157 @@ impl Decoder<'_> {
             expect_status: expect_status?,
             body_contains,
         })
+    }
+
+    /// An argv list: `[pg_isready, -h, db]`. Never a string for a shell.
+    fn argv(&mut self, node: &Node, what: &str) -> Option<Vec<String>> {
+        let hint = "write the program and its arguments as a list, e.g. `[curl, -fsS, http://127.0.0.1:8080/health]` (use `[sh, -c, \"...\"]` for a shell)";
+        let Value::Seq(items) = &node.value else {
+            self.error_hint(
+                node.pos,
+                format!(
+                    "expected {what} as a list (argv), found {}",
+                    node.value.kind()
+                ),
+                hint,
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.error_hint(node.pos, format!("{what} is empty"), hint);
+            return None;
+        }
+        let argv: Vec<Option<String>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                if i == 0 {
+                    self.name(n, "the program")
+                } else {
+                    self.text(n, "an argument")
+                }
+            })
+            .collect();
+        argv.into_iter().collect()
+    }
+
+    fn exec_probe(&mut self, node: &Node, what: &str) -> Option<ExecProbe> {
+        let what = format!("the exec check of {what}");
+        let (target, obj) = self.target(node, &what, EXEC_KEYS)?;
+        let command = self
+            .require(&obj, "command", &what, "[pg_isready, -q]")
+            .and_then(|n| self.argv(n, "`command`"))?;
+        Some(ExecProbe { target, command })
+    }
+
+    fn logs_probe(&mut self, node: &Node, what: &str) -> Option<LogsProbe> {
+        let what = format!("the logs check of {what}");
+        let (target, obj) = self.target(node, &what, LOGS_KEYS)?;
+        let n = self.require(&obj, "pattern", &what, "\"ERROR|panic\"")?;
+        let pattern = self.name(n, "the pattern")?;
+        if let Err(e) = regex::Regex::new(&pattern) {
+            let detail = e.to_string();
+            let last = detail.lines().last().unwrap_or_default().trim();
+            let last = last.strip_prefix("error: ").unwrap_or(last).to_string();
+            self.error_hint(
+                n.pos,
+                format!("`{pattern}` is not a valid regular expression: {last}"),
+                "the syntax is Rust's `regex` (like RE2): escape special characters with `\\`",
+            );
+            return None;
+        }
+        Some(LogsProbe { target, pattern })
+    }
+
+    /// An `http(s)://host[:port]` base URL (`${VAR}` expanded).
+    fn base_url(&mut self, node: &Node, example: &str) -> Option<String> {
+        let raw = self.name(node, "the URL")?;
+        let url = self.expand_env(node, &raw, "the URL")?;
+        let valid = (url.starts_with("http://") || url.starts_with("https://"))
+            && reqwest::Url::parse(&url).is_ok_and(|u| u.host_str().is_some());
+        if !valid {
+            self.error_hint(
+                node.pos,
+                format!("`{raw}` is not an http(s) URL"),
+                format!("write a full URL such as `{example}`"),
+            );
+            return None;
+        }
+        Some(url.trim_end_matches('/').to_string())
+    }
+
+    fn prometheus_probe(&mut self, node: &Node, what: &str) -> Option<PrometheusProbe> {
+        let what = format!("the prometheus check of {what}");
+        let obj = self.obj(node, &what, PROMETHEUS_KEYS)?;
+        let url = self
+            .require(&obj, "url", &what, "http://127.0.0.1:9090")
+            .and_then(|n| self.base_url(n, "http://127.0.0.1:9090"));
+        let query = self
+            .require(&obj, "query", &what, "sum(rate(http_errors_total[1m]))")
+            .and_then(|n| self.name(n, "the query"));
+        let expect = optional(
+            obj.get("expect")
+                .map(|n| self.comparison::<Number>(n, "`expect`", "< 0.05")),
+        );
+        Some(PrometheusProbe {
+            url: url?,
+            query: query?,
+            expect: expect?,
+        })
+    }
+
+    fn alert_probe(&mut self, node: &Node, what: &str) -> Option<AlertProbe> {
+        let what = format!("the alert check of {what}");
+        let obj = self.obj(node, &what, ALERT_KEYS)?;
+        let url = self
+            .require(&obj, "url", &what, "http://127.0.0.1:9093")
+            .and_then(|n| self.base_url(n, "http://127.0.0.1:9093"));
+        let name = self
+            .require(&obj, "name", &what, "HighErrorRate")
+            .and_then(|n| self.name(n, "the alert name"));
+        Some(AlertProbe {
+            url: url?,
+            name: name?,
+        })
+    }
+
+    fn exit_codes(&mut self, node: &Node) -> Option<ExitCodes> {
+        let hint = "write an exit code like `0`, or a list like `[0, 1]`";
+        let one = |d: &mut Self, n: &Node| -> Option<i64> {
+            match &n.value {
+                Value::Int(i) if (0..=255).contains(i) => Some(*i),
+                Value::Int(i) => {
+                    d.error_hint(
+                        n.pos,
+                        format!("exit code {i} is out of range: exit codes go from 0 to 255"),
+                        hint,
+                    );
+                    None
+                }
+                other => {
+                    d.error_hint(
+                        n.pos,
+                        format!(
+                            "expected an exit code from 0 to 255, found {}",
+                            other.kind()
+                        ),
+                        hint,
+                    );
+                    None
+                }
+            }
+        };
+        match &node.value {
+            Value::Seq(items) if items.is_empty() => {
+                self.error_hint(node.pos, "the list of exit codes is empty", hint);
+                None
+            }
+            Value::Seq(items) => {
+                let codes: Vec<Option<i64>> = items.iter().map(|n| one(self, n)).collect();
+                codes.into_iter().collect::<Option<Vec<_>>>().map(ExitCodes)
+            }
+            _ => one(self, node).map(|c| ExitCodes(vec![c])),
+        }
     }
 
     fn status_spec(&mut self, node: &Node) -> Option<StatusSpec> {
@@ -1440,6 +1613,10 @@ impl Decoder<'_> {
             "latency_max" => Check::LatencyMax(self.comparison(value, "`latency_max`", "< 2s")?),
             "recovers_within" => Check::RecoversWithin(self.duration(value, "`recovers_within`")?),
             "fails_within" => Check::FailsWithin(self.duration(value, "`fails_within`")?),
+            "fires_within" => Check::FiresWithin(self.duration(value, "`fires_within`")?),
+            "exit_code" => Check::ExitCode(self.exit_codes(value)?),
+            "matches" => Check::Matches(self.comparison::<Number>(value, "`matches`", "> 0")?),
+            "value" => Check::Value(self.comparison::<Number>(value, "`value`", "< 0.05")?),
             _ => {
                 let text = self.name(value, "`state`")?;
                 match text.parse::<ContainerState>() {
@@ -1458,7 +1635,7 @@ impl Decoder<'_> {
         // apply: their window is fixed.
         let implied = match check {
             Check::RecoversWithin(_) => Some(Window::After),
-            Check::FailsWithin(_) => Some(Window::Fault),
+            Check::FailsWithin(_) | Check::FiresWithin(_) => Some(Window::Fault),
             _ => None,
         };
         let during = match (implied, during) {
@@ -1537,7 +1714,9 @@ fn optional<T>(value: Option<Option<T>>) -> Option<Option<T>> {
 
 fn a_kind(kind: &ProbeKind) -> String {
     match kind {
-        ProbeKind::Http(_) => "an http".to_string(),
+        ProbeKind::Http(_) | ProbeKind::Exec(_) | ProbeKind::Alert(_) => {
+            format!("an {}", kind.name())
+        }
         other => format!("a {}", other.name()),
     }
 }
@@ -1552,6 +1731,10 @@ fn check_key_fits(key: &str, kind: &ProbeKind) -> bool {
         "success_rate" | "recovers_within" | "fails_within" => true,
         "status" => matches!(kind, ProbeKind::Http(_)),
         "state" => matches!(kind, ProbeKind::Container(_)),
-        _ => matches!(kind, ProbeKind::Http(_) | ProbeKind::Tcp(_)),
+        "exit_code" => matches!(kind, ProbeKind::Exec(_) | ProbeKind::Command(_)),
+        "matches" => matches!(kind, ProbeKind::Logs(_)),
+        "value" => matches!(kind, ProbeKind::Prometheus(_) | ProbeKind::Alert(_)),
+        "fires_within" => matches!(kind, ProbeKind::Alert(_)),
+        _ => kind.has_latency(),
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
-use super::units::{Comparison, ContainerState, HumanDuration, Percent, Rate, StatusSpec};
+use super::units::{Comparison, ContainerState, HumanDuration, Number, Percent, Rate, StatusSpec};
 use super::yaml::Pos;
 
 /// A gameday: scenarios run in order against one blast radius (`scope`).
@@ -160,6 +160,17 @@ pub enum ProbeKind {
     Tcp(TcpProbe),
     /// The Docker state of a container (running, paused, exited, ...).
     Container(ContainerProbe),
+    /// A command run inside a container (`docker exec`); ok when it exits 0.
+    Exec(ExecProbe),
+    /// A command run on the runner's host, e.g. `[curl, -fsS, http://...]`;
+    /// ok when it exits 0. An argv list: no shell unless you write `sh -c`.
+    Command(CommandProbe),
+    /// Container log lines matching a regex, counted per run.
+    Logs(LogsProbe),
+    /// A Prometheus instant query; ok when it returns one number (that meets `expect`).
+    Prometheus(PrometheusProbe),
+    /// Whether an alert is firing, asked of Alertmanager.
+    Alert(AlertProbe),
 }
 
 impl ProbeKind {
@@ -168,7 +179,30 @@ impl ProbeKind {
             ProbeKind::Http(_) => "http",
             ProbeKind::Tcp(_) => "tcp",
             ProbeKind::Container(_) => "container",
+            ProbeKind::Exec(_) => "exec",
+            ProbeKind::Command(_) => "command",
+            ProbeKind::Logs(_) => "logs",
+            ProbeKind::Prometheus(_) => "prometheus",
+            ProbeKind::Alert(_) => "alert",
         }
+    }
+
+    /// The container(s) the probe watches or runs in, if any.
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            ProbeKind::Container(c) => Some(&c.target),
+            ProbeKind::Exec(e) => Some(&e.target),
+            ProbeKind::Logs(l) => Some(&l.target),
+            _ => None,
+        }
+    }
+
+    /// Does a run's duration mean something (latency checks and charts)?
+    pub fn has_latency(&self) -> bool {
+        matches!(
+            self,
+            ProbeKind::Http(_) | ProbeKind::Tcp(_) | ProbeKind::Exec(_) | ProbeKind::Command(_)
+        )
     }
 }
 
@@ -212,6 +246,52 @@ pub struct TcpProbe {
 pub struct ContainerProbe {
     #[serde(flatten)]
     pub target: Target,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecProbe {
+    #[serde(flatten)]
+    pub target: Target,
+    /// The argv run in the (first) container, e.g. `[pg_isready, -q]`.
+    pub command: Vec<String>,
+}
+
+/// An argv list run on the runner's host.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct CommandProbe {
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogsProbe {
+    #[serde(flatten)]
+    pub target: Target,
+    /// A regular expression; each run counts the lines logged since the previous run that match it.
+    pub pattern: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusProbe {
+    /// The Prometheus server, e.g. `http://127.0.0.1:9090`.
+    pub url: String,
+    /// A PromQL expression returning one number (a scalar or a one-series vector).
+    pub query: String,
+    /// A run is ok only when its value meets this, e.g. `"< 0.05"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Comparison<Number>>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertProbe {
+    /// The Alertmanager, e.g. `http://127.0.0.1:9093`.
+    pub url: String,
+    /// The alert's name (its `alertname` label).
+    pub name: String,
 }
 
 /// Which container(s) a fault or probe acts on. Always inside `scope`.
@@ -579,7 +659,7 @@ impl std::fmt::Display for Expectation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.probe, self.check)?;
         match self.check {
-            Check::RecoversWithin(_) | Check::FailsWithin(_) => Ok(()),
+            Check::RecoversWithin(_) | Check::FailsWithin(_) | Check::FiresWithin(_) => Ok(()),
             _ => match self.during {
                 Window::Before => f.write_str(" during baseline"),
                 Window::Fault => f.write_str(" during fault"),
@@ -606,6 +686,37 @@ pub enum Check {
     FailsWithin(HumanDuration),
     /// Every sample saw the container in this state.
     State(ContainerState),
+    /// Every run exited with this code (or one of a list): exec, command.
+    ExitCode(ExitCodes),
+    /// Log lines matching the pattern, counted over the window, e.g. `"> 0"`.
+    Matches(Comparison<Number>),
+    /// Every value in the window meets this, e.g. `"< 0.05"` (prometheus, alert: 1 firing, 0 not).
+    Value(Comparison<Number>),
+    /// After the fault is applied, the alert fires within this time.
+    FiresWithin(HumanDuration),
+}
+
+/// One exit code or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ExitCodes(pub Vec<i64>);
+
+impl ExitCodes {
+    pub fn matches(&self, code: i64) -> bool {
+        self.0.contains(&code)
+    }
+}
+
+impl std::fmt::Display for ExitCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            list => {
+                let items: Vec<String> = list.iter().map(i64::to_string).collect();
+                write!(f, "[{}]", items.join(", "))
+            }
+        }
+    }
 }
 
 impl Check {
@@ -619,6 +730,10 @@ impl Check {
         "recovers_within",
         "fails_within",
         "state",
+        "exit_code",
+        "matches",
+        "value",
+        "fires_within",
     ];
 
     pub fn key(&self) -> &'static str {
@@ -632,6 +747,10 @@ impl Check {
             Check::RecoversWithin(_) => "recovers_within",
             Check::FailsWithin(_) => "fails_within",
             Check::State(_) => "state",
+            Check::ExitCode(_) => "exit_code",
+            Check::Matches(_) => "matches",
+            Check::Value(_) => "value",
+            Check::FiresWithin(_) => "fires_within",
         }
     }
 }
@@ -648,6 +767,10 @@ impl std::fmt::Display for Check {
             Check::RecoversWithin(d) => write!(f, "recovers within {d}"),
             Check::FailsWithin(d) => write!(f, "fails within {d}"),
             Check::State(s) => write!(f, "state {s}"),
+            Check::ExitCode(c) => write!(f, "exit code {c}"),
+            Check::Matches(c) => write!(f, "matching lines {c}"),
+            Check::Value(c) => write!(f, "value {c}"),
+            Check::FiresWithin(d) => write!(f, "fires within {d}"),
         }
     }
 }
@@ -718,6 +841,10 @@ mod tests {
         assert_eq!(props(&defs["HttpProbe"]), set(&[HTTP_KEYS]));
         assert_eq!(props(&defs["TcpProbe"]), set(&[TCP_KEYS]));
         assert_eq!(props(&defs["ContainerProbe"]), set(&[TARGET_KEYS]));
+        assert_eq!(props(&defs["ExecProbe"]), set(&[TARGET_KEYS, EXEC_KEYS]));
+        assert_eq!(props(&defs["LogsProbe"]), set(&[TARGET_KEYS, LOGS_KEYS]));
+        assert_eq!(props(&defs["PrometheusProbe"]), set(&[PROMETHEUS_KEYS]));
+        assert_eq!(props(&defs["AlertProbe"]), set(&[ALERT_KEYS]));
         assert_eq!(props(&defs["Scenario"]), set(&[SCENARIO_KEYS]));
         assert_eq!(props(&defs["Fault"]), set(&[FAULT_KINDS]));
         assert_eq!(props(&defs["KillFault"]), set(&[TARGET_KEYS, KILL_KEYS]));

@@ -1,6 +1,6 @@
 //! The small value languages of the gameday file: durations (`1m30s`),
 //! percentages (`99.5%`), comparisons (`">= 99%"`, `"< 1s"`), HTTP status
-//! specs (`200`, `[200, 204]`, `2xx`), signals and container states. Each type
+//! specs (`200`, `[200, 204]`, `2xx`), numbers, signals and container states. Each type
 //! parses from the user's text, prints back in canonical form, and explains
 //! what was expected when the text is wrong.
 
@@ -490,6 +490,30 @@ pub fn parse_signal(text: &str) -> Result<String, String> {
         Ok(name)
     } else {
         Err(format!("unknown signal `{}`", text.trim()))
+    }
+}
+
+/// A plain number compared by `value:` (a Prometheus result) and `matches:`
+/// (a count of log lines): `0.05`, `1e3`, `-2`. Not NaN nor infinite.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Number(pub f64);
+
+impl FromStr for Number {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let s = text.trim();
+        match s.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Number(v)),
+            _ => Err(format!(
+                "`{s}` is not a number; write e.g. `0.05`, `10` or `1e3`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
     }
 }
 

@@ -1,8 +1,15 @@
 //! Probes: how the system is observed while faults come and go. Each probe
 //! kind turns one run into a [`ProbeSample`] (when, ok or not, latency,
-//! status or container state, error text). [`spawn`] runs one probe on its
-//! own schedule until cancelled; a slow run never delays the next tick, nor
-//! any other probe, nor the fault schedule: every run is its own task.
+//! status, container state, exit code, value, error text). [`spawn`] runs
+//! one probe on its own schedule until cancelled; a slow run never delays
+//! the next tick, nor any other probe, nor the fault schedule: every run is
+//! its own task. HTTP, TCP and container probes live here; commands
+//! ([`command`]), logs ([`logs`]) and Prometheus/Alertmanager ([`metrics`])
+//! in their own files.
+
+mod command;
+mod logs;
+mod metrics;
 
 use std::sync::Arc;
 
@@ -16,7 +23,7 @@ use crate::gameday::model::{HttpProbe, Probe, ProbeKind};
 use crate::gameday::units::ContainerState;
 
 /// One run of one probe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ProbeSample {
     /// Index of the probe in the gameday (file order).
     #[serde(skip)]
@@ -33,6 +40,16 @@ pub struct ProbeSample {
     pub state: Option<ContainerState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// exec and command probes: how the command exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// prometheus: the query's value; logs: matching lines since the
+    /// previous run; alert: 1 firing, 0 not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// exec and command: the start of their output; logs: the first matching line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 impl ProbeSample {
@@ -45,6 +62,15 @@ impl ProbeSample {
     pub fn brief(&self) -> String {
         if let Some(state) = self.state {
             return state.to_string();
+        }
+        if let Some(code) = self.exit_code {
+            return match &self.error {
+                Some(e) => e.clone(),
+                None => format!("exit {code} {:.0}ms", self.latency_ms),
+            };
+        }
+        if let (Some(value), None) = (self.value, &self.error) {
+            return format!("value {value}");
         }
         match (&self.status, &self.error) {
             (Some(s), None) => format!("{s} {:.0}ms", self.latency_ms),
@@ -64,6 +90,27 @@ pub struct ProbeRunner {
     pub container_ids: Vec<String>,
     pub http: reqwest::Client,
     pub engine: Engine,
+    /// logs probes: where the previous run stopped reading.
+    pub log_cursor: Arc<tokio::sync::Mutex<Option<DateTime<Utc>>>>,
+}
+
+impl ProbeRunner {
+    pub fn new(
+        index: usize,
+        probe: Probe,
+        container_ids: Vec<String>,
+        http: reqwest::Client,
+        engine: Engine,
+    ) -> ProbeRunner {
+        ProbeRunner {
+            index,
+            probe,
+            container_ids,
+            http,
+            engine,
+            log_cursor: Arc::default(),
+        }
+    }
 }
 
 /// The shared monotonic + wall clock of a run.
@@ -143,11 +190,8 @@ impl ProbeRunner {
             probe: self.index,
             t_ms: clock.ms(started),
             at: clock.wall(started),
-            ok: false,
             latency_ms: latency.as_secs_f64() * 1000.0,
-            status: None,
-            state: None,
-            error: None,
+            ..Default::default()
         };
         match outcome {
             Err(_) => sample.error = Some(format!("timeout after {}", self.probe.timeout)),
@@ -156,6 +200,9 @@ impl ProbeRunner {
                 sample.status = result.status;
                 sample.state = result.state;
                 sample.error = result.error;
+                sample.exit_code = result.exit_code;
+                sample.value = result.value;
+                sample.output = result.output;
             }
         }
         sample
@@ -175,39 +222,54 @@ impl ProbeRunner {
                 match self.engine.state(id).await {
                     Ok(state) => Outcome {
                         ok: state == ContainerState::Running,
-                        status: None,
                         state: Some(state),
-                        error: None,
+                        ..Default::default()
                     },
                     Err(e) => Outcome::failed(e.to_string()),
                 }
             }
+            ProbeKind::Exec(exec) => {
+                let Some(id) = self.container_ids.first() else {
+                    return Outcome::failed("no container".into());
+                };
+                command::exec_once(&self.engine, id, &exec.command).await
+            }
+            ProbeKind::Command(c) => command::host_once(&c.argv).await,
+            ProbeKind::Logs(spec) => {
+                let Some(id) = self.container_ids.first() else {
+                    return Outcome::failed("no container".into());
+                };
+                logs::count_once(&self.engine, id, spec, &self.log_cursor).await
+            }
+            ProbeKind::Prometheus(spec) => metrics::prometheus_once(&self.http, spec).await,
+            ProbeKind::Alert(spec) => metrics::alert_once(&self.http, spec).await,
         }
     }
 }
 
+/// What one run found, before it is stamped with its time.
+#[derive(Debug, Default)]
 struct Outcome {
     ok: bool,
     status: Option<u16>,
     state: Option<ContainerState>,
     error: Option<String>,
+    exit_code: Option<i64>,
+    value: Option<f64>,
+    output: Option<String>,
 }
 
 impl Outcome {
     fn ok() -> Outcome {
         Outcome {
             ok: true,
-            status: None,
-            state: None,
-            error: None,
+            ..Default::default()
         }
     }
     fn failed(error: String) -> Outcome {
         Outcome {
-            ok: false,
-            status: None,
-            state: None,
             error: Some(error),
+            ..Default::default()
         }
     }
 }
@@ -246,10 +308,9 @@ async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> Outcome {
             Ok(b) => Some(b),
             Err(e) => {
                 return Outcome {
-                    ok: false,
                     status: Some(status),
-                    state: None,
                     error: Some(format!("reading the body: {}", describe_http_error(&e))),
+                    ..Default::default()
                 };
             }
         }
@@ -267,8 +328,8 @@ async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> Outcome {
     Outcome {
         ok: error.is_none(),
         status: Some(status),
-        state: None,
         error,
+        ..Default::default()
     }
 }
 

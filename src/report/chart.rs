@@ -141,10 +141,46 @@ struct Bucket {
     sum: f64,
 }
 
-/// Latency over time: a min–max band, the mean line, and failure marks.
+/// What a line chart plots for each sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// How long the run took (http, tcp, exec, command).
+    Latency,
+    /// The number the run read (prometheus, logs, alert).
+    Value,
+}
+
+impl Measure {
+    fn of(self, sample: &ProbeSample) -> Option<f64> {
+        match self {
+            Measure::Latency => Some(sample.latency_ms),
+            Measure::Value => sample.value,
+        }
+    }
+
+    fn label(self, v: f64) -> String {
+        match self {
+            Measure::Latency => fmt_ms(v),
+            Measure::Value => {
+                let text = format!("{v:.2}");
+                text.trim_end_matches('0').trim_end_matches('.').to_string()
+            }
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Measure::Latency => "latency",
+            Measure::Value => "value",
+        }
+    }
+}
+
+/// Latency (or value) over time: a min–max band, the mean line, and failure marks.
 pub fn latency_chart(
     probe: &str,
     kind: &str,
+    measure: Measure,
     samples: &[&ProbeSample],
     range: (f64, f64),
     phases: &[Phase],
@@ -172,11 +208,13 @@ pub fn latency_chart(
     for s in &in_range {
         let i = (((s.t_ms - range.0) / span) * columns as f64) as usize;
         let b = &mut buckets[i.min(columns - 1)];
-        b.count += 1;
         b.fails += usize::from(!s.ok);
-        b.min = b.min.min(s.latency_ms);
-        b.max = b.max.max(s.latency_ms);
-        b.sum += s.latency_ms;
+        if let Some(v) = measure.of(s) {
+            b.count += 1;
+            b.min = b.min.min(v);
+            b.max = b.max.max(v);
+            b.sum += v;
+        }
     }
     let y_max = nice_ceiling(
         buckets
@@ -190,7 +228,11 @@ pub fn latency_chart(
     let x_of = |i: usize| LEFT + (i as f64 + 0.5) / columns as f64 * Frame::plot_width();
 
     let mut out = String::new();
-    open_svg(&mut out, &format!("{probe}: latency over time"), "latency");
+    open_svg(
+        &mut out,
+        &format!("{probe}: {} over time", measure.name()),
+        measure.name(),
+    );
     phases_and_axis(&mut out, &frame, phases);
     for (i, v) in [0.0, y_max / 2.0, y_max].iter().enumerate() {
         let _ = write!(
@@ -199,7 +241,7 @@ pub fn latency_chart(
             WIDTH - RIGHT,
             LEFT - 4.0,
             y(*v) + if i == 2 { 8.0 } else { 3.0 },
-            fmt_ms(*v),
+            measure.label(*v),
             yy = y(*v)
         );
     }
@@ -209,7 +251,11 @@ pub fn latency_chart(
         .filter(|(_, b)| b.count > 0)
         .collect();
     // Series 1: the min–max band.
-    out.push_str(r#"<g class="series band" data-series="latency min-max">"#);
+    let _ = write!(
+        out,
+        r#"<g class="series band" data-series="{} min-max">"#,
+        measure.name()
+    );
     if !filled.is_empty() {
         out.push_str(r#"<polygon points=""#);
         for (i, b) in &filled {
@@ -222,7 +268,11 @@ pub fn latency_chart(
     }
     out.push_str("</g>");
     // Series 2: the mean.
-    out.push_str(r#"<g class="series mean" data-series="latency mean">"#);
+    let _ = write!(
+        out,
+        r#"<g class="series mean" data-series="{} mean">"#,
+        measure.name()
+    );
     if !filled.is_empty() {
         out.push_str(r#"<polyline points=""#);
         for (i, b) in &filled {
@@ -234,12 +284,12 @@ pub fn latency_chart(
     // Series 3: failures, as marks along the top.
     out.push_str(r#"<g class="series failures" data-series="failures">"#);
     let width = (Frame::plot_width() / columns as f64).max(1.5);
-    for (i, b) in &filled {
+    for (i, b) in buckets.iter().enumerate() {
         if b.fails > 0 {
             let _ = write!(
                 out,
                 r#"<rect x="{:.1}" y="{TOP}" width="{width:.1}" height="6"/>"#,
-                x_of(*i) - width / 2.0
+                x_of(i) - width / 2.0
             );
         }
     }
@@ -326,6 +376,7 @@ mod tests {
             status: None,
             state: None,
             error: None,
+            ..Default::default()
         }
     }
 
@@ -337,7 +388,14 @@ mod tests {
         samples[20_000].latency_ms = 4_000.0;
         samples[20_000].ok = false;
         let refs: Vec<&ProbeSample> = samples.iter().collect();
-        let chart = latency_chart("api", "http", &refs, (0.0, 3_600_000.0), &[]);
+        let chart = latency_chart(
+            "api",
+            "http",
+            Measure::Latency,
+            &refs,
+            (0.0, 3_600_000.0),
+            &[],
+        );
         assert!(chart.svg.len() < 60_000, "{} bytes", chart.svg.len());
         // The y axis reaches the spike, and its failure is marked.
         assert!(chart.svg.contains(">5.00s<"), "spike lost");
@@ -347,7 +405,14 @@ mod tests {
     #[test]
     fn text_is_escaped() {
         let refs: Vec<&ProbeSample> = Vec::new();
-        let chart = latency_chart("<script>alert(1)</script>", "http", &refs, (0.0, 1.0), &[]);
+        let chart = latency_chart(
+            "<script>alert(1)</script>",
+            "http",
+            Measure::Latency,
+            &refs,
+            (0.0, 1.0),
+            &[],
+        );
         assert!(!chart.svg.contains("<script>"));
         assert!(chart.svg.contains("&lt;script&gt;"));
     }

@@ -82,11 +82,12 @@ pub fn view(record: &RunRecord) -> HtmlView {
                 .iter()
                 .map(|p| {
                     let samples = by_probe.get(p.name.as_str()).unwrap_or(&empty);
-                    if p.kind == "container" {
-                        chart::state_chart(&p.name, samples, range, &phases)
-                    } else {
-                        chart::latency_chart(&p.name, &p.kind, samples, range, &phases)
-                    }
+                    let measure = match p.kind.as_str() {
+                        "container" => return chart::state_chart(&p.name, samples, range, &phases),
+                        "prometheus" | "logs" | "alert" => chart::Measure::Value,
+                        _ => chart::Measure::Latency,
+                    };
+                    chart::latency_chart(&p.name, &p.kind, measure, samples, range, &phases)
                 })
                 .collect();
             ScenarioCharts {

@@ -393,6 +393,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
                     status: Some(200),
                     state: None,
                     error: None,
+                    ..Default::default()
                 },
             })
         })

@@ -17,7 +17,7 @@ use crate::docker::{ContainerInfo, Engine};
 use crate::exit;
 use crate::expect::{self, Windows, fmt_ms};
 use crate::fault::{self, AppliedFault};
-use crate::gameday::model::{HaltCondition, Pick, ProbeKind, Scenario, Window};
+use crate::gameday::model::{HaltCondition, Pick, Scenario, Window};
 use crate::plan::{Plan, describe_fault};
 use crate::probe::{self, Clock, ProbeRunner, ProbeSample};
 use crate::report::{self, result::*};
@@ -186,13 +186,13 @@ pub async fn run(
                 .as_ref()
                 .map(|r| r.containers.iter().map(|c| c.id.clone()).collect())
                 .unwrap_or_default();
-            let runner = ProbeRunner {
+            let runner = ProbeRunner::new(
                 index,
-                probe: p.clone(),
+                p.clone(),
                 container_ids,
-                http: http.clone(),
-                engine: engine.clone(),
-            };
+                http.clone(),
+                engine.clone(),
+            );
             probe::spawn(runner, clock, samples_tx.clone(), cancel_rx.clone())
         })
         .collect();
@@ -841,7 +841,7 @@ impl Dispatcher {
                     .0
                     .iter()
                     .enumerate()
-                    .filter(|(_, p)| !matches!(p.kind, ProbeKind::Container(_)))
+                    .filter(|(_, p)| p.kind.has_latency())
                     .map(|(i, p)| {
                         let at = |window| expect::summarize(&self.samples[i], w.range(window));
                         let (before_p50_ms, before_success) = at(Window::Before);
@@ -901,7 +901,7 @@ impl Dispatcher {
                 let samples = &self.samples[i];
                 let mut latencies: Vec<f64> = samples.iter().map(|s| s.latency_ms).collect();
                 latencies.sort_by(f64::total_cmp);
-                let has_latency = !matches!(p.kind, ProbeKind::Container(_));
+                let has_latency = p.kind.has_latency();
                 ProbeSummary {
                     name: p.name.clone(),
                     kind: p.kind.name().to_string(),

@@ -1,0 +1,386 @@
+//! The probes teams rely on, against real containers and a real monitoring
+//! stack: `exec` (in a container), `command` (on this host), `logs`
+//! (matching lines per window), `prometheus` (an instant query on a
+//! Prometheus server scraping the demo api) and `alert` (Alertmanager says
+//! the alert fired). Each test kills the store and checks that every probe
+//! saw it, and that the store runs again afterwards.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use common::*;
+
+fn run_gameday(out: &Path, file: &Path) -> std::process::Output {
+    Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["run", "--no-progress", "--out"])
+        .arg(out)
+        .arg(file)
+        .timeout(Duration::from_secs(90))
+        .output()
+        .unwrap()
+}
+
+fn only_run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// The expectations of the first scenario, by their text.
+fn checks(dir: &Path) -> Vec<(String, String, String)> {
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap();
+    result["scenarios"][0]["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["text"].as_str().unwrap().to_string(),
+                e["verdict"].as_str().unwrap().to_string(),
+                e["actual"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn assert_all_met(dir: &Path, output: &std::process::Output) {
+    let checks = checks(dir);
+    eprintln!("{checks:#?}");
+    let not_met: Vec<_> = checks.iter().filter(|c| c.1 != "met").collect();
+    assert!(
+        not_met.is_empty(),
+        "not met: {not_met:#?}\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn exec_command_and_logs_probes_see_a_killed_store() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("probes");
+    let (store, api) = project.demo_stack();
+    let port = api.host_port.unwrap();
+    let (_dir, file) = gameday_file(&format!(
+        r#"gameday: Probe kinds
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 1s500ms, cooldown: 2s500ms, probe_timeout: 2s }}
+probes:
+  health: {{ http: {{ url: "http://127.0.0.1:{port}/health" }}, every: 100ms }}
+  store-from-api:
+    exec: {{ service: api, command: [/gameday-demo, connect, "store:7000", "300"] }}
+    every: 250ms
+  health-from-host:
+    command: [bash, -c, "exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET /health HTTP/1.1\r\nconnection: close\r\n\r\n' >&3 && head -c 12 <&3 | grep -q ' 200'"]
+    every: 250ms
+  api-errors: {{ logs: {{ service: api, pattern: "^ERROR .*store unavailable" }}, every: 250ms }}
+scenarios:
+  - name: Store killed
+    fault: {{ kill: {{ service: store }} }}
+    duration: 2s500ms
+    expect:
+      - {{ probe: store-from-api, during: before, exit_code: 0 }}
+      - {{ probe: store-from-api, during: fault, exit_code: 1 }}
+      - {{ probe: store-from-api, recovers_within: 3s }}
+      - {{ probe: health-from-host, during: before, success_rate: ">= 100%" }}
+      - {{ probe: health-from-host, during: fault, success_rate: "== 0%" }}
+      - {{ probe: api-errors, during: before, matches: "== 0" }}
+      - {{ probe: api-errors, during: fault, matches: "> 5" }}
+"#,
+        project = project.name
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &file);
+    assert_eq!(store.state(), "running", "the kill was not reverted");
+    let dir = only_run_dir(out.path());
+    assert_all_met(&dir, &output);
+
+    // The samples carry what the commands said.
+    let samples = std::fs::read_to_string(dir.join("samples.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = samples
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |probe: &'static str| rows.iter().filter(move |r| r["probe"] == probe);
+    assert!(of("store-from-api").any(|r| r["exit_code"] == 1 && r["output"] == "unreachable"));
+    assert!(of("store-from-api").any(|r| r["exit_code"] == 0 && r["output"] == "connected"));
+    assert!(of("health-from-host").any(|r| r["exit_code"] == 1));
+    let logged: f64 = of("api-errors").filter_map(|r| r["value"].as_f64()).sum();
+    assert!(logged > 5.0, "{logged}");
+    // Every line the api logged during the run was counted once: the log
+    // probe neither missed nor doubled lines between its reads.
+    let errors_in_logs = StdCommand::new("docker")
+        .args(["logs", &api.id])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .filter(|l| l.starts_with("ERROR ") && l.contains("store unavailable"))
+                .count()
+        })
+        .unwrap();
+    assert!(
+        (logged as usize) <= errors_in_logs && errors_in_logs - logged as usize <= 3,
+        "counted {logged}, the api logged {errors_in_logs}"
+    );
+    // The HTML report charts the log counts as values, not latencies.
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("api-errors: value over time"),
+        "no value chart"
+    );
+}
+
+/// A Debian package's server, started on 127.0.0.1 for one test and killed
+/// when the guard drops.
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `prometheus` and `prometheus-alertmanager` (Debian's packages; `.ci/run`
+/// installs them). Outside CI a missing one skips the test.
+fn monitoring_tools() -> bool {
+    let found = ["prometheus", "prometheus-alertmanager"].iter().all(|b| {
+        StdCommand::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !found {
+        assert!(
+            std::env::var("CI").is_err(),
+            "prometheus and prometheus-alertmanager are required in CI (apt-get install prometheus prometheus-alertmanager)"
+        );
+        eprintln!("skipping: prometheus or prometheus-alertmanager is not installed");
+    }
+    found
+}
+
+fn start(program: &str, args: &[String], port: u16, dir: tempfile::TempDir) -> Server {
+    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+    let child = StdCommand::new(program)
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let server = Server {
+        child,
+        port,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if http_get(port, "/-/ready").is_some_and(|(status, _)| status == 200) {
+            return server;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{program} did not become ready: {}",
+            std::fs::read_to_string(server._dir.path().join("server.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A plain HTTP GET to 127.0.0.1: (status, body).
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(
+        &([127, 0, 0, 1], port).into(),
+        Duration::from_millis(500),
+    )
+    .ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.get(9..12)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+fn alertmanager() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("alertmanager.yml"),
+        "route: { receiver: nobody, group_wait: 1s }\nreceivers: [ { name: nobody } ]\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let args = vec![
+        "--config.file=alertmanager.yml".to_string(),
+        format!("--storage.path={}", dir.path().join("data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        // No cluster: nothing listens beyond the one loopback port.
+        "--cluster.listen-address=".to_string(),
+    ];
+    start("prometheus-alertmanager", &args, port, dir)
+}
+
+fn prometheus(scrape_port: u16, alertmanager_port: u16) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            r#"global: {{ scrape_interval: 500ms, scrape_timeout: 400ms, evaluation_interval: 500ms }}
+rule_files: [rules.yml]
+alerting:
+  alertmanagers: [ {{ static_configs: [ {{ targets: ["127.0.0.1:{alertmanager_port}"] }} ] }} ]
+scrape_configs:
+  - {{ job_name: demo, static_configs: [ {{ targets: ["127.0.0.1:{scrape_port}"] }} ] }}
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: demo\n    rules:\n      - { alert: DemoStoreDown, expr: demo_store_up == 0, for: 0s }\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let args = vec![
+        "--config.file=prometheus.yml".to_string(),
+        format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    let server = start("prometheus", &args, port, dir);
+    // Wait for the first scrape, so the baseline has data.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http_get(port, "/api/v1/query?query=demo_store_up")
+        .is_some_and(|(_, body)| body.contains("\"demo_store_up\""))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "prometheus never scraped the api"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server
+}
+
+#[test]
+fn prometheus_and_alertmanager_probes_see_a_killed_store() {
+    if !docker_available() || !monitoring_tools() {
+        return;
+    }
+    let project = Project::new("prom");
+    let (store, api) = project.demo_stack();
+    let alerts = alertmanager();
+    let prom = prometheus(api.host_port.unwrap(), alerts.port);
+    let (_dir, file) = gameday_file(&format!(
+        r#"gameday: Monitoring sees it
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 2s, cooldown: 5s, probe_timeout: 1s }}
+probes:
+  store-up:
+    prometheus: {{ url: "http://127.0.0.1:{prom}", query: "demo_store_up", expect: "== 1" }}
+    every: 250ms
+  store-alert: {{ alert: {{ url: "http://127.0.0.1:{am}", name: DemoStoreDown }}, every: 250ms }}
+scenarios:
+  - name: Store killed
+    fault: {{ kill: {{ service: store }} }}
+    duration: 4s
+    expect:
+      - {{ probe: store-up, during: before, value: "== 1" }}
+      - {{ probe: store-up, fails_within: 3s }}
+      - {{ probe: store-up, recovers_within: 4s }}
+      - {{ probe: store-alert, during: before, value: "== 0" }}
+      - {{ probe: store-alert, fires_within: 4s }}
+"#,
+        project = project.name,
+        prom = prom.port,
+        am = alerts.port,
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &file);
+    assert_eq!(store.state(), "running", "the kill was not reverted");
+    let dir = only_run_dir(out.path());
+    assert_all_met(&dir, &output);
+    let checks = checks(&dir);
+    let fired = checks
+        .iter()
+        .find(|c| c.0.contains("fires within"))
+        .unwrap();
+    assert!(fired.2.starts_with("fired "), "{fired:?}");
+}
+
+#[test]
+fn a_prometheus_query_returning_several_series_fails_its_samples_with_the_reason() {
+    if !docker_available() || !monitoring_tools() {
+        return;
+    }
+    let project = Project::new("promq");
+    let (_store, api) = project.demo_stack();
+    let alerts = alertmanager();
+    let prom = prometheus(api.host_port.unwrap(), alerts.port);
+    let (_dir, file) = gameday_file(&format!(
+        r#"gameday: Ambiguous query
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 1s, cooldown: 1s }}
+probes:
+  requests: {{ prometheus: {{ url: "http://127.0.0.1:{prom}", query: "demo_requests_total" }}, every: 250ms }}
+scenarios:
+  - name: Nothing happens
+    fault: {{ pause: {{ service: store }} }}
+    duration: 1s
+    expect:
+      - {{ probe: requests, during: fault, value: ">= 0" }}
+"#,
+        project = project.name,
+        prom = prom.port,
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &file);
+    // The baseline fails: the query is ambiguous, so the run stops before any fault.
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("the query returned 2 series; aggregate it"),
+        "{text}"
+    );
+}

@@ -67,7 +67,8 @@ pub enum Command {
         /// Where run directories are written.
         #[arg(long, value_name = "DIR", default_value = "reports")]
         out: PathBuf,
-        /// Do not ask for confirmation (needed for engines other than the local socket).
+        /// Skip the confirmation asked before faults go through an engine other than this
+        /// host's socket (tcp://...): for pipelines that run it on purpose.
         #[arg(long)]
         yes: bool,
         /// No live view; print phase changes as plain lines (also the default without a TTY).
@@ -255,10 +256,10 @@ pub fn main() -> u8 {
         Command::Run {
             file,
             out,
-            yes: _,
+            yes,
             no_progress,
             template_dir,
-        } => with_runtime(run_command(file, out, !no_progress, template_dir)),
+        } => with_runtime(run_command(file, out, !no_progress, template_dir, yes)),
         Command::Recover {
             out,
             docker_host,
@@ -512,11 +513,43 @@ async fn recover_command(
     }
 }
 
+/// Faults against an engine other than this host's socket (staging, say)
+/// need a person's yes: the plan is shown and the gameday's name typed back.
+/// Without a terminal nobody can answer, so the run refuses at once
+/// (`--yes` is the answer for automation); nothing ever waits for input.
+fn confirmed(plan: &plan::Plan, engine: &crate::docker::Engine, display: &str) -> bool {
+    use std::io::IsTerminal;
+    let title = &plan.gameday.gameday;
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: refusing to inject faults through the Docker engine at {} without confirmation: it is not this host's socket, and no one can confirm (standard input is not a terminal)",
+            engine.host()
+        );
+        eprintln!(
+            "  = hint: run it from a terminal to confirm, or add `--yes` when a pipeline runs it on purpose; `gameday plan {display}` shows what it would do. Nothing was changed"
+        );
+        return false;
+    }
+    eprint!("{}", plan.render(display));
+    eprint!(
+        "\nThis injects faults through the Docker engine at {}.\nType the gameday's name ({title}) to go on: ",
+        engine.host()
+    );
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if answer.trim() == title.trim() {
+        return true;
+    }
+    eprintln!("error: not confirmed (expected `{title}`): nothing was changed");
+    false
+}
+
 async fn run_command(
     file: PathBuf,
     out: PathBuf,
     progress: bool,
     template_dir: Option<PathBuf>,
+    yes: bool,
 ) -> u8 {
     let gameday = match gameday::load(&file) {
         Ok(g) => g,
@@ -559,6 +592,9 @@ async fn run_command(
             eprintln!("error: {w}");
         }
         eprintln!("  = hint: `gameday plan {display}` shows the whole plan; nothing was changed");
+        return exit::INVALID;
+    }
+    if !engine.is_local() && !yes && !confirmed(&plan, &engine, &display) {
         return exit::INVALID;
     }
     eprintln!(

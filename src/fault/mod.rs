@@ -170,7 +170,10 @@ impl RevertRecipe {
                 // revert lands closer to the bare API call). Engines differ
                 // in how they refuse ("is not paused" is a 409 on newer
                 // ones, a 500 on 20.10), so the state decides, not the code.
-                match engine.perform(id, &Operation::Unpause, CONFIRM_WITHIN).await {
+                match engine
+                    .perform(id, &Operation::Unpause, CONFIRM_WITHIN)
+                    .await
+                {
                     Ok(confirmed) => Ok(Some(confirmed_or_now(confirmed))),
                     Err(refused) => match engine.state(id).await.map_err(docker("inspect"))? {
                         ContainerState::Paused => Err(docker("unpause")(refused)),

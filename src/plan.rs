@@ -42,6 +42,8 @@ pub struct Plan {
     pub gameday: Gameday,
     pub docker_host: String,
     pub docker_version: String,
+    /// How the engine is reached (local socket, TLS, insecure), set by the caller.
+    pub docker_connection: String,
     pub in_scope: Vec<ContainerInfo>,
     /// Per scenario, per fault, in file order.
     pub fault_targets: Vec<Vec<ResolvedTarget>>,
@@ -126,6 +128,7 @@ pub fn resolve(
     Ok(Plan {
         gameday,
         docker_host,
+        docker_connection: String::new(),
         docker_version,
         in_scope,
         fault_targets,
@@ -410,8 +413,14 @@ impl Plan {
         let _ = writeln!(out, "  environment  {}", g.environment);
         let _ = writeln!(
             out,
-            "  docker       {} (Docker {})",
-            self.docker_host, self.docker_version
+            "  docker       {} (Docker {}{})",
+            self.docker_host,
+            self.docker_version,
+            if self.docker_connection.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", self.docker_connection)
+            }
         );
         let _ = writeln!(
             out,

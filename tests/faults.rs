@@ -161,6 +161,7 @@ fn recover_reverts_what_a_dead_runner_left() {
         scope: project.name.clone(),
         file: "x.yaml".into(),
         at,
+        engine: None,
     })
     .unwrap();
     j.append(&JournalEntry::FaultIntent {

@@ -7,32 +7,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use common::*;
-
-fn run_gameday(out: &Path, file: &Path) -> std::process::Output {
-    Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["run", "--no-progress", "--out"])
-        .arg(out)
-        .arg(file)
-        .timeout(Duration::from_secs(90))
-        .output()
-        .unwrap()
-}
-
-fn only_run_dir(out: &Path) -> PathBuf {
-    let dirs: Vec<_> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
-}
 
 /// The expectations of the first scenario, by their text.
 fn checks(dir: &Path) -> Vec<(String, String, String)> {
@@ -102,9 +81,9 @@ scenarios:
         project = project.name
     ));
     let out = tempfile::tempdir().unwrap();
-    let output = run_gameday(out.path(), &file);
+    let output = run_gameday(out.path(), &file, 90);
     assert_eq!(store.state(), "running", "the kill was not reverted");
-    let dir = only_run_dir(out.path());
+    let dir = run_dir(out.path());
     assert_all_met(&dir, &output);
 
     // The samples carry what the commands said.
@@ -328,9 +307,9 @@ scenarios:
         am = alerts.port,
     ));
     let out = tempfile::tempdir().unwrap();
-    let output = run_gameday(out.path(), &file);
+    let output = run_gameday(out.path(), &file, 90);
     assert_eq!(store.state(), "running", "the kill was not reverted");
-    let dir = only_run_dir(out.path());
+    let dir = run_dir(out.path());
     assert_all_met(&dir, &output);
     let checks = checks(&dir);
     let fired = checks
@@ -366,7 +345,7 @@ scenarios:
         prom = prom.port,
     ));
     let out = tempfile::tempdir().unwrap();
-    let output = run_gameday(out.path(), &file);
+    let output = run_gameday(out.path(), &file, 90);
     // The baseline fails: the query is ambiguous, so the run stops before any fault.
     assert_eq!(
         output.status.code(),

@@ -1,9 +1,12 @@
-//! Engines other than this host's socket: `gameday run` asks a person to
+//! Engines other than this host's socket. `gameday run` asks a person to
 //! confirm (typing the gameday's name) before any fault goes through one,
 //! refuses at once when nobody can answer, and works through it with
-//! `--yes`. The "remote" engine is the local one reached over TCP on
-//! 127.0.0.1 through a forwarder the test runs, so probes, faults and
-//! reverts really travel over tcp://.
+//! `--yes`; a plain-TCP engine needs `insecure: true`. Two kinds of remote
+//! engine, both on 127.0.0.1: the local engine reached over TCP through a
+//! forwarder the test runs, and a second dockerd the test starts (its own
+//! socket, data root and containerd) that speaks only mutual TLS with
+//! certificates the test generates. Faults, probes, reverts and `recover`
+//! really travel over tcp:// and TLS.
 
 mod common;
 
@@ -49,7 +52,7 @@ fn pause_gameday(project: &str, host: &str) -> String {
     format!(
         r#"gameday: Staging pause
 scope: {{ compose_project: {project} }}
-docker: {{ host: "{host}" }}
+docker: {{ host: "{host}", insecure: true }}
 defaults: {{ baseline: 1s, cooldown: 1s }}
 probes:
   store-state: {{ container: {{ service: store }}, every: 100ms }}
@@ -185,4 +188,409 @@ fn a_person_confirms_a_remote_engine_by_typing_the_gameday_name() {
         serde_json::from_slice(&std::fs::read(runs[0].join("result.json")).unwrap()).unwrap();
     assert_eq!(result["outcome"], "met", "{screen}");
     assert_eq!(store.state(), "running", "the pause was not reverted");
+}
+
+#[test]
+fn a_plain_tcp_engine_needs_insecure_said_in_the_file() {
+    let (_dir, file) = gameday_file(
+        r#"gameday: Cleartext
+scope: { compose_project: shop }
+docker: { host: "tcp://127.0.0.1:2375" }
+scenarios:
+  - { name: s, fault: { pause: { service: db } }, duration: 1s }
+"#,
+    );
+    let output = Command::cargo_bin("gameday")
+        .unwrap()
+        .env_remove("DOCKER_TLS_VERIFY")
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("gameday.yaml:3:11: `tcp://127.0.0.1:2375` would be reached without TLS")
+            && stderr.contains("insecure: true"),
+        "{stderr}"
+    );
+}
+
+/// A second Docker engine for one test: its own dockerd (and containerd),
+/// socket, data root and TLS certificates, listening on 127.0.0.1 for TLS
+/// clients only. Its containers use the host's network (it has no bridge of
+/// its own). Everything is removed when the guard drops.
+struct TlsEngine {
+    daemon: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl TlsEngine {
+    fn start() -> TlsEngine {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let openssl = |args: &[&str]| {
+            run(StdCommand::new("openssl").args(args).current_dir(d));
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca-key.pem",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=gameday test CA",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            d.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+        for (name, cn, ext) in [
+            ("server", "127.0.0.1", "server.ext"),
+            ("client", "gameday", "client.ext"),
+        ] {
+            let key = format!("{name}-key.pem");
+            let csr = format!("{name}.csr");
+            let cert = format!("{name}-cert.pem");
+            let subj = format!("/CN={cn}");
+            openssl(
+                &[
+                    &["req"][..],
+                    &ec,
+                    &["-keyout", &key, "-out", &csr, "-subj", &subj],
+                ]
+                .concat(),
+            );
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-out",
+                &cert,
+                "-days",
+                "1",
+                "-extfile",
+                ext,
+            ]);
+        }
+        std::fs::write(d.join("daemon.json"), "{}").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
+        let path = |p: &str| d.join(p).display().to_string();
+        let daemon = StdCommand::new("dockerd")
+            .args(["--config-file", &path("daemon.json")])
+            .args(["--data-root", &path("root"), "--exec-root", &path("exec")])
+            .args(["--pidfile", &path("dockerd.pid")])
+            .args(["-H", &format!("unix://{}", path("sock"))])
+            .args(["-H", &format!("tcp://127.0.0.1:{port}")])
+            .args(["--tlsverify", "--tlscacert", &path("ca.pem")])
+            .args([
+                "--tlscert",
+                &path("server-cert.pem"),
+                "--tlskey",
+                &path("server-key.pem"),
+            ])
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--storage-driver=vfs",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd (the Docker engine's daemon) is needed for this test");
+        let engine = TlsEngine { daemon, dir, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !engine.docker(&["version"]).status.success() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second dockerd did not start: {}",
+                std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // No registry: hand it the demo image built for the first engine.
+        let mut save = StdCommand::new("docker")
+            .args(["save", DEMO_IMAGE])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let loaded = StdCommand::new("docker")
+            .args(["-H", &engine.socket(), "load", "-q"])
+            .stdin(save.stdout.take().unwrap())
+            .output()
+            .unwrap();
+        assert!(save.wait().unwrap().success(), "docker save failed");
+        assert!(
+            loaded.status.success(),
+            "{}",
+            String::from_utf8_lossy(&loaded.stderr)
+        );
+        engine
+    }
+
+    fn socket(&self) -> String {
+        format!("unix://{}", self.dir.path().join("sock").display())
+    }
+
+    /// `docker` against this engine's own socket (for the test's checks).
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        StdCommand::new("docker")
+            .args(["-H", &self.socket()])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn state(&self, container: &str) -> String {
+        let out = self.docker(&["inspect", "-f", "{{.State.Status}}", container]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+impl Drop for TlsEngine {
+    fn drop(&mut self) {
+        let ids = self.docker(&["ps", "-aq"]);
+        let ids = String::from_utf8_lossy(&ids.stdout).to_string();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let _ = self.docker(&[&["unpause"][..], &ids].concat());
+            let _ = self.docker(&[&["rm", "-f"][..], &ids].concat());
+        }
+        // SIGTERM: dockerd stops its containerd and its containers.
+        let _ = nix_kill(self.daemon.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.daemon.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        // dockerd leaves its namespace mount behind; the dir cannot go before it.
+        let dir = self.dir.path().display().to_string();
+        if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
+            for point in mounts.lines().filter_map(|l| l.split_whitespace().nth(1)) {
+                if point.starts_with(&dir) {
+                    let _ = StdCommand::new("umount").args(["-l", point]).output();
+                }
+            }
+        }
+    }
+}
+
+fn nix_kill(pid: u32) -> std::io::Result<()> {
+    let status = StdCommand::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("kill failed"))
+    }
+}
+
+fn tls_gameday(engine: &TlsEngine, project: &str, port: u16, duration: &str) -> String {
+    format!(
+        r#"gameday: Staging over TLS
+scope: {{ compose_project: {project} }}
+docker:
+  host: "tcp://127.0.0.1:{engine_port}"
+  tls: {{ ca: "{ca}", cert: "{cert}", key: "{key}" }}
+defaults: {{ baseline: 1s, cooldown: 1s500ms, probe_timeout: 500ms }}
+probes:
+  store: {{ http: {{ url: "http://127.0.0.1:{port}/get" }}, every: 100ms }}
+  store-state: {{ container: {{ service: store }}, every: 100ms }}
+scenarios:
+  - name: Store paused on the TLS engine
+    fault: {{ pause: {{ service: store }} }}
+    duration: {duration}
+    expect:
+      - {{ probe: store-state, during: fault, state: paused }}
+      - {{ probe: store, during: fault, success_rate: "== 0%" }}
+      - {{ probe: store, recovers_within: 2s }}
+"#,
+        engine_port = engine.port,
+        ca = engine.file("ca.pem"),
+        cert = engine.file("client-cert.pem"),
+        key = engine.file("client-key.pem"),
+    )
+}
+
+/// A gameday against a second engine that speaks only mutual TLS: the run
+/// pauses and unpauses its container, the report says how the engine was
+/// reached; a runner killed mid-fault is recovered by `gameday recover`,
+/// which finds the engine (and its TLS files) in the journal.
+#[test]
+fn a_tls_engine_runs_a_gameday_and_recover_reaches_it_from_the_journal() {
+    if !docker_available() {
+        return;
+    }
+    ensure_demo_image();
+    let engine = TlsEngine::start();
+    let project = format!("gdt-tls-{}", std::process::id());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let started = engine.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "tls-store",
+        "--network",
+        "host",
+        "--label",
+        &format!("com.docker.compose.project={project}"),
+        "--label",
+        "com.docker.compose.service=store",
+        DEMO_IMAGE,
+        "store",
+        "--listen",
+        &listen,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    wait_for_port(port);
+
+    // 1. A whole run through TLS.
+    let (_dir, file) = gameday_file(&tls_gameday(&engine, &project, port, "1s"));
+    let out = tempfile::tempdir().unwrap();
+    let done = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["run", "--yes", "--no-progress", "--out"])
+        .arg(out.path())
+        .arg(&file)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(engine.state("tls-store"), "running");
+    let dir = run_dir(out.path());
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(
+        result["docker"]["connection"],
+        "TLS, engine certificate verified"
+    );
+    assert_eq!(
+        result["docker"]["host"],
+        format!("tcp://127.0.0.1:{}", engine.port)
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("TLS, engine certificate verified"), "{md}");
+
+    // 2. The runner dies while the container is paused; `recover`, run with
+    //    no engine named (its default is this host's socket), reverts it on
+    //    the TLS engine the journal names.
+    let (_dir2, file2) = gameday_file(&tls_gameday(&engine, &project, port, "30s"));
+    let out2 = tempfile::tempdir().unwrap();
+    let mut runner = StdCommand::new(assert_cmd::cargo::cargo_bin("gameday"))
+        .args(["run", "--yes", "--no-progress", "--out"])
+        .arg(out2.path())
+        .arg(&file2)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while engine.state("tls-store") != "paused" {
+        assert!(std::time::Instant::now() < deadline, "the pause never came");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    assert_eq!(
+        engine.state("tls-store"),
+        "paused",
+        "SIGKILL leaves the fault in place"
+    );
+    let recovered = Command::cargo_bin("gameday")
+        .unwrap()
+        .env_remove("DOCKER_HOST")
+        .args(["recover", "--out"])
+        .arg(out2.path())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&recovered.stdout);
+    assert_eq!(
+        recovered.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&recovered.stderr)
+    );
+    assert!(text.contains("reverted"), "{text}");
+    assert_eq!(
+        engine.state("tls-store"),
+        "running",
+        "recover did not reach the TLS engine"
+    );
+
+    // 3. An engine whose certificate the given CA did not sign is refused.
+    let foreign = tls_gameday(&engine, &project, port, "1s")
+        .replace(&engine.file("ca.pem"), &engine.file("server-cert.pem"));
+    let (_dir3, file3) = gameday_file(&foreign);
+    let plan = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("plan")
+        .arg(&file3)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&plan.stderr).contains(&format!(
+            "cannot reach the Docker engine at tcp://127.0.0.1:{}",
+            engine.port
+        )),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
 }

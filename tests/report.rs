@@ -50,6 +50,7 @@ fn fixed_result() -> RunResult {
         docker: DockerInfo {
             host: "unix:///var/run/docker.sock".into(),
             version: "20.10.24 (API 1.41)".into(),
+            connection: String::new(),
         },
         started_at: at("2026-11-23T10:00:00Z"),
         ended_at: at("2026-11-23T10:00:41.500Z"),
@@ -285,6 +286,7 @@ fn fixed_journal(result: &RunResult) -> Vec<JournalEntry> {
             scope: "login".into(),
             file: result.gameday.file.clone(),
             at: at(0),
+            engine: None,
         },
         JournalEntry::Phase {
             scenario: None,

@@ -17,20 +17,6 @@ fn bin() -> String {
         .to_string()
 }
 
-fn run_dir(out: &Path) -> std::path::PathBuf {
-    let dirs: Vec<_> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(
-        dirs.len(),
-        1,
-        "expected one run directory in {}: {dirs:?}",
-        out.display()
-    );
-    dirs[0].clone()
-}
-
 fn result_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap()
 }
@@ -158,17 +144,6 @@ fn a_run_with_met_and_not_met_expectations_exits_1() {
 }
 
 /// `gameday run --no-progress --out OUT FILE`, waiting at most `secs`.
-fn run_gameday(out: &Path, file: &Path, secs: u64) -> std::process::Output {
-    Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["run", "--no-progress", "--out"])
-        .arg(out)
-        .arg(file)
-        .timeout(Duration::from_secs(secs))
-        .output()
-        .unwrap()
-}
-
 /// Spawn `gameday run` in the background.
 fn spawn_run(file: &Path, out: &Path) -> std::process::Child {
     StdCommand::new(bin())

@@ -400,6 +400,7 @@ async fn connect_and_resolve(
         version,
     ) {
         Ok(mut plan) => {
+            plan.docker_connection = engine.security().describe().to_string();
             if needs_namespace {
                 use crate::gameday::model::NetworkHelper;
                 // SAFETY: geteuid(2) has no preconditions.

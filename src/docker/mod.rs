@@ -13,7 +13,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use crate::gameday::model::DockerConfig;
+use crate::gameday::model::{DockerConfig, EngineSpec, TlsFiles};
 use crate::gameday::units::ContainerState;
 
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
@@ -29,6 +29,12 @@ pub enum DockerError {
     },
     #[error("no such container `{0}`")]
     NotFound(String),
+    #[error("cannot read the TLS file `{0}`")]
+    TlsFile(String),
+    #[error(
+        "refusing to reach the Docker engine at {0} without TLS: anyone on the network could drive it; give `tls: {{ ca, cert, key }}` (or DOCKER_TLS_VERIFY and DOCKER_CERT_PATH), or `insecure: true` for a private path"
+    )]
+    Cleartext(String),
     #[error("Docker refused: {0}")]
     Conflict(String),
     #[error("Docker error: {0}")]
@@ -72,13 +78,50 @@ impl ContainerInfo {
 pub struct Engine {
     client: Docker,
     host: String,
+    /// How it was reached, for the journal (so `recover` can reach it again).
+    spec: std::sync::Arc<EngineSpec>,
+    /// How the connection is protected, for plans and reports.
+    security: Security,
 }
+
+/// How the connection to an engine is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Security {
+    /// This host's socket: only root (or the docker group) can use it.
+    LocalSocket,
+    /// Mutual TLS, the engine's certificate checked against the given CA.
+    Tls,
+    /// Plain TCP, allowed by `insecure: true`.
+    Insecure,
+}
+
+impl Security {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Security::LocalSocket => "local socket",
+            Security::Tls => "TLS, engine certificate verified",
+            Security::Insecure => "INSECURE: plain TCP, no TLS (insecure: true)",
+        }
+    }
+}
+
+/// Timeout of one request to a TLS engine, as bollard's default.
+const TLS_TIMEOUT_SECS: u64 = 120;
 
 impl Engine {
     /// Connect as the gameday says: its `docker.host`, else `DOCKER_HOST`, else
     /// the local socket. Negotiates the API version with the server.
     pub async fn connect(config: &DockerConfig) -> Result<Engine, DockerError> {
-        let host = config
+        Engine::connect_spec(&config.engine_spec()).await
+    }
+
+    /// Connect to the engine `spec` names. A `tcp://` engine is reached over
+    /// mutual TLS with the spec's files, else with DOCKER_CERT_PATH's when
+    /// DOCKER_TLS_VERIFY is set (as the docker CLI does), else in the clear
+    /// only when the spec says `insecure`.
+    pub async fn connect_spec(spec: &EngineSpec) -> Result<Engine, DockerError> {
+        let host = spec
             .host
             .clone()
             .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
@@ -87,9 +130,72 @@ impl Engine {
             host: host.clone(),
             source,
         };
-        let client = Docker::connect_with_host(&host).map_err(unreachable)?;
+        let tcp = host.starts_with("tcp://") || host.starts_with("http://");
+        let tls = spec.tls.clone().or_else(|| {
+            let verify = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+            (tcp && verify).then(|| {
+                let dir = std::env::var("DOCKER_CERT_PATH")
+                    .ok()
+                    .filter(|d| !d.is_empty())
+                    .map(std::path::PathBuf::from)
+                    .unwrap_or_else(|| {
+                        std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                            .join(".docker")
+                    });
+                let file = |name: &str| dir.join(name).display().to_string();
+                TlsFiles {
+                    ca: file("ca.pem"),
+                    cert: file("cert.pem"),
+                    key: file("key.pem"),
+                }
+            })
+        });
+        let (client, security) = match (&tls, tcp) {
+            (Some(files), true) => {
+                for path in [&files.ca, &files.cert, &files.key] {
+                    if !std::path::Path::new(path).is_file() {
+                        return Err(DockerError::TlsFile(path.clone()));
+                    }
+                }
+                // One crypto backend for the process (ring), as for HTTPS probes.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let client = Docker::connect_with_ssl(
+                    &host,
+                    std::path::Path::new(&files.key),
+                    std::path::Path::new(&files.cert),
+                    std::path::Path::new(&files.ca),
+                    TLS_TIMEOUT_SECS,
+                    bollard::API_DEFAULT_VERSION,
+                )
+                .map_err(unreachable)?;
+                (client, Security::Tls)
+            }
+            (_, true) if !spec.insecure => return Err(DockerError::Cleartext(host)),
+            (_, true) => (
+                Docker::connect_with_host(&host).map_err(unreachable)?,
+                Security::Insecure,
+            ),
+            (_, false) => (
+                Docker::connect_with_host(&host).map_err(unreachable)?,
+                Security::LocalSocket,
+            ),
+        };
         let client = client.negotiate_version().await.map_err(unreachable)?;
-        Ok(Engine { client, host })
+        Ok(Engine {
+            client,
+            host,
+            spec: std::sync::Arc::new(spec.clone()),
+            security,
+        })
+    }
+
+    /// How this engine was reached (recorded in the journal).
+    pub fn spec(&self) -> &EngineSpec {
+        &self.spec
+    }
+
+    pub fn security(&self) -> Security {
+        self.security
     }
 
     pub fn host(&self) -> &str {

@@ -152,19 +152,14 @@ pub fn evaluate(
             if n == 0 {
                 return empty();
             }
-            let matching = in_window
-                .iter()
-                .filter(|s| s.status.is_some_and(|st| spec.matches(st)))
-                .count();
-            let seen = tally(in_window.iter().map(|s| match s.status {
-                Some(st) => st.to_string(),
-                None => "no response".to_string(),
-            }));
-            Evaluation {
-                verdict: verdict(matching == n),
-                actual: format!("measured {seen} ({matching} of {n} samples match)"),
-                value: Some(matching as f64 * 100.0 / n as f64),
-            }
+            every_sample(
+                &in_window,
+                |s| s.status.is_some_and(|st| spec.matches(st)),
+                |s| match s.status {
+                    Some(st) => st.to_string(),
+                    None => "no response".to_string(),
+                },
+            )
         }
         Check::LatencyP50(cmp)
         | Check::LatencyP95(cmp)
@@ -249,19 +244,14 @@ pub fn evaluate(
             if n == 0 {
                 return empty();
             }
-            let matching = in_window
-                .iter()
-                .filter(|s| s.exit_code.is_some_and(|c| codes.matches(c)))
-                .count();
-            let seen = tally(in_window.iter().map(|s| match s.exit_code {
-                Some(c) => format!("exit {c}"),
-                None => s.error.clone().unwrap_or_else(|| "no exit code".into()),
-            }));
-            Evaluation {
-                verdict: verdict(matching == n),
-                actual: format!("measured {seen} ({matching} of {n} runs match)"),
-                value: Some(matching as f64 * 100.0 / n as f64),
-            }
+            every_sample(
+                &in_window,
+                |s| s.exit_code.is_some_and(|c| codes.matches(c)),
+                |s| match s.exit_code {
+                    Some(c) => format!("exit {c}"),
+                    None => s.error.clone().unwrap_or_else(|| "no exit code".into()),
+                },
+            )
         }
         Check::Matches(cmp) => {
             // Lines are counted by the run that read them; a run belongs to
@@ -370,20 +360,32 @@ pub fn evaluate(
             if n == 0 {
                 return empty();
             }
-            let matching = in_window
-                .iter()
-                .filter(|s| s.state == Some(*wanted))
-                .count();
-            let seen = tally(in_window.iter().map(|s| match s.state {
-                Some(st) => st.to_string(),
-                None => s.error.clone().unwrap_or_else(|| "unknown".into()),
-            }));
-            Evaluation {
-                verdict: verdict(matching == n),
-                actual: format!("measured {seen} ({matching} of {n} samples match)"),
-                value: Some(matching as f64 * 100.0 / n as f64),
-            }
+            every_sample(
+                &in_window,
+                |s| s.state == Some(*wanted),
+                |s| match s.state {
+                    Some(st) => st.to_string(),
+                    None => s.error.clone().unwrap_or_else(|| "unknown".into()),
+                },
+            )
         }
+    }
+}
+
+/// A check that every sample of a (non-empty) window must pass: the verdict,
+/// what was seen (tallied), and the share that passed.
+fn every_sample(
+    in_window: &[&ProbeSample],
+    passes: impl Fn(&ProbeSample) -> bool,
+    seen: impl Fn(&ProbeSample) -> String,
+) -> Evaluation {
+    let n = in_window.len();
+    let matching = in_window.iter().filter(|s| passes(s)).count();
+    let seen = tally(in_window.iter().map(|s| seen(s)));
+    Evaluation {
+        verdict: verdict(matching == n),
+        actual: format!("measured {seen} ({matching} of {n} samples match)"),
+        value: Some(matching as f64 * 100.0 / n as f64),
     }
 }
 

@@ -24,7 +24,9 @@ pub(crate) const GAMEDAY_KEYS: &[&str] = &[
     "probes",
     "scenarios",
 ];
-pub(crate) const DOCKER_KEYS: &[&str] = &["host", "network_helper", "helper_image"];
+pub(crate) const DOCKER_KEYS: &[&str] =
+    &["host", "tls", "insecure", "network_helper", "helper_image"];
+pub(crate) const TLS_KEYS: &[&str] = &["ca", "cert", "key"];
 pub(crate) const SCOPE_KEYS: &[&str] = &["compose_project"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &["probe_every", "probe_timeout", "baseline", "cooldown"];
 pub(crate) const PROBE_KINDS: &[&str] = &[
@@ -518,6 +520,13 @@ impl Decoder<'_> {
             let known = ["unix://", "tcp://", "http://", "https://"];
             if known.iter().any(|p| host.starts_with(p)) {
                 Some(host)
+            } else if host.starts_with("ssh://") {
+                self.error_hint(
+                    n.pos,
+                    format!("`{host}`: ssh:// engines are not supported yet"),
+                    "forward the engine's socket (`ssh -NL 127.0.0.1:2375:/var/run/docker.sock HOST`) and use `tcp://127.0.0.1:2375` with `insecure: true` (the tunnel is the encryption), or expose the engine with TLS",
+                );
+                None
             } else {
                 self.error_hint(
                     n.pos,
@@ -527,6 +536,24 @@ impl Decoder<'_> {
                 None
             }
         });
+        let tls = obj.get("tls").and_then(|n| self.tls_files(n));
+        let insecure = match obj.get("insecure") {
+            None => false,
+            Some(n) => self.boolean(n, "`insecure`").unwrap_or(false),
+        };
+        // A plain tcp:// engine is an open root shell on that host: say so
+        // in the file, not by accident.
+        if let (Some(h), None, false) = (&host, &tls, insecure)
+            && (h.starts_with("tcp://") || h.starts_with("http://"))
+            && (self.env)("DOCKER_TLS_VERIFY").is_none_or(|v| v.is_empty())
+            && let Some(k) = obj.key("host")
+        {
+            self.error_hint(
+                k.pos,
+                format!("`{h}` would be reached without TLS: anyone on the network could drive this engine"),
+                "add `tls: { ca: ca.pem, cert: cert.pem, key: key.pem }` (or set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH), or say `insecure: true` if the path is private (a tunnel)",
+            );
+        }
         let network_helper = match obj.get("network_helper") {
             None => NetworkHelper::Auto,
             Some(n) => match self.name(n, "`network_helper`").as_deref() {
@@ -549,9 +576,27 @@ impl Decoder<'_> {
             .and_then(|n| self.name(n, "`helper_image`"));
         DockerConfig {
             host,
+            tls,
+            insecure,
             network_helper,
             helper_image,
         }
+    }
+
+    fn tls_files(&mut self, node: &Node) -> Option<TlsFiles> {
+        let obj = self.obj(node, "`tls`", TLS_KEYS)?;
+        let mut file = |key: &str, example: &str| {
+            self.require(&obj, key, "`tls`", example)
+                .and_then(|n| self.name(n, &format!("the `{key}` file")))
+        };
+        let ca = file("ca", "ca.pem");
+        let cert = file("cert", "cert.pem");
+        let key = file("key", "key.pem");
+        Some(TlsFiles {
+            ca: ca?,
+            cert: cert?,
+            key: key?,
+        })
     }
 
     fn scope(&mut self, node: &Node) -> Option<Scope> {

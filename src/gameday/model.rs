@@ -54,9 +54,18 @@ impl Gameday {
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DockerConfig {
-    /// `unix:///var/run/docker.sock`, `tcp://host:2375`, ...
+    /// `unix:///var/run/docker.sock`, `tcp://host:2376`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Client certificate, key and the CA that signed the engine's
+    /// certificate, for a `tcp://` engine (as `docker --tlsverify`). Without
+    /// it, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH are used, as by the docker CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+    /// Allow a `tcp://` engine without TLS: anyone on the path can drive it
+    /// (and see what gameday does). The report says so.
+    #[serde(default)]
+    pub insecure: bool,
     /// How network faults reach a container's namespace: `auto` (from this
     /// host when the engine is local and gameday runs as root, else a helper
     /// container), `host`, or `helper`.
@@ -66,6 +75,43 @@ pub struct DockerConfig {
     /// `scripts/build-nethelper-image`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helper_image: Option<String>,
+}
+
+impl DockerConfig {
+    /// Which engine, and how to reach it.
+    pub fn engine_spec(&self) -> EngineSpec {
+        EngineSpec {
+            host: self.host.clone(),
+            tls: self.tls.clone(),
+            insecure: self.insecure,
+        }
+    }
+}
+
+/// How to reach one Docker engine. Recorded in the journal with every
+/// fault, so `gameday recover` reaches the same engine the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
+pub struct EngineSpec {
+    /// The engine's address; `None`: DOCKER_HOST, then the local socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+}
+
+/// PEM files for mutual TLS with a Docker engine (paths as written, from
+/// the directory gameday runs in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The CA that signed the engine's certificate (`ca.pem`).
+    pub ca: String,
+    /// This client's certificate (`cert.pem`).
+    pub cert: String,
+    /// This client's private key (`key.pem`).
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
@@ -832,6 +878,7 @@ mod tests {
         let defs = &schema["$defs"];
         assert_eq!(props(&schema), set(&[GAMEDAY_KEYS]));
         assert_eq!(props(&defs["DockerConfig"]), set(&[DOCKER_KEYS]));
+        assert_eq!(props(&defs["TlsFiles"]), set(&[TLS_KEYS]));
         assert_eq!(props(&defs["Scope"]), set(&[SCOPE_KEYS]));
         assert_eq!(props(&defs["Defaults"]), set(&[DEFAULTS_KEYS]));
         assert_eq!(

@@ -326,6 +326,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
         docker: DockerInfo {
             host: "none".into(),
             version: "none".into(),
+            connection: String::new(),
         },
         started_at: start,
         ended_at: start + chrono::Duration::seconds(i64::from(seconds)),

@@ -58,6 +58,10 @@ pub struct GamedayInfo {
 pub struct DockerInfo {
     pub host: String,
     pub version: String,
+    /// How the engine was reached: `local socket`, `TLS, engine certificate
+    /// verified`, or `INSECURE: ...` (empty in results written before).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub connection: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

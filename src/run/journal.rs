@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::fault::RevertRecipe;
+use crate::gameday::model::EngineSpec;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -21,6 +22,10 @@ pub enum JournalEntry {
         scope: String,
         file: String,
         at: DateTime<Utc>,
+        /// The engine the faults go to, so `recover` reaches it the same
+        /// way (address and TLS files). Absent in journals before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<EngineSpec>,
     },
     Phase {
         scenario: Option<String>,
@@ -122,15 +127,25 @@ pub fn read(path: &Path) -> std::io::Result<Vec<JournalEntry>> {
 #[derive(Debug, Clone)]
 pub struct Unfinished {
     pub scope: String,
+    /// The engine the run used, when the journal says.
+    pub engine: Option<EngineSpec>,
     pub faults: Vec<(String, RevertRecipe)>,
 }
 
 pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
     let mut scope = String::new();
+    let mut engine = None;
     let mut open: Vec<(String, RevertRecipe)> = Vec::new();
     for entry in entries {
         match entry {
-            JournalEntry::RunStarted { scope: s, .. } => scope = s.clone(),
+            JournalEntry::RunStarted {
+                scope: s,
+                engine: e,
+                ..
+            } => {
+                scope = s.clone();
+                engine = e.clone();
+            }
             JournalEntry::FaultIntent {
                 fault_id, recipe, ..
             } => open.push((fault_id.clone(), recipe.clone())),
@@ -140,6 +155,7 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
     }
     Unfinished {
         scope,
+        engine,
         faults: open,
     }
 }
@@ -162,6 +178,7 @@ mod tests {
                 scope: "demo".into(),
                 file: "f".into(),
                 at,
+                engine: None,
             },
             JournalEntry::FaultIntent {
                 fault_id: "1".into(),

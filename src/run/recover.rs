@@ -8,6 +8,7 @@ use chrono::Utc;
 
 use super::journal::{self, Journal, JournalEntry};
 use crate::docker::Engine;
+use crate::gameday::model::EngineSpec;
 
 /// Journals under `out` (one level of run directories) that have unreverted faults.
 pub fn find_unfinished(out: &Path) -> Vec<(PathBuf, journal::Unfinished)> {
@@ -38,17 +39,35 @@ pub struct Recovered {
 }
 
 /// Revert every unfinished fault of every journal under `out` (only those of
-/// `scope` when given).
-pub async fn recover(engine: &Engine, out: &Path, scope: Option<&str>) -> Vec<Recovered> {
+/// `scope` when given), each on the engine its journal names (reached the
+/// same way, TLS included), else on `fallback`.
+pub async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) -> Vec<Recovered> {
     let mut report = Vec::new();
+    let mut engines: Vec<(EngineSpec, Result<Engine, String>)> = Vec::new();
     for (path, unfinished) in find_unfinished(out) {
         if scope.is_some_and(|s| s != unfinished.scope) {
             continue;
         }
+        let engine = match &unfinished.engine {
+            None => Ok(fallback),
+            Some(spec) if spec == fallback.spec() => Ok(fallback),
+            Some(spec) => {
+                if !engines.iter().any(|(s, _)| s == spec) {
+                    let connected = Engine::connect_spec(spec).await.map_err(|e| e.to_string());
+                    engines.push((spec.clone(), connected));
+                }
+                let (_, connected) = engines.iter().find(|(s, _)| s == spec).expect("just added");
+                connected.as_ref().map_err(Clone::clone)
+            }
+        };
         let mut journal = Journal::create(&path).ok();
         for (fault_id, recipe) in unfinished.faults {
             let requested_at = Utc::now();
-            let outcome = match recipe.execute(engine).await {
+            let executed = match engine {
+                Ok(engine) => recipe.execute(engine).await.map_err(|e| e.to_string()),
+                Err(ref e) => Err(format!("cannot reach the engine the journal names: {e}")),
+            };
+            let outcome = match executed {
                 Ok(confirmed) => {
                     if let Some(j) = journal.as_mut() {
                         let _ = j.append(&JournalEntry::FaultReverted {
@@ -68,7 +87,7 @@ pub async fn recover(engine: &Engine, out: &Path, scope: Option<&str>) -> Vec<Re
                     if let Some(j) = journal.as_mut() {
                         let _ = j.append(&JournalEntry::FaultRevertFailed {
                             fault_id: fault_id.clone(),
-                            error: e.to_string(),
+                            error: e.clone(),
                             by_hand: recipe.by_hand(),
                         });
                     }

@@ -170,6 +170,7 @@ pub async fn run(
         scope: plan.gameday.scope.compose_project.clone(),
         file: options.file.clone(),
         at: clock.start_wall,
+        engine: Some(engine.spec().clone()),
     });
 
     let (samples_tx, samples_rx) = mpsc::unbounded_channel();
@@ -934,6 +935,7 @@ impl Dispatcher {
             docker: DockerInfo {
                 host: self.plan.docker_host.clone(),
                 version: self.plan.docker_version.clone(),
+                connection: self.engine.security().describe().to_string(),
             },
             started_at: self.clock.start_wall,
             ended_at,

@@ -221,3 +221,30 @@ pub fn gameday_file(text: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::write(&path, text).unwrap();
     (dir, path)
 }
+
+/// `gameday run --no-progress --out OUT FILE`, killed after `secs`.
+pub fn run_gameday(out: &Path, file: &Path, secs: u64) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["run", "--no-progress", "--out"])
+        .arg(out)
+        .arg(file)
+        .timeout(Duration::from_secs(secs))
+        .output()
+        .unwrap()
+}
+
+/// The one run directory a run wrote under `out`.
+pub fn run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "expected one run directory in {}: {dirs:?}",
+        out.display()
+    );
+    dirs[0].clone()
+}

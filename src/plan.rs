@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::docker::ContainerInfo;
 use crate::gameday::diag::{Diagnostic, nearest};
-use crate::gameday::model::{Fault, Gameday, Pick, ProbeKind, Selector, Target};
+use crate::gameday::model::{
+    Fault, Gameday, Pick, ProbeKind, Selector, Step as ScenarioStep, Target,
+};
 use crate::gameday::units::HumanDuration;
 
 /// A target matched to the containers it stands for right now.
@@ -30,9 +32,22 @@ pub struct Step {
 pub enum Action {
     Baseline(Duration),
     StartScenario,
-    Apply { fault: usize },
+    Apply {
+        fault: usize,
+    },
+    /// A `wait:` step.
+    Wait(Duration),
+    /// A `note:` step.
+    Note(String),
+    /// A `manual:` step: waits for an answer, at most this long.
+    Manual {
+        text: String,
+        timeout: Duration,
+    },
     Hold(Duration),
-    Revert { fault: usize },
+    Revert {
+        fault: usize,
+    },
     Cooldown(Duration),
     End,
 }
@@ -224,12 +239,35 @@ pub fn schedule(gameday: &Gameday) -> (Vec<Step>, Duration) {
             scenario: s,
             action: Action::StartScenario,
         });
-        for fault in 0..scenario.faults.len() {
+        if scenario.steps.is_empty() {
+            for fault in 0..scenario.faults.len() {
+                steps.push(Step {
+                    at,
+                    scenario: s,
+                    action: Action::Apply { fault },
+                });
+            }
+        }
+        for step in &scenario.steps {
+            let action = match step {
+                ScenarioStep::Fault(fault) => Action::Apply { fault: *fault },
+                ScenarioStep::Wait(d) => Action::Wait(d.as_std()),
+                ScenarioStep::Note(text) => Action::Note(text.clone()),
+                ScenarioStep::Manual(m) => Action::Manual {
+                    text: m.manual.clone(),
+                    timeout: m.timeout.as_std(),
+                },
+            };
             steps.push(Step {
                 at,
                 scenario: s,
-                action: Action::Apply { fault },
+                action,
             });
+            // Manual steps take as long as the team needs: the schedule
+            // counts them as instant (the plan says so).
+            if let ScenarioStep::Wait(d) = step {
+                at += d.as_std();
+            }
         }
         steps.push(Step {
             at,
@@ -543,6 +581,21 @@ impl Plan {
                     if let Some(how) = self.mechanism_line(f) {
                         let _ = writeln!(out, "  {:>9}              {how}", "");
                     }
+                }
+                (Action::Wait(d), Some(_)) => {
+                    let _ = writeln!(out, "  {at:>9}    wait      {}", HumanDuration(*d));
+                }
+                (Action::Note(text), Some(_)) => {
+                    let _ = writeln!(out, "  {at:>9}    note      {text}");
+                }
+                (Action::Manual { text, timeout }, Some(_)) => {
+                    let _ = writeln!(out, "  {at:>9}    operator  {text}");
+                    let _ = writeln!(
+                        out,
+                        "  {:>9}              (waits until someone types what they see, at most {}; not counted in the times)",
+                        "",
+                        HumanDuration(*timeout)
+                    );
                 }
                 (Action::Hold(d), Some(i)) => {
                     let s = &g.scenarios[i];

@@ -156,6 +156,7 @@ fn fixed_result() -> RunResult {
         }],
         samples_file: "samples.jsonl".into(),
         faults_left: vec![],
+        observations: Vec::new(),
         summary: Summary {
             scenarios: 2,
             met: 0,

@@ -74,6 +74,10 @@ pub enum Command {
         /// No live view; print phase changes as plain lines (also the default without a TTY).
         #[arg(long)]
         no_progress: bool,
+        /// Without a terminal nobody can answer `manual:` steps, so the run refuses to start;
+        /// `skip` runs the gameday anyway and records each manual step as skipped.
+        #[arg(long, value_enum, value_name = "MODE")]
+        non_interactive: Option<NonInteractive>,
         /// A directory with your own report.md.tera, replacing the default template.
         #[arg(long, value_name = "DIR")]
         template_dir: Option<PathBuf>,
@@ -190,6 +194,13 @@ pub enum Command {
     },
 }
 
+/// What to do with `manual:` steps when no one is at a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NonInteractive {
+    /// Skip them (each is recorded as skipped in the report).
+    Skip,
+}
+
 /// Parse the arguments, run the command, return the exit code.
 pub fn main() -> u8 {
     let cli = Cli::parse();
@@ -259,7 +270,15 @@ pub fn main() -> u8 {
             yes,
             no_progress,
             template_dir,
-        } => with_runtime(run_command(file, out, !no_progress, template_dir, yes)),
+            non_interactive,
+        } => with_runtime(run_command(
+            file,
+            out,
+            !no_progress,
+            template_dir,
+            yes,
+            non_interactive,
+        )),
         Command::Recover {
             out,
             docker_host,
@@ -551,7 +570,9 @@ async fn run_command(
     progress: bool,
     template_dir: Option<PathBuf>,
     yes: bool,
+    non_interactive: Option<NonInteractive>,
 ) -> u8 {
+    use std::io::IsTerminal;
     let gameday = match gameday::load(&file) {
         Ok(g) => g,
         Err(d) => {
@@ -559,6 +580,31 @@ async fn run_command(
             return exit::INVALID;
         }
     };
+    let at_terminal = std::io::stdin().is_terminal();
+    let manual_steps = gameday
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.steps)
+        .filter(|s| matches!(s, gameday::model::Step::Manual(_)))
+        .count();
+    if manual_steps > 0 && !at_terminal && non_interactive != Some(NonInteractive::Skip) {
+        eprintln!(
+            "error: {}: {manual_steps} manual step{} need{} a person to answer, and no one is at a terminal (standard input is not one)",
+            file.display(),
+            if manual_steps == 1 { "" } else { "s" },
+            if manual_steps == 1 { "s" } else { "" },
+        );
+        eprintln!(
+            "  = hint: run it from a terminal, or add `--non-interactive=skip` to run without them (each is recorded as skipped). Nothing was changed"
+        );
+        return exit::INVALID;
+    }
+    let operator = at_terminal.then(|| crate::run::scheduler::Operator {
+        name: ["GAMEDAY_OPERATOR", "SUDO_USER", "USER"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty()))
+            .unwrap_or_else(|| "operator".to_string()),
+    });
     let scope = gameday.scope.compose_project.clone();
     let leftovers: Vec<_> = crate::run::recover::find_unfinished(&out)
         .into_iter()
@@ -618,10 +664,16 @@ async fn run_command(
         .collect();
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let view = tokio::spawn(crate::run::view::show(events_rx, probe_names, progress));
+    if operator.is_some() {
+        eprintln!(
+            "Type a line and press Enter at any time to record an observation (`Sam: ...` credits a participant)."
+        );
+    }
     let options = crate::run::scheduler::RunOptions {
         file: display,
         out,
         template_dir,
+        operator,
     };
     let out_dir = options.out.clone();
     let run = tokio::spawn(crate::run::scheduler::run(

@@ -60,11 +60,17 @@ pub(crate) const SCENARIO_KEYS: &[&str] = &[
     "expected",
     "fault",
     "faults",
+    "steps",
     "duration",
     "cooldown",
     "expect",
     "halt_if",
 ];
+pub(crate) const STEP_KINDS: &[&str] = &["fault", "wait", "note", "manual"];
+pub(crate) const STEP_KEYS: &[&str] = &["fault", "wait", "note", "manual", "timeout"];
+/// How long a manual step waits for an answer when it does not say.
+pub const MANUAL_TIMEOUT_DEFAULT: HumanDuration =
+    HumanDuration(std::time::Duration::from_secs(300));
 pub(crate) const FAULT_KINDS: &[&str] = &[
     "kill",
     "stop",
@@ -1180,8 +1186,9 @@ impl Decoder<'_> {
             .get("description")
             .and_then(|n| self.text(n, "description"));
         let expected = obj.get("expected").and_then(|n| self.text(n, "`expected`"));
-        let faults = match (obj.key("fault"), obj.key("faults")) {
-            (Some(_), Some(both)) => {
+        let mut steps = Vec::new();
+        let faults = match (obj.key("fault"), obj.key("faults"), obj.key("steps")) {
+            (Some(_), Some(both), _) => {
                 self.error_hint(
                     both.pos,
                     format!("{what} has both `fault` and `faults`"),
@@ -1189,23 +1196,42 @@ impl Decoder<'_> {
                 );
                 None
             }
-            (Some(_), None) => obj
+            (Some(k), None, Some(_)) | (None, Some(k), Some(_)) => {
+                self.error_hint(
+                    k.pos,
+                    format!("{what} has both `{}` and `steps`", k.name),
+                    "with `steps:`, write each fault as a step: `- fault: { pause: { service: db } }`",
+                );
+                None
+            }
+            (Some(_), None, None) => obj
                 .get("fault")
                 .and_then(|n| self.fault(n))
                 .map(|f| vec![f]),
-            (None, Some(_)) => obj.get("faults").and_then(|n| self.fault_list(n, &what)),
-            (None, None) => {
+            (None, Some(_), None) => obj.get("faults").and_then(|n| self.fault_list(n, &what)),
+            (None, None, Some(_)) => {
+                obj.get("steps")
+                    .and_then(|n| self.steps(n, &what))
+                    .map(|(faults, decoded)| {
+                        steps = decoded;
+                        faults
+                    })
+            }
+            (None, None, None) => {
                 self.error_hint(
                     obj.pos,
                     format!("{what} has no fault"),
-                    "add e.g. `fault: { pause: { service: db } }`, or `faults:` with a list",
+                    "add e.g. `fault: { pause: { service: db } }`, `faults:` with a list, or `steps:`",
                 );
                 None
             }
         };
-        let duration = self
-            .require(&obj, "duration", &what, "20s")
-            .and_then(|n| self.duration(n, "`duration`"));
+        let duration = if obj.key("steps").is_some() && obj.get("duration").is_none() {
+            Some(HumanDuration::default())
+        } else {
+            self.require(&obj, "duration", &what, "20s")
+                .and_then(|n| self.duration(n, "`duration`"))
+        };
         let cooldown = obj
             .get("cooldown")
             .map(|n| self.duration(n, "`cooldown`"))
@@ -1223,12 +1249,106 @@ impl Decoder<'_> {
             description,
             expected,
             faults: faults?,
+            steps,
             duration: duration?,
             cooldown: cooldown?,
             expect: expect?,
             halt_if: halt_if?,
             pos: obj.pos,
         })
+    }
+
+    /// `steps:` of a scenario: the faults in step order, and the steps.
+    fn steps(&mut self, node: &Node, what: &str) -> Option<(Vec<Fault>, Vec<Step>)> {
+        let items = match &node.value {
+            Value::Seq(items) if !items.is_empty() => items,
+            _ => {
+                self.error_hint(
+                    node.pos,
+                    format!("expected the steps of {what} as a non-empty list"),
+                    "write `steps: [ { note: \"Drill starts\" }, { fault: { pause: { service: db } } }, { wait: 10s } ]`",
+                );
+                return None;
+            }
+        };
+        let mut faults = Vec::new();
+        let mut steps = Vec::new();
+        let mut ok = true;
+        for item in items {
+            let Some(obj) = self.obj(item, "a step", STEP_KEYS) else {
+                ok = false;
+                continue;
+            };
+            let kinds = obj.present(STEP_KINDS);
+            let kind = match kinds.as_slice() {
+                [one] => *one,
+                [] => {
+                    if !obj.had_unknown_key {
+                        self.error_hint(
+                            obj.pos,
+                            "the step does nothing",
+                            format!("give it one of {}", list_keys(STEP_KINDS)),
+                        );
+                    }
+                    ok = false;
+                    continue;
+                }
+                [first, second, ..] => {
+                    self.error_hint(
+                        second.pos,
+                        format!("one step has both `{}` and `{}`", first.name, second.name),
+                        "write one step per list item",
+                    );
+                    ok = false;
+                    continue;
+                }
+            };
+            if let Some(t) = obj.key("timeout")
+                && kind.name != "manual"
+            {
+                self.error_hint(
+                    t.pos,
+                    "`timeout` applies to a `manual` step only",
+                    "remove it, or use `wait:` for a pause",
+                );
+                ok = false;
+            }
+            let body = obj.get(&kind.name)?;
+            let step = match kind.name.as_str() {
+                "fault" => self.fault(body).map(|f| {
+                    faults.push(f);
+                    Step::Fault(faults.len() - 1)
+                }),
+                "wait" => self.duration(body, "`wait`").map(Step::Wait),
+                "note" => self.name(body, "the note").map(Step::Note),
+                _ => {
+                    let manual = self.name(body, "the instruction");
+                    let timeout = match obj.get("timeout") {
+                        None => Some(MANUAL_TIMEOUT_DEFAULT),
+                        Some(n) => self.duration(n, "`timeout`"),
+                    };
+                    match (manual, timeout) {
+                        (Some(manual), Some(timeout)) => {
+                            Some(Step::Manual(ManualStep { manual, timeout }))
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            match step {
+                Some(step) => steps.push(step),
+                None => ok = false,
+            }
+        }
+        if ok && faults.is_empty() {
+            self.error_hint(
+                node.pos,
+                format!("the steps of {what} apply no fault"),
+                "add a step like `- fault: { pause: { service: db } }`",
+            );
+            return None;
+        }
+        ok.then_some((faults, steps))
     }
 
     /// Decode every item of a list; `None` if the list or any item is bad.

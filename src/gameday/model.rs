@@ -393,9 +393,16 @@ pub struct Scenario {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
     /// Faults applied in order and reverted in reverse order (or `fault:` for one).
+    /// With `steps:`, the faults its steps apply, in step order.
     #[serde(default)]
     pub faults: Vec<Fault>,
-    /// How long the faults are held.
+    /// An exercise in steps instead of `fault(s)`: faults applied one by
+    /// one, waits, instructions for the team and notes, in order. Every
+    /// fault applied is reverted (in reverse order) after the last step and
+    /// the `duration` hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    /// How long the faults are held (after the last step, with `steps:`; default 0s there).
     pub duration: HumanDuration,
     /// Observation after the revert (default `defaults.cooldown`).
     #[serde(default)]
@@ -409,6 +416,31 @@ pub struct Scenario {
     #[serde(skip)]
     #[schemars(skip)]
     pub pos: Pos,
+}
+
+/// One step of an exercise.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Apply a fault (any fault kind): `- fault: { pause: { service: db } }`.
+    /// The number is its place in the scenario's `faults`.
+    Fault(#[schemars(with = "Fault")] usize),
+    /// Wait, still probing and checking `halt_if`: `- wait: 10s`.
+    Wait(HumanDuration),
+    /// Tell the team something (shown and recorded): `- note: "Page the on-call"`.
+    Note(String),
+    /// Stop until someone at the terminal types what they saw (recorded with
+    /// who typed it), or until `timeout` (default 5m).
+    Manual(ManualStep),
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ManualStep {
+    /// The instruction: `manual: "Check the error-rate dashboard; note what you see"`.
+    pub manual: String,
+    /// How long to wait for an answer.
+    #[serde(default)]
+    pub timeout: HumanDuration,
 }
 
 /// The file accepts `fault:` (one) as well as `faults:` (a list), never both.
@@ -429,8 +461,16 @@ fn accept_single_fault(schema: &mut Schema) {
     }
     schema.insert(
         "oneOf".to_string(),
-        serde_json::json!([{ "required": ["fault"] }, { "required": ["faults"] }]),
+        serde_json::json!([
+            { "required": ["fault", "duration"] },
+            { "required": ["faults", "duration"] },
+            { "required": ["steps"] }
+        ]),
     );
+    // `duration` is required unless `steps` is given (the oneOf says when).
+    if let Some(required) = schema.get_mut("required").and_then(|r| r.as_array_mut()) {
+        required.retain(|k| k != "duration");
+    }
 }
 
 /// A fault kind and its target.

@@ -169,6 +169,9 @@ pub fn events(record: &RunRecord) -> Vec<EventRow> {
                     "error",
                     format!("fault {fault_id} NOT reverted: {error}; by hand: {by_hand}"),
                 ),
+                JournalEntry::Observation { at, by, text, .. } => {
+                    (*at, "observation", format!("{by}: {text}"))
+                }
                 JournalEntry::ProbeChanged {
                     at,
                     probe,

@@ -69,6 +69,14 @@ pub fn render(result: &RunResult) -> Result<String, String> {
             suite.add_test_case(case);
         }
     }
+    if !result.observations.is_empty() {
+        let lines: Vec<String> = result
+            .observations
+            .iter()
+            .map(|o| format!("{} observation by {}: {}", o.offset, o.by, o.text))
+            .collect();
+        suite.set_system_out(lines.join("\n"));
+    }
     report.add_test_suite(suite);
     report.to_string().map_err(|e| e.to_string())
 }

@@ -372,6 +372,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
             .collect(),
         samples_file: "samples.jsonl".into(),
         faults_left: Vec::new(),
+        observations: Vec::new(),
         summary: Summary {
             scenarios: 1,
             met: 1,

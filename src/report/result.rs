@@ -39,6 +39,23 @@ pub struct RunResult {
     /// Faults that could not be reverted: empty unless something is left broken.
     pub faults_left: Vec<FaultLeft>,
     pub summary: Summary,
+    /// What people at the terminal typed: answers to manual steps and
+    /// observations made while the run went on, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observations: Vec<Observation>,
+}
+
+/// Something a person saw and typed during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Observation {
+    pub at: DateTime<Utc>,
+    /// `+12.3s` from the start of the run.
+    pub offset: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    /// Who typed it: a participant, or the operator's user name.
+    pub by: String,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

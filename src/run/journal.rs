@@ -70,6 +70,15 @@ pub enum JournalEntry {
         reason: String,
         at: DateTime<Utc>,
     },
+    /// What someone at the terminal typed: an answer to a manual step or an
+    /// observation made while the run went on.
+    Observation {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scenario: Option<String>,
+        by: String,
+        text: String,
+        at: DateTime<Utc>,
+    },
     RunFinished {
         exit_code: u8,
         at: DateTime<Utc>,

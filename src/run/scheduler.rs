@@ -17,7 +17,7 @@ use crate::docker::{ContainerInfo, Engine};
 use crate::exit;
 use crate::expect::{self, Windows, fmt_ms};
 use crate::fault::{self, AppliedFault};
-use crate::gameday::model::{HaltCondition, Pick, Scenario, Window};
+use crate::gameday::model::{HaltCondition, ManualStep, Pick, Scenario, Step, Window};
 use crate::plan::{Plan, describe_fault};
 use crate::probe::{self, Clock, ProbeRunner, ProbeSample};
 use crate::report::{self, result::*};
@@ -27,6 +27,49 @@ pub struct RunOptions {
     pub file: String,
     pub out: PathBuf,
     pub template_dir: Option<PathBuf>,
+    /// Whether a person at a terminal can answer manual steps and type
+    /// observations; without one, manual steps are skipped (the command
+    /// line refuses to start them unless told `--non-interactive=skip`).
+    pub operator: Option<Operator>,
+}
+
+/// The person at the terminal: who a typed line is attributed to unless it
+/// starts with a participant's name (`Sam: error rate at 4%`).
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub name: String,
+}
+
+/// Reads lines typed at the terminal, for manual steps and observations.
+fn spawn_operator_input() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    // A plain thread: stdin reads block, and must not hold a runtime worker.
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        while let Ok(n) = std::io::BufRead::read_line(&mut stdin.lock(), &mut line) {
+            if n == 0 || tx.send(line.trim().to_string()).is_err() {
+                break;
+            }
+            line.clear();
+        }
+    });
+    rx
+}
+
+/// Who wrote `line`: a participant named at its start (`Sam: ...` or
+/// `Sam (observer): ...`), else the operator.
+fn attribute(line: &str, participants: &[String], operator: &str) -> (String, String) {
+    if let Some((who, text)) = line.split_once(':') {
+        let who = who.trim();
+        if let Some(p) = participants.iter().find(|p| {
+            let name = p.split(" (").next().unwrap_or(p).trim();
+            !name.is_empty() && (p.trim() == who || name.eq_ignore_ascii_case(who))
+        }) {
+            return (p.clone(), text.trim().to_string());
+        }
+    }
+    (operator.to_string(), line.trim().to_string())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +105,14 @@ enum Interrupt {
     Signal,
 }
 
+/// How a manual step ended.
+enum Answer {
+    Typed,
+    TimedOut,
+    Skipped,
+    Interrupted(Interrupt),
+}
+
 struct Dispatcher {
     run_id: String,
     plan: Plan,
@@ -77,6 +128,27 @@ struct Dispatcher {
     failing_since: Vec<Option<f64>>,
     timeline: Vec<TimelineEntry>,
     faults_left: Vec<FaultLeft>,
+    /// Lines typed at the terminal, when someone can type.
+    input: Option<mpsc::UnboundedReceiver<String>>,
+    operator: Option<Operator>,
+    /// The scenario running, for observations.
+    current_scenario: Option<String>,
+    observations: Vec<Observation>,
+}
+
+/// The next line typed, or never when nobody can type.
+async fn next_line(input: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<String> {
+    match input {
+        Some(rx) => match rx.recv().await {
+            Some(line) => Some(line),
+            None => {
+                // The terminal closed: stop listening.
+                *input = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
 }
 
 /// `2026-11-23-login-api-resilience-3f9c2a`
@@ -215,6 +287,10 @@ pub async fn run(
         failing_since: vec![None; n],
         timeline: Vec::new(),
         faults_left: Vec::new(),
+        input: options.operator.as_ref().map(|_| spawn_operator_input()),
+        operator: options.operator.clone(),
+        current_scenario: None,
+        observations: Vec::new(),
     };
     let (steady, scenarios, aborted_reason) = d.execute().await;
 
@@ -330,9 +406,103 @@ impl Dispatcher {
                     self.signal_count = count;
                     return Some(Interrupt::Signal);
                 }
+                Some(line) = next_line(&mut self.input) => self.observe(&line),
                 _ = tick.tick() => {
                     if let Some(reason) = self.check_halt(halt) {
                         return Some(Interrupt::Halt(reason));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A line typed while the run goes: a timestamped observation.
+    fn observe(&mut self, line: &str) {
+        if line.trim().is_empty() {
+            return;
+        }
+        let operator = self
+            .operator
+            .as_ref()
+            .map_or("operator", |o| o.name.as_str());
+        let (by, text) = attribute(line, &self.plan.gameday.participants, operator);
+        self.record_observation(by, text);
+    }
+
+    fn record_observation(&mut self, by: String, text: String) {
+        let at = Utc::now();
+        let _ = self.journal.append(&JournalEntry::Observation {
+            scenario: self.current_scenario.clone(),
+            by: by.clone(),
+            text: text.clone(),
+            at,
+        });
+        self.note(format!("observation by {by}: {text}"));
+        self.observations.push(Observation {
+            at,
+            offset: offset(self.now_ms()),
+            scenario: self.current_scenario.clone(),
+            by,
+            text,
+        });
+    }
+
+    /// A manual step: show the instruction, wait for someone to type what
+    /// they saw (or for the timeout), still taking samples and checking
+    /// `halt_if` and signals.
+    async fn manual(
+        &mut self,
+        scenario: &str,
+        step: &ManualStep,
+        halt: &[HaltCondition],
+    ) -> Answer {
+        if self.input.is_none() {
+            self.note(format!(
+                "manual step skipped (no one at a terminal): {}",
+                step.manual
+            ));
+            return Answer::Skipped;
+        }
+        let until = Instant::now() + step.timeout.as_std();
+        self.note(format!("OPERATOR: {}", step.manual));
+        self.phase(
+            Some(scenario),
+            format!(
+                "waiting for the operator (type what you see, then Enter; at most {})",
+                step.timeout
+            ),
+            Some(until),
+        );
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {
+                    self.note(format!("manual step timed out after {}: {}", step.timeout, step.manual));
+                    return Answer::TimedOut;
+                }
+                Some(sample) = self.samples_rx.recv() => {
+                    self.record(sample);
+                    if let Some(reason) = self.check_halt(halt) {
+                        return Answer::Interrupted(Interrupt::Halt(reason));
+                    }
+                }
+                Some(count) = self.signals.recv() => {
+                    self.signal_count = count;
+                    return Answer::Interrupted(Interrupt::Signal);
+                }
+                Some(line) = next_line(&mut self.input) => {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let operator = self.operator.as_ref().map_or("operator", |o| o.name.as_str());
+                    let (by, text) = attribute(&line, &self.plan.gameday.participants, operator);
+                    let text = format!("{} → {text}", step.manual);
+                    self.record_observation(by, text);
+                    return Answer::Typed;
+                }
+                _ = tick.tick() => {
+                    if let Some(reason) = self.check_halt(halt) {
+                        return Answer::Interrupted(Interrupt::Halt(reason));
                     }
                 }
             }
@@ -494,67 +664,108 @@ impl Dispatcher {
             None,
         );
 
-        // Apply, in order.
+        // The steps: the faults in order (and, with `steps:`, waits,
+        // notes and manual steps between them).
+        self.current_scenario = Some(scenario.name.clone());
+        let steps: Vec<Step> = if scenario.steps.is_empty() {
+            (0..scenario.faults.len()).map(Step::Fault).collect()
+        } else {
+            scenario.steps.clone()
+        };
         let apply_start = self.now_ms();
         // (the applied fault, its slot in `faults`, its index in the scenario, its journal id)
         let mut applied: Vec<(AppliedFault, usize, usize, String)> = Vec::new();
         let mut faults: Vec<FaultResult> = Vec::new();
         let mut error = None;
-        'apply: for (f, fault) in scenario.faults.iter().enumerate() {
-            for container in self.pick(index, f) {
-                let fault_id = format!("s{}-f{}-{}", index + 1, f + 1, container.short_id());
-                let (action, _) = describe_fault(fault, &container.name);
-                faults.push(FaultResult {
-                    kind: fault.kind().to_string(),
-                    target: container.name.clone(),
-                    container_id: container.id.clone(),
-                    action: action.clone(),
-                    mechanism: None,
-                    applied_at: None,
-                    applied_confirmed_at: None,
-                    reverted_at: None,
-                    revert_confirmed_at: None,
-                    detail: None,
-                    error: None,
-                });
-                let slot = faults.len() - 1;
-                match self
-                    .apply_one(&scenario.name, index, f, &container, &fault_id)
-                    .await
-                {
-                    Ok(a) => {
-                        let lag = a
-                            .confirmed_at
-                            .map(|c| {
-                                let ms = (c - a.requested_at).num_microseconds().unwrap_or(0)
-                                    as f64
-                                    / 1000.0;
-                                match a.mechanism {
-                                    Some(m) => format!(" ({m}), in place after {}", fmt_ms(ms)),
-                                    None => format!(", confirmed by Docker after {}", fmt_ms(ms)),
-                                }
-                            })
-                            .unwrap_or_default();
-                        self.note(format!("applied: {action}{lag}"));
-                        faults[slot].applied_at = Some(a.requested_at);
-                        faults[slot].applied_confirmed_at = a.confirmed_at;
-                        faults[slot].mechanism = a.mechanism.map(String::from);
-                        applied.push((a, slot, f, fault_id));
-                    }
-                    Err(e) => {
-                        self.note(format!("could not apply: {action}: {e}"));
-                        faults[slot].error = Some(e.clone());
-                        error = Some(format!("a fault could not be applied: {e}"));
-                        break 'apply;
+        let mut interrupt = None;
+        // The fault window opens when the first run of fault steps is in place.
+        let mut fault_start = None;
+        'steps: for step in &steps {
+            if !matches!(step, Step::Fault(_)) && !applied.is_empty() && fault_start.is_none() {
+                fault_start = Some(self.now_ms());
+            }
+            match step {
+                Step::Fault(f) => {
+                    let (f, fault) = (*f, &scenario.faults[*f]);
+                    for container in self.pick(index, f) {
+                        let fault_id =
+                            format!("s{}-f{}-{}", index + 1, f + 1, container.short_id());
+                        let (action, _) = describe_fault(fault, &container.name);
+                        faults.push(FaultResult {
+                            kind: fault.kind().to_string(),
+                            target: container.name.clone(),
+                            container_id: container.id.clone(),
+                            action: action.clone(),
+                            mechanism: None,
+                            applied_at: None,
+                            applied_confirmed_at: None,
+                            reverted_at: None,
+                            revert_confirmed_at: None,
+                            detail: None,
+                            error: None,
+                        });
+                        let slot = faults.len() - 1;
+                        match self
+                            .apply_one(&scenario.name, index, f, &container, &fault_id)
+                            .await
+                        {
+                            Ok(a) => {
+                                let lag = a
+                                    .confirmed_at
+                                    .map(|c| {
+                                        let ms =
+                                            (c - a.requested_at).num_microseconds().unwrap_or(0)
+                                                as f64
+                                                / 1000.0;
+                                        match a.mechanism {
+                                            Some(m) => {
+                                                format!(" ({m}), in place after {}", fmt_ms(ms))
+                                            }
+                                            None => format!(
+                                                ", confirmed by Docker after {}",
+                                                fmt_ms(ms)
+                                            ),
+                                        }
+                                    })
+                                    .unwrap_or_default();
+                                self.note(format!("applied: {action}{lag}"));
+                                faults[slot].applied_at = Some(a.requested_at);
+                                faults[slot].applied_confirmed_at = a.confirmed_at;
+                                faults[slot].mechanism = a.mechanism.map(String::from);
+                                applied.push((a, slot, f, fault_id));
+                            }
+                            Err(e) => {
+                                self.note(format!("could not apply: {action}: {e}"));
+                                faults[slot].error = Some(e.clone());
+                                error = Some(format!("a fault could not be applied: {e}"));
+                                break 'steps;
+                            }
+                        }
                     }
                 }
+                Step::Wait(d) => {
+                    let until = Instant::now() + d.as_std();
+                    self.phase(
+                        Some(&scenario.name),
+                        format!("[{}/{total}] waiting {d}", index + 1),
+                        Some(until),
+                    );
+                    interrupt = self.wait_until(until, &scenario.halt_if).await;
+                }
+                Step::Note(text) => self.note(format!("note: {text}")),
+                Step::Manual(m) => match self.manual(&scenario.name, m, &scenario.halt_if).await {
+                    Answer::Interrupted(i) => interrupt = Some(i),
+                    Answer::Typed | Answer::TimedOut | Answer::Skipped => {}
+                },
+            }
+            if interrupt.is_some() {
+                break 'steps;
             }
         }
 
         // Hold.
-        let fault_start = self.now_ms();
-        let mut interrupt = None;
-        if error.is_none() {
+        let fault_start = fault_start.unwrap_or_else(|| self.now_ms());
+        if error.is_none() && interrupt.is_none() && !scenario.duration.is_zero() {
             let until = Instant::now() + scenario.duration.as_std();
             self.phase(
                 Some(&scenario.name),
@@ -562,11 +773,11 @@ impl Dispatcher {
                 Some(until),
             );
             interrupt = self.wait_until(until, &scenario.halt_if).await;
-            match &interrupt {
-                Some(Interrupt::Halt(reason)) => self.note(format!("{reason}: reverting now")),
-                Some(Interrupt::Signal) => self.note("signal received: reverting now".to_string()),
-                None => {}
-            }
+        }
+        match &interrupt {
+            Some(Interrupt::Halt(reason)) => self.note(format!("{reason}: reverting now")),
+            Some(Interrupt::Signal) => self.note("signal received: reverting now".to_string()),
+            None => {}
         }
 
         // Revert, in reverse order.
@@ -948,6 +1159,7 @@ impl Dispatcher {
             probes,
             samples_file: "samples.jsonl".to_string(),
             faults_left: std::mem::take(&mut self.faults_left),
+            observations: std::mem::take(&mut self.observations),
             summary,
         };
         // Every sample, tagged with its probe's name: written once, and the

@@ -69,6 +69,8 @@ pub struct Plan {
     /// `Some(image)`: network faults reach the container's namespace
     /// through helper containers from that image; `None`: from this host.
     pub helper_image: Option<String>,
+    /// Why namespaces are reached that way, for the plan.
+    pub namespace_reason: String,
     /// Things that will make the run fail, found while planning.
     pub warnings: Vec<String>,
     /// Per probe (file order); `None` for probes without a container target.
@@ -144,6 +146,7 @@ pub fn resolve(
         gameday,
         docker_host,
         docker_connection: String::new(),
+        namespace_reason: String::new(),
         docker_version,
         in_scope,
         fault_targets,
@@ -431,16 +434,26 @@ impl Plan {
                 let place = match (&self.helper_image, m) {
                     (_, Mechanism::DockerNetwork) => String::new(),
                     (Some(image), _) => format!(
-                        ", through a helper container ({image}) sharing the container's network namespace"
+                        ", through a helper container ({image}) sharing the container's network namespace{}",
+                        self.because()
                     ),
-                    (None, _) => {
-                        ", in the container's network namespace, entered from this host".to_string()
-                    }
+                    (None, _) => format!(
+                        ", in the container's network namespace, entered from this host{}",
+                        self.because()
+                    ),
                 };
                 format!("with {}{why}{place}", m.describe())
             }
             Err(e) => format!("WILL FAIL: {e}"),
         })
+    }
+
+    fn because(&self) -> String {
+        if self.namespace_reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.namespace_reason)
+        }
     }
 
     /// The dry-run text of `gameday plan`.

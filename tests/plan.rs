@@ -184,6 +184,11 @@ scenarios:
             stdout.contains("with iptables statistic (this kernel has no sch_netem)"),
             "{stdout}"
         );
+        // Which way the namespace is reached, and why.
+        assert!(
+            stdout.contains("entered from this host (local engine, running as root)"),
+            "{stdout}"
+        );
         assert!(
             stdout.contains("WILL FAIL: the kernel has no `sch_netem`"),
             "{stdout}"
@@ -206,7 +211,7 @@ fn a_missing_helper_image_is_caught_before_anything_runs() {
     let planned = plan(&file);
     let stdout = String::from_utf8_lossy(&planned.stdout);
     assert!(
-        stdout.contains("through a helper container (gameday-test-no-such-image:none)"),
+        stdout.contains("through a helper container (gameday-test-no-such-image:none) sharing the container's network namespace (network_helper: helper)"),
         "{stdout}"
     );
     assert!(

@@ -424,11 +424,16 @@ async fn connect_and_resolve(
                 use crate::gameday::model::NetworkHelper;
                 // SAFETY: geteuid(2) has no preconditions.
                 let root = unsafe { libc::geteuid() } == 0;
-                let via_helper = match docker_config.network_helper {
-                    NetworkHelper::Host => false,
-                    NetworkHelper::Helper => true,
-                    NetworkHelper::Auto => !engine.is_local() || !root,
+                let (via_helper, reason) = match docker_config.network_helper {
+                    NetworkHelper::Host => (false, "network_helper: host"),
+                    NetworkHelper::Helper => (true, "network_helper: helper"),
+                    NetworkHelper::Auto if !engine.is_local() => {
+                        (true, "the engine is not this host's socket")
+                    }
+                    NetworkHelper::Auto if !root => (true, "gameday does not run as root here"),
+                    NetworkHelper::Auto => (false, "local engine, running as root"),
                 };
+                plan.namespace_reason = reason.to_string();
                 if via_helper {
                     let image = docker_config
                         .helper_image

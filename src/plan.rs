@@ -20,6 +20,9 @@ pub struct ResolvedTarget {
     pub containers: Vec<ContainerInfo>,
 }
 
+/// An engine of `hosts:`, as the plan and reports show it.
+pub use crate::report::result::HostInfo as EngineInfo;
+
 /// One step of the schedule, at an offset from the start of the run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
@@ -59,6 +62,8 @@ pub struct Plan {
     pub docker_version: String,
     /// How the engine is reached (local socket, TLS, insecure), set by the caller.
     pub docker_connection: String,
+    /// The engines of `hosts:`, set by the caller.
+    pub other_engines: Vec<EngineInfo>,
     pub in_scope: Vec<ContainerInfo>,
     /// Per scenario, per fault, in file order.
     pub fault_targets: Vec<Vec<ResolvedTarget>>,
@@ -112,6 +117,7 @@ pub fn resolve(
                             let target = Target {
                                 selector: Selector::Service(peer.service.clone()),
                                 pick: Pick::All,
+                                host: f.target().host.clone(),
                                 pos: peer.pos,
                             };
                             resolve_one(&target)
@@ -146,6 +152,7 @@ pub fn resolve(
         gameday,
         docker_host,
         docker_connection: String::new(),
+        other_engines: Vec::new(),
         namespace_reason: String::new(),
         docker_version,
         in_scope,
@@ -166,6 +173,19 @@ fn resolve_target(
     outside_scope: &[ContainerInfo],
     project: &str,
 ) -> Result<ResolvedTarget, Diagnostic> {
+    // `host:` narrows the search to one engine.
+    let on_host: Vec<ContainerInfo>;
+    let in_scope = match &target.host {
+        Some(h) => {
+            on_host = in_scope
+                .iter()
+                .filter(|c| &c.engine == h)
+                .cloned()
+                .collect();
+            on_host.as_slice()
+        }
+        None => in_scope,
+    };
     let (found, wanted, candidates): (Vec<ContainerInfo>, String, Vec<String>) =
         match &target.selector {
             Selector::Service(service) => {
@@ -216,9 +236,13 @@ fn resolve_target(
             .unwrap_or_default();
         format!("{suggestion}in scope: {}", candidates.join(", "))
     };
+    let place = match &target.host {
+        Some(h) => format!(" on host `{h}`"),
+        None => String::new(),
+    };
     Err(Diagnostic::new(
         target.pos,
-        format!("{wanted} not found in compose project `{project}`"),
+        format!("{wanted} not found in compose project `{project}`{place}"),
     )
     .with_hint(hint))
 }
@@ -300,10 +324,17 @@ pub fn schedule(gameday: &Gameday) -> (Vec<Step>, Duration) {
     (steps, at)
 }
 
+/// Container names, each with its engine when that is not the default one.
 fn names(containers: &[ContainerInfo]) -> String {
     containers
         .iter()
-        .map(|c| c.name.as_str())
+        .map(|c| {
+            if c.engine == crate::gameday::decode::DEFAULT_HOST {
+                c.name.clone()
+            } else {
+                format!("{} on {}", c.name, c.engine)
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -473,6 +504,13 @@ impl Plan {
                 format!(", {}", self.docker_connection)
             }
         );
+        for e in &self.other_engines {
+            let _ = writeln!(
+                out,
+                "  host {:<7} {} (Docker {}, {})",
+                e.name, e.host, e.version, e.connection
+            );
+        }
         let _ = writeln!(
             out,
             "  scope        compose project `{}`: {} container{}",
@@ -626,8 +664,13 @@ impl Plan {
                 }
                 (Action::Revert { fault }, Some(i)) => {
                     let f = &g.scenarios[i].faults[*fault];
-                    let (_, revert) =
-                        describe_fault(f, &target_text(&self.fault_targets[i][*fault]));
+                    let target = &self.fault_targets[i][*fault];
+                    let (_, mut revert) = describe_fault(f, &target_text(target));
+                    if matches!(f, Fault::Kill(_) | Fault::Stop(_))
+                        && target.containers.iter().any(|c| c.swarm_service.is_some())
+                    {
+                        revert = "none: the swarm replaces the task with a new container (recovers_within measures it)".to_string();
+                    }
                     let _ = writeln!(out, "  {at:>9}    revert    {revert}");
                 }
                 (Action::Cooldown(d), Some(_)) => {

@@ -21,6 +21,7 @@ fn target() -> Target {
     Target {
         selector: Selector::Service("store".into()),
         pick: Pick::All,
+        host: None,
         pos: Pos::default(),
     }
 }
@@ -32,6 +33,8 @@ fn info(c: &Container) -> ContainerInfo {
         service: Some("store".into()),
         project: None,
         state: ContainerState::Running,
+        engine: "default".into(),
+        swarm_service: None,
     }
 }
 
@@ -162,6 +165,7 @@ fn recover_reverts_what_a_dead_runner_left() {
         file: "x.yaml".into(),
         at,
         engine: None,
+        hosts: Default::default(),
     })
     .unwrap();
     j.append(&JournalEntry::FaultIntent {
@@ -173,6 +177,7 @@ fn recover_reverts_what_a_dead_runner_left() {
             container_name: store.name.clone(),
         },
         at,
+        host: None,
     })
     .unwrap();
     drop(j);
@@ -236,6 +241,7 @@ fn recover_says_what_is_left_when_it_cannot_revert() {
             container_name: "ghost".into(),
         },
         at: chrono::Utc::now(),
+        host: None,
     })
     .unwrap();
     let output = Command::cargo_bin("gameday")

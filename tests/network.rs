@@ -23,6 +23,7 @@ fn target(service: &str) -> Target {
     Target {
         selector: Selector::Service(service.into()),
         pick: Pick::All,
+        host: None,
         pos: Pos::default(),
     }
 }
@@ -41,6 +42,8 @@ fn info(c: &Container, service: &str) -> ContainerInfo {
         service: Some(service.into()),
         project: None,
         state: ContainerState::Running,
+        engine: "default".into(),
+        swarm_service: None,
     }
 }
 
@@ -260,6 +263,7 @@ fn compliance_via(
             kind: fault.kind().into(),
             recipe: recipe.clone(),
             at: chrono::Utc::now(),
+            host: None,
         })
         .unwrap();
     let again = rt

@@ -594,3 +594,200 @@ fn a_tls_engine_runs_a_gameday_and_recover_reaches_it_from_the_journal() {
         String::from_utf8_lossy(&plan.stderr)
     );
 }
+
+fn two_hosts_gameday(
+    engine: &TlsEngine,
+    project: &str,
+    web_port: u16,
+    db_port: u16,
+    duration: &str,
+) -> String {
+    format!(
+        r#"gameday: Two hosts
+scope: {{ compose_project: {project} }}
+hosts:
+  db:
+    host: "tcp://127.0.0.1:{engine_port}"
+    tls: {{ ca: "{ca}", cert: "{cert}", key: "{key}" }}
+defaults: {{ baseline: 1s, cooldown: 1s500ms, probe_timeout: 500ms }}
+probes:
+  web: {{ http: {{ url: "http://127.0.0.1:{web_port}/get" }}, every: 100ms }}
+  web-state: {{ container: {{ service: web }}, every: 100ms }}
+  db: {{ http: {{ url: "http://127.0.0.1:{db_port}/get" }}, every: 100ms }}
+  db-state: {{ container: {{ service: db, host: db }}, every: 100ms }}
+scenarios:
+  - name: Web and database frozen together
+    faults:
+      - pause: {{ service: web }}
+      - pause: {{ service: db, host: db }}
+    duration: {duration}
+    expect:
+      - {{ probe: web-state, during: fault, state: paused }}
+      - {{ probe: db-state, during: fault, state: paused }}
+      - {{ probe: web, during: fault, success_rate: "== 0%" }}
+      - {{ probe: db, during: fault, success_rate: "== 0%" }}
+      - {{ probe: db, recovers_within: 2s }}
+      - {{ probe: web, recovers_within: 2s }}
+"#,
+        engine_port = engine.port,
+        ca = engine.file("ca.pem"),
+        cert = engine.file("client-cert.pem"),
+        key = engine.file("client-key.pem"),
+    )
+}
+
+/// One gameday, two engines: a service on this host's engine and one on a
+/// TLS engine, each found on its own engine, both paused by one scenario
+/// and both reverted; after a runner killed mid-fault, `recover` reverts
+/// each on the engine the journal names.
+#[test]
+fn one_gameday_drives_two_engines() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("hosts");
+    let web = project.service("web", &["store", "--listen", "0.0.0.0:7000"], Some(7000));
+    let engine = TlsEngine::start();
+    let db_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{db_port}");
+    let project_label = format!("com.docker.compose.project={}", project.name);
+    let started = engine.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "db-1",
+        "--network",
+        "host",
+        "--label",
+        &project_label,
+        "--label",
+        "com.docker.compose.service=db",
+        DEMO_IMAGE,
+        "store",
+        "--listen",
+        &listen,
+    ]);
+    assert!(started.status.success());
+    wait_for_port(db_port);
+    let web_port = web.host_port.unwrap();
+
+    let (_dir, file) = gameday_file(&two_hosts_gameday(
+        &engine,
+        &project.name,
+        web_port,
+        db_port,
+        "1s",
+    ));
+    let plan = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("plan")
+        .arg(&file)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert!(
+        text.contains(&format!("host db      tcp://127.0.0.1:{}", engine.port))
+            && text.contains("TLS, engine certificate verified")
+            && text.contains("db-1 on db"),
+        "{text}"
+    );
+
+    // A network fault on the TLS engine needs the helper image there: the
+    // plan says it is missing before anything runs.
+    let delayed = two_hosts_gameday(&engine, &project.name, web_port, db_port, "1s").replace(
+        "- pause: { service: db, host: db }",
+        "- delay: { service: db, host: db, latency: 100ms }",
+    );
+    let (_dir_delay, file_delay) = gameday_file(&delayed);
+    let plan = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("plan")
+        .arg(&file_delay)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        text.contains("is not on host `db`"),
+        "{text}{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let done = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["run", "--yes", "--no-progress", "--out"])
+        .arg(out.path())
+        .arg(&file)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(web.state(), "running");
+    assert_eq!(engine.state("db-1"), "running");
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir(out.path()).join("result.json")).unwrap())
+            .unwrap();
+    assert_eq!(result["docker"]["hosts"][0]["name"], "db");
+    let md = std::fs::read_to_string(run_dir(out.path()).join("report.md")).unwrap();
+    assert!(
+        md.contains(&format!("host db: tcp://127.0.0.1:{} (Docker", engine.port)),
+        "{md}"
+    );
+
+    // Killed while both are paused: recover reverts each on its engine.
+    let (_dir2, file2) = gameday_file(&two_hosts_gameday(
+        &engine,
+        &project.name,
+        web_port,
+        db_port,
+        "30s",
+    ));
+    let out2 = tempfile::tempdir().unwrap();
+    let mut runner = StdCommand::new(assert_cmd::cargo::cargo_bin("gameday"))
+        .args(["run", "--yes", "--no-progress", "--out"])
+        .arg(out2.path())
+        .arg(&file2)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while engine.state("db-1") != "paused" || web.state() != "paused" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pauses never came"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let recovered = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["recover", "--out"])
+        .arg(out2.path())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&recovered.stdout);
+    assert_eq!(recovered.status.code(), Some(0), "{text}");
+    assert_eq!(text.matches(": reverted").count(), 2, "{text}");
+    assert_eq!(web.state(), "running");
+    assert_eq!(engine.state("db-1"), "running");
+}

@@ -51,6 +51,7 @@ fn fixed_result() -> RunResult {
             host: "unix:///var/run/docker.sock".into(),
             version: "20.10.24 (API 1.41)".into(),
             connection: String::new(),
+            hosts: Vec::new(),
         },
         started_at: at("2026-11-23T10:00:00Z"),
         ended_at: at("2026-11-23T10:00:41.500Z"),
@@ -119,6 +120,7 @@ fn fixed_result() -> RunResult {
                     fault_start: 5030.0,
                     revert_start: 25_030.0,
                     end: 30_100.0,
+                    self_healing_from: None,
                 }),
                 timeline: vec![
                     timeline(
@@ -288,6 +290,7 @@ fn fixed_journal(result: &RunResult) -> Vec<JournalEntry> {
             file: result.gameday.file.clone(),
             at: at(0),
             engine: None,
+            hosts: Default::default(),
         },
         JournalEntry::Phase {
             scenario: None,
@@ -303,6 +306,7 @@ fn fixed_journal(result: &RunResult) -> Vec<JournalEntry> {
                 container_name: "login_db_1".into(),
             },
             at: at(5005),
+            host: None,
         },
         JournalEntry::FaultApplied {
             fault_id: "s1-f1-0123456789ab".into(),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::docker::Engine;
+use crate::docker::{Engine, Engines};
 use crate::exit;
 use crate::gameday::{self, FileDiagnostics};
 use crate::plan;
@@ -380,7 +380,7 @@ async fn plan_command(file: PathBuf) -> u8 {
 async fn connect_and_resolve(
     gameday: gameday::Gameday,
     file: &std::path::Path,
-) -> Result<(plan::Plan, Engine), u8> {
+) -> Result<(plan::Plan, Engines), u8> {
     let engine = match Engine::connect(&gameday.docker).await {
         Ok(e) => e,
         Err(e) => {
@@ -391,14 +391,43 @@ async fn connect_and_resolve(
             return Err(exit::INVALID);
         }
     };
+    let mut others = Vec::new();
+    for (name, spec) in &gameday.hosts {
+        match Engine::connect_named(name, spec).await {
+            Ok(e) => others.push(e),
+            Err(e) => {
+                eprintln!("error: host `{name}`: {e}");
+                eprintln!(
+                    "  = hint: check `hosts.{name}` in {}; nothing was changed",
+                    file.display()
+                );
+                return Err(exit::INVALID);
+            }
+        }
+    }
+    let engines = Engines::new(engine, others);
+    let engine = engines.default_engine().clone();
     let scope = gameday.scope.compose_project.clone();
     let listing = async {
         let version = engine.server_version().await?;
-        let in_scope = engine.list_project(&scope).await?;
-        let outside = engine.list_outside(&scope).await?;
-        Ok::<_, crate::docker::DockerError>((version, in_scope, outside))
+        let mut in_scope = Vec::new();
+        let mut outside = Vec::new();
+        let mut others = Vec::new();
+        for e in engines.iter() {
+            in_scope.extend(e.list_project(&scope).await?);
+            outside.extend(e.list_outside(&scope).await?);
+            if e.name() != engine.name() {
+                others.push(plan::EngineInfo {
+                    name: e.name().to_string(),
+                    host: e.host().to_string(),
+                    version: e.server_version().await?,
+                    connection: e.security().describe().to_string(),
+                });
+            }
+        }
+        Ok::<_, crate::docker::DockerError>((version, in_scope, outside, others))
     };
-    let (version, in_scope, outside) = match listing.await {
+    let (version, in_scope, outside, other_engines) = match listing.await {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: cannot list containers: {e}");
@@ -420,6 +449,7 @@ async fn connect_and_resolve(
     ) {
         Ok(mut plan) => {
             plan.docker_connection = engine.security().describe().to_string();
+            plan.other_engines = other_engines;
             if needs_namespace {
                 use crate::gameday::model::NetworkHelper;
                 // SAFETY: geteuid(2) has no preconditions.
@@ -449,8 +479,23 @@ async fn connect_and_resolve(
                 } else {
                     plan.netem_available = crate::fault::netns::kernel_has_netem();
                 }
+                // Engines of `hosts:` elsewhere are reached through helpers too.
+                let image = docker_config
+                    .helper_image
+                    .clone()
+                    .unwrap_or_else(|| crate::fault::helper::DEFAULT_IMAGE.to_string());
+                for other in engines.iter().skip(1).filter(|e| !e.is_local()) {
+                    if !other.image_exists(&image).await {
+                        plan.warnings.push(format!(
+                            "the helper image `{image}` is not on host `{}` ({}), so network faults there will fail: \
+                             build it there with scripts/build-nethelper-image (or set docker.helper_image)",
+                            other.name(),
+                            other.host()
+                        ));
+                    }
+                }
             }
-            Ok((plan, engine))
+            Ok((plan, engines))
         }
         Err(diagnostics) => {
             print_diagnostics(&FileDiagnostics {
@@ -542,13 +587,17 @@ async fn recover_command(
 /// need a person's yes: the plan is shown and the gameday's name typed back.
 /// Without a terminal nobody can answer, so the run refuses at once
 /// (`--yes` is the answer for automation); nothing ever waits for input.
-fn confirmed(plan: &plan::Plan, engine: &crate::docker::Engine, display: &str) -> bool {
+fn confirmed(plan: &plan::Plan, remote: &[&Engine], display: &str) -> bool {
     use std::io::IsTerminal;
     let title = &plan.gameday.gameday;
+    let hosts = remote
+        .iter()
+        .map(|e| e.host())
+        .collect::<Vec<_>>()
+        .join(" and ");
     if !std::io::stdin().is_terminal() {
         eprintln!(
-            "error: refusing to inject faults through the Docker engine at {} without confirmation: it is not this host's socket, and no one can confirm (standard input is not a terminal)",
-            engine.host()
+            "error: refusing to inject faults through the Docker engine at {hosts} without confirmation: it is not this host's socket, and no one can confirm (standard input is not a terminal)"
         );
         eprintln!(
             "  = hint: run it from a terminal to confirm, or add `--yes` when a pipeline runs it on purpose; `gameday plan {display}` shows what it would do. Nothing was changed"
@@ -557,8 +606,7 @@ fn confirmed(plan: &plan::Plan, engine: &crate::docker::Engine, display: &str) -
     }
     eprint!("{}", plan.render(display));
     eprint!(
-        "\nThis injects faults through the Docker engine at {}.\nType the gameday's name ({title}) to go on: ",
-        engine.host()
+        "\nThis injects faults through the Docker engine at {hosts}.\nType the gameday's name ({title}) to go on: "
     );
     let mut answer = String::new();
     let _ = std::io::stdin().read_line(&mut answer);
@@ -635,7 +683,7 @@ async fn run_command(
         return exit::FAULT_LEFT;
     }
     let display = file.display().to_string();
-    let (plan, engine) = match connect_and_resolve(gameday, &file).await {
+    let (plan, engines) = match connect_and_resolve(gameday, &file).await {
         Ok(v) => v,
         Err(code) => return code,
     };
@@ -646,7 +694,8 @@ async fn run_command(
         eprintln!("  = hint: `gameday plan {display}` shows the whole plan; nothing was changed");
         return exit::INVALID;
     }
-    if !engine.is_local() && !yes && !confirmed(&plan, &engine, &display) {
+    let remote: Vec<&Engine> = engines.iter().filter(|e| !e.is_local()).collect();
+    if !remote.is_empty() && !yes && !confirmed(&plan, &remote, &display) {
         return exit::INVALID;
     }
     eprintln!(
@@ -683,7 +732,7 @@ async fn run_command(
     let out_dir = options.out.clone();
     let run = tokio::spawn(crate::run::scheduler::run(
         plan,
-        engine.clone(),
+        engines.clone(),
         options,
         events_tx,
     ));
@@ -696,7 +745,7 @@ async fn run_command(
             eprintln!(
                 "internal error: the run stopped unexpectedly ({panic}); reverting what it applied"
             );
-            return recover_after_crash(&engine, &out_dir, &scope).await;
+            return recover_after_crash(engines.default_engine(), &out_dir, &scope).await;
         }
     };
     let _ = view.await;

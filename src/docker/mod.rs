@@ -18,6 +18,9 @@ use crate::gameday::units::ContainerState;
 
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
 pub const LABEL_SERVICE: &str = "com.docker.compose.service";
+/// Task containers of a swarm stack (`docker stack deploy`) carry these.
+pub const LABEL_STACK: &str = "com.docker.stack.namespace";
+pub const LABEL_SWARM_SERVICE: &str = "com.docker.swarm.service.name";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
@@ -65,6 +68,11 @@ pub struct ContainerInfo {
     pub service: Option<String>,
     pub project: Option<String>,
     pub state: ContainerState,
+    /// The engine it lives on: `default` (the `docker:` engine) or a name from `hosts:`.
+    pub engine: String,
+    /// A swarm task's service (`<stack>_<service>`): the swarm, not gameday,
+    /// brings a killed or stopped task back (as a new container).
+    pub swarm_service: Option<String>,
 }
 
 impl ContainerInfo {
@@ -78,6 +86,8 @@ impl ContainerInfo {
 pub struct Engine {
     client: Docker,
     host: String,
+    /// `default` (the `docker:` engine) or its name in `hosts:`.
+    name: String,
     /// How it was reached, for the journal (so `recover` can reach it again).
     spec: std::sync::Arc<EngineSpec>,
     /// How the connection is protected, for plans and reports.
@@ -121,6 +131,11 @@ impl Engine {
     /// DOCKER_TLS_VERIFY is set (as the docker CLI does), else in the clear
     /// only when the spec says `insecure`.
     pub async fn connect_spec(spec: &EngineSpec) -> Result<Engine, DockerError> {
+        Engine::connect_named(crate::gameday::decode::DEFAULT_HOST, spec).await
+    }
+
+    /// [`Engine::connect_spec`] for an engine with a name from `hosts:`.
+    pub async fn connect_named(name: &str, spec: &EngineSpec) -> Result<Engine, DockerError> {
         let host = spec
             .host
             .clone()
@@ -184,9 +199,14 @@ impl Engine {
         Ok(Engine {
             client,
             host,
+            name: name.to_string(),
             spec: std::sync::Arc::new(spec.clone()),
             security,
         })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// How this engine was reached (recorded in the journal).
@@ -232,47 +252,72 @@ impl Engine {
             .collect())
     }
 
+    /// Containers of a compose project, or of the swarm stack of the same
+    /// name (task containers labelled `com.docker.stack.namespace`), or all.
     async fn list(&self, project: Option<&str>) -> Result<Vec<ContainerInfo>, DockerError> {
-        let filters = project.map(|project| {
-            HashMap::from([(
-                "label".to_string(),
-                vec![format!("{LABEL_PROJECT}={project}")],
-            )])
-        });
-        let list = self
-            .client
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters,
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| DockerError::classify(e, project.unwrap_or("containers")))?;
-        let mut containers: Vec<ContainerInfo> = list
-            .into_iter()
-            .filter_map(|c| {
+        let label_filters: Vec<Option<String>> = match project {
+            Some(p) => vec![
+                Some(format!("{LABEL_PROJECT}={p}")),
+                Some(format!("{LABEL_STACK}={p}")),
+            ],
+            None => vec![None],
+        };
+        let mut containers: Vec<ContainerInfo> = Vec::new();
+        for label in label_filters {
+            let filters = label.map(|l| HashMap::from([("label".to_string(), vec![l])]));
+            let list = self
+                .client
+                .list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters,
+                    ..Default::default()
+                }))
+                .await
+                .map_err(|e| DockerError::classify(e, project.unwrap_or("containers")))?;
+            for c in list {
                 let labels = c.labels.unwrap_or_default();
+                let compose = labels.get(LABEL_PROJECT).cloned();
+                let stack = labels.get(LABEL_STACK).cloned();
+                let in_project = compose.clone().or_else(|| stack.clone());
                 // Belt and braces: never trust a filter alone with the blast radius.
-                if project.is_some() && labels.get(LABEL_PROJECT).map(String::as_str) != project {
-                    return None;
+                if project.is_some() && in_project.as_deref() != project {
+                    continue;
                 }
-                Some(ContainerInfo {
-                    id: c.id?,
+                let Some(id) = c.id else { continue };
+                if containers.iter().any(|known| known.id == id) {
+                    continue;
+                }
+                let swarm_service = labels.get(LABEL_SWARM_SERVICE).cloned();
+                // A stack's services are named `<stack>_<service>`.
+                let service = labels.get(LABEL_SERVICE).cloned().or_else(|| {
+                    let full = swarm_service.as_deref()?;
+                    Some(match &stack {
+                        Some(st) => full
+                            .strip_prefix(&format!("{st}_"))
+                            .unwrap_or(full)
+                            .to_string(),
+                        None => full.to_string(),
+                    })
+                });
+                containers.push(ContainerInfo {
+                    id,
                     name: c
                         .names
                         .unwrap_or_default()
                         .first()
                         .map(|n| n.trim_start_matches('/').to_string())
                         .unwrap_or_default(),
-                    service: labels.get(LABEL_SERVICE).cloned(),
-                    project: labels.get(LABEL_PROJECT).cloned(),
+                    service,
+                    project: in_project,
                     state: c
                         .state
                         .map(|s| s.to_string().parse().unwrap_or(ContainerState::Dead))
                         .unwrap_or(ContainerState::Dead),
-                })
-            })
-            .collect();
+                    engine: self.name.clone(),
+                    swarm_service,
+                });
+            }
+        }
         containers.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(containers)
     }
@@ -791,3 +836,34 @@ impl Engine {
 
 /// How much of a command's output a sample keeps.
 pub const EXEC_OUTPUT_KEPT: usize = 4096;
+
+/// Every engine of a gameday: the `docker:` one (`default`) first, then
+/// those of `hosts:`.
+#[derive(Clone)]
+pub struct Engines(Vec<Engine>);
+
+impl Engines {
+    pub fn new(default: Engine, others: Vec<Engine>) -> Engines {
+        let mut all = vec![default];
+        all.extend(others);
+        Engines(all)
+    }
+
+    pub fn default_engine(&self) -> &Engine {
+        &self.0[0]
+    }
+
+    /// The engine a container lives on.
+    pub fn of(&self, container: &ContainerInfo) -> &Engine {
+        self.named(&container.engine)
+    }
+
+    /// The engine with this name; the default one for an unknown name.
+    pub fn named(&self, name: &str) -> &Engine {
+        self.0.iter().find(|e| e.name == name).unwrap_or(&self.0[0])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Engine> {
+        self.0.iter()
+    }
+}

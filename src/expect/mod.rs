@@ -23,6 +23,12 @@ pub struct Windows {
     pub revert_start: f64,
     /// End of the cooldown.
     pub end: f64,
+    /// When nothing was left for gameday to revert (a swarm task killed,
+    /// `restore: false`), the system heals on its own from the moment the
+    /// faults were in place: `recovers_within` counts from here instead of
+    /// from the revert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_healing_from: Option<f64>,
 }
 
 impl Windows {
@@ -182,6 +188,47 @@ pub fn evaluate(
                 verdict: verdict(cmp.op.holds(&measured, &limit)),
                 actual: format!("measured {label} {} over {n} samples", fmt_ms(measured)),
                 value: Some(measured),
+            }
+        }
+        Check::RecoversWithin(limit) if windows.self_healing_from.is_some() => {
+            // Nothing to revert: from the fault, the first success after
+            // the first failure.
+            let from = windows.self_healing_from.unwrap_or(windows.revert_start);
+            let limit_ms = limit.as_std().as_secs_f64() * 1000.0;
+            let since: Vec<&ProbeSample> = samples
+                .iter()
+                .filter(|s| s.t_ms >= from && s.end_ms() <= windows.end)
+                .collect();
+            let Some(first_fail) = since.iter().position(|s| !s.ok) else {
+                return Evaluation {
+                    verdict: Verdict::Met,
+                    actual: format!(
+                        "never failed after the fault ({} samples); nothing to recover from",
+                        since.len()
+                    ),
+                    value: Some(0.0),
+                };
+            };
+            match since[first_fail..].iter().find(|s| s.ok) {
+                Some(first_ok) => {
+                    let measured = (first_ok.end_ms() - from).max(0.0);
+                    Evaluation {
+                        verdict: verdict(measured <= limit_ms),
+                        actual: format!(
+                            "recovered on its own {} after the fault (nothing for gameday to revert)",
+                            fmt_ms(measured)
+                        ),
+                        value: Some(measured),
+                    }
+                }
+                None => Evaluation {
+                    verdict: Verdict::NotMet,
+                    actual: format!(
+                        "did not recover: no successful sample in the {} after the fault",
+                        fmt_ms(windows.end - from)
+                    ),
+                    value: None,
+                },
             }
         }
         Check::RecoversWithin(limit) => {
@@ -418,6 +465,7 @@ mod tests {
             fault_start: 1100.0,
             revert_start: 3000.0,
             end: 5000.0,
+            self_healing_from: None,
         }
     }
 
@@ -428,6 +476,37 @@ mod tests {
             check,
             pos: Pos::default(),
         }
+    }
+
+    #[test]
+    fn self_healing_recovery_counts_from_the_fault_not_the_revert() {
+        // Killed at 1100 (nothing to revert), failing from 1200, back at 1600.
+        let samples = vec![
+            sample(1000.0, true, 5.0, Some(200)),
+            sample(1100.0, true, 5.0, Some(200)), // in flight at the kill
+            sample(1200.0, false, 5.0, None),
+            sample(1400.0, false, 5.0, None),
+            sample(1600.0, true, 10.0, Some(200)),
+            sample(3100.0, true, 5.0, Some(200)),
+        ];
+        let mut w = windows();
+        w.self_healing_from = Some(1100.0);
+        let check = expect(
+            Window::After,
+            Check::RecoversWithin(HumanDuration::from_millis(600)),
+        );
+        let e = evaluate(&check, &samples, &w);
+        assert_eq!(e.verdict, Verdict::Met, "{e:?}");
+        assert_eq!(e.value, Some(510.0));
+        assert!(
+            e.actual
+                .starts_with("recovered on its own 510ms after the fault"),
+            "{e:?}"
+        );
+        // The same samples measured from the revert (the usual case) see
+        // only the success after 3000.
+        let e = evaluate(&check, &samples, &windows());
+        assert!(e.actual.starts_with("was already succeeding"), "{e:?}");
     }
 
     #[test]

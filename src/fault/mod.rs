@@ -352,6 +352,15 @@ pub async fn prepare(
             container_id,
             container_name,
         },
+        // A swarm task killed or stopped is replaced by the swarm with a
+        // new container; starting the old one again would run a copy
+        // outside the swarm's control. `recovers_within` measures the swarm.
+        Fault::Kill(_) | Fault::Stop(_) if container.swarm_service.is_some() => {
+            RevertRecipe::Nothing {
+                container_id,
+                container_name,
+            }
+        }
         Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) => RevertRecipe::Start {
             container_id,
             container_name,

@@ -475,6 +475,7 @@ mod tests {
         Target {
             selector: Selector::Service("db".into()),
             pick: Pick::All,
+            host: None,
             pos: Default::default(),
         }
     }

@@ -19,6 +19,7 @@ pub(crate) const GAMEDAY_KEYS: &[&str] = &[
     "environment",
     "recording",
     "docker",
+    "hosts",
     "scope",
     "defaults",
     "probes",
@@ -27,6 +28,9 @@ pub(crate) const GAMEDAY_KEYS: &[&str] = &[
 pub(crate) const DOCKER_KEYS: &[&str] =
     &["host", "tls", "insecure", "network_helper", "helper_image"];
 pub(crate) const TLS_KEYS: &[&str] = &["ca", "cert", "key"];
+pub(crate) const HOST_KEYS: &[&str] = &["host", "tls", "insecure"];
+/// The name of the `docker:` engine among `hosts:`.
+pub const DEFAULT_HOST: &str = "default";
 pub(crate) const SCOPE_KEYS: &[&str] = &["compose_project"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &["probe_every", "probe_timeout", "baseline", "cooldown"];
 pub(crate) const PROBE_KINDS: &[&str] = &[
@@ -53,7 +57,7 @@ pub(crate) const EXEC_KEYS: &[&str] = &["command"];
 pub(crate) const LOGS_KEYS: &[&str] = &["pattern"];
 pub(crate) const PROMETHEUS_KEYS: &[&str] = &["url", "query", "expect"];
 pub(crate) const ALERT_KEYS: &[&str] = &["url", "name"];
-pub(crate) const TARGET_KEYS: &[&str] = &["service", "container", "pick"];
+pub(crate) const TARGET_KEYS: &[&str] = &["service", "container", "pick", "host"];
 pub(crate) const SCENARIO_KEYS: &[&str] = &[
     "name",
     "description",
@@ -106,6 +110,7 @@ pub fn decode(root: &Node, env: EnvLookup<'_>) -> Result<Gameday, Vec<Diagnostic
         diags: Vec::new(),
         env,
         declared_probes: Vec::new(),
+        declared_hosts: Vec::new(),
     };
     let gameday = decoder.gameday(root);
     let mut diags = decoder.diags;
@@ -123,6 +128,8 @@ struct Decoder<'e> {
     /// Every probe name defined, including those whose definition has errors
     /// (already reported), so references to them are not reported again.
     declared_probes: Vec<String>,
+    /// Names in `hosts:`, for `host:` of targets.
+    declared_hosts: Vec<String>,
 }
 
 /// A mapping whose keys were checked: known, not repeated.
@@ -470,6 +477,7 @@ impl Decoder<'_> {
             .get("docker")
             .map(|n| self.docker(n))
             .unwrap_or_default();
+        let hosts = obj.get("hosts").map(|n| self.hosts(n)).unwrap_or_default();
         let scope = self
             .require(&obj, "scope", "the gameday", "{ compose_project: demo }")
             .and_then(|n| self.scope(n));
@@ -492,6 +500,7 @@ impl Decoder<'_> {
             environment,
             recording,
             docker,
+            hosts,
             scope: scope?,
             defaults,
             probes: Probes(probes),
@@ -521,6 +530,42 @@ impl Decoder<'_> {
         let Some(obj) = self.obj(node, "`docker`", DOCKER_KEYS) else {
             return DockerConfig::default();
         };
+        let EngineSpec {
+            host,
+            tls,
+            insecure,
+        } = self.engine_fields(&obj);
+        let network_helper = match obj.get("network_helper") {
+            None => NetworkHelper::Auto,
+            Some(n) => match self.name(n, "`network_helper`").as_deref() {
+                Some("auto") => NetworkHelper::Auto,
+                Some("host") => NetworkHelper::Host,
+                Some("helper") => NetworkHelper::Helper,
+                Some(other) => {
+                    self.error_hint(
+                        n.pos,
+                        format!("unknown network_helper `{other}`"),
+                        "use `auto`, `host` (enter namespaces from this host) or `helper` (a helper container)",
+                    );
+                    NetworkHelper::Auto
+                }
+                None => NetworkHelper::Auto,
+            },
+        };
+        let helper_image = obj
+            .get("helper_image")
+            .and_then(|n| self.name(n, "`helper_image`"));
+        DockerConfig {
+            host,
+            tls,
+            insecure,
+            network_helper,
+            helper_image,
+        }
+    }
+
+    /// `host`, `tls` and `insecure` of `docker:` or of a `hosts:` entry.
+    fn engine_fields(&mut self, obj: &Obj<'_>) -> EngineSpec {
         let host = obj.get("host").and_then(|n| {
             let host = self.name(n, "the Docker host")?;
             let known = ["unix://", "tcp://", "http://", "https://"];
@@ -560,33 +605,52 @@ impl Decoder<'_> {
                 "add `tls: { ca: ca.pem, cert: cert.pem, key: key.pem }` (or set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH), or say `insecure: true` if the path is private (a tunnel)",
             );
         }
-        let network_helper = match obj.get("network_helper") {
-            None => NetworkHelper::Auto,
-            Some(n) => match self.name(n, "`network_helper`").as_deref() {
-                Some("auto") => NetworkHelper::Auto,
-                Some("host") => NetworkHelper::Host,
-                Some("helper") => NetworkHelper::Helper,
-                Some(other) => {
-                    self.error_hint(
-                        n.pos,
-                        format!("unknown network_helper `{other}`"),
-                        "use `auto`, `host` (enter namespaces from this host) or `helper` (a helper container)",
-                    );
-                    NetworkHelper::Auto
-                }
-                None => NetworkHelper::Auto,
-            },
-        };
-        let helper_image = obj
-            .get("helper_image")
-            .and_then(|n| self.name(n, "`helper_image`"));
-        DockerConfig {
+        EngineSpec {
             host,
             tls,
             insecure,
-            network_helper,
-            helper_image,
         }
+    }
+
+    /// `hosts:`: more engines by name.
+    fn hosts(&mut self, node: &Node) -> BTreeMap<String, EngineSpec> {
+        let mut hosts = BTreeMap::new();
+        let Value::Map(entries) = &node.value else {
+            self.error_hint(
+                node.pos,
+                format!("expected `hosts` as a mapping from name to engine, found {}", node.value.kind()),
+                "write `hosts: { db: { host: \"tcp://db-host:2376\", tls: { ca: ca.pem, cert: cert.pem, key: key.pem } } }`",
+            );
+            return hosts;
+        };
+        for (key, value) in entries {
+            if key.name == DEFAULT_HOST {
+                self.error_hint(
+                    key.pos,
+                    "`default` is the name of the `docker:` engine",
+                    "give this engine another name",
+                );
+                continue;
+            }
+            let what = format!("host `{}`", key.name);
+            // Declared even when its definition has errors (reported here),
+            // so targets naming it are not reported again.
+            self.declared_hosts.push(key.name.clone());
+            let Some(obj) = self.obj(value, &what, HOST_KEYS) else {
+                continue;
+            };
+            if self
+                .require(&obj, "host", &what, "\"tcp://db-host:2376\"")
+                .is_none()
+            {
+                continue;
+            }
+            let spec = self.engine_fields(&obj);
+            if spec.host.is_some() {
+                hosts.insert(key.name.clone(), spec);
+            }
+        }
+        hosts
     }
 
     fn tls_files(&mut self, node: &Node) -> Option<TlsFiles> {
@@ -1108,9 +1172,27 @@ impl Decoder<'_> {
                 "remove `pick:` or target a `service:`",
             );
         }
+        let host = match obj.get("host") {
+            None => Some(None),
+            Some(n) => self.name(n, "the host").and_then(|h| {
+                if h == DEFAULT_HOST || self.declared_hosts.contains(&h) {
+                    Some(Some(h))
+                } else {
+                    let mut known = vec![DEFAULT_HOST.to_string()];
+                    known.extend(self.declared_hosts.iter().cloned());
+                    let hint = match nearest(&h, known.iter().map(String::as_str)) {
+                        Some(near) => format!("did you mean `{near}`? Engines: {}", known.join(", ")),
+                        None => format!("name an engine of `hosts:` or `default` (the `docker:` engine); engines: {}", known.join(", ")),
+                    };
+                    self.error_hint(n.pos, format!("unknown host `{h}`"), hint);
+                    None
+                }
+            }),
+        };
         let target = Target {
             selector: selector?,
             pick: pick?,
+            host: host?,
             pos,
         };
         Some((target, obj))

@@ -33,6 +33,10 @@ pub struct Gameday {
     /// Which Docker engine to talk to; default `DOCKER_HOST`, then the local socket.
     #[serde(default)]
     pub docker: DockerConfig,
+    /// More engines, by name (`db: { host: tcp://db-host:2376, tls: {...} }`);
+    /// a target says `host: db` to be found there. The `docker:` engine is `default`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, EngineSpec>,
     /// The blast radius: nothing outside it is ever touched.
     pub scope: Scope,
     /// Defaults for probes and phases.
@@ -91,6 +95,7 @@ impl DockerConfig {
 /// How to reach one Docker engine. Recorded in the journal with every
 /// fault, so `gameday recover` reaches the same engine the same way.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EngineSpec {
     /// The engine's address; `None`: DOCKER_HOST, then the local socket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -348,6 +353,10 @@ pub struct Target {
     /// `all` replicas of a service (default) or just `one`.
     #[serde(default)]
     pub pick: Pick,
+    /// The engine (a name from `hosts:`, or `default`) to look on; without
+    /// it, every engine of the gameday is searched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     #[serde(skip)]
     #[schemars(skip)]
     pub pos: Pos,
@@ -359,6 +368,10 @@ impl std::fmt::Display for Target {
             (Selector::Service(s), Pick::All) => write!(f, "service {s}"),
             (Selector::Service(s), Pick::One) => write!(f, "one replica of service {s}"),
             (Selector::Container(c), _) => write!(f, "container {c}"),
+        }?;
+        match &self.host {
+            Some(h) => write!(f, " on host {h}"),
+            None => Ok(()),
         }
     }
 }
@@ -919,6 +932,7 @@ mod tests {
         assert_eq!(props(&schema), set(&[GAMEDAY_KEYS]));
         assert_eq!(props(&defs["DockerConfig"]), set(&[DOCKER_KEYS]));
         assert_eq!(props(&defs["TlsFiles"]), set(&[TLS_KEYS]));
+        assert_eq!(props(&defs["EngineSpec"]), set(&[HOST_KEYS]));
         assert_eq!(props(&defs["Scope"]), set(&[SCOPE_KEYS]));
         assert_eq!(props(&defs["Defaults"]), set(&[DEFAULTS_KEYS]));
         assert_eq!(

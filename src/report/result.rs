@@ -79,6 +79,19 @@ pub struct DockerInfo {
     /// verified`, or `INSECURE: ...` (empty in results written before).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub connection: String,
+    /// The engines of `hosts:`, when the gameday has several.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostInfo>,
+}
+
+/// An engine of `hosts:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HostInfo {
+    /// Its name in the gameday file.
+    pub name: String,
+    pub host: String,
+    pub version: String,
+    pub connection: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -3,6 +3,7 @@
 //! fault is applied, and a completion record after it is reverted, so a
 //! runner killed at any moment leaves enough behind for `gameday recover`.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,9 @@ pub enum JournalEntry {
         /// way (address and TLS files). Absent in journals before it existed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         engine: Option<EngineSpec>,
+        /// The engines of `hosts:`, by name.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        hosts: BTreeMap<String, EngineSpec>,
     },
     Phase {
         scenario: Option<String>,
@@ -39,6 +43,9 @@ pub enum JournalEntry {
         kind: String,
         recipe: RevertRecipe,
         at: DateTime<Utc>,
+        /// The engine of `hosts:` the container lives on; absent: the default one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     FaultApplied {
         fault_id: String,
@@ -138,26 +145,40 @@ pub struct Unfinished {
     pub scope: String,
     /// The engine the run used, when the journal says.
     pub engine: Option<EngineSpec>,
+    /// Faults on an engine of `hosts:`: how to reach it, by fault id.
+    pub fault_engines: BTreeMap<String, EngineSpec>,
     pub faults: Vec<(String, RevertRecipe)>,
 }
 
 pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
     let mut scope = String::new();
     let mut engine = None;
+    let mut hosts = BTreeMap::new();
+    let mut fault_engines = BTreeMap::new();
     let mut open: Vec<(String, RevertRecipe)> = Vec::new();
     for entry in entries {
         match entry {
             JournalEntry::RunStarted {
                 scope: s,
                 engine: e,
+                hosts: h,
                 ..
             } => {
                 scope = s.clone();
                 engine = e.clone();
+                hosts = h.clone();
             }
             JournalEntry::FaultIntent {
-                fault_id, recipe, ..
-            } => open.push((fault_id.clone(), recipe.clone())),
+                fault_id,
+                recipe,
+                host,
+                ..
+            } => {
+                if let Some(spec) = host.as_ref().and_then(|h| hosts.get(h)) {
+                    fault_engines.insert(fault_id.clone(), spec.clone());
+                }
+                open.push((fault_id.clone(), recipe.clone()));
+            }
             JournalEntry::FaultReverted { fault_id, .. } => open.retain(|(id, _)| id != fault_id),
             _ => {}
         }
@@ -165,6 +186,7 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
     Unfinished {
         scope,
         engine,
+        fault_engines,
         faults: open,
     }
 }
@@ -188,6 +210,7 @@ mod tests {
                 file: "f".into(),
                 at,
                 engine: None,
+                hosts: BTreeMap::new(),
             },
             JournalEntry::FaultIntent {
                 fault_id: "1".into(),
@@ -195,6 +218,7 @@ mod tests {
                 kind: "pause".into(),
                 recipe: recipe("a"),
                 at,
+                host: None,
             },
             JournalEntry::FaultIntent {
                 fault_id: "2".into(),
@@ -202,6 +226,7 @@ mod tests {
                 kind: "pause".into(),
                 recipe: recipe("b"),
                 at,
+                host: None,
             },
             JournalEntry::FaultReverted {
                 fault_id: "1".into(),

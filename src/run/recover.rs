@@ -48,20 +48,25 @@ pub async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) -> Vec<
         if scope.is_some_and(|s| s != unfinished.scope) {
             continue;
         }
-        let engine = match &unfinished.engine {
-            None => Ok(fallback),
-            Some(spec) if spec == fallback.spec() => Ok(fallback),
-            Some(spec) => {
-                if !engines.iter().any(|(s, _)| s == spec) {
-                    let connected = Engine::connect_spec(spec).await.map_err(|e| e.to_string());
-                    engines.push((spec.clone(), connected));
-                }
-                let (_, connected) = engines.iter().find(|(s, _)| s == spec).expect("just added");
-                connected.as_ref().map_err(Clone::clone)
-            }
-        };
         let mut journal = Journal::create(&path).ok();
         for (fault_id, recipe) in unfinished.faults {
+            let spec = unfinished
+                .fault_engines
+                .get(&fault_id)
+                .or(unfinished.engine.as_ref());
+            let engine = match spec {
+                None => Ok(fallback),
+                Some(spec) if spec == fallback.spec() => Ok(fallback),
+                Some(spec) => {
+                    if !engines.iter().any(|(s, _)| s == spec) {
+                        let connected = Engine::connect_spec(spec).await.map_err(|e| e.to_string());
+                        engines.push((spec.clone(), connected));
+                    }
+                    let (_, connected) =
+                        engines.iter().find(|(s, _)| s == spec).expect("just added");
+                    connected.as_ref().map_err(Clone::clone)
+                }
+            };
             let requested_at = Utc::now();
             let executed = match engine {
                 Ok(engine) => recipe.execute(engine).await.map_err(|e| e.to_string()),

@@ -13,7 +13,8 @@ use tokio::time::Instant;
 
 use super::journal::{Journal, JournalEntry};
 use super::view::RunEvent;
-use crate::docker::{ContainerInfo, Engine};
+use crate::docker::ContainerInfo;
+use crate::docker::Engines;
 use crate::exit;
 use crate::expect::{self, Windows, fmt_ms};
 use crate::fault::{self, AppliedFault};
@@ -116,7 +117,7 @@ enum Answer {
 struct Dispatcher {
     run_id: String,
     plan: Plan,
-    engine: Engine,
+    engines: Engines,
     clock: Clock,
     journal: Journal,
     events: mpsc::UnboundedSender<RunEvent>,
@@ -218,7 +219,7 @@ fn spawn_signal_listener() -> mpsc::UnboundedReceiver<u32> {
 /// Docker refuses, in which case the result lists it in `faults_left`.
 pub async fn run(
     plan: Plan,
-    engine: Engine,
+    engines: Engines,
     options: RunOptions,
     events: mpsc::UnboundedSender<RunEvent>,
 ) -> Result<RunOutcome, RunError> {
@@ -242,7 +243,12 @@ pub async fn run(
         scope: plan.gameday.scope.compose_project.clone(),
         file: options.file.clone(),
         at: clock.start_wall,
-        engine: Some(engine.spec().clone()),
+        engine: Some(engines.default_engine().spec().clone()),
+        hosts: engines
+            .iter()
+            .skip(1)
+            .map(|e| (e.name().to_string(), e.spec().clone()))
+            .collect(),
     });
 
     let (samples_tx, samples_rx) = mpsc::unbounded_channel();
@@ -255,17 +261,17 @@ pub async fn run(
         .iter()
         .enumerate()
         .map(|(index, p)| {
-            let container_ids = plan.probe_targets[index]
+            let containers = plan.probe_targets[index]
                 .as_ref()
-                .map(|r| r.containers.iter().map(|c| c.id.clone()).collect())
+                .map(|r| r.containers.clone())
                 .unwrap_or_default();
-            let runner = ProbeRunner::new(
-                index,
-                p.clone(),
-                container_ids,
-                http.clone(),
-                engine.clone(),
-            );
+            // A probe of a container asks the engine that container lives on.
+            let engine = containers
+                .first()
+                .map_or(engines.default_engine(), |c| engines.of(c))
+                .clone();
+            let container_ids = containers.iter().map(|c| c.id.clone()).collect();
+            let runner = ProbeRunner::new(index, p.clone(), container_ids, http.clone(), engine);
             probe::spawn(runner, clock, samples_tx.clone(), cancel_rx.clone())
         })
         .collect();
@@ -275,7 +281,7 @@ pub async fn run(
     let mut d = Dispatcher {
         run_id: run_id.clone(),
         plan,
-        engine,
+        engines,
         clock,
         journal,
         events,
@@ -782,9 +788,22 @@ impl Dispatcher {
 
         // Revert, in reverse order.
         let revert_start = self.now_ms();
+        let self_healing = !applied.is_empty()
+            && applied
+                .iter()
+                .all(|(a, ..)| matches!(a.recipe, fault::RevertRecipe::Nothing { .. }));
         for (a, slot, f, id) in applied.into_iter().rev() {
-            let (_, revert_text) = describe_fault(&scenario.faults[f], &a.container.name);
-            match a.revert(&self.engine).await {
+            let (_, mut revert_text) = describe_fault(&scenario.faults[f], &a.container.name);
+            if let (Some(service), fault::RevertRecipe::Nothing { .. }) =
+                (&a.container.swarm_service, &a.recipe)
+            {
+                revert_text = format!(
+                    "nothing to undo on {}: the swarm replaces the task of {service}",
+                    a.container.name
+                );
+            }
+            let engine = self.engines.of(&a.container).clone();
+            match a.revert(&engine).await {
                 Ok(r) => {
                     let _ = self.journal.append(&JournalEntry::FaultReverted {
                         fault_id: id,
@@ -853,6 +872,7 @@ impl Dispatcher {
             fault_start,
             revert_start,
             end: ended_ms,
+            self_healing_from: self_healing.then_some(fault_start),
         };
         let stop = match (&interrupt, &error) {
             (Some(Interrupt::Halt(reason)), _) => Some(reason.clone()),
@@ -898,13 +918,42 @@ impl Dispatcher {
             project: self.plan.gameday.scope.compose_project.clone(),
             peers: self.plan.fault_peers[scenario][f].clone(),
             netem_available: self.plan.netem_available,
-            helper_image: self.plan.helper_image.clone(),
+            // Namespaces on an engine elsewhere are only reached through helpers.
+            helper_image: match (
+                &self.plan.helper_image,
+                self.engines.of(container).is_local(),
+            ) {
+                (None, false) => Some(
+                    self.plan
+                        .gameday
+                        .docker
+                        .helper_image
+                        .clone()
+                        .unwrap_or_else(|| crate::fault::helper::DEFAULT_IMAGE.to_string()),
+                ),
+                (image, _) => image.clone(),
+            },
             max_lifetime: {
+                // Everything the scenario may still take: waits, manual
+                // steps at their timeout, the hold, the cooldown, a margin.
                 let s = &self.plan.gameday.scenarios[scenario];
-                s.duration.as_std() + s.cooldown.as_std() + std::time::Duration::from_secs(120)
+                let steps: std::time::Duration = s
+                    .steps
+                    .iter()
+                    .map(|step| match step {
+                        Step::Wait(d) => d.as_std(),
+                        Step::Manual(m) => m.timeout.as_std(),
+                        Step::Fault(_) | Step::Note(_) => std::time::Duration::ZERO,
+                    })
+                    .sum();
+                steps
+                    + s.duration.as_std()
+                    + s.cooldown.as_std()
+                    + std::time::Duration::from_secs(120)
             },
         };
-        let recipe = fault::prepare(&self.engine, &fault, container, &context)
+        let engine = self.engines.of(container).clone();
+        let recipe = fault::prepare(&engine, &fault, container, &context)
             .await
             .map_err(|e| e.to_string())?;
         self.journal
@@ -914,11 +963,13 @@ impl Dispatcher {
                 kind: fault.kind().to_string(),
                 recipe: recipe.clone(),
                 at: Utc::now(),
+                host: (container.engine != crate::gameday::decode::DEFAULT_HOST)
+                    .then(|| container.engine.clone()),
             })
             .map_err(|e| {
                 format!("cannot journal the fault before applying it, so it was not applied: {e}")
             })?;
-        match fault::apply(&self.engine, &fault, container, &context, recipe.clone()).await {
+        match fault::apply(&engine, &fault, container, &context, recipe.clone()).await {
             Ok(a) => {
                 let _ = self.journal.append(&JournalEntry::FaultApplied {
                     fault_id: fault_id.to_string(),
@@ -938,7 +989,7 @@ impl Dispatcher {
                 // that the failed kill found stopped.)
                 let clean = match &recipe {
                     fault::RevertRecipe::NetRules { .. } => {
-                        recipe.execute(&self.engine).await.map(|_| ())
+                        recipe.execute(&engine).await.map(|_| ())
                     }
                     _ => Ok(()),
                 };
@@ -1146,7 +1197,13 @@ impl Dispatcher {
             docker: DockerInfo {
                 host: self.plan.docker_host.clone(),
                 version: self.plan.docker_version.clone(),
-                connection: self.engine.security().describe().to_string(),
+                connection: self
+                    .engines
+                    .default_engine()
+                    .security()
+                    .describe()
+                    .to_string(),
+                hosts: self.plan.other_engines.clone(),
             },
             started_at: self.clock.start_wall,
             ended_at,

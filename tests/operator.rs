@@ -101,13 +101,7 @@ fn manual_steps_refuse_to_start_without_a_terminal_unless_skipped() {
         .timeout(Duration::from_secs(60))
         .output()
         .unwrap();
-    assert_eq!(
-        skipped.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&skipped.stdout),
-        String::from_utf8_lossy(&skipped.stderr)
-    );
+    assert_exit(&skipped, 0);
     assert_eq!(store.state(), "running", "the pause was not reverted");
     let result = result(&run_dir(out.path()));
     let timeline = result["scenarios"][0]["timeline"].to_string();

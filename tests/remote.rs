@@ -109,13 +109,7 @@ fn a_remote_engine_is_refused_without_confirmation_and_used_with_yes() {
         .timeout(Duration::from_secs(60))
         .output()
         .unwrap();
-    assert_eq!(
-        done.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&done.stdout),
-        String::from_utf8_lossy(&done.stderr)
-    );
+    assert_exit(&done, 0);
     assert_eq!(store.state(), "running", "the pause was not reverted");
 }
 
@@ -380,6 +374,17 @@ impl TlsEngine {
     fn file(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
+
+    /// How a gameday file reaches this engine: `host: ..., tls: {...}`.
+    fn engine_yaml(&self) -> String {
+        format!(
+            r#"host: "tcp://127.0.0.1:{}", tls: {{ ca: "{}", cert: "{}", key: "{}" }}"#,
+            self.port,
+            self.file("ca.pem"),
+            self.file("client-cert.pem"),
+            self.file("client-key.pem"),
+        )
+    }
 }
 
 impl Drop for TlsEngine {
@@ -429,9 +434,7 @@ fn tls_gameday(engine: &TlsEngine, project: &str, port: u16, duration: &str) -> 
     format!(
         r#"gameday: Staging over TLS
 scope: {{ compose_project: {project} }}
-docker:
-  host: "tcp://127.0.0.1:{engine_port}"
-  tls: {{ ca: "{ca}", cert: "{cert}", key: "{key}" }}
+docker: {{ {engine} }}
 defaults: {{ baseline: 1s, cooldown: 1s500ms, probe_timeout: 500ms }}
 probes:
   store: {{ http: {{ url: "http://127.0.0.1:{port}/get" }}, every: 100ms }}
@@ -445,10 +448,7 @@ scenarios:
       - {{ probe: store, during: fault, success_rate: "== 0%" }}
       - {{ probe: store, recovers_within: 2s }}
 "#,
-        engine_port = engine.port,
-        ca = engine.file("ca.pem"),
-        cert = engine.file("client-cert.pem"),
-        key = engine.file("client-key.pem"),
+        engine = engine.engine_yaml(),
     )
 }
 
@@ -504,13 +504,7 @@ fn a_tls_engine_runs_a_gameday_and_recover_reaches_it_from_the_journal() {
         .timeout(Duration::from_secs(60))
         .output()
         .unwrap();
-    assert_eq!(
-        done.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&done.stdout),
-        String::from_utf8_lossy(&done.stderr)
-    );
+    assert_exit(&done, 0);
     assert_eq!(engine.state("tls-store"), "running");
     let dir = run_dir(out.path());
     let result: serde_json::Value =
@@ -606,9 +600,7 @@ fn two_hosts_gameday(
         r#"gameday: Two hosts
 scope: {{ compose_project: {project} }}
 hosts:
-  db:
-    host: "tcp://127.0.0.1:{engine_port}"
-    tls: {{ ca: "{ca}", cert: "{cert}", key: "{key}" }}
+  db: {{ {engine} }}
 defaults: {{ baseline: 1s, cooldown: 1s500ms, probe_timeout: 500ms }}
 probes:
   web: {{ http: {{ url: "http://127.0.0.1:{web_port}/get" }}, every: 100ms }}
@@ -629,10 +621,7 @@ scenarios:
       - {{ probe: db, recovers_within: 2s }}
       - {{ probe: web, recovers_within: 2s }}
 "#,
-        engine_port = engine.port,
-        ca = engine.file("ca.pem"),
-        cert = engine.file("client-cert.pem"),
-        key = engine.file("client-key.pem"),
+        engine = engine.engine_yaml(),
     )
 }
 
@@ -732,13 +721,7 @@ fn one_gameday_drives_two_engines() {
         .timeout(Duration::from_secs(60))
         .output()
         .unwrap();
-    assert_eq!(
-        done.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&done.stdout),
-        String::from_utf8_lossy(&done.stderr)
-    );
+    assert_exit(&done, 0);
     assert_eq!(web.state(), "running");
     assert_eq!(engine.state("db-1"), "running");
     let result: serde_json::Value =

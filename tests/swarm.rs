@@ -155,13 +155,7 @@ scenarios:
     );
     let out = tempfile::tempdir().unwrap();
     let output = run_gameday(out.path(), &file, 90);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_exit(&output, 0);
     // The killed container stays dead; the swarm runs a new one.
     let old_state = docker(&["inspect", "-f", "{{.State.Status}}", &first]);
     assert_eq!(old_state, "exited", "gameday started the killed task again");

@@ -224,14 +224,32 @@ pub fn gameday_file(text: &str) -> (tempfile::TempDir, PathBuf) {
 
 /// `gameday run --no-progress --out OUT FILE`, killed after `secs`.
 pub fn run_gameday(out: &Path, file: &Path, secs: u64) -> std::process::Output {
+    gameday_run(out, file, &[], secs)
+}
+
+/// `gameday run --no-progress --out OUT EXTRA... FILE`, killed after `secs`;
+/// standard input is not a terminal.
+pub fn gameday_run(out: &Path, file: &Path, extra: &[&str], secs: u64) -> std::process::Output {
     assert_cmd::Command::cargo_bin("gameday")
         .unwrap()
         .args(["run", "--no-progress", "--out"])
         .arg(out)
+        .args(extra)
         .arg(file)
         .timeout(Duration::from_secs(secs))
         .output()
         .unwrap()
+}
+
+/// The exit code is `code`; otherwise fail showing what the command printed.
+pub fn assert_exit(output: &std::process::Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The one run directory a run wrote under `out`.

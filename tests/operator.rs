@@ -17,7 +17,7 @@ use common::*;
 fn drill(project: &str, manual_timeout: &str) -> String {
     format!(
         r#"gameday: Store drill
-participants: [Dana (coordinator), Sam (observer)]
+participants: [Dana (coordinator), {{ name: Sam, role: observer }}]
 scope: {{ compose_project: {project} }}
 defaults: {{ baseline: 1s500ms, cooldown: 1s }}
 probes:

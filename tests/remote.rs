@@ -774,3 +774,211 @@ fn one_gameday_drives_two_engines() {
     assert_eq!(web.state(), "running");
     assert_eq!(engine.state("db-1"), "running");
 }
+
+/// An sshd on 127.0.0.1 for one test (Debian's openssh-server; `.ci/run`
+/// installs it): its own host key, config and authorized key, the client's
+/// key and a known_hosts file holding the host key. Through it, `ssh://`
+/// reaches this machine's own Docker socket.
+struct SshServer {
+    daemon: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl SshServer {
+    fn start() -> Option<SshServer> {
+        if !std::path::Path::new("/usr/sbin/sshd").exists() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "sshd is required in CI (apt-get install openssh-server)"
+            );
+            eprintln!("skipping: no sshd");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let path = |p: &str| d.join(p).display().to_string();
+        for key in ["host_key", "client_key"] {
+            run(StdCommand::new("ssh-keygen").args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-f",
+                &path(key),
+            ]));
+        }
+        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host_pub = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
+        let mut parts = host_pub.split_whitespace();
+        let (kind, key) = (parts.next().unwrap(), parts.next().unwrap());
+        std::fs::write(
+            d.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {kind} {key}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 UsePAM no\nStrictModes no\nAllowStreamLocalForwarding yes\n",
+                path("host_key"),
+                path("authorized_keys"),
+                path("sshd.pid")
+            ),
+        )
+        .unwrap();
+        // sshd wants its privilege separation directory.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let daemon = StdCommand::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f", &path("sshd_config")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let server = SshServer { daemon, dir, port };
+        wait_for_port(port);
+        Some(server)
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// `ssh://`: gameday tunnels to the engine's socket with the system's ssh
+/// (key and known_hosts from the file), runs a whole gameday through it,
+/// says so in the report, and refuses a host whose key is not the known one.
+#[test]
+fn an_ssh_engine_is_reached_through_a_tunnel() {
+    if !docker_available() {
+        return;
+    }
+    let Some(sshd) = SshServer::start() else {
+        return;
+    };
+    let project = Project::new("ssh");
+    let (store, _api) = project.demo_stack();
+    let text = |known_hosts: &str| {
+        format!(
+            r#"gameday: Over SSH
+scope: {{ compose_project: {project} }}
+docker:
+  host: "ssh://root@127.0.0.1:{port}"
+  ssh: {{ identity: "{key}", known_hosts: "{known_hosts}" }}
+defaults: {{ baseline: 1s, cooldown: 1s }}
+probes:
+  store-state: {{ container: {{ service: store }}, every: 100ms }}
+scenarios:
+  - name: Store paused over SSH
+    fault: {{ pause: {{ service: store }} }}
+    duration: 1s
+    expect:
+      - {{ probe: store-state, during: fault, state: paused }}
+"#,
+            project = project.name,
+            port = sshd.port,
+            key = sshd.file("client_key"),
+        )
+    };
+    let (_dir, file) = gameday_file(&text(&sshd.file("known_hosts")));
+    let out = tempfile::tempdir().unwrap();
+    let done = gameday_run(out.path(), &file, &["--yes"], 60);
+    assert_exit(&done, 0);
+    assert_eq!(store.state(), "running", "the pause was not reverted");
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir(out.path()).join("result.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        result["docker"]["connection"],
+        "SSH tunnel to the engine's socket"
+    );
+    assert!(
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .all(|e| !e
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("gameday-ssh-{}", std::process::id()))),
+        "a tunnel socket was left behind"
+    );
+
+    // Killed while the store is paused: `recover` opens its own tunnel from
+    // what the journal says (address, key, known_hosts) and reverts.
+    let (_dir3, file3) =
+        gameday_file(&text(&sshd.file("known_hosts")).replace("duration: 1s", "duration: 30s"));
+    let out3 = tempfile::tempdir().unwrap();
+    let mut runner = StdCommand::new(assert_cmd::cargo::cargo_bin("gameday"))
+        .args(["run", "--yes", "--no-progress", "--out"])
+        .arg(out3.path())
+        .arg(&file3)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.state() != "paused" {
+        assert!(std::time::Instant::now() < deadline, "the pause never came");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let recovered = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["recover", "--out"])
+        .arg(out3.path())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_exit(&recovered, 0);
+    assert_eq!(
+        store.state(),
+        "running",
+        "recover did not reach the engine over ssh"
+    );
+
+    // A host key that is not the known one: refused, nothing touched.
+    let wrong = sshd.dir.path().join("wrong_known_hosts");
+    std::fs::write(
+        &wrong,
+        format!(
+            "[127.0.0.1]:{} {}",
+            sshd.port,
+            std::fs::read_to_string(sshd.dir.path().join("client_key.pub")).unwrap()
+        ),
+    )
+    .unwrap();
+    let (_dir2, file2) = gameday_file(&text(&wrong.display().to_string()));
+    let plan = Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("plan")
+        .arg(&file2)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&plan.stderr);
+    assert_eq!(plan.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach the Docker engine at ssh://root@127.0.0.1:{}",
+            sshd.port
+        )) && stderr.contains("Host key verification failed"),
+        "{stderr}"
+    );
+}

@@ -14,6 +14,8 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use crate::gameday::model::{DockerConfig, EngineSpec, TlsFiles};
+
+pub mod ssh;
 use crate::gameday::units::ContainerState;
 
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
@@ -34,6 +36,8 @@ pub enum DockerError {
     NotFound(String),
     #[error("cannot read the TLS file `{0}`")]
     TlsFile(String),
+    #[error("cannot reach the Docker engine at {host}: {message}")]
+    Tunnel { host: String, message: String },
     #[error(
         "refusing to reach the Docker engine at {0} without TLS: anyone on the network could drive it; give `tls: {{ ca, cert, key }}` (or DOCKER_TLS_VERIFY and DOCKER_CERT_PATH), or `insecure: true` for a private path"
     )]
@@ -92,6 +96,8 @@ pub struct Engine {
     spec: std::sync::Arc<EngineSpec>,
     /// How the connection is protected, for plans and reports.
     security: Security,
+    /// For an `ssh://` engine: the tunnel, open as long as a clone lives.
+    _tunnel: Option<std::sync::Arc<ssh::SshTunnel>>,
 }
 
 /// How the connection to an engine is protected.
@@ -104,6 +110,8 @@ pub enum Security {
     Tls,
     /// Plain TCP, allowed by `insecure: true`.
     Insecure,
+    /// Through an SSH tunnel to the engine's socket.
+    Ssh,
 }
 
 impl Security {
@@ -112,6 +120,7 @@ impl Security {
             Security::LocalSocket => "local socket",
             Security::Tls => "TLS, engine certificate verified",
             Security::Insecure => "INSECURE: plain TCP, no TLS (insecure: true)",
+            Security::Ssh => "SSH tunnel to the engine's socket",
         }
     }
 }
@@ -145,6 +154,27 @@ impl Engine {
             host: host.clone(),
             source,
         };
+        if host.starts_with("ssh://") {
+            let tunnel = ssh::SshTunnel::open(&host, spec.ssh.as_ref())
+                .await
+                .map_err(|message| DockerError::Tunnel {
+                    host: host.clone(),
+                    message,
+                })?;
+            let socket = format!("unix://{}", tunnel.socket.display());
+            let client =
+                Docker::connect_with_unix(&socket, TLS_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                    .map_err(unreachable)?;
+            let client = client.negotiate_version().await.map_err(unreachable)?;
+            return Ok(Engine {
+                client,
+                host,
+                name: name.to_string(),
+                spec: std::sync::Arc::new(spec.clone()),
+                security: Security::Ssh,
+                _tunnel: Some(std::sync::Arc::new(tunnel)),
+            });
+        }
         let tcp = host.starts_with("tcp://") || host.starts_with("http://");
         let tls = spec.tls.clone().or_else(|| {
             let verify = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
@@ -202,6 +232,7 @@ impl Engine {
             name: name.to_string(),
             spec: std::sync::Arc::new(spec.clone()),
             security,
+            _tunnel: None,
         })
     }
 

@@ -25,10 +25,18 @@ pub(crate) const GAMEDAY_KEYS: &[&str] = &[
     "probes",
     "scenarios",
 ];
-pub(crate) const DOCKER_KEYS: &[&str] =
-    &["host", "tls", "insecure", "network_helper", "helper_image"];
+pub(crate) const DOCKER_KEYS: &[&str] = &[
+    "host",
+    "tls",
+    "insecure",
+    "ssh",
+    "network_helper",
+    "helper_image",
+];
 pub(crate) const TLS_KEYS: &[&str] = &["ca", "cert", "key"];
-pub(crate) const HOST_KEYS: &[&str] = &["host", "tls", "insecure"];
+pub(crate) const HOST_KEYS: &[&str] = &["host", "tls", "insecure", "ssh"];
+pub(crate) const SSH_KEYS: &[&str] = &["identity", "known_hosts"];
+pub(crate) const PARTICIPANT_KEYS: &[&str] = &["name", "role"];
 /// The name of the `docker:` engine among `hosts:`.
 pub const DEFAULT_HOST: &str = "default";
 pub(crate) const SCOPE_KEYS: &[&str] = &["compose_project"];
@@ -512,14 +520,26 @@ impl Decoder<'_> {
         match &node.value {
             Value::Seq(items) => items
                 .iter()
-                .filter_map(|n| self.name(n, "a participant"))
+                .filter_map(|n| match &n.value {
+                    Value::Map(_) => {
+                        let o = self.obj(n, "a participant", PARTICIPANT_KEYS)?;
+                        let name = self
+                            .require(&o, "name", "a participant", "Dana")
+                            .and_then(|v| self.name(v, "the participant's name"))?;
+                        match o.get("role").and_then(|v| self.name(v, "the role")) {
+                            Some(role) => Some(format!("{name} ({role})")),
+                            None => Some(name),
+                        }
+                    }
+                    _ => self.name(n, "a participant"),
+                })
                 .collect(),
             Value::Str(s) => vec![s.clone()],
             other => {
                 self.error_hint(
                     node.pos,
                     format!("expected participants as a list, found {}", other.kind()),
-                    "write `participants: [Dana (coordinator), Sam (observer)]`",
+                    "write `participants: [Dana (coordinator), { name: Sam, role: observer }]`",
                 );
                 Vec::new()
             }
@@ -534,6 +554,7 @@ impl Decoder<'_> {
             host,
             tls,
             insecure,
+            ssh,
         } = self.engine_fields(&obj);
         let network_helper = match obj.get("network_helper") {
             None => NetworkHelper::Auto,
@@ -559,6 +580,7 @@ impl Decoder<'_> {
             host,
             tls,
             insecure,
+            ssh,
             network_helper,
             helper_image,
         }
@@ -568,26 +590,41 @@ impl Decoder<'_> {
     fn engine_fields(&mut self, obj: &Obj<'_>) -> EngineSpec {
         let host = obj.get("host").and_then(|n| {
             let host = self.name(n, "the Docker host")?;
-            let known = ["unix://", "tcp://", "http://", "https://"];
+            let known = ["unix://", "tcp://", "http://", "https://", "ssh://"];
             if known.iter().any(|p| host.starts_with(p)) {
                 Some(host)
-            } else if host.starts_with("ssh://") {
-                self.error_hint(
-                    n.pos,
-                    format!("`{host}`: ssh:// engines are not supported yet"),
-                    "forward the engine's socket (`ssh -NL 127.0.0.1:2375:/var/run/docker.sock HOST`) and use `tcp://127.0.0.1:2375` with `insecure: true` (the tunnel is the encryption), or expose the engine with TLS",
-                );
-                None
             } else {
                 self.error_hint(
                     n.pos,
                     format!("unsupported Docker host `{host}`"),
-                    "use `unix:///var/run/docker.sock` or `tcp://HOST:PORT`",
+                    "use `unix:///var/run/docker.sock`, `tcp://HOST:PORT` (with `tls:`) or `ssh://USER@HOST`",
                 );
                 None
             }
         });
         let tls = obj.get("tls").and_then(|n| self.tls_files(n));
+        let ssh = obj.get("ssh").and_then(|n| {
+            let o = self.obj(n, "`ssh`", SSH_KEYS)?;
+            let identity = o
+                .get("identity")
+                .and_then(|n| self.name(n, "the identity file"));
+            let known_hosts = o
+                .get("known_hosts")
+                .and_then(|n| self.name(n, "the known_hosts file"));
+            Some(SshOptions {
+                identity,
+                known_hosts,
+            })
+        });
+        if let (Some(_), Some(h), Some(k)) = (&ssh, &host, obj.key("ssh"))
+            && !h.starts_with("ssh://")
+        {
+            self.error_hint(
+                k.pos,
+                format!("`ssh` options apply to an `ssh://` engine, and `{h}` is not one"),
+                "remove `ssh:`, or write the host as `ssh://USER@HOST`",
+            );
+        }
         let insecure = match obj.get("insecure") {
             None => false,
             Some(n) => self.boolean(n, "`insecure`").unwrap_or(false),
@@ -609,6 +646,7 @@ impl Decoder<'_> {
             host,
             tls,
             insecure,
+            ssh,
         }
     }
 

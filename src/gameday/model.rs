@@ -21,8 +21,11 @@ pub struct Gameday {
     /// What the team wants to learn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Who takes part, e.g. `Dana (coordinator)`.
+    /// Who takes part and in which role: `Dana (coordinator)` or
+    /// `{ name: Dana, role: coordinator }` (coordinator, observer, scribe, ...).
+    /// Kept as `Name (role)`.
     #[serde(default)]
+    #[schemars(with = "Vec<ParticipantEntry>")]
     pub participants: Vec<String>,
     /// Free text shown in the report; `local` when not given.
     #[serde(default)]
@@ -55,6 +58,21 @@ impl Gameday {
     }
 }
 
+/// A participant as the file may write one (for the schema).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "describes the file for the JSON Schema only")]
+enum ParticipantEntry {
+    /// `Dana (coordinator)`
+    Text(String),
+    Person {
+        name: String,
+        /// coordinator, observer, scribe, operator, ...
+        #[serde(default)]
+        role: Option<String>,
+    },
+}
+
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DockerConfig {
@@ -70,6 +88,9 @@ pub struct DockerConfig {
     /// (and see what gameday does). The report says so.
     #[serde(default)]
     pub insecure: bool,
+    /// For an `ssh://` engine: the key and known_hosts file to use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshOptions>,
     /// How network faults reach a container's namespace: `auto` (from this
     /// host when the engine is local and gameday runs as root, else a helper
     /// container), `host`, or `helper`.
@@ -88,6 +109,7 @@ impl DockerConfig {
             host: self.host.clone(),
             tls: self.tls.clone(),
             insecure: self.insecure,
+            ssh: self.ssh.clone(),
         }
     }
 }
@@ -104,6 +126,21 @@ pub struct EngineSpec {
     pub tls: Option<TlsFiles>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshOptions>,
+}
+
+/// How the `ssh` client reaches an `ssh://` engine, beyond the user's own
+/// ssh configuration (which is used as it is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SshOptions {
+    /// The private key to log in with (`ssh -i`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// A known_hosts file holding the host's key, checked strictly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<String>,
 }
 
 /// PEM files for mutual TLS with a Docker engine (paths as written, from
@@ -933,6 +970,7 @@ mod tests {
         assert_eq!(props(&defs["DockerConfig"]), set(&[DOCKER_KEYS]));
         assert_eq!(props(&defs["TlsFiles"]), set(&[TLS_KEYS]));
         assert_eq!(props(&defs["EngineSpec"]), set(&[HOST_KEYS]));
+        assert_eq!(props(&defs["SshOptions"]), set(&[SSH_KEYS]));
         assert_eq!(props(&defs["Scope"]), set(&[SCOPE_KEYS]));
         assert_eq!(props(&defs["Defaults"]), set(&[DEFAULTS_KEYS]));
         assert_eq!(

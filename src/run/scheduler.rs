@@ -106,6 +106,14 @@ enum Interrupt {
     Signal,
 }
 
+/// Why a wait of the dispatcher ended.
+enum Waited {
+    Deadline,
+    Interrupted(Interrupt),
+    /// A line someone typed (only when the wait asked for one).
+    Line(String),
+}
+
 /// How a manual step ended.
 enum Answer {
     Typed,
@@ -396,42 +404,64 @@ impl Dispatcher {
     }
 
     /// Wait until `deadline`, taking in samples; stop early on a halt
-    /// condition or a signal.
+    /// condition or a signal. Lines typed meanwhile are observations.
     async fn wait_until(&mut self, deadline: Instant, halt: &[HaltCondition]) -> Option<Interrupt> {
+        match self.wait(deadline, halt, false).await {
+            Waited::Deadline | Waited::Line(_) => None,
+            Waited::Interrupted(i) => Some(i),
+        }
+    }
+
+    /// The one waiting loop of the dispatcher: samples are taken in and
+    /// `halt` checked until `deadline`, a signal, or (with `want_line`) a
+    /// non-empty line typed at the terminal; without `want_line` a typed
+    /// line is recorded as an observation and the wait goes on.
+    async fn wait(&mut self, deadline: Instant, halt: &[HaltCondition], want_line: bool) -> Waited {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return None,
+                _ = tokio::time::sleep_until(deadline) => return Waited::Deadline,
                 Some(sample) = self.samples_rx.recv() => {
                     self.record(sample);
                     if let Some(reason) = self.check_halt(halt) {
-                        return Some(Interrupt::Halt(reason));
+                        return Waited::Interrupted(Interrupt::Halt(reason));
                     }
                 }
                 Some(count) = self.signals.recv() => {
                     self.signal_count = count;
-                    return Some(Interrupt::Signal);
+                    return Waited::Interrupted(Interrupt::Signal);
                 }
-                Some(line) = next_line(&mut self.input) => self.observe(&line),
+                Some(line) = next_line(&mut self.input) => {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    if want_line {
+                        return Waited::Line(line);
+                    }
+                    self.observe(&line, None);
+                }
                 _ = tick.tick() => {
                     if let Some(reason) = self.check_halt(halt) {
-                        return Some(Interrupt::Halt(reason));
+                        return Waited::Interrupted(Interrupt::Halt(reason));
                     }
                 }
             }
         }
     }
 
-    /// A line typed while the run goes: a timestamped observation.
-    fn observe(&mut self, line: &str) {
-        if line.trim().is_empty() {
-            return;
-        }
+    /// A line typed while the run goes: a timestamped observation,
+    /// credited to the participant it names or to the operator; `answer_to`
+    /// is the manual step it answers.
+    fn observe(&mut self, line: &str, answer_to: Option<&str>) {
         let operator = self
             .operator
             .as_ref()
             .map_or("operator", |o| o.name.as_str());
         let (by, text) = attribute(line, &self.plan.gameday.participants, operator);
+        let text = match answer_to {
+            Some(step) => format!("{step} → {text}"),
+            None => text,
+        };
         self.record_observation(by, text);
     }
 
@@ -479,38 +509,18 @@ impl Dispatcher {
             ),
             Some(until),
         );
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => {
-                    self.note(format!("manual step timed out after {}: {}", step.timeout, step.manual));
-                    return Answer::TimedOut;
-                }
-                Some(sample) = self.samples_rx.recv() => {
-                    self.record(sample);
-                    if let Some(reason) = self.check_halt(halt) {
-                        return Answer::Interrupted(Interrupt::Halt(reason));
-                    }
-                }
-                Some(count) = self.signals.recv() => {
-                    self.signal_count = count;
-                    return Answer::Interrupted(Interrupt::Signal);
-                }
-                Some(line) = next_line(&mut self.input) => {
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    let operator = self.operator.as_ref().map_or("operator", |o| o.name.as_str());
-                    let (by, text) = attribute(&line, &self.plan.gameday.participants, operator);
-                    let text = format!("{} → {text}", step.manual);
-                    self.record_observation(by, text);
-                    return Answer::Typed;
-                }
-                _ = tick.tick() => {
-                    if let Some(reason) = self.check_halt(halt) {
-                        return Answer::Interrupted(Interrupt::Halt(reason));
-                    }
-                }
+        match self.wait(until, halt, true).await {
+            Waited::Deadline => {
+                self.note(format!(
+                    "manual step timed out after {}: {}",
+                    step.timeout, step.manual
+                ));
+                Answer::TimedOut
+            }
+            Waited::Interrupted(i) => Answer::Interrupted(i),
+            Waited::Line(line) => {
+                self.observe(&line, Some(&step.manual));
+                Answer::Typed
             }
         }
     }
@@ -1276,4 +1286,35 @@ fn write_samples(path: &Path, rows: &[report::SampleRow]) -> Result<(), RunError
         out.push(b'\n');
     }
     write_file(path, &out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attribute;
+
+    #[test]
+    fn a_typed_line_is_credited_to_the_participant_it_names() {
+        let people = vec![
+            "Dana (coordinator)".to_string(),
+            "Sam (observer)".to_string(),
+        ];
+        assert_eq!(
+            attribute("Sam: p99 climbing", &people, "tess"),
+            ("Sam (observer)".into(), "p99 climbing".into())
+        );
+        assert_eq!(
+            attribute("dana (coordinator): go", &people, "tess").0,
+            "tess",
+            "the full form must match exactly"
+        );
+        assert_eq!(
+            attribute("Dana (coordinator): go", &people, "tess"),
+            ("Dana (coordinator)".into(), "go".into())
+        );
+        // A colon that names nobody stays in the text.
+        assert_eq!(
+            attribute("error rate: 4%", &people, "tess"),
+            ("tess".into(), "error rate: 4%".into())
+        );
+    }
 }

@@ -674,6 +674,24 @@ impl Decoder<'_> {
             // Declared even when its definition has errors (reported here),
             // so targets naming it are not reported again.
             self.declared_hosts.push(key.name.clone());
+            // `db: ssh://ops@db-1` is short for `db: { host: ssh://ops@db-1 }`.
+            let expanded;
+            let value = match &value.value {
+                Value::Str(_) => {
+                    expanded = Node {
+                        pos: value.pos,
+                        value: Value::Map(vec![(
+                            Key {
+                                pos: value.pos,
+                                name: "host".into(),
+                            },
+                            value.clone(),
+                        )]),
+                    };
+                    &expanded
+                }
+                _ => value,
+            };
             let Some(obj) = self.obj(value, &what, HOST_KEYS) else {
                 continue;
             };

@@ -39,6 +39,7 @@ pub struct Gameday {
     /// More engines, by name (`db: { host: tcp://db-host:2376, tls: {...} }`);
     /// a target says `host: db` to be found there. The `docker:` engine is `default`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, HostEntry>")]
     pub hosts: BTreeMap<String, EngineSpec>,
     /// The blast radius: nothing outside it is ever touched.
     pub scope: Scope,
@@ -56,6 +57,16 @@ impl Gameday {
     pub fn probe(&self, name: &str) -> Option<&Probe> {
         self.probes.0.iter().find(|p| p.name == name)
     }
+}
+
+/// An engine of `hosts:` as the file may write one (for the schema).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "describes the file for the JSON Schema only")]
+enum HostEntry {
+    /// Just the address: `ssh://ops@db-1`.
+    Address(String),
+    Engine(EngineSpec),
 }
 
 /// A participant as the file may write one (for the schema).

@@ -937,8 +937,27 @@ scenarios:
         assert!(std::time::Instant::now() < deadline, "the pause never came");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let runner_pid = runner.id();
     runner.kill().unwrap();
     runner.wait().unwrap();
+    // The tunnel of the killed runner ends with it.
+    let tunnel_of_runner = format!("-L /tmp/gameday-ssh-{runner_pid}-");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ps = StdCommand::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .unwrap();
+        let alive = String::from_utf8_lossy(&ps.stdout).contains(&tunnel_of_runner);
+        if !alive {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ssh tunnel outlived the killed runner"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let recovered = Command::cargo_bin("gameday")
         .unwrap()
         .args(["recover", "--out"])

@@ -71,6 +71,27 @@ pub fn parse(url: &str) -> Result<SshTarget, String> {
 
 static TUNNELS: AtomicU32 = AtomicU32::new(0);
 
+/// Sockets of tunnels whose gameday process is gone (killed hard): their
+/// name carries the pid.
+fn remove_dead_sockets() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name
+            .strip_prefix("gameday-ssh-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// How long ssh may take to log in and bind the local socket.
 const OPEN_WITHIN: Duration = Duration::from_secs(20);
 
@@ -83,6 +104,7 @@ impl SshTunnel {
             TUNNELS.fetch_add(1, Ordering::SeqCst)
         ));
         let _ = std::fs::remove_file(&socket);
+        remove_dead_sockets();
         let mut cmd = tokio::process::Command::new("ssh");
         cmd.args(["-N", "-T"])
             .args(["-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes"])
@@ -106,6 +128,17 @@ impl SshTunnel {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // If gameday itself is killed (SIGKILL: no destructor runs), the
+        // kernel ends the tunnel with it: it must not outlive the runner.
+        // SAFETY: prctl(2) is async-signal-safe and touches only this child.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().map_err(|e| format!("cannot run `ssh`: {e}"))?;
         let deadline = tokio::time::Instant::now() + OPEN_WITHIN;
         loop {

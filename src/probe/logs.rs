@@ -11,19 +11,15 @@ use regex::Regex;
 use super::Outcome;
 use super::command::bounded;
 use crate::docker::Engine;
-use crate::gameday::model::LogsProbe;
 
 pub(super) async fn count_once(
     engine: &Engine,
     id: &str,
-    spec: &LogsProbe,
+    pattern: &Regex,
     cursor: &tokio::sync::Mutex<Option<DateTime<Utc>>>,
 ) -> Outcome {
     // Runs of one probe may overlap; the cursor makes them take turns.
     let mut cursor = cursor.lock().await;
-    let Ok(pattern) = Regex::new(&spec.pattern) else {
-        return Outcome::failed(format!("invalid pattern {:?}", spec.pattern));
-    };
     let now = Utc::now();
     // The first run starts the count: lines logged before the run began are history.
     let from = cursor.unwrap_or(now);
@@ -31,7 +27,7 @@ pub(super) async fn count_once(
         Ok(lines) => lines,
         Err(e) => return Outcome::failed(format!("reading the logs: {e}")),
     };
-    let (count, first, newest) = count_new(&lines, from, &pattern, cursor.is_none());
+    let (count, first, newest) = count_new(&lines, from, pattern, cursor.is_none());
     *cursor = Some(newest.unwrap_or(from).max(from));
     Outcome {
         ok: true,

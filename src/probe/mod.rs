@@ -92,6 +92,8 @@ pub struct ProbeRunner {
     pub engine: Engine,
     /// logs probes: where the previous run stopped reading.
     pub log_cursor: Arc<tokio::sync::Mutex<Option<DateTime<Utc>>>>,
+    /// logs probes: the pattern, compiled once (validated when the file was read).
+    pub log_pattern: Option<regex::Regex>,
 }
 
 impl ProbeRunner {
@@ -102,6 +104,10 @@ impl ProbeRunner {
         http: reqwest::Client,
         engine: Engine,
     ) -> ProbeRunner {
+        let log_pattern = match &probe.kind {
+            ProbeKind::Logs(l) => regex::Regex::new(&l.pattern).ok(),
+            _ => None,
+        };
         ProbeRunner {
             index,
             probe,
@@ -109,6 +115,7 @@ impl ProbeRunner {
             http,
             engine,
             log_cursor: Arc::default(),
+            log_pattern,
         }
     }
 }
@@ -239,7 +246,10 @@ impl ProbeRunner {
                 let Some(id) = self.container_ids.first() else {
                     return Outcome::failed("no container".into());
                 };
-                logs::count_once(&self.engine, id, spec, &self.log_cursor).await
+                let Some(pattern) = &self.log_pattern else {
+                    return Outcome::failed(format!("invalid pattern {:?}", spec.pattern));
+                };
+                logs::count_once(&self.engine, id, pattern, &self.log_cursor).await
             }
             ProbeKind::Prometheus(spec) => metrics::prometheus_once(&self.http, spec).await,
             ProbeKind::Alert(spec) => metrics::alert_once(&self.http, spec).await,

@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,10 +37,6 @@ scenarios:
     )
 }
 
-fn result(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap()
-}
-
 #[test]
 fn manual_steps_refuse_to_start_without_a_terminal_unless_skipped() {
     if !docker_available() {
@@ -53,12 +48,7 @@ fn manual_steps_refuse_to_start_without_a_terminal_unless_skipped() {
     let out = tempfile::tempdir().unwrap();
 
     // The plan lays the steps out.
-    let plan = Command::cargo_bin("gameday")
-        .unwrap()
-        .arg("plan")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let plan = gameday_plan(&file);
     let text = String::from_utf8_lossy(&plan.stdout);
     assert!(plan.status.success(), "{text}");
     for line in [
@@ -103,7 +93,7 @@ fn manual_steps_refuse_to_start_without_a_terminal_unless_skipped() {
         .unwrap();
     assert_exit(&skipped, 0);
     assert_eq!(store.state(), "running", "the pause was not reverted");
-    let result = result(&run_dir(out.path()));
+    let result = result_json(&run_dir(out.path()));
     let timeline = result["scenarios"][0]["timeline"].to_string();
     assert!(timeline.contains("note: Drill starts"), "{timeline}");
     assert!(
@@ -224,7 +214,7 @@ fn the_team_answers_a_manual_step_and_adds_observations_at_the_terminal() {
     assert_eq!(store.state(), "running", "the pause was not reverted");
 
     let dir = run_dir(out.path());
-    let result = result(&dir);
+    let result = result_json(&dir);
     assert_eq!(result["outcome"], "met", "{screen}");
     let observations = result["observations"].as_array().unwrap();
     assert_eq!(observations.len(), 2, "{observations:?}");

@@ -44,7 +44,7 @@ fn plan_resolves_targets_and_prints_the_schedule() {
     let (store, api) = project.demo_stack();
     let port = api.host_port.unwrap();
     let (_dir, file) = gameday_file(&gameday_text(&project.name, port, "store"));
-    let output = plan(&file);
+    let output = gameday_plan(&file);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -66,15 +66,6 @@ fn plan_resolves_targets_and_prints_the_schedule() {
 }
 
 /// `gameday plan FILE`.
-fn plan(file: &std::path::Path) -> std::process::Output {
-    Command::cargo_bin("gameday")
-        .unwrap()
-        .arg("plan")
-        .arg(file)
-        .output()
-        .unwrap()
-}
-
 /// The Docker version line differs between machines.
 fn regex_lite_replace_version(text: &str) -> String {
     text.lines()
@@ -97,7 +88,7 @@ fn plan_fails_when_a_target_does_not_resolve() {
     let project = Project::new("plan-miss");
     let _stack = project.demo_stack();
     let (_dir, file) = gameday_file(&gameday_text(&project.name, 1, "stor"));
-    let output = plan(&file);
+    let output = gameday_plan(&file);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
@@ -125,7 +116,7 @@ fn plan_never_reaches_outside_the_scope() {
         None,
     );
     let (_dir, file) = gameday_file(&gameday_text(&mine.name, 1, "store"));
-    let output = plan(&file);
+    let output = gameday_plan(&file);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("service `store` not found"), "{stderr}");
@@ -155,7 +146,7 @@ scenarios:
         project.name
     );
     let (_dir, file) = gameday_file(&text);
-    let output = plan(&file);
+    let output = gameday_plan(&file);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -208,7 +199,7 @@ fn a_missing_helper_image_is_caught_before_anything_runs() {
         project.name
     );
     let (_dir, file) = gameday_file(&text);
-    let planned = plan(&file);
+    let planned = gameday_plan(&file);
     let stdout = String::from_utf8_lossy(&planned.stdout);
     assert!(
         stdout.contains("through a helper container (gameday-test-no-such-image:none) sharing the container's network namespace (network_helper: helper)"),

@@ -15,8 +15,7 @@ use common::*;
 
 /// The expectations of the first scenario, by their text.
 fn checks(dir: &Path) -> Vec<(String, String, String)> {
-    let result: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap();
+    let result: serde_json::Value = result_json(dir);
     result["scenarios"][0]["expectations"]
         .as_array()
         .unwrap()
@@ -135,14 +134,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `prometheus` and `prometheus-alertmanager` (Debian's packages; `.ci/run`

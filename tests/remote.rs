@@ -101,14 +101,7 @@ fn a_remote_engine_is_refused_without_confirmation_and_used_with_yes() {
     assert_eq!(store.state(), "running");
 
     // --yes: the whole run goes through the TCP engine.
-    let done = Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["run", "--yes", "--no-progress", "--out"])
-        .arg(out.path())
-        .arg(&file)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let done = gameday_run(out.path(), &file, &["--yes"], 60);
     assert_exit(&done, 0);
     assert_eq!(store.state(), "running", "the pause was not reverted");
 }
@@ -178,8 +171,7 @@ fn a_person_confirms_a_remote_engine_by_typing_the_gameday_name() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(runs.len(), 1, "{screen}");
-    let result: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(runs[0].join("result.json")).unwrap()).unwrap();
+    let result: serde_json::Value = result_json(&runs[0]);
     assert_eq!(result["outcome"], "met", "{screen}");
     assert_eq!(store.state(), "running", "the pause was not reverted");
 }
@@ -292,11 +284,7 @@ impl TlsEngine {
             ]);
         }
         std::fs::write(d.join("daemon.json"), "{}").unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
         let path = |p: &str| d.join(p).display().to_string();
         let daemon = StdCommand::new("dockerd")
@@ -373,6 +361,34 @@ impl TlsEngine {
 
     fn file(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
+    }
+
+    /// Start the demo store as container `name`, service `service` of
+    /// compose project `project`, on the host's network at 127.0.0.1:`port`.
+    fn run_store(&self, name: &str, project: &str, service: &str, port: u16) {
+        let listen = format!("127.0.0.1:{port}");
+        let started = self.docker(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "--label",
+            &format!("com.docker.compose.project={project}"),
+            "--label",
+            &format!("com.docker.compose.service={service}"),
+            DEMO_IMAGE,
+            "store",
+            "--listen",
+            &listen,
+        ]);
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        wait_for_port(port);
     }
 
     /// How a gameday file reaches this engine: `host: ..., tls: {...}`.
@@ -464,51 +480,17 @@ fn a_tls_engine_runs_a_gameday_and_recover_reaches_it_from_the_journal() {
     ensure_demo_image();
     let engine = TlsEngine::start();
     let project = format!("gdt-tls-{}", std::process::id());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let started = engine.docker(&[
-        "run",
-        "-d",
-        "--name",
-        "tls-store",
-        "--network",
-        "host",
-        "--label",
-        &format!("com.docker.compose.project={project}"),
-        "--label",
-        "com.docker.compose.service=store",
-        DEMO_IMAGE,
-        "store",
-        "--listen",
-        &listen,
-    ]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    wait_for_port(port);
+    let port = free_port();
+    engine.run_store("tls-store", &project, "store", port);
 
     // 1. A whole run through TLS.
     let (_dir, file) = gameday_file(&tls_gameday(&engine, &project, port, "1s"));
     let out = tempfile::tempdir().unwrap();
-    let done = Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["run", "--yes", "--no-progress", "--out"])
-        .arg(out.path())
-        .arg(&file)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let done = gameday_run(out.path(), &file, &["--yes"], 60);
     assert_exit(&done, 0);
     assert_eq!(engine.state("tls-store"), "running");
     let dir = run_dir(out.path());
-    let result: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap();
+    let result: serde_json::Value = result_json(&dir);
     assert_eq!(
         result["docker"]["connection"],
         "TLS, engine certificate verified"
@@ -525,34 +507,15 @@ fn a_tls_engine_runs_a_gameday_and_recover_reaches_it_from_the_journal() {
     //    the TLS engine the journal names.
     let (_dir2, file2) = gameday_file(&tls_gameday(&engine, &project, port, "30s"));
     let out2 = tempfile::tempdir().unwrap();
-    let mut runner = StdCommand::new(assert_cmd::cargo::cargo_bin("gameday"))
-        .args(["run", "--yes", "--no-progress", "--out"])
-        .arg(out2.path())
-        .arg(&file2)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while engine.state("tls-store") != "paused" {
-        assert!(std::time::Instant::now() < deadline, "the pause never came");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    runner.kill().unwrap();
-    runner.wait().unwrap();
+    kill_runner_once(&file2, out2.path(), || {
+        engine.state("tls-store") == "paused"
+    });
     assert_eq!(
         engine.state("tls-store"),
         "paused",
         "SIGKILL leaves the fault in place"
     );
-    let recovered = Command::cargo_bin("gameday")
-        .unwrap()
-        .env_remove("DOCKER_HOST")
-        .args(["recover", "--out"])
-        .arg(out2.path())
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let recovered = gameday_recover(out2.path());
     let text = String::from_utf8_lossy(&recovered.stdout);
     assert_eq!(
         recovered.status.code(),
@@ -571,13 +534,7 @@ fn a_tls_engine_runs_a_gameday_and_recover_reaches_it_from_the_journal() {
     let foreign = tls_gameday(&engine, &project, port, "1s")
         .replace(&engine.file("ca.pem"), &engine.file("server-cert.pem"));
     let (_dir3, file3) = gameday_file(&foreign);
-    let plan = Command::cargo_bin("gameday")
-        .unwrap()
-        .arg("plan")
-        .arg(&file3)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let plan = gameday_plan(&file3);
     assert_eq!(plan.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&plan.stderr).contains(&format!(
@@ -637,31 +594,8 @@ fn one_gameday_drives_two_engines() {
     let project = Project::new("hosts");
     let web = project.service("web", &["store", "--listen", "0.0.0.0:7000"], Some(7000));
     let engine = TlsEngine::start();
-    let db_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{db_port}");
-    let project_label = format!("com.docker.compose.project={}", project.name);
-    let started = engine.docker(&[
-        "run",
-        "-d",
-        "--name",
-        "db-1",
-        "--network",
-        "host",
-        "--label",
-        &project_label,
-        "--label",
-        "com.docker.compose.service=db",
-        DEMO_IMAGE,
-        "store",
-        "--listen",
-        &listen,
-    ]);
-    assert!(started.status.success());
-    wait_for_port(db_port);
+    let db_port = free_port();
+    engine.run_store("db-1", &project.name, "db", db_port);
     let web_port = web.host_port.unwrap();
 
     let (_dir, file) = gameday_file(&two_hosts_gameday(
@@ -671,13 +605,7 @@ fn one_gameday_drives_two_engines() {
         db_port,
         "1s",
     ));
-    let plan = Command::cargo_bin("gameday")
-        .unwrap()
-        .arg("plan")
-        .arg(&file)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let plan = gameday_plan(&file);
     let text = String::from_utf8_lossy(&plan.stdout);
     assert!(
         plan.status.success(),
@@ -698,13 +626,7 @@ fn one_gameday_drives_two_engines() {
         "- delay: { service: db, host: db, latency: 100ms }",
     );
     let (_dir_delay, file_delay) = gameday_file(&delayed);
-    let plan = Command::cargo_bin("gameday")
-        .unwrap()
-        .arg("plan")
-        .arg(&file_delay)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let plan = gameday_plan(&file_delay);
     let text = String::from_utf8_lossy(&plan.stdout);
     assert!(
         text.contains("is not on host `db`"),
@@ -713,20 +635,11 @@ fn one_gameday_drives_two_engines() {
     );
 
     let out = tempfile::tempdir().unwrap();
-    let done = Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["run", "--yes", "--no-progress", "--out"])
-        .arg(out.path())
-        .arg(&file)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let done = gameday_run(out.path(), &file, &["--yes"], 60);
     assert_exit(&done, 0);
     assert_eq!(web.state(), "running");
     assert_eq!(engine.state("db-1"), "running");
-    let result: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir(out.path()).join("result.json")).unwrap())
-            .unwrap();
+    let result: serde_json::Value = result_json(&run_dir(out.path()));
     assert_eq!(result["docker"]["hosts"][0]["name"], "db");
     let md = std::fs::read_to_string(run_dir(out.path()).join("report.md")).unwrap();
     assert!(
@@ -743,31 +656,10 @@ fn one_gameday_drives_two_engines() {
         "30s",
     ));
     let out2 = tempfile::tempdir().unwrap();
-    let mut runner = StdCommand::new(assert_cmd::cargo::cargo_bin("gameday"))
-        .args(["run", "--yes", "--no-progress", "--out"])
-        .arg(out2.path())
-        .arg(&file2)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while engine.state("db-1") != "paused" || web.state() != "paused" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pauses never came"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    runner.kill().unwrap();
-    runner.wait().unwrap();
-    let recovered = Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["recover", "--out"])
-        .arg(out2.path())
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    kill_runner_once(&file2, out2.path(), || {
+        engine.state("db-1") == "paused" && web.state() == "paused"
+    });
+    let recovered = gameday_recover(out2.path());
     let text = String::from_utf8_lossy(&recovered.stdout);
     assert_eq!(recovered.status.code(), Some(0), "{text}");
     assert_eq!(text.matches(": reverted").count(), 2, "{text}");
@@ -810,11 +702,7 @@ impl SshServer {
             ]));
         }
         std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let host_pub = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
         let mut parts = host_pub.split_whitespace();
         let (kind, key) = (parts.next().unwrap(), parts.next().unwrap());
@@ -901,9 +789,7 @@ scenarios:
     let done = gameday_run(out.path(), &file, &["--yes"], 60);
     assert_exit(&done, 0);
     assert_eq!(store.state(), "running", "the pause was not reverted");
-    let result: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir(out.path()).join("result.json")).unwrap())
-            .unwrap();
+    let result: serde_json::Value = result_json(&run_dir(out.path()));
     assert_eq!(
         result["docker"]["connection"],
         "SSH tunnel to the engine's socket"
@@ -924,22 +810,7 @@ scenarios:
     let (_dir3, file3) =
         gameday_file(&text(&sshd.file("known_hosts")).replace("duration: 1s", "duration: 30s"));
     let out3 = tempfile::tempdir().unwrap();
-    let mut runner = StdCommand::new(assert_cmd::cargo::cargo_bin("gameday"))
-        .args(["run", "--yes", "--no-progress", "--out"])
-        .arg(out3.path())
-        .arg(&file3)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while store.state() != "paused" {
-        assert!(std::time::Instant::now() < deadline, "the pause never came");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let runner_pid = runner.id();
-    runner.kill().unwrap();
-    runner.wait().unwrap();
+    let runner_pid = kill_runner_once(&file3, out3.path(), || store.state() == "paused");
     // The tunnel of the killed runner ends with it.
     let tunnel_of_runner = format!("-L /tmp/gameday-ssh-{runner_pid}-");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -958,13 +829,7 @@ scenarios:
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let recovered = Command::cargo_bin("gameday")
-        .unwrap()
-        .args(["recover", "--out"])
-        .arg(out3.path())
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let recovered = gameday_recover(out3.path());
     assert_exit(&recovered, 0);
     assert_eq!(
         store.state(),
@@ -984,13 +849,7 @@ scenarios:
     )
     .unwrap();
     let (_dir2, file2) = gameday_file(&text(&wrong.display().to_string()));
-    let plan = Command::cargo_bin("gameday")
-        .unwrap()
-        .arg("plan")
-        .arg(&file2)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let plan = gameday_plan(&file2);
     let stderr = String::from_utf8_lossy(&plan.stderr);
     assert_eq!(plan.status.code(), Some(2), "{stderr}");
     assert!(

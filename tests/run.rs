@@ -17,10 +17,6 @@ fn bin() -> String {
         .to_string()
 }
 
-fn result_json(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap()
-}
-
 fn wait_for_state(c: &Container, state: &str, within: Duration) {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {

@@ -81,11 +81,7 @@ fn a_killed_swarm_task_is_left_to_the_swarm_and_its_rescheduling_measured() {
     let mut swarm = Swarm::init();
     let stack = format!("gdt-swarm-{}", std::process::id());
     let service = format!("{stack}_web");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let namespace = format!("com.docker.stack.namespace={stack}");
     swarm.services.push(service.clone());
     docker(&[
@@ -137,12 +133,7 @@ scenarios:
       - {{ probe: web, recovers_within: 3s }}
 "#
     ));
-    let plan = assert_cmd::Command::cargo_bin("gameday")
-        .unwrap()
-        .arg("plan")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let plan = gameday_plan(&file);
     let text = String::from_utf8_lossy(&plan.stdout);
     assert!(
         plan.status.success(),
@@ -162,9 +153,7 @@ scenarios:
     let now = tasks(&service);
     assert_eq!(now.len(), 1, "{now:?}");
     assert_ne!(now[0], first, "no new task");
-    let result: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir(out.path()).join("result.json")).unwrap())
-            .unwrap();
+    let result: serde_json::Value = result_json(&run_dir(out.path()));
     let recovered = &result["scenarios"][0]["expectations"][1];
     assert!(
         recovered["actual"]

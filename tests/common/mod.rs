@@ -266,3 +266,67 @@ pub fn run_dir(out: &Path) -> PathBuf {
     );
     dirs[0].clone()
 }
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `gameday plan FILE`.
+pub fn gameday_plan(file: &Path) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("gameday")
+        .unwrap()
+        .arg("plan")
+        .arg(file)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+/// `gameday recover --out OUT`, with no engine named (DOCKER_HOST unset):
+/// the journals must say where their faults are.
+pub fn gameday_recover(out: &Path) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("gameday")
+        .unwrap()
+        .env_remove("DOCKER_HOST")
+        .args(["recover", "--out"])
+        .arg(out)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+/// The run's `result.json`.
+pub fn result_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap()
+}
+
+/// `gameday run --yes` in the background, SIGKILLed as soon as `faulted()`
+/// holds (within 30 s): a runner that dies with its faults in place.
+/// Returns the runner's pid.
+pub fn kill_runner_once(file: &Path, out: &Path, faulted: impl Fn() -> bool) -> u32 {
+    let mut runner = Command::new(assert_cmd::cargo::cargo_bin("gameday"))
+        .args(["run", "--yes", "--no-progress", "--out"])
+        .arg(out)
+        .arg(file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !faulted() {
+        if Instant::now() > deadline {
+            let _ = runner.kill();
+            panic!("the faults never came");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = runner.id();
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    pid
+}

@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 
-use gameday::report::{Format, RunRecord, render, synthetic_record, write_all};
+use gameday::testing::record::RunRecord;
+use gameday::testing::report::{Format, render, synthetic_record, write_all};
 
 fn main() {
     let record = synthetic_record(10, 10, 3600);

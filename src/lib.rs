@@ -1,22 +1,26 @@
 //! `gameday`: a chaos-engineering gameday orchestrator for Docker.
 //!
 //! Data flow: gameday file -> [`gameday`] (validated model) -> [`plan`]
-//! (targets resolved against [`docker`]) -> run -> report. See DESIGN.md.
+//! (targets resolved against what [`docker`] engines hold) -> [`run`]
+//! (faults from [`fault`], samples from [`probe`], verdicts from
+//! [`expect`]) -> [`record`] (the run directory) -> [`report`]. The map of
+//! the modules is ARCHITECTURE.md at the root of the repository.
 
 pub mod cli;
-pub mod docker;
-pub mod exit;
-pub mod expect;
-pub mod fault;
-pub mod gameday;
-pub mod history;
-pub mod plan;
-pub mod probe;
-pub mod report;
-pub mod run;
+pub(crate) mod docker;
+pub(crate) mod exit;
+pub(crate) mod expect;
+pub(crate) mod fault;
+pub(crate) mod gameday;
+pub(crate) mod plan;
+pub(crate) mod probe;
+pub(crate) mod record;
+pub(crate) mod report;
+pub(crate) mod run;
+pub mod testing;
 
 /// An error and its chain of causes on one line: `a: b: c`.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(s) = source {

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use common::*;
-use gameday::docker::{ContainerInfo, Engine};
-use gameday::fault::{self, RevertRecipe};
-use gameday::gameday::model::*;
-use gameday::gameday::units::{ContainerState, HumanDuration};
-use gameday::gameday::yaml::Pos;
-use gameday::run::journal::{self, Journal, JournalEntry};
+use gameday::testing::docker::{ContainerInfo, Engine};
+use gameday::testing::fault::{self, RevertRecipe};
+use gameday::testing::gameday::model::*;
+use gameday::testing::gameday::units::{ContainerState, HumanDuration};
+use gameday::testing::gameday::yaml::Pos;
+use gameday::testing::record::journal::{self, Journal, JournalEntry};
 
 fn target() -> Target {
     Target {
@@ -47,7 +47,7 @@ fn compliance(fault: Fault, effect: &str, after_revert: &str) {
     if !docker_available() {
         return;
     }
-    let project = Project::new(fault.kind());
+    let project = Project::new(fault.kind().key());
     let store = project.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
     let before_start = started_at(&store);
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -63,7 +63,7 @@ fn compliance(fault: Fault, effect: &str, after_revert: &str) {
         assert!(
             applied.confirmed_at.is_some(),
             "Docker did not confirm {}",
-            fault.kind()
+            fault.kind().key()
         );
         // The real effect, seen by Docker.
         if effect == "restarted" {
@@ -76,19 +76,19 @@ fn compliance(fault: Fault, effect: &str, after_revert: &str) {
             while store.state() != effect && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            assert_eq!(store.state(), effect, "{} had no effect", fault.kind());
+            assert_eq!(store.state(), effect, "{} had no effect", fault.kind().key());
         }
         let recipe = applied.recipe.clone();
         let reverted = applied.revert(&engine).await.map_err(|(_, e)| e).unwrap();
         assert!(reverted.revert_requested_at >= reverted.applied_requested_at);
-        assert_eq!(store.state(), after_revert, "{} not reverted", fault.kind());
+        assert_eq!(store.state(), after_revert, "{} not reverted", fault.kind().key());
         // Reverting again is harmless and changes nothing.
         let again = recipe.execute(&engine).await.unwrap();
         assert_eq!(
             again,
             None,
             "second revert of {} did something",
-            fault.kind()
+            fault.kind().key()
         );
         assert_eq!(store.state(), after_revert);
     });

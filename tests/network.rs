@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use common::*;
-use gameday::docker::{ContainerInfo, Engine};
-use gameday::fault::{self, ApplyContext, RevertRecipe};
-use gameday::gameday::model::*;
-use gameday::gameday::units::{ContainerState, HumanDuration, Percent, Rate};
-use gameday::gameday::yaml::Pos;
-use gameday::run::journal::{Journal, JournalEntry};
+use gameday::testing::docker::{ContainerInfo, Engine};
+use gameday::testing::fault::{self, ApplyContext, RevertRecipe};
+use gameday::testing::gameday::model::*;
+use gameday::testing::gameday::units::{ContainerState, HumanDuration, Percent, Rate};
+use gameday::testing::gameday::yaml::Pos;
+use gameday::testing::record::journal::{Journal, JournalEntry};
 
 fn target(service: &str) -> Target {
     Target {
@@ -224,10 +224,10 @@ fn compliance_via(
 ) {
     let engine = engine(rt);
     let context = ApplyContext {
-        tag: compliance_tag(fault.kind()),
+        tag: compliance_tag(fault.kind().key()),
         project: s.project.name.clone(),
         peers,
-        netem_available: helper.is_none() && gameday::fault::netns::kernel_has_netem(),
+        netem_available: helper.is_none() && gameday::testing::fault::netns::kernel_has_netem(),
         helper_image: helper.map(String::from),
         ..Default::default()
     };
@@ -237,7 +237,7 @@ fn compliance_via(
     rt.block_on(applied.revert(&engine))
         .map_err(|(_, e)| e)
         .unwrap();
-    assert_eq!(leftovers(on), "", "{} left something behind", fault.kind());
+    assert_eq!(leftovers(on), "", "{} left something behind", fault.kind().key());
     assert_eq!(
         helpers_left(&context.tag),
         "",
@@ -247,7 +247,7 @@ fn compliance_via(
         rt.block_on(recipe.execute(&engine)).unwrap(),
         None,
         "second revert of {} did something",
-        fault.kind()
+        fault.kind().key()
     );
 
     // Recover: the fault applied again, its runner gone (the applied fault
@@ -260,7 +260,7 @@ fn compliance_via(
         .append(&JournalEntry::FaultIntent {
             fault_id: "s1-f1".into(),
             scenario: "compliance".into(),
-            kind: fault.kind().into(),
+            kind: fault.kind().key().into(),
             recipe: recipe.clone(),
             at: chrono::Utc::now(),
             host: None,
@@ -282,7 +282,7 @@ fn compliance_via(
         "{}",
         String::from_utf8_lossy(&recovered.stderr)
     );
-    assert_eq!(leftovers(on), "", "recover left {} behind", fault.kind());
+    assert_eq!(leftovers(on), "", "recover left {} behind", fault.kind().key());
     assert_eq!(
         helpers_left(&context.tag),
         "",
@@ -543,7 +543,7 @@ fn netem_on_this_kernel_is_detected_and_explained() {
         to: vec![],
         engine: NetEngine::Netem,
     });
-    let netem = gameday::fault::netns::kernel_has_netem();
+    let netem = gameday::testing::fault::netns::kernel_has_netem();
     let context = ApplyContext {
         tag: "gameday:test:netem".into(),
         project: s.project.name.clone(),
@@ -710,7 +710,7 @@ fn recover_sweeps_a_scope_without_a_journal() {
     let engine = engine(&rt);
     let apply = |fault: Fault, on: &Container, service: &str, peers: Vec<ContainerInfo>| {
         let context = ApplyContext {
-            tag: format!("gameday:lost:{}", fault.kind()),
+            tag: format!("gameday:lost:{}", fault.kind().key()),
             project: s.project.name.clone(),
             peers,
             ..Default::default()

@@ -164,7 +164,7 @@ scenarios:
     );
     assert!(stdout.contains("with tc tbf"), "{stdout}");
     assert!(stdout.contains("with iptables DROP rules"), "{stdout}");
-    if gameday::fault::netns::kernel_has_netem() {
+    if gameday::testing::fault::netns::kernel_has_netem() {
         assert!(stdout.matches("with tc netem").count() >= 3, "{stdout}");
     } else {
         assert!(

@@ -9,14 +9,20 @@ use std::process::Command as StdCommand;
 
 use assert_cmd::Command;
 use chrono::{DateTime, Utc};
-use gameday::expect::Windows;
-use gameday::fault::RevertRecipe;
-use gameday::gameday::units::ContainerState;
-use gameday::probe::ProbeSample;
-use gameday::report::annotations::Annotations;
-use gameday::report::result::*;
-use gameday::report::{Format, RunRecord, SampleRow, render, render_markdown};
-use gameday::run::journal::JournalEntry;
+use gameday::testing::expect::Windows;
+use gameday::testing::fault::RevertRecipe;
+use gameday::testing::gameday::units::ContainerState;
+use gameday::testing::probe::ProbeSample;
+use gameday::testing::record::annotations::Annotations;
+use gameday::testing::record::result::*;
+use gameday::testing::record::{RunRecord, SampleRow};
+use gameday::testing::report::{Format, render, render_markdown};
+use gameday::testing::record::journal::JournalEntry;
+
+/// A verdict or an outcome as `result.json` writes it (`not_met`).
+fn key<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    serde_json::from_value(serde_json::Value::String(text.into())).unwrap()
+}
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -26,9 +32,11 @@ fn fixed_result() -> RunResult {
     let expectation = |text: &str, verdict: &str, actual: &str| ExpectationResult {
         text: text.into(),
         probe: text.split(':').next().unwrap().into(),
-        verdict: verdict.into(),
+        verdict: key(verdict),
         actual: actual.into(),
         value: None,
+        check: None,
+        unit: None,
     };
     let timeline = |t_ms: f64, text: &str| TimelineEntry {
         t_ms,
@@ -56,7 +64,7 @@ fn fixed_result() -> RunResult {
         started_at: at("2026-11-23T10:00:00Z"),
         ended_at: at("2026-11-23T10:00:41.500Z"),
         duration_ms: 41_500.0,
-        outcome: "not_met".into(),
+        outcome: key("not_met"),
         exit_code: 1,
         aborted_reason: None,
         steady_state: SteadyState {
@@ -72,7 +80,7 @@ fn fixed_result() -> RunResult {
                 name: "Database paused".into(),
                 description: Some("The database freezes.".into()),
                 expected: Some("Login fails fast with 503 and recovers within 10s.".into()),
-                verdict: "not_met".into(),
+                verdict: key("not_met"),
                 error: None,
                 duration_ms: 25_000.0,
                 expectations: vec![
@@ -136,7 +144,7 @@ fn fixed_result() -> RunResult {
                 name: "Database stopped".into(),
                 description: None,
                 expected: None,
-                verdict: "skipped".into(),
+                verdict: key("skipped"),
                 error: None,
                 duration_ms: 0.0,
                 expectations: vec![],
@@ -179,7 +187,7 @@ fn markdown_report_of_a_fixed_result() {
 #[test]
 fn markdown_report_names_faults_left_in_place() {
     let mut result = fixed_result();
-    result.outcome = "fault_left".into();
+    result.outcome = key("fault_left");
     result.faults_left.push(FaultLeft {
         kind: "pause".into(),
         container: "login_db_1".into(),
@@ -399,7 +407,7 @@ fn markdown_report_of_a_fixed_run_with_annotations() {
     record
         .annotations
         .notes
-        .push(gameday::report::annotations::Note {
+        .push(gameday::testing::record::annotations::Note {
             text: "DB failover took longer than the dashboard showed".into(),
             at: record.result.ended_at,
         });
@@ -442,7 +450,7 @@ fn everything_the_user_wrote_is_escaped() {
     record
         .annotations
         .notes
-        .push(gameday::report::annotations::Note {
+        .push(gameday::testing::record::annotations::Note {
             text: evil.into(),
             at: record.result.ended_at,
         });
@@ -568,7 +576,7 @@ fn junit_validates_against_the_junit_schema() {
     let mut record = fixed_record();
     let mut errored = record.result.scenarios[0].clone();
     errored.name = "Broken".into();
-    errored.verdict = "error".into();
+    errored.verdict = key("error");
     errored.error = Some("cannot pause".into());
     errored.expectations.clear();
     record.result.scenarios.push(errored);
@@ -611,7 +619,7 @@ fn junit_validates_against_the_junit_schema() {
 
 #[test]
 fn a_one_hour_run_with_ten_probes_at_10hz_stays_under_2mb() {
-    let record = gameday::report::synthetic_record(10, 10, 3600);
+    let record = gameday::testing::report::synthetic_record(10, 10, 3600);
     assert_eq!(record.samples.len(), 360_000);
     let html = render(&record, Format::Html, None).unwrap();
     assert!(html.len() < 2 * 1024 * 1024, "{} bytes", html.len());
@@ -630,13 +638,12 @@ fn history_over_three_archived_runs() {
         record.result.run_id = format!("run00{i}");
         let check = &mut record.result.scenarios[0].expectations[2];
         check.value = Some(*recovery);
-        check.verdict = if *recovery <= 10_000.0 {
+        check.verdict = key(if *recovery <= 10_000.0 {
             "met"
         } else {
             "not_met"
-        }
-        .into();
-        record.result.scenarios[0].verdict = if i == 1 { "not_met" } else { "met" }.into();
+        });
+        record.result.scenarios[0].verdict = key(if i == 1 { "not_met" } else { "met" });
         write_run_dir(
             &out.path().join(format!(
                 "2026-11-{:02}-login-api-resilience-run00{i}",

@@ -41,7 +41,8 @@ impl Windows {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Whether one expectation held (`met`, `not_met` in `result.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Met,
@@ -471,7 +472,10 @@ mod tests {
 
     fn expect(during: Window, check: Check) -> Expectation {
         Expectation {
-            probe: "p".into(),
+            probe: crate::gameday::model::ProbeRef {
+                id: crate::gameday::model::ProbeId(0),
+                name: "p".into(),
+            },
             during,
             check,
             pos: Pos::default(),

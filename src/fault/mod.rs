@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::docker::{ContainerInfo, DockerError, Engine, Operation};
-use crate::gameday::model::Fault;
+use crate::gameday::model::{Fault, FaultKind};
 use crate::gameday::units::ContainerState;
 
 /// How long to wait for Docker's event confirming an operation.
@@ -414,7 +414,7 @@ pub async fn prepare(
 #[derive(Debug)]
 #[must_use = "an applied fault must be reverted"]
 pub struct AppliedFault {
-    pub kind: &'static str,
+    pub kind: FaultKind,
     pub container: ContainerInfo,
     pub recipe: RevertRecipe,
     pub requested_at: DateTime<Utc>,
@@ -430,7 +430,7 @@ pub struct AppliedFault {
 /// A fault that was reverted.
 #[derive(Debug, Clone)]
 pub struct RevertedFault {
-    pub kind: &'static str,
+    pub kind: FaultKind,
     pub container: ContainerInfo,
     pub applied_requested_at: DateTime<Utc>,
     pub applied_confirmed_at: Option<DateTime<Utc>>,
@@ -480,7 +480,7 @@ pub async fn apply(
         let confirmation = engine
             .perform(&container.id, &op, CONFIRM_WITHIN + fault_grace(fault))
             .await
-            .map_err(docker(fault.kind()))?;
+            .map_err(docker(fault.kind().key()))?;
         // Docker confirms a kill when the signal is sent. A terminating
         // signal is in effect once the container is down: wait for that
         // (bounded), so the hold starts then and a quick revert cannot find

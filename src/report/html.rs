@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::RunRecord;
+use crate::record::RunRecord;
 use super::chart::{self, Chart, Phase};
 use crate::probe::ProbeSample;
-use crate::run::journal::JournalEntry;
+use crate::record::journal::JournalEntry;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HtmlView {

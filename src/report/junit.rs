@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::result::RunResult;
+use crate::record::result::{RunResult, Verdict};
 
 pub fn render(result: &RunResult) -> Result<String, String> {
     let mut report = Report::new("gameday");
@@ -19,22 +19,22 @@ pub fn render(result: &RunResult) -> Result<String, String> {
     suite.add_property(("environment", result.gameday.environment.as_str()));
     suite.add_property(("scope", result.gameday.scope.as_str()));
     suite.add_property(("run_id", result.run_id.as_str()));
-    suite.add_property(("outcome", result.outcome.as_str()));
+    suite.add_property(("outcome", result.outcome.key()));
     for scenario in &result.scenarios {
         let time = Duration::from_secs_f64(scenario.duration_ms.max(0.0) / 1000.0);
         if scenario.expectations.is_empty() {
-            let status = match scenario.verdict.as_str() {
-                "skipped" => {
+            let status = match scenario.verdict {
+                Verdict::Skipped => {
                     let mut s = TestCaseStatus::skipped();
                     s.set_message("not run: the gameday stopped before this scenario");
                     s
                 }
-                "error" => {
+                Verdict::Error => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
                     s.set_message(scenario.error.clone().unwrap_or_else(|| "error".into()));
                     s
                 }
-                _ => TestCaseStatus::success(),
+                Verdict::Met | Verdict::NotMet | Verdict::Aborted => TestCaseStatus::success(),
             };
             let mut case = TestCase::new(format!("{} (scenario)", scenario.name), status);
             case.set_classname(scenario.name.clone());
@@ -47,7 +47,7 @@ pub fn render(result: &RunResult) -> Result<String, String> {
                 .unwrap_or(1)
                 .max(1);
         for e in &scenario.expectations {
-            let status = if e.verdict == "met" {
+            let status = if e.is_met() {
                 TestCaseStatus::success()
             } else {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
@@ -65,7 +65,7 @@ pub fn render(result: &RunResult) -> Result<String, String> {
             let mut case = TestCase::new(e.text.clone(), status);
             case.set_classname(scenario.name.clone());
             case.set_time(share);
-            case.set_system_out(format!("{}: {}", e.verdict, e.actual));
+            case.set_system_out(format!("{}: {}", verdict_key(e), e.actual));
             suite.add_test_case(case);
         }
     }
@@ -80,3 +80,9 @@ pub fn render(result: &RunResult) -> Result<String, String> {
     report.add_test_suite(suite);
     report.to_string().map_err(|e| e.to_string())
 }
+
+/// `met` / `not_met`, as `result.json` writes it.
+fn verdict_key(e: &crate::record::result::ExpectationResult) -> &'static str {
+    if e.is_met() { "met" } else { "not_met" }
+}
+

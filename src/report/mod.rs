@@ -1,23 +1,21 @@
-//! The record of a run: [`result::RunResult`] (versioned, written as
-//! `result.json`) and the reports rendered from it with templates
+//! The reports of a run, rendered from its [`RunRecord`] (`result.json` and
+//! the files beside it, see [`crate::record`]) with templates
 //! (`templates/report.md.tera` by default, overridable with
 //! `--template-dir`). Rendering only reads the result: it can be redone any
 //! time from an archived run directory.
 
-pub mod annotations;
 pub mod chart;
 mod html;
 pub mod junit;
-pub mod result;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use tera::Tera;
 
-use crate::probe::ProbeSample;
-use annotations::Annotations;
-use result::RunResult;
+use crate::record::annotations::Annotations;
+use crate::record::result::{RunResult, Verdict};
+use crate::record::{RecordError, RunRecord};
 
 /// The default templates, compiled in so the binary works from anywhere.
 pub const DEFAULT_MD_TEMPLATE: &str = include_str!("../../templates/report.md.tera");
@@ -47,68 +45,10 @@ impl Format {
     }
 }
 
-/// Everything a run directory holds that reports are made from.
-#[derive(Debug, Clone)]
-pub struct RunRecord {
-    pub result: RunResult,
-    pub annotations: Annotations,
-    pub samples: Vec<SampleRow>,
-    pub journal: Vec<crate::run::journal::JournalEntry>,
-}
-
-/// One line of `samples.jsonl`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SampleRow {
-    pub probe: String,
-    #[serde(flatten)]
-    pub sample: ProbeSample,
-}
-
-impl RunRecord {
-    /// Read a run directory: `result.json` (required), `annotations.json`,
-    /// `samples.jsonl` and `journal.jsonl` (optional).
-    pub fn load(run_dir: &Path) -> Result<RunRecord, ReportError> {
-        let read_err = |path: PathBuf| {
-            move |source| ReportError::Read {
-                path: path.display().to_string(),
-                source,
-            }
-        };
-        let result_path = run_dir.join("result.json");
-        let bytes = std::fs::read(&result_path).map_err(read_err(result_path.clone()))?;
-        let result: RunResult = serde_json::from_slice(&bytes).map_err(|e| ReportError::Parse {
-            path: result_path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        let annotations =
-            Annotations::load(run_dir).map_err(read_err(run_dir.join(annotations::FILE)))?;
-        let samples = match std::fs::read_to_string(run_dir.join(&result.samples_file)) {
-            Ok(text) => text
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        let journal = crate::run::journal::read(&run_dir.join("journal.jsonl")).unwrap_or_default();
-        Ok(RunRecord {
-            result,
-            annotations,
-            samples,
-            journal,
-        })
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is not a gameday result: {message}")]
-    Parse { path: String, message: String },
+    #[error(transparent)]
+    Record(#[from] RecordError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,
@@ -221,7 +161,7 @@ fn render_template(
         .map_err(|e| ReportError::Template(describe_tera(&e)))?;
     let mut context = tera::Context::from_serialize(&record.result)
         .map_err(|e| ReportError::Template(describe_tera(&e)))?;
-    context.insert("outcome_text", outcome_text(&record.result.outcome));
+    context.insert("outcome_text", record.result.outcome.text());
     context.insert("annotations", &record.annotations);
     context.insert("events", &html::events(record));
     if let Some(view) = html_view {
@@ -229,17 +169,6 @@ fn render_template(
     }
     tera.render(name, &context)
         .map_err(|e| ReportError::Template(describe_tera(&e)))
-}
-
-/// The run's outcome in words, for the summary line.
-pub fn outcome_text(outcome: &str) -> &'static str {
-    match outcome {
-        "met" => "Every expectation was met",
-        "not_met" => "Some expectations were not met",
-        "aborted" => "Aborted; no fault is left in place",
-        "fault_left" => "A fault could not be reverted",
-        _ => "Unknown outcome",
-    }
 }
 
 /// Filters the templates use: `ms` (a duration in ms, as `1.52s`), `verdict`
@@ -258,26 +187,21 @@ fn register_filters(tera: &mut Tera) {
     tera.register_filter(
         "verdict",
         |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
-            let text = match value.as_str().unwrap_or_default() {
-                "met" => "✅ met",
-                "not_met" => "❌ not met",
-                "aborted" => "⏹ aborted",
-                "error" => "⚠ error",
-                "skipped" => "⏭ not run",
-                other => other,
-            };
-            Ok(tera::Value::String(text.to_string()))
+            let text = value.as_str().unwrap_or_default();
+            Ok(tera::Value::String(match Verdict::from_key(text) {
+                Some(v) => v.badge().to_string(),
+                None => text.to_string(),
+            }))
         },
     );
     tera.register_filter(
         "verdict_word",
         |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
-            let text = match value.as_str().unwrap_or_default() {
-                "not_met" => "not met",
-                "skipped" => "not run",
-                other => other,
-            };
-            Ok(tera::Value::String(text.to_string()))
+            let text = value.as_str().unwrap_or_default();
+            Ok(tera::Value::String(match Verdict::from_key(text) {
+                Some(v) => v.word().to_string(),
+                None => text.to_string(),
+            }))
         },
     );
     tera.register_filter(
@@ -299,113 +223,4 @@ fn register_filters(tera: &mut Tera) {
 
 fn describe_tera(e: &tera::Error) -> String {
     crate::error_chain(e)
-}
-
-/// A synthetic run of `seconds` with `probes` HTTP probes sampled at `hz`,
-/// one scenario whose fault covers most of it: for the size test and the
-/// rendering benchmark. Not part of the supported API.
-#[doc(hidden)]
-pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
-    use result::*;
-    let start = chrono::DateTime::UNIX_EPOCH;
-    let total_ms = f64::from(seconds) * 1000.0;
-    let count = seconds * hz;
-    let step = 1000.0 / f64::from(hz);
-    let result = RunResult {
-        schema_version: SCHEMA_VERSION,
-        run_id: "synthetic".into(),
-        gameday: GamedayInfo {
-            title: "Synthetic".into(),
-            description: None,
-            participants: Vec::new(),
-            environment: "bench".into(),
-            recording: None,
-            file: "synthetic.yaml".into(),
-            scope: "synthetic".into(),
-        },
-        docker: DockerInfo {
-            host: "none".into(),
-            version: "none".into(),
-            connection: String::new(),
-            hosts: Vec::new(),
-        },
-        started_at: start,
-        ended_at: start + chrono::Duration::seconds(i64::from(seconds)),
-        duration_ms: total_ms,
-        outcome: "met".into(),
-        exit_code: 0,
-        aborted_reason: None,
-        steady_state: SteadyState {
-            met: true,
-            baseline_ms: 5000.0,
-            details: Vec::new(),
-        },
-        scenarios: vec![ScenarioResult {
-            name: "Long fault".into(),
-            description: None,
-            expected: None,
-            verdict: "met".into(),
-            error: None,
-            duration_ms: total_ms - 5000.0,
-            expectations: Vec::new(),
-            faults: Vec::new(),
-            probe_effects: Vec::new(),
-            windows: Some(crate::expect::Windows {
-                baseline: (0.0, 5000.0),
-                apply_start: 5000.0,
-                fault_start: 5010.0,
-                revert_start: total_ms - 60_000.0_f64.min(total_ms / 10.0),
-                end: total_ms,
-                self_healing_from: None,
-            }),
-            timeline: Vec::new(),
-        }],
-        probes: (0..probes)
-            .map(|p| ProbeSummary {
-                name: format!("probe-{p}"),
-                kind: "http".into(),
-                every_ms: step,
-                samples: count as usize,
-                ok: count as usize,
-                failed: 0,
-                latency_p50_ms: None,
-                latency_p99_ms: None,
-            })
-            .collect(),
-        samples_file: "samples.jsonl".into(),
-        faults_left: Vec::new(),
-        observations: Vec::new(),
-        summary: Summary {
-            scenarios: 1,
-            met: 1,
-            not_met: 0,
-            aborted: 0,
-            error: 0,
-            skipped: 0,
-        },
-    };
-    let samples = (0..probes)
-        .flat_map(|p| {
-            (0..count).map(move |i| SampleRow {
-                probe: format!("probe-{p}"),
-                sample: ProbeSample {
-                    probe: p,
-                    t_ms: f64::from(i) * step,
-                    at: start,
-                    ok: i % 997 != 0,
-                    latency_ms: 5.0 + f64::from((i * 7919) % 100),
-                    status: Some(200),
-                    state: None,
-                    error: None,
-                    ..Default::default()
-                },
-            })
-        })
-        .collect();
-    RunRecord {
-        result,
-        annotations: Annotations::default(),
-        samples,
-        journal: Vec::new(),
-    }
 }

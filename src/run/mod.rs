@@ -1,8 +1,158 @@
-//! Running a gameday: the dispatcher that drives probes and faults in time
-//! ([`scheduler`]), the journal that makes every fault recoverable, recovery
-//! itself, and the live view.
+//! Running a gameday. [`run`] sets a run up (its directory and journal, the
+//! probes), hands it to the dispatcher, and writes what it measured
+//! (`result.json`, `samples.jsonl`); the caller renders the reports.
+//!
+//! - [`dispatcher`]: the one loop that owns the run state: waits, samples,
+//!   halt conditions, signals, the baseline, the scenarios in order;
+//! - [`scenario`]: one scenario, walking the steps the plan lays out;
+//! - [`apply`]: the apply/revert protocol (journal the recipe, fsync, apply;
+//!   revert and record);
+//! - [`operator`]: lines typed at the terminal (observations, manual steps);
+//! - [`outcome`]: pure: from what happened to `result.json` and the exit code;
+//! - [`run_dir`]: naming and creating the run directory;
+//! - [`recover`]: reverting what a dead runner left; [`view`]: the live view.
 
-pub mod journal;
+mod apply;
+mod dispatcher;
+mod operator;
+pub mod outcome;
 pub mod recover;
-pub mod scheduler;
+mod run_dir;
+mod scenario;
 pub mod view;
+
+use std::path::PathBuf;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::docker::Engines;
+use crate::plan::Plan;
+use crate::probe::{self, Clock, ProbeRunner};
+use crate::record::journal::JournalEntry;
+use crate::record::{self, RunRecord};
+use dispatcher::Dispatcher;
+use view::RunEvent;
+
+pub use operator::Operator;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub file: String,
+    pub out: PathBuf,
+    /// Whether a person at a terminal can answer manual steps and type
+    /// observations; without one, manual steps are skipped (the command
+    /// line refuses to start them unless told `--non-interactive=skip`).
+    pub operator: Option<Operator>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot create the run directory {path}: {source}")]
+    RunDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Record(#[from] record::RecordError),
+}
+
+/// What a finished run hands back: its directory and record (written),
+/// ready for the reports.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub exit_code: u8,
+    pub run_dir: PathBuf,
+    pub record: RunRecord,
+}
+
+/// Run the plan. Every fault applied is reverted before this returns, unless
+/// Docker refuses, in which case the result lists it in `faults_left`.
+pub async fn run(
+    plan: Plan,
+    engines: Engines,
+    options: RunOptions,
+    events: mpsc::UnboundedSender<RunEvent>,
+) -> Result<RunOutcome, RunError> {
+    let run_id = run_dir::new_run_id();
+    let (run_dir, mut journal) = run_dir::create(&options.out, &plan.gameday.gameday, &run_id)?;
+    let clock = Clock::start();
+    let _ = journal.append(&JournalEntry::RunStarted {
+        run_id: run_id.clone(),
+        gameday: plan.gameday.gameday.clone(),
+        scope: plan.gameday.scope.compose_project.clone(),
+        file: options.file.clone(),
+        at: clock.start_wall,
+        engine: Some(engines.default_engine().spec().clone()),
+        hosts: engines
+            .iter()
+            .skip(1)
+            .map(|e| (e.name().to_string(), e.spec().clone()))
+            .collect(),
+    });
+
+    let (samples_tx, samples_rx) = mpsc::unbounded_channel();
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let http = probe::http_client();
+    let probe_tasks: Vec<_> = plan
+        .gameday
+        .probes
+        .0
+        .iter()
+        .enumerate()
+        .map(|(index, p)| {
+            let containers = plan.probe_targets[index]
+                .as_ref()
+                .map(|r| r.containers.clone())
+                .unwrap_or_default();
+            // A probe of a container asks the engine that container lives on.
+            let engine = containers
+                .first()
+                .map_or(engines.default_engine(), |c| engines.of(c))
+                .clone();
+            let container_ids = containers.iter().map(|c| c.id.clone()).collect();
+            let runner = ProbeRunner::new(index, p.clone(), container_ids, http.clone(), engine);
+            probe::spawn(runner, clock, samples_tx.clone(), cancel_rx.clone())
+        })
+        .collect();
+    drop(samples_tx);
+
+    let mut d = Dispatcher::new(
+        run_id.clone(),
+        plan,
+        engines,
+        clock,
+        journal,
+        events,
+        samples_rx,
+        options.operator.clone(),
+    );
+    let (steady, scenarios, aborted_reason) = d.execute().await;
+
+    // Stop the probes, wait for runs in flight, take their samples.
+    let _ = cancel_tx.send(true);
+    for task in probe_tasks {
+        let _ = task.await;
+    }
+    d.drain_all().await;
+    let (plan, journal, happened) = d.finish(run_id, options.file, steady, scenarios, aborted_reason);
+    let (result, samples) = outcome::assemble(&plan, happened);
+    record::write_result_and_samples(&run_dir, &result, &samples)?;
+    let mut journal = journal;
+    let _ = journal.append(&JournalEntry::RunFinished {
+        exit_code: result.exit_code,
+        at: result.ended_at,
+    });
+    // The same record `gameday report` reads back from these files.
+    let record = RunRecord {
+        journal: record::journal::read(journal.path()).unwrap_or_default(),
+        result,
+        annotations: Default::default(),
+        samples,
+    };
+    Ok(RunOutcome {
+        exit_code: record.result.exit_code,
+        run_dir,
+        record,
+    })
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use super::journal::{self, Journal, JournalEntry};
+use crate::record::journal::{self, Journal, JournalEntry};
 use crate::docker::Engine;
 use crate::gameday::model::EngineSpec;
 
@@ -17,7 +17,7 @@ pub fn find_unfinished(out: &Path) -> Vec<(PathBuf, journal::Unfinished)> {
     };
     let mut found: Vec<(PathBuf, journal::Unfinished)> = dirs
         .filter_map(Result::ok)
-        .map(|d| d.path().join("journal.jsonl"))
+        .map(|d| d.path().join(crate::record::JOURNAL_FILE))
         .filter(|p| p.is_file())
         .filter_map(|p| {
             let entries = journal::read(&p).ok()?;

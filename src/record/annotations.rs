@@ -31,7 +31,6 @@ pub struct Note {
 }
 
 pub const FILE: &str = "annotations.json";
-pub const STATUSES: &[&str] = &["open", "done", "wont-do"];
 
 impl Annotations {
     /// Read the annotations of a run directory; none yet is empty.

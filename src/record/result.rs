@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::expect::{Evaluation, Windows};
+use crate::expect::{Evaluation, Verdict as CheckVerdict, Windows};
+use crate::gameday::model::{Expectation, Unit};
 
 /// Bump when a field changes meaning or disappears; adding fields is compatible.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -26,8 +27,7 @@ pub struct RunResult {
     pub started_at: DateTime<Utc>,
     pub ended_at: DateTime<Utc>,
     pub duration_ms: f64,
-    /// `met`, `not_met`, `aborted` or `fault_left`.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub exit_code: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted_reason: Option<String>,
@@ -119,8 +119,7 @@ pub struct ScenarioResult {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
-    /// `met`, `not_met`, `aborted`, `error` or `skipped` (never started).
-    pub verdict: String,
+    pub verdict: Verdict,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub duration_ms: f64,
@@ -158,26 +157,155 @@ pub struct ExpectationResult {
     /// The check in words: `login: status 503 during fault`.
     pub text: String,
     pub probe: String,
-    /// `met` or `not_met`.
-    pub verdict: String,
+    pub verdict: CheckVerdict,
     /// What was measured: `measured 97.2% (95 of 98 samples ok)`.
     pub actual: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
+    /// The check's key (`success_rate`, `latency_p99`, ...); absent in
+    /// results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// The unit of `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<Unit>,
 }
 
 impl ExpectationResult {
-    pub fn new(text: String, probe: String, evaluation: Evaluation) -> Self {
-        let verdict = match evaluation.verdict {
-            crate::expect::Verdict::Met => "met",
-            crate::expect::Verdict::NotMet => "not_met",
-        };
+    pub fn new(expectation: &Expectation, evaluation: Evaluation) -> Self {
+        let kind = expectation.check.kind();
         ExpectationResult {
-            text,
-            probe,
-            verdict: verdict.to_string(),
+            text: expectation.to_string(),
+            probe: expectation.probe.name.clone(),
+            verdict: evaluation.verdict,
             actual: evaluation.actual,
             value: evaluation.value,
+            check: Some(kind.key().to_string()),
+            unit: Some(kind.unit()),
+        }
+    }
+
+    pub fn is_met(&self) -> bool {
+        self.verdict == CheckVerdict::Met
+    }
+}
+
+/// How a scenario ended, as `result.json` writes it (`met`, `not_met`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every expectation was met.
+    Met,
+    /// At least one expectation was not met.
+    NotMet,
+    /// Stopped by a halt condition or a signal, faults reverted.
+    Aborted,
+    /// A fault could not be applied.
+    Error,
+    /// Never started (the run stopped before it).
+    Skipped,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Met,
+        Verdict::NotMet,
+        Verdict::Aborted,
+        Verdict::Error,
+        Verdict::Skipped,
+    ];
+
+    /// As `result.json` writes it: `not_met`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::NotMet => "not_met",
+            Verdict::Aborted => "aborted",
+            Verdict::Error => "error",
+            Verdict::Skipped => "skipped",
+        }
+    }
+
+    /// As people read it: `not met`, `not run`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::NotMet => "not met",
+            Verdict::Aborted => "aborted",
+            Verdict::Error => "error",
+            Verdict::Skipped => "not run",
+        }
+    }
+
+    /// With a symbol, for reports: `✅ met`.
+    pub fn badge(self) -> &'static str {
+        match self {
+            Verdict::Met => "✅ met",
+            Verdict::NotMet => "❌ not met",
+            Verdict::Aborted => "⏹ aborted",
+            Verdict::Error => "⚠ error",
+            Verdict::Skipped => "⏭ not run",
+        }
+    }
+
+    /// The verdict `result.json` writes as `key`, if any.
+    pub fn from_key(key: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.key() == key)
+    }
+}
+
+/// How the whole run ended, as `result.json` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every scenario met its expectations (exit 0).
+    Met,
+    /// Some expectation was not met (exit 1).
+    NotMet,
+    /// Stopped early, every fault reverted (exit 3).
+    Aborted,
+    /// A fault could not be reverted (exit 4).
+    FaultLeft,
+}
+
+impl Outcome {
+    /// As `result.json` writes it: `not_met`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Outcome::Met => "met",
+            Outcome::NotMet => "not_met",
+            Outcome::Aborted => "aborted",
+            Outcome::FaultLeft => "fault_left",
+        }
+    }
+
+    /// The exit code that stands for this outcome.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Met => crate::exit::OK,
+            Outcome::NotMet => crate::exit::NOT_MET,
+            Outcome::Aborted => crate::exit::ABORTED,
+            Outcome::FaultLeft => crate::exit::FAULT_LEFT,
+        }
+    }
+
+    /// As people read it in a table: `not met`, `fault left`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Met => "met",
+            Outcome::NotMet => "not met",
+            Outcome::Aborted => "aborted",
+            Outcome::FaultLeft => "fault left",
+        }
+    }
+
+    /// The outcome in words, for the summary line.
+    pub fn text(self) -> &'static str {
+        match self {
+            Outcome::Met => "Every expectation was met",
+            Outcome::NotMet => "Some expectations were not met",
+            Outcome::Aborted => "Aborted; no fault is left in place",
+            Outcome::FaultLeft => "A fault could not be reverted",
         }
     }
 }

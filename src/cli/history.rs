@@ -8,7 +8,11 @@ use serde::Serialize;
 
 use crate::exit;
 use crate::expect::fmt_ms;
-use crate::report::result::RunResult;
+use crate::expect::Verdict as CheckVerdict;
+use crate::gameday::model::Unit;
+use super::{CliError, CliResult};
+use crate::record::result::{Outcome, RunResult, Verdict};
+use crate::record::{RESULT_FILE, read_result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HistoryFormat {
@@ -17,23 +21,19 @@ pub enum HistoryFormat {
 }
 
 /// Every readable run under `out`, oldest first, with its directory.
-pub fn load_runs(out: &Path) -> (Vec<(PathBuf, RunResult)>, Vec<String>) {
+fn load_runs(out: &Path) -> (Vec<(PathBuf, RunResult)>, Vec<String>) {
     let mut runs = Vec::new();
     let mut problems = Vec::new();
     let Ok(entries) = std::fs::read_dir(out) else {
         return (runs, problems);
     };
     for entry in entries.filter_map(Result::ok) {
-        let path = entry.path().join("result.json");
-        if !path.is_file() {
+        if !entry.path().join(RESULT_FILE).is_file() {
             continue;
         }
-        match std::fs::read(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice::<RunResult>(&b).map_err(|e| e.to_string()))
-        {
+        match read_result(&entry.path()) {
             Ok(r) => runs.push((entry.path(), r)),
-            Err(e) => problems.push(format!("{}: skipped: {e}", path.display())),
+            Err(e) => problems.push(format!("skipped: {e}")),
         }
     }
     runs.sort_by(|a, b| a.1.started_at.cmp(&b.1.started_at).then(a.0.cmp(&b.0)));
@@ -61,7 +61,7 @@ struct RunLine {
     started_at: chrono::DateTime<chrono::Utc>,
     gameday: String,
     environment: String,
-    outcome: String,
+    outcome: Outcome,
     scenarios_met: usize,
     scenarios: usize,
     duration_ms: f64,
@@ -70,8 +70,10 @@ struct RunLine {
 #[derive(Serialize)]
 struct CheckValue {
     text: String,
-    verdict: String,
+    verdict: CheckVerdict,
     value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<Unit>,
     actual: String,
 }
 
@@ -79,7 +81,7 @@ struct CheckValue {
 struct ScenarioRun {
     run_dir: String,
     started_at: chrono::DateTime<chrono::Utc>,
-    verdict: String,
+    verdict: Verdict,
     checks: Vec<CheckValue>,
 }
 
@@ -89,27 +91,32 @@ struct ScenarioHistory {
     runs: Vec<ScenarioRun>,
 }
 
-fn verdict_word(verdict: &str) -> &str {
-    match verdict {
-        "not_met" => "not met",
-        "skipped" => "not run",
-        other => other,
-    }
-}
-
-/// A measured value as a person reads it: a percentage or a duration.
-fn show_value(text: &str, value: Option<f64>) -> String {
-    match value {
-        None => "—".to_string(),
-        Some(v)
-            if text.contains("success_rate")
-                || text.contains(": status")
-                || text.contains(": state") =>
-        {
+/// A measured value as a person reads it, in the unit its result names
+/// (results written before units were recorded say nothing: their values
+/// were percentages for success rates, statuses and states, else ms).
+fn show_value(unit: Option<Unit>, text: &str, value: Option<f64>) -> String {
+    let Some(v) = value else {
+        return "—".to_string();
+    };
+    let unit = unit.unwrap_or(
+        if text.contains("success_rate") || text.contains(": status") || text.contains(": state") {
+            Unit::Percent
+        } else {
+            Unit::Ms
+        },
+    );
+    let number = |v: f64| {
+        let t = format!("{v:.3}");
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    match unit {
+        Unit::Percent => {
             let t = format!("{v:.1}");
             format!("{}%", t.trim_end_matches(".0"))
         }
-        Some(v) => fmt_ms(v),
+        Unit::Ms => fmt_ms(v),
+        Unit::Count => format!("{v:.0}"),
+        Unit::Number => number(v),
     }
 }
 
@@ -137,7 +144,7 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-pub fn command(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> u8 {
+pub fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> CliResult {
     let (runs, problems) = load_runs(out);
     for p in &problems {
         eprintln!("warning: {p}");
@@ -150,9 +157,9 @@ pub fn command(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> u8 {
         );
         return if format == HistoryFormat::Json {
             println!("[]");
-            exit::OK
+            Ok(exit::OK)
         } else {
-            exit::OK
+            Ok(exit::OK)
         };
     }
     let Some(wanted) = gameday else {
@@ -163,7 +170,7 @@ pub fn command(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> u8 {
                 started_at: r.started_at,
                 gameday: r.gameday.title.clone(),
                 environment: r.gameday.environment.clone(),
-                outcome: r.outcome.clone(),
+                outcome: r.outcome,
                 scenarios_met: r.summary.met,
                 scenarios: r.summary.scenarios,
                 duration_ms: r.duration_ms,
@@ -189,7 +196,7 @@ pub fn command(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> u8 {
                         l.started_at.format("%Y-%m-%d %H:%M").to_string(),
                         l.gameday.clone(),
                         l.environment.clone(),
-                        l.outcome.replace('_', " "),
+                        l.outcome.word().to_string(),
                         format!("{}/{}", l.scenarios_met, l.scenarios),
                         fmt_ms(l.duration_ms),
                         l.run_dir.clone(),
@@ -198,7 +205,7 @@ pub fn command(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> u8 {
                 print!("{}", table(&rows));
             }
         }
-        return exit::OK;
+        return Ok(exit::OK);
     };
     let chosen: Vec<&(PathBuf, RunResult)> =
         runs.iter().filter(|(_, r)| matches(r, wanted)).collect();
@@ -209,15 +216,14 @@ pub fn command(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> u8 {
             .collect();
         known.sort();
         known.dedup();
-        eprintln!(
-            "error: no run of gameday `{wanted}` under {}",
+        return Err(CliError::invalid(format!(
+            "no run of gameday `{wanted}` under {}",
             out.display()
-        );
-        eprintln!(
-            "  = hint: name a title or a file; the archive has {}",
+        ))
+        .hint(format!(
+            "name a title or a file; the archive has {}",
             known.join(", ")
-        );
-        return exit::INVALID;
+        )));
     }
     // Scenarios in order of first appearance.
     let mut names: Vec<String> = Vec::new();
@@ -239,14 +245,15 @@ pub fn command(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> u8 {
                     Some(ScenarioRun {
                         run_dir: dir_name(dir),
                         started_at: r.started_at,
-                        verdict: s.verdict.clone(),
+                        verdict: s.verdict,
                         checks: s
                             .expectations
                             .iter()
                             .map(|e| CheckValue {
                                 text: e.text.clone(),
-                                verdict: e.verdict.clone(),
+                                verdict: e.verdict,
                                 value: e.value,
+                                unit: e.unit,
                                 actual: e.actual.clone(),
                             })
                             .collect(),
@@ -290,7 +297,7 @@ pub fn command(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> u8 {
                         .map(|r| r.started_at.format("%Y-%m-%d %H:%M").to_string()),
                 );
                 let mut verdicts = vec!["verdict".to_string()];
-                verdicts.extend(h.runs.iter().map(|r| verdict_word(&r.verdict).to_string()));
+                verdicts.extend(h.runs.iter().map(|r| r.verdict.word().to_string()));
                 let mut rows = vec![header, verdicts];
                 let mut texts: Vec<String> = Vec::new();
                 for r in &h.runs {
@@ -306,8 +313,8 @@ pub fn command(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> u8 {
                         row.push(match r.checks.iter().find(|c| &c.text == text) {
                             Some(c) => format!(
                                 "{} {}",
-                                show_value(text, c.value),
-                                if c.verdict == "met" { "✓" } else { "✗" }
+                                show_value(c.unit, text, c.value),
+                                if c.verdict == CheckVerdict::Met { "✓" } else { "✗" }
                             ),
                             None => "—".to_string(),
                         });
@@ -320,5 +327,5 @@ pub fn command(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> u8 {
             }
         }
     }
-    exit::OK
+    Ok(exit::OK)
 }

@@ -1,0 +1,45 @@
+//! `gameday plan FILE`: the dry run. Also the two steps `run` shares with
+//! it: load the file, then discover and resolve (read only).
+
+use std::path::Path;
+
+use super::CliError;
+use crate::docker::Engines;
+use crate::exit;
+use crate::gameday::{self, FileDiagnostics, Gameday};
+use crate::plan::{self, DiscoverError, Plan};
+
+pub async fn plan(file: std::path::PathBuf) -> super::CliResult {
+    let gameday = gameday::load(&file)?;
+    let (plan, _) = discover_and_resolve(gameday, &file).await?;
+    print!("{}", plan.render(&file.display().to_string()));
+    Ok(exit::OK)
+}
+
+/// Ask the gameday's engines what exists and resolve its targets in scope
+/// (read only).
+pub async fn discover_and_resolve(
+    gameday: Gameday,
+    file: &Path,
+) -> Result<(Plan, Engines), CliError> {
+    let (engines, inventory) = plan::discover(&gameday).await.map_err(|e| {
+        let error = CliError::invalid(crate::error_chain(&e));
+        match e {
+            DiscoverError::Connect(_) => error.hint(
+                "is the Docker daemon running? `docker info` should work; set DOCKER_HOST or `docker: { host: ... }` to use another engine",
+            ),
+            DiscoverError::Host { name, .. } => {
+                error.hint(format!("check `hosts.{name}` in {}; nothing was changed", file.display()))
+            }
+            DiscoverError::List(_) => error,
+        }
+    })?;
+    let plan = plan::resolve(gameday, inventory).map_err(|diagnostics| {
+        CliError::diagnostics(FileDiagnostics {
+            file: file.display().to_string(),
+            source: std::fs::read_to_string(file).unwrap_or_default(),
+            diagnostics,
+        })
+    })?;
+    Ok((plan, engines))
+}

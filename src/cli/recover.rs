@@ -1,0 +1,105 @@
+//! `gameday recover`: revert what dead runners left, from their journals
+//! (and, with `--scope`, a sweep of a compose project without a journal).
+
+use std::path::{Path, PathBuf};
+
+use super::{CliError, CliResult};
+use crate::docker::Engine;
+use crate::exit;
+use crate::run::recover::{self, Recovered};
+
+pub async fn recover(
+    out: PathBuf,
+    docker_host: Option<String>,
+    scope: Option<String>,
+    helper_image: Option<String>,
+) -> CliResult {
+    let unfinished = recover::find_unfinished(&out);
+    if unfinished.is_empty() && scope.is_none() {
+        println!(
+            "nothing to recover: no journal under {} has unreverted faults",
+            out.display()
+        );
+        return Ok(exit::OK);
+    }
+    let config = crate::gameday::model::DockerConfig {
+        host: docker_host,
+        ..Default::default()
+    };
+    let engine = Engine::connect(&config).await.map_err(|e| {
+        CliError::fault_left(e.to_string())
+            .hint("recovery needs the Docker engine the faults were applied on")
+    })?;
+    let mut report = recover::recover(&engine, &out, None).await;
+    if let Some(project) = &scope {
+        report.extend(recover::sweep(&engine, project, helper_image.as_deref()).await);
+    }
+    let left = print_recovered(&report, false, |r| format!("{}: ", origin(&r.journal)));
+    if left == 0 {
+        println!(
+            "recovered {} fault{}; nothing is left",
+            report.len(),
+            if report.len() == 1 { "" } else { "s" }
+        );
+        Ok(exit::OK)
+    } else {
+        eprintln!(
+            "{left} fault{} could not be reverted; undo by hand as shown",
+            if left == 1 { "" } else { "s" }
+        );
+        Ok(exit::FAULT_LEFT)
+    }
+}
+
+/// Revert every unfinished fault under `out` after the run crashed. Only this
+/// run can have left some for its scope: `run` refuses to start otherwise.
+pub async fn after_crash(engine: &Engine, out: &Path, scope: &str) -> u8 {
+    let report = recover::recover(engine, out, Some(scope)).await;
+    let left = print_recovered(&report, true, |_| "  ".to_string());
+    if left == 0 {
+        exit::ABORTED
+    } else {
+        exit::FAULT_LEFT
+    }
+}
+
+/// One line per fault: what was done (on stdout, or stderr when
+/// `all_to_stderr`), or why it was not (on stderr). Returns how many are left.
+fn print_recovered(
+    report: &[Recovered],
+    all_to_stderr: bool,
+    prefix: impl Fn(&Recovered) -> String,
+) -> usize {
+    let mut left = 0;
+    for r in report {
+        match &r.outcome {
+            Ok(what) => {
+                let line = format!("{}fault {} on {}: {what}", prefix(r), r.fault_id, r.container);
+                if all_to_stderr {
+                    eprintln!("{line}");
+                } else {
+                    println!("{line}");
+                }
+            }
+            Err(e) => {
+                left += 1;
+                eprintln!(
+                    "{}fault {} on {}: NOT reverted: {e}",
+                    prefix(r),
+                    r.fault_id,
+                    r.container
+                );
+            }
+        }
+    }
+    left
+}
+
+/// Where a recovered fault was found: its journal, or the `--scope` sweep.
+fn origin(journal: &Path) -> String {
+    if journal.as_os_str().is_empty() {
+        "sweep".to_string()
+    } else {
+        journal.display().to_string()
+    }
+}

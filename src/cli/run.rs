@@ -1,0 +1,220 @@
+//! `gameday run FILE`: the checks before anything is touched (manual steps
+//! need a terminal, no unrecovered journal for the scope, the plan
+//! resolves, a remote engine is confirmed), the run itself with its live
+//! view, then the reports. A report that cannot be rendered is a report
+//! error: `result.json`, `samples.jsonl` and `junit.xml` are still written
+//! and the exit code stays the verdict's.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use super::{CliError, CliResult, NonInteractive};
+use crate::docker::Engine;
+use crate::gameday::{self, model::Step, units::HumanDuration};
+use crate::plan::Plan;
+use crate::record::result::RunResult;
+use crate::run::{self, Operator, RunOptions};
+
+pub struct RunArgs {
+    pub file: PathBuf,
+    pub out: PathBuf,
+    pub progress: bool,
+    pub template_dir: Option<PathBuf>,
+    pub yes: bool,
+    pub non_interactive: Option<NonInteractive>,
+}
+
+pub async fn run(args: RunArgs) -> CliResult {
+    let RunArgs {
+        file,
+        out,
+        progress,
+        template_dir,
+        yes,
+        non_interactive,
+    } = args;
+    let gameday = gameday::load(&file)?;
+    let at_terminal = std::io::stdin().is_terminal();
+    let manual_steps = gameday
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.steps)
+        .filter(|s| matches!(s, Step::Manual(_)))
+        .count();
+    if manual_steps > 0 && !at_terminal && non_interactive != Some(NonInteractive::Skip) {
+        return Err(CliError::invalid(format!(
+            "{}: {manual_steps} manual step{} need{} a person to answer, and no one is at a terminal (standard input is not one)",
+            file.display(),
+            if manual_steps == 1 { "" } else { "s" },
+            if manual_steps == 1 { "s" } else { "" },
+        ))
+        .hint("run it from a terminal, or add `--non-interactive=skip` to run without them (each is recorded as skipped). Nothing was changed"));
+    }
+    let operator = at_terminal.then(|| Operator {
+        name: ["GAMEDAY_OPERATOR", "SUDO_USER", "USER"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty()))
+            .unwrap_or_else(|| "operator".to_string()),
+    });
+    let scope = gameday.scope.compose_project.clone();
+    let leftovers: Vec<_> = run::recover::find_unfinished(&out)
+        .into_iter()
+        .filter(|(_, u)| u.scope == scope)
+        .collect();
+    if !leftovers.is_empty() {
+        let mut error = CliError::fault_left(format!(
+            "an earlier run against compose project `{scope}` left faults that were never reverted:"
+        ));
+        for (path, u) in &leftovers {
+            for (id, recipe) in &u.faults {
+                error = error.detail(format!(
+                    "  {}: fault {id} on {}",
+                    path.display(),
+                    recipe.container_name()
+                ));
+            }
+        }
+        return Err(error.hint(format!(
+            "run `gameday recover --out {}` first; it reverts them and records that",
+            out.display()
+        )));
+    }
+    let display = file.display().to_string();
+    let (plan, engines) = super::plan::discover_and_resolve(gameday, &file).await?;
+    if let Some((first, rest)) = plan.inventory.warnings.split_first() {
+        let mut error = CliError::invalid(first.clone());
+        for w in rest {
+            error = error.detail(format!("error: {w}"));
+        }
+        return Err(error.hint(format!(
+            "`gameday plan {display}` shows the whole plan; nothing was changed"
+        )));
+    }
+    let remote: Vec<&Engine> = engines.iter().filter(|e| !e.is_local()).collect();
+    if !remote.is_empty() && !yes {
+        confirm(&plan, &remote, &display)?;
+    }
+    eprintln!(
+        "Running gameday \"{}\" against compose project `{scope}`: {} scenario{}, about {}. Ctrl-C reverts every fault and stops.",
+        plan.gameday.gameday,
+        plan.gameday.scenarios.len(),
+        if plan.gameday.scenarios.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        HumanDuration(plan.total)
+    );
+    let probe_names = plan
+        .gameday
+        .probes
+        .0
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let view = tokio::spawn(run::view::show(events_rx, probe_names, progress));
+    if operator.is_some() {
+        eprintln!(
+            "Type a line and press Enter at any time to record an observation (`Sam: ...` credits a participant)."
+        );
+    }
+    let options = RunOptions {
+        file: display,
+        out: out.clone(),
+        operator,
+    };
+    let task = tokio::spawn(run::run(plan, engines.clone(), options, events_tx));
+    let outcome = match task.await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            // Last line of defence: an internal error must not leave faults
+            // behind. The journal knows what was applied; revert it now.
+            let _ = view.await;
+            eprintln!(
+                "internal error: the run stopped unexpectedly ({panic}); reverting what it applied"
+            );
+            return Ok(super::recover::after_crash(engines.default_engine(), &out, &scope).await);
+        }
+    };
+    let _ = view.await;
+    let outcome = outcome.map_err(|e| {
+        CliError::fault_left(e.to_string())
+            .hint(format!("`gameday recover --out {}` reverts whatever the journal says is left", out.display()))
+    })?;
+    print_verdicts(&outcome.record.result);
+    // The reports, last: whatever happens to them, the run's record is
+    // written and its verdict stands.
+    match crate::report::write_all(&outcome.run_dir, &outcome.record, template_dir.as_deref()) {
+        Ok(_) => println!("report: {}", outcome.run_dir.join("report.md").display()),
+        Err(e) => {
+            CliError::invalid(format!("the run is recorded, but a report could not be written: {e}"))
+                .hint(format!(
+                    "fix the template, then `gameday report {}` renders them again; the exit code is the run's",
+                    outcome.run_dir.display()
+                ))
+                .print();
+            println!("record: {}", outcome.run_dir.join(crate::record::RESULT_FILE).display());
+        }
+    }
+    Ok(outcome.exit_code)
+}
+
+/// Each scenario's verdict and the checks not met, then the outcome.
+fn print_verdicts(result: &RunResult) {
+    for s in &result.scenarios {
+        let met = s.expectations.iter().filter(|e| e.is_met()).count();
+        println!(
+            "{:<10} {} ({met}/{} checks met)",
+            s.verdict.key(),
+            s.name,
+            s.expectations.len()
+        );
+        for e in s.expectations.iter().filter(|e| !e.is_met()) {
+            println!("           not met: {}: {}", e.text, e.actual);
+        }
+    }
+    if let Some(reason) = &result.aborted_reason {
+        println!("aborted: {reason}");
+    }
+    for f in &result.faults_left {
+        println!(
+            "LEFT IN PLACE: {} on {}: {}; undo with `{}`",
+            f.kind, f.container, f.error, f.by_hand
+        );
+    }
+    println!("{}", result.outcome.text());
+}
+
+/// Faults against an engine other than this host's socket (staging, say)
+/// need a person's yes: the plan is shown and the gameday's name typed back.
+/// Without a terminal nobody can answer, so the run refuses at once
+/// (`--yes` is the answer for automation); nothing ever waits for input.
+fn confirm(plan: &Plan, remote: &[&Engine], display: &str) -> Result<(), CliError> {
+    let title = &plan.gameday.gameday;
+    let hosts = remote
+        .iter()
+        .map(|e| e.host())
+        .collect::<Vec<_>>()
+        .join(" and ");
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::invalid(format!(
+            "refusing to inject faults through the Docker engine at {hosts} without confirmation: it is not this host's socket, and no one can confirm (standard input is not a terminal)"
+        ))
+        .hint(format!(
+            "run it from a terminal to confirm, or add `--yes` when a pipeline runs it on purpose; `gameday plan {display}` shows what it would do. Nothing was changed"
+        )));
+    }
+    eprint!("{}", plan.render(display));
+    eprint!(
+        "\nThis injects faults through the Docker engine at {hosts}.\nType the gameday's name ({title}) to go on: "
+    );
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if answer.trim() == title.trim() {
+        return Ok(());
+    }
+    Err(CliError::invalid(format!(
+        "not confirmed (expected `{title}`): nothing was changed"
+    )))
+}

@@ -1,0 +1,253 @@
+//! Expectations (`expect:`) and stop conditions (`halt_if:`): which probe,
+//! which window, exactly one check that fits the probe's kind.
+
+use super::*;
+use crate::gameday::units::{ContainerState, Number, StatusSpec};
+
+pub(crate) const EXPECT_COMMON_KEYS: &[&str] = &["probe", "during"];
+pub(crate) const HALT_KEYS: &[&str] = &["probe", "failing_for"];
+
+impl Decoder<'_> {
+    pub(super) fn expectation(&mut self, node: &Node, probes: &[Probe]) -> Option<Expectation> {
+        let known: Vec<&'static str> = EXPECT_COMMON_KEYS
+            .iter()
+            .chain(CheckKind::KEYS)
+            .copied()
+            .collect();
+        let obj = self.obj(node, "an expectation", &known)?;
+        let probe = self
+            .require(&obj, "probe", "the expectation", "health")
+            .and_then(|n| self.probe_ref(n, probes));
+        let during = match obj.get("during") {
+            None => None,
+            Some(n) => match self.name(n, "`during`").as_deref() {
+                Some("before") => Some(Window::Before),
+                Some("fault") => Some(Window::Fault),
+                Some("after") => Some(Window::After),
+                Some(other) => {
+                    self.error_hint(
+                        n.pos,
+                        format!("unknown window `{other}`"),
+                        "use `before` (baseline), `fault` (while held) or `after` (revert to end of cooldown)",
+                    );
+                    return None;
+                }
+                None => return None,
+            },
+        };
+        let checks = obj.present(CheckKind::KEYS);
+        let key = match checks.as_slice() {
+            [] => {
+                if !obj.had_unknown_key {
+                    self.error_hint(
+                        obj.pos,
+                        "the expectation has no check",
+                        format!("add one of {}", list_keys(CheckKind::KEYS)),
+                    );
+                }
+                return None;
+            }
+            [one] => *one,
+            [first, second, ..] => {
+                self.error_hint(
+                    second.pos,
+                    format!(
+                        "one expectation has two checks, `{}` and `{}`",
+                        first.name, second.name
+                    ),
+                    "write one expectation per check (one list item each)",
+                );
+                return None;
+            }
+        };
+        let value = obj.get(&key.name)?;
+        let kind = CheckKind::from_key(&key.name)?;
+        let check = match kind {
+            CheckKind::SuccessRate => {
+                Check::SuccessRate(self.comparison(value, "`success_rate`", ">= 99%")?)
+            }
+            CheckKind::Status => Check::Status(self.status_spec(value)?),
+            CheckKind::LatencyP50 => {
+                Check::LatencyP50(self.comparison(value, "`latency_p50`", "< 200ms")?)
+            }
+            CheckKind::LatencyP95 => {
+                Check::LatencyP95(self.comparison(value, "`latency_p95`", "< 500ms")?)
+            }
+            CheckKind::LatencyP99 => {
+                Check::LatencyP99(self.comparison(value, "`latency_p99`", "< 1s")?)
+            }
+            CheckKind::LatencyMax => {
+                Check::LatencyMax(self.comparison(value, "`latency_max`", "< 2s")?)
+            }
+            CheckKind::RecoversWithin => {
+                Check::RecoversWithin(self.duration(value, "`recovers_within`")?)
+            }
+            CheckKind::FailsWithin => Check::FailsWithin(self.duration(value, "`fails_within`")?),
+            CheckKind::FiresWithin => Check::FiresWithin(self.duration(value, "`fires_within`")?),
+            CheckKind::ExitCode => Check::ExitCode(self.exit_codes(value)?),
+            CheckKind::Matches => {
+                Check::Matches(self.comparison::<Number>(value, "`matches`", "> 0")?)
+            }
+            CheckKind::Value => Check::Value(self.comparison::<Number>(value, "`value`", "< 0.05")?),
+            CheckKind::State => {
+                let text = self.name(value, "`state`")?;
+                match text.parse::<ContainerState>() {
+                    Ok(s) => Check::State(s),
+                    Err(e) => {
+                        let names: Vec<&str> =
+                            ContainerState::ALL.iter().map(|s| s.name()).collect();
+                        self.error_hint(value.pos, e, format!("use one of {}", names.join(", ")));
+                        return None;
+                    }
+                }
+            }
+        };
+        let (probe_ref, probe) = probe?;
+        // recovers_within is measured from the revert, fails_within from the
+        // apply: their window is fixed.
+        let implied = kind.implied_window();
+        let during = match (implied, during) {
+            (Some(w), Some(given)) if w != given => {
+                let at = obj.key("during").map(|k| k.pos).unwrap_or(obj.pos);
+                self.error_hint(
+                    at,
+                    format!(
+                        "`{}` is always measured over `{}`, not `{}`",
+                        key.name,
+                        w.name(),
+                        given.name()
+                    ),
+                    "remove `during:` from this expectation",
+                );
+                return None;
+            }
+            (Some(w), _) => w,
+            (None, given) => given.unwrap_or_default(),
+        };
+        let probe_type = probe.kind.probe_type();
+        if !kind.fits(probe_type) {
+            let fits: Vec<&str> = CheckKind::ALL
+                .iter()
+                .filter(|k| k.fits(probe_type))
+                .map(|k| k.key())
+                .collect();
+            self.error_hint(
+                key.pos,
+                format!(
+                    "`{}` does not apply to probe `{}`, which is {} probe",
+                    key.name,
+                    probe.name,
+                    probe_type.with_article()
+                ),
+                format!(
+                    "{} probe can check {}",
+                    probe_type.with_article(),
+                    list_keys(&fits)
+                ),
+            );
+            return None;
+        }
+        Some(Expectation {
+            probe: probe_ref,
+            during,
+            check,
+            pos: obj.pos,
+        })
+    }
+
+    pub(super) fn halt_condition(&mut self, node: &Node, probes: &[Probe]) -> Option<HaltCondition> {
+        let obj = self.obj(node, "a `halt_if` condition", HALT_KEYS)?;
+        let probe = self
+            .require(&obj, "probe", "the `halt_if` condition", "health")
+            .and_then(|n| self.probe_ref(n, probes));
+        let failing_for = self
+            .require(&obj, "failing_for", "the `halt_if` condition", "15s")
+            .and_then(|n| self.duration(n, "`failing_for`"));
+        Some(HaltCondition {
+            probe: probe?.0,
+            failing_for: failing_for?,
+            pos: obj.pos,
+        })
+    }
+
+    pub(super) fn exit_codes(&mut self, node: &Node) -> Option<ExitCodes> {
+        let hint = "write an exit code like `0`, or a list like `[0, 1]`";
+        let one = |d: &mut Self, n: &Node| -> Option<i64> {
+            match &n.value {
+                Value::Int(i) if (0..=255).contains(i) => Some(*i),
+                Value::Int(i) => {
+                    d.error_hint(
+                        n.pos,
+                        format!("exit code {i} is out of range: exit codes go from 0 to 255"),
+                        hint,
+                    );
+                    None
+                }
+                other => {
+                    d.error_hint(
+                        n.pos,
+                        format!(
+                            "expected an exit code from 0 to 255, found {}",
+                            other.kind()
+                        ),
+                        hint,
+                    );
+                    None
+                }
+            }
+        };
+        match &node.value {
+            Value::Seq(items) if items.is_empty() => {
+                self.error_hint(node.pos, "the list of exit codes is empty", hint);
+                None
+            }
+            Value::Seq(items) => {
+                let codes: Vec<Option<i64>> = items.iter().map(|n| one(self, n)).collect();
+                codes.into_iter().collect::<Option<Vec<_>>>().map(ExitCodes)
+            }
+            _ => one(self, node).map(|c| ExitCodes(vec![c])),
+        }
+    }
+
+    pub(super) fn status_spec(&mut self, node: &Node) -> Option<StatusSpec> {
+        let one = |d: &mut Self, n: &Node| -> Option<StatusSpec> {
+            let text = match &n.value {
+                Value::Int(i) => i.to_string(),
+                Value::Str(s) => s.clone(),
+                other => {
+                    d.error_hint(
+                        n.pos,
+                        format!("expected an HTTP status, found {}", other.kind()),
+                        "write a code like `200`, a class like `2xx`, or a list `[200, 204]`",
+                    );
+                    return None;
+                }
+            };
+            match StatusSpec::parse_one(&text) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    d.error_hint(
+                        n.pos,
+                        e,
+                        "write a code like `200`, a class like `2xx`, or a list `[200, 204]`",
+                    );
+                    None
+                }
+            }
+        };
+        match &node.value {
+            Value::Seq(items) if items.is_empty() => {
+                self.error(node.pos, "the list of statuses is empty");
+                None
+            }
+            Value::Seq(items) => {
+                let parsed: Vec<Option<StatusSpec>> = items.iter().map(|n| one(self, n)).collect();
+                parsed
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(StatusSpec::AnyOf)
+            }
+            _ => one(self, node),
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Fault kinds as the gameday file writes them, and what each does and
+//! how it is undone, in words (for the plan, the live view and reports).
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::keyed_kinds;
+use super::Target;
+use crate::gameday::units::{HumanDuration, Percent, Rate};
+use crate::gameday::yaml::Pos;
+
+/// A fault kind and its target.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Send a signal (SIGKILL by default); start the container again on revert.
+    Kill(KillFault),
+    /// Stop the container; start it again on revert.
+    Stop(StopFault),
+    /// Restart the container; make sure it runs on revert.
+    Restart(RestartFault),
+    /// Freeze every process (cgroup freezer); unpause on revert.
+    Pause(PauseFault),
+    /// Delay outgoing packets (latency, jitter, correlation), optionally only toward `to`.
+    Delay(DelayFault),
+    /// Drop a share of outgoing packets, optionally only toward `to`.
+    Loss(LossFault),
+    /// Send a share of outgoing packets twice.
+    Duplicate(PacketShareFault),
+    /// Corrupt a share of outgoing packets.
+    Corrupt(PacketShareFault),
+    /// Cap the outgoing bandwidth (tbf).
+    Bandwidth(BandwidthFault),
+    /// Drop all traffic between the target and the named services, both ways.
+    Partition(PartitionFault),
+    /// Disconnect the container from a Docker network; reconnect with the same aliases and address.
+    Disconnect(DisconnectFault),
+}
+
+keyed_kinds! {
+    /// The kinds of fault, by their key in the file (`pause: { ... }`).
+    pub enum FaultKind {
+        Kill = "kill",
+        Stop = "stop",
+        Restart = "restart",
+        Pause = "pause",
+        Delay = "delay",
+        Loss = "loss",
+        Duplicate = "duplicate",
+        Corrupt = "corrupt",
+        Bandwidth = "bandwidth",
+        Partition = "partition",
+        Disconnect = "disconnect",
+    }
+}
+
+impl Fault {
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            Fault::Kill(_) => FaultKind::Kill,
+            Fault::Stop(_) => FaultKind::Stop,
+            Fault::Restart(_) => FaultKind::Restart,
+            Fault::Pause(_) => FaultKind::Pause,
+            Fault::Delay(_) => FaultKind::Delay,
+            Fault::Loss(_) => FaultKind::Loss,
+            Fault::Duplicate(_) => FaultKind::Duplicate,
+            Fault::Corrupt(_) => FaultKind::Corrupt,
+            Fault::Bandwidth(_) => FaultKind::Bandwidth,
+            Fault::Partition(_) => FaultKind::Partition,
+            Fault::Disconnect(_) => FaultKind::Disconnect,
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        match self {
+            Fault::Kill(f) => &f.target,
+            Fault::Stop(f) => &f.target,
+            Fault::Restart(f) => &f.target,
+            Fault::Pause(f) => &f.target,
+            Fault::Delay(f) => &f.target,
+            Fault::Loss(f) => &f.target,
+            Fault::Duplicate(f) | Fault::Corrupt(f) => &f.target,
+            Fault::Bandwidth(f) => &f.target,
+            Fault::Partition(f) => &f.target,
+            Fault::Disconnect(f) => &f.target,
+        }
+    }
+
+    /// Services the fault names besides its target (`to:`, `from:`), which
+    /// must resolve in scope too.
+    pub fn peers(&self) -> &[Peer] {
+        match self {
+            Fault::Delay(f) => &f.to,
+            Fault::Loss(f) => &f.to,
+            Fault::Duplicate(f) | Fault::Corrupt(f) => &f.to,
+            Fault::Partition(f) => &f.from,
+            Fault::Kill(_)
+            | Fault::Stop(_)
+            | Fault::Restart(_)
+            | Fault::Pause(_)
+            | Fault::Bandwidth(_)
+            | Fault::Disconnect(_) => &[],
+        }
+    }
+
+    /// How the fault reaches the container: through the Docker API alone,
+    /// or inside its network namespace (tc, iptables, the packet engine).
+    pub fn reach(&self) -> Reach {
+        match self {
+            Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) | Fault::Pause(_) => {
+                Reach::DockerApi
+            }
+            Fault::Disconnect(_) => Reach::DockerNetwork,
+            Fault::Delay(_)
+            | Fault::Loss(_)
+            | Fault::Duplicate(_)
+            | Fault::Corrupt(_)
+            | Fault::Bandwidth(_)
+            | Fault::Partition(_) => Reach::Namespace,
+        }
+    }
+
+    /// Faults that act on the network inside the container.
+    pub fn is_network(&self) -> bool {
+        self.reach() == Reach::Namespace
+    }
+
+    /// What the fault does to `on` and how it is undone, in words.
+    pub fn describe(&self, on: &str) -> (String, String) {
+        let toward = |peers: &[Peer]| {
+            if peers.is_empty() {
+                String::new()
+            } else {
+                format!(" toward {}", services(peers))
+            }
+        };
+        let remove = |what: &str| format!("remove the {what} from {on}");
+        let restart_unless = |restore: bool| {
+            if restore {
+                format!("start {on} again, wait until running")
+            } else {
+                "leave it stopped (restore: false)".into()
+            }
+        };
+        match self {
+            Fault::Kill(k) => (format!("kill {on} with {}", k.signal), restart_unless(k.restore)),
+            Fault::Stop(s) => (
+                format!("stop {on} (grace {})", s.timeout),
+                restart_unless(s.restore),
+            ),
+            Fault::Restart(r) => (
+                format!("restart {on} (grace {})", r.timeout),
+                format!("make sure {on} is running"),
+            ),
+            Fault::Pause(_) => (format!("pause {on}"), format!("unpause {on}")),
+            Fault::Delay(d) => {
+                let mut text = format!("delay packets from {on} by {}", d.latency);
+                if let Some(j) = d.jitter {
+                    text.push_str(&format!(" ± {j}"));
+                }
+                if let Some(c) = d.correlation {
+                    text.push_str(&format!(" (correlation {c})"));
+                }
+                (text + &toward(&d.to), remove("delay"))
+            }
+            Fault::Loss(l) => (
+                format!("drop {} of packets from {on}{}", l.percent, toward(&l.to)),
+                remove("packet loss"),
+            ),
+            Fault::Duplicate(d) => (
+                format!("duplicate {} of packets from {on}{}", d.percent, toward(&d.to)),
+                remove("duplication"),
+            ),
+            Fault::Corrupt(c) => (
+                format!("corrupt {} of packets from {on}{}", c.percent, toward(&c.to)),
+                remove("corruption"),
+            ),
+            Fault::Bandwidth(b) => (
+                format!("limit {on} to {} outgoing", b.rate),
+                remove("bandwidth limit"),
+            ),
+            Fault::Partition(p) => (
+                format!("cut {on} off from {} (both ways)", services(&p.from)),
+                format!("remove the partition rules from {on}"),
+            ),
+            Fault::Disconnect(d) => (
+                format!("disconnect {on} from network {}", d.network),
+                format!("reconnect {on} to {} with its aliases and address", d.network),
+            ),
+        }
+    }
+}
+
+/// How a fault reaches its container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// A Docker API call on the container (kill, stop, restart, pause).
+    DockerApi,
+    /// A Docker API call on the container's network attachment.
+    DockerNetwork,
+    /// Commands inside the container's network namespace.
+    Namespace,
+}
+
+fn services(peers: &[Peer]) -> String {
+    peers
+        .iter()
+        .map(|p| p.service.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KillFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Signal to send (default SIGKILL).
+    #[serde(default)]
+    pub signal: String,
+    /// Start the container again on revert (default true).
+    #[serde(default)]
+    pub restore: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Grace period before SIGKILL (default 10s).
+    #[serde(default)]
+    pub timeout: HumanDuration,
+    /// Start the container again on revert (default true).
+    #[serde(default)]
+    pub restore: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Grace period before SIGKILL (default 10s).
+    #[serde(default)]
+    pub timeout: HumanDuration,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseFault {
+    #[serde(flatten)]
+    pub target: Target,
+}
+
+/// A service named by a network fault (`to:` or `from:`), in scope.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Peer {
+    pub service: String,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+/// How a packet fault is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NetEngine {
+    /// `netem` where the kernel has it, otherwise `userspace`.
+    #[default]
+    Auto,
+    /// The kernel's `tc qdisc ... netem` (needs the sch_netem module).
+    Netem,
+    /// iptables rules sending the packets to an NFQUEUE that gameday serves (any kernel with NFQUEUE).
+    Userspace,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelayFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Added to every packet, e.g. `200ms`.
+    pub latency: HumanDuration,
+    /// Random variation around the latency (uniform, ±), e.g. `50ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<HumanDuration>,
+    /// How much each packet's jitter follows the previous one's, e.g. `25%`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<Percent>,
+    /// Only traffic toward these services (their current addresses).
+    #[serde(default)]
+    pub to: Vec<Peer>,
+    #[serde(default)]
+    pub engine: NetEngine,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LossFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Share of packets dropped, e.g. `10%`.
+    pub percent: Percent,
+    /// How much each drop decision follows the previous one, e.g. `25%` (netem, userspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<Percent>,
+    #[serde(default)]
+    pub to: Vec<Peer>,
+    #[serde(default)]
+    pub engine: NetEngine,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PacketShareFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Share of packets affected, e.g. `5%`.
+    pub percent: Percent,
+    #[serde(default)]
+    pub to: Vec<Peer>,
+    #[serde(default)]
+    pub engine: NetEngine,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BandwidthFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Outgoing rate, e.g. `1mbit`, `512kbit`.
+    pub rate: Rate,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// The services cut off from the target, both ways.
+    pub from: Vec<Peer>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// The network: its compose name (`default`) or its Docker name (`demo_default`).
+    pub network: String,
+}
+

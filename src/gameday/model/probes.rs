@@ -1,0 +1,308 @@
+//! Probes: what runs continuously during a gameday, and the targets
+//! (containers in scope) that probes and faults name.
+
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Serialize;
+
+use super::keyed_kinds;
+use crate::gameday::units::{Comparison, HumanDuration, Number, StatusSpec};
+use crate::gameday::yaml::Pos;
+
+/// Probes in the order the file lists them; a mapping from name to probe in the file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Probes(pub Vec<Probe>);
+
+impl JsonSchema for Probes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Probes".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let probe = generator.subschema_for::<Probe>();
+        json_schema!({
+            "type": "object",
+            "description": "Named probes: `name: { http: {...}, every: 200ms }`.",
+            "additionalProperties": probe
+        })
+    }
+}
+
+/// One probe: its kind, how often it runs and how long it may take.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    #[serde(skip)]
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: ProbeKind,
+    /// Interval between two runs (default `defaults.probe_every`).
+    #[serde(default)]
+    pub every: HumanDuration,
+    /// A run taking longer fails (default `defaults.probe_timeout`).
+    #[serde(default)]
+    pub timeout: HumanDuration,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// An HTTP request; ok when the status and body match.
+    Http(HttpProbe),
+    /// A TCP connect; ok when the connection opens.
+    Tcp(TcpProbe),
+    /// The Docker state of a container (running, paused, exited, ...).
+    Container(ContainerProbe),
+    /// A command run inside a container (`docker exec`); ok when it exits 0.
+    Exec(ExecProbe),
+    /// A command run on the runner's host, e.g. `[curl, -fsS, http://...]`;
+    /// ok when it exits 0. An argv list: no shell unless you write `sh -c`.
+    Command(CommandProbe),
+    /// Container log lines matching a regex, counted per run.
+    Logs(LogsProbe),
+    /// A Prometheus instant query; ok when it returns one number (that meets `expect`).
+    Prometheus(PrometheusProbe),
+    /// Whether an alert is firing, asked of Alertmanager.
+    Alert(AlertProbe),
+}
+
+keyed_kinds! {
+    /// The kinds of probe, by their key in the file (`http: { ... }`).
+    pub enum ProbeType {
+        Http = "http",
+        Tcp = "tcp",
+        Container = "container",
+        Exec = "exec",
+        Command = "command",
+        Logs = "logs",
+        Prometheus = "prometheus",
+        Alert = "alert",
+    }
+}
+
+impl ProbeKind {
+    pub fn probe_type(&self) -> ProbeType {
+        match self {
+            ProbeKind::Http(_) => ProbeType::Http,
+            ProbeKind::Tcp(_) => ProbeType::Tcp,
+            ProbeKind::Container(_) => ProbeType::Container,
+            ProbeKind::Exec(_) => ProbeType::Exec,
+            ProbeKind::Command(_) => ProbeType::Command,
+            ProbeKind::Logs(_) => ProbeType::Logs,
+            ProbeKind::Prometheus(_) => ProbeType::Prometheus,
+            ProbeKind::Alert(_) => ProbeType::Alert,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.probe_type().key()
+    }
+
+    /// The container(s) the probe watches or runs in, if any.
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            ProbeKind::Container(c) => Some(&c.target),
+            ProbeKind::Exec(e) => Some(&e.target),
+            ProbeKind::Logs(l) => Some(&l.target),
+            ProbeKind::Http(_)
+            | ProbeKind::Tcp(_)
+            | ProbeKind::Command(_)
+            | ProbeKind::Prometheus(_)
+            | ProbeKind::Alert(_) => None,
+        }
+    }
+
+    /// Does a run's duration mean something (latency checks and charts)?
+    pub fn has_latency(&self) -> bool {
+        self.probe_type().has_latency()
+    }
+}
+
+impl ProbeType {
+    /// Does a run's duration mean something (latency checks and charts)?
+    pub fn has_latency(self) -> bool {
+        match self {
+            ProbeType::Http | ProbeType::Tcp | ProbeType::Exec | ProbeType::Command => true,
+            ProbeType::Container | ProbeType::Logs | ProbeType::Prometheus | ProbeType::Alert => {
+                false
+            }
+        }
+    }
+
+    /// `an http probe`, `a tcp probe`: for messages.
+    pub fn with_article(self) -> String {
+        match self {
+            ProbeType::Http | ProbeType::Exec | ProbeType::Alert => format!("an {self}"),
+            ProbeType::Tcp
+            | ProbeType::Container
+            | ProbeType::Command
+            | ProbeType::Logs
+            | ProbeType::Prometheus => format!("a {self}"),
+        }
+    }
+}
+
+/// A probe's place in `probes:` (file order): how the runner, the samples
+/// and the verdicts refer to it after decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProbeId(pub usize);
+
+/// A probe named by an expectation or a stop condition: its id, and its
+/// name for messages. Serialized as the name, as the file writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRef {
+    pub id: ProbeId,
+    pub name: String,
+}
+
+impl Serialize for ProbeRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name)
+    }
+}
+
+impl std::fmt::Display for ProbeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpProbe {
+    /// The URL; `${VAR}` is read from the environment.
+    pub url: String,
+    /// GET (default), POST, PUT, DELETE, HEAD, PATCH, OPTIONS.
+    #[serde(default)]
+    pub method: String,
+    /// Request headers; `${VAR}` in values is read from the environment.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Statuses that count as success (default `2xx`).
+    #[serde(default)]
+    pub expect_status: StatusSpec,
+    /// The response body must contain this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+}
+
+impl Default for StatusSpec {
+    fn default() -> Self {
+        StatusSpec::Class(2)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpProbe {
+    /// `host:port`, e.g. `127.0.0.1:5432`.
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerProbe {
+    #[serde(flatten)]
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecProbe {
+    #[serde(flatten)]
+    pub target: Target,
+    /// The argv run in the (first) container, e.g. `[pg_isready, -q]`.
+    pub command: Vec<String>,
+}
+
+/// An argv list run on the runner's host.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct CommandProbe {
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogsProbe {
+    #[serde(flatten)]
+    pub target: Target,
+    /// A regular expression; each run counts the lines logged since the previous run that match it.
+    pub pattern: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusProbe {
+    /// The Prometheus server, e.g. `http://127.0.0.1:9090`.
+    pub url: String,
+    /// A PromQL expression returning one number (a scalar or a one-series vector).
+    pub query: String,
+    /// A run is ok only when its value meets this, e.g. `"< 0.05"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Comparison<Number>>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertProbe {
+    /// The Alertmanager, e.g. `http://127.0.0.1:9093`.
+    pub url: String,
+    /// The alert's name (its `alertname` label).
+    pub name: String,
+}
+
+/// Which container(s) a fault or probe acts on. Always inside `scope`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Target {
+    #[serde(flatten)]
+    pub selector: Selector,
+    /// `all` replicas of a service (default) or just `one`.
+    #[serde(default)]
+    pub pick: Pick,
+    /// The engine (a name from `hosts:`, or `default`) to look on; without
+    /// it, every engine of the gameday is searched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.selector, self.pick) {
+            (Selector::Service(s), Pick::All) => write!(f, "service {s}"),
+            (Selector::Service(s), Pick::One) => write!(f, "one replica of service {s}"),
+            (Selector::Container(c), _) => write!(f, "container {c}"),
+        }?;
+        match &self.host {
+            Some(h) => write!(f, " on host {h}"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Selector {
+    /// A compose service in scope.
+    Service(String),
+    /// A container name, which must be in scope too.
+    Container(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pick {
+    #[default]
+    All,
+    One,
+}
+

@@ -1,0 +1,380 @@
+//! Scenarios: their faults or steps, the expectations checked over their
+//! windows, and their stop conditions.
+
+use schemars::{JsonSchema, Schema};
+use serde::Serialize;
+
+use super::keyed_kinds;
+use super::{Fault, ProbeRef, ProbeType};
+use crate::gameday::units::{Comparison, ContainerState, HumanDuration, Number, Percent, StatusSpec};
+use crate::gameday::yaml::Pos;
+
+/// One experiment: faults held for `duration`, then reverted, with checks.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(transform = accept_single_fault)]
+pub struct Scenario {
+    /// Unique name of the scenario.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What the team expects, in its own words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// Faults applied in order and reverted in reverse order (or `fault:` for one).
+    /// With `steps:`, the faults its steps apply, in step order.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// An exercise in steps instead of `fault(s)`: faults applied one by
+    /// one, waits, instructions for the team and notes, in order. Every
+    /// fault applied is reverted (in reverse order) after the last step and
+    /// the `duration` hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    /// How long the faults are held (after the last step, with `steps:`; default 0s there).
+    pub duration: HumanDuration,
+    /// Observation after the revert (default `defaults.cooldown`).
+    #[serde(default)]
+    pub cooldown: HumanDuration,
+    /// Machine-checked expectations.
+    #[serde(default)]
+    pub expect: Vec<Expectation>,
+    /// Stop conditions: when one holds, faults are reverted and the gameday stops.
+    #[serde(default)]
+    pub halt_if: Vec<HaltCondition>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+keyed_kinds! {
+    /// The kinds of step of an exercise, by their key in the file.
+    pub enum StepKind {
+        Fault = "fault",
+        Wait = "wait",
+        Note = "note",
+        Manual = "manual",
+    }
+}
+
+/// One step of an exercise.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Apply a fault (any fault kind): `- fault: { pause: { service: db } }`.
+    /// The number is its place in the scenario's `faults`.
+    Fault(#[schemars(with = "Fault")] usize),
+    /// Wait, still probing and checking `halt_if`: `- wait: 10s`.
+    Wait(HumanDuration),
+    /// Tell the team something (shown and recorded): `- note: "Page the on-call"`.
+    Note(String),
+    /// Stop until someone at the terminal types what they saw (recorded with
+    /// who typed it), or until `timeout` (default 5m).
+    Manual(ManualStep),
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ManualStep {
+    /// The instruction: `manual: "Check the error-rate dashboard; note what you see"`.
+    pub manual: String,
+    /// How long to wait for an answer.
+    #[serde(default)]
+    pub timeout: HumanDuration,
+}
+
+impl Scenario {
+    /// What the scenario does before the hold: its `steps:`, or else each
+    /// of its faults in order. `gameday plan` lays out and `gameday run`
+    /// walks exactly these.
+    pub fn walk(&self) -> Vec<Step> {
+        if self.steps.is_empty() {
+            (0..self.faults.len()).map(Step::Fault).collect()
+        } else {
+            self.steps.clone()
+        }
+    }
+}
+
+/// The file accepts `fault:` (one) as well as `faults:` (a list), never both.
+fn accept_single_fault(schema: &mut Schema) {
+    let fault_ref = schema
+        .get("properties")
+        .and_then(|p| p.get("faults"))
+        .and_then(|f| f.get("items"))
+        .cloned();
+    if let (Some(fault_ref), Some(props)) = (
+        fault_ref,
+        schema.get_mut("properties").and_then(|p| p.as_object_mut()),
+    ) {
+        props.insert(
+            "fault".to_string(),
+            serde_json::json!({ "description": "A single fault (instead of `faults`).", "allOf": [fault_ref] }),
+        );
+    }
+    schema.insert(
+        "oneOf".to_string(),
+        serde_json::json!([
+            { "required": ["fault", "duration"] },
+            { "required": ["faults", "duration"] },
+            { "required": ["steps"] }
+        ]),
+    );
+    // `duration` is required unless `steps` is given (the oneOf says when).
+    if let Some(required) = schema.get_mut("required").and_then(|r| r.as_array_mut()) {
+        required.retain(|k| k != "duration");
+    }
+}
+
+/// The phase of a scenario an expectation is evaluated over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// The baseline before the first fault.
+    Before,
+    /// While the faults are held (default).
+    #[default]
+    Fault,
+    /// From the revert to the end of the cooldown.
+    After,
+}
+
+impl Window {
+    pub fn name(self) -> &'static str {
+        match self {
+            Window::Before => "before",
+            Window::Fault => "fault",
+            Window::After => "after",
+        }
+    }
+}
+
+/// One machine-checked expectation: a probe, a window and exactly one check.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// The name of a probe.
+    #[schemars(with = "String")]
+    pub probe: ProbeRef,
+    /// `before`, `fault` (default) or `after`.
+    #[serde(default)]
+    pub during: Window,
+    #[serde(flatten)]
+    pub check: Check,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+impl std::fmt::Display for Expectation {
+    /// `login: status 503 during fault`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.probe, self.check)?;
+        if self.check.kind().implied_window().is_some() {
+            return Ok(());
+        }
+        match self.during {
+            Window::Before => f.write_str(" during baseline"),
+            Window::Fault => f.write_str(" during fault"),
+            Window::After => f.write_str(" after revert"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// Share of successful samples, e.g. `">= 99%"`.
+    SuccessRate(Comparison<Percent>),
+    /// Every sample answered with this HTTP status (code, `5xx`, or a list).
+    Status(StatusSpec),
+    LatencyP50(Comparison<HumanDuration>),
+    LatencyP95(Comparison<HumanDuration>),
+    LatencyP99(Comparison<HumanDuration>),
+    LatencyMax(Comparison<HumanDuration>),
+    /// After the revert, the probe succeeds again within this time.
+    RecoversWithin(HumanDuration),
+    /// After the fault is applied, the probe fails within this time.
+    FailsWithin(HumanDuration),
+    /// Every sample saw the container in this state.
+    State(ContainerState),
+    /// Every run exited with this code (or one of a list): exec, command.
+    ExitCode(ExitCodes),
+    /// Log lines matching the pattern, counted over the window, e.g. `"> 0"`.
+    Matches(Comparison<Number>),
+    /// Every value in the window meets this, e.g. `"< 0.05"` (prometheus, alert: 1 firing, 0 not).
+    Value(Comparison<Number>),
+    /// After the fault is applied, the alert fires within this time.
+    FiresWithin(HumanDuration),
+}
+
+/// One exit code or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ExitCodes(pub Vec<i64>);
+
+impl ExitCodes {
+    pub fn matches(&self, code: i64) -> bool {
+        self.0.contains(&code)
+    }
+}
+
+impl std::fmt::Display for ExitCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            list => {
+                let items: Vec<String> = list.iter().map(i64::to_string).collect();
+                write!(f, "[{}]", items.join(", "))
+            }
+        }
+    }
+}
+
+keyed_kinds! {
+    /// The kinds of check an expectation makes, by their key in the file.
+    pub enum CheckKind {
+        SuccessRate = "success_rate",
+        Status = "status",
+        LatencyP50 = "latency_p50",
+        LatencyP95 = "latency_p95",
+        LatencyP99 = "latency_p99",
+        LatencyMax = "latency_max",
+        RecoversWithin = "recovers_within",
+        FailsWithin = "fails_within",
+        State = "state",
+        ExitCode = "exit_code",
+        Matches = "matches",
+        Value = "value",
+        FiresWithin = "fires_within",
+    }
+}
+
+/// The unit of the value an evaluated check measured (`value` in
+/// `result.json`), so tools read it without guessing from the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// A share of samples, 0 to 100.
+    Percent,
+    /// A duration in milliseconds.
+    Ms,
+    /// A count (matching log lines).
+    Count,
+    /// A number as the probe returned it (a Prometheus value).
+    Number,
+}
+
+impl CheckKind {
+    /// Does this check make sense for this kind of probe?
+    pub fn fits(self, probe: ProbeType) -> bool {
+        match self {
+            CheckKind::SuccessRate | CheckKind::RecoversWithin | CheckKind::FailsWithin => true,
+            CheckKind::Status => probe == ProbeType::Http,
+            CheckKind::State => probe == ProbeType::Container,
+            CheckKind::ExitCode => matches!(probe, ProbeType::Exec | ProbeType::Command),
+            CheckKind::Matches => probe == ProbeType::Logs,
+            CheckKind::Value => matches!(probe, ProbeType::Prometheus | ProbeType::Alert),
+            CheckKind::FiresWithin => probe == ProbeType::Alert,
+            CheckKind::LatencyP50
+            | CheckKind::LatencyP95
+            | CheckKind::LatencyP99
+            | CheckKind::LatencyMax => probe.has_latency(),
+        }
+    }
+
+    /// The window a check is always measured over, if it is fixed:
+    /// `recovers_within` from the revert, `fails_within` and
+    /// `fires_within` from the apply.
+    pub fn implied_window(self) -> Option<Window> {
+        match self {
+            CheckKind::RecoversWithin => Some(Window::After),
+            CheckKind::FailsWithin | CheckKind::FiresWithin => Some(Window::Fault),
+            CheckKind::SuccessRate
+            | CheckKind::Status
+            | CheckKind::LatencyP50
+            | CheckKind::LatencyP95
+            | CheckKind::LatencyP99
+            | CheckKind::LatencyMax
+            | CheckKind::State
+            | CheckKind::ExitCode
+            | CheckKind::Matches
+            | CheckKind::Value => None,
+        }
+    }
+
+    /// The unit of the value the check measures.
+    pub fn unit(self) -> Unit {
+        match self {
+            CheckKind::SuccessRate | CheckKind::Status | CheckKind::State | CheckKind::ExitCode => {
+                Unit::Percent
+            }
+            CheckKind::LatencyP50
+            | CheckKind::LatencyP95
+            | CheckKind::LatencyP99
+            | CheckKind::LatencyMax
+            | CheckKind::RecoversWithin
+            | CheckKind::FailsWithin
+            | CheckKind::FiresWithin => Unit::Ms,
+            CheckKind::Matches => Unit::Count,
+            CheckKind::Value => Unit::Number,
+        }
+    }
+}
+
+impl Check {
+    pub fn kind(&self) -> CheckKind {
+        match self {
+            Check::SuccessRate(_) => CheckKind::SuccessRate,
+            Check::Status(_) => CheckKind::Status,
+            Check::LatencyP50(_) => CheckKind::LatencyP50,
+            Check::LatencyP95(_) => CheckKind::LatencyP95,
+            Check::LatencyP99(_) => CheckKind::LatencyP99,
+            Check::LatencyMax(_) => CheckKind::LatencyMax,
+            Check::RecoversWithin(_) => CheckKind::RecoversWithin,
+            Check::FailsWithin(_) => CheckKind::FailsWithin,
+            Check::State(_) => CheckKind::State,
+            Check::ExitCode(_) => CheckKind::ExitCode,
+            Check::Matches(_) => CheckKind::Matches,
+            Check::Value(_) => CheckKind::Value,
+            Check::FiresWithin(_) => CheckKind::FiresWithin,
+        }
+    }
+
+    pub fn key(&self) -> &'static str {
+        self.kind().key()
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::SuccessRate(c) => write!(f, "success_rate {c}"),
+            Check::Status(s) => write!(f, "status {s}"),
+            Check::LatencyP50(c) => write!(f, "latency_p50 {c}"),
+            Check::LatencyP95(c) => write!(f, "latency_p95 {c}"),
+            Check::LatencyP99(c) => write!(f, "latency_p99 {c}"),
+            Check::LatencyMax(c) => write!(f, "latency_max {c}"),
+            Check::RecoversWithin(d) => write!(f, "recovers within {d}"),
+            Check::FailsWithin(d) => write!(f, "fails within {d}"),
+            Check::State(s) => write!(f, "state {s}"),
+            Check::ExitCode(c) => write!(f, "exit code {c}"),
+            Check::Matches(c) => write!(f, "matching lines {c}"),
+            Check::Value(c) => write!(f, "value {c}"),
+            Check::FiresWithin(d) => write!(f, "fires within {d}"),
+        }
+    }
+}
+
+/// A stop condition: the probe has failed without a success for this long.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HaltCondition {
+    #[schemars(with = "String")]
+    pub probe: ProbeRef,
+    /// Halt when the probe has failed continuously for this long.
+    pub failing_for: HumanDuration,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+

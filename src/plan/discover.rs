@@ -1,0 +1,133 @@
+//! What exists, asked of the engines (read only): connect to every engine of
+//! the gameday, list the containers in and outside scope, and work out how
+//! network faults will reach a container's namespace (from this host or
+//! through a helper container, and whether that image is there). Never
+//! prints: problems are errors or [`Inventory::warnings`].
+
+use super::{EngineInfo, Inventory, NamespaceRoute};
+use crate::docker::{DockerError, Engine, Engines};
+use crate::fault::helper::DEFAULT_IMAGE;
+use crate::gameday::Gameday;
+use crate::gameday::model::NetworkHelper;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    /// The `docker:` engine cannot be reached.
+    #[error("{0}")]
+    Connect(#[source] DockerError),
+    /// An engine of `hosts:` cannot be reached.
+    #[error("host `{name}`: {source}")]
+    Host {
+        name: String,
+        #[source]
+        source: DockerError,
+    },
+    #[error("cannot list containers: {0}")]
+    List(#[source] DockerError),
+}
+
+/// Connect to the gameday's engines and take stock of them.
+pub async fn discover(gameday: &Gameday) -> Result<(Engines, Inventory), DiscoverError> {
+    let engine = Engine::connect(&gameday.docker)
+        .await
+        .map_err(DiscoverError::Connect)?;
+    let mut others = Vec::new();
+    for (name, spec) in &gameday.hosts {
+        let other = Engine::connect_named(name, spec)
+            .await
+            .map_err(|source| DiscoverError::Host {
+                name: name.clone(),
+                source,
+            })?;
+        others.push(other);
+    }
+    let engines = Engines::new(engine, others);
+    let inventory = take_stock(gameday, &engines)
+        .await
+        .map_err(DiscoverError::List)?;
+    Ok((engines, inventory))
+}
+
+async fn take_stock(gameday: &Gameday, engines: &Engines) -> Result<Inventory, DockerError> {
+    let engine = engines.default_engine();
+    let scope = &gameday.scope.compose_project;
+    let mut inventory = Inventory {
+        docker_host: engine.host().to_string(),
+        docker_version: engine.server_version().await?,
+        docker_connection: engine.security().describe().to_string(),
+        ..Inventory::default()
+    };
+    for e in engines.iter() {
+        inventory.in_scope.extend(e.list_project(scope).await?);
+        inventory.outside_scope.extend(e.list_outside(scope).await?);
+        if e.name() != engine.name() {
+            inventory.other_engines.push(EngineInfo {
+                name: e.name().to_string(),
+                host: e.host().to_string(),
+                version: e.server_version().await?,
+                connection: e.security().describe().to_string(),
+            });
+        }
+    }
+    let needs_namespace = gameday
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.faults)
+        .any(|f| f.is_network());
+    if needs_namespace {
+        inventory.namespace = namespace_route(gameday, engines, &mut inventory.warnings).await;
+    }
+    Ok(inventory)
+}
+
+/// How network faults reach namespaces, and whether the helper image they
+/// may need is on every engine that needs it.
+async fn namespace_route(
+    gameday: &Gameday,
+    engines: &Engines,
+    warnings: &mut Vec<String>,
+) -> NamespaceRoute {
+    let engine = engines.default_engine();
+    // SAFETY: geteuid(2) has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let (via_helper, reason) = match gameday.docker.network_helper {
+        NetworkHelper::Host => (false, "network_helper: host"),
+        NetworkHelper::Helper => (true, "network_helper: helper"),
+        NetworkHelper::Auto if !engine.is_local() => (true, "the engine is not this host's socket"),
+        NetworkHelper::Auto if !root => (true, "gameday does not run as root here"),
+        NetworkHelper::Auto => (false, "local engine, running as root"),
+    };
+    let image = gameday
+        .docker
+        .helper_image
+        .clone()
+        .unwrap_or_else(|| DEFAULT_IMAGE.to_string());
+    let mut route = NamespaceRoute {
+        netem_available: false,
+        helper_image: None,
+        reason: reason.to_string(),
+    };
+    if via_helper {
+        if !engine.image_exists(&image).await {
+            warnings.push(format!(
+                "the helper image `{image}` is not on the engine, so every network fault will fail: \
+                 build it with scripts/build-nethelper-image (or set docker.helper_image)"
+            ));
+        }
+        route.helper_image = Some(image.clone());
+    } else {
+        route.netem_available = crate::fault::netns::kernel_has_netem();
+    }
+    // Engines of `hosts:` elsewhere are reached through helpers too.
+    for other in engines.iter().skip(1).filter(|e| !e.is_local()) {
+        if !other.image_exists(&image).await {
+            warnings.push(format!(
+                "the helper image `{image}` is not on host `{}` ({}), so network faults there will fail: \
+                 build it there with scripts/build-nethelper-image (or set docker.helper_image)",
+                other.name(),
+                other.host()
+            ));
+        }
+    }
+    route
+}

@@ -1,0 +1,312 @@
+//! The resolved plan: the gameday's targets matched to real containers in
+//! scope, and the schedule laid out in time. `gameday plan` prints it
+//! ([`render`]); `gameday run` walks the same [`Step`]s. Built in two
+//! passes: [`discover`] asks the engines what exists (containers in and out
+//! of scope, engine versions, how namespaces are reached; async, read
+//! only, never prints), then [`resolve`] matches the gameday against that
+//! [`Inventory`] (pure, unit-tested without Docker). A `Plan` is not
+//! changed once built.
+
+mod discover;
+mod render;
+mod resolve;
+
+pub use discover::{DiscoverError, discover};
+pub use resolve::resolve;
+
+use std::time::Duration;
+
+use crate::docker::ContainerInfo;
+use crate::gameday::model::{Fault, Gameday, Step as ScenarioStep, Target};
+
+/// An engine of `hosts:`, as the plan and reports show it.
+pub use crate::record::result::HostInfo as EngineInfo;
+
+/// What the engines hold, as [`discover`] found it: the input of [`resolve`].
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// The address of the `docker:` engine.
+    pub docker_host: String,
+    pub docker_version: String,
+    /// How it is reached (local socket, TLS, insecure).
+    pub docker_connection: String,
+    /// The engines of `hosts:`.
+    pub other_engines: Vec<EngineInfo>,
+    /// Containers of the compose project in scope, on every engine.
+    pub in_scope: Vec<ContainerInfo>,
+    /// Containers outside the scope (only to say so when a target names one).
+    pub outside_scope: Vec<ContainerInfo>,
+    /// How network faults reach a container's namespace.
+    pub namespace: NamespaceRoute,
+    /// Things that will make the run fail, found while discovering.
+    pub warnings: Vec<String>,
+}
+
+/// How network faults reach a container's network namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceRoute {
+    /// Whether this kernel has sch_netem: decides the engine of packet faults.
+    pub netem_available: bool,
+    /// `Some(image)`: through helper containers from that image; `None`:
+    /// entered from this host.
+    pub helper_image: Option<String>,
+    /// Why, for the plan (empty when no fault needs a namespace).
+    pub reason: String,
+}
+
+/// A target matched to the containers it stands for right now.
+#[derive(Debug, Clone)]
+pub struct ResolvedTarget {
+    pub target: Target,
+    pub containers: Vec<ContainerInfo>,
+}
+
+/// A scenario's faults, each with the containers it acts on.
+#[derive(Debug, Clone)]
+pub struct ResolvedScenario {
+    /// In file order (the order of `faults`, or of the fault steps).
+    pub faults: Vec<ResolvedFault>,
+}
+
+/// One fault of a scenario and what it reaches.
+#[derive(Debug, Clone)]
+pub struct ResolvedFault {
+    pub fault: Fault,
+    /// The containers it is applied to (all of them, or one picked at run time).
+    pub targets: ResolvedTarget,
+    /// The containers of the services in `to:` / `from:`.
+    pub peers: Vec<ContainerInfo>,
+}
+
+/// One step of the schedule, at an offset from the start of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub at: Duration,
+    pub scenario: Option<usize>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Baseline(Duration),
+    StartScenario,
+    Apply {
+        fault: usize,
+    },
+    /// A `wait:` step.
+    Wait(Duration),
+    /// A `note:` step.
+    Note(String),
+    /// A `manual:` step: waits for an answer, at most this long.
+    Manual {
+        text: String,
+        timeout: Duration,
+    },
+    Hold(Duration),
+    Revert {
+        fault: usize,
+    },
+    Cooldown(Duration),
+    End,
+}
+
+/// A gameday resolved against what exists: printed by `gameday plan`,
+/// walked by `gameday run`.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub gameday: Gameday,
+    pub inventory: Inventory,
+    /// Per scenario, in file order.
+    pub scenarios: Vec<ResolvedScenario>,
+    /// Per probe (file order); `None` for probes without a container target.
+    pub probe_targets: Vec<Option<ResolvedTarget>>,
+    pub steps: Vec<Step>,
+    pub total: Duration,
+}
+
+impl Plan {
+    /// The steps of one scenario, from its start to its cooldown.
+    pub fn steps_of(&self, scenario: usize) -> impl Iterator<Item = &Step> {
+        self.steps
+            .iter()
+            .filter(move |s| s.scenario == Some(scenario))
+    }
+}
+
+/// Lay the gameday out in time: baseline, then per scenario apply, hold,
+/// revert, cooldown.
+pub fn schedule(gameday: &Gameday) -> (Vec<Step>, Duration) {
+    let mut steps = Vec::new();
+    let mut at = Duration::ZERO;
+    let baseline = gameday.defaults.baseline.as_std();
+    steps.push(Step {
+        at,
+        scenario: None,
+        action: Action::Baseline(baseline),
+    });
+    at += baseline;
+    for (i, scenario) in gameday.scenarios.iter().enumerate() {
+        let s = Some(i);
+        steps.push(Step {
+            at,
+            scenario: s,
+            action: Action::StartScenario,
+        });
+        for step in &scenario.walk() {
+            let action = match step {
+                ScenarioStep::Fault(fault) => Action::Apply { fault: *fault },
+                ScenarioStep::Wait(d) => Action::Wait(d.as_std()),
+                ScenarioStep::Note(text) => Action::Note(text.clone()),
+                ScenarioStep::Manual(m) => Action::Manual {
+                    text: m.manual.clone(),
+                    timeout: m.timeout.as_std(),
+                },
+            };
+            steps.push(Step {
+                at,
+                scenario: s,
+                action,
+            });
+            // Manual steps take as long as the team needs: the schedule
+            // counts them as instant (the plan says so).
+            if let ScenarioStep::Wait(d) = step {
+                at += d.as_std();
+            }
+        }
+        steps.push(Step {
+            at,
+            scenario: s,
+            action: Action::Hold(scenario.duration.as_std()),
+        });
+        at += scenario.duration.as_std();
+        for fault in (0..scenario.faults.len()).rev() {
+            steps.push(Step {
+                at,
+                scenario: s,
+                action: Action::Revert { fault },
+            });
+        }
+        steps.push(Step {
+            at,
+            scenario: s,
+            action: Action::Cooldown(scenario.cooldown.as_std()),
+        });
+        at += scenario.cooldown.as_std();
+    }
+    steps.push(Step {
+        at,
+        scenario: None,
+        action: Action::End,
+    });
+    (steps, at)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gameday::load_bytes;
+
+    fn gameday(text: &str) -> Gameday {
+        let env = |_: &str| None;
+        match load_bytes("test.yaml", text.as_bytes(), &env) {
+            Ok(g) => g,
+            Err(d) => panic!("{}", d.render()),
+        }
+    }
+
+    const TWO_SCENARIOS: &str = r#"
+gameday: Schedule
+scope: { compose_project: demo }
+defaults: { baseline: 2s, cooldown: 3s }
+scenarios:
+  - name: Two faults
+    faults:
+      - pause: { service: db }
+      - delay: { service: api, latency: 100ms }
+    duration: 10s
+  - name: Drill
+    steps:
+      - note: "starts"
+      - fault: { pause: { service: db } }
+      - wait: 4s
+      - manual: "look at the dashboard"
+        timeout: 1m
+      - fault: { kill: { service: api } }
+    duration: 1s
+    cooldown: 5s
+"#;
+
+    fn actions(steps: &[Step], scenario: usize) -> Vec<(u64, Action)> {
+        steps
+            .iter()
+            .filter(|s| s.scenario == Some(scenario))
+            .map(|s| (s.at.as_secs(), s.action.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn the_schedule_applies_in_order_and_reverts_in_reverse() {
+        let g = gameday(TWO_SCENARIOS);
+        let (steps, total) = schedule(&g);
+        assert_eq!(steps[0].action, Action::Baseline(Duration::from_secs(2)));
+        assert_eq!(
+            actions(&steps, 0),
+            vec![
+                (2, Action::StartScenario),
+                (2, Action::Apply { fault: 0 }),
+                (2, Action::Apply { fault: 1 }),
+                (2, Action::Hold(Duration::from_secs(10))),
+                (12, Action::Revert { fault: 1 }),
+                (12, Action::Revert { fault: 0 }),
+                (12, Action::Cooldown(Duration::from_secs(3))),
+            ]
+        );
+        // 2 baseline + 10 hold + 3 cooldown, then 4 wait + 1 hold + 5 cooldown;
+        // the manual step is counted as instant.
+        assert_eq!(total, Duration::from_secs(25));
+        assert_eq!(steps.last().map(|s| &s.action), Some(&Action::End));
+    }
+
+    #[test]
+    fn the_schedule_walks_the_steps_of_an_exercise() {
+        let g = gameday(TWO_SCENARIOS);
+        let (steps, _) = schedule(&g);
+        assert_eq!(
+            actions(&steps, 1),
+            vec![
+                (15, Action::StartScenario),
+                (15, Action::Note("starts".into())),
+                (15, Action::Apply { fault: 0 }),
+                (15, Action::Wait(Duration::from_secs(4))),
+                (
+                    19,
+                    Action::Manual {
+                        text: "look at the dashboard".into(),
+                        timeout: Duration::from_secs(60)
+                    }
+                ),
+                (19, Action::Apply { fault: 1 }),
+                (19, Action::Hold(Duration::from_secs(1))),
+                (20, Action::Revert { fault: 1 }),
+                (20, Action::Revert { fault: 0 }),
+                (20, Action::Cooldown(Duration::from_secs(5))),
+            ]
+        );
+    }
+
+    /// `run` walks `Plan::steps_of`: the walk it sees is the one above.
+    #[test]
+    fn the_run_walks_the_steps_the_plan_prints() {
+        let g = gameday(TWO_SCENARIOS);
+        let plan = resolve::tests::resolve_against(&g, &["db", "api"]);
+        for scenario in 0..g.scenarios.len() {
+            let walked: Vec<&Action> = plan.steps_of(scenario).map(|s| &s.action).collect();
+            let scheduled: Vec<(u64, Action)> = actions(&plan.steps, scenario);
+            assert_eq!(walked.len(), scheduled.len());
+            for (w, (_, s)) in walked.iter().zip(&scheduled) {
+                assert_eq!(*w, s);
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The dry-run text of `gameday plan`: engines, scope, probes and the
+//! schedule step by step, with how each fault is made and undone.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::{Action, Plan, ResolvedTarget};
+use crate::docker::ContainerInfo;
+use crate::gameday::model::{Fault, Pick, ProbeKind, Reach, Selector};
+use crate::gameday::units::HumanDuration;
+
+/// Container names, each with its engine when that is not the default one.
+fn names(containers: &[ContainerInfo]) -> String {
+    containers
+        .iter()
+        .map(|c| {
+            if c.engine == crate::gameday::decode::DEFAULT_HOST {
+                c.name.clone()
+            } else {
+                format!("{} on {}", c.name, c.engine)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn offset(d: Duration) -> String {
+    format!("+{}", HumanDuration(d))
+}
+
+fn target_text(r: &ResolvedTarget) -> String {
+    match (&r.target.selector, r.target.pick) {
+        (Selector::Service(s), Pick::One) => format!("one of [{}] ({s})", names(&r.containers)),
+        (Selector::Service(s), Pick::All) => format!("{} ({s})", names(&r.containers)),
+        (Selector::Container(_), _) => names(&r.containers),
+    }
+}
+
+impl Plan {
+    /// How a network fault will be made, and why; `None` for container faults.
+    fn mechanism_line(&self, fault: &Fault) -> Option<String> {
+        use crate::fault::net::{Mechanism, mechanism};
+        if fault.reach() == Reach::DockerApi {
+            return None;
+        }
+        Some(match mechanism(fault, self.inventory.namespace.netem_available) {
+            Ok(m) => {
+                let why = match m {
+                    Mechanism::Userspace if !self.inventory.namespace.netem_available => {
+                        " (this kernel has no sch_netem); fails open if the runner dies"
+                    }
+                    Mechanism::Userspace => "; fails open if the runner dies",
+                    Mechanism::IptablesStatistic => " (this kernel has no sch_netem)",
+                    _ => "",
+                };
+                let place = match (&self.inventory.namespace.helper_image, m) {
+                    (_, Mechanism::DockerNetwork) => String::new(),
+                    (Some(image), _) => format!(
+                        ", through a helper container ({image}) sharing the container's network namespace{}",
+                        self.because()
+                    ),
+                    (None, _) => format!(
+                        ", in the container's network namespace, entered from this host{}",
+                        self.because()
+                    ),
+                };
+                format!("with {}{why}{place}", m.describe())
+            }
+            Err(e) => format!("WILL FAIL: {e}"),
+        })
+    }
+
+    fn because(&self) -> String {
+        if self.inventory.namespace.reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.inventory.namespace.reason)
+        }
+    }
+
+    /// The dry-run text of `gameday plan`.
+    pub fn render(&self, file: &str) -> String {
+        let g = &self.gameday;
+        let mut out = String::new();
+        let _ = writeln!(out, "Plan for gameday \"{}\" ({file})", g.gameday);
+        let _ = writeln!(out, "  environment  {}", g.environment);
+        let _ = writeln!(
+            out,
+            "  docker       {} (Docker {}{})",
+            self.inventory.docker_host,
+            self.inventory.docker_version,
+            if self.inventory.docker_connection.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", self.inventory.docker_connection)
+            }
+        );
+        for e in &self.inventory.other_engines {
+            let _ = writeln!(
+                out,
+                "  host {:<7} {} (Docker {}, {})",
+                e.name, e.host, e.version, e.connection
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  scope        compose project `{}`: {} container{}",
+            g.scope.compose_project,
+            self.inventory.in_scope.len(),
+            if self.inventory.in_scope.len() == 1 { "" } else { "s" }
+        );
+        for c in &self.inventory.in_scope {
+            let _ = writeln!(
+                out,
+                "                 {:<28} {:<12} {:<10} {}",
+                c.name,
+                c.service.as_deref().unwrap_or("-"),
+                c.state.name(),
+                c.short_id()
+            );
+        }
+        out.push('\n');
+        let total_rate: f64 = g
+            .probes
+            .0
+            .iter()
+            .map(|p| 1.0 / p.every.as_std().as_secs_f64())
+            .sum();
+        let _ = writeln!(
+            out,
+            "Probes (run from the start of the baseline to the end of the last cooldown, {:.1}/s in all):",
+            total_rate
+        );
+        if g.probes.0.is_empty() {
+            let _ = writeln!(out, "  (none: nothing will be measured)");
+        }
+        for (probe, target) in g.probes.0.iter().zip(&self.probe_targets) {
+            let what = match (&probe.kind, target) {
+                (ProbeKind::Http(h), _) => {
+                    let mut s = format!("http {} {} expect {}", h.method, h.url, h.expect_status);
+                    if let Some(b) = &h.body_contains {
+                        let _ = write!(s, ", body contains {b:?}");
+                    }
+                    if !h.headers.is_empty() {
+                        let _ = write!(
+                            s,
+                            ", headers: {} (values hidden)",
+                            h.headers.keys().cloned().collect::<Vec<_>>().join(", ")
+                        );
+                    }
+                    s
+                }
+                (ProbeKind::Tcp(t), _) => format!("tcp connect {}", t.address),
+                (ProbeKind::Container(_), Some(r)) => {
+                    format!("container state of {}", target_text(r))
+                }
+                (ProbeKind::Container(c), None) => format!("container state of {}", c.target),
+                (ProbeKind::Exec(e), r) => format!(
+                    "exec {} in {}",
+                    argv_text(&e.command),
+                    r.as_ref()
+                        .map(target_text)
+                        .unwrap_or_else(|| e.target.to_string())
+                ),
+                (ProbeKind::Command(c), _) => {
+                    format!("command {} on this host", argv_text(&c.argv))
+                }
+                (ProbeKind::Logs(l), r) => format!(
+                    "log lines of {} matching /{}/",
+                    r.as_ref()
+                        .map(target_text)
+                        .unwrap_or_else(|| l.target.to_string()),
+                    l.pattern
+                ),
+                (ProbeKind::Prometheus(q), _) => {
+                    let mut s = format!("prometheus {} query {}", q.url, q.query);
+                    if let Some(e) = &q.expect {
+                        let _ = write!(s, ", ok when {e}");
+                    }
+                    s
+                }
+                (ProbeKind::Alert(a), _) => format!("alert {} firing, asked of {}", a.name, a.url),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<14} every {:<6} timeout {:<6} {}",
+                probe.name,
+                probe.every.to_string(),
+                probe.timeout.to_string(),
+                what
+            );
+        }
+        out.push('\n');
+        let _ = writeln!(out, "Schedule:");
+        for step in &self.steps {
+            let at = offset(step.at);
+            match (&step.action, step.scenario) {
+                (Action::Baseline(d), _) => {
+                    let _ = writeln!(
+                        out,
+                        "  {at:>9}  baseline {}: steady-state check, every probe must pass; otherwise stop before any fault",
+                        HumanDuration(*d)
+                    );
+                }
+                (Action::StartScenario, Some(i)) => {
+                    let s = &g.scenarios[i];
+                    let _ = writeln!(
+                        out,
+                        "  {at:>9}  scenario {}/{}: {}",
+                        i + 1,
+                        g.scenarios.len(),
+                        s.name
+                    );
+                    if let Some(e) = &s.expected {
+                        let _ = writeln!(out, "  {:>9}    expected: {e}", "");
+                    }
+                }
+                (Action::Apply { fault }, Some(i)) => {
+                    let f = &g.scenarios[i].faults[*fault];
+                    let (apply, _) =
+                        f.describe(&target_text(&self.scenarios[i].faults[*fault].targets));
+                    let _ = writeln!(out, "  {at:>9}    apply     {apply}");
+                    if let Some(how) = self.mechanism_line(f) {
+                        let _ = writeln!(out, "  {:>9}              {how}", "");
+                    }
+                }
+                (Action::Wait(d), Some(_)) => {
+                    let _ = writeln!(out, "  {at:>9}    wait      {}", HumanDuration(*d));
+                }
+                (Action::Note(text), Some(_)) => {
+                    let _ = writeln!(out, "  {at:>9}    note      {text}");
+                }
+                (Action::Manual { text, timeout }, Some(_)) => {
+                    let _ = writeln!(out, "  {at:>9}    operator  {text}");
+                    let _ = writeln!(
+                        out,
+                        "  {:>9}              (waits until someone types what they see, at most {}; not counted in the times)",
+                        "",
+                        HumanDuration(*timeout)
+                    );
+                }
+                (Action::Hold(d), Some(i)) => {
+                    let s = &g.scenarios[i];
+                    let _ = writeln!(out, "  {at:>9}    hold      {}", HumanDuration(*d));
+                    for e in &s.expect {
+                        let _ = writeln!(out, "  {:>9}      check   {e}", "");
+                    }
+                    for h in &s.halt_if {
+                        let _ = writeln!(
+                            out,
+                            "  {:>9}      halt if {} fails for {}",
+                            "", h.probe, h.failing_for
+                        );
+                    }
+                }
+                (Action::Revert { fault }, Some(i)) => {
+                    let f = &g.scenarios[i].faults[*fault];
+                    let target = &self.scenarios[i].faults[*fault].targets;
+                    let (_, mut revert) = f.describe(&target_text(target));
+                    if matches!(f, Fault::Kill(_) | Fault::Stop(_))
+                        && target.containers.iter().any(|c| c.swarm_service.is_some())
+                    {
+                        revert = "none: the swarm replaces the task with a new container (recovers_within measures it)".to_string();
+                    }
+                    let _ = writeln!(out, "  {at:>9}    revert    {revert}");
+                }
+                (Action::Cooldown(d), Some(_)) => {
+                    let _ = writeln!(out, "  {at:>9}    cooldown  {}", HumanDuration(*d));
+                }
+                (Action::End, _) => {
+                    let _ = writeln!(out, "  {at:>9}  end");
+                }
+                _ => {}
+            }
+        }
+        out.push('\n');
+        for w in &self.inventory.warnings {
+            let _ = writeln!(out, "WARNING: {w}");
+        }
+        let _ = writeln!(
+            out,
+            "Total expected duration: {} (plus the time Docker takes to apply and revert)",
+            HumanDuration(self.total)
+        );
+        let _ = writeln!(
+            out,
+            "Nothing was changed: this was a dry run. Run it with `gameday run {file}`."
+        );
+        out
+    }
+}
+
+/// `[pg_isready, -h, "my db"]`: an argv as the user wrote it, quoting what needs it.
+fn argv_text(argv: &[String]) -> String {
+    let items: Vec<String> = argv
+        .iter()
+        .map(|a| {
+            if a.is_empty()
+                || a.chars()
+                    .any(|c| c.is_whitespace() || "\"',[]{}".contains(c))
+            {
+                format!("{a:?}")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+

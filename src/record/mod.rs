@@ -1,0 +1,126 @@
+//! The run directory and its formats: what a run leaves behind and every
+//! other command reads back. [`result`] (`result.json`, versioned),
+//! [`journal`] (`journal.jsonl`, fsynced, the basis of recovery),
+//! [`SampleRow`] (`samples.jsonl`) and [`annotations`] (`annotations.json`,
+//! added after the run). `run` writes them; `report`, `history` and
+//! `recover` read them. This module depends on the model types it stores
+//! (recipes, engine specs) and on nothing that reads or writes it.
+
+pub mod annotations;
+pub mod journal;
+pub mod result;
+
+use std::path::{Path, PathBuf};
+
+use crate::probe::ProbeSample;
+use annotations::Annotations;
+use journal::JournalEntry;
+use result::RunResult;
+
+/// `result.json`: what the run measured and decided.
+pub const RESULT_FILE: &str = "result.json";
+/// `journal.jsonl`: every event, fsynced where recovery depends on it.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+/// `samples.jsonl`: every probe sample, one a line.
+pub const SAMPLES_FILE: &str = "samples.jsonl";
+/// `annotations.json`: tickets and notes added after the run.
+pub const ANNOTATIONS_FILE: &str = annotations::FILE;
+
+/// One line of `samples.jsonl`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SampleRow {
+    pub probe: String,
+    #[serde(flatten)]
+    pub sample: ProbeSample,
+}
+
+/// Everything a run directory holds that reports are made from.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub result: RunResult,
+    pub annotations: Annotations,
+    pub samples: Vec<SampleRow>,
+    pub journal: Vec<JournalEntry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a gameday result: {message}")]
+    Parse { path: String, message: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RunRecord {
+    /// Read a run directory: `result.json` (required), `annotations.json`,
+    /// `samples.jsonl` and `journal.jsonl` (optional).
+    pub fn load(run_dir: &Path) -> Result<RunRecord, RecordError> {
+        let result = read_result(run_dir)?;
+        let annotations = Annotations::load(run_dir).map_err(|source| RecordError::Read {
+            path: run_dir.join(ANNOTATIONS_FILE).display().to_string(),
+            source,
+        })?;
+        let samples = match std::fs::read_to_string(run_dir.join(&result.samples_file)) {
+            Ok(text) => text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let journal = journal::read(&run_dir.join(JOURNAL_FILE)).unwrap_or_default();
+        Ok(RunRecord {
+            result,
+            annotations,
+            samples,
+            journal,
+        })
+    }
+}
+
+/// Read `result.json` of a run directory.
+pub fn read_result(run_dir: &Path) -> Result<RunResult, RecordError> {
+    let path = run_dir.join(RESULT_FILE);
+    let bytes = std::fs::read(&path).map_err(|source| RecordError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| RecordError::Parse {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Write `result.json` and `samples.jsonl` into a run directory.
+pub fn write_result_and_samples(
+    run_dir: &Path,
+    result: &RunResult,
+    rows: &[SampleRow],
+) -> Result<(), RecordError> {
+    let mut samples = Vec::new();
+    for row in rows {
+        samples.extend(serde_json::to_vec(row).unwrap_or_default());
+        samples.push(b'\n');
+    }
+    write_file(&run_dir.join(&result.samples_file), &samples)?;
+    write_file(
+        &run_dir.join(RESULT_FILE),
+        &serde_json::to_vec_pretty(result).unwrap_or_default(),
+    )
+}
+
+fn write_file(path: &PathBuf, bytes: &[u8]) -> Result<(), RecordError> {
+    std::fs::write(path, bytes).map_err(|source| RecordError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}

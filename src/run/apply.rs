@@ -1,0 +1,210 @@
+//! The apply/revert protocol of one fault on one container: work out the
+//! revert recipe, journal it and fsync, then apply; a fault whose recipe
+//! could not be journalled is not applied. Reverting consumes the
+//! [`AppliedFault`] and records how it went.
+
+use chrono::Utc;
+
+use super::dispatcher::Dispatcher;
+use crate::docker::ContainerInfo;
+use crate::fault::{self, AppliedFault, RevertRecipe};
+use crate::gameday::decode::DEFAULT_HOST;
+use crate::gameday::model::{Pick, Step};
+use crate::record::journal::JournalEntry;
+use crate::record::result::{FaultLeft, FaultResult};
+
+/// A fault in place, with where its result is kept.
+pub(super) struct Held {
+    pub(super) applied: AppliedFault,
+    /// Its index in the scenario's `faults`.
+    pub(super) fault: usize,
+    /// Its place in the scenario's fault results.
+    pub(super) slot: usize,
+    /// Its id in the journal.
+    pub(super) id: String,
+}
+
+impl Dispatcher {
+    /// The containers a fault acts on: all of them, or one picked at random.
+    pub(super) fn pick(&self, scenario: usize, fault: usize) -> Vec<ContainerInfo> {
+        let resolved = &self.plan.scenarios[scenario].faults[fault].targets;
+        match resolved.target.pick {
+            Pick::All => resolved.containers.clone(),
+            Pick::One => {
+                let n = resolved.containers.len().max(1);
+                let i = (Utc::now().timestamp_subsec_nanos() as usize) % n;
+                resolved.containers.get(i).cloned().into_iter().collect()
+            }
+        }
+    }
+
+    /// Work out the revert recipe, journal it (fsynced), then apply the
+    /// fault. A fault whose recipe could not be journalled is not applied.
+    pub(super) async fn apply_one(
+        &mut self,
+        scenario: usize,
+        f: usize,
+        container: &ContainerInfo,
+        fault_id: &str,
+    ) -> Result<AppliedFault, String> {
+        let resolved = self.plan.scenarios[scenario].faults[f].clone();
+        let gameday_scenario = &self.plan.gameday.scenarios[scenario];
+        let route = &self.plan.inventory.namespace;
+        let context = fault::ApplyContext {
+            tag: fault::net::tag(&self.run_id, fault_id),
+            project: self.plan.gameday.scope.compose_project.clone(),
+            peers: resolved.peers.clone(),
+            netem_available: route.netem_available,
+            // Namespaces on an engine elsewhere are only reached through helpers.
+            helper_image: match (&route.helper_image, self.engines.of(container).is_local()) {
+                (None, false) => Some(
+                    self.plan
+                        .gameday
+                        .docker
+                        .helper_image
+                        .clone()
+                        .unwrap_or_else(|| crate::fault::helper::DEFAULT_IMAGE.to_string()),
+                ),
+                (image, _) => image.clone(),
+            },
+            max_lifetime: {
+                // Everything the scenario may still take: waits, manual
+                // steps at their timeout, the hold, the cooldown, a margin.
+                let steps: std::time::Duration = gameday_scenario
+                    .steps
+                    .iter()
+                    .map(|step| match step {
+                        Step::Wait(d) => d.as_std(),
+                        Step::Manual(m) => m.timeout.as_std(),
+                        Step::Fault(_) | Step::Note(_) => std::time::Duration::ZERO,
+                    })
+                    .sum();
+                steps
+                    + gameday_scenario.duration.as_std()
+                    + gameday_scenario.cooldown.as_std()
+                    + std::time::Duration::from_secs(120)
+            },
+        };
+        let scenario_name = gameday_scenario.name.clone();
+        let fault = resolved.fault;
+        let engine = self.engines.of(container).clone();
+        let recipe = fault::prepare(&engine, &fault, container, &context)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.journal
+            .append(&JournalEntry::FaultIntent {
+                fault_id: fault_id.to_string(),
+                scenario: scenario_name,
+                kind: fault.kind().to_string(),
+                recipe: recipe.clone(),
+                at: Utc::now(),
+                host: (container.engine != DEFAULT_HOST).then(|| container.engine.clone()),
+            })
+            .map_err(|e| {
+                format!("cannot journal the fault before applying it, so it was not applied: {e}")
+            })?;
+        match fault::apply(&engine, &fault, container, &context, recipe.clone()).await {
+            Ok(a) => {
+                let _ = self.journal.append(&JournalEntry::FaultApplied {
+                    fault_id: fault_id.to_string(),
+                    requested_at: a.requested_at,
+                    confirmed_at: a.confirmed_at,
+                });
+                Ok(a)
+            }
+            Err(e) => {
+                let _ = self.journal.append(&JournalEntry::FaultApplyFailed {
+                    fault_id: fault_id.to_string(),
+                    error: e.to_string(),
+                });
+                // A failed apply leaves nothing behind, but a network fault
+                // may have been half set up: clean its rules to be sure. (A
+                // container recipe is not run: it would start a container
+                // that the failed kill found stopped.)
+                let clean = match &recipe {
+                    RevertRecipe::NetRules { .. } => recipe.execute(&engine).await.map(|_| ()),
+                    RevertRecipe::Unpause { .. }
+                    | RevertRecipe::Start { .. }
+                    | RevertRecipe::Nothing { .. }
+                    | RevertRecipe::Reconnect { .. } => Ok(()),
+                };
+                match clean {
+                    Ok(()) => {
+                        let _ = self.journal.append(&JournalEntry::FaultReverted {
+                            fault_id: fault_id.to_string(),
+                            by: "run (apply failed)".into(),
+                            requested_at: Utc::now(),
+                            confirmed_at: None,
+                        });
+                    }
+                    Err(clean_error) => self.faults_left.push(FaultLeft {
+                        kind: fault.kind().to_string(),
+                        container: container.name.clone(),
+                        container_id: container.id.clone(),
+                        error: clean_error.to_string(),
+                        by_hand: recipe.by_hand(),
+                    }),
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Revert one held fault, journal how it went, and fill in its result.
+    pub(super) async fn revert_one(&mut self, held: Held, scenario: usize, result: &mut FaultResult) {
+        let Held {
+            applied, fault, id, ..
+        } = held;
+        let description = self.plan.scenarios[scenario].faults[fault]
+            .fault
+            .describe(&applied.container.name);
+        let mut revert_text = description.1;
+        if let (Some(service), RevertRecipe::Nothing { .. }) =
+            (&applied.container.swarm_service, &applied.recipe)
+        {
+            revert_text = format!(
+                "nothing to undo on {}: the swarm replaces the task of {service}",
+                applied.container.name
+            );
+        }
+        let engine = self.engines.of(&applied.container).clone();
+        match applied.revert(&engine).await {
+            Ok(r) => {
+                let _ = self.journal.append(&JournalEntry::FaultReverted {
+                    fault_id: id,
+                    by: "run".into(),
+                    requested_at: r.revert_requested_at,
+                    confirmed_at: r.revert_confirmed_at,
+                });
+                result.reverted_at = Some(r.revert_requested_at);
+                result.revert_confirmed_at = r.revert_confirmed_at;
+                if let Some(p) = r.packets {
+                    result.detail = Some(format!(
+                        "{} packets queued: {} delayed, {} dropped, {} duplicated, {} corrupted",
+                        p.packets, p.delayed, p.dropped, p.duplicated, p.corrupted
+                    ));
+                }
+                self.note(format!("reverted: {revert_text}"));
+            }
+            Err((a, e)) => {
+                let _ = self.journal.append(&JournalEntry::FaultRevertFailed {
+                    fault_id: id,
+                    error: e.to_string(),
+                    by_hand: a.recipe.by_hand(),
+                });
+                self.note(format!(
+                    "COULD NOT REVERT: {revert_text}: {e}; by hand: {}",
+                    a.recipe.by_hand()
+                ));
+                result.error = Some(format!("revert failed: {e}"));
+                self.faults_left.push(FaultLeft {
+                    kind: a.kind.to_string(),
+                    container: a.container.name.clone(),
+                    container_id: a.container.id.clone(),
+                    error: e.to_string(),
+                    by_hand: a.recipe.by_hand(),
+                });
+            }
+        }
+    }
+}

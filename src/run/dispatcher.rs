@@ -1,0 +1,418 @@
+//! The dispatcher of a run: one loop owns the run state. It waits out each
+//! phase while taking in samples, typed lines and signals, checks halt
+//! conditions, runs the baseline and then each scenario in order. It never
+//! prints: it sends [`RunEvent`]s to the view and journals what recovery
+//! and the report need.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::operator::{self, Operator};
+use super::outcome::{Happened, ScenarioRun};
+use super::view::RunEvent;
+use crate::docker::Engines;
+use crate::exit;
+use crate::gameday::model::HaltCondition;
+use crate::plan::Plan;
+use crate::probe::{Clock, ProbeSample};
+use crate::record::journal::{Journal, JournalEntry};
+use crate::record::result::{FaultLeft, Observation, SteadyState, TimelineEntry};
+
+/// Why waiting for the end of a phase stopped early.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Interrupt {
+    Halt(String),
+    Signal,
+}
+
+/// Why a wait of the dispatcher ended.
+pub(super) enum Waited {
+    Deadline,
+    Interrupted(Interrupt),
+    /// A line someone typed (only when the wait asked for one).
+    Line(String),
+}
+
+pub(super) struct Dispatcher {
+    pub(super) run_id: String,
+    pub(super) plan: Plan,
+    pub(super) engines: Engines,
+    pub(super) clock: Clock,
+    pub(super) journal: Journal,
+    events: mpsc::UnboundedSender<RunEvent>,
+    samples_rx: mpsc::UnboundedReceiver<ProbeSample>,
+    signals: mpsc::UnboundedReceiver<u32>,
+    pub(super) signal_count: u32,
+    samples: Vec<Vec<ProbeSample>>,
+    last_ok: Vec<Option<bool>>,
+    failing_since: Vec<Option<f64>>,
+    timeline: Vec<TimelineEntry>,
+    pub(super) faults_left: Vec<FaultLeft>,
+    /// Lines typed at the terminal, when someone can type.
+    pub(super) input: Option<mpsc::UnboundedReceiver<String>>,
+    pub(super) operator: Option<Operator>,
+    /// The scenario running, for observations.
+    pub(super) current_scenario: Option<String>,
+    pub(super) observations: Vec<Observation>,
+}
+
+/// Listen for SIGINT/SIGTERM: forward the count; on the third, exit at once.
+fn spawn_signal_listener() -> mpsc::UnboundedReceiver<u32> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            count += 1;
+            if count >= 3 {
+                eprintln!(
+                    "third signal: exiting now; run `gameday recover` to revert what is left"
+                );
+                std::process::exit(i32::from(exit::ABORTED));
+            }
+            let _ = tx.send(count);
+        }
+    });
+    rx
+}
+
+/// `+12.3s` since the start of the run.
+pub(super) fn offset(t_ms: f64) -> String {
+    format!("+{:.1}s", t_ms / 1000.0)
+}
+
+impl Dispatcher {
+    #[expect(clippy::too_many_arguments, reason = "built once, in `run`")]
+    pub(super) fn new(
+        run_id: String,
+        plan: Plan,
+        engines: Engines,
+        clock: Clock,
+        journal: Journal,
+        events: mpsc::UnboundedSender<RunEvent>,
+        samples_rx: mpsc::UnboundedReceiver<ProbeSample>,
+        operator: Option<Operator>,
+    ) -> Dispatcher {
+        let n = plan.gameday.probes.0.len();
+        Dispatcher {
+            run_id,
+            plan,
+            engines,
+            clock,
+            journal,
+            events,
+            samples_rx,
+            signals: spawn_signal_listener(),
+            signal_count: 0,
+            samples: vec![Vec::new(); n],
+            last_ok: vec![None; n],
+            failing_since: vec![None; n],
+            timeline: Vec::new(),
+            faults_left: Vec::new(),
+            input: operator.as_ref().map(|_| operator::spawn_input()),
+            operator,
+            current_scenario: None,
+            observations: Vec::new(),
+        }
+    }
+
+    pub(super) fn now_ms(&self) -> f64 {
+        self.clock.ms(Instant::now())
+    }
+
+    /// A line of the timeline, shown as it happens.
+    pub(super) fn note(&mut self, text: String) {
+        let t_ms = self.now_ms();
+        self.timeline.push(TimelineEntry {
+            t_ms,
+            offset: offset(t_ms),
+            text: text.clone(),
+        });
+        let _ = self
+            .events
+            .send(RunEvent::Note(format!("{} {text}", offset(t_ms))));
+    }
+
+    pub(super) fn phase(&mut self, scenario: Option<&str>, label: String, until: Option<Instant>) {
+        let _ = self.journal.append_lazily(&JournalEntry::Phase {
+            scenario: scenario.map(String::from),
+            phase: label.clone(),
+            at: Utc::now(),
+        });
+        let _ = self.events.send(RunEvent::Phase { label, until });
+    }
+
+    fn record(&mut self, sample: ProbeSample) {
+        let i = sample.probe;
+        if self.last_ok[i] != Some(sample.ok) {
+            let _ = self.journal.append_lazily(&JournalEntry::ProbeChanged {
+                probe: self.plan.gameday.probes.0[i].name.clone(),
+                ok: sample.ok,
+                detail: sample.brief(),
+                at: sample.at,
+            });
+            self.last_ok[i] = Some(sample.ok);
+        }
+        if sample.ok {
+            self.failing_since[i] = None;
+        } else if self.failing_since[i].is_none() {
+            self.failing_since[i] = Some(sample.t_ms);
+        }
+        let _ = self.events.send(RunEvent::Sample {
+            probe: i,
+            ok: sample.ok,
+            brief: sample.brief(),
+        });
+        self.samples[i].push(sample);
+    }
+
+    fn check_halt(&self, conditions: &[HaltCondition]) -> Option<String> {
+        let now = self.now_ms();
+        conditions.iter().find_map(|c| {
+            let since = self.failing_since[c.probe.id.0]?;
+            let limit = c.failing_for.as_std().as_secs_f64() * 1000.0;
+            (now - since >= limit).then(|| {
+                format!(
+                    "halt_if: probe `{}` has been failing for {} (since {})",
+                    c.probe,
+                    c.failing_for,
+                    offset(since)
+                )
+            })
+        })
+    }
+
+    /// Wait until `deadline`, taking in samples; stop early on a halt
+    /// condition or a signal. Lines typed meanwhile are observations.
+    pub(super) async fn wait_until(
+        &mut self,
+        deadline: Instant,
+        halt: &[HaltCondition],
+    ) -> Option<Interrupt> {
+        match self.wait(deadline, halt, false).await {
+            Waited::Deadline | Waited::Line(_) => None,
+            Waited::Interrupted(i) => Some(i),
+        }
+    }
+
+    /// The one waiting loop of the dispatcher: samples are taken in and
+    /// `halt` checked until `deadline`, a signal, or (with `want_line`) a
+    /// non-empty line typed at the terminal; without `want_line` a typed
+    /// line is recorded as an observation and the wait goes on.
+    pub(super) async fn wait(
+        &mut self,
+        deadline: Instant,
+        halt: &[HaltCondition],
+        want_line: bool,
+    ) -> Waited {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return Waited::Deadline,
+                Some(sample) = self.samples_rx.recv() => {
+                    self.record(sample);
+                    if let Some(reason) = self.check_halt(halt) {
+                        return Waited::Interrupted(Interrupt::Halt(reason));
+                    }
+                }
+                Some(count) = self.signals.recv() => {
+                    self.signal_count = count;
+                    return Waited::Interrupted(Interrupt::Signal);
+                }
+                Some(line) = operator::next_line(&mut self.input) => {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    if want_line {
+                        return Waited::Line(line);
+                    }
+                    self.observe(&line, None);
+                }
+                _ = tick.tick() => {
+                    if let Some(reason) = self.check_halt(halt) {
+                        return Waited::Interrupted(Interrupt::Halt(reason));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Take in samples already delivered, without waiting.
+    fn drain(&mut self) {
+        while let Ok(sample) = self.samples_rx.try_recv() {
+            self.record(sample);
+        }
+    }
+
+    /// Take in every sample until the probes are gone.
+    pub(super) async fn drain_all(&mut self) {
+        while let Some(sample) = self.samples_rx.recv().await {
+            self.record(sample);
+        }
+    }
+
+    /// The baseline, then every scenario in order until one stops the run.
+    pub(super) async fn execute(&mut self) -> (SteadyState, Vec<ScenarioRun>, Option<String>) {
+        let baseline = self.plan.gameday.defaults.baseline.as_std();
+        let baseline_end = self.clock.start + baseline;
+        self.phase(
+            None,
+            format!(
+                "baseline {}: checking the steady state",
+                self.plan.gameday.defaults.baseline
+            ),
+            Some(baseline_end),
+        );
+        let interrupted = self.wait_until(baseline_end, &[]).await;
+        // Runs started in the baseline may still be in flight: give them
+        // up to their timeout to report.
+        let longest = self
+            .plan
+            .gameday
+            .probes
+            .0
+            .iter()
+            .map(|p| p.timeout.as_std())
+            .max()
+            .unwrap_or_default();
+        if interrupted.is_none() {
+            let grace_end = Instant::now() + longest.min(Duration::from_secs(2));
+            while Instant::now() < grace_end && !self.baseline_complete(baseline) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                self.drain();
+            }
+        }
+        self.drain();
+        let steady = self.steady_state(baseline);
+        let baseline_ms = self.clock.ms(baseline_end);
+        let scenario_count = self.plan.gameday.scenarios.len();
+        if interrupted.is_some() {
+            let reason = "interrupted during the baseline; no fault was applied".to_string();
+            self.note(reason.clone());
+            return (steady, ScenarioRun::skipped(0..scenario_count), Some(reason));
+        }
+        if !steady.met {
+            let reason = format!(
+                "the steady state was not met during the {} baseline, so no fault was applied: {}",
+                self.plan.gameday.defaults.baseline,
+                steady
+                    .details
+                    .iter()
+                    .filter(|d| !d.contains(": all "))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            self.note(reason.clone());
+            return (steady, ScenarioRun::skipped(0..scenario_count), Some(reason));
+        }
+
+        let mut runs = Vec::new();
+        let mut aborted = None;
+        for index in 0..scenario_count {
+            let (run, stop) = self.scenario(index, baseline_ms).await;
+            runs.push(run);
+            if let Some(reason) = stop {
+                aborted = Some(reason);
+                runs.extend(ScenarioRun::skipped(index + 1..scenario_count));
+                break;
+            }
+        }
+        (steady, runs, aborted)
+    }
+
+    fn baseline_complete(&self, baseline: Duration) -> bool {
+        let end = self.clock.ms(self.clock.start + baseline);
+        // Complete when every probe has a sample started in the last tick
+        // before the end of the baseline.
+        self.plan.gameday.probes.0.iter().enumerate().all(|(i, p)| {
+            let every = p.every.as_std().as_secs_f64() * 1000.0;
+            self.samples[i]
+                .iter()
+                .any(|s| s.t_ms < end && s.t_ms >= end - every)
+        })
+    }
+
+    fn steady_state(&self, baseline: Duration) -> SteadyState {
+        let end = self.clock.ms(self.clock.start + baseline);
+        let mut met = true;
+        let details = self
+            .plan
+            .gameday
+            .probes
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let window: Vec<&ProbeSample> =
+                    self.samples[i].iter().filter(|s| s.t_ms < end).collect();
+                let ok = window.iter().filter(|s| s.ok).count();
+                if window.is_empty() {
+                    met = false;
+                    format!("{}: no sample during the baseline", p.name)
+                } else if ok == window.len() {
+                    format!("{}: all {} samples ok", p.name, window.len())
+                } else {
+                    met = false;
+                    let last_error = window
+                        .iter()
+                        .rev()
+                        .find(|s| !s.ok)
+                        .map(|s| s.brief())
+                        .unwrap_or_default();
+                    format!(
+                        "{}: {} of {} samples failed (last: {last_error})",
+                        p.name,
+                        window.len() - ok,
+                        window.len()
+                    )
+                }
+            })
+            .collect();
+        SteadyState {
+            met,
+            baseline_ms: baseline.as_secs_f64() * 1000.0,
+            details,
+        }
+    }
+
+    /// Hand over what happened, for [`super::outcome::assemble`], with the
+    /// plan and the journal.
+    pub(super) fn finish(
+        mut self,
+        run_id: String,
+        file: String,
+        steady: SteadyState,
+        runs: Vec<ScenarioRun>,
+        aborted_reason: Option<String>,
+    ) -> (Plan, Journal, Happened) {
+        let happened = Happened {
+            run_id,
+            file,
+            started_at: self.clock.start_wall,
+            ended_at: Utc::now(),
+            duration_ms: self.now_ms(),
+            steady,
+            runs,
+            aborted_reason,
+            samples: std::mem::take(&mut self.samples),
+            timeline: std::mem::take(&mut self.timeline),
+            faults_left: std::mem::take(&mut self.faults_left),
+            observations: std::mem::take(&mut self.observations),
+        };
+        (self.plan, self.journal, happened)
+    }
+}

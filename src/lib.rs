@@ -6,6 +6,10 @@
 //! [`expect`]) -> [`record`] (the run directory) -> [`report`]. The map of
 //! the modules is ARCHITECTURE.md at the root of the repository.
 
+// Everything is `pub(crate)` unless the binary, the tests or the benches
+// need it (through `cli` and `testing`).
+#![warn(unreachable_pub)]
+
 pub mod cli;
 pub(crate) mod docker;
 pub(crate) mod exit;

@@ -76,12 +76,22 @@ fn compliance(fault: Fault, effect: &str, after_revert: &str) {
             while store.state() != effect && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            assert_eq!(store.state(), effect, "{} had no effect", fault.kind().key());
+            assert_eq!(
+                store.state(),
+                effect,
+                "{} had no effect",
+                fault.kind().key()
+            );
         }
         let recipe = applied.recipe.clone();
         let reverted = applied.revert(&engine).await.map_err(|(_, e)| e).unwrap();
         assert!(reverted.revert_requested_at >= reverted.applied_requested_at);
-        assert_eq!(store.state(), after_revert, "{} not reverted", fault.kind().key());
+        assert_eq!(
+            store.state(),
+            after_revert,
+            "{} not reverted",
+            fault.kind().key()
+        );
         // Reverting again is harmless and changes nothing.
         let again = recipe.execute(&engine).await.unwrap();
         assert_eq!(

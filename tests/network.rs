@@ -237,7 +237,12 @@ fn compliance_via(
     rt.block_on(applied.revert(&engine))
         .map_err(|(_, e)| e)
         .unwrap();
-    assert_eq!(leftovers(on), "", "{} left something behind", fault.kind().key());
+    assert_eq!(
+        leftovers(on),
+        "",
+        "{} left something behind",
+        fault.kind().key()
+    );
     assert_eq!(
         helpers_left(&context.tag),
         "",
@@ -282,7 +287,12 @@ fn compliance_via(
         "{}",
         String::from_utf8_lossy(&recovered.stderr)
     );
-    assert_eq!(leftovers(on), "", "recover left {} behind", fault.kind().key());
+    assert_eq!(
+        leftovers(on),
+        "",
+        "recover left {} behind",
+        fault.kind().key()
+    );
     assert_eq!(
         helpers_left(&context.tag),
         "",

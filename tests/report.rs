@@ -14,10 +14,10 @@ use gameday::testing::fault::RevertRecipe;
 use gameday::testing::gameday::units::ContainerState;
 use gameday::testing::probe::ProbeSample;
 use gameday::testing::record::annotations::Annotations;
+use gameday::testing::record::journal::JournalEntry;
 use gameday::testing::record::result::*;
 use gameday::testing::record::{RunRecord, SampleRow};
 use gameday::testing::report::{Format, render, render_markdown};
-use gameday::testing::record::journal::JournalEntry;
 
 /// A verdict or an outcome as `result.json` writes it (`not_met`).
 fn key<T: serde::de::DeserializeOwned>(text: &str) -> T {

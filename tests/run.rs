@@ -351,3 +351,58 @@ fn a_second_signal_skips_the_cooldown() {
     assert_eq!(store.state(), "running");
     assert_eq!(result_json(&run_dir(out.path()))["outcome"], "aborted");
 }
+
+/// A report that cannot be rendered is a report error: the run's record
+/// (result.json, samples.jsonl) and junit.xml are written, the verdict
+/// lines print, and the exit code is the verdict's, never 4 ("a fault could
+/// not be reverted") after a clean revert.
+#[test]
+fn a_broken_template_leaves_the_record_and_the_verdicts_exit_code() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("tmpl");
+    let (store, api) = project.demo_stack();
+    let (_dir, file) = gameday_file(&pause_gameday(
+        &project.name,
+        api.host_port.unwrap(),
+        "1s",
+        "",
+    ));
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(
+        templates.path().join("report.md.tera"),
+        "# {{ gameday.title }\n{% for s in scenarios %}",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let template_dir = templates.path().display().to_string();
+    let output = gameday_run(
+        out.path(),
+        &file,
+        &["--template-dir", template_dir.as_str()],
+        60,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The health check fails during the pause: the verdict is "not met".
+    assert_exit(&output, 1);
+    assert_eq!(store.state(), "running", "the pause was not reverted");
+    assert!(
+        stdout.contains("not_met    Store paused"),
+        "the verdict lines must still print: {stdout}"
+    );
+    assert!(
+        stderr.contains("a report could not be written") && stderr.contains("report.md"),
+        "the template error must be said: {stderr}"
+    );
+    let dir = run_dir(out.path());
+    let result = result_json(&dir);
+    assert_eq!(result["outcome"], "not_met");
+    assert_eq!(result["exit_code"], 1);
+    assert!(result["faults_left"].as_array().unwrap().is_empty());
+    assert!(dir.join("samples.jsonl").metadata().unwrap().len() > 0);
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit.xml is written");
+    assert!(junit.contains("Store paused"), "{junit}");
+    assert!(!dir.join("report.md").exists(), "no half-rendered report");
+}

@@ -12,7 +12,7 @@ pub struct CliError {
     code: u8,
     message: String,
     hints: Vec<String>,
-    diagnostics: Option<FileDiagnostics>,
+    diagnostics: Option<Box<FileDiagnostics>>,
 }
 
 impl CliError {
@@ -37,7 +37,7 @@ impl CliError {
     /// A gameday file with problems, each at its line and column (exit 2).
     pub fn diagnostics(diagnostics: FileDiagnostics) -> CliError {
         CliError {
-            diagnostics: Some(diagnostics),
+            diagnostics: Some(Box::new(diagnostics)),
             ..CliError::invalid(String::new())
         }
     }

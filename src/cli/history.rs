@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::exit;
-use crate::expect::fmt_ms;
-use crate::expect::Verdict as CheckVerdict;
-use crate::gameday::model::Unit;
 use super::{CliError, CliResult};
+use crate::exit;
+use crate::expect::Verdict as CheckVerdict;
+use crate::expect::fmt_ms;
+use crate::gameday::model::Unit;
 use crate::record::result::{Outcome, RunResult, Verdict};
 use crate::record::{RESULT_FILE, read_result};
 
@@ -144,7 +144,7 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-pub fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> CliResult {
+pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> CliResult {
     let (runs, problems) = load_runs(out);
     for p in &problems {
         eprintln!("warning: {p}");
@@ -314,7 +314,11 @@ pub fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) -> CliR
                             Some(c) => format!(
                                 "{} {}",
                                 show_value(c.unit, text, c.value),
-                                if c.verdict == CheckVerdict::Met { "✓" } else { "✗" }
+                                if c.verdict == CheckVerdict::Met {
+                                    "✓"
+                                } else {
+                                    "✗"
+                                }
                             ),
                             None => "—".to_string(),
                         });

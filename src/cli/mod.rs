@@ -18,7 +18,6 @@ use clap::{Parser, Subcommand};
 pub use error::{CliError, CliResult};
 pub use history::HistoryFormat;
 
-
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",

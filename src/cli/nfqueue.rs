@@ -6,7 +6,7 @@ use super::{CliError, CliResult, with_runtime};
 use crate::exit;
 use crate::fault::nfqueue::{PacketPlan, Worker};
 
-pub fn serve(queue: u16, plan: PacketPlan, max_seconds: u64) -> CliResult {
+pub(super) fn serve(queue: u16, plan: PacketPlan, max_seconds: u64) -> CliResult {
     let worker = Worker::start(None, queue, plan)
         .map_err(|e| CliError::invalid(format!("cannot serve queue {queue}: {e}")))?;
     println!("ready: serving queue {queue}");

@@ -9,7 +9,7 @@ use crate::exit;
 use crate::gameday::{self, FileDiagnostics, Gameday};
 use crate::plan::{self, DiscoverError, Plan};
 
-pub async fn plan(file: std::path::PathBuf) -> super::CliResult {
+pub(super) async fn plan(file: std::path::PathBuf) -> super::CliResult {
     let gameday = gameday::load(&file)?;
     let (plan, _) = discover_and_resolve(gameday, &file).await?;
     print!("{}", plan.render(&file.display().to_string()));
@@ -18,7 +18,7 @@ pub async fn plan(file: std::path::PathBuf) -> super::CliResult {
 
 /// Ask the gameday's engines what exists and resolve its targets in scope
 /// (read only).
-pub async fn discover_and_resolve(
+pub(super) async fn discover_and_resolve(
     gameday: Gameday,
     file: &Path,
 ) -> Result<(Plan, Engines), CliError> {

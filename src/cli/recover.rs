@@ -8,7 +8,7 @@ use crate::docker::Engine;
 use crate::exit;
 use crate::run::recover::{self, Recovered};
 
-pub async fn recover(
+pub(super) async fn recover(
     out: PathBuf,
     docker_host: Option<String>,
     scope: Option<String>,
@@ -53,7 +53,7 @@ pub async fn recover(
 
 /// Revert every unfinished fault under `out` after the run crashed. Only this
 /// run can have left some for its scope: `run` refuses to start otherwise.
-pub async fn after_crash(engine: &Engine, out: &Path, scope: &str) -> u8 {
+pub(super) async fn after_crash(engine: &Engine, out: &Path, scope: &str) -> u8 {
     let report = recover::recover(engine, out, Some(scope)).await;
     let left = print_recovered(&report, true, |_| "  ".to_string());
     if left == 0 {
@@ -74,7 +74,12 @@ fn print_recovered(
     for r in report {
         match &r.outcome {
             Ok(what) => {
-                let line = format!("{}fault {} on {}: {what}", prefix(r), r.fault_id, r.container);
+                let line = format!(
+                    "{}fault {} on {}: {what}",
+                    prefix(r),
+                    r.fault_id,
+                    r.container
+                );
                 if all_to_stderr {
                     eprintln!("{line}");
                 } else {

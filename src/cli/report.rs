@@ -16,7 +16,7 @@ fn load(run_dir: &Path) -> Result<RunRecord, CliError> {
     })
 }
 
-pub fn report(
+pub(super) fn report(
     run_dir: &Path,
     format: Option<Format>,
     template_dir: Option<&Path>,
@@ -33,9 +33,8 @@ pub fn report(
         Some(f) => {
             let text = report::render(&record, f, template_dir).map_err(render_error)?;
             let path = run_dir.join(f.file_name());
-            std::fs::write(&path, text).map_err(|e| {
-                CliError::invalid(format!("cannot write {}: {e}", path.display()))
-            })?;
+            std::fs::write(&path, text)
+                .map_err(|e| CliError::invalid(format!("cannot write {}: {e}", path.display())))?;
             vec![path]
         }
         None => report::write_all(run_dir, &record, template_dir).map_err(render_error)?,
@@ -52,7 +51,7 @@ pub fn report(
     Ok(exit::OK)
 }
 
-pub fn annotate(
+pub(super) fn annotate(
     run_dir: &Path,
     ticket: Option<String>,
     title: Option<String>,
@@ -95,7 +94,7 @@ pub fn annotate(
     Ok(exit::OK)
 }
 
-pub fn schema(result: bool) -> CliResult {
+pub(super) fn schema(result: bool) -> CliResult {
     let schema = if result {
         crate::record::result::json_schema()
     } else {

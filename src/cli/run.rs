@@ -15,7 +15,7 @@ use crate::plan::Plan;
 use crate::record::result::RunResult;
 use crate::run::{self, Operator, RunOptions};
 
-pub struct RunArgs {
+pub(super) struct RunArgs {
     pub file: PathBuf,
     pub out: PathBuf,
     pub progress: bool,
@@ -24,7 +24,7 @@ pub struct RunArgs {
     pub non_interactive: Option<NonInteractive>,
 }
 
-pub async fn run(args: RunArgs) -> CliResult {
+pub(super) async fn run(args: RunArgs) -> CliResult {
     let RunArgs {
         file,
         out,
@@ -139,8 +139,10 @@ pub async fn run(args: RunArgs) -> CliResult {
     };
     let _ = view.await;
     let outcome = outcome.map_err(|e| {
-        CliError::fault_left(e.to_string())
-            .hint(format!("`gameday recover --out {}` reverts whatever the journal says is left", out.display()))
+        CliError::fault_left(e.to_string()).hint(format!(
+            "`gameday recover --out {}` reverts whatever the journal says is left",
+            out.display()
+        ))
     })?;
     print_verdicts(&outcome.record.result);
     // The reports, last: whatever happens to them, the run's record is
@@ -154,7 +156,10 @@ pub async fn run(args: RunArgs) -> CliResult {
                     outcome.run_dir.display()
                 ))
                 .print();
-            println!("record: {}", outcome.run_dir.join(crate::record::RESULT_FILE).display());
+            println!(
+                "record: {}",
+                outcome.run_dir.join(crate::record::RESULT_FILE).display()
+            );
         }
     }
     Ok(outcome.exit_code)

@@ -7,7 +7,7 @@ use super::CliResult;
 use crate::exit;
 use crate::gameday::{self, units::HumanDuration};
 
-pub fn validate(files: &[PathBuf]) -> CliResult {
+pub(super) fn validate(files: &[PathBuf]) -> CliResult {
     let mut failed = 0;
     for file in files {
         match gameday::load(file) {

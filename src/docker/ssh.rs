@@ -15,7 +15,7 @@ use tokio::io::AsyncReadExt;
 use crate::gameday::model::SshOptions;
 
 /// The forwarding `ssh` process and the local socket it serves.
-pub struct SshTunnel {
+pub(crate) struct SshTunnel {
     child: std::sync::Mutex<Option<tokio::process::Child>>,
     pub socket: PathBuf,
 }
@@ -33,13 +33,13 @@ impl Drop for SshTunnel {
 
 /// `ssh://[user@]host[:port][/remote/socket]` split into what ssh takes.
 #[derive(Debug, PartialEq, Eq)]
-pub struct SshTarget {
+pub(crate) struct SshTarget {
     pub destination: String,
     pub port: Option<u16>,
     pub remote_socket: String,
 }
 
-pub fn parse(url: &str) -> Result<SshTarget, String> {
+pub(crate) fn parse(url: &str) -> Result<SshTarget, String> {
     let rest = url
         .strip_prefix("ssh://")
         .ok_or_else(|| format!("`{url}` is not an ssh:// address"))?;
@@ -96,7 +96,7 @@ fn remove_dead_sockets() {
 const OPEN_WITHIN: Duration = Duration::from_secs(20);
 
 impl SshTunnel {
-    pub async fn open(url: &str, options: Option<&SshOptions>) -> Result<SshTunnel, String> {
+    pub(crate) async fn open(url: &str, options: Option<&SshOptions>) -> Result<SshTunnel, String> {
         let target = parse(url)?;
         let socket = std::env::temp_dir().join(format!(
             "gameday-ssh-{}-{}.sock",

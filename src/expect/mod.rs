@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::gameday::model::{Check, Expectation, Window};
-use crate::gameday::units::CmpOp;
+use crate::gameday::units::{CmpOp, Comparison, HumanDuration};
 use crate::probe::ProbeSample;
 
 /// The moments of one scenario, in ms since the start of the run.
@@ -64,7 +64,7 @@ fn verdict(met: bool) -> Verdict {
 }
 
 /// `230ms`, `1.52s`
-pub fn fmt_ms(ms: f64) -> String {
+pub(crate) fn fmt_ms(ms: f64) -> String {
     if ms < 1000.0 {
         format!("{ms:.0}ms")
     } else {
@@ -78,7 +78,7 @@ fn fmt_pct(p: f64) -> String {
 }
 
 /// Nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
@@ -102,7 +102,7 @@ fn tally(values: impl Iterator<Item = String>) -> String {
 
 /// The samples that ran entirely inside a window: a request in flight when
 /// the fault was reverted saw both states and belongs to neither.
-pub fn within(samples: &[ProbeSample], (from, to): (f64, f64)) -> Vec<&ProbeSample> {
+pub(crate) fn within(samples: &[ProbeSample], (from, to): (f64, f64)) -> Vec<&ProbeSample> {
     samples
         .iter()
         .filter(|s| s.t_ms >= from && s.end_ms() <= to)
@@ -110,7 +110,7 @@ pub fn within(samples: &[ProbeSample], (from, to): (f64, f64)) -> Vec<&ProbeSamp
 }
 
 /// Median latency and success rate of the samples in a window.
-pub fn summarize(samples: &[ProbeSample], window: (f64, f64)) -> (Option<f64>, Option<f64>) {
+pub(crate) fn summarize(samples: &[ProbeSample], window: (f64, f64)) -> (Option<f64>, Option<f64>) {
     let inside = within(samples, window);
     if inside.is_empty() {
         return (None, None);
@@ -124,8 +124,33 @@ pub fn summarize(samples: &[ProbeSample], window: (f64, f64)) -> (Option<f64>, O
     )
 }
 
+/// A latency percentile of the window against its limit; `None` without samples.
+fn latency(
+    in_window: &[&ProbeSample],
+    cmp: &Comparison<HumanDuration>,
+    label: &str,
+    p: f64,
+) -> Option<Evaluation> {
+    if in_window.is_empty() {
+        return None;
+    }
+    let mut latencies: Vec<f64> = in_window.iter().map(|s| s.latency_ms).collect();
+    latencies.sort_by(f64::total_cmp);
+    let measured = percentile(&latencies, p).unwrap_or_default();
+    let limit = cmp.value.as_std().as_secs_f64() * 1000.0;
+    Some(Evaluation {
+        verdict: verdict(cmp.op.holds(&measured, &limit)),
+        actual: format!(
+            "measured {label} {} over {} samples",
+            fmt_ms(measured),
+            in_window.len()
+        ),
+        value: Some(measured),
+    })
+}
+
 /// Evaluate one expectation over the samples of its probe (sorted by start).
-pub fn evaluate(
+pub(crate) fn evaluate(
     expectation: &Expectation,
     samples: &[ProbeSample],
     windows: &Windows,
@@ -168,29 +193,10 @@ pub fn evaluate(
                 },
             )
         }
-        Check::LatencyP50(cmp)
-        | Check::LatencyP95(cmp)
-        | Check::LatencyP99(cmp)
-        | Check::LatencyMax(cmp) => {
-            if n == 0 {
-                return empty();
-            }
-            let (label, p) = match &expectation.check {
-                Check::LatencyP50(_) => ("p50", 50.0),
-                Check::LatencyP95(_) => ("p95", 95.0),
-                Check::LatencyP99(_) => ("p99", 99.0),
-                _ => ("max", 100.0),
-            };
-            let mut latencies: Vec<f64> = in_window.iter().map(|s| s.latency_ms).collect();
-            latencies.sort_by(f64::total_cmp);
-            let measured = percentile(&latencies, p).unwrap_or_default();
-            let limit = cmp.value.as_std().as_secs_f64() * 1000.0;
-            Evaluation {
-                verdict: verdict(cmp.op.holds(&measured, &limit)),
-                actual: format!("measured {label} {} over {n} samples", fmt_ms(measured)),
-                value: Some(measured),
-            }
-        }
+        Check::LatencyP50(cmp) => latency(&in_window, cmp, "p50", 50.0).unwrap_or_else(empty),
+        Check::LatencyP95(cmp) => latency(&in_window, cmp, "p95", 95.0).unwrap_or_else(empty),
+        Check::LatencyP99(cmp) => latency(&in_window, cmp, "p99", 99.0).unwrap_or_else(empty),
+        Check::LatencyMax(cmp) => latency(&in_window, cmp, "max", 100.0).unwrap_or_else(empty),
         Check::RecoversWithin(limit) if windows.self_healing_from.is_some() => {
             // Nothing to revert: from the fault, the first success after
             // the first failure.

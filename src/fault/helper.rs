@@ -13,11 +13,11 @@ use super::netns::NetExec;
 use super::nfqueue::{PacketPlan, PacketServer};
 use crate::docker::Engine;
 
-pub const DEFAULT_IMAGE: &str = "gameday-nethelper:latest";
+pub(crate) const DEFAULT_IMAGE: &str = "gameday-nethelper:latest";
 /// Label on helper containers: the tag of the fault they serve.
-pub const TAG_LABEL: &str = "gameday.helper.tag";
+pub(crate) const TAG_LABEL: &str = "gameday.helper.tag";
 
-pub struct HelperExec {
+pub(crate) struct HelperExec {
     pub handle: tokio::runtime::Handle,
     pub engine: Engine,
     pub target: String,
@@ -122,7 +122,7 @@ impl NetExec for HelperExec {
 
 /// Stop and remove every helper container still serving `tag` (a runner
 /// that died leaves its packet engines behind).
-pub async fn remove_leftovers(engine: &Engine, tag: &str) -> usize {
+pub(crate) async fn remove_leftovers(engine: &Engine, tag: &str) -> usize {
     let ids = engine
         .containers_labelled(TAG_LABEL, tag)
         .await

@@ -8,10 +8,10 @@
 //! network faults live in [`net`] (tc/iptables in the container's namespace,
 //! the userspace engine in [`nfqueue`]).
 
-pub mod helper;
-pub mod net;
-pub mod netns;
-pub mod nfqueue;
+pub(crate) mod helper;
+pub(crate) mod net;
+pub(crate) mod netns;
+pub(crate) mod nfqueue;
 
 use std::time::Duration;
 
@@ -305,7 +305,7 @@ impl Default for ApplyContext {
 }
 
 /// How to run network commands in `container_id`'s namespace.
-pub async fn net_exec(
+pub(crate) async fn net_exec(
     engine: &Engine,
     container_id: &str,
     helper_image: Option<&str>,
@@ -474,7 +474,13 @@ pub async fn apply(
         Fault::Restart(r) => Some(Operation::Restart {
             timeout: r.timeout.as_std(),
         }),
-        _ => None,
+        Fault::Delay(_)
+        | Fault::Loss(_)
+        | Fault::Duplicate(_)
+        | Fault::Corrupt(_)
+        | Fault::Bandwidth(_)
+        | Fault::Partition(_)
+        | Fault::Disconnect(_) => None,
     };
     if let Some(op) = operation {
         let confirmation = engine
@@ -566,7 +572,10 @@ pub async fn apply(
 fn network_of(recipe: &RevertRecipe) -> &str {
     match recipe {
         RevertRecipe::Reconnect { network, .. } => network,
-        _ => "",
+        RevertRecipe::Unpause { .. }
+        | RevertRecipe::Start { .. }
+        | RevertRecipe::Nothing { .. }
+        | RevertRecipe::NetRules { .. } => "",
     }
 }
 
@@ -574,7 +583,15 @@ fn fault_grace(fault: &Fault) -> Duration {
     match fault {
         Fault::Stop(s) => s.timeout.as_std(),
         Fault::Restart(r) => r.timeout.as_std(),
-        _ => Duration::ZERO,
+        Fault::Kill(_)
+        | Fault::Pause(_)
+        | Fault::Delay(_)
+        | Fault::Loss(_)
+        | Fault::Duplicate(_)
+        | Fault::Corrupt(_)
+        | Fault::Bandwidth(_)
+        | Fault::Partition(_)
+        | Fault::Disconnect(_) => Duration::ZERO,
     }
 }
 

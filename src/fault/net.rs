@@ -14,11 +14,11 @@ use crate::docker::{ContainerInfo, Endpoint, Engine};
 use crate::gameday::model::{Fault, NetEngine};
 
 /// Our qdiscs' handle: "gd".
-pub const QDISC_HANDLE: &str = "6764:";
+pub(crate) const QDISC_HANDLE: &str = "6764:";
 
 /// The engine a packet fault ends up using, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mechanism {
+pub(crate) enum Mechanism {
     Netem,
     Userspace,
     IptablesStatistic,
@@ -28,7 +28,7 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Mechanism::Netem => "tc netem",
             Mechanism::Userspace => "userspace NFQUEUE engine",
@@ -41,7 +41,7 @@ impl Mechanism {
 }
 
 /// Which mechanism `fault` will use on a kernel with or without netem.
-pub fn mechanism(fault: &Fault, netem_available: bool) -> Result<Mechanism, String> {
+pub(crate) fn mechanism(fault: &Fault, netem_available: bool) -> Result<Mechanism, String> {
     let engine = match fault {
         Fault::Delay(f) => f.engine,
         Fault::Loss(f) => f.engine,
@@ -49,7 +49,9 @@ pub fn mechanism(fault: &Fault, netem_available: bool) -> Result<Mechanism, Stri
         Fault::Bandwidth(_) => return Ok(Mechanism::Tbf),
         Fault::Partition(_) => return Ok(Mechanism::IptablesDrop),
         Fault::Disconnect(_) => return Ok(Mechanism::DockerNetwork),
-        _ => return Err("not a network fault".into()),
+        Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) | Fault::Pause(_) => {
+            return Err("not a network fault".into());
+        }
     };
     match engine {
         NetEngine::Netem if netem_available => Ok(Mechanism::Netem),
@@ -58,13 +60,23 @@ pub fn mechanism(fault: &Fault, netem_available: bool) -> Result<Mechanism, Stri
         NetEngine::Auto if netem_available => Ok(Mechanism::Netem),
         NetEngine::Auto => Ok(match fault {
             Fault::Loss(l) if l.correlation.is_none() => Mechanism::IptablesStatistic,
-            _ => Mechanism::Userspace,
+            Fault::Loss(_)
+            | Fault::Delay(_)
+            | Fault::Duplicate(_)
+            | Fault::Corrupt(_)
+            | Fault::Kill(_)
+            | Fault::Stop(_)
+            | Fault::Restart(_)
+            | Fault::Pause(_)
+            | Fault::Bandwidth(_)
+            | Fault::Partition(_)
+            | Fault::Disconnect(_) => Mechanism::Userspace,
         }),
     }
 }
 
 /// The rule comment of one fault of one run.
-pub fn tag(run_id: &str, fault_id: &str) -> String {
+pub(crate) fn tag(run_id: &str, fault_id: &str) -> String {
     format!("gameday:{run_id}:{fault_id}")
 }
 
@@ -81,7 +93,7 @@ fn fmt_duration(d: std::time::Duration) -> String {
 }
 
 /// The netem parameters of a packet fault (`delay 200000us 50000us 25%`, ...).
-pub fn netem_args(fault: &Fault) -> Vec<String> {
+pub(crate) fn netem_args(fault: &Fault) -> Vec<String> {
     let mut args = Vec::new();
     match fault {
         Fault::Delay(d) => {
@@ -101,7 +113,13 @@ pub fn netem_args(fault: &Fault) -> Vec<String> {
         }
         Fault::Duplicate(d) => args.extend(["duplicate".to_string(), format!("{}%", d.percent.0)]),
         Fault::Corrupt(c) => args.extend(["corrupt".to_string(), format!("{}%", c.percent.0)]),
-        _ => {}
+        Fault::Kill(_)
+        | Fault::Stop(_)
+        | Fault::Restart(_)
+        | Fault::Pause(_)
+        | Fault::Bandwidth(_)
+        | Fault::Partition(_)
+        | Fault::Disconnect(_) => {}
     }
     args
 }
@@ -127,12 +145,18 @@ fn packet_plan(fault: &Fault) -> PacketPlan {
             corrupt: c.percent.0 / 100.0,
             ..Default::default()
         },
-        _ => PacketPlan::default(),
+        Fault::Kill(_)
+        | Fault::Stop(_)
+        | Fault::Restart(_)
+        | Fault::Pause(_)
+        | Fault::Bandwidth(_)
+        | Fault::Partition(_)
+        | Fault::Disconnect(_) => PacketPlan::default(),
     }
 }
 
 /// IPv4 addresses of the peers, on any network.
-pub async fn peer_addresses(
+pub(crate) async fn peer_addresses(
     engine: &Engine,
     peers: &[ContainerInfo],
 ) -> Result<Vec<Ipv4Addr>, String> {
@@ -166,7 +190,7 @@ fn iptables(exec: &mut dyn NetExec, args: &[&str]) -> Result<(), String> {
 
 /// Apply a packet/bandwidth/partition fault in a namespace. On any error,
 /// whatever was added is removed again before returning.
-pub fn apply_in_netns(
+pub(crate) fn apply_in_netns(
     exec: &mut dyn NetExec,
     fault: &Fault,
     mechanism: Mechanism,
@@ -419,7 +443,7 @@ fn apply_steps(
 
 /// Remove every rule carrying `tag` and every qdisc with our handle from a
 /// namespace. Returns whether anything was removed.
-pub fn remove_tagged(exec: &mut dyn NetExec, tag: &str) -> Result<bool, String> {
+pub(crate) fn remove_tagged(exec: &mut dyn NetExec, tag: &str) -> Result<bool, String> {
     let mut removed = false;
     for table in ["filter", "mangle"] {
         let rules = exec.run("iptables", &["-w", "5", "-t", table, "-S"])?;
@@ -453,7 +477,7 @@ pub fn remove_tagged(exec: &mut dyn NetExec, tag: &str) -> Result<bool, String> 
 
 /// Find the endpoint a disconnect names: the Docker network name, or the
 /// compose name (`default` for `<project>_default`).
-pub fn find_endpoint<'a>(
+pub(crate) fn find_endpoint<'a>(
     endpoints: &'a [Endpoint],
     network: &str,
     project: &str,

@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 #[derive(Debug, thiserror::Error)]
-pub enum NetnsError {
+pub(crate) enum NetnsError {
     #[error("cannot run {program}: {source}")]
     Spawn {
         program: String,
@@ -19,7 +19,7 @@ pub enum NetnsError {
 }
 
 /// Run `program args` inside the network namespace of process `pid`.
-pub fn run(pid: i64, program: &str, args: &[&str]) -> Result<String, NetnsError> {
+pub(crate) fn run(pid: i64, program: &str, args: &[&str]) -> Result<String, NetnsError> {
     use std::os::fd::AsRawFd;
     let ns_path = format!("/proc/{pid}/ns/net");
     // Opened before the fork: the child only calls setns(2) on the descriptor.
@@ -80,7 +80,7 @@ pub fn kernel_has_netem() -> bool {
 }
 
 /// The message for a kernel without netem.
-pub fn netem_missing() -> String {
+pub(crate) fn netem_missing() -> String {
     "the kernel has no `sch_netem` (CONFIG_NET_SCH_NETEM is not set), so `tc qdisc ... netem` cannot take effect here; \
      use `engine: userspace` (or `auto`), which works on any kernel with NFQUEUE"
         .to_string()
@@ -88,7 +88,7 @@ pub fn netem_missing() -> String {
 
 /// Where network commands run: in the container's namespace entered from
 /// this host, or in a helper container sharing it (remote engines).
-pub trait NetExec: Send {
+pub(crate) trait NetExec: Send {
     /// Run `program args` in the namespace; its stdout, or why it failed.
     fn run(&mut self, program: &str, args: &[&str]) -> Result<String, String>;
     /// Start serving NFQUEUE `queue` with `plan`, in the namespace; it stops
@@ -102,7 +102,7 @@ pub trait NetExec: Send {
 }
 
 /// Enter the namespace of a process of this host (setns), as root.
-pub struct HostExec {
+pub(crate) struct HostExec {
     pub pid: i64,
 }
 
@@ -125,7 +125,7 @@ impl NetExec for HostExec {
 }
 
 /// The network interfaces of the namespace, without loopback.
-pub fn interfaces_via(exec: &mut dyn NetExec) -> Result<Vec<String>, String> {
+pub(crate) fn interfaces_via(exec: &mut dyn NetExec) -> Result<Vec<String>, String> {
     let out = exec.run("ip", &["-o", "link", "show"])?;
     Ok(out
         .lines()

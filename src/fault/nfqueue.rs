@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 /// Packets gameday itself re-sends (duplicates) carry this mark; the queue
 /// rules skip them so they are not queued again.
-pub const OWN_MARK: u32 = 0x6764;
+pub(crate) const OWN_MARK: u32 = 0x6764;
 
 /// What to do to each queued packet.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct PacketPlan {
+pub(crate) struct PacketPlan {
     pub latency: Duration,
     pub jitter: Duration,
     /// 0..1: how much each random draw follows the previous one.
@@ -42,7 +42,7 @@ pub struct Stats {
 /// Whoever serves a fault's queue: a thread of this process, or a helper
 /// container running `gameday nfqueue-serve` in the target's namespace.
 #[derive(Debug)]
-pub enum PacketServer {
+pub(crate) enum PacketServer {
     InProcess(Worker),
     Helper {
         engine: crate::docker::Engine,
@@ -58,7 +58,7 @@ impl std::fmt::Debug for crate::docker::Engine {
 
 impl PacketServer {
     /// Stop serving: held packets are released. Returns what it did.
-    pub async fn stop(self) -> Option<Stats> {
+    pub(crate) async fn stop(self) -> Option<Stats> {
         match self {
             PacketServer::InProcess(worker) => tokio::task::spawn_blocking(move || worker.stop())
                 .await
@@ -100,7 +100,7 @@ impl Stats {
     }
 }
 
-pub struct Worker {
+pub(crate) struct Worker {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Stats>>,
 }
@@ -151,7 +151,11 @@ impl Worker {
     /// it can be added right after.
     /// `pid: None` serves the namespace this process is already in (a
     /// helper container sharing the target's namespace).
-    pub fn start(pid: Option<i64>, queue_num: u16, plan: PacketPlan) -> std::io::Result<Worker> {
+    pub(crate) fn start(
+        pid: Option<i64>,
+        queue_num: u16,
+        plan: PacketPlan,
+    ) -> std::io::Result<Worker> {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
         let stop_flag = stop.clone();
@@ -206,7 +210,7 @@ impl Worker {
     }
 
     /// Stop: every held packet is released at once, the queue unbound.
-    pub fn stop(mut self) -> Stats {
+    pub(crate) fn stop(mut self) -> Stats {
         self.stop.store(true, Ordering::SeqCst);
         self.handle
             .take()

@@ -120,7 +120,10 @@ fn token_width(line: &str, col: usize) -> usize {
 
 /// The candidate closest to `word` by edit distance, if it is close enough to
 /// be what the user meant.
-pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let word_lower = word.to_ascii_lowercase();
     candidates
         .into_iter()

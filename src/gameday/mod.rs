@@ -1,19 +1,19 @@
 //! The gameday file: YAML text in, a validated [`model::Gameday`] out, or
 //! every problem found, each located at file:line:col.
 
-pub mod decode;
-pub mod diag;
-pub mod model;
-pub mod units;
-pub mod yaml;
+pub(crate) mod decode;
+pub(crate) mod diag;
+pub(crate) mod model;
+pub(crate) mod units;
+pub(crate) mod yaml;
 
 use std::path::Path;
 
-pub use diag::{Diagnostic, FileDiagnostics};
-pub use model::Gameday;
+pub(crate) use diag::{Diagnostic, FileDiagnostics};
+pub(crate) use model::Gameday;
 
 /// Load and validate a gameday file, reading `${VAR}` from the process environment.
-pub fn load(path: &Path) -> Result<Gameday, FileDiagnostics> {
+pub(crate) fn load(path: &Path) -> Result<Gameday, FileDiagnostics> {
     let display = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| FileDiagnostics {
         file: display.clone(),
@@ -28,7 +28,7 @@ pub fn load(path: &Path) -> Result<Gameday, FileDiagnostics> {
 }
 
 /// Validate gameday text already in memory (`file` only names it in errors).
-pub fn load_bytes(
+pub(crate) fn load_bytes(
     file: &str,
     bytes: &[u8],
     env: decode::EnvLookup<'_>,

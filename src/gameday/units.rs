@@ -473,13 +473,13 @@ impl JsonSchema for Rate {
 }
 
 /// Signals a `kill` fault may send, by their usual names.
-pub const SIGNALS: &[&str] = &[
+pub(crate) const SIGNALS: &[&str] = &[
     "SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGSTOP",
     "SIGCONT", "SIGABRT", "SIGALRM",
 ];
 
 /// Accepts `SIGKILL`, `KILL`, `kill` and returns the canonical `SIGKILL`.
-pub fn parse_signal(text: &str) -> Result<String, String> {
+pub(crate) fn parse_signal(text: &str) -> Result<String, String> {
     let upper = text.trim().to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
         upper

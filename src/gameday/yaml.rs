@@ -35,20 +35,20 @@ impl Pos {
 
 /// A YAML value with its position.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Node {
+pub(crate) struct Node {
     pub pos: Pos,
     pub value: Value,
 }
 
 /// A mapping key: YAML allows any scalar as key; we keep its text.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Key {
+pub(crate) struct Key {
     pub pos: Pos,
     pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     Null,
     Bool(bool),
     Int(i64),
@@ -61,7 +61,7 @@ pub enum Value {
 
 impl Value {
     /// The YAML type name as a user would say it, for "expected X, found Y".
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Value::Null => "nothing (null)",
             Value::Bool(_) => "a boolean",
@@ -76,7 +76,7 @@ impl Value {
 
 /// A YAML error, already located.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SyntaxError {
+pub(crate) struct SyntaxError {
     pub pos: Pos,
     pub message: String,
 }
@@ -85,7 +85,7 @@ pub struct SyntaxError {
 ///
 /// Parsing runs on its own thread with a generous stack: the deserializer
 /// recurses once per nesting level, and debug builds use large frames.
-pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("yaml-parse".into())

@@ -11,7 +11,7 @@ use crate::gameday::Gameday;
 use crate::gameday::model::NetworkHelper;
 
 #[derive(Debug, thiserror::Error)]
-pub enum DiscoverError {
+pub(crate) enum DiscoverError {
     /// The `docker:` engine cannot be reached.
     #[error("{0}")]
     Connect(#[source] DockerError),
@@ -27,18 +27,19 @@ pub enum DiscoverError {
 }
 
 /// Connect to the gameday's engines and take stock of them.
-pub async fn discover(gameday: &Gameday) -> Result<(Engines, Inventory), DiscoverError> {
+pub(crate) async fn discover(gameday: &Gameday) -> Result<(Engines, Inventory), DiscoverError> {
     let engine = Engine::connect(&gameday.docker)
         .await
         .map_err(DiscoverError::Connect)?;
     let mut others = Vec::new();
     for (name, spec) in &gameday.hosts {
-        let other = Engine::connect_named(name, spec)
-            .await
-            .map_err(|source| DiscoverError::Host {
-                name: name.clone(),
-                source,
-            })?;
+        let other =
+            Engine::connect_named(name, spec)
+                .await
+                .map_err(|source| DiscoverError::Host {
+                    name: name.clone(),
+                    source,
+                })?;
         others.push(other);
     }
     let engines = Engines::new(engine, others);

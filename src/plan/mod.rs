@@ -11,8 +11,11 @@ mod discover;
 mod render;
 mod resolve;
 
-pub use discover::{DiscoverError, discover};
-pub use resolve::resolve;
+pub(crate) use discover::{DiscoverError, discover};
+pub(crate) use resolve::resolve;
+/// A plan resolved against made-up containers, for unit tests elsewhere.
+#[cfg(test)]
+pub(crate) use resolve::tests::resolve_against;
 
 use std::time::Duration;
 
@@ -20,11 +23,11 @@ use crate::docker::ContainerInfo;
 use crate::gameday::model::{Fault, Gameday, Step as ScenarioStep, Target};
 
 /// An engine of `hosts:`, as the plan and reports show it.
-pub use crate::record::result::HostInfo as EngineInfo;
+pub(crate) use crate::record::result::HostInfo as EngineInfo;
 
 /// What the engines hold, as [`discover`] found it: the input of [`resolve`].
 #[derive(Debug, Clone, Default)]
-pub struct Inventory {
+pub(crate) struct Inventory {
     /// The address of the `docker:` engine.
     pub docker_host: String,
     pub docker_version: String,
@@ -44,7 +47,7 @@ pub struct Inventory {
 
 /// How network faults reach a container's network namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NamespaceRoute {
+pub(crate) struct NamespaceRoute {
     /// Whether this kernel has sch_netem: decides the engine of packet faults.
     pub netem_available: bool,
     /// `Some(image)`: through helper containers from that image; `None`:
@@ -56,21 +59,21 @@ pub struct NamespaceRoute {
 
 /// A target matched to the containers it stands for right now.
 #[derive(Debug, Clone)]
-pub struct ResolvedTarget {
+pub(crate) struct ResolvedTarget {
     pub target: Target,
     pub containers: Vec<ContainerInfo>,
 }
 
 /// A scenario's faults, each with the containers it acts on.
 #[derive(Debug, Clone)]
-pub struct ResolvedScenario {
+pub(crate) struct ResolvedScenario {
     /// In file order (the order of `faults`, or of the fault steps).
     pub faults: Vec<ResolvedFault>,
 }
 
 /// One fault of a scenario and what it reaches.
 #[derive(Debug, Clone)]
-pub struct ResolvedFault {
+pub(crate) struct ResolvedFault {
     pub fault: Fault,
     /// The containers it is applied to (all of them, or one picked at run time).
     pub targets: ResolvedTarget,
@@ -80,14 +83,14 @@ pub struct ResolvedFault {
 
 /// One step of the schedule, at an offset from the start of the run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Step {
+pub(crate) struct Step {
     pub at: Duration,
     pub scenario: Option<usize>,
     pub action: Action,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub(crate) enum Action {
     Baseline(Duration),
     StartScenario,
     Apply {
@@ -113,7 +116,7 @@ pub enum Action {
 /// A gameday resolved against what exists: printed by `gameday plan`,
 /// walked by `gameday run`.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub gameday: Gameday,
     pub inventory: Inventory,
     /// Per scenario, in file order.
@@ -126,7 +129,7 @@ pub struct Plan {
 
 impl Plan {
     /// The steps of one scenario, from its start to its cooldown.
-    pub fn steps_of(&self, scenario: usize) -> impl Iterator<Item = &Step> {
+    pub(crate) fn steps_of(&self, scenario: usize) -> impl Iterator<Item = &Step> {
         self.steps
             .iter()
             .filter(move |s| s.scenario == Some(scenario))
@@ -135,7 +138,7 @@ impl Plan {
 
 /// Lay the gameday out in time: baseline, then per scenario apply, hold,
 /// revert, cooldown.
-pub fn schedule(gameday: &Gameday) -> (Vec<Step>, Duration) {
+pub(crate) fn schedule(gameday: &Gameday) -> (Vec<Step>, Duration) {
     let mut steps = Vec::new();
     let mut at = Duration::ZERO;
     let baseline = gameday.defaults.baseline.as_std();
@@ -200,7 +203,6 @@ pub fn schedule(gameday: &Gameday) -> (Vec<Step>, Duration) {
     });
     (steps, at)
 }
-
 
 #[cfg(test)]
 mod tests {

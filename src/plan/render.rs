@@ -43,31 +43,36 @@ impl Plan {
         if fault.reach() == Reach::DockerApi {
             return None;
         }
-        Some(match mechanism(fault, self.inventory.namespace.netem_available) {
-            Ok(m) => {
-                let why = match m {
-                    Mechanism::Userspace if !self.inventory.namespace.netem_available => {
-                        " (this kernel has no sch_netem); fails open if the runner dies"
-                    }
-                    Mechanism::Userspace => "; fails open if the runner dies",
-                    Mechanism::IptablesStatistic => " (this kernel has no sch_netem)",
-                    _ => "",
-                };
-                let place = match (&self.inventory.namespace.helper_image, m) {
-                    (_, Mechanism::DockerNetwork) => String::new(),
-                    (Some(image), _) => format!(
-                        ", through a helper container ({image}) sharing the container's network namespace{}",
-                        self.because()
-                    ),
-                    (None, _) => format!(
-                        ", in the container's network namespace, entered from this host{}",
-                        self.because()
-                    ),
-                };
-                format!("with {}{why}{place}", m.describe())
-            }
-            Err(e) => format!("WILL FAIL: {e}"),
-        })
+        Some(
+            match mechanism(fault, self.inventory.namespace.netem_available) {
+                Ok(m) => {
+                    let why = match m {
+                        Mechanism::Userspace if !self.inventory.namespace.netem_available => {
+                            " (this kernel has no sch_netem); fails open if the runner dies"
+                        }
+                        Mechanism::Userspace => "; fails open if the runner dies",
+                        Mechanism::IptablesStatistic => " (this kernel has no sch_netem)",
+                        Mechanism::Netem
+                        | Mechanism::Tbf
+                        | Mechanism::IptablesDrop
+                        | Mechanism::DockerNetwork => "",
+                    };
+                    let place = match (&self.inventory.namespace.helper_image, m) {
+                        (_, Mechanism::DockerNetwork) => String::new(),
+                        (Some(image), _) => format!(
+                            ", through a helper container ({image}) sharing the container's network namespace{}",
+                            self.because()
+                        ),
+                        (None, _) => format!(
+                            ", in the container's network namespace, entered from this host{}",
+                            self.because()
+                        ),
+                    };
+                    format!("with {}{why}{place}", m.describe())
+                }
+                Err(e) => format!("WILL FAIL: {e}"),
+            },
+        )
     }
 
     fn because(&self) -> String {
@@ -79,7 +84,7 @@ impl Plan {
     }
 
     /// The dry-run text of `gameday plan`.
-    pub fn render(&self, file: &str) -> String {
+    pub(crate) fn render(&self, file: &str) -> String {
         let g = &self.gameday;
         let mut out = String::new();
         let _ = writeln!(out, "Plan for gameday \"{}\" ({file})", g.gameday);
@@ -107,7 +112,11 @@ impl Plan {
             "  scope        compose project `{}`: {} container{}",
             g.scope.compose_project,
             self.inventory.in_scope.len(),
-            if self.inventory.in_scope.len() == 1 { "" } else { "s" }
+            if self.inventory.in_scope.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
         );
         for c in &self.inventory.in_scope {
             let _ = writeln!(
@@ -270,7 +279,18 @@ impl Plan {
                 (Action::End, _) => {
                     let _ = writeln!(out, "  {at:>9}  end");
                 }
-                _ => {}
+                // Scenario steps always belong to a scenario.
+                (
+                    Action::StartScenario
+                    | Action::Apply { .. }
+                    | Action::Wait(_)
+                    | Action::Note(_)
+                    | Action::Manual { .. }
+                    | Action::Hold(_)
+                    | Action::Revert { .. }
+                    | Action::Cooldown(_),
+                    None,
+                ) => {}
             }
         }
         out.push('\n');
@@ -307,4 +327,3 @@ fn argv_text(argv: &[String]) -> String {
         .collect();
     format!("[{}]", items.join(", "))
 }
-

@@ -9,7 +9,7 @@ use crate::gameday::model::{Gameday, Pick, Selector, Target};
 
 /// Match every target of the gameday against the containers in scope.
 /// Collects every target that does not resolve.
-pub fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Vec<Diagnostic>> {
+pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let project = gameday.scope.compose_project.clone();
     let mut resolve_one = |target: &Target| -> Option<ResolvedTarget> {
@@ -155,9 +155,8 @@ fn resolve_target(
     .with_hint(hint))
 }
 
-
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::gameday::load_bytes;
     use crate::gameday::units::ContainerState;
@@ -224,11 +223,17 @@ scenarios:
         let faults = &plan.scenarios[0].faults;
         assert_eq!(faults.len(), 2);
         let names = |c: &[ContainerInfo]| c.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&faults[0].targets.containers), ["demo_db_1", "demo_db_2"]);
+        assert_eq!(
+            names(&faults[0].targets.containers),
+            ["demo_db_1", "demo_db_2"]
+        );
         assert_eq!(faults[0].targets.target.pick, Pick::One);
         assert!(faults[0].peers.is_empty());
         assert_eq!(names(&faults[1].targets.containers), ["demo_api_1"]);
-        assert_eq!(names(&faults[1].peers), ["demo_db_1", "demo_db_2", "demo_cache_1"]);
+        assert_eq!(
+            names(&faults[1].peers),
+            ["demo_db_1", "demo_db_2", "demo_cache_1"]
+        );
         // The container probe watches db's containers; the http probe none.
         let probe = plan.probe_targets[0].as_ref().expect("a target");
         assert_eq!(names(&probe.containers), ["demo_db_1", "demo_db_2"]);
@@ -251,11 +256,20 @@ scenarios:
         // The probe (line 5), the pause (line 10), both peers (line 11).
         assert_eq!(texts.len(), 4, "{texts:?}");
         assert!(texts[0].starts_with("5:"), "{texts:?}");
-        assert!(texts.iter().all(|t| t.contains("not found in compose project `demo`")));
-        let hints: Vec<String> = errors.iter().filter_map(|d| d.hint.clone()).collect();
-        assert!(hints.iter().any(|h| h.contains("did you mean `dbx`?")), "{hints:?}");
         assert!(
-            hints.iter().any(|h| h.contains("exists outside scope `demo`")),
+            texts
+                .iter()
+                .all(|t| t.contains("not found in compose project `demo`"))
+        );
+        let hints: Vec<String> = errors.iter().filter_map(|d| d.hint.clone()).collect();
+        assert!(
+            hints.iter().any(|h| h.contains("did you mean `dbx`?")),
+            "{hints:?}"
+        );
+        assert!(
+            hints
+                .iter()
+                .any(|h| h.contains("exists outside scope `demo`")),
             "{hints:?}"
         );
     }
@@ -278,7 +292,11 @@ scenarios:
             ..Inventory::default()
         };
         let errors = resolve(g.clone(), default_only).expect_err("db is not on host db");
-        assert!(errors[0].message.contains("on host `db`"), "{}", errors[0].message);
+        assert!(
+            errors[0].message.contains("on host `db`"),
+            "{}",
+            errors[0].message
+        );
         let mut on_db = container("demo", "db", 2);
         on_db.engine = "db".into();
         let inventory = Inventory {

@@ -83,7 +83,7 @@ impl ProbeSample {
 
 /// What a probe needs to run, resolved: the container ids of a container probe.
 #[derive(Clone)]
-pub struct ProbeRunner {
+pub(crate) struct ProbeRunner {
     pub index: usize,
     pub probe: Probe,
     /// Container probes: the containers to watch (the first one is reported).
@@ -97,16 +97,17 @@ pub struct ProbeRunner {
 }
 
 impl ProbeRunner {
-    pub fn new(
+    pub(crate) fn new(
         index: usize,
         probe: Probe,
         container_ids: Vec<String>,
         http: reqwest::Client,
         engine: Engine,
     ) -> ProbeRunner {
-        let log_pattern = match &probe.kind {
-            ProbeKind::Logs(l) => regex::Regex::new(&l.pattern).ok(),
-            _ => None,
+        let log_pattern = if let ProbeKind::Logs(l) = &probe.kind {
+            regex::Regex::new(&l.pattern).ok()
+        } else {
+            None
         };
         ProbeRunner {
             index,
@@ -122,24 +123,24 @@ impl ProbeRunner {
 
 /// The shared monotonic + wall clock of a run.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
+pub(crate) struct Clock {
     pub start: Instant,
     pub start_wall: DateTime<Utc>,
 }
 
 impl Clock {
-    pub fn start() -> Clock {
+    pub(crate) fn start() -> Clock {
         Clock {
             start: Instant::now(),
             start_wall: Utc::now(),
         }
     }
 
-    pub fn ms(&self, instant: Instant) -> f64 {
+    pub(crate) fn ms(&self, instant: Instant) -> f64 {
         instant.saturating_duration_since(self.start).as_secs_f64() * 1000.0
     }
 
-    pub fn wall(&self, instant: Instant) -> DateTime<Utc> {
+    pub(crate) fn wall(&self, instant: Instant) -> DateTime<Utc> {
         self.start_wall
             + chrono::Duration::from_std(instant.saturating_duration_since(self.start))
                 .unwrap_or_default()
@@ -150,7 +151,7 @@ impl Clock {
 const MAX_IN_FLIGHT: usize = 64;
 
 /// Run `runner` every `probe.every` until `cancel` turns true.
-pub fn spawn(
+pub(crate) fn spawn(
     runner: ProbeRunner,
     clock: Clock,
     samples: mpsc::UnboundedSender<ProbeSample>,
@@ -188,7 +189,7 @@ pub fn spawn(
 
 impl ProbeRunner {
     /// One run, bounded by the probe's timeout.
-    pub async fn run_once(&self, clock: Clock) -> ProbeSample {
+    pub(crate) async fn run_once(&self, clock: Clock) -> ProbeSample {
         let started = Instant::now();
         let timeout = self.probe.timeout.as_std();
         let outcome = tokio::time::timeout(timeout, self.execute()).await;
@@ -287,7 +288,7 @@ impl Outcome {
 /// A client for HTTP(S) probes: no connection reuse, so every run measures a
 /// fresh connect (and TLS handshake), as a new user would. HTTPS verifies
 /// certificates against the system's trust store.
-pub fn http_client() -> reqwest::Client {
+pub(crate) fn http_client() -> reqwest::Client {
     // One crypto backend for the whole process (ring); installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()

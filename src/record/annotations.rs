@@ -30,7 +30,7 @@ pub struct Note {
     pub at: DateTime<Utc>,
 }
 
-pub const FILE: &str = "annotations.json";
+pub(crate) const FILE: &str = "annotations.json";
 
 impl Annotations {
     /// Read the annotations of a run directory; none yet is empty.

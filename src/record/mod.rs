@@ -6,9 +6,9 @@
 //! `recover` read them. This module depends on the model types it stores
 //! (recipes, engine specs) and on nothing that reads or writes it.
 
-pub mod annotations;
-pub mod journal;
-pub mod result;
+pub(crate) mod annotations;
+pub(crate) mod journal;
+pub(crate) mod result;
 
 use std::path::{Path, PathBuf};
 
@@ -18,13 +18,13 @@ use journal::JournalEntry;
 use result::RunResult;
 
 /// `result.json`: what the run measured and decided.
-pub const RESULT_FILE: &str = "result.json";
+pub(crate) const RESULT_FILE: &str = "result.json";
 /// `journal.jsonl`: every event, fsynced where recovery depends on it.
-pub const JOURNAL_FILE: &str = "journal.jsonl";
+pub(crate) const JOURNAL_FILE: &str = "journal.jsonl";
 /// `samples.jsonl`: every probe sample, one a line.
-pub const SAMPLES_FILE: &str = "samples.jsonl";
+pub(crate) const SAMPLES_FILE: &str = "samples.jsonl";
 /// `annotations.json`: tickets and notes added after the run.
-pub const ANNOTATIONS_FILE: &str = annotations::FILE;
+pub(crate) const ANNOTATIONS_FILE: &str = annotations::FILE;
 
 /// One line of `samples.jsonl`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -88,7 +88,7 @@ impl RunRecord {
 }
 
 /// Read `result.json` of a run directory.
-pub fn read_result(run_dir: &Path) -> Result<RunResult, RecordError> {
+pub(crate) fn read_result(run_dir: &Path) -> Result<RunResult, RecordError> {
     let path = run_dir.join(RESULT_FILE);
     let bytes = std::fs::read(&path).map_err(|source| RecordError::Read {
         path: path.display().to_string(),
@@ -101,7 +101,7 @@ pub fn read_result(run_dir: &Path) -> Result<RunResult, RecordError> {
 }
 
 /// Write `result.json` and `samples.jsonl` into a run directory.
-pub fn write_result_and_samples(
+pub(crate) fn write_result_and_samples(
     run_dir: &Path,
     result: &RunResult,
     rows: &[SampleRow],

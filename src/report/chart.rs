@@ -19,7 +19,7 @@ const BOTTOM: f64 = 24.0;
 
 /// A shaded stretch of a chart: the baseline before the fault, the fault, the cooldown.
 #[derive(Debug, Clone)]
-pub struct Phase {
+pub(crate) struct Phase {
     pub start_ms: f64,
     pub end_ms: f64,
     /// CSS class: `phase-before`, `phase-fault`, `phase-after`.
@@ -28,7 +28,7 @@ pub struct Phase {
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Chart {
+pub(crate) struct Chart {
     pub probe: String,
     pub kind: String,
     /// The `<svg>` element, escaped and ready to embed.
@@ -38,7 +38,7 @@ pub struct Chart {
 }
 
 /// Escape text for HTML and SVG.
-pub fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -143,7 +143,7 @@ struct Bucket {
 
 /// What a line chart plots for each sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Measure {
+pub(crate) enum Measure {
     /// How long the run took (http, tcp, exec, command).
     Latency,
     /// The number the run read (prometheus, logs, alert).
@@ -177,7 +177,7 @@ impl Measure {
 }
 
 /// Latency (or value) over time: a min–max band, the mean line, and failure marks.
-pub fn latency_chart(
+pub(crate) fn latency_chart(
     probe: &str,
     kind: &str,
     measure: Measure,
@@ -303,7 +303,7 @@ pub fn latency_chart(
 }
 
 /// The container state over time, as coloured segments.
-pub fn state_chart(
+pub(crate) fn state_chart(
     probe: &str,
     samples: &[&ProbeSample],
     range: (f64, f64),

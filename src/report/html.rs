@@ -6,32 +6,33 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::record::RunRecord;
 use super::chart::{self, Chart, Phase};
+use crate::gameday::model::ProbeType;
 use crate::probe::ProbeSample;
+use crate::record::RunRecord;
 use crate::record::journal::JournalEntry;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct HtmlView {
+pub(super) struct HtmlView {
     /// Per scenario (same order as `scenarios`), its charts.
     pub scenarios: Vec<ScenarioCharts>,
     pub chart_count: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ScenarioCharts {
+pub(super) struct ScenarioCharts {
     pub name: String,
     pub charts: Vec<Chart>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct EventRow {
+pub(super) struct EventRow {
     pub offset: String,
     pub kind: String,
     pub text: String,
 }
 
-pub fn view(record: &RunRecord) -> HtmlView {
+pub(super) fn view(record: &RunRecord) -> HtmlView {
     let result = &record.result;
     let mut by_probe: HashMap<&str, Vec<&ProbeSample>> = HashMap::new();
     for row in &record.samples {
@@ -82,10 +83,19 @@ pub fn view(record: &RunRecord) -> HtmlView {
                 .iter()
                 .map(|p| {
                     let samples = by_probe.get(p.name.as_str()).unwrap_or(&empty);
-                    let measure = match p.kind.as_str() {
-                        "container" => return chart::state_chart(&p.name, samples, range, &phases),
-                        "prometheus" | "logs" | "alert" => chart::Measure::Value,
-                        _ => chart::Measure::Latency,
+                    // Kinds are read back from result.json: one unknown to
+                    // this version is charted by latency.
+                    let measure = match ProbeType::from_key(&p.kind) {
+                        Some(ProbeType::Container) => {
+                            return chart::state_chart(&p.name, samples, range, &phases);
+                        }
+                        Some(ProbeType::Prometheus | ProbeType::Logs | ProbeType::Alert) => {
+                            chart::Measure::Value
+                        }
+                        Some(
+                            ProbeType::Http | ProbeType::Tcp | ProbeType::Exec | ProbeType::Command,
+                        )
+                        | None => chart::Measure::Latency,
                     };
                     chart::latency_chart(&p.name, &p.kind, measure, samples, range, &phases)
                 })
@@ -104,7 +114,7 @@ pub fn view(record: &RunRecord) -> HtmlView {
 }
 
 /// Every journalled event and every note, in time order.
-pub fn events(record: &RunRecord) -> Vec<EventRow> {
+pub(super) fn events(record: &RunRecord) -> Vec<EventRow> {
     let result = &record.result;
     let start = result.started_at;
     let offset = |at: chrono::DateTime<chrono::Utc>| {

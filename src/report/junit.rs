@@ -9,7 +9,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::record::result::{RunResult, Verdict};
 
-pub fn render(result: &RunResult) -> Result<String, String> {
+pub(crate) fn render(result: &RunResult) -> Result<String, String> {
     let mut report = Report::new("gameday");
     let mut suite = TestSuite::new(result.gameday.title.clone());
     suite.set_timestamp(result.started_at);
@@ -85,4 +85,3 @@ pub fn render(result: &RunResult) -> Result<String, String> {
 fn verdict_key(e: &crate::record::result::ExpectationResult) -> &'static str {
     if e.is_met() { "met" } else { "not_met" }
 }
-

@@ -4,9 +4,9 @@
 //! `--template-dir`). Rendering only reads the result: it can be redone any
 //! time from an archived run directory.
 
-pub mod chart;
+pub(crate) mod chart;
 mod html;
-pub mod junit;
+pub(crate) mod junit;
 
 use std::path::{Path, PathBuf};
 
@@ -18,8 +18,8 @@ use crate::record::result::{RunResult, Verdict};
 use crate::record::{RecordError, RunRecord};
 
 /// The default templates, compiled in so the binary works from anywhere.
-pub const DEFAULT_MD_TEMPLATE: &str = include_str!("../../templates/report.md.tera");
-pub const DEFAULT_HTML_TEMPLATE: &str = include_str!("../../templates/report.html.tera");
+pub(crate) const DEFAULT_MD_TEMPLATE: &str = include_str!("../../templates/report.md.tera");
+pub(crate) const DEFAULT_HTML_TEMPLATE: &str = include_str!("../../templates/report.html.tera");
 
 /// The report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -118,22 +118,34 @@ pub fn render(
 }
 
 /// Render md, html and junit into the run directory; returns the paths.
+/// Each format is written on its own: a broken template for one leaves the
+/// others written, and the first error is returned.
 pub fn write_all(
     run_dir: &Path,
     record: &RunRecord,
     template_dir: Option<&Path>,
 ) -> Result<Vec<PathBuf>, ReportError> {
     let mut written = Vec::new();
+    let mut first_error = None;
     for format in [Format::Md, Format::Html, Format::Junit] {
-        let text = render(record, format, template_dir)?;
         let path = run_dir.join(format.file_name());
-        std::fs::write(&path, text).map_err(|source| ReportError::Write {
-            path: path.display().to_string(),
-            source,
-        })?;
-        written.push(path);
+        let done = render(record, format, template_dir).and_then(|text| {
+            std::fs::write(&path, text).map_err(|source| ReportError::Write {
+                path: path.display().to_string(),
+                source,
+            })
+        });
+        match done {
+            Ok(()) => written.push(path),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
     }
-    Ok(written)
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(written),
+    }
 }
 
 fn render_template(

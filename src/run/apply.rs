@@ -151,7 +151,12 @@ impl Dispatcher {
     }
 
     /// Revert one held fault, journal how it went, and fill in its result.
-    pub(super) async fn revert_one(&mut self, held: Held, scenario: usize, result: &mut FaultResult) {
+    pub(super) async fn revert_one(
+        &mut self,
+        held: Held,
+        scenario: usize,
+        result: &mut FaultResult,
+    ) {
         let Held {
             applied, fault, id, ..
         } = held;

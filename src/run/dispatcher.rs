@@ -302,7 +302,11 @@ impl Dispatcher {
         if interrupted.is_some() {
             let reason = "interrupted during the baseline; no fault was applied".to_string();
             self.note(reason.clone());
-            return (steady, ScenarioRun::skipped(0..scenario_count), Some(reason));
+            return (
+                steady,
+                ScenarioRun::skipped(0..scenario_count),
+                Some(reason),
+            );
         }
         if !steady.met {
             let reason = format!(
@@ -317,7 +321,11 @@ impl Dispatcher {
                     .join("; ")
             );
             self.note(reason.clone());
-            return (steady, ScenarioRun::skipped(0..scenario_count), Some(reason));
+            return (
+                steady,
+                ScenarioRun::skipped(0..scenario_count),
+                Some(reason),
+            );
         }
 
         let mut runs = Vec::new();

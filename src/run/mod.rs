@@ -15,11 +15,11 @@
 mod apply;
 mod dispatcher;
 mod operator;
-pub mod outcome;
-pub mod recover;
+pub(crate) mod outcome;
+pub(crate) mod recover;
 mod run_dir;
 mod scenario;
-pub mod view;
+pub(crate) mod view;
 
 use std::path::PathBuf;
 
@@ -33,10 +33,10 @@ use crate::record::{self, RunRecord};
 use dispatcher::Dispatcher;
 use view::RunEvent;
 
-pub use operator::Operator;
+pub(crate) use operator::Operator;
 
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub file: String,
     pub out: PathBuf,
     /// Whether a person at a terminal can answer manual steps and type
@@ -46,7 +46,7 @@ pub struct RunOptions {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     #[error("cannot create the run directory {path}: {source}")]
     RunDir {
         path: String,
@@ -60,7 +60,7 @@ pub enum RunError {
 /// What a finished run hands back: its directory and record (written),
 /// ready for the reports.
 #[derive(Debug)]
-pub struct RunOutcome {
+pub(crate) struct RunOutcome {
     pub exit_code: u8,
     pub run_dir: PathBuf,
     pub record: RunRecord,
@@ -68,7 +68,7 @@ pub struct RunOutcome {
 
 /// Run the plan. Every fault applied is reverted before this returns, unless
 /// Docker refuses, in which case the result lists it in `faults_left`.
-pub async fn run(
+pub(crate) async fn run(
     plan: Plan,
     engines: Engines,
     options: RunOptions,
@@ -135,7 +135,8 @@ pub async fn run(
         let _ = task.await;
     }
     d.drain_all().await;
-    let (plan, journal, happened) = d.finish(run_id, options.file, steady, scenarios, aborted_reason);
+    let (plan, journal, happened) =
+        d.finish(run_id, options.file, steady, scenarios, aborted_reason);
     let (result, samples) = outcome::assemble(&plan, happened);
     record::write_result_and_samples(&run_dir, &result, &samples)?;
     let mut journal = journal;

@@ -15,7 +15,7 @@ use crate::record::result::Observation;
 /// The person at the terminal: who a typed line is attributed to unless it
 /// starts with a participant's name (`Sam: error rate at 4%`).
 #[derive(Debug, Clone)]
-pub struct Operator {
+pub(crate) struct Operator {
     pub name: String,
 }
 
@@ -45,7 +45,9 @@ pub(super) fn spawn_input() -> mpsc::UnboundedReceiver<String> {
 }
 
 /// The next line typed, or never when nobody can type.
-pub(super) async fn next_line(input: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<String> {
+pub(super) async fn next_line(
+    input: &mut Option<mpsc::UnboundedReceiver<String>>,
+) -> Option<String> {
     match input {
         Some(rx) => match rx.recv().await {
             Some(line) => Some(line),

@@ -14,7 +14,7 @@ use crate::record::result::*;
 
 /// How a scenario's walk ended, before its expectations are evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScenarioStatus {
+pub(crate) enum ScenarioStatus {
     /// It ran to the end: its expectations decide.
     Ran,
     /// A halt condition or a signal stopped it; faults reverted.
@@ -27,7 +27,7 @@ pub enum ScenarioStatus {
 
 /// A scenario as it ran.
 #[derive(Debug, Clone)]
-pub struct ScenarioRun {
+pub(crate) struct ScenarioRun {
     /// Its place in the gameday.
     pub index: usize,
     pub status: ScenarioStatus,
@@ -40,7 +40,7 @@ pub struct ScenarioRun {
 
 impl ScenarioRun {
     /// Scenarios `range` of the gameday, never started.
-    pub fn skipped(range: std::ops::Range<usize>) -> Vec<ScenarioRun> {
+    pub(crate) fn skipped(range: std::ops::Range<usize>) -> Vec<ScenarioRun> {
         range
             .map(|index| ScenarioRun {
                 index,
@@ -57,7 +57,7 @@ impl ScenarioRun {
 
 /// Everything the dispatcher hands over at the end of a run.
 #[derive(Debug, Clone)]
-pub struct Happened {
+pub(crate) struct Happened {
     pub run_id: String,
     /// The gameday file, as named on the command line.
     pub file: String,
@@ -78,7 +78,7 @@ pub struct Happened {
 }
 
 /// The run's outcome: a fault left beats an abort, which beats the verdicts.
-pub fn outcome(summary: &Summary, aborted: bool, faults_left: bool) -> Outcome {
+pub(crate) fn outcome(summary: &Summary, aborted: bool, faults_left: bool) -> Outcome {
     if faults_left {
         Outcome::FaultLeft
     } else if aborted {
@@ -91,7 +91,7 @@ pub fn outcome(summary: &Summary, aborted: bool, faults_left: bool) -> Outcome {
 }
 
 /// The record of the run (`result.json`) and its samples (`samples.jsonl`).
-pub fn assemble(plan: &Plan, mut happened: Happened) -> (RunResult, Vec<SampleRow>) {
+pub(crate) fn assemble(plan: &Plan, mut happened: Happened) -> (RunResult, Vec<SampleRow>) {
     let g = &plan.gameday;
     for samples in &mut happened.samples {
         samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
@@ -224,9 +224,7 @@ fn scenario_result(
         (Some(w), ScenarioStatus::Ran | ScenarioStatus::Aborted) => s
             .expect
             .iter()
-            .map(|e| {
-                ExpectationResult::new(e, expect::evaluate(e, &samples[e.probe.id.0], w))
-            })
+            .map(|e| ExpectationResult::new(e, expect::evaluate(e, &samples[e.probe.id.0], w)))
             .collect(),
         (None, _) | (Some(_), ScenarioStatus::Error | ScenarioStatus::Skipped) => Vec::new(),
     };
@@ -282,5 +280,269 @@ fn scenario_result(
         windows: run.windows,
         timeline,
         probe_effects,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::expect::Verdict as CheckVerdict;
+    use crate::gameday::load_bytes;
+    use crate::gameday::model::Unit;
+
+    const FILE: &str = r#"
+gameday: Outcome
+scope: { compose_project: demo }
+probes:
+  health: { http: { url: "http://127.0.0.1:1/health" } }
+  login: { http: { url: "http://127.0.0.1:1/login" } }
+scenarios:
+  - name: First
+    fault: { pause: { service: db } }
+    duration: 10s
+    expect:
+      - { probe: health, during: fault, success_rate: ">= 99%" }
+      - { probe: login, after: fault, recovers_within: 2s }
+  - name: Second
+    fault: { kill: { service: db } }
+    duration: 10s
+    expect:
+      - { probe: health, during: fault, latency_p99: "< 1s" }
+"#;
+
+    fn plan() -> Plan {
+        let env = |_: &str| None;
+        let g = match load_bytes("outcome.yaml", FILE.as_bytes(), &env) {
+            Ok(g) => g,
+            Err(d) => panic!("{}", d.render()),
+        };
+        crate::plan::resolve_against(&g, &["db"])
+    }
+
+    /// The windows of scenario `i`: 10 s each after a 5 s baseline, a 5 s cooldown.
+    fn windows(i: usize) -> Windows {
+        let start = 5_000.0 + i as f64 * 15_000.0;
+        Windows {
+            baseline: (0.0, 5_000.0),
+            apply_start: start,
+            fault_start: start + 100.0,
+            revert_start: start + 10_100.0,
+            end: start + 15_000.0,
+            self_healing_from: None,
+        }
+    }
+
+    fn ran(i: usize, status: ScenarioStatus) -> ScenarioRun {
+        let w = windows(i);
+        ScenarioRun {
+            index: i,
+            status,
+            error: (status == ScenarioStatus::Error).then(|| "cannot pause".to_string()),
+            faults: Vec::new(),
+            windows: (status != ScenarioStatus::Skipped).then_some(w),
+            started_ms: w.apply_start,
+            ended_ms: w.end,
+        }
+    }
+
+    /// A probe sampled every 100 ms over the whole run, failing where `fails` says.
+    fn samples(probe: usize, fails: impl Fn(f64) -> bool) -> Vec<ProbeSample> {
+        (0..350)
+            .map(|n| {
+                let t_ms = f64::from(n) * 100.0;
+                let ok = !fails(t_ms);
+                ProbeSample {
+                    probe,
+                    t_ms,
+                    ok,
+                    latency_ms: 3.0,
+                    status: Some(if ok { 200 } else { 503 }),
+                    ..ProbeSample::default()
+                }
+            })
+            .collect()
+    }
+
+    fn happened(runs: Vec<ScenarioRun>, samples: Vec<Vec<ProbeSample>>) -> Happened {
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        Happened {
+            run_id: "abc123".into(),
+            file: "outcome.yaml".into(),
+            started_at: at,
+            ended_at: at + chrono::Duration::seconds(35),
+            duration_ms: 35_000.0,
+            steady: SteadyState {
+                met: true,
+                baseline_ms: 5_000.0,
+                details: Vec::new(),
+            },
+            runs,
+            aborted_reason: None,
+            samples,
+            timeline: Vec::new(),
+            faults_left: Vec::new(),
+            observations: Vec::new(),
+        }
+    }
+
+    fn healthy() -> Vec<Vec<ProbeSample>> {
+        vec![samples(0, |_| false), samples(1, |_| false)]
+    }
+
+    #[test]
+    fn every_expectation_met_is_exit_0() {
+        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
+        let (result, rows) = assemble(&plan(), happened(runs, healthy()));
+        assert_eq!(result.outcome, Outcome::Met);
+        assert_eq!(result.exit_code, 0);
+        assert_eq!(result.summary.met, 2);
+        assert!(result.scenarios.iter().all(|s| s.verdict == Verdict::Met));
+        let first = &result.scenarios[0].expectations[0];
+        assert_eq!(first.check.as_deref(), Some("success_rate"));
+        assert_eq!(first.unit, Some(Unit::Percent));
+        assert_eq!(first.value, Some(100.0));
+        let p99 = &result.scenarios[1].expectations[0];
+        assert_eq!(
+            (p99.check.as_deref(), p99.unit),
+            (Some("latency_p99"), Some(Unit::Ms))
+        );
+        // Every sample is kept, tagged with its probe's name.
+        assert_eq!(rows.len(), 700);
+        assert_eq!(rows[0].probe, "health");
+        assert_eq!(rows[350].probe, "login");
+        assert_eq!(result.probes[0].samples, 350);
+    }
+
+    #[test]
+    fn a_check_not_met_is_exit_1_and_says_what_was_measured() {
+        // health fails through the first scenario's fault window.
+        let w = windows(0);
+        let health = samples(0, |t| t >= w.fault_start && t < w.revert_start);
+        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
+        let (result, _) = assemble(&plan(), happened(runs, vec![health, samples(1, |_| false)]));
+        assert_eq!(result.outcome, Outcome::NotMet);
+        assert_eq!(result.exit_code, 1);
+        let first = &result.scenarios[0];
+        assert_eq!(first.verdict, Verdict::NotMet);
+        assert_eq!(first.expectations[0].verdict, CheckVerdict::NotMet);
+        assert_eq!(first.expectations[0].value, Some(0.0));
+        assert!(
+            first.expectations[0].actual.contains("0 of 100 samples ok"),
+            "{}",
+            first.expectations[0].actual
+        );
+        assert_eq!(result.scenarios[1].verdict, Verdict::Met);
+        assert_eq!((result.summary.met, result.summary.not_met), (1, 1));
+    }
+
+    #[test]
+    fn a_halt_aborts_the_run_and_skips_the_rest_exit_3() {
+        let mut h = happened(
+            std::iter::once(ran(0, ScenarioStatus::Aborted))
+                .chain(ScenarioRun::skipped(1..2))
+                .collect(),
+            healthy(),
+        );
+        h.aborted_reason = Some("halt_if: probe `health` has been failing for 5s".into());
+        let (result, _) = assemble(&plan(), h);
+        assert_eq!(result.outcome, Outcome::Aborted);
+        assert_eq!(result.exit_code, 3);
+        // Its checks are still evaluated, for the record; the verdict is the abort.
+        assert_eq!(result.scenarios[0].verdict, Verdict::Aborted);
+        assert_eq!(result.scenarios[0].expectations.len(), 2);
+        assert_eq!(result.scenarios[1].verdict, Verdict::Skipped);
+        assert!(result.scenarios[1].expectations.is_empty());
+        assert!(result.scenarios[1].timeline.is_empty());
+        assert_eq!((result.summary.aborted, result.summary.skipped), (1, 1));
+        assert!(
+            result
+                .aborted_reason
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("halt_if")
+        );
+    }
+
+    #[test]
+    fn a_steady_state_not_met_skips_every_scenario_exit_3() {
+        let mut h = happened(ScenarioRun::skipped(0..2), healthy());
+        h.steady.met = false;
+        h.aborted_reason = Some("the steady state was not met".into());
+        let (result, _) = assemble(&plan(), h);
+        assert_eq!((result.outcome, result.exit_code), (Outcome::Aborted, 3));
+        assert_eq!(result.summary.skipped, 2);
+        assert!(result.scenarios.iter().all(|s| s.expectations.is_empty()));
+    }
+
+    #[test]
+    fn a_fault_left_in_place_is_exit_4_whatever_the_verdicts() {
+        let mut h = happened(
+            vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)],
+            healthy(),
+        );
+        h.faults_left.push(FaultLeft {
+            kind: "pause".into(),
+            container: "demo_db_1".into(),
+            container_id: "db000000000001".into(),
+            error: "engine gone".into(),
+            by_hand: "docker unpause db000000000001".into(),
+        });
+        let (result, _) = assemble(&plan(), h.clone());
+        assert_eq!((result.outcome, result.exit_code), (Outcome::FaultLeft, 4));
+        assert_eq!(result.summary.met, 2, "the verdicts stand");
+        // Even when the run was also aborted.
+        h.aborted_reason = Some("signal".into());
+        let (result, _) = assemble(&plan(), h);
+        assert_eq!(result.exit_code, 4);
+    }
+
+    #[test]
+    fn a_fault_that_could_not_be_applied_is_an_error_not_a_verdict() {
+        let runs = vec![ran(0, ScenarioStatus::Error), ran(1, ScenarioStatus::Ran)];
+        let (result, _) = assemble(&plan(), happened(runs, healthy()));
+        let first = &result.scenarios[0];
+        assert_eq!(first.verdict, Verdict::Error);
+        assert!(first.expectations.is_empty(), "nothing to judge");
+        assert_eq!(first.error.as_deref(), Some("cannot pause"));
+        assert_eq!((result.outcome, result.exit_code), (Outcome::NotMet, 1));
+    }
+
+    #[test]
+    fn a_window_without_samples_is_not_met() {
+        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
+        let (result, _) = assemble(&plan(), happened(runs, vec![Vec::new(), Vec::new()]));
+        let e = &result.scenarios[0].expectations[0];
+        assert_eq!(e.verdict, CheckVerdict::NotMet);
+        assert!(
+            e.actual.starts_with("no samples in the fault window"),
+            "{}",
+            e.actual
+        );
+        assert_eq!(result.exit_code, 1);
+        assert!(
+            result
+                .probes
+                .iter()
+                .all(|p| p.samples == 0 && p.latency_p50_ms.is_none())
+        );
+    }
+
+    #[test]
+    fn probe_state_changes_join_the_timeline_of_their_scenario() {
+        let w = windows(0);
+        let health = samples(0, |t| t >= w.fault_start && t < w.fault_start + 1_000.0);
+        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
+        let (result, _) = assemble(&plan(), happened(runs, vec![health, samples(1, |_| false)]));
+        let lines: Vec<&str> = result.scenarios[0]
+            .timeline
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("probe health: failing"), "{lines:?}");
+        assert!(lines[1].starts_with("probe health: ok"), "{lines:?}");
+        assert!(result.scenarios[1].timeline.is_empty());
     }
 }

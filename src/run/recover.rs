@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use crate::record::journal::{self, Journal, JournalEntry};
 use crate::docker::Engine;
 use crate::gameday::model::EngineSpec;
+use crate::record::journal::{self, Journal, JournalEntry};
 
 /// Journals under `out` (one level of run directories) that have unreverted faults.
-pub fn find_unfinished(out: &Path) -> Vec<(PathBuf, journal::Unfinished)> {
+pub(crate) fn find_unfinished(out: &Path) -> Vec<(PathBuf, journal::Unfinished)> {
     let Ok(dirs) = std::fs::read_dir(out) else {
         return Vec::new();
     };
@@ -31,7 +31,7 @@ pub fn find_unfinished(out: &Path) -> Vec<(PathBuf, journal::Unfinished)> {
 
 /// What recovery did for one fault.
 #[derive(Debug)]
-pub struct Recovered {
+pub(crate) struct Recovered {
     pub journal: PathBuf,
     pub fault_id: String,
     pub container: String,
@@ -41,7 +41,7 @@ pub struct Recovered {
 /// Revert every unfinished fault of every journal under `out` (only those of
 /// `scope` when given), each on the engine its journal names (reached the
 /// same way, TLS included), else on `fallback`.
-pub async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) -> Vec<Recovered> {
+pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) -> Vec<Recovered> {
     let mut report = Vec::new();
     let mut engines: Vec<(EngineSpec, Result<Engine, String>)> = Vec::new();
     for (path, unfinished) in find_unfinished(out) {
@@ -113,7 +113,11 @@ pub async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) -> Vec<
 /// Recover without a journal: remove every rule and qdisc gameday adds
 /// (comment `gameday:`, handle `6764:`) from the running containers of a
 /// compose project, and stop the helper containers serving them.
-pub async fn sweep(engine: &Engine, project: &str, helper_image: Option<&str>) -> Vec<Recovered> {
+pub(crate) async fn sweep(
+    engine: &Engine,
+    project: &str,
+    helper_image: Option<&str>,
+) -> Vec<Recovered> {
     use crate::gameday::units::ContainerState;
     let mut report = Vec::new();
     let containers = match engine.list_project(project).await {

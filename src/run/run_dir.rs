@@ -43,7 +43,11 @@ pub(super) fn name(title: &str, run_id: &str) -> String {
 }
 
 /// Create the run directory under `out` and open its journal.
-pub(super) fn create(out: &Path, title: &str, run_id: &str) -> Result<(PathBuf, Journal), RunError> {
+pub(super) fn create(
+    out: &Path,
+    title: &str,
+    run_id: &str,
+) -> Result<(PathBuf, Journal), RunError> {
     let run_dir = out.join(name(title, run_id));
     std::fs::create_dir_all(&run_dir).map_err(|source| RunError::RunDir {
         path: run_dir.display().to_string(),

@@ -26,7 +26,11 @@ impl Dispatcher {
     ) -> (ScenarioRun, Option<String>) {
         let scenario = self.plan.gameday.scenarios[index].clone();
         let total = self.plan.gameday.scenarios.len();
-        let actions: Vec<Action> = self.plan.steps_of(index).map(|s| s.action.clone()).collect();
+        let actions: Vec<Action> = self
+            .plan
+            .steps_of(index)
+            .map(|s| s.action.clone())
+            .collect();
         let started_ms = self.now_ms();
         self.current_scenario = Some(scenario.name.clone());
         let mut held: Vec<Held> = Vec::new();
@@ -40,8 +44,10 @@ impl Dispatcher {
         let mut self_healing = false;
         for action in actions {
             let stopped = error.is_some() || interrupt.is_some();
-            if matches!(action, Action::Wait(_) | Action::Note(_) | Action::Manual { .. } | Action::Hold(_))
-                && !held.is_empty()
+            if matches!(
+                action,
+                Action::Wait(_) | Action::Note(_) | Action::Manual { .. } | Action::Hold(_)
+            ) && !held.is_empty()
                 && fault_start.is_none()
             {
                 fault_start = Some(self.now_ms());
@@ -109,7 +115,8 @@ impl Dispatcher {
                                 .iter()
                                 .all(|h| matches!(h.applied.recipe, RevertRecipe::Nothing { .. }));
                     }
-                    self.revert_fault(index, fault, &mut held, &mut faults).await;
+                    self.revert_fault(index, fault, &mut held, &mut faults)
+                        .await;
                 }
                 Action::Cooldown(d) => {
                     // Nothing may outlive its scenario, whatever the plan said.

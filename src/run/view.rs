@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 /// What the engine tells the outside world while it runs.
 #[derive(Debug, Clone)]
-pub enum RunEvent {
+pub(crate) enum RunEvent {
     /// A new phase, with its end when known.
     Phase {
         label: String,
@@ -29,7 +29,7 @@ pub enum RunEvent {
 }
 
 /// Consume events until the sender is dropped.
-pub async fn show(
+pub(crate) async fn show(
     mut events: mpsc::UnboundedReceiver<RunEvent>,
     probe_names: Vec<String>,
     progress: bool,

@@ -88,7 +88,9 @@ impl Decoder<'_> {
             CheckKind::Matches => {
                 Check::Matches(self.comparison::<Number>(value, "`matches`", "> 0")?)
             }
-            CheckKind::Value => Check::Value(self.comparison::<Number>(value, "`value`", "< 0.05")?),
+            CheckKind::Value => {
+                Check::Value(self.comparison::<Number>(value, "`value`", "< 0.05")?)
+            }
             CheckKind::State => {
                 let text = self.name(value, "`state`")?;
                 match text.parse::<ContainerState>() {
@@ -155,7 +157,11 @@ impl Decoder<'_> {
         })
     }
 
-    pub(super) fn halt_condition(&mut self, node: &Node, probes: &[Probe]) -> Option<HaltCondition> {
+    pub(super) fn halt_condition(
+        &mut self,
+        node: &Node,
+        probes: &[Probe],
+    ) -> Option<HaltCondition> {
         let obj = self.obj(node, "a `halt_if` condition", HALT_KEYS)?;
         let probe = self
             .require(&obj, "probe", "the `halt_if` condition", "health")

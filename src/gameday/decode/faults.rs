@@ -78,7 +78,10 @@ impl Decoder<'_> {
                                 self.error_hint(
                                     n.pos,
                                     e,
-                                    format!("use one of {}", crate::gameday::units::SIGNALS.join(", ")),
+                                    format!(
+                                        "use one of {}",
+                                        crate::gameday::units::SIGNALS.join(", ")
+                                    ),
                                 );
                                 None
                             }

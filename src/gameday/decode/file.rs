@@ -31,7 +31,7 @@ pub(crate) const HOST_KEYS: &[&str] = &["host", "tls", "insecure", "ssh"];
 pub(crate) const SSH_KEYS: &[&str] = &["identity", "known_hosts"];
 pub(crate) const PARTICIPANT_KEYS: &[&str] = &["name", "role"];
 /// The name of the `docker:` engine among `hosts:`.
-pub const DEFAULT_HOST: &str = "default";
+pub(crate) const DEFAULT_HOST: &str = "default";
 pub(crate) const SCOPE_KEYS: &[&str] = &["compose_project"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &["probe_every", "probe_timeout", "baseline", "cooldown"];
 

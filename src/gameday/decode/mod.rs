@@ -17,7 +17,7 @@ mod file;
 mod probes;
 mod scenarios;
 
-pub use file::DEFAULT_HOST;
+pub(crate) use file::DEFAULT_HOST;
 // The key lists, for the schema/decoder parity test in `model`.
 #[cfg(test)]
 pub(crate) use {
@@ -37,10 +37,10 @@ use super::units::{Comparison, HumanDuration};
 use super::yaml::{Key, Node, Pos, Value};
 
 /// Looks up environment variables for `${VAR}`; a function so tests can pass a fixed map.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Decode and check a whole gameday file.
-pub fn decode(root: &Node, env: EnvLookup<'_>) -> Result<Gameday, Vec<Diagnostic>> {
+pub(crate) fn decode(root: &Node, env: EnvLookup<'_>) -> Result<Gameday, Vec<Diagnostic>> {
     let mut decoder = Decoder {
         diags: Vec::new(),
         env,
@@ -473,7 +473,6 @@ impl Decoder<'_> {
         Some(p)
     }
 }
-
 
 /// An optional key's decoded value: absent is `Some(None)`, present and
 /// valid is `Some(Some(v))`, present and invalid (already reported) is `None`.

@@ -231,7 +231,12 @@ impl Decoder<'_> {
         })
     }
 
-    pub(super) fn exec_probe(&mut self, node: &Node, what: &str, keys: &[&'static str]) -> Option<ExecProbe> {
+    pub(super) fn exec_probe(
+        &mut self,
+        node: &Node,
+        what: &str,
+        keys: &[&'static str],
+    ) -> Option<ExecProbe> {
         let what = format!("the exec check of {what}");
         let (target, obj) = self.target(node, &what, keys)?;
         let command = self
@@ -240,7 +245,12 @@ impl Decoder<'_> {
         Some(ExecProbe { target, command })
     }
 
-    pub(super) fn logs_probe(&mut self, node: &Node, what: &str, keys: &[&'static str]) -> Option<LogsProbe> {
+    pub(super) fn logs_probe(
+        &mut self,
+        node: &Node,
+        what: &str,
+        keys: &[&'static str],
+    ) -> Option<LogsProbe> {
         let what = format!("the logs check of {what}");
         let (target, obj) = self.target(node, &what, keys)?;
         let n = self.require(&obj, "pattern", &what, "\"ERROR|panic\"")?;

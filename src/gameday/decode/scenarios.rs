@@ -19,11 +19,16 @@ pub(crate) const SCENARIO_KEYS: &[&str] = &[
 ];
 const STEP_KEYS: &[&str] = &["fault", "wait", "note", "manual", "timeout"];
 /// How long a manual step waits for an answer when it does not say.
-pub const MANUAL_TIMEOUT_DEFAULT: HumanDuration =
+pub(super) const MANUAL_TIMEOUT_DEFAULT: HumanDuration =
     HumanDuration(std::time::Duration::from_secs(300));
 
 impl Decoder<'_> {
-    pub(super) fn scenarios(&mut self, node: &Node, defaults: &Defaults, probes: &[Probe]) -> Vec<Scenario> {
+    pub(super) fn scenarios(
+        &mut self,
+        node: &Node,
+        defaults: &Defaults,
+        probes: &[Probe],
+    ) -> Vec<Scenario> {
         let items = match &node.value {
             Value::Seq(items) => items,
             other => {

@@ -4,8 +4,8 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::keyed_kinds;
 use super::Target;
+use super::keyed_kinds;
 use crate::gameday::units::{HumanDuration, Percent, Rate};
 use crate::gameday::yaml::Pos;
 
@@ -143,7 +143,10 @@ impl Fault {
             }
         };
         match self {
-            Fault::Kill(k) => (format!("kill {on} with {}", k.signal), restart_unless(k.restore)),
+            Fault::Kill(k) => (
+                format!("kill {on} with {}", k.signal),
+                restart_unless(k.restore),
+            ),
             Fault::Stop(s) => (
                 format!("stop {on} (grace {})", s.timeout),
                 restart_unless(s.restore),
@@ -168,11 +171,19 @@ impl Fault {
                 remove("packet loss"),
             ),
             Fault::Duplicate(d) => (
-                format!("duplicate {} of packets from {on}{}", d.percent, toward(&d.to)),
+                format!(
+                    "duplicate {} of packets from {on}{}",
+                    d.percent,
+                    toward(&d.to)
+                ),
                 remove("duplication"),
             ),
             Fault::Corrupt(c) => (
-                format!("corrupt {} of packets from {on}{}", c.percent, toward(&c.to)),
+                format!(
+                    "corrupt {} of packets from {on}{}",
+                    c.percent,
+                    toward(&c.to)
+                ),
                 remove("corruption"),
             ),
             Fault::Bandwidth(b) => (
@@ -185,7 +196,10 @@ impl Fault {
             ),
             Fault::Disconnect(d) => (
                 format!("disconnect {on} from network {}", d.network),
-                format!("reconnect {on} to {} with its aliases and address", d.network),
+                format!(
+                    "reconnect {on} to {} with its aliases and address",
+                    d.network
+                ),
             ),
         }
     }
@@ -351,4 +365,3 @@ pub struct DisconnectFault {
     /// The network: its compose name (`default`) or its Docker name (`demo_default`).
     pub network: String,
 }
-

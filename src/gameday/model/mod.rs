@@ -272,7 +272,6 @@ pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -305,7 +304,11 @@ mod tests {
     }
 
     /// The definition a tagged enum's variant `key` refers to.
-    fn variant_def<'s>(schema: &'s serde_json::Value, enum_def: &str, key: &str) -> &'s serde_json::Value {
+    fn variant_def<'s>(
+        schema: &'s serde_json::Value,
+        enum_def: &str,
+        key: &str,
+    ) -> &'s serde_json::Value {
         let defs = &schema["$defs"];
         let variants = defs[enum_def]["oneOf"]
             .as_array()
@@ -342,7 +345,7 @@ mod tests {
             let (targeted, keys) = probe_keys(*kind);
             let target: &[&str] = if targeted { TARGET_KEYS } else { &[] };
             assert_eq!(
-                props(variant_def(&schema, "ProbeKind", kind.key())),
+                props(variant_def(&schema, "Probe", kind.key())),
                 set(&[target, keys]),
                 "keys of the `{kind}` probe"
             );

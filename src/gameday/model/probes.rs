@@ -305,4 +305,3 @@ pub enum Pick {
     All,
     One,
 }
-

@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use super::keyed_kinds;
 use super::{Fault, ProbeRef, ProbeType};
-use crate::gameday::units::{Comparison, ContainerState, HumanDuration, Number, Percent, StatusSpec};
+use crate::gameday::units::{
+    Comparison, ContainerState, HumanDuration, Number, Percent, StatusSpec,
+};
 use crate::gameday::yaml::Pos;
 
 /// One experiment: faults held for `duration`, then reverted, with checks.
@@ -377,4 +379,3 @@ pub struct HaltCondition {
     #[schemars(skip)]
     pub pos: Pos,
 }
-

@@ -1,0 +1,276 @@
+//! Container operations faults are made of (kill, stop, restart, pause,
+//! start), each confirmed by the engine's event stream; container state;
+//! commands run in a container and its log lines (for probes).
+
+use super::*;
+
+/// A container operation the engine confirmed through its event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The engine's own timestamp of the event (`timeNano`), Unix nanoseconds.
+    pub time_nano: i64,
+}
+
+/// The container-level operations faults are made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    Pause,
+    Unpause,
+    Kill { signal: String },
+    Stop { timeout: Duration },
+    Start,
+    Restart { timeout: Duration },
+}
+
+impl Operation {
+    /// The event action that confirms the operation.
+    fn confirming_actions(&self) -> &'static [&'static str] {
+        match self {
+            Operation::Pause => &["pause"],
+            Operation::Unpause => &["unpause"],
+            Operation::Kill { .. } => &["kill"],
+            Operation::Stop { .. } => &["stop", "die"],
+            Operation::Start => &["start"],
+            Operation::Restart { .. } => &["restart", "start"],
+        }
+    }
+}
+
+impl Engine {
+    /// Current state of a container; `Absent` when it no longer exists.
+    pub async fn state(&self, id: &str) -> Result<ContainerState, DockerError> {
+        match self.client.inspect_container(id, None).await {
+            Ok(info) => Ok(info
+                .state
+                .and_then(|s| s.status)
+                .map(|s| s.to_string().parse().unwrap_or(ContainerState::Dead))
+                .unwrap_or(ContainerState::Dead)),
+            Err(e) => match DockerError::classify(e, id) {
+                DockerError::NotFound(_) => Ok(ContainerState::Absent),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Run one operation and wait (up to `confirm_within`) for the engine's
+    /// event confirming it.
+    pub async fn perform(
+        &self,
+        id: &str,
+        op: &Operation,
+        confirm_within: Duration,
+    ) -> Result<Option<Confirmation>, DockerError> {
+        let filters = HashMap::from([
+            ("container".to_string(), vec![id.to_string()]),
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "event".to_string(),
+                op.confirming_actions()
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect(),
+            ),
+        ]);
+        // Events are replayed from `since`, so subscribing after the call
+        // cannot miss the confirmation.
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let since = format!("{}.{:09}", since.as_secs(), since.subsec_nanos());
+        let classify = |e| DockerError::classify(e, id);
+        let timeout_secs = |d: &Duration| i32::try_from(d.as_secs()).unwrap_or(i32::MAX);
+        match op {
+            Operation::Pause => self.client.pause_container(id).await.map_err(classify)?,
+            Operation::Unpause => self.client.unpause_container(id).await.map_err(classify)?,
+            Operation::Kill { signal } => self
+                .client
+                .kill_container(
+                    id,
+                    Some(KillContainerOptions {
+                        signal: signal.clone(),
+                    }),
+                )
+                .await
+                .map_err(classify)?,
+            Operation::Stop { timeout } => self
+                .client
+                .stop_container(
+                    id,
+                    Some(StopContainerOptions {
+                        t: Some(timeout_secs(timeout)),
+                        ..Default::default()
+                    }),
+                )
+                .await
+                .map_err(classify)?,
+            Operation::Start => self
+                .client
+                .start_container(id, None)
+                .await
+                .map_err(classify)?,
+            Operation::Restart { timeout } => self
+                .client
+                .restart_container(
+                    id,
+                    Some(RestartContainerOptions {
+                        t: Some(timeout_secs(timeout)),
+                        ..Default::default()
+                    }),
+                )
+                .await
+                .map_err(classify)?,
+        }
+        let mut events = Box::pin(self.client.events(Some(EventsOptions {
+            since: Some(since),
+            filters: Some(filters),
+            ..Default::default()
+        })));
+        let wait = async {
+            while let Some(event) = events.next().await {
+                if let Ok(event) = event {
+                    let action = event.action.as_deref().unwrap_or_default();
+                    if op
+                        .confirming_actions()
+                        .iter()
+                        .any(|a| action.starts_with(a))
+                    {
+                        return event.time_nano.map(|time_nano| Confirmation { time_nano });
+                    }
+                }
+            }
+            None
+        };
+        Ok(tokio::time::timeout(confirm_within, wait)
+            .await
+            .ok()
+            .flatten())
+    }
+
+    /// Wait until the container is in `wanted` state, polling; returns the
+    /// last state seen.
+    pub async fn wait_for_state(
+        &self,
+        id: &str,
+        wanted: ContainerState,
+        within: Duration,
+    ) -> Result<ContainerState, DockerError> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let state = self.state(id).await?;
+            if state == wanted || tokio::time::Instant::now() >= deadline {
+                return Ok(state);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Engine {
+    /// Everything a container has printed so far (stdout and stderr).
+    pub async fn logs_so_far(&self, id: &str) -> Result<String, DockerError> {
+        let mut logs = Box::pin(self.client.logs(
+            id,
+            Some(bollard::query_parameters::LogsOptions {
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        ));
+        let mut text = String::new();
+        while let Some(chunk) = logs.next().await {
+            let chunk = chunk.map_err(|e| DockerError::classify(e, id))?;
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        Ok(text)
+    }
+}
+
+/// What a command run in a container (`docker exec`) ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    /// stdout and stderr, interleaved as the container wrote them.
+    pub output: String,
+}
+
+impl Engine {
+    /// Run `argv` in a running container and wait for it to end. The caller
+    /// bounds the time; dropping the future leaves the process to Docker.
+    pub async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput, DockerError> {
+        use bollard::exec::StartExecResults;
+        let classify = |e| DockerError::classify(e, id);
+        let created = self
+            .client
+            .create_exec(
+                id,
+                bollard::models::ExecConfig {
+                    cmd: Some(argv.to_vec()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(classify)?;
+        let mut output = String::new();
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = self
+            .client
+            .start_exec(&created.id, None)
+            .await
+            .map_err(classify)?
+        {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(classify)?;
+                // Keep what a report can show; drain the rest.
+                if output.len() < EXEC_OUTPUT_KEPT {
+                    output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                }
+            }
+        }
+        let inspect = self
+            .client
+            .inspect_exec(&created.id)
+            .await
+            .map_err(classify)?;
+        Ok(ExecOutput {
+            // Still running after its output closed: report it as such.
+            exit_code: inspect.exit_code.unwrap_or(-1),
+            output,
+        })
+    }
+
+    /// Lines a container logged (stdout and stderr) from `since` (whole
+    /// seconds since the epoch, as the API takes them) until now, each with
+    /// Docker's timestamp.
+    pub async fn log_lines_since(
+        &self,
+        id: &str,
+        since: i64,
+    ) -> Result<Vec<(chrono::DateTime<chrono::Utc>, String)>, DockerError> {
+        let mut logs = Box::pin(self.client.logs(
+            id,
+            Some(bollard::query_parameters::LogsOptions {
+                stdout: true,
+                stderr: true,
+                timestamps: true,
+                since: i32::try_from(since).unwrap_or(i32::MAX),
+                ..Default::default()
+            }),
+        ));
+        let mut text = String::new();
+        while let Some(chunk) = logs.next().await {
+            let chunk = chunk.map_err(|e| DockerError::classify(e, id))?;
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let (stamp, rest) = line.split_once(' ').unwrap_or((line, ""));
+                let at = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+                Some((at.with_timezone(&chrono::Utc), rest.to_string()))
+            })
+            .collect())
+    }
+}

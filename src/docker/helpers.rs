@@ -1,0 +1,141 @@
+//! Short-lived helper containers sharing a target's network namespace
+//! (network faults on remote engines), found again by their labels, and
+//! the images they need.
+
+use super::*;
+
+/// What a finished short-lived container printed.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Engine {
+    /// Create and start a container sharing `target`'s network namespace,
+    /// with NET_ADMIN, running `argv` from `image`. Returns its id.
+    pub async fn start_in_netns_of(
+        &self,
+        target: &str,
+        image: &str,
+        argv: &[String],
+        labels: HashMap<String, String>,
+    ) -> Result<String, DockerError> {
+        let config = bollard::models::ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(argv.to_vec()),
+            labels: Some(labels),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some(format!("container:{target}")),
+                cap_add: Some(vec!["NET_ADMIN".to_string()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .client
+            .create_container(
+                None::<bollard::query_parameters::CreateContainerOptions>,
+                config,
+            )
+            .await
+            .map_err(|e| DockerError::classify(e, image))?;
+        self.client
+            .start_container(&created.id, None)
+            .await
+            .map_err(|e| DockerError::classify(e, &created.id))?;
+        Ok(created.id)
+    }
+
+    /// Wait for a container to exit (stopping it first when `stop`), collect
+    /// its output, and remove it.
+    pub async fn finish(&self, id: &str, stop: bool) -> Result<RunOutput, DockerError> {
+        if stop {
+            let _ = self
+                .client
+                .stop_container(
+                    id,
+                    Some(StopContainerOptions {
+                        t: Some(10),
+                        ..Default::default()
+                    }),
+                )
+                .await;
+        }
+        let mut waits = Box::pin(self.client.wait_container(id, None));
+        let mut exit_code = 0;
+        while let Some(next) = waits.next().await {
+            match next {
+                Ok(w) => exit_code = w.status_code,
+                Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => {
+                    exit_code = code
+                }
+                Err(_) => break,
+            }
+        }
+        let mut logs = Box::pin(self.client.logs(
+            id,
+            Some(bollard::query_parameters::LogsOptions {
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        ));
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        while let Some(Ok(chunk)) = logs.next().await {
+            match chunk {
+                bollard::container::LogOutput::StdErr { message } => {
+                    stderr.push_str(&String::from_utf8_lossy(&message))
+                }
+                other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+            }
+        }
+        let _ = self
+            .client
+            .remove_container(
+                id,
+                Some(bollard::query_parameters::RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
+        Ok(RunOutput {
+            exit_code,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Ids of the containers carrying `label=value`.
+    pub async fn containers_labelled(
+        &self,
+        label: &str,
+        value: &str,
+    ) -> Result<Vec<String>, DockerError> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{label}={value}")])]);
+        let list = self
+            .client
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| DockerError::classify(e, label))?;
+        Ok(list.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Is this engine the Docker host this process runs on (local socket)?
+    pub fn is_local(&self) -> bool {
+        self.host.starts_with("unix://")
+    }
+}
+
+impl Engine {
+    /// Is `image` present on the engine (nothing is ever pulled)?
+    pub async fn image_exists(&self, image: &str) -> bool {
+        self.client.inspect_image(image).await.is_ok()
+    }
+}

@@ -304,7 +304,7 @@ scenarios:
     duration: 10s
     expect:
       - { probe: health, during: fault, success_rate: ">= 99%" }
-      - { probe: login, after: fault, recovers_within: 2s }
+      - { probe: login, recovers_within: 2s }
   - name: Second
     fault: { kill: { service: db } }
     duration: 10s

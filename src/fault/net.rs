@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use super::netns::{self, NetExec};
 use super::nfqueue::{self, PacketPlan, PacketServer};
 use crate::docker::{ContainerInfo, Endpoint, Engine};
-use crate::gameday::model::{Fault, NetEngine};
+use crate::gameday::model::{Fault, NetEngine, NetFault};
 
 /// Our qdiscs' handle: "gd".
 pub(crate) const QDISC_HANDLE: &str = "6764:";
@@ -42,35 +42,33 @@ impl Mechanism {
 
 /// Which mechanism `fault` will use on a kernel with or without netem.
 pub(crate) fn mechanism(fault: &Fault, netem_available: bool) -> Result<Mechanism, String> {
-    let engine = match fault {
-        Fault::Delay(f) => f.engine,
-        Fault::Loss(f) => f.engine,
-        Fault::Duplicate(f) | Fault::Corrupt(f) => f.engine,
-        Fault::Bandwidth(_) => return Ok(Mechanism::Tbf),
-        Fault::Partition(_) => return Ok(Mechanism::IptablesDrop),
-        Fault::Disconnect(_) => return Ok(Mechanism::DockerNetwork),
-        Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) | Fault::Pause(_) => {
-            return Err("not a network fault".into());
-        }
+    let Some(net) = fault.net() else {
+        return Err("not a network fault".into());
+    };
+    let engine = match net {
+        NetFault::Delay(f) => f.engine,
+        NetFault::Loss(f) => f.engine,
+        NetFault::Duplicate(f) | NetFault::Corrupt(f) => f.engine,
+        NetFault::Bandwidth(_) => return Ok(Mechanism::Tbf),
+        NetFault::Partition(_) => return Ok(Mechanism::IptablesDrop),
+        NetFault::Disconnect(_) => return Ok(Mechanism::DockerNetwork),
     };
     match engine {
         NetEngine::Netem if netem_available => Ok(Mechanism::Netem),
         NetEngine::Netem => Err(netns::netem_missing()),
         NetEngine::Userspace => Ok(Mechanism::Userspace),
         NetEngine::Auto if netem_available => Ok(Mechanism::Netem),
-        NetEngine::Auto => Ok(match fault {
-            Fault::Loss(l) if l.correlation.is_none() => Mechanism::IptablesStatistic,
-            Fault::Loss(_)
-            | Fault::Delay(_)
-            | Fault::Duplicate(_)
-            | Fault::Corrupt(_)
-            | Fault::Kill(_)
-            | Fault::Stop(_)
-            | Fault::Restart(_)
-            | Fault::Pause(_)
-            | Fault::Bandwidth(_)
-            | Fault::Partition(_)
-            | Fault::Disconnect(_) => Mechanism::Userspace,
+        // Without netem, uncorrelated loss is an iptables rule; the rest
+        // goes through the userspace engine.
+        NetEngine::Auto => Ok(match net {
+            NetFault::Loss(l) if l.correlation.is_none() => Mechanism::IptablesStatistic,
+            NetFault::Loss(_)
+            | NetFault::Delay(_)
+            | NetFault::Duplicate(_)
+            | NetFault::Corrupt(_)
+            | NetFault::Bandwidth(_)
+            | NetFault::Partition(_)
+            | NetFault::Disconnect(_) => Mechanism::Userspace,
         }),
     }
 }
@@ -95,8 +93,11 @@ fn fmt_duration(d: std::time::Duration) -> String {
 /// The netem parameters of a packet fault (`delay 200000us 50000us 25%`, ...).
 pub(crate) fn netem_args(fault: &Fault) -> Vec<String> {
     let mut args = Vec::new();
-    match fault {
-        Fault::Delay(d) => {
+    let Some(net) = fault.net() else {
+        return args;
+    };
+    match net {
+        NetFault::Delay(d) => {
             args.extend(["delay".to_string(), fmt_duration(d.latency.as_std())]);
             if let Some(j) = d.jitter {
                 args.push(fmt_duration(j.as_std()));
@@ -105,53 +106,48 @@ pub(crate) fn netem_args(fault: &Fault) -> Vec<String> {
                 }
             }
         }
-        Fault::Loss(l) => {
+        NetFault::Loss(l) => {
             args.extend(["loss".to_string(), format!("{}%", l.percent.0)]);
             if let Some(c) = l.correlation {
                 args.push(format!("{}%", c.0));
             }
         }
-        Fault::Duplicate(d) => args.extend(["duplicate".to_string(), format!("{}%", d.percent.0)]),
-        Fault::Corrupt(c) => args.extend(["corrupt".to_string(), format!("{}%", c.percent.0)]),
-        Fault::Kill(_)
-        | Fault::Stop(_)
-        | Fault::Restart(_)
-        | Fault::Pause(_)
-        | Fault::Bandwidth(_)
-        | Fault::Partition(_)
-        | Fault::Disconnect(_) => {}
+        NetFault::Duplicate(d) => {
+            args.extend(["duplicate".to_string(), format!("{}%", d.percent.0)]);
+        }
+        NetFault::Corrupt(c) => args.extend(["corrupt".to_string(), format!("{}%", c.percent.0)]),
+        NetFault::Bandwidth(_) | NetFault::Partition(_) | NetFault::Disconnect(_) => {}
     }
     args
 }
 
 fn packet_plan(fault: &Fault) -> PacketPlan {
-    match fault {
-        Fault::Delay(d) => PacketPlan {
+    let Some(net) = fault.net() else {
+        return PacketPlan::default();
+    };
+    match net {
+        NetFault::Delay(d) => PacketPlan {
             latency: d.latency.as_std(),
             jitter: d.jitter.map(|j| j.as_std()).unwrap_or_default(),
             correlation: d.correlation.map(|c| c.0 / 100.0).unwrap_or(0.0),
             ..Default::default()
         },
-        Fault::Loss(l) => PacketPlan {
+        NetFault::Loss(l) => PacketPlan {
             loss: l.percent.0 / 100.0,
             correlation: l.correlation.map(|c| c.0 / 100.0).unwrap_or(0.0),
             ..Default::default()
         },
-        Fault::Duplicate(d) => PacketPlan {
+        NetFault::Duplicate(d) => PacketPlan {
             duplicate: d.percent.0 / 100.0,
             ..Default::default()
         },
-        Fault::Corrupt(c) => PacketPlan {
+        NetFault::Corrupt(c) => PacketPlan {
             corrupt: c.percent.0 / 100.0,
             ..Default::default()
         },
-        Fault::Kill(_)
-        | Fault::Stop(_)
-        | Fault::Restart(_)
-        | Fault::Pause(_)
-        | Fault::Bandwidth(_)
-        | Fault::Partition(_)
-        | Fault::Disconnect(_) => PacketPlan::default(),
+        NetFault::Bandwidth(_) | NetFault::Partition(_) | NetFault::Disconnect(_) => {
+            PacketPlan::default()
+        }
     }
 }
 

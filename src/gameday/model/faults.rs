@@ -103,20 +103,36 @@ impl Fault {
         }
     }
 
+    /// The fault as a network fault, for the code that makes those
+    /// (`fault::net`); `None` for every other kind, so a new kind that is
+    /// not a network fault is added here and not there.
+    pub fn net(&self) -> Option<NetFault<'_>> {
+        match self {
+            Fault::Delay(f) => Some(NetFault::Delay(f)),
+            Fault::Loss(f) => Some(NetFault::Loss(f)),
+            Fault::Duplicate(f) => Some(NetFault::Duplicate(f)),
+            Fault::Corrupt(f) => Some(NetFault::Corrupt(f)),
+            Fault::Bandwidth(f) => Some(NetFault::Bandwidth(f)),
+            Fault::Partition(f) => Some(NetFault::Partition(f)),
+            Fault::Disconnect(f) => Some(NetFault::Disconnect(f)),
+            Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) | Fault::Pause(_) => None,
+        }
+    }
+
     /// How the fault reaches the container: through the Docker API alone,
     /// or inside its network namespace (tc, iptables, the packet engine).
     pub fn reach(&self) -> Reach {
-        match self {
-            Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) | Fault::Pause(_) => {
-                Reach::DockerApi
-            }
-            Fault::Disconnect(_) => Reach::DockerNetwork,
-            Fault::Delay(_)
-            | Fault::Loss(_)
-            | Fault::Duplicate(_)
-            | Fault::Corrupt(_)
-            | Fault::Bandwidth(_)
-            | Fault::Partition(_) => Reach::Namespace,
+        match self.net() {
+            None => Reach::DockerApi,
+            Some(NetFault::Disconnect(_)) => Reach::DockerNetwork,
+            Some(
+                NetFault::Delay(_)
+                | NetFault::Loss(_)
+                | NetFault::Duplicate(_)
+                | NetFault::Corrupt(_)
+                | NetFault::Bandwidth(_)
+                | NetFault::Partition(_),
+            ) => Reach::Namespace,
         }
     }
 
@@ -203,6 +219,18 @@ impl Fault {
             ),
         }
     }
+}
+
+/// The network faults, borrowed from a [`Fault`] ([`Fault::net`]).
+#[derive(Debug, Clone, Copy)]
+pub enum NetFault<'a> {
+    Delay(&'a DelayFault),
+    Loss(&'a LossFault),
+    Duplicate(&'a PacketShareFault),
+    Corrupt(&'a PacketShareFault),
+    Bandwidth(&'a BandwidthFault),
+    Partition(&'a PartitionFault),
+    Disconnect(&'a DisconnectFault),
 }
 
 /// How a fault reaches its container.

@@ -165,6 +165,7 @@ fn start(program: &str, args: &[String], port: u16, dir: tempfile::TempDir) -> S
         .stderr(log)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    record_test_daemon(child.id());
     let server = Server {
         child,
         port,

@@ -204,12 +204,42 @@ scenarios:
 
 /// A second Docker engine for one test: its own dockerd (and containerd),
 /// socket, data root and TLS certificates, listening on 127.0.0.1 for TLS
-/// clients only. Its containers use the host's network (it has no bridge of
-/// its own). Everything is removed when the guard drops.
+/// clients only, with a bridge of its own that the test creates (never
+/// `--bridge=none`: a dockerd started so removes the host's `docker0`, and
+/// with it the main engine's default network). Its containers use the
+/// host's network. Everything is removed when the guard drops.
 struct TlsEngine {
     daemon: std::process::Child,
     dir: tempfile::TempDir,
     port: u16,
+    _bridge: TestBridge,
+}
+
+/// A Linux bridge for a test engine, with an address of its own, removed on drop.
+struct TestBridge {
+    name: String,
+}
+
+impl TestBridge {
+    fn create(port: u16) -> TestBridge {
+        let name = format!("gdtest{port}");
+        let ip = |args: &[&str]| run(StdCommand::new("ip").args(args));
+        ip(&["link", "add", "name", &name, "type", "bridge"]);
+        let bridge = TestBridge { name };
+        // A /30 of its own, from the port: never the main engine's.
+        let address = format!("10.213.{}.{}/30", port % 250, (port / 250 % 60) * 4 + 1);
+        ip(&["addr", "add", &address, "dev", &bridge.name]);
+        ip(&["link", "set", &bridge.name, "up"]);
+        bridge
+    }
+}
+
+impl Drop for TestBridge {
+    fn drop(&mut self) {
+        let _ = StdCommand::new("ip")
+            .args(["link", "del", &self.name])
+            .output();
+    }
 }
 
 impl TlsEngine {
@@ -285,6 +315,7 @@ impl TlsEngine {
         }
         std::fs::write(d.join("daemon.json"), "{}").unwrap();
         let port = free_port();
+        let bridge = TestBridge::create(port);
         let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
         let path = |p: &str| d.join(p).display().to_string();
         let daemon = StdCommand::new("dockerd")
@@ -301,7 +332,7 @@ impl TlsEngine {
                 &path("server-key.pem"),
             ])
             .args([
-                "--bridge=none",
+                &format!("--bridge={}", bridge.name),
                 "--iptables=false",
                 "--ip6tables=false",
                 "--storage-driver=vfs",
@@ -311,7 +342,13 @@ impl TlsEngine {
             .stderr(log)
             .spawn()
             .expect("dockerd (the Docker engine's daemon) is needed for this test");
-        let engine = TlsEngine { daemon, dir, port };
+        record_test_daemon(daemon.id());
+        let engine = TlsEngine {
+            daemon,
+            dir,
+            port,
+            _bridge: bridge,
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while !engine.docker(&["version"]).status.success() {
             assert!(
@@ -732,6 +769,7 @@ impl SshServer {
             .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
             .spawn()
             .unwrap();
+        record_test_daemon(daemon.id());
         let server = SshServer { daemon, dir, port };
         wait_for_port(port);
         Some(server)

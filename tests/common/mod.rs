@@ -330,3 +330,19 @@ pub fn kill_runner_once(file: &Path, out: &Path, faulted: impl Fn() -> bool) -> 
     runner.wait().unwrap();
     pid
 }
+
+/// Note a daemon a test started (a second dockerd, sshd, Prometheus) in the
+/// file `GAMEDAY_TEST_PIDS` names, when it is set: `.ci/run` ends exactly
+/// these if a test process dies before its guard could, and nothing else.
+pub fn record_test_daemon(pid: u32) {
+    if let Some(file) = std::env::var_os("GAMEDAY_TEST_PIDS") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+        {
+            let _ = writeln!(f, "{pid}");
+        }
+    }
+}

@@ -19,6 +19,7 @@ pub(crate) mod gameday;
 pub(crate) mod plan;
 pub(crate) mod probe;
 pub(crate) mod record;
+pub(crate) mod redact;
 pub(crate) mod report;
 pub(crate) mod run;
 pub mod testing;

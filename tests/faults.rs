@@ -35,6 +35,8 @@ fn info(c: &Container) -> ContainerInfo {
         state: ContainerState::Running,
         engine: "default".into(),
         swarm_service: None,
+        network_mode: None,
+        image: String::new(),
     }
 }
 
@@ -176,6 +178,7 @@ fn recover_reverts_what_a_dead_runner_left() {
         at,
         engine: None,
         hosts: Default::default(),
+        engine_ids: Default::default(),
     })
     .unwrap();
     j.append(&JournalEntry::FaultIntent {

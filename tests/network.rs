@@ -44,6 +44,8 @@ fn info(c: &Container, service: &str) -> ContainerInfo {
         state: ContainerState::Running,
         engine: "default".into(),
         swarm_service: None,
+        network_mode: None,
+        image: String::new(),
     }
 }
 

@@ -299,6 +299,7 @@ fn fixed_journal(result: &RunResult) -> Vec<JournalEntry> {
             at: at(0),
             engine: None,
             hosts: Default::default(),
+            engine_ids: Default::default(),
         },
         JournalEntry::Phase {
             scenario: None,

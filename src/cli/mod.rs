@@ -63,9 +63,10 @@ pub enum Command {
     /// Probes run the whole time; no fault is applied unless every probe passes during the
     /// baseline. Every fault is journalled before it is applied, and reverted at the end of its
     /// scenario, on halt_if, on an internal error, and on Ctrl-C/SIGTERM (first: revert and
-    /// write a partial report; second: also skip cooldowns; third: exit at once, leaving
-    /// `gameday recover` to revert). Writes OUT/<date>-<slug>-<id>/ with journal.jsonl,
-    /// result.json, samples.jsonl and report.md.
+    /// write a partial report; second: also skip cooldowns; third: exit at once with code 4,
+    /// leaving `gameday recover` to revert). The run holds its compose project on the engine:
+    /// a second run on it is refused (exit 2) while this one lives. Writes
+    /// OUT/<date>-<slug>-<id>/ with journal.jsonl, result.json, samples.jsonl and report.md.
     Run {
         /// The gameday file.
         #[arg(value_name = "FILE")]

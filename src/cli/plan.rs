@@ -7,7 +7,7 @@ use super::CliError;
 use crate::docker::Engines;
 use crate::exit;
 use crate::gameday::{self, FileDiagnostics, Gameday};
-use crate::plan::{self, DiscoverError, Plan};
+use crate::plan::{self, DiscoverError, Inventory, Plan};
 
 pub(super) async fn plan(file: std::path::PathBuf) -> super::CliResult {
     let gameday = gameday::load(&file)?;
@@ -22,24 +22,42 @@ pub(super) async fn discover_and_resolve(
     gameday: Gameday,
     file: &Path,
 ) -> Result<(Plan, Engines), CliError> {
-    let (engines, inventory) = plan::discover(&gameday).await.map_err(|e| {
+    let (engines, inventory) = discover(&gameday, file).await?;
+    Ok((resolve(gameday, inventory, file)?, engines))
+}
+
+/// Connect to the gameday's engines and take stock (read only).
+pub(super) async fn discover(
+    gameday: &Gameday,
+    file: &Path,
+) -> Result<(Engines, Inventory), CliError> {
+    plan::discover(gameday).await.map_err(|e| {
         let error = CliError::invalid(crate::error_chain(&e));
         match e {
             DiscoverError::Connect(_) => error.hint(
                 "is the Docker daemon running? `docker info` should work; set DOCKER_HOST or `docker: { host: ... }` to use another engine",
             ),
-            DiscoverError::Host { name, .. } => {
-                error.hint(format!("check `hosts.{name}` in {}; nothing was changed", file.display()))
-            }
+            DiscoverError::Host { name, .. } => error.hint(format!(
+                "check `hosts.{name}` in {}; nothing was changed",
+                file.display()
+            )),
             DiscoverError::List(_) => error,
         }
-    })?;
-    let plan = plan::resolve(gameday, inventory).map_err(|diagnostics| {
+    })
+}
+
+/// Match the gameday against what exists; every target that does not
+/// resolve is a located error.
+pub(super) fn resolve(
+    gameday: Gameday,
+    inventory: Inventory,
+    file: &Path,
+) -> Result<Plan, CliError> {
+    plan::resolve(gameday, inventory).map_err(|diagnostics| {
         CliError::diagnostics(FileDiagnostics {
             file: file.display().to_string(),
             source: std::fs::read_to_string(file).unwrap_or_default(),
             diagnostics,
         })
-    })?;
-    Ok((plan, engines))
+    })
 }

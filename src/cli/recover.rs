@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{CliError, CliResult};
 use crate::docker::Engine;
 use crate::exit;
-use crate::run::recover::{self, Recovered};
+use crate::run::recover::{self, Outcome, Recovered};
 
 pub(super) async fn recover(
     out: PathBuf,
@@ -15,6 +15,16 @@ pub(super) async fn recover(
     helper_image: Option<String>,
 ) -> CliResult {
     let unfinished = recover::find_unfinished(&out);
+    for (path, u) in &unfinished {
+        if u.damaged_lines > 0 {
+            eprintln!(
+                "warning: {}: {} damaged line{} skipped (a torn write?); every readable record is used",
+                path.display(),
+                u.damaged_lines,
+                if u.damaged_lines == 1 { "" } else { "s" }
+            );
+        }
+    }
     if unfinished.is_empty() && scope.is_none() {
         println!(
             "nothing to recover: no journal under {} has unreverted faults",
@@ -34,20 +44,27 @@ pub(super) async fn recover(
     if let Some(project) = &scope {
         report.extend(recover::sweep(&engine, project, helper_image.as_deref()).await);
     }
-    let left = print_recovered(&report, false, |r| format!("{}: ", origin(&r.journal)));
-    if left == 0 {
+    let (left, refused) = print_recovered(&report, false, |r| format!("{}: ", origin(&r.journal)));
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if left > 0 {
+        eprintln!(
+            "{left} fault{} could not be reverted; undo by hand as shown",
+            plural(left)
+        );
+        Ok(exit::FAULT_LEFT)
+    } else if refused > 0 {
+        eprintln!(
+            "{refused} fault{} not touched: the run that holds them is alive (or cannot be proved dead)",
+            plural(refused)
+        );
+        Ok(exit::INVALID)
+    } else {
         println!(
             "recovered {} fault{}; nothing is left",
             report.len(),
-            if report.len() == 1 { "" } else { "s" }
+            plural(report.len())
         );
         Ok(exit::OK)
-    } else {
-        eprintln!(
-            "{left} fault{} could not be reverted; undo by hand as shown",
-            if left == 1 { "" } else { "s" }
-        );
-        Ok(exit::FAULT_LEFT)
     }
 }
 
@@ -55,7 +72,7 @@ pub(super) async fn recover(
 /// run can have left some for its scope: `run` refuses to start otherwise.
 pub(super) async fn after_crash(engine: &Engine, out: &Path, scope: &str) -> u8 {
     let report = recover::recover(engine, out, Some(scope)).await;
-    let left = print_recovered(&report, true, |_| "  ".to_string());
+    let (left, _) = print_recovered(&report, true, |_| "  ".to_string());
     if left == 0 {
         exit::ABORTED
     } else {
@@ -64,16 +81,18 @@ pub(super) async fn after_crash(engine: &Engine, out: &Path, scope: &str) -> u8 
 }
 
 /// One line per fault: what was done (on stdout, or stderr when
-/// `all_to_stderr`), or why it was not (on stderr). Returns how many are left.
+/// `all_to_stderr`), or why it was not (on stderr). Returns how many may be
+/// left, and how many were not touched on purpose.
 fn print_recovered(
     report: &[Recovered],
     all_to_stderr: bool,
     prefix: impl Fn(&Recovered) -> String,
-) -> usize {
+) -> (usize, usize) {
     let mut left = 0;
+    let mut refused = 0;
     for r in report {
         match &r.outcome {
-            Ok(what) => {
+            Outcome::Done(what) => {
                 let line = format!(
                     "{}fault {} on {}: {what}",
                     prefix(r),
@@ -86,7 +105,7 @@ fn print_recovered(
                     println!("{line}");
                 }
             }
-            Err(e) => {
+            Outcome::Failed(e) => {
                 left += 1;
                 eprintln!(
                     "{}fault {} on {}: NOT reverted: {e}",
@@ -95,9 +114,18 @@ fn print_recovered(
                     r.container
                 );
             }
+            Outcome::Refused(why) => {
+                refused += 1;
+                eprintln!(
+                    "{}fault {} on {}: not touched: {why}",
+                    prefix(r),
+                    r.fault_id,
+                    r.container
+                );
+            }
         }
     }
-    left
+    (left, refused)
 }
 
 /// Where a recovered fault was found: its journal, or the `--scope` sweep.

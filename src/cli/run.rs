@@ -13,7 +13,7 @@ use crate::docker::Engine;
 use crate::gameday::{self, model::Step, units::HumanDuration};
 use crate::plan::Plan;
 use crate::record::result::RunResult;
-use crate::run::{self, Operator, RunOptions};
+use crate::run::{self, Operator, RunOptions, claim};
 
 pub(super) struct RunArgs {
     pub file: PathBuf,
@@ -80,20 +80,35 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
         )));
     }
     let display = file.display().to_string();
-    let (plan, engines) = super::plan::discover_and_resolve(gameday, &file).await?;
-    if let Some((first, rest)) = plan.inventory.warnings.split_first() {
-        let mut error = CliError::invalid(first.clone());
-        for w in rest {
-            error = error.detail(format!("error: {w}"));
+    let (engines, inventory) = super::plan::discover(&gameday, &file).await?;
+    // The claim first: a second run on the scope is told who holds it,
+    // before anything else is checked or asked.
+    let run_id = run::new_run_id();
+    let (claims, taken_over) = claim_scope(&scope, &inventory, &engines, &run_id).await?;
+    let checked = async {
+        let plan = super::plan::resolve(gameday, inventory, &file)?;
+        if let Some((first, rest)) = plan.inventory.warnings.split_first() {
+            let mut error = CliError::invalid(first.clone());
+            for w in rest {
+                error = error.detail(format!("error: {w}"));
+            }
+            return Err(error.hint(format!(
+                "`gameday plan {display}` shows the whole plan; nothing was changed"
+            )));
         }
-        return Err(error.hint(format!(
-            "`gameday plan {display}` shows the whole plan; nothing was changed"
-        )));
-    }
-    let remote: Vec<&Engine> = engines.iter().filter(|e| !e.is_local()).collect();
-    if !remote.is_empty() && !yes {
-        confirm(&plan, &remote, &display)?;
-    }
+        let remote: Vec<&Engine> = engines.iter().filter(|e| !e.is_local()).collect();
+        if !remote.is_empty() && !yes {
+            confirm(&plan, &remote, &display)?;
+        }
+        Ok(plan)
+    };
+    let plan = match checked.await {
+        Ok(plan) => plan,
+        Err(e) => {
+            release(claims).await;
+            return Err(e);
+        }
+    };
     eprintln!(
         "Running gameday \"{}\" against compose project `{scope}`: {} scenario{}, about {}. Ctrl-C reverts every fault and stops.",
         plan.gameday.gameday,
@@ -120,6 +135,8 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
         );
     }
     let options = RunOptions {
+        run_id,
+        taken_over,
         file: display,
         out: out.clone(),
         operator,
@@ -134,10 +151,12 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
             eprintln!(
                 "internal error: the run stopped unexpectedly ({panic}); reverting what it applied"
             );
+            release(claims).await;
             return Ok(super::recover::after_crash(engines.default_engine(), &out, &scope).await);
         }
     };
     let _ = view.await;
+    release(claims).await;
     let outcome = outcome.map_err(|e| {
         CliError::fault_left(e.to_string()).hint(format!(
             "`gameday recover --out {}` reverts whatever the journal says is left",
@@ -163,6 +182,63 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
         }
     }
     Ok(outcome.exit_code)
+}
+
+/// Claim the scope on every engine that has containers in it, for the
+/// whole run: a second run on the same scope, from here or from another
+/// machine on the same engine, is refused while this one lives.
+async fn claim_scope(
+    scope: &str,
+    inventory: &crate::plan::Inventory,
+    engines: &crate::docker::Engines,
+    run_id: &str,
+) -> Result<(Vec<claim::Claim>, Vec<String>), CliError> {
+    let me = claim::Holder::me(run_id);
+    let mut claims = Vec::new();
+    let mut taken_over = Vec::new();
+    for engine in engines.iter() {
+        // The marker is made from an image the engine has: a target's.
+        let Some(image) = inventory
+            .in_scope
+            .iter()
+            .find(|c| c.engine == engine.name())
+            .map(|c| c.image.clone())
+        else {
+            continue;
+        };
+        match claim::acquire(engine, scope, &image, &me).await {
+            Ok((claim, dead)) => {
+                claims.push(claim);
+                if let Some(holder) = dead {
+                    eprintln!(
+                        "note: took over the claim on compose project `{scope}` left by {holder}, whose process is gone; recorded in the journal"
+                    );
+                    taken_over.push(holder.to_string());
+                }
+            }
+            Err(e) => {
+                release(claims).await;
+                let error = CliError::invalid(e.to_string());
+                return Err(match e {
+                    claim::ClaimError::Held { .. } => error.hint(format!(
+                        "two runs on one scope would undo each other's faults: wait for that run to end, or stop it (Ctrl-C where it runs); nothing was changed. A claim whose runner died on another machine is removed with `docker rm {}`",
+                        claim::name(scope)
+                    )),
+                    claim::ClaimError::Docker { .. } => error.hint("nothing was changed"),
+                });
+            }
+        }
+    }
+    Ok((claims, taken_over))
+}
+
+/// Give the claims back.
+async fn release(claims: Vec<claim::Claim>) {
+    for claim in claims {
+        if let Err(e) = claim.release().await {
+            eprintln!("warning: could not release the claim on the scope: {e}");
+        }
+    }
 }
 
 /// Each scenario's verdict and the checks not met, then the outcome.

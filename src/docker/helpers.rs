@@ -139,3 +139,86 @@ impl Engine {
         self.client.inspect_image(image).await.is_ok()
     }
 }
+
+impl Engine {
+    /// Create (never start) a container named `name` from `image`, labelled
+    /// `labels`: a marker the engine itself arbitrates, since a second
+    /// container of the same name is refused ([`DockerError::Conflict`]).
+    pub(crate) async fn create_marker(
+        &self,
+        name: &str,
+        image: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<String, DockerError> {
+        let config = bollard::models::ContainerCreateBody {
+            image: Some(image.to_string()),
+            // Never started; if someone starts it, it does nothing.
+            entrypoint: Some(vec!["/gameday-claim-is-never-started".to_string()]),
+            labels: Some(labels),
+            network_disabled: Some(true),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some("none".to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = bollard::query_parameters::CreateContainerOptionsBuilder::new()
+            .name(name)
+            .build();
+        let created = self
+            .client
+            .create_container(Some(options), config)
+            .await
+            .map_err(|e| DockerError::classify(e, name))?;
+        Ok(created.id)
+    }
+
+    /// The id and labels of the container named `name`, if there is one.
+    pub(crate) async fn labels_of(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, HashMap<String, String>)>, DockerError> {
+        match self.client.inspect_container(name, None).await {
+            Ok(info) => Ok(Some((
+                info.id.unwrap_or_default(),
+                info.config.and_then(|c| c.labels).unwrap_or_default(),
+            ))),
+            Err(e) => match DockerError::classify(e, name) {
+                DockerError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Remove a container that is not running (a marker).
+    pub(crate) async fn remove_container(&self, id: &str) -> Result<(), DockerError> {
+        match self
+            .client
+            .remove_container(
+                id,
+                Some(bollard::query_parameters::RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => match DockerError::classify(e, id) {
+                DockerError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The engine's own ID (`docker info`), which tells one engine from
+    /// another whatever address it is reached at.
+    pub(crate) async fn engine_id(&self) -> Result<String, DockerError> {
+        let info = self
+            .client
+            .info()
+            .await
+            .map_err(|e| DockerError::classify(e, "info"))?;
+        Ok(info.id.unwrap_or_default())
+    }
+}

@@ -83,6 +83,11 @@ pub struct ContainerInfo {
     /// A swarm task's service (`<stack>_<service>`): the swarm, not gameday,
     /// brings a killed or stopped task back (as a new container).
     pub swarm_service: Option<String>,
+    /// `default`, a network, `host`, `none` or `container:<id>`: whose
+    /// network namespace the container uses.
+    pub network_mode: Option<String>,
+    /// The image it runs (its ID).
+    pub image: String,
 }
 
 impl ContainerInfo {
@@ -98,8 +103,12 @@ pub struct Engine {
     host: String,
     /// `default` (the `docker:` engine) or its name in `hosts:`.
     name: String,
-    /// How it was reached, for the journal (so `recover` can reach it again).
+    /// How it was asked for (the file's `docker:` or `hosts:` entry).
     spec: std::sync::Arc<EngineSpec>,
+    /// How it was reached, resolved (the address and TLS files that
+    /// DOCKER_HOST, DOCKER_CERT_PATH or the default supplied): recorded in
+    /// the journal so `recover` reaches the same engine from any shell.
+    resolved: std::sync::Arc<EngineSpec>,
     /// How the connection is protected, for plans and reports.
     security: Security,
     /// For an `ssh://` engine: the tunnel, open as long as a clone lives.
@@ -174,6 +183,10 @@ impl Engine {
             let client = client.negotiate_version().await.map_err(unreachable)?;
             return Ok(Engine {
                 client,
+                resolved: std::sync::Arc::new(EngineSpec {
+                    host: Some(host.clone()),
+                    ..spec.clone()
+                }),
                 host,
                 name: name.to_string(),
                 spec: std::sync::Arc::new(spec.clone()),
@@ -181,7 +194,9 @@ impl Engine {
                 _tunnel: Some(std::sync::Arc::new(tunnel)),
             });
         }
-        let tcp = host.starts_with("tcp://") || host.starts_with("http://");
+        let tcp = ["tcp://", "http://", "https://"]
+            .iter()
+            .any(|scheme| host.starts_with(scheme));
         let tls = spec.tls.clone().or_else(|| {
             let verify = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
             (tcp && verify).then(|| {
@@ -234,6 +249,12 @@ impl Engine {
         let client = client.negotiate_version().await.map_err(unreachable)?;
         Ok(Engine {
             client,
+            resolved: std::sync::Arc::new(EngineSpec {
+                host: Some(host.clone()),
+                tls: if tcp { tls } else { None },
+                insecure: spec.insecure,
+                ssh: spec.ssh.clone(),
+            }),
             host,
             name: name.to_string(),
             spec: std::sync::Arc::new(spec.clone()),
@@ -249,6 +270,11 @@ impl Engine {
     /// How this engine was reached (recorded in the journal).
     pub fn spec(&self) -> &EngineSpec {
         &self.spec
+    }
+
+    /// How it was reached, resolved: what the journal records.
+    pub(crate) fn resolved_spec(&self) -> &EngineSpec {
+        &self.resolved
     }
 
     pub fn security(&self) -> Security {
@@ -352,6 +378,8 @@ impl Engine {
                         .unwrap_or(ContainerState::Dead),
                     engine: self.name.clone(),
                     swarm_service,
+                    network_mode: c.host_config.and_then(|h| h.network_mode),
+                    image: c.image_id.unwrap_or_default(),
                 });
             }
         }

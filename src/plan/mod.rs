@@ -62,6 +62,9 @@ pub(crate) struct NamespaceRoute {
 pub(crate) struct ResolvedTarget {
     pub target: Target,
     pub containers: Vec<ContainerInfo>,
+    /// Containers of the target that a fault leaves alone because they
+    /// are not running (an exited replica, a `compose run` leftover).
+    pub skipped: Vec<ContainerInfo>,
 }
 
 /// A scenario's faults, each with the containers it acts on.

@@ -29,11 +29,20 @@ fn offset(d: Duration) -> String {
 }
 
 fn target_text(r: &ResolvedTarget) -> String {
-    match (&r.target.selector, r.target.pick) {
+    let text = match (&r.target.selector, r.target.pick) {
         (Selector::Service(s), Pick::One) => format!("one of [{}] ({s})", names(&r.containers)),
         (Selector::Service(s), Pick::All) => format!("{} ({s})", names(&r.containers)),
         (Selector::Container(_), _) => names(&r.containers),
+    };
+    if r.skipped.is_empty() {
+        return text;
     }
+    let skipped: Vec<String> = r
+        .skipped
+        .iter()
+        .map(|c| format!("{} ({})", c.name, c.state.name()))
+        .collect();
+    format!("{text}; skipped, not running: {}", skipped.join(", "))
 }
 
 impl Plan {
@@ -146,7 +155,12 @@ impl Plan {
         for (probe, target) in g.probes.0.iter().zip(&self.probe_targets) {
             let what = match (&probe.kind, target) {
                 (ProbeKind::Http(h), _) => {
-                    let mut s = format!("http {} {} expect {}", h.method, h.url, h.expect_status);
+                    let mut s = format!(
+                        "http {} {} expect {}",
+                        h.method,
+                        crate::redact::url(&h.url),
+                        h.expect_status
+                    );
                     if let Some(b) = &h.body_contains {
                         let _ = write!(s, ", body contains {b:?}");
                     }
@@ -182,13 +196,21 @@ impl Plan {
                     l.pattern
                 ),
                 (ProbeKind::Prometheus(q), _) => {
-                    let mut s = format!("prometheus {} query {}", q.url, q.query);
+                    let mut s = format!(
+                        "prometheus {} query {}",
+                        crate::redact::url(&q.url),
+                        q.query
+                    );
                     if let Some(e) = &q.expect {
                         let _ = write!(s, ", ok when {e}");
                     }
                     s
                 }
-                (ProbeKind::Alert(a), _) => format!("alert {} firing, asked of {}", a.name, a.url),
+                (ProbeKind::Alert(a), _) => format!(
+                    "alert {} firing, asked of {}",
+                    a.name,
+                    crate::redact::url(&a.url)
+                ),
             };
             let _ = writeln!(
                 out,

@@ -5,19 +5,61 @@
 use super::{Inventory, Plan, ResolvedFault, ResolvedScenario, ResolvedTarget, schedule};
 use crate::docker::ContainerInfo;
 use crate::gameday::diag::{Diagnostic, nearest};
-use crate::gameday::model::{Gameday, Pick, Selector, Target};
+use crate::gameday::model::{Fault, Gameday, Pick, Reach, Selector, Target};
+use crate::gameday::units::ContainerState;
+
+/// A network fault must stay inside its container: a target that uses the
+/// host's network namespace, or the namespace of a container outside the
+/// scope, would throttle or cut that instead.
+fn own_namespace(
+    fault: &Fault,
+    targets: &ResolvedTarget,
+    in_scope: &[ContainerInfo],
+) -> Result<(), Diagnostic> {
+    if fault.reach() != Reach::Namespace {
+        return Ok(());
+    }
+    for c in &targets.containers {
+        let mode = c.network_mode.as_deref().unwrap_or_default();
+        let shared = if mode == "host" {
+            Some("the host's network namespace (network_mode: host): the fault would throttle or cut the whole host".to_string())
+        } else if let Some(other) = mode.strip_prefix("container:") {
+            let in_scope = in_scope
+                .iter()
+                .any(|s| s.id.starts_with(other) || s.name == other);
+            (!in_scope).then(|| {
+                format!("the network namespace of container `{other}`, which is outside the scope: the fault would reach it")
+            })
+        } else {
+            None
+        };
+        if let Some(shared) = shared {
+            return Err(Diagnostic::new(
+                targets.target.pos,
+                format!("`{}` uses {shared}", c.name),
+            )
+            .with_hint(format!(
+                "a `{}` fault needs a container with a network namespace of its own; gameday never reaches outside its scope. Nothing was changed",
+                fault.kind()
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// Match every target of the gameday against the containers in scope.
 /// Collects every target that does not resolve.
 pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let project = gameday.scope.compose_project.clone();
-    let mut resolve_one = |target: &Target| -> Option<ResolvedTarget> {
+    // Faults act on running containers only; probes watch them all.
+    let mut resolve_one = |target: &Target, running_only: bool| -> Option<ResolvedTarget> {
         match resolve_target(
             target,
             &inventory.in_scope,
             &inventory.outside_scope,
             &project,
+            running_only,
         ) {
             Ok(r) => Some(r),
             Err(d) => {
@@ -26,21 +68,34 @@ pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Ve
             }
         }
     };
+    let mut namespace_errors = Vec::new();
     let mut scenarios = Vec::new();
     for scenario in &gameday.scenarios {
         let mut faults = Vec::new();
         for fault in &scenario.faults {
-            let targets = resolve_one(fault.target());
+            let targets =
+                resolve_one(fault.target(), true).and_then(|targets| {
+                    match own_namespace(fault, &targets, &inventory.in_scope) {
+                        Ok(()) => Some(targets),
+                        Err(d) => {
+                            namespace_errors.push(d);
+                            None
+                        }
+                    }
+                });
             let peers: Vec<ContainerInfo> = fault
                 .peers()
                 .iter()
                 .filter_map(|peer| {
-                    resolve_one(&Target {
-                        selector: Selector::Service(peer.service.clone()),
-                        pick: Pick::All,
-                        host: fault.target().host.clone(),
-                        pos: peer.pos,
-                    })
+                    resolve_one(
+                        &Target {
+                            selector: Selector::Service(peer.service.clone()),
+                            pick: Pick::All,
+                            host: fault.target().host.clone(),
+                            pos: peer.pos,
+                        },
+                        true,
+                    )
                 })
                 .flat_map(|r| r.containers)
                 .collect();
@@ -58,8 +113,9 @@ pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Ve
         .probes
         .0
         .iter()
-        .map(|p| p.kind.target().and_then(&mut resolve_one))
+        .map(|p| p.kind.target().and_then(|t| resolve_one(t, false)))
         .collect();
+    errors.extend(namespace_errors);
     if !errors.is_empty() {
         errors.sort_by_key(|d| d.pos);
         return Err(errors);
@@ -80,6 +136,7 @@ fn resolve_target(
     in_scope: &[ContainerInfo],
     outside_scope: &[ContainerInfo],
     project: &str,
+    running_only: bool,
 ) -> Result<ResolvedTarget, Diagnostic> {
     // `host:` narrows the search to one engine.
     let on_host: Vec<ContainerInfo>;
@@ -118,11 +175,28 @@ fn resolve_target(
                 (found, format!("container `{name}`"), names)
             }
         };
-    if !found.is_empty() {
+    let (containers, skipped): (Vec<ContainerInfo>, Vec<ContainerInfo>) = found
+        .into_iter()
+        .partition(|c| !running_only || c.state == ContainerState::Running);
+    if !containers.is_empty() {
         return Ok(ResolvedTarget {
             target: target.clone(),
-            containers: found,
+            containers,
+            skipped,
         });
+    }
+    if !skipped.is_empty() {
+        let states: Vec<String> = skipped
+            .iter()
+            .map(|c| format!("{} is {}", c.name, c.state.name()))
+            .collect();
+        return Err(Diagnostic::new(
+            target.pos,
+            format!("{wanted} has no running container: {}", states.join(", ")),
+        )
+        .with_hint(
+            "a fault acts on running containers only (it never starts one that was stopped); start the stack first",
+        ));
     }
     let name = match &target.selector {
         Selector::Service(s) | Selector::Container(s) => s.as_str(),
@@ -170,6 +244,8 @@ pub(crate) mod tests {
             state: ContainerState::Running,
             engine: crate::gameday::decode::DEFAULT_HOST.to_string(),
             swarm_service: None,
+            network_mode: None,
+            image: String::new(),
         }
     }
 
@@ -307,5 +383,111 @@ scenarios:
         let targets = &plan.scenarios[0].faults[0].targets.containers;
         assert_eq!(targets.len(), 1);
         assert_eq!(targets[0].engine, "db");
+    }
+
+    #[test]
+    fn faults_act_on_running_containers_only() {
+        let g = gameday(
+            r#"
+gameday: Running only
+scope: { compose_project: demo }
+probes:
+  db-state: { container: { service: db } }
+scenarios:
+  - name: Stop
+    fault: { stop: { service: db } }
+    duration: 1s
+"#,
+        );
+        let mut exited = container("demo", "db", 2);
+        exited.state = ContainerState::Exited;
+        let inventory = Inventory {
+            in_scope: vec![container("demo", "db", 1), exited.clone()],
+            ..Inventory::default()
+        };
+        let plan = resolve(g.clone(), inventory).expect("resolves");
+        let targets = &plan.scenarios[0].faults[0].targets;
+        assert_eq!(targets.containers.len(), 1);
+        assert_eq!(targets.containers[0].name, "demo_db_1");
+        assert_eq!(targets.skipped, vec![exited.clone()]);
+        // A probe still watches every container of the service.
+        assert_eq!(
+            plan.probe_targets[0].as_ref().map(|t| t.containers.len()),
+            Some(2)
+        );
+        // Nothing running at all: a located error, not a start.
+        let only_exited = Inventory {
+            in_scope: vec![exited],
+            ..Inventory::default()
+        };
+        let errors = resolve(g, only_exited).expect_err("nothing to stop");
+        assert!(
+            errors[0]
+                .message
+                .contains("has no running container: demo_db_2 is exited"),
+            "{}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn a_network_fault_never_reaches_the_host_or_outside_the_scope() {
+        let g = gameday(
+            r#"
+gameday: Namespaces
+scope: { compose_project: demo }
+scenarios:
+  - name: Slow
+    faults:
+      - delay: { service: api, latency: 100ms }
+      - pause: { service: api }
+    duration: 1s
+"#,
+        );
+        let mut host = container("demo", "api", 1);
+        host.network_mode = Some("host".into());
+        let errors = resolve(
+            g.clone(),
+            Inventory {
+                in_scope: vec![host],
+                ..Inventory::default()
+            },
+        )
+        .expect_err("host namespace");
+        assert_eq!(errors.len(), 1, "the pause is fine: {errors:?}");
+        assert_eq!((errors[0].pos.line, errors[0].pos.col), (7, 18));
+        assert!(
+            errors[0].message.contains("host's network namespace"),
+            "{}",
+            errors[0].message
+        );
+        let mut shared = container("demo", "api", 1);
+        shared.network_mode = Some("container:0123456789ab".into());
+        let errors = resolve(
+            g.clone(),
+            Inventory {
+                in_scope: vec![shared.clone()],
+                ..Inventory::default()
+            },
+        )
+        .expect_err("outside namespace");
+        assert!(
+            errors[0].message.contains("outside the scope"),
+            "{}",
+            errors[0].message
+        );
+        // Sharing the namespace of a container in scope is allowed.
+        let mut peer = container("demo", "db", 1);
+        peer.id = "0123456789abcdef".into();
+        assert!(
+            resolve(
+                g,
+                Inventory {
+                    in_scope: vec![shared, peer],
+                    ..Inventory::default()
+                },
+            )
+            .is_ok()
+        );
     }
 }

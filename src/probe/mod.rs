@@ -207,10 +207,12 @@ impl ProbeRunner {
                 sample.ok = result.ok;
                 sample.status = result.status;
                 sample.state = result.state;
-                sample.error = result.error;
+                // What a sample keeps is printed and archived: no secret
+                // from a URL (errors quote the URL they failed on).
+                sample.error = result.error.as_deref().map(crate::redact::text);
                 sample.exit_code = result.exit_code;
                 sample.value = result.value;
-                sample.output = result.output;
+                sample.output = result.output.as_deref().map(crate::redact::text);
             }
         }
         sample

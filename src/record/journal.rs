@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -30,6 +30,16 @@ pub enum JournalEntry {
         /// The engines of `hosts:`, by name.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         hosts: BTreeMap<String, EngineSpec>,
+        /// Each engine's own ID (`docker info`), by name (`default` and
+        /// those of `hosts:`): `recover` checks it reaches the same engine.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        engine_ids: BTreeMap<String, String>,
+    },
+    /// The run took over the claim on its scope from a runner that had
+    /// provably died without releasing it.
+    ClaimTakenOver {
+        from: String,
+        at: DateTime<Utc>,
     },
     Phase {
         scenario: Option<String>,
@@ -98,8 +108,26 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// Open a journal to append to it. A torn last line (a write cut by a
+    /// power loss or a full disk) is ended first, so the next record starts
+    /// on a line of its own instead of being glued to the fragment.
     pub fn create(path: &Path) -> std::io::Result<Journal> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
+        let len = file.metadata()?.len();
+        if len > 0 {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1))?;
+            file.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n")?;
+                file.sync_data()?;
+            }
+        }
         Ok(Journal {
             file,
             path: path.to_path_buf(),
@@ -129,29 +157,54 @@ impl Journal {
     }
 }
 
-/// Read a journal; lines that do not parse (a torn last write) are skipped.
+/// Read a journal; lines that do not parse (a torn write, garbage) are
+/// skipped.
 pub fn read(path: &Path) -> std::io::Result<Vec<JournalEntry>> {
-    let file = File::open(path)?;
-    Ok(BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str(&l).ok())
-        .collect())
+    read_counting_damage(path).map(|(entries, _)| entries)
+}
+
+/// Read a journal, and count the damaged lines skipped. Reading never
+/// stops at one: bytes that are not UTF-8 or not a record are skipped, and
+/// every record after them is read.
+pub(crate) fn read_counting_damage(path: &Path) -> std::io::Result<(Vec<JournalEntry>, usize)> {
+    let bytes = std::fs::read(path)?;
+    let mut entries = Vec::new();
+    let mut damaged = 0;
+    for line in bytes.split(|b| *b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice(line) {
+            Ok(entry) => entries.push(entry),
+            Err(_) => damaged += 1,
+        }
+    }
+    Ok((entries, damaged))
 }
 
 /// The scope of a journal and the faults it intended and never saw reverted.
 #[derive(Debug, Clone)]
 pub struct Unfinished {
+    pub run_id: String,
     pub scope: String,
+    /// Each engine's ID as the run saw it, by name (`default`, hosts).
+    pub engine_ids: BTreeMap<String, String>,
+    /// The engine name of each fault on an engine of `hosts:`.
+    pub fault_hosts: BTreeMap<String, String>,
     /// The engine the run used, when the journal says.
     pub engine: Option<EngineSpec>,
     /// Faults on an engine of `hosts:`: how to reach it, by fault id.
     pub fault_engines: BTreeMap<String, EngineSpec>,
     pub faults: Vec<(String, RevertRecipe)>,
+    /// Lines of the journal that could not be read (and were skipped).
+    pub damaged_lines: usize,
 }
 
 pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
+    let mut run_id = String::new();
     let mut scope = String::new();
+    let mut engine_ids = BTreeMap::new();
+    let mut fault_hosts = BTreeMap::new();
     let mut engine = None;
     let mut hosts = BTreeMap::new();
     let mut fault_engines = BTreeMap::new();
@@ -159,11 +212,15 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
     for entry in entries {
         match entry {
             JournalEntry::RunStarted {
+                run_id: r,
                 scope: s,
                 engine: e,
                 hosts: h,
+                engine_ids: ids,
                 ..
             } => {
+                run_id = r.clone();
+                engine_ids = ids.clone();
                 scope = s.clone();
                 engine = e.clone();
                 hosts = h.clone();
@@ -174,8 +231,11 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
                 host,
                 ..
             } => {
-                if let Some(spec) = host.as_ref().and_then(|h| hosts.get(h)) {
-                    fault_engines.insert(fault_id.clone(), spec.clone());
+                if let Some(h) = host {
+                    fault_hosts.insert(fault_id.clone(), h.clone());
+                    if let Some(spec) = hosts.get(h) {
+                        fault_engines.insert(fault_id.clone(), spec.clone());
+                    }
                 }
                 open.push((fault_id.clone(), recipe.clone()));
             }
@@ -184,10 +244,14 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
         }
     }
     Unfinished {
+        run_id,
         scope,
+        engine_ids,
+        fault_hosts,
         engine,
         fault_engines,
         faults: open,
+        damaged_lines: 0,
     }
 }
 
@@ -211,6 +275,7 @@ mod tests {
                 at,
                 engine: None,
                 hosts: BTreeMap::new(),
+                engine_ids: BTreeMap::new(),
             },
             JournalEntry::FaultIntent {
                 fault_id: "1".into(),
@@ -258,5 +323,40 @@ mod tests {
             .write_all(b"{\"event\": \"fau")
             .unwrap();
         assert_eq!(read(&path).unwrap(), vec![e]);
+    }
+
+    /// A torn last record is ended before the next one is appended, and a
+    /// damaged line (garbage, not even UTF-8) is skipped and counted, never
+    /// the end of reading.
+    #[test]
+    fn a_torn_tail_is_repaired_and_damage_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let halted = |reason: &str| JournalEntry::Halted {
+            reason: reason.into(),
+            at: Utc::now(),
+        };
+        let mut j = Journal::create(&path).unwrap();
+        j.append(&halted("first")).unwrap();
+        drop(j);
+        let mut raw = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        raw.write_all(b"\xff\xfe not a record\n{\"event\": \"halted\", \"rea")
+            .unwrap();
+        drop(raw);
+        let mut j = Journal::create(&path).unwrap();
+        j.append(&halted("after the tear")).unwrap();
+        let (entries, damaged) = read_counting_damage(&path).unwrap();
+        let reasons: Vec<String> = entries
+            .iter()
+            .map(|e| match e {
+                JournalEntry::Halted { reason, .. } => reason.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(reasons, ["first", "after the tear"]);
+        assert_eq!(damaged, 2);
     }
 }

@@ -128,6 +128,11 @@ pub(super) fn events(record: &RunRecord) -> Vec<EventRow> {
                 JournalEntry::RunStarted { at, gameday, .. } => {
                     (*at, "run", format!("run of \"{gameday}\" started"))
                 }
+                JournalEntry::ClaimTakenOver { at, from } => (
+                    *at,
+                    "run",
+                    format!("took over the claim on the scope left by {from}"),
+                ),
                 JournalEntry::Phase {
                     at,
                     scenario,

@@ -78,10 +78,12 @@ fn spawn_signal_listener() -> mpsc::UnboundedReceiver<u32> {
             }
             count += 1;
             if count >= 3 {
+                // Faults may still be in place: this is not "aborted, every
+                // fault reverted".
                 eprintln!(
-                    "third signal: exiting now; run `gameday recover` to revert what is left"
+                    "third signal: exiting now; faults this run applied may still be in place: run `gameday recover` (same --out) to revert them"
                 );
-                std::process::exit(i32::from(exit::ABORTED));
+                std::process::exit(i32::from(exit::FAULT_LEFT));
             }
             let _ = tx.send(count);
         }

@@ -10,9 +10,11 @@
 //! - [`operator`]: lines typed at the terminal (observations, manual steps);
 //! - [`outcome`]: pure: from what happened to `result.json` and the exit code;
 //! - [`run_dir`]: naming and creating the run directory;
+//! - [`claim`]: the run's exclusive claim on its scope, held on the engine;
 //! - [`recover`]: reverting what a dead runner left; [`view`]: the live view.
 
 mod apply;
+pub(crate) mod claim;
 mod dispatcher;
 mod operator;
 pub(crate) mod outcome;
@@ -37,6 +39,10 @@ pub(crate) use operator::Operator;
 
 #[derive(Debug, Clone)]
 pub(crate) struct RunOptions {
+    /// The run's id (see [`new_run_id`]): its claim on the scope carries it.
+    pub run_id: String,
+    /// Holders of claims this run took over (provably dead), to journal.
+    pub taken_over: Vec<String>,
     pub file: String,
     pub out: PathBuf,
     /// Whether a person at a terminal can answer manual steps and type
@@ -66,6 +72,22 @@ pub(crate) struct RunOutcome {
     pub record: RunRecord,
 }
 
+/// A new run id: `3f9c2a`.
+pub(crate) fn new_run_id() -> String {
+    run_dir::new_run_id()
+}
+
+/// Each engine's own ID, by name, for the journal.
+async fn engine_ids(engines: &Engines) -> std::collections::BTreeMap<String, String> {
+    let mut ids = std::collections::BTreeMap::new();
+    for e in engines.iter() {
+        if let Ok(id) = e.engine_id().await {
+            ids.insert(e.name().to_string(), id);
+        }
+    }
+    ids
+}
+
 /// Run the plan. Every fault applied is reverted before this returns, unless
 /// Docker refuses, in which case the result lists it in `faults_left`.
 pub(crate) async fn run(
@@ -74,7 +96,7 @@ pub(crate) async fn run(
     options: RunOptions,
     events: mpsc::UnboundedSender<RunEvent>,
 ) -> Result<RunOutcome, RunError> {
-    let run_id = run_dir::new_run_id();
+    let run_id = options.run_id.clone();
     let (run_dir, mut journal) = run_dir::create(&options.out, &plan.gameday.gameday, &run_id)?;
     let clock = Clock::start();
     let _ = journal.append(&JournalEntry::RunStarted {
@@ -83,13 +105,20 @@ pub(crate) async fn run(
         scope: plan.gameday.scope.compose_project.clone(),
         file: options.file.clone(),
         at: clock.start_wall,
-        engine: Some(engines.default_engine().spec().clone()),
+        engine: Some(engines.default_engine().resolved_spec().clone()),
         hosts: engines
             .iter()
             .skip(1)
-            .map(|e| (e.name().to_string(), e.spec().clone()))
+            .map(|e| (e.name().to_string(), e.resolved_spec().clone()))
             .collect(),
+        engine_ids: engine_ids(&engines).await,
     });
+    for from in &options.taken_over {
+        let _ = journal.append(&JournalEntry::ClaimTakenOver {
+            from: from.clone(),
+            at: chrono::Utc::now(),
+        });
+    }
 
     let (samples_tx, samples_rx) = mpsc::unbounded_channel();
     let (cancel_tx, cancel_rx) = watch::channel(false);

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
+use super::claim;
 use crate::docker::Engine;
 use crate::gameday::model::EngineSpec;
 use crate::record::journal::{self, Journal, JournalEntry};
 
-/// Journals under `out` (one level of run directories) that have unreverted faults.
+/// Journals under `out` (one level of run directories) that have
+/// unreverted faults, with how many damaged lines each had.
 pub(crate) fn find_unfinished(out: &Path) -> Vec<(PathBuf, journal::Unfinished)> {
     let Ok(dirs) = std::fs::read_dir(out) else {
         return Vec::new();
@@ -20,8 +22,9 @@ pub(crate) fn find_unfinished(out: &Path) -> Vec<(PathBuf, journal::Unfinished)>
         .map(|d| d.path().join(crate::record::JOURNAL_FILE))
         .filter(|p| p.is_file())
         .filter_map(|p| {
-            let entries = journal::read(&p).ok()?;
-            let u = journal::unfinished(&entries);
+            let (entries, damaged) = journal::read_counting_damage(&p).ok()?;
+            let mut u = journal::unfinished(&entries);
+            u.damaged_lines = damaged;
             (!u.faults.is_empty()).then_some((p, u))
         })
         .collect();
@@ -35,60 +38,115 @@ pub(crate) struct Recovered {
     pub journal: PathBuf,
     pub fault_id: String,
     pub container: String,
-    pub outcome: Result<&'static str, String>,
+    pub outcome: Outcome,
+}
+
+/// How recovering one fault went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Reverted, already fine, or nothing left to revert: the words say which.
+    Done(String),
+    /// Not reverted: the fault may still be in place (exit 4).
+    Failed(String),
+    /// Not touched, on purpose: the run that applied it is alive, or cannot
+    /// be proved dead (exit 2).
+    Refused(String),
+}
+
+/// An engine a journal names, connected once per address, with its ID.
+struct Reached {
+    spec: EngineSpec,
+    engine: Result<(Engine, String), String>,
+}
+
+async fn reach<'a>(
+    cache: &'a mut Vec<Reached>,
+    spec: &EngineSpec,
+) -> &'a Result<(Engine, String), String> {
+    if let Some(i) = cache.iter().position(|r| &r.spec == spec) {
+        return &cache[i].engine;
+    }
+    let engine = match Engine::connect_spec(spec).await {
+        Ok(engine) => match engine.engine_id().await {
+            Ok(id) => Ok((engine, id)),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    cache.push(Reached {
+        spec: spec.clone(),
+        engine,
+    });
+    &cache.last().expect("just pushed").engine
 }
 
 /// Revert every unfinished fault of every journal under `out` (only those of
 /// `scope` when given), each on the engine its journal names (reached the
-/// same way, TLS included), else on `fallback`.
+/// same way, TLS included, and checked to be the same engine by its ID),
+/// else on `fallback` for journals written before engines were recorded.
+/// A journal whose run holds its scope's claim and is alive, or cannot be
+/// proved dead, is refused.
 pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) -> Vec<Recovered> {
     let mut report = Vec::new();
-    let mut engines: Vec<(EngineSpec, Result<Engine, String>)> = Vec::new();
+    let mut cache: Vec<Reached> = Vec::new();
     for (path, unfinished) in find_unfinished(out) {
         if scope.is_some_and(|s| s != unfinished.scope) {
             continue;
         }
+        if let Some(refusal) = busy(fallback, &mut cache, &unfinished).await {
+            for (fault_id, recipe) in &unfinished.faults {
+                report.push(Recovered {
+                    journal: path.clone(),
+                    fault_id: fault_id.clone(),
+                    container: recipe.container_name().to_string(),
+                    outcome: Outcome::Refused(refusal.clone()),
+                });
+            }
+            continue;
+        }
         let mut journal = Journal::create(&path).ok();
-        for (fault_id, recipe) in unfinished.faults {
+        for (fault_id, recipe) in &unfinished.faults {
+            let host = unfinished
+                .fault_hosts
+                .get(fault_id)
+                .map_or(crate::gameday::decode::DEFAULT_HOST, String::as_str);
             let spec = unfinished
                 .fault_engines
-                .get(&fault_id)
+                .get(fault_id)
                 .or(unfinished.engine.as_ref());
-            let engine = match spec {
-                None => Ok(fallback),
-                Some(spec) if spec == fallback.spec() => Ok(fallback),
-                Some(spec) => {
-                    if !engines.iter().any(|(s, _)| s == spec) {
-                        let connected = Engine::connect_spec(spec).await.map_err(|e| e.to_string());
-                        engines.push((spec.clone(), connected));
-                    }
-                    let (_, connected) =
-                        engines.iter().find(|(s, _)| s == spec).expect("just added");
-                    connected.as_ref().map_err(Clone::clone)
-                }
-            };
+            let expected_id = unfinished.engine_ids.get(host);
             let requested_at = Utc::now();
-            let executed = match engine {
-                Ok(engine) => recipe.execute(engine).await.map_err(|e| e.to_string()),
-                Err(ref e) => Err(format!("cannot reach the engine the journal names: {e}")),
+            let executed = match spec {
+                None => revert(fallback, recipe).await,
+                Some(spec) => match reach(&mut cache, spec).await {
+                    Err(e) => Err(format!(
+                        "cannot reach the engine the journal names ({}): {e}",
+                        spec.host
+                            .as_deref()
+                            .unwrap_or("DOCKER_HOST or the local socket")
+                    )),
+                    Ok((_, id)) if expected_id.is_some_and(|want| want != id) => Err(format!(
+                        "the engine at {} is not the one the run used (its ID is {id}, the journal's {})",
+                        spec.host.as_deref().unwrap_or("the default address"),
+                        expected_id.map_or("", String::as_str)
+                    )),
+                    Ok((engine, _)) => revert(engine, recipe).await,
+                },
             };
             let outcome = match executed {
-                Ok(confirmed) => {
+                Ok((confirmed, words)) => {
                     if let Some(j) = journal.as_mut() {
                         let _ = j.append(&JournalEntry::FaultReverted {
                             fault_id: fault_id.clone(),
-                            by: "recover".into(),
+                            by: format!("recover ({words})"),
                             requested_at,
                             confirmed_at: confirmed,
                         });
                     }
-                    Ok(if confirmed.is_some() {
-                        "reverted"
-                    } else {
-                        "was already reverted"
-                    })
+                    Outcome::Done(words)
                 }
                 Err(e) => {
+                    // The intent stays open: a later `recover` tries again.
                     if let Some(j) = journal.as_mut() {
                         let _ = j.append(&JournalEntry::FaultRevertFailed {
                             fault_id: fault_id.clone(),
@@ -96,18 +154,116 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
                             by_hand: recipe.by_hand(),
                         });
                     }
-                    Err(format!("{e}; by hand: {}", recipe.by_hand()))
+                    Outcome::Failed(format!("{e}; by hand: {}", recipe.by_hand()))
                 }
             };
             report.push(Recovered {
                 journal: path.clone(),
-                fault_id,
+                fault_id: fault_id.clone(),
                 container: recipe.container_name().to_string(),
                 outcome,
             });
         }
+        // The run is dead and its faults are dealt with: its claim goes too.
+        if report
+            .iter()
+            .filter(|r| r.journal == path)
+            .all(|r| matches!(r.outcome, Outcome::Done(_)))
+        {
+            let engine = match unfinished.engine.as_ref() {
+                Some(spec) => reach(&mut cache, spec)
+                    .await
+                    .as_ref()
+                    .ok()
+                    .map(|(e, _)| e.clone()),
+                None => Some(fallback.clone()),
+            };
+            if let Some(engine) = engine
+                && let Ok(Some(holder)) = claim::release_dead(&engine, &unfinished.scope).await
+                && let Some(j) = journal.as_mut()
+            {
+                let _ = j.append(&JournalEntry::Observation {
+                    scenario: None,
+                    by: "recover".into(),
+                    text: format!("released the claim left by {holder}"),
+                    at: Utc::now(),
+                });
+            }
+        }
     }
     report
+}
+
+/// Why the faults of `unfinished` must not be touched now, if they must
+/// not: its scope's claim is held by a run that is alive or that cannot be
+/// proved dead (reverting would undo a live run's fault mid-hold).
+async fn busy(
+    fallback: &Engine,
+    cache: &mut Vec<Reached>,
+    unfinished: &journal::Unfinished,
+) -> Option<String> {
+    let engine = match unfinished.engine.as_ref() {
+        Some(spec) => match reach(cache, spec).await {
+            Ok((engine, _)) => engine.clone(),
+            // Unreachable: each fault says so below.
+            Err(_) => return None,
+        },
+        None => fallback.clone(),
+    };
+    let holder = claim::holder(&engine, &unfinished.scope).await.ok()??;
+    let whose = if holder.run_id == unfinished.run_id {
+        "its run"
+    } else {
+        "another run"
+    };
+    match holder.liveness() {
+        claim::Liveness::Dead => None,
+        claim::Liveness::Alive => Some(format!(
+            "{whose} is alive and holds compose project `{}`: {holder}; it reverts its own faults (Ctrl-C stops it)",
+            unfinished.scope
+        )),
+        claim::Liveness::Unknown => Some(format!(
+            "{whose} holds compose project `{}` from another machine: {holder}; run `gameday recover` there, or, if that machine is gone for good, remove the claim with `docker rm {}` and run recover again",
+            unfinished.scope,
+            claim::name(&unfinished.scope)
+        )),
+    }
+}
+
+/// Execute one recipe, saying honestly what happened: reverted, already
+/// fine, or nothing left because the container is gone or was replaced.
+async fn revert(
+    engine: &Engine,
+    recipe: &crate::fault::RevertRecipe,
+) -> Result<(Option<chrono::DateTime<Utc>>, String), String> {
+    use crate::gameday::units::ContainerState;
+    let id = recipe.container_id();
+    match engine.state(id).await {
+        Ok(ContainerState::Absent) => {
+            let replaced = engine
+                .labels_of(recipe.container_name())
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|(new_id, _)| new_id != id);
+            return Ok((
+                None,
+                if replaced {
+                    "target replaced by a new container of the same name; nothing to revert"
+                        .to_string()
+                } else {
+                    "container gone; nothing left to revert".to_string()
+                },
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    match recipe.execute(engine).await {
+        Ok(Some(at)) => Ok((Some(at), "reverted".to_string())),
+        Ok(None) => Ok((None, "was already reverted".to_string())),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Recover without a journal: remove every rule and qdisc gameday adds
@@ -120,6 +276,19 @@ pub(crate) async fn sweep(
 ) -> Vec<Recovered> {
     use crate::gameday::units::ContainerState;
     let mut report = Vec::new();
+    if let Ok(Some(holder)) = claim::holder(engine, project).await
+        && holder.liveness() != claim::Liveness::Dead
+    {
+        report.push(Recovered {
+            journal: PathBuf::new(),
+            fault_id: "sweep".into(),
+            container: project.to_string(),
+            outcome: Outcome::Refused(format!(
+                "compose project `{project}` is held by {holder}: a sweep now would undo its faults"
+            )),
+        });
+        return report;
+    }
     let containers = match engine.list_project(project).await {
         Ok(c) => c,
         Err(e) => {
@@ -127,7 +296,7 @@ pub(crate) async fn sweep(
                 journal: PathBuf::new(),
                 fault_id: "sweep".into(),
                 container: project.to_string(),
-                outcome: Err(e.to_string()),
+                outcome: Outcome::Failed(e.to_string()),
             });
             return report;
         }
@@ -153,7 +322,7 @@ pub(crate) async fn sweep(
                 journal: PathBuf::new(),
                 fault_id: "sweep".into(),
                 container: c.name.clone(),
-                outcome: Ok("stopped a helper packet engine"),
+                outcome: Outcome::Done("stopped a helper packet engine".into()),
             });
         }
     }
@@ -177,6 +346,10 @@ pub(crate) async fn sweep(
                 }
             }),
             Err(e) => Err(e),
+        };
+        let outcome = match outcome {
+            Ok(words) => Outcome::Done(words.to_string()),
+            Err(e) => Outcome::Failed(e),
         };
         report.push(Recovered {
             journal: PathBuf::new(),

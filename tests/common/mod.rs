@@ -101,25 +101,43 @@ impl Project {
     /// Start `service` as `<project>_<service>_1` running the demo binary with `args`.
     /// With `publish`, the container port is published on 127.0.0.1 at a random port.
     pub fn service(&self, service: &str, args: &[&str], publish: Option<u16>) -> Container {
-        let container_name = format!("{}_{service}_1", self.name);
+        self.start(service, "1", None, args, publish)
+    }
+
+    /// Another container of `service`, named `<project>_<service>_<suffix>`.
+    pub fn service_named(&self, service: &str, suffix: &str, args: &[&str]) -> Container {
+        self.start(service, suffix, None, args, None)
+    }
+
+    /// A container of `service` with its own network options (`--network host`).
+    pub fn service_with(&self, service: &str, network: &[&str], args: &[&str]) -> Container {
+        self.start(service, "1", Some(network), args, None)
+    }
+
+    fn start(
+        &self,
+        service: &str,
+        suffix: &str,
+        network: Option<&[&str]>,
+        args: &[&str],
+        publish: Option<u16>,
+    ) -> Container {
+        let container_name = format!("{}_{service}_{suffix}", self.name);
         let project_label = format!("com.docker.compose.project={}", self.name);
         let service_label = format!("com.docker.compose.service={service}");
-        let mut cmd = vec![
-            "run",
-            "-d",
-            "--name",
-            &container_name,
-            "--network",
-            &self.network,
-            "--network-alias",
-            service,
+        let mut cmd = vec!["run", "-d", "--name", &container_name];
+        match network {
+            Some(options) => cmd.extend(options),
+            None => cmd.extend(["--network", &self.network, "--network-alias", service]),
+        }
+        cmd.extend([
             "--label",
             &project_label,
             "--label",
             &service_label,
             "--label",
             "gameday.test=1",
-        ];
+        ]);
         let publish_arg = publish.map(|p| format!("127.0.0.1::{p}"));
         if let Some(p) = &publish_arg {
             cmd.extend(["-p", p.as_str()]);
@@ -180,6 +198,10 @@ impl Drop for Project {
                     .output();
             }
         }
+        // The run's claim on the scope, if a runner died holding it.
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &format!("gameday-claim-{}", self.name)])
+            .output();
         let _ = Command::new("docker")
             .args(["network", "rm", &self.network])
             .output();

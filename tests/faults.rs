@@ -191,6 +191,7 @@ fn recover_reverts_what_a_dead_runner_left() {
         },
         at,
         host: None,
+        settle_ms: None,
     })
     .unwrap();
     drop(j);
@@ -255,6 +256,7 @@ fn recover_says_what_is_left_when_it_cannot_revert() {
         },
         at: chrono::Utc::now(),
         host: None,
+        settle_ms: None,
     })
     .unwrap();
     let output = Command::cargo_bin("gameday")

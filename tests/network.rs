@@ -271,6 +271,7 @@ fn compliance_via(
             recipe: recipe.clone(),
             at: chrono::Utc::now(),
             host: None,
+            settle_ms: None,
         })
         .unwrap();
     let again = rt

@@ -316,6 +316,7 @@ fn fixed_journal(result: &RunResult) -> Vec<JournalEntry> {
             },
             at: at(5005),
             host: None,
+            settle_ms: None,
         },
         JournalEntry::FaultApplied {
             fault_id: "s1-f1-0123456789ab".into(),

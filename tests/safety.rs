@@ -494,3 +494,83 @@ scenarios:
         }
     }
 }
+
+/// An `exec` probe that times out leaves nothing running in the container.
+#[test]
+fn a_timed_out_exec_probe_leaves_no_process_behind() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("exec");
+    let (store, _api) = project.demo_stack();
+    let text_file = format!(
+        r#"gameday: Exec timeout
+scope: {{ compose_project: {} }}
+defaults: {{ baseline: 2s, cooldown: 1s }}
+probes:
+  hang: {{ exec: {{ service: store, command: [/gameday-demo, store, --listen, "127.0.0.1:7999"] }}, every: 500ms, timeout: 300ms }}
+scenarios:
+  - name: Never reached
+    fault: {{ pause: {{ service: store }} }}
+    duration: 1s
+"#,
+        project.name
+    );
+    let (_dir, file) = gameday_file(&text_file);
+    let out = tempfile::tempdir().unwrap();
+    // Every run times out: the steady state is not met.
+    let ran = gameday_run(out.path(), &file, &[], 60);
+    assert_exit(&ran, 3);
+    let samples = std::fs::read_to_string(run_dir(out.path()).join("samples.jsonl")).unwrap();
+    assert!(samples.contains("timeout after 300ms"), "{samples}");
+    wait_for("the timed-out commands to be gone", Duration::from_secs(5), || {
+        !docker(&["top", &store.id]).contains("7999")
+    });
+}
+
+/// A runner SIGKILLed while its `stop` was in flight (intent journalled,
+/// request sent, not yet confirmed: the container is in its grace period):
+/// `recover` lets the stop land, then starts the container, instead of
+/// calling it "already reverted" a moment before it goes down.
+#[test]
+fn recover_settles_a_stop_in_flight_before_reverting() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("inflight");
+    // PID 1 ignores SIGUSR1: a stop waits out its whole grace period.
+    let store = project.service_with(
+        "store",
+        &["--stop-signal", "SIGUSR1"],
+        &["store", "--listen", "0.0.0.0:7000"],
+    );
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("run");
+    std::fs::create_dir_all(&dir).unwrap();
+    let now = chrono::Utc::now().to_rfc3339();
+    let journal = format!(
+        "{}\n{}\n",
+        serde_json::json!({"event": "run_started", "run_id": "inflig", "gameday": "g", "scope": project.name, "file": "f", "at": now}),
+        serde_json::json!({"event": "fault_intent", "fault_id": "s1-f1", "scenario": "s", "kind": "stop",
+            "recipe": {"undo": "start", "container_id": store.id, "container_name": store.name},
+            "at": now, "settle_ms": 15000}),
+    );
+    std::fs::write(dir.join("journal.jsonl"), journal).unwrap();
+    let mut stop = StdCommand::new("docker")
+        .args(["stop", "-t", "3", &store.id])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(store.state(), "running", "the stop should still be in its grace period");
+    let recovered = gameday_recover(out.path());
+    assert_exit(&recovered, 0);
+    stop.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        store.state(),
+        "running",
+        "the stop landed after recover: {}",
+        text(&recovered)
+    );
+}

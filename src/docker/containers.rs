@@ -79,11 +79,21 @@ impl Engine {
         let since = format!("{}.{:09}", since.as_secs(), since.subsec_nanos());
         let classify = |e| DockerError::classify(e, id);
         let timeout_secs = |d: &Duration| i32::try_from(d.as_secs()).unwrap_or(i32::MAX);
-        match op {
-            Operation::Pause => self.client.pause_container(id).await.map_err(classify)?,
-            Operation::Unpause => self.client.unpause_container(id).await.map_err(classify)?,
-            Operation::Kill { signal } => self
+        // A stop or a restart answers after its grace period: the request
+        // may take that long, whatever the client's default timeout.
+        let client = match op {
+            Operation::Stop { timeout } | Operation::Restart { timeout } => self
                 .client
+                .clone()
+                .with_timeout(self.client.timeout().max(*timeout + Duration::from_secs(30))),
+            Operation::Pause | Operation::Unpause | Operation::Kill { .. } | Operation::Start => {
+                self.client.clone()
+            }
+        };
+        match op {
+            Operation::Pause => client.pause_container(id).await.map_err(classify)?,
+            Operation::Unpause => client.unpause_container(id).await.map_err(classify)?,
+            Operation::Kill { signal } => client
                 .kill_container(
                     id,
                     Some(KillContainerOptions {
@@ -92,8 +102,7 @@ impl Engine {
                 )
                 .await
                 .map_err(classify)?,
-            Operation::Stop { timeout } => self
-                .client
+            Operation::Stop { timeout } => client
                 .stop_container(
                     id,
                     Some(StopContainerOptions {
@@ -103,13 +112,11 @@ impl Engine {
                 )
                 .await
                 .map_err(classify)?,
-            Operation::Start => self
-                .client
+            Operation::Start => client
                 .start_container(id, None)
                 .await
                 .map_err(classify)?,
-            Operation::Restart { timeout } => self
-                .client
+            Operation::Restart { timeout } => client
                 .restart_container(
                     id,
                     Some(RestartContainerOptions {
@@ -212,6 +219,13 @@ impl Engine {
             )
             .await
             .map_err(classify)?;
+        // The probe's timeout drops this future mid-run: the command must
+        // not live on inside the container.
+        let mut guard = ExecKiller {
+            engine: self.clone(),
+            exec_id: Some(created.id.clone()),
+            container_id: id.to_string(),
+        };
         let mut output = String::new();
         if let StartExecResults::Attached {
             output: mut stream, ..
@@ -234,6 +248,9 @@ impl Engine {
             .inspect_exec(&created.id)
             .await
             .map_err(classify)?;
+        if inspect.running != Some(true) {
+            guard.exec_id = None;
+        }
         Ok(ExecOutput {
             // Still running after its output closed: report it as such.
             exit_code: inspect.exit_code.unwrap_or(-1),
@@ -272,5 +289,58 @@ impl Engine {
                 Some((at.with_timezone(&chrono::Utc), rest.to_string()))
             })
             .collect())
+    }
+}
+
+/// Kills a command started with `docker exec` when dropped before it ended
+/// (the probe timed out, the run was cancelled): the API cannot stop an
+/// exec, so on this host's engine its process is killed from here, after
+/// checking it still belongs to the container. On an engine elsewhere the
+/// process cannot be reached and is left to end by itself.
+struct ExecKiller {
+    engine: Engine,
+    exec_id: Option<String>,
+    container_id: String,
+}
+
+impl Drop for ExecKiller {
+    fn drop(&mut self) {
+        let Some(exec_id) = self.exec_id.take() else {
+            return;
+        };
+        if !self.engine.is_local() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let engine = self.engine.clone();
+        let container_id = self.container_id.clone();
+        runtime.spawn(async move {
+            let Ok(info) = engine.client.inspect_exec(&exec_id).await else {
+                return;
+            };
+            if info.running != Some(true) {
+                return;
+            }
+            if let Some(pid) = info.pid.filter(|p| *p > 0) {
+                kill_in_container(pid, &container_id);
+            }
+        });
+    }
+}
+
+/// SIGKILL the host process `pid` if it is one of `container_id`'s (its
+/// cgroup names the container): a pid reused by another process is left alone.
+fn kill_in_container(pid: i64, container_id: &str) {
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    if container_id.is_empty() || !cgroup.contains(container_id) {
+        return;
+    }
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }

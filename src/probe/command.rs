@@ -1,9 +1,10 @@
 //! Command probes: `exec` runs an argv inside a container through the
 //! Docker API, `command` runs one on the runner's host. Both are ok when
 //! the command exits 0, and record the exit code and the start of the
-//! output. The probe's timeout bounds them: a host command still running
-//! then is killed (never left behind), an exec'd one is abandoned to
-//! Docker (the API cannot kill it).
+//! output. The probe's timeout bounds them: a command still running then
+//! is killed, never left behind (on the host: its process group; in a
+//! container of this host's engine: its process, found by the exec's pid;
+//! on an engine elsewhere the API cannot kill it, and it ends by itself).
 
 use std::process::Stdio;
 

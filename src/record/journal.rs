@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,11 @@ pub enum JournalEntry {
         /// The engine of `hosts:` the container lives on; absent: the default one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         host: Option<String>,
+        /// How long the apply may take to land once requested (a stop's
+        /// grace): `recover` waits that long for an apply it never saw
+        /// confirmed to settle before it reverts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        settle_ms: Option<u64>,
     },
     FaultApplied {
         fault_id: String,
@@ -198,13 +204,21 @@ pub struct Unfinished {
     pub faults: Vec<(String, RevertRecipe)>,
     /// Lines of the journal that could not be read (and were skipped).
     pub damaged_lines: usize,
+    /// Faults whose apply was requested and never confirmed (the runner
+    /// died in between), with how long it may take to settle.
+    pub unconfirmed: BTreeMap<String, Duration>,
 }
+
+/// How long an unconfirmed apply is given to settle when its intent says
+/// nothing (journals written before `settle_ms`).
+const DEFAULT_SETTLE_MS: u64 = 15_000;
 
 pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
     let mut run_id = String::new();
     let mut scope = String::new();
     let mut engine_ids = BTreeMap::new();
     let mut fault_hosts = BTreeMap::new();
+    let mut unconfirmed = BTreeMap::new();
     let mut engine = None;
     let mut hosts = BTreeMap::new();
     let mut fault_engines = BTreeMap::new();
@@ -229,8 +243,13 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
                 fault_id,
                 recipe,
                 host,
+                settle_ms,
                 ..
             } => {
+                unconfirmed.insert(
+                    fault_id.clone(),
+                    Duration::from_millis(settle_ms.unwrap_or(DEFAULT_SETTLE_MS)),
+                );
                 if let Some(h) = host {
                     fault_hosts.insert(fault_id.clone(), h.clone());
                     if let Some(spec) = hosts.get(h) {
@@ -239,7 +258,14 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
                 }
                 open.push((fault_id.clone(), recipe.clone()));
             }
-            JournalEntry::FaultReverted { fault_id, .. } => open.retain(|(id, _)| id != fault_id),
+            JournalEntry::FaultApplied { fault_id, .. }
+            | JournalEntry::FaultApplyFailed { fault_id, .. } => {
+                unconfirmed.remove(fault_id);
+            }
+            JournalEntry::FaultReverted { fault_id, .. } => {
+                open.retain(|(id, _)| id != fault_id);
+                unconfirmed.remove(fault_id);
+            }
             _ => {}
         }
     }
@@ -252,6 +278,7 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
         fault_engines,
         faults: open,
         damaged_lines: 0,
+        unconfirmed,
     }
 }
 
@@ -284,6 +311,7 @@ mod tests {
                 recipe: recipe("a"),
                 at,
                 host: None,
+                settle_ms: None,
             },
             JournalEntry::FaultIntent {
                 fault_id: "2".into(),
@@ -292,6 +320,7 @@ mod tests {
                 recipe: recipe("b"),
                 at,
                 host: None,
+                settle_ms: None,
             },
             JournalEntry::FaultReverted {
                 fault_id: "1".into(),

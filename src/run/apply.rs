@@ -24,6 +24,25 @@ pub(super) struct Held {
     pub(super) id: String,
 }
 
+/// How long an apply may take to land once requested: what `recover`
+/// waits for an apply it never saw confirmed before reverting.
+fn settle_within(fault: &crate::gameday::model::Fault) -> std::time::Duration {
+    use crate::gameday::model::Fault;
+    let margin = std::time::Duration::from_secs(10);
+    match fault {
+        Fault::Stop(s) => s.timeout.as_std() + margin,
+        Fault::Restart(r) => r.timeout.as_std() + margin,
+        Fault::Kill(_) | Fault::Pause(_) => margin,
+        Fault::Delay(_)
+        | Fault::Loss(_)
+        | Fault::Duplicate(_)
+        | Fault::Corrupt(_)
+        | Fault::Bandwidth(_)
+        | Fault::Partition(_)
+        | Fault::Disconnect(_) => std::time::Duration::from_secs(2),
+    }
+}
+
 impl Dispatcher {
     /// The containers a fault acts on: all of them, or one picked at random.
     pub(super) fn pick(&self, scenario: usize, fault: usize) -> Vec<ContainerInfo> {
@@ -99,6 +118,7 @@ impl Dispatcher {
                 recipe: recipe.clone(),
                 at: Utc::now(),
                 host: (container.engine != DEFAULT_HOST).then(|| container.engine.clone()),
+                settle_ms: Some(settle_within(&fault).as_millis() as u64),
             })
             .map_err(|e| {
                 format!("cannot journal the fault before applying it, so it was not applied: {e}")
@@ -117,19 +137,14 @@ impl Dispatcher {
                     fault_id: fault_id.to_string(),
                     error: e.to_string(),
                 });
-                // A failed apply leaves nothing behind, but a network fault
-                // may have been half set up: clean its rules to be sure. (A
-                // container recipe is not run: it would start a container
-                // that the failed kill found stopped.)
-                let clean = match &recipe {
-                    RevertRecipe::NetRules { .. } => recipe.execute(&engine).await.map(|_| ()),
-                    RevertRecipe::Unpause { .. }
-                    | RevertRecipe::Start { .. }
-                    | RevertRecipe::Nothing { .. }
-                    | RevertRecipe::Reconnect { .. } => Ok(()),
-                };
-                match clean {
-                    Ok(()) => {
+                // A failed or timed-out apply may have half happened (a stop
+                // whose request timed out still stops the container; a
+                // network fault half set up): the target was running and
+                // untouched before, so its recipe puts it back. If that
+                // fails too, the fault is left, said so, and its intent
+                // stays open for `recover`.
+                match recipe.execute(&engine).await {
+                    Ok(_) => {
                         let _ = self.journal.append(&JournalEntry::FaultReverted {
                             fault_id: fault_id.to_string(),
                             by: "run (apply failed)".into(),
@@ -137,13 +152,20 @@ impl Dispatcher {
                             confirmed_at: None,
                         });
                     }
-                    Err(clean_error) => self.faults_left.push(FaultLeft {
-                        kind: fault.kind().to_string(),
-                        container: container.name.clone(),
-                        container_id: container.id.clone(),
-                        error: clean_error.to_string(),
-                        by_hand: recipe.by_hand(),
-                    }),
+                    Err(clean_error) => {
+                        let _ = self.journal.append(&JournalEntry::FaultRevertFailed {
+                            fault_id: fault_id.to_string(),
+                            error: clean_error.to_string(),
+                            by_hand: recipe.by_hand(),
+                        });
+                        self.faults_left.push(FaultLeft {
+                            kind: fault.kind().to_string(),
+                            container: container.name.clone(),
+                            container_id: container.id.clone(),
+                            error: clean_error.to_string(),
+                            by_hand: recipe.by_hand(),
+                        });
+                    }
                 }
                 Err(e.to_string())
             }

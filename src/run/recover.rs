@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use super::claim;
+use crate::fault::RevertRecipe;
+use crate::gameday::units::ContainerState;
 use crate::docker::Engine;
 use crate::gameday::model::EngineSpec;
 use crate::record::journal::{self, Journal, JournalEntry};
@@ -116,8 +118,9 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
                 .or(unfinished.engine.as_ref());
             let expected_id = unfinished.engine_ids.get(host);
             let requested_at = Utc::now();
+            let settle = unfinished.unconfirmed.get(fault_id).copied();
             let executed = match spec {
-                None => revert(fallback, recipe).await,
+                None => revert(fallback, recipe, settle).await,
                 Some(spec) => match reach(&mut cache, spec).await {
                     Err(e) => Err(format!(
                         "cannot reach the engine the journal names ({}): {e}",
@@ -130,7 +133,7 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
                         spec.host.as_deref().unwrap_or("the default address"),
                         expected_id.map_or("", String::as_str)
                     )),
-                    Ok((engine, _)) => revert(engine, recipe).await,
+                    Ok((engine, _)) => revert(engine, recipe, settle).await,
                 },
             };
             let outcome = match executed {
@@ -232,11 +235,15 @@ async fn busy(
 
 /// Execute one recipe, saying honestly what happened: reverted, already
 /// fine, or nothing left because the container is gone or was replaced.
+/// An apply that was requested and never confirmed (`settle`) may still be
+/// landing: the engine is given that long to finish it first, so that a
+/// stop in its grace period is not "already reverted" a moment before it
+/// takes the container down.
 async fn revert(
     engine: &Engine,
-    recipe: &crate::fault::RevertRecipe,
+    recipe: &RevertRecipe,
+    settle: Option<std::time::Duration>,
 ) -> Result<(Option<chrono::DateTime<Utc>>, String), String> {
-    use crate::gameday::units::ContainerState;
     let id = recipe.container_id();
     match engine.state(id).await {
         Ok(ContainerState::Absent) => {
@@ -246,23 +253,71 @@ async fn revert(
                 .ok()
                 .flatten()
                 .is_some_and(|(new_id, _)| new_id != id);
-            return Ok((
-                None,
-                if replaced {
+            if replaced {
+                return Ok((
+                    None,
                     "target replaced by a new container of the same name; nothing to revert"
-                        .to_string()
-                } else {
-                    "container gone; nothing left to revert".to_string()
-                },
-            ));
+                        .to_string(),
+                ));
+            }
+            match recipe {
+                // Its revert is to bring it back, which cannot be: the
+                // recipe says so below.
+                RevertRecipe::Start { .. } => {}
+                RevertRecipe::Unpause { .. }
+                | RevertRecipe::Nothing { .. }
+                | RevertRecipe::NetRules { .. }
+                | RevertRecipe::Reconnect { .. } => {
+                    return Ok((None, "container gone; nothing left to revert".to_string()));
+                }
+            }
         }
-        Ok(_) => {}
+        Ok(_) => {
+            if let Some(within) = settle {
+                settle_apply(engine, recipe, within).await;
+            }
+        }
         Err(e) => return Err(e.to_string()),
     }
     match recipe.execute(engine).await {
         Ok(Some(at)) => Ok((Some(at), "reverted".to_string())),
         Ok(None) => Ok((None, "was already reverted".to_string())),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Wait (at most `within`) for an apply in flight to land: a container
+/// still running may be in a stop's grace period, so watch it until it
+/// leaves `running` and settles, or the time is up.
+async fn settle_apply(engine: &Engine, recipe: &RevertRecipe, within: std::time::Duration) {
+    match recipe {
+        RevertRecipe::Start { .. } | RevertRecipe::Unpause { .. } => {}
+        // Rules are set by the runner itself (gone) or by a helper that
+        // ends with it; a moment is enough.
+        RevertRecipe::NetRules { .. } | RevertRecipe::Reconnect { .. } => {
+            tokio::time::sleep(within.min(std::time::Duration::from_secs(1))).await;
+            return;
+        }
+        RevertRecipe::Nothing { .. } => return,
+    }
+    let deadline = tokio::time::Instant::now() + within;
+    let mut left_running = false;
+    while tokio::time::Instant::now() < deadline {
+        match engine.state(recipe.container_id()).await {
+            Ok(ContainerState::Running) if left_running => return,
+            Ok(ContainerState::Running) => {}
+            Ok(ContainerState::Restarting | ContainerState::Removing | ContainerState::Created) => {
+                left_running = true;
+            }
+            Ok(
+                ContainerState::Paused
+                | ContainerState::Exited
+                | ContainerState::Dead
+                | ContainerState::Absent,
+            )
+            | Err(_) => return,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 
@@ -274,7 +329,6 @@ pub(crate) async fn sweep(
     project: &str,
     helper_image: Option<&str>,
 ) -> Vec<Recovered> {
-    use crate::gameday::units::ContainerState;
     let mut report = Vec::new();
     if let Ok(Some(holder)) = claim::holder(engine, project).await
         && holder.liveness() != claim::Liveness::Dead

@@ -523,9 +523,11 @@ scenarios:
     assert_exit(&ran, 3);
     let samples = std::fs::read_to_string(run_dir(out.path()).join("samples.jsonl")).unwrap();
     assert!(samples.contains("timeout after 300ms"), "{samples}");
-    wait_for("the timed-out commands to be gone", Duration::from_secs(5), || {
-        !docker(&["top", &store.id]).contains("7999")
-    });
+    wait_for(
+        "the timed-out commands to be gone",
+        Duration::from_secs(5),
+        || !docker(&["top", &store.id]).contains("7999"),
+    );
 }
 
 /// A runner SIGKILLed while its `stop` was in flight (intent journalled,
@@ -562,7 +564,11 @@ fn recover_settles_a_stop_in_flight_before_reverting() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(store.state(), "running", "the stop should still be in its grace period");
+    assert_eq!(
+        store.state(),
+        "running",
+        "the stop should still be in its grace period"
+    );
     let recovered = gameday_recover(out.path());
     assert_exit(&recovered, 0);
     stop.wait().unwrap();

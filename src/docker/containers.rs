@@ -82,10 +82,13 @@ impl Engine {
         // A stop or a restart answers after its grace period: the request
         // may take that long, whatever the client's default timeout.
         let client = match op {
-            Operation::Stop { timeout } | Operation::Restart { timeout } => self
-                .client
-                .clone()
-                .with_timeout(self.client.timeout().max(*timeout + Duration::from_secs(30))),
+            Operation::Stop { timeout } | Operation::Restart { timeout } => {
+                self.client.clone().with_timeout(
+                    self.client
+                        .timeout()
+                        .max(*timeout + Duration::from_secs(30)),
+                )
+            }
             Operation::Pause | Operation::Unpause | Operation::Kill { .. } | Operation::Start => {
                 self.client.clone()
             }
@@ -112,10 +115,7 @@ impl Engine {
                 )
                 .await
                 .map_err(classify)?,
-            Operation::Start => client
-                .start_container(id, None)
-                .await
-                .map_err(classify)?,
+            Operation::Start => client.start_container(id, None).await.map_err(classify)?,
             Operation::Restart { timeout } => client
                 .restart_container(
                     id,

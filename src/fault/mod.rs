@@ -232,11 +232,12 @@ impl RevertRecipe {
                     container: name.clone(),
                     message,
                 };
-                let removed =
-                    tokio::task::spawn_blocking(move || net::remove_tagged(exec.as_mut(), &tag))
-                        .await
-                        .map_err(|e| network(e.to_string()))?
-                        .map_err(network)?;
+                let removed = tokio::task::spawn_blocking(move || {
+                    net::remove_tagged(exec.as_mut(), net::Tagged::Exactly(&tag))
+                })
+                .await
+                .map_err(|e| network(e.to_string()))?
+                .map_err(network)?;
                 Ok((removed || helpers > 0).then(Utc::now))
             }
             RevertRecipe::Reconnect {
@@ -323,6 +324,15 @@ pub(crate) async fn net_exec(
             let pid = engine.pid(container_id).await.map_err(|e| e.to_string())?;
             if pid <= 0 {
                 return Err("the container is not running".into());
+            }
+            // Never enter a namespace from here that is not the container's:
+            // behind a forwarded socket (Docker Desktop, a tunnel) the PID
+            // the engine gives is another machine's.
+            if !netns::pid_is_container(pid, container_id) {
+                return Err(format!(
+                    "process {pid} on this host is not container {container_id}: the engine behind {} is not this host's, so its namespaces cannot be entered from here; set `docker: {{ network_helper: helper }}`",
+                    engine.host()
+                ));
             }
             Ok(Box::new(netns::HostExec { pid }))
         }

@@ -196,7 +196,7 @@ pub(crate) fn apply_in_netns(
 ) -> Result<Option<PacketServer>, String> {
     let result = apply_steps(exec, fault, mechanism, tag, peers, max_lifetime);
     if result.is_err() {
-        let _ = remove_tagged(exec, tag);
+        let _ = remove_tagged(exec, Tagged::Exactly(tag));
     }
     result
 }
@@ -437,23 +437,58 @@ fn apply_steps(
     }
 }
 
-/// Remove every rule carrying `tag` and every qdisc with our handle from a
-/// namespace. Returns whether anything was removed.
-pub(crate) fn remove_tagged(exec: &mut dyn NetExec, tag: &str) -> Result<bool, String> {
+/// Which rules a removal takes: those of one fault, by their exact tag,
+/// or (a sweep without a journal) every rule gameday tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tagged<'a> {
+    Exactly(&'a str),
+    AnyOfGameday,
+}
+
+impl Tagged<'_> {
+    fn matches(self, comment: &str) -> bool {
+        match self {
+            // An empty tag never matches: it would take every rule.
+            Tagged::Exactly(tag) => !tag.is_empty() && comment == tag,
+            Tagged::AnyOfGameday => comment.starts_with("gameday:"),
+        }
+    }
+}
+
+/// The comment of a rule as `iptables -S` prints it, if it has one.
+fn rule_comment(words: &[&str]) -> Option<String> {
+    let at = words.iter().position(|w| *w == "--comment")?;
+    words.get(at + 1).map(|c| c.trim_matches('"').to_string())
+}
+
+/// A word of a rule read back from the namespace: the rule is fed back to
+/// `iptables -D` as arguments, so anything unexpected refuses it.
+fn safe_word(word: &str) -> bool {
+    !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:/,!=+@%-".contains(c))
+}
+
+/// Remove the rules `which` names (by their comment, exactly) and
+/// gameday's qdiscs (handle `6764:`). Returns whether anything was removed.
+pub(crate) fn remove_tagged(exec: &mut dyn NetExec, which: Tagged<'_>) -> Result<bool, String> {
     let mut removed = false;
     for table in ["filter", "mangle"] {
         let rules = exec.run("iptables", &["-w", "5", "-t", table, "-S"])?;
-        for rule in rules
-            .lines()
-            .filter(|r| r.starts_with("-A ") && r.contains(tag))
-        {
-            let words: Vec<String> = rule
-                .replace('"', "")
-                .split_whitespace()
-                .map(String::from)
-                .collect();
+        for rule in rules.lines().filter(|r| r.starts_with("-A ")) {
+            let words: Vec<&str> = rule.split_whitespace().collect();
+            if !rule_comment(&words).is_some_and(|c| which.matches(&c)) {
+                continue;
+            }
+            let words: Vec<&str> = words.iter().map(|w| w.trim_matches('"')).collect();
+            if !words.iter().all(|w| safe_word(w)) {
+                return Err(format!(
+                    "refusing to feed back a rule read from the container's namespace: {rule:?}"
+                ));
+            }
             let mut args: Vec<&str> = vec!["-w", "5", "-t", table, "-D"];
-            args.extend(words.iter().skip(1).map(String::as_str));
+            args.extend(words.iter().skip(1));
             exec.run("iptables", &args)?;
             removed = true;
         }
@@ -558,5 +593,35 @@ mod tests {
     fn queue_numbers_are_stable_and_in_range() {
         assert_eq!(queue_number("gameday:a:b"), queue_number("gameday:a:b"));
         assert!((1000..61_000).contains(&queue_number("x")));
+    }
+
+    #[test]
+    fn rules_are_taken_by_their_exact_tag_and_read_back_safely() {
+        let rule = |comment: &str| {
+            format!("-A OUTPUT -d 10.0.0.2/32 -m comment --comment {comment} -j DROP")
+        };
+        let words = |r: &str| r.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let comment_of = |r: &str| {
+            let w = words(r);
+            let w: Vec<&str> = w.iter().map(String::as_str).collect();
+            rule_comment(&w)
+        };
+        let ours = rule("gameday:run1:s1-f1-abc");
+        assert_eq!(comment_of(&ours).as_deref(), Some("gameday:run1:s1-f1-abc"));
+        let exact = Tagged::Exactly("gameday:run1:s1-f1-abc");
+        assert!(exact.matches("gameday:run1:s1-f1-abc"));
+        assert!(
+            !exact.matches("gameday:run1:s1-f1-abcd"),
+            "a longer tag is another fault"
+        );
+        assert!(!exact.matches("gameday:run2:s1-f1-abc"), "another run's");
+        assert!(
+            !Tagged::Exactly("").matches(""),
+            "an empty tag matches nothing"
+        );
+        assert!(Tagged::AnyOfGameday.matches("gameday:run2:s1-f1-abc"));
+        assert!(!Tagged::AnyOfGameday.matches("user-rule"));
+        assert!(safe_word("10.0.0.2/32") && safe_word("gameday:run1:s1-f1-abc"));
+        assert!(!safe_word("$(reboot)") && !safe_word("a;b") && !safe_word(""));
     }
 }

@@ -134,3 +134,12 @@ pub(crate) fn interfaces_via(exec: &mut dyn NetExec) -> Result<Vec<String>, Stri
         .filter(|n| !n.is_empty() && n != "lo")
         .collect())
 }
+
+/// Whether host process `pid` belongs to container `container_id` (its
+/// cgroup names the container), as it does when the engine runs on this
+/// host.
+pub(crate) fn pid_is_container(pid: i64, container_id: &str) -> bool {
+    !container_id.is_empty()
+        && std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|cgroup| cgroup.contains(container_id))
+}

@@ -5,7 +5,7 @@
 //! prints: problems are errors or [`Inventory::warnings`].
 
 use super::{EngineInfo, Inventory, NamespaceRoute};
-use crate::docker::{DockerError, Engine, Engines};
+use crate::docker::{ContainerInfo, DockerError, Engine, Engines};
 use crate::fault::helper::DEFAULT_IMAGE;
 use crate::gameday::Gameday;
 use crate::gameday::model::NetworkHelper;
@@ -76,9 +76,31 @@ async fn take_stock(gameday: &Gameday, engines: &Engines) -> Result<Inventory, D
         .flat_map(|s| &s.faults)
         .any(|f| f.is_network());
     if needs_namespace {
-        inventory.namespace = namespace_route(gameday, engines, &mut inventory.warnings).await;
+        inventory.namespace = namespace_route(
+            gameday,
+            engines,
+            &inventory.in_scope,
+            &mut inventory.warnings,
+        )
+        .await;
     }
     Ok(inventory)
+}
+
+/// Whether a local socket's engine runs on this host: a running container
+/// of the scope has its process here. (A forwarded socket, Docker Desktop's
+/// VM: the PIDs it gives are another machine's.) With nothing running to
+/// look at, nothing says otherwise.
+async fn engine_is_this_host(engine: &crate::docker::Engine, in_scope: &[ContainerInfo]) -> bool {
+    let Some(running) = in_scope.iter().find(|c| {
+        c.engine == engine.name() && c.state == crate::gameday::units::ContainerState::Running
+    }) else {
+        return true;
+    };
+    match engine.pid(&running.id).await {
+        Ok(pid) if pid > 0 => crate::fault::netns::pid_is_container(pid, &running.id),
+        _ => true,
+    }
 }
 
 /// How network faults reach namespaces, and whether the helper image they
@@ -86,6 +108,7 @@ async fn take_stock(gameday: &Gameday, engines: &Engines) -> Result<Inventory, D
 async fn namespace_route(
     gameday: &Gameday,
     engines: &Engines,
+    in_scope: &[ContainerInfo],
     warnings: &mut Vec<String>,
 ) -> NamespaceRoute {
     let engine = engines.default_engine();
@@ -96,8 +119,20 @@ async fn namespace_route(
         NetworkHelper::Helper => (true, "network_helper: helper"),
         NetworkHelper::Auto if !engine.is_local() => (true, "the engine is not this host's socket"),
         NetworkHelper::Auto if !root => (true, "gameday does not run as root here"),
+        NetworkHelper::Auto if !engine_is_this_host(engine, in_scope).await => (
+            true,
+            "the engine behind the socket is not this host's (its containers' processes are not here)",
+        ),
         NetworkHelper::Auto => (false, "local engine, running as root"),
     };
+    if gameday.docker.network_helper == NetworkHelper::Host
+        && !engine_is_this_host(engine, in_scope).await
+    {
+        warnings.push(format!(
+            "network_helper: host, but the engine at {} is not this host's (its containers' processes are not here): namespaces cannot be entered from here; use `network_helper: helper`",
+            engine.host()
+        ));
+    }
     let image = gameday
         .docker
         .helper_image

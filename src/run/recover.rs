@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use super::claim;
-use crate::fault::RevertRecipe;
-use crate::gameday::units::ContainerState;
 use crate::docker::Engine;
+use crate::fault::RevertRecipe;
 use crate::gameday::model::EngineSpec;
+use crate::gameday::units::ContainerState;
 use crate::record::journal::{self, Journal, JournalEntry};
 
 /// Journals under `out` (one level of run directories) that have
@@ -387,7 +387,10 @@ pub(crate) async fn sweep(
         let exec = crate::fault::net_exec(engine, &c.id, helper_image, "gameday:sweep").await;
         let outcome = match exec {
             Ok(mut exec) => tokio::task::spawn_blocking(move || {
-                crate::fault::net::remove_tagged(exec.as_mut(), "gameday:")
+                crate::fault::net::remove_tagged(
+                    exec.as_mut(),
+                    crate::fault::net::Tagged::AnyOfGameday,
+                )
             })
             .await
             .map_err(|e| e.to_string())

@@ -656,19 +656,20 @@ fn one_gameday_drives_two_engines() {
         "{text}"
     );
 
-    // A network fault on the TLS engine needs the helper image there: the
-    // plan says it is missing before anything runs.
+    // The database on the TLS engine uses the host's network (this test
+    // engine has none of its own): a network fault on it would delay that
+    // whole host, so the plan refuses it, located, before anything runs.
     let delayed = two_hosts_gameday(&engine, &project.name, web_port, db_port, "1s").replace(
         "- pause: { service: db, host: db }",
         "- delay: { service: db, host: db, latency: 100ms }",
     );
     let (_dir_delay, file_delay) = gameday_file(&delayed);
     let plan = gameday_plan(&file_delay);
-    let text = String::from_utf8_lossy(&plan.stdout);
+    assert_exit(&plan, 2);
+    let said = String::from_utf8_lossy(&plan.stderr);
     assert!(
-        text.contains("is not on host `db`"),
-        "{text}{}",
-        String::from_utf8_lossy(&plan.stderr)
+        said.contains("`db-1` uses the host's network namespace"),
+        "{said}"
     );
 
     let out = tempfile::tempdir().unwrap();

@@ -141,7 +141,12 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
                     if let Some(j) = journal.as_mut() {
                         let _ = j.append(&JournalEntry::FaultReverted {
                             fault_id: fault_id.clone(),
-                            by: format!("recover ({words})"),
+                            // Who reverted it; how, when it is not a plain revert.
+                            by: if confirmed.is_some() || words == "was already reverted" {
+                                "recover".to_string()
+                            } else {
+                                format!("recover ({words})")
+                            },
                             requested_at,
                             confirmed_at: confirmed,
                         });

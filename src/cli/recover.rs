@@ -25,7 +25,7 @@ pub(super) async fn recover(
             );
         }
     }
-    if unfinished.is_empty() && scope.is_none() {
+    if unfinished.is_empty() && scope.is_none() && recover::find_unended(&out).is_empty() {
         println!(
             "nothing to recover: no journal under {} has unreverted faults",
             out.display()
@@ -43,6 +43,13 @@ pub(super) async fn recover(
     let mut report = recover::recover(&engine, &out, None).await;
     if let Some(project) = &scope {
         report.extend(recover::sweep(&engine, project, helper_image.as_deref()).await);
+    }
+    if report.is_empty() {
+        println!(
+            "nothing to recover: no journal under {} has unreverted faults",
+            out.display()
+        );
+        return Ok(exit::OK);
     }
     let (left, refused) = print_recovered(&report, false, |r| format!("{}: ", origin(&r.journal)));
     let plural = |n: usize| if n == 1 { "" } else { "s" };

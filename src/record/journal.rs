@@ -207,6 +207,8 @@ pub struct Unfinished {
     /// Faults whose apply was requested and never confirmed (the runner
     /// died in between), with how long it may take to settle.
     pub unconfirmed: BTreeMap<String, Duration>,
+    /// Whether the run said it finished (a runner killed did not).
+    pub finished: bool,
 }
 
 /// How long an unconfirmed apply is given to settle when its intent says
@@ -219,6 +221,7 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
     let mut engine_ids = BTreeMap::new();
     let mut fault_hosts = BTreeMap::new();
     let mut unconfirmed = BTreeMap::new();
+    let mut finished = false;
     let mut engine = None;
     let mut hosts = BTreeMap::new();
     let mut fault_engines = BTreeMap::new();
@@ -258,6 +261,7 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
                 }
                 open.push((fault_id.clone(), recipe.clone()));
             }
+            JournalEntry::RunFinished { .. } => finished = true,
             JournalEntry::FaultApplied { fault_id, .. }
             | JournalEntry::FaultApplyFailed { fault_id, .. } => {
                 unconfirmed.remove(fault_id);
@@ -279,6 +283,7 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
         faults: open,
         damaged_lines: 0,
         unconfirmed,
+        finished,
     }
 }
 

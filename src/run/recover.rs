@@ -16,6 +16,19 @@ use crate::record::journal::{self, Journal, JournalEntry};
 /// Journals under `out` (one level of run directories) that have
 /// unreverted faults, with how many damaged lines each had.
 pub(crate) fn find_unfinished(out: &Path) -> Vec<(PathBuf, journal::Unfinished)> {
+    read_journals(out, |u| !u.faults.is_empty())
+}
+
+/// Journals under `out` of runs that never said they finished (killed),
+/// with or without faults left: their claim may be left too.
+pub(crate) fn find_unended(out: &Path) -> Vec<(PathBuf, journal::Unfinished)> {
+    read_journals(out, |u| !u.finished)
+}
+
+fn read_journals(
+    out: &Path,
+    keep: impl Fn(&journal::Unfinished) -> bool,
+) -> Vec<(PathBuf, journal::Unfinished)> {
     let Ok(dirs) = std::fs::read_dir(out) else {
         return Vec::new();
     };
@@ -27,7 +40,7 @@ pub(crate) fn find_unfinished(out: &Path) -> Vec<(PathBuf, journal::Unfinished)>
             let (entries, damaged) = journal::read_counting_damage(&p).ok()?;
             let mut u = journal::unfinished(&entries);
             u.damaged_lines = damaged;
-            (!u.faults.is_empty()).then_some((p, u))
+            keep(&u).then_some((p, u))
         })
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -91,6 +104,22 @@ async fn reach<'a>(
 pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) -> Vec<Recovered> {
     let mut report = Vec::new();
     let mut cache: Vec<Reached> = Vec::new();
+    // Runs killed before any fault: nothing to revert, only their claim.
+    for (path, unended) in find_unended(out) {
+        if !unended.faults.is_empty() || scope.is_some_and(|s| s != unended.scope) {
+            continue;
+        }
+        if let Some(holder) = release_claim(fallback, &mut cache, &unended).await
+            && let Ok(mut j) = Journal::create(&path)
+        {
+            let _ = j.append(&JournalEntry::Observation {
+                scenario: None,
+                by: "recover".into(),
+                text: format!("released the claim left by {holder}"),
+                at: Utc::now(),
+            });
+        }
+    }
     for (path, unfinished) in find_unfinished(out) {
         if scope.is_some_and(|s| s != unfinished.scope) {
             continue;
@@ -178,16 +207,7 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
             .filter(|r| r.journal == path)
             .all(|r| matches!(r.outcome, Outcome::Done(_)))
         {
-            let engine = match unfinished.engine.as_ref() {
-                Some(spec) => reach(&mut cache, spec)
-                    .await
-                    .as_ref()
-                    .ok()
-                    .map(|(e, _)| e.clone()),
-                None => Some(fallback.clone()),
-            };
-            if let Some(engine) = engine
-                && let Ok(Some(holder)) = claim::release_dead(&engine, &unfinished.scope).await
+            if let Some(holder) = release_claim(fallback, &mut cache, &unfinished).await
                 && let Some(j) = journal.as_mut()
             {
                 let _ = j.append(&JournalEntry::Observation {
@@ -200,6 +220,24 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
         }
     }
     report
+}
+
+/// Remove the claim on the journal's scope if its holder is that run and
+/// provably dead; returns the holder removed.
+async fn release_claim(
+    fallback: &Engine,
+    cache: &mut Vec<Reached>,
+    unfinished: &journal::Unfinished,
+) -> Option<claim::Holder> {
+    let engine = match unfinished.engine.as_ref() {
+        Some(spec) => reach(cache, spec).await.as_ref().ok()?.0.clone(),
+        None => fallback.clone(),
+    };
+    let holder = claim::holder(&engine, &unfinished.scope).await.ok()??;
+    if holder.run_id != unfinished.run_id {
+        return None;
+    }
+    claim::release_dead(&engine, &unfinished.scope).await.ok()?
 }
 
 /// Why the faults of `unfinished` must not be touched now, if they must

@@ -202,21 +202,20 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
             });
         }
         // The run is dead and its faults are dealt with: its claim goes too.
-        if report
+        let all_done = report
             .iter()
             .filter(|r| r.journal == path)
-            .all(|r| matches!(r.outcome, Outcome::Done(_)))
+            .all(|r| matches!(r.outcome, Outcome::Done(_)));
+        if all_done
+            && let Some(holder) = release_claim(fallback, &mut cache, &unfinished).await
+            && let Some(j) = journal.as_mut()
         {
-            if let Some(holder) = release_claim(fallback, &mut cache, &unfinished).await
-                && let Some(j) = journal.as_mut()
-            {
-                let _ = j.append(&JournalEntry::Observation {
-                    scenario: None,
-                    by: "recover".into(),
-                    text: format!("released the claim left by {holder}"),
-                    at: Utc::now(),
-                });
-            }
+            let _ = j.append(&JournalEntry::Observation {
+                scenario: None,
+                by: "recover".into(),
+                text: format!("released the claim left by {holder}"),
+                at: Utc::now(),
+            });
         }
     }
     report

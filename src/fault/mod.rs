@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::docker::{ContainerInfo, DockerError, Engine, Operation};
-use crate::gameday::model::{Fault, FaultKind};
+use crate::gameday::model::{Fault, FaultKind, Reach};
 use crate::gameday::units::ContainerState;
 
 /// How long to wait for Docker's event confirming an operation.
@@ -586,6 +586,16 @@ fn network_of(recipe: &RevertRecipe) -> &str {
         | RevertRecipe::Start { .. }
         | RevertRecipe::Nothing { .. }
         | RevertRecipe::NetRules { .. } => "",
+    }
+}
+
+/// How long an apply may take to land once requested (a stop's grace, and
+/// a margin): what `recover` gives an apply it never saw confirmed before
+/// reverting it.
+pub(crate) fn settle_within(fault: &Fault) -> Duration {
+    match fault.reach() {
+        Reach::DockerApi => fault_grace(fault) + Duration::from_secs(10),
+        Reach::Namespace | Reach::DockerNetwork => Duration::from_secs(2),
     }
 }
 

@@ -24,25 +24,6 @@ pub(super) struct Held {
     pub(super) id: String,
 }
 
-/// How long an apply may take to land once requested: what `recover`
-/// waits for an apply it never saw confirmed before reverting.
-fn settle_within(fault: &crate::gameday::model::Fault) -> std::time::Duration {
-    use crate::gameday::model::Fault;
-    let margin = std::time::Duration::from_secs(10);
-    match fault {
-        Fault::Stop(s) => s.timeout.as_std() + margin,
-        Fault::Restart(r) => r.timeout.as_std() + margin,
-        Fault::Kill(_) | Fault::Pause(_) => margin,
-        Fault::Delay(_)
-        | Fault::Loss(_)
-        | Fault::Duplicate(_)
-        | Fault::Corrupt(_)
-        | Fault::Bandwidth(_)
-        | Fault::Partition(_)
-        | Fault::Disconnect(_) => std::time::Duration::from_secs(2),
-    }
-}
-
 impl Dispatcher {
     /// The containers a fault acts on: all of them, or one picked at random.
     pub(super) fn pick(&self, scenario: usize, fault: usize) -> Vec<ContainerInfo> {
@@ -118,7 +99,7 @@ impl Dispatcher {
                 recipe: recipe.clone(),
                 at: Utc::now(),
                 host: (container.engine != DEFAULT_HOST).then(|| container.engine.clone()),
-                settle_ms: Some(settle_within(&fault).as_millis() as u64),
+                settle_ms: Some(fault::settle_within(&fault).as_millis() as u64),
             })
             .map_err(|e| {
                 format!("cannot journal the fault before applying it, so it was not applied: {e}")

@@ -22,8 +22,16 @@ use std::time::Duration;
 use crate::docker::ContainerInfo;
 use crate::gameday::model::{Fault, Gameday, Step as ScenarioStep, Target};
 
-/// An engine of `hosts:`, as the plan and reports show it.
-pub(crate) use crate::record::result::HostInfo as EngineInfo;
+/// An engine of `hosts:`, as the plan shows it (and `result.json` records it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EngineInfo {
+    /// Its name in the gameday file.
+    pub name: String,
+    pub host: String,
+    pub version: String,
+    /// How it is reached (TLS, insecure, SSH).
+    pub connection: String,
+}
 
 /// What the engines hold, as [`discover`] found it: the input of [`resolve`].
 #[derive(Debug, Clone, Default)]

@@ -180,7 +180,16 @@ pub(crate) fn assemble(plan: &Plan, mut happened: Happened) -> (RunResult, Vec<S
             host: inventory.docker_host.clone(),
             version: inventory.docker_version.clone(),
             connection: inventory.docker_connection.clone(),
-            hosts: inventory.other_engines.clone(),
+            hosts: inventory
+                .other_engines
+                .iter()
+                .map(|e| HostInfo {
+                    name: e.name.clone(),
+                    host: e.host.clone(),
+                    version: e.version.clone(),
+                    connection: e.connection.clone(),
+                })
+                .collect(),
         },
         started_at: happened.started_at,
         ended_at: happened.ended_at,

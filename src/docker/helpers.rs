@@ -91,16 +91,7 @@ impl Engine {
                 other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
             }
         }
-        let _ = self
-            .client
-            .remove_container(
-                id,
-                Some(bollard::query_parameters::RemoveContainerOptions {
-                    force: true,
-                    ..Default::default()
-                }),
-            )
-            .await;
+        let _ = self.remove_container(id).await;
         Ok(RunOutput {
             exit_code,
             stdout,

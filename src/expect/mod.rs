@@ -49,6 +49,16 @@ pub enum Verdict {
     NotMet,
 }
 
+impl Verdict {
+    /// As `result.json` writes it: `met`, `not_met`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::NotMet => "not_met",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub verdict: Verdict,

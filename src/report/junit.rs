@@ -65,7 +65,7 @@ pub(crate) fn render(result: &RunResult) -> Result<String, String> {
             let mut case = TestCase::new(e.text.clone(), status);
             case.set_classname(scenario.name.clone());
             case.set_time(share);
-            case.set_system_out(format!("{}: {}", verdict_key(e), e.actual));
+            case.set_system_out(format!("{}: {}", e.verdict.key(), e.actual));
             suite.add_test_case(case);
         }
     }
@@ -79,9 +79,4 @@ pub(crate) fn render(result: &RunResult) -> Result<String, String> {
     }
     report.add_test_suite(suite);
     report.to_string().map_err(|e| e.to_string())
-}
-
-/// `met` / `not_met`, as `result.json` writes it.
-fn verdict_key(e: &crate::record::result::ExpectationResult) -> &'static str {
-    if e.is_met() { "met" } else { "not_met" }
 }

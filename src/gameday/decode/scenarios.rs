@@ -17,7 +17,8 @@ pub(crate) const SCENARIO_KEYS: &[&str] = &[
     "expect",
     "halt_if",
 ];
-const STEP_KEYS: &[&str] = &["fault", "wait", "note", "manual", "timeout"];
+/// What a step may say besides its kind: a manual step's timeout.
+const STEP_EXTRA_KEYS: &[&str] = &["timeout"];
 /// How long a manual step waits for an answer when it does not say.
 pub(super) const MANUAL_TIMEOUT_DEFAULT: HumanDuration =
     HumanDuration(std::time::Duration::from_secs(300));
@@ -187,7 +188,12 @@ impl Decoder<'_> {
         let mut steps = Vec::new();
         let mut ok = true;
         for item in items {
-            let Some(obj) = self.obj(item, "a step", STEP_KEYS) else {
+            let known: Vec<&'static str> = StepKind::KEYS
+                .iter()
+                .chain(STEP_EXTRA_KEYS)
+                .copied()
+                .collect();
+            let Some(obj) = self.obj(item, "a step", &known) else {
                 ok = false;
                 continue;
             };

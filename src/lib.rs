@@ -16,6 +16,7 @@ pub(crate) mod exit;
 pub(crate) mod expect;
 pub(crate) mod fault;
 pub(crate) mod gameday;
+pub(crate) mod notify;
 pub(crate) mod plan;
 pub(crate) mod probe;
 pub(crate) mod record;
@@ -23,6 +24,7 @@ pub(crate) mod redact;
 pub(crate) mod report;
 pub(crate) mod run;
 pub mod testing;
+pub(crate) mod watchdog;
 
 /// An error and its chain of causes on one line: `a: b: c`.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {

@@ -57,6 +57,23 @@ pub(crate) fn url(text: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
+/// Only where a URL goes: `https://hooks.slack.com/…`, for URLs whose path
+/// is itself the secret (incoming webhooks). Userinfo is dropped too.
+pub(crate) fn origin(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return HIDDEN.to_string();
+    };
+    let end_of_authority = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end_of_authority];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let more = if end_of_authority < rest.len() {
+        "/…"
+    } else {
+        ""
+    };
+    format!("{scheme}://{host}{more}")
+}
+
 /// Text with every `http://` or `https://` URL in it redacted.
 pub(crate) fn text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -87,6 +104,16 @@ fn is_secret(name: &str) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_origin_keeps_only_scheme_and_host() {
+        assert_eq!(
+            origin("https://hooks.slack.com/services/T000/B000/XXXX"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(origin("http://u:p@127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(origin("not a url"), "***");
+    }
 
     #[test]
     fn userinfo_and_secret_parameters_are_hidden() {

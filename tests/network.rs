@@ -96,35 +96,6 @@ fn compliance_tag(kind: &str) -> String {
     format!("gameday:test:{kind}-{}", std::process::id())
 }
 
-fn can_connect(from: &Container, to: &str) -> bool {
-    StdCommand::new("docker")
-        .args(["exec", &from.id, "/gameday-demo", "connect", to, "700"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// `n` TCP connects from inside `from` to `to`, `parallel` at a time:
-/// (failed share, median ms of the successful ones).
-fn probe(from: &Container, to: &str, n: usize, timeout_ms: u64, parallel: usize) -> (f64, f64) {
-    let out = docker(&[
-        "exec",
-        &from.id,
-        "/gameday-demo",
-        "probe",
-        to,
-        &n.to_string(),
-        &timeout_ms.to_string(),
-        &parallel.to_string(),
-    ]);
-    let field = |name: &str| -> f64 {
-        out.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("bad probe output: {out}"))
-    };
-    (field("failed") / n as f64, field("median_ms"))
-}
-
 /// Median connect time from the api container to the store, in ms.
 fn connect_median_ms(s: &Stack) -> f64 {
     let (failed, median) = probe(&s.api, "store:7000", 15, 3000, 1);
@@ -587,7 +558,7 @@ fn netem_on_this_kernel_is_detected_and_explained() {
     assert_eq!(leftovers(&s.store), "");
 }
 
-/// The runner SIGKILLed while a userspace delay is in place: traffic flows
+/// The runner and its watchdog SIGKILLed while a userspace delay is in place: traffic flows
 /// at once (fail-open: the queue has no listener), and `gameday recover`
 /// removes the rules it left.
 #[test]
@@ -621,8 +592,9 @@ fn a_killed_runner_fails_open_and_recover_cleans_up() {
         slow > before + 300.0,
         "the delay had no effect: {slow:.1}ms"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // The runner and its watchdog die together (a power cut): the queue
+    // loses its listener and the rule stays.
+    kill_with_watchdogs(&mut child);
     std::thread::sleep(Duration::from_millis(200));
     let dead = connect_median_ms(&s);
     assert!(

@@ -222,8 +222,8 @@ fn sigkill_during_a_pause_then_recover() {
     let out = tempfile::tempdir().unwrap();
     let mut child = spawn_run(&file, out.path());
     wait_for_state(&store, "paused", Duration::from_secs(20));
-    child.kill().unwrap(); // SIGKILL: no chance to revert
-    child.wait().unwrap();
+    // SIGKILL, its watchdog with it (a power cut): no chance to revert.
+    kill_with_watchdogs(&mut child);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         store.state(),

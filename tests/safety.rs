@@ -7,9 +7,8 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -26,69 +25,6 @@ scenarios:
     duration: {duration}
 "#
     )
-}
-
-fn spawn_run(file: &Path, out: &Path) -> std::process::Child {
-    StdCommand::new(assert_cmd::cargo::cargo_bin("gameday"))
-        .args(["run", "--no-progress", "--out"])
-        .arg(out)
-        .arg(file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn wait_for(what: &str, within: Duration, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} never happened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn finish(child: std::process::Child, within: Duration) -> std::process::Output {
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(within) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = StdCommand::new("kill")
-                .args(["-9", &pid.to_string()])
-                .output();
-            panic!("gameday did not exit within {within:?}");
-        }
-    }
-}
-
-fn claim_name(project: &Project) -> String {
-    format!("gameday-claim-{}", project.name)
-}
-
-fn claim_exists(project: &Project) -> bool {
-    !docker(&[
-        "ps",
-        "-aq",
-        "--filter",
-        &format!("name=^{}$", claim_name(project)),
-    ])
-    .is_empty()
-}
-
-fn text(output: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn journal_text(out: &Path) -> String {
-    std::fs::read_to_string(run_dir(out).join("journal.jsonl")).unwrap()
 }
 
 /// Two runs on one scope would undo each other's faults: the second is

@@ -124,8 +124,10 @@ fn sigkill_at_random_moments_then_recover_leaves_nothing() {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = runner.kill();
-        runner.wait().unwrap();
+        // The runner and its watchdog together (a power cut), so that
+        // `recover` is what is tortured here; tests/watchdog.rs kills the
+        // runner alone.
+        kill_with_watchdogs(&mut runner);
         killed_at.push(after.as_millis());
 
         let recovered = gameday_recover(out.path());

@@ -179,6 +179,7 @@ fn help_texts() {
         vec!["schema", "--help"],
         vec!["run", "--help"],
         vec!["recover", "--help"],
+        vec!["halt", "--help"],
         vec!["report", "--help"],
         vec!["history", "--help"],
         vec!["annotate", "--help"],

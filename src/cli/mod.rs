@@ -3,6 +3,7 @@
 //! [`CliError`], which is printed in one place (see [`crate::exit`]).
 
 mod error;
+mod halt;
 mod history;
 mod nfqueue;
 mod plan;
@@ -64,9 +65,18 @@ pub enum Command {
     /// baseline. Every fault is journalled before it is applied, and reverted at the end of its
     /// scenario, on halt_if, on an internal error, and on Ctrl-C/SIGTERM (first: revert and
     /// write a partial report; second: also skip cooldowns; third: exit at once with code 4,
-    /// leaving `gameday recover` to revert). The run holds its compose project on the engine:
-    /// a second run on it is refused (exit 2) while this one lives. Writes
-    /// OUT/<date>-<slug>-<id>/ with journal.jsonl, result.json, samples.jsonl and report.md.
+    /// leaving the watchdog and `gameday recover` to revert). The run holds its compose project on the engine:
+    /// a second run on it is refused (exit 2) while this one lives.
+    ///
+    /// A watchdog that does not share the runner's fate (a process of its own on this host; a
+    /// container on a remote engine that has the helper image) holds every fault's revert
+    /// recipe before the fault is applied, and reverts them if the runner stops renewing its
+    /// `lease:` (default 10s: killed, frozen, its link cut). `stop_if:` conditions (a probe
+    /// failing for long, an alert firing, a kill-switch file, an error budget spent) and
+    /// `gameday halt` from another terminal revert every fault at once and abort the rest
+    /// (exit 3). `notify:` webhooks and `grafana:` annotations are told as it goes, never
+    /// blocking it. Writes OUT/<date>-<slug>-<id>/ with journal.jsonl, result.json,
+    /// samples.jsonl and report.md.
     Run {
         /// The gameday file.
         #[arg(value_name = "FILE")]
@@ -178,6 +188,39 @@ pub enum Command {
         #[arg(long, default_value_t = 3600)]
         max_seconds: u64,
     },
+    /// Stop a live run from another terminal or machine: every fault is reverted at once.
+    ///
+    /// Leaves a halt marker beside the run's claim on the engine; the runner (and its
+    /// watchdogs) see it within a second, revert every fault, abort the scenarios left and
+    /// record who halted it. The run is found in the journals under --out (RUN_ID picks one),
+    /// or, from a machine without them, by --scope on the engine DOCKER_HOST (or
+    /// --docker-host) names. Waits until the run has let go of its scope; when the runner is
+    /// gone, its watchdog reverts, and with the journal here, so does this command (as
+    /// `recover`). Exit 0 when the run stopped and nothing is left, 2 when no run was found, 4
+    /// when faults may be left.
+    Halt {
+        /// Where run directories are kept.
+        #[arg(long, value_name = "DIR", default_value = "reports")]
+        out: PathBuf,
+        /// The compose project of the run to halt (without a journal under --out).
+        #[arg(long, value_name = "PROJECT")]
+        scope: Option<String>,
+        /// Docker engine to use with --scope (default: DOCKER_HOST, then the local socket).
+        #[arg(long, value_name = "URL")]
+        docker_host: Option<String>,
+        /// How long to wait for the run to stop.
+        #[arg(long, value_name = "DURATION", default_value = "60s")]
+        wait: crate::gameday::units::HumanDuration,
+        /// The run to halt (its id, e.g. 3f9c2a); default: the one live run under --out.
+        #[arg(value_name = "RUN_ID")]
+        run_id: Option<String>,
+    },
+    /// The dead man's switch of one run on one engine (started by `gameday run`).
+    #[command(hide = true)]
+    Watchdog {
+        #[arg(long)]
+        run_id: String,
+    },
     /// Revert faults left behind by a runner that died (SIGKILL, reboot).
     ///
     /// Reads the journals of the run directories under --out, reverts every fault that was
@@ -212,11 +255,18 @@ pub enum NonInteractive {
 /// Parse the arguments, run the command, return the exit code.
 pub fn main() -> u8 {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Run { .. } | Command::Recover { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Run { .. }
+            | Command::Recover { .. }
+            | Command::Halt { .. }
+            | Command::Watchdog { .. }
+    ) {
         // Read-only commands end quietly when their reader goes away
         // (`gameday history | head`), as Unix tools do. `run` and `recover`
-        // keep Rust's default (SIGPIPE ignored) so a closed pipe can never
-        // kill them between applying and reverting a fault.
+        // (and `halt`, and the watchdog, whose runner may be gone) keep
+        // Rust's default (SIGPIPE ignored) so a closed pipe can never kill
+        // them between applying and reverting a fault.
         // SAFETY: called before any thread is started; only resets a handler.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -293,6 +343,24 @@ pub fn main() -> u8 {
             scope,
             helper_image,
         } => with_runtime(recover::recover(out, docker_host, scope, helper_image)),
+        Command::Halt {
+            out,
+            scope,
+            docker_host,
+            wait,
+            run_id,
+        } => with_runtime(halt::halt(halt::HaltArgs {
+            out,
+            scope,
+            docker_host,
+            wait: wait.as_std(),
+            run_id,
+        })),
+        Command::Watchdog { run_id: _ } => {
+            // The run id is on the command line for `ps` and for the claim's
+            // liveness check; the rest comes in the hello.
+            with_runtime(async { Ok(crate::watchdog::serve().await) })
+        }
     };
     match result {
         Ok(code) => code,

@@ -90,7 +90,7 @@ pub(super) async fn after_crash(engine: &Engine, out: &Path, scope: &str) -> u8 
 /// One line per fault: what was done (on stdout, or stderr when
 /// `all_to_stderr`), or why it was not (on stderr). Returns how many may be
 /// left, and how many were not touched on purpose.
-fn print_recovered(
+pub(super) fn print_recovered(
     report: &[Recovered],
     all_to_stderr: bool,
     prefix: impl Fn(&Recovered) -> String,

@@ -109,6 +109,18 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
             return Err(e);
         }
     };
+    let notifier = match crate::notify::Notifier::start(&plan.gameday, &run_id) {
+        Ok(n) => n,
+        Err(e) => {
+            release(claims).await;
+            return Err(CliError::invalid(e.to_string()).hint(
+                "export the Grafana service-account token in that variable, or remove `grafana:`; nothing was changed",
+            ));
+        }
+    };
+    notifier.handle().send(crate::notify::Event::RunStarted {
+        scenarios: plan.gameday.scenarios.len(),
+    });
     eprintln!(
         "Running gameday \"{}\" against compose project `{scope}`: {} scenario{}, about {}. Ctrl-C reverts every fault and stops.",
         plan.gameday.gameday,
@@ -140,6 +152,7 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
         file: display,
         out: out.clone(),
         operator,
+        notify: notifier.handle(),
     };
     let task = tokio::spawn(run::run(plan, engines.clone(), options, events_tx));
     let outcome = match task.await {
@@ -157,17 +170,49 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
     };
     let _ = view.await;
     release(claims).await;
-    let outcome = outcome.map_err(|e| {
-        CliError::fault_left(e.to_string()).hint(format!(
-            "`gameday recover --out {}` reverts whatever the journal says is left",
-            out.display()
-        ))
-    })?;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e @ run::RunError::Watchdog(_)) => {
+            let _ = notifier
+                .finish(crate::notify::Event::Halted {
+                    reason: e.to_string(),
+                })
+                .await;
+            return Err(CliError::invalid(e.to_string()).hint(
+                "no fault is applied without its watchdog; on a remote engine it runs from the helper image (scripts/build-nethelper-image, then load it there)",
+            ));
+        }
+        Err(e) => {
+            return Err(CliError::fault_left(e.to_string()).hint(format!(
+                "`gameday recover --out {}` reverts whatever the journal says is left",
+                out.display()
+            )));
+        }
+    };
     print_verdicts(&outcome.record.result);
     // The reports, last: whatever happens to them, the run's record is
     // written and its verdict stands.
-    match crate::report::write_all(&outcome.run_dir, &outcome.record, template_dir.as_deref()) {
-        Ok(_) => println!("report: {}", outcome.run_dir.join("report.md").display()),
+    let report_path = outcome.run_dir.join("report.md");
+    let rendered =
+        crate::report::write_all(&outcome.run_dir, &outcome.record, template_dir.as_deref());
+    let result = &outcome.record.result;
+    let warnings = notifier
+        .finish(crate::notify::Event::RunFinished {
+            outcome: result.outcome.text().to_string(),
+            exit_code: result.exit_code,
+            verdicts: result
+                .scenarios
+                .iter()
+                .map(|s| (s.name.clone(), s.verdict.key().to_string()))
+                .collect(),
+            report: rendered.is_ok().then(|| report_path.display().to_string()),
+        })
+        .await;
+    for w in warnings {
+        eprintln!("warning: {w}; the run was not affected");
+    }
+    match rendered {
+        Ok(_) => println!("report: {}", report_path.display()),
         Err(e) => {
             CliError::invalid(format!("the run is recorded, but a report could not be written: {e}"))
                 .hint(format!(

@@ -213,3 +213,98 @@ impl Engine {
         Ok(info.id.unwrap_or_default())
     }
 }
+
+/// A container started with its standard input and output attached.
+pub(crate) struct Attached {
+    pub id: String,
+    pub output: std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<
+                    Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
+                > + Send,
+        >,
+    >,
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
+impl Engine {
+    /// Create a container named `name` from `image` running `argv`, with
+    /// the engine's own socket (`socket`, a path on the engine's host)
+    /// mounted at `/var/run/docker.sock`, no network, and its standard
+    /// input kept open; attach to it, then start it. Its standard input
+    /// closes when this client goes (`StdinOnce`).
+    pub(crate) async fn start_attached(
+        &self,
+        name: &str,
+        image: &str,
+        argv: &[String],
+        labels: HashMap<String, String>,
+        socket: &str,
+    ) -> Result<Attached, DockerError> {
+        let config = bollard::models::ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(argv.to_vec()),
+            labels: Some(labels),
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(false),
+            env: Some(vec!["DOCKER_HOST=unix:///var/run/docker.sock".to_string()]),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some("none".to_string()),
+                binds: Some(vec![format!("{socket}:/var/run/docker.sock")]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = bollard::query_parameters::CreateContainerOptionsBuilder::new()
+            .name(name)
+            .build();
+        let created = self
+            .client
+            .create_container(Some(options), config)
+            .await
+            .map_err(|e| DockerError::classify(e, image))?;
+        let attach = bollard::query_parameters::AttachContainerOptionsBuilder::new()
+            .stream(true)
+            .stdin(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let attached = match self
+            .client
+            .attach_container(&created.id, Some(attach))
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = self.remove_container(&created.id).await;
+                return Err(DockerError::classify(e, &created.id));
+            }
+        };
+        if let Err(e) = self.client.start_container(&created.id, None).await {
+            let _ = self.remove_container(&created.id).await;
+            return Err(DockerError::classify(e, &created.id));
+        }
+        Ok(Attached {
+            id: created.id,
+            output: attached.output,
+            input: attached.input,
+        })
+    }
+}
+
+impl Engine {
+    /// The image of the container named `name`, if there is one.
+    pub(crate) async fn image_of(&self, name: &str) -> Result<Option<String>, DockerError> {
+        match self.client.inspect_container(name, None).await {
+            Ok(info) => Ok(info.config.and_then(|c| c.image)),
+            Err(e) => match DockerError::classify(e, name) {
+                DockerError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+}

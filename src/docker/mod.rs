@@ -254,6 +254,7 @@ impl Engine {
                 tls: if tcp { tls } else { None },
                 insecure: spec.insecure,
                 ssh: spec.ssh.clone(),
+                socket: spec.socket.clone(),
             }),
             host,
             name: name.to_string(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Action, Plan, ResolvedTarget};
 use crate::docker::ContainerInfo;
-use crate::gameday::model::{Fault, Pick, ProbeKind, Reach, Selector};
+use crate::gameday::model::{Fault, Pick, ProbeKind, Reach, Selector, WebhookFormat};
 use crate::gameday::units::HumanDuration;
 
 /// Container names, each with its engine when that is not the default one.
@@ -222,6 +222,8 @@ impl Plan {
             );
         }
         out.push('\n');
+        self.render_safety(&mut out);
+        out.push('\n');
         let _ = writeln!(out, "Schedule:");
         for step in &self.steps {
             let at = offset(step.at);
@@ -329,6 +331,64 @@ impl Plan {
             "Nothing was changed: this was a dry run. Run it with `gameday run {file}`."
         );
         out
+    }
+}
+
+impl Plan {
+    /// What guards the run as a whole: the watchdog, the stop conditions,
+    /// halting, who is told.
+    fn render_safety(&self, out: &mut String) {
+        let g = &self.gameday;
+        let _ = writeln!(out, "Safety:");
+        let _ = writeln!(
+            out,
+            "  watchdog     lease {}: while a fault is in place, a watchdog reverts every fault if the runner stops renewing the lease (killed, frozen) or its link closes",
+            g.lease
+        );
+        let _ = writeln!(
+            out,
+            "               it runs as a process of its own on this host; on an engine other than this host's socket, as a container from the helper image there (a cut link is covered too), else on this host"
+        );
+        if g.stop_if.is_empty() {
+            let _ = writeln!(
+                out,
+                "  stop if      (no `stop_if`: only each scenario's `halt_if`)"
+            );
+        }
+        for (i, c) in g.stop_if.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {:<12} {c}: revert every fault at once, abort the scenarios left (exit 3)",
+                if i == 0 { "stop if" } else { "" }
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  halt         `gameday halt` from any terminal that reaches the engine stops the run the same way"
+        );
+        for w in &g.notify {
+            let _ = writeln!(
+                out,
+                "  notify       webhook {} ({}): start, each fault applied and reverted, halts, the end",
+                crate::redact::origin(&w.url),
+                match w.format {
+                    WebhookFormat::Json => "json",
+                    WebhookFormat::Slack => "slack",
+                }
+            );
+        }
+        if let Some(gr) = &g.grafana {
+            let _ = writeln!(
+                out,
+                "  grafana      annotations on {}{}: one region per fault window (token from ${})",
+                crate::redact::origin(&gr.url),
+                gr.dashboard_uid
+                    .as_ref()
+                    .map(|d| format!(", dashboard {d}"))
+                    .unwrap_or_default(),
+                gr.token_env
+            );
+        }
     }
 }
 

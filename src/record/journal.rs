@@ -102,6 +102,23 @@ pub enum JournalEntry {
         text: String,
         at: DateTime<Utc>,
     },
+    /// The dead man's switch of one engine is armed for the run: where it
+    /// runs (`process 4242 on this host`, `container 3f9c... on the engine`).
+    WatchdogStarted {
+        engine: String,
+        how: String,
+        lease_ms: u64,
+        at: DateTime<Utc>,
+    },
+    /// A watchdog reverted the run's faults on its own: the runner missed
+    /// its lease, its link closed, or someone halted the run. Each fault it
+    /// reverted follows as `fault_reverted` by `watchdog`.
+    WatchdogFired {
+        reason: String,
+        /// How many faults it held when it fired.
+        faults: usize,
+        at: DateTime<Utc>,
+    },
     RunFinished {
         exit_code: u8,
         at: DateTime<Utc>,

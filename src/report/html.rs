@@ -128,6 +128,18 @@ pub(super) fn events(record: &RunRecord) -> Vec<EventRow> {
                 JournalEntry::RunStarted { at, gameday, .. } => {
                     (*at, "run", format!("run of \"{gameday}\" started"))
                 }
+                JournalEntry::WatchdogStarted {
+                    at, engine, how, ..
+                } => (
+                    *at,
+                    "run",
+                    format!("watchdog of engine `{engine}` armed: {how}"),
+                ),
+                JournalEntry::WatchdogFired { at, reason, faults } => (
+                    *at,
+                    "halt",
+                    format!("the watchdog reverted {faults} fault(s): {reason}"),
+                ),
                 JournalEntry::ClaimTakenOver { at, from } => (
                     *at,
                     "run",

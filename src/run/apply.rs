@@ -91,6 +91,7 @@ impl Dispatcher {
         let recipe = fault::prepare(&engine, &fault, container, &context)
             .await
             .map_err(|e| e.to_string())?;
+        let settle = fault::settle_within(&fault);
         self.journal
             .append(&JournalEntry::FaultIntent {
                 fault_id: fault_id.to_string(),
@@ -99,11 +100,31 @@ impl Dispatcher {
                 recipe: recipe.clone(),
                 at: Utc::now(),
                 host: (container.engine != DEFAULT_HOST).then(|| container.engine.clone()),
-                settle_ms: Some(fault::settle_within(&fault).as_millis() as u64),
+                settle_ms: Some(settle.as_millis() as u64),
             })
             .map_err(|e| {
                 format!("cannot journal the fault before applying it, so it was not applied: {e}")
             })?;
+        // The watchdog holds the recipe before the fault exists: a runner
+        // that dies from here on leaves nothing the watchdog cannot undo.
+        if let Err(e) = self
+            .watchdogs
+            .arm(&container.engine, fault_id, &recipe, settle)
+            .await
+        {
+            let error = format!("{e}, so the fault was not applied");
+            let _ = self.journal.append(&JournalEntry::FaultApplyFailed {
+                fault_id: fault_id.to_string(),
+                error: error.clone(),
+            });
+            let _ = self.journal.append(&JournalEntry::FaultReverted {
+                fault_id: fault_id.to_string(),
+                by: "run (never applied)".into(),
+                requested_at: Utc::now(),
+                confirmed_at: None,
+            });
+            return Err(error);
+        }
         match fault::apply(&engine, &fault, container, &context, recipe.clone()).await {
             Ok(a) => {
                 let _ = self.journal.append(&JournalEntry::FaultApplied {
@@ -111,6 +132,7 @@ impl Dispatcher {
                     requested_at: a.requested_at,
                     confirmed_at: a.confirmed_at,
                 });
+                self.watchdogs.applied(&container.engine, fault_id);
                 Ok(a)
             }
             Err(e) => {
@@ -126,6 +148,7 @@ impl Dispatcher {
                 // stays open for `recover`.
                 match recipe.execute(&engine).await {
                     Ok(_) => {
+                        self.watchdogs.disarm(&container.engine, fault_id);
                         let _ = self.journal.append(&JournalEntry::FaultReverted {
                             fault_id: fault_id.to_string(),
                             by: "run (apply failed)".into(),
@@ -176,8 +199,11 @@ impl Dispatcher {
             );
         }
         let engine = self.engines.of(&applied.container).clone();
+        let engine_name = applied.container.engine.clone();
         match applied.revert(&engine).await {
             Ok(r) => {
+                self.watchdogs.disarm(&engine_name, &id);
+                let id_for_notify = id.clone();
                 let _ = self.journal.append(&JournalEntry::FaultReverted {
                     fault_id: id,
                     by: "run".into(),
@@ -192,6 +218,11 @@ impl Dispatcher {
                         p.packets, p.delayed, p.dropped, p.duplicated, p.corrupted
                     ));
                 }
+                self.notify.send(crate::notify::Event::FaultReverted {
+                    fault_id: id_for_notify,
+                    scenario: self.plan.gameday.scenarios[scenario].name.clone(),
+                    action: revert_text.clone(),
+                });
                 self.note(format!("reverted: {revert_text}"));
             }
             Err((a, e)) => {

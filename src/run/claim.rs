@@ -23,6 +23,11 @@ const SCOPE: &str = "gameday.claim.scope";
 
 /// The name of the claim container of a scope.
 pub(crate) fn name(scope: &str) -> String {
+    marker_name("gameday-claim", scope)
+}
+
+/// `PREFIX-<scope>`, with what a container name cannot hold made `-`.
+pub(crate) fn marker_name(prefix: &str, scope: &str) -> String {
     let safe: String = scope
         .chars()
         .map(|c| {
@@ -33,7 +38,7 @@ pub(crate) fn name(scope: &str) -> String {
             }
         })
         .collect();
-    format!("gameday-claim-{safe}")
+    format!("{prefix}-{safe}")
 }
 
 /// Who holds a claim, as its labels say.
@@ -121,10 +126,37 @@ impl Holder {
         let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
         if self.pid != 0 && String::from_utf8_lossy(program).contains("gameday") {
             Liveness::Alive
+        } else if local_watchdog_alive(&self.run_id) {
+            // The runner died and its watchdog is reverting its faults: the
+            // run is not over until the watchdog is done.
+            Liveness::Alive
         } else {
             Liveness::Dead
         }
     }
+}
+
+/// Is a watchdog process of run `run_id` alive on this host (other than
+/// this process)? Watchdogs carry `watchdog --run-id ID` on their command line.
+pub(crate) fn local_watchdog_alive(run_id: &str) -> bool {
+    if run_id.is_empty() {
+        return false;
+    }
+    let me = std::process::id().to_string();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.filter_map(Result::ok).any(|p| {
+        let pid = p.file_name();
+        let pid = pid.to_string_lossy();
+        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        args.windows(3)
+            .any(|w| w[0] == b"watchdog" && w[1] == b"--run-id" && w[2] == run_id.as_bytes())
+    })
 }
 
 fn this_host() -> String {

@@ -15,11 +15,12 @@ use super::outcome::{Happened, ScenarioRun};
 use super::view::RunEvent;
 use crate::docker::Engines;
 use crate::exit;
-use crate::gameday::model::HaltCondition;
+use crate::gameday::model::{HaltCondition, StopCondition};
 use crate::plan::Plan;
 use crate::probe::{Clock, ProbeSample};
 use crate::record::journal::{Journal, JournalEntry};
 use crate::record::result::{FaultLeft, Observation, SteadyState, TimelineEntry};
+use crate::watchdog::link::Watchdogs;
 
 /// Why waiting for the end of a phase stopped early.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +58,17 @@ pub(super) struct Dispatcher {
     /// The scenario running, for observations.
     pub(super) current_scenario: Option<String>,
     pub(super) observations: Vec<Observation>,
+    /// The dead man's switch of each engine that receives faults.
+    pub(super) watchdogs: Watchdogs,
+    /// Reasons to stop the whole run that come from outside the loop: a
+    /// watchdog fired or is gone, someone ran `gameday halt`.
+    stops: mpsc::UnboundedReceiver<String>,
+    /// The team's webhooks and dashboards.
+    pub(super) notify: crate::notify::Notify,
+    /// Failed samples per probe since the run started (`error_budget`).
+    failures: Vec<u64>,
+    /// A `stop_if` condition that held, once seen: it stops the run.
+    stopped: Option<String>,
 }
 
 /// Listen for SIGINT/SIGTERM: forward the count; on the third, exit at once.
@@ -81,7 +93,7 @@ fn spawn_signal_listener() -> mpsc::UnboundedReceiver<u32> {
                 // Faults may still be in place: this is not "aborted, every
                 // fault reverted".
                 eprintln!(
-                    "third signal: exiting now; faults this run applied may still be in place: run `gameday recover` (same --out) to revert them"
+                    "third signal: exiting now; faults this run applied may still be in place: its watchdog reverts them as soon as this process is gone, and `gameday recover` (same --out) reverts whatever is left"
                 );
                 std::process::exit(i32::from(exit::FAULT_LEFT));
             }
@@ -107,6 +119,9 @@ impl Dispatcher {
         events: mpsc::UnboundedSender<RunEvent>,
         samples_rx: mpsc::UnboundedReceiver<ProbeSample>,
         operator: Option<Operator>,
+        watchdogs: Watchdogs,
+        stops: mpsc::UnboundedReceiver<String>,
+        notify: crate::notify::Notify,
     ) -> Dispatcher {
         let n = plan.gameday.probes.0.len();
         Dispatcher {
@@ -128,6 +143,11 @@ impl Dispatcher {
             operator,
             current_scenario: None,
             observations: Vec::new(),
+            watchdogs,
+            stops,
+            notify,
+            failures: vec![0; n],
+            stopped: None,
         }
     }
 
@@ -170,8 +190,14 @@ impl Dispatcher {
         }
         if sample.ok {
             self.failing_since[i] = None;
-        } else if self.failing_since[i].is_none() {
-            self.failing_since[i] = Some(sample.t_ms);
+        } else {
+            self.failures[i] += 1;
+            if self.failing_since[i].is_none() {
+                self.failing_since[i] = Some(sample.t_ms);
+            }
+        }
+        if self.stopped.is_none() {
+            self.stopped = self.stop_by_sample(&sample);
         }
         let _ = self.events.send(RunEvent::Sample {
             probe: i,
@@ -195,6 +221,69 @@ impl Dispatcher {
                 )
             })
         })
+    }
+
+    /// A `stop_if` condition this sample makes true: an alert firing, an
+    /// error budget spent.
+    fn stop_by_sample(&self, sample: &ProbeSample) -> Option<String> {
+        let i = sample.probe;
+        self.plan.gameday.stop_if.iter().find_map(|c| match c {
+            StopCondition::Alert { alert, probes }
+                if sample.value == Some(1.0) && probes.iter().any(|p| p.id.0 == i) =>
+            {
+                Some(format!(
+                    "stop_if: alert `{alert}` started firing at {} (probe `{}`)",
+                    offset(sample.t_ms),
+                    self.plan.gameday.probes.0[i].name
+                ))
+            }
+            StopCondition::ErrorBudget { error_budget }
+                if error_budget.probe.id.0 == i && self.failures[i] >= error_budget.failures =>
+            {
+                Some(format!(
+                    "stop_if: probe `{}` spent its error budget of {} failures (the last at {})",
+                    error_budget.probe,
+                    error_budget.failures,
+                    offset(sample.t_ms)
+                ))
+            }
+            StopCondition::Alert { .. }
+            | StopCondition::ErrorBudget { .. }
+            | StopCondition::ProbeFailing { .. }
+            | StopCondition::File { .. } => None,
+        })
+    }
+
+    /// A `stop_if` condition that holds now, by time: a probe failing for
+    /// long enough, a kill-switch file present.
+    fn stop_by_time(&self) -> Option<String> {
+        let now = self.now_ms();
+        self.plan.gameday.stop_if.iter().find_map(|c| match c {
+            StopCondition::ProbeFailing { probe, failing_for } => {
+                let since = self.failing_since[probe.id.0]?;
+                (now - since >= failing_for.as_std().as_secs_f64() * 1000.0).then(|| {
+                    format!(
+                        "stop_if: probe `{probe}` has been failing for {failing_for} (since {})",
+                        offset(since)
+                    )
+                })
+            }
+            StopCondition::File { file } => std::path::Path::new(file).exists().then(|| {
+                format!(
+                    "stop_if: the kill-switch file {file} appeared (seen at {})",
+                    offset(now)
+                )
+            }),
+            StopCondition::Alert { .. } | StopCondition::ErrorBudget { .. } => None,
+        })
+    }
+
+    /// Why the whole run must stop now, if it must: a `stop_if` condition.
+    fn stop_condition(&mut self) -> Option<String> {
+        if self.stopped.is_none() {
+            self.stopped = self.stop_by_time();
+        }
+        self.stopped.clone()
     }
 
     /// Wait until `deadline`, taking in samples; stop early on a halt
@@ -226,9 +315,13 @@ impl Dispatcher {
                 _ = tokio::time::sleep_until(deadline) => return Waited::Deadline,
                 Some(sample) = self.samples_rx.recv() => {
                     self.record(sample);
-                    if let Some(reason) = self.check_halt(halt) {
+                    if let Some(reason) = self.stopped.clone().or_else(|| self.check_halt(halt)) {
                         return Waited::Interrupted(Interrupt::Halt(reason));
                     }
+                }
+                Some(reason) = self.stops.recv() => {
+                    self.stopped.get_or_insert(reason.clone());
+                    return Waited::Interrupted(Interrupt::Halt(reason));
                 }
                 Some(count) = self.signals.recv() => {
                     self.signal_count = count;
@@ -244,7 +337,7 @@ impl Dispatcher {
                     self.observe(&line, None);
                 }
                 _ = tick.tick() => {
-                    if let Some(reason) = self.check_halt(halt) {
+                    if let Some(reason) = self.stop_condition().or_else(|| self.check_halt(halt)) {
                         return Waited::Interrupted(Interrupt::Halt(reason));
                     }
                 }
@@ -301,8 +394,13 @@ impl Dispatcher {
         let steady = self.steady_state(baseline);
         let baseline_ms = self.clock.ms(baseline_end);
         let scenario_count = self.plan.gameday.scenarios.len();
-        if interrupted.is_some() {
-            let reason = "interrupted during the baseline; no fault was applied".to_string();
+        if let Some(interrupt) = interrupted {
+            let reason = match interrupt {
+                Interrupt::Halt(why) => format!("{why}, during the baseline; no fault was applied"),
+                Interrupt::Signal => {
+                    "interrupted during the baseline; no fault was applied".to_string()
+                }
+            };
             self.note(reason.clone());
             return (
                 steady,
@@ -335,9 +433,14 @@ impl Dispatcher {
         for index in 0..scenario_count {
             let (run, stop) = self.scenario(index, baseline_ms).await;
             runs.push(run);
-            if let Some(reason) = stop {
+            // A stop condition seen in a cooldown stops what is left too.
+            if let Some(reason) = stop.or_else(|| self.stopped.clone()) {
+                let mut rest = ScenarioRun::skipped(index + 1..scenario_count);
+                for r in &mut rest {
+                    r.error = Some(format!("not run: {reason}"));
+                }
+                runs.extend(rest);
                 aborted = Some(reason);
-                runs.extend(ScenarioRun::skipped(index + 1..scenario_count));
                 break;
             }
         }
@@ -408,7 +511,7 @@ impl Dispatcher {
         steady: SteadyState,
         runs: Vec<ScenarioRun>,
         aborted_reason: Option<String>,
-    ) -> (Plan, Journal, Happened) {
+    ) -> (Plan, Journal, Watchdogs, Happened) {
         let happened = Happened {
             run_id,
             file,
@@ -423,6 +526,6 @@ impl Dispatcher {
             faults_left: std::mem::take(&mut self.faults_left),
             observations: std::mem::take(&mut self.observations),
         };
-        (self.plan, self.journal, happened)
+        (self.plan, self.journal, self.watchdogs, happened)
     }
 }

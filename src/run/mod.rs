@@ -11,11 +11,13 @@
 //! - [`outcome`]: pure: from what happened to `result.json` and the exit code;
 //! - [`run_dir`]: naming and creating the run directory;
 //! - [`claim`]: the run's exclusive claim on its scope, held on the engine;
+//! - [`halt`]: the marker `gameday halt` leaves for a live run;
 //! - [`recover`]: reverting what a dead runner left; [`view`]: the live view.
 
 mod apply;
 pub(crate) mod claim;
 mod dispatcher;
+pub(crate) mod halt;
 mod operator;
 pub(crate) mod outcome;
 pub(crate) mod recover;
@@ -32,6 +34,7 @@ use crate::plan::Plan;
 use crate::probe::{self, Clock, ProbeRunner};
 use crate::record::journal::JournalEntry;
 use crate::record::{self, RunRecord};
+use crate::watchdog;
 use dispatcher::Dispatcher;
 use view::RunEvent;
 
@@ -49,6 +52,8 @@ pub(crate) struct RunOptions {
     /// observations; without one, manual steps are skipped (the command
     /// line refuses to start them unless told `--non-interactive=skip`).
     pub operator: Option<Operator>,
+    /// Where the team is told of faults applied, reverted and halts.
+    pub notify: crate::notify::Notify,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +66,9 @@ pub(crate) enum RunError {
     },
     #[error(transparent)]
     Record(#[from] record::RecordError),
+    /// No fault is applied without its watchdog.
+    #[error("{0}; nothing was changed")]
+    Watchdog(String),
 }
 
 /// What a finished run hands back: its directory and record (written),
@@ -70,6 +78,74 @@ pub(crate) struct RunOutcome {
     pub exit_code: u8,
     pub run_dir: PathBuf,
     pub record: RunRecord,
+}
+
+/// Where a local watchdog's own messages go, in the run directory.
+pub(crate) const WATCHDOG_LOG: &str = "watchdog.log";
+
+/// Each engine that receives faults, and where its watchdog runs: this
+/// host for this host's socket; a container on any other engine that has
+/// the helper image (so a cut link is covered too), else this host.
+async fn watchdog_specs(plan: &Plan, engines: &Engines) -> Vec<watchdog::link::Spec> {
+    let mut names: Vec<&str> = plan
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.faults)
+        .flat_map(|f| &f.targets.containers)
+        .map(|c| c.engine.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let image = plan
+        .gameday
+        .docker
+        .helper_image
+        .clone()
+        .unwrap_or_else(|| crate::fault::helper::DEFAULT_IMAGE.to_string());
+    let mut specs = Vec::new();
+    for engine in engines.iter().filter(|e| names.contains(&e.name())) {
+        let placement = if engine.is_local() || !engine.image_exists(&image).await {
+            watchdog::link::Placement::Local
+        } else {
+            watchdog::link::Placement::Container {
+                image: image.clone(),
+                socket: engine
+                    .spec()
+                    .socket
+                    .clone()
+                    .unwrap_or_else(|| "/var/run/docker.sock".to_string()),
+            }
+        };
+        specs.push(watchdog::link::Spec {
+            engine: engine.clone(),
+            placement,
+        });
+    }
+    specs
+}
+
+/// Look for a halt marker (`gameday halt`) on every engine once a second
+/// until the run ends; say the first one seen on `stops`.
+async fn watch_for_halt(
+    engines: Engines,
+    scope: String,
+    run_id: String,
+    stops: mpsc::UnboundedSender<String>,
+    mut cancel: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = cancel.changed() => return,
+        }
+        for engine in engines.iter() {
+            if let Ok(Some(by)) = halt::requested(engine, &scope, &run_id).await {
+                let _ = stops.send(format!("halted by {by}"));
+                return;
+            }
+        }
+    }
 }
 
 /// A new run id: `3f9c2a`.
@@ -120,8 +196,50 @@ pub(crate) async fn run(
         });
     }
 
+    // The dead man's switch, before anything is touched.
+    let (stops_tx, stops_rx) = mpsc::unbounded_channel();
+    let scope = plan.gameday.scope.compose_project.clone();
+    let identity = watchdog::link::RunIdentity {
+        run_id: &run_id,
+        scope: &scope,
+        lease: plan.gameday.lease.as_std(),
+        journal: journal.path(),
+        log: &run_dir.join(WATCHDOG_LOG),
+    };
+    let watchdogs = match watchdog::link::Watchdogs::start(
+        watchdog_specs(&plan, &engines).await,
+        identity,
+        stops_tx.clone(),
+    )
+    .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = journal.append(&JournalEntry::RunFinished {
+                exit_code: crate::exit::INVALID,
+                at: chrono::Utc::now(),
+            });
+            return Err(RunError::Watchdog(e));
+        }
+    };
+    for (engine, how) in watchdogs.describe() {
+        let _ = journal.append(&JournalEntry::WatchdogStarted {
+            engine,
+            how,
+            lease_ms: plan.gameday.lease.as_std().as_millis() as u64,
+            at: chrono::Utc::now(),
+        });
+    }
+
     let (samples_tx, samples_rx) = mpsc::unbounded_channel();
     let (cancel_tx, cancel_rx) = watch::channel(false);
+    let halt_watch = tokio::spawn(watch_for_halt(
+        engines.clone(),
+        scope.clone(),
+        run_id.clone(),
+        stops_tx,
+        cancel_rx.clone(),
+    ));
     let http = probe::http_client();
     let probe_tasks: Vec<_> = plan
         .gameday
@@ -149,12 +267,15 @@ pub(crate) async fn run(
     let mut d = Dispatcher::new(
         run_id.clone(),
         plan,
-        engines,
+        engines.clone(),
         clock,
         journal,
         events,
         samples_rx,
         options.operator.clone(),
+        watchdogs,
+        stops_rx,
+        options.notify.clone(),
     );
     let (steady, scenarios, aborted_reason) = d.execute().await;
 
@@ -164,11 +285,24 @@ pub(crate) async fn run(
         let _ = task.await;
     }
     d.drain_all().await;
-    let (plan, journal, happened) =
-        d.finish(run_id, options.file, steady, scenarios, aborted_reason);
+    let _ = halt_watch.await;
+    let (plan, mut journal, watchdogs, happened) = d.finish(
+        run_id.clone(),
+        options.file,
+        steady,
+        scenarios,
+        aborted_reason,
+    );
+    // Every fault is reverted: the watchdogs go, and what a remote one did
+    // on its own is kept in the journal.
+    for entry in watchdogs.finish().await {
+        let _ = journal.append(&entry);
+    }
+    for engine in engines.iter() {
+        halt::clear(engine, &scope, &run_id).await;
+    }
     let (result, samples) = outcome::assemble(&plan, happened);
     record::write_result_and_samples(&run_dir, &result, &samples)?;
-    let mut journal = journal;
     let _ = journal.append(&JournalEntry::RunFinished {
         exit_code: result.exit_code,
         at: result.ended_at,

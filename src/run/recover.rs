@@ -104,6 +104,15 @@ async fn reach<'a>(
 pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) -> Vec<Recovered> {
     let mut report = Vec::new();
     let mut cache: Vec<Reached> = Vec::new();
+    // What watchdogs did on their own first: a remote one's record is
+    // fetched from its container into the journal, then said.
+    for (path, unended) in find_unended(out) {
+        if scope.is_some_and(|s| s != unended.scope) {
+            continue;
+        }
+        fetch_watchdog_records(fallback, &mut cache, &path, &unended).await;
+        report.extend(watchdog_reverts(&path));
+    }
     // Runs killed before any fault: nothing to revert, only their claim.
     for (path, unended) in find_unended(out) {
         if !unended.faults.is_empty() || scope.is_some_and(|s| s != unended.scope) {
@@ -221,6 +230,128 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
     report
 }
 
+/// The engines a journal names: its default one and those its faults went to.
+fn engines_of(unfinished: &journal::Unfinished) -> Vec<Option<EngineSpec>> {
+    let mut specs = vec![unfinished.engine.clone()];
+    for spec in unfinished.fault_engines.values() {
+        if !specs.iter().any(|s| s.as_ref() == Some(spec)) {
+            specs.push(Some(spec.clone()));
+        }
+    }
+    specs
+}
+
+/// A watchdog container of the run that fired kept its record in its
+/// logs: append it to the journal and remove the container.
+async fn fetch_watchdog_records(
+    fallback: &Engine,
+    cache: &mut Vec<Reached>,
+    path: &Path,
+    unended: &journal::Unfinished,
+) {
+    for spec in engines_of(unended) {
+        let engine = match &spec {
+            Some(spec) => match reach(cache, spec).await {
+                Ok((engine, _)) => engine.clone(),
+                Err(_) => continue,
+            },
+            None => fallback.clone(),
+        };
+        let Ok(ids) = engine
+            .containers_labelled(crate::watchdog::RUN_LABEL, &unended.run_id)
+            .await
+        else {
+            continue;
+        };
+        for id in ids {
+            // A watchdog whose runner is gone fires and ends; one that does
+            // not end in time is left (it may still be guarding faults).
+            let Ok(Ok(output)) = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                engine.finish(&id, false),
+            )
+            .await
+            else {
+                continue;
+            };
+            let Ok(mut j) = Journal::create(path) else {
+                continue;
+            };
+            for line in output.stdout.lines() {
+                if let Ok(crate::watchdog::FromWatchdog::Journal(entry)) =
+                    serde_json::from_str(line.trim())
+                {
+                    let _ = j.append(&entry);
+                }
+            }
+        }
+    }
+}
+
+/// What the watchdog of the journal's run reverted, once: said until
+/// `recover` has said it (an observation by `recover` marks it).
+fn watchdog_reverts(path: &Path) -> Vec<Recovered> {
+    let Ok(entries) = journal::read(path) else {
+        return Vec::new();
+    };
+    let fired = entries
+        .iter()
+        .rposition(|e| matches!(e, JournalEntry::WatchdogFired { .. }));
+    let Some(fired) = fired else {
+        return Vec::new();
+    };
+    let said = entries[fired..].iter().any(|e| {
+        matches!(e, JournalEntry::Observation { by, text, .. } if by == "recover" && text.starts_with("the watchdog"))
+    });
+    if said {
+        return Vec::new();
+    }
+    let reason = match &entries[fired] {
+        JournalEntry::WatchdogFired { reason, .. } => reason.clone(),
+        _ => String::new(),
+    };
+    let container_of = |fault: &str| {
+        entries.iter().find_map(|e| match e {
+            JournalEntry::FaultIntent {
+                fault_id, recipe, ..
+            } if fault_id == fault => Some(recipe.container_name().to_string()),
+            _ => None,
+        })
+    };
+    let reverted: Vec<Recovered> = entries[fired..]
+        .iter()
+        .filter_map(|e| match e {
+            JournalEntry::FaultReverted {
+                fault_id,
+                by,
+                requested_at,
+                ..
+            } if by.starts_with("watchdog") => Some(Recovered {
+                journal: path.to_path_buf(),
+                fault_id: fault_id.clone(),
+                container: container_of(fault_id).unwrap_or_default(),
+                outcome: Outcome::Done(format!(
+                    "already reverted by the run's watchdog at {} ({reason})",
+                    requested_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )),
+            }),
+            _ => None,
+        })
+        .collect();
+    if let Ok(mut j) = Journal::create(path) {
+        let _ = j.append(&JournalEntry::Observation {
+            scenario: None,
+            by: "recover".into(),
+            text: format!(
+                "the watchdog had reverted {} fault(s): {reason}",
+                reverted.len()
+            ),
+            at: Utc::now(),
+        });
+    }
+    reverted
+}
+
 /// Remove the claim on the journal's scope if its holder is that run and
 /// provably dead; returns the holder removed.
 async fn release_claim(
@@ -281,7 +412,7 @@ async fn busy(
 /// landing: the engine is given that long to finish it first, so that a
 /// stop in its grace period is not "already reverted" a moment before it
 /// takes the container down.
-async fn revert(
+pub(crate) async fn revert(
     engine: &Engine,
     recipe: &RevertRecipe,
     settle: Option<std::time::Duration>,

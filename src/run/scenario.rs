@@ -101,6 +101,15 @@ impl Dispatcher {
                     if revert_start.is_none() {
                         match &interrupt {
                             Some(Interrupt::Halt(reason)) => {
+                                let _ = self.journal.append(
+                                    &crate::record::journal::JournalEntry::Halted {
+                                        reason: reason.clone(),
+                                        at: chrono::Utc::now(),
+                                    },
+                                );
+                                self.notify.send(crate::notify::Event::Halted {
+                                    reason: reason.clone(),
+                                });
                                 self.note(format!("{reason}: reverting now"));
                             }
                             Some(Interrupt::Signal) => {
@@ -216,6 +225,11 @@ impl Dispatcher {
                         })
                         .unwrap_or_default();
                     self.note(format!("applied: {action}{lag}"));
+                    self.notify.send(crate::notify::Event::FaultApplied {
+                        fault_id: fault_id.clone(),
+                        scenario: self.plan.gameday.scenarios[index].name.clone(),
+                        action: action.clone(),
+                    });
                     faults[slot].applied_at = Some(a.requested_at);
                     faults[slot].applied_confirmed_at = a.confirmed_at;
                     faults[slot].mechanism = a.mechanism.map(String::from);

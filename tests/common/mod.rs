@@ -6,7 +6,7 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -370,9 +370,59 @@ pub fn kill_runner_once(file: &Path, out: &Path, faulted: impl Fn() -> bool) -> 
         std::thread::sleep(Duration::from_millis(50));
     }
     let pid = runner.id();
+    kill_with_watchdogs(&mut runner);
+    pid
+}
+
+/// The `gameday watchdog` processes the runner `pid` started (its children).
+pub fn watchdogs_of(pid: u32) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .filter_map(Result::ok)
+        .filter_map(|p| p.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: the comm may hold spaces, so after the last ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            ppid == Some(pid) && cmdline.split(|b| *b == 0).any(|a| a == b"watchdog")
+        })
+        .collect()
+}
+
+/// SIGKILL a runner together with its watchdogs, as a power cut would:
+/// each watchdog is frozen (SIGSTOP) first, so it cannot revert when the
+/// runner goes, then both die. What they applied is left for `recover`.
+pub fn kill_with_watchdogs(runner: &mut std::process::Child) {
+    let watchdogs = watchdogs_of(runner.id());
+    for w in &watchdogs {
+        // SAFETY: plain kill(2) on a pid this test's runner started.
+        unsafe {
+            libc::kill(*w as i32, libc::SIGSTOP);
+        }
+    }
     runner.kill().unwrap();
     runner.wait().unwrap();
-    pid
+    for w in &watchdogs {
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(*w as i32, libc::SIGKILL);
+        }
+    }
+    // Reaped by init once their parent is gone; wait until they are.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while watchdogs
+        .iter()
+        .any(|w| std::path::Path::new(&format!("/proc/{w}/cmdline")).exists())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Note a daemon a test started (a second dockerd, sshd, Prometheus) in the
@@ -389,4 +439,96 @@ pub fn record_test_daemon(pid: u32) {
             let _ = writeln!(f, "{pid}");
         }
     }
+}
+
+/// Can `from` open a TCP connection to `to` (within 700 ms), from inside it?
+pub fn can_connect(from: &Container, to: &str) -> bool {
+    Command::new("docker")
+        .args(["exec", &from.id, "/gameday-demo", "connect", to, "700"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `n` TCP connects from inside `from` to `to`, `parallel` at a time:
+/// (failed share, median ms of the successful ones).
+pub fn probe(from: &Container, to: &str, n: usize, timeout_ms: u64, parallel: usize) -> (f64, f64) {
+    let out = docker(&[
+        "exec",
+        &from.id,
+        "/gameday-demo",
+        "probe",
+        to,
+        &n.to_string(),
+        &timeout_ms.to_string(),
+        &parallel.to_string(),
+    ]);
+    let field = |name: &str| -> f64 {
+        out.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("bad probe output: {out}"))
+    };
+    (field("failed") / n as f64, field("median_ms"))
+}
+
+/// `gameday run --no-progress --out OUT FILE` in the background, its output piped.
+pub fn spawn_run(file: &Path, out: &Path) -> std::process::Child {
+    Command::new(assert_cmd::cargo::cargo_bin("gameday"))
+        .args(["run", "--no-progress", "--out"])
+        .arg(out)
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+pub fn wait_for(what: &str, within: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} never happened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn finish(child: std::process::Child, within: Duration) -> std::process::Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(within) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
+            panic!("gameday did not exit within {within:?}");
+        }
+    }
+}
+
+pub fn claim_name(project: &Project) -> String {
+    format!("gameday-claim-{}", project.name)
+}
+
+pub fn claim_exists(project: &Project) -> bool {
+    !docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("name=^{}$", claim_name(project)),
+    ])
+    .is_empty()
+}
+
+pub fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+pub fn journal_text(out: &Path) -> String {
+    std::fs::read_to_string(run_dir(out).join("journal.jsonl")).unwrap()
 }

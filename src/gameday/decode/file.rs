@@ -17,17 +17,22 @@ pub(crate) const GAMEDAY_KEYS: &[&str] = &[
     "defaults",
     "probes",
     "scenarios",
+    "lease",
+    "stop_if",
+    "notify",
+    "grafana",
 ];
 pub(crate) const DOCKER_KEYS: &[&str] = &[
     "host",
     "tls",
     "insecure",
     "ssh",
+    "socket",
     "network_helper",
     "helper_image",
 ];
 pub(crate) const TLS_KEYS: &[&str] = &["ca", "cert", "key"];
-pub(crate) const HOST_KEYS: &[&str] = &["host", "tls", "insecure", "ssh"];
+pub(crate) const HOST_KEYS: &[&str] = &["host", "tls", "insecure", "ssh", "socket"];
 pub(crate) const SSH_KEYS: &[&str] = &["identity", "known_hosts"];
 pub(crate) const PARTICIPANT_KEYS: &[&str] = &["name", "role"];
 /// The name of the `docker:` engine among `hosts:`.
@@ -95,6 +100,19 @@ impl Decoder<'_> {
             .require(&obj, "scenarios", "the gameday", "[ ... ]")
             .map(|n| self.scenarios(n, &defaults, &probes))
             .unwrap_or_default();
+        let lease = match obj.get("lease") {
+            None => default_lease(),
+            Some(n) => self.lease(n).unwrap_or_else(default_lease),
+        };
+        let stop_if = obj
+            .get("stop_if")
+            .and_then(|n| self.list(n, "`stop_if`", |d, item| d.stop_condition(item, &probes)))
+            .unwrap_or_default();
+        let notify = obj
+            .get("notify")
+            .and_then(|n| self.list(n, "`notify`", |d, item| d.webhook(item)))
+            .unwrap_or_default();
+        let grafana = obj.get("grafana").and_then(|n| self.grafana(n));
         Some(Gameday {
             gameday: title?,
             description,
@@ -107,6 +125,10 @@ impl Decoder<'_> {
             defaults,
             probes: Probes(probes),
             scenarios,
+            lease,
+            stop_if,
+            notify,
+            grafana,
         })
     }
 
@@ -149,6 +171,7 @@ impl Decoder<'_> {
             tls,
             insecure,
             ssh,
+            socket,
         } = self.engine_fields(&obj);
         let network_helper = match obj.get("network_helper") {
             None => NetworkHelper::Auto,
@@ -175,6 +198,7 @@ impl Decoder<'_> {
             tls,
             insecure,
             ssh,
+            socket,
             network_helper,
             helper_image,
         }
@@ -236,11 +260,25 @@ impl Decoder<'_> {
                 "add `tls: { ca: ca.pem, cert: cert.pem, key: key.pem }` (or set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH), or say `insecure: true` if the path is private (a tunnel)",
             );
         }
+        let socket = obj.get("socket").and_then(|n| {
+            let path = self.name(n, "the engine's socket")?;
+            if path.starts_with('/') {
+                Some(path)
+            } else {
+                self.error_hint(
+                    n.pos,
+                    format!("expected the engine's socket as an absolute path on its host, found `{path}`"),
+                    "write the path the engine listens on, e.g. `/var/run/docker.sock`",
+                );
+                None
+            }
+        });
         EngineSpec {
             host,
             tls,
             insecure,
             ssh,
+            socket,
         }
     }
 

@@ -6,11 +6,13 @@
 //!
 //! Split by section as the file is: [`file`] (the top level, engines,
 //! scope, defaults), [`probes`] (probes and targets), [`scenarios`] (and
-//! steps), [`faults`], [`expect`] (expectations and stop conditions). This
+//! steps), [`faults`], [`expect`] (expectations and halt conditions),
+//! [`control`] (the lease, `stop_if`, `notify`, `grafana`). This
 //! module holds the decoder's state and the value helpers they share. Each
 //! kind (fault, probe, check, step) is picked from its kind enum by an
 //! exhaustive `match`, and each kind's keys sit next to its decoder.
 
+mod control;
 mod expect;
 mod faults;
 mod file;
@@ -21,6 +23,7 @@ pub(crate) use file::DEFAULT_HOST;
 // The key lists, for the schema/decoder parity test in `model`.
 #[cfg(test)]
 pub(crate) use {
+    control::{BUDGET_KEYS, GRAFANA_KEYS, STOP_KEYS, WEBHOOK_KEYS},
     expect::{EXPECT_COMMON_KEYS, HALT_KEYS},
     faults::fault_keys,
     file::{DEFAULTS_KEYS, DOCKER_KEYS, GAMEDAY_KEYS, HOST_KEYS, SCOPE_KEYS, SSH_KEYS, TLS_KEYS},

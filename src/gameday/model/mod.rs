@@ -10,10 +10,12 @@
 //! [`CheckKind`], [`StepKind`]) listing its key in the file, so the decoder
 //! picks each kind with an exhaustive `match`.
 
+mod control;
 mod faults;
 mod probes;
 mod scenarios;
 
+pub use control::*;
 pub use faults::*;
 pub use probes::*;
 pub use scenarios::*;
@@ -104,6 +106,22 @@ pub struct Gameday {
     pub probes: Probes,
     /// The scenarios, run in order.
     pub scenarios: Vec<Scenario>,
+    /// The dead man's switch: while a fault is in place, a watchdog that
+    /// does not share the runner's fate (a process of its own on this host,
+    /// a helper container on a remote engine) reverts it if the runner has
+    /// not renewed this lease in time (default 10s).
+    #[serde(default = "default_lease")]
+    pub lease: HumanDuration,
+    /// Stop conditions of the whole gameday: any of them reverts every
+    /// fault at once and aborts the scenarios left (exit 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop_if: Vec<StopCondition>,
+    /// Webhooks told of the run as it happens (never blocking it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<Webhook>,
+    /// Grafana annotations, one region per fault window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grafana: Option<Grafana>,
 }
 
 impl Gameday {
@@ -155,6 +173,10 @@ pub struct DockerConfig {
     /// For an `ssh://` engine: the key and known_hosts file to use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshOptions>,
+    /// The engine's own socket on its host, which the watchdog container
+    /// of a remote engine mounts (default `/var/run/docker.sock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
     /// How network faults reach a container's namespace: `auto` (from this
     /// host when the engine is local and gameday runs as root, else a helper
     /// container), `host`, or `helper`.
@@ -174,6 +196,7 @@ impl DockerConfig {
             tls: self.tls.clone(),
             insecure: self.insecure,
             ssh: self.ssh.clone(),
+            socket: self.socket.clone(),
         }
     }
 }
@@ -192,6 +215,10 @@ pub struct EngineSpec {
     pub insecure: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshOptions>,
+    /// The engine's own socket on its host, mounted into its watchdog
+    /// container (default `/var/run/docker.sock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
 }
 
 /// How the `ssh` client reaches an `ssh://` engine, beyond the user's own
@@ -364,5 +391,9 @@ mod tests {
         );
         assert_eq!(props(&defs["HaltCondition"]), set(&[HALT_KEYS]));
         assert_eq!(props(&defs["Step"]), set(&[StepKind::KEYS]));
+        assert_eq!(props(&defs["StopCondition"]), set(&[STOP_KEYS]));
+        assert_eq!(props(&defs["ErrorBudget"]), set(&[BUDGET_KEYS]));
+        assert_eq!(props(&defs["Webhook"]), set(&[WEBHOOK_KEYS]));
+        assert_eq!(props(&defs["Grafana"]), set(&[GRAFANA_KEYS]));
     }
 }

@@ -1,0 +1,441 @@
+//! The runner's side of the dead man's switch: one watchdog per engine
+//! that receives faults, started before the first scenario and told
+//! `done` after the last revert. On this host's engine it is a `gameday
+//! watchdog` process in a session of its own (Ctrl-C at the runner's
+//! terminal does not reach it, and its standard input closes when the
+//! runner dies); on a remote engine it is a container from the helper image
+//! with the engine's socket mounted, so it keeps working when the link to
+//! the runner is cut. A remote engine without the helper image gets a
+//! watchdog on this host instead, and the plan says what that does not cover.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{FromWatchdog, LABEL, RUN_LABEL, SCOPE_LABEL, ToWatchdog};
+use crate::docker::Engine;
+use crate::fault::RevertRecipe;
+use crate::gameday::model::EngineSpec;
+use crate::record::journal::JournalEntry;
+
+/// How long a watchdog may take to say it is ready, and to take a recipe.
+const READY_WITHIN: Duration = Duration::from_secs(20);
+const ACK_WITHIN: Duration = Duration::from_secs(5);
+/// How long the runner waits for a watchdog to end after `done`.
+const END_WITHIN: Duration = Duration::from_secs(10);
+
+/// Where an engine's watchdog runs.
+#[derive(Clone)]
+pub(crate) enum Placement {
+    /// A process on this host.
+    Local,
+    /// A container on the engine, from `image`, mounting `socket`.
+    Container { image: String, socket: String },
+}
+
+/// What the watchdog of one engine needs.
+pub(crate) struct Spec {
+    pub engine: Engine,
+    pub placement: Placement,
+}
+
+/// Who a run is, for its watchdogs.
+pub(crate) struct RunIdentity<'a> {
+    pub run_id: &'a str,
+    pub scope: &'a str,
+    pub lease: Duration,
+    pub journal: &'a Path,
+    pub log: &'a Path,
+}
+
+/// State shared by a link's reader and the runner.
+struct Shared {
+    engine: String,
+    pending: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    ready: Mutex<Option<oneshot::Sender<u32>>>,
+    /// Set once the runner said `done`: the end of the link is expected.
+    done: AtomicBool,
+    /// What a watchdog that cannot write the journal recorded.
+    records: Mutex<Vec<JournalEntry>>,
+    keeps_records: bool,
+    stops: mpsc::UnboundedSender<String>,
+}
+
+impl Shared {
+    fn line(&self, line: &str) {
+        let Ok(message) = serde_json::from_str::<FromWatchdog>(line) else {
+            return;
+        };
+        match message {
+            FromWatchdog::Ready { pid } => {
+                if let Some(tx) = self.ready.lock().expect("not poisoned").take() {
+                    let _ = tx.send(pid);
+                }
+            }
+            FromWatchdog::Ack { fault_id } => {
+                if let Some(tx) = self.pending.lock().expect("not poisoned").remove(&fault_id) {
+                    let _ = tx.send(());
+                }
+            }
+            FromWatchdog::Journal(entry) => {
+                if let JournalEntry::WatchdogFired { reason, .. } = &*entry {
+                    let _ = self.stops.send(format!(
+                        "the watchdog on engine `{}` reverted every fault: {reason}",
+                        self.engine
+                    ));
+                }
+                if self.keeps_records {
+                    self.records.lock().expect("not poisoned").push(*entry);
+                }
+            }
+        }
+    }
+
+    fn closed(&self) {
+        if !self.done.load(Ordering::SeqCst) {
+            let _ = self.stops.send(format!(
+                "the watchdog on engine `{}` is gone, and no fault may be in place without it",
+                self.engine
+            ));
+        }
+    }
+}
+
+enum Ending {
+    Process(tokio::process::Child),
+    Container { engine: Engine, id: String },
+}
+
+struct Link {
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<ToWatchdog>,
+    how: String,
+    ending: Ending,
+    writer: tokio::task::JoinHandle<()>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+/// The watchdogs of a run, one per engine that receives faults.
+pub(crate) struct Watchdogs {
+    links: Vec<Link>,
+}
+
+/// Write messages (and a `renew` every `every`) until `done` is written or
+/// the runner lets go; a broken link is said once on `stops`.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut rx: mpsc::UnboundedReceiver<ToWatchdog>,
+    every: Duration,
+    shared: Arc<Shared>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        let (message, last) = tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => { let last = m == ToWatchdog::Done; (m, last) }
+                None => return,
+            },
+            _ = tick.tick() => (ToWatchdog::Renew, false),
+        };
+        let mut line = serde_json::to_vec(&message).unwrap_or_default();
+        line.push(b'\n');
+        let written = async {
+            writer.write_all(&line).await?;
+            writer.flush().await
+        };
+        if let Err(e) = written.await {
+            if !shared.done.load(Ordering::SeqCst) {
+                let _ = shared.stops.send(format!(
+                    "the link to the watchdog on engine `{}` broke ({e}), and no fault may be in place without it",
+                    shared.engine
+                ));
+            }
+            return;
+        }
+        if last {
+            let _ = writer.shutdown().await;
+            return;
+        }
+    }
+}
+
+impl Watchdogs {
+    /// Start a watchdog for each of `specs` and wait until each is ready.
+    /// Stop reasons (a watchdog fired, or is gone) arrive on `stops`.
+    pub(crate) async fn start(
+        specs: Vec<Spec>,
+        run: RunIdentity<'_>,
+        stops: mpsc::UnboundedSender<String>,
+    ) -> Result<Watchdogs, String> {
+        let mut watchdogs = Watchdogs { links: Vec::new() };
+        for spec in specs {
+            match start_one(&spec, &run, stops.clone()).await {
+                Ok(link) => watchdogs.links.push(link),
+                Err(e) => {
+                    watchdogs.finish().await;
+                    return Err(format!(
+                        "cannot start the watchdog for engine `{}` ({}): {e}",
+                        spec.engine.name(),
+                        spec.engine.host()
+                    ));
+                }
+            }
+        }
+        Ok(watchdogs)
+    }
+
+    /// Each engine's watchdog, in words: `process 4242 on this host`.
+    pub(crate) fn describe(&self) -> Vec<(String, String)> {
+        self.links
+            .iter()
+            .map(|l| (l.shared.engine.clone(), l.how.clone()))
+            .collect()
+    }
+
+    fn link(&self, engine: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.shared.engine == engine)
+    }
+
+    /// Hand the watchdog of `engine` a fault's recipe before it is applied;
+    /// Ok once it holds it.
+    pub(crate) async fn arm(
+        &self,
+        engine: &str,
+        fault_id: &str,
+        recipe: &RevertRecipe,
+        settle: Duration,
+    ) -> Result<(), String> {
+        let link = self
+            .link(engine)
+            .ok_or_else(|| format!("no watchdog serves engine `{engine}`"))?;
+        let (tx, rx) = oneshot::channel();
+        link.shared
+            .pending
+            .lock()
+            .expect("not poisoned")
+            .insert(fault_id.to_string(), tx);
+        link.tx
+            .send(ToWatchdog::Arm {
+                fault_id: fault_id.to_string(),
+                recipe: recipe.clone(),
+                settle_ms: settle.as_millis() as u64,
+            })
+            .map_err(|_| "the watchdog's link is closed".to_string())?;
+        match tokio::time::timeout(ACK_WITHIN, rx).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err("the watchdog went away before taking the recipe".into()),
+            Err(_) => Err(format!(
+                "the watchdog did not take the recipe within {}",
+                crate::gameday::units::HumanDuration(ACK_WITHIN)
+            )),
+        }
+    }
+
+    /// The fault's apply was confirmed.
+    pub(crate) fn applied(&self, engine: &str, fault_id: &str) {
+        if let Some(link) = self.link(engine) {
+            let _ = link.tx.send(ToWatchdog::Applied {
+                fault_id: fault_id.to_string(),
+            });
+        }
+    }
+
+    /// The runner reverted the fault itself.
+    pub(crate) fn disarm(&self, engine: &str, fault_id: &str) {
+        if let Some(link) = self.link(engine) {
+            let _ = link.tx.send(ToWatchdog::Disarm {
+                fault_id: fault_id.to_string(),
+            });
+        }
+    }
+
+    /// Tell every watchdog the run is over, wait for each to end (a
+    /// container is removed), and return what watchdogs that could not
+    /// write the journal recorded.
+    pub(crate) async fn finish(self) -> Vec<JournalEntry> {
+        let mut records = Vec::new();
+        for link in self.links {
+            link.shared.done.store(true, Ordering::SeqCst);
+            let _ = link.tx.send(ToWatchdog::Done);
+            let _ = tokio::time::timeout(END_WITHIN, link.writer).await;
+            match link.ending {
+                Ending::Process(mut child) => {
+                    if tokio::time::timeout(END_WITHIN, child.wait())
+                        .await
+                        .is_err()
+                    {
+                        let _ = child.start_kill();
+                        let _ = child.wait().await;
+                    }
+                }
+                Ending::Container { engine, id } => {
+                    let _ = tokio::time::timeout(END_WITHIN, engine.finish(&id, false)).await;
+                    let _ = engine.remove_container(&id).await;
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(2), link.reader).await;
+            records.extend(std::mem::take(
+                &mut *link.shared.records.lock().expect("not poisoned"),
+            ));
+        }
+        records
+    }
+}
+
+/// The name of a run's watchdog container on an engine.
+pub(crate) fn container_name(run_id: &str, engine: &str) -> String {
+    crate::run::claim::marker_name("gameday-watchdog", &format!("{run_id}-{engine}"))
+}
+
+async fn start_one(
+    spec: &Spec,
+    run: &RunIdentity<'_>,
+    stops: mpsc::UnboundedSender<String>,
+) -> Result<Link, String> {
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let local = matches!(spec.placement, Placement::Local);
+    let shared = Arc::new(Shared {
+        engine: spec.engine.name().to_string(),
+        pending: Mutex::new(HashMap::new()),
+        ready: Mutex::new(Some(ready_tx)),
+        done: AtomicBool::new(false),
+        records: Mutex::new(Vec::new()),
+        keeps_records: !local,
+        stops,
+    });
+    let hello = ToWatchdog::Hello {
+        run_id: run.run_id.to_string(),
+        scope: run.scope.to_string(),
+        lease_ms: run.lease.as_millis() as u64,
+        engine: if local {
+            spec.engine.resolved_spec().clone()
+        } else {
+            EngineSpec {
+                host: Some("unix:///var/run/docker.sock".into()),
+                ..Default::default()
+            }
+        },
+        journal: local.then(|| absolute(run.journal)),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = tx.send(hello);
+    let every = (run.lease / 4).max(Duration::from_millis(250));
+    let argv = ["watchdog", "--run-id", run.run_id];
+    let (ending, writer, reader, place) = match &spec.placement {
+        Placement::Local => {
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(run.log)
+                .map_err(|e| format!("cannot open {}: {e}", run.log.display()))?;
+            let mut command = tokio::process::Command::new(exe);
+            command
+                .args(argv)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(log);
+            // SAFETY: setsid is async-signal-safe; it only makes the child
+            // the leader of a new session, away from the runner's terminal
+            // and process group.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+            let mut child = command.spawn().map_err(|e| e.to_string())?;
+            let stdin = child.stdin.take().ok_or("no stdin")?;
+            let stdout = child.stdout.take().ok_or("no stdout")?;
+            let writer = tokio::spawn(write_loop(stdin, rx, every, shared.clone()));
+            let reading = shared.clone();
+            let reader = tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    reading.line(&line);
+                }
+                reading.closed();
+            });
+            let pid = child.id().unwrap_or(0);
+            (
+                Ending::Process(child),
+                writer,
+                reader,
+                format!("process {pid} on this host"),
+            )
+        }
+        Placement::Container { image, socket } => {
+            let name = container_name(run.run_id, spec.engine.name());
+            let labels = HashMap::from([
+                (LABEL.to_string(), "1".to_string()),
+                (RUN_LABEL.to_string(), run.run_id.to_string()),
+                (SCOPE_LABEL.to_string(), run.scope.to_string()),
+            ]);
+            let argv: Vec<String> = std::iter::once("/gameday")
+                .chain(argv)
+                .map(String::from)
+                .collect();
+            let attached = spec
+                .engine
+                .start_attached(&name, image, &argv, labels, socket)
+                .await
+                .map_err(|e| e.to_string())?;
+            let writer = tokio::spawn(write_loop(attached.input, rx, every, shared.clone()));
+            let reading = shared.clone();
+            let mut output = attached.output;
+            let reader = tokio::spawn(async move {
+                let mut buffer: Vec<u8> = Vec::new();
+                while let Some(Ok(chunk)) = output.next().await {
+                    if let bollard::container::LogOutput::StdErr { .. } = chunk {
+                        continue;
+                    }
+                    buffer.extend_from_slice(&chunk.into_bytes());
+                    while let Some(i) = buffer.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = buffer.drain(..=i).collect();
+                        reading.line(String::from_utf8_lossy(&line).trim());
+                    }
+                }
+                reading.closed();
+            });
+            let short: String = attached.id.chars().take(12).collect();
+            (
+                Ending::Container {
+                    engine: spec.engine.clone(),
+                    id: attached.id,
+                },
+                writer,
+                reader,
+                format!("container {short} on the engine"),
+            )
+        }
+    };
+    let link = Link {
+        shared,
+        tx,
+        how: place,
+        ending,
+        writer,
+        reader,
+    };
+    match tokio::time::timeout(READY_WITHIN, ready_rx).await {
+        Ok(Ok(_)) => Ok(link),
+        other => {
+            let why = match other {
+                Err(_) => "it did not answer in time",
+                _ => "it ended before it was ready",
+            };
+            Watchdogs { links: vec![link] }.finish().await;
+            Err(why.to_string())
+        }
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}

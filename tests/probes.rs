@@ -355,3 +355,59 @@ scenarios:
         "{text}"
     );
 }
+
+/// `stop_if: { alert }` through a real Prometheus and Alertmanager: the
+/// store is killed, Prometheus' rule fires, the `alert` probe sees it, and
+/// the whole gameday stops (every fault reverted, the next scenario not
+/// run, exit 3) long before the scenario's 30 s are over.
+#[test]
+fn an_alert_that_starts_firing_stops_the_whole_gameday() {
+    if !docker_available() || !monitoring_tools() {
+        return;
+    }
+    let project = Project::new("promstop");
+    let (store, api) = project.demo_stack();
+    let alerts = alertmanager();
+    let prom = prometheus(api.host_port.unwrap(), alerts.port);
+    let (_dir, file) = gameday_file(&format!(
+        r#"gameday: Alerts stop it
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 2s, cooldown: 1s, probe_timeout: 1s }}
+probes:
+  store-alert: {{ alert: {{ url: "http://127.0.0.1:{am}", name: DemoStoreDown }}, every: 250ms }}
+stop_if:
+  - {{ alert: DemoStoreDown }}
+scenarios:
+  - name: Store killed
+    fault: {{ kill: {{ service: store }} }}
+    duration: 30s
+  - name: Store paused
+    fault: {{ pause: {{ service: store }} }}
+    duration: 5s
+"#,
+        project = project.name,
+        am = alerts.port,
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let output = run_gameday(out.path(), &file, 90);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the alert did not stop the run"
+    );
+    assert_eq!(store.state(), "running", "the kill was not reverted");
+    let result = result_json(&run_dir(out.path()));
+    let reason = result["aborted_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("alert `DemoStoreDown` started firing"),
+        "{reason}"
+    );
+    assert_eq!(result["scenarios"][1]["verdict"], "skipped");
+    drop(prom);
+}

@@ -359,13 +359,19 @@ impl TlsEngine {
             std::thread::sleep(Duration::from_millis(200));
         }
         // No registry: hand it the demo image built for the first engine.
+        engine.load(DEMO_IMAGE);
+        engine
+    }
+
+    /// Copy `image` from this host's engine into this one.
+    fn load(&self, image: &str) {
         let mut save = StdCommand::new("docker")
-            .args(["save", DEMO_IMAGE])
+            .args(["save", image])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let loaded = StdCommand::new("docker")
-            .args(["-H", &engine.socket(), "load", "-q"])
+            .args(["-H", &self.socket(), "load", "-q"])
             .stdin(save.stdout.take().unwrap())
             .output()
             .unwrap();
@@ -375,7 +381,6 @@ impl TlsEngine {
             "{}",
             String::from_utf8_lossy(&loaded.stderr)
         );
-        engine
     }
 
     fn socket(&self) -> String {
@@ -898,4 +903,191 @@ scenarios:
         )) && stderr.contains("Host key verification failed"),
         "{stderr}"
     );
+}
+
+/// A TCP relay on 127.0.0.1 to another port that the test can cut (every
+/// connection closed, new ones refused) and restore on the same port: the
+/// link between a runner and its engine.
+struct CuttableLink {
+    port: u16,
+    to: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl CuttableLink {
+    fn to(to: u16) -> CuttableLink {
+        let link = CuttableLink {
+            port: free_port(),
+            to,
+            up: Default::default(),
+            open: Default::default(),
+        };
+        link.restore();
+        link
+    }
+
+    /// Listen again (on the same port) and relay.
+    fn restore(&self) {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        self.up.store(true, Ordering::SeqCst);
+        let (up, open, to) = (self.up.clone(), self.open.clone(), self.to);
+        std::thread::spawn(move || {
+            // Bounded: the relay ends when the link is cut or the test ends.
+            while up.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((c, _)) => c,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                };
+                let _ = client.set_nonblocking(false);
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                {
+                    let mut open = open.lock().unwrap();
+                    open.push(client.try_clone().unwrap());
+                    open.push(server.try_clone().unwrap());
+                }
+                for (mut from, mut into) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+    }
+
+    /// Cut: every relayed connection is closed and new ones are refused.
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        // The listener goes with its thread's next look at the flag.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Drop for CuttableLink {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// The link between the runner and a TLS engine is cut while a container
+/// is paused there: the watchdog, a container on that engine with the
+/// engine's socket mounted, reverts it within lease + 2 s (the store
+/// answers again); once the link is back, `recover` reads what the
+/// watchdog did from its container and finds nothing left.
+#[test]
+fn a_cut_link_to_a_tls_engine_is_reverted_by_the_watchdog_on_the_engine() {
+    if !docker_available() {
+        return;
+    }
+    ensure_demo_image();
+    ensure_nethelper_image();
+    let engine = TlsEngine::start();
+    engine.load(NETHELPER_IMAGE);
+    let project = format!("gdt-tlswd-{}", std::process::id());
+    let port = free_port();
+    engine.run_store("tls-store", &project, "store", port);
+    let link = CuttableLink::to(engine.port);
+    let gameday = tls_gameday(&engine, &project, port, "60s")
+        .replace(
+            &format!("tcp://127.0.0.1:{}", engine.port),
+            &format!("tcp://127.0.0.1:{}", link.port),
+        )
+        .replace(
+            "tls: {",
+            &format!("socket: \"{}\", tls: {{", engine.file("sock")),
+        )
+        .replace("scenarios:", "lease: 3s\nscenarios:");
+    let (_dir, file) = gameday_file(&gameday);
+    let out = tempfile::tempdir().unwrap();
+    let runner = StdCommand::new(assert_cmd::cargo::cargo_bin("gameday"))
+        .args(["run", "--yes", "--no-progress", "--out"])
+        .arg(out.path())
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "the pause on the TLS engine",
+        Duration::from_secs(40),
+        || engine.state("tls-store") == "paused",
+    );
+    let watchdogs = engine.docker(&["ps", "-q", "--filter", "label=gameday.watchdog=1"]);
+    let watchdog = String::from_utf8_lossy(&watchdogs.stdout)
+        .trim()
+        .to_string();
+    assert!(!watchdog.is_empty(), "no watchdog container on the engine");
+    let store_answers = || http_ok(port, "/get", Duration::from_millis(500));
+    assert!(!store_answers(), "the paused store answered");
+
+    link.cut();
+    let cut_at = std::time::Instant::now();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !store_answers() {
+        if std::time::Instant::now() > deadline {
+            let logs = engine.docker(&["logs", &watchdog]);
+            let state = engine.docker(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                &watchdog,
+            ]);
+            panic!(
+                "the store did not answer within 5 s of the cut; the watchdog ({}): {}{}",
+                String::from_utf8_lossy(&state.stdout).trim(),
+                String::from_utf8_lossy(&logs.stdout),
+                String::from_utf8_lossy(&logs.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "the engine-side watchdog reverted {:?} after the cut",
+        cut_at.elapsed()
+    );
+    assert_eq!(engine.state("tls-store"), "running");
+    // The runner cannot reach its engine: it says so and ends (it could not
+    // revert the fault itself, so it does not claim it did).
+    let output = finish(runner, Duration::from_secs(120));
+    assert_ne!(output.status.code(), Some(0), "{}", text(&output));
+    let logs = engine.docker(&["logs", &watchdog]);
+    let logs = String::from_utf8_lossy(&logs.stdout).to_string();
+    assert!(
+        logs.contains("watchdog_fired") && logs.contains("\"by\":\"watchdog\""),
+        "{logs}"
+    );
+
+    // The link is back: recover reads the watchdog's record from its
+    // container, records it in the journal and removes the container.
+    link.restore();
+    let recovered = gameday_recover(out.path());
+    assert_exit(&recovered, 0);
+    assert!(
+        text(&recovered).contains("already reverted by the run's watchdog"),
+        "{}",
+        text(&recovered)
+    );
+    let journal = std::fs::read_to_string(run_dir(out.path()).join("journal.jsonl")).unwrap();
+    assert!(journal.contains("watchdog_fired"), "{journal}");
+    let left = engine.docker(&["ps", "-aq", "--filter", "label=gameday.watchdog=1"]);
+    assert!(
+        left.stdout.iter().all(u8::is_ascii_whitespace),
+        "the watchdog container is left"
+    );
+    assert_eq!(engine.state("tls-store"), "running");
 }

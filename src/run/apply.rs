@@ -226,9 +226,13 @@ impl Dispatcher {
                 self.note(format!("reverted: {revert_text}"));
             }
             Err((a, e)) => {
+                let mut e = e.to_string();
+                if self.watchdogs.on_the_engine(&engine_name) {
+                    e.push_str(" (the watchdog on that engine reverts it on its own when this runner cannot: `gameday recover` checks once the engine is reachable)");
+                }
                 let _ = self.journal.append(&JournalEntry::FaultRevertFailed {
                     fault_id: id,
-                    error: e.to_string(),
+                    error: e.clone(),
                     by_hand: a.recipe.by_hand(),
                 });
                 self.note(format!(

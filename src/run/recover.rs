@@ -106,11 +106,17 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
     let mut cache: Vec<Reached> = Vec::new();
     // What watchdogs did on their own first: a remote one's record is
     // fetched from its container into the journal, then said.
-    for (path, unended) in find_unended(out) {
-        if scope.is_some_and(|s| s != unended.scope) {
+    let mut watched = find_unended(out);
+    for (path, u) in find_unfinished(out) {
+        if !watched.iter().any(|(p, _)| p == &path) {
+            watched.push((path, u));
+        }
+    }
+    for (path, run) in watched {
+        if scope.is_some_and(|s| s != run.scope) {
             continue;
         }
-        fetch_watchdog_records(fallback, &mut cache, &path, &unended).await;
+        fetch_watchdog_records(fallback, &mut cache, &path, &run).await;
         report.extend(watchdog_reverts(&path));
     }
     // Runs killed before any fault: nothing to revert, only their claim.

@@ -198,6 +198,14 @@ impl Watchdogs {
             .collect()
     }
 
+    /// Does a watchdog on the engine itself (a container) guard `engine`'s
+    /// faults, so that they are reverted even when this runner cannot
+    /// reach the engine?
+    pub(crate) fn on_the_engine(&self, engine: &str) -> bool {
+        self.link(engine)
+            .is_some_and(|l| matches!(l.ending, Ending::Container { .. }))
+    }
+
     fn link(&self, engine: &str) -> Option<&Link> {
         self.links.iter().find(|l| l.shared.engine == engine)
     }

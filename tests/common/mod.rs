@@ -532,3 +532,29 @@ pub fn text(output: &std::process::Output) -> String {
 pub fn journal_text(out: &Path) -> String {
     std::fs::read_to_string(run_dir(out).join("journal.jsonl")).unwrap()
 }
+
+/// `GET path` on 127.0.0.1:`port` (HTTP/1.0, a fresh connection): does it
+/// answer 200 within `timeout`? Reads only the status line, so a server that
+/// keeps the connection open does not make it wait.
+pub fn http_ok(port: u16, path: &str, timeout: Duration) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout)
+    else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") && head.len() < 100 {
+        match s.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    String::from_utf8_lossy(&head).split_whitespace().nth(1) == Some("200")
+}

@@ -1,5 +1,6 @@
 //! The torture test: SIGKILL the runner at a random moment of a gameday
-//! that goes through every fault kind, run `gameday recover`, and check
+//! that goes through every fault kind, with its watchdog (a power cut)
+//! then `gameday recover`, or alone (its watchdog cleans up), and check
 //! that nothing is left: every container that was running runs, none is
 //! paused, no rule commented `gameday:`, no `6764:` qdisc, no NFQUEUE rule,
 //! no helper container, no claim. `GAMEDAY_TORTURE_TRIALS` sets the number
@@ -87,17 +88,58 @@ fn leftovers_in(container: &Container) -> String {
     left
 }
 
-#[test]
-fn sigkill_at_random_moments_then_recover_leaves_nothing() {
-    if !docker_available() {
-        return;
+/// What a dead run left on the project, in words; empty when nothing.
+fn left_behind(project: &Project, store: &Container, api: &Container) -> String {
+    let mut left = String::new();
+    for c in [store, api] {
+        if c.state() != "running" {
+            left.push_str(&format!("{} is {}\n", c.name, c.state()));
+        } else {
+            left.push_str(&leftovers_in(c));
+        }
     }
+    let networks = docker(&[
+        "inspect",
+        "-f",
+        "{{range $n, $_ := .NetworkSettings.Networks}}{{$n}} {{end}}",
+        &store.id,
+    ]);
+    if !networks.contains(&format!("{}_default", project.name)) {
+        left.push_str(&format!("the store is off its network ({networks})\n"));
+    }
+    let helpers = docker(&["ps", "-aq", "--filter", "label=gameday.helper=1"]);
+    if !helpers.is_empty() {
+        left.push_str(&format!("helper containers: {helpers}\n"));
+    }
+    let claim = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("name=^gameday-claim-{}$", project.name),
+    ]);
+    if !claim.is_empty() {
+        left.push_str("the dead run's claim\n");
+    }
+    left
+}
+
+/// Who cleans up after the SIGKILL.
+#[derive(Clone, Copy, PartialEq)]
+enum Cleaner {
+    /// The runner and its watchdog die together (a power cut): `recover`.
+    Recover,
+    /// The runner alone dies: its watchdog, with no `recover` at all.
+    Watchdog,
+}
+
+fn torture(cleaner: Cleaner) {
     ensure_nethelper_image();
     let trials: u64 = std::env::var("GAMEDAY_TORTURE_TRIALS")
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(3);
     let mut killed_at = Vec::new();
+    let mut healed_after = Vec::new();
     for trial in 0..trials {
         let project = Project::new("torture");
         let (store, api) = project.demo_stack();
@@ -124,58 +166,64 @@ fn sigkill_at_random_moments_then_recover_leaves_nothing() {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        // The runner and its watchdog together (a power cut), so that
-        // `recover` is what is tortured here; tests/watchdog.rs kills the
-        // runner alone.
-        kill_with_watchdogs(&mut runner);
         killed_at.push(after.as_millis());
-
-        let recovered = gameday_recover(out.path());
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&recovered.stdout),
-            String::from_utf8_lossy(&recovered.stderr)
-        );
-        assert_exit(&recovered, 0);
-        for c in [&store, &api] {
-            assert_eq!(
-                c.state(),
-                "running",
-                "trial {trial}, killed after {after:?}: {} was left {}: {said}",
-                c.name,
-                c.state()
-            );
-            let left = leftovers_in(c);
-            assert!(
-                left.is_empty(),
-                "trial {trial}, killed after {after:?}: {left}{said}"
-            );
-        }
-        let networks = docker(&[
-            "inspect",
-            "-f",
-            "{{range $n, $_ := .NetworkSettings.Networks}}{{$n}} {{end}}",
-            &store.id,
-        ]);
+        let said = match cleaner {
+            Cleaner::Recover => {
+                kill_with_watchdogs(&mut runner);
+                let recovered = gameday_recover(out.path());
+                assert_exit(&recovered, 0);
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&recovered.stdout),
+                    String::from_utf8_lossy(&recovered.stderr)
+                )
+            }
+            Cleaner::Watchdog => {
+                runner.kill().unwrap();
+                runner.wait().unwrap();
+                // An apply in flight (a stop in its 1 s grace) is given its
+                // settle time (grace + 10 s) to land before it is reverted.
+                let killed = Instant::now();
+                while !left_behind(&project, &store, &api).is_empty()
+                    && killed.elapsed() < Duration::from_secs(15)
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                healed_after.push(killed.elapsed().as_millis());
+                std::fs::read_to_string(run_dir(out.path()).join("journal.jsonl"))
+                    .unwrap_or_default()
+            }
+        };
+        let left = left_behind(&project, &store, &api);
         assert!(
-            networks.contains(&format!("{}_default", project.name)),
-            "trial {trial}, killed after {after:?}: the store is off its network ({networks}): {said}"
-        );
-        let helpers = docker(&["ps", "-aq", "--filter", "label=gameday.helper=1"]);
-        assert!(
-            helpers.is_empty(),
-            "trial {trial}: helper containers left: {helpers}"
-        );
-        let claim = docker(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("name=^gameday-claim-{}$", project.name),
-        ]);
-        assert!(
-            claim.is_empty(),
-            "trial {trial}: the dead run's claim is left"
+            left.is_empty(),
+            "trial {trial}, killed after {after:?}: left {left}{said}"
         );
     }
-    eprintln!("{trials} trials, runner killed after (ms): {killed_at:?}; nothing left in any");
+    eprintln!(
+        "{trials} trials, runner killed after (ms): {killed_at:?}; nothing left in any{}",
+        if healed_after.is_empty() {
+            String::new()
+        } else {
+            format!(" (the watchdog was done after (ms): {healed_after:?})")
+        }
+    );
+}
+
+#[test]
+fn sigkill_at_random_moments_then_recover_leaves_nothing() {
+    if !docker_available() {
+        return;
+    }
+    torture(Cleaner::Recover);
+}
+
+/// The runner alone is SIGKILLed at a random moment: its watchdog, with no
+/// `recover`, leaves nothing behind.
+#[test]
+fn sigkill_of_the_runner_alone_leaves_nothing_once_its_watchdog_is_done() {
+    if !docker_available() {
+        return;
+    }
+    torture(Cleaner::Watchdog);
 }

@@ -1075,13 +1075,7 @@ fn a_cut_link_to_a_tls_engine_is_reverted_by_the_watchdog_on_the_engine() {
     // The link is back: recover reads the watchdog's record from its
     // container, records it in the journal and removes the container.
     link.restore();
-    let recovered = gameday_recover(out.path());
-    assert_exit(&recovered, 0);
-    assert!(
-        text(&recovered).contains("already reverted by the run's watchdog"),
-        "{}",
-        text(&recovered)
-    );
+    assert_recover_says_the_watchdog_reverted(out.path());
     let journal = std::fs::read_to_string(run_dir(out.path()).join("journal.jsonl")).unwrap();
     assert!(journal.contains("watchdog_fired"), "{journal}");
     let left = engine.docker(&["ps", "-aq", "--filter", "label=gameday.watchdog=1"]);

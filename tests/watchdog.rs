@@ -130,13 +130,7 @@ fn killed_runner_is_healed(
     });
     assert!(!claim_exists(&project), "the dead run's claim is left");
     // `recover` has nothing left to do, and says what the watchdog did.
-    let recovered = gameday_recover(out.path());
-    assert_exit(&recovered, 0);
-    assert!(
-        text(&recovered).contains("already reverted by the run's watchdog"),
-        "{}",
-        text(&recovered)
-    );
+    assert_recover_says_the_watchdog_reverted(out.path());
 }
 
 #[test]

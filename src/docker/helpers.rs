@@ -153,6 +153,15 @@ impl Engine {
             }),
             ..Default::default()
         };
+        self.create_named(name, config).await
+    }
+
+    /// Create (not start) a container named `name`; its id.
+    async fn create_named(
+        &self,
+        name: &str,
+        config: bollard::models::ContainerCreateBody,
+    ) -> Result<String, DockerError> {
         let options = bollard::query_parameters::CreateContainerOptionsBuilder::new()
             .name(name)
             .build();
@@ -259,37 +268,26 @@ impl Engine {
             }),
             ..Default::default()
         };
-        let options = bollard::query_parameters::CreateContainerOptionsBuilder::new()
-            .name(name)
-            .build();
-        let created = self
-            .client
-            .create_container(Some(options), config)
-            .await
-            .map_err(|e| DockerError::classify(e, image))?;
+        let id = self.create_named(name, config).await?;
         let attach = bollard::query_parameters::AttachContainerOptionsBuilder::new()
             .stream(true)
             .stdin(true)
             .stdout(true)
             .stderr(true)
             .build();
-        let attached = match self
-            .client
-            .attach_container(&created.id, Some(attach))
-            .await
-        {
+        let attached = match self.client.attach_container(&id, Some(attach)).await {
             Ok(a) => a,
             Err(e) => {
-                let _ = self.remove_container(&created.id).await;
-                return Err(DockerError::classify(e, &created.id));
+                let _ = self.remove_container(&id).await;
+                return Err(DockerError::classify(e, &id));
             }
         };
-        if let Err(e) = self.client.start_container(&created.id, None).await {
-            let _ = self.remove_container(&created.id).await;
-            return Err(DockerError::classify(e, &created.id));
+        if let Err(e) = self.client.start_container(&id, None).await {
+            let _ = self.remove_container(&id).await;
+            return Err(DockerError::classify(e, &id));
         }
         Ok(Attached {
-            id: created.id,
+            id,
             output: attached.output,
             input: attached.input,
         })

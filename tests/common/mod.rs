@@ -558,3 +558,15 @@ pub fn http_ok(port: u16, path: &str, timeout: Duration) -> bool {
     }
     String::from_utf8_lossy(&head).split_whitespace().nth(1) == Some("200")
 }
+
+/// `gameday recover` after a watchdog did the work: nothing is left (exit
+/// 0), and it says the run's watchdog had reverted the faults.
+pub fn assert_recover_says_the_watchdog_reverted(out: &Path) {
+    let recovered = gameday_recover(out);
+    assert_exit(&recovered, 0);
+    assert!(
+        text(&recovered).contains("already reverted by the run's watchdog"),
+        "{}",
+        text(&recovered)
+    );
+}

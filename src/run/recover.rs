@@ -401,7 +401,7 @@ async fn busy(
     match holder.liveness() {
         claim::Liveness::Dead => None,
         claim::Liveness::Alive => Some(format!(
-            "{whose} is alive and holds compose project `{}`: {holder}; it reverts its own faults (Ctrl-C stops it)",
+            "{whose} is alive and holds compose project `{}`: {holder}; it reverts its own faults (Ctrl-C or `gameday halt` stops it; if only its watchdog is left, it is reverting them now)",
             unfinished.scope
         )),
         claim::Liveness::Unknown => Some(format!(

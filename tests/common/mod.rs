@@ -220,10 +220,12 @@ impl Drop for Project {
                     .output();
             }
         }
-        // The run's claim on the scope, if a runner died holding it.
-        let _ = Command::new("docker")
-            .args(["rm", "-f", &format!("gameday-claim-{}", self.name)])
-            .output();
+        // The run's claim and a halt marker, if a runner died holding them.
+        for marker in ["gameday-claim", "gameday-halt"] {
+            let _ = Command::new("docker")
+                .args(["rm", "-f", &format!("{marker}-{}", self.name)])
+                .output();
+        }
         let _ = Command::new("docker")
             .args(["network", "rm", &self.network])
             .output();

@@ -265,15 +265,23 @@ scrape_configs:
     server
 }
 
+/// A demo stack watched by a real Prometheus (scraping the api, with the
+/// `DemoStoreDown` rule) and Alertmanager: (project, store, api,
+/// alertmanager, prometheus).
+fn monitored_stack(name: &str) -> (Project, Container, Container, Server, Server) {
+    let project = Project::new(name);
+    let (store, api) = project.demo_stack();
+    let alerts = alertmanager();
+    let prom = prometheus(api.host_port.unwrap(), alerts.port);
+    (project, store, api, alerts, prom)
+}
+
 #[test]
 fn prometheus_and_alertmanager_probes_see_a_killed_store() {
     if !docker_available() || !monitoring_tools() {
         return;
     }
-    let project = Project::new("prom");
-    let (store, api) = project.demo_stack();
-    let alerts = alertmanager();
-    let prom = prometheus(api.host_port.unwrap(), alerts.port);
+    let (project, store, _api, alerts, prom) = monitored_stack("prom");
     let (_dir, file) = gameday_file(&format!(
         r#"gameday: Monitoring sees it
 scope: {{ compose_project: {project} }}
@@ -316,10 +324,7 @@ fn a_prometheus_query_returning_several_series_fails_its_samples_with_the_reason
     if !docker_available() || !monitoring_tools() {
         return;
     }
-    let project = Project::new("promq");
-    let (_store, api) = project.demo_stack();
-    let alerts = alertmanager();
-    let prom = prometheus(api.host_port.unwrap(), alerts.port);
+    let (project, _store, _api, _alerts, prom) = monitored_stack("promq");
     let (_dir, file) = gameday_file(&format!(
         r#"gameday: Ambiguous query
 scope: {{ compose_project: {project} }}
@@ -365,10 +370,7 @@ fn an_alert_that_starts_firing_stops_the_whole_gameday() {
     if !docker_available() || !monitoring_tools() {
         return;
     }
-    let project = Project::new("promstop");
-    let (store, api) = project.demo_stack();
-    let alerts = alertmanager();
-    let prom = prometheus(api.host_port.unwrap(), alerts.port);
+    let (project, store, _api, alerts, prom) = monitored_stack("promstop");
     let (_dir, file) = gameday_file(&format!(
         r#"gameday: Alerts stop it
 scope: {{ compose_project: {project} }}

@@ -465,3 +465,55 @@ impl JsonValue for reqwest::Response {
         serde_json::from_slice(&bytes).ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What chat and webhook receivers see, for every event.
+    #[test]
+    fn every_event_in_words_and_as_json() {
+        let run = RunContext {
+            gameday: "Login API resilience".into(),
+            run_id: "3f9c2a".into(),
+            environment: "staging".into(),
+        };
+        let at = DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let events = [
+            Event::RunStarted { scenarios: 2 },
+            Event::FaultApplied {
+                fault_id: "s1-f1-abc".into(),
+                scenario: "Database paused".into(),
+                action: "pause login_db_1 (db)".into(),
+            },
+            Event::FaultReverted {
+                fault_id: "s1-f1-abc".into(),
+                scenario: "Database paused".into(),
+                action: "unpause login_db_1 (db)".into(),
+            },
+            Event::Halted {
+                reason: "stop_if: the kill-switch file /tmp/STOP appeared (seen at +12.0s)".into(),
+            },
+            Event::RunFinished {
+                outcome: "Aborted; no fault is left in place".into(),
+                exit_code: 3,
+                verdicts: vec![
+                    ("Database paused".into(), "aborted".into()),
+                    ("Cache killed".into(), "skipped".into()),
+                ],
+                report: Some("reports/2026-12-02-login-api-resilience-3f9c2a/report.md".into()),
+            },
+        ];
+        let mut text = String::new();
+        for e in &events {
+            text.push_str(&format!(
+                "{}\n{}\n\n",
+                e.text(&run),
+                serde_json::to_string_pretty(&e.payload(&run, at)).unwrap()
+            ));
+        }
+        insta::assert_snapshot!(text);
+    }
+}

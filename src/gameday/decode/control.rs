@@ -229,3 +229,57 @@ impl Decoder<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::gameday::model::*;
+
+    fn load(text: &str) -> Gameday {
+        let env = |name: &str| {
+            (name == "HOOK").then(|| "https://hooks.example.com/T0/B0/s3cr3t".to_string())
+        };
+        crate::gameday::load_bytes("test.yaml", text.as_bytes(), &env)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    const BASE: &str = "gameday: g\nscope: { compose_project: p }\nprobes:\n  login: { http: { url: http://127.0.0.1:1/ } }\n  paging: { alert: { url: http://127.0.0.1:9093, name: HighErrorRate } }\nscenarios:\n  - { name: s, fault: { pause: { service: a } }, duration: 1s }\n";
+
+    #[test]
+    fn defaults_are_a_ten_second_lease_and_nothing_else() {
+        let g = load(BASE);
+        assert_eq!(g.lease.as_std(), std::time::Duration::from_secs(10));
+        assert!(g.stop_if.is_empty() && g.notify.is_empty() && g.grafana.is_none());
+    }
+
+    #[test]
+    fn every_stop_condition_webhook_and_grafana_decode() {
+        let g = load(&format!(
+            "{BASE}lease: 4s\nstop_if:\n  - {{ probe: login, failing_for: 10s }}\n  - {{ alert: HighErrorRate }}\n  - {{ file: /tmp/STOP }}\n  - {{ error_budget: {{ probe: login, failures: 50 }} }}\nnotify:\n  - {{ url: \"${{HOOK}}\", format: slack, timeout: 1s }}\n  - {{ url: http://127.0.0.1:9/x }}\ngrafana: {{ url: http://127.0.0.1:3000, token_env: GRAFANA_TOKEN }}\n"
+        ));
+        assert_eq!(g.lease.as_std(), std::time::Duration::from_secs(4));
+        match g.stop_if.as_slice() {
+            [
+                StopCondition::ProbeFailing { probe, failing_for },
+                StopCondition::Alert { alert, probes },
+                StopCondition::File { file },
+                StopCondition::ErrorBudget { error_budget },
+            ] => {
+                assert_eq!((probe.id.0, failing_for.as_std().as_secs()), (0, 10));
+                assert_eq!(alert, "HighErrorRate");
+                // The alert is watched by the `paging` probe, the second one.
+                assert_eq!(probes.iter().map(|p| p.id.0).collect::<Vec<_>>(), [1]);
+                assert_eq!(file, "/tmp/STOP");
+                assert_eq!((error_budget.probe.id.0, error_budget.failures), (0, 50));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(g.notify[0].url, "https://hooks.example.com/T0/B0/s3cr3t");
+        assert_eq!(g.notify[0].format, WebhookFormat::Slack);
+        assert_eq!(g.notify[1].format, WebhookFormat::Json);
+        assert_eq!(
+            g.notify[1].timeout.as_std(),
+            std::time::Duration::from_secs(2)
+        );
+        assert_eq!(g.grafana.unwrap().token_env, "GRAFANA_TOKEN");
+    }
+}

@@ -200,7 +200,19 @@ impl Decoder<'_> {
         let obj = self.obj(node, "`grafana`", GRAFANA_KEYS)?;
         let url = self
             .require(&obj, "url", "`grafana`", "http://127.0.0.1:3000")
-            .and_then(|n| self.name(n, "Grafana's URL"));
+            .and_then(|n| {
+                let url = self.name(n, "Grafana's URL")?;
+                if url.starts_with("http://") || url.starts_with("https://") {
+                    Some(url)
+                } else {
+                    self.error_hint(
+                        n.pos,
+                        format!("expected an http:// or https:// URL for Grafana, found `{url}`"),
+                        "write the server's address, e.g. `https://grafana.example.com`",
+                    );
+                    None
+                }
+            });
         let token_env = self
             .require(&obj, "token_env", "`grafana`", "GRAFANA_TOKEN")
             .and_then(|n| {

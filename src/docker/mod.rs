@@ -24,6 +24,9 @@ use crate::gameday::units::ContainerState;
 pub(crate) use containers::{Confirmation, Operation};
 pub(crate) use network::Endpoint;
 
+/// Where an engine listens on its own host, unless told otherwise.
+pub(crate) const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
 pub(crate) const LABEL_PROJECT: &str = "com.docker.compose.project";
 pub(crate) const LABEL_SERVICE: &str = "com.docker.compose.service";
 /// Task containers of a swarm stack (`docker stack deploy`) carry these.
@@ -164,7 +167,7 @@ impl Engine {
             .host
             .clone()
             .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
-            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+            .unwrap_or_else(|| format!("unix://{DEFAULT_SOCKET}"));
         let unreachable = |source| DockerError::Unreachable {
             host: host.clone(),
             source,

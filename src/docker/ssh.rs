@@ -62,7 +62,7 @@ pub(crate) fn parse(url: &str) -> Result<SshTarget, String> {
         destination: user_host.to_string(),
         port,
         remote_socket: if path.is_empty() || path == "/" {
-            "/var/run/docker.sock".to_string()
+            super::DEFAULT_SOCKET.to_string()
         } else {
             path.to_string()
         },

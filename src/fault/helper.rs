@@ -13,7 +13,6 @@ use super::netns::NetExec;
 use super::nfqueue::{PacketPlan, PacketServer};
 use crate::docker::Engine;
 
-pub(crate) const DEFAULT_IMAGE: &str = "gameday-nethelper:latest";
 /// Label on helper containers: the tag of the fault they serve.
 pub(crate) const TAG_LABEL: &str = "gameday.helper.tag";
 

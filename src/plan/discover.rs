@@ -6,7 +6,6 @@
 
 use super::{EngineInfo, Inventory, NamespaceRoute};
 use crate::docker::{ContainerInfo, DockerError, Engine, Engines};
-use crate::fault::helper::DEFAULT_IMAGE;
 use crate::gameday::Gameday;
 use crate::gameday::model::NetworkHelper;
 
@@ -133,11 +132,7 @@ async fn namespace_route(
             engine.host()
         ));
     }
-    let image = gameday
-        .docker
-        .helper_image
-        .clone()
-        .unwrap_or_else(|| DEFAULT_IMAGE.to_string());
+    let image = gameday.docker.helper_image_or_default();
     let mut route = NamespaceRoute {
         netem_available: false,
         helper_image: None,

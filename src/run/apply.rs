@@ -57,14 +57,7 @@ impl Dispatcher {
             netem_available: route.netem_available,
             // Namespaces on an engine elsewhere are only reached through helpers.
             helper_image: match (&route.helper_image, self.engines.of(container).is_local()) {
-                (None, false) => Some(
-                    self.plan
-                        .gameday
-                        .docker
-                        .helper_image
-                        .clone()
-                        .unwrap_or_else(|| crate::fault::helper::DEFAULT_IMAGE.to_string()),
-                ),
+                (None, false) => Some(self.plan.gameday.docker.helper_image_or_default()),
                 (image, _) => image.clone(),
             },
             max_lifetime: {

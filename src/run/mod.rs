@@ -96,12 +96,7 @@ async fn watchdog_specs(plan: &Plan, engines: &Engines) -> Vec<watchdog::link::S
         .collect();
     names.sort_unstable();
     names.dedup();
-    let image = plan
-        .gameday
-        .docker
-        .helper_image
-        .clone()
-        .unwrap_or_else(|| crate::fault::helper::DEFAULT_IMAGE.to_string());
+    let image = plan.gameday.docker.helper_image_or_default();
     let mut specs = Vec::new();
     for engine in engines.iter().filter(|e| names.contains(&e.name())) {
         let placement = if engine.is_local() || !engine.image_exists(&image).await {
@@ -113,7 +108,7 @@ async fn watchdog_specs(plan: &Plan, engines: &Engines) -> Vec<watchdog::link::S
                     .spec()
                     .socket
                     .clone()
-                    .unwrap_or_else(|| "/var/run/docker.sock".to_string()),
+                    .unwrap_or_else(|| crate::docker::DEFAULT_SOCKET.to_string()),
             }
         };
         specs.push(watchdog::link::Spec {

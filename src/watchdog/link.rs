@@ -325,7 +325,7 @@ async fn start_one(
             spec.engine.resolved_spec().clone()
         } else {
             EngineSpec {
-                host: Some("unix:///var/run/docker.sock".into()),
+                host: Some(format!("unix://{}", crate::docker::DEFAULT_SOCKET)),
                 ..Default::default()
             }
         },

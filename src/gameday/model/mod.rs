@@ -188,7 +188,17 @@ pub struct DockerConfig {
     pub helper_image: Option<String>,
 }
 
+/// The helper image when the file names none (`scripts/build-nethelper-image`).
+pub const DEFAULT_HELPER_IMAGE: &str = "gameday-nethelper:latest";
+
 impl DockerConfig {
+    /// The helper image: the file's `helper_image`, else the default.
+    pub fn helper_image_or_default(&self) -> String {
+        self.helper_image
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HELPER_IMAGE.to_string())
+    }
+
     /// Which engine, and how to reach it.
     pub fn engine_spec(&self) -> EngineSpec {
         EngineSpec {

@@ -50,6 +50,9 @@ pub mod record {
     pub mod result {
         pub use crate::record::result::*;
     }
+    pub mod followup {
+        pub use crate::record::followup::{FollowUp, FollowUpState, TicketTarget};
+    }
     pub mod journal {
         pub use crate::record::journal::{Journal, JournalEntry, read, unfinished};
     }
@@ -116,6 +119,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
                 self_healing_from: None,
             }),
             timeline: Vec::new(),
+            checklist: Vec::new(),
         }],
         probes: (0..probes)
             .map(|p| ProbeSummary {
@@ -132,6 +136,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
         samples_file: "samples.jsonl".into(),
         faults_left: Vec::new(),
         observations: Vec::new(),
+        checklist: Vec::new(),
         summary: Summary {
             scenarios: 1,
             met: 1,
@@ -164,5 +169,6 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
         annotations: Annotations::default(),
         samples,
         journal: Vec::new(),
+        followups: Vec::new(),
     }
 }

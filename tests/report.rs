@@ -14,6 +14,7 @@ use gameday::testing::fault::RevertRecipe;
 use gameday::testing::gameday::units::ContainerState;
 use gameday::testing::probe::ProbeSample;
 use gameday::testing::record::annotations::Annotations;
+use gameday::testing::record::followup::{FollowUp, FollowUpState, TicketTarget};
 use gameday::testing::record::journal::JournalEntry;
 use gameday::testing::record::result::*;
 use gameday::testing::record::{RunRecord, SampleRow};
@@ -43,7 +44,7 @@ fn fixed_result() -> RunResult {
         offset: format!("+{:.1}s", t_ms / 1000.0),
         text: text.into(),
     };
-    RunResult {
+    let mut result = RunResult {
         schema_version: SCHEMA_VERSION,
         run_id: "3f9c2a".into(),
         gameday: GamedayInfo {
@@ -139,6 +140,10 @@ fn fixed_result() -> RunResult {
                     timeline(25_030.0, "reverted: unpause login_db_1"),
                     timeline(26_230.0, "probe login: ok (200 12ms)"),
                 ],
+                checklist: vec![
+                    "Health checks test dependencies".into(),
+                    "Fails fast when a dependency hangs".into(),
+                ],
             },
             ScenarioResult {
                 name: "Database stopped".into(),
@@ -152,6 +157,7 @@ fn fixed_result() -> RunResult {
                 probe_effects: vec![],
                 windows: None,
                 timeline: vec![],
+                checklist: vec!["Recovers after a dependency restarts".into()],
             },
         ],
         probes: vec![ProbeSummary {
@@ -167,6 +173,7 @@ fn fixed_result() -> RunResult {
         samples_file: "samples.jsonl".into(),
         faults_left: vec![],
         observations: Vec::new(),
+        checklist: Vec::new(),
         summary: Summary {
             scenarios: 2,
             met: 0,
@@ -175,7 +182,9 @@ fn fixed_result() -> RunResult {
             error: 0,
             skipped: 1,
         },
-    }
+    };
+    result.checklist = checklist_of(&result.scenarios);
+    result
 }
 
 #[test]
@@ -361,6 +370,7 @@ fn fixed_record() -> RunRecord {
         annotations: Annotations::default(),
         samples,
         journal,
+        followups: Vec::new(),
     }
 }
 
@@ -403,9 +413,27 @@ fn markdown_report_of_a_fixed_run_with_annotations() {
     let mut record = fixed_record();
     record
         .annotations
-        .upsert_ticket("OPS-1", Some("Add a circuit breaker to login"), "open")
+        .upsert_ticket(
+            "OPS-1",
+            Some("Add a circuit breaker to login"),
+            "open",
+            Some(TicketTarget::resolve("Database paused/status 503", &record.result).unwrap()),
+        )
         .unwrap();
     record.annotations.tickets[0].updated_at = record.result.ended_at;
+    // As a later run that missed it again would show it.
+    record.followups = vec![FollowUp {
+        id: "OPS-1".into(),
+        title: "Add a circuit breaker to login".into(),
+        status: "open".into(),
+        filed_in: "2026-11-20-login-api-1a2b3c".into(),
+        filed_at: at("2026-11-20T09:00:00Z"),
+        target: "Database paused / login: status 503 during fault".into(),
+        state: FollowUpState::Regressed,
+        badge: FollowUpState::Regressed.badge().into(),
+        evidence: "not met: measured 503 ×180, no response ×20".into(),
+        last_met_in: Some("2026-11-21-login-api-4d5e6f".into()),
+    }];
     record
         .annotations
         .notes
@@ -646,6 +674,7 @@ fn history_over_three_archived_runs() {
             "not_met"
         });
         record.result.scenarios[0].verdict = key(if i == 1 { "not_met" } else { "met" });
+        record.result.checklist = checklist_of(&record.result.scenarios);
         write_run_dir(
             &out.path().join(format!(
                 "2026-11-{:02}-login-api-resilience-run00{i}",
@@ -704,6 +733,144 @@ fn history_over_three_archived_runs() {
         String::from_utf8_lossy(&unknown.stderr)
             .contains("\"Login API resilience\" (gamedays/login.yaml)")
     );
+}
+
+/// `gameday` with these arguments: (exit code, stdout, stderr).
+fn gameday(args: &[&str], out: &Path) -> (i32, String, String) {
+    let o = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(args)
+        .env("GAMEDAY_OUT", out)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_linked_ticket_is_verified_by_later_runs_fixed_then_regressed() {
+    let out = tempfile::tempdir().unwrap();
+    // The same check across three runs a week apart: not met, met, not met.
+    let met = [false, true, false];
+    let mut dirs = Vec::new();
+    for (i, met) in met.iter().enumerate() {
+        let mut record = fixed_record();
+        let day = chrono::Duration::days(7 * i as i64);
+        record.result.started_at += day;
+        record.result.ended_at += day;
+        record.result.run_id = format!("tk{i}");
+        let scenario = &mut record.result.scenarios[0];
+        scenario.expectations[1].verdict = key(if *met { "met" } else { "not_met" });
+        scenario.expectations[1].actual = format!("measured 503 in run {i}");
+        scenario.verdict = key(if *met { "met" } else { "not_met" });
+        record.result.checklist = checklist_of(&record.result.scenarios);
+        let dir = out
+            .path()
+            .join(format!("2026-11-2{i}-login-api-resilience-tk{i}"));
+        write_run_dir(&dir, &record);
+        dirs.push(dir);
+    }
+    let dir = |i: usize| dirs[i].to_str().unwrap().to_string();
+    // Linking needs a scenario and check of that run; a wrong one is a clear error.
+    let (code, _, err) = gameday(
+        &[
+            "annotate",
+            &dir(0),
+            "--ticket",
+            "OPS-7",
+            "--title",
+            "Fail fast",
+            "--for",
+            "Database paused/no such check",
+        ],
+        out.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("has no check matching `no such check`"),
+        "{err}"
+    );
+    assert!(err.contains("\"login: status 503 during fault\""), "{err}");
+    let (code, _, err) = gameday(
+        &[
+            "annotate",
+            &dir(0),
+            "--ticket",
+            "OPS-7",
+            "--title",
+            "Fail fast",
+            "--for",
+            "Database pausd",
+        ],
+        out.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("this run has no scenario `Database pausd`"),
+        "{err}"
+    );
+    let (code, stdout, err) = gameday(
+        &[
+            "annotate",
+            &dir(0),
+            "--ticket",
+            "OPS-7",
+            "--title",
+            "Fail fast when the DB hangs",
+            "--for",
+            "Database paused/status 503",
+        ],
+        out.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("OPS-7 is for: Database paused / login: status 503 during fault"),
+        "{stdout}"
+    );
+    let state_in = |i: usize| -> serde_json::Value {
+        let (code, stdout, err) = gameday(&["report", &dir(i), "--format", "json"], out.path());
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(v["followups"].as_array().map(Vec::len), Some(1), "{v}");
+        v["followups"][0].clone()
+    };
+    let first = state_in(0);
+    assert_eq!(first["state"], "still_not_met");
+    let second = state_in(1);
+    assert_eq!(second["state"], "fixed");
+    assert_eq!(second["evidence"], "met: measured 503 in run 1");
+    let third = state_in(2);
+    assert_eq!(third["state"], "regressed");
+    assert_eq!(third["last_met_in"], "2026-11-21-login-api-resilience-tk1");
+    assert_eq!(third["filed_in"], "2026-11-20-login-api-resilience-tk0");
+    // The reports of the later runs say it in words.
+    let (code, _, err) = gameday(&["report", &dir(2)], out.path());
+    assert_eq!(code, 0, "{err}");
+    let md = std::fs::read_to_string(dirs[2].join("report.md")).unwrap();
+    assert!(
+        md.contains("| **OPS-7** Fail fast when the DB hangs (open) | Database paused / login: status 503 during fault | 2026-11-20-login-api-resilience-tk0 | ⚠ regressed (met in 2026-11-21-login-api-resilience-tk1) | not met: measured 503 in run 2 |"),
+        "{md}"
+    );
+    let junit = std::fs::read_to_string(dirs[2].join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<property name="followup.OPS-7" value="regressed: Database paused / login: status 503 during fault"/>"#),
+        "{junit}"
+    );
+    // history follows the ticket and the checklist across the runs.
+    let (code, table, err) = gameday(
+        &[
+            "history",
+            "--out",
+            out.path().to_str().unwrap(),
+            "Login API resilience",
+        ],
+        out.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("history_with_a_linked_ticket", table);
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! `gameday history`: the archive of run directories as a table, and for one
 //! gameday how each scenario's verdicts and measured values changed across
-//! runs. Reads only `result.json` files; never writes.
+//! runs, where its readiness checklist stands, and what became of the
+//! tickets linked to its checks. Reads the archive; never writes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -11,39 +12,14 @@ use crate::exit;
 use crate::expect::Verdict as CheckVerdict;
 use crate::expect::fmt_ms;
 use crate::gameday::model::Unit;
-use crate::record::result::{Outcome, RunResult, Verdict};
-use crate::record::{RESULT_FILE, read_result};
+use crate::record::archive::{ArchivedRun, dir_name, load_runs};
+use crate::record::followup::{self, FollowUpState};
+use crate::record::result::{ChecklistStatus, Outcome, RunResult, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HistoryFormat {
     Table,
     Json,
-}
-
-/// Every readable run under `out`, oldest first, with its directory.
-fn load_runs(out: &Path) -> (Vec<(PathBuf, RunResult)>, Vec<String>) {
-    let mut runs = Vec::new();
-    let mut problems = Vec::new();
-    let Ok(entries) = std::fs::read_dir(out) else {
-        return (runs, problems);
-    };
-    for entry in entries.filter_map(Result::ok) {
-        if !entry.path().join(RESULT_FILE).is_file() {
-            continue;
-        }
-        match read_result(&entry.path()) {
-            Ok(r) => runs.push((entry.path(), r)),
-            Err(e) => problems.push(format!("skipped: {e}")),
-        }
-    }
-    runs.sort_by(|a, b| a.1.started_at.cmp(&b.1.started_at).then(a.0.cmp(&b.0)));
-    (runs, problems)
-}
-
-fn dir_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// Does `wanted` name this run's gameday (title, file path or file name)?
@@ -165,6 +141,7 @@ pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) 
     let Some(wanted) = gameday else {
         let lines: Vec<RunLine> = runs
             .iter()
+            .map(|a| (&a.dir, &a.result))
             .map(|(dir, r)| RunLine {
                 run_dir: dir_name(dir),
                 started_at: r.started_at,
@@ -207,12 +184,12 @@ pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) 
         }
         return Ok(exit::OK);
     };
-    let chosen: Vec<&(PathBuf, RunResult)> =
-        runs.iter().filter(|(_, r)| matches(r, wanted)).collect();
+    let chosen: Vec<&ArchivedRun> = runs.iter().filter(|a| matches(&a.result, wanted)).collect();
     if chosen.is_empty() {
         let mut known: Vec<String> = runs
             .iter()
-            .map(|(_, r)| format!("\"{}\" ({})", r.gameday.title, r.gameday.file))
+            .map(|a| &a.result)
+            .map(|r| format!("\"{}\" ({})", r.gameday.title, r.gameday.file))
             .collect();
         known.sort();
         known.dedup();
@@ -227,8 +204,8 @@ pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) 
     }
     // Scenarios in order of first appearance.
     let mut names: Vec<String> = Vec::new();
-    for (_, r) in &chosen {
-        for s in &r.scenarios {
+    for a in &chosen {
+        for s in &a.result.scenarios {
             if !names.contains(&s.name) {
                 names.push(s.name.clone());
             }
@@ -240,6 +217,7 @@ pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) 
             name: name.clone(),
             runs: chosen
                 .iter()
+                .map(|a| (&a.dir, &a.result))
                 .filter_map(|(dir, r)| {
                     let s = r.scenarios.iter().find(|s| &s.name == name)?;
                     Some(ScenarioRun {
@@ -262,6 +240,12 @@ pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) 
                 .collect(),
         })
         .collect();
+    let checklist = checklist_history(&chosen);
+    // The linked tickets as the newest run sees them.
+    let tickets = chosen
+        .last()
+        .map(|last| followup::verify(&runs, &last.result))
+        .unwrap_or_default();
     match format {
         HistoryFormat::Json => {
             #[derive(Serialize)]
@@ -269,14 +253,20 @@ pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) 
                 gameday: &'a str,
                 runs: usize,
                 scenarios: &'a [ScenarioHistory],
+                #[serde(skip_serializing_if = "<[_]>::is_empty")]
+                checklist: &'a [ChecklistHistory],
+                #[serde(skip_serializing_if = "<[_]>::is_empty")]
+                tickets: &'a [followup::FollowUp],
             }
-            let title = &chosen[0].1.gameday.title;
+            let title = &chosen[0].result.gameday.title;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&Out {
                     gameday: title,
                     runs: chosen.len(),
-                    scenarios: &history
+                    scenarios: &history,
+                    checklist: &checklist,
+                    tickets: &tickets,
                 })
                 .unwrap_or_default()
             );
@@ -284,7 +274,7 @@ pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) 
         HistoryFormat::Table => {
             println!(
                 "{}: {} run{}",
-                chosen[0].1.gameday.title,
+                chosen[0].result.gameday.title,
                 chosen.len(),
                 if chosen.len() == 1 { "" } else { "s" }
             );
@@ -329,7 +319,94 @@ pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) 
                     println!("  {line}");
                 }
             }
+            if !checklist.is_empty() {
+                println!("\nReadiness checklist");
+                let mut header = vec!["".to_string()];
+                header.extend(
+                    chosen
+                        .iter()
+                        .map(|a| a.result.started_at.format("%Y-%m-%d %H:%M").to_string()),
+                );
+                let mut rows = vec![header];
+                for c in &checklist {
+                    let mut row = vec![c.item.clone()];
+                    row.extend(c.runs.iter().map(|s| {
+                        match s {
+                            Some(ChecklistStatus::Met) => "✓",
+                            Some(ChecklistStatus::NotMet) => "✗",
+                            Some(ChecklistStatus::NotExercised) => "not exercised",
+                            None => "—",
+                        }
+                        .to_string()
+                    }));
+                    rows.push(row);
+                }
+                for line in table(&rows).lines() {
+                    println!("  {line}");
+                }
+            }
+            if !tickets.is_empty() {
+                println!("\nFollow-up tickets (as of the newest run)");
+                let mut rows = vec![vec![
+                    "TICKET".to_string(),
+                    "FOR".to_string(),
+                    "NOW".to_string(),
+                    "EVIDENCE".to_string(),
+                ]];
+                for t in &tickets {
+                    let now = match (t.state, &t.last_met_in) {
+                        (FollowUpState::Regressed, Some(run)) => {
+                            format!("{} (met in {run})", t.state.word())
+                        }
+                        _ => t.state.word().to_string(),
+                    };
+                    rows.push(vec![
+                        format!("{} {}", t.id, t.title),
+                        t.target.clone(),
+                        now,
+                        t.evidence.clone(),
+                    ]);
+                }
+                for line in table(&rows).lines() {
+                    println!("  {line}");
+                }
+            }
         }
     }
     Ok(exit::OK)
+}
+
+/// One checklist item across runs: its status in each run (`None` where
+/// the run did not carry it).
+#[derive(Serialize)]
+struct ChecklistHistory {
+    item: String,
+    runs: Vec<Option<ChecklistStatus>>,
+}
+
+fn checklist_history(chosen: &[&ArchivedRun]) -> Vec<ChecklistHistory> {
+    let mut items: Vec<String> = Vec::new();
+    for a in chosen {
+        for c in &a.result.checklist {
+            if !items.contains(&c.item) {
+                items.push(c.item.clone());
+            }
+        }
+    }
+    items
+        .into_iter()
+        .map(|item| ChecklistHistory {
+            runs: chosen
+                .iter()
+                .map(|a| {
+                    a.result
+                        .checklist
+                        .iter()
+                        .find(|c| c.item == item)
+                        .map(|c| c.status)
+                })
+                .collect(),
+            item,
+        })
+        .collect()
 }

@@ -145,7 +145,10 @@ pub enum Command {
     /// Record follow-up tickets and notes on a run, then re-render its reports.
     ///
     /// Annotations live in RUN_DIR/annotations.json; result.json and the samples are never
-    /// rewritten. A ticket with an existing ID is updated.
+    /// rewritten. A ticket with an existing ID is updated. A ticket linked with --for to the
+    /// scenario or check it should fix is verified by every later run of the gameday (in the
+    /// same archive): its reports and `gameday history` say "fixed: now met", "still not met"
+    /// or "regressed" (met once since, not met now), with what was measured.
     Annotate {
         /// A run directory written by `gameday run`.
         #[arg(value_name = "RUN_DIR")]
@@ -159,6 +162,10 @@ pub enum Command {
         /// open (default for a new ticket), done or wont-do.
         #[arg(long, value_parser = ["open", "done", "wont-do"], requires = "ticket")]
         status: Option<String>,
+        /// What the ticket should fix: a scenario of this run, or one of its checks as
+        /// "SCENARIO/CHECK" (the check's text, or a unique part of it, e.g. "Store paused/p99").
+        #[arg(long = "for", value_name = "SCENARIO[/CHECK]", requires = "ticket")]
+        for_target: Option<String>,
         /// An observation to record, timestamped now.
         #[arg(long)]
         note: Option<String>,
@@ -312,16 +319,18 @@ pub fn main() -> u8 {
             ticket,
             title,
             status,
+            for_target,
             note,
             template_dir,
-        } => report::annotate(
-            &run_dir,
+        } => report::annotate(report::Annotation {
+            run_dir: &run_dir,
             ticket,
             title,
             status,
+            for_target,
             note,
-            template_dir.as_deref(),
-        ),
+            template_dir: template_dir.as_deref(),
+        }),
         Command::Run {
             file,
             out,

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::{CliError, CliResult};
 use crate::exit;
+use crate::record::followup::TicketTarget;
 use crate::record::{ANNOTATIONS_FILE, RunRecord, annotations::Note};
 use crate::report::{self, Format};
 
@@ -51,28 +52,43 @@ pub(super) fn report(
     Ok(exit::OK)
 }
 
-pub(super) fn annotate(
-    run_dir: &Path,
-    ticket: Option<String>,
-    title: Option<String>,
-    status: Option<String>,
-    note: Option<String>,
-    template_dir: Option<&Path>,
-) -> CliResult {
-    if ticket.is_none() && note.is_none() {
+/// What `gameday annotate` was asked to record.
+pub(super) struct Annotation<'a> {
+    pub run_dir: &'a Path,
+    pub ticket: Option<String>,
+    pub title: Option<String>,
+    pub status: Option<String>,
+    pub for_target: Option<String>,
+    pub note: Option<String>,
+    pub template_dir: Option<&'a Path>,
+}
+
+pub(super) fn annotate(a: Annotation<'_>) -> CliResult {
+    let run_dir = a.run_dir;
+    if a.ticket.is_none() && a.note.is_none() {
         return Err(CliError::invalid(
             "nothing to record: give --ticket ID --title \"...\" and/or --note \"...\"",
         ));
     }
     let mut record = load(run_dir)?;
-    if let Some(id) = &ticket {
-        let status = status.as_deref().unwrap_or("open");
+    if let Some(id) = &a.ticket {
+        let target = a
+            .for_target
+            .as_deref()
+            .map(|spec| TicketTarget::resolve(spec, &record.result))
+            .transpose()
+            .map_err(|e| {
+                CliError::invalid(format!("cannot link ticket {id}: {e}")).hint(
+                    "`gameday report RUN_DIR --format json` lists the scenarios and their checks",
+                )
+            })?;
+        let status = a.status.as_deref().unwrap_or("open");
         record
             .annotations
-            .upsert_ticket(id, title.as_deref(), status)
+            .upsert_ticket(id, a.title.as_deref(), status, target)
             .map_err(CliError::invalid)?;
     }
-    if let Some(text) = note {
+    if let Some(text) = a.note {
         record.annotations.notes.push(Note {
             text,
             at: chrono::Utc::now(),
@@ -82,12 +98,22 @@ pub(super) fn annotate(
         .annotations
         .save(run_dir)
         .map_err(|e| CliError::invalid(format!("cannot write the annotations: {e}")))?;
-    let paths = report::write_all(run_dir, &record, template_dir).map_err(|e| {
+    // The new link counts from now on: this run's view of it included.
+    record.followups = crate::record::followups_in(run_dir.parent(), &record.result);
+    let paths = report::write_all(run_dir, &record, a.template_dir).map_err(|e| {
         CliError::invalid(format!(
             "annotations saved, but the reports could not be re-rendered: {e}"
         ))
     })?;
     println!("recorded in {}", run_dir.join(ANNOTATIONS_FILE).display());
+    if let Some(t) = a
+        .ticket
+        .as_ref()
+        .and_then(|id| record.annotations.tickets.iter().find(|t| &t.id == id))
+        && let Some(target) = &t.target
+    {
+        println!("{} is for: {target}", t.id);
+    }
     for p in &paths {
         println!("{}", p.display());
     }

@@ -22,6 +22,10 @@ pub struct Ticket {
     /// `open`, `done` or `wont-do`.
     pub status: String,
     pub updated_at: DateTime<Utc>,
+    /// The scenario or check it is meant to fix (`--for`): later runs of
+    /// the gameday say whether it is now met.
+    #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<super::followup::TicketTarget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -49,12 +53,14 @@ impl Annotations {
         std::fs::rename(tmp, run_dir.join(FILE))
     }
 
-    /// Add a ticket, or update the one with the same id (title and status).
+    /// Add a ticket, or update the one with the same id (title, status,
+    /// and what it is for when given).
     pub fn upsert_ticket(
         &mut self,
         id: &str,
         title: Option<&str>,
         status: &str,
+        target: Option<super::followup::TicketTarget>,
     ) -> Result<(), String> {
         let now = Utc::now();
         match self.tickets.iter_mut().find(|t| t.id == id) {
@@ -64,6 +70,9 @@ impl Annotations {
                 }
                 t.status = status.to_string();
                 t.updated_at = now;
+                if target.is_some() {
+                    t.target = target;
+                }
             }
             None => {
                 let title =
@@ -73,6 +82,7 @@ impl Annotations {
                     title: title.to_string(),
                     status: status.to_string(),
                     updated_at: now,
+                    target,
                 });
             }
         }

@@ -7,6 +7,8 @@
 //! (recipes, engine specs) and on nothing that reads or writes it.
 
 pub(crate) mod annotations;
+pub(crate) mod archive;
+pub(crate) mod followup;
 pub(crate) mod journal;
 pub(crate) mod result;
 
@@ -41,6 +43,9 @@ pub struct RunRecord {
     pub annotations: Annotations,
     pub samples: Vec<SampleRow>,
     pub journal: Vec<JournalEntry>,
+    /// Linked tickets of this and earlier runs of the gameday, as this run
+    /// sees them (see [`followup`]).
+    pub followups: Vec<followup::FollowUp>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +68,8 @@ pub enum RecordError {
 
 impl RunRecord {
     /// Read a run directory: `result.json` (required), `annotations.json`,
-    /// `samples.jsonl` and `journal.jsonl` (optional).
+    /// `samples.jsonl` and `journal.jsonl` (optional), and the linked
+    /// tickets of the archive it sits in (its parent directory).
     pub fn load(run_dir: &Path) -> Result<RunRecord, RecordError> {
         let result = read_result(run_dir)?;
         let annotations = Annotations::load(run_dir).map_err(|source| RecordError::Read {
@@ -78,12 +84,26 @@ impl RunRecord {
             Err(_) => Vec::new(),
         };
         let journal = journal::read(&run_dir.join(JOURNAL_FILE)).unwrap_or_default();
+        let followups = followups_in(run_dir.parent(), &result);
         Ok(RunRecord {
             result,
             annotations,
             samples,
             journal,
+            followups,
         })
+    }
+}
+
+/// The linked tickets of the archive `archive_dir` as `result`'s run sees
+/// them: none without an archive.
+pub(crate) fn followups_in(
+    archive_dir: Option<&Path>,
+    result: &RunResult,
+) -> Vec<followup::FollowUp> {
+    match archive_dir {
+        Some(dir) => followup::verify(&archive::load_runs(dir).0, result),
+        None => Vec::new(),
     }
 }
 

@@ -43,6 +43,106 @@ pub struct RunResult {
     /// observations made while the run went on, in time order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observations: Vec<Observation>,
+    /// The readiness checklist: every item the scenarios carry
+    /// (`checklist:`), in order of first appearance, with its status and
+    /// the measured evidence behind it. Empty when no scenario carries one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<ChecklistItem>,
+}
+
+/// One item of the readiness checklist and what this run proved of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChecklistItem {
+    /// The item as the scenarios write it: `Health checks test dependencies`.
+    pub item: String,
+    pub status: ChecklistStatus,
+    /// Per scenario carrying the item: its verdict and each check measured.
+    pub evidence: Vec<ChecklistEvidence>,
+}
+
+/// Ticked, crossed, or not exercised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChecklistStatus {
+    /// Every scenario carrying the item ran and met every check.
+    Met,
+    /// A scenario carrying the item ran and missed a check.
+    NotMet,
+    /// No scenario carrying it was missed, but at least one did not run to
+    /// a verdict (skipped, aborted, error), so the item is not proved.
+    NotExercised,
+}
+
+impl ChecklistStatus {
+    /// As `result.json` writes it: `not_exercised`.
+    pub fn key(self) -> &'static str {
+        match self {
+            ChecklistStatus::Met => "met",
+            ChecklistStatus::NotMet => "not_met",
+            ChecklistStatus::NotExercised => "not_exercised",
+        }
+    }
+
+    /// The tick, the cross, or the dash, with the words: `✅ met`.
+    pub fn badge(self) -> &'static str {
+        match self {
+            ChecklistStatus::Met => "✅ met",
+            ChecklistStatus::NotMet => "❌ not met",
+            ChecklistStatus::NotExercised => "➖ not exercised",
+        }
+    }
+}
+
+/// What one scenario says about a checklist item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChecklistEvidence {
+    pub scenario: String,
+    pub verdict: Verdict,
+    /// Each check of the scenario: `login: latency_p99 < 1500ms during
+    /// fault — met, measured 212ms`.
+    pub checks: Vec<String>,
+}
+
+/// The checklist of a run from its scenarios: items in order of first
+/// appearance; an item is met when every scenario carrying it met, not met
+/// when one of them was not met, else not exercised.
+pub fn checklist_of(scenarios: &[ScenarioResult]) -> Vec<ChecklistItem> {
+    let mut items: Vec<ChecklistItem> = Vec::new();
+    for s in scenarios {
+        for item in &s.checklist {
+            let evidence = ChecklistEvidence {
+                scenario: s.name.clone(),
+                verdict: s.verdict,
+                checks: s
+                    .expectations
+                    .iter()
+                    .map(|e| {
+                        let word = if e.is_met() { "met" } else { "not met" };
+                        format!("{} — {word}, {}", e.text, e.actual)
+                    })
+                    .collect(),
+            };
+            match items.iter_mut().find(|i| &i.item == item) {
+                Some(existing) => existing.evidence.push(evidence),
+                None => items.push(ChecklistItem {
+                    item: item.clone(),
+                    status: ChecklistStatus::NotExercised,
+                    evidence: vec![evidence],
+                }),
+            }
+        }
+    }
+    for item in &mut items {
+        let verdicts = || item.evidence.iter().map(|e| e.verdict);
+        item.status = if verdicts().any(|v| v == Verdict::NotMet) {
+            ChecklistStatus::NotMet
+        } else if verdicts().all(|v| v == Verdict::Met) {
+            ChecklistStatus::Met
+        } else {
+            ChecklistStatus::NotExercised
+        };
+    }
+    items
 }
 
 /// Something a person saw and typed during the run.
@@ -132,6 +232,9 @@ pub struct ScenarioResult {
     /// What the faults did to each probe: latency and success before, during, after.
     #[serde(default)]
     pub probe_effects: Vec<ProbeEffect>,
+    /// The readiness-checklist items this scenario proves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<String>,
 }
 
 /// One probe across one scenario's windows (baseline, fault, after).

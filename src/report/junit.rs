@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
+use crate::record::followup::FollowUp;
 use crate::record::result::{RunResult, Verdict};
 
-pub(crate) fn render(result: &RunResult) -> Result<String, String> {
+pub(crate) fn render(result: &RunResult, followups: &[FollowUp]) -> Result<String, String> {
     let mut report = Report::new("gameday");
     let mut suite = TestSuite::new(result.gameday.title.clone());
     suite.set_timestamp(result.started_at);
@@ -20,6 +21,20 @@ pub(crate) fn render(result: &RunResult) -> Result<String, String> {
     suite.add_property(("scope", result.gameday.scope.as_str()));
     suite.add_property(("run_id", result.run_id.as_str()));
     suite.add_property(("outcome", result.outcome.key()));
+    // The readiness checklist, one property per item: `checklist.2` =
+    // `not_met: Fails fast when a dependency hangs`.
+    for (i, item) in result.checklist.iter().enumerate() {
+        suite.add_property((
+            format!("checklist.{}", i + 1).as_str(),
+            format!("{}: {}", item.status.key(), item.item).as_str(),
+        ));
+    }
+    for f in followups {
+        suite.add_property((
+            format!("followup.{}", f.id).as_str(),
+            format!("{}: {}", f.state.word(), f.target).as_str(),
+        ));
+    }
     for scenario in &result.scenarios {
         let time = Duration::from_secs_f64(scenario.duration_ms.max(0.0) / 1000.0);
         if scenario.expectations.is_empty() {

@@ -77,6 +77,7 @@ pub fn render_markdown(
         annotations: Annotations::default(),
         samples: Vec::new(),
         journal: Vec::new(),
+        followups: Vec::new(),
     };
     render(&record, Format::Md, template_dir)
 }
@@ -89,17 +90,22 @@ pub fn render(
     template_dir: Option<&Path>,
 ) -> Result<String, ReportError> {
     match format {
-        Format::Junit => junit::render(&record.result).map_err(ReportError::Junit),
+        Format::Junit => {
+            junit::render(&record.result, &record.followups).map_err(ReportError::Junit)
+        }
         Format::Json => {
             #[derive(Serialize)]
             struct Combined<'a> {
                 #[serde(flatten)]
                 result: &'a RunResult,
                 annotations: &'a Annotations,
+                #[serde(skip_serializing_if = "<[_]>::is_empty")]
+                followups: &'a [crate::record::followup::FollowUp],
             }
             serde_json::to_string_pretty(&Combined {
                 result: &record.result,
                 annotations: &record.annotations,
+                followups: &record.followups,
             })
             .map_err(|e| ReportError::Template(e.to_string()))
         }
@@ -175,6 +181,7 @@ fn render_template(
         .map_err(|e| ReportError::Template(describe_tera(&e)))?;
     context.insert("outcome_text", record.result.outcome.text());
     context.insert("annotations", &record.annotations);
+    context.insert("followups", &record.followups);
     context.insert("events", &html::events(record));
     if let Some(view) = html_view {
         context.insert("html", &view);

@@ -303,12 +303,14 @@ pub(crate) async fn run(
         at: result.ended_at,
     });
     // The same record `gameday report` reads back from these files.
-    let record = RunRecord {
+    let mut record = RunRecord {
         journal: record::journal::read(journal.path()).unwrap_or_default(),
         result,
         annotations: Default::default(),
         samples,
+        followups: Vec::new(),
     };
+    record.followups = record::followups_in(run_dir.parent(), &record.result);
     Ok(RunOutcome {
         exit_code: record.result.exit_code,
         run_dir,

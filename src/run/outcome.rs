@@ -164,6 +164,7 @@ pub(crate) fn assemble(plan: &Plan, mut happened: Happened) -> (RunResult, Vec<S
         })
         .collect();
     let inventory = &plan.inventory;
+    let checklist = crate::record::result::checklist_of(&scenarios);
     let result = RunResult {
         schema_version: SCHEMA_VERSION,
         run_id: happened.run_id,
@@ -203,6 +204,7 @@ pub(crate) fn assemble(plan: &Plan, mut happened: Happened) -> (RunResult, Vec<S
         samples_file: crate::record::SAMPLES_FILE.to_string(),
         faults_left: happened.faults_left,
         observations: happened.observations,
+        checklist,
         summary,
     };
     // Every sample, tagged with its probe's name.
@@ -289,6 +291,7 @@ fn scenario_result(
         windows: run.windows,
         timeline,
         probe_effects,
+        checklist: s.checklist.clone(),
     }
 }
 

@@ -16,6 +16,7 @@ pub(crate) const SCENARIO_KEYS: &[&str] = &[
     "cooldown",
     "expect",
     "halt_if",
+    "checklist",
 ];
 /// What a step may say besides its kind: a manual step's timeout.
 const STEP_EXTRA_KEYS: &[&str] = &["timeout"];
@@ -157,6 +158,10 @@ impl Decoder<'_> {
             None => Some(Vec::new()),
             Some(n) => self.list(n, "`halt_if`", |d, item| d.halt_condition(item, probes)),
         };
+        let checklist = match obj.get("checklist") {
+            None => Some(Vec::new()),
+            Some(n) => self.checklist(n),
+        };
         Some(Scenario {
             name: name?,
             description,
@@ -167,6 +172,7 @@ impl Decoder<'_> {
             cooldown: cooldown?,
             expect: expect?,
             halt_if: halt_if?,
+            checklist: checklist?,
             pos: obj.pos,
         })
     }
@@ -267,6 +273,29 @@ impl Decoder<'_> {
             return None;
         }
         ok.then_some((faults, steps))
+    }
+
+    /// `checklist:` items: non-empty, each once.
+    fn checklist(&mut self, node: &Node) -> Option<Vec<String>> {
+        let items = self.list(node, "`checklist`", |d, n| {
+            d.name(n, "a checklist item")
+                .map(|t| (t.trim().to_string(), n.pos))
+        })?;
+        let mut out: Vec<String> = Vec::new();
+        let mut ok = true;
+        for (item, pos) in items {
+            if out.contains(&item) {
+                self.error_hint(
+                    pos,
+                    format!("checklist item `{item}` is listed twice"),
+                    "list each item once",
+                );
+                ok = false;
+                continue;
+            }
+            out.push(item);
+        }
+        ok.then_some(out)
     }
 
     pub(super) fn fault_list(&mut self, node: &Node, what: &str) -> Option<Vec<Fault>> {

@@ -44,6 +44,11 @@ pub struct Scenario {
     /// Stop conditions: when one holds, faults are reverted and the gameday stops.
     #[serde(default)]
     pub halt_if: Vec<HaltCondition>,
+    /// The readiness-checklist items this scenario proves (e.g. "Health
+    /// checks test dependencies"): every report ends with the checklist,
+    /// each item ticked when every scenario carrying it met its checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<String>,
     #[serde(skip)]
     #[schemars(skip)]
     pub pos: Pos,

@@ -16,6 +16,7 @@ pub(crate) mod exit;
 pub(crate) mod expect;
 pub(crate) mod fault;
 pub(crate) mod gameday;
+pub(crate) mod init;
 pub(crate) mod notify;
 pub(crate) mod plan;
 pub(crate) mod probe;

@@ -183,6 +183,7 @@ fn help_texts() {
         vec!["report", "--help"],
         vec!["history", "--help"],
         vec!["annotate", "--help"],
+        vec!["init", "--help"],
     ] {
         let output = gameday().args(&args).output().unwrap();
         assert!(output.status.success());

@@ -7,7 +7,9 @@
 //!   while the store answers; `/login` asks the store (1s timeout) and
 //!   answers 200, or 503 fast when the store is down or frozen (and logs
 //!   `ERROR ... store unavailable` to stderr); `/metrics` serves
-//!   `demo_store_up` and `demo_requests_total{outcome}` for Prometheus.
+//!   `demo_store_up` and `demo_requests_total{outcome}` for Prometheus;
+//!   `GET /get` answers `ok` while its own store does, so an api can be the
+//!   store of another (a chain of dependencies).
 //!
 //! - `gameday-demo connect HOST:PORT [TIMEOUT_MS]`: exit 0 when a TCP
 //!   connection opens, and `probe HOST:PORT N TIMEOUT_MS PARALLEL`: N
@@ -149,6 +151,7 @@ fn main() {
                         ),
                     )
                 }
+                "/get" => answer(ask_store(&store, Duration::from_millis(500)), "get", "ok"),
                 "/" => (200, "gameday demo api".to_string()),
                 _ => (404, "not found".to_string()),
             })

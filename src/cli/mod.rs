@@ -5,6 +5,7 @@
 mod error;
 mod halt;
 mod history;
+mod init;
 mod nfqueue;
 mod plan;
 mod recover;
@@ -98,6 +99,54 @@ pub enum Command {
         /// A directory with your own report.md.tera, replacing the default template.
         #[arg(long, value_name = "DIR")]
         template_dir: Option<PathBuf>,
+    },
+    /// Write a first gameday from a running compose stack, or fit one of the library to it.
+    ///
+    /// Reads the project's running containers (published ports, and what answers on them: an
+    /// HTTP health path, else TCP) and the compose file their labels name (or --compose-file)
+    /// for `depends_on`. Without any `depends_on`, dependencies are guessed from service names
+    /// in each container's command and environment and from connections seen for --observe
+    /// (this host's engine only); the file says which were guessed. For each dependency A -> B
+    /// it writes: B paused (A's health notices and A fails fast), B killed and restored (A
+    /// recovers), B slow (A's latency stays bounded), A started while B is down (A must not
+    /// report healthy), A cut off from B; and a restart of every service. Each scenario names
+    /// the readiness-checklist items it proves; thresholds are marked `# adjust`. Nothing is
+    /// changed; the only traffic is HTTP GETs to published ports on 127.0.0.1.
+    ///
+    /// `--list` shows the library (gamedays/library/), `--template NAME` fits one to the stack
+    /// (caller, dependency and health URL taken from its first dependency; --set ROLE=VALUE
+    /// for the rest).
+    Init {
+        /// The compose project of the running stack.
+        #[arg(long, value_name = "NAME", required_unless_present = "list")]
+        project: Option<String>,
+        /// The compose file to read `depends_on` from (default: the one the containers' labels name).
+        #[arg(long, value_name = "FILE")]
+        compose_file: Option<PathBuf>,
+        /// Write the gameday here (default: standard output).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace --output if it exists.
+        #[arg(long)]
+        force: bool,
+        /// How long each fault is held (recoveries are given at least 5s).
+        #[arg(long, value_name = "DURATION", default_value = "10s")]
+        duration: crate::gameday::units::HumanDuration,
+        /// How long to watch connections when no `depends_on` is declared (0s: do not watch).
+        #[arg(long, value_name = "DURATION", default_value = "3s")]
+        observe: crate::gameday::units::HumanDuration,
+        /// Docker engine to read (default: DOCKER_HOST, then the local socket).
+        #[arg(long, value_name = "URL")]
+        docker_host: Option<String>,
+        /// List the gamedays of the library and what each proves.
+        #[arg(long, conflicts_with_all = ["template", "compose_file", "output"])]
+        list: bool,
+        /// Fit this library gameday to the stack instead of writing one from scratch.
+        #[arg(long, value_name = "NAME")]
+        template: Option<String>,
+        /// With --template: a role's value, e.g. --set alertmanager=http://127.0.0.1:9093 (repeatable).
+        #[arg(long, value_name = "ROLE=VALUE", requires = "template")]
+        set: Vec<String>,
     },
     /// Print the JSON Schema of the gameday file (or of result.json), for editors and tools.
     ///
@@ -283,6 +332,29 @@ pub fn main() -> u8 {
         Command::Validate { files } => validate::validate(&files),
         Command::Plan { file } => with_runtime(plan::plan(file)),
         Command::Schema { result } => report::schema(result),
+        Command::Init {
+            project,
+            compose_file,
+            output,
+            force,
+            duration,
+            observe,
+            docker_host,
+            list,
+            template,
+            set,
+        } => with_runtime(init::init(init::InitArgs {
+            project,
+            compose_file,
+            output,
+            force,
+            duration,
+            observe,
+            docker_host,
+            list,
+            template,
+            set,
+        })),
         Command::Report {
             run_dir,
             format,

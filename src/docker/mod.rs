@@ -17,8 +17,11 @@ use crate::gameday::model::{DockerConfig, EngineSpec, TlsFiles};
 
 mod containers;
 mod helpers;
+mod inspect;
 mod network;
 pub(crate) mod ssh;
+
+pub(crate) use inspect::{ContainerDetail, PublishedPort};
 
 use crate::gameday::units::ContainerState;
 pub(crate) use containers::{Confirmation, Operation};

@@ -1,6 +1,7 @@
 //! The gameday file: YAML text in, a validated [`model::Gameday`] out, or
 //! every problem found, each located at file:line:col.
 
+pub(crate) mod compose;
 pub(crate) mod decode;
 pub(crate) mod diag;
 pub(crate) mod model;

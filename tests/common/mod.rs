@@ -572,3 +572,108 @@ pub fn assert_recover_says_the_watchdog_reverted(out: &Path) {
         text(&recovered)
     );
 }
+
+/// A real compose project started with `docker-compose` from `files`
+/// (plus an override that labels its containers and networks
+/// `gameday.test=1`, so CI's backstop finds them), torn down on drop even
+/// when the test fails.
+pub struct ComposeStack {
+    pub name: String,
+    dir: tempfile::TempDir,
+    files: Vec<PathBuf>,
+    env: Vec<(String, String)>,
+}
+
+impl ComposeStack {
+    /// `docker-compose -p gdt-<prefix>-... -f FILES... -f labels.yml up -d`,
+    /// with `env` set for the compose files' `${VAR}`.
+    pub fn up(
+        prefix: &str,
+        files: &[PathBuf],
+        services: &[&str],
+        env: &[(&str, String)],
+    ) -> ComposeStack {
+        ensure_demo_image();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "gdt-{prefix}-{}-{}-{nanos:x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut labels = String::from("version: \"2.4\"\nservices:\n");
+        for s in services {
+            labels.push_str(&format!("  {s}: {{ labels: {{ gameday.test: \"1\" }} }}\n"));
+        }
+        labels.push_str("networks:\n  default: { labels: { gameday.test: \"1\" } }\n");
+        let override_file = dir.path().join("labels.yml");
+        std::fs::write(&override_file, labels).unwrap();
+        let mut all = files.to_vec();
+        all.push(override_file);
+        let stack = ComposeStack {
+            name,
+            dir,
+            files: all,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        };
+        run(stack.compose().args(["up", "-d"]));
+        stack
+    }
+
+    pub fn compose(&self) -> Command {
+        let mut cmd = Command::new("docker-compose");
+        cmd.arg("-p").arg(&self.name);
+        for f in &self.files {
+            cmd.arg("-f").arg(f);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+
+    /// The state of the one container of `service`.
+    pub fn state(&self, service: &str) -> String {
+        let filter_p = format!("label=com.docker.compose.project={}", self.name);
+        let filter_s = format!("label=com.docker.compose.service={service}");
+        let id = docker(&["ps", "-aq", "--filter", &filter_p, "--filter", &filter_s]);
+        docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}}",
+            id.lines().next().unwrap_or(""),
+        ])
+    }
+}
+
+impl Drop for ComposeStack {
+    fn drop(&mut self) {
+        let filter = format!("label=com.docker.compose.project={}", self.name);
+        if let Ok(out) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &filter])
+            .output()
+        {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker").arg("unpause").args(&ids).output();
+            }
+        }
+        let _ = self
+            .compose()
+            .args(["down", "-v", "--remove-orphans", "-t", "1"])
+            .output();
+        for marker in ["gameday-claim", "gameday-halt"] {
+            let _ = Command::new("docker")
+                .args(["rm", "-f", &format!("{marker}-{}", self.name)])
+                .output();
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! `gameday init`: write a first gameday from a running compose stack, or
+//! fit a gameday of the library to it (`--template`), or list the library
+//! (`--list`). Reads the engine; changes nothing; writes one file (or
+//! prints it), always one the loader accepts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{CliError, CliResult};
+use crate::docker::Engine;
+use crate::exit;
+use crate::gameday::units::HumanDuration;
+use crate::init::discover::{self, DiscoverError, DiscoverOptions};
+use crate::init::library::{NOT_YET, TEMPLATES, Template};
+use crate::init::write::{WriteOptions, gameday_text};
+use crate::init::{Endpoint, Stack};
+
+/// What `gameday init` was asked.
+pub(super) struct InitArgs {
+    pub project: Option<String>,
+    pub compose_file: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub force: bool,
+    pub duration: HumanDuration,
+    pub observe: HumanDuration,
+    pub docker_host: Option<String>,
+    pub list: bool,
+    pub template: Option<String>,
+    pub set: Vec<String>,
+}
+
+pub(super) async fn init(args: InitArgs) -> CliResult {
+    if args.list {
+        list();
+        return Ok(exit::OK);
+    }
+    let Some(project) = args.project.clone() else {
+        return Err(CliError::invalid("`gameday init` needs --project NAME")
+            .hint("the compose project of the running stack, as `docker-compose -p NAME` or the directory name; `gameday init --list` shows the library"));
+    };
+    if let Some(out) = &args.output
+        && out.exists()
+        && !args.force
+    {
+        return Err(
+            CliError::invalid(format!("{} already exists", out.display()))
+                .hint("choose another -o, or add --force to replace it"),
+        );
+    }
+    let set = parse_set(&args.set)?;
+    let template = match &args.template {
+        Some(name) => Some(Template::find(name).ok_or_else(|| {
+            CliError::invalid(format!("no gameday `{name}` in the library")).hint(format!(
+                "the library has {}; `gameday init --list` describes them",
+                TEMPLATES
+                    .iter()
+                    .map(|t| t.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?),
+        None => None,
+    };
+    if template.is_none() && !set.is_empty() {
+        return Err(CliError::invalid("--set applies to --template only"));
+    }
+    let config = crate::gameday::model::DockerConfig {
+        host: args.docker_host.clone(),
+        ..Default::default()
+    };
+    let engine = Engine::connect(&config).await.map_err(|e| {
+        CliError::invalid(e.to_string()).hint(
+            "init reads the running stack from the Docker engine (DOCKER_HOST or --docker-host)",
+        )
+    })?;
+    let options = DiscoverOptions {
+        project: project.clone(),
+        compose_file: args.compose_file.clone(),
+        observe: args.observe.as_std(),
+    };
+    let stack = match discover::stack(&engine, &options).await {
+        Ok(stack) => stack,
+        Err(e) => return Err(discover_error(e)),
+    };
+    let (text, what) = match template {
+        Some(t) => fit(t, &project, &stack, set)?,
+        None => {
+            let command = command_line(&args, &project);
+            let text = gameday_text(
+                &stack,
+                &WriteOptions {
+                    duration: args.duration,
+                    date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+                    command,
+                },
+            );
+            (text, summary(&stack))
+        }
+    };
+    // Never hand out a file the loader refuses.
+    let shown = args
+        .output
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "gameday.yaml".into());
+    let env = |_: &str| None;
+    let gameday = crate::gameday::load_bytes(&shown, text.as_bytes(), &env).map_err(|d| {
+        CliError::diagnostics(d)
+            .hint("this is a bug in gameday init: the file it wrote does not validate")
+    })?;
+    match &args.output {
+        Some(path) => {
+            write_file(path, &text)?;
+            eprintln!("wrote {}: {what}", path.display());
+            eprintln!(
+                "{} scenario{}; next: `gameday plan {}`, then `gameday run {}`",
+                gameday.scenarios.len(),
+                if gameday.scenarios.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                path.display(),
+                path.display()
+            );
+        }
+        None => {
+            print!("{text}");
+            eprintln!("{what}");
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn list() {
+    println!("The gameday library (gamedays/library/); each runs as it is against the demo stack.");
+    println!(
+        "Fit one to your stack: gameday init --template NAME --project PROJECT [-o FILE] [--set ROLE=VALUE]\n"
+    );
+    for t in TEMPLATES {
+        println!("{}", t.name);
+        println!("  {}", t.summary());
+        println!("  proves: {}", t.checklist().join("; "));
+        let roles: Vec<String> = t.roles().iter().map(|(r, v)| format!("{r}={v}")).collect();
+        println!("  roles: {}", roles.join(" "));
+    }
+    println!("\nThe readiness checklist the library and `gameday init` prove:");
+    for item in crate::init::checklist::ALL {
+        println!("  - {item}");
+    }
+    println!("\nNot in the library yet (the faults they need are not in gameday yet):");
+    for (what, why) in NOT_YET {
+        println!("  {what}: {why}");
+    }
+}
+
+/// `--set ROLE=VALUE` pairs.
+fn parse_set(pairs: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+    let mut out = BTreeMap::new();
+    for pair in pairs {
+        let Some((role, value)) = pair.split_once('=') else {
+            return Err(
+                CliError::invalid(format!("--set `{pair}` is not ROLE=VALUE"))
+                    .hint("e.g. --set alertmanager=http://127.0.0.1:9093"),
+            );
+        };
+        out.insert(role.trim().to_string(), value.trim().to_string());
+    }
+    Ok(out)
+}
+
+/// Fit a template: the project, then the caller, its dependency and its
+/// health URL from the stack's first dependency, then what `--set` says.
+fn fit(
+    template: &Template,
+    project: &str,
+    stack: &Stack,
+    set: BTreeMap<String, String>,
+) -> Result<(String, String), CliError> {
+    let mut values: BTreeMap<String, String> = BTreeMap::new();
+    let mut from_stack = Vec::new();
+    values.insert("project".into(), project.to_string());
+    if let Some(edge) = stack.edges.first() {
+        values.insert("caller".into(), edge.from.clone());
+        values.insert("dependency".into(), edge.to.clone());
+        from_stack.push(format!(
+            "caller={} dependency={} ({})",
+            edge.from,
+            edge.to,
+            edge.source.describe()
+        ));
+        if let Some(Endpoint::Http { url, .. }) =
+            stack.service(&edge.from).and_then(|s| s.endpoint.as_ref())
+        {
+            values.insert("health_url".into(), url.clone());
+            from_stack.push(format!("health_url={url}"));
+        }
+    }
+    values.extend(set);
+    let roles = template.roles();
+    values.retain(|role, _| role != "health_url" || roles.iter().any(|(r, _)| *r == "health_url"));
+    let text = template.fit(&values).map_err(|e| {
+        CliError::invalid(e).hint("`gameday init --list` shows each template's roles")
+    })?;
+    let kept: Vec<String> = roles
+        .iter()
+        .filter(|(r, _)| !values.contains_key(*r))
+        .map(|(r, v)| format!("{r}={v}"))
+        .collect();
+    let mut what = format!("library gameday `{}` fitted to `{project}`", template.name);
+    if !from_stack.is_empty() {
+        what.push_str(&format!("; from the stack: {}", from_stack.join(", ")));
+    }
+    if !kept.is_empty() {
+        what.push_str(&format!(
+            "; kept as in the template (give --set ROLE=VALUE to change): {}",
+            kept.join(" ")
+        ));
+    }
+    Ok((text, what))
+}
+
+fn summary(stack: &Stack) -> String {
+    let edges: Vec<String> = stack
+        .edges
+        .iter()
+        .map(|e| format!("{} -> {} ({})", e.from, e.to, e.source.describe()))
+        .collect();
+    let mut out = format!(
+        "{} service{} of `{}`",
+        stack.services.len(),
+        if stack.services.len() == 1 { "" } else { "s" },
+        stack.project
+    );
+    if edges.is_empty() {
+        out.push_str("; no dependency found (only restarts are rehearsed)");
+    } else {
+        out.push_str(&format!("; dependencies: {}", edges.join(", ")));
+    }
+    for n in &stack.notes {
+        out.push_str(&format!("\nnote: {n}"));
+    }
+    out
+}
+
+/// The command as the file's header quotes it (no engine address: it may
+/// carry credentials).
+fn command_line(args: &InitArgs, project: &str) -> String {
+    let mut line = format!("gameday init --project {project}");
+    if let Some(f) = &args.compose_file {
+        line.push_str(&format!(" --compose-file {}", f.display()));
+    }
+    if args.duration != HumanDuration::from_secs(10) {
+        line.push_str(&format!(" --duration {}", args.duration));
+    }
+    line
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text)
+        .map_err(|e| CliError::invalid(format!("cannot write {}: {e}", path.display())))
+}
+
+fn discover_error(e: DiscoverError) -> CliError {
+    match e {
+        DiscoverError::NoContainers { ref known, .. } => {
+            let hint = if known.is_empty() {
+                "start the stack first (`docker-compose -p NAME up -d`); the engine has no compose project running".to_string()
+            } else {
+                format!(
+                    "start the stack first, or name one of the engine's projects: {}",
+                    known.join(", ")
+                )
+            };
+            CliError::invalid(e.to_string()).hint(hint)
+        }
+        DiscoverError::Docker(_) => CliError::invalid(e.to_string()),
+        DiscoverError::Compose(_) => CliError::invalid(e.to_string())
+            .hint("give the stack's compose file with --compose-file FILE"),
+    }
+}

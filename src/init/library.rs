@@ -1,0 +1,292 @@
+//! The library of ready gamedays (`gamedays/library/`, compiled in): each
+//! runs as it is against the demo stack and is fitted to another stack by
+//! its roles. A template's header names them:
+//!
+//! ```text
+//! # library: dependency-hangs
+//! # summary: A dependency hangs ...
+//! # roles: project=gameday-demo caller=api dependency=store health_url=http://...
+//! ```
+//!
+//! Fitting replaces, in the values of the file (never its keys or
+//! comments), every scalar equal to a role's template value, or for a URL
+//! every scalar starting with it, by the value given for the role. The
+//! result is checked by the gameday loader before it is written.
+
+use std::collections::BTreeMap;
+
+use crate::gameday::yaml::{self, Node, Value};
+
+/// A ready gameday.
+pub(crate) struct Template {
+    pub name: &'static str,
+    pub text: &'static str,
+}
+
+/// Every template, in the order `init --list` shows them.
+pub(crate) const TEMPLATES: &[Template] = &[
+    Template {
+        name: "dependency-down-at-start",
+        text: include_str!("../../gamedays/library/dependency-down-at-start.yaml"),
+    },
+    Template {
+        name: "dependency-hangs",
+        text: include_str!("../../gamedays/library/dependency-hangs.yaml"),
+    },
+    Template {
+        name: "slow-dependency",
+        text: include_str!("../../gamedays/library/slow-dependency.yaml"),
+    },
+    Template {
+        name: "restarts",
+        text: include_str!("../../gamedays/library/restarts.yaml"),
+    },
+    Template {
+        name: "network-partition",
+        text: include_str!("../../gamedays/library/network-partition.yaml"),
+    },
+    Template {
+        name: "alerting",
+        text: include_str!("../../gamedays/library/alerting.yaml"),
+    },
+];
+
+/// Items of the production-readiness checklist no template proves yet,
+/// because the fault they need is not in gameday yet: said by `--list`.
+pub(crate) const NOT_YET: &[(&str, &str)] = &[
+    ("disk full", "needs a disk_fill fault"),
+    ("memory pressure", "needs a memory_stress fault"),
+    ("DNS failure", "needs a dns fault"),
+    ("HTTP 5xx from a dependency", "needs an http_fault fault"),
+];
+
+impl Template {
+    pub(crate) fn find(name: &str) -> Option<&'static Template> {
+        TEMPLATES.iter().find(|t| t.name == name)
+    }
+
+    /// The header line `# KEY: ...`.
+    fn header(&self, key: &str) -> Option<&'static str> {
+        let prefix = format!("# {key}: ");
+        self.text
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+    }
+
+    pub(crate) fn summary(&self) -> &'static str {
+        self.header("summary").unwrap_or("")
+    }
+
+    /// The roles and their values in the template, in header order.
+    pub(crate) fn roles(&self) -> Vec<(&'static str, &'static str)> {
+        self.header("roles")
+            .unwrap_or("")
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .collect()
+    }
+
+    /// The checklist items its scenarios carry, in order, each once.
+    pub(crate) fn checklist(&self) -> Vec<String> {
+        let env = |_: &str| None;
+        let mut items: Vec<String> = Vec::new();
+        if let Ok(g) = crate::gameday::load_bytes(self.name, self.text.as_bytes(), &env) {
+            for s in &g.scenarios {
+                for c in &s.checklist {
+                    if !items.contains(c) {
+                        items.push(c.clone());
+                    }
+                }
+            }
+        }
+        items
+    }
+
+    /// The template with each role in `values` replaced (roles not given
+    /// keep the template's value). Unknown roles are an error naming the
+    /// known ones.
+    pub(crate) fn fit(&self, values: &BTreeMap<String, String>) -> Result<String, String> {
+        let roles = self.roles();
+        for role in values.keys() {
+            if !roles.iter().any(|(r, _)| r == role) {
+                return Err(format!(
+                    "template `{}` has no role `{role}`; its roles are {}",
+                    self.name,
+                    roles
+                        .iter()
+                        .map(|(r, v)| format!("{r} (now {v})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        let swaps: Vec<(&str, &str)> = roles
+            .iter()
+            .filter_map(|(role, old)| {
+                let new = values.get(*role)?;
+                (new != old).then_some((*old, new.as_str()))
+            })
+            .collect();
+        let root = yaml::parse(self.text).map_err(|e| {
+            format!(
+                "template `{}` is not YAML ({}:{}): {}",
+                self.name, e.pos.line, e.pos.col, e.message
+            )
+        })?;
+        let mut edits: Vec<Edit> = Vec::new();
+        collect_edits(&root, &swaps, &mut edits);
+        apply(self.text, edits)
+    }
+}
+
+/// Replace `old` (as written at `line:col`, plain or quoted) by `new`.
+struct Edit {
+    line: u32,
+    col: u32,
+    old: String,
+    new: String,
+}
+
+fn collect_edits(node: &Node, swaps: &[(&str, &str)], edits: &mut Vec<Edit>) {
+    match &node.value {
+        Value::Str(s) => {
+            for (old, new) in swaps {
+                let replaced = if s == old {
+                    Some(new.to_string())
+                } else if old.contains("://") {
+                    s.strip_prefix(old).map(|rest| format!("{new}{rest}"))
+                } else {
+                    None
+                };
+                if let Some(replaced) = replaced {
+                    edits.push(Edit {
+                        line: node.pos.line,
+                        col: node.pos.col,
+                        old: s.clone(),
+                        new: replaced,
+                    });
+                    break;
+                }
+            }
+        }
+        Value::Seq(items) => items.iter().for_each(|n| collect_edits(n, swaps, edits)),
+        Value::Map(entries) => entries
+            .iter()
+            .for_each(|(_, n)| collect_edits(n, swaps, edits)),
+        Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {}
+    }
+}
+
+/// Apply the edits to the text, last first so positions stay right. Each
+/// scalar must stand at its position as written (plain or quoted, no
+/// escapes): anything else is refused rather than guessed.
+fn apply(text: &str, mut edits: Vec<Edit>) -> Result<String, String> {
+    edits.sort_by_key(|e| std::cmp::Reverse((e.line, e.col)));
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for e in edits {
+        let line = lines
+            .get_mut(e.line.saturating_sub(1) as usize)
+            .ok_or_else(|| format!("line {} is not in the template", e.line))?;
+        let start = line
+            .char_indices()
+            .nth(e.col.saturating_sub(1) as usize)
+            .map(|(i, _)| i)
+            .ok_or_else(|| format!("{}:{} is not in the template", e.line, e.col))?;
+        let rest = &line[start..];
+        let (skip, quote) = match rest.chars().next() {
+            Some(q @ ('"' | '\'')) => (1, Some(q)),
+            _ => (0, None),
+        };
+        if !rest[skip..].starts_with(&e.old) {
+            return Err(format!(
+                "{}:{}: `{}` is not written plainly there; cannot fit it",
+                e.line, e.col, e.old
+            ));
+        }
+        let new = match quote {
+            Some(_) => {
+                // Keep it a quoted scalar; JSON quoting is valid YAML.
+                serde_json::to_string(&e.new).unwrap_or_else(|_| format!("\"{}\"", e.new))
+            }
+            None => super::write::scalar(&e.new),
+        };
+        let end = start + skip + e.old.len() + usize::from(quote.is_some());
+        line.replace_range(start..end, &new);
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_validates_names_its_roles_and_carries_a_checklist() {
+        assert!(!TEMPLATES.is_empty());
+        for t in TEMPLATES {
+            let env = |_: &str| None;
+            crate::gameday::load_bytes(t.name, t.text.as_bytes(), &env)
+                .unwrap_or_else(|e| panic!("{}", e.render()));
+            assert_eq!(t.header("library"), Some(t.name));
+            assert!(!t.summary().is_empty(), "{}", t.name);
+            let roles: Vec<&str> = t.roles().iter().map(|(r, _)| *r).collect();
+            for role in ["project", "caller", "dependency", "health_url"] {
+                assert!(roles.contains(&role), "{} lacks {role}", t.name);
+            }
+            assert!(!t.checklist().is_empty(), "{}", t.name);
+            for item in t.checklist() {
+                assert!(
+                    crate::init::checklist::ALL.contains(&item.as_str()),
+                    "{}: `{item}` is not a checklist item of init::checklist",
+                    t.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fitting_replaces_values_and_nothing_else() {
+        let t = Template::find("network-partition").unwrap();
+        let values: BTreeMap<String, String> = [
+            ("project", "shop"),
+            ("caller", "web"),
+            ("dependency", "db"),
+            ("health_url", "http://127.0.0.1:8000/healthz"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let text = t.fit(&values).unwrap();
+        assert!(text.contains("scope: { compose_project: shop }"), "{text}");
+        assert!(
+            text.contains("fault: { partition: { service: web, from: [db] } }"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"url: "http://127.0.0.1:8000/healthz""#),
+            "{text}"
+        );
+        assert!(
+            text.contains("caller-state: { container: { service: web } }"),
+            "{text}"
+        );
+        // Comments and prose keep their words.
+        assert!(
+            text.contains("# roles: project=gameday-demo caller=api"),
+            "{text}"
+        );
+        let env = |_: &str| None;
+        let g = crate::gameday::load_bytes("fitted", text.as_bytes(), &env)
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        assert_eq!(g.scope.compose_project, "shop");
+        let unknown: BTreeMap<String, String> = [("dependant".to_string(), "x".to_string())]
+            .into_iter()
+            .collect();
+        let e = t.fit(&unknown).unwrap_err();
+        assert!(e.contains("has no role `dependant`"), "{e}");
+        assert!(e.contains("dependency (now store)"), "{e}");
+    }
+}

@@ -1,0 +1,111 @@
+//! `gameday init`: a first gameday written from a running compose stack,
+//! and the library of ready gamedays (`gamedays/library/`).
+//!
+//! [`discover`] reads the stack (containers, their published ports, the
+//! compose file's `depends_on`, and, without any, who names or talks to
+//! whom) into a [`Stack`]; [`write`] turns a `Stack` into commented YAML
+//! (pure); [`library`] lists the ready gamedays and fits one to a stack.
+//! Every scenario written carries the readiness-checklist items it proves
+//! ([`checklist`]), so the reports end with the checklist.
+
+pub(crate) mod discover;
+pub(crate) mod library;
+pub(crate) mod write;
+
+/// The production-readiness checklist items the written gamedays and the
+/// library prove, in the words the reports show.
+pub(crate) mod checklist {
+    pub(crate) const HEALTH_TESTS_DEPENDENCIES: &str = "Health checks test dependencies";
+    pub(crate) const FAILS_FAST: &str = "Fails fast when a dependency hangs";
+    pub(crate) const RECOVERS_WHEN_DEPENDENCY_RETURNS: &str =
+        "Recovers on its own when a dependency comes back";
+    pub(crate) const LATENCY_BOUNDED: &str = "Timeouts bound latency when a dependency is slow";
+    pub(crate) const NOT_HEALTHY_WITHOUT_DEPENDENCY: &str =
+        "Does not report healthy without its dependencies";
+    pub(crate) const SURVIVES_PARTITION: &str =
+        "Degrades gracefully when cut off from a dependency";
+    pub(crate) const RESTARTS_CLEANLY: &str = "Comes back on its own after a restart";
+    pub(crate) const ALERTS_FIRE: &str = "Alerts fire when a dependency is down";
+
+    /// Every item, so the library can be held to the same words.
+    pub(crate) const ALL: &[&str] = &[
+        HEALTH_TESTS_DEPENDENCIES,
+        FAILS_FAST,
+        RECOVERS_WHEN_DEPENDENCY_RETURNS,
+        LATENCY_BOUNDED,
+        NOT_HEALTHY_WITHOUT_DEPENDENCY,
+        SURVIVES_PARTITION,
+        RESTARTS_CLEANLY,
+        ALERTS_FIRE,
+    ];
+}
+
+/// A compose stack as `init` found it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Stack {
+    pub project: String,
+    /// The compose files read for `depends_on`, as found or given.
+    pub compose_files: Vec<String>,
+    pub services: Vec<Service>,
+    /// Who depends on whom, declared or guessed.
+    pub edges: Vec<Edge>,
+    /// What init could not do or chose not to, said in the file's header.
+    pub notes: Vec<String>,
+}
+
+/// One service of the stack.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Service {
+    pub name: String,
+    /// Running containers of the service.
+    pub running: usize,
+    /// How a client reaches it from this host, if it publishes a port.
+    pub endpoint: Option<Endpoint>,
+    pub has_healthcheck: bool,
+}
+
+/// A published port and what answered on it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Endpoint {
+    /// An HTTP server: the URL probed and the status it answered.
+    Http { url: String, status: u16 },
+    /// Something that accepts TCP connections but does not speak HTTP (or
+    /// was not contacted: published on an address other than loopback).
+    Tcp { address: String, contacted: bool },
+}
+
+/// `from` needs `to`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Edge {
+    pub from: String,
+    pub to: String,
+    pub source: EdgeSource,
+}
+
+/// How an edge was found.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EdgeSource {
+    /// `depends_on` in the compose file.
+    DependsOn,
+    /// Guessed: the dependent's command or environment names the other
+    /// (the words say where, never the value).
+    Named(String),
+    /// Guessed: a connection from the dependent to the other was seen.
+    Connected,
+}
+
+impl EdgeSource {
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            EdgeSource::DependsOn => "depends_on".to_string(),
+            EdgeSource::Named(where_) => format!("guessed: {where_}"),
+            EdgeSource::Connected => "guessed: a connection was seen".to_string(),
+        }
+    }
+}
+
+impl Stack {
+    pub(crate) fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}

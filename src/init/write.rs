@@ -1,0 +1,637 @@
+//! The first gameday of a stack, as commented YAML a team runs at once and
+//! then edits. Pure: a [`Stack`] and [`WriteOptions`] in, text out. The
+//! text is checked by the same loader as any gameday file (see the tests),
+//! so what `init` writes always validates.
+
+use std::fmt::Write as _;
+
+use super::checklist::*;
+use super::{Edge, Endpoint, Stack};
+use crate::gameday::units::HumanDuration;
+
+/// What the caller decides about the file.
+#[derive(Debug, Clone)]
+pub(crate) struct WriteOptions {
+    /// How long each fault is held.
+    pub duration: HumanDuration,
+    /// `2026-12-03`, for the header.
+    pub date: String,
+    /// The command that wrote it, for the header.
+    pub command: String,
+}
+
+/// A scalar as YAML: plain when that cannot be misread, else JSON-quoted
+/// (a JSON string is a valid YAML double-quoted scalar).
+pub(crate) fn scalar(s: &str) -> String {
+    let plain = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '/')
+        && !s.ends_with(' ')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || " ._-/'()".contains(c))
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
+        );
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+    }
+}
+
+/// The probes written for one service.
+struct ServiceProbes {
+    /// The HTTP probe, if the service answers HTTP on a published port.
+    http: Option<String>,
+    /// The TCP probe, for a published port that is not HTTP.
+    tcp: Option<String>,
+    /// The container probe (always).
+    state: String,
+}
+
+impl ServiceProbes {
+    /// The probe a client of the service would notice: HTTP, else TCP.
+    fn client(&self) -> Option<&str> {
+        self.http.as_deref().or(self.tcp.as_deref())
+    }
+}
+
+/// The probe that shows what clients of `service` see: its own HTTP or
+/// TCP probe (`direct`), else that of a service depending on it, nearest
+/// first (through its caller).
+struct Observer {
+    probe: String,
+    /// The service whose probe it is.
+    via: String,
+    direct: bool,
+}
+
+fn observer(service: &str, stack: &Stack) -> Option<Observer> {
+    let mut seen = vec![service.to_string()];
+    let mut frontier = vec![service.to_string()];
+    while !frontier.is_empty() {
+        let mut next = Vec::new();
+        for s in &frontier {
+            if let Some(probe) = probes_of(s, stack).client() {
+                return Some(Observer {
+                    probe: probe.to_string(),
+                    via: s.clone(),
+                    direct: s == service,
+                });
+            }
+            for e in stack.edges.iter().filter(|e| &e.to == s) {
+                if !seen.contains(&e.from) {
+                    seen.push(e.from.clone());
+                    next.push(e.from.clone());
+                }
+            }
+        }
+        frontier = next;
+    }
+    None
+}
+
+fn probes_of(service: &str, stack: &Stack) -> ServiceProbes {
+    let endpoint = stack.service(service).and_then(|s| s.endpoint.as_ref());
+    ServiceProbes {
+        http: matches!(endpoint, Some(Endpoint::Http { .. })).then(|| format!("{service}-http")),
+        tcp: matches!(endpoint, Some(Endpoint::Tcp { .. })).then(|| format!("{service}-port")),
+        state: format!("{service}-state"),
+    }
+}
+
+/// One scenario being written.
+struct ScenarioText {
+    name: String,
+    expected: String,
+    checklist: Vec<&'static str>,
+    /// The fault lines (each a flow mapping), one per fault.
+    faults: Vec<String>,
+    expect: Vec<String>,
+    comment: Option<String>,
+}
+
+/// The gameday for `stack`.
+pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
+    let hold = options.duration;
+    // Long enough to see a recovery, and the bound it is held to.
+    let settle = HumanDuration::from_millis(hold.as_std().as_millis().max(5000) as u64);
+    let mut out = String::new();
+    let _ = writeln!(out, "# yaml-language-server: $schema=gameday.schema.json");
+    let _ = writeln!(
+        out,
+        "# Written by `{}` on {}",
+        options.command, options.date
+    );
+    let _ = writeln!(
+        out,
+        "# from the running containers of compose project `{}`{}.",
+        stack.project,
+        if stack.compose_files.is_empty() {
+            String::new()
+        } else {
+            format!(" and {}", stack.compose_files.join(", "))
+        }
+    );
+    let _ = writeln!(
+        out,
+        "# Run it now (`gameday plan` first), then edit: every value marked `# adjust`"
+    );
+    let _ = writeln!(
+        out,
+        "# is a first guess at what your team expects; `expected:` is yours to reword."
+    );
+    let _ = writeln!(out, "#");
+    if stack.edges.is_empty() {
+        let _ = writeln!(
+            out,
+            "# No dependencies found: only restarts are rehearsed. Add `depends_on` to the"
+        );
+        let _ = writeln!(
+            out,
+            "# compose file (or scenarios by hand) to rehearse a dependency failing."
+        );
+    } else {
+        let _ = writeln!(out, "# Dependencies (A -> B: A needs B):");
+        for e in &stack.edges {
+            let _ = writeln!(
+                out,
+                "#   {} -> {}   ({})",
+                e.from,
+                e.to,
+                e.source.describe()
+            );
+        }
+    }
+    for note in &stack.notes {
+        let _ = writeln!(out, "# Note: {note}");
+    }
+    let _ = writeln!(
+        out,
+        "gameday: {}",
+        scalar(&format!("{} readiness", stack.project))
+    );
+    let _ = writeln!(
+        out,
+        "description: {}",
+        scalar(&format!(
+            "What {} does when a dependency hangs, dies, slows down or is cut off, and whether each service comes back after a restart.",
+            stack.project
+        ))
+    );
+    let _ = writeln!(out, "environment: local   # adjust: staging, ...");
+    let _ = writeln!(
+        out,
+        "scope: {{ compose_project: {} }}",
+        scalar(&stack.project)
+    );
+    let _ = writeln!(
+        out,
+        "defaults: {{ probe_every: 250ms, probe_timeout: 3s, baseline: 3s, cooldown: {settle} }}"
+    );
+    let _ = writeln!(
+        out,
+        "lease: 10s   # the dead man's switch: a runner silent this long has its faults reverted"
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "probes:");
+    for s in &stack.services {
+        match &s.endpoint {
+            Some(Endpoint::Http { url, status }) => {
+                let _ = writeln!(
+                    out,
+                    "  {}: {{ http: {{ url: {} }} }}   # answered {status} when init looked",
+                    scalar(&format!("{}-http", s.name)),
+                    scalar(url),
+                );
+            }
+            Some(Endpoint::Tcp { address, contacted }) => {
+                let _ = writeln!(
+                    out,
+                    "  {}: {{ tcp: {{ address: {} }} }}{}",
+                    scalar(&format!("{}-port", s.name)),
+                    scalar(address),
+                    if *contacted {
+                        "   # accepts connections, does not answer HTTP"
+                    } else {
+                        "   # published beyond loopback: not contacted by init"
+                    }
+                );
+            }
+            None => {}
+        }
+        let _ = writeln!(
+            out,
+            "  {}: {{ container: {{ service: {} }} }}{}",
+            scalar(&format!("{}-state", s.name)),
+            scalar(&s.name),
+            if observer(&s.name, stack).is_none() {
+                "   # nothing shows what its clients see: add an `exec` probe that asks it from inside"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "scenarios:");
+    let mut scenarios = Vec::new();
+    for edge in &stack.edges {
+        scenarios.extend(edge_scenarios(stack, edge, settle));
+    }
+    for s in &stack.services {
+        scenarios.push(restart_scenario(stack, &s.name, settle));
+    }
+    for (i, s) in scenarios.iter().enumerate() {
+        if i > 0 {
+            let _ = writeln!(out);
+        }
+        if let Some(c) = &s.comment {
+            for line in c.lines() {
+                let _ = writeln!(out, "  # {line}");
+            }
+        }
+        let _ = writeln!(out, "  - name: {}", scalar(&s.name));
+        let _ = writeln!(out, "    expected: {}", scalar(&s.expected));
+        if !s.checklist.is_empty() {
+            let items: Vec<String> = s.checklist.iter().map(|c| scalar(c)).collect();
+            let _ = writeln!(out, "    checklist: [{}]", items.join(", "));
+        }
+        match s.faults.as_slice() {
+            [one] => {
+                let _ = writeln!(out, "    fault: {one}");
+            }
+            many => {
+                let _ = writeln!(out, "    faults:");
+                for f in many {
+                    let _ = writeln!(out, "      - {f}");
+                }
+            }
+        }
+        let _ = writeln!(out, "    duration: {hold}   # adjust");
+        if !s.expect.is_empty() {
+            let _ = writeln!(out, "    expect:");
+            for e in &s.expect {
+                let _ = writeln!(out, "      - {e}");
+            }
+        }
+    }
+    out
+}
+
+/// The scenarios of one dependency: B paused, B killed and restored, B
+/// slow, A started while B is down, A cut off from B. What A's clients see
+/// is checked on A's own probe, else through the nearest caller that has
+/// one; a checklist item is claimed only where a probe can prove it.
+fn edge_scenarios(stack: &Stack, edge: &Edge, settle: HumanDuration) -> Vec<ScenarioText> {
+    let (a, b) = (edge.from.as_str(), edge.to.as_str());
+    let (qa, qb) = (scalar(a), scalar(b));
+    let pa = probes_of(a, stack);
+    let seen_by = observer(a, stack);
+    let state = || {
+        format!(
+            "{{ probe: {}, during: fault, state: running }}",
+            scalar(&pa.state)
+        )
+    };
+    let recovers = |probe: &str| {
+        format!(
+            "{{ probe: {}, recovers_within: {settle} }}   # adjust",
+            scalar(probe)
+        )
+    };
+    let bounded = |probe: &str, note: &str| {
+        format!(
+            "{{ probe: {}, during: fault, latency_p99: \"< 2s\" }}   # adjust{note}",
+            scalar(probe)
+        )
+    };
+    // Who the expectations speak of.
+    let through = match &seen_by {
+        Some(o) if !o.direct => Some(format!(
+            "{a} publishes no port: what its clients see is checked through {} ({}).",
+            o.via, o.probe
+        )),
+        Some(_) => None,
+        None => Some(format!(
+            "Nothing here shows what {a}'s clients see (no published port on it or on a caller):\n\
+             only its container is watched and no checklist item is claimed. Add a probe that\n\
+             asks {a} from inside (`exec`) to check more."
+        )),
+    };
+    let claim = |items: Vec<&'static str>| if seen_by.is_some() { items } else { Vec::new() };
+    let mut out = Vec::new();
+
+    // B frozen: A's health says so, and A answers fast.
+    let mut expect = Vec::new();
+    let mut items = vec![FAILS_FAST];
+    if let Some(http) = &pa.http {
+        expect.push(format!(
+            "{{ probe: {}, fails_within: 5s }}   # adjust: the health check notices",
+            scalar(http)
+        ));
+        items.insert(0, HEALTH_TESTS_DEPENDENCIES);
+    }
+    if let Some(o) = &seen_by {
+        expect.push(bounded(&o.probe, ": no request hangs"));
+    }
+    expect.push(state());
+    if let Some(o) = &seen_by {
+        expect.push(recovers(&o.probe));
+    }
+    out.push(ScenarioText {
+        name: format!("{b} paused, {a} must notice and fail fast"),
+        expected: if pa.http.is_some() {
+            format!(
+                "While {b} is frozen, {a}'s health check reports it within 5s and {a} answers quickly (errors, not hangs); {a} recovers when {b} is back."
+            )
+        } else {
+            format!(
+                "While {b} is frozen, {a} answers quickly (errors, not hangs) and recovers when {b} is back."
+            )
+        },
+        checklist: claim(items),
+        faults: vec![format!("{{ pause: {{ service: {qb} }} }}")],
+        expect,
+        comment: through.clone(),
+    });
+
+    // B dies and is started again: A comes back on its own.
+    let mut expect = vec![state()];
+    if let Some(o) = &seen_by {
+        expect.push(recovers(&o.probe));
+    }
+    out.push(ScenarioText {
+        name: format!("{b} killed and restored, {a} recovers"),
+        expected: format!(
+            "{a} keeps running while {b} is gone and works again on its own once {b} is back, without a restart."
+        ),
+        checklist: claim(vec![RECOVERS_WHEN_DEPENDENCY_RETURNS]),
+        faults: vec![format!("{{ kill: {{ service: {qb}, signal: SIGKILL }} }}")],
+        expect,
+        comment: through.clone(),
+    });
+
+    // B slow: A's latency stays bounded.
+    let mut expect = Vec::new();
+    if let Some(o) = &seen_by {
+        expect.push(bounded(&o.probe, ""));
+        expect.push(format!(
+            "{{ probe: {}, during: after, success_rate: \">= 95%\" }}   # adjust",
+            scalar(&o.probe)
+        ));
+    }
+    expect.push(state());
+    out.push(ScenarioText {
+        name: format!("{b} slow, {a} stays bounded"),
+        expected: format!(
+            "With {b} 100ms slower, {a}'s answers stay under 2s: its timeouts bound what a slow {b} costs."
+        ),
+        checklist: claim(vec![LATENCY_BOUNDED]),
+        faults: vec![format!("{{ delay: {{ service: {qb}, latency: 100ms }} }}   # adjust")],
+        expect,
+        comment: through.clone(),
+    });
+
+    // A started while B is down: A must not say it is healthy (only A's
+    // own health endpoint can tell).
+    if let Some(http) = &pa.http {
+        let h = scalar(http);
+        out.push(ScenarioText {
+            name: format!("{a} started while {b} is down"),
+            expected: format!(
+                "Started without {b}, {a} must not report healthy; it becomes healthy once {b} is back."
+            ),
+            checklist: vec![NOT_HEALTHY_WITHOUT_DEPENDENCY],
+            faults: vec![
+                format!("{{ stop: {{ service: {qb}, timeout: 1s }} }}"),
+                format!("{{ restart: {{ service: {qa}, timeout: 1s }} }}"),
+            ],
+            expect: vec![
+                format!("{{ probe: {h}, during: fault, success_rate: \"== 0%\" }}"),
+                recovers(http),
+            ],
+            comment: None,
+        });
+    }
+
+    // A cut off from B.
+    let mut expect = Vec::new();
+    if let Some(http) = &pa.http {
+        expect.push(format!(
+            "{{ probe: {}, fails_within: 5s }}   # adjust",
+            scalar(http)
+        ));
+    }
+    if let Some(o) = &seen_by {
+        expect.push(bounded(&o.probe, ""));
+    }
+    expect.push(state());
+    if let Some(o) = &seen_by {
+        expect.push(recovers(&o.probe));
+    }
+    out.push(ScenarioText {
+        name: format!("{a} cut off from {b}"),
+        expected: format!(
+            "Cut off from {b}, {a} keeps running and answers fast{}; it heals when the network does.",
+            if pa.http.is_some() { ", and says it is unhealthy" } else { "" }
+        ),
+        checklist: claim(vec![SURVIVES_PARTITION]),
+        faults: vec![format!("{{ partition: {{ service: {qa}, from: [{qb}] }} }}")],
+        expect,
+        comment: through,
+    });
+    out
+}
+
+/// A restart of one service: it comes back on its own.
+fn restart_scenario(stack: &Stack, service: &str, settle: HumanDuration) -> ScenarioText {
+    let p = probes_of(service, stack);
+    let mut expect = vec![format!(
+        "{{ probe: {}, during: after, state: running }}",
+        scalar(&p.state)
+    )];
+    let seen_by = observer(service, stack);
+    if let Some(o) = &seen_by {
+        expect.push(format!(
+            "{{ probe: {}, recovers_within: {settle} }}   # adjust",
+            scalar(&o.probe)
+        ));
+    }
+    ScenarioText {
+        name: format!("{service} restarted"),
+        expected: format!(
+            "A restart of {service} costs a few seconds at most, and it comes back without help."
+        ),
+        // Running again is not "back": a client must see it answer.
+        checklist: if seen_by.is_some() {
+            vec![RESTARTS_CLEANLY]
+        } else {
+            Vec::new()
+        },
+        faults: vec![format!(
+            "{{ restart: {{ service: {}, timeout: 2s }} }}",
+            scalar(service)
+        )],
+        expect,
+        comment: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::{EdgeSource, Service};
+
+    fn stack() -> Stack {
+        Stack {
+            project: "shop".into(),
+            compose_files: vec!["docker-compose.yml".into()],
+            services: vec![
+                Service {
+                    name: "web".into(),
+                    running: 1,
+                    endpoint: Some(Endpoint::Http {
+                        url: "http://127.0.0.1:8000/health".into(),
+                        status: 200,
+                    }),
+                    has_healthcheck: false,
+                },
+                Service {
+                    name: "api".into(),
+                    running: 1,
+                    endpoint: None,
+                    has_healthcheck: false,
+                },
+                Service {
+                    name: "db".into(),
+                    running: 1,
+                    endpoint: Some(Endpoint::Tcp {
+                        address: "127.0.0.1:5432".into(),
+                        contacted: true,
+                    }),
+                    has_healthcheck: true,
+                },
+            ],
+            edges: vec![
+                Edge {
+                    from: "web".into(),
+                    to: "api".into(),
+                    source: EdgeSource::DependsOn,
+                },
+                Edge {
+                    from: "api".into(),
+                    to: "db".into(),
+                    source: EdgeSource::Named("its environment variable DB_HOST names `db`".into()),
+                },
+            ],
+            notes: vec![],
+        }
+    }
+
+    fn options() -> WriteOptions {
+        WriteOptions {
+            duration: HumanDuration::from_secs(10),
+            date: "2026-12-03".into(),
+            command: "gameday init --project shop".into(),
+        }
+    }
+
+    #[test]
+    fn the_written_gameday_validates_and_covers_every_edge() {
+        let text = gameday_text(&stack(), &options());
+        let env = |_: &str| None;
+        let g = crate::gameday::load_bytes("init.yaml", text.as_bytes(), &env)
+            .unwrap_or_else(|e| panic!("{}\n{text}", e.render()));
+        for edge in &stack().edges {
+            assert!(
+                g.scenarios.iter().any(|s| s.name
+                    == format!(
+                        "{} paused, {} must notice and fail fast",
+                        edge.to, edge.from
+                    )),
+                "{text}"
+            );
+            assert!(
+                g.scenarios
+                    .iter()
+                    .any(|s| s.name == format!("{} cut off from {}", edge.from, edge.to))
+            );
+        }
+        // A service without a port gets no "started while down" scenario
+        // (nothing could tell whether it reports healthy).
+        assert!(
+            !g.scenarios
+                .iter()
+                .any(|s| s.name == "api started while db is down")
+        );
+        assert!(
+            g.scenarios
+                .iter()
+                .any(|s| s.name == "web started while api is down")
+        );
+        assert_eq!(
+            g.scenarios
+                .iter()
+                .filter(|s| s.name.ends_with(" restarted"))
+                .count(),
+            3
+        );
+        // Seen through web: every scenario claims its items.
+        assert!(
+            g.scenarios.iter().all(|s| !s.checklist.is_empty()),
+            "{text}"
+        );
+        let db_paused = g
+            .scenarios
+            .iter()
+            .find(|s| s.name == "db paused, api must notice and fail fast")
+            .unwrap();
+        // api has no health of its own to prove anything about.
+        assert_eq!(db_paused.checklist, vec![FAILS_FAST.to_string()]);
+        assert!(text.contains("what its clients see is checked through web (web-http)"));
+    }
+
+    #[test]
+    fn nothing_is_claimed_where_no_probe_can_see_it() {
+        let mut stack = stack();
+        stack.services[0].endpoint = None;
+        let text = gameday_text(&stack, &options());
+        let env = |_: &str| None;
+        let g = crate::gameday::load_bytes("init.yaml", text.as_bytes(), &env)
+            .unwrap_or_else(|e| panic!("{}\n{text}", e.render()));
+        let web_side: Vec<_> = g
+            .scenarios
+            .iter()
+            .filter(|s| s.name.contains("web") || s.name.starts_with("api "))
+            .collect();
+        assert!(!web_side.is_empty());
+        for s in web_side {
+            assert!(s.checklist.is_empty(), "{}: {:?}", s.name, s.checklist);
+        }
+        // db still has its own port.
+        assert!(
+            g.scenarios
+                .iter()
+                .any(|s| s.name == "db restarted" && !s.checklist.is_empty())
+        );
+    }
+
+    #[test]
+    fn the_written_gameday_reads_well() {
+        insta::assert_snapshot!(gameday_text(&stack(), &options()));
+    }
+
+    #[test]
+    fn scalars_that_yaml_would_misread_are_quoted() {
+        assert_eq!(scalar("api"), "api");
+        assert_eq!(scalar("yes"), "\"yes\"");
+        assert_eq!(scalar("8080"), "\"8080\"");
+        assert_eq!(scalar("a b: c"), "\"a b: c\"");
+        assert_eq!(
+            scalar("http://127.0.0.1:8000/health"),
+            "\"http://127.0.0.1:8000/health\""
+        );
+    }
+}

@@ -313,6 +313,51 @@ fn without_depends_on_the_dependency_is_guessed_and_said_so() {
 }
 
 #[test]
+fn a_dependency_named_by_address_only_is_found_by_the_connections_it_makes() {
+    if !docker_available() {
+        return;
+    }
+    // The api reaches its store by IP address: nothing names `store`, only
+    // the connections init provokes (GET /health) show the edge.
+    let project = Project::new("init-conn");
+    let store = project.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
+    let ip = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &store.id,
+    ]);
+    let target = format!("{ip}:7000");
+    let api = project.service(
+        "api",
+        &["api", "--listen", "0.0.0.0:8080", "--store", &target],
+        Some(8080),
+    );
+    wait_healthy(api.host_port.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (_, said) = init_file(
+        dir.path(),
+        "init.yaml",
+        &["--project", &project.name, "--observe", "2s"],
+    );
+    assert!(
+        said.contains("api -> store (guessed: a connection was seen)"),
+        "{said}"
+    );
+    // With observation off, nothing shows it: init says it found none.
+    let (file, said) = init_file(
+        dir.path(),
+        "blind.yaml",
+        &["--project", &project.name, "--observe", "0s"],
+    );
+    assert!(said.contains("no dependency found"), "{said}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("# No dependencies found: only restarts are rehearsed."),
+        "{text}"
+    );
+}
+#[test]
 fn init_explains_what_it_cannot_do() {
     if !docker_available() {
         return;

@@ -320,6 +320,48 @@ scenarios:
 }
 
 #[test]
+fn the_library_alerting_gameday_fitted_to_a_monitored_stack_sees_the_alert_fire() {
+    if !docker_available() || !monitoring_tools() {
+        return;
+    }
+    let (project, store, _api, alerts, _prom) = monitored_stack("libalert");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerting.yaml");
+    let init = assert_cmd::Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["init", "--template", "alerting", "--project", &project.name])
+        .args([
+            "--set",
+            &format!("alertmanager=http://127.0.0.1:{}", alerts.port),
+        ])
+        .arg("-o")
+        .arg(&file)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_exit(&init, 0);
+    // No compose file here: caller and dependency come from the api's
+    // command line, which names its store.
+    assert!(
+        text(&init)
+            .contains("caller=api dependency=store (guessed: its command line names `store`)"),
+        "{}",
+        text(&init)
+    );
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &file, 90);
+    assert_eq!(store.state(), "running", "the kill was not reverted");
+    let dir = run_dir(out.path());
+    assert_all_met(&dir, &output);
+    let result = result_json(&dir);
+    assert_eq!(
+        result["checklist"][0]["item"],
+        "Alerts fire when a dependency is down"
+    );
+    assert_eq!(result["checklist"][0]["status"], "met");
+}
+
+#[test]
 fn a_prometheus_query_returning_several_series_fails_its_samples_with_the_reason() {
     if !docker_available() || !monitoring_tools() {
         return;

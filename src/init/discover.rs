@@ -360,13 +360,20 @@ async fn observe_connections(
         for (address, path) in &urls {
             let _ = http_status(address, path).await;
         }
-        for (from, d) in details {
-            for (remote_ip, _) in outgoing_connections(d.pid) {
-                if let Some(to) = owner.get(&remote_ip)
-                    && to != from
-                {
-                    seen.insert((from.clone(), to.clone()));
-                }
+        for (service, d) in details {
+            for c in connections(d.pid) {
+                let Some(peer) = owner.get(&c.remote_ip).filter(|p| *p != service) else {
+                    continue;
+                };
+                // Its client side (an ephemeral port of its own) or its
+                // server side (a port it listens on; a closed connection
+                // lingers there in TIME_WAIT).
+                let edge = if c.incoming {
+                    (peer.clone(), service.clone())
+                } else {
+                    (service.clone(), peer.clone())
+                };
+                seen.insert(edge);
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -374,10 +381,16 @@ async fn observe_connections(
     seen
 }
 
-/// The connections a process's network namespace opened to others: every
-/// TCP entry (any state but LISTEN) whose local port is not one it
-/// listens on, as (remote IPv4, remote port).
-fn outgoing_connections(pid: i64) -> Vec<(String, u16)> {
+/// A TCP connection of a network namespace, from its side.
+struct Connection {
+    remote_ip: String,
+    /// Accepted on a port it listens on (else opened by it).
+    incoming: bool,
+}
+
+/// Every TCP connection (any state but LISTEN, TIME_WAIT included) of the
+/// network namespace of a process, from `/proc/<pid>/net/tcp{,6}`.
+fn connections(pid: i64) -> Vec<Connection> {
     let mut entries = Vec::new();
     for file in ["tcp", "tcp6"] {
         if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")) {
@@ -391,14 +404,20 @@ fn outgoing_connections(pid: i64) -> Vec<(String, u16)> {
         .collect();
     entries
         .into_iter()
-        .filter(|e| e.state != 0x0A && !listening.contains(&e.local_port))
-        .filter_map(|e| Some((e.remote_ip?, e.remote_port)))
+        .filter(|e| e.state != 0x0A)
+        .filter_map(|e| {
+            Some(Connection {
+                incoming: listening.contains(&e.local_port),
+                remote_ip: e.remote_ip?,
+            })
+        })
         .collect()
 }
 
 struct TcpEntry {
     local_port: u16,
     remote_ip: Option<String>,
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the parser's test"))]
     remote_port: u16,
     state: u8,
 }

@@ -59,9 +59,10 @@ fn init_file(dir: &Path, name: &str, args: &[&str]) -> (PathBuf, String) {
 }
 
 /// Run `file` and check an honest end: exit 0 (met) or 1 (not met), every
-/// scenario ran to a verdict, no fault left, and no claim left. Returns
+/// scenario ran to a verdict, no fault left, and no claim left on the
+/// project. Returns
 /// the result.
-fn run_to_a_verdict(file: &Path, secs: u64) -> serde_json::Value {
+fn run_to_a_verdict(file: &Path, project: &str, secs: u64) -> serde_json::Value {
     let out = tempfile::tempdir().unwrap();
     let output = run_gameday(out.path(), file, secs);
     let code = output.status.code();
@@ -81,6 +82,13 @@ fn run_to_a_verdict(file: &Path, secs: u64) -> serde_json::Value {
         );
     }
     assert_eq!(result["faults_left"], serde_json::json!([]));
+    let claim = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("name=^gameday-claim-{project}$"),
+    ]);
+    assert!(claim.is_empty(), "the run left its claim");
     result
 }
 
@@ -140,7 +148,7 @@ fn init_on_the_demo_stack_writes_a_gameday_that_runs_all_met_then_every_library_
     }
     // The demo api is built to pass all of it: the verdict is "met", and
     // every checklist item is ticked with the evidence behind it.
-    let result = run_to_a_verdict(&file, 180);
+    let result = run_to_a_verdict(&file, &stack.name, 180);
     assert_eq!(result["outcome"], "met", "{result:#}");
     let items = checklist(&result);
     assert_eq!(items.len(), 7, "{items:?}");
@@ -174,7 +182,7 @@ fn init_on_the_demo_stack_writes_a_gameday_that_runs_all_met_then_every_library_
             "{text}"
         );
         assert!(text.contains(&format!("127.0.0.1:{port}/health")), "{text}");
-        let result = run_to_a_verdict(&file, 120);
+        let result = run_to_a_verdict(&file, &stack.name, 120);
         assert_eq!(result["outcome"], "met", "{name}: {result:#}");
         assert!(!checklist(&result).is_empty(), "{name}");
         assert_eq!(stack.state("store"), "running");
@@ -200,9 +208,12 @@ services:
   store:
     image: gameday-demo:latest
     command: ["store", "--listen", "0.0.0.0:7000"]
+    healthcheck: { test: ["CMD", "/gameday-demo", "connect", "127.0.0.1:7000", "300"], interval: 2s }
   api:
     image: gameday-demo:latest
     command: ["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"]
+    # Healthy while it can reach its store.
+    healthcheck: { test: ["CMD", "/gameday-demo", "connect", "store:7000", "300"], interval: 2s }
     depends_on: [store]
   web:
     image: gameday-demo:latest
@@ -245,8 +256,16 @@ services:
         ),
         "{text}"
     );
-    assert!(!text.contains("api started while store is down"), "{text}");
-    let result = run_to_a_verdict(&file, 240);
+    // Its own HEALTHCHECK is run as an exec probe and decides whether it
+    // reports healthy while its store is down.
+    assert!(
+        text.contains(
+            "api-healthcheck: { exec: { service: api, command: [/gameday-demo, connect, \"store:7000\", \"300\"] }, every: 1s }"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("api started while store is down"), "{text}");
+    let result = run_to_a_verdict(&file, &stack.name, 240);
     let names: Vec<&str> = result["scenarios"]
         .as_array()
         .unwrap()
@@ -265,7 +284,7 @@ services:
             "{names:?}"
         );
     }
-    assert_eq!(names.len(), 12, "{names:?}");
+    assert_eq!(names.len(), 13, "{names:?}");
     // Every item is decided by a measurement: none left "not exercised".
     let items = checklist(&result);
     assert!(!items.is_empty());

@@ -210,6 +210,12 @@ fn markdown_report_names_faults_left_in_place() {
 }
 
 #[test]
+fn the_checklist_in_result_json() {
+    let v = serde_json::to_value(fixed_result()).unwrap();
+    insta::assert_snapshot!(serde_json::to_string_pretty(&v["checklist"]).unwrap());
+}
+
+#[test]
 fn result_json_round_trips() {
     let result = fixed_result();
     let json = serde_json::to_string(&result).unwrap();

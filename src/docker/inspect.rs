@@ -27,7 +27,9 @@ pub struct ContainerDetail {
     pub published: Vec<PublishedPort>,
     /// IPv4 addresses on its networks.
     pub addresses: Vec<String>,
-    pub has_healthcheck: bool,
+    /// Its HEALTHCHECK as an argv run inside it (`CMD-SHELL` as
+    /// `/bin/sh -c ...`, as Docker runs it), if it has one.
+    pub healthcheck: Option<Vec<String>>,
     /// The PID of its first process on the engine's host (0 when not running).
     pub pid: i64,
 }
@@ -43,10 +45,10 @@ impl Engine {
         let config = info.config.unwrap_or_default();
         let mut command = config.entrypoint.unwrap_or_default();
         command.extend(config.cmd.unwrap_or_default());
-        let has_healthcheck = config
+        let healthcheck = config
             .healthcheck
             .and_then(|h| h.test)
-            .is_some_and(|t| !t.is_empty() && t.first().map(String::as_str) != Some("NONE"));
+            .and_then(|test| healthcheck_argv(&test));
         let settings = info.network_settings.unwrap_or_default();
         let mut published = Vec::new();
         for (key, bindings) in settings.ports.unwrap_or_default() {
@@ -100,8 +102,41 @@ impl Engine {
             env: config.env.unwrap_or_default(),
             published,
             addresses,
-            has_healthcheck,
+            healthcheck,
             pid: info.state.and_then(|s| s.pid).unwrap_or(0),
         })
+    }
+}
+
+/// A HEALTHCHECK's `test` as an argv: `["CMD", args...]` as it is,
+/// `["CMD-SHELL", line]` through `/bin/sh -c` (as Docker runs it); none for
+/// `NONE` or an inherited empty test.
+fn healthcheck_argv(test: &[String]) -> Option<Vec<String>> {
+    match test.split_first()? {
+        (kind, args) if kind == "CMD" && !args.is_empty() => Some(args.to_vec()),
+        (kind, [line]) if kind == "CMD-SHELL" => {
+            Some(vec!["/bin/sh".into(), "-c".into(), line.clone()])
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::healthcheck_argv;
+
+    #[test]
+    fn healthchecks_become_argv() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            healthcheck_argv(&v(&["CMD", "pg_isready", "-q"])),
+            Some(v(&["pg_isready", "-q"]))
+        );
+        assert_eq!(
+            healthcheck_argv(&v(&["CMD-SHELL", "curl -f localhost || exit 1"])),
+            Some(v(&["/bin/sh", "-c", "curl -f localhost || exit 1"]))
+        );
+        assert_eq!(healthcheck_argv(&v(&["NONE"])), None);
+        assert_eq!(healthcheck_argv(&v(&["CMD"])), None);
     }
 }

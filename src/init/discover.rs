@@ -102,7 +102,7 @@ pub(crate) async fn stack(
             name: name.clone(),
             running: running.get(name).copied().unwrap_or(0),
             endpoint: endpoint(&detail.published).await,
-            has_healthcheck: detail.has_healthcheck,
+            healthcheck: detail.healthcheck.clone(),
         });
     }
     // depends_on from the compose file(s).

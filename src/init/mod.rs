@@ -61,7 +61,8 @@ pub(crate) struct Service {
     pub running: usize,
     /// How a client reaches it from this host, if it publishes a port.
     pub endpoint: Option<Endpoint>,
-    pub has_healthcheck: bool,
+    /// Its HEALTHCHECK as an argv, run by an `exec` probe.
+    pub healthcheck: Option<Vec<String>>,
 }
 
 /// A published port and what answered on it.

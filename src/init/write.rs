@@ -49,12 +49,20 @@ struct ServiceProbes {
     tcp: Option<String>,
     /// The container probe (always).
     state: String,
+    /// Its own HEALTHCHECK run by an `exec` probe, if it has one.
+    healthcheck: Option<String>,
 }
 
 impl ServiceProbes {
     /// The probe a client of the service would notice: HTTP, else TCP.
     fn client(&self) -> Option<&str> {
         self.http.as_deref().or(self.tcp.as_deref())
+    }
+
+    /// The probe that says whether the service calls itself healthy: its
+    /// HTTP health endpoint, else its own HEALTHCHECK.
+    fn health(&self) -> Option<&str> {
+        self.http.as_deref().or(self.healthcheck.as_deref())
     }
 }
 
@@ -99,6 +107,10 @@ fn probes_of(service: &str, stack: &Stack) -> ServiceProbes {
         http: matches!(endpoint, Some(Endpoint::Http { .. })).then(|| format!("{service}-http")),
         tcp: matches!(endpoint, Some(Endpoint::Tcp { .. })).then(|| format!("{service}-port")),
         state: format!("{service}-state"),
+        healthcheck: stack
+            .service(service)
+            .is_some_and(|s| s.healthcheck.is_some())
+            .then(|| format!("{service}-healthcheck")),
     }
 }
 
@@ -222,12 +234,22 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
             }
             None => {}
         }
+        if let Some(argv) = &s.healthcheck {
+            let argv: Vec<String> = argv.iter().map(|a| scalar(a)).collect();
+            let _ = writeln!(
+                out,
+                "  {}: {{ exec: {{ service: {}, command: [{}] }}, every: 1s }}   # its own HEALTHCHECK",
+                scalar(&format!("{}-healthcheck", s.name)),
+                scalar(&s.name),
+                argv.join(", ")
+            );
+        }
         let _ = writeln!(
             out,
             "  {}: {{ container: {{ service: {} }} }}{}",
             scalar(&format!("{}-state", s.name)),
             scalar(&s.name),
-            if observer(&s.name, stack).is_none() {
+            if observer(&s.name, stack).is_none() && s.healthcheck.is_none() {
                 "   # nothing shows what its clients see: add an `exec` probe that asks it from inside"
             } else {
                 ""
@@ -325,11 +347,11 @@ fn edge_scenarios(stack: &Stack, edge: &Edge, settle: HumanDuration) -> Vec<Scen
 
     // B frozen: A's health says so, and A answers fast.
     let mut expect = Vec::new();
-    let mut items = vec![FAILS_FAST];
-    if let Some(http) = &pa.http {
+    let mut items = claim(vec![FAILS_FAST]);
+    if let Some(health) = pa.health() {
         expect.push(format!(
             "{{ probe: {}, fails_within: 5s }}   # adjust: the health check notices",
-            scalar(http)
+            scalar(health)
         ));
         items.insert(0, HEALTH_TESTS_DEPENDENCIES);
     }
@@ -342,7 +364,7 @@ fn edge_scenarios(stack: &Stack, edge: &Edge, settle: HumanDuration) -> Vec<Scen
     }
     out.push(ScenarioText {
         name: format!("{b} paused, {a} must notice and fail fast"),
-        expected: if pa.http.is_some() {
+        expected: if pa.health().is_some() {
             format!(
                 "While {b} is frozen, {a}'s health check reports it within 5s and {a} answers quickly (errors, not hangs); {a} recovers when {b} is back."
             )
@@ -351,7 +373,7 @@ fn edge_scenarios(stack: &Stack, edge: &Edge, settle: HumanDuration) -> Vec<Scen
                 "While {b} is frozen, {a} answers quickly (errors, not hangs) and recovers when {b} is back."
             )
         },
-        checklist: claim(items),
+        checklist: items,
         faults: vec![format!("{{ pause: {{ service: {qb} }} }}")],
         expect,
         comment: through.clone(),
@@ -396,8 +418,8 @@ fn edge_scenarios(stack: &Stack, edge: &Edge, settle: HumanDuration) -> Vec<Scen
 
     // A started while B is down: A must not say it is healthy (only A's
     // own health endpoint can tell).
-    if let Some(http) = &pa.http {
-        let h = scalar(http);
+    if let Some(health) = pa.health() {
+        let h = scalar(health);
         out.push(ScenarioText {
             name: format!("{a} started while {b} is down"),
             expected: format!(
@@ -410,7 +432,7 @@ fn edge_scenarios(stack: &Stack, edge: &Edge, settle: HumanDuration) -> Vec<Scen
             ],
             expect: vec![
                 format!("{{ probe: {h}, during: fault, success_rate: \"== 0%\" }}"),
-                recovers(http),
+                recovers(health),
             ],
             comment: None,
         });
@@ -418,10 +440,10 @@ fn edge_scenarios(stack: &Stack, edge: &Edge, settle: HumanDuration) -> Vec<Scen
 
     // A cut off from B.
     let mut expect = Vec::new();
-    if let Some(http) = &pa.http {
+    if let Some(health) = pa.health() {
         expect.push(format!(
             "{{ probe: {}, fails_within: 5s }}   # adjust",
-            scalar(http)
+            scalar(health)
         ));
     }
     if let Some(o) = &seen_by {
@@ -435,9 +457,13 @@ fn edge_scenarios(stack: &Stack, edge: &Edge, settle: HumanDuration) -> Vec<Scen
         name: format!("{a} cut off from {b}"),
         expected: format!(
             "Cut off from {b}, {a} keeps running and answers fast{}; it heals when the network does.",
-            if pa.http.is_some() { ", and says it is unhealthy" } else { "" }
+            if pa.health().is_some() { ", and says it is unhealthy" } else { "" }
         ),
-        checklist: claim(vec![SURVIVES_PARTITION]),
+        checklist: if seen_by.is_some() || pa.health().is_some() {
+            vec![SURVIVES_PARTITION]
+        } else {
+            Vec::new()
+        },
         faults: vec![format!("{{ partition: {{ service: {qa}, from: [{qb}] }} }}")],
         expect,
         comment: through,
@@ -452,11 +478,14 @@ fn restart_scenario(stack: &Stack, service: &str, settle: HumanDuration) -> Scen
         "{{ probe: {}, during: after, state: running }}",
         scalar(&p.state)
     )];
-    let seen_by = observer(service, stack);
-    if let Some(o) = &seen_by {
+    // Back means answering: its clients' probe, else its own HEALTHCHECK.
+    let back = observer(service, stack)
+        .map(|o| o.probe)
+        .or_else(|| p.healthcheck.clone());
+    if let Some(probe) = &back {
         expect.push(format!(
             "{{ probe: {}, recovers_within: {settle} }}   # adjust",
-            scalar(&o.probe)
+            scalar(probe)
         ));
     }
     ScenarioText {
@@ -465,7 +494,7 @@ fn restart_scenario(stack: &Stack, service: &str, settle: HumanDuration) -> Scen
             "A restart of {service} costs a few seconds at most, and it comes back without help."
         ),
         // Running again is not "back": a client must see it answer.
-        checklist: if seen_by.is_some() {
+        checklist: if back.is_some() {
             vec![RESTARTS_CLEANLY]
         } else {
             Vec::new()
@@ -496,13 +525,13 @@ mod tests {
                         url: "http://127.0.0.1:8000/health".into(),
                         status: 200,
                     }),
-                    has_healthcheck: false,
+                    healthcheck: None,
                 },
                 Service {
                     name: "api".into(),
                     running: 1,
                     endpoint: None,
-                    has_healthcheck: false,
+                    healthcheck: None,
                 },
                 Service {
                     name: "db".into(),
@@ -511,7 +540,7 @@ mod tests {
                         address: "127.0.0.1:5432".into(),
                         contacted: true,
                     }),
-                    has_healthcheck: true,
+                    healthcheck: Some(vec!["pg_isready".into(), "-q".into()]),
                 },
             ],
             edges: vec![

@@ -468,3 +468,53 @@ pub struct FaultLeft {
     /// How to undo it by hand.
     pub by_hand: String,
 }
+
+#[cfg(test)]
+mod checklist_tests {
+    use super::*;
+
+    fn scenario(name: &str, verdict: Verdict, items: &[&str]) -> ScenarioResult {
+        ScenarioResult {
+            name: name.into(),
+            description: None,
+            expected: None,
+            verdict,
+            error: None,
+            duration_ms: 0.0,
+            expectations: Vec::new(),
+            faults: Vec::new(),
+            windows: None,
+            timeline: Vec::new(),
+            probe_effects: Vec::new(),
+            checklist: items.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn an_item_is_met_only_when_every_scenario_carrying_it_met() {
+        let items = checklist_of(&[
+            scenario("a", Verdict::Met, &["fast", "healthy"]),
+            scenario("b", Verdict::Met, &["fast"]),
+            scenario("c", Verdict::NotMet, &["healthy"]),
+            scenario("d", Verdict::Skipped, &["restarts"]),
+            scenario("e", Verdict::Met, &["restarts"]),
+            scenario("f", Verdict::Aborted, &["healthy"]),
+            scenario("g", Verdict::Met, &[]),
+        ]);
+        let got: Vec<(&str, ChecklistStatus, usize)> = items
+            .iter()
+            .map(|i| (i.item.as_str(), i.status, i.evidence.len()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("fast", ChecklistStatus::Met, 2),
+                // One miss crosses it, whatever else ran.
+                ("healthy", ChecklistStatus::NotMet, 3),
+                // One met and one not run: not proved.
+                ("restarts", ChecklistStatus::NotExercised, 2),
+            ]
+        );
+        assert!(checklist_of(&[scenario("x", Verdict::Met, &[])]).is_empty());
+    }
+}

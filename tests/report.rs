@@ -781,39 +781,30 @@ fn a_linked_ticket_is_verified_by_later_runs_fixed_then_regressed() {
     }
     let dir = |i: usize| dirs[i].to_str().unwrap().to_string();
     // Linking needs a scenario and check of that run; a wrong one is a clear error.
-    let (code, _, err) = gameday(
-        &[
-            "annotate",
-            &dir(0),
-            "--ticket",
-            "OPS-7",
-            "--title",
-            "Fail fast",
-            "--for",
-            "Database paused/no such check",
-        ],
-        out.path(),
-    );
-    assert_eq!(code, 2, "{err}");
+    let refused = |target: &str| {
+        let (code, _, err) = gameday(
+            &[
+                "annotate",
+                &dir(0),
+                "--ticket",
+                "OPS-7",
+                "--title",
+                "Fail fast",
+                "--for",
+                target,
+            ],
+            out.path(),
+        );
+        assert_eq!(code, 2, "{err}");
+        err
+    };
+    let err = refused("Database paused/no such check");
     assert!(
         err.contains("has no check matching `no such check`"),
         "{err}"
     );
     assert!(err.contains("\"login: status 503 during fault\""), "{err}");
-    let (code, _, err) = gameday(
-        &[
-            "annotate",
-            &dir(0),
-            "--ticket",
-            "OPS-7",
-            "--title",
-            "Fail fast",
-            "--for",
-            "Database pausd",
-        ],
-        out.path(),
-    );
-    assert_eq!(code, 2, "{err}");
+    let err = refused("Database pausd");
     assert!(
         err.contains("this run has no scenario `Database pausd`"),
         "{err}"

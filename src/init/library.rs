@@ -23,32 +23,25 @@ pub(crate) struct Template {
     pub text: &'static str,
 }
 
+/// A template compiled in from `gamedays/library/NAME.yaml`: the name and
+/// the file cannot drift apart.
+macro_rules! template {
+    ($name:literal) => {
+        Template {
+            name: $name,
+            text: include_str!(concat!("../../gamedays/library/", $name, ".yaml")),
+        }
+    };
+}
+
 /// Every template, in the order `init --list` shows them.
 pub(crate) const TEMPLATES: &[Template] = &[
-    Template {
-        name: "dependency-down-at-start",
-        text: include_str!("../../gamedays/library/dependency-down-at-start.yaml"),
-    },
-    Template {
-        name: "dependency-hangs",
-        text: include_str!("../../gamedays/library/dependency-hangs.yaml"),
-    },
-    Template {
-        name: "slow-dependency",
-        text: include_str!("../../gamedays/library/slow-dependency.yaml"),
-    },
-    Template {
-        name: "restarts",
-        text: include_str!("../../gamedays/library/restarts.yaml"),
-    },
-    Template {
-        name: "network-partition",
-        text: include_str!("../../gamedays/library/network-partition.yaml"),
-    },
-    Template {
-        name: "alerting",
-        text: include_str!("../../gamedays/library/alerting.yaml"),
-    },
+    template!("dependency-down-at-start"),
+    template!("dependency-hangs"),
+    template!("slow-dependency"),
+    template!("restarts"),
+    template!("network-partition"),
+    template!("alerting"),
 ];
 
 /// Items of the production-readiness checklist no template proves yet,

@@ -96,6 +96,20 @@ pub fn ensure_nethelper_image() {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// `gdt-<prefix>-<pid>-<n>-<nanos>`: unique across parallel tests and test
+/// binaries; `gdt-` is what CI's backstop looks for.
+fn unique_project_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "gdt-{prefix}-{}-{}-{nanos:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
 /// A throw-away compose-like project: containers labelled as a compose
 /// project would be, on their own network. Everything is removed on drop.
 pub struct Project {
@@ -106,15 +120,7 @@ pub struct Project {
 impl Project {
     pub fn new(prefix: &str) -> Project {
         ensure_demo_image();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!(
-            "gdt-{prefix}-{}-{}-{nanos:x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
+        let name = unique_project_name(prefix);
         let network = format!("{name}_default");
         docker(&["network", "create", "--label", "gameday.test=1", &network]);
         Project { name, network }
@@ -202,32 +208,45 @@ impl Project {
 
 impl Drop for Project {
     fn drop(&mut self) {
-        let filter = format!("label=com.docker.compose.project={}", self.name);
-        if let Ok(out) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &filter])
-            .output()
-        {
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-            if !ids.is_empty() {
-                // Unpause first: a paused container cannot always be removed cleanly.
-                let _ = Command::new("docker").arg("unpause").args(&ids).output();
-                let _ = Command::new("docker")
-                    .args(["rm", "-f", "-v"])
-                    .args(&ids)
-                    .output();
-            }
-        }
-        // The run's claim and a halt marker, if a runner died holding them.
-        for marker in ["gameday-claim", "gameday-halt"] {
+        let ids = project_containers(&self.name);
+        if !ids.is_empty() {
             let _ = Command::new("docker")
-                .args(["rm", "-f", &format!("{marker}-{}", self.name)])
+                .args(["rm", "-f", "-v"])
+                .args(&ids)
                 .output();
         }
+        remove_markers(&self.name);
         let _ = Command::new("docker")
             .args(["network", "rm", &self.network])
+            .output();
+    }
+}
+
+/// Every container of a compose project, unpaused (a paused container
+/// cannot always be removed cleanly).
+fn project_containers(project: &str) -> Vec<String> {
+    let filter = format!("label=com.docker.compose.project={project}");
+    let ids: Vec<String> = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &filter])
+        .output()
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    if !ids.is_empty() {
+        let _ = Command::new("docker").arg("unpause").args(&ids).output();
+    }
+    ids
+}
+
+/// The run's claim and a halt marker, if a runner died holding them.
+fn remove_markers(project: &str) {
+    for marker in ["gameday-claim", "gameday-halt"] {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &format!("{marker}-{project}")])
             .output();
     }
 }
@@ -594,15 +613,7 @@ impl ComposeStack {
         env: &[(&str, String)],
     ) -> ComposeStack {
         ensure_demo_image();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!(
-            "gdt-{prefix}-{}-{}-{nanos:x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
+        let name = unique_project_name(prefix);
         let dir = tempfile::tempdir().unwrap();
         let mut labels = String::from("version: \"2.4\"\nservices:\n");
         for s in services {
@@ -653,27 +664,11 @@ impl ComposeStack {
 
 impl Drop for ComposeStack {
     fn drop(&mut self) {
-        let filter = format!("label=com.docker.compose.project={}", self.name);
-        if let Ok(out) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &filter])
-            .output()
-        {
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker").arg("unpause").args(&ids).output();
-            }
-        }
+        project_containers(&self.name);
         let _ = self
             .compose()
             .args(["down", "-v", "--remove-orphans", "-t", "1"])
             .output();
-        for marker in ["gameday-claim", "gameday-halt"] {
-            let _ = Command::new("docker")
-                .args(["rm", "-f", &format!("{marker}-{}", self.name)])
-                .output();
-        }
+        remove_markers(&self.name);
     }
 }

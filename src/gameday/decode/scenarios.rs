@@ -275,18 +275,28 @@ impl Decoder<'_> {
         ok.then_some((faults, steps))
     }
 
-    /// `checklist:` items: non-empty, each once.
+    /// `checklist:` items: a list of non-empty texts, each once; every
+    /// problem is reported.
     fn checklist(&mut self, node: &Node) -> Option<Vec<String>> {
-        let items = self.list(node, "`checklist`", |d, n| {
-            d.name(n, "a checklist item")
-                .map(|t| (t.trim().to_string(), n.pos))
-        })?;
+        let Value::Seq(items) = &node.value else {
+            self.error_hint(
+                node.pos,
+                format!("expected `checklist` as a list, found {}", node.value.kind()),
+                "write the items it proves as a list: `checklist: [Fails fast when a dependency hangs]`",
+            );
+            return None;
+        };
         let mut out: Vec<String> = Vec::new();
         let mut ok = true;
-        for (item, pos) in items {
+        for n in items {
+            let Some(item) = self.name(n, "a checklist item") else {
+                ok = false;
+                continue;
+            };
+            let item = item.trim().to_string();
             if out.contains(&item) {
                 self.error_hint(
-                    pos,
+                    n.pos,
                     format!("checklist item `{item}` is listed twice"),
                     "list each item once",
                 );

@@ -73,14 +73,8 @@ fn verdict(met: bool) -> Verdict {
     if met { Verdict::Met } else { Verdict::NotMet }
 }
 
-/// `230ms`, `1.52s`
-pub(crate) fn fmt_ms(ms: f64) -> String {
-    if ms < 1000.0 {
-        format!("{ms:.0}ms")
-    } else {
-        format!("{:.2}s", ms / 1000.0)
-    }
-}
+/// `230ms`, `1.52s`, `2m30s` (see [`crate::gameday::units::fmt_ms`]).
+pub(crate) use crate::gameday::units::fmt_ms;
 
 fn fmt_pct(p: f64) -> String {
     let t = format!("{p:.1}");
@@ -603,7 +597,7 @@ mod tests {
             Check::RecoversWithin(HumanDuration::from_secs(1)),
         );
         let r = evaluate(&e, &samples, &windows());
-        assert_eq!(r.actual, "recovered 1.00s after the revert");
+        assert_eq!(r.actual, "recovered 1s after the revert");
         assert_eq!(r.verdict, Verdict::Met);
         let strict = expect(
             Window::After,

@@ -126,22 +126,79 @@ fn parse_decimal_scaled(number: &str, scale: u128) -> Option<u128> {
 }
 
 impl fmt::Display for HumanDuration {
-    /// Canonical form: `0s`, `250ms`, `1m30s`, `1h0m5s` is printed `1h5s`.
-    /// Sub-millisecond parts are rounded to the nearest millisecond.
+    /// As people write it, exactly (it reads back to the same duration):
+    /// `0s`, `250ms`, `1.5s`, `2m30s`, `1m30.5s`, `1h5s`. Sub-millisecond
+    /// parts are rounded to the nearest millisecond.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ms = (self.0.as_nanos() + 500_000) / 1_000_000;
+        let ms = (self.0.as_nanos() + 500_000) / 1_000_000;
         if ms == 0 {
             return f.write_str(if self.0.is_zero() { "0s" } else { "0ms" });
         }
-        for (unit, nanos) in DURATION_UNITS {
-            let per = nanos / 1_000_000;
-            let n = ms / per;
-            if n > 0 {
-                write!(f, "{n}{unit}")?;
-                ms -= n * per;
+        if ms < 1000 {
+            return write!(f, "{ms}ms");
+        }
+        let (hours, rest) = (ms / 3_600_000, ms % 3_600_000);
+        let (minutes, rest) = (rest / 60_000, rest % 60_000);
+        if hours > 0 {
+            write!(f, "{hours}h")?;
+        }
+        if minutes > 0 {
+            write!(f, "{minutes}m")?;
+        }
+        if rest > 0 {
+            let (secs, frac) = (rest / 1000, rest % 1000);
+            if frac == 0 {
+                write!(f, "{secs}s")?;
+            } else {
+                let frac = format!("{frac:03}");
+                write!(f, "{secs}.{}s", frac.trim_end_matches('0'))?;
             }
         }
         Ok(())
+    }
+}
+
+/// A measured duration in milliseconds as people say it, rounded to what
+/// matters at its size: `850µs`, `2.5ms`, `230ms`, `1.52s`, `12.4s`,
+/// `2m30s`, `1h5m`. Distinct sizes give distinct texts down to 1µs, so
+/// chart axes never repeat a label.
+pub(crate) fn fmt_ms(ms: f64) -> String {
+    if !ms.is_finite() {
+        return "—".to_string();
+    }
+    if ms < 0.0 {
+        return format!("-{}", fmt_ms(-ms));
+    }
+    let trimmed = |v: f64, decimals: usize| {
+        let t = format!("{v:.decimals$}");
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t
+        }
+    };
+    if ms == 0.0 {
+        "0ms".to_string()
+    } else if ms < 1.0 {
+        format!("{}µs", trimmed(ms * 1000.0, 0))
+    } else if ms < 10.0 {
+        format!("{}ms", trimmed(ms, 2))
+    } else if ms < 1000.0 {
+        format!("{}ms", trimmed(ms, 0))
+    } else if ms < 60_000.0 {
+        format!("{}s", trimmed(ms / 1000.0, 2))
+    } else if ms < 3_600_000.0 {
+        let secs = (ms / 1000.0).round() as u64;
+        match secs % 60 {
+            0 => format!("{}m", secs / 60),
+            s => format!("{}m{s}s", secs / 60),
+        }
+    } else {
+        let minutes = (ms / 60_000.0).round() as u64;
+        match minutes % 60 {
+            0 => format!("{}h", minutes / 60),
+            m => format!("{}h{m}m", minutes / 60),
+        }
     }
 }
 
@@ -606,6 +663,10 @@ mod tests {
         assert_eq!(HumanDuration::from_millis(250).to_string(), "250ms");
         assert_eq!(HumanDuration::from_millis(3_605_000).to_string(), "1h5s");
         assert_eq!(HumanDuration::from_millis(0).to_string(), "0s");
+        assert_eq!(HumanDuration::from_millis(1500).to_string(), "1.5s");
+        assert_eq!(HumanDuration::from_millis(90_500).to_string(), "1m30.5s");
+        assert_eq!(HumanDuration::from_millis(1234).to_string(), "1.234s");
+        assert_eq!(HumanDuration::from_millis(7_200_000).to_string(), "2h");
     }
 
     #[test]
@@ -687,6 +748,47 @@ mod tests {
             prop_assert_eq!(CmpOp::Lt.holds(&a, &b), a < b);
             prop_assert_eq!(CmpOp::Ge.holds(&a, &b), a >= b);
             prop_assert_eq!(CmpOp::Ne.holds(&a, &b), a != b);
+        }
+    }
+
+    #[test]
+    fn durations_print_as_people_write_them_and_read_back_the_same() {
+        for ms in [
+            1, 250, 999, 1000, 1500, 1234, 59_999, 60_000, 90_500, 3_605_000, 7_200_000,
+        ] {
+            let d = HumanDuration::from_millis(ms);
+            let back: HumanDuration = d.to_string().parse().unwrap();
+            assert_eq!(back, d, "{d}");
+        }
+    }
+
+    #[test]
+    fn measured_durations_read_well_at_every_size() {
+        let cases = [
+            (0.0, "0ms"),
+            (0.25, "250µs"),
+            (0.0004, "0µs"),
+            (2.5, "2.5ms"),
+            (1.0, "1ms"),
+            (230.4, "230ms"),
+            (1000.0, "1s"),
+            (1520.0, "1.52s"),
+            (12_400.0, "12.4s"),
+            (150_000.0, "2m30s"),
+            (120_000.0, "2m"),
+            (3_900_000.0, "1h5m"),
+            (-1500.0, "-1.5s"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(fmt_ms(ms), text, "{ms}");
+        }
+        // Chart ticks at 0, half and the top never share a label.
+        for top in [0.2, 0.5, 1.0, 2.0, 5.0, 20.0, 500.0, 1000.0, 2000.0] {
+            let labels = [fmt_ms(0.0), fmt_ms(top / 2.0), fmt_ms(top)];
+            assert!(
+                labels[0] != labels[1] && labels[1] != labels[2],
+                "{labels:?}"
+            );
         }
     }
 }

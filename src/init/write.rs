@@ -226,7 +226,7 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
                     scalar(&format!("{}-port", s.name)),
                     scalar(address),
                     if *contacted {
-                        "   # accepts connections, does not answer HTTP"
+                        "   # accepts connections; no HTTP health path answered"
                     } else {
                         "   # published beyond loopback: not contacted by init"
                     }

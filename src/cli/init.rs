@@ -15,17 +15,38 @@ use crate::init::library::{NOT_YET, TEMPLATES, Template};
 use crate::init::write::{WriteOptions, gameday_text};
 use crate::init::{Endpoint, Stack};
 
-/// What `gameday init` was asked.
-pub(super) struct InitArgs {
+/// What `gameday init` was asked (its command-line arguments).
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The compose project of the running stack.
+    #[arg(long, value_name = "NAME", required_unless_present = "list")]
     pub project: Option<String>,
+    /// The compose file to read `depends_on` from (default: the one the containers' labels name).
+    #[arg(long, value_name = "FILE")]
     pub compose_file: Option<PathBuf>,
+    /// Write the gameday here (default: standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace --output if it exists.
+    #[arg(long)]
     pub force: bool,
-    pub duration: HumanDuration,
-    pub observe: HumanDuration,
+    /// How long each fault is held (recoveries are given at least 5s).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub duration: crate::gameday::units::HumanDuration,
+    /// How long to watch connections when no `depends_on` is declared (0s: do not watch).
+    #[arg(long, value_name = "DURATION", default_value = "3s")]
+    pub observe: crate::gameday::units::HumanDuration,
+    /// Docker engine to read (default: DOCKER_HOST, then the local socket).
+    #[arg(long, value_name = "URL")]
     pub docker_host: Option<String>,
+    /// List the gamedays of the library and what each proves.
+    #[arg(long, conflicts_with_all = ["template", "compose_file", "output"])]
     pub list: bool,
+    /// Fit this library gameday to the stack instead of writing one from scratch.
+    #[arg(long, value_name = "NAME")]
     pub template: Option<String>,
+    /// With --template: a role's value, e.g. --set alertmanager=http://127.0.0.1:9093 (repeatable).
+    #[arg(long, value_name = "ROLE=VALUE", requires = "template")]
     pub set: Vec<String>,
 }
 

@@ -116,38 +116,7 @@ pub enum Command {
     /// `--list` shows the library (gamedays/library/), `--template NAME` fits one to the stack
     /// (caller, dependency and health URL taken from its first dependency; --set ROLE=VALUE
     /// for the rest).
-    Init {
-        /// The compose project of the running stack.
-        #[arg(long, value_name = "NAME", required_unless_present = "list")]
-        project: Option<String>,
-        /// The compose file to read `depends_on` from (default: the one the containers' labels name).
-        #[arg(long, value_name = "FILE")]
-        compose_file: Option<PathBuf>,
-        /// Write the gameday here (default: standard output).
-        #[arg(short = 'o', long = "output", value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Replace --output if it exists.
-        #[arg(long)]
-        force: bool,
-        /// How long each fault is held (recoveries are given at least 5s).
-        #[arg(long, value_name = "DURATION", default_value = "10s")]
-        duration: crate::gameday::units::HumanDuration,
-        /// How long to watch connections when no `depends_on` is declared (0s: do not watch).
-        #[arg(long, value_name = "DURATION", default_value = "3s")]
-        observe: crate::gameday::units::HumanDuration,
-        /// Docker engine to read (default: DOCKER_HOST, then the local socket).
-        #[arg(long, value_name = "URL")]
-        docker_host: Option<String>,
-        /// List the gamedays of the library and what each proves.
-        #[arg(long, conflicts_with_all = ["template", "compose_file", "output"])]
-        list: bool,
-        /// Fit this library gameday to the stack instead of writing one from scratch.
-        #[arg(long, value_name = "NAME")]
-        template: Option<String>,
-        /// With --template: a role's value, e.g. --set alertmanager=http://127.0.0.1:9093 (repeatable).
-        #[arg(long, value_name = "ROLE=VALUE", requires = "template")]
-        set: Vec<String>,
-    },
+    Init(init::InitArgs),
     /// Print the JSON Schema of the gameday file (or of result.json), for editors and tools.
     ///
     /// Save it and add `# yaml-language-server: $schema=gameday.schema.json` at the top of a gameday file.
@@ -332,29 +301,7 @@ pub fn main() -> u8 {
         Command::Validate { files } => validate::validate(&files),
         Command::Plan { file } => with_runtime(plan::plan(file)),
         Command::Schema { result } => report::schema(result),
-        Command::Init {
-            project,
-            compose_file,
-            output,
-            force,
-            duration,
-            observe,
-            docker_host,
-            list,
-            template,
-            set,
-        } => with_runtime(init::init(init::InitArgs {
-            project,
-            compose_file,
-            output,
-            force,
-            duration,
-            observe,
-            docker_host,
-            list,
-            template,
-            set,
-        })),
+        Command::Init(args) => with_runtime(init::init(args)),
         Command::Report {
             run_dir,
             format,

@@ -210,6 +210,63 @@ fn markdown_report_names_faults_left_in_place() {
 }
 
 #[test]
+fn a_flapping_probe_folds_into_one_line_of_the_event_timeline() {
+    let mut record = fixed_record();
+    let start = record.result.started_at;
+    // login flaps every 100 ms for a minute: 600 changes in the journal.
+    record.samples.retain(|r| r.probe != "login");
+    record
+        .journal
+        .retain(|e| !matches!(e, JournalEntry::ProbeChanged { probe, .. } if probe == "login"));
+    for i in 0..600u32 {
+        let t_ms = 5000.0 + f64::from(i) * 100.0;
+        let at = start + chrono::Duration::milliseconds(t_ms as i64);
+        let ok = i % 2 == 1;
+        record.samples.push(SampleRow {
+            probe: "login".into(),
+            sample: ProbeSample {
+                probe: 1,
+                t_ms,
+                at,
+                ok,
+                latency_ms: if ok { 12.0 } else { 2000.0 },
+                status: ok.then_some(200),
+                error: (!ok).then(|| "timeout after 2s".to_string()),
+                ..Default::default()
+            },
+        });
+        record.journal.push(JournalEntry::ProbeChanged {
+            at,
+            probe: "login".into(),
+            ok,
+            detail: if ok {
+                "200 12ms".into()
+            } else {
+                "timeout after 2s".into()
+            },
+        });
+    }
+    let md = render(&record, Format::Md, None).unwrap();
+    let events = &md[md.find("## Timeline of every event").unwrap()..];
+    let login: Vec<&str> = events
+        .lines()
+        .filter(|l| l.contains("probe login"))
+        .collect();
+    // First failure, first recovery, one line for the 597 between, the last change.
+    assert_eq!(login.len(), 4, "{login:#?}");
+    assert!(
+        login[2].contains(
+            "probe login flapped 597 times between +5.2s and +64.8s: 299 failed samples (most often: timeout after 2s)"
+        ),
+        "{login:#?}"
+    );
+    assert!(md.len() < 20_000, "{} bytes", md.len());
+    // The HTML's timeline folds the same way.
+    let html = render(&record, Format::Html, None).unwrap();
+    assert_eq!(html.matches("probe login flapped 597 times").count(), 1);
+}
+
+#[test]
 fn the_checklist_in_result_json() {
     let v = serde_json::to_value(fixed_result()).unwrap();
     insta::assert_snapshot!(serde_json::to_string_pretty(&v["checklist"]).unwrap());

@@ -8,6 +8,7 @@
 
 pub(crate) mod annotations;
 pub(crate) mod archive;
+pub(crate) mod flaps;
 pub(crate) mod followup;
 pub(crate) mod journal;
 pub(crate) mod result;

@@ -10,6 +10,7 @@ use super::chart::{self, Chart, Phase};
 use crate::gameday::model::ProbeType;
 use crate::probe::ProbeSample;
 use crate::record::RunRecord;
+use crate::record::flaps::{self, Change};
 use crate::record::journal::JournalEntry;
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,10 +121,37 @@ pub(super) fn events(record: &RunRecord) -> Vec<EventRow> {
     let offset = |at: chrono::DateTime<chrono::Utc>| {
         format!("+{:.1}s", (at - start).num_milliseconds() as f64 / 1000.0)
     };
+    // A flapping probe's changes fold into one line (see record::flaps).
+    let ms_of = |at: chrono::DateTime<chrono::Utc>| (at - start).num_milliseconds() as f64;
+    let changes: Vec<(usize, Change<'_>)> = record
+        .journal
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            JournalEntry::ProbeChanged { at, probe, .. } => Some((
+                i,
+                Change {
+                    t_ms: ms_of(*at),
+                    probe: probe.as_str(),
+                },
+            )),
+            _ => None,
+        })
+        .collect();
+    let just: Vec<Change<'_>> = changes.iter().map(|(_, c)| c.clone()).collect();
+    let (keep, flaps) = flaps::collapse(&just);
+    let folded: std::collections::HashSet<usize> = changes
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| !**k)
+        .map(|((i, _), _)| *i)
+        .collect();
     let mut events: Vec<(chrono::DateTime<chrono::Utc>, EventRow)> = record
         .journal
         .iter()
-        .map(|e| {
+        .enumerate()
+        .filter(|(i, _)| !folded.contains(i))
+        .map(|(_, e)| {
             let (at, kind, text) = match e {
                 JournalEntry::RunStarted { at, gameday, .. } => {
                     (*at, "run", format!("run of \"{gameday}\" started"))
@@ -227,6 +255,24 @@ pub(super) fn events(record: &RunRecord) -> Vec<EventRow> {
             )
         })
         .collect();
+    for flap in &flaps {
+        let samples: Vec<&ProbeSample> = record
+            .samples
+            .iter()
+            .filter(|r| r.probe == flap.probe)
+            .map(|r| &r.sample)
+            .collect();
+        // Journal times and sample times both count from the run's start.
+        let at = start + chrono::Duration::milliseconds(flap.from_ms as i64);
+        events.push((
+            at,
+            EventRow {
+                offset: offset(at),
+                kind: "probe".into(),
+                text: flaps::describe(flap, &samples),
+            },
+        ));
+    }
     for note in &record.annotations.notes {
         events.push((
             note.at,

@@ -10,6 +10,7 @@ use crate::gameday::model::Window;
 use crate::plan::Plan;
 use crate::probe::ProbeSample;
 use crate::record::SampleRow;
+use crate::record::flaps::{self, Change};
 use crate::record::result::*;
 
 /// How a scenario's walk ended, before its expectations are evaluated.
@@ -97,7 +98,10 @@ pub(crate) fn assemble(plan: &Plan, mut happened: Happened) -> (RunResult, Vec<S
         samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
     }
     let mut timeline = happened.timeline;
-    // Probe state changes, in the order results were known.
+    // Probe state changes, in the order results were known; a probe that
+    // flaps keeps its first failure, first recovery and last change, and
+    // one line stands for the rest (the journal keeps them all).
+    let mut changes: Vec<(TimelineEntry, Change<'_>)> = Vec::new();
     for (i, samples) in happened.samples.iter().enumerate() {
         let name = &g.probes.0[i].name;
         let mut by_end: Vec<&ProbeSample> = samples.iter().collect();
@@ -107,15 +111,38 @@ pub(crate) fn assemble(plan: &Plan, mut happened: Happened) -> (RunResult, Vec<S
             if last != Some(sample.ok) {
                 let state = if sample.ok { "ok" } else { "failing" };
                 let t_ms = sample.end_ms();
-                timeline.push(TimelineEntry {
-                    t_ms,
-                    offset: format!("+{:.1}s", t_ms / 1000.0),
-                    text: format!("probe {name}: {state} ({})", sample.brief()),
-                });
+                changes.push((
+                    TimelineEntry {
+                        t_ms,
+                        offset: format!("+{:.1}s", t_ms / 1000.0),
+                        text: format!("probe {name}: {state} ({})", sample.brief()),
+                    },
+                    Change { t_ms, probe: name },
+                ));
                 last = Some(sample.ok);
             }
         }
     }
+    let just: Vec<Change<'_>> = changes.iter().map(|(_, c)| c.clone()).collect();
+    let (keep, flaps) = flaps::collapse(&just);
+    for flap in &flaps {
+        let Some(i) = g.probes.0.iter().position(|p| p.name == flap.probe) else {
+            continue;
+        };
+        let samples: Vec<&ProbeSample> = happened.samples[i].iter().collect();
+        timeline.push(TimelineEntry {
+            t_ms: flap.from_ms,
+            offset: format!("+{:.1}s", flap.from_ms / 1000.0),
+            text: flaps::describe(flap, &samples),
+        });
+    }
+    timeline.extend(
+        changes
+            .into_iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .map(|((entry, _), _)| entry),
+    );
     timeline.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
     let samples = &happened.samples;
     let scenarios: Vec<ScenarioResult> = happened
@@ -401,6 +428,36 @@ scenarios:
 
     fn healthy() -> Vec<Vec<ProbeSample>> {
         vec![samples(0, |_| false), samples(1, |_| false)]
+    }
+
+    #[test]
+    fn a_flapping_probe_is_one_line_in_the_timeline() {
+        // login alternates ok/failing every 200 ms through the first
+        // scenario's fault: ~50 changes.
+        let w = windows(0);
+        let login = samples(1, |t| {
+            t >= w.fault_start && t < w.revert_start && (t / 200.0).floor() as i64 % 2 == 0
+        });
+        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
+        let (result, _) = assemble(&plan(), happened(runs, vec![samples(0, |_| false), login]));
+        let lines: Vec<&str> = result.scenarios[0]
+            .timeline
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect();
+        let login_lines: Vec<&&str> = lines.iter().filter(|l| l.contains("login")).collect();
+        // First failure, first recovery, the folded line, and the last change.
+        assert_eq!(login_lines.len(), 4, "{lines:#?}");
+        assert!(
+            login_lines[0].starts_with("probe login: failing"),
+            "{lines:#?}"
+        );
+        assert!(login_lines[1].starts_with("probe login: ok"), "{lines:#?}");
+        assert!(
+            login_lines[2].starts_with("probe login flapped ")
+                && login_lines[2].contains("failed samples (most often: 503"),
+            "{lines:#?}"
+        );
     }
 
     #[test]

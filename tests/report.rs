@@ -267,6 +267,74 @@ fn a_flapping_probe_folds_into_one_line_of_the_event_timeline() {
 }
 
 #[test]
+fn diff_says_what_changed_between_two_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let a = fixed_record();
+    let mut b = fixed_record();
+    b.result.run_id = "4d5e6f".into();
+    b.result.started_at += chrono::Duration::days(7);
+    b.result.outcome = key("met");
+    {
+        let s = &mut b.result.scenarios[0];
+        s.verdict = key("met");
+        s.expectations[1].verdict = key("met");
+        s.expectations[1].actual = "measured 503 ×200 (200 of 200 samples match)".into();
+        s.expectations[2].value = Some(900.0);
+        s.faults[0].mechanism = Some("cgroup freezer".into());
+    }
+    {
+        let s = &mut b.result.scenarios[1];
+        s.verdict = key("met");
+    }
+    b.result.probes[0].failed = 20;
+    b.result.probes[0].latency_p99_ms = Some(480.0);
+    b.result.checklist = checklist_of(&b.result.scenarios);
+    let (dir_a, dir_b) = (out.path().join("run-a"), out.path().join("run-b"));
+    let mut a = a;
+    a.result.scenarios[0].expectations[2].value = Some(1200.0);
+    a.result.scenarios[0].expectations[2].unit = Some(key("ms"));
+    b.result.scenarios[0].expectations[2].unit = Some(key("ms"));
+    write_run_dir(&dir_a, &a);
+    write_run_dir(&dir_b, &b);
+    let (code, text, err) = gameday(
+        &["diff", dir_a.to_str().unwrap(), dir_b.to_str().unwrap()],
+        out.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("diff_text", text);
+    let (code, json, err) = gameday(
+        &[
+            "diff",
+            "--format",
+            "json",
+            dir_a.to_str().unwrap(),
+            dir_b.to_str().unwrap(),
+        ],
+        out.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let recovery = &v["scenarios"][0]["checks"][2];
+    assert_eq!(recovery["delta"], -300.0);
+    assert_eq!(recovery["changed"], false);
+    assert_eq!(v["scenarios"][0]["checks"][1]["changed"], true);
+    assert_eq!(v["scenarios"][1]["a"], "skipped");
+    assert_eq!(v["scenarios"][1]["b"], "met");
+    assert_eq!(v["probes"][0]["b"][1], 20);
+    // A directory that is not a run is a clear error.
+    let (code, _, err) = gameday(
+        &[
+            "diff",
+            out.path().to_str().unwrap(),
+            dir_b.to_str().unwrap(),
+        ],
+        out.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("result.json"), "{err}");
+}
+
+#[test]
 fn the_checklist_in_result_json() {
     let v = serde_json::to_value(fixed_result()).unwrap();
     insta::assert_snapshot!(serde_json::to_string_pretty(&v["checklist"]).unwrap());

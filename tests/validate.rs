@@ -184,6 +184,7 @@ fn help_texts() {
         vec!["history", "--help"],
         vec!["annotate", "--help"],
         vec!["init", "--help"],
+        vec!["diff", "--help"],
     ] {
         let output = gameday().args(&args).output().unwrap();
         assert!(output.status.success());

@@ -70,7 +70,7 @@ struct ScenarioHistory {
 /// A measured value as a person reads it, in the unit its result names
 /// (results written before units were recorded say nothing: their values
 /// were percentages for success rates, statuses and states, else ms).
-fn show_value(unit: Option<Unit>, text: &str, value: Option<f64>) -> String {
+pub(super) fn show_value(unit: Option<Unit>, text: &str, value: Option<f64>) -> String {
     let Some(v) = value else {
         return "—".to_string();
     };
@@ -96,7 +96,7 @@ fn show_value(unit: Option<Unit>, text: &str, value: Option<f64>) -> String {
     }
 }
 
-fn table(rows: &[Vec<String>]) -> String {
+pub(super) fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {

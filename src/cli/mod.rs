@@ -2,6 +2,7 @@
 //! Commands print for people on stdout and return an exit code or a
 //! [`CliError`], which is printed in one place (see [`crate::exit`]).
 
+mod diff;
 mod error;
 mod halt;
 mod history;
@@ -160,6 +161,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: HistoryFormat,
     },
+    /// What changed between two runs of a gameday: verdicts, measured values, faults, probes.
+    ///
+    /// Per scenario its verdict in each run, and per check its measured value in each run
+    /// and the difference (`*` marks what changed); the faults where they differ; each
+    /// probe's failures and p99; the readiness checklist. Reads the two result.json only.
+    Diff {
+        /// The earlier run directory.
+        #[arg(value_name = "RUN_A")]
+        a: PathBuf,
+        /// The later run directory.
+        #[arg(value_name = "RUN_B")]
+        b: PathBuf,
+        /// `table` for people, `json` for tools.
+        #[arg(long, value_enum, default_value = "table")]
+        format: HistoryFormat,
+    },
     /// Record follow-up tickets and notes on a run, then re-render its reports.
     ///
     /// Annotations live in RUN_DIR/annotations.json; result.json and the samples are never
@@ -302,6 +319,7 @@ pub fn main() -> u8 {
         Command::Plan { file } => with_runtime(plan::plan(file)),
         Command::Schema { result } => report::schema(result),
         Command::Init(args) => with_runtime(init::init(args)),
+        Command::Diff { a, b, format } => diff::diff(&a, &b, format),
         Command::Report {
             run_dir,
             format,

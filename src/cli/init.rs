@@ -82,9 +82,6 @@ pub(super) async fn init(args: InitArgs) -> CliResult {
         })?),
         None => None,
     };
-    if template.is_none() && !set.is_empty() {
-        return Err(CliError::invalid("--set applies to --template only"));
-    }
     let config = crate::gameday::model::DockerConfig {
         host: args.docker_host.clone(),
         ..Default::default()

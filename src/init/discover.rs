@@ -80,13 +80,11 @@ pub(crate) async fn stack(
         }
     }
     let mut details: BTreeMap<String, ContainerDetail> = BTreeMap::new();
-    let mut running: HashMap<String, usize> = HashMap::new();
     for (service, list) in &by_service {
         let up: Vec<_> = list
             .iter()
             .filter(|c| c.state == crate::gameday::units::ContainerState::Running)
             .collect();
-        running.insert(service.clone(), up.len());
         match up.first() {
             Some(c) => {
                 details.insert(service.clone(), engine.detail(&c.id).await?);
@@ -100,7 +98,6 @@ pub(crate) async fn stack(
     for (name, detail) in &details {
         services.push(Service {
             name: name.clone(),
-            running: running.get(name).copied().unwrap_or(0),
             endpoint: endpoint(&detail.published).await,
             healthcheck: detail.healthcheck.clone(),
         });

@@ -57,8 +57,6 @@ pub(crate) struct Stack {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Service {
     pub name: String,
-    /// Running containers of the service.
-    pub running: usize,
     /// How a client reaches it from this host, if it publishes a port.
     pub endpoint: Option<Endpoint>,
     /// Its HEALTHCHECK as an argv, run by an `exec` probe.

@@ -534,7 +534,6 @@ mod tests {
             services: vec![
                 Service {
                     name: "web".into(),
-                    running: 1,
                     endpoint: Some(Endpoint::Http {
                         url: "http://127.0.0.1:8000/health".into(),
                         status: 200,
@@ -543,13 +542,11 @@ mod tests {
                 },
                 Service {
                     name: "api".into(),
-                    running: 1,
                     endpoint: None,
                     healthcheck: None,
                 },
                 Service {
                     name: "db".into(),
-                    running: 1,
                     endpoint: Some(Endpoint::Tcp {
                         address: "127.0.0.1:5432".into(),
                         contacted: true,

@@ -37,13 +37,13 @@ pub mod expect {
 }
 
 pub mod report {
-    pub use super::synthetic_record;
+    pub use super::{synthetic_record, synthetic_rows, write_synthetic_run};
     pub use crate::report::{Format, render, render_markdown, write_all};
 }
 
 /// The run directory's formats.
 pub mod record {
-    pub use crate::record::{RunRecord, SampleRow};
+    pub use crate::record::{RunRecord, SampleRow, Samples};
     pub mod annotations {
         pub use crate::record::annotations::{Annotations, Note};
     }
@@ -65,7 +65,6 @@ use crate::record::{RunRecord, SampleRow};
 /// one scenario whose fault covers most of it: for the size test and the
 /// rendering benchmark. Not part of the supported API.
 pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
-    use crate::probe::ProbeSample;
     use crate::record::result::*;
     let start = chrono::DateTime::UNIX_EPOCH;
     let total_ms = f64::from(seconds) * 1000.0;
@@ -146,24 +145,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
             skipped: 0,
         },
     };
-    let samples = (0..probes)
-        .flat_map(|p| {
-            (0..count).map(move |i| SampleRow {
-                probe: format!("probe-{p}"),
-                sample: ProbeSample {
-                    probe: p,
-                    t_ms: f64::from(i) * step,
-                    at: start,
-                    ok: i % 997 != 0,
-                    latency_ms: 5.0 + f64::from((i * 7919) % 100),
-                    status: Some(200),
-                    state: None,
-                    error: None,
-                    ..Default::default()
-                },
-            })
-        })
-        .collect();
+    let samples = crate::record::Samples::memory(synthetic_rows(probes, hz, seconds).collect());
     RunRecord {
         result,
         annotations: Annotations::default(),
@@ -171,4 +153,68 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
         journal: Vec::new(),
         followups: Vec::new(),
     }
+}
+
+/// The samples of [`synthetic_record`], in the order a run writes them
+/// (by time, probes interleaved), made as they are asked for.
+pub fn synthetic_rows(probes: usize, hz: u32, seconds: u32) -> impl Iterator<Item = SampleRow> {
+    use crate::probe::ProbeSample;
+    let step = 1000.0 / f64::from(hz);
+    let start = chrono::DateTime::UNIX_EPOCH;
+    let names: Vec<String> = (0..probes).map(|p| format!("probe-{p}")).collect();
+    (0..seconds * hz).flat_map(move |i| {
+        let names = names.clone();
+        (0..probes).map(move |p| {
+            let t_ms = f64::from(i) * step;
+            SampleRow {
+                probe: names[p].clone(),
+                sample: ProbeSample {
+                    probe: p,
+                    t_ms,
+                    at: start + chrono::Duration::milliseconds(t_ms as i64),
+                    ok: i % 997 != 0,
+                    latency_ms: 5.0 + f64::from((i * 7919) % 100),
+                    status: Some(200),
+                    error: (i % 997 == 0).then(|| "timeout after 2s".to_string()),
+                    ..Default::default()
+                },
+            }
+        })
+    })
+}
+
+/// Write a synthetic run directory (`result.json`, `samples.jsonl`) as a
+/// run of that size leaves it, streaming: for the rendering benchmark of
+/// runs too long to hold in memory. Returns the number of samples.
+pub fn write_synthetic_run(
+    dir: &std::path::Path,
+    probes: usize,
+    hz: u32,
+    seconds: u32,
+) -> std::io::Result<u64> {
+    use std::io::Write as _;
+    let mut record = synthetic_record(probes, hz, 0);
+    let full = synthetic_record(0, hz, seconds).result;
+    record.result.duration_ms = full.duration_ms;
+    record.result.ended_at = full.ended_at;
+    record.result.scenarios = full.scenarios;
+    for p in &mut record.result.probes {
+        p.samples = (seconds * hz) as usize;
+        p.ok = p.samples;
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join(crate::record::RESULT_FILE),
+        serde_json::to_vec_pretty(&record.result)?,
+    )?;
+    let file = std::fs::File::create(dir.join(crate::record::SAMPLES_FILE))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut n = 0;
+    for row in synthetic_rows(probes, hz, seconds) {
+        serde_json::to_writer(&mut out, &row)?;
+        out.write_all(b"\n")?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(n)
 }

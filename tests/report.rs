@@ -17,7 +17,7 @@ use gameday::testing::record::annotations::Annotations;
 use gameday::testing::record::followup::{FollowUp, FollowUpState, TicketTarget};
 use gameday::testing::record::journal::JournalEntry;
 use gameday::testing::record::result::*;
-use gameday::testing::record::{RunRecord, SampleRow};
+use gameday::testing::record::{RunRecord, SampleRow, Samples};
 use gameday::testing::report::{Format, render, render_markdown};
 
 /// A verdict or an outcome as `result.json` writes it (`not_met`).
@@ -214,7 +214,7 @@ fn a_flapping_probe_folds_into_one_line_of_the_event_timeline() {
     let mut record = fixed_record();
     let start = record.result.started_at;
     // login flaps every 100 ms for a minute: 600 changes in the journal.
-    record.samples.retain(|r| r.probe != "login");
+    record.samples.in_memory().retain(|r| r.probe != "login");
     record
         .journal
         .retain(|e| !matches!(e, JournalEntry::ProbeChanged { probe, .. } if probe == "login"));
@@ -222,7 +222,7 @@ fn a_flapping_probe_folds_into_one_line_of_the_event_timeline() {
         let t_ms = 5000.0 + f64::from(i) * 100.0;
         let at = start + chrono::Duration::milliseconds(t_ms as i64);
         let ok = i % 2 == 1;
-        record.samples.push(SampleRow {
+        record.samples.in_memory().push(SampleRow {
             probe: "login".into(),
             sample: ProbeSample {
                 probe: 1,
@@ -494,7 +494,7 @@ fn fixed_record() -> RunRecord {
         latency_p50_ms: None,
         latency_p99_ms: None,
     });
-    let samples = fixed_samples(&result);
+    let samples = Samples::memory(fixed_samples(&result));
     let journal = fixed_journal(&result);
     RunRecord {
         result,
@@ -514,7 +514,8 @@ fn write_run_dir(dir: &Path, record: &RunRecord) {
     )
     .unwrap();
     let mut samples = String::new();
-    for row in &record.samples {
+    let mut rows = record.samples.clone();
+    for row in rows.in_memory().iter() {
         samples.push_str(&serde_json::to_string(row).unwrap());
         samples.push('\n');
     }
@@ -603,7 +604,7 @@ fn everything_the_user_wrote_is_escaped() {
     record.result.scenarios[0].expected = Some(format!("{evil} & <b>bold</b>"));
     record.result.gameday.participants = vec![evil.into()];
     record.result.probes[0].name = evil.into();
-    for row in &mut record.samples {
+    for row in record.samples.in_memory() {
         if row.probe == "login" {
             row.probe = evil.into();
         }
@@ -781,7 +782,15 @@ fn junit_validates_against_the_junit_schema() {
 #[test]
 fn a_one_hour_run_with_ten_probes_at_10hz_stays_under_2mb() {
     let record = gameday::testing::report::synthetic_record(10, 10, 3600);
-    assert_eq!(record.samples.len(), 360_000);
+    assert_eq!(
+        record
+            .result
+            .probes
+            .iter()
+            .map(|p| p.samples)
+            .sum::<usize>(),
+        360_000
+    );
     let html = render(&record, Format::Html, None).unwrap();
     assert!(html.len() < 2 * 1024 * 1024, "{} bytes", html.len());
     assert_eq!(html.matches("<svg class=\"chart latency\"").count(), 10);

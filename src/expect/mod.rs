@@ -91,11 +91,7 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 /// "503 ×28, 200 ×2, no response ×1", most frequent first.
-fn tally(values: impl Iterator<Item = String>) -> String {
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for v in values {
-        *counts.entry(v).or_default() += 1;
-    }
+fn tally(counts: BTreeMap<String, usize>) -> String {
     let mut list: Vec<(String, usize)> = counts.into_iter().collect();
     list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     list.iter()
@@ -104,41 +100,131 @@ fn tally(values: impl Iterator<Item = String>) -> String {
         .join(", ")
 }
 
-/// The samples that ran entirely inside a window: a request in flight when
+/// Whether a sample ran entirely inside a window: a request in flight when
 /// the fault was reverted saw both states and belongs to neither.
-pub(crate) fn within(samples: &[ProbeSample], (from, to): (f64, f64)) -> Vec<&ProbeSample> {
-    samples
-        .iter()
-        .filter(|s| s.t_ms >= from && s.end_ms() <= to)
-        .collect()
+fn inside(s: &ProbeSample, (from, to): (f64, f64)) -> bool {
+    s.t_ms >= from && s.end_ms() <= to
 }
 
-/// Median latency and success rate of the samples in a window.
-pub(crate) fn summarize(samples: &[ProbeSample], window: (f64, f64)) -> (Option<f64>, Option<f64>) {
-    let inside = within(samples, window);
-    if inside.is_empty() {
-        return (None, None);
+/// Values kept exactly up to this many; beyond, a [`Sketch`] keeps them in
+/// buckets 1% wide.
+const EXACT_UP_TO: usize = 512;
+/// Relative width of a sketch bucket.
+const SKETCH_GROWTH: f64 = 1.01;
+
+/// Quantiles of a stream of non-negative values in bounded memory, for
+/// what a report describes (not for verdicts, which are exact): exact up
+/// to [`EXACT_UP_TO`] values, then within 1% (the bucket's upper edge).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sketch {
+    exact: Vec<f64>,
+    buckets: BTreeMap<i32, u64>,
+    /// Values at or below 1 µs, which buckets do not split.
+    tiny: u64,
+    count: u64,
+}
+
+impl Sketch {
+    fn bucket(v: f64) -> i32 {
+        ((v * 1000.0).ln() / SKETCH_GROWTH.ln()).ceil() as i32
     }
-    let mut latencies: Vec<f64> = inside.iter().map(|s| s.latency_ms).collect();
-    latencies.sort_by(f64::total_cmp);
-    let ok = inside.iter().filter(|s| s.ok).count();
-    (
-        percentile(&latencies, 50.0),
-        Some(ok as f64 * 100.0 / inside.len() as f64),
-    )
+
+    fn edge(bucket: i32) -> f64 {
+        SKETCH_GROWTH.powi(bucket) / 1000.0
+    }
+
+    fn spill(&mut self, v: f64) {
+        if v <= 0.001 {
+            self.tiny += 1;
+        } else {
+            *self.buckets.entry(Self::bucket(v)).or_default() += 1;
+        }
+    }
+
+    pub(crate) fn push(&mut self, v: f64) {
+        self.count += 1;
+        if self.buckets.is_empty() && self.tiny == 0 && self.exact.len() < EXACT_UP_TO {
+            self.exact.push(v);
+            return;
+        }
+        for kept in std::mem::take(&mut self.exact) {
+            self.spill(kept);
+        }
+        self.spill(v);
+    }
+
+    /// Nearest-rank percentile, `None` without values.
+    pub(crate) fn percentile(&self, p: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        if !self.exact.is_empty() {
+            let mut sorted = self.exact.clone();
+            sorted.sort_by(f64::total_cmp);
+            return percentile(&sorted, p);
+        }
+        let rank = (((p / 100.0) * self.count as f64).ceil() as u64).clamp(1, self.count);
+        if rank <= self.tiny {
+            return Some(0.001);
+        }
+        let mut seen = self.tiny;
+        for (bucket, n) in &self.buckets {
+            seen += n;
+            if seen >= rank {
+                return Some(Self::edge(*bucket));
+            }
+        }
+        self.buckets.keys().next_back().map(|b| Self::edge(*b))
+    }
+}
+
+/// Median latency and success rate of the samples inside a window, in one
+/// pass (see [`Sketch`]).
+#[derive(Debug, Clone)]
+pub(crate) struct WindowSummary {
+    window: (f64, f64),
+    latencies: Sketch,
+    ok: u64,
+}
+
+impl WindowSummary {
+    pub(crate) fn new(window: (f64, f64)) -> Self {
+        WindowSummary {
+            window,
+            latencies: Sketch::default(),
+            ok: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, s: &ProbeSample) {
+        if inside(s, self.window) {
+            self.latencies.push(s.latency_ms);
+            self.ok += u64::from(s.ok);
+        }
+    }
+
+    pub(crate) fn finish(&self) -> (Option<f64>, Option<f64>) {
+        let n = self.latencies.count;
+        if n == 0 {
+            return (None, None);
+        }
+        (
+            self.latencies.percentile(50.0),
+            Some(self.ok as f64 * 100.0 / n as f64),
+        )
+    }
 }
 
 /// A latency percentile of the window against its limit; `None` without samples.
 fn latency(
-    in_window: &[&ProbeSample],
+    mut latencies: Vec<f64>,
     cmp: &Comparison<HumanDuration>,
     label: &str,
     p: f64,
 ) -> Option<Evaluation> {
-    if in_window.is_empty() {
+    if latencies.is_empty() {
         return None;
     }
-    let mut latencies: Vec<f64> = in_window.iter().map(|s| s.latency_ms).collect();
     latencies.sort_by(f64::total_cmp);
     let measured = percentile(&latencies, p).unwrap_or_default();
     let limit = cmp.value.as_std().as_secs_f64() * 1000.0;
@@ -147,115 +233,379 @@ fn latency(
         actual: format!(
             "measured {label} {} over {} samples",
             fmt_ms(measured),
-            in_window.len()
+            latencies.len()
         ),
         value: Some(measured),
     })
 }
 
-/// Evaluate one expectation over the samples of its probe (sorted by start).
-pub(crate) fn evaluate(
-    expectation: &Expectation,
-    samples: &[ProbeSample],
-    windows: &Windows,
-) -> Evaluation {
-    let (from, to) = windows.range(expectation.during);
-    let in_window = within(samples, (from, to));
-    let n = in_window.len();
-    let empty = || Evaluation {
-        verdict: Verdict::NotMet,
-        actual: format!(
-            "no samples in the {} window ({})",
-            expectation.during.name(),
-            fmt_ms(to - from)
-        ),
-        value: None,
-    };
-    match &expectation.check {
-        Check::SuccessRate(cmp) => {
-            if n == 0 {
-                return empty();
-            }
-            let ok = in_window.iter().filter(|s| s.ok).count();
-            let rate = ok as f64 * 100.0 / n as f64;
-            Evaluation {
-                verdict: verdict(cmp.op.holds(&rate, &cmp.value.0)),
-                actual: format!("measured {} ({ok} of {n} samples ok)", fmt_pct(rate)),
-                value: Some(rate),
-            }
+/// What a check keeps of the samples it has seen: counts, firsts and
+/// tallies, and for a latency percentile the window's latencies (exact:
+/// a verdict is never decided on an estimate).
+#[derive(Debug, Clone)]
+enum Kept {
+    /// success_rate: the window's `n` and `ok` say it all.
+    Rate,
+    /// status, exit_code, state: how many passed, what was seen.
+    Every {
+        matching: usize,
+        seen: BTreeMap<String, usize>,
+    },
+    Latencies(Vec<f64>),
+    /// recovers_within from the revert: whether the window's first sample
+    /// failed, and when its first success was known.
+    Recovery {
+        first_failed: Option<bool>,
+        first_ok_end: Option<f64>,
+    },
+    /// recovers_within with nothing to revert: samples since the fault,
+    /// the first failure, then the first success after it.
+    SelfHealing {
+        since: usize,
+        failed: bool,
+        ok_end: Option<f64>,
+    },
+    /// fails_within: samples while held, the first failure's end.
+    FirstFailure {
+        held: usize,
+        end: Option<f64>,
+    },
+    /// matches: lines counted by the reads of the window.
+    Lines {
+        reads: usize,
+        total: f64,
+        failed: usize,
+    },
+    /// value: how many values held, their range, and why runs had none.
+    Values {
+        count: usize,
+        holding: usize,
+        min: f64,
+        max: f64,
+        why_none: BTreeMap<String, usize>,
+    },
+    /// fires_within: checks since the fault, the first firing's end.
+    Firing {
+        checks: usize,
+        end: Option<f64>,
+    },
+}
+
+/// One expectation evaluated over a stream of its probe's samples, fed in
+/// start order ([`Accumulator::push`]), in memory that does not grow with
+/// the run (except a latency percentile's window, kept exact).
+#[derive(Debug, Clone)]
+pub(crate) struct Accumulator<'e> {
+    expectation: &'e Expectation,
+    windows: Windows,
+    /// Samples inside the expectation's window, and how many were ok.
+    n: usize,
+    ok: usize,
+    kept: Kept,
+}
+
+fn state_seen(s: &ProbeSample) -> String {
+    match s.state {
+        Some(st) => st.to_string(),
+        None => s.error.clone().unwrap_or_else(|| "unknown".into()),
+    }
+}
+
+impl<'e> Accumulator<'e> {
+    pub(crate) fn new(expectation: &'e Expectation, windows: &Windows) -> Self {
+        let every = || Kept::Every {
+            matching: 0,
+            seen: BTreeMap::new(),
+        };
+        let kept = match &expectation.check {
+            Check::SuccessRate(_) => Kept::Rate,
+            Check::Status(_) | Check::ExitCode(_) | Check::State(_) => every(),
+            Check::LatencyP50(_)
+            | Check::LatencyP95(_)
+            | Check::LatencyP99(_)
+            | Check::LatencyMax(_) => Kept::Latencies(Vec::new()),
+            Check::RecoversWithin(_) if windows.self_healing_from.is_some() => Kept::SelfHealing {
+                since: 0,
+                failed: false,
+                ok_end: None,
+            },
+            Check::RecoversWithin(_) => Kept::Recovery {
+                first_failed: None,
+                first_ok_end: None,
+            },
+            Check::FailsWithin(_) => Kept::FirstFailure { held: 0, end: None },
+            Check::Matches(_) => Kept::Lines {
+                reads: 0,
+                total: 0.0,
+                failed: 0,
+            },
+            Check::Value(_) => Kept::Values {
+                count: 0,
+                holding: 0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                why_none: BTreeMap::new(),
+            },
+            Check::FiresWithin(_) => Kept::Firing {
+                checks: 0,
+                end: None,
+            },
+        };
+        Accumulator {
+            expectation,
+            windows: *windows,
+            n: 0,
+            ok: 0,
+            kept,
         }
-        Check::Status(spec) => {
-            if n == 0 {
-                return empty();
-            }
-            every_sample(
-                &in_window,
-                |s| s.status.is_some_and(|st| spec.matches(st)),
-                |s| match s.status {
-                    Some(st) => st.to_string(),
-                    None => "no response".to_string(),
-                },
-            )
+    }
+
+    /// Whether a sample starting at `t_ms` can still matter: samples are
+    /// fed in start order, so one past this can be skipped.
+    pub(crate) fn wants(&self, t_ms: f64) -> bool {
+        t_ms < self.windows.end
+    }
+
+    /// Take in one sample of the expectation's probe (in start order).
+    pub(crate) fn push(&mut self, s: &ProbeSample) {
+        let w = &self.windows;
+        let (from, to) = w.range(self.expectation.during);
+        let in_window = inside(s, (from, to));
+        if in_window {
+            self.n += 1;
+            self.ok += usize::from(s.ok);
         }
-        Check::LatencyP50(cmp) => latency(&in_window, cmp, "p50", 50.0).unwrap_or_else(empty),
-        Check::LatencyP95(cmp) => latency(&in_window, cmp, "p95", 95.0).unwrap_or_else(empty),
-        Check::LatencyP99(cmp) => latency(&in_window, cmp, "p99", 99.0).unwrap_or_else(empty),
-        Check::LatencyMax(cmp) => latency(&in_window, cmp, "max", 100.0).unwrap_or_else(empty),
-        Check::RecoversWithin(limit) if windows.self_healing_from.is_some() => {
-            // Nothing to revert: from the fault, the first success after
-            // the first failure.
-            let from = windows.self_healing_from.unwrap_or(windows.revert_start);
-            let limit_ms = limit.as_std().as_secs_f64() * 1000.0;
-            let since: Vec<&ProbeSample> = samples
-                .iter()
-                .filter(|s| s.t_ms >= from && s.end_ms() <= windows.end)
-                .collect();
-            let Some(first_fail) = since.iter().position(|s| !s.ok) else {
-                return Evaluation {
-                    verdict: Verdict::Met,
-                    actual: format!(
-                        "never failed after the fault ({} samples); nothing to recover from",
-                        since.len()
+        match (&mut self.kept, &self.expectation.check) {
+            (Kept::Rate, _) => {}
+            (Kept::Every { matching, seen }, check) if in_window => {
+                let (passes, what) = match check {
+                    Check::Status(spec) => (
+                        s.status.is_some_and(|st| spec.matches(st)),
+                        match s.status {
+                            Some(st) => st.to_string(),
+                            None => "no response".to_string(),
+                        },
                     ),
-                    value: Some(0.0),
+                    Check::ExitCode(codes) => (
+                        s.exit_code.is_some_and(|c| codes.matches(c)),
+                        match s.exit_code {
+                            Some(c) => format!("exit {c}"),
+                            None => s.error.clone().unwrap_or_else(|| "no exit code".into()),
+                        },
+                    ),
+                    Check::State(wanted) => (s.state == Some(*wanted), state_seen(s)),
+                    _ => return,
                 };
-            };
-            match since[first_fail..].iter().find(|s| s.ok) {
-                Some(first_ok) => {
-                    let measured = (first_ok.end_ms() - from).max(0.0);
-                    Evaluation {
-                        verdict: verdict(measured <= limit_ms),
-                        actual: format!(
-                            "recovered on its own {} after the fault (nothing for gameday to revert)",
-                            fmt_ms(measured)
-                        ),
-                        value: Some(measured),
+                *matching += usize::from(passes);
+                *seen.entry(what).or_default() += 1;
+            }
+            (Kept::Every { .. }, _) => {}
+            (Kept::Latencies(values), _) => {
+                if in_window {
+                    values.push(s.latency_ms);
+                }
+            }
+            (
+                Kept::Recovery {
+                    first_failed,
+                    first_ok_end,
+                },
+                _,
+            ) => {
+                if in_window {
+                    first_failed.get_or_insert(!s.ok);
+                    if s.ok && first_ok_end.is_none() {
+                        *first_ok_end = Some(s.end_ms());
                     }
                 }
-                None => Evaluation {
-                    verdict: Verdict::NotMet,
-                    actual: format!(
-                        "did not recover: no successful sample in the {} after the fault",
-                        fmt_ms(windows.end - from)
-                    ),
-                    value: None,
+            }
+            (
+                Kept::SelfHealing {
+                    since,
+                    failed,
+                    ok_end,
                 },
+                _,
+            ) => {
+                let from = w.self_healing_from.unwrap_or(w.revert_start);
+                if s.t_ms >= from && s.end_ms() <= w.end {
+                    *since += 1;
+                    if !s.ok {
+                        *failed = true;
+                    } else if *failed && ok_end.is_none() {
+                        *ok_end = Some(s.end_ms());
+                    }
+                }
+            }
+            (Kept::FirstFailure { held, end }, _) => {
+                if s.t_ms >= w.apply_start && s.t_ms < w.revert_start {
+                    *held += 1;
+                    if !s.ok && end.is_none() {
+                        *end = Some(s.end_ms());
+                    }
+                }
+            }
+            (
+                Kept::Lines {
+                    reads,
+                    total,
+                    failed,
+                },
+                _,
+            ) => {
+                // Lines are counted by the run that read them; a run
+                // belongs to the window it started in.
+                if s.t_ms >= from && s.t_ms < to {
+                    match s.value {
+                        Some(v) => {
+                            *reads += 1;
+                            *total += v;
+                        }
+                        None => *failed += 1,
+                    }
+                }
+            }
+            (
+                Kept::Values {
+                    count,
+                    holding,
+                    min,
+                    max,
+                    why_none,
+                },
+                check,
+            ) if in_window => match (s.value, check) {
+                (Some(v), Check::Value(cmp)) => {
+                    *count += 1;
+                    *holding += usize::from(cmp.op.holds(&v, &cmp.value.0));
+                    *min = min.min(v);
+                    *max = max.max(v);
+                    why_none.clear();
+                }
+                _ if *count == 0 => {
+                    let why = s.error.clone().unwrap_or_else(|| "no value".into());
+                    *why_none.entry(why).or_default() += 1;
+                }
+                _ => {}
+            },
+            (Kept::Values { .. }, _) => {}
+            (Kept::Firing { checks, end }, _) => {
+                if s.t_ms >= w.apply_start && s.t_ms < w.end {
+                    *checks += 1;
+                    if end.is_none() && s.value.is_some_and(|v| v >= 1.0) {
+                        *end = Some(s.end_ms());
+                    }
+                }
             }
         }
-        Check::RecoversWithin(limit) => {
-            let limit_ms = limit.as_std().as_secs_f64() * 1000.0;
-            let after: Vec<&&ProbeSample> = in_window.iter().collect();
-            let failed_before = after.first().is_some_and(|s| !s.ok);
-            match after.iter().find(|s| s.ok) {
-                Some(first_ok) => {
-                    let measured = (first_ok.end_ms() - windows.revert_start).max(0.0);
-                    let how = if failed_before {
+    }
+
+    /// The verdict and what was measured.
+    pub(crate) fn finish(self) -> Evaluation {
+        let expectation = self.expectation;
+        let windows = self.windows;
+        let (from, to) = windows.range(expectation.during);
+        let n = self.n;
+        let empty = || Evaluation {
+            verdict: Verdict::NotMet,
+            actual: format!(
+                "no samples in the {} window ({})",
+                expectation.during.name(),
+                fmt_ms(to - from)
+            ),
+            value: None,
+        };
+        let limit_ms = |limit: &HumanDuration| limit.as_std().as_secs_f64() * 1000.0;
+        match (self.kept, &expectation.check) {
+            (Kept::Rate, Check::SuccessRate(cmp)) => {
+                if n == 0 {
+                    return empty();
+                }
+                let ok = self.ok;
+                let rate = ok as f64 * 100.0 / n as f64;
+                Evaluation {
+                    verdict: verdict(cmp.op.holds(&rate, &cmp.value.0)),
+                    actual: format!("measured {} ({ok} of {n} samples ok)", fmt_pct(rate)),
+                    value: Some(rate),
+                }
+            }
+            (Kept::Every { matching, seen }, _) => {
+                if n == 0 {
+                    return empty();
+                }
+                let seen = tally(seen);
+                Evaluation {
+                    verdict: verdict(matching == n),
+                    actual: format!("measured {seen} ({matching} of {n} samples match)"),
+                    value: Some(matching as f64 * 100.0 / n as f64),
+                }
+            }
+            (Kept::Latencies(values), check) => {
+                let (cmp, label, p) = match check {
+                    Check::LatencyP50(c) => (c, "p50", 50.0),
+                    Check::LatencyP95(c) => (c, "p95", 95.0),
+                    Check::LatencyP99(c) => (c, "p99", 99.0),
+                    Check::LatencyMax(c) => (c, "max", 100.0),
+                    _ => return empty(),
+                };
+                latency(values, cmp, label, p).unwrap_or_else(empty)
+            }
+            (
+                Kept::SelfHealing {
+                    since,
+                    failed,
+                    ok_end,
+                },
+                Check::RecoversWithin(limit),
+            ) => {
+                let from = windows.self_healing_from.unwrap_or(windows.revert_start);
+                if !failed {
+                    return Evaluation {
+                        verdict: Verdict::Met,
+                        actual: format!(
+                            "never failed after the fault ({since} samples); nothing to recover from"
+                        ),
+                        value: Some(0.0),
+                    };
+                }
+                match ok_end {
+                    Some(end) => {
+                        let measured = (end - from).max(0.0);
+                        Evaluation {
+                            verdict: verdict(measured <= limit_ms(limit)),
+                            actual: format!(
+                                "recovered on its own {} after the fault (nothing for gameday to revert)",
+                                fmt_ms(measured)
+                            ),
+                            value: Some(measured),
+                        }
+                    }
+                    None => Evaluation {
+                        verdict: Verdict::NotMet,
+                        actual: format!(
+                            "did not recover: no successful sample in the {} after the fault",
+                            fmt_ms(windows.end - from)
+                        ),
+                        value: None,
+                    },
+                }
+            }
+            (
+                Kept::Recovery {
+                    first_failed,
+                    first_ok_end,
+                },
+                Check::RecoversWithin(limit),
+            ) => match first_ok_end {
+                Some(end) => {
+                    let measured = (end - windows.revert_start).max(0.0);
+                    let how = if first_failed == Some(true) {
                         "recovered"
                     } else {
                         "was already succeeding"
                     };
                     Evaluation {
-                        verdict: verdict(measured <= limit_ms),
+                        verdict: verdict(measured <= limit_ms(limit)),
                         actual: format!("{how} {} after the revert", fmt_ms(measured)),
                         value: Some(measured),
                     }
@@ -268,19 +618,12 @@ pub(crate) fn evaluate(
                     ),
                     value: None,
                 },
-            }
-        }
-        Check::FailsWithin(limit) => {
-            let limit_ms = limit.as_std().as_secs_f64() * 1000.0;
-            let held: Vec<&ProbeSample> = samples
-                .iter()
-                .filter(|s| s.t_ms >= windows.apply_start && s.t_ms < windows.revert_start)
-                .collect();
-            match held.iter().find(|s| !s.ok) {
-                Some(first_fail) => {
-                    let measured = (first_fail.end_ms() - windows.apply_start).max(0.0);
+            },
+            (Kept::FirstFailure { held, end }, Check::FailsWithin(limit)) => match end {
+                Some(end) => {
+                    let measured = (end - windows.apply_start).max(0.0);
                     Evaluation {
-                        verdict: verdict(measured <= limit_ms),
+                        verdict: verdict(measured <= limit_ms(limit)),
                         actual: format!(
                             "first failure {} after the fault was applied",
                             fmt_ms(measured)
@@ -290,116 +633,81 @@ pub(crate) fn evaluate(
                 }
                 None => Evaluation {
                     verdict: Verdict::NotMet,
-                    actual: format!(
-                        "never failed while the fault was held ({} samples)",
-                        held.len()
-                    ),
+                    actual: format!("never failed while the fault was held ({held} samples)"),
                     value: None,
                 },
-            }
-        }
-        Check::ExitCode(codes) => {
-            if n == 0 {
-                return empty();
-            }
-            every_sample(
-                &in_window,
-                |s| s.exit_code.is_some_and(|c| codes.matches(c)),
-                |s| match s.exit_code {
-                    Some(c) => format!("exit {c}"),
-                    None => s.error.clone().unwrap_or_else(|| "no exit code".into()),
+            },
+            (
+                Kept::Lines {
+                    reads,
+                    total,
+                    failed,
                 },
-            )
-        }
-        Check::Matches(cmp) => {
-            // Lines are counted by the run that read them; a run belongs to
-            // the window it started in.
-            let read: Vec<&ProbeSample> = samples
-                .iter()
-                .filter(|s| s.t_ms >= from && s.t_ms < to && s.value.is_some())
-                .collect();
-            if read.is_empty() {
-                return empty();
-            }
-            let total: f64 = read.iter().filter_map(|s| s.value).sum();
-            let failed = samples
-                .iter()
-                .filter(|s| s.t_ms >= from && s.t_ms < to && s.value.is_none())
-                .count();
-            let mut actual = format!("counted {total} matching lines in {} reads", read.len());
-            if failed > 0 {
-                actual.push_str(&format!(" ({failed} reads failed)"));
-            }
-            Evaluation {
-                verdict: verdict(cmp.op.holds(&total, &cmp.value.0)),
-                actual,
-                value: Some(total),
-            }
-        }
-        Check::Value(cmp) => {
-            let values: Vec<f64> = in_window.iter().filter_map(|s| s.value).collect();
-            if values.is_empty() {
-                if n == 0 {
+                Check::Matches(cmp),
+            ) => {
+                if reads == 0 {
                     return empty();
                 }
-                let why = tally(
-                    in_window
-                        .iter()
-                        .map(|s| s.error.clone().unwrap_or_else(|| "no value".into())),
-                );
-                return Evaluation {
-                    verdict: Verdict::NotMet,
-                    actual: format!(
-                        "no value in the {} window: {why}",
-                        expectation.during.name()
-                    ),
-                    value: None,
+                let mut actual = format!("counted {total} matching lines in {reads} reads");
+                if failed > 0 {
+                    actual.push_str(&format!(" ({failed} reads failed)"));
+                }
+                Evaluation {
+                    verdict: verdict(cmp.op.holds(&total, &cmp.value.0)),
+                    actual,
+                    value: Some(total),
+                }
+            }
+            (
+                Kept::Values {
+                    count,
+                    holding,
+                    min,
+                    max,
+                    why_none,
+                },
+                Check::Value(cmp),
+            ) => {
+                if count == 0 {
+                    if n == 0 {
+                        return empty();
+                    }
+                    let why = tally(why_none);
+                    return Evaluation {
+                        verdict: Verdict::NotMet,
+                        actual: format!(
+                            "no value in the {} window: {why}",
+                            expectation.during.name()
+                        ),
+                        value: None,
+                    };
+                }
+                let range = if min == max {
+                    format!("{min}")
+                } else {
+                    format!("{min} to {max}")
                 };
+                let mut actual = format!("measured {range} ({holding} of {count} values hold)");
+                let missing = n - count;
+                if missing > 0 {
+                    actual.push_str(&format!("; {missing} runs without a value"));
+                }
+                // A run without a value is not evidence that the value held.
+                let worst = match cmp.op {
+                    CmpOp::Lt | CmpOp::Le => max,
+                    _ => min,
+                };
+                Evaluation {
+                    verdict: verdict(holding == count && missing == 0),
+                    actual,
+                    value: Some(worst),
+                }
             }
-            let holding = values
-                .iter()
-                .filter(|v| cmp.op.holds(*v, &cmp.value.0))
-                .count();
-            let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-            let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let range = if min == max {
-                format!("{min}")
-            } else {
-                format!("{min} to {max}")
-            };
-            let mut actual = format!(
-                "measured {range} ({holding} of {} values hold)",
-                values.len()
-            );
-            let missing = n - values.len();
-            if missing > 0 {
-                actual.push_str(&format!("; {missing} runs without a value"));
-            }
-            // A run without a value is not evidence that the value held.
-            let worst = match cmp.op {
-                CmpOp::Lt | CmpOp::Le => max,
-                _ => min,
-            };
-            Evaluation {
-                verdict: verdict(holding == values.len() && missing == 0),
-                actual,
-                value: Some(worst),
-            }
-        }
-        Check::FiresWithin(limit) => {
-            let limit_ms = limit.as_std().as_secs_f64() * 1000.0;
-            let since_fault: Vec<&ProbeSample> = samples
-                .iter()
-                .filter(|s| s.t_ms >= windows.apply_start && s.t_ms < windows.end)
-                .collect();
-            match since_fault
-                .iter()
-                .find(|s| s.value.is_some_and(|v| v >= 1.0))
-            {
-                Some(first) => {
-                    let measured = (first.end_ms() - windows.apply_start).max(0.0);
+            (Kept::Firing { checks, end }, Check::FiresWithin(limit)) => match end {
+                Some(end) => {
+                    let measured = (end - windows.apply_start).max(0.0);
                     Evaluation {
-                        verdict: verdict(measured <= limit_ms),
+                        verdict: verdict(measured <= limit_ms(limit)),
                         actual: format!("fired {} after the fault was applied", fmt_ms(measured)),
                         value: Some(measured),
                     }
@@ -407,44 +715,29 @@ pub(crate) fn evaluate(
                 None => Evaluation {
                     verdict: Verdict::NotMet,
                     actual: format!(
-                        "never fired between the fault and the end of the cooldown ({} checks)",
-                        since_fault.len()
+                        "never fired between the fault and the end of the cooldown ({checks} checks)"
                     ),
                     value: None,
                 },
-            }
-        }
-        Check::State(wanted) => {
-            if n == 0 {
-                return empty();
-            }
-            every_sample(
-                &in_window,
-                |s| s.state == Some(*wanted),
-                |s| match s.state {
-                    Some(st) => st.to_string(),
-                    None => s.error.clone().unwrap_or_else(|| "unknown".into()),
-                },
-            )
+            },
+            // Each check is given its own kind of keeping in `new`.
+            _ => empty(),
         }
     }
 }
 
-/// A check that every sample of a (non-empty) window must pass: the verdict,
-/// what was seen (tallied), and the share that passed.
-fn every_sample(
-    in_window: &[&ProbeSample],
-    passes: impl Fn(&ProbeSample) -> bool,
-    seen: impl Fn(&ProbeSample) -> String,
+/// Evaluate one expectation over the samples of its probe (sorted by start).
+#[cfg(test)]
+pub(crate) fn evaluate(
+    expectation: &Expectation,
+    samples: &[ProbeSample],
+    windows: &Windows,
 ) -> Evaluation {
-    let n = in_window.len();
-    let matching = in_window.iter().filter(|s| passes(s)).count();
-    let seen = tally(in_window.iter().map(|s| seen(s)));
-    Evaluation {
-        verdict: verdict(matching == n),
-        actual: format!("measured {seen} ({matching} of {n} samples match)"),
-        value: Some(matching as f64 * 100.0 / n as f64),
+    let mut acc = Accumulator::new(expectation, windows);
+    for s in samples {
+        acc.push(s);
     }
+    acc.finish()
 }
 
 #[cfg(test)]
@@ -653,6 +946,32 @@ mod tests {
         let r = evaluate(&e, &[], &windows());
         assert_eq!(r.verdict, Verdict::NotMet);
         assert!(r.actual.starts_with("no samples"));
+    }
+
+    #[test]
+    fn a_sketch_is_exact_while_small_and_within_one_percent_after() {
+        let mut small = Sketch::default();
+        (1..=100).for_each(|v| small.push(f64::from(v)));
+        assert_eq!(small.percentile(50.0), Some(50.0));
+        assert_eq!(small.percentile(99.0), Some(99.0));
+        let mut large = Sketch::default();
+        let values: Vec<f64> = (0..100_000)
+            .map(|i| 0.5 + f64::from(i % 5000) * 0.37)
+            .collect();
+        values.iter().for_each(|v| large.push(*v));
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        for p in [1.0, 50.0, 95.0, 99.0, 100.0] {
+            let exact = percentile(&sorted, p).unwrap();
+            let estimate = large.percentile(p).unwrap();
+            assert!(
+                (estimate - exact).abs() <= exact * 0.0101,
+                "p{p}: {estimate} against {exact}"
+            );
+        }
+        // Memory: one counter per 1% bucket, not one per value.
+        assert!(large.buckets.len() < 1000, "{}", large.buckets.len());
+        assert!(large.exact.is_empty());
     }
 
     proptest! {

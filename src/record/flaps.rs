@@ -71,32 +71,50 @@ pub(crate) fn collapse<'a>(changes: &[Change<'a>]) -> (Vec<bool>, Vec<Flap<'a>>)
     (keep, flaps)
 }
 
-/// The flap in words, from the probe's samples in its span: `probe login
-/// flapped 409 times between +26.1s and +63.9s: 880 failed samples (most
-/// often: timeout after 2s)`.
-pub(crate) fn describe(flap: &Flap<'_>, samples: &[&ProbeSample]) -> String {
-    let mut failed = 0usize;
-    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    for s in samples
-        .iter()
-        .filter(|s| !s.ok && s.t_ms >= flap.from_ms && s.t_ms <= flap.to_ms)
-    {
-        failed += 1;
-        *reasons.entry(s.brief()).or_default() += 1;
+/// A flap's failed samples and their reasons, counted in one pass over
+/// the probe's samples ([`FlapCount::push`]), then put in words.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FlapCount {
+    failed: usize,
+    reasons: BTreeMap<String, usize>,
+}
+
+impl FlapCount {
+    /// Count a sample of the flap's probe if it failed within the flap.
+    pub(crate) fn push(&mut self, flap: &Flap<'_>, s: &ProbeSample) {
+        if !s.ok && s.t_ms >= flap.from_ms && s.t_ms <= flap.to_ms {
+            self.failed += 1;
+            *self.reasons.entry(s.brief()).or_default() += 1;
+        }
     }
-    let most = reasons
-        .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-        .map(|(reason, _)| format!(" (most often: {reason})"))
-        .unwrap_or_default();
-    format!(
-        "probe {} flapped {} times between +{:.1}s and +{:.1}s: {failed} failed sample{}{most}",
-        flap.probe,
-        flap.changes,
-        flap.from_ms / 1000.0,
-        flap.to_ms / 1000.0,
-        if failed == 1 { "" } else { "s" }
-    )
+
+    /// `probe login flapped 409 times between +26.1s and +63.9s: 880
+    /// failed samples (most often: timeout after 2s)`.
+    pub(crate) fn describe(self, flap: &Flap<'_>) -> String {
+        let failed = self.failed;
+        let most = self
+            .reasons
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(reason, _)| format!(" (most often: {reason})"))
+            .unwrap_or_default();
+        format!(
+            "probe {} flapped {} times between +{:.1}s and +{:.1}s: {failed} failed sample{}{most}",
+            flap.probe,
+            flap.changes,
+            flap.from_ms / 1000.0,
+            flap.to_ms / 1000.0,
+            if failed == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// The flap in words, from the probe's samples.
+#[cfg(test)]
+pub(crate) fn describe(flap: &Flap<'_>, samples: &[&ProbeSample]) -> String {
+    let mut count = FlapCount::default();
+    samples.iter().for_each(|s| count.push(flap, s));
+    count.describe(flap)
 }
 
 #[cfg(test)]

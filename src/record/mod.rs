@@ -1,7 +1,7 @@
 //! The run directory and its formats: what a run leaves behind and every
 //! other command reads back. [`result`] (`result.json`, versioned),
 //! [`journal`] (`journal.jsonl`, fsynced, the basis of recovery),
-//! [`SampleRow`] (`samples.jsonl`) and [`annotations`] (`annotations.json`,
+//! [`samples`] (`samples.jsonl`, written as samples arrive, read as a stream) and [`annotations`] (`annotations.json`,
 //! added after the run). `run` writes them; `report`, `history` and
 //! `recover` read them. This module depends on the model types it stores
 //! (recipes, engine specs) and on nothing that reads or writes it.
@@ -12,13 +12,14 @@ pub(crate) mod flaps;
 pub(crate) mod followup;
 pub(crate) mod journal;
 pub(crate) mod result;
+pub(crate) mod samples;
 
 use std::path::{Path, PathBuf};
 
-use crate::probe::ProbeSample;
 use annotations::Annotations;
 use journal::JournalEntry;
 use result::RunResult;
+pub use samples::{SampleRow, Samples};
 
 /// `result.json`: what the run measured and decided.
 pub(crate) const RESULT_FILE: &str = "result.json";
@@ -29,20 +30,13 @@ pub(crate) const SAMPLES_FILE: &str = "samples.jsonl";
 /// `annotations.json`: tickets and notes added after the run.
 pub(crate) const ANNOTATIONS_FILE: &str = annotations::FILE;
 
-/// One line of `samples.jsonl`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SampleRow {
-    pub probe: String,
-    #[serde(flatten)]
-    pub sample: ProbeSample,
-}
-
 /// Everything a run directory holds that reports are made from.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
     pub result: RunResult,
     pub annotations: Annotations,
-    pub samples: Vec<SampleRow>,
+    /// Streamed from `samples.jsonl` by whoever needs them.
+    pub samples: Samples,
     pub journal: Vec<JournalEntry>,
     /// Linked tickets of this and earlier runs of the gameday, as this run
     /// sees them (see [`followup`]).
@@ -77,13 +71,7 @@ impl RunRecord {
             path: run_dir.join(ANNOTATIONS_FILE).display().to_string(),
             source,
         })?;
-        let samples = match std::fs::read_to_string(run_dir.join(&result.samples_file)) {
-            Ok(text) => text
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+        let samples = Samples::file(run_dir.join(&result.samples_file));
         let journal = journal::read(&run_dir.join(JOURNAL_FILE)).unwrap_or_default();
         let followups = followups_in(run_dir.parent(), &result);
         Ok(RunRecord {
@@ -121,18 +109,9 @@ pub(crate) fn read_result(run_dir: &Path) -> Result<RunResult, RecordError> {
     })
 }
 
-/// Write `result.json` and `samples.jsonl` into a run directory.
-pub(crate) fn write_result_and_samples(
-    run_dir: &Path,
-    result: &RunResult,
-    rows: &[SampleRow],
-) -> Result<(), RecordError> {
-    let mut samples = Vec::new();
-    for row in rows {
-        samples.extend(serde_json::to_vec(row).unwrap_or_default());
-        samples.push(b'\n');
-    }
-    write_file(&run_dir.join(&result.samples_file), &samples)?;
+/// Write `result.json` into a run directory (its samples are already
+/// there: the runner writes them as they arrive).
+pub(crate) fn write_result(run_dir: &Path, result: &RunResult) -> Result<(), RecordError> {
     write_file(
         &run_dir.join(RESULT_FILE),
         &serde_json::to_vec_pretty(result).unwrap_or_default(),

@@ -141,6 +141,167 @@ struct Bucket {
     sum: f64,
 }
 
+impl Bucket {
+    const EMPTY: Bucket = Bucket {
+        count: 0,
+        fails: 0,
+        min: f64::MAX,
+        max: 0.0,
+        sum: 0.0,
+    };
+}
+
+/// One pixel column per this many plotted points at most.
+fn plot_columns() -> usize {
+    Frame::plot_width() as usize
+}
+
+/// The column of time `t` among `columns` over `range`.
+fn column_of(t: f64, range: (f64, f64), columns: usize) -> usize {
+    let span = (range.1 - range.0).max(1.0);
+    ((((t - range.0) / span) * columns as f64) as usize).min(columns - 1)
+}
+
+/// A point of a line chart: when, what (if anything) it measured, whether it failed.
+#[derive(Clone, Copy)]
+struct Point {
+    t: f64,
+    v: Option<f64>,
+    ok: bool,
+}
+
+fn add(buckets: &mut [Bucket], range: (f64, f64), p: Point) {
+    let columns = buckets.len();
+    let b = &mut buckets[column_of(p.t, range, columns)];
+    b.fails += usize::from(!p.ok);
+    if let Some(v) = p.v {
+        b.count += 1;
+        b.min = b.min.min(v);
+        b.max = b.max.max(v);
+        b.sum += v;
+    }
+}
+
+/// One line chart's samples, taken in one at a time in any order: kept as
+/// they are while there are no more than pixel columns, then folded into
+/// one bucket per column (min, max, mean, failures), so a day of samples
+/// takes the memory of a minute's.
+pub(crate) struct LatencySeries {
+    measure: Measure,
+    range: (f64, f64),
+    points: Vec<Point>,
+    columns: Option<Vec<Bucket>>,
+}
+
+impl LatencySeries {
+    pub(crate) fn new(measure: Measure, range: (f64, f64)) -> Self {
+        LatencySeries {
+            measure,
+            range,
+            points: Vec::new(),
+            columns: None,
+        }
+    }
+
+    pub(crate) fn push(&mut self, s: &ProbeSample) {
+        if s.t_ms < self.range.0 || s.t_ms > self.range.1 {
+            return;
+        }
+        let p = Point {
+            t: s.t_ms,
+            v: self.measure.of(s),
+            ok: s.ok,
+        };
+        if let Some(buckets) = &mut self.columns {
+            add(buckets, self.range, p);
+            return;
+        }
+        self.points.push(p);
+        if self.points.len() > plot_columns() {
+            let mut buckets = vec![Bucket::EMPTY; plot_columns()];
+            for p in self.points.drain(..) {
+                add(&mut buckets, self.range, p);
+            }
+            self.columns = Some(buckets);
+        }
+    }
+
+    /// One bucket per point while they are few, else one per column.
+    fn buckets(self) -> Vec<Bucket> {
+        if let Some(buckets) = self.columns {
+            return buckets;
+        }
+        let mut buckets = vec![Bucket::EMPTY; self.points.len().max(1)];
+        for p in self.points {
+            add(&mut buckets, self.range, p);
+        }
+        buckets
+    }
+}
+
+/// When, and the state seen.
+type StatePoint = (f64, Option<ContainerState>);
+
+/// A container-state chart's samples, in any order: kept as they are
+/// while few, then per pixel column its first and last state.
+pub(crate) struct StateSeries {
+    range: (f64, f64),
+    points: Vec<StatePoint>,
+    columns: Option<Vec<Vec<StatePoint>>>,
+}
+
+impl StateSeries {
+    pub(crate) fn new(range: (f64, f64)) -> Self {
+        StateSeries {
+            range,
+            points: Vec::new(),
+            columns: None,
+        }
+    }
+
+    fn keep(columns: &mut [Vec<StatePoint>], range: (f64, f64), p: StatePoint) {
+        let n = columns.len();
+        let col = &mut columns[column_of(p.0, range, n)];
+        match col.len() {
+            0 => col.push(p),
+            1 if p.0 < col[0].0 => col.insert(0, p),
+            1 => col.push(p),
+            _ if p.0 < col[0].0 => col[0] = p,
+            _ if p.0 > col[1].0 => col[1] = p,
+            _ => {}
+        }
+    }
+
+    pub(crate) fn push(&mut self, s: &ProbeSample) {
+        if s.t_ms < self.range.0 || s.t_ms > self.range.1 {
+            return;
+        }
+        let p = (s.t_ms, s.state);
+        if let Some(columns) = &mut self.columns {
+            Self::keep(columns, self.range, p);
+            return;
+        }
+        self.points.push(p);
+        if self.points.len() > 2 * plot_columns() {
+            let mut columns = vec![Vec::with_capacity(2); plot_columns()];
+            for p in self.points.drain(..) {
+                Self::keep(&mut columns, self.range, p);
+            }
+            self.columns = Some(columns);
+        }
+    }
+
+    /// The points to draw, in time order.
+    fn points(self) -> Vec<StatePoint> {
+        let mut points = match self.columns {
+            Some(columns) => columns.into_iter().flatten().collect(),
+            None => self.points,
+        };
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points
+    }
+}
+
 /// What a line chart plots for each sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Measure {
@@ -180,42 +341,16 @@ impl Measure {
 pub(crate) fn latency_chart(
     probe: &str,
     kind: &str,
-    measure: Measure,
-    samples: &[&ProbeSample],
-    range: (f64, f64),
+    series: LatencySeries,
     phases: &[Phase],
 ) -> Chart {
+    let (measure, range) = (series.measure, series.range);
     let frame = Frame {
         from: range.0,
         to: range.1,
     };
-    let in_range: Vec<&&ProbeSample> = samples
-        .iter()
-        .filter(|s| s.t_ms >= range.0 && s.t_ms <= range.1)
-        .collect();
-    let columns = (Frame::plot_width() as usize).min(in_range.len()).max(1);
-    let span = (range.1 - range.0).max(1.0);
-    let mut buckets = vec![
-        Bucket {
-            count: 0,
-            fails: 0,
-            min: f64::MAX,
-            max: 0.0,
-            sum: 0.0
-        };
-        columns
-    ];
-    for s in &in_range {
-        let i = (((s.t_ms - range.0) / span) * columns as f64) as usize;
-        let b = &mut buckets[i.min(columns - 1)];
-        b.fails += usize::from(!s.ok);
-        if let Some(v) = measure.of(s) {
-            b.count += 1;
-            b.min = b.min.min(v);
-            b.max = b.max.max(v);
-            b.sum += v;
-        }
-    }
+    let buckets = series.buckets();
+    let columns = buckets.len();
     let y_max = nice_ceiling(
         buckets
             .iter()
@@ -303,12 +438,8 @@ pub(crate) fn latency_chart(
 }
 
 /// The container state over time, as coloured segments.
-pub(crate) fn state_chart(
-    probe: &str,
-    samples: &[&ProbeSample],
-    range: (f64, f64),
-    phases: &[Phase],
-) -> Chart {
+pub(crate) fn state_chart(probe: &str, series: StateSeries, phases: &[Phase]) -> Chart {
+    let range = series.range;
     let frame = Frame {
         from: range.0,
         to: range.1,
@@ -321,21 +452,18 @@ pub(crate) fn state_chart(
     );
     phases_and_axis(&mut out, &frame, phases);
     out.push_str(r#"<g class="series states" data-series="state">"#);
-    let in_range: Vec<&&ProbeSample> = samples
-        .iter()
-        .filter(|s| s.t_ms >= range.0 && s.t_ms <= range.1)
-        .collect();
+    let in_range = series.points();
     let band_y = TOP + Frame::plot_height() / 2.0 - 14.0;
     // Merge runs of the same state into one segment each.
     let mut i = 0;
     while i < in_range.len() {
-        let state = in_range[i].state;
+        let state = in_range[i].1;
         let mut j = i;
-        while j + 1 < in_range.len() && in_range[j + 1].state == state {
+        while j + 1 < in_range.len() && in_range[j + 1].1 == state {
             j += 1;
         }
-        let start = in_range[i].t_ms;
-        let end = in_range.get(j + 1).map(|s| s.t_ms).unwrap_or(range.1);
+        let start = in_range[i].0;
+        let end = in_range.get(j + 1).map(|p| p.0).unwrap_or(range.1);
         let name = state.map(ContainerState::name).unwrap_or("unknown");
         let (x0, x1) = (frame.x(start), frame.x(end));
         let _ = write!(
@@ -387,15 +515,10 @@ mod tests {
             .collect();
         samples[20_000].latency_ms = 4_000.0;
         samples[20_000].ok = false;
-        let refs: Vec<&ProbeSample> = samples.iter().collect();
-        let chart = latency_chart(
-            "api",
-            "http",
-            Measure::Latency,
-            &refs,
-            (0.0, 3_600_000.0),
-            &[],
-        );
+        let mut series = LatencySeries::new(Measure::Latency, (0.0, 3_600_000.0));
+        // In any order: the result does not depend on it.
+        samples.iter().rev().for_each(|s| series.push(s));
+        let chart = latency_chart("api", "http", series, &[]);
         assert!(chart.svg.len() < 60_000, "{} bytes", chart.svg.len());
         // The y axis reaches the spike, and its failure is marked.
         assert!(chart.svg.contains(">5s<"), "spike lost");
@@ -404,15 +527,8 @@ mod tests {
 
     #[test]
     fn text_is_escaped() {
-        let refs: Vec<&ProbeSample> = Vec::new();
-        let chart = latency_chart(
-            "<script>alert(1)</script>",
-            "http",
-            Measure::Latency,
-            &refs,
-            (0.0, 1.0),
-            &[],
-        );
+        let series = LatencySeries::new(Measure::Latency, (0.0, 1.0));
+        let chart = latency_chart("<script>alert(1)</script>", "http", series, &[]);
         assert!(!chart.svg.contains("<script>"));
         assert!(chart.svg.contains("&lt;script&gt;"));
     }

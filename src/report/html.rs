@@ -1,16 +1,17 @@
 //! What the reports add to the result: the charts of each scenario (HTML,
 //! handed to the template as `html`) and the timeline of every journalled
-//! event and note (`events`, for every template).
+//! event and note (`events`, for every template). Both come from one pass
+//! over `samples.jsonl` ([`prepare`]), folded as it is read: a run of a
+//! day renders in the memory of a run of a minute.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
 use super::chart::{self, Chart, Phase};
 use crate::gameday::model::ProbeType;
-use crate::probe::ProbeSample;
 use crate::record::RunRecord;
-use crate::record::flaps::{self, Change};
+use crate::record::flaps::{self, Change, Flap, FlapCount};
 use crate::record::journal::JournalEntry;
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,95 +34,165 @@ pub(super) struct EventRow {
     pub text: String,
 }
 
-pub(super) fn view(record: &RunRecord) -> HtmlView {
-    let result = &record.result;
-    let mut by_probe: HashMap<&str, Vec<&ProbeSample>> = HashMap::new();
-    for row in &record.samples {
-        by_probe
-            .entry(row.probe.as_str())
-            .or_default()
-            .push(&row.sample);
-    }
-    for samples in by_probe.values_mut() {
-        samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-    }
-    let empty = Vec::new();
-    let scenarios: Vec<ScenarioCharts> = result
-        .scenarios
-        .iter()
-        .map(|s| {
-            let Some(w) = s.windows else {
-                return ScenarioCharts {
-                    name: s.name.clone(),
-                    charts: Vec::new(),
-                };
-            };
-            let held = (w.end - w.apply_start).max(1.0);
-            let lead = (w.baseline.1 - w.baseline.0).min(held * 0.15).max(0.0);
-            let range = (w.apply_start - lead, w.end);
-            let phases = [
-                Phase {
-                    start_ms: range.0,
-                    end_ms: w.apply_start,
-                    class: "phase-before",
-                    label: "before",
-                },
-                Phase {
-                    start_ms: w.fault_start,
-                    end_ms: w.revert_start,
-                    class: "phase-fault",
-                    label: "fault",
-                },
-                Phase {
-                    start_ms: w.revert_start,
-                    end_ms: w.end,
-                    class: "phase-after",
-                    label: "cooldown",
-                },
-            ];
-            let charts = result
-                .probes
-                .iter()
-                .map(|p| {
-                    let samples = by_probe.get(p.name.as_str()).unwrap_or(&empty);
-                    // Kinds are read back from result.json: one unknown to
-                    // this version is charted by latency.
-                    let measure = match ProbeType::from_key(&p.kind) {
-                        Some(ProbeType::Container) => {
-                            return chart::state_chart(&p.name, samples, range, &phases);
-                        }
-                        Some(ProbeType::Prometheus | ProbeType::Logs | ProbeType::Alert) => {
-                            chart::Measure::Value
-                        }
-                        Some(
-                            ProbeType::Http | ProbeType::Tcp | ProbeType::Exec | ProbeType::Command,
-                        )
-                        | None => chart::Measure::Latency,
-                    };
-                    chart::latency_chart(&p.name, &p.kind, measure, samples, range, &phases)
-                })
-                .collect();
-            ScenarioCharts {
-                name: s.name.clone(),
-                charts,
-            }
-        })
-        .collect();
-    let chart_count = scenarios.iter().map(|s| s.charts.len()).sum();
-    HtmlView {
-        scenarios,
-        chart_count,
-    }
+/// A chart being filled by the pass over the samples.
+enum Series {
+    Latency(chart::LatencySeries),
+    State(chart::StateSeries),
 }
 
-/// Every journalled event and every note, in time order.
-pub(super) fn events(record: &RunRecord) -> Vec<EventRow> {
+/// A scenario's charts being filled: its range, its phases, a series per probe.
+struct Charted {
+    range: (f64, f64),
+    phases: [Phase; 3],
+    series: Vec<Series>,
+}
+
+/// What the templates get beyond the result: the charts (when asked for)
+/// and the event timeline, from one pass over the samples. Neither grows
+/// with the number of samples.
+#[derive(Clone)]
+pub(super) struct Prepared {
+    pub view: Option<HtmlView>,
+    pub events: Vec<EventRow>,
+}
+
+pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
     let result = &record.result;
-    let start = result.started_at;
-    let offset = |at: chrono::DateTime<chrono::Utc>| {
-        format!("+{:.1}s", (at - start).num_milliseconds() as f64 / 1000.0)
+    // Per scenario with windows: its range, its phases, a series per probe.
+    let mut scenarios: Vec<Option<Charted>> = if charts {
+        result
+            .scenarios
+            .iter()
+            .map(|s| {
+                let w = s.windows?;
+                let held = (w.end - w.apply_start).max(1.0);
+                let lead = (w.baseline.1 - w.baseline.0).min(held * 0.15).max(0.0);
+                let range = (w.apply_start - lead, w.end);
+                let phases = [
+                    Phase {
+                        start_ms: range.0,
+                        end_ms: w.apply_start,
+                        class: "phase-before",
+                        label: "before",
+                    },
+                    Phase {
+                        start_ms: w.fault_start,
+                        end_ms: w.revert_start,
+                        class: "phase-fault",
+                        label: "fault",
+                    },
+                    Phase {
+                        start_ms: w.revert_start,
+                        end_ms: w.end,
+                        class: "phase-after",
+                        label: "cooldown",
+                    },
+                ];
+                let series = result
+                    .probes
+                    .iter()
+                    .map(|p| {
+                        // Kinds are read back from result.json: one unknown
+                        // to this version is charted by latency.
+                        let measure = match ProbeType::from_key(&p.kind) {
+                            Some(ProbeType::Container) => {
+                                return Series::State(chart::StateSeries::new(range));
+                            }
+                            Some(ProbeType::Prometheus | ProbeType::Logs | ProbeType::Alert) => {
+                                chart::Measure::Value
+                            }
+                            Some(
+                                ProbeType::Http
+                                | ProbeType::Tcp
+                                | ProbeType::Exec
+                                | ProbeType::Command,
+                            )
+                            | None => chart::Measure::Latency,
+                        };
+                        Series::Latency(chart::LatencySeries::new(measure, range))
+                    })
+                    .collect();
+                Some(Charted {
+                    range,
+                    phases,
+                    series,
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
     };
-    // A flapping probe's changes fold into one line (see record::flaps).
+    let probe_index: HashMap<&str, usize> = result
+        .probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
+    let (folded, flaps) = journal_flaps(record);
+    let mut counts = vec![FlapCount::default(); flaps.len()];
+    if !flaps.is_empty() || scenarios.iter().any(Option::is_some) {
+        record.samples.for_each(|row| {
+            for (flap, count) in flaps.iter().zip(counts.iter_mut()) {
+                if flap.probe == row.probe {
+                    count.push(flap, &row.sample);
+                }
+            }
+            let Some(&i) = probe_index.get(row.probe.as_str()) else {
+                return;
+            };
+            let t = row.sample.t_ms;
+            for Charted { range, series, .. } in scenarios.iter_mut().flatten() {
+                if t >= range.0 && t <= range.1 {
+                    match &mut series[i] {
+                        Series::Latency(s) => s.push(&row.sample),
+                        Series::State(s) => s.push(&row.sample),
+                    }
+                }
+            }
+        });
+    }
+    let flap_lines: Vec<(f64, String)> = flaps
+        .iter()
+        .zip(counts)
+        .map(|(flap, count)| (flap.from_ms, count.describe(flap)))
+        .collect();
+    let events = events(record, &folded, flap_lines);
+    let view = charts.then(|| {
+        let scenarios: Vec<ScenarioCharts> = result
+            .scenarios
+            .iter()
+            .zip(scenarios)
+            .map(|(s, charted)| ScenarioCharts {
+                name: s.name.clone(),
+                charts: match charted {
+                    None => Vec::new(),
+                    Some(Charted { phases, series, .. }) => result
+                        .probes
+                        .iter()
+                        .zip(series)
+                        .map(|(p, series)| match series {
+                            Series::State(series) => chart::state_chart(&p.name, series, &phases),
+                            Series::Latency(series) => {
+                                chart::latency_chart(&p.name, &p.kind, series, &phases)
+                            }
+                        })
+                        .collect(),
+                },
+            })
+            .collect();
+        let chart_count = scenarios.iter().map(|s| s.charts.len()).sum();
+        HtmlView {
+            scenarios,
+            chart_count,
+        }
+    });
+    Prepared { view, events }
+}
+
+/// The journal's probe changes that fold into flaps (by journal index),
+/// and the flaps (see record::flaps).
+fn journal_flaps(record: &RunRecord) -> (HashSet<usize>, Vec<Flap<'_>>) {
+    let start = record.result.started_at;
     let ms_of = |at: chrono::DateTime<chrono::Utc>| (at - start).num_milliseconds() as f64;
     let changes: Vec<(usize, Change<'_>)> = record
         .journal
@@ -140,12 +211,23 @@ pub(super) fn events(record: &RunRecord) -> Vec<EventRow> {
         .collect();
     let just: Vec<Change<'_>> = changes.iter().map(|(_, c)| c.clone()).collect();
     let (keep, flaps) = flaps::collapse(&just);
-    let folded: std::collections::HashSet<usize> = changes
+    let folded = changes
         .iter()
         .zip(&keep)
         .filter(|(_, k)| !**k)
         .map(|((i, _), _)| *i)
         .collect();
+    (folded, flaps)
+}
+
+/// Every journalled event and every note, in time order; the probe
+/// changes in `folded` are left out and each flap line stands for its run.
+fn events(record: &RunRecord, folded: &HashSet<usize>, flaps: Vec<(f64, String)>) -> Vec<EventRow> {
+    let result = &record.result;
+    let start = result.started_at;
+    let offset = |at: chrono::DateTime<chrono::Utc>| {
+        format!("+{:.1}s", (at - start).num_milliseconds() as f64 / 1000.0)
+    };
     let mut events: Vec<(chrono::DateTime<chrono::Utc>, EventRow)> = record
         .journal
         .iter()
@@ -255,21 +337,15 @@ pub(super) fn events(record: &RunRecord) -> Vec<EventRow> {
             )
         })
         .collect();
-    for flap in &flaps {
-        let samples: Vec<&ProbeSample> = record
-            .samples
-            .iter()
-            .filter(|r| r.probe == flap.probe)
-            .map(|r| &r.sample)
-            .collect();
+    for (from_ms, text) in flaps {
         // Journal times and sample times both count from the run's start.
-        let at = start + chrono::Duration::milliseconds(flap.from_ms as i64);
+        let at = start + chrono::Duration::milliseconds(from_ms as i64);
         events.push((
             at,
             EventRow {
                 offset: offset(at),
                 kind: "probe".into(),
-                text: flaps::describe(flap, &samples),
+                text,
             },
         ));
     }

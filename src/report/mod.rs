@@ -75,7 +75,7 @@ pub fn render_markdown(
     let record = RunRecord {
         result: result.clone(),
         annotations: Annotations::default(),
-        samples: Vec::new(),
+        samples: Default::default(),
         journal: Vec::new(),
         followups: Vec::new(),
     };
@@ -88,6 +88,20 @@ pub fn render(
     record: &RunRecord,
     format: Format,
     template_dir: Option<&Path>,
+) -> Result<String, ReportError> {
+    let prepared = match format {
+        Format::Md => Some(html::prepare(record, false)),
+        Format::Html => Some(html::prepare(record, true)),
+        Format::Junit | Format::Json => None,
+    };
+    render_prepared(record, format, template_dir, prepared)
+}
+
+fn render_prepared(
+    record: &RunRecord,
+    format: Format,
+    template_dir: Option<&Path>,
+    prepared: Option<html::Prepared>,
 ) -> Result<String, ReportError> {
     match format {
         Format::Junit => {
@@ -109,17 +123,20 @@ pub fn render(
             })
             .map_err(|e| ReportError::Template(e.to_string()))
         }
-        Format::Md => render_template(record, "report.md", DEFAULT_MD_TEMPLATE, template_dir, None),
-        Format::Html => {
-            let view = html::view(record);
-            render_template(
-                record,
-                "report.html",
-                DEFAULT_HTML_TEMPLATE,
-                template_dir,
-                Some(view),
-            )
-        }
+        Format::Md => render_template(
+            record,
+            "report.md",
+            DEFAULT_MD_TEMPLATE,
+            template_dir,
+            prepared,
+        ),
+        Format::Html => render_template(
+            record,
+            "report.html",
+            DEFAULT_HTML_TEMPLATE,
+            template_dir,
+            prepared,
+        ),
     }
 }
 
@@ -133,9 +150,19 @@ pub fn write_all(
 ) -> Result<Vec<PathBuf>, ReportError> {
     let mut written = Vec::new();
     let mut first_error = None;
+    // One pass over the samples serves every format.
+    let prepared = html::prepare(record, true);
     for format in [Format::Md, Format::Html, Format::Junit] {
         let path = run_dir.join(format.file_name());
-        let done = render(record, format, template_dir).and_then(|text| {
+        let this = match format {
+            Format::Html => Some(prepared.clone()),
+            Format::Md => Some(html::Prepared {
+                view: None,
+                events: prepared.events.clone(),
+            }),
+            Format::Junit | Format::Json => None,
+        };
+        let done = render_prepared(record, format, template_dir, this).and_then(|text| {
             std::fs::write(&path, text).map_err(|source| ReportError::Write {
                 path: path.display().to_string(),
                 source,
@@ -159,7 +186,7 @@ fn render_template(
     name: &str,
     default: &str,
     template_dir: Option<&Path>,
-    html_view: Option<html::HtmlView>,
+    prepared: Option<html::Prepared>,
 ) -> Result<String, ReportError> {
     let file = format!("{name}.tera");
     let template = match template_dir.map(|d| d.join(&file)) {
@@ -182,9 +209,11 @@ fn render_template(
     context.insert("outcome_text", record.result.outcome.text());
     context.insert("annotations", &record.annotations);
     context.insert("followups", &record.followups);
-    context.insert("events", &html::events(record));
-    if let Some(view) = html_view {
-        context.insert("html", &view);
+    if let Some(prepared) = prepared {
+        context.insert("events", &prepared.events);
+        if let Some(view) = prepared.view {
+            context.insert("html", &view);
+        }
     }
     tera.render(name, &context)
         .map_err(|e| ReportError::Template(describe_tera(&e)))

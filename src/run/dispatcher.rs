@@ -18,8 +18,10 @@ use crate::exit;
 use crate::gameday::model::{HaltCondition, StopCondition};
 use crate::plan::Plan;
 use crate::probe::{Clock, ProbeSample};
+use crate::record::Samples;
 use crate::record::journal::{Journal, JournalEntry};
 use crate::record::result::{FaultLeft, Observation, SteadyState, TimelineEntry};
+use crate::record::samples::SampleWriter;
 use crate::watchdog::link::Watchdogs;
 
 /// Why waiting for the end of a phase stopped early.
@@ -47,7 +49,11 @@ pub(super) struct Dispatcher {
     samples_rx: mpsc::UnboundedReceiver<ProbeSample>,
     signals: mpsc::UnboundedReceiver<u32>,
     pub(super) signal_count: u32,
-    samples: Vec<Vec<ProbeSample>>,
+    /// Every sample goes to `samples.jsonl` as it arrives; none is kept.
+    samples_out: SampleWriter,
+    /// Per probe, the samples of the baseline, kept until the steady state
+    /// is judged (then `None`): the only samples held in memory.
+    baseline_samples: Option<Vec<Vec<ProbeSample>>>,
     last_ok: Vec<Option<bool>>,
     failing_since: Vec<Option<f64>>,
     timeline: Vec<TimelineEntry>,
@@ -118,6 +124,7 @@ impl Dispatcher {
         journal: Journal,
         events: mpsc::UnboundedSender<RunEvent>,
         samples_rx: mpsc::UnboundedReceiver<ProbeSample>,
+        samples_out: SampleWriter,
         operator: Option<Operator>,
         watchdogs: Watchdogs,
         stops: mpsc::UnboundedReceiver<String>,
@@ -134,7 +141,8 @@ impl Dispatcher {
             samples_rx,
             signals: spawn_signal_listener(),
             signal_count: 0,
-            samples: vec![Vec::new(); n],
+            samples_out,
+            baseline_samples: Some(vec![Vec::new(); n]),
             last_ok: vec![None; n],
             failing_since: vec![None; n],
             timeline: Vec::new(),
@@ -204,7 +212,18 @@ impl Dispatcher {
             ok: sample.ok,
             brief: sample.brief(),
         });
-        self.samples[i].push(sample);
+        self.samples_out
+            .write(&self.plan.gameday.probes.0[i].name, &sample);
+        if let Some(baseline) = &mut self.baseline_samples {
+            baseline[i].push(sample);
+        }
+    }
+
+    /// The baseline samples of probe `i` (none once the steady state is judged).
+    fn baseline_of(&self, i: usize) -> &[ProbeSample] {
+        self.baseline_samples
+            .as_ref()
+            .map_or(&[], |b| b[i].as_slice())
     }
 
     fn check_halt(&self, conditions: &[HaltCondition]) -> Option<String> {
@@ -392,6 +411,7 @@ impl Dispatcher {
         }
         self.drain();
         let steady = self.steady_state(baseline);
+        self.baseline_samples = None;
         let baseline_ms = self.clock.ms(baseline_end);
         let scenario_count = self.plan.gameday.scenarios.len();
         if let Some(interrupt) = interrupted {
@@ -453,7 +473,7 @@ impl Dispatcher {
         // before the end of the baseline.
         self.plan.gameday.probes.0.iter().enumerate().all(|(i, p)| {
             let every = p.every.as_std().as_secs_f64() * 1000.0;
-            self.samples[i]
+            self.baseline_of(i)
                 .iter()
                 .any(|s| s.t_ms < end && s.t_ms >= end - every)
         })
@@ -470,8 +490,11 @@ impl Dispatcher {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let window: Vec<&ProbeSample> =
-                    self.samples[i].iter().filter(|s| s.t_ms < end).collect();
+                let window: Vec<&ProbeSample> = self
+                    .baseline_of(i)
+                    .iter()
+                    .filter(|s| s.t_ms < end)
+                    .collect();
                 let ok = window.iter().filter(|s| s.ok).count();
                 if window.is_empty() {
                     met = false;
@@ -512,17 +535,30 @@ impl Dispatcher {
         runs: Vec<ScenarioRun>,
         aborted_reason: Option<String>,
     ) -> (Plan, Journal, Watchdogs, Happened) {
+        let duration_ms = self.now_ms();
+        let mut timeline = std::mem::take(&mut self.timeline);
+        let path = self.samples_out.path().to_path_buf();
+        if let Err(e) = self.samples_out.finish() {
+            timeline.push(TimelineEntry {
+                t_ms: duration_ms,
+                offset: offset(duration_ms),
+                text: format!(
+                    "samples could not all be written to {}: {e}; checks over the missing samples read as empty windows",
+                    path.display()
+                ),
+            });
+        }
         let happened = Happened {
             run_id,
             file,
             started_at: self.clock.start_wall,
             ended_at: Utc::now(),
-            duration_ms: self.now_ms(),
+            duration_ms,
             steady,
             runs,
             aborted_reason,
-            samples: std::mem::take(&mut self.samples),
-            timeline: std::mem::take(&mut self.timeline),
+            samples: Samples::file(path),
+            timeline,
             faults_left: std::mem::take(&mut self.faults_left),
             observations: std::mem::take(&mut self.observations),
         };

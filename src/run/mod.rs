@@ -169,6 +169,14 @@ pub(crate) async fn run(
 ) -> Result<RunOutcome, RunError> {
     let run_id = options.run_id.clone();
     let (run_dir, mut journal) = run_dir::create(&options.out, &plan.gameday.gameday, &run_id)?;
+    // Samples go to disk as they arrive: the run holds none of them.
+    let samples_path = run_dir.join(record::SAMPLES_FILE);
+    let samples_out = record::samples::SampleWriter::create(&samples_path).map_err(|source| {
+        RunError::Record(record::RecordError::Write {
+            path: samples_path.display().to_string(),
+            source,
+        })
+    })?;
     let clock = Clock::start();
     let _ = journal.append(&JournalEntry::RunStarted {
         run_id: run_id.clone(),
@@ -267,6 +275,7 @@ pub(crate) async fn run(
         journal,
         events,
         samples_rx,
+        samples_out,
         options.operator.clone(),
         watchdogs,
         stops_rx,
@@ -296,8 +305,9 @@ pub(crate) async fn run(
     for engine in engines.iter() {
         halt::clear(engine, &scope, &run_id).await;
     }
-    let (result, samples) = outcome::assemble(&plan, happened);
-    record::write_result_and_samples(&run_dir, &result, &samples)?;
+    let samples = happened.samples.clone();
+    let result = outcome::assemble(&plan, happened);
+    record::write_result(&run_dir, &result)?;
     let _ = journal.append(&JournalEntry::RunFinished {
         exit_code: result.exit_code,
         at: result.ended_at,

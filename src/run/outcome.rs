@@ -1,7 +1,11 @@
 //! From what happened in a run to its record: each scenario's expectations
 //! evaluated over its windows, its verdict, the run's outcome and exit code,
-//! the probe summaries and the timeline. Pure: no Docker, no clock, no
-//! files; the product's contract (verdicts and exit codes) is tested here.
+//! the probe summaries and the timeline. No Docker, no clock; the samples
+//! are streamed from `samples.jsonl` (or memory, in tests) and folded, so
+//! this takes the same memory for a minute and for a day. The product's
+//! contract (verdicts and exit codes) is tested here.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
@@ -9,9 +13,10 @@ use crate::expect::{self, Windows};
 use crate::gameday::model::Window;
 use crate::plan::Plan;
 use crate::probe::ProbeSample;
-use crate::record::SampleRow;
-use crate::record::flaps::{self, Change};
+use crate::record::Samples;
+use crate::record::flaps::{self, Change, FlapCount};
 use crate::record::result::*;
+use crate::record::samples::StartOrder;
 
 /// How a scenario's walk ended, before its expectations are evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +74,8 @@ pub(crate) struct Happened {
     /// Every scenario of the gameday, in order (skipped ones included).
     pub runs: Vec<ScenarioRun>,
     pub aborted_reason: Option<String>,
-    /// Per probe (file order), its samples.
-    pub samples: Vec<Vec<ProbeSample>>,
+    /// The run's samples (its `samples.jsonl`).
+    pub samples: Samples,
     /// Notes of the run (faults applied and reverted, halts, observations).
     pub timeline: Vec<TimelineEntry>,
     /// Faults that could not be reverted.
@@ -91,50 +96,144 @@ pub(crate) fn outcome(summary: &Summary, aborted: bool, faults_left: bool) -> Ou
     }
 }
 
-/// The record of the run (`result.json`) and its samples (`samples.jsonl`).
-pub(crate) fn assemble(plan: &Plan, mut happened: Happened) -> (RunResult, Vec<SampleRow>) {
-    let g = &plan.gameday;
-    for samples in &mut happened.samples {
-        samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-    }
-    let mut timeline = happened.timeline;
-    // Probe state changes, in the order results were known; a probe that
-    // flaps keeps its first failure, first recovery and last change, and
-    // one line stands for the rest (the journal keeps them all).
-    let mut changes: Vec<(TimelineEntry, Change<'_>)> = Vec::new();
-    for (i, samples) in happened.samples.iter().enumerate() {
-        let name = &g.probes.0[i].name;
-        let mut by_end: Vec<&ProbeSample> = samples.iter().collect();
-        by_end.sort_by(|a, b| a.end_ms().total_cmp(&b.end_ms()));
-        let mut last = None;
-        for sample in by_end {
-            if last != Some(sample.ok) {
-                let state = if sample.ok { "ok" } else { "failing" };
-                let t_ms = sample.end_ms();
-                changes.push((
-                    TimelineEntry {
-                        t_ms,
-                        offset: format!("+{:.1}s", t_ms / 1000.0),
-                        text: format!("probe {name}: {state} ({})", sample.brief()),
-                    },
-                    Change { t_ms, probe: name },
-                ));
-                last = Some(sample.ok);
+/// What one pass over the samples folds them into: per scenario its
+/// expectations and the before/during/after summary of each probe, per
+/// probe its totals and latency sketch, and the probes' state changes.
+struct Folds<'p> {
+    /// Every expectation of every scenario that has windows, with its
+    /// scenario's place in `runs` and its probe.
+    checks: Vec<(usize, usize, expect::Accumulator<'p>)>,
+    /// Per scenario (place in `runs`), per probe with a latency, the
+    /// summaries of its three windows.
+    effects: Vec<Vec<(usize, [expect::WindowSummary; 3])>>,
+    /// Per probe: samples, ok, latencies.
+    totals: Vec<(usize, usize, expect::Sketch)>,
+}
+
+impl Folds<'_> {
+    /// A sample of probe `i`, handed on in start order.
+    fn push(&mut self, i: usize, s: &ProbeSample) {
+        for (_, probe, acc) in &mut self.checks {
+            if *probe == i && acc.wants(s.t_ms) {
+                acc.push(s);
             }
         }
+        for per_scenario in &mut self.effects {
+            for (probe, windows) in per_scenario.iter_mut() {
+                if *probe == i {
+                    windows.iter_mut().for_each(|w| w.push(s));
+                }
+            }
+        }
+        let (n, ok, latencies) = &mut self.totals[i];
+        *n += 1;
+        *ok += usize::from(s.ok);
+        latencies.push(s.latency_ms);
     }
+}
+
+/// The record of the run (`result.json`), from what happened and one pass
+/// over its samples (two when a probe flapped): nothing held grows with
+/// the length of the run but the latencies a percentile check decides on.
+pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
+    let g = &plan.gameday;
+    let probes = &g.probes.0;
+    let index_of: HashMap<&str, usize> = probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
+    let evaluated =
+        |run: &ScenarioRun| matches!(run.status, ScenarioStatus::Ran | ScenarioStatus::Aborted);
+    let mut folds = Folds {
+        checks: happened
+            .runs
+            .iter()
+            .enumerate()
+            .filter(|(_, run)| evaluated(run))
+            .filter_map(|(k, run)| Some((k, run.windows.as_ref()?, run)))
+            .flat_map(|(k, w, run)| {
+                g.scenarios[run.index]
+                    .expect
+                    .iter()
+                    .map(move |e| (k, e.probe.id.0, expect::Accumulator::new(e, w)))
+            })
+            .collect(),
+        effects: happened
+            .runs
+            .iter()
+            .map(|run| match &run.windows {
+                Some(w) => probes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.kind.has_latency())
+                    .map(|(i, _)| {
+                        let at = |window| expect::WindowSummary::new(w.range(window));
+                        (
+                            i,
+                            [at(Window::Before), at(Window::Fault), at(Window::After)],
+                        )
+                    })
+                    .collect(),
+                None => Vec::new(),
+            })
+            .collect(),
+        totals: vec![(0, 0, expect::Sketch::default()); probes.len()],
+    };
+    // A run lasts at most its timeout: later than that (and a second of
+    // slack for the channel), a sample cannot be overtaken.
+    let mut orders: Vec<StartOrder> = probes
+        .iter()
+        .map(|p| StartOrder::new(p.timeout.as_std().as_secs_f64() * 1000.0 + 1000.0))
+        .collect();
+    // Probe state changes, in the order results were known (the file's).
+    let mut changes: Vec<(TimelineEntry, Change<'_>)> = Vec::new();
+    let mut last: Vec<Option<bool>> = vec![None; probes.len()];
+    happened.samples.for_each(|row| {
+        let Some(&i) = index_of.get(row.probe.as_str()) else {
+            return;
+        };
+        let sample = &row.sample;
+        if last[i] != Some(sample.ok) {
+            let state = if sample.ok { "ok" } else { "failing" };
+            let t_ms = sample.end_ms();
+            let name = probes[i].name.as_str();
+            changes.push((
+                TimelineEntry {
+                    t_ms,
+                    offset: format!("+{:.1}s", t_ms / 1000.0),
+                    text: format!("probe {name}: {state} ({})", sample.brief()),
+                },
+                Change { t_ms, probe: name },
+            ));
+            last[i] = Some(sample.ok);
+        }
+        orders[i].push(sample.clone(), |s| folds.push(i, &s));
+    });
+    for (i, order) in orders.iter_mut().enumerate() {
+        order.drain(|s| folds.push(i, &s));
+    }
+    // A probe that flaps keeps its first failure, first recovery and last
+    // change, and one line stands for the rest (the journal keeps them all).
+    let mut timeline = happened.timeline;
     let just: Vec<Change<'_>> = changes.iter().map(|(_, c)| c.clone()).collect();
     let (keep, flaps) = flaps::collapse(&just);
-    for flap in &flaps {
-        let Some(i) = g.probes.0.iter().position(|p| p.name == flap.probe) else {
-            continue;
-        };
-        let samples: Vec<&ProbeSample> = happened.samples[i].iter().collect();
-        timeline.push(TimelineEntry {
-            t_ms: flap.from_ms,
-            offset: format!("+{:.1}s", flap.from_ms / 1000.0),
-            text: flaps::describe(flap, &samples),
+    if !flaps.is_empty() {
+        let mut counts = vec![FlapCount::default(); flaps.len()];
+        happened.samples.for_each(|row| {
+            for (flap, count) in flaps.iter().zip(counts.iter_mut()) {
+                if flap.probe == row.probe {
+                    count.push(flap, &row.sample);
+                }
+            }
         });
+        for (flap, count) in flaps.iter().zip(counts) {
+            timeline.push(TimelineEntry {
+                t_ms: flap.from_ms,
+                offset: format!("+{:.1}s", flap.from_ms / 1000.0),
+                text: count.describe(flap),
+            });
+        }
     }
     timeline.extend(
         changes
@@ -144,11 +243,23 @@ pub(crate) fn assemble(plan: &Plan, mut happened: Happened) -> (RunResult, Vec<S
             .map(|((entry, _), _)| entry),
     );
     timeline.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-    let samples = &happened.samples;
+    let Folds {
+        checks,
+        mut effects,
+        totals,
+    } = folds;
+    let mut evaluations: Vec<Vec<expect::Evaluation>> = vec![Vec::new(); happened.runs.len()];
+    for (k, _, acc) in checks {
+        evaluations[k].push(acc.finish());
+    }
     let scenarios: Vec<ScenarioResult> = happened
         .runs
         .into_iter()
-        .map(|run| scenario_result(plan, samples, &timeline, run))
+        .zip(evaluations)
+        .zip(effects.iter_mut().map(std::mem::take))
+        .map(|((run, evaluations), effects)| {
+            scenario_result(plan, evaluations, effects, &timeline, run)
+        })
         .collect();
     let count = |v: Verdict| scenarios.iter().filter(|s| s.verdict == v).count();
     let summary = Summary {
@@ -164,35 +275,26 @@ pub(crate) fn assemble(plan: &Plan, mut happened: Happened) -> (RunResult, Vec<S
         happened.aborted_reason.is_some(),
         !happened.faults_left.is_empty(),
     );
-    let probes = g
-        .probes
-        .0
+    let probes = probes
         .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let samples = &samples[i];
-            let mut latencies: Vec<f64> = samples.iter().map(|s| s.latency_ms).collect();
-            latencies.sort_by(f64::total_cmp);
+        .zip(totals)
+        .map(|(p, (n, ok, latencies))| {
             let has_latency = p.kind.has_latency();
             ProbeSummary {
                 name: p.name.clone(),
                 kind: p.kind.name().to_string(),
                 every_ms: p.every.as_std().as_secs_f64() * 1000.0,
-                samples: samples.len(),
-                ok: samples.iter().filter(|s| s.ok).count(),
-                failed: samples.iter().filter(|s| !s.ok).count(),
-                latency_p50_ms: has_latency
-                    .then(|| expect::percentile(&latencies, 50.0))
-                    .flatten(),
-                latency_p99_ms: has_latency
-                    .then(|| expect::percentile(&latencies, 99.0))
-                    .flatten(),
+                samples: n,
+                ok,
+                failed: n - ok,
+                latency_p50_ms: has_latency.then(|| latencies.percentile(50.0)).flatten(),
+                latency_p99_ms: has_latency.then(|| latencies.percentile(99.0)).flatten(),
             }
         })
         .collect();
     let inventory = &plan.inventory;
     let checklist = crate::record::result::checklist_of(&scenarios);
-    let result = RunResult {
+    RunResult {
         schema_version: SCHEMA_VERSION,
         run_id: happened.run_id,
         gameday: GamedayInfo {
@@ -233,39 +335,24 @@ pub(crate) fn assemble(plan: &Plan, mut happened: Happened) -> (RunResult, Vec<S
         observations: happened.observations,
         checklist,
         summary,
-    };
-    // Every sample, tagged with its probe's name.
-    let rows = happened
-        .samples
-        .into_iter()
-        .enumerate()
-        .flat_map(|(i, list)| {
-            let probe = g.probes.0[i].name.clone();
-            list.into_iter().map(move |sample| SampleRow {
-                probe: probe.clone(),
-                sample,
-            })
-        })
-        .collect();
-    (result, rows)
+    }
 }
 
 fn scenario_result(
     plan: &Plan,
-    samples: &[Vec<ProbeSample>],
+    evaluations: Vec<expect::Evaluation>,
+    effects: Vec<(usize, [expect::WindowSummary; 3])>,
     timeline: &[TimelineEntry],
     run: ScenarioRun,
 ) -> ScenarioResult {
     let g = &plan.gameday;
     let s = &g.scenarios[run.index];
-    let expectations: Vec<ExpectationResult> = match (&run.windows, run.status) {
-        (Some(w), ScenarioStatus::Ran | ScenarioStatus::Aborted) => s
-            .expect
-            .iter()
-            .map(|e| ExpectationResult::new(e, expect::evaluate(e, &samples[e.probe.id.0], w)))
-            .collect(),
-        (None, _) | (Some(_), ScenarioStatus::Error | ScenarioStatus::Skipped) => Vec::new(),
-    };
+    let expectations: Vec<ExpectationResult> = s
+        .expect
+        .iter()
+        .zip(evaluations)
+        .map(|(e, evaluation)| ExpectationResult::new(e, evaluation))
+        .collect();
     let verdict = match run.status {
         ScenarioStatus::Ran if expectations.iter().all(ExpectationResult::is_met) => Verdict::Met,
         ScenarioStatus::Ran => Verdict::NotMet,
@@ -281,31 +368,23 @@ fn scenario_result(
             .cloned()
             .collect(),
     };
-    let probe_effects = match &run.windows {
-        Some(w) => g
-            .probes
-            .0
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.kind.has_latency())
-            .map(|(i, p)| {
-                let at = |window| expect::summarize(&samples[i], w.range(window));
-                let (before_p50_ms, before_success) = at(Window::Before);
-                let (during_p50_ms, during_success) = at(Window::Fault);
-                let (after_p50_ms, after_success) = at(Window::After);
-                ProbeEffect {
-                    probe: p.name.clone(),
-                    before_p50_ms,
-                    during_p50_ms,
-                    after_p50_ms,
-                    before_success,
-                    during_success,
-                    after_success,
-                }
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    let probe_effects = effects
+        .into_iter()
+        .map(|(i, [before, during, after])| {
+            let (before_p50_ms, before_success) = before.finish();
+            let (during_p50_ms, during_success) = during.finish();
+            let (after_p50_ms, after_success) = after.finish();
+            ProbeEffect {
+                probe: g.probes.0[i].name.clone(),
+                before_p50_ms,
+                during_p50_ms,
+                after_p50_ms,
+                before_success,
+                during_success,
+                after_success,
+            }
+        })
+        .collect();
     ScenarioResult {
         name: s.name.clone(),
         description: s.description.clone(),
@@ -329,7 +408,7 @@ mod tests {
     use super::*;
     use crate::expect::Verdict as CheckVerdict;
     use crate::gameday::load_bytes;
-    use crate::gameday::model::Unit;
+    use crate::gameday::model::{Check, Expectation, Unit};
 
     const FILE: &str = r#"
 gameday: Outcome
@@ -404,6 +483,24 @@ scenarios:
             .collect()
     }
 
+    /// Per probe, its samples, as rows of `samples.jsonl` (by probe).
+    fn rows(samples: Vec<Vec<ProbeSample>>) -> Samples {
+        let names = ["health", "login"];
+        Samples::memory(
+            samples
+                .into_iter()
+                .enumerate()
+                .flat_map(|(i, list)| {
+                    list.into_iter()
+                        .map(move |sample| crate::record::SampleRow {
+                            probe: names[i].to_string(),
+                            sample,
+                        })
+                })
+                .collect(),
+        )
+    }
+
     fn happened(runs: Vec<ScenarioRun>, samples: Vec<Vec<ProbeSample>>) -> Happened {
         let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
         Happened {
@@ -419,7 +516,7 @@ scenarios:
             },
             runs,
             aborted_reason: None,
-            samples,
+            samples: rows(samples),
             timeline: Vec::new(),
             faults_left: Vec::new(),
             observations: Vec::new(),
@@ -439,7 +536,7 @@ scenarios:
             t >= w.fault_start && t < w.revert_start && (t / 200.0).floor() as i64 % 2 == 0
         });
         let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
-        let (result, _) = assemble(&plan(), happened(runs, vec![samples(0, |_| false), login]));
+        let result = assemble(&plan(), happened(runs, vec![samples(0, |_| false), login]));
         let lines: Vec<&str> = result.scenarios[0]
             .timeline
             .iter()
@@ -461,9 +558,58 @@ scenarios:
     }
 
     #[test]
+    fn samples_known_out_of_start_order_are_judged_in_start_order() {
+        // The file lists samples as their results were known. A slow run
+        // of health started at the fault (failing after 900 ms) ends after
+        // a quick failure started later: the first failure is the one
+        // started first; the timeline says when each change was known.
+        let w = windows(1);
+        let mut health = samples(0, |_| false);
+        let at = health.iter().position(|s| s.t_ms >= w.apply_start).unwrap();
+        health[at].ok = false;
+        health[at].latency_ms = 900.0;
+        health[at].status = None;
+        health[at].error = Some("connection reset".into());
+        health[at + 1].ok = false;
+        health[at + 1].status = Some(503);
+        let quick = health[at + 1].clone();
+        let slow = health.remove(at);
+        let known_after = health
+            .iter()
+            .position(|s| s.end_ms() > slow.end_ms())
+            .unwrap();
+        health.insert(known_after, slow.clone());
+        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
+        let mut plan = plan();
+        let fails_within = Expectation {
+            check: Check::FailsWithin(crate::gameday::units::HumanDuration::from_secs(1)),
+            ..plan.gameday.scenarios[1].expect[0].clone()
+        };
+        plan.gameday.scenarios[1].expect.push(fails_within);
+        let result = assemble(&plan, happened(runs, vec![health, samples(1, |_| false)]));
+        let first_failure = &result.scenarios[1].expectations[1];
+        assert_eq!(first_failure.value, Some(slow.end_ms() - w.apply_start));
+        let failing: Vec<&TimelineEntry> = result.scenarios[1]
+            .timeline
+            .iter()
+            .filter(|t| t.text.starts_with("probe health"))
+            .collect();
+        let told: Vec<(f64, &str)> = failing.iter().map(|t| (t.t_ms, t.text.as_str())).collect();
+        assert_eq!(
+            told,
+            vec![
+                (quick.end_ms(), "probe health: failing (503 3ms)"),
+                (quick.end_ms() + 100.0, "probe health: ok (200 3ms)"),
+                (slow.end_ms(), "probe health: failing (connection reset)"),
+                (slow.end_ms() + 3.0, "probe health: ok (200 3ms)"),
+            ]
+        );
+    }
+
+    #[test]
     fn every_expectation_met_is_exit_0() {
         let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
-        let (result, rows) = assemble(&plan(), happened(runs, healthy()));
+        let result = assemble(&plan(), happened(runs, healthy()));
         assert_eq!(result.outcome, Outcome::Met);
         assert_eq!(result.exit_code, 0);
         assert_eq!(result.summary.met, 2);
@@ -477,10 +623,9 @@ scenarios:
             (p99.check.as_deref(), p99.unit),
             (Some("latency_p99"), Some(Unit::Ms))
         );
-        // Every sample is kept, tagged with its probe's name.
-        assert_eq!(rows.len(), 700);
-        assert_eq!(rows[0].probe, "health");
-        assert_eq!(rows[350].probe, "login");
+        // Every sample is counted, per probe.
+        assert_eq!(result.probes[0].samples, 350);
+        assert_eq!(result.probes[1].samples, 350);
         assert_eq!(result.probes[0].samples, 350);
     }
 
@@ -490,7 +635,7 @@ scenarios:
         let w = windows(0);
         let health = samples(0, |t| t >= w.fault_start && t < w.revert_start);
         let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
-        let (result, _) = assemble(&plan(), happened(runs, vec![health, samples(1, |_| false)]));
+        let result = assemble(&plan(), happened(runs, vec![health, samples(1, |_| false)]));
         assert_eq!(result.outcome, Outcome::NotMet);
         assert_eq!(result.exit_code, 1);
         let first = &result.scenarios[0];
@@ -515,7 +660,7 @@ scenarios:
             healthy(),
         );
         h.aborted_reason = Some("halt_if: probe `health` has been failing for 5s".into());
-        let (result, _) = assemble(&plan(), h);
+        let result = assemble(&plan(), h);
         assert_eq!(result.outcome, Outcome::Aborted);
         assert_eq!(result.exit_code, 3);
         // Its checks are still evaluated, for the record; the verdict is the abort.
@@ -539,7 +684,7 @@ scenarios:
         let mut h = happened(ScenarioRun::skipped(0..2), healthy());
         h.steady.met = false;
         h.aborted_reason = Some("the steady state was not met".into());
-        let (result, _) = assemble(&plan(), h);
+        let result = assemble(&plan(), h);
         assert_eq!((result.outcome, result.exit_code), (Outcome::Aborted, 3));
         assert_eq!(result.summary.skipped, 2);
         assert!(result.scenarios.iter().all(|s| s.expectations.is_empty()));
@@ -558,19 +703,19 @@ scenarios:
             error: "engine gone".into(),
             by_hand: "docker unpause db000000000001".into(),
         });
-        let (result, _) = assemble(&plan(), h.clone());
+        let result = assemble(&plan(), h.clone());
         assert_eq!((result.outcome, result.exit_code), (Outcome::FaultLeft, 4));
         assert_eq!(result.summary.met, 2, "the verdicts stand");
         // Even when the run was also aborted.
         h.aborted_reason = Some("signal".into());
-        let (result, _) = assemble(&plan(), h);
+        let result = assemble(&plan(), h);
         assert_eq!(result.exit_code, 4);
     }
 
     #[test]
     fn a_fault_that_could_not_be_applied_is_an_error_not_a_verdict() {
         let runs = vec![ran(0, ScenarioStatus::Error), ran(1, ScenarioStatus::Ran)];
-        let (result, _) = assemble(&plan(), happened(runs, healthy()));
+        let result = assemble(&plan(), happened(runs, healthy()));
         let first = &result.scenarios[0];
         assert_eq!(first.verdict, Verdict::Error);
         assert!(first.expectations.is_empty(), "nothing to judge");
@@ -581,7 +726,7 @@ scenarios:
     #[test]
     fn a_window_without_samples_is_not_met() {
         let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
-        let (result, _) = assemble(&plan(), happened(runs, vec![Vec::new(), Vec::new()]));
+        let result = assemble(&plan(), happened(runs, vec![Vec::new(), Vec::new()]));
         let e = &result.scenarios[0].expectations[0];
         assert_eq!(e.verdict, CheckVerdict::NotMet);
         assert!(
@@ -603,7 +748,7 @@ scenarios:
         let w = windows(0);
         let health = samples(0, |t| t >= w.fault_start && t < w.fault_start + 1_000.0);
         let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
-        let (result, _) = assemble(&plan(), happened(runs, vec![health, samples(1, |_| false)]));
+        let result = assemble(&plan(), happened(runs, vec![health, samples(1, |_| false)]));
         let lines: Vec<&str> = result.scenarios[0]
             .timeline
             .iter()

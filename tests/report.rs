@@ -1139,3 +1139,146 @@ fn the_result_schema_is_printed_and_describes_result_json() {
         );
     }
 }
+
+/// `gameday report --index` over an archive of six runs of two gamedays,
+/// one damaged directory and one run that never finished: every run is
+/// listed and linked, the problems are named, the page is self-contained,
+/// and in headless Chromium the filters (from the URL) show the right rows.
+#[test]
+fn the_archive_index_lists_links_and_filters_every_run() {
+    let out = tempfile::tempdir().unwrap();
+    let checkout = "Checkout & <b>pay</b>";
+    for i in 0..6 {
+        let mut record = fixed_record();
+        let day = chrono::Duration::days(i as i64);
+        record.result.started_at += day;
+        record.result.ended_at += day;
+        record.result.run_id = format!("ix{i}");
+        if i >= 4 {
+            record.result.gameday.title = checkout.into();
+        }
+        let met = i % 2 == 1;
+        record.result.outcome = key(if met { "met" } else { "not_met" });
+        record.result.scenarios[0].verdict = key(if met { "met" } else { "not_met" });
+        record.result.scenarios[0].expectations[0].value = Some(100.0 * f64::from(i + 1));
+        write_run_dir(
+            &out.path().join(format!("2026-11-0{}-run-ix{i}", i + 1)),
+            &record,
+        );
+    }
+    // One run's reports rendered: the index links to its report.html.
+    let rendered = out.path().join("2026-11-01-run-ix0");
+    let (code, _, err) = gameday(&["report", rendered.to_str().unwrap()], out.path());
+    assert_eq!(code, 0, "{err}");
+    let damaged = out.path().join("2026-11-09-damaged");
+    std::fs::create_dir_all(&damaged).unwrap();
+    std::fs::write(damaged.join("result.json"), "{\"schema_version\": 1,").unwrap();
+    let partial = out.path().join("2026-11-10-unfinished");
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::write(partial.join("journal.jsonl"), "").unwrap();
+
+    let archive = out.path().to_str().unwrap();
+    let (code, stdout, err) = gameday(&["report", "--index", "--out", archive], out.path());
+    assert_eq!(code, 0, "{err}");
+    let index = out.path().join("index.html");
+    assert_eq!(stdout.trim(), index.display().to_string());
+    assert!(err.contains("2026-11-09-damaged"), "{err}");
+    assert!(
+        err.contains("2026-11-10-unfinished") && err.contains("did not finish"),
+        "{err}"
+    );
+    let html = std::fs::read_to_string(&index).unwrap();
+    assert_eq!(html.matches("<tr data-gameday=").count(), 6);
+    assert!(html.contains("did not finish") && html.contains("2026-11-09-damaged"));
+    // Self-contained and escaped.
+    assert!(!html.contains("<b>pay</b>"));
+    assert!(html.contains("Checkout &amp; &lt;b&gt;pay&lt;/b&gt;"));
+    assert!(!html.contains(" src=") && !html.contains("<link"));
+    let external = html
+        .replace("xmlns=\"http://www.w3.org/2000/svg\"", "")
+        .matches("http")
+        .count();
+    assert_eq!(external, 0, "an external reference");
+    // Every link resolves to a file of the archive.
+    let links: Vec<&str> = html
+        .split("href=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    assert_eq!(links.len(), 6);
+    assert!(
+        links.contains(&"2026-11-01-run-ix0/report.html"),
+        "{links:?}"
+    );
+    for link in &links {
+        assert!(out.path().join(link).is_file(), "{link} does not resolve");
+    }
+    // Trends: a verdict cell per run per scenario, a line per measured value.
+    assert_eq!(html.matches("<section class=\"gameday\"").count(), 2);
+    assert!(html.contains("<polyline points="));
+
+    let Some(browser) = chromium() else { return };
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ];
+    let dom = |fragment: &str| {
+        let o = StdCommand::new(browser)
+            .args(common)
+            .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
+            .arg(format!("file://{}#{fragment}", index.display()))
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let log = String::from_utf8_lossy(&o.stderr).into_owned();
+        let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+        assert!(console.is_empty(), "console messages: {console:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let shown = |dom: &str| {
+        let at = dom.find("data-shown=\"").expect("the filter ran") + 12;
+        dom[at..at + dom[at..].find('"').unwrap()]
+            .parse::<usize>()
+            .unwrap()
+    };
+    assert_eq!(shown(&dom("")), 6);
+    let not_met = dom("outcome=not_met");
+    assert_eq!(shown(&not_met), 3);
+    assert!(not_met.contains("showing 3 of 6 runs"));
+    let fragment = "gameday=Checkout%20%26%20%3Cb%3Epay%3C%2Fb%3E&outcome=met";
+    let one = dom(fragment);
+    assert_eq!(shown(&one), 1);
+    // The other gameday's trends are hidden too.
+    assert_eq!(
+        one.matches("<section class=\"gameday\" data-gameday=")
+            .count(),
+        2
+    );
+    assert_eq!(
+        one.matches("class=\"gameday\" data-gameday=\"Login")
+            .count(),
+        1
+    );
+    assert!(one.contains("hidden=\"\""));
+
+    let shot = out.path().join("index.png");
+    let status = StdCommand::new(browser)
+        .args(common)
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1200,1600")
+        .arg(format!("file://{}", index.display()))
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "screenshot missing or blank ({} bytes)",
+        png.len()
+    );
+    let keep = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/index-screenshot.png");
+    let _ = std::fs::copy(&shot, keep);
+}

@@ -8,12 +8,13 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::history::{HistoryFormat, show_value, table};
+use super::history::{HistoryFormat, table};
 use super::{CliError, CliResult};
 use crate::exit;
 use crate::gameday::model::Unit;
 use crate::record::archive::dir_name;
 use crate::record::read_result;
+use crate::record::result::show_value;
 use crate::record::result::{ChecklistStatus, ExpectationResult, RunResult, Verdict};
 
 /// One side of a compared check.

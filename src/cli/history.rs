@@ -14,7 +14,7 @@ use crate::expect::fmt_ms;
 use crate::gameday::model::Unit;
 use crate::record::archive::{ArchivedRun, dir_name, load_runs};
 use crate::record::followup::{self, FollowUpState};
-use crate::record::result::{ChecklistStatus, Outcome, RunResult, Verdict};
+use crate::record::result::{ChecklistStatus, Outcome, RunResult, Verdict, show_value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HistoryFormat {
@@ -65,35 +65,6 @@ struct ScenarioRun {
 struct ScenarioHistory {
     name: String,
     runs: Vec<ScenarioRun>,
-}
-
-/// A measured value as a person reads it, in the unit its result names
-/// (results written before units were recorded say nothing: their values
-/// were percentages for success rates, statuses and states, else ms).
-pub(super) fn show_value(unit: Option<Unit>, text: &str, value: Option<f64>) -> String {
-    let Some(v) = value else {
-        return "—".to_string();
-    };
-    let unit = unit.unwrap_or(
-        if text.contains("success_rate") || text.contains(": status") || text.contains(": state") {
-            Unit::Percent
-        } else {
-            Unit::Ms
-        },
-    );
-    let number = |v: f64| {
-        let t = format!("{v:.3}");
-        t.trim_end_matches('0').trim_end_matches('.').to_string()
-    };
-    match unit {
-        Unit::Percent => {
-            let t = format!("{v:.1}");
-            format!("{}%", t.trim_end_matches(".0"))
-        }
-        Unit::Ms => fmt_ms(v),
-        Unit::Count => format!("{v:.0}"),
-        Unit::Number => number(v),
-    }
 }
 
 pub(super) fn table(rows: &[Vec<String>]) -> String {

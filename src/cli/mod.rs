@@ -126,24 +126,41 @@ pub enum Command {
         #[arg(long)]
         result: bool,
     },
-    /// Re-render the reports of an archived run (after editing a template, say).
+    /// Re-render the reports of an archived run, or index the whole archive.
     ///
-    /// Reads RUN_DIR/result.json, samples.jsonl, journal.jsonl and annotations.json; the
-    /// measured data is never rewritten. Without --format, writes report.md, report.html and
-    /// junit.xml; `--format json` prints the result with its annotations.
+    /// Reads RUN_DIR/result.json, samples.jsonl (streamed: a run of hours renders in the
+    /// memory of a run of minutes), journal.jsonl and annotations.json; the measured data is
+    /// never rewritten. Without --format, writes report.md, report.html and junit.xml;
+    /// `--format json` prints the result with its annotations.
+    ///
+    /// `gameday report --index [--out reports]` writes reports/index.html: every run with a
+    /// link to its report, filters by gameday and outcome (no server needed; a filtered view
+    /// is linkable as index.html#gameday=NAME&outcome=not_met), and per gameday each
+    /// scenario's verdict and measured values across runs.
     Report {
         /// A run directory, e.g. reports/2026-11-23-login-api-3f9c2a.
-        #[arg(value_name = "RUN_DIR")]
-        run_dir: PathBuf,
+        #[arg(value_name = "RUN_DIR", required_unless_present = "index")]
+        run_dir: Option<PathBuf>,
         /// Only this format.
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, conflicts_with = "index")]
         format: Option<crate::report::Format>,
         /// A directory with your own report.md.tera / report.html.tera.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "index")]
         template_dir: Option<PathBuf>,
-        /// Open the HTML report in the default browser afterwards.
+        /// Open the HTML report (or the index) in the default browser afterwards.
         #[arg(long)]
         open: bool,
+        /// Write DIR/index.html for the archive (see --out) instead of one run's reports.
+        #[arg(long, conflicts_with = "run_dir")]
+        index: bool,
+        /// The archive to index: where run directories are kept.
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "reports",
+            requires = "index"
+        )]
+        out: PathBuf,
     },
     /// The archive as a table, or how one gameday's results changed across runs.
     ///
@@ -325,7 +342,14 @@ pub fn main() -> u8 {
             format,
             template_dir,
             open,
-        } => report::report(&run_dir, format, template_dir.as_deref(), open),
+            index,
+            out,
+        } => match run_dir {
+            Some(run_dir) if !index => {
+                report::report(&run_dir, format, template_dir.as_deref(), open)
+            }
+            _ => report::index(&out, open),
+        },
         Command::History {
             out,
             gameday,

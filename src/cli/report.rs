@@ -44,10 +44,38 @@ pub(super) fn report(
         println!("{}", p.display());
     }
     if open {
-        let html = run_dir.join("report.html");
-        if let Err(e) = std::process::Command::new("xdg-open").arg(&html).status() {
-            eprintln!("cannot open {}: {e}; open it by hand", html.display());
-        }
+        open_in_browser(&run_dir.join("report.html"));
+    }
+    Ok(exit::OK)
+}
+
+fn open_in_browser(html: &Path) {
+    if let Err(e) = std::process::Command::new("xdg-open").arg(html).status() {
+        eprintln!("cannot open {}: {e}; open it by hand", html.display());
+    }
+}
+
+/// `gameday report --index`: the archive's index page.
+pub(super) fn index(out: &Path, open: bool) -> CliResult {
+    let (runs, problems) = crate::record::archive::load_runs(out);
+    for p in &problems {
+        eprintln!("warning: {p}");
+    }
+    if runs.is_empty() && problems.is_empty() {
+        return Err(
+            CliError::invalid(format!("no runs under {}", out.display())).hint(format!(
+                "`gameday run FILE --out {}` archives runs there; --out names another archive",
+                out.display()
+            )),
+        );
+    }
+    let page = report::index::render(out, &runs, &problems, chrono::Utc::now());
+    let path = out.join(report::index::INDEX_FILE);
+    std::fs::write(&path, page)
+        .map_err(|e| CliError::invalid(format!("cannot write {}: {e}", path.display())))?;
+    println!("{}", path.display());
+    if open {
+        open_in_browser(&path);
     }
     Ok(exit::OK)
 }

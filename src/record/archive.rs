@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::annotations::Annotations;
 use super::result::RunResult;
-use super::{RESULT_FILE, read_result};
+use super::{JOURNAL_FILE, RESULT_FILE, read_result};
 
 /// One archived run: its directory, its result and its annotations.
 #[derive(Debug, Clone)]
@@ -32,7 +32,8 @@ pub(crate) fn dir_name(p: &Path) -> String {
 }
 
 /// Every readable run under `out`, oldest first, and a line for each
-/// directory that holds a `result.json` that cannot be read.
+/// directory that holds a `result.json` that cannot be read or a journal
+/// without a result (a run that did not finish).
 pub(crate) fn load_runs(out: &Path) -> (Vec<ArchivedRun>, Vec<String>) {
     let mut runs = Vec::new();
     let mut problems = Vec::new();
@@ -42,6 +43,14 @@ pub(crate) fn load_runs(out: &Path) -> (Vec<ArchivedRun>, Vec<String>) {
     for entry in entries.filter_map(Result::ok) {
         let dir = entry.path();
         if !dir.join(RESULT_FILE).is_file() {
+            // A run that started (its journal is there) but wrote no result.
+            if dir.join(JOURNAL_FILE).is_file() {
+                problems.push(format!(
+                    "{}: no result.json: the run did not finish (it is still running, or it died: `gameday recover --out {}` reverts what it left)",
+                    dir.display(),
+                    out.display()
+                ));
+            }
             continue;
         }
         match read_result(&dir) {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::expect::{Evaluation, Verdict as CheckVerdict, Windows};
 use crate::gameday::model::{Expectation, Unit};
+use crate::gameday::units::fmt_ms;
 
 /// Bump when a field changes meaning or disappears; adding fields is compatible.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -467,6 +468,35 @@ pub struct FaultLeft {
     pub error: String,
     /// How to undo it by hand.
     pub by_hand: String,
+}
+
+/// A measured value as a person reads it, in the unit its result names
+/// (results written before units were recorded say nothing: their values
+/// were percentages for success rates, statuses and states, else ms).
+pub(crate) fn show_value(unit: Option<Unit>, text: &str, value: Option<f64>) -> String {
+    let Some(v) = value else {
+        return "—".to_string();
+    };
+    let unit = unit.unwrap_or(
+        if text.contains("success_rate") || text.contains(": status") || text.contains(": state") {
+            Unit::Percent
+        } else {
+            Unit::Ms
+        },
+    );
+    let number = |v: f64| {
+        let t = format!("{v:.3}");
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    match unit {
+        Unit::Percent => {
+            let t = format!("{v:.1}");
+            format!("{}%", t.trim_end_matches(".0"))
+        }
+        Unit::Ms => fmt_ms(v),
+        Unit::Count => format!("{v:.0}"),
+        Unit::Number => number(v),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub(crate) mod chart;
 mod html;
+pub(crate) mod index;
 pub(crate) mod junit;
 
 use std::path::{Path, PathBuf};

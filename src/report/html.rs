@@ -131,21 +131,21 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
     let (folded, flaps) = journal_flaps(record);
     let mut counts = vec![FlapCount::default(); flaps.len()];
     if !flaps.is_empty() || scenarios.iter().any(Option::is_some) {
-        record.samples.for_each(|row| {
+        record.samples.for_each(|probe, sample| {
             for (flap, count) in flaps.iter().zip(counts.iter_mut()) {
-                if flap.probe == row.probe {
-                    count.push(flap, &row.sample);
+                if flap.probe == probe {
+                    count.push(flap, sample);
                 }
             }
-            let Some(&i) = probe_index.get(row.probe.as_str()) else {
+            let Some(&i) = probe_index.get(probe) else {
                 return;
             };
-            let t = row.sample.t_ms;
+            let t = sample.t_ms;
             for Charted { range, series, .. } in scenarios.iter_mut().flatten() {
                 if t >= range.0 && t <= range.1 {
                     match &mut series[i] {
-                        Series::Latency(s) => s.push(&row.sample),
-                        Series::State(s) => s.push(&row.sample),
+                        Series::Latency(s) => s.push(sample),
+                        Series::State(s) => s.push(sample),
                     }
                 }
             }

@@ -189,11 +189,10 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
     // Probe state changes, in the order results were known (the file's).
     let mut changes: Vec<(TimelineEntry, Change<'_>)> = Vec::new();
     let mut last: Vec<Option<bool>> = vec![None; probes.len()];
-    happened.samples.for_each(|row| {
-        let Some(&i) = index_of.get(row.probe.as_str()) else {
+    happened.samples.for_each(|probe, sample| {
+        let Some(&i) = index_of.get(probe) else {
             return;
         };
-        let sample = &row.sample;
         if last[i] != Some(sample.ok) {
             let state = if sample.ok { "ok" } else { "failing" };
             let t_ms = sample.end_ms();
@@ -220,10 +219,10 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
     let (keep, flaps) = flaps::collapse(&just);
     if !flaps.is_empty() {
         let mut counts = vec![FlapCount::default(); flaps.len()];
-        happened.samples.for_each(|row| {
+        happened.samples.for_each(|probe, sample| {
             for (flap, count) in flaps.iter().zip(counts.iter_mut()) {
-                if flap.probe == row.probe {
-                    count.push(flap, &row.sample);
+                if flap.probe == probe {
+                    count.push(flap, sample);
                 }
             }
         });

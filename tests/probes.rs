@@ -455,3 +455,140 @@ scenarios:
     assert_eq!(result["scenarios"][1]["verdict"], "skipped");
     drop(prom);
 }
+
+/// The container probe reads what Docker knows of a container and what its
+/// cgroup uses: against a compose service with a HEALTHCHECK, a memory limit
+/// and `restart: always`. Idle, it is healthy and uses little CPU; while a
+/// load runs inside it (connections to itself, bounded in count), the stats
+/// API shows the CPU it takes; when its process dies (killed from the host,
+/// as a crash would end it), the engine restarts it and the restart is
+/// counted. Memory stays under the limit, and no OOM kill is seen.
+#[test]
+fn the_container_probe_sees_health_cpu_memory_and_a_restart() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let compose = dir.path().join("docker-compose.yml");
+    std::fs::write(
+        &compose,
+        r#"version: "2.4"
+services:
+  store: { image: "gameday-demo:latest", command: [store, --listen, "0.0.0.0:7000"] }
+  api:
+    image: "gameday-demo:latest"
+    command: [api, --listen, "0.0.0.0:8080", --store, "store:7000"]
+    restart: always
+    mem_limit: 64m
+    healthcheck: { test: ["CMD", "/gameday-demo", "connect", "127.0.0.1:8080", "500"], interval: 1s, timeout: 1s, retries: 2 }
+    ports: ["127.0.0.1:${API_PORT}:8080"]
+"#,
+    )
+    .unwrap();
+    let stack = ComposeStack::up(
+        "cprobe",
+        &[compose],
+        &["store", "api"],
+        &[("API_PORT", port.to_string())],
+    );
+    let api = format!("{}_api_1", stack.name);
+    wait_for("api healthy", Duration::from_secs(20), || {
+        docker(&["inspect", "-f", "{{.State.Health.Status}}", &api]) == "healthy"
+    });
+    let (_g, file) = gameday_file(&format!(
+        r#"
+gameday: Container probe
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 3s, cooldown: 4s }}
+probes:
+  api-box: {{ container: {{ service: api }}, every: 250ms }}
+scenarios:
+  - name: Busy api
+    fault: {{ pause: {{ service: store }} }}
+    duration: 8s
+    expect:
+      - {{ probe: api-box, during: before, health: healthy }}
+      - {{ probe: api-box, during: before, cpu: "< 20%" }}
+      - {{ probe: api-box, during: fault, cpu: ">= 30%" }}
+      - {{ probe: api-box, during: fault, memory: "< 64MiB" }}
+      - {{ probe: api-box, during: fault, memory: "> 64KiB" }}
+      - {{ probe: api-box, during: fault, oom_killed: false }}
+      - {{ probe: api-box, during: fault, restarts: "== 0" }}
+  - name: Api crashes
+    fault: {{ pause: {{ service: store }} }}
+    duration: 6s
+    expect:
+      - {{ probe: api-box, during: fault, restarts: ">= 1" }}
+      - {{ probe: api-box, recovers_within: 5s }}
+"#,
+        project = stack.name
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    let applied = |n: usize| {
+        std::fs::read_dir(out.path()).is_ok_and(|mut d| d.next().is_some())
+            && journal_text(out.path())
+                .matches("\"fault_applied\"")
+                .count()
+                >= n
+    };
+    // The load: 20,000 connections from inside the api to itself, 8 at a time.
+    wait_for("the first fault", Duration::from_secs(30), || applied(1));
+    let load = docker(&[
+        "exec",
+        &api,
+        "/gameday-demo",
+        "probe",
+        "127.0.0.1:8080",
+        "20000",
+        "1000",
+        "8",
+    ]);
+    eprintln!("load: {load}");
+    // The crash: the api's process killed from the host.
+    wait_for("the second fault", Duration::from_secs(30), || applied(2));
+    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &api]);
+    let killed = StdCommand::new("kill")
+        .args(["-KILL", &pid])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+    let output = finish(child, Duration::from_secs(90));
+    let run = run_dir(out.path());
+    let result = result_json(&run);
+    let checks: Vec<(String, String, String)> = result["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["expectations"].as_array().unwrap().clone())
+        .map(|e| {
+            (
+                e["text"].as_str().unwrap().to_string(),
+                e["verdict"].as_str().unwrap().to_string(),
+                e["actual"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    eprintln!("{checks:#?}");
+    let not_met: Vec<_> = checks.iter().filter(|c| c.1 != "met").collect();
+    assert!(
+        not_met.is_empty(),
+        "not met: {not_met:#?}\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_exit(&output, 0);
+    // What the probe read is what Docker says now: one restart, running, healthy again.
+    assert_eq!(docker(&["inspect", "-f", "{{.RestartCount}}", &api]), "1");
+    wait_for("api healthy again", Duration::from_secs(20), || {
+        docker(&["inspect", "-f", "{{.State.Health.Status}}", &api]) == "healthy"
+    });
+    // The samples carry the readings, and the HTML report charts them.
+    let samples = std::fs::read_to_string(run.join("samples.jsonl")).unwrap();
+    assert!(samples.contains("\"health\":\"healthy\"") && samples.contains("\"cpu_pct\":"));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert_eq!(
+        html.matches("<svg class=\"chart cpu\"").count(),
+        2,
+        "a CPU chart per scenario"
+    );
+    assert_eq!(html.matches("<svg class=\"chart memory\"").count(), 2);
+}

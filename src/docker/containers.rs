@@ -36,7 +36,125 @@ impl Operation {
     }
 }
 
+/// What a container probe reads of a container in one inspect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerStatus {
+    pub state: ContainerState,
+    /// `None` when the engine does not say (an absent container).
+    pub health: Option<HealthState>,
+    pub restarts: Option<u64>,
+    pub oom_killed: Option<bool>,
+    pub exit_code: Option<i64>,
+}
+
+/// One reading of the engine's stats stream (about one a second).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatsReading {
+    /// CPU use since the stream's previous reading, 100 = one core
+    /// (`docker stats`' formula); `None` on the first reading.
+    pub cpu_pct: Option<f64>,
+    /// Memory in use without the page cache that can be dropped (as
+    /// `docker stats` counts it).
+    pub memory_bytes: Option<u64>,
+}
+
+impl StatsReading {
+    fn of(stats: &bollard::models::ContainerStatsResponse) -> StatsReading {
+        let total = |c: Option<&bollard::models::ContainerCpuStats>| {
+            let c = c?;
+            Some((
+                c.cpu_usage.as_ref()?.total_usage?,
+                c.system_cpu_usage?,
+                c.online_cpus,
+            ))
+        };
+        let cpu_pct = match (
+            total(stats.cpu_stats.as_ref()),
+            total(stats.precpu_stats.as_ref()),
+        ) {
+            (Some((cpu, system, online)), Some((cpu_before, system_before, _))) => {
+                let used = cpu.checked_sub(cpu_before);
+                let passed = system.checked_sub(system_before).filter(|s| *s > 0);
+                used.zip(passed).map(|(used, passed)| {
+                    used as f64 / passed as f64 * f64::from(online.unwrap_or(1).max(1)) * 100.0
+                })
+            }
+            _ => None,
+        };
+        let memory_bytes = stats.memory_stats.as_ref().and_then(|m| {
+            let usage = m.usage?;
+            let cache = m.stats.as_ref().and_then(|s| {
+                s.get("total_inactive_file")
+                    .or_else(|| s.get("inactive_file"))
+                    .copied()
+            });
+            Some(usage.saturating_sub(cache.unwrap_or(0)))
+        });
+        StatsReading {
+            cpu_pct,
+            memory_bytes,
+        }
+    }
+}
+
 impl Engine {
+    /// State, HEALTHCHECK status, restart count, OOM flag and exit code of
+    /// a container, from one inspect; `Absent` when it no longer exists.
+    pub async fn status(&self, id: &str) -> Result<ContainerStatus, DockerError> {
+        use bollard::models::HealthStatusEnum;
+        match self.client.inspect_container(id, None).await {
+            Ok(info) => {
+                let state = info.state.as_ref();
+                let health = match state.and_then(|s| s.health.as_ref()).and_then(|h| h.status) {
+                    Some(HealthStatusEnum::STARTING) => HealthState::Starting,
+                    Some(HealthStatusEnum::HEALTHY) => HealthState::Healthy,
+                    Some(HealthStatusEnum::UNHEALTHY) => HealthState::Unhealthy,
+                    Some(HealthStatusEnum::NONE | HealthStatusEnum::EMPTY) | None => {
+                        HealthState::None
+                    }
+                };
+                Ok(ContainerStatus {
+                    state: state
+                        .and_then(|s| s.status)
+                        .map(|s| s.to_string().parse().unwrap_or(ContainerState::Dead))
+                        .unwrap_or(ContainerState::Dead),
+                    health: Some(health),
+                    restarts: info.restart_count.and_then(|n| u64::try_from(n).ok()),
+                    oom_killed: state.and_then(|s| s.oom_killed),
+                    exit_code: state.and_then(|s| s.exit_code),
+                })
+            }
+            Err(e) => match DockerError::classify(e, id) {
+                DockerError::NotFound(_) => Ok(ContainerStatus {
+                    state: ContainerState::Absent,
+                    health: None,
+                    restarts: None,
+                    oom_killed: None,
+                    exit_code: None,
+                }),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The engine's stats of a container as they come (Docker computes
+    /// them about once a second); the stream ends when the container stops.
+    pub fn stats(
+        &self,
+        id: &str,
+    ) -> impl futures_util::Stream<Item = Result<StatsReading, DockerError>> + use<> {
+        let options = bollard::query_parameters::StatsOptionsBuilder::new()
+            .stream(true)
+            .build();
+        let id = id.to_string();
+        self.client
+            .stats(&id, Some(options))
+            .map(move |item| match item {
+                Ok(stats) => Ok(StatsReading::of(&stats)),
+                Err(e) => Err(DockerError::classify(e, &id)),
+            })
+    }
+
     /// Current state of a container; `Absent` when it no longer exists.
     pub async fn state(&self, id: &str) -> Result<ContainerState, DockerError> {
         match self.client.inspect_container(id, None).await {

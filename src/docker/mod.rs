@@ -23,8 +23,8 @@ pub(crate) mod ssh;
 
 pub(crate) use inspect::{ContainerDetail, PublishedPort};
 
-use crate::gameday::units::ContainerState;
-pub(crate) use containers::{Confirmation, Operation};
+use crate::gameday::units::{ContainerState, HealthState};
+pub(crate) use containers::{Confirmation, Operation, StatsReading};
 pub(crate) use network::Endpoint;
 
 /// Where an engine listens on its own host, unless told otherwise.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::gameday::model::{Check, Expectation, Window};
-use crate::gameday::units::{CmpOp, Comparison, HumanDuration};
+use crate::gameday::units::{ByteSize, CmpOp, Comparison, CpuPercent, HumanDuration};
 use crate::probe::ProbeSample;
 
 /// The moments of one scenario, in ms since the start of the run.
@@ -289,6 +289,26 @@ enum Kept {
         checks: usize,
         end: Option<f64>,
     },
+    /// restarts: the restart count's reading just before the window (or
+    /// its first in it), its last, and its increases in between (a new
+    /// container counts from 0 again).
+    Restarts {
+        first: Option<u64>,
+        last: Option<u64>,
+        increase: u64,
+    },
+    /// oom_killed: samples that read the flag, and that saw it set.
+    Oom {
+        read: usize,
+        killed: usize,
+    },
+    /// cpu (mean) and memory (peak): the window's readings.
+    Readings {
+        count: usize,
+        sum: f64,
+        min: f64,
+        max: f64,
+    },
 }
 
 /// One expectation evaluated over a stream of its probe's samples, fed in
@@ -319,7 +339,19 @@ impl<'e> Accumulator<'e> {
         };
         let kept = match &expectation.check {
             Check::SuccessRate(_) => Kept::Rate,
-            Check::Status(_) | Check::ExitCode(_) | Check::State(_) => every(),
+            Check::Status(_) | Check::ExitCode(_) | Check::State(_) | Check::Health(_) => every(),
+            Check::Restarts(_) => Kept::Restarts {
+                first: None,
+                last: None,
+                increase: 0,
+            },
+            Check::OomKilled(_) => Kept::Oom { read: 0, killed: 0 },
+            Check::Cpu(_) | Check::Memory(_) => Kept::Readings {
+                count: 0,
+                sum: 0.0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+            },
             Check::LatencyP50(_)
             | Check::LatencyP95(_)
             | Check::LatencyP99(_)
@@ -394,6 +426,13 @@ impl<'e> Accumulator<'e> {
                         },
                     ),
                     Check::State(wanted) => (s.state == Some(*wanted), state_seen(s)),
+                    Check::Health(wanted) => (
+                        s.health == Some(*wanted),
+                        match s.health {
+                            Some(h) => h.to_string(),
+                            None => s.error.clone().unwrap_or_else(|| "unknown".into()),
+                        },
+                    ),
                     _ => return,
                 };
                 *matching += usize::from(passes);
@@ -489,6 +528,58 @@ impl<'e> Accumulator<'e> {
                 _ => {}
             },
             (Kept::Values { .. }, _) => {}
+            (
+                Kept::Restarts {
+                    first,
+                    last,
+                    increase,
+                },
+                _,
+            ) => {
+                match (s.restarts, in_window) {
+                    // The latest reading before the window is where it
+                    // counts from: a restart right at the window's start
+                    // still counts.
+                    (Some(count), false) if s.t_ms < from => {
+                        *first = Some(count);
+                        *last = Some(count);
+                    }
+                    (Some(count), true) => {
+                        first.get_or_insert(count);
+                        if let Some(before) = *last {
+                            *increase += count.saturating_sub(before);
+                        }
+                        *last = Some(count);
+                    }
+                    _ => {}
+                }
+            }
+            (Kept::Oom { read, killed }, _) => {
+                if let (true, Some(flag)) = (in_window, s.oom_killed) {
+                    *read += 1;
+                    *killed += usize::from(flag);
+                }
+            }
+            (
+                Kept::Readings {
+                    count,
+                    sum,
+                    min,
+                    max,
+                },
+                check,
+            ) => {
+                let reading = match check {
+                    Check::Cpu(_) => s.cpu_pct,
+                    _ => s.memory_bytes.map(|b| b as f64),
+                };
+                if let (true, Some(v)) = (in_window, reading) {
+                    *count += 1;
+                    *sum += v;
+                    *min = min.min(v);
+                    *max = max.max(v);
+                }
+            }
             (Kept::Firing { checks, end }, _) => {
                 if s.t_ms >= w.apply_start && s.t_ms < w.end {
                     *checks += 1;
@@ -720,6 +811,101 @@ impl<'e> Accumulator<'e> {
                     value: None,
                 },
             },
+            (
+                Kept::Restarts {
+                    first,
+                    last,
+                    increase,
+                },
+                Check::Restarts(cmp),
+            ) => {
+                let (Some(first), Some(last), true) = (first, last, n > 0) else {
+                    if n == 0 {
+                        return empty();
+                    }
+                    return Evaluation {
+                        verdict: Verdict::NotMet,
+                        actual: format!(
+                            "no sample of the {} window read the restart count",
+                            expectation.during.name()
+                        ),
+                        value: None,
+                    };
+                };
+                let measured = increase as f64;
+                Evaluation {
+                    verdict: verdict(cmp.op.holds(&measured, &cmp.value.0)),
+                    actual: format!(
+                        "restarted {increase} time{} (restart count {first} to {last} over {n} samples)",
+                        if increase == 1 { "" } else { "s" }
+                    ),
+                    value: Some(measured),
+                }
+            }
+            (Kept::Oom { read, killed }, Check::OomKilled(wanted)) => {
+                if read == 0 {
+                    return empty();
+                }
+                let actual = if killed > 0 {
+                    format!("the OOM killer struck: seen by {killed} of {read} samples")
+                } else {
+                    format!("no OOM kill seen over {read} samples")
+                };
+                Evaluation {
+                    verdict: verdict((killed > 0) == *wanted),
+                    actual,
+                    value: Some(killed as f64),
+                }
+            }
+            (
+                Kept::Readings {
+                    count,
+                    sum,
+                    min,
+                    max,
+                },
+                check,
+            ) => {
+                if count == 0 {
+                    if n == 0 {
+                        return empty();
+                    }
+                    return Evaluation {
+                        verdict: Verdict::NotMet,
+                        actual: format!(
+                            "no sample of the {} window read the container's stats ({n} samples)",
+                            expectation.during.name()
+                        ),
+                        value: None,
+                    };
+                }
+                match check {
+                    Check::Cpu(cmp) => {
+                        let mean = sum / count as f64;
+                        let pct = |v: f64| CpuPercent(v).to_string();
+                        Evaluation {
+                            verdict: verdict(cmp.op.holds(&mean, &cmp.value.0)),
+                            actual: format!(
+                                "measured a mean of {} of a core (from {} to {}) over {count} samples",
+                                pct(mean),
+                                pct(min),
+                                pct(max)
+                            ),
+                            value: Some(mean),
+                        }
+                    }
+                    Check::Memory(cmp) => Evaluation {
+                        verdict: verdict(cmp.op.holds(&max, &cmp.value.0)),
+                        actual: format!(
+                            "measured a peak of {} (low {}) over {count} samples",
+                            ByteSize(max),
+                            ByteSize(min)
+                        ),
+                        value: Some(max),
+                    },
+                    _ => empty(),
+                }
+            }
             // Each check is given its own kind of keeping in `new`.
             _ => empty(),
         }
@@ -744,7 +930,8 @@ pub(crate) fn evaluate(
 mod tests {
     use super::*;
     use crate::gameday::units::{
-        CmpOp, Comparison, ContainerState, HumanDuration, Percent, StatusSpec,
+        ByteSize, CmpOp, Comparison, ContainerState, CpuPercent, HealthState, HumanDuration,
+        Number, Percent, StatusSpec,
     };
     use crate::gameday::yaml::Pos;
     use proptest::prelude::*;
@@ -946,6 +1133,107 @@ mod tests {
         let r = evaluate(&e, &[], &windows());
         assert_eq!(r.verdict, Verdict::NotMet);
         assert!(r.actual.starts_with("no samples"));
+    }
+
+    #[test]
+    fn container_readings_health_restarts_oom_cpu_and_memory() {
+        let reading = |t: f64, restarts: u64, cpu: Option<f64>, mib: u64, health: HealthState| {
+            let mut s = sample(t, true, 2.0, None);
+            s.state = Some(ContainerState::Running);
+            s.health = Some(health);
+            s.restarts = Some(restarts);
+            s.oom_killed = Some(false);
+            s.cpu_pct = cpu;
+            s.memory_bytes = Some(mib << 20);
+            s
+        };
+        let samples = vec![
+            reading(500.0, 0, None, 10, HealthState::Healthy), // baseline
+            reading(1200.0, 0, None, 20, HealthState::Healthy),
+            reading(1400.0, 0, Some(80.0), 120, HealthState::Healthy),
+            reading(1600.0, 1, Some(160.0), 40, HealthState::Starting),
+            reading(1800.0, 1, Some(60.0), 30, HealthState::Healthy),
+        ];
+        let run = |check: Check| evaluate(&expect(Window::Fault, check), &samples, &windows());
+        let restarts = run(Check::Restarts(Comparison {
+            op: CmpOp::Le,
+            value: Number(0.0),
+        }));
+        assert_eq!(restarts.verdict, Verdict::NotMet);
+        assert_eq!(
+            restarts.actual,
+            "restarted 1 time (restart count 0 to 1 over 4 samples)"
+        );
+        let cpu = run(Check::Cpu(Comparison {
+            op: CmpOp::Ge,
+            value: CpuPercent(90.0),
+        }));
+        assert_eq!(cpu.verdict, Verdict::Met, "{cpu:?}");
+        assert_eq!(
+            cpu.actual,
+            "measured a mean of 100% of a core (from 60% to 160%) over 3 samples"
+        );
+        let memory = run(Check::Memory(Comparison {
+            op: CmpOp::Lt,
+            value: ByteSize(100.0 * 1024.0 * 1024.0),
+        }));
+        assert_eq!(memory.verdict, Verdict::NotMet);
+        assert_eq!(
+            memory.actual,
+            "measured a peak of 120MiB (low 20MiB) over 4 samples"
+        );
+        let health = run(Check::Health(HealthState::Healthy));
+        assert_eq!(health.verdict, Verdict::NotMet);
+        assert_eq!(
+            health.actual,
+            "measured healthy ×3, starting ×1 (3 of 4 samples match)"
+        );
+        let no_oom = run(Check::OomKilled(false));
+        assert_eq!(no_oom.verdict, Verdict::Met);
+        assert_eq!(no_oom.actual, "no OOM kill seen over 4 samples");
+        let mut killed = samples.clone();
+        killed[3].oom_killed = Some(true);
+        let oom = evaluate(
+            &expect(Window::Fault, Check::OomKilled(true)),
+            &killed,
+            &windows(),
+        );
+        assert_eq!(oom.verdict, Verdict::Met);
+        assert_eq!(oom.actual, "the OOM killer struck: seen by 1 of 4 samples");
+        // A container replaced by a new one counts from 0 again: only rises count.
+        let mut replaced = samples.clone();
+        replaced[0].restarts = Some(2);
+        replaced[1].restarts = Some(2);
+        replaced[2].restarts = Some(0);
+        replaced[3].restarts = Some(1);
+        let r = evaluate(
+            &expect(
+                Window::Fault,
+                Check::Restarts(Comparison {
+                    op: CmpOp::Eq,
+                    value: Number(1.0),
+                }),
+            ),
+            &replaced,
+            &windows(),
+        );
+        assert_eq!(r.verdict, Verdict::Met, "{r:?}");
+        // A restart just as the window opens counts from the reading before it.
+        let mut early = samples.clone();
+        early[1].restarts = Some(1);
+        let r = evaluate(
+            &expect(
+                Window::Fault,
+                Check::Restarts(Comparison {
+                    op: CmpOp::Ge,
+                    value: Number(1.0),
+                }),
+            ),
+            &early,
+            &windows(),
+        );
+        assert_eq!(r.verdict, Verdict::Met, "{r:?}");
+        assert!(r.actual.contains("restart count 0 to 1"), "{r:?}");
     }
 
     #[test]

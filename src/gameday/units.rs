@@ -631,10 +631,160 @@ impl fmt::Display for ContainerState {
     }
 }
 
+/// CPU use as `docker stats` shows it: 100% is one core fully busy, so a
+/// container using two cores reads 200%. Written `50%`, `150%`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct CpuPercent(pub f64);
+
+impl FromStr for CpuPercent {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let s = text.trim();
+        let Some(number) = s.strip_suffix('%') else {
+            return Err(format!(
+                "expected CPU use as a percentage of one core like `50%` or `150%`, found `{s}`"
+            ));
+        };
+        match number.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(CpuPercent(v)),
+            _ => Err(format!("`{number}` is not a non-negative number in `{s}`")),
+        }
+    }
+}
+
+impl fmt::Display for CpuPercent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = format!("{:.1}", self.0);
+        write!(f, "{}%", text.trim_end_matches(".0"))
+    }
+}
+
+/// A size in bytes: `256MiB`, `1.5GiB`, `200MB`, `512KiB`, `4096B`. A unit
+/// is required (a bare number is refused: bytes or megabytes?).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct ByteSize(pub f64);
+
+impl ByteSize {
+    const UNITS: [(&'static str, f64); 9] = [
+        ("KiB", 1024.0),
+        ("MiB", 1024.0 * 1024.0),
+        ("GiB", 1024.0 * 1024.0 * 1024.0),
+        ("TiB", 1024.0 * 1024.0 * 1024.0 * 1024.0),
+        ("kB", 1e3),
+        ("MB", 1e6),
+        ("GB", 1e9),
+        ("TB", 1e12),
+        ("B", 1.0),
+    ];
+}
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let s = text.trim();
+        let Some((number, scale)) = Self::UNITS
+            .iter()
+            .find_map(|(unit, scale)| s.strip_suffix(unit).map(|n| (n.trim(), *scale)))
+        else {
+            return Err(format!(
+                "`{s}` has no unit; write a size like `256MiB`, `1GiB` or `200MB`"
+            ));
+        };
+        match number.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(ByteSize(v * scale)),
+            _ => Err(format!("`{number}` is not a non-negative number in `{s}`")),
+        }
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut value = self.0;
+        let mut unit = "B";
+        for next in ["KiB", "MiB", "GiB", "TiB"] {
+            if value < 1024.0 {
+                break;
+            }
+            value /= 1024.0;
+            unit = next;
+        }
+        let text = if unit == "B" {
+            format!("{value:.0}")
+        } else {
+            format!("{value:.1}")
+        };
+        write!(f, "{}{unit}", text.trim_end_matches(".0"))
+    }
+}
+
+/// What Docker's HEALTHCHECK says of a container, or `none` without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    Starting,
+    Healthy,
+    Unhealthy,
+    /// The container has no HEALTHCHECK.
+    None,
+}
+
+impl HealthState {
+    pub const ALL: [HealthState; 4] = [
+        HealthState::Starting,
+        HealthState::Healthy,
+        HealthState::Unhealthy,
+        HealthState::None,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HealthState::Starting => "starting",
+            HealthState::Healthy => "healthy",
+            HealthState::Unhealthy => "unhealthy",
+            HealthState::None => "none",
+        }
+    }
+}
+
+impl FromStr for HealthState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        HealthState::ALL
+            .into_iter()
+            .find(|h| h.name() == s.trim())
+            .ok_or_else(|| format!("unknown health `{}`", s.trim()))
+    }
+}
+
+impl fmt::Display for HealthState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn sizes_need_a_unit_and_print_in_binary_units() {
+        let size = |s: &str| s.parse::<ByteSize>().map(|b| b.0);
+        assert_eq!(size("256MiB"), Ok(256.0 * 1024.0 * 1024.0));
+        assert_eq!(size("200MB"), Ok(200e6));
+        assert_eq!(size("1.5 GiB"), Ok(1.5 * 1024.0 * 1024.0 * 1024.0));
+        assert_eq!(size("4096B"), Ok(4096.0));
+        assert!(size("256").unwrap_err().contains("no unit"));
+        assert!(size("-1MiB").is_err());
+        assert_eq!(ByteSize(256.0 * 1024.0 * 1024.0).to_string(), "256MiB");
+        assert_eq!(ByteSize(1536.0 * 1024.0 * 1024.0).to_string(), "1.5GiB");
+        assert_eq!(ByteSize(900.0).to_string(), "900B");
+        assert_eq!("150%".parse::<CpuPercent>().map(|c| c.0), Ok(150.0));
+        assert!("150".parse::<CpuPercent>().is_err());
+        assert_eq!(CpuPercent(82.25).to_string(), "82.2%");
+        assert_eq!("healthy".parse::<HealthState>(), Ok(HealthState::Healthy));
+        assert!("fine".parse::<HealthState>().is_err());
+    }
 
     fn d(s: &str) -> Result<u128, String> {
         s.parse::<HumanDuration>().map(|d| d.0.as_millis())

@@ -12,6 +12,7 @@ mod logs;
 mod metrics;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::docker::Engine;
 use crate::gameday::model::{HttpProbe, Probe, ProbeKind};
-use crate::gameday::units::ContainerState;
+use crate::gameday::units::{ContainerState, HealthState};
 
 /// One run of one probe.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -50,6 +51,21 @@ pub struct ProbeSample {
     /// exec and command: the start of their output; logs: the first matching line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// container: Docker's HEALTHCHECK status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthState>,
+    /// container: how often the engine restarted it (its restart policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u64>,
+    /// container: whether the OOM killer ended its last run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_killed: Option<bool>,
+    /// container: CPU use since the previous sample, 100 = one core (stats API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_pct: Option<f64>,
+    /// container: memory in use, page cache excluded (stats API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
 }
 
 impl ProbeSample {
@@ -58,10 +74,14 @@ impl ProbeSample {
         self.t_ms + self.latency_ms
     }
 
-    /// Short text for timelines and the live view: `200 12ms`, `paused`, `timeout`.
+    /// Short text for timelines and the live view: `200 12ms`, `paused`,
+    /// `running, healthy`, `timeout`.
     pub fn brief(&self) -> String {
         if let Some(state) = self.state {
-            return state.to_string();
+            return match self.health {
+                Some(h) if h != HealthState::None => format!("{state}, {h}"),
+                _ => state.to_string(),
+            };
         }
         if let Some(code) = self.exit_code {
             return match &self.error {
@@ -94,6 +114,9 @@ pub(crate) struct ProbeRunner {
     pub log_cursor: Arc<tokio::sync::Mutex<Option<DateTime<Utc>>>>,
     /// logs probes: the pattern, compiled once (validated when the file was read).
     pub log_pattern: Option<regex::Regex>,
+    /// container probes: the latest reading of the engine's stats stream
+    /// and when it came ([`follow_stats`] keeps it).
+    pub last_stats: Arc<std::sync::Mutex<Option<(Instant, crate::docker::StatsReading)>>>,
 }
 
 impl ProbeRunner {
@@ -117,6 +140,7 @@ impl ProbeRunner {
             engine,
             log_cursor: Arc::default(),
             log_pattern,
+            last_stats: Arc::default(),
         }
     }
 }
@@ -157,6 +181,15 @@ pub(crate) fn spawn(
     samples: mpsc::UnboundedSender<ProbeSample>,
     mut cancel: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    if let (ProbeKind::Container(_), Some(id)) = (&runner.probe.kind, runner.container_ids.first())
+    {
+        tokio::spawn(follow_stats(
+            runner.engine.clone(),
+            id.clone(),
+            runner.last_stats.clone(),
+            cancel.clone(),
+        ));
+    }
     tokio::spawn(async move {
         let runner = Arc::new(runner);
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -187,6 +220,44 @@ pub(crate) fn spawn(
     })
 }
 
+/// A stats reading older than this is not attached to a sample.
+const STATS_FRESH: Duration = Duration::from_millis(2500);
+
+/// Follow the engine's stats of a container for a container probe, keeping
+/// the latest reading in `latest`, until the run is cancelled. Docker
+/// computes them once a second and asking for one reading waits for the
+/// next (a second), so they are streamed beside the probe, never in its
+/// runs: a container probe stays as fast as an inspect. The stream ends
+/// when the container stops; it is followed again once it runs.
+async fn follow_stats(
+    engine: Engine,
+    id: String,
+    latest: Arc<std::sync::Mutex<Option<(Instant, crate::docker::StatsReading)>>>,
+    mut cancel: watch::Receiver<bool>,
+) {
+    use futures_util::StreamExt;
+    while !*cancel.borrow() {
+        let stream = engine.stats(&id);
+        tokio::pin!(stream);
+        loop {
+            tokio::select! {
+                _ = cancel.changed() => return,
+                item = stream.next() => match item {
+                    Some(Ok(reading)) => {
+                        *latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some((Instant::now(), reading));
+                    }
+                    Some(Err(_)) | None => break,
+                },
+            }
+        }
+        tokio::select! {
+            _ = cancel.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
 impl ProbeRunner {
     /// One run, bounded by the probe's timeout.
     pub(crate) async fn run_once(&self, clock: Clock) -> ProbeSample {
@@ -213,6 +284,11 @@ impl ProbeRunner {
                 sample.exit_code = result.exit_code;
                 sample.value = result.value;
                 sample.output = result.output.as_deref().map(crate::redact::text);
+                sample.health = result.health;
+                sample.restarts = result.restarts;
+                sample.oom_killed = result.oom_killed;
+                sample.cpu_pct = result.cpu_pct;
+                sample.memory_bytes = result.memory_bytes;
             }
         }
         sample
@@ -229,13 +305,32 @@ impl ProbeRunner {
                 let Some(id) = self.container_ids.first() else {
                     return Outcome::failed("no container".into());
                 };
-                match self.engine.state(id).await {
-                    Ok(state) => Outcome {
-                        ok: state == ContainerState::Running,
-                        state: Some(state),
-                        ..Default::default()
-                    },
-                    Err(e) => Outcome::failed(e.to_string()),
+                let status = match self.engine.status(id).await {
+                    Ok(status) => status,
+                    Err(e) => return Outcome::failed(e.to_string()),
+                };
+                // The latest stats reading, if it is recent (Docker makes
+                // one a second) and the container still runs.
+                let reading = match status.state {
+                    ContainerState::Running | ContainerState::Paused => *self
+                        .last_stats
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    _ => None,
+                }
+                .filter(|(at, _)| at.elapsed() < STATS_FRESH)
+                .map(|(_, r)| r);
+                let cpu_pct = reading.and_then(|r| r.cpu_pct);
+                Outcome {
+                    ok: status.state == ContainerState::Running,
+                    state: Some(status.state),
+                    exit_code: status.exit_code,
+                    health: status.health,
+                    restarts: status.restarts,
+                    oom_killed: status.oom_killed,
+                    cpu_pct,
+                    memory_bytes: reading.and_then(|r| r.memory_bytes),
+                    ..Default::default()
                 }
             }
             ProbeKind::Exec(exec) => {
@@ -270,6 +365,11 @@ struct Outcome {
     exit_code: Option<i64>,
     value: Option<f64>,
     output: Option<String>,
+    health: Option<HealthState>,
+    restarts: Option<u64>,
+    oom_killed: Option<bool>,
+    cpu_pct: Option<f64>,
+    memory_bytes: Option<u64>,
 }
 
 impl Outcome {

@@ -181,9 +181,7 @@ mod tests {
             status: None,
             state: None,
             error: error.map(String::from),
-            exit_code: None,
-            value: None,
-            output: None,
+            ..Default::default()
         };
         let samples = [
             sample(26_100.0, false, Some("timeout after 2s")),

@@ -56,6 +56,16 @@ struct Line<'a> {
     value: Option<f64>,
     #[serde(default)]
     output: Option<String>,
+    #[serde(default)]
+    health: Option<crate::gameday::units::HealthState>,
+    #[serde(default)]
+    restarts: Option<u64>,
+    #[serde(default)]
+    oom_killed: Option<bool>,
+    #[serde(default)]
+    cpu_pct: Option<f64>,
+    #[serde(default)]
+    memory_bytes: Option<u64>,
 }
 
 /// Appends samples to `samples.jsonl` as they arrive, buffered.
@@ -175,6 +185,11 @@ impl Samples {
                         exit_code: line.exit_code,
                         value: line.value,
                         output: line.output,
+                        health: line.health,
+                        restarts: line.restarts,
+                        oom_killed: line.oom_killed,
+                        cpu_pct: line.cpu_pct,
+                        memory_bytes: line.memory_bytes,
                     };
                     f(&line.probe, &sample);
                 }
@@ -398,6 +413,11 @@ mod tests {
             exit_code: Some(7),
             value: Some(0.5),
             output: Some("line\nnext".into()),
+            health: Some(crate::gameday::units::HealthState::Unhealthy),
+            restarts: Some(3),
+            oom_killed: Some(true),
+            cpu_pct: Some(151.5),
+            memory_bytes: Some(200 << 20),
             ..Default::default()
         };
         let path = dir.path().join("full.jsonl");

@@ -226,6 +226,14 @@ impl LatencySeries {
         }
     }
 
+    /// Whether any sample in range had something to plot.
+    pub(crate) fn has_values(&self) -> bool {
+        match &self.columns {
+            Some(buckets) => buckets.iter().any(|b| b.count > 0),
+            None => self.points.iter().any(|p| p.v.is_some()),
+        }
+    }
+
     /// One bucket per point while they are few, else one per column.
     fn buckets(self) -> Vec<Bucket> {
         if let Some(buckets) = self.columns {
@@ -309,6 +317,10 @@ pub(crate) enum Measure {
     Latency,
     /// The number the run read (prometheus, logs, alert).
     Value,
+    /// A container's CPU use, 100% = one core (container probes).
+    Cpu,
+    /// A container's memory in use (container probes).
+    Memory,
 }
 
 impl Measure {
@@ -316,6 +328,8 @@ impl Measure {
         match self {
             Measure::Latency => Some(sample.latency_ms),
             Measure::Value => sample.value,
+            Measure::Cpu => sample.cpu_pct,
+            Measure::Memory => sample.memory_bytes.map(|b| b as f64),
         }
     }
 
@@ -326,6 +340,8 @@ impl Measure {
                 let text = format!("{v:.2}");
                 text.trim_end_matches('0').trim_end_matches('.').to_string()
             }
+            Measure::Cpu => crate::gameday::units::CpuPercent(v).to_string(),
+            Measure::Memory => crate::gameday::units::ByteSize(v).to_string(),
         }
     }
 
@@ -333,6 +349,8 @@ impl Measure {
         match self {
             Measure::Latency => "latency",
             Measure::Value => "value",
+            Measure::Cpu => "cpu",
+            Measure::Memory => "memory",
         }
     }
 }

@@ -34,10 +34,18 @@ pub(super) struct EventRow {
     pub text: String,
 }
 
-/// A chart being filled by the pass over the samples.
+/// A chart being filled by the pass over the samples. A container probe
+/// gets its state strip, and its CPU and memory lines when the engine gave
+/// stats.
 enum Series {
     Latency(chart::LatencySeries),
-    State(chart::StateSeries),
+    State(Box<ContainerSeries>),
+}
+
+struct ContainerSeries {
+    state: chart::StateSeries,
+    cpu: chart::LatencySeries,
+    memory: chart::LatencySeries,
 }
 
 /// A scenario's charts being filled: its range, its phases, a series per probe.
@@ -96,7 +104,14 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
                         // to this version is charted by latency.
                         let measure = match ProbeType::from_key(&p.kind) {
                             Some(ProbeType::Container) => {
-                                return Series::State(chart::StateSeries::new(range));
+                                return Series::State(Box::new(ContainerSeries {
+                                    state: chart::StateSeries::new(range),
+                                    cpu: chart::LatencySeries::new(chart::Measure::Cpu, range),
+                                    memory: chart::LatencySeries::new(
+                                        chart::Measure::Memory,
+                                        range,
+                                    ),
+                                }));
                             }
                             Some(ProbeType::Prometheus | ProbeType::Logs | ProbeType::Alert) => {
                                 chart::Measure::Value
@@ -145,7 +160,11 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
                 if t >= range.0 && t <= range.1 {
                     match &mut series[i] {
                         Series::Latency(s) => s.push(sample),
-                        Series::State(s) => s.push(sample),
+                        Series::State(s) => {
+                            s.state.push(sample);
+                            s.cpu.push(sample);
+                            s.memory.push(sample);
+                        }
                     }
                 }
             }
@@ -170,10 +189,21 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
                         .probes
                         .iter()
                         .zip(series)
-                        .map(|(p, series)| match series {
-                            Series::State(series) => chart::state_chart(&p.name, series, &phases),
+                        .flat_map(|(p, series)| match series {
+                            Series::State(series) => {
+                                let ContainerSeries { state, cpu, memory } = *series;
+                                let mut charts = vec![chart::state_chart(&p.name, state, &phases)];
+                                for stats in [cpu, memory] {
+                                    if stats.has_values() {
+                                        charts.push(chart::latency_chart(
+                                            &p.name, &p.kind, stats, &phases,
+                                        ));
+                                    }
+                                }
+                                charts
+                            }
                             Series::Latency(series) => {
-                                chart::latency_chart(&p.name, &p.kind, series, &phases)
+                                vec![chart::latency_chart(&p.name, &p.kind, series, &phases)]
                             }
                         })
                         .collect(),

@@ -2,7 +2,9 @@
 //! which window, exactly one check that fits the probe's kind.
 
 use super::*;
-use crate::gameday::units::{ContainerState, Number, StatusSpec};
+use crate::gameday::units::{
+    ByteSize, ContainerState, CpuPercent, HealthState, Number, StatusSpec,
+};
 
 pub(crate) const EXPECT_COMMON_KEYS: &[&str] = &["probe", "during"];
 pub(crate) const HALT_KEYS: &[&str] = &["probe", "failing_for"];
@@ -90,6 +92,25 @@ impl Decoder<'_> {
             }
             CheckKind::Value => {
                 Check::Value(self.comparison::<Number>(value, "`value`", "< 0.05")?)
+            }
+            CheckKind::Health => {
+                let text = self.name(value, "`health`")?;
+                match text.parse::<HealthState>() {
+                    Ok(h) => Check::Health(h),
+                    Err(e) => {
+                        let names: Vec<&str> = HealthState::ALL.iter().map(|h| h.name()).collect();
+                        self.error_hint(value.pos, e, format!("use one of {}", names.join(", ")));
+                        return None;
+                    }
+                }
+            }
+            CheckKind::Restarts => {
+                Check::Restarts(self.comparison::<Number>(value, "`restarts`", "<= 1")?)
+            }
+            CheckKind::OomKilled => Check::OomKilled(self.boolean(value, "`oom_killed`")?),
+            CheckKind::Cpu => Check::Cpu(self.comparison::<CpuPercent>(value, "`cpu`", ">= 50%")?),
+            CheckKind::Memory => {
+                Check::Memory(self.comparison::<ByteSize>(value, "`memory`", "< 256MiB")?)
             }
             CheckKind::State => {
                 let text = self.name(value, "`state`")?;

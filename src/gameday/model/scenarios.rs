@@ -7,7 +7,8 @@ use serde::Serialize;
 use super::keyed_kinds;
 use super::{Fault, ProbeRef, ProbeType};
 use crate::gameday::units::{
-    Comparison, ContainerState, HumanDuration, Number, Percent, StatusSpec,
+    ByteSize, Comparison, ContainerState, CpuPercent, HealthState, HumanDuration, Number, Percent,
+    StatusSpec,
 };
 use crate::gameday::yaml::Pos;
 
@@ -212,6 +213,19 @@ pub enum Check {
     Value(Comparison<Number>),
     /// After the fault is applied, the alert fires within this time.
     FiresWithin(HumanDuration),
+    /// Every sample saw this HEALTHCHECK status (`healthy`, `unhealthy`,
+    /// `starting`, `none`).
+    Health(HealthState),
+    /// How often the engine restarted the container during the window
+    /// (its restart count's increase), e.g. `"<= 1"`.
+    Restarts(Comparison<Number>),
+    /// `true`: the OOM killer struck (seen by some sample); `false`: no
+    /// sample saw it.
+    OomKilled(bool),
+    /// The window's mean CPU use, 100% being one core, e.g. `">= 50%"`.
+    Cpu(Comparison<CpuPercent>),
+    /// The window's peak memory use, e.g. `"< 256MiB"`.
+    Memory(Comparison<ByteSize>),
 }
 
 /// One exit code or a list of them.
@@ -253,6 +267,11 @@ keyed_kinds! {
         Matches = "matches",
         Value = "value",
         FiresWithin = "fires_within",
+        Health = "health",
+        Restarts = "restarts",
+        OomKilled = "oom_killed",
+        Cpu = "cpu",
+        Memory = "memory",
     }
 }
 
@@ -269,6 +288,8 @@ pub enum Unit {
     Count,
     /// A number as the probe returned it (a Prometheus value).
     Number,
+    /// A size in bytes (memory use).
+    Bytes,
 }
 
 impl CheckKind {
@@ -277,7 +298,12 @@ impl CheckKind {
         match self {
             CheckKind::SuccessRate | CheckKind::RecoversWithin | CheckKind::FailsWithin => true,
             CheckKind::Status => probe == ProbeType::Http,
-            CheckKind::State => probe == ProbeType::Container,
+            CheckKind::State
+            | CheckKind::Health
+            | CheckKind::Restarts
+            | CheckKind::OomKilled
+            | CheckKind::Cpu
+            | CheckKind::Memory => probe == ProbeType::Container,
             CheckKind::ExitCode => matches!(probe, ProbeType::Exec | ProbeType::Command),
             CheckKind::Matches => probe == ProbeType::Logs,
             CheckKind::Value => matches!(probe, ProbeType::Prometheus | ProbeType::Alert),
@@ -305,16 +331,24 @@ impl CheckKind {
             | CheckKind::State
             | CheckKind::ExitCode
             | CheckKind::Matches
-            | CheckKind::Value => None,
+            | CheckKind::Value
+            | CheckKind::Health
+            | CheckKind::Restarts
+            | CheckKind::OomKilled
+            | CheckKind::Cpu
+            | CheckKind::Memory => None,
         }
     }
 
     /// The unit of the value the check measures.
     pub fn unit(self) -> Unit {
         match self {
-            CheckKind::SuccessRate | CheckKind::Status | CheckKind::State | CheckKind::ExitCode => {
-                Unit::Percent
-            }
+            CheckKind::SuccessRate
+            | CheckKind::Status
+            | CheckKind::State
+            | CheckKind::ExitCode
+            | CheckKind::Health
+            | CheckKind::Cpu => Unit::Percent,
             CheckKind::LatencyP50
             | CheckKind::LatencyP95
             | CheckKind::LatencyP99
@@ -322,7 +356,8 @@ impl CheckKind {
             | CheckKind::RecoversWithin
             | CheckKind::FailsWithin
             | CheckKind::FiresWithin => Unit::Ms,
-            CheckKind::Matches => Unit::Count,
+            CheckKind::Matches | CheckKind::Restarts | CheckKind::OomKilled => Unit::Count,
+            CheckKind::Memory => Unit::Bytes,
             CheckKind::Value => Unit::Number,
         }
     }
@@ -344,6 +379,11 @@ impl Check {
             Check::Matches(_) => CheckKind::Matches,
             Check::Value(_) => CheckKind::Value,
             Check::FiresWithin(_) => CheckKind::FiresWithin,
+            Check::Health(_) => CheckKind::Health,
+            Check::Restarts(_) => CheckKind::Restarts,
+            Check::OomKilled(_) => CheckKind::OomKilled,
+            Check::Cpu(_) => CheckKind::Cpu,
+            Check::Memory(_) => CheckKind::Memory,
         }
     }
 
@@ -368,6 +408,11 @@ impl std::fmt::Display for Check {
             Check::Matches(c) => write!(f, "matching lines {c}"),
             Check::Value(c) => write!(f, "value {c}"),
             Check::FiresWithin(d) => write!(f, "fires within {d}"),
+            Check::Health(h) => write!(f, "health {h}"),
+            Check::Restarts(c) => write!(f, "restarts {c}"),
+            Check::OomKilled(b) => write!(f, "oom_killed {b}"),
+            Check::Cpu(c) => write!(f, "cpu {c}"),
+            Check::Memory(c) => write!(f, "memory {c}"),
         }
     }
 }

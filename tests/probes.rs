@@ -592,3 +592,51 @@ scenarios:
     );
     assert_eq!(html.matches("<svg class=\"chart memory\"").count(), 2);
 }
+
+/// An exec probe on a container the gameday pauses, every 100 ms, through
+/// three pauses: no exec starts while this run holds the container paused
+/// (on this engine an exec racing the freeze stayed frozen in `runc init`
+/// and hung the unpause), each pause waits for the execs in flight, every
+/// fault is reverted, and the probe succeeds again after each revert.
+#[test]
+fn exec_probes_take_turns_with_the_runs_pauses_of_their_container() {
+    let project = Project::new("execgate");
+    let (store, _api) = project.demo_stack();
+    let mut scenarios = String::new();
+    for i in 1..=3 {
+        scenarios.push_str(&format!(
+            r#"  - name: Store paused {i}
+    fault: {{ pause: {{ service: store }} }}
+    duration: 2s
+    expect:
+      - {{ probe: store-exec, during: fault, success_rate: "== 0%" }}
+      - {{ probe: store-exec, recovers_within: 3s }}
+"#
+        ));
+    }
+    let (_g, file) = gameday_file(&format!(
+        r#"
+gameday: Exec and pause
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 1s, cooldown: 2s }}
+probes:
+  store-exec: {{ exec: {{ service: store, command: [/gameday-demo, connect, "127.0.0.1:7000", "300"] }}, every: 100ms, timeout: 2s }}
+scenarios:
+{scenarios}"#,
+        project = project.name
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    let output = finish(child, Duration::from_secs(60));
+    assert_exit(&output, 0);
+    assert_eq!(store.state(), "running");
+    let run = run_dir(out.path());
+    let samples = std::fs::read_to_string(run.join("samples.jsonl")).unwrap();
+    let held = samples
+        .matches("not run: this gameday holds the container paused")
+        .count();
+    assert!(held >= 30, "only {held} samples were held back");
+    // And no exec ran into a paused container: none failed another way.
+    let refused = samples.matches("is paused").count();
+    assert_eq!(refused, 0, "an exec reached a paused container");
+}

@@ -117,6 +117,8 @@ pub(crate) struct ProbeRunner {
     /// container probes: the latest reading of the engine's stats stream
     /// and when it came ([`follow_stats`] keeps it).
     pub last_stats: Arc<std::sync::Mutex<Option<(Instant, crate::docker::StatsReading)>>>,
+    /// exec probes: turns with this run's pauses (see [`ExecGate`]).
+    pub exec_gate: Arc<ExecGate>,
 }
 
 impl ProbeRunner {
@@ -141,6 +143,7 @@ impl ProbeRunner {
             log_cursor: Arc::default(),
             log_pattern,
             last_stats: Arc::default(),
+            exec_gate: Arc::default(),
         }
     }
 }
@@ -337,6 +340,11 @@ impl ProbeRunner {
                 let Some(id) = self.container_ids.first() else {
                     return Outcome::failed("no container".into());
                 };
+                let Some(_in_flight) = self.exec_gate.enter(id) else {
+                    return Outcome::failed(
+                        "not run: this gameday holds the container paused".into(),
+                    );
+                };
                 command::exec_once(&self.engine, id, &exec.command).await
             }
             ProbeKind::Command(c) => command::host_once(&c.argv).await,
@@ -453,5 +461,90 @@ fn describe_http_error(e: &reqwest::Error) -> String {
         "timeout".to_string()
     } else {
         crate::error_chain(e)
+    }
+}
+
+/// Exec probes and this run's own pauses of the same container take turns.
+/// On some engines (seen on Docker 20.10 with runc 1.1 and cgroup v1) an
+/// exec that starts while its container is being frozen stays frozen in
+/// `runc init`, and the unpause that should revert the fault hangs with it.
+/// So a pause waits (bounded) for the execs in flight on its container, and
+/// no exec starts on a container this run holds paused: its sample fails
+/// at once and says why (an exec into a paused container fails anyway).
+#[derive(Debug, Default)]
+pub(crate) struct ExecGate {
+    containers: std::sync::Mutex<std::collections::HashMap<String, GateState>>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    in_flight: usize,
+    held: bool,
+}
+
+/// An exec in flight on a container; dropping it ends it.
+pub(crate) struct ExecPermit<'a> {
+    gate: &'a ExecGate,
+    id: String,
+}
+
+impl Drop for ExecPermit<'_> {
+    fn drop(&mut self) {
+        if let Some(state) = self.gate.lock().get_mut(&self.id) {
+            state.in_flight = state.in_flight.saturating_sub(1);
+        }
+        self.gate.changed.notify_waiters();
+    }
+}
+
+impl ExecGate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, GateState>> {
+        self.containers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Before an exec: `None` while this run holds the container paused.
+    pub(crate) fn enter(&self, id: &str) -> Option<ExecPermit<'_>> {
+        let mut containers = self.lock();
+        let state = containers.entry(id.to_string()).or_default();
+        if state.held {
+            return None;
+        }
+        state.in_flight += 1;
+        Some(ExecPermit {
+            gate: self,
+            id: id.to_string(),
+        })
+    }
+
+    /// Before pausing: no new exec on `id`, and wait up to `within` for the
+    /// ones in flight (each is bounded by its probe's timeout). Returns how
+    /// many were still running when it gave up waiting.
+    pub(crate) async fn hold(&self, id: &str, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let changed = self.changed.notified();
+            let in_flight = {
+                let mut containers = self.lock();
+                let state = containers.entry(id.to_string()).or_default();
+                state.held = true;
+                state.in_flight
+            };
+            if in_flight == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return in_flight;
+            }
+        }
+    }
+
+    /// After the unpause (or a pause that failed): execs may run again.
+    pub(crate) fn release(&self, id: &str) {
+        if let Some(state) = self.lock().get_mut(id) {
+            state.held = false;
+        }
     }
 }

@@ -9,7 +9,7 @@ use super::dispatcher::Dispatcher;
 use crate::docker::ContainerInfo;
 use crate::fault::{self, AppliedFault, RevertRecipe};
 use crate::gameday::decode::DEFAULT_HOST;
-use crate::gameday::model::{Pick, Step};
+use crate::gameday::model::{Fault, Pick, Step};
 use crate::record::journal::JournalEntry;
 use crate::record::result::{FaultLeft, FaultResult};
 
@@ -118,7 +118,25 @@ impl Dispatcher {
             });
             return Err(error);
         }
-        match fault::apply(&engine, &fault, container, &context, recipe.clone()).await {
+        // An exec racing the freeze can wedge the engine: none in flight.
+        let pausing = matches!(fault, Fault::Pause(_));
+        if pausing {
+            let longest = self
+                .plan
+                .gameday
+                .probes
+                .0
+                .iter()
+                .map(|p| p.timeout.as_std())
+                .max()
+                .unwrap_or_default();
+            self.exec_gate.hold(&container.id, longest).await;
+        }
+        let applied = fault::apply(&engine, &fault, container, &context, recipe.clone()).await;
+        if pausing && applied.is_err() {
+            self.exec_gate.release(&container.id);
+        }
+        match applied {
             Ok(a) => {
                 let _ = self.journal.append(&JournalEntry::FaultApplied {
                     fault_id: fault_id.to_string(),
@@ -193,8 +211,13 @@ impl Dispatcher {
         }
         let engine = self.engines.of(&applied.container).clone();
         let engine_name = applied.container.engine.clone();
+        let container_id = applied.container.id.clone();
+        let unpausing = matches!(applied.recipe, RevertRecipe::Unpause { .. });
         match applied.revert(&engine).await {
             Ok(r) => {
+                if unpausing {
+                    self.exec_gate.release(&container_id);
+                }
                 self.watchdogs.disarm(&engine_name, &id);
                 let id_for_notify = id.clone();
                 let _ = self.journal.append(&JournalEntry::FaultReverted {

@@ -75,6 +75,8 @@ pub(super) struct Dispatcher {
     failures: Vec<u64>,
     /// A `stop_if` condition that held, once seen: it stops the run.
     stopped: Option<String>,
+    /// Exec probes take turns with this run's pauses (see `probe::ExecGate`).
+    pub(super) exec_gate: std::sync::Arc<crate::probe::ExecGate>,
 }
 
 /// Listen for SIGINT/SIGTERM: forward the count; on the third, exit at once.
@@ -129,6 +131,7 @@ impl Dispatcher {
         watchdogs: Watchdogs,
         stops: mpsc::UnboundedReceiver<String>,
         notify: crate::notify::Notify,
+        exec_gate: std::sync::Arc<crate::probe::ExecGate>,
     ) -> Dispatcher {
         let n = plan.gameday.probes.0.len();
         Dispatcher {
@@ -156,6 +159,7 @@ impl Dispatcher {
             notify,
             failures: vec![0; n],
             stopped: None,
+            exec_gate,
         }
     }
 

@@ -244,6 +244,7 @@ pub(crate) async fn run(
         cancel_rx.clone(),
     ));
     let http = probe::http_client();
+    let exec_gate = std::sync::Arc::new(probe::ExecGate::default());
     let probe_tasks: Vec<_> = plan
         .gameday
         .probes
@@ -261,7 +262,9 @@ pub(crate) async fn run(
                 .map_or(engines.default_engine(), |c| engines.of(c))
                 .clone();
             let container_ids = containers.iter().map(|c| c.id.clone()).collect();
-            let runner = ProbeRunner::new(index, p.clone(), container_ids, http.clone(), engine);
+            let mut runner =
+                ProbeRunner::new(index, p.clone(), container_ids, http.clone(), engine);
+            runner.exec_gate = exec_gate.clone();
             probe::spawn(runner, clock, samples_tx.clone(), cancel_rx.clone())
         })
         .collect();
@@ -280,6 +283,7 @@ pub(crate) async fn run(
         watchdogs,
         stops_rx,
         options.notify.clone(),
+        exec_gate,
     );
     let (steady, scenarios, aborted_reason) = d.execute().await;
 

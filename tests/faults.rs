@@ -274,3 +274,124 @@ fn recover_says_what_is_left_when_it_cannot_revert() {
         "{stderr}"
     );
 }
+
+/// The state letter (`S`, `T`, ...) of the process of container `id` whose
+/// command line contains `pattern`, found on this host as the fault finds it.
+fn process_state(id: &str, pattern: &str) -> Option<(i32, char)> {
+    for entry in std::fs::read_dir("/proc").ok()?.filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cgroup.contains(id) && cmdline.contains(pattern) {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            return Some((pid, state));
+        }
+    }
+    None
+}
+
+/// The `process` fault through the binary: a worker started inside the api
+/// (a second demo server on :7001) gets SIGSTOP. Its clients time out while
+/// the api's main process answers on; it runs again on revert. Then the
+/// runner and its watchdog are killed while it is stopped, and `gameday
+/// recover` continues it. A pattern that matches nothing applies nothing
+/// and says what the container runs.
+#[test]
+fn process_fault_stops_a_worker_and_continues_it() {
+    let project = Project::new("process");
+    let (_store, api) = project.demo_stack();
+    docker(&[
+        "exec",
+        "-d",
+        &api.id,
+        "/gameday-demo",
+        "store",
+        "--listen",
+        "0.0.0.0:7001",
+    ]);
+    let ip = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &api.id,
+    ]);
+    wait_for("the worker", Duration::from_secs(10), || {
+        std::net::TcpStream::connect_timeout(
+            &format!("{ip}:7001").parse().unwrap(),
+            Duration::from_millis(200),
+        )
+        .is_ok()
+    });
+    let worker = || process_state(&api.id, "0.0.0.0:7001").map(|(_, s)| s);
+    let main = || process_state(&api.id, "0.0.0.0:8080").map(|(_, s)| s);
+    assert_eq!(worker(), Some('S'));
+    let file_for = |pattern: &str| {
+        gameday_file(&format!(
+            r#"
+gameday: Process fault
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 1s, cooldown: 2s }}
+probes:
+  worker: {{ http: {{ url: "http://{ip}:7001/get" }}, every: 200ms, timeout: 500ms }}
+  api: {{ http: {{ url: "http://127.0.0.1:{port}/" }}, every: 200ms }}
+scenarios:
+  - name: Worker frozen
+    fault: {{ process: {{ service: api, match: "{pattern}", signal: SIGSTOP }} }}
+    duration: 3s
+    expect:
+      - {{ probe: worker, during: fault, success_rate: "== 0%" }}
+      - {{ probe: worker, recovers_within: 2s }}
+      - {{ probe: api, during: fault, success_rate: ">= 99%" }}
+"#,
+            project = project.name,
+            port = api.host_port.unwrap(),
+        ))
+    };
+
+    // Applied, seen, reverted.
+    let (_g, file) = file_for("0.0.0.0:7001");
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    wait_for("the worker stopped", Duration::from_secs(20), || {
+        worker() == Some('T')
+    });
+    assert_ne!(main(), Some('T'), "the main process was left alone");
+    let output = finish(child, Duration::from_secs(60));
+    assert_exit(&output, 0);
+    assert_eq!(worker(), Some('S'));
+    let plan = gameday_plan(&file);
+    assert!(
+        text(&plan).contains("send SIGSTOP to the processes (not its main one) of"),
+        "{}",
+        text(&plan)
+    );
+
+    // A dead runner's SIGSTOP, continued by recover.
+    let out2 = tempfile::tempdir().unwrap();
+    kill_runner_once(&file, out2.path(), || worker() == Some('T'));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(worker(), Some('T'), "still stopped once the runner is gone");
+    let recovered = gameday_recover(out2.path());
+    assert_exit(&recovered, 0);
+    assert_eq!(worker(), Some('S'));
+    let again = gameday_recover(out2.path());
+    assert_exit(&again, 0);
+
+    // Nothing matches: nothing applied, and the error says what runs.
+    let (_g3, file3) = file_for("no-such-worker");
+    let out3 = tempfile::tempdir().unwrap();
+    let output = run_gameday(out3.path(), &file3, 60);
+    let result = result_json(&run_dir(out3.path()));
+    let error = result["scenarios"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("no process besides its main one has `no-such-worker`")
+            && error.contains("0.0.0.0:7001"),
+        "{error}\n{}",
+        text(&output)
+    );
+    assert_eq!(worker(), Some('S'));
+}

@@ -12,6 +12,7 @@ pub(crate) mod helper;
 pub(crate) mod net;
 pub(crate) mod netns;
 pub(crate) mod nfqueue;
+pub(crate) mod process;
 
 use std::time::Duration;
 
@@ -53,6 +54,8 @@ pub enum FaultError {
         container: String,
         message: String,
     },
+    #[error("cannot signal the processes of {container}: {message}")]
+    Process { container: String, message: String },
 }
 
 /// How to undo a fault, as data: journalled before the fault is applied.
@@ -85,6 +88,14 @@ pub enum RevertRecipe {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         helper_image: Option<String>,
     },
+    /// SIGCONT to the container's processes matching `pattern` (the
+    /// `process` fault's SIGSTOP), found again on this host.
+    Continue {
+        container_id: String,
+        container_name: String,
+        pattern: String,
+        pid1: bool,
+    },
     /// Connect the container to `network` again, with its aliases and address.
     Reconnect {
         container_id: String,
@@ -102,6 +113,7 @@ impl RevertRecipe {
             | RevertRecipe::Start { container_name, .. }
             | RevertRecipe::Nothing { container_name, .. }
             | RevertRecipe::NetRules { container_name, .. }
+            | RevertRecipe::Continue { container_name, .. }
             | RevertRecipe::Reconnect { container_name, .. } => container_name,
         }
     }
@@ -112,6 +124,7 @@ impl RevertRecipe {
             | RevertRecipe::Start { container_id, .. }
             | RevertRecipe::Nothing { container_id, .. }
             | RevertRecipe::NetRules { container_id, .. }
+            | RevertRecipe::Continue { container_id, .. }
             | RevertRecipe::Reconnect { container_id, .. } => container_id,
         }
     }
@@ -127,6 +140,13 @@ impl RevertRecipe {
             } => format!(
                 "pid=$(docker inspect -f '{{{{.State.Pid}}}}' {container_id}); nsenter -t $pid -n iptables-save | grep {tag} \
                  (delete each with iptables -D); nsenter -t $pid -n tc qdisc del dev eth0 root"
+            ),
+            RevertRecipe::Continue {
+                container_id,
+                pattern,
+                ..
+            } => format!(
+                "for pid in $(grep -l {container_id} /proc/[0-9]*/cgroup | cut -d/ -f3); do grep -qa -- '{pattern}' /proc/$pid/cmdline && kill -CONT $pid; done"
             ),
             RevertRecipe::Reconnect {
                 container_id,
@@ -240,6 +260,31 @@ impl RevertRecipe {
                 .map_err(network)?;
                 Ok((removed || helpers > 0).then(Utc::now))
             }
+            RevertRecipe::Continue { pattern, pid1, .. } => {
+                let main_pid = match engine.pid(id).await {
+                    Ok(pid) => pid,
+                    Err(crate::docker::DockerError::NotFound(_)) => return Ok(None),
+                    Err(e) => return Err(docker("inspect")(e)),
+                };
+                // Nothing runs (stopped, gone): nothing is stopped either.
+                if main_pid <= 0 {
+                    return Ok(None);
+                }
+                let processes = process::of_container(id, main_pid);
+                let stopped: Vec<&process::Process> =
+                    process::matching(&processes, pattern, main_pid, *pid1)
+                        .into_iter()
+                        .filter(|p| p.state == 'T')
+                        .collect();
+                if stopped.is_empty() {
+                    return Ok(None);
+                }
+                process::signal(&stopped, "SIGCONT").map_err(|message| FaultError::Process {
+                    container: name.clone(),
+                    message,
+                })?;
+                Ok(Some(Utc::now()))
+            }
             RevertRecipe::Reconnect {
                 network,
                 aliases,
@@ -351,6 +396,16 @@ pub async fn prepare(
     let container_name = container.name.clone();
     Ok(match fault {
         Fault::Pause(_) => RevertRecipe::Unpause {
+            container_id,
+            container_name,
+        },
+        Fault::Process(p) if p.signal == "SIGSTOP" => RevertRecipe::Continue {
+            container_id,
+            container_name,
+            pattern: p.pattern.clone(),
+            pid1: p.pid1,
+        },
+        Fault::Process(_) => RevertRecipe::Nothing {
             container_id,
             container_name,
         },
@@ -490,8 +545,45 @@ pub async fn apply(
         | Fault::Corrupt(_)
         | Fault::Bandwidth(_)
         | Fault::Partition(_)
-        | Fault::Disconnect(_) => None,
+        | Fault::Disconnect(_)
+        | Fault::Process(_) => None,
     };
+    if let Fault::Process(p) = fault {
+        let process_error = |message: String| FaultError::Process {
+            container: container.name.clone(),
+            message,
+        };
+        let main_pid = engine.pid(&container.id).await.map_err(docker("inspect"))?;
+        if main_pid <= 0 {
+            return Err(process_error("it is not running".into()));
+        }
+        let processes = process::of_container(&container.id, main_pid);
+        if processes.is_empty() {
+            return Err(process_error(format!(
+                "none of its processes is on this host: the engine behind {} is not this host's, and a process fault signals processes from here",
+                engine.host()
+            )));
+        }
+        let picked = process::matching(&processes, &p.pattern, main_pid, p.pid1);
+        if picked.is_empty() {
+            return Err(process_error(format!(
+                "no process{} has `{}` in its command line; it runs: {}",
+                if p.pid1 { "" } else { " besides its main one" },
+                p.pattern,
+                process::listing(&processes)
+            )));
+        }
+        process::signal(&picked, &p.signal).map_err(process_error)?;
+        return Ok(AppliedFault {
+            kind: fault.kind(),
+            container: container.clone(),
+            recipe,
+            requested_at,
+            confirmed_at: Some(Utc::now()),
+            mechanism: Some("signals from this host"),
+            server: None,
+        });
+    }
     if let Some(op) = operation {
         let confirmation = engine
             .perform(&container.id, &op, CONFIRM_WITHIN + fault_grace(fault))
@@ -585,7 +677,8 @@ fn network_of(recipe: &RevertRecipe) -> &str {
         RevertRecipe::Unpause { .. }
         | RevertRecipe::Start { .. }
         | RevertRecipe::Nothing { .. }
-        | RevertRecipe::NetRules { .. } => "",
+        | RevertRecipe::NetRules { .. }
+        | RevertRecipe::Continue { .. } => "",
     }
 }
 
@@ -611,7 +704,8 @@ fn fault_grace(fault: &Fault) -> Duration {
         | Fault::Corrupt(_)
         | Fault::Bandwidth(_)
         | Fault::Partition(_)
-        | Fault::Disconnect(_) => Duration::ZERO,
+        | Fault::Disconnect(_)
+        | Fault::Process(_) => Duration::ZERO,
     }
 }
 

@@ -446,6 +446,7 @@ pub(crate) async fn revert(
                 RevertRecipe::Unpause { .. }
                 | RevertRecipe::Nothing { .. }
                 | RevertRecipe::NetRules { .. }
+                | RevertRecipe::Continue { .. }
                 | RevertRecipe::Reconnect { .. } => {
                     return Ok((None, "container gone; nothing left to revert".to_string()));
                 }
@@ -472,8 +473,10 @@ async fn settle_apply(engine: &Engine, recipe: &RevertRecipe, within: std::time:
     match recipe {
         RevertRecipe::Start { .. } | RevertRecipe::Unpause { .. } => {}
         // Rules are set by the runner itself (gone) or by a helper that
-        // ends with it; a moment is enough.
-        RevertRecipe::NetRules { .. } | RevertRecipe::Reconnect { .. } => {
+        // ends with it, signals by the runner itself; a moment is enough.
+        RevertRecipe::NetRules { .. }
+        | RevertRecipe::Reconnect { .. }
+        | RevertRecipe::Continue { .. } => {
             tokio::time::sleep(within.min(std::time::Duration::from_secs(1))).await;
             return;
         }

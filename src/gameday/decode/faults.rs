@@ -16,6 +16,7 @@ const STOP_KEYS: &[&str] = &["timeout", "restore"];
 const RESTART_KEYS: &[&str] = &["timeout"];
 
 const PAUSE_KEYS: &[&str] = &[];
+const PROCESS_KEYS: &[&str] = &["match", "signal", "pid1"];
 
 /// The keys each kind of fault takes besides its target's (`service:`, ...).
 pub(crate) fn fault_keys(kind: FaultKind) -> &'static [&'static str] {
@@ -30,10 +31,30 @@ pub(crate) fn fault_keys(kind: FaultKind) -> &'static [&'static str] {
         FaultKind::Bandwidth => BANDWIDTH_KEYS,
         FaultKind::Partition => PARTITION_KEYS,
         FaultKind::Disconnect => DISCONNECT_KEYS,
+        FaultKind::Process => PROCESS_KEYS,
     }
 }
 
 impl Decoder<'_> {
+    /// A signal name (`SIGSTOP`, `TERM`, `9` is refused); SIGKILL when absent.
+    fn signal(&mut self, node: Option<&Node>) -> Option<String> {
+        let Some(n) = node else {
+            return Some("SIGKILL".to_string());
+        };
+        let text = self.name(n, "the signal")?;
+        match parse_signal(&text) {
+            Ok(sig) => Some(sig),
+            Err(e) => {
+                self.error_hint(
+                    n.pos,
+                    e,
+                    format!("use one of {}", crate::gameday::units::SIGNALS.join(", ")),
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn fault(&mut self, node: &Node) -> Option<Fault> {
         let obj = self.obj(node, "a fault", FaultKind::KEYS)?;
         let kinds = obj.present(FaultKind::KEYS);
@@ -68,25 +89,7 @@ impl Decoder<'_> {
         match kind {
             FaultKind::Kill => {
                 let (target, obj) = self.target(body, &what, keys)?;
-                let signal = match obj.get("signal") {
-                    None => Some("SIGKILL".to_string()),
-                    Some(n) => self
-                        .name(n, "the signal")
-                        .and_then(|s| match parse_signal(&s) {
-                            Ok(sig) => Some(sig),
-                            Err(e) => {
-                                self.error_hint(
-                                    n.pos,
-                                    e,
-                                    format!(
-                                        "use one of {}",
-                                        crate::gameday::units::SIGNALS.join(", ")
-                                    ),
-                                );
-                                None
-                            }
-                        }),
-                };
+                let signal = self.signal(obj.get("signal"));
                 let restore = obj
                     .get("restore")
                     .map(|n| self.boolean(n, "`restore`"))
@@ -127,6 +130,23 @@ impl Decoder<'_> {
             FaultKind::Pause => {
                 let (target, _) = self.target(body, &what, keys)?;
                 Some(Fault::Pause(PauseFault { target }))
+            }
+            FaultKind::Process => {
+                let (target, obj) = self.target(body, &what, keys)?;
+                let pattern = self
+                    .require(&obj, "match", &what, "worker")
+                    .and_then(|n| self.name(n, "`match`"));
+                let signal = self.signal(obj.get("signal"));
+                let pid1 = obj
+                    .get("pid1")
+                    .map(|n| self.boolean(n, "`pid1`"))
+                    .unwrap_or(Some(false));
+                Some(Fault::Process(ProcessFault {
+                    target,
+                    pattern: pattern?,
+                    signal: signal?,
+                    pid1: pid1?,
+                }))
             }
             FaultKind::Delay => {
                 let (target, obj) = self.target(body, &what, keys)?;

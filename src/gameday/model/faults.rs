@@ -35,6 +35,10 @@ pub enum Fault {
     Partition(PartitionFault),
     /// Disconnect the container from a Docker network; reconnect with the same aliases and address.
     Disconnect(DisconnectFault),
+    /// Send a signal to the container's processes whose command line
+    /// contains `match` (not its main process unless `pid1: true`);
+    /// SIGSTOP is reverted with SIGCONT.
+    Process(ProcessFault),
 }
 
 keyed_kinds! {
@@ -51,6 +55,7 @@ keyed_kinds! {
         Bandwidth = "bandwidth",
         Partition = "partition",
         Disconnect = "disconnect",
+        Process = "process",
     }
 }
 
@@ -68,6 +73,7 @@ impl Fault {
             Fault::Bandwidth(_) => FaultKind::Bandwidth,
             Fault::Partition(_) => FaultKind::Partition,
             Fault::Disconnect(_) => FaultKind::Disconnect,
+            Fault::Process(_) => FaultKind::Process,
         }
     }
 
@@ -83,6 +89,7 @@ impl Fault {
             Fault::Bandwidth(f) => &f.target,
             Fault::Partition(f) => &f.target,
             Fault::Disconnect(f) => &f.target,
+            Fault::Process(f) => &f.target,
         }
     }
 
@@ -99,7 +106,8 @@ impl Fault {
             | Fault::Restart(_)
             | Fault::Pause(_)
             | Fault::Bandwidth(_)
-            | Fault::Disconnect(_) => &[],
+            | Fault::Disconnect(_)
+            | Fault::Process(_) => &[],
         }
     }
 
@@ -115,7 +123,11 @@ impl Fault {
             Fault::Bandwidth(f) => Some(NetFault::Bandwidth(f)),
             Fault::Partition(f) => Some(NetFault::Partition(f)),
             Fault::Disconnect(f) => Some(NetFault::Disconnect(f)),
-            Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) | Fault::Pause(_) => None,
+            Fault::Kill(_)
+            | Fault::Stop(_)
+            | Fault::Restart(_)
+            | Fault::Pause(_)
+            | Fault::Process(_) => None,
         }
     }
 
@@ -210,6 +222,25 @@ impl Fault {
                 format!("cut {on} off from {} (both ways)", services(&p.from)),
                 format!("remove the partition rules from {on}"),
             ),
+            Fault::Process(p) => {
+                let which = if p.pid1 {
+                    "processes (its main one included)"
+                } else {
+                    "processes (not its main one)"
+                };
+                (
+                    format!(
+                        "send {} to the {which} of {on} whose command line contains `{}`",
+                        p.signal, p.pattern
+                    ),
+                    if p.signal == "SIGSTOP" {
+                        "send them SIGCONT".to_string()
+                    } else {
+                        "nothing to undo (processes that end are restarted, or not, by what started them)"
+                            .to_string()
+                    },
+                )
+            }
             Fault::Disconnect(d) => (
                 format!("disconnect {on} from network {}", d.network),
                 format!(
@@ -250,6 +281,22 @@ fn services(peers: &[Peer]) -> String {
         .map(|p| p.service.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Text the command line of each process to signal contains, e.g. `worker`.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Signal to send (default SIGKILL); SIGSTOP is reverted with SIGCONT.
+    #[serde(default)]
+    pub signal: String,
+    /// Also the container's main process (PID 1 inside it); default false.
+    #[serde(default)]
+    pub pid1: bool,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -71,6 +71,38 @@ pub(crate) fn collapse<'a>(changes: &[Change<'a>]) -> (Vec<bool>, Vec<Flap<'a>>)
     (keep, flaps)
 }
 
+/// Which flap covers a probe's sample, found by a binary search among that
+/// probe's flaps (they never overlap): a pass over millions of samples
+/// does not visit every flap for each.
+pub(crate) struct FlapIndex<'a> {
+    by_probe: BTreeMap<&'a str, Vec<(f64, f64, usize)>>,
+}
+
+impl<'a> FlapIndex<'a> {
+    pub(crate) fn new(flaps: &[Flap<'a>]) -> Self {
+        let mut by_probe: BTreeMap<&'a str, Vec<(f64, f64, usize)>> = BTreeMap::new();
+        for (i, f) in flaps.iter().enumerate() {
+            by_probe
+                .entry(f.probe)
+                .or_default()
+                .push((f.from_ms, f.to_ms, i));
+        }
+        for spans in by_probe.values_mut() {
+            spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        FlapIndex { by_probe }
+    }
+
+    /// The flap (its place in the list given to `new`) of `probe` whose
+    /// span holds `t_ms`.
+    pub(crate) fn covering(&self, probe: &str, t_ms: f64) -> Option<usize> {
+        let spans = self.by_probe.get(probe)?;
+        let after = spans.partition_point(|(from, _, _)| *from <= t_ms);
+        let (_, to, i) = *spans.get(after.checked_sub(1)?)?;
+        (t_ms <= to).then_some(i)
+    }
+}
+
 /// A flap's failed samples and their reasons, counted in one pass over
 /// the probe's samples ([`FlapCount::push`]), then put in words.
 #[derive(Debug, Clone, Default)]
@@ -168,6 +200,29 @@ mod tests {
             assert!(keep.iter().all(|k| *k));
             assert!(flaps.is_empty());
         }
+    }
+
+    #[test]
+    fn the_index_finds_the_flap_that_covers_a_sample() {
+        let flap = |probe, from_ms, to_ms| Flap {
+            probe,
+            from_ms,
+            to_ms,
+            changes: 10,
+        };
+        let flaps = [
+            flap("login", 5_000.0, 9_000.0),
+            flap("health", 1_000.0, 2_000.0),
+            flap("login", 20_000.0, 30_000.0),
+        ];
+        let index = FlapIndex::new(&flaps);
+        assert_eq!(index.covering("login", 5_000.0), Some(0));
+        assert_eq!(index.covering("login", 9_000.0), Some(0));
+        assert_eq!(index.covering("login", 12_000.0), None);
+        assert_eq!(index.covering("login", 25_000.0), Some(2));
+        assert_eq!(index.covering("login", 4_999.0), None);
+        assert_eq!(index.covering("health", 1_500.0), Some(1));
+        assert_eq!(index.covering("db", 1_500.0), None);
     }
 
     #[test]

@@ -146,11 +146,10 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
     let (folded, flaps) = journal_flaps(record);
     let mut counts = vec![FlapCount::default(); flaps.len()];
     if !flaps.is_empty() || scenarios.iter().any(Option::is_some) {
+        let index = flaps::FlapIndex::new(&flaps);
         record.samples.for_each(|probe, sample| {
-            for (flap, count) in flaps.iter().zip(counts.iter_mut()) {
-                if flap.probe == probe {
-                    count.push(flap, sample);
-                }
+            if let Some(f) = index.covering(probe, sample.t_ms) {
+                counts[f].push(&flaps[f], sample);
             }
             let Some(&i) = probe_index.get(probe) else {
                 return;

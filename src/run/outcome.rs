@@ -108,22 +108,47 @@ struct Folds<'p> {
     effects: Vec<Vec<(usize, [expect::WindowSummary; 3])>>,
     /// Per probe: samples, ok, latencies.
     totals: Vec<(usize, usize, expect::Sketch)>,
+    /// Per probe, which `checks` and which `effects` (scenario, place) its
+    /// samples feed: a sample visits only its own, not every scenario's.
+    checks_of: Vec<Vec<usize>>,
+    effects_of: Vec<Vec<(usize, usize)>>,
 }
 
-impl Folds<'_> {
+impl<'p> Folds<'p> {
+    fn new(
+        checks: Vec<(usize, usize, expect::Accumulator<'p>)>,
+        effects: Vec<Vec<(usize, [expect::WindowSummary; 3])>>,
+        probes: usize,
+    ) -> Self {
+        let mut checks_of = vec![Vec::new(); probes];
+        for (c, (_, probe, _)) in checks.iter().enumerate() {
+            checks_of[*probe].push(c);
+        }
+        let mut effects_of = vec![Vec::new(); probes];
+        for (k, per_scenario) in effects.iter().enumerate() {
+            for (slot, (probe, _)) in per_scenario.iter().enumerate() {
+                effects_of[*probe].push((k, slot));
+            }
+        }
+        Folds {
+            checks,
+            effects,
+            totals: vec![(0, 0, expect::Sketch::default()); probes],
+            checks_of,
+            effects_of,
+        }
+    }
+
     /// A sample of probe `i`, handed on in start order.
     fn push(&mut self, i: usize, s: &ProbeSample) {
-        for (_, probe, acc) in &mut self.checks {
-            if *probe == i && acc.wants(s.t_ms) {
+        for &c in &self.checks_of[i] {
+            let acc = &mut self.checks[c].2;
+            if acc.wants(s.t_ms) {
                 acc.push(s);
             }
         }
-        for per_scenario in &mut self.effects {
-            for (probe, windows) in per_scenario.iter_mut() {
-                if *probe == i {
-                    windows.iter_mut().for_each(|w| w.push(s));
-                }
-            }
+        for &(k, slot) in &self.effects_of[i] {
+            self.effects[k][slot].1.iter_mut().for_each(|w| w.push(s));
         }
         let (n, ok, latencies) = &mut self.totals[i];
         *n += 1;
@@ -145,8 +170,8 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
         .collect();
     let evaluated =
         |run: &ScenarioRun| matches!(run.status, ScenarioStatus::Ran | ScenarioStatus::Aborted);
-    let mut folds = Folds {
-        checks: happened
+    let mut folds = Folds::new(
+        happened
             .runs
             .iter()
             .enumerate()
@@ -159,7 +184,7 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
                     .map(move |e| (k, e.probe.id.0, expect::Accumulator::new(e, w)))
             })
             .collect(),
-        effects: happened
+        happened
             .runs
             .iter()
             .map(|run| match &run.windows {
@@ -178,8 +203,8 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
                 None => Vec::new(),
             })
             .collect(),
-        totals: vec![(0, 0, expect::Sketch::default()); probes.len()],
-    };
+        probes.len(),
+    );
     // A run lasts at most its timeout: later than that (and a second of
     // slack for the channel), a sample cannot be overtaken.
     let mut orders: Vec<StartOrder> = probes
@@ -218,12 +243,11 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
     let just: Vec<Change<'_>> = changes.iter().map(|(_, c)| c.clone()).collect();
     let (keep, flaps) = flaps::collapse(&just);
     if !flaps.is_empty() {
+        let index = flaps::FlapIndex::new(&flaps);
         let mut counts = vec![FlapCount::default(); flaps.len()];
         happened.samples.for_each(|probe, sample| {
-            for (flap, count) in flaps.iter().zip(counts.iter_mut()) {
-                if flap.probe == probe {
-                    count.push(flap, sample);
-                }
+            if let Some(f) = index.covering(probe, sample.t_ms) {
+                counts[f].push(&flaps[f], sample);
             }
         });
         for (flap, count) in flaps.iter().zip(counts) {
@@ -246,6 +270,7 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
         checks,
         mut effects,
         totals,
+        ..
     } = folds;
     let mut evaluations: Vec<Vec<expect::Evaluation>> = vec![Vec::new(); happened.runs.len()];
     for (k, _, acc) in checks {

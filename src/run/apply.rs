@@ -121,15 +121,7 @@ impl Dispatcher {
         // An exec racing the freeze can wedge the engine: none in flight.
         let pausing = matches!(fault, Fault::Pause(_));
         if pausing {
-            let longest = self
-                .plan
-                .gameday
-                .probes
-                .0
-                .iter()
-                .map(|p| p.timeout.as_std())
-                .max()
-                .unwrap_or_default();
+            let longest = self.plan.gameday.probes.longest_timeout();
             self.exec_gate.hold(&container.id, longest).await;
         }
         let applied = fault::apply(&engine, &fault, container, &context, recipe.clone()).await;

@@ -397,15 +397,7 @@ impl Dispatcher {
         let interrupted = self.wait_until(baseline_end, &[]).await;
         // Runs started in the baseline may still be in flight: give them
         // up to their timeout to report.
-        let longest = self
-            .plan
-            .gameday
-            .probes
-            .0
-            .iter()
-            .map(|p| p.timeout.as_std())
-            .max()
-            .unwrap_or_default();
+        let longest = self.plan.gameday.probes.longest_timeout();
         if interrupted.is_none() {
             let grace_end = Instant::now() + longest.min(Duration::from_secs(2));
             while Instant::now() < grace_end && !self.baseline_complete(baseline) {

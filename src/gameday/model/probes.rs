@@ -14,6 +14,17 @@ use crate::gameday::yaml::Pos;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Probes(pub Vec<Probe>);
 
+impl Probes {
+    /// The longest any probe's run may take (its timeout); zero without probes.
+    pub fn longest_timeout(&self) -> std::time::Duration {
+        self.0
+            .iter()
+            .map(|p| p.timeout.as_std())
+            .max()
+            .unwrap_or_default()
+    }
+}
+
 impl JsonSchema for Probes {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Probes".into()

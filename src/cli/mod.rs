@@ -247,6 +247,34 @@ pub enum Command {
         #[arg(long, default_value_t = 3600)]
         max_seconds: u64,
     },
+    /// A stress worker in a container's cgroups (started by `gameday run`
+    /// for cpu_stress, memory_stress, io_stress and disk_fill).
+    #[command(hide = true)]
+    Stress {
+        /// The container's main process on this host.
+        #[arg(long)]
+        pid: i64,
+        #[arg(long)]
+        container: String,
+        #[arg(long)]
+        tag: String,
+        #[arg(long, default_value_t = 3600)]
+        max_seconds: u64,
+        #[arg(long)]
+        kind: String,
+        #[arg(long, default_value_t = 1)]
+        workers: u32,
+        #[arg(long, default_value_t = 100.0)]
+        load: f64,
+        #[arg(long)]
+        bytes: Option<u64>,
+        #[arg(long)]
+        percent: Option<f64>,
+        #[arg(long = "path")]
+        paths: Vec<String>,
+        #[arg(long = "raise-oom")]
+        raise_oom: Vec<String>,
+    },
     /// Stop a live run from another terminal or machine: every fault is reverted at once.
     ///
     /// Leaves a halt marker beside the run's claim on the engine; the runner (and its
@@ -311,7 +339,6 @@ pub enum NonInteractive {
 }
 
 /// Parse the arguments, run the command, return the exit code.
-/// Parse the arguments, run the command, return the exit code.
 pub fn main() -> u8 {
     let cli = Cli::parse();
     if !matches!(
@@ -320,6 +347,7 @@ pub fn main() -> u8 {
             | Command::Recover { .. }
             | Command::Halt { .. }
             | Command::Watchdog { .. }
+            | Command::Stress { .. }
     ) {
         // Read-only commands end quietly when their reader goes away
         // (`gameday history | head`), as Unix tools do. `run` and `recover`
@@ -374,6 +402,40 @@ pub fn main() -> u8 {
                 corrupt,
             };
             nfqueue::serve(queue, plan, max_seconds)
+        }
+        Command::Stress {
+            pid,
+            container,
+            tag,
+            max_seconds,
+            kind,
+            workers,
+            load,
+            bytes,
+            percent,
+            paths,
+            raise_oom,
+        } => {
+            use crate::fault::stress;
+            let args = stress::Args {
+                kind,
+                workers,
+                load,
+                bytes,
+                percent,
+                paths,
+                raise_oom,
+            };
+            match stress::Work::from_args(args) {
+                Ok(work) => Ok(stress::serve(
+                    pid,
+                    &container,
+                    &tag,
+                    std::time::Duration::from_secs(max_seconds),
+                    work,
+                )),
+                Err(e) => Err(CliError::invalid(format!("gameday stress: {e}"))),
+            }
         }
         Command::Annotate {
             run_dir,

@@ -13,6 +13,8 @@ pub(crate) mod net;
 pub(crate) mod netns;
 pub(crate) mod nfqueue;
 pub(crate) mod process;
+pub(crate) mod script;
+pub(crate) mod stress;
 
 use std::time::Duration;
 
@@ -20,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::docker::{ContainerInfo, DockerError, Engine, Operation};
-use crate::gameday::model::{Fault, FaultKind, Reach};
+use crate::gameday::model::{Fault, FaultKind, Reach, ScriptPlace};
 use crate::gameday::units::ContainerState;
 
 /// How long to wait for Docker's event confirming an operation.
@@ -56,6 +58,10 @@ pub enum FaultError {
     },
     #[error("cannot signal the processes of {container}: {message}")]
     Process { container: String, message: String },
+    #[error("cannot stress {container}: {message}")]
+    Stress { container: String, message: String },
+    #[error("script for {container}: {message}")]
+    Script { container: String, message: String },
 }
 
 /// How to undo a fault, as data: journalled before the fault is applied.
@@ -96,6 +102,27 @@ pub enum RevertRecipe {
         pattern: String,
         pid1: bool,
     },
+    /// Kill the stress workers tagged `tag` on this host and remove the
+    /// files they wrote in the container (`io_stress`, `disk_fill`).
+    Stress {
+        container_id: String,
+        container_name: String,
+        tag: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
+        /// `memory_stress`: the container's processes' OOM scores before
+        /// they were raised, put back.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        oom_scores: Vec<stress::OomScore>,
+    },
+    /// Run the `script` fault's revert command.
+    Script {
+        container_id: String,
+        container_name: String,
+        argv: Vec<String>,
+        on_host: bool,
+        timeout_ms: u64,
+    },
     /// Connect the container to `network` again, with its aliases and address.
     Reconnect {
         container_id: String,
@@ -114,6 +141,8 @@ impl RevertRecipe {
             | RevertRecipe::Nothing { container_name, .. }
             | RevertRecipe::NetRules { container_name, .. }
             | RevertRecipe::Continue { container_name, .. }
+            | RevertRecipe::Stress { container_name, .. }
+            | RevertRecipe::Script { container_name, .. }
             | RevertRecipe::Reconnect { container_name, .. } => container_name,
         }
     }
@@ -125,6 +154,8 @@ impl RevertRecipe {
             | RevertRecipe::Nothing { container_id, .. }
             | RevertRecipe::NetRules { container_id, .. }
             | RevertRecipe::Continue { container_id, .. }
+            | RevertRecipe::Stress { container_id, .. }
+            | RevertRecipe::Script { container_id, .. }
             | RevertRecipe::Reconnect { container_id, .. } => container_id,
         }
     }
@@ -148,6 +179,42 @@ impl RevertRecipe {
             } => format!(
                 "for pid in $(grep -l {container_id} /proc/[0-9]*/cgroup | cut -d/ -f3); do grep -qa -- '{pattern}' /proc/$pid/cmdline && kill -CONT $pid; done"
             ),
+            RevertRecipe::Stress {
+                container_id,
+                tag,
+                files,
+                oom_scores,
+                ..
+            } => {
+                let mut kill =
+                    format!("pkill -KILL -f -- '^[^ ]*gameday stress .*--tag {tag}( |$)'");
+                for s in oom_scores {
+                    kill.push_str(&format!(
+                        "; echo {} > /proc/{}/oom_score_adj",
+                        s.value, s.pid
+                    ));
+                }
+                if files.is_empty() {
+                    kill
+                } else {
+                    format!(
+                        "{kill}; nsenter -t $(docker inspect -f '{{{{.State.Pid}}}}' {container_id}) -m rm -f {}",
+                        files.join(" ")
+                    )
+                }
+            }
+            RevertRecipe::Script {
+                container_id,
+                argv,
+                on_host,
+                ..
+            } => {
+                if *on_host {
+                    format!("GAMEDAY_CONTAINER_ID={container_id} {}", argv.join(" "))
+                } else {
+                    format!("docker exec {container_id} {}", argv.join(" "))
+                }
+            }
             RevertRecipe::Reconnect {
                 container_id,
                 network,
@@ -172,6 +239,84 @@ impl RevertRecipe {
     /// the revert took effect (Docker's confirmation when there is one), if
     /// it had anything to do.
     pub async fn execute(&self, engine: &Engine) -> Result<Option<DateTime<Utc>>, FaultError> {
+        self.execute_saying(engine).await.map(|(at, _)| at)
+    }
+
+    async fn run_script(
+        &self,
+        engine: &Engine,
+    ) -> Result<(Option<DateTime<Utc>>, Option<String>), FaultError> {
+        let RevertRecipe::Script {
+            container_id,
+            container_name,
+            argv,
+            on_host,
+            timeout_ms,
+        } = self
+        else {
+            return Ok((None, None));
+        };
+        let script_error = |message: String| FaultError::Script {
+            container: container_name.clone(),
+            message,
+        };
+        // A script inside a container that is gone or stopped cannot run.
+        if !*on_host {
+            match engine.state(container_id).await {
+                Ok(ContainerState::Running) => {}
+                Ok(ContainerState::Absent) => return Err(FaultError::Gone(container_name.clone())),
+                Ok(state) => {
+                    return Err(script_error(format!(
+                        "the container is {state}, so the revert cannot run in it"
+                    )));
+                }
+                Err(source) => {
+                    return Err(FaultError::Docker {
+                        action: "inspect",
+                        container: container_name.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        let ended = script::run(
+            engine,
+            &script::Command {
+                argv,
+                on_host: *on_host,
+                container_id,
+                container_name,
+                timeout: Duration::from_millis(*timeout_ms),
+            },
+        )
+        .await
+        .map_err(&script_error)?;
+        if ended.exit_code != 0 {
+            return Err(script_error(format!(
+                "the revert failed: {}",
+                ended.summary()
+            )));
+        }
+        Ok((
+            Some(Utc::now()),
+            Some(format!("revert: {}", ended.summary())),
+        ))
+    }
+
+    /// [`RevertRecipe::execute`], and what the revert did in words when
+    /// there is more to say than that it happened (a script's exit code and
+    /// output).
+    pub(crate) async fn execute_saying(
+        &self,
+        engine: &Engine,
+    ) -> Result<(Option<DateTime<Utc>>, Option<String>), FaultError> {
+        if let RevertRecipe::Script { .. } = self {
+            return self.run_script(engine).await;
+        }
+        self.execute_plain(engine).await.map(|at| (at, None))
+    }
+
+    async fn execute_plain(&self, engine: &Engine) -> Result<Option<DateTime<Utc>>, FaultError> {
         let name = self.container_name().to_string();
         let id = self.container_id();
         let docker = |action: &'static str| {
@@ -183,7 +328,39 @@ impl RevertRecipe {
             }
         };
         match self {
-            RevertRecipe::Nothing { .. } => Ok(None),
+            RevertRecipe::Nothing { .. } | RevertRecipe::Script { .. } => Ok(None),
+            RevertRecipe::Stress {
+                tag,
+                files,
+                oom_scores,
+                ..
+            } => {
+                let killed = stress::kill_tagged(tag).await;
+                let restored = stress::set_oom_scores(oom_scores, None);
+                let mut removed = 0;
+                if !files.is_empty() {
+                    let main_pid = match engine.pid(id).await {
+                        Ok(pid) => pid,
+                        Err(crate::docker::DockerError::NotFound(_)) => 0,
+                        Err(e) => return Err(docker("inspect")(e)),
+                    };
+                    // A container that does not run has no worker left
+                    // either; its files are said in `recover`'s settling.
+                    if main_pid > 0 && netns::pid_is_container(main_pid, id) {
+                        removed =
+                            stress::remove(main_pid, id, tag, files)
+                                .await
+                                .map_err(|message| FaultError::Stress {
+                                    container: name.clone(),
+                                    message: format!(
+                                        "cannot remove {}: {message}",
+                                        files.join(", ")
+                                    ),
+                                })?;
+                    }
+                }
+                Ok((killed + removed + restored > 0).then(Utc::now))
+            }
             RevertRecipe::Unpause { .. } => {
                 // Try first, ask only when refused: the inspect round trip
                 // is paid only when there was nothing to undo (issue 7: the
@@ -266,24 +443,12 @@ impl RevertRecipe {
                     Err(crate::docker::DockerError::NotFound(_)) => return Ok(None),
                     Err(e) => return Err(docker("inspect")(e)),
                 };
-                // Nothing runs (stopped, gone): nothing is stopped either.
-                if main_pid <= 0 {
-                    return Ok(None);
-                }
-                let processes = process::of_container(id, main_pid);
-                let stopped: Vec<&process::Process> =
-                    process::matching(&processes, pattern, main_pid, *pid1)
-                        .into_iter()
-                        .filter(|p| p.state == 'T')
-                        .collect();
-                if stopped.is_empty() {
-                    return Ok(None);
-                }
-                process::signal(&stopped, "SIGCONT").map_err(|message| FaultError::Process {
-                    container: name.clone(),
-                    message,
-                })?;
-                Ok(Some(Utc::now()))
+                process::continue_stopped(id, main_pid, pattern, *pid1).map_err(|message| {
+                    FaultError::Process {
+                        container: name.clone(),
+                        message,
+                    }
+                })
             }
             RevertRecipe::Reconnect {
                 network,
@@ -430,6 +595,30 @@ pub async fn prepare(
             container_id,
             container_name,
         },
+        Fault::CpuStress(_) | Fault::MemoryStress(_) | Fault::IoStress(_) | Fault::DiskFill(_) => {
+            let mut oom_scores = Vec::new();
+            if let Fault::MemoryStress(_) = fault
+                && let Ok(pid) = local_pid(engine, container).await
+            {
+                oom_scores = stress::oom_scores(&container.id, pid);
+            }
+            RevertRecipe::Stress {
+                container_id,
+                container_name,
+                tag: context.tag.clone(),
+                files: stress::work_of(fault)
+                    .map(|w| w.files(&context.tag))
+                    .unwrap_or_default(),
+                oom_scores,
+            }
+        }
+        Fault::Script(s) => RevertRecipe::Script {
+            container_id,
+            container_name,
+            argv: s.revert.clone(),
+            on_host: s.place == ScriptPlace::Host,
+            timeout_ms: s.timeout.as_std().as_millis() as u64,
+        },
         Fault::Delay(_)
         | Fault::Loss(_)
         | Fault::Duplicate(_)
@@ -488,8 +677,12 @@ pub struct AppliedFault {
     pub confirmed_at: Option<DateTime<Utc>>,
     /// How it was made (network faults): `tc netem`, `userspace NFQUEUE engine`, ...
     pub mechanism: Option<&'static str>,
+    /// What applying it did, in words (a fill's size, a script's exit code).
+    pub detail: Option<String>,
     /// The userspace packet engine serving this fault, if any.
     server: Option<nfqueue::PacketServer>,
+    /// The stress worker holding this fault, if any.
+    worker: Option<stress::Worker>,
 }
 
 /// A fault that was reverted.
@@ -503,6 +696,25 @@ pub struct RevertedFault {
     pub revert_confirmed_at: Option<DateTime<Utc>>,
     /// Packets the userspace engine handled, when it served the fault.
     pub packets: Option<nfqueue::Stats>,
+    /// What reverting it did, in words (packets handled, a worker's last
+    /// word, a script's exit code).
+    pub detail: Option<String>,
+}
+
+/// The main process of a container on this host: what the faults that act
+/// from here (signals, stress workers) need. An error says why not.
+async fn local_pid(engine: &Engine, container: &ContainerInfo) -> Result<i64, String> {
+    let pid = engine.pid(&container.id).await.map_err(|e| e.to_string())?;
+    if pid <= 0 {
+        return Err("it is not running".into());
+    }
+    if !netns::pid_is_container(pid, &container.id) {
+        return Err(format!(
+            "its processes are not on this host: the engine behind {} is not this host's, and this fault acts from the engine's host",
+            engine.host()
+        ));
+    }
+    Ok(pid)
 }
 
 /// Apply `fault` to one container, whose `recipe` is already journalled.
@@ -546,43 +758,81 @@ pub async fn apply(
         | Fault::Bandwidth(_)
         | Fault::Partition(_)
         | Fault::Disconnect(_)
-        | Fault::Process(_) => None,
+        | Fault::Process(_)
+        | Fault::CpuStress(_)
+        | Fault::MemoryStress(_)
+        | Fault::IoStress(_)
+        | Fault::DiskFill(_)
+        | Fault::Script(_) => None,
+    };
+    let local = |message: String| match fault {
+        Fault::Process(_) => FaultError::Process {
+            container: container.name.clone(),
+            message,
+        },
+        _ => FaultError::Stress {
+            container: container.name.clone(),
+            message,
+        },
     };
     if let Fault::Process(p) = fault {
-        let process_error = |message: String| FaultError::Process {
+        let main_pid = local_pid(engine, container).await.map_err(local)?;
+        process::apply(&container.id, main_pid, p).map_err(local)?;
+        return Ok(AppliedFault::new(fault, container, recipe, requested_at)
+            .in_place("signals from this host", None));
+    }
+    if let Some(mut work) = stress::work_of(fault) {
+        let main_pid = local_pid(engine, container).await.map_err(local)?;
+        if let (stress::Work::Memory { raise, .. }, RevertRecipe::Stress { oom_scores, .. }) =
+            (&mut work, &recipe)
+        {
+            raise.clone_from(oom_scores);
+        }
+        let (worker, detail) = stress::start(
+            main_pid,
+            &container.id,
+            &context.tag,
+            &work,
+            context.max_lifetime,
+        )
+        .await
+        .map_err(local)?;
+        let mut applied = AppliedFault::new(fault, container, recipe, requested_at)
+            .in_place("a gameday worker in the container's cgroups", Some(detail));
+        applied.worker = Some(worker);
+        return Ok(applied);
+    }
+    if let Fault::Script(s) = fault {
+        let script_error = |message: String| FaultError::Script {
             container: container.name.clone(),
             message,
         };
-        let main_pid = engine.pid(&container.id).await.map_err(docker("inspect"))?;
-        if main_pid <= 0 {
-            return Err(process_error("it is not running".into()));
-        }
-        let processes = process::of_container(&container.id, main_pid);
-        if processes.is_empty() {
-            return Err(process_error(format!(
-                "none of its processes is on this host: the engine behind {} is not this host's, and a process fault signals processes from here",
-                engine.host()
+        let on_host = s.place == ScriptPlace::Host;
+        let ended = script::run(
+            engine,
+            &script::Command {
+                argv: &s.apply,
+                on_host,
+                container_id: &container.id,
+                container_name: &container.name,
+                timeout: s.timeout.as_std(),
+            },
+        )
+        .await
+        .map_err(script_error)?;
+        if ended.exit_code != 0 {
+            return Err(script_error(format!(
+                "the apply failed: {}",
+                ended.summary()
             )));
         }
-        let picked = process::matching(&processes, &p.pattern, main_pid, p.pid1);
-        if picked.is_empty() {
-            return Err(process_error(format!(
-                "no process{} has `{}` in its command line; it runs: {}",
-                if p.pid1 { "" } else { " besides its main one" },
-                p.pattern,
-                process::listing(&processes)
-            )));
-        }
-        process::signal(&picked, &p.signal).map_err(process_error)?;
-        return Ok(AppliedFault {
-            kind: fault.kind(),
-            container: container.clone(),
-            recipe,
-            requested_at,
-            confirmed_at: Some(Utc::now()),
-            mechanism: Some("signals from this host"),
-            server: None,
-        });
+        let place = if on_host {
+            "a command on this host"
+        } else {
+            "a command in the container"
+        };
+        return Ok(AppliedFault::new(fault, container, recipe, requested_at)
+            .in_place(place, Some(format!("apply: {}", ended.summary()))));
     }
     if let Some(op) = operation {
         let confirmation = engine
@@ -600,15 +850,9 @@ pub async fn apply(
                 .wait_for_state(&container.id, ContainerState::Exited, KILL_EXIT_WITHIN)
                 .await;
         }
-        return Ok(AppliedFault {
-            kind: fault.kind(),
-            container: container.clone(),
-            recipe,
-            requested_at,
-            confirmed_at: confirmation.map(|c| DateTime::from_timestamp_nanos(c.time_nano)),
-            mechanism: None,
-            server: None,
-        });
+        let mut applied = AppliedFault::new(fault, container, recipe, requested_at);
+        applied.confirmed_at = confirmation.map(|c| DateTime::from_timestamp_nanos(c.time_nano));
+        return Ok(applied);
     }
     let mechanism = net::mechanism(fault, context.netem_available).map_err(network_error)?;
     if let Fault::Disconnect(_) = fault {
@@ -616,15 +860,8 @@ pub async fn apply(
             .disconnect(&container.id, network_of(&recipe))
             .await
             .map_err(docker("disconnect"))?;
-        return Ok(AppliedFault {
-            kind: fault.kind(),
-            container: container.clone(),
-            recipe,
-            requested_at,
-            confirmed_at: Some(Utc::now()),
-            mechanism: Some(mechanism.describe()),
-            server: None,
-        });
+        return Ok(AppliedFault::new(fault, container, recipe, requested_at)
+            .in_place(mechanism.describe(), None));
     }
     let peers = net::peer_addresses(engine, &context.peers)
         .await
@@ -660,15 +897,10 @@ pub async fn apply(
             return Err(network_error(e));
         }
     };
-    Ok(AppliedFault {
-        kind: fault.kind(),
-        container: container.clone(),
-        recipe,
-        requested_at,
-        confirmed_at: Some(Utc::now()),
-        mechanism: Some(mechanism.describe()),
-        server,
-    })
+    let mut applied = AppliedFault::new(fault, container, recipe, requested_at)
+        .in_place(mechanism.describe(), None);
+    applied.server = server;
+    Ok(applied)
 }
 
 fn network_of(recipe: &RevertRecipe) -> &str {
@@ -678,7 +910,9 @@ fn network_of(recipe: &RevertRecipe) -> &str {
         | RevertRecipe::Start { .. }
         | RevertRecipe::Nothing { .. }
         | RevertRecipe::NetRules { .. }
-        | RevertRecipe::Continue { .. } => "",
+        | RevertRecipe::Continue { .. }
+        | RevertRecipe::Stress { .. }
+        | RevertRecipe::Script { .. } => "",
     }
 }
 
@@ -688,7 +922,9 @@ fn network_of(recipe: &RevertRecipe) -> &str {
 pub(crate) fn settle_within(fault: &Fault) -> Duration {
     match fault.reach() {
         Reach::DockerApi => fault_grace(fault) + Duration::from_secs(10),
-        Reach::Namespace | Reach::DockerNetwork => Duration::from_secs(2),
+        Reach::Namespace | Reach::DockerNetwork | Reach::Host => {
+            fault_grace(fault) + Duration::from_secs(2)
+        }
     }
 }
 
@@ -696,6 +932,7 @@ fn fault_grace(fault: &Fault) -> Duration {
     match fault {
         Fault::Stop(s) => s.timeout.as_std(),
         Fault::Restart(r) => r.timeout.as_std(),
+        Fault::Script(s) => s.timeout.as_std(),
         Fault::Kill(_)
         | Fault::Pause(_)
         | Fault::Delay(_)
@@ -705,11 +942,42 @@ fn fault_grace(fault: &Fault) -> Duration {
         | Fault::Bandwidth(_)
         | Fault::Partition(_)
         | Fault::Disconnect(_)
-        | Fault::Process(_) => Duration::ZERO,
+        | Fault::Process(_)
+        | Fault::CpuStress(_)
+        | Fault::MemoryStress(_)
+        | Fault::IoStress(_)
+        | Fault::DiskFill(_) => Duration::ZERO,
     }
 }
 
 impl AppliedFault {
+    fn new(
+        fault: &Fault,
+        container: &ContainerInfo,
+        recipe: RevertRecipe,
+        requested_at: DateTime<Utc>,
+    ) -> AppliedFault {
+        AppliedFault {
+            kind: fault.kind(),
+            container: container.clone(),
+            recipe,
+            requested_at,
+            confirmed_at: None,
+            mechanism: None,
+            detail: None,
+            server: None,
+            worker: None,
+        }
+    }
+
+    /// In place now, made by `mechanism`.
+    fn in_place(mut self, mechanism: &'static str, detail: Option<String>) -> AppliedFault {
+        self.confirmed_at = Some(Utc::now());
+        self.mechanism = Some(mechanism);
+        self.detail = detail;
+        self
+    }
+
     /// Undo the fault. On failure the fault is handed back with the error,
     /// so the caller can report exactly what is left.
     pub async fn revert(
@@ -717,22 +985,45 @@ impl AppliedFault {
         engine: &Engine,
     ) -> Result<RevertedFault, (AppliedFault, FaultError)> {
         let revert_requested_at = Utc::now();
+        // A stress worker stops first and cleans up after itself; the
+        // recipe then finds nothing left, or finishes the job.
+        let worker_said = match self.worker.take() {
+            Some(worker) => Some(worker.stop().await.unwrap_or_else(|| "killed".into())),
+            None => None,
+        };
+        let worker_stopped = worker_said.as_ref().map(|_| Utc::now());
         // Rules first, so no new packet enters the queue; then the queue
         // releases what it holds.
-        match self.recipe.execute(engine).await {
-            Ok(confirmed) => {
+        match self.recipe.execute_saying(engine).await {
+            Ok((confirmed, said)) => {
                 let packets = match self.server.take() {
                     Some(server) => server.stop().await,
                     None => None,
                 };
+                let detail = [
+                    packets.map(|p| {
+                        format!(
+                            "{} packets queued: {} delayed, {} dropped, {} duplicated, {} corrupted",
+                            p.packets, p.delayed, p.dropped, p.duplicated, p.corrupted
+                        )
+                    }),
+                    worker_said.map(|w| format!("stopped: {w}")),
+                    said,
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>();
                 Ok(RevertedFault {
                     kind: self.kind,
                     container: self.container,
                     applied_requested_at: self.requested_at,
                     applied_confirmed_at: self.confirmed_at,
                     revert_requested_at,
-                    revert_confirmed_at: confirmed.or(packets.map(|_| Utc::now())),
+                    revert_confirmed_at: confirmed
+                        .or(worker_stopped)
+                        .or(packets.map(|_| Utc::now())),
                     packets,
+                    detail: (!detail.is_empty()).then(|| detail.join("; ")),
                 })
             }
             Err(e) => Err((self, e)),

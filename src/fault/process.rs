@@ -89,6 +89,54 @@ pub(crate) fn signal(processes: &[&Process], signal: &str) -> Result<Vec<i32>, S
     Ok(sent)
 }
 
+/// The `process` fault on container `container_id` (main process
+/// `main_pid` on this host): signal what matches, or say why nothing was.
+pub(crate) fn apply(
+    container_id: &str,
+    main_pid: i64,
+    fault: &crate::gameday::model::ProcessFault,
+) -> Result<Vec<i32>, String> {
+    let processes = of_container(container_id, main_pid);
+    let picked = matching(&processes, &fault.pattern, main_pid, fault.pid1);
+    if picked.is_empty() {
+        return Err(format!(
+            "no process{} has `{}` in its command line; it runs: {}",
+            if fault.pid1 {
+                ""
+            } else {
+                " besides its main one"
+            },
+            fault.pattern,
+            listing(&processes)
+        ));
+    }
+    signal(&picked, &fault.signal)
+}
+
+/// The revert of SIGSTOP: SIGCONT to the stopped processes that match.
+/// When it did something.
+pub(crate) fn continue_stopped(
+    container_id: &str,
+    main_pid: i64,
+    pattern: &str,
+    pid1: bool,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    // Nothing runs (stopped, gone): nothing is stopped either.
+    if main_pid <= 0 {
+        return Ok(None);
+    }
+    let processes = of_container(container_id, main_pid);
+    let stopped: Vec<&Process> = matching(&processes, pattern, main_pid, pid1)
+        .into_iter()
+        .filter(|p| p.state == 'T')
+        .collect();
+    if stopped.is_empty() {
+        return Ok(None);
+    }
+    signal(&stopped, "SIGCONT")?;
+    Ok(Some(chrono::Utc::now()))
+}
+
 /// A short list of what a container runs, for an error that found no match.
 pub(crate) fn listing(processes: &[Process]) -> String {
     if processes.is_empty() {

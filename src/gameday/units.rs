@@ -717,6 +717,26 @@ impl fmt::Display for ByteSize {
     }
 }
 
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": r"^[0-9.]+ ?(B|KiB|MiB|GiB|TiB|kB|MB|GB|TB)$",
+            "description": "A size with its unit: `200MiB`, `1GiB`, `500MB`.",
+            "examples": ["200MiB", "1GiB"]
+        })
+    }
+}
+
 /// What Docker's HEALTHCHECK says of a container, or `none` without one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

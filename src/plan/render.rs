@@ -49,8 +49,10 @@ impl Plan {
     /// How a network fault will be made, and why; `None` for container faults.
     fn mechanism_line(&self, fault: &Fault) -> Option<String> {
         use crate::fault::net::{Mechanism, mechanism};
-        if fault.reach() == Reach::DockerApi {
-            return None;
+        match fault.reach() {
+            Reach::DockerApi => return None,
+            Reach::Host => return Some(self.host_line(fault)),
+            Reach::Namespace | Reach::DockerNetwork => {}
         }
         Some(
             match mechanism(fault, self.inventory.namespace.netem_available) {
@@ -82,6 +84,21 @@ impl Plan {
                 Err(e) => format!("WILL FAIL: {e}"),
             },
         )
+    }
+
+    /// How a fault made from this host (stress, a host script) will be made.
+    fn host_line(&self, fault: &Fault) -> String {
+        let remote = self.inventory.namespace.helper_image.is_some();
+        if let Fault::Script(_) = fault {
+            "with a command on this host (GAMEDAY_CONTAINER_ID and GAMEDAY_CONTAINER_NAME name the target); the revert command is journalled first".to_string()
+        } else if remote {
+            format!(
+                "WILL FAIL: a stress worker runs on the engine's host, and this engine is not this host's{}",
+                self.because()
+            )
+        } else {
+            "with a gameday worker on this host in the container's cgroups (its limits apply); it ends with the run, the revert or the container".to_string()
+        }
     }
 
     fn because(&self) -> String {

@@ -220,11 +220,11 @@ impl Dispatcher {
                 });
                 result.reverted_at = Some(r.revert_requested_at);
                 result.revert_confirmed_at = r.revert_confirmed_at;
-                if let Some(p) = r.packets {
-                    result.detail = Some(format!(
-                        "{} packets queued: {} delayed, {} dropped, {} duplicated, {} corrupted",
-                        p.packets, p.delayed, p.dropped, p.duplicated, p.corrupted
-                    ));
+                if let Some(said) = r.detail {
+                    result.detail = Some(match result.detail.take() {
+                        Some(applied) => format!("{applied}; {said}"),
+                        None => said,
+                    });
                 }
                 self.notify.send(crate::notify::Event::FaultReverted {
                     fault_id: id_for_notify,

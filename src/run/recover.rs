@@ -441,9 +441,12 @@ pub(crate) async fn revert(
             }
             match recipe {
                 // Its revert is to bring it back, which cannot be: the
-                // recipe says so below.
-                RevertRecipe::Start { .. } => {}
-                RevertRecipe::Unpause { .. }
+                // recipe says so below. Stress workers are on this host
+                // (killed by their tag), as is what a host script changed.
+                RevertRecipe::Start { .. } | RevertRecipe::Stress { .. } => {}
+                RevertRecipe::Script { on_host: true, .. } => {}
+                RevertRecipe::Script { on_host: false, .. }
+                | RevertRecipe::Unpause { .. }
                 | RevertRecipe::Nothing { .. }
                 | RevertRecipe::NetRules { .. }
                 | RevertRecipe::Continue { .. }
@@ -476,8 +479,15 @@ async fn settle_apply(engine: &Engine, recipe: &RevertRecipe, within: std::time:
         // ends with it, signals by the runner itself; a moment is enough.
         RevertRecipe::NetRules { .. }
         | RevertRecipe::Reconnect { .. }
-        | RevertRecipe::Continue { .. } => {
+        | RevertRecipe::Continue { .. }
+        | RevertRecipe::Stress { .. } => {
             tokio::time::sleep(within.min(std::time::Duration::from_secs(1))).await;
+            return;
+        }
+        // An apply command the runner started may still be running: give
+        // it its timeout before the revert runs.
+        RevertRecipe::Script { .. } => {
+            tokio::time::sleep(within).await;
             return;
         }
         RevertRecipe::Nothing { .. } => return,

@@ -224,7 +224,12 @@ impl Dispatcher {
                             }
                         })
                         .unwrap_or_default();
-                    self.note(format!("applied: {action}{lag}"));
+                    let said = a
+                        .detail
+                        .as_deref()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default();
+                    self.note(format!("applied: {action}{lag}{said}"));
                     self.notify.send(crate::notify::Event::FaultApplied {
                         fault_id: fault_id.clone(),
                         scenario: self.plan.gameday.scenarios[index].name.clone(),
@@ -233,6 +238,7 @@ impl Dispatcher {
                     faults[slot].applied_at = Some(a.requested_at);
                     faults[slot].applied_confirmed_at = a.confirmed_at;
                     faults[slot].mechanism = a.mechanism.map(String::from);
+                    faults[slot].detail = a.detail.clone();
                     held.push(Held {
                         applied: a,
                         fault: f,

@@ -132,6 +132,20 @@ impl Project {
         self.start(service, "1", None, args, publish)
     }
 
+    /// `service` on the project's network with more `docker run` options
+    /// (`--memory 64m`, `--tmpfs /data`).
+    pub fn service_opts(
+        &self,
+        service: &str,
+        options: &[&str],
+        args: &[&str],
+        publish: Option<u16>,
+    ) -> Container {
+        let mut network = vec!["--network", &self.network, "--network-alias", service];
+        network.extend(options);
+        self.start(service, "1", Some(&network), args, publish)
+    }
+
     /// Another container of `service`, named `<project>_<service>_<suffix>`.
     pub fn service_named(&self, service: &str, suffix: &str, args: &[&str]) -> Container {
         self.start(service, suffix, None, args, None)

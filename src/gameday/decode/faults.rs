@@ -3,7 +3,7 @@
 //! beside it in [`fault_keys`].
 
 use super::*;
-use crate::gameday::units::parse_signal;
+use crate::gameday::units::{ByteSize, Percent, parse_signal};
 
 const DELAY_KEYS: &[&str] = &["latency", "jitter", "correlation", "to", "engine"];
 const LOSS_KEYS: &[&str] = &["percent", "correlation", "to", "engine"];
@@ -17,6 +17,14 @@ const RESTART_KEYS: &[&str] = &["timeout"];
 
 const PAUSE_KEYS: &[&str] = &[];
 const PROCESS_KEYS: &[&str] = &["match", "signal", "pid1"];
+const CPU_STRESS_KEYS: &[&str] = &["workers", "load"];
+const MEMORY_STRESS_KEYS: &[&str] = &["size"];
+const IO_STRESS_KEYS: &[&str] = &["path", "workers", "size"];
+const DISK_FILL_KEYS: &[&str] = &["path", "fill", "size"];
+const SCRIPT_KEYS: &[&str] = &["apply", "revert", "in", "timeout"];
+
+/// Where writing is not filling a disk, or is this host's business.
+const PSEUDO_FILESYSTEMS: &[&str] = &["/proc", "/sys", "/dev"];
 
 /// The keys each kind of fault takes besides its target's (`service:`, ...).
 pub(crate) fn fault_keys(kind: FaultKind) -> &'static [&'static str] {
@@ -32,10 +40,141 @@ pub(crate) fn fault_keys(kind: FaultKind) -> &'static [&'static str] {
         FaultKind::Partition => PARTITION_KEYS,
         FaultKind::Disconnect => DISCONNECT_KEYS,
         FaultKind::Process => PROCESS_KEYS,
+        FaultKind::CpuStress => CPU_STRESS_KEYS,
+        FaultKind::MemoryStress => MEMORY_STRESS_KEYS,
+        FaultKind::IoStress => IO_STRESS_KEYS,
+        FaultKind::DiskFill => DISK_FILL_KEYS,
+        FaultKind::Script => SCRIPT_KEYS,
     }
 }
 
 impl Decoder<'_> {
+    /// A size with its unit (`200MiB`); greater than zero.
+    fn byte_size(&mut self, node: &Node, what: &str) -> Option<ByteSize> {
+        let text = match &node.value {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => {
+                self.error_hint(
+                    node.pos,
+                    format!("{what} needs a unit, found `{i}`"),
+                    format!("write a size with its unit, e.g. `{i}MiB` or `{i}B`"),
+                );
+                return None;
+            }
+            other => {
+                self.error_hint(
+                    node.pos,
+                    format!("expected {what} as a size, found {}", other.kind()),
+                    "sizes look like `200MiB`, `1GiB`, `500MB`",
+                );
+                return None;
+            }
+        };
+        match text.parse::<ByteSize>() {
+            Ok(b) if b.0 >= 1.0 => Some(b),
+            Ok(_) => {
+                self.error_hint(
+                    node.pos,
+                    format!("{what} must be greater than zero, found `{text}`"),
+                    "sizes look like `200MiB`, `1GiB`, `500MB`",
+                );
+                None
+            }
+            Err(e) => {
+                self.error_hint(
+                    node.pos,
+                    format!("invalid {what}: {e}"),
+                    "sizes look like `200MiB`, `1GiB`, `500MB`",
+                );
+                None
+            }
+        }
+    }
+
+    /// A whole number from 1 to `max`.
+    fn count(&mut self, node: &Node, what: &str, max: i64) -> Option<u32> {
+        match &node.value {
+            Value::Int(i) if (1..=max).contains(i) => Some(*i as u32),
+            Value::Int(i) => {
+                self.error_hint(
+                    node.pos,
+                    format!("{what} must be between 1 and {max}, found {i}"),
+                    format!("write a whole number from 1 to {max}"),
+                );
+                None
+            }
+            other => {
+                self.error_hint(
+                    node.pos,
+                    format!("expected {what} as a whole number, found {}", other.kind()),
+                    "write e.g. `2`",
+                );
+                None
+            }
+        }
+    }
+
+    /// A directory inside the container: absolute, no `..`, not a pseudo
+    /// filesystem. It is resolved inside the container's root when used.
+    fn container_path(&mut self, node: &Node, what: &str) -> Option<String> {
+        let path = self.name(node, what)?;
+        let problem = if !path.starts_with('/') {
+            Some(format!(
+                "{what} must be an absolute path in the container, found `{path}`"
+            ))
+        } else if path.split('/').any(|part| part == "..") {
+            Some(format!("{what} must not climb with `..`, found `{path}`"))
+        } else {
+            PSEUDO_FILESYSTEMS
+                .iter()
+                .find(|fs| path == **fs || path.starts_with(&format!("{fs}/")))
+                .map(|fs| format!("{what} is under {fs}, which is not the container's filesystem"))
+        };
+        match problem {
+            Some(message) => {
+                self.error_hint(
+                    node.pos,
+                    message,
+                    "name a directory of the container's own filesystem, e.g. `/data` or `/tmp`",
+                );
+                None
+            }
+            None => Some(path),
+        }
+    }
+
+    /// A CPU worker's load: more than 0%, at most 100% (one core).
+    fn load(&mut self, node: &Node) -> Option<Percent> {
+        if let Value::Str(text) = &node.value
+            && let Some(n) = text.trim().strip_suffix('%')
+            && n.trim().parse::<f64>().is_ok_and(|v| v > 100.0)
+        {
+            self.error_hint(
+                node.pos,
+                format!("`load` is per worker and at most 100% (one busy core), found `{text}`"),
+                "for more than one core, add workers: `workers: 2, load: 75%` loads 1.5 cores",
+            );
+            return None;
+        }
+        self.positive_percent(node, "`load`")
+    }
+
+    fn script_place(&mut self, node: &Node) -> Option<ScriptPlace> {
+        match self.name(node, "`in`").as_deref() {
+            Some("container") => Some(ScriptPlace::Container),
+            Some("host") => Some(ScriptPlace::Host),
+            Some(other) => {
+                self.error_hint(
+                    node.pos,
+                    format!("unknown place `{other}` for a script"),
+                    "use `container` (inside the target, the default) or `host` (this machine)",
+                );
+                None
+            }
+            None => None,
+        }
+    }
+
     /// A signal name (`SIGSTOP`, `TERM`, `9` is refused); SIGKILL when absent.
     fn signal(&mut self, node: Option<&Node>) -> Option<String> {
         let Some(n) = node else {
@@ -146,6 +285,117 @@ impl Decoder<'_> {
                     pattern: pattern?,
                     signal: signal?,
                     pid1: pid1?,
+                }))
+            }
+            FaultKind::CpuStress => {
+                let (target, obj) = self.target(body, &what, keys)?;
+                let workers = obj
+                    .get("workers")
+                    .map(|n| self.count(n, "`workers`", 256))
+                    .unwrap_or(Some(1));
+                let load = obj
+                    .get("load")
+                    .map(|n| self.load(n))
+                    .unwrap_or(Some(Percent(100.0)));
+                Some(Fault::CpuStress(CpuStressFault {
+                    target,
+                    workers: workers?,
+                    load: load?,
+                }))
+            }
+            FaultKind::MemoryStress => {
+                let (target, obj) = self.target(body, &what, keys)?;
+                let size = self
+                    .require(&obj, "size", &what, "200MiB")
+                    .and_then(|n| self.byte_size(n, "`size`"));
+                Some(Fault::MemoryStress(MemoryStressFault {
+                    target,
+                    size: size?,
+                }))
+            }
+            FaultKind::IoStress => {
+                let (target, obj) = self.target(body, &what, keys)?;
+                let path = self
+                    .require(&obj, "path", &what, "/data")
+                    .and_then(|n| self.container_path(n, "`path`"));
+                let workers = obj
+                    .get("workers")
+                    .map(|n| self.count(n, "`workers`", 64))
+                    .unwrap_or(Some(1));
+                let size = obj
+                    .get("size")
+                    .map(|n| self.byte_size(n, "`size`"))
+                    .unwrap_or(Some(ByteSize(64.0 * 1024.0 * 1024.0)));
+                Some(Fault::IoStress(IoStressFault {
+                    target,
+                    path: path?,
+                    workers: workers?,
+                    size: size?,
+                }))
+            }
+            FaultKind::DiskFill => {
+                let (target, obj) = self.target(body, &what, keys)?;
+                let path = self
+                    .require(&obj, "path", &what, "/data")
+                    .and_then(|n| self.container_path(n, "`path`"));
+                let fill = obj.get("fill").map(|n| self.positive_percent(n, "`fill`"));
+                let size = obj.get("size").map(|n| self.byte_size(n, "`size`"));
+                match (obj.key("fill"), obj.key("size")) {
+                    (None, None) => {
+                        self.error_hint(
+                            obj.pos,
+                            format!("{what} says neither how full nor how much"),
+                            "add `fill: 95%` (the filesystem's use, as df counts) or `size: 1GiB`",
+                        );
+                        return None;
+                    }
+                    (Some(_), Some(second)) => {
+                        self.error_hint(
+                            second.pos,
+                            format!("{what} takes one of `fill` and `size`, not both"),
+                            "keep `fill: 95%` (how full) or `size: 1GiB` (how much)",
+                        );
+                        return None;
+                    }
+                    _ => {}
+                }
+                Some(Fault::DiskFill(DiskFillFault {
+                    target,
+                    path: path?,
+                    fill: optional(fill)?,
+                    size: optional(size)?,
+                }))
+            }
+            FaultKind::Script => {
+                let (target, obj) = self.target(body, &what, keys)?;
+                let apply = self
+                    .require(&obj, "apply", &what, "[sh, -c, \"...\"]")
+                    .and_then(|n| self.argv(n, "`apply`"));
+                let revert = match obj.get("revert") {
+                    Some(n) => self.argv(n, "`revert`"),
+                    None => {
+                        self.error_hint(
+                            obj.pos,
+                            format!("{what} has no `revert`"),
+                            "every fault is undone: add `revert: [...]`, the command that undoes `apply` (it is journalled before `apply` runs, and must be safe to run twice)",
+                        );
+                        None
+                    }
+                };
+                let place = obj
+                    .get("in")
+                    .map(|n| self.script_place(n))
+                    .unwrap_or(Some(ScriptPlace::Container));
+                let timeout = obj
+                    .get("timeout")
+                    .map(|n| self.duration(n, "`timeout`"))
+                    .unwrap_or(Some(HumanDuration::from_secs(30)));
+                Some(Fault::Script(ScriptFault {
+                    target,
+                    apply: apply?,
+                    revert: revert?,
+                    place: place?,
+                    timeout: timeout?,
                 }))
             }
             FaultKind::Delay => {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::Target;
 use super::keyed_kinds;
-use crate::gameday::units::{HumanDuration, Percent, Rate};
+use crate::gameday::units::{ByteSize, HumanDuration, Percent, Rate};
 use crate::gameday::yaml::Pos;
 
 /// A fault kind and its target.
@@ -39,6 +39,21 @@ pub enum Fault {
     /// contains `match` (not its main process unless `pid1: true`);
     /// SIGSTOP is reverted with SIGCONT.
     Process(ProcessFault),
+    /// Busy workers charged to the container's own cgroup (its CPU quota
+    /// throttles them); they stop on revert.
+    CpuStress(CpuStressFault),
+    /// Memory allocated, touched and held in the container's own cgroup
+    /// (past its limit, its OOM killer acts); released on revert.
+    MemoryStress(MemoryStressFault),
+    /// Writes with an fsync after each block, to files in the container's
+    /// filesystem; stopped and the files removed on revert.
+    IoStress(IoStressFault),
+    /// A file in the container's filesystem, up to a size or a share of
+    /// the filesystem; removed on revert.
+    DiskFill(DiskFillFault),
+    /// Your own commands: `revert` is journalled before `apply` runs, in
+    /// the container or on this host; both have a timeout.
+    Script(ScriptFault),
 }
 
 keyed_kinds! {
@@ -56,6 +71,11 @@ keyed_kinds! {
         Partition = "partition",
         Disconnect = "disconnect",
         Process = "process",
+        CpuStress = "cpu_stress",
+        MemoryStress = "memory_stress",
+        IoStress = "io_stress",
+        DiskFill = "disk_fill",
+        Script = "script",
     }
 }
 
@@ -74,6 +94,11 @@ impl Fault {
             Fault::Partition(_) => FaultKind::Partition,
             Fault::Disconnect(_) => FaultKind::Disconnect,
             Fault::Process(_) => FaultKind::Process,
+            Fault::CpuStress(_) => FaultKind::CpuStress,
+            Fault::MemoryStress(_) => FaultKind::MemoryStress,
+            Fault::IoStress(_) => FaultKind::IoStress,
+            Fault::DiskFill(_) => FaultKind::DiskFill,
+            Fault::Script(_) => FaultKind::Script,
         }
     }
 
@@ -90,6 +115,11 @@ impl Fault {
             Fault::Partition(f) => &f.target,
             Fault::Disconnect(f) => &f.target,
             Fault::Process(f) => &f.target,
+            Fault::CpuStress(f) => &f.target,
+            Fault::MemoryStress(f) => &f.target,
+            Fault::IoStress(f) => &f.target,
+            Fault::DiskFill(f) => &f.target,
+            Fault::Script(f) => &f.target,
         }
     }
 
@@ -107,7 +137,12 @@ impl Fault {
             | Fault::Pause(_)
             | Fault::Bandwidth(_)
             | Fault::Disconnect(_)
-            | Fault::Process(_) => &[],
+            | Fault::Process(_)
+            | Fault::CpuStress(_)
+            | Fault::MemoryStress(_)
+            | Fault::IoStress(_)
+            | Fault::DiskFill(_)
+            | Fault::Script(_) => &[],
         }
     }
 
@@ -127,7 +162,12 @@ impl Fault {
             | Fault::Stop(_)
             | Fault::Restart(_)
             | Fault::Pause(_)
-            | Fault::Process(_) => None,
+            | Fault::Process(_)
+            | Fault::CpuStress(_)
+            | Fault::MemoryStress(_)
+            | Fault::IoStress(_)
+            | Fault::DiskFill(_)
+            | Fault::Script(_) => None,
         }
     }
 
@@ -135,7 +175,7 @@ impl Fault {
     /// or inside its network namespace (tc, iptables, the packet engine).
     pub fn reach(&self) -> Reach {
         match self.net() {
-            None => Reach::DockerApi,
+            None => self.local_reach(),
             Some(NetFault::Disconnect(_)) => Reach::DockerNetwork,
             Some(
                 NetFault::Delay(_)
@@ -145,6 +185,32 @@ impl Fault {
                 | NetFault::Bandwidth(_)
                 | NetFault::Partition(_),
             ) => Reach::Namespace,
+        }
+    }
+
+    /// How a fault that is not a network fault reaches its container.
+    fn local_reach(&self) -> Reach {
+        match self {
+            Fault::CpuStress(_)
+            | Fault::MemoryStress(_)
+            | Fault::IoStress(_)
+            | Fault::DiskFill(_) => Reach::Host,
+            Fault::Script(s) => match s.place {
+                ScriptPlace::Host => Reach::Host,
+                ScriptPlace::Container => Reach::DockerApi,
+            },
+            Fault::Kill(_)
+            | Fault::Stop(_)
+            | Fault::Restart(_)
+            | Fault::Pause(_)
+            | Fault::Process(_)
+            | Fault::Delay(_)
+            | Fault::Loss(_)
+            | Fault::Duplicate(_)
+            | Fault::Corrupt(_)
+            | Fault::Bandwidth(_)
+            | Fault::Partition(_)
+            | Fault::Disconnect(_) => Reach::DockerApi,
         }
     }
 
@@ -241,6 +307,48 @@ impl Fault {
                     },
                 )
             }
+            Fault::CpuStress(c) => (
+                format!(
+                    "load {} CPU worker{} at {} each in {on}'s cgroup",
+                    c.workers,
+                    if c.workers == 1 { "" } else { "s" },
+                    c.load
+                ),
+                format!("stop the CPU workers in {on}"),
+            ),
+            Fault::MemoryStress(m) => (
+                format!("allocate and hold {} in {on}'s cgroup", m.size),
+                format!("free the memory held in {on}"),
+            ),
+            Fault::IoStress(i) => (
+                format!(
+                    "write with fsync to {} in {on} ({} writer{}, files of {})",
+                    i.path,
+                    i.workers,
+                    if i.workers == 1 { "" } else { "s" },
+                    i.size
+                ),
+                format!("stop the writers and remove their files from {on}"),
+            ),
+            Fault::DiskFill(d) => (
+                match (&d.fill, &d.size) {
+                    (Some(p), _) => format!("fill the filesystem of {} in {on} to {p}", d.path),
+                    (None, Some(b)) => format!("write a {b} file to {} in {on}", d.path),
+                    (None, None) => format!("fill {} in {on}", d.path),
+                },
+                format!("remove the fill file from {on}"),
+            ),
+            Fault::Script(s) => (
+                format!(
+                    "run `{}` {}",
+                    s.apply.join(" "),
+                    match s.place {
+                        ScriptPlace::Container => format!("in {on}"),
+                        ScriptPlace::Host => format!("on this host, for {on}"),
+                    }
+                ),
+                format!("run `{}`", s.revert.join(" ")),
+            ),
             Fault::Disconnect(d) => (
                 format!("disconnect {on} from network {}", d.network),
                 format!(
@@ -273,6 +381,9 @@ pub enum Reach {
     DockerNetwork,
     /// Commands inside the container's network namespace.
     Namespace,
+    /// A process of gameday's own on this host, in the container's cgroups
+    /// (stress, disk fill), or a script run on this host.
+    Host,
 }
 
 fn services(peers: &[Peer]) -> String {
@@ -281,6 +392,87 @@ fn services(peers: &[Peer]) -> String {
         .map(|p| p.service.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CpuStressFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// Busy workers (default 1); each is one thread, so 100% = one core.
+    #[serde(default)]
+    pub workers: u32,
+    /// How busy each worker is (default 100%).
+    #[serde(default)]
+    pub load: Percent,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryStressFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// How much to allocate and hold, e.g. `200MiB`.
+    pub size: ByteSize,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IoStressFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// A directory in the container's filesystem, e.g. `/data`.
+    pub path: String,
+    /// Writers (default 1), each with a file of its own.
+    #[serde(default)]
+    pub workers: u32,
+    /// Each writer's file, rewritten from its start (default 64MiB).
+    #[serde(default)]
+    pub size: ByteSize,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiskFillFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// A directory in the container's filesystem, e.g. `/data`.
+    pub path: String,
+    /// Fill the filesystem until it is this full (as `df` counts), e.g. `95%`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill: Option<Percent>,
+    /// Or write a file of this size, e.g. `1GiB` (what fits when less is free).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<ByteSize>,
+}
+
+/// Where a script runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScriptPlace {
+    /// Inside the target container (an exec), the default.
+    #[default]
+    Container,
+    /// On this host, with GAMEDAY_CONTAINER_ID and GAMEDAY_CONTAINER_NAME set.
+    Host,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptFault {
+    #[serde(flatten)]
+    pub target: Target,
+    /// The command that makes the fault (argv, no shell).
+    pub apply: Vec<String>,
+    /// The command that undoes it: journalled before `apply` runs, run on
+    /// revert, by the watchdog and by `recover`; it must be safe to run twice.
+    pub revert: Vec<String>,
+    /// `container` (default: inside the target) or `host` (this machine).
+    #[serde(default, rename = "in")]
+    pub place: ScriptPlace,
+    /// How long each command may run (default 30s).
+    #[serde(default)]
+    pub timeout: HumanDuration,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -1,0 +1,418 @@
+//! The stress faults and `script` through the real binary, against real
+//! containers, each effect measured from outside gameday: the container's
+//! CPU and memory from Docker's stats API (`docker stats`), its filesystem
+//! with `df` on its mount, its state from `docker inspect`; and nothing
+//! left after the revert, after a dead runner and `recover`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// `docker stats` of one container: (CPU %, memory used in bytes).
+fn stats(id: &str) -> (f64, f64) {
+    let line = docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.CPUPerc}} {{.MemUsage}}",
+        id,
+    ]);
+    let mut parts = line.split_whitespace();
+    let cpu: f64 = parts
+        .next()
+        .and_then(|c| c.trim_end_matches('%').parse().ok())
+        .unwrap_or_else(|| panic!("bad stats: {line}"));
+    let mem = parts.next().unwrap_or_default();
+    let (number, scale) = [
+        ("GiB", 1024.0 * 1024.0 * 1024.0),
+        ("MiB", 1024.0 * 1024.0),
+        ("KiB", 1024.0),
+        ("B", 1.0),
+    ]
+    .iter()
+    .find_map(|(unit, scale)| mem.strip_suffix(unit).map(|n| (n, *scale)))
+    .unwrap_or_else(|| panic!("bad stats: {line}"));
+    (cpu, number.parse::<f64>().unwrap() * scale)
+}
+
+/// The host PIDs of `gameday stress --kind KIND` workers on container `id`.
+fn workers(kind: &str, id: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let argv: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if argv.get(1).map(String::as_str) == Some("stress")
+            && argv.windows(2).any(|w| w[0] == "--kind" && w[1] == kind)
+            && argv.windows(2).any(|w| w[0] == "--container" && w[1] == id)
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn main_pid(id: &str) -> String {
+    docker(&["inspect", "-f", "{{.State.Pid}}", id])
+}
+
+/// `df` of a directory of the container, through its mount seen from here:
+/// (use in percent, used bytes).
+fn df(id: &str, dir: &str) -> (f64, f64) {
+    let path = format!("/proc/{}/root{dir}", main_pid(id));
+    let out = run(std::process::Command::new("stat")
+        .args(["-f", "-c", "%b %f %a %S"])
+        .arg(&path));
+    let n: Vec<f64> = out
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("bad stat: {out}")))
+        .collect();
+    let (blocks, free, avail, size) = (n[0], n[1], n[2], n[3]);
+    let used = (blocks - free) * size;
+    let pcent = if used == 0.0 {
+        0.0
+    } else {
+        (100.0 * used / (used + avail * size)).ceil()
+    };
+    (pcent, used)
+}
+
+/// Files named `.gameday-*` in a directory of the container.
+fn gameday_files(id: &str, dir: &str) -> Vec<String> {
+    let path = format!("/proc/{}/root{dir}", main_pid(id));
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".gameday-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// CPU and memory stress: charged to the container (Docker's stats API
+/// sees them), at the asked load and size, and gone with the revert.
+#[test]
+fn cpu_and_memory_stress_are_charged_to_the_container_and_end_with_the_revert() {
+    let project = Project::new("stress");
+    let api = project.service_opts(
+        "api",
+        &["--cpus", "1.5", "--memory", "256m"],
+        &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+        Some(8080),
+    );
+    let (_g, file) = gameday_file(&format!(
+        r#"
+gameday: Stress
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 1s, cooldown: 3s }}
+probes:
+  api: {{ http: {{ url: "http://127.0.0.1:{port}/" }}, every: 250ms }}
+  api-state: {{ container: {{ service: api }}, every: 500ms }}
+scenarios:
+  - name: CPU at 60%
+    fault: {{ cpu_stress: {{ service: api, workers: 1, load: 60% }} }}
+    duration: 8s
+    expect:
+      - {{ probe: api-state, during: fault, cpu: ">= 40%" }}
+      - {{ probe: api, during: fault, success_rate: ">= 99%" }}
+  - name: Memory held
+    fault: {{ memory_stress: {{ service: api, size: 96MiB }} }}
+    duration: 8s
+    expect:
+      - {{ probe: api-state, during: fault, memory: ">= 90MiB" }}
+      - {{ probe: api-state, during: fault, oom_killed: false }}
+"#,
+        project = project.name,
+        port = api.host_port.unwrap(),
+    ));
+    let (idle_cpu, idle_mem) = stats(&api.id);
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+
+    wait_for("the CPU worker", Duration::from_secs(20), || {
+        !workers("cpu", &api.id).is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (loaded_cpu, _) = stats(&api.id);
+    assert!(
+        (45.0..=75.0).contains(&loaded_cpu),
+        "asked 60% of a core, Docker's stats say {loaded_cpu}% (idle {idle_cpu}%)"
+    );
+
+    wait_for("the memory worker", Duration::from_secs(20), || {
+        !workers("memory", &api.id).is_empty()
+    });
+    assert!(
+        workers("cpu", &api.id).is_empty(),
+        "the CPU worker ended with its revert"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let (after_cpu, held_mem) = stats(&api.id);
+    let grew = held_mem - idle_mem;
+    let asked = 96.0 * 1024.0 * 1024.0;
+    assert!(
+        (grew - asked).abs() <= asked * 0.10,
+        "asked 96MiB, the container's memory grew by {:.1}MiB",
+        grew / 1024.0 / 1024.0
+    );
+    assert!(
+        after_cpu < 20.0,
+        "CPU fell back after the revert: {after_cpu}%"
+    );
+
+    let output = finish(child, Duration::from_secs(60));
+    assert_exit(&output, 0);
+    assert!(workers("memory", &api.id).is_empty() && workers("cpu", &api.id).is_empty());
+    let (_, released) = stats(&api.id);
+    assert!(
+        released - idle_mem < 8.0 * 1024.0 * 1024.0,
+        "memory released after the revert: {released} bytes vs {idle_mem} idle"
+    );
+    let result = result_json(&run_dir(out.path()));
+    let detail = result["scenarios"][1]["faults"][0]["detail"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        detail.contains("96MiB allocated and touched") && detail.contains("stopped: told to stop"),
+        "{detail}"
+    );
+}
+
+/// Memory stress past the container's limit ends in an OOM kill, recorded
+/// as what happened, not as an error: the container's own processes are
+/// made the OOM killer's first choice (as a leak in them would be), and
+/// where this host does not let the worker protect itself (no
+/// CAP_SYS_RESOURCE here) the kernel may kill the worker instead; either
+/// way no worker outlives it and the OOM scores it raised are back.
+#[test]
+fn memory_stress_past_the_limit_ends_in_an_oom_kill_recorded_as_what_happened() {
+    let project = Project::new("oom");
+    let api = project.service_opts(
+        "api",
+        &[
+            "--memory",
+            "64m",
+            "--memory-swap",
+            "64m",
+            "--restart",
+            "always",
+        ],
+        &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+        Some(8080),
+    );
+    let (_g, file) = gameday_file(&format!(
+        r#"
+gameday: OOM
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 1s, cooldown: 2s }}
+probes:
+  api-state: {{ container: {{ service: api }}, every: 250ms }}
+scenarios:
+  - name: Memory past the limit
+    fault: {{ memory_stress: {{ service: api, size: 80MiB }} }}
+    duration: 3s
+"#,
+        project = project.name,
+    ));
+    let oom_kills = || {
+        let id = &api.id;
+        std::fs::read_to_string(format!(
+            "/sys/fs/cgroup/memory/docker/{id}/memory.oom_control"
+        ))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
+        })
+    };
+    let before = oom_kills();
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &file, 90);
+    assert_exit(&output, 0);
+    if let (Some(before), Some(after)) = (before, oom_kills()) {
+        assert!(
+            after > before,
+            "the container's OOM killer acted: {before} -> {after}"
+        );
+    }
+    let result = result_json(&run_dir(out.path()));
+    let fault = &result["scenarios"][0]["faults"][0];
+    let detail = fault["detail"].as_str().unwrap_or_default();
+    let restarts: u32 = docker(&["inspect", "-f", "{{.RestartCount}}", &api.id])
+        .parse()
+        .unwrap();
+    assert!(
+        detail.contains("the OOM killer") || restarts >= 1,
+        "an OOM kill, of the worker or of the service: {detail}, {restarts} restarts"
+    );
+    assert!(fault["error"].is_null(), "not an error: {fault}");
+    assert!(workers("memory", &api.id).is_empty(), "no worker left");
+    let pid = main_pid(&api.id);
+    let score = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap();
+    assert_eq!(score.trim(), "0", "the raised OOM score is back");
+}
+
+/// disk_fill and io_stress in a small tmpfs: `df` on the container's mount
+/// shows the fill and the space coming back; the writers' files exist
+/// while they write and are gone after. Then a dead runner whose worker
+/// was killed too (so nothing cleaned up): `recover` removes exactly the
+/// journalled file.
+#[test]
+fn disk_fill_fills_the_filesystem_and_recover_removes_the_file() {
+    let project = Project::new("fill");
+    let store = project.service_opts(
+        "store",
+        &["--tmpfs", "/data:size=16m"],
+        &["store", "--listen", "0.0.0.0:7000"],
+        None,
+    );
+    let (_g, file) = gameday_file(&format!(
+        r#"
+gameday: Disk
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 1s, cooldown: 2s }}
+probes:
+  store-state: {{ container: {{ service: store }} }}
+scenarios:
+  - name: Disk 90% full
+    fault: {{ disk_fill: {{ service: store, path: /data, fill: 90% }} }}
+    duration: 5s
+  - name: Writers
+    fault: {{ io_stress: {{ service: store, path: /data/, workers: 2, size: 2MiB }} }}
+    duration: 4s
+"#,
+        project = project.name,
+    ));
+    let (empty, _) = df(&store.id, "/data");
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    wait_for("the fill", Duration::from_secs(20), || {
+        df(&store.id, "/data").0 >= 89.0
+    });
+    let (full, used) = df(&store.id, "/data");
+    assert!(
+        (89.0..=91.0).contains(&full),
+        "asked 90%, df says {full}% ({used} bytes)"
+    );
+    wait_for("the writers", Duration::from_secs(20), || {
+        gameday_files(&store.id, "/data").len() == 2
+    });
+    assert!(df(&store.id, "/data").0 < 50.0, "the fill is gone");
+    let output = finish(child, Duration::from_secs(60));
+    assert_exit(&output, 0);
+    assert_eq!(gameday_files(&store.id, "/data"), Vec::<String>::new());
+    assert_eq!(df(&store.id, "/data").0, empty);
+    assert!(workers("io", &store.id).is_empty() && workers("fill", &store.id).is_empty());
+
+    // A dead runner, its worker killed with it before it could clean up.
+    let out2 = tempfile::tempdir().unwrap();
+    kill_runner_once(&file, out2.path(), || {
+        let filled = df(&store.id, "/data").0 >= 89.0;
+        if filled {
+            for pid in workers("fill", &store.id) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        filled && workers("fill", &store.id).is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        gameday_files(&store.id, "/data").len(),
+        1,
+        "the fill is left behind"
+    );
+    let recovered = gameday_recover(out2.path());
+    assert_exit(&recovered, 0);
+    assert_eq!(gameday_files(&store.id, "/data"), Vec::<String>::new());
+    assert_eq!(df(&store.id, "/data").0, empty);
+    let again = gameday_recover(out2.path());
+    assert_exit(&again, 0);
+}
+
+/// A script fault on this host: its own pause through the docker CLI. The
+/// container IS paused while it holds and runs after; its exit code and
+/// output are in the result. A dead runner's script is reverted by
+/// `recover` from the journal; an apply that fails runs the revert and
+/// says why.
+#[test]
+fn script_fault_runs_apply_and_revert_and_recover_runs_the_revert() {
+    let project = Project::new("script");
+    let (store, _api) = project.demo_stack();
+    let file_for = |apply: &str| {
+        gameday_file(&format!(
+            r#"
+gameday: Script
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 1s, cooldown: 2s }}
+probes:
+  store-state: {{ container: {{ service: store }} }}
+scenarios:
+  - name: Paused by a script
+    fault:
+      script:
+        service: store
+        in: host
+        apply: [sh, -c, "{apply}"]
+        revert: [sh, -c, "docker unpause $GAMEDAY_CONTAINER_ID >/dev/null 2>&1; echo unpaused $GAMEDAY_CONTAINER_NAME"]
+        timeout: 20s
+    duration: 3s
+    expect:
+      - {{ probe: store-state, during: fault, state: paused }}
+"#,
+            project = project.name,
+        ))
+    };
+    let (_g, file) = file_for("docker pause $GAMEDAY_CONTAINER_ID >/dev/null && echo paused");
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &file, 60);
+    assert_exit(&output, 0);
+    assert_eq!(store.state(), "running");
+    let result = result_json(&run_dir(out.path()));
+    let detail = result["scenarios"][0]["faults"][0]["detail"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        detail.contains("apply: exit 0: paused")
+            && detail.contains(&format!("revert: exit 0: unpaused {}", store.name)),
+        "{detail}"
+    );
+
+    let out2 = tempfile::tempdir().unwrap();
+    kill_runner_once(&file, out2.path(), || store.state() == "paused");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        store.state(),
+        "paused",
+        "still paused once the runner is gone"
+    );
+    let recovered = gameday_recover(out2.path());
+    assert_exit(&recovered, 0);
+    assert_eq!(store.state(), "running");
+
+    let (_g3, failing) =
+        file_for("docker pause $GAMEDAY_CONTAINER_ID >/dev/null; echo no luck; exit 3");
+    let out3 = tempfile::tempdir().unwrap();
+    let _ = run_gameday(out3.path(), &failing, 60);
+    let result = result_json(&run_dir(out3.path()));
+    let error = result["scenarios"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("the apply failed: exit 3: no luck"),
+        "{error}"
+    );
+    assert_eq!(
+        store.state(),
+        "running",
+        "the revert ran after the failed apply"
+    );
+}

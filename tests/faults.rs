@@ -327,8 +327,10 @@ fn process_fault_stops_a_worker_and_continues_it() {
         .is_ok()
     });
     let worker = || process_state(&api.id, "0.0.0.0:7001").map(|(_, s)| s);
+    // Running or sleeping, as a busy machine catches it: anything but stopped.
+    let runs = || worker().is_some_and(|s| s != 'T');
     let main = || process_state(&api.id, "0.0.0.0:8080").map(|(_, s)| s);
-    assert_eq!(worker(), Some('S'));
+    assert!(runs(), "{:?}", worker());
     let file_for = |pattern: &str| {
         gameday_file(&format!(
             r#"
@@ -362,7 +364,7 @@ scenarios:
     assert_ne!(main(), Some('T'), "the main process was left alone");
     let output = finish(child, Duration::from_secs(60));
     assert_exit(&output, 0);
-    assert_eq!(worker(), Some('S'));
+    assert!(runs(), "{:?}", worker());
     let plan = gameday_plan(&file);
     assert!(
         text(&plan).contains("send SIGSTOP to the processes (not its main one) of"),
@@ -377,7 +379,7 @@ scenarios:
     assert_eq!(worker(), Some('T'), "still stopped once the runner is gone");
     let recovered = gameday_recover(out2.path());
     assert_exit(&recovered, 0);
-    assert_eq!(worker(), Some('S'));
+    assert!(runs(), "{:?}", worker());
     let again = gameday_recover(out2.path());
     assert_exit(&again, 0);
 
@@ -393,5 +395,5 @@ scenarios:
         "{error}\n{}",
         text(&output)
     );
-    assert_eq!(worker(), Some('S'));
+    assert!(runs(), "{:?}", worker());
 }

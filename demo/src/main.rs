@@ -1,15 +1,21 @@
 //! The demo stack's one binary, small enough to build static and ship in a
 //! `FROM scratch` image:
 //!
-//! - `gameday-demo store --listen ADDR`: a key-value "store" answering
-//!   `GET /get` with `ok`.
+//! - `gameday-demo store --listen ADDR [--data DIR]`: a key-value "store"
+//!   answering `GET /get` with `ok`; `/put` appends a 4 KiB record (one
+//!   page: a full disk refuses it at once) to `DIR/store.log` with an fsync
+//!   (the log starts over past 8 MiB), and answers 503 with the reason when
+//!   it cannot.
 //! - `gameday-demo api --listen ADDR --store HOST:PORT`: `/health` is 200 only
 //!   while the store answers; `/login` asks the store (1s timeout) and
 //!   answers 200, or 503 fast when the store is down or frozen (and logs
 //!   `ERROR ... store unavailable` to stderr); `/metrics` serves
 //!   `demo_store_up` and `demo_requests_total{outcome}` for Prometheus;
 //!   `GET /get` answers `ok` while its own store does, so an api can be the
-//!   store of another (a chain of dependencies).
+//!   store of another (a chain of dependencies); `/order` asks the store to
+//!   write (`/put`) and answers 503 with the store's reason when it cannot.
+//!   `--ballast MIB` holds that much memory, touched, as a service's
+//!   working set (for memory-pressure gamedays).
 //!
 //! - `gameday-demo connect HOST:PORT [TIMEOUT_MS]`: exit 0 when a TCP
 //!   connection opens, and `probe HOST:PORT N TIMEOUT_MS PARALLEL`: N
@@ -41,15 +47,28 @@ fn main() {
     };
     let listen = flag("--listen").unwrap_or_else(|| "0.0.0.0:8080".into());
     match args.first().map(String::as_str) {
-        Some("store") => serve(&listen, |_method, path| match path {
-            "/get" | "/health" => (200, "ok".to_string()),
-            // `/bytes/N`: N bytes, to measure throughput.
-            p if p.starts_with("/bytes/") => match p["/bytes/".len()..].parse::<usize>() {
-                Ok(n) if n <= 64 << 20 => (200, "x".repeat(n)),
-                _ => (404, "bad size".to_string()),
-            },
-            _ => (404, "not found".to_string()),
-        }),
+        Some("store") => {
+            let data = flag("--data");
+            serve(&listen, move |_method, path| match path {
+                "/get" | "/health" => (200, "ok".to_string()),
+                "/put" => match &data {
+                    None => (200, "stored (in memory)".to_string()),
+                    Some(dir) => match write_record(dir) {
+                        Ok(()) => (200, "stored".to_string()),
+                        Err(e) => {
+                            eprintln!("ERROR put: cannot write: {e}");
+                            (503, format!("cannot write: {e}"))
+                        }
+                    },
+                },
+                // `/bytes/N`: N bytes, to measure throughput.
+                p if p.starts_with("/bytes/") => match p["/bytes/".len()..].parse::<usize>() {
+                    Ok(n) if n <= 64 << 20 => (200, "x".repeat(n)),
+                    _ => (404, "bad size".to_string()),
+                },
+                _ => (404, "not found".to_string()),
+            })
+        }
         // `probe HOST:PORT N TIMEOUT_MS PARALLEL`: N TCP connects, PARALLEL at
         // a time; prints `ok=K failed=F median_ms=M` (median of the ok ones).
         Some("probe") => {
@@ -107,6 +126,13 @@ fn main() {
         }
         Some("api") => {
             let store = flag("--store").unwrap_or_else(|| "store:7000".into());
+            if let Some(mib) = flag("--ballast").and_then(|m| m.parse::<usize>().ok()) {
+                let mut ballast = vec![0u8; mib << 20];
+                for i in (0..ballast.len()).step_by(4096) {
+                    ballast[i] = 1;
+                }
+                std::mem::forget(std::hint::black_box(ballast));
+            }
             // Counters for `/metrics` (Prometheus text format).
             static OK: AtomicU64 = AtomicU64::new(0);
             static UNAVAILABLE: AtomicU64 = AtomicU64::new(0);
@@ -152,6 +178,11 @@ fn main() {
                     )
                 }
                 "/get" => answer(ask_store(&store, Duration::from_millis(500)), "get", "ok"),
+                "/order" => answer(
+                    ask_store_path(&store, "/put", Duration::from_secs(1)),
+                    "order",
+                    "ordered",
+                ),
                 "/" => (200, "gameday demo api".to_string()),
                 _ => (404, "not found".to_string()),
             })
@@ -234,8 +265,28 @@ fn handle(
     }
 }
 
+/// Append a 4 KiB record to `dir/store.log` and fsync it; the log starts
+/// over past 8 MiB.
+fn write_record(dir: &str) -> std::io::Result<()> {
+    let path = format!("{dir}/store.log");
+    let too_big = std::fs::metadata(&path).is_ok_and(|m| m.len() > 8 << 20);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(!too_big)
+        .write(true)
+        .truncate(too_big)
+        .open(&path)?;
+    file.write_all(&[b'r'; 4096])?;
+    file.sync_data()
+}
+
 /// One GET /get to the store, with a deadline for connect, write and read.
 fn ask_store(store: &str, timeout: Duration) -> Result<(), String> {
+    ask_store_path(store, "/get", timeout)
+}
+
+/// One GET of `path` to the store; an error says what the store said.
+fn ask_store_path(store: &str, path: &str, timeout: Duration) -> Result<(), String> {
     let addr = store
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {store}: {e}"))?
@@ -250,7 +301,9 @@ fn ask_store(store: &str, timeout: Duration) -> Result<(), String> {
         .set_write_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
     stream
-        .write_all(b"GET /get HTTP/1.1\r\nhost: store\r\nconnection: close\r\n\r\n")
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: store\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
         .map_err(|e| format!("write: {e}"))?;
     let mut response = String::new();
     stream
@@ -259,6 +312,9 @@ fn ask_store(store: &str, timeout: Duration) -> Result<(), String> {
     if response.starts_with("HTTP/1.1 200") {
         Ok(())
     } else {
-        Err("store answered with an error".into())
+        match response.split_once("\r\n\r\n") {
+            Some((_, body)) if !body.is_empty() => Err(format!("store answered: {body}")),
+            _ => Err("store answered with an error".into()),
+        }
     }
 }

@@ -166,7 +166,7 @@ fn list() {
     for item in crate::init::checklist::ALL {
         println!("  - {item}");
     }
-    println!("\nNot in the library yet (the faults they need are not in gameday yet):");
+    println!("\nNot in the library yet:");
     for (what, why) in NOT_YET {
         println!("  {what}: {why}");
     }

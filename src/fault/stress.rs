@@ -529,7 +529,7 @@ fn begin(work: &Work, files: &[String]) -> Result<String, String> {
             let wrote = fill(&mut f, want);
             let _ = f.sync_all();
             let after = usage(dir)?;
-            let short = if wrote < want {
+            let short = if wrote < want && matches!(amount, Amount::Bytes(_)) {
                 format!(" ({} asked: the filesystem is full)", bytes(want as f64))
             } else {
                 String::new()

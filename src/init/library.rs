@@ -44,11 +44,17 @@ pub(crate) const TEMPLATES: &[Template] = &[
     template!("alerting"),
 ];
 
-/// Items of the production-readiness checklist no template proves yet,
-/// because the fault they need is not in gameday yet: said by `--list`.
+/// Items of the production-readiness checklist no template proves yet:
+/// said by `--list`, with why.
 pub(crate) const NOT_YET: &[(&str, &str)] = &[
-    ("disk full", "needs a disk_fill fault"),
-    ("memory pressure", "needs a memory_stress fault"),
+    (
+        "disk full",
+        "no template yet; the disk_fill fault is in gamedays/demo.yaml",
+    ),
+    (
+        "memory pressure",
+        "no template yet; the memory_stress fault is in gamedays/demo.yaml",
+    ),
     ("DNS failure", "needs a dns fault"),
     ("HTTP 5xx from a dependency", "needs an http_fault fault"),
 ];

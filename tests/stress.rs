@@ -185,6 +185,23 @@ scenarios:
         detail.contains("96MiB allocated and touched") && detail.contains("stopped: told to stop"),
         "{detail}"
     );
+
+    // A runner killed with its watchdogs while the CPU worker runs: the
+    // worker ends with it (its stdin closes), and `recover` finds nothing
+    // left, twice.
+    let out2 = tempfile::tempdir().unwrap();
+    kill_runner_once(&file, out2.path(), || !workers("cpu", &api.id).is_empty());
+    wait_for(
+        "the worker to end with its runner",
+        Duration::from_secs(3),
+        || workers("cpu", &api.id).is_empty(),
+    );
+    assert_exit(&gameday_recover(out2.path()), 0);
+    assert_exit(&gameday_recover(out2.path()), 0);
+    assert!(workers("cpu", &api.id).is_empty() && workers("memory", &api.id).is_empty());
+    std::thread::sleep(Duration::from_secs(1));
+    let (cpu, _) = stats(&api.id);
+    assert!(cpu < 20.0, "no CPU load left: {cpu}%");
 }
 
 /// Memory stress past what the container has left ends in an OOM kill,
@@ -288,7 +305,9 @@ fn disk_fill_fills_the_filesystem_and_recover_removes_the_file() {
     let project = Project::new("fill");
     let store = project.service_opts(
         "store",
-        &["--tmpfs", "/data:size=16m"],
+        // Writers to a tmpfs are busy threads: held to half a core, so
+        // they leave the machine to the other tests.
+        &["--tmpfs", "/data:size=16m", "--cpus", "0.5"],
         &["store", "--listen", "0.0.0.0:7000"],
         None,
     );

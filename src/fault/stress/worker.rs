@@ -1,0 +1,459 @@
+//! The stress worker's side (`gameday stress`, hidden): join the target
+//! container's cgroups, enter its mount namespace for paths, put the work
+//! in place, say `ready`, hold it, and clean up whatever ends it.
+
+use std::io::{Read, Seek, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Amount, CHUNK, OomScore, Work, bytes, set_oom_scores};
+
+/// What the worker raised, put back as it ends.
+static RAISED: std::sync::OnceLock<Vec<OomScore>> = std::sync::OnceLock::new();
+
+/// The OOM killer's first choice.
+const OOM_FIRST: i32 = 1000;
+
+/// Bytes the io workers wrote (reported when the worker stops).
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+
+/// A CPU worker's duty cycle period.
+const CPU_PERIOD: Duration = Duration::from_millis(100);
+
+/// How often a worker checks that the container's main process still runs.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// `gameday stress`: join `pid`'s container, do the work, print `ready
+/// <what is in place>`, hold it until told to stop, clean up, print
+/// `stopped: <why>`. Exit 1 (with the reason on stderr) when it could not
+/// start; nothing is left then.
+pub(crate) fn serve(pid: i64, container: &str, tag: &str, max: Duration, work: Work) -> u8 {
+    match run_worker(pid, container, tag, max, work) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "gameday stress: {e}");
+            1
+        }
+    }
+}
+
+fn run_worker(
+    pid: i64,
+    container: &str,
+    tag: &str,
+    max: Duration,
+    work: Work,
+) -> Result<(), String> {
+    if !crate::fault::netns::pid_is_container(pid, container) {
+        return Err(format!(
+            "process {pid} on this host is not container {container}"
+        ));
+    }
+    // Opened on this host's /proc before anything else: it reads as an
+    // error once that process has ended, whatever namespace this worker is
+    // in by then and whoever gets the PID next.
+    let main_stat = std::fs::File::open(format!("/proc/{pid}/stat"))
+        .map_err(|_| format!("process {pid} is gone"))?;
+    // Cgroups first (their files are this host's), then the mount
+    // namespace (entered while this process still has one thread).
+    for dir in cgroup_dirs(pid)? {
+        std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
+            .map_err(|e| format!("cannot join cgroup {}: {e}", dir.display()))?;
+    }
+    if work.in_mount_namespace() {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
+            .map_err(|e| format!("cannot open the container's mount namespace: {e}"))?;
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("cannot enter the container's mount namespace: {e}"))?;
+    }
+    if let Work::Remove { files } = &work {
+        let removed = files
+            .iter()
+            .filter(|f| std::fs::remove_file(f).is_ok())
+            .count();
+        say(&format!("removed={removed}"));
+        return Ok(());
+    }
+    if let Work::Memory { raise, .. } = &work {
+        // Past the limit the kernel kills the container's own processes,
+        // as a leak in them would, rather than this allocation.
+        set_oom_scores(raise, Some(OOM_FIRST));
+        let _ = RAISED.set(raise.clone());
+        // And this worker the last, where this host lets it say so (it
+        // takes CAP_SYS_RESOURCE; without it, a worker larger than the
+        // container's own processes can still be the one killed, and the
+        // run records that).
+        let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
+    }
+    let files = work.files(tag);
+    // Whatever ends the worker ends it from here on, even while the work
+    // is still being put in place.
+    let stop_files = files.clone();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 64];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+        finish(&stop_files, "told to stop");
+    });
+    let watch_files = files.clone();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + max;
+        loop {
+            std::thread::sleep(WATCH_EVERY);
+            if !still_runs(&main_stat) {
+                finish(&watch_files, "the container's main process ended");
+            }
+            if Instant::now() >= deadline {
+                finish(&watch_files, "its longest lifetime passed");
+            }
+        }
+    });
+    let detail = match begin(&work, &files) {
+        Ok(detail) => detail,
+        Err(e) => {
+            for f in &files {
+                let _ = std::fs::remove_file(f);
+            }
+            return Err(e);
+        }
+    };
+    say(&format!("ready {detail}"));
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Remove the files, say why, and end the process (its busy threads too).
+fn finish(files: &[String], why: &str) -> ! {
+    if let Some(raised) = RAISED.get() {
+        set_oom_scores(raised, None);
+    }
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+    let written = WRITTEN.load(Ordering::Relaxed);
+    if written > 0 {
+        say(&format!(
+            "stopped: {why}; wrote {} with fsync",
+            bytes(written as f64)
+        ));
+    } else {
+        say(&format!("stopped: {why}"));
+    }
+    std::process::exit(0)
+}
+
+/// A line to whoever started the worker, who may be gone: never a panic.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Put the work in place; returns what is in place, in words.
+fn begin(work: &Work, files: &[String]) -> Result<String, String> {
+    match work {
+        Work::Cpu { workers, load } => {
+            let busy = CPU_PERIOD.mul_f64(load / 100.0);
+            for _ in 0..*workers {
+                std::thread::spawn(move || {
+                    // Busy until this thread has had `busy` of CPU time in
+                    // the period (not of wall time: on a contended machine
+                    // it keeps asking), then idle for the rest of it.
+                    loop {
+                        let start = Instant::now();
+                        let cpu_start = thread_cpu_time();
+                        let mut x = 0u64;
+                        while thread_cpu_time().saturating_sub(cpu_start) < busy
+                            && start.elapsed() < CPU_PERIOD
+                        {
+                            for _ in 0..1000 {
+                                x = std::hint::black_box(x.wrapping_mul(6364136223846793005) + 1);
+                            }
+                        }
+                        if let Some(rest) = CPU_PERIOD.checked_sub(start.elapsed()) {
+                            std::thread::sleep(rest);
+                        }
+                    }
+                });
+            }
+            Ok(format!("{workers} busy worker(s) at {load}% each"))
+        }
+        Work::Memory { bytes: total, .. } => {
+            let mut held: Vec<Vec<u8>> = Vec::new();
+            let mut left = *total as usize;
+            while left > 0 {
+                let n = left.min(CHUNK * 8);
+                let mut block = vec![0u8; n];
+                for i in (0..n).step_by(4096) {
+                    block[i] = 1;
+                }
+                held.push(std::hint::black_box(block));
+                left -= n;
+            }
+            // Held for the worker's life: it ends by `exit`.
+            std::mem::forget(held);
+            Ok(format!("{} allocated and touched", bytes(*total as f64)))
+        }
+        Work::Io {
+            dir,
+            workers,
+            file_bytes,
+        } => {
+            check_dir(dir)?;
+            for file in files {
+                let mut f = create_new(file)?;
+                let size = *file_bytes;
+                std::thread::spawn(move || {
+                    let block = vec![0x5au8; CHUNK];
+                    let mut at = 0u64;
+                    loop {
+                        if at + CHUNK as u64 > size {
+                            at = 0;
+                            if f.rewind().is_err() {
+                                return;
+                            }
+                        }
+                        if f.write_all(&block).is_err() || f.sync_data().is_err() {
+                            // A full disk: try again later, as a busy writer would.
+                            std::thread::sleep(Duration::from_millis(100));
+                            continue;
+                        }
+                        at += CHUNK as u64;
+                        WRITTEN.fetch_add(CHUNK as u64, Ordering::Relaxed);
+                    }
+                });
+            }
+            Ok(format!(
+                "{workers} writer(s) with fsync in {dir} ({} per file)",
+                bytes(*file_bytes as f64)
+            ))
+        }
+        Work::Fill { dir, amount } => {
+            check_dir(dir)?;
+            let before = usage(dir)?;
+            let want = match amount {
+                Amount::Bytes(b) => *b,
+                Amount::Percent(p) => {
+                    let target = (before.used + before.avail) as f64 * p / 100.0;
+                    (target - before.used as f64).max(0.0) as u64
+                }
+            };
+            let file = &files[0];
+            let mut f = create_new(file)?;
+            let wrote = fill(&mut f, want);
+            let _ = f.sync_all();
+            let after = usage(dir)?;
+            let short = if wrote < want && matches!(amount, Amount::Bytes(_)) {
+                format!(" ({} asked: the filesystem is full)", bytes(want as f64))
+            } else {
+                String::new()
+            };
+            Ok(format!(
+                "wrote {}{short} to {file}: {dir} is {:.0}% full ({} of {})",
+                bytes(wrote as f64),
+                after.percent(),
+                bytes(after.used as f64),
+                bytes((after.used + after.avail) as f64)
+            ))
+        }
+        Work::Remove { .. } => Ok(String::new()),
+    }
+}
+
+/// The CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a pointer to a timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Write `want` bytes (fallocate when the filesystem can, else blocks of
+/// zeros until done or full). Returns what was written.
+fn fill(f: &mut std::fs::File, want: u64) -> u64 {
+    if want == 0 {
+        return 0;
+    }
+    if nix::fcntl::fallocate(
+        &*f,
+        nix::fcntl::FallocateFlags::empty(),
+        0,
+        want as libc::off_t,
+    )
+    .is_ok()
+    {
+        return want;
+    }
+    let block = vec![0u8; CHUNK];
+    let mut wrote = 0u64;
+    while wrote < want {
+        let n = (want - wrote).min(CHUNK as u64) as usize;
+        match f.write(&block[..n]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => wrote += k as u64,
+        }
+    }
+    wrote
+}
+
+fn check_dir(dir: &str) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!("{dir} is not a directory in the container")),
+        Err(e) => Err(format!("{dir} in the container: {e}")),
+    }
+}
+
+/// A new file, never one that exists and never through a symlink.
+fn create_new(path: &str) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| format!("cannot create {path} in the container: {e}"))
+}
+
+/// A filesystem's use, as `df` counts it.
+struct Usage {
+    used: u64,
+    avail: u64,
+}
+
+impl Usage {
+    fn percent(&self) -> f64 {
+        let all = self.used + self.avail;
+        if all == 0 {
+            return 0.0;
+        }
+        100.0 * self.used as f64 / all as f64
+    }
+}
+
+fn usage(dir: &str) -> Result<Usage, String> {
+    let s = nix::sys::statvfs::statvfs(dir).map_err(|e| format!("statvfs {dir}: {e}"))?;
+    let frag = s.fragment_size() as u64;
+    Ok(Usage {
+        used: (s.blocks() as u64 - s.blocks_free() as u64) * frag,
+        avail: s.blocks_available() as u64 * frag,
+    })
+}
+
+/// Whether the process behind an open `/proc/PID/stat` still runs.
+fn still_runs(stat: &std::fs::File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 64];
+    matches!(stat.read_at(&mut buf, 0), Ok(n) if n > 0)
+}
+
+/// The directories of `pid`'s cgroups on this host: one per v1 hierarchy
+/// that has controllers, or the v2 one.
+fn cgroup_dirs(pid: i64) -> Result<Vec<std::path::PathBuf>, String> {
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map_err(|e| format!("cannot read the cgroups of process {pid}: {e}"))?;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("cannot read this host's mounts: {e}"))?;
+    Ok(cgroup_dirs_of(&own, &mounts))
+}
+
+/// Pure part of [`cgroup_dirs`]: `/proc/PID/cgroup` against
+/// `/proc/self/mountinfo`. Named v1 hierarchies (`name=systemd`) are left
+/// alone; the v2 line counts only where no v1 controller is mounted.
+fn cgroup_dirs_of(cgroup: &str, mountinfo: &str) -> Vec<std::path::PathBuf> {
+    // (mount point, mount root, controllers or None for cgroup2)
+    let mounts: Vec<(&str, &str, Option<Vec<&str>>)> = mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let fields: Vec<&str> = left.split_whitespace().collect();
+            let (root, point) = (*fields.get(3)?, *fields.get(4)?);
+            let mut r = right.split_whitespace();
+            match (r.next()?, r.nth(1)) {
+                ("cgroup2", _) => Some((point, root, None)),
+                ("cgroup", Some(opts)) => Some((point, root, Some(opts.split(',').collect()))),
+                _ => None,
+            }
+        })
+        .collect();
+    let has_v1 = mounts.iter().any(|m| m.2.is_some());
+    let join = |point: &str, root: &str, path: &str| {
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .trim_start_matches('/');
+        std::path::Path::new(point).join(rel)
+    };
+    cgroup
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            if controllers.is_empty() {
+                if has_v1 {
+                    return None;
+                }
+                let (point, root, _) = mounts.iter().find(|m| m.2.is_none())?;
+                return Some(join(point, root, path));
+            }
+            if controllers.starts_with("name=") {
+                return None;
+            }
+            let wanted: Vec<&str> = controllers.split(',').collect();
+            let (point, root, _) = mounts.iter().find(|(_, _, opts)| {
+                opts.as_ref()
+                    .is_some_and(|o| wanted.iter().all(|w| o.contains(w)))
+            })?;
+            Some(join(point, root, path))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO_V1: &str = "\
+30 23 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
+34 30 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
+35 30 0:31 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+36 30 0:32 / /sys/fs/cgroup/systemd rw,nosuid - cgroup cgroup rw,xattr,name=systemd
+";
+
+    #[test]
+    fn v1_hierarchies_are_joined_by_their_controllers_and_v2_only_alone() {
+        let cgroup = "\
+12:memory:/docker/abc
+4:cpu,cpuacct:/docker/abc
+1:name=systemd:/docker/abc
+0::/docker/abc
+";
+        let dirs = cgroup_dirs_of(cgroup, MOUNTINFO_V1);
+        assert_eq!(
+            dirs,
+            vec![
+                std::path::PathBuf::from("/sys/fs/cgroup/memory/docker/abc"),
+                std::path::PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/docker/abc"),
+            ]
+        );
+        let v2 = "29 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(
+            cgroup_dirs_of("0::/system.slice/docker-abc.scope\n", v2),
+            vec![std::path::PathBuf::from(
+                "/sys/fs/cgroup/system.slice/docker-abc.scope"
+            )]
+        );
+        // A cgroup mount whose root is not `/` (inside a container).
+        let nested =
+            "40 23 0:30 /docker/outer /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        assert_eq!(
+            cgroup_dirs_of("9:memory:/docker/outer/inner\n", nested),
+            vec![std::path::PathBuf::from("/sys/fs/cgroup/memory/inner")]
+        );
+    }
+}

@@ -309,7 +309,7 @@ impl Fault {
             }
             Fault::CpuStress(c) => (
                 format!(
-                    "load {} CPU worker{} at {} each in {on}'s cgroup",
+                    "load {} CPU worker{} at {} each into the cgroup of {on}",
                     c.workers,
                     if c.workers == 1 { "" } else { "s" },
                     c.load
@@ -317,7 +317,7 @@ impl Fault {
                 format!("stop the CPU workers in {on}"),
             ),
             Fault::MemoryStress(m) => (
-                format!("allocate and hold {} in {on}'s cgroup", m.size),
+                format!("allocate and hold {} in the cgroup of {on}", m.size),
                 format!("free the memory held in {on}"),
             ),
             Fault::IoStress(i) => (

@@ -479,6 +479,7 @@ services:
     command: [api, --listen, "0.0.0.0:8080", --store, "store:7000"]
     restart: always
     mem_limit: 64m
+    cpus: 0.8
     healthcheck: { test: ["CMD", "/gameday-demo", "connect", "127.0.0.1:8080", "500"], interval: 1s, timeout: 1s, retries: 2 }
     ports: ["127.0.0.1:${API_PORT}:8080"]
 "#,

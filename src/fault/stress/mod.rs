@@ -324,6 +324,23 @@ pub(crate) struct Worker {
     stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 }
 
+/// `gameday stress --pid PID --container ID --tag TAG <work>`: this very
+/// binary, as a worker.
+fn worker_command(
+    pid: i64,
+    container_id: &str,
+    tag: &str,
+    work: &Work,
+) -> Result<tokio::process::Command, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find gameday itself: {e}"))?;
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg("stress")
+        .args(["--pid", &pid.to_string(), "--container", container_id])
+        .args(["--tag", tag])
+        .args(work.args());
+    Ok(cmd)
+}
+
 /// Start a worker on container `container_id` (main process `pid` on this
 /// host) and wait until its work is in place. Returns it and what is in
 /// place, in words.
@@ -334,19 +351,8 @@ pub(crate) async fn start(
     work: &Work,
     max_lifetime: Duration,
 ) -> Result<(Worker, String), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find gameday itself: {e}"))?;
-    let mut child = tokio::process::Command::new(exe)
-        .arg("stress")
-        .args([
-            "--pid",
-            &pid.to_string(),
-            "--container",
-            container_id,
-            "--tag",
-            tag,
-        ])
+    let mut child = worker_command(pid, container_id, tag, work)?
         .args(["--max-seconds", &max_lifetime.as_secs().max(1).to_string()])
-        .args(work.args())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -493,23 +499,12 @@ pub(crate) async fn remove(
     tag: &str,
     files: &[String],
 ) -> Result<usize, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find gameday itself: {e}"))?;
     let work = Work::Remove {
         files: files.to_vec(),
     };
     let out = tokio::time::timeout(
         STOP_WITHIN,
-        tokio::process::Command::new(exe)
-            .arg("stress")
-            .args([
-                "--pid",
-                &pid.to_string(),
-                "--container",
-                container_id,
-                "--tag",
-                tag,
-            ])
-            .args(work.args())
+        worker_command(pid, container_id, tag, &work)?
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true)
             .output(),

@@ -260,20 +260,8 @@ pub enum Command {
         tag: String,
         #[arg(long, default_value_t = 3600)]
         max_seconds: u64,
-        #[arg(long)]
-        kind: String,
-        #[arg(long, default_value_t = 1)]
-        workers: u32,
-        #[arg(long, default_value_t = 100.0)]
-        load: f64,
-        #[arg(long)]
-        bytes: Option<u64>,
-        #[arg(long)]
-        percent: Option<f64>,
-        #[arg(long = "path")]
-        paths: Vec<String>,
-        #[arg(long = "raise-oom")]
-        raise_oom: Vec<String>,
+        #[command(flatten)]
+        work: crate::fault::stress::Args,
     },
     /// Stop a live run from another terminal or machine: every fault is reverted at once.
     ///
@@ -408,25 +396,10 @@ pub fn main() -> u8 {
             container,
             tag,
             max_seconds,
-            kind,
-            workers,
-            load,
-            bytes,
-            percent,
-            paths,
-            raise_oom,
+            work,
         } => {
             use crate::fault::stress;
-            let args = stress::Args {
-                kind,
-                workers,
-                load,
-                bytes,
-                percent,
-                paths,
-                raise_oom,
-            };
-            match stress::Work::from_args(args) {
+            match stress::Work::from_args(work) {
                 Ok(work) => Ok(stress::serve(
                     pid,
                     &container,

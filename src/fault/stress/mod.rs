@@ -120,14 +120,21 @@ pub(crate) enum Amount {
 }
 
 /// The worker's command line, as the hidden `stress` command takes it.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Args {
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Args {
+    #[arg(long)]
     pub kind: String,
+    #[arg(long, default_value_t = 1)]
     pub workers: u32,
+    #[arg(long, default_value_t = 100.0)]
     pub load: f64,
+    #[arg(long)]
     pub bytes: Option<u64>,
+    #[arg(long)]
     pub percent: Option<f64>,
+    #[arg(long = "path")]
     pub paths: Vec<String>,
+    #[arg(long = "raise-oom")]
     pub raise_oom: Vec<String>,
 }
 

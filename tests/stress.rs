@@ -454,3 +454,216 @@ scenarios:
         "the revert ran after the failed apply"
     );
 }
+
+/// The helper containers placed inside container `id` (its PID namespace).
+fn helpers_inside(id: &str) -> Vec<String> {
+    let all = docker(&[
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        "label=gameday.helper=1",
+    ]);
+    all.lines()
+        .filter(|h| {
+            std::process::Command::new("docker")
+                .args(["inspect", "-f", "{{.HostConfig.PidMode}}", h])
+                .output()
+                .is_ok_and(|o| {
+                    String::from_utf8_lossy(&o.stdout).trim() == format!("container:{id}")
+                })
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// Removes the helpers inside a container when the test ends, even failing.
+struct HelperGuard(String);
+
+impl Drop for HelperGuard {
+    fn drop(&mut self) {
+        for h in helpers_inside(&self.0) {
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f", &h])
+                .output();
+        }
+    }
+}
+
+/// The cgroup (memory hierarchy) of a process on this host.
+fn memory_cgroup(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            (controllers.split(',').any(|c| c == "memory") || controllers.is_empty())
+                .then(|| path.to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// Where gameday cannot act from this host (a remote engine; here the
+/// local engine told `network_helper: helper`), the stress workers run in
+/// helper containers from the helper image, placed in a child of the
+/// target's cgroup and in its PID namespace: Docker's stats of the target
+/// count their CPU and memory, a fill lands in the target's filesystem,
+/// the target's OOM scores are raised and put back, and no helper is left,
+/// after the run or after a dead runner and `recover`.
+#[test]
+fn stress_through_a_helper_container_is_charged_to_the_target_and_leaves_nothing() {
+    ensure_nethelper_image();
+    let project = Project::new("stresshelper");
+    let api = project.service_opts(
+        "api",
+        &[
+            "--cpus",
+            "1.0",
+            "--memory",
+            "256m",
+            "--tmpfs",
+            "/data:size=16m",
+        ],
+        &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+        Some(8080),
+    );
+    let _guard = HelperGuard(api.id.clone());
+    let (_g, file) = gameday_file(&format!(
+        r#"
+gameday: Stress via helpers
+scope: {{ compose_project: {project} }}
+docker: {{ network_helper: helper, helper_image: "{image}" }}
+defaults: {{ baseline: 1s, cooldown: 2s }}
+probes:
+  api: {{ http: {{ url: "http://127.0.0.1:{port}/" }}, every: 250ms }}
+scenarios:
+  - name: CPU at 60%
+    fault: {{ cpu_stress: {{ service: api, workers: 1, load: 60% }} }}
+    duration: 7s
+    expect:
+      - {{ probe: api, during: fault, success_rate: ">= 99%" }}
+  - name: Memory held
+    fault: {{ memory_stress: {{ service: api, size: 64MiB }} }}
+    duration: 5s
+  - name: Disk half full
+    fault: {{ disk_fill: {{ service: api, path: /data, fill: 50% }} }}
+    duration: 5s
+"#,
+        project = project.name,
+        image = NETHELPER_IMAGE,
+        port = api.host_port.unwrap(),
+    ));
+    let pid: i32 = main_pid(&api.id).parse().unwrap();
+    let score = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let original_score = score(pid);
+    let (idle_cpu, idle_mem) = stats(&api.id);
+    let (empty, _) = df(&api.id, "/data");
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+
+    // CPU: the worker is in a child of the api's cgroup, not this host's.
+    wait_for("the CPU worker", Duration::from_secs(30), || {
+        !workers("cpu", &api.id).is_empty()
+    });
+    let worker = workers("cpu", &api.id)[0];
+    let cgroup = memory_cgroup(worker);
+    assert!(
+        cgroup.contains(&format!("/{}/", api.id)) && cgroup != memory_cgroup(pid),
+        "the worker's cgroup {cgroup} is a child of the api's {}",
+        memory_cgroup(pid)
+    );
+    assert_eq!(helpers_inside(&api.id).len(), 1, "one helper holds it");
+    std::thread::sleep(Duration::from_secs(2));
+    let (loaded_cpu, _) = stats(&api.id);
+    assert!(
+        (45.0..=75.0).contains(&loaded_cpu),
+        "asked 60% of a core, Docker's stats of the api say {loaded_cpu}% (idle {idle_cpu}%)"
+    );
+
+    // Memory: counted in the api's use; its own process is the OOM
+    // killer's first choice while it holds.
+    wait_for("the memory worker", Duration::from_secs(30), || {
+        !workers("memory", &api.id).is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, held_mem) = stats(&api.id);
+    let grew = held_mem - idle_mem;
+    let asked = 64.0 * 1024.0 * 1024.0;
+    assert!(
+        (grew - asked).abs() <= asked * 0.10,
+        "asked 64MiB, the api's memory grew by {:.1}MiB",
+        grew / 1024.0 / 1024.0
+    );
+    assert_eq!(score(pid), "1000", "the api's OOM score is raised");
+
+    // Disk: the fill is in the api's own filesystem.
+    wait_for("the fill", Duration::from_secs(30), || {
+        df(&api.id, "/data").0 >= 49.0
+    });
+    let (full, _) = df(&api.id, "/data");
+    assert!((49.0..=51.0).contains(&full), "asked 50%, df says {full}%");
+    assert_eq!(score(pid), original_score, "the OOM score is put back");
+
+    let output = finish(child, Duration::from_secs(60));
+    assert_exit(&output, 0);
+    assert_eq!(gameday_files(&api.id, "/data"), Vec::<String>::new());
+    assert_eq!(df(&api.id, "/data").0, empty);
+    assert_eq!(
+        helpers_inside(&api.id),
+        Vec::<String>::new(),
+        "no helper left"
+    );
+    let (cpu, _) = stats(&api.id);
+    assert!(cpu < 20.0, "no CPU load left: {cpu}%");
+    let result = result_json(&run_dir(out.path()));
+    let detail = |i: usize| {
+        result["scenarios"][i]["faults"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        detail(1).contains("64MiB allocated and touched"),
+        "{}",
+        detail(1)
+    );
+    assert!(detail(2).contains("/data is 50% full"), "{}", detail(2));
+
+    // A runner killed with its watchdog while the fill holds, its worker
+    // killed too before it could clean up: `recover` removes the file and
+    // the helper.
+    let out2 = tempfile::tempdir().unwrap();
+    kill_runner_once(&file, out2.path(), || {
+        let filled = df(&api.id, "/data").0 >= 49.0;
+        if filled {
+            for pid in workers("fill", &api.id) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        filled && workers("fill", &api.id).is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        gameday_files(&api.id, "/data").len(),
+        1,
+        "the fill is left behind"
+    );
+    let recovered = gameday_recover(out2.path());
+    assert_exit(&recovered, 0);
+    assert_eq!(gameday_files(&api.id, "/data"), Vec::<String>::new());
+    assert_eq!(df(&api.id, "/data").0, empty);
+    assert_eq!(
+        helpers_inside(&api.id),
+        Vec::<String>::new(),
+        "no helper left"
+    );
+    assert_exit(&gameday_recover(out2.path()), 0);
+}

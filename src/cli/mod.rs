@@ -260,6 +260,9 @@ pub enum Command {
         tag: String,
         #[arg(long, default_value_t = 3600)]
         max_seconds: u64,
+        /// Already inside the container (a helper container): join nothing.
+        #[arg(long)]
+        placed: bool,
         #[command(flatten)]
         work: crate::fault::stress::Args,
     },
@@ -396,6 +399,7 @@ pub fn main() -> u8 {
             container,
             tag,
             max_seconds,
+            placed,
             work,
         } => {
             use crate::fault::stress;
@@ -406,6 +410,7 @@ pub fn main() -> u8 {
                     &tag,
                     std::time::Duration::from_secs(max_seconds),
                     work,
+                    placed,
                 )),
                 Err(e) => Err(CliError::invalid(format!("gameday stress: {e}"))),
             }

@@ -1,6 +1,7 @@
 //! Short-lived helper containers sharing a target's network namespace
-//! (network faults on remote engines), found again by their labels, and
-//! the images they need.
+//! (network faults on remote engines) or placed inside it (stress workers
+//! on remote engines), found again by their labels, and the images they
+//! need.
 
 use super::*;
 
@@ -269,6 +270,14 @@ impl Engine {
             ..Default::default()
         };
         let id = self.create_named(name, config).await?;
+        self.attach_and_start(id).await
+    }
+}
+
+impl Engine {
+    /// Attach to created container `id` (input, output and errors), then
+    /// start it; on failure it is removed.
+    async fn attach_and_start(&self, id: String) -> Result<Attached, DockerError> {
         let attach = bollard::query_parameters::AttachContainerOptionsBuilder::new()
             .stream(true)
             .stdin(true)
@@ -291,6 +300,89 @@ impl Engine {
             output: attached.output,
             input: attached.input,
         })
+    }
+
+    /// Start `argv` from `image` inside container `target`: in a child of
+    /// its cgroup (so its limits count what runs there), in its PID
+    /// namespace (its main process is PID 1 there), with no network, with
+    /// its standard input kept open and closing when this client goes.
+    /// `mounts`: it may enter the target's mount namespace (SYS_ADMIN,
+    /// SYS_CHROOT, SYS_PTRACE). Needs the engine's cgroupfs driver on
+    /// cgroup v1: a container's cgroup cannot be another's parent otherwise.
+    pub(crate) async fn start_inside(
+        &self,
+        target: &str,
+        image: &str,
+        argv: &[String],
+        labels: HashMap<String, String>,
+        mounts: bool,
+    ) -> Result<Attached, DockerError> {
+        let info = self
+            .client
+            .info()
+            .await
+            .map_err(|e| DockerError::classify(e, "info"))?;
+        let driver = info
+            .cgroup_driver
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        let version = info
+            .cgroup_version
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        if driver != "cgroupfs" || version == "2" {
+            return Err(DockerError::Unsupported(format!(
+                "the engine uses the {driver} cgroup driver on cgroup v{version}: a helper can be placed inside a container's cgroup only with cgroupfs on cgroup v1"
+            )));
+        }
+        let inspected = self
+            .client
+            .inspect_container(target, None)
+            .await
+            .map_err(|e| DockerError::classify(e, target))?;
+        let id = inspected.id.unwrap_or_else(|| target.to_string());
+        let parent = inspected
+            .host_config
+            .and_then(|h| h.cgroup_parent)
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/docker".to_string());
+        // Raising the container's OOM scores and putting them back needs
+        // none: only lowering a score below where it started would.
+        let caps: Vec<String> = if mounts {
+            ["SYS_ADMIN", "SYS_CHROOT", "SYS_PTRACE"]
+                .map(String::from)
+                .to_vec()
+        } else {
+            Vec::new()
+        };
+        let config = bollard::models::ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(argv.to_vec()),
+            labels: Some(labels),
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(false),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some("none".to_string()),
+                pid_mode: Some(format!("container:{id}")),
+                cgroup_parent: Some(format!("{}/{id}", parent.trim_end_matches('/'))),
+                cap_add: Some(caps),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .client
+            .create_container(
+                None::<bollard::query_parameters::CreateContainerOptions>,
+                config,
+            )
+            .await
+            .map_err(|e| DockerError::classify(e, image))?;
+        self.attach_and_start(created.id).await
     }
 }
 

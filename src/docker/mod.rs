@@ -56,6 +56,9 @@ pub enum DockerError {
     Cleartext(String),
     #[error("Docker refused: {0}")]
     Conflict(String),
+    /// What this engine cannot do, in words.
+    #[error("{0}")]
+    Unsupported(String),
     #[error("Docker error: {0}")]
     Other(#[source] bollard::errors::Error),
 }

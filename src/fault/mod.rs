@@ -180,10 +180,19 @@ pub async fn prepare(
         },
         Fault::CpuStress(_) | Fault::MemoryStress(_) | Fault::IoStress(_) | Fault::DiskFill(_) => {
             let mut oom_scores = Vec::new();
-            if let Fault::MemoryStress(_) = fault
-                && let Ok(pid) = local_pid(engine, container).await
-            {
-                oom_scores = stress::oom_scores(&container.id, pid);
+            if let Fault::MemoryStress(_) = fault {
+                // Read only; when it cannot be read, the apply says why.
+                oom_scores = match context.helper_image.as_deref() {
+                    Some(image) => {
+                        stress::oom_scores_via_helper(engine, image, &container.id, &context.tag)
+                            .await
+                            .unwrap_or_default()
+                    }
+                    None => match local_pid(engine, container).await {
+                        Ok(pid) => stress::oom_scores(&container.id, pid),
+                        Err(_) => Vec::new(),
+                    },
+                };
             }
             RevertRecipe::Stress {
                 container_id,
@@ -193,6 +202,7 @@ pub async fn prepare(
                     .map(|w| w.files(&context.tag))
                     .unwrap_or_default(),
                 oom_scores,
+                helper_image: context.helper_image.clone(),
             }
         }
         Fault::Script(s) => RevertRecipe::Script {
@@ -365,14 +375,19 @@ pub async fn apply(
             .in_place("signals from this host", None));
     }
     if let Some(mut work) = stress::work_of(fault) {
-        let main_pid = local_pid(engine, container).await.map_err(local)?;
+        let via = match context.helper_image.as_deref() {
+            Some(image) => stress::Via::Helper { engine, image },
+            None => stress::Via::ThisHost {
+                pid: local_pid(engine, container).await.map_err(local)?,
+            },
+        };
         if let (stress::Work::Memory { raise, .. }, RevertRecipe::Stress { oom_scores, .. }) =
             (&mut work, &recipe)
         {
             raise.clone_from(oom_scores);
         }
         let (worker, detail) = stress::start(
-            main_pid,
+            via,
             &container.id,
             &context.tag,
             &work,
@@ -380,8 +395,15 @@ pub async fn apply(
         )
         .await
         .map_err(local)?;
-        let mut applied = AppliedFault::new(fault, container, recipe, requested_at)
-            .in_place("a gameday worker in the container's cgroups", Some(detail));
+        let mut applied = AppliedFault::new(fault, container, recipe, requested_at).in_place(
+            match via {
+                stress::Via::ThisHost { .. } => "a gameday worker in the container's cgroups",
+                stress::Via::Helper { .. } => {
+                    "a gameday worker in a helper container inside the container's cgroup"
+                }
+            },
+            Some(detail),
+        );
         applied.worker = Some(worker);
         return Ok(applied);
     }

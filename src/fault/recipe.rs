@@ -54,6 +54,10 @@ pub enum RevertRecipe {
         /// they were raised, put back.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         oom_scores: Vec<stress::OomScore>,
+        /// The workers run in helper containers from this image (a remote
+        /// engine); the scores' PIDs are the container's own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        helper_image: Option<String>,
     },
     /// Run the `script` fault's revert command.
     Script {
@@ -124,13 +128,24 @@ impl RevertRecipe {
                 tag,
                 files,
                 oom_scores,
+                helper_image,
                 ..
             } => {
-                let mut kill =
-                    format!("pkill -KILL -f -- '^[^ ]*gameday stress .*--tag {tag}( |$)'");
+                let mut kill = match helper_image {
+                    None => format!("pkill -KILL -f -- '^[^ ]*gameday stress .*--tag {tag}( |$)'"),
+                    Some(_) => format!(
+                        "docker rm -f $(docker ps -aq --filter label={}={tag})",
+                        super::helper::TAG_LABEL
+                    ),
+                };
+                let place = if helper_image.is_some() {
+                    " (in the container's PID namespace)"
+                } else {
+                    ""
+                };
                 for s in oom_scores {
                     kill.push_str(&format!(
-                        "; echo {} > /proc/{}/oom_score_adj",
+                        "; echo {} > /proc/{}/oom_score_adj{place}",
                         s.value, s.pid
                     ));
                 }
@@ -273,6 +288,31 @@ impl RevertRecipe {
                 tag,
                 files,
                 oom_scores,
+                helper_image: Some(image),
+                ..
+            } => {
+                // Stopping a helper ends its worker without its clean-up:
+                // the files and scores are put right next, from inside.
+                let killed = super::helper::remove_leftovers(engine, tag).await;
+                let (mut removed, mut restored) = (0, 0);
+                if (!files.is_empty() || !oom_scores.is_empty())
+                    && engine.state(id).await.map_err(docker("inspect"))? == ContainerState::Running
+                {
+                    (removed, restored) =
+                        stress::clean_up_via_helper(engine, image, id, tag, files, oom_scores)
+                            .await
+                            .map_err(|message| FaultError::Stress {
+                                container: name.clone(),
+                                message: format!("cannot clean up: {message}"),
+                            })?;
+                }
+                Ok((killed + removed + restored > 0).then(Utc::now))
+            }
+            RevertRecipe::Stress {
+                tag,
+                files,
+                oom_scores,
+                helper_image: None,
                 ..
             } => {
                 let killed = stress::kill_tagged(tag).await;

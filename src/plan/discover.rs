@@ -73,7 +73,7 @@ async fn take_stock(gameday: &Gameday, engines: &Engines) -> Result<Inventory, D
         .scenarios
         .iter()
         .flat_map(|s| &s.faults)
-        .any(|f| f.is_network());
+        .any(|f| f.is_network() || crate::fault::stress::work_of(f).is_some());
     if needs_namespace {
         inventory.namespace = namespace_route(
             gameday,
@@ -102,8 +102,9 @@ async fn engine_is_this_host(engine: &crate::docker::Engine, in_scope: &[Contain
     }
 }
 
-/// How network faults reach namespaces, and whether the helper image they
-/// may need is on every engine that needs it.
+/// How network faults reach namespaces and stress workers reach cgroups
+/// (from this host, or through helper containers), and whether the helper
+/// image they may need is on every engine that needs it.
 async fn namespace_route(
     gameday: &Gameday,
     engines: &Engines,
@@ -141,7 +142,7 @@ async fn namespace_route(
     if via_helper {
         if !engine.image_exists(&image).await {
             warnings.push(format!(
-                "the helper image `{image}` is not on the engine, so every network fault will fail: \
+                "the helper image `{image}` is not on the engine, so every network and stress fault will fail: \
                  build it with scripts/build-nethelper-image (or set docker.helper_image)"
             ));
         }
@@ -153,7 +154,7 @@ async fn namespace_route(
     for other in engines.iter().skip(1).filter(|e| !e.is_local()) {
         if !other.image_exists(&image).await {
             warnings.push(format!(
-                "the helper image `{image}` is not on host `{}` ({}), so network faults there will fail: \
+                "the helper image `{image}` is not on host `{}` ({}), so network and stress faults there will fail: \
                  build it there with scripts/build-nethelper-image (or set docker.helper_image)",
                 other.name(),
                 other.host()

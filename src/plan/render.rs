@@ -88,12 +88,11 @@ impl Plan {
 
     /// How a fault made from this host (stress, a host script) will be made.
     fn host_line(&self, fault: &Fault) -> String {
-        let remote = self.inventory.namespace.helper_image.is_some();
         if let Fault::Script(_) = fault {
             "with a command on this host (GAMEDAY_CONTAINER_ID and GAMEDAY_CONTAINER_NAME name the target); the revert command is journalled first".to_string()
-        } else if remote {
+        } else if let Some(image) = &self.inventory.namespace.helper_image {
             format!(
-                "WILL FAIL: a stress worker runs on the engine's host, and this engine is not this host's{}",
+                "with a gameday worker in a helper container ({image}) inside the container's cgroup and PID namespace (its limits apply; needs the engine's cgroupfs driver on cgroup v1){}; it ends with the run, the revert or the container",
                 self.because()
             )
         } else {

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncBufReadExt;
 
+use crate::docker::Engine;
 use crate::gameday::model::Fault;
 
 mod worker;
@@ -50,8 +51,15 @@ pub(crate) enum Work {
     },
     /// One file in `dir`, of a size or up to a share of the filesystem.
     Fill { dir: String, amount: Amount },
-    /// Remove these files (the recipe's clean-up).
-    Remove { files: Vec<String> },
+    /// Remove these files and put these OOM scores back (the recipe's
+    /// clean-up through a helper; from this host it puts them back itself).
+    Remove {
+        files: Vec<String>,
+        restore: Vec<OomScore>,
+    },
+    /// Print the OOM scores of the container's processes (a helper's
+    /// read-only look, before `memory_stress` is applied).
+    Scores,
 }
 
 /// A process's `oom_score_adj` before `memory_stress` raised it: what its
@@ -64,11 +72,11 @@ pub struct OomScore {
 }
 
 impl OomScore {
-    fn arg(&self) -> String {
+    pub(super) fn arg(&self) -> String {
         format!("{}:{}:{}", self.pid, self.start, self.value)
     }
 
-    fn parse(text: &str) -> Option<OomScore> {
+    pub(super) fn parse(text: &str) -> Option<OomScore> {
         let mut parts = text.split(':');
         Some(OomScore {
             pid: parts.next()?.parse().ok()?,
@@ -136,6 +144,8 @@ pub struct Args {
     pub paths: Vec<String>,
     #[arg(long = "raise-oom")]
     pub raise_oom: Vec<String>,
+    #[arg(long = "restore-oom")]
+    pub restore_oom: Vec<String>,
 }
 
 impl Work {
@@ -177,12 +187,16 @@ impl Work {
                     Amount::Bytes(b) => push("--bytes", b.to_string()),
                 }
             }
-            Work::Remove { files } => {
+            Work::Remove { files, restore } => {
                 push("--kind", "remove".into());
                 for f in files {
                     push("--path", f.clone());
                 }
+                for r in restore {
+                    push("--restore-oom", r.arg());
+                }
             }
+            Work::Scores => push("--kind", "scores".into()),
         }
         out
     }
@@ -195,6 +209,11 @@ impl Work {
                 .cloned()
                 .ok_or_else(|| "--path is required".to_string())
         };
+        let scores = |list: &[String], flag: &str| {
+            list.iter()
+                .map(|r| OomScore::parse(r).ok_or(format!("bad {flag} {r}")))
+                .collect::<Result<Vec<_>, _>>()
+        };
         Ok(match a.kind.as_str() {
             "cpu" => Work::Cpu {
                 workers: a.workers.max(1),
@@ -202,11 +221,7 @@ impl Work {
             },
             "memory" => Work::Memory {
                 bytes: a.bytes.ok_or("--bytes is required")?,
-                raise: a
-                    .raise_oom
-                    .iter()
-                    .map(|r| OomScore::parse(r).ok_or(format!("bad --raise-oom {r}")))
-                    .collect::<Result<_, _>>()?,
+                raise: scores(&a.raise_oom, "--raise-oom")?,
             },
             "io" => Work::Io {
                 dir: path()?,
@@ -221,7 +236,11 @@ impl Work {
                     _ => return Err("give one of --percent and --bytes".into()),
                 },
             },
-            "remove" => Work::Remove { files: a.paths },
+            "remove" => Work::Remove {
+                restore: scores(&a.restore_oom, "--restore-oom")?,
+                files: a.paths,
+            },
+            "scores" => Work::Scores,
             other => return Err(format!("unknown kind `{other}`")),
         })
     }
@@ -236,14 +255,16 @@ impl Work {
             Work::Fill { dir, .. } => {
                 vec![in_dir(dir, &format!(".gameday-fill-{}", file_safe(tag)))]
             }
-            Work::Cpu { .. } | Work::Memory { .. } | Work::Remove { .. } => Vec::new(),
+            Work::Cpu { .. } | Work::Memory { .. } | Work::Remove { .. } | Work::Scores => {
+                Vec::new()
+            }
         }
     }
 
     fn in_mount_namespace(&self) -> bool {
         match self {
             Work::Io { .. } | Work::Fill { .. } | Work::Remove { .. } => true,
-            Work::Cpu { .. } | Work::Memory { .. } => false,
+            Work::Cpu { .. } | Work::Memory { .. } | Work::Scores => false,
         }
     }
 }
@@ -323,16 +344,48 @@ pub(super) fn bytes(n: f64) -> String {
 
 // ---------------------------------------------------------------- runner side
 
-/// A worker in place, started by the run. Dropping it kills it.
-#[derive(Debug)]
-pub(crate) struct Worker {
-    child: tokio::process::Child,
-    stdin: Option<tokio::process::ChildStdin>,
-    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+/// A worker in place, started by the run. Dropping it kills it (on this
+/// host) or closes its input (in a helper container, which then ends it).
+/// (Behind a mutex only so a fault holding it can be shared: the helper's
+/// streams are `Send` but not `Sync`.)
+pub(crate) struct Worker(std::sync::Mutex<Place>);
+
+enum Place {
+    Local {
+        child: tokio::process::Child,
+        stdin: Option<tokio::process::ChildStdin>,
+        stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    },
+    Helper {
+        engine: Engine,
+        id: String,
+        input: Option<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>>,
+        output: HelperOutput,
+    },
 }
 
-/// `gameday stress --pid PID --container ID --tag TAG <work>`: this very
-/// binary, as a worker.
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.lock().as_deref() {
+            Ok(Place::Local { child, .. }) => write!(f, "Worker(pid {:?})", child.id()),
+            Ok(Place::Helper { id, .. }) => write!(f, "Worker(helper {id})"),
+            Err(_) => write!(f, "Worker(?)"),
+        }
+    }
+}
+
+/// `gameday stress --pid PID --container ID --tag TAG <work>`: the
+/// worker's arguments after the program.
+fn worker_args(pid: i64, container_id: &str, tag: &str, work: &Work) -> Vec<String> {
+    let mut argv: Vec<String> = ["stress", "--pid", &pid.to_string(), "--container"]
+        .map(String::from)
+        .to_vec();
+    argv.extend([container_id.to_string(), "--tag".into(), tag.to_string()]);
+    argv.extend(work.args());
+    argv
+}
+
+/// This very binary, as a worker.
 fn worker_command(
     pid: i64,
     container_id: &str,
@@ -341,17 +394,81 @@ fn worker_command(
 ) -> Result<tokio::process::Command, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find gameday itself: {e}"))?;
     let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg("stress")
-        .args(["--pid", &pid.to_string(), "--container", container_id])
-        .args(["--tag", tag])
-        .args(work.args());
+    cmd.args(worker_args(pid, container_id, tag, work));
     Ok(cmd)
 }
 
-/// Start a worker on container `container_id` (main process `pid` on this
-/// host) and wait until its work is in place. Returns it and what is in
-/// place, in words.
+/// The same worker in a helper container placed inside the target: the
+/// image's `/gameday`, with PID 1 (the target's main process there).
+fn helper_argv(container_id: &str, tag: &str, work: &Work, max: Duration) -> Vec<String> {
+    let mut argv = vec!["/gameday".to_string()];
+    argv.extend(worker_args(1, container_id, tag, work));
+    argv.extend([
+        "--placed".to_string(),
+        "--max-seconds".into(),
+        max.as_secs().max(1).to_string(),
+    ]);
+    argv
+}
+
+/// Where stress workers run: this host, or helper containers from this
+/// image (a remote engine).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Via<'a> {
+    ThisHost { pid: i64 },
+    Helper { engine: &'a Engine, image: &'a str },
+}
+
+/// What a worker that ended before it said `ready` leaves to say: when it
+/// was killed allocating, the container's memory limit was reached and
+/// its OOM killer chose the worker. That is what happened, not a failure
+/// to apply.
+fn ended_early(work: &Work, killed: bool, stderr: &str) -> Result<String, String> {
+    if let (Work::Memory { bytes, .. }, true) = (work, killed) {
+        return Ok(format!(
+            "the worker was killed (SIGKILL: the OOM killer, at the container's memory limit) before it held {}",
+            self::bytes(*bytes as f64)
+        ));
+    }
+    let err = stderr.trim().trim_start_matches("gameday stress: ");
+    Err(if err.is_empty() {
+        "the stress worker ended before it was in place".into()
+    } else {
+        err.to_string()
+    })
+}
+
+/// What the worker's first line says is in place.
+fn ready_detail(line: &str) -> String {
+    match line.strip_prefix("ready ") {
+        Some(d) => d.to_string(),
+        // It ended while putting its work in place (the container's main
+        // process ended: an OOM kill, most likely): that is what happened.
+        None => format!(
+            "{} before all of it was in place",
+            line.trim_start_matches("stopped: ")
+        ),
+    }
+}
+
+/// Start a worker on container `container_id` and wait until its work is
+/// in place. Returns it and what is in place, in words.
 pub(crate) async fn start(
+    via: Via<'_>,
+    container_id: &str,
+    tag: &str,
+    work: &Work,
+    max_lifetime: Duration,
+) -> Result<(Worker, String), String> {
+    match via {
+        Via::ThisHost { pid } => start_here(pid, container_id, tag, work, max_lifetime).await,
+        Via::Helper { engine, image } => {
+            start_in_helper(engine, image, container_id, tag, work, max_lifetime).await
+        }
+    }
+}
+
+async fn start_here(
     pid: i64,
     container_id: &str,
     tag: &str,
@@ -372,8 +489,8 @@ pub(crate) async fn start(
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut stdout = tokio::io::BufReader::new(stdout).lines();
     let first = tokio::time::timeout(READY_WITHIN, stdout.next_line()).await;
-    let line = match first {
-        Ok(Ok(Some(line))) => line,
+    let detail = match first {
+        Ok(Ok(Some(line))) => ready_detail(&line),
         Ok(_) => {
             let mut err = String::new();
             if let Some(mut e) = child.stderr.take() {
@@ -381,32 +498,9 @@ pub(crate) async fn start(
                 let _ = e.read_to_string(&mut err).await;
             }
             let status = child.wait().await;
-            // Killed while allocating: the container's memory limit was
-            // reached and its OOM killer chose the worker. That is what
-            // happened, not a failure to apply.
-            if let (Work::Memory { bytes, .. }, Ok(status)) = (work, &status) {
-                use std::os::unix::process::ExitStatusExt;
-                if status.signal() == Some(libc::SIGKILL) {
-                    let detail = format!(
-                        "the worker was killed (SIGKILL: the OOM killer, at the container's memory limit) before it held {}",
-                        self::bytes(*bytes as f64)
-                    );
-                    return Ok((
-                        Worker {
-                            child,
-                            stdin,
-                            stdout,
-                        },
-                        detail,
-                    ));
-                }
-            }
-            let err = err.trim().trim_start_matches("gameday stress: ");
-            return Err(if err.is_empty() {
-                "the stress worker ended before it was in place".into()
-            } else {
-                err.to_string()
-            });
+            use std::os::unix::process::ExitStatusExt;
+            let killed = status.is_ok_and(|s| s.signal() == Some(libc::SIGKILL));
+            ended_early(work, killed, &err)?
         }
         Err(_) => {
             let _ = child.kill().await;
@@ -416,45 +510,291 @@ pub(crate) async fn start(
             ));
         }
     };
-    let detail = match line.strip_prefix("ready ") {
-        Some(d) => d.to_string(),
-        // It ended while putting its work in place (the container's main
-        // process ended: an OOM kill, most likely): that is what happened.
-        None => format!(
-            "{} before all of it was in place",
-            line.trim_start_matches("stopped: ")
-        ),
-    };
     Ok((
-        Worker {
+        Worker(std::sync::Mutex::new(Place::Local {
             child,
             stdin,
             stdout,
-        },
+        })),
         detail,
     ))
+}
+
+/// Labels of a helper container serving the fault tagged `tag`.
+fn helper_labels(tag: &str) -> std::collections::HashMap<String, String> {
+    std::collections::HashMap::from([
+        ("gameday.helper".to_string(), "1".to_string()),
+        (super::helper::TAG_LABEL.to_string(), tag.to_string()),
+    ])
+}
+
+async fn start_in_helper(
+    engine: &Engine,
+    image: &str,
+    container_id: &str,
+    tag: &str,
+    work: &Work,
+    max_lifetime: Duration,
+) -> Result<(Worker, String), String> {
+    let attached = engine
+        .start_inside(
+            container_id,
+            image,
+            &helper_argv(container_id, tag, work, max_lifetime),
+            helper_labels(tag),
+            work.in_mount_namespace(),
+        )
+        .await
+        .map_err(|e| helper_error(image, e))?;
+    let id = attached.id;
+    let mut output = HelperOutput::new(attached.output);
+    let detail = match tokio::time::timeout(READY_WITHIN, output.next_line()).await {
+        Ok(Some(line)) => ready_detail(&line),
+        Ok(None) => {
+            let ended = engine.finish(&id, false).await.map_err(|e| e.to_string())?;
+            // 137: SIGKILL, as the OOM killer sends it.
+            ended_early(work, ended.exit_code == 137, &ended.stderr)?
+        }
+        Err(_) => {
+            let _ = engine.finish(&id, true).await;
+            return Err(format!(
+                "the stress worker was not in place after {}s",
+                READY_WITHIN.as_secs()
+            ));
+        }
+    };
+    Ok((
+        Worker(std::sync::Mutex::new(Place::Helper {
+            engine: engine.clone(),
+            id,
+            input: Some(attached.input),
+            output,
+        })),
+        detail,
+    ))
+}
+
+fn helper_error(image: &str, e: crate::docker::DockerError) -> String {
+    match e {
+        crate::docker::DockerError::Unsupported(why) => why,
+        other => format!(
+            "cannot start a stress worker in a helper container from `{image}`: {other} \
+             (build it with scripts/build-nethelper-image, or set docker.helper_image)"
+        ),
+    }
+}
+
+/// A helper container's standard output, line by line (its errors are
+/// read from its logs when it ends).
+pub(crate) struct HelperOutput {
+    stream: std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<
+                    Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
+                > + Send,
+        >,
+    >,
+    pending: Vec<u8>,
+}
+
+impl HelperOutput {
+    fn new(
+        stream: std::pin::Pin<
+            Box<
+                dyn futures_util::Stream<
+                        Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
+                    > + Send,
+            >,
+        >,
+    ) -> Self {
+        HelperOutput {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The next whole line it printed; None once it ended.
+    async fn next_line(&mut self) -> Option<String> {
+        use futures_util::StreamExt;
+        loop {
+            if let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=end).collect();
+                return Some(String::from_utf8_lossy(&line).trim_end().to_string());
+            }
+            match self.stream.next().await {
+                Some(Ok(bollard::container::LogOutput::StdOut { message })) => {
+                    self.pending.extend_from_slice(&message)
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    if self.pending.is_empty() {
+                        return None;
+                    }
+                    let line = std::mem::take(&mut self.pending);
+                    return Some(String::from_utf8_lossy(&line).trim_end().to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Run `work` once in a helper container inside `container_id` and
+/// return the lines it printed.
+async fn once_in_helper(
+    engine: &Engine,
+    image: &str,
+    container_id: &str,
+    tag: &str,
+    work: &Work,
+) -> Result<Vec<String>, String> {
+    let attached = engine
+        .start_inside(
+            container_id,
+            image,
+            &helper_argv(container_id, tag, work, STOP_WITHIN),
+            helper_labels(tag),
+            work.in_mount_namespace(),
+        )
+        .await
+        .map_err(|e| helper_error(image, e))?;
+    let mut output = HelperOutput::new(attached.output);
+    drop(attached.input);
+    let lines = tokio::time::timeout(STOP_WITHIN, async {
+        let mut lines = Vec::new();
+        while let Some(line) = output.next_line().await {
+            lines.push(line);
+        }
+        lines
+    })
+    .await;
+    let ended = engine
+        .finish(&attached.id, lines.is_err())
+        .await
+        .map_err(|e| e.to_string())?;
+    match lines {
+        Ok(lines) if ended.exit_code == 0 => Ok(lines),
+        Ok(_) => Err(ended
+            .stderr
+            .trim()
+            .trim_start_matches("gameday stress: ")
+            .to_string()),
+        Err(_) => Err(format!(
+            "the helper did not finish within {}s",
+            STOP_WITHIN.as_secs()
+        )),
+    }
+}
+
+/// The OOM scores of container `container_id`'s processes, read by a
+/// helper inside it (their PIDs are the container's own).
+pub(crate) async fn oom_scores_via_helper(
+    engine: &Engine,
+    image: &str,
+    container_id: &str,
+    tag: &str,
+) -> Result<Vec<OomScore>, String> {
+    let lines = once_in_helper(engine, image, container_id, tag, &Work::Scores).await?;
+    Ok(lines
+        .iter()
+        .filter_map(|l| OomScore::parse(l.strip_prefix("score=")?))
+        .collect())
+}
+
+/// Remove `files` and put `scores` back inside container `container_id`,
+/// through a helper. Returns how many files were there and how many
+/// scores changed.
+pub(crate) async fn clean_up_via_helper(
+    engine: &Engine,
+    image: &str,
+    container_id: &str,
+    tag: &str,
+    files: &[String],
+    scores: &[OomScore],
+) -> Result<(usize, usize), String> {
+    let work = Work::Remove {
+        files: files.to_vec(),
+        restore: scores.to_vec(),
+    };
+    let lines = once_in_helper(engine, image, container_id, tag, &work).await?;
+    Ok(lines
+        .iter()
+        .find_map(|l| removed_counts(l))
+        .unwrap_or((0, 0)))
+}
+
+/// `removed=N restored=M`, as a removal worker ends.
+fn removed_counts(line: &str) -> Option<(usize, usize)> {
+    let mut removed = None;
+    let mut restored = 0;
+    for part in line.split_whitespace() {
+        if let Some(n) = part.strip_prefix("removed=") {
+            removed = n.parse().ok();
+        } else if let Some(n) = part.strip_prefix("restored=") {
+            restored = n.parse().unwrap_or(0);
+        }
+    }
+    Some((removed?, restored))
 }
 
 impl Worker {
     /// Stop it: it removes its files and exits. Returns its last word
     /// (`stopped: ...`), or None when it had to be killed.
-    pub(crate) async fn stop(mut self) -> Option<String> {
-        drop(self.stdin.take());
-        let last = tokio::time::timeout(STOP_WITHIN, async {
-            let mut last = None;
-            while let Ok(Some(line)) = self.stdout.next_line().await {
-                last = Some(line);
+    pub(crate) async fn stop(self) -> Option<String> {
+        let place = match self.0.into_inner() {
+            Ok(place) => place,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match place {
+            Place::Local {
+                mut child,
+                stdin,
+                mut stdout,
+            } => {
+                drop(stdin);
+                let last = tokio::time::timeout(STOP_WITHIN, async {
+                    let mut last = None;
+                    while let Ok(Some(line)) = stdout.next_line().await {
+                        last = Some(line);
+                    }
+                    last
+                })
+                .await
+                .ok()
+                .flatten();
+                match tokio::time::timeout(STOP_WITHIN, child.wait()).await {
+                    Ok(_) => last.map(|l| l.trim_start_matches("stopped: ").to_string()),
+                    Err(_) => {
+                        let _ = child.kill().await;
+                        None
+                    }
+                }
             }
-            last
-        })
-        .await
-        .ok()
-        .flatten();
-        match tokio::time::timeout(STOP_WITHIN, self.child.wait()).await {
-            Ok(_) => last.map(|l| l.trim_start_matches("stopped: ").to_string()),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                None
+            Place::Helper {
+                engine,
+                id,
+                input,
+                mut output,
+            } => {
+                if let Some(mut input) = input {
+                    use tokio::io::AsyncWriteExt;
+                    let _ = input.shutdown().await;
+                }
+                let last = tokio::time::timeout(STOP_WITHIN, async {
+                    let mut last = None;
+                    while let Some(line) = output.next_line().await {
+                        last = Some(line);
+                    }
+                    last
+                })
+                .await
+                .ok()
+                .flatten();
+                // Removed either way; stopped (SIGTERM, then SIGKILL) when
+                // it did not end by itself.
+                let ended = last.as_ref().is_some_and(|l| l.starts_with("stopped"));
+                let _ = engine.finish(&id, !ended).await;
+                last.filter(|_| ended)
+                    .map(|l| l.trim_start_matches("stopped: ").to_string())
             }
         }
     }
@@ -486,15 +826,24 @@ fn tagged(tag: &str) -> Vec<i32> {
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
-                let argv: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
-                argv.get(1) == Some(&&b"stress"[..])
-                    && argv
-                        .windows(2)
-                        .any(|w| w[0] == b"--tag" && w[1] == tag.as_bytes())
+            worker_argv(*pid).is_some_and(|argv| {
+                argv.windows(2)
+                    .any(|w| w[0] == b"--tag" && w[1] == tag.as_bytes())
             })
         })
         .collect()
+}
+
+/// The command line of process `pid` if it is a stress worker.
+fn worker_argv(pid: i32) -> Option<Vec<Vec<u8>>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let argv: Vec<Vec<u8>> = raw.split(|b| *b == 0).map(<[u8]>::to_vec).collect();
+    (argv.get(1).map(Vec::as_slice) == Some(&b"stress"[..])).then_some(argv)
+}
+
+/// Is process `pid` a stress worker (of any fault)?
+pub(super) fn is_worker(pid: i32) -> bool {
+    worker_argv(pid).is_some()
 }
 
 /// Remove `files` inside container `container_id` (main process `pid`),
@@ -508,6 +857,7 @@ pub(crate) async fn remove(
 ) -> Result<usize, String> {
     let work = Work::Remove {
         files: files.to_vec(),
+        restore: Vec::new(),
     };
     let out = tokio::time::timeout(
         STOP_WITHIN,
@@ -520,8 +870,8 @@ pub(crate) async fn remove(
     .map_err(|_| "removing the files took too long".to_string())?
     .map_err(|e| format!("cannot start gameday to remove the files: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    match text.lines().find_map(|l| l.strip_prefix("removed=")) {
-        Some(n) => Ok(n.trim().parse().unwrap_or(0)),
+    match text.lines().find_map(removed_counts) {
+        Some((n, _)) => Ok(n),
         None => Err(String::from_utf8_lossy(&out.stderr)
             .trim()
             .trim_start_matches("gameday stress: ")
@@ -561,6 +911,15 @@ mod tests {
                 dir: "/".into(),
                 amount: Amount::Bytes(1 << 30),
             },
+            Work::Remove {
+                files: vec!["/data/.gameday-fill-t".into()],
+                restore: vec![OomScore {
+                    pid: 1,
+                    start: 77,
+                    value: 0,
+                }],
+            },
+            Work::Scores,
         ];
         for work in works {
             let argv = work.args();
@@ -574,6 +933,7 @@ mod tests {
                     "--percent" => a.percent = Some(pair[1].parse().unwrap()),
                     "--path" => a.paths.push(pair[1].clone()),
                     "--raise-oom" => a.raise_oom.push(pair[1].clone()),
+                    "--restore-oom" => a.restore_oom.push(pair[1].clone()),
                     other => panic!("unexpected {other}"),
                 }
             }
@@ -592,5 +952,25 @@ mod tests {
             amount: Amount::Bytes(1),
         };
         assert_eq!(root.files("t"), vec!["/.gameday-fill-t"]);
+        assert_eq!(removed_counts("removed=1 restored=2"), Some((1, 2)));
+        assert_eq!(removed_counts("removed=0"), Some((0, 0)));
+        assert_eq!(removed_counts("ready"), None);
+    }
+
+    #[test]
+    fn a_helper_worker_is_the_images_gameday_on_pid_1_and_placed() {
+        let argv = helper_argv(
+            "abc",
+            "gameday:1:s1-f1",
+            &Work::Cpu {
+                workers: 1,
+                load: 50.0,
+            },
+            Duration::from_secs(90),
+        );
+        assert_eq!(
+            argv.join(" "),
+            "/gameday stress --pid 1 --container abc --tag gameday:1:s1-f1 --kind cpu --workers 1 --load 50 --placed --max-seconds 90"
+        );
     }
 }

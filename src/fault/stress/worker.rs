@@ -26,9 +26,18 @@ const WATCH_EVERY: Duration = Duration::from_millis(100);
 /// `gameday stress`: join `pid`'s container, do the work, print `ready
 /// <what is in place>`, hold it until told to stop, clean up, print
 /// `stopped: <why>`. Exit 1 (with the reason on stderr) when it could not
-/// start; nothing is left then.
-pub(crate) fn serve(pid: i64, container: &str, tag: &str, max: Duration, work: Work) -> u8 {
-    match run_worker(pid, container, tag, max, work) {
+/// start; nothing is left then. `placed`: the engine started it inside the
+/// container already (a helper container in its cgroup and PID namespace,
+/// where `pid` is 1), so there is nothing to join.
+pub(crate) fn serve(
+    pid: i64,
+    container: &str,
+    tag: &str,
+    max: Duration,
+    work: Work,
+    placed: bool,
+) -> u8 {
+    match run_worker(pid, container, tag, max, work, placed) {
         Ok(()) => 0,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "gameday stress: {e}");
@@ -43,8 +52,9 @@ fn run_worker(
     tag: &str,
     max: Duration,
     work: Work,
+    placed: bool,
 ) -> Result<(), String> {
-    if !crate::fault::netns::pid_is_container(pid, container) {
+    if !placed && !crate::fault::netns::pid_is_container(pid, container) {
         return Err(format!(
             "process {pid} on this host is not container {container}"
         ));
@@ -56,7 +66,12 @@ fn run_worker(
         .map_err(|_| format!("process {pid} is gone"))?;
     // Cgroups first (their files are this host's), then the mount
     // namespace (entered while this process still has one thread).
-    for dir in cgroup_dirs(pid)? {
+    let joined = if placed {
+        Vec::new()
+    } else {
+        cgroup_dirs(pid)?
+    };
+    for dir in joined {
         std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
             .map_err(|e| format!("cannot join cgroup {}: {e}", dir.display()))?;
     }
@@ -66,12 +81,19 @@ fn run_worker(
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS)
             .map_err(|e| format!("cannot enter the container's mount namespace: {e}"))?;
     }
-    if let Work::Remove { files } = &work {
+    if let Work::Remove { files, restore } = &work {
         let removed = files
             .iter()
             .filter(|f| std::fs::remove_file(f).is_ok())
             .count();
-        say(&format!("removed={removed}"));
+        let restored = set_oom_scores(restore, None);
+        say(&format!("removed={removed} restored={restored}"));
+        return Ok(());
+    }
+    if let Work::Scores = &work {
+        for score in scores_here() {
+            say(&format!("score={}", score.arg()));
+        }
         return Ok(());
     }
     if let Work::Memory { raise, .. } = &work {
@@ -257,8 +279,32 @@ fn begin(work: &Work, files: &[String]) -> Result<String, String> {
                 bytes((after.used + after.avail) as f64)
             ))
         }
-        Work::Remove { .. } => Ok(String::new()),
+        Work::Remove { .. } | Work::Scores => Ok(String::new()),
     }
+}
+
+/// The OOM scores of every process this worker sees but itself and other
+/// workers: placed in a container's PID namespace, the container's own.
+fn scores_here() -> Vec<OomScore> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut scores: Vec<OomScore> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me && !super::is_worker(*pid))
+        .filter_map(|pid| {
+            let value = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).ok()?;
+            Some(OomScore {
+                pid,
+                start: super::start_time(i64::from(pid))?,
+                value: value.trim().parse().ok()?,
+            })
+        })
+        .collect();
+    scores.sort_by_key(|s| s.pid);
+    scores
 }
 
 /// The CPU time this thread has used.

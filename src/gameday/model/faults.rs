@@ -381,8 +381,9 @@ pub enum Reach {
     DockerNetwork,
     /// Commands inside the container's network namespace.
     Namespace,
-    /// A process of gameday's own on this host, in the container's cgroups
-    /// (stress, disk fill), or a script run on this host.
+    /// A process of gameday's own in the container's cgroups (stress, disk
+    /// fill): on this host, or in a helper container on a remote engine;
+    /// or a script run on this host.
     Host,
 }
 

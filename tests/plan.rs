@@ -228,3 +228,42 @@ fn a_missing_helper_image_is_caught_before_anything_runs() {
     );
     assert_eq!(store.state(), "running");
 }
+
+/// How an HTTP fault and a stress fault will be made, from this host and
+/// through helper containers (what a remote engine gets), in the plan's
+/// own words.
+#[test]
+fn plan_says_how_http_and_stress_faults_will_be_made_here_and_through_helpers() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("plan-http");
+    let (_store, _api) = project.demo_stack();
+    let mut said = String::new();
+    for docker in ["", "docker: { network_helper: helper }\n"] {
+        let text = format!(
+            r#"gameday: HTTP plan
+scope: {{ compose_project: {} }}
+{docker}scenarios:
+  - name: bad answers
+    faults:
+      - http_fault: {{ service: store, port: 7000, match: {{ method: GET, path: "/get*", header: {{ x-tenant: beta }} }}, percent: 50%, status: 503 }}
+      - cpu_stress: {{ service: api, workers: 2, load: 80% }}
+    duration: 10s
+"#,
+            project.name
+        );
+        let (_dir, file) = gameday_file(&text);
+        let output = gameday_plan(&file);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{stdout}");
+        let lines: Vec<&str> = stdout
+            .lines()
+            .skip_while(|l| !l.contains("apply"))
+            .take_while(|l| !l.contains("hold"))
+            .collect();
+        said.push_str(&lines.join("\n").replace(&project.name, "[project]"));
+        said.push('\n');
+    }
+    insta::assert_snapshot!(said);
+}

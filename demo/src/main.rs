@@ -15,8 +15,17 @@
 //!   store of another (a chain of dependencies); `/order` asks the store to
 //!   write (`/put`) and answers 503 with the store's reason when it cannot.
 //!   `--ballast MIB` holds that much memory, touched, as a service's
-//!   working set (for memory-pressure gamedays).
+//!   working set (for memory-pressure gamedays). With `--pricing
+//!   HOST:PORT`, `/quote` asks pricing for the price (300ms timeout) and
+//!   answers `quote: 42.00`, or, when pricing fails or is slow, the list
+//!   price as a fallback (`quote: 40.00 (fallback: ...)`, still 200, and
+//!   `WARN quote: pricing unavailable` on stderr).
+//! - `gameday-demo pricing --listen ADDR`: `/price` answers `42.00`.
 //!
+//! - `gameday-demo load IP:PORT PATH SECONDS CONNECTIONS`: GETs of PATH
+//!   over CONNECTIONS keep-alive connections for SECONDS (at most 1,000,000
+//!   requests), printing `requests=N rps=R p50_us=A p99_us=B errors=E` (for
+//!   `bench/run`).
 //! - `gameday-demo connect HOST:PORT [TIMEOUT_MS]`: exit 0 when a TCP
 //!   connection opens, and `probe HOST:PORT N TIMEOUT_MS PARALLEL`: N
 //!   connects, printing how many failed and the median time (for tests,
@@ -109,6 +118,25 @@ fn main() {
             println!("ok={} failed={failed} median_ms={median:.1}", times.len());
             std::process::exit(0);
         }
+        Some("load") => {
+            let addr: std::net::SocketAddr = match args.get(1).and_then(|a| a.parse().ok()) {
+                Some(a) => a,
+                None => {
+                    eprintln!("usage: gameday-demo load IP:PORT PATH SECONDS CONNECTIONS");
+                    std::process::exit(2);
+                }
+            };
+            let path = args.get(2).cloned().unwrap_or_else(|| "/".into());
+            let seconds: f64 = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(3.0);
+            let connections: usize = args.get(4).and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+            load(
+                addr,
+                &path,
+                Duration::from_secs_f64(seconds.min(60.0)),
+                connections,
+            );
+            std::process::exit(0);
+        }
         // `connect HOST:PORT [TIMEOUT_MS]`: exit 0 when a TCP connection opens.
         // Used by the tests, through `docker exec`, to check reachability
         // between containers (the image has no shell or tools).
@@ -124,8 +152,14 @@ fn main() {
             println!("{}", if ok { "connected" } else { "unreachable" });
             std::process::exit(if ok { 0 } else { 1 });
         }
+        Some("pricing") => serve(&listen, |_method, path| match path {
+            "/price" => (200, "42.00".to_string()),
+            "/health" => (200, "ok".to_string()),
+            _ => (404, "not found".to_string()),
+        }),
         Some("api") => {
             let store = flag("--store").unwrap_or_else(|| "store:7000".into());
+            let pricing = flag("--pricing");
             if let Some(mib) = flag("--ballast").and_then(|m| m.parse::<usize>().ok()) {
                 let mut ballast = vec![0u8; mib << 20];
                 for i in (0..ballast.len()).step_by(4096) {
@@ -183,13 +217,25 @@ fn main() {
                     "order",
                     "ordered",
                 ),
+                "/quote" => match &pricing {
+                    None => (404, "no pricing service (--pricing)".to_string()),
+                    Some(pricing) => {
+                        match ask_store_path(pricing, "/price", Duration::from_millis(300)) {
+                            Ok(()) => (200, "quote: 42.00".to_string()),
+                            Err(e) => {
+                                eprintln!("WARN quote: pricing unavailable: {e}");
+                                (200, format!("quote: 40.00 (fallback: {e})"))
+                            }
+                        }
+                    }
+                },
                 "/" => (200, "gameday demo api".to_string()),
                 _ => (404, "not found".to_string()),
             })
         }
         _ => {
             eprintln!(
-                "usage: gameday-demo store --listen ADDR | api --listen ADDR --store HOST:PORT"
+                "usage: gameday-demo store --listen ADDR | pricing --listen ADDR | api --listen ADDR --store HOST:PORT [--pricing HOST:PORT]"
             );
             std::process::exit(2);
         }
@@ -216,6 +262,7 @@ fn handle(
     handler: &dyn Fn(&str, &str) -> (u16, String),
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     loop {
         let mut request_line = String::new();
@@ -252,17 +299,107 @@ fn handle(
             404 => "Not Found",
             _ => "Service Unavailable",
         };
-        write!(
-            stream,
+        // One write: a response in pieces waits on Nagle and the client's
+        // delayed ACK (40 ms) on a kept-alive connection.
+        let response = format!(
             "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{}\r\n{text}",
             text.len(),
             if close { "connection: close\r\n" } else { "" }
-        )?;
+        );
+        stream.write_all(response.as_bytes())?;
         stream.flush()?;
         if close {
             return Ok(());
         }
     }
+}
+
+/// The load generator behind `gameday-demo load` (bounded in time and count).
+fn load(addr: std::net::SocketAddr, path: &str, within: Duration, connections: usize) {
+    const MAX_REQUESTS: usize = 1_000_000;
+    let start = std::time::Instant::now();
+    let per_connection = MAX_REQUESTS / connections;
+    let handles: Vec<_> = (0..connections)
+        .map(|_| {
+            let path = path.to_string();
+            std::thread::spawn(move || {
+                let mut times: Vec<u32> = Vec::new();
+                let mut errors = 0usize;
+                let request = format!("GET {path} HTTP/1.1\r\nhost: load\r\n\r\n");
+                let mut stream: Option<(TcpStream, BufReader<TcpStream>)> = None;
+                while start.elapsed() < within && times.len() < per_connection {
+                    if stream.is_none() {
+                        let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                        else {
+                            errors += 1;
+                            std::thread::sleep(Duration::from_millis(10));
+                            continue;
+                        };
+                        let _ = s.set_nodelay(true);
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                        let reader = BufReader::new(s.try_clone().expect("a socket"));
+                        stream = Some((s, reader));
+                    }
+                    let (s, reader) = stream.as_mut().expect("connected");
+                    let sent = std::time::Instant::now();
+                    if s.write_all(request.as_bytes()).is_err() || read_response(reader).is_err() {
+                        errors += 1;
+                        stream = None;
+                        continue;
+                    }
+                    times.push(sent.elapsed().as_micros() as u32);
+                }
+                (times, errors)
+            })
+        })
+        .collect();
+    let mut all: Vec<u32> = Vec::new();
+    let mut errors = 0;
+    for h in handles {
+        if let Ok((times, e)) = h.join() {
+            all.extend(times);
+            errors += e;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let at = |q: f64| {
+        all.get(((all.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "requests={} rps={:.0} p50_us={} p99_us={} errors={errors}",
+        all.len(),
+        all.len() as f64 / elapsed,
+        at(0.50),
+        at(0.99)
+    );
+}
+
+/// Read one response (status line, headers, a content-length body).
+fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<()> {
+    let mut line = String::new();
+    let mut length = 0usize;
+    reader.read_line(&mut line)?;
+    if !line.starts_with("HTTP/1.1 ") {
+        return Err(std::io::Error::other("not an HTTP answer"));
+    }
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::other("closed"));
+        }
+        let lower = line.trim_end().to_ascii_lowercase();
+        if lower.is_empty() {
+            break;
+        }
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)
 }
 
 /// Append a 4 KiB record to `dir/store.log` and fsync it; the log starts
@@ -313,8 +450,10 @@ fn ask_store_path(store: &str, path: &str, timeout: Duration) -> Result<(), Stri
         Ok(())
     } else {
         match response.split_once("\r\n\r\n") {
-            Some((_, body)) if !body.is_empty() => Err(format!("store answered: {body}")),
-            _ => Err("store answered with an error".into()),
+            Some((_, body)) if !body.is_empty() => {
+                Err(format!("{store} answered: {}", body.trim()))
+            }
+            _ => Err(format!("{store} answered with an error")),
         }
     }
 }

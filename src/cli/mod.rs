@@ -266,6 +266,26 @@ pub enum Command {
         #[command(flatten)]
         work: crate::fault::stress::Args,
     },
+    /// The proxy behind an `http_fault` (hidden: started by `run` in the
+    /// target's network namespace).
+    #[command(hide = true, name = "http-proxy")]
+    HttpProxy {
+        /// The container's main process on this host.
+        #[arg(long)]
+        pid: i64,
+        #[arg(long)]
+        container: String,
+        #[arg(long)]
+        tag: String,
+        #[arg(long, default_value_t = 3600)]
+        max_seconds: u64,
+        /// What it does, as JSON.
+        #[arg(long)]
+        plan: String,
+        /// Already in the container's namespace (a helper container).
+        #[arg(long)]
+        placed: bool,
+    },
     /// Stop a live run from another terminal or machine: every fault is reverted at once.
     ///
     /// Leaves a halt marker beside the run's claim on the engine; the runner (and its
@@ -339,6 +359,7 @@ pub fn main() -> u8 {
             | Command::Halt { .. }
             | Command::Watchdog { .. }
             | Command::Stress { .. }
+            | Command::HttpProxy { .. }
     ) {
         // Read-only commands end quietly when their reader goes away
         // (`gameday history | head`), as Unix tools do. `run` and `recover`
@@ -415,6 +436,26 @@ pub fn main() -> u8 {
                 Err(e) => Err(CliError::invalid(format!("gameday stress: {e}"))),
             }
         }
+        Command::HttpProxy {
+            pid,
+            container,
+            tag,
+            max_seconds,
+            plan,
+            placed,
+        } => match serde_json::from_str(&plan) {
+            Ok(plan) => Ok(crate::fault::http::serve(
+                pid,
+                &container,
+                &tag,
+                std::time::Duration::from_secs(max_seconds),
+                plan,
+                placed,
+            )),
+            Err(e) => Err(CliError::invalid(format!(
+                "gameday http-proxy: bad --plan: {e}"
+            ))),
+        },
         Command::Annotate {
             run_dir,
             ticket,

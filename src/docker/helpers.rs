@@ -224,6 +224,18 @@ impl Engine {
     }
 }
 
+/// Where a helper started by [`Engine::start_inside`] is, besides the
+/// target's PID namespace.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Inside {
+    /// In a child of the target's cgroup.
+    pub cgroup: bool,
+    /// Allowed into the target's mount namespace.
+    pub mounts: bool,
+    /// In the target's network namespace, with NET_ADMIN.
+    pub network: bool,
+}
+
 /// A container started with its standard input and output attached.
 pub(crate) struct Attached {
     pub id: String,
@@ -302,58 +314,67 @@ impl Engine {
         })
     }
 
-    /// Start `argv` from `image` inside container `target`: in a child of
-    /// its cgroup (so its limits count what runs there), in its PID
-    /// namespace (its main process is PID 1 there), with no network, with
-    /// its standard input kept open and closing when this client goes.
-    /// `mounts`: it may enter the target's mount namespace (SYS_ADMIN,
-    /// SYS_CHROOT, SYS_PTRACE). Needs the engine's cgroupfs driver on
-    /// cgroup v1: a container's cgroup cannot be another's parent otherwise.
+    /// Start `argv` from `image` inside container `target`, in its PID
+    /// namespace (its main process is PID 1 there), with its standard
+    /// input kept open and closing when this client goes; and as `inside`
+    /// says, in a child of its cgroup (its limits count what runs there:
+    /// needs the engine's cgroupfs driver on cgroup v1, as a container's
+    /// cgroup cannot be another's parent otherwise), in its network
+    /// namespace (NET_ADMIN) or none, allowed into its mount namespace
+    /// (SYS_ADMIN, SYS_CHROOT, SYS_PTRACE).
     pub(crate) async fn start_inside(
         &self,
         target: &str,
         image: &str,
         argv: &[String],
         labels: HashMap<String, String>,
-        mounts: bool,
+        inside: Inside,
     ) -> Result<Attached, DockerError> {
-        let info = self
-            .client
-            .info()
-            .await
-            .map_err(|e| DockerError::classify(e, "info"))?;
-        let driver = info
-            .cgroup_driver
-            .map(|d| d.to_string())
-            .unwrap_or_default();
-        let version = info
-            .cgroup_version
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        if driver != "cgroupfs" || version == "2" {
-            return Err(DockerError::Unsupported(format!(
-                "the engine uses the {driver} cgroup driver on cgroup v{version}: a helper can be placed inside a container's cgroup only with cgroupfs on cgroup v1"
-            )));
-        }
         let inspected = self
             .client
             .inspect_container(target, None)
             .await
             .map_err(|e| DockerError::classify(e, target))?;
         let id = inspected.id.unwrap_or_else(|| target.to_string());
-        let parent = inspected
-            .host_config
-            .and_then(|h| h.cgroup_parent)
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "/docker".to_string());
-        // Raising the container's OOM scores and putting them back needs
-        // none: only lowering a score below where it started would.
-        let caps: Vec<String> = if mounts {
-            ["SYS_ADMIN", "SYS_CHROOT", "SYS_PTRACE"]
-                .map(String::from)
-                .to_vec()
+        let cgroup_parent = if inside.cgroup {
+            let info = self
+                .client
+                .info()
+                .await
+                .map_err(|e| DockerError::classify(e, "info"))?;
+            let driver = info
+                .cgroup_driver
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            let version = info
+                .cgroup_version
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            if driver != "cgroupfs" || version == "2" {
+                return Err(DockerError::Unsupported(format!(
+                    "the engine uses the {driver} cgroup driver on cgroup v{version}: a helper can be placed inside a container's cgroup only with cgroupfs on cgroup v1"
+                )));
+            }
+            let parent = inspected
+                .host_config
+                .and_then(|h| h.cgroup_parent)
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "/docker".to_string());
+            Some(format!("{}/{id}", parent.trim_end_matches('/')))
         } else {
-            Vec::new()
+            None
+        };
+        let mut caps: Vec<String> = Vec::new();
+        if inside.mounts {
+            caps.extend(["SYS_ADMIN", "SYS_CHROOT", "SYS_PTRACE"].map(String::from));
+        }
+        if inside.network {
+            caps.push("NET_ADMIN".to_string());
+        }
+        let network_mode = if inside.network {
+            format!("container:{id}")
+        } else {
+            "none".to_string()
         };
         let config = bollard::models::ContainerCreateBody {
             image: Some(image.to_string()),
@@ -366,9 +387,9 @@ impl Engine {
             attach_stderr: Some(true),
             tty: Some(false),
             host_config: Some(bollard::models::HostConfig {
-                network_mode: Some("none".to_string()),
+                network_mode: Some(network_mode),
                 pid_mode: Some(format!("container:{id}")),
-                cgroup_parent: Some(format!("{}/{id}", parent.trim_end_matches('/'))),
+                cgroup_parent,
                 cap_add: Some(caps),
                 ..Default::default()
             }),

@@ -8,7 +8,9 @@
 //! network faults live in [`net`] (tc/iptables in the container's namespace,
 //! the userspace engine in [`nfqueue`]).
 
+pub(crate) mod child;
 pub(crate) mod helper;
+pub(crate) mod http;
 pub(crate) mod net;
 pub(crate) mod netns;
 pub(crate) mod nfqueue;
@@ -16,6 +18,7 @@ pub(crate) mod process;
 mod recipe;
 pub(crate) mod script;
 pub(crate) mod stress;
+pub(crate) mod tagged;
 
 pub use recipe::RevertRecipe;
 
@@ -217,7 +220,8 @@ pub async fn prepare(
         | Fault::Duplicate(_)
         | Fault::Corrupt(_)
         | Fault::Bandwidth(_)
-        | Fault::Partition(_) => RevertRecipe::NetRules {
+        | Fault::Partition(_)
+        | Fault::HttpFault(_) => RevertRecipe::NetRules {
             container_id,
             container_name,
             tag: context.tag.clone(),
@@ -276,6 +280,8 @@ pub struct AppliedFault {
     server: Option<nfqueue::PacketServer>,
     /// The stress worker holding this fault, if any.
     worker: Option<stress::Worker>,
+    /// The HTTP proxy making this fault, if any.
+    proxy: Option<http::Proxy>,
 }
 
 /// A fault that was reverted.
@@ -356,7 +362,8 @@ pub async fn apply(
         | Fault::MemoryStress(_)
         | Fault::IoStress(_)
         | Fault::DiskFill(_)
-        | Fault::Script(_) => None,
+        | Fault::Script(_)
+        | Fault::HttpFault(_) => None,
     };
     let local = |message: String| match fault {
         Fault::Process(_) => FaultError::Process {
@@ -376,8 +383,8 @@ pub async fn apply(
     }
     if let Some(mut work) = stress::work_of(fault) {
         let via = match context.helper_image.as_deref() {
-            Some(image) => stress::Via::Helper { engine, image },
-            None => stress::Via::ThisHost {
+            Some(image) => child::Via::Helper { engine, image },
+            None => child::Via::ThisHost {
                 pid: local_pid(engine, container).await.map_err(local)?,
             },
         };
@@ -397,14 +404,43 @@ pub async fn apply(
         .map_err(local)?;
         let mut applied = AppliedFault::new(fault, container, recipe, requested_at).in_place(
             match via {
-                stress::Via::ThisHost { .. } => "a gameday worker in the container's cgroups",
-                stress::Via::Helper { .. } => {
+                child::Via::ThisHost { .. } => "a gameday worker in the container's cgroups",
+                child::Via::Helper { .. } => {
                     "a gameday worker in a helper container inside the container's cgroup"
                 }
             },
             Some(detail),
         );
         applied.worker = Some(worker);
+        return Ok(applied);
+    }
+    if let Fault::HttpFault(h) = fault {
+        let via = match context.helper_image.as_deref() {
+            Some(image) => child::Via::Helper { engine, image },
+            None => child::Via::ThisHost {
+                pid: local_pid(engine, container).await.map_err(network_error)?,
+            },
+        };
+        let (proxy, detail) = http::start(
+            via,
+            &container.id,
+            &context.tag,
+            &http::Plan::of(h),
+            context.max_lifetime,
+        )
+        .await
+        .map_err(network_error)?;
+        let place = match via {
+            child::Via::ThisHost { .. } => {
+                "a transparent HTTP proxy in the container's network namespace"
+            }
+            child::Via::Helper { .. } => {
+                "a transparent HTTP proxy in a helper container sharing the container's network namespace"
+            }
+        };
+        let mut applied =
+            AppliedFault::new(fault, container, recipe, requested_at).in_place(place, Some(detail));
+        applied.proxy = Some(proxy);
         return Ok(applied);
     }
     if let Fault::Script(s) = fault {
@@ -551,7 +587,8 @@ fn fault_grace(fault: &Fault) -> Duration {
         | Fault::CpuStress(_)
         | Fault::MemoryStress(_)
         | Fault::IoStress(_)
-        | Fault::DiskFill(_) => Duration::ZERO,
+        | Fault::DiskFill(_)
+        | Fault::HttpFault(_) => Duration::ZERO,
     }
 }
 
@@ -572,6 +609,7 @@ impl AppliedFault {
             detail: None,
             server: None,
             worker: None,
+            proxy: None,
         }
     }
 
@@ -592,9 +630,10 @@ impl AppliedFault {
         let revert_requested_at = Utc::now();
         // A stress worker stops first and cleans up after itself; the
         // recipe then finds nothing left, or finishes the job.
-        let worker_said = match self.worker.take() {
-            Some(worker) => Some(worker.stop().await.unwrap_or_else(|| "killed".into())),
-            None => None,
+        let worker_said = match (self.worker.take(), self.proxy.take()) {
+            (Some(worker), _) => Some(worker.stop().await.unwrap_or_else(|| "killed".into())),
+            (None, Some(proxy)) => Some(proxy.stop().await.unwrap_or_else(|| "killed".into())),
+            (None, None) => None,
         };
         let worker_stopped = worker_said.as_ref().map(|_| Utc::now());
         // Rules first, so no new packet enters the queue; then the queue

@@ -474,7 +474,7 @@ fn safe_word(word: &str) -> bool {
 /// gameday's qdiscs (handle `6764:`). Returns whether anything was removed.
 pub(crate) fn remove_tagged(exec: &mut dyn NetExec, which: Tagged<'_>) -> Result<bool, String> {
     let mut removed = false;
-    for table in ["filter", "mangle"] {
+    for table in ["filter", "mangle", "nat"] {
         let rules = exec.run("iptables", &["-w", "5", "-t", table, "-S"])?;
         for rule in rules.lines().filter(|r| r.starts_with("-A ")) {
             let words: Vec<&str> = rule.split_whitespace().collect();

@@ -315,7 +315,7 @@ impl RevertRecipe {
                 helper_image: None,
                 ..
             } => {
-                let killed = stress::kill_tagged(tag).await;
+                let killed = super::tagged::kill_tagged(tag).await;
                 let restored = stress::set_oom_scores(oom_scores, None);
                 let mut removed = 0;
                 if !files.is_empty() {
@@ -403,19 +403,25 @@ impl RevertRecipe {
                         container: name.clone(),
                         message,
                     })?;
-                let tag = tag.clone();
+                let owned_tag = tag.clone();
                 let network = |message: String| FaultError::Network {
                     action: "remove the network fault",
                     container: name.clone(),
                     message,
                 };
                 let removed = tokio::task::spawn_blocking(move || {
-                    net::remove_tagged(exec.as_mut(), net::Tagged::Exactly(&tag))
+                    net::remove_tagged(exec.as_mut(), net::Tagged::Exactly(&owned_tag))
                 })
                 .await
                 .map_err(|e| network(e.to_string()))?
                 .map_err(network)?;
-                Ok((removed || helpers > 0).then(Utc::now))
+                // An HTTP proxy a dead runner left on this host (its rule
+                // is gone now, so nothing reaches it).
+                let proxies = match helper_image {
+                    None => super::tagged::kill_tagged(tag).await,
+                    Some(_) => 0,
+                };
+                Ok((removed || helpers > 0 || proxies > 0).then(Utc::now))
             }
             RevertRecipe::Continue { pattern, pid1, .. } => {
                 let main_pid = match engine.pid(id).await {

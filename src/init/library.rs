@@ -56,7 +56,10 @@ pub(crate) const NOT_YET: &[(&str, &str)] = &[
         "no template yet; the memory_stress fault is in gamedays/demo.yaml",
     ),
     ("DNS failure", "needs a dns fault"),
-    ("HTTP 5xx from a dependency", "needs an http_fault fault"),
+    (
+        "HTTP 5xx from a dependency",
+        "no template yet; the http_fault fault is in gamedays/demo.yaml",
+    ),
 ];
 
 impl Template {

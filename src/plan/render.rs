@@ -54,6 +54,18 @@ impl Plan {
             Reach::Host => return Some(self.host_line(fault)),
             Reach::Namespace | Reach::DockerNetwork => {}
         }
+        if let Fault::HttpFault(_) = fault {
+            return Some(match &self.inventory.namespace.helper_image {
+                None => format!(
+                    "with a transparent HTTP/1.1 proxy in the container's network namespace, entered from this host, fed by one nat REDIRECT rule for the port (plaintext HTTP only; connections already open are not redirected); it takes the rule away itself if the runner dies{}",
+                    self.because()
+                ),
+                Some(image) => format!(
+                    "with a transparent HTTP/1.1 proxy in a helper container ({image}) sharing the container's network namespace, fed by one nat REDIRECT rule for the port (plaintext HTTP only; connections already open are not redirected); it takes the rule away itself if the runner dies or the link to the engine is cut{}",
+                    self.because()
+                ),
+            });
+        }
         Some(
             match mechanism(fault, self.inventory.namespace.netem_available) {
                 Ok(m) => {

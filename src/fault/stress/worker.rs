@@ -293,7 +293,7 @@ fn scores_here() -> Vec<OomScore> {
     let mut scores: Vec<OomScore> = entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| *pid != me && !super::is_worker(*pid))
+        .filter(|pid| *pid != me && !crate::fault::tagged::is_worker(*pid))
         .filter_map(|pid| {
             let value = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).ok()?;
             Some(OomScore {

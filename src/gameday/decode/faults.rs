@@ -22,6 +22,12 @@ const MEMORY_STRESS_KEYS: &[&str] = &["size"];
 const IO_STRESS_KEYS: &[&str] = &["path", "workers", "size"];
 const DISK_FILL_KEYS: &[&str] = &["path", "fill", "size"];
 const SCRIPT_KEYS: &[&str] = &["apply", "revert", "in", "timeout"];
+const HTTP_FAULT_KEYS: &[&str] = &[
+    "port", "side", "match", "percent", "status", "body", "abort", "delay",
+];
+const HTTP_MATCH_KEYS: &[&str] = &["method", "path", "header"];
+/// What an `http_fault` does to a request: exactly one of these.
+const HTTP_ACTIONS: &[&str] = &["status", "abort", "delay"];
 
 /// Where writing is not filling a disk, or is this host's business.
 const PSEUDO_FILESYSTEMS: &[&str] = &["/proc", "/sys", "/dev"];
@@ -45,6 +51,7 @@ pub(crate) fn fault_keys(kind: FaultKind) -> &'static [&'static str] {
         FaultKind::IoStress => IO_STRESS_KEYS,
         FaultKind::DiskFill => DISK_FILL_KEYS,
         FaultKind::Script => SCRIPT_KEYS,
+        FaultKind::HttpFault => HTTP_FAULT_KEYS,
     }
 }
 
@@ -191,6 +198,177 @@ impl Decoder<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// A TCP port, 1 to 65535.
+    fn port(&mut self, node: &Node, what: &str) -> Option<u16> {
+        match &node.value {
+            Value::Int(i) if (1..=65535).contains(i) => Some(*i as u16),
+            Value::Int(i) => {
+                self.error_hint(
+                    node.pos,
+                    format!("{what} must be a port from 1 to 65535, found {i}"),
+                    "the container port the service listens on, e.g. `8080`",
+                );
+                None
+            }
+            other => {
+                self.error_hint(
+                    node.pos,
+                    format!(
+                        "expected {what} as a port from 1 to 65535, found {}",
+                        other.kind()
+                    ),
+                    "the container port the service listens on, e.g. `8080`",
+                );
+                None
+            }
+        }
+    }
+
+    /// `match: { method, path, header: { name: value } }`.
+    fn http_match(&mut self, node: &Node) -> Option<HttpMatch> {
+        let obj = self.obj(node, "`match`", HTTP_MATCH_KEYS)?;
+        let method = obj.get("method").map(|n| {
+            let m = self.name(n, "`method`")?;
+            if m.chars().all(|c| c.is_ascii_alphabetic()) {
+                Some(m.to_ascii_uppercase())
+            } else {
+                self.error_hint(
+                    n.pos,
+                    format!("`{m}` is not an HTTP method"),
+                    "write e.g. `GET`, `POST`, `DELETE`",
+                );
+                None
+            }
+        });
+        let path = obj.get("path").map(|n| {
+            let p = self.name(n, "`path`")?;
+            if p.starts_with('/') || p.starts_with('*') {
+                Some(p)
+            } else {
+                self.error_hint(
+                    n.pos,
+                    format!("the path `{p}` does not start with `/`"),
+                    "paths look like `/charge`, or `/charge*` for every path under it",
+                );
+                None
+            }
+        });
+        let header = match obj.get("header") {
+            None => Some(Vec::new()),
+            Some(n) => match &n.value {
+                Value::Map(entries) => {
+                    let mut pairs = Vec::new();
+                    let mut ok = true;
+                    for (key, value) in entries {
+                        match self.name(value, "a header value") {
+                            Some(v) => pairs.push((key.name.to_ascii_lowercase(), v)),
+                            None => ok = false,
+                        }
+                    }
+                    ok.then_some(pairs)
+                }
+                other => {
+                    self.error_hint(
+                        n.pos,
+                        format!("expected `header` as a mapping, found {}", other.kind()),
+                        "write e.g. `header: { x-tenant: beta }`",
+                    );
+                    None
+                }
+            },
+        };
+        Some(HttpMatch {
+            method: optional(method)?,
+            path: optional(path)?,
+            header: header?,
+        })
+    }
+
+    /// What an `http_fault` does: one of `status` (with `body`), `abort`,
+    /// `delay`.
+    fn http_action(&mut self, obj: &Obj<'_>, what: &str) -> Option<HttpAction> {
+        let given: Vec<&str> = HTTP_ACTIONS
+            .iter()
+            .copied()
+            .filter(|k| obj.get(k).is_some())
+            .collect();
+        match given.as_slice() {
+            [] => {
+                self.error_hint(
+                    obj.pos,
+                    format!("{what} says nothing about what the requests get"),
+                    "add one of `status: 503`, `abort: reset` (or `close`) and `delay: 800ms`",
+                );
+                return None;
+            }
+            [_] => {}
+            [first, second, ..] => {
+                let pos = obj.key(second).map(|k| k.pos).unwrap_or(obj.pos);
+                self.error_hint(
+                    pos,
+                    format!("{what} takes one of `status`, `abort` and `delay`, found `{first}` and `{second}`"),
+                    "a request is answered, aborted or delayed: keep one (write two scenarios for both)",
+                );
+                return None;
+            }
+        }
+        if given[0] != "status"
+            && let Some(body) = obj.key("body")
+        {
+            self.error_hint(
+                body.pos,
+                format!("`body` goes with `status`, not with `{}`", given[0]),
+                "remove `body`, or answer with `status: 503` and this body",
+            );
+            return None;
+        }
+        let node = obj.get(given[0])?;
+        match given[0] {
+            "status" => {
+                let code = match &node.value {
+                    Value::Int(i) if (200..=599).contains(i) => *i as u16,
+                    Value::Int(i) => {
+                        self.error_hint(
+                            node.pos,
+                            format!("`status` must be an HTTP status from 200 to 599, found {i}"),
+                            "write e.g. `status: 503`",
+                        );
+                        return None;
+                    }
+                    other => {
+                        self.error_hint(
+                            node.pos,
+                            format!(
+                                "expected `status` as an HTTP status from 200 to 599, found {}",
+                                other.kind()
+                            ),
+                            "write e.g. `status: 503`",
+                        );
+                        return None;
+                    }
+                };
+                let body = match obj.get("body") {
+                    Some(n) => Some(self.name(n, "`body`")?),
+                    None => None,
+                };
+                Some(HttpAction::Status { code, body })
+            }
+            "abort" => match self.name(node, "`abort`")?.as_str() {
+                "reset" => Some(HttpAction::Abort(HttpAbort::Reset)),
+                "close" => Some(HttpAction::Abort(HttpAbort::Close)),
+                other => {
+                    self.error_hint(
+                        node.pos,
+                        format!("unknown abort `{other}`"),
+                        "use `reset` (the client sees a connection reset) or `close` (the connection closes without an answer)",
+                    );
+                    None
+                }
+            },
+            _ => self.duration(node, "`delay`").map(HttpAction::Delay),
         }
     }
 
@@ -397,6 +575,45 @@ impl Decoder<'_> {
                     place: place?,
                     timeout: timeout?,
                 }))
+            }
+            FaultKind::HttpFault => {
+                let (target, obj) = self.target(body, &what, keys)?;
+                let port = self
+                    .require(&obj, "port", &what, "8080")
+                    .and_then(|n| self.port(n, "`port`"));
+                if let Some(side) = obj.get("side") {
+                    match self.name(side, "`side`").as_deref() {
+                        Some("server") | None => {}
+                        Some("client") => {
+                            self.error_hint(
+                                side.pos,
+                                "`side: client` (the requests the container makes) is not built yet",
+                                "fault the service it calls instead: `http_fault` on that service's container with `side: server`",
+                            );
+                            return None;
+                        }
+                        Some(other) => {
+                            self.error_hint(
+                                side.pos,
+                                format!("unknown side `{other}`"),
+                                "use `server`: the requests arriving at the container's `port`",
+                            );
+                            return None;
+                        }
+                    }
+                }
+                let matcher = obj
+                    .get("match")
+                    .map(|n| self.http_match(n))
+                    .unwrap_or(Some(HttpMatch::default()));
+                let percent = obj
+                    .get("percent")
+                    .map(|n| self.positive_percent(n, "`percent`"))
+                    .unwrap_or(Some(Percent(100.0)));
+                let action = self.http_action(&obj, &what);
+                Some(Fault::HttpFault(HttpFault::new(
+                    target, port?, matcher?, percent?, action?,
+                )))
             }
             FaultKind::Delay => {
                 let (target, obj) = self.target(body, &what, keys)?;

@@ -1,0 +1,414 @@
+//! `http_fault` through the real binary against a real container (the
+//! demo api), measured as its clients see it: requests sent straight to
+//! the container's address (so an aborted connection reaches the client as
+//! it is, not through Docker's port proxy), counted by status, timed, and
+//! reset. Matching is checked both ways (what matches is affected at the
+//! asked share, what does not is untouched), and everything is back to
+//! normal after the revert, after a runner killed alone (the proxy takes
+//! its redirect away itself: fail-open) and after a runner, its watchdog
+//! and the proxy all killed, then `recover`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// One HTTP/1.1 request on a new connection: the status and how long the
+/// answer took, or the error the client saw.
+fn request(
+    to: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, Duration)> {
+    let start = Instant::now();
+    let mut stream = TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: api\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("content-length: 0\r\n\r\n");
+    stream.write_all(head.as_bytes())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP answer: {text:?}")))?;
+    Ok((status, start.elapsed()))
+}
+
+fn status(to: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
+    request(to, method, path, headers)
+        .map(|(s, _)| s)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// The median time of `n` requests.
+fn median_time(to: SocketAddr, path: &str, n: usize) -> Duration {
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| request(to, "GET", path, &[]).expect("a request").1)
+        .collect();
+    times.sort();
+    times[n / 2]
+}
+
+/// The api's address on its network, and a guard that removes its
+/// project.
+fn api(project: &Project) -> (Container, SocketAddr) {
+    let api = project.service_opts(
+        "api",
+        &[],
+        &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+        None,
+    );
+    let ip = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &api.id,
+    ]);
+    let addr: SocketAddr = format!("{}:8080", ip.trim()).parse().unwrap();
+    wait_for("the api to answer", Duration::from_secs(10), || {
+        request(addr, "GET", "/", &[]).is_ok_and(|(s, _)| s == 200)
+    });
+    (api, addr)
+}
+
+/// The nat rules gameday wrote in the container's namespace.
+fn redirects(id: &str) -> Vec<String> {
+    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", id]);
+    run(std::process::Command::new("nsenter").args([
+        "-t",
+        pid.trim(),
+        "-n",
+        "iptables",
+        "-w",
+        "5",
+        "-t",
+        "nat",
+        "-S",
+    ]))
+    .lines()
+    .filter(|l| l.contains("gameday:"))
+    .map(String::from)
+    .collect()
+}
+
+/// `gameday http-proxy` processes on this host serving container `id`.
+fn proxies(id: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let argv: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+            argv.get(1) == Some(&&b"http-proxy"[..])
+                && argv
+                    .windows(2)
+                    .any(|w| w[0] == b"--container" && w[1] == id.as_bytes())
+        })
+        .collect()
+}
+
+fn http_gameday(project: &str, fault: &str, duration: &str) -> String {
+    http_gameday_with(project, "", fault, duration)
+}
+
+fn http_gameday_with(project: &str, docker: &str, fault: &str, duration: &str) -> String {
+    format!(
+        r#"
+gameday: HTTP faults
+scope: {{ compose_project: {project} }}
+{docker}
+defaults: {{ baseline: 500ms, cooldown: 500ms }}
+scenarios:
+  - name: HTTP fault
+    fault: {{ http_fault: {{ service: api, port: 8080, {fault} }} }}
+    duration: {duration}
+"#
+    )
+}
+
+/// Wait until the fault answers (`affected` holds for a request), and
+/// return how long it took to stop holding once `stop` ran, polling every
+/// 20 ms.
+fn wait_until(what: &str, within: Duration, check: impl Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < within, "{what} never happened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// 503 for half of the matching requests (method, path and header all
+/// named), within binomial bounds; requests that miss one of the three
+/// are untouched; the result counts what the proxy saw.
+#[test]
+fn a_status_answers_the_asked_share_of_matching_requests_only() {
+    let project = Project::new("http503");
+    let (api, addr) = api(&project);
+    let (_g, file) = gameday_file(&http_gameday(
+        &project.name,
+        r#"match: { method: GET, path: "/*", header: { x-tenant: beta } }, percent: 50%, status: 503, body: "pricing is down""#,
+        "30s",
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    let beta = [("x-tenant", "beta")];
+    wait_until("the first 503", Duration::from_secs(20), || {
+        status(addr, "GET", "/", &beta) == 503
+    });
+
+    let n = 300;
+    let failed = (0..n)
+        .filter(|_| status(addr, "GET", "/", &beta) == 503)
+        .count();
+    // Binomial(300, 0.5): mean 150, sd 8.7; 4 sd either side.
+    assert!(
+        (115..=185).contains(&failed),
+        "asked 50%, {failed} of {n} matching requests got 503"
+    );
+    for (method, path, headers) in [
+        ("POST", "/", &beta[..]),
+        ("GET", "/", &[][..]),
+        ("GET", "/", &[("x-tenant", "alpha")][..]),
+    ] {
+        for _ in 0..20 {
+            assert_eq!(
+                status(addr, method, path, headers),
+                200,
+                "{method} {path} {headers:?} does not match and passes"
+            );
+        }
+    }
+    assert_eq!(redirects(&api.id).len(), 1, "one redirect while it holds");
+
+    let output = finish(child, Duration::from_secs(60));
+    assert_exit(&output, 0);
+    for _ in 0..20 {
+        assert_eq!(status(addr, "GET", "/", &beta), 200, "back to normal");
+    }
+    assert_eq!(redirects(&api.id), Vec::<String>::new());
+    assert_eq!(proxies(&api.id), Vec::<i32>::new());
+    let result = result_json(&run_dir(out.path()));
+    let detail = result["scenarios"][0]["faults"][0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let affected: u64 = detail
+        .split("matched, ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counts in {detail}"));
+    assert!(
+        affected >= failed as u64 && detail.contains("stopped: told to stop"),
+        "{detail}"
+    );
+}
+
+/// A delay adds its time to each matching request (within 10%), leaves the
+/// others as fast as they were; an abort is a reset the client sees.
+#[test]
+fn a_delay_adds_its_time_and_an_abort_resets_the_connection() {
+    let project = Project::new("httpdelay");
+    let (api, addr) = api(&project);
+    let before = median_time(addr, "/", 15);
+
+    let (_g, file) = gameday_file(&http_gameday(
+        &project.name,
+        r#"match: { path: "/slow*" }, delay: 300ms"#,
+        "12s",
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    wait_until("the delay", Duration::from_secs(20), || {
+        request(addr, "GET", "/slow", &[]).is_ok_and(|(_, t)| t >= Duration::from_millis(250))
+    });
+    let slow = median_time(addr, "/slow", 15);
+    let added = slow.saturating_sub(before).as_secs_f64() * 1000.0;
+    assert!(
+        (270.0..=330.0).contains(&added),
+        "asked 300ms, the median request took {:.1}ms more ({slow:?} vs {before:?})",
+        added
+    );
+    let fast = median_time(addr, "/", 15);
+    assert!(
+        fast < before + Duration::from_millis(30),
+        "unmatched requests are not slowed: {fast:?} vs {before:?}"
+    );
+    assert_exit(&finish(child, Duration::from_secs(60)), 0);
+    assert!(median_time(addr, "/slow", 5) < Duration::from_millis(100));
+
+    let (_g2, file2) = gameday_file(&http_gameday(&project.name, "abort: reset", "8s"));
+    let out2 = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file2, out2.path());
+    wait_until("the first reset", Duration::from_secs(20), || {
+        request(addr, "GET", "/", &[]).is_err()
+    });
+    let err = request(addr, "GET", "/", &[]).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionReset,
+        "the client sees a reset: {err}"
+    );
+    assert_exit(&finish(child, Duration::from_secs(60)), 0);
+    assert_eq!(status(addr, "GET", "/", &[]), 200);
+    assert_eq!(redirects(&api.id), Vec::<String>::new());
+}
+
+/// A runner killed alone: its proxy's stdin closes, it takes the redirect
+/// away itself, and requests are answered normally again within a second
+/// (measured). A runner killed with its watchdog and its proxy leaves the
+/// redirect to nothing (connections refused: fail-closed until someone
+/// acts), and `recover` removes it.
+#[test]
+fn a_dead_runner_fails_open_and_recover_removes_what_a_dead_proxy_left() {
+    let project = Project::new("httpdead");
+    let (api, addr) = api(&project);
+    let (_g, file) = gameday_file(&http_gameday(&project.name, "status: 500", "60s"));
+
+    let out = tempfile::tempdir().unwrap();
+    let mut runner = spawn_run(&file, out.path());
+    wait_until("the first 500", Duration::from_secs(20), || {
+        status(addr, "GET", "/", &[]) == 500
+    });
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let open_after = wait_until("the api answering again", Duration::from_secs(5), || {
+        request(addr, "GET", "/", &[]).is_ok_and(|(s, _)| s == 200)
+    });
+    eprintln!("fail-open: requests answered normally {open_after:?} after the runner died");
+    assert!(open_after < Duration::from_secs(2), "{open_after:?}");
+    wait_until("the proxy to end", Duration::from_secs(10), || {
+        proxies(&api.id).is_empty()
+    });
+    assert_eq!(redirects(&api.id), Vec::<String>::new());
+
+    let out2 = tempfile::tempdir().unwrap();
+    kill_runner_once(&file, out2.path(), || {
+        let faulted = request(addr, "GET", "/", &[]).is_ok_and(|(s, _)| s == 500);
+        if faulted {
+            for pid in proxies(&api.id) {
+                // SAFETY: kill(2) on a process this test's run started.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+        faulted
+    });
+    wait_until("the proxy to die", Duration::from_secs(5), || {
+        proxies(&api.id).is_empty()
+    });
+    assert_eq!(redirects(&api.id).len(), 1, "the redirect is left behind");
+    assert!(
+        request(addr, "GET", "/", &[]).is_err(),
+        "nothing answers behind the left redirect"
+    );
+    assert_exit(&gameday_recover(out2.path()), 0);
+    assert_eq!(redirects(&api.id), Vec::<String>::new());
+    assert_eq!(status(addr, "GET", "/", &[]), 200);
+    assert_exit(&gameday_recover(out2.path()), 0);
+}
+
+/// The helper containers serving HTTP faults on container `id`.
+fn helpers_of(id: &str) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        "label=gameday.helper=1",
+    ])
+    .lines()
+    .filter(|h| {
+        std::process::Command::new("docker")
+            .args(["inspect", "-f", "{{.HostConfig.NetworkMode}}", h])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == format!("container:{id}"))
+    })
+    .map(String::from)
+    .collect()
+}
+
+/// Removes the helpers of a container when the test ends, even failing.
+struct HelperGuard(String);
+
+impl Drop for HelperGuard {
+    fn drop(&mut self) {
+        for h in helpers_of(&self.0) {
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f", &h])
+                .output();
+        }
+    }
+}
+
+/// Through a helper container (what a remote engine gets; here the local
+/// engine told `network_helper: helper`): the same answers, nothing left
+/// after the revert, and a runner killed alone closes the helper's stdin,
+/// so the proxy there takes its redirect away (fail-open).
+#[test]
+fn an_http_fault_through_a_helper_container_answers_and_fails_open() {
+    ensure_nethelper_image();
+    let project = Project::new("httphelper");
+    let (api, addr) = api(&project);
+    let _guard = HelperGuard(api.id.clone());
+    let helper =
+        format!("docker: {{ network_helper: helper, helper_image: \"{NETHELPER_IMAGE}\" }}");
+    let (_g, file) = gameday_file(&http_gameday_with(
+        &project.name,
+        &helper,
+        r#"match: { path: /fail }, status: 502"#,
+        "8s",
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    wait_until("the first 502", Duration::from_secs(30), || {
+        status(addr, "GET", "/fail", &[]) == 502
+    });
+    assert_eq!(status(addr, "GET", "/", &[]), 200, "other paths pass");
+    assert_eq!(helpers_of(&api.id).len(), 1, "one helper holds it");
+    assert!(proxies(&api.id).iter().all(|p| {
+        std::fs::read(format!("/proc/{p}/cmdline"))
+            .is_ok_and(|c| c.windows(8).any(|w| w == b"--placed"))
+    }));
+    let output = finish(child, Duration::from_secs(60));
+    assert_exit(&output, 0);
+    assert_eq!(
+        status(addr, "GET", "/fail", &[]),
+        404,
+        "the api's own answer again"
+    );
+    assert_eq!(redirects(&api.id), Vec::<String>::new());
+    assert_eq!(helpers_of(&api.id), Vec::<String>::new(), "no helper left");
+
+    let (_g2, long) = gameday_file(&http_gameday_with(
+        &project.name,
+        &helper,
+        r#"match: { path: /fail }, status: 502"#,
+        "60s",
+    ));
+    let out2 = tempfile::tempdir().unwrap();
+    let mut runner = spawn_run(&long, out2.path());
+    wait_until("the first 502", Duration::from_secs(30), || {
+        status(addr, "GET", "/fail", &[]) == 502
+    });
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let open_after = wait_until("the api answering again", Duration::from_secs(10), || {
+        request(addr, "GET", "/fail", &[]).is_ok_and(|(s, _)| s == 404)
+    });
+    eprintln!("fail-open through a helper: {open_after:?} after the runner died");
+    assert_eq!(redirects(&api.id), Vec::<String>::new());
+}

@@ -42,10 +42,11 @@ impl Engine {
             )
             .await
             .map_err(|e| DockerError::classify(e, image))?;
-        self.client
-            .start_container(&created.id, None)
-            .await
-            .map_err(|e| DockerError::classify(e, &created.id))?;
+        // A target gone meanwhile refuses the start: leave nothing created.
+        if let Err(e) = self.client.start_container(&created.id, None).await {
+            let _ = self.remove_container(&created.id).await;
+            return Err(DockerError::classify(e, &created.id));
+        }
         Ok(created.id)
     }
 

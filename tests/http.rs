@@ -81,26 +81,6 @@ fn api(project: &Project) -> (Container, SocketAddr) {
     (api, addr)
 }
 
-/// The nat rules gameday wrote in the container's namespace.
-fn redirects(id: &str) -> Vec<String> {
-    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", id]);
-    run(std::process::Command::new("nsenter").args([
-        "-t",
-        pid.trim(),
-        "-n",
-        "iptables",
-        "-w",
-        "5",
-        "-t",
-        "nat",
-        "-S",
-    ]))
-    .lines()
-    .filter(|l| l.contains("gameday:"))
-    .map(String::from)
-    .collect()
-}
-
 /// `gameday http-proxy` processes on this host serving container `id`.
 fn proxies(id: &str) -> Vec<i32> {
     std::fs::read_dir("/proc")
@@ -135,18 +115,6 @@ scenarios:
     duration: {duration}
 "#
     )
-}
-
-/// Wait until the fault answers (`affected` holds for a request), and
-/// return how long it took to stop holding once `stop` ran, polling every
-/// 20 ms.
-fn wait_until(what: &str, within: Duration, check: impl Fn() -> bool) -> Duration {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < within, "{what} never happened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
 }
 
 /// 503 for half of the matching requests (method, path and header all
@@ -190,14 +158,18 @@ fn a_status_answers_the_asked_share_of_matching_requests_only() {
             );
         }
     }
-    assert_eq!(redirects(&api.id).len(), 1, "one redirect while it holds");
+    assert_eq!(
+        nat_redirects(&api.id).len(),
+        1,
+        "one redirect while it holds"
+    );
 
     let output = finish(child, Duration::from_secs(60));
     assert_exit(&output, 0);
     for _ in 0..20 {
         assert_eq!(status(addr, "GET", "/", &beta), 200, "back to normal");
     }
-    assert_eq!(redirects(&api.id), Vec::<String>::new());
+    assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
     assert_eq!(proxies(&api.id), Vec::<i32>::new());
     let result = result_json(&run_dir(out.path()));
     let detail = result["scenarios"][0]["faults"][0]["detail"]
@@ -263,7 +235,7 @@ fn a_delay_adds_its_time_and_an_abort_resets_the_connection() {
     );
     assert_exit(&finish(child, Duration::from_secs(60)), 0);
     assert_eq!(status(addr, "GET", "/", &[]), 200);
-    assert_eq!(redirects(&api.id), Vec::<String>::new());
+    assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
 }
 
 /// A runner killed alone: its proxy's stdin closes, it takes the redirect
@@ -292,7 +264,7 @@ fn a_dead_runner_fails_open_and_recover_removes_what_a_dead_proxy_left() {
     wait_until("the proxy to end", Duration::from_secs(10), || {
         proxies(&api.id).is_empty()
     });
-    assert_eq!(redirects(&api.id), Vec::<String>::new());
+    assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
 
     let out2 = tempfile::tempdir().unwrap();
     kill_runner_once(&file, out2.path(), || {
@@ -310,48 +282,19 @@ fn a_dead_runner_fails_open_and_recover_removes_what_a_dead_proxy_left() {
     wait_until("the proxy to die", Duration::from_secs(5), || {
         proxies(&api.id).is_empty()
     });
-    assert_eq!(redirects(&api.id).len(), 1, "the redirect is left behind");
+    assert_eq!(
+        nat_redirects(&api.id).len(),
+        1,
+        "the redirect is left behind"
+    );
     assert!(
         request(addr, "GET", "/", &[]).is_err(),
         "nothing answers behind the left redirect"
     );
     assert_exit(&gameday_recover(out2.path()), 0);
-    assert_eq!(redirects(&api.id), Vec::<String>::new());
+    assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
     assert_eq!(status(addr, "GET", "/", &[]), 200);
     assert_exit(&gameday_recover(out2.path()), 0);
-}
-
-/// The helper containers serving HTTP faults on container `id`.
-fn helpers_of(id: &str) -> Vec<String> {
-    docker(&[
-        "ps",
-        "-aq",
-        "--no-trunc",
-        "--filter",
-        "label=gameday.helper=1",
-    ])
-    .lines()
-    .filter(|h| {
-        std::process::Command::new("docker")
-            .args(["inspect", "-f", "{{.HostConfig.NetworkMode}}", h])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == format!("container:{id}"))
-    })
-    .map(String::from)
-    .collect()
-}
-
-/// Removes the helpers of a container when the test ends, even failing.
-struct HelperGuard(String);
-
-impl Drop for HelperGuard {
-    fn drop(&mut self) {
-        for h in helpers_of(&self.0) {
-            let _ = std::process::Command::new("docker")
-                .args(["rm", "-f", &h])
-                .output();
-        }
-    }
 }
 
 /// Through a helper container (what a remote engine gets; here the local
@@ -378,7 +321,11 @@ fn an_http_fault_through_a_helper_container_answers_and_fails_open() {
         status(addr, "GET", "/fail", &[]) == 502
     });
     assert_eq!(status(addr, "GET", "/", &[]), 200, "other paths pass");
-    assert_eq!(helpers_of(&api.id).len(), 1, "one helper holds it");
+    assert_eq!(
+        helpers_sharing(&api.id, "NetworkMode").len(),
+        1,
+        "one helper holds it"
+    );
     assert!(proxies(&api.id).iter().all(|p| {
         std::fs::read(format!("/proc/{p}/cmdline"))
             .is_ok_and(|c| c.windows(8).any(|w| w == b"--placed"))
@@ -390,8 +337,12 @@ fn an_http_fault_through_a_helper_container_answers_and_fails_open() {
         404,
         "the api's own answer again"
     );
-    assert_eq!(redirects(&api.id), Vec::<String>::new());
-    assert_eq!(helpers_of(&api.id), Vec::<String>::new(), "no helper left");
+    assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
+    assert_eq!(
+        helpers_sharing(&api.id, "NetworkMode"),
+        Vec::<String>::new(),
+        "no helper left"
+    );
 
     let (_g2, long) = gameday_file(&http_gameday_with(
         &project.name,
@@ -410,5 +361,99 @@ fn an_http_fault_through_a_helper_container_answers_and_fails_open() {
         request(addr, "GET", "/fail", &[]).is_ok_and(|(s, _)| s == 404)
     });
     eprintln!("fail-open through a helper: {open_after:?} after the runner died");
-    assert_eq!(redirects(&api.id), Vec::<String>::new());
+    assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
+}
+
+/// Client side: the requests the api makes to pricing (and only those)
+/// are answered by the fault, so the api falls back to its list price for
+/// the asked share of quotes; pricing itself, asked directly, is
+/// untouched, and the proxy's own connections to pricing are not
+/// redirected back to it (they would fail every passed request).
+#[test]
+fn a_client_side_fault_changes_what_the_container_gets_from_its_peers_only() {
+    let project = Project::new("httpclient");
+    let pricing = project.service_opts(
+        "pricing",
+        &[],
+        &["pricing", "--listen", "0.0.0.0:9000"],
+        None,
+    );
+    let api = project.service_opts(
+        "api",
+        &[],
+        &[
+            "api",
+            "--listen",
+            "0.0.0.0:8080",
+            "--store",
+            "store:7000",
+            "--pricing",
+            "pricing:9000",
+        ],
+        None,
+    );
+    let ip = |id: &str| {
+        docker(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            id,
+        ])
+        .trim()
+        .to_string()
+    };
+    let api_addr: SocketAddr = format!("{}:8080", ip(&api.id)).parse().unwrap();
+    let pricing_addr: SocketAddr = format!("{}:9000", ip(&pricing.id)).parse().unwrap();
+    let quote = || {
+        let mut stream = TcpStream::connect_timeout(&api_addr, Duration::from_secs(2)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+            .write_all(b"GET /quote HTTP/1.1\r\nhost: api\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    wait_for("the api to quote", Duration::from_secs(10), || {
+        quote().contains("quote: 42.00")
+    });
+    let (_g, file) = gameday_file(&format!(
+        r#"
+gameday: HTTP client side
+scope: {{ compose_project: {} }}
+defaults: {{ baseline: 500ms, cooldown: 500ms }}
+scenarios:
+  - name: pricing answers the api badly
+    fault: {{ http_fault: {{ service: api, port: 9000, side: client, to: [pricing], match: {{ path: /price }}, percent: 50%, status: 503 }} }}
+    duration: 30s
+"#,
+        project.name
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    wait_until("the first fallback", Duration::from_secs(20), || {
+        quote().contains("fallback")
+    });
+    let n = 200;
+    let fallbacks = (0..n).filter(|_| quote().contains("fallback")).count();
+    // Binomial(200, 0.5): mean 100, sd 7.1; 4 sd either side.
+    assert!(
+        (72..=128).contains(&fallbacks),
+        "asked 50%, {fallbacks} of {n} quotes fell back"
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            status(pricing_addr, "GET", "/price", &[]),
+            200,
+            "pricing asked by others is untouched"
+        );
+    }
+    assert_exit(&finish(child, Duration::from_secs(60)), 0);
+    assert!(
+        (0..20).all(|_| quote().contains("quote: 42.00")),
+        "back to normal"
+    );
+    assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
 }

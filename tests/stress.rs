@@ -455,41 +455,6 @@ scenarios:
     );
 }
 
-/// The helper containers placed inside container `id` (its PID namespace).
-fn helpers_inside(id: &str) -> Vec<String> {
-    let all = docker(&[
-        "ps",
-        "-aq",
-        "--no-trunc",
-        "--filter",
-        "label=gameday.helper=1",
-    ]);
-    all.lines()
-        .filter(|h| {
-            std::process::Command::new("docker")
-                .args(["inspect", "-f", "{{.HostConfig.PidMode}}", h])
-                .output()
-                .is_ok_and(|o| {
-                    String::from_utf8_lossy(&o.stdout).trim() == format!("container:{id}")
-                })
-        })
-        .map(String::from)
-        .collect()
-}
-
-/// Removes the helpers inside a container when the test ends, even failing.
-struct HelperGuard(String);
-
-impl Drop for HelperGuard {
-    fn drop(&mut self) {
-        for h in helpers_inside(&self.0) {
-            let _ = std::process::Command::new("docker")
-                .args(["rm", "-f", &h])
-                .output();
-        }
-    }
-}
-
 /// The cgroup (memory hierarchy) of a process on this host.
 fn memory_cgroup(pid: i32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
@@ -578,7 +543,11 @@ scenarios:
         "the worker's cgroup {cgroup} is a child of the api's {}",
         memory_cgroup(pid)
     );
-    assert_eq!(helpers_inside(&api.id).len(), 1, "one helper holds it");
+    assert_eq!(
+        helpers_sharing(&api.id, "PidMode").len(),
+        1,
+        "one helper holds it"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let (loaded_cpu, _) = stats(&api.id);
     assert!(
@@ -615,7 +584,7 @@ scenarios:
     assert_eq!(gameday_files(&api.id, "/data"), Vec::<String>::new());
     assert_eq!(df(&api.id, "/data").0, empty);
     assert_eq!(
-        helpers_inside(&api.id),
+        helpers_sharing(&api.id, "PidMode"),
         Vec::<String>::new(),
         "no helper left"
     );
@@ -661,7 +630,7 @@ scenarios:
     assert_eq!(gameday_files(&api.id, "/data"), Vec::<String>::new());
     assert_eq!(df(&api.id, "/data").0, empty);
     assert_eq!(
-        helpers_inside(&api.id),
+        helpers_sharing(&api.id, "PidMode"),
         Vec::<String>::new(),
         "no helper left"
     );

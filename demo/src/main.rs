@@ -26,6 +26,8 @@
 //!   over CONNECTIONS keep-alive connections for SECONDS (at most 1,000,000
 //!   requests), printing `requests=N rps=R p50_us=A p99_us=B errors=E` (for
 //!   `bench/run`).
+//! - `gameday-demo resolve NAME`: look NAME up as the services do; prints
+//!   `resolved ADDR in N ms` (exit 0) or `failed: WHY in N ms` (exit 1).
 //! - `gameday-demo connect HOST:PORT [TIMEOUT_MS]`: exit 0 when a TCP
 //!   connection opens, and `probe HOST:PORT N TIMEOUT_MS PARALLEL`: N
 //!   connects, printing how many failed and the median time (for tests,
@@ -136,6 +138,21 @@ fn main() {
                 connections,
             );
             std::process::exit(0);
+        }
+        Some("resolve") => {
+            let name = args.get(1).cloned().unwrap_or_default();
+            let start = std::time::Instant::now();
+            let found = (name.as_str(), 0).to_socket_addrs().map(|mut a| a.next());
+            let ms = start.elapsed().as_millis();
+            match found {
+                Ok(Some(addr)) => {
+                    println!("resolved {} in {ms} ms", addr.ip());
+                    std::process::exit(0);
+                }
+                Ok(None) => println!("failed: no address in {ms} ms"),
+                Err(e) => println!("failed: {e} in {ms} ms"),
+            }
+            std::process::exit(1);
         }
         // `connect HOST:PORT [TIMEOUT_MS]`: exit 0 when a TCP connection opens.
         // Used by the tests, through `docker exec`, to check reachability

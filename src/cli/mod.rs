@@ -251,41 +251,18 @@ pub enum Command {
     /// for cpu_stress, memory_stress, io_stress and disk_fill).
     #[command(hide = true)]
     Stress {
-        /// The container's main process on this host.
-        #[arg(long)]
-        pid: i64,
-        #[arg(long)]
-        container: String,
-        #[arg(long)]
-        tag: String,
-        #[arg(long, default_value_t = 3600)]
-        max_seconds: u64,
-        /// Already inside the container (a helper container): join nothing.
-        #[arg(long)]
-        placed: bool,
+        #[command(flatten)]
+        at: WorkerArgs,
         #[command(flatten)]
         work: crate::fault::stress::Args,
     },
     /// The proxy behind an `http_fault` (hidden: started by `run` in the
     /// target's network namespace).
     #[command(hide = true, name = "http-proxy")]
-    HttpProxy {
-        /// The container's main process on this host.
-        #[arg(long)]
-        pid: i64,
-        #[arg(long)]
-        container: String,
-        #[arg(long)]
-        tag: String,
-        #[arg(long, default_value_t = 3600)]
-        max_seconds: u64,
-        /// What it does, as JSON.
-        #[arg(long)]
-        plan: String,
-        /// Already in the container's namespace (a helper container).
-        #[arg(long)]
-        placed: bool,
-    },
+    HttpProxy(ProxyArgs),
+    /// The proxy behind a `dns` fault (hidden, as `http-proxy`).
+    #[command(hide = true, name = "dns-proxy")]
+    DnsProxy(ProxyArgs),
     /// Stop a live run from another terminal or machine: every fault is reverted at once.
     ///
     /// Leaves a halt marker beside the run's claim on the engine; the runner (and its
@@ -359,7 +336,8 @@ pub fn main() -> u8 {
             | Command::Halt { .. }
             | Command::Watchdog { .. }
             | Command::Stress { .. }
-            | Command::HttpProxy { .. }
+            | Command::HttpProxy(_)
+            | Command::DnsProxy(_)
     ) {
         // Read-only commands end quietly when their reader goes away
         // (`gameday history | head`), as Unix tools do. `run` and `recover`
@@ -415,47 +393,22 @@ pub fn main() -> u8 {
             };
             nfqueue::serve(queue, plan, max_seconds)
         }
-        Command::Stress {
-            pid,
-            container,
-            tag,
-            max_seconds,
-            placed,
-            work,
-        } => {
+        Command::Stress { at, work } => {
             use crate::fault::stress;
             match stress::Work::from_args(work) {
                 Ok(work) => Ok(stress::serve(
-                    pid,
-                    &container,
-                    &tag,
-                    std::time::Duration::from_secs(max_seconds),
+                    at.pid,
+                    &at.container,
+                    &at.tag,
+                    std::time::Duration::from_secs(at.max_seconds),
                     work,
-                    placed,
+                    at.placed,
                 )),
                 Err(e) => Err(CliError::invalid(format!("gameday stress: {e}"))),
             }
         }
-        Command::HttpProxy {
-            pid,
-            container,
-            tag,
-            max_seconds,
-            plan,
-            placed,
-        } => match serde_json::from_str(&plan) {
-            Ok(plan) => Ok(crate::fault::http::serve(
-                pid,
-                &container,
-                &tag,
-                std::time::Duration::from_secs(max_seconds),
-                plan,
-                placed,
-            )),
-            Err(e) => Err(CliError::invalid(format!(
-                "gameday http-proxy: bad --plan: {e}"
-            ))),
-        },
+        Command::HttpProxy(a) => proxy("http-proxy", a, crate::fault::http::serve),
+        Command::DnsProxy(a) => proxy("dns-proxy", a, crate::fault::dns::serve),
         Command::Annotate {
             run_dir,
             ticket,
@@ -519,6 +472,63 @@ pub fn main() -> u8 {
             e.print();
             e.exit_code()
         }
+    }
+}
+
+/// Where a hidden worker (`stress`, `http-proxy`, `dns-proxy`) works: the
+/// container (its main process on this host, or PID 1 when `placed` in a
+/// helper container), the fault's tag, and its longest lifetime.
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// The container's main process on this host (1 when placed).
+    #[arg(long)]
+    pid: i64,
+    #[arg(long)]
+    container: String,
+    #[arg(long)]
+    tag: String,
+    /// Stop by itself after this long (the runner may be gone).
+    #[arg(long, default_value_t = 3600)]
+    max_seconds: u64,
+    /// Already inside the container (a helper container): join nothing.
+    #[arg(long)]
+    placed: bool,
+}
+
+/// What the hidden proxies take: where, and what they do, as JSON.
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    at: WorkerArgs,
+    #[arg(long)]
+    plan: String,
+}
+
+/// A hidden proxy's work: `(pid, container, tag, longest lifetime, plan,
+/// placed)`.
+type Serve<P> = fn(i64, &str, &str, std::time::Duration, P, bool) -> Result<(), String>;
+
+/// Run a hidden proxy with its plan read from JSON; its exit code.
+fn proxy<P: serde::de::DeserializeOwned>(
+    command: &str,
+    a: ProxyArgs,
+    serve: Serve<P>,
+) -> CliResult {
+    match serde_json::from_str(&a.plan) {
+        Ok(plan) => Ok(crate::fault::nsworker::exit_code(
+            command,
+            serve(
+                a.at.pid,
+                &a.at.container,
+                &a.at.tag,
+                std::time::Duration::from_secs(a.at.max_seconds),
+                plan,
+                a.at.placed,
+            ),
+        )),
+        Err(e) => Err(CliError::invalid(format!(
+            "gameday {command}: bad --plan: {e}"
+        ))),
     }
 }
 

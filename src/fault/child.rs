@@ -295,6 +295,110 @@ impl HelperOutput {
     }
 }
 
+/// A proxy in a container's network namespace (`gameday http-proxy`,
+/// `gameday dns-proxy`), held by the run until the revert stops it: it
+/// then takes its redirect away, passes what is in flight (up to 5 s) and
+/// says what it counted.
+#[derive(Debug)]
+pub(crate) struct Proxy(Child);
+
+impl Proxy {
+    /// Stop it; its last word, or None when it had to be killed.
+    pub(crate) async fn stop(self) -> Option<String> {
+        self.0.stop(PROXY_STOP_WITHIN).await
+    }
+}
+
+/// How long a proxy may take to listen and redirect.
+const PROXY_READY_WITHIN: Duration = Duration::from_secs(10);
+/// How long a stopped proxy may take to end.
+const PROXY_STOP_WITHIN: Duration = Duration::from_secs(8);
+
+/// Start `gameday COMMAND --pid PID --container ID --tag TAG --plan JSON
+/// --max-seconds N`, a proxy in container `container_id`'s network
+/// namespace: on this host (it enters the namespace itself), or in a
+/// helper container sharing the container's network and PID namespaces
+/// (NET_ADMIN; `--placed`, PID 1 is the container's main process there).
+/// Waits for its `ready ...` line; returns it and what follows `ready`.
+pub(crate) async fn start_proxy(
+    via: Via<'_>,
+    command: &str,
+    what: &str,
+    container_id: &str,
+    tag: &str,
+    plan: &impl serde::Serialize,
+    max_lifetime: Duration,
+) -> Result<(Proxy, String), String> {
+    let plan = serde_json::to_string(plan).map_err(|e| e.to_string())?;
+    let args = ["--plan".to_string(), plan];
+    let ready_within = PROXY_READY_WITHIN;
+    let argv = |pid: i64| {
+        let mut argv: Vec<String> = [command, "--pid", &pid.to_string(), "--container"]
+            .map(String::from)
+            .to_vec();
+        argv.extend([container_id.to_string(), "--tag".into(), tag.to_string()]);
+        argv.extend(args.iter().cloned());
+        argv.extend([
+            "--max-seconds".to_string(),
+            max_lifetime.as_secs().max(1).to_string(),
+        ]);
+        argv
+    };
+    let child = match via {
+        Via::ThisHost { pid } => {
+            let exe =
+                std::env::current_exe().map_err(|e| format!("cannot find gameday itself: {e}"))?;
+            let mut cmd = tokio::process::Command::new(exe);
+            cmd.args(argv(pid));
+            Child::spawn(cmd).map_err(|e| format!("cannot start {what}: {e}"))?
+        }
+        Via::Helper { engine, image } => {
+            let mut full = vec!["/gameday".to_string()];
+            full.extend(argv(1));
+            full.push("--placed".into());
+            let inside = Inside {
+                cgroup: false,
+                mounts: false,
+                network: true,
+            };
+            Child::start_helper(
+                engine,
+                container_id,
+                image,
+                &full,
+                helper_labels(tag),
+                inside,
+            )
+            .await
+            .map_err(|e| helper_error(image, e))?
+        }
+    };
+    match child.first_line(ready_within).await {
+        (Some(child), First::Line(line)) if line.starts_with("ready ") => {
+            Ok((Proxy(child), line.trim_start_matches("ready ").to_string()))
+        }
+        (Some(child), First::Line(line)) => {
+            let _ = child.stop(Duration::from_secs(5)).await;
+            Err(format!("{what} said `{line}` instead of ready"))
+        }
+        (_, First::Ended { stderr, .. }) => {
+            let err = stderr
+                .trim()
+                .trim_start_matches(&format!("gameday {command}: "))
+                .to_string();
+            Err(if err.is_empty() {
+                format!("{what} ended before it was in place")
+            } else {
+                err
+            })
+        }
+        (_, First::TimedOut) | (None, First::Line(_)) => Err(format!(
+            "{what} was not in place after {}s",
+            ready_within.as_secs()
+        )),
+    }
+}
+
 /// Labels of a helper container serving the fault tagged `tag`.
 pub(crate) fn helper_labels(tag: &str) -> std::collections::HashMap<String, String> {
     std::collections::HashMap::from([

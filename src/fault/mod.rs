@@ -9,11 +9,13 @@
 //! the userspace engine in [`nfqueue`]).
 
 pub(crate) mod child;
+pub(crate) mod dns;
 pub(crate) mod helper;
 pub(crate) mod http;
 pub(crate) mod net;
 pub(crate) mod netns;
 pub(crate) mod nfqueue;
+pub(crate) mod nsworker;
 pub(crate) mod process;
 mod recipe;
 pub(crate) mod script;
@@ -221,7 +223,8 @@ pub async fn prepare(
         | Fault::Corrupt(_)
         | Fault::Bandwidth(_)
         | Fault::Partition(_)
-        | Fault::HttpFault(_) => RevertRecipe::NetRules {
+        | Fault::HttpFault(_)
+        | Fault::Dns(_) => RevertRecipe::NetRules {
             container_id,
             container_name,
             tag: context.tag.clone(),
@@ -278,10 +281,28 @@ pub struct AppliedFault {
     pub detail: Option<String>,
     /// The userspace packet engine serving this fault, if any.
     server: Option<nfqueue::PacketServer>,
-    /// The stress worker holding this fault, if any.
-    worker: Option<stress::Worker>,
-    /// The HTTP proxy making this fault, if any.
-    proxy: Option<http::Proxy>,
+    /// The worker making this fault, if any.
+    running: Option<Running>,
+}
+
+/// A worker making a fault, held by the run until the revert stops it.
+#[derive(Debug)]
+enum Running {
+    Stress(stress::Worker),
+    Http(child::Proxy),
+    Dns(child::Proxy),
+}
+
+impl Running {
+    /// Stop it; its last word, or "killed".
+    async fn stop(self) -> String {
+        match self {
+            Running::Stress(w) => w.stop().await,
+            Running::Http(p) => p.stop().await,
+            Running::Dns(p) => p.stop().await,
+        }
+        .unwrap_or_else(|| "killed".into())
+    }
 }
 
 /// A fault that was reverted.
@@ -363,7 +384,8 @@ pub async fn apply(
         | Fault::IoStress(_)
         | Fault::DiskFill(_)
         | Fault::Script(_)
-        | Fault::HttpFault(_) => None,
+        | Fault::HttpFault(_)
+        | Fault::Dns(_) => None,
     };
     let local = |message: String| match fault {
         Fault::Process(_) => FaultError::Process {
@@ -411,36 +433,67 @@ pub async fn apply(
             },
             Some(detail),
         );
-        applied.worker = Some(worker);
+        applied.running = Some(Running::Stress(worker));
         return Ok(applied);
     }
-    if let Fault::HttpFault(h) = fault {
+    if let Fault::HttpFault(_) | Fault::Dns(_) = fault {
         let via = match context.helper_image.as_deref() {
             Some(image) => child::Via::Helper { engine, image },
             None => child::Via::ThisHost {
                 pid: local_pid(engine, container).await.map_err(network_error)?,
             },
         };
-        let (proxy, detail) = http::start(
-            via,
-            &container.id,
-            &context.tag,
-            &http::Plan::of(h),
-            context.max_lifetime,
-        )
-        .await
-        .map_err(network_error)?;
-        let place = match via {
-            child::Via::ThisHost { .. } => {
+        let (running, detail) = match fault {
+            Fault::Dns(d) => {
+                let (proxy, detail) = child::start_proxy(
+                    via,
+                    "dns-proxy",
+                    "the DNS proxy",
+                    &container.id,
+                    &context.tag,
+                    &dns::Plan::of(d),
+                    context.max_lifetime,
+                )
+                .await
+                .map_err(network_error)?;
+                (Running::Dns(proxy), detail)
+            }
+            Fault::HttpFault(h) => {
+                let peers = net::peer_addresses(engine, &context.peers)
+                    .await
+                    .map_err(network_error)?;
+                let (proxy, detail) = child::start_proxy(
+                    via,
+                    "http-proxy",
+                    "the HTTP proxy",
+                    &container.id,
+                    &context.tag,
+                    &http::Plan::of(h, peers),
+                    context.max_lifetime,
+                )
+                .await
+                .map_err(network_error)?;
+                (Running::Http(proxy), detail)
+            }
+            _ => unreachable!("only the proxy faults come here"),
+        };
+        let place = match (&running, via) {
+            (Running::Dns(_), child::Via::ThisHost { .. }) => {
+                "a DNS proxy in the container's network namespace"
+            }
+            (Running::Dns(_), child::Via::Helper { .. }) => {
+                "a DNS proxy in a helper container sharing the container's network namespace"
+            }
+            (_, child::Via::ThisHost { .. }) => {
                 "a transparent HTTP proxy in the container's network namespace"
             }
-            child::Via::Helper { .. } => {
+            (_, child::Via::Helper { .. }) => {
                 "a transparent HTTP proxy in a helper container sharing the container's network namespace"
             }
         };
         let mut applied =
             AppliedFault::new(fault, container, recipe, requested_at).in_place(place, Some(detail));
-        applied.proxy = Some(proxy);
+        applied.running = Some(running);
         return Ok(applied);
     }
     if let Fault::Script(s) = fault {
@@ -588,7 +641,8 @@ fn fault_grace(fault: &Fault) -> Duration {
         | Fault::MemoryStress(_)
         | Fault::IoStress(_)
         | Fault::DiskFill(_)
-        | Fault::HttpFault(_) => Duration::ZERO,
+        | Fault::HttpFault(_)
+        | Fault::Dns(_) => Duration::ZERO,
     }
 }
 
@@ -608,8 +662,7 @@ impl AppliedFault {
             mechanism: None,
             detail: None,
             server: None,
-            worker: None,
-            proxy: None,
+            running: None,
         }
     }
 
@@ -630,10 +683,9 @@ impl AppliedFault {
         let revert_requested_at = Utc::now();
         // A stress worker stops first and cleans up after itself; the
         // recipe then finds nothing left, or finishes the job.
-        let worker_said = match (self.worker.take(), self.proxy.take()) {
-            (Some(worker), _) => Some(worker.stop().await.unwrap_or_else(|| "killed".into())),
-            (None, Some(proxy)) => Some(proxy.stop().await.unwrap_or_else(|| "killed".into())),
-            (None, None) => None,
+        let worker_said = match self.running.take() {
+            Some(running) => Some(running.stop().await),
+            None => None,
         };
         let worker_stopped = worker_said.as_ref().map(|_| Utc::now());
         // Rules first, so no new packet enters the queue; then the queue

@@ -1,11 +1,11 @@
 //! gameday's own worker processes on this host (`gameday stress`, `gameday
-//! http-proxy`, both hidden), found by the fault tag on their command line:
+//! http-proxy`, `gameday dns-proxy`, all hidden), found by the fault tag on their command line:
 //! what a recipe kills when the runner that started them is gone.
 
 use std::time::{Duration, Instant};
 
 /// The hidden commands that run as workers.
-const WORKERS: &[&[u8]] = &[b"stress", b"http-proxy"];
+const WORKERS: &[&[u8]] = &[b"stress", b"http-proxy", b"dns-proxy"];
 
 /// How long a killed worker may take to be gone.
 const GONE_WITHIN: Duration = Duration::from_secs(5);

@@ -55,7 +55,10 @@ pub(crate) const NOT_YET: &[(&str, &str)] = &[
         "memory pressure",
         "no template yet; the memory_stress fault is in gamedays/demo.yaml",
     ),
-    ("DNS failure", "needs a dns fault"),
+    (
+        "DNS failure",
+        "no template yet; the dns fault is in gamedays/demo.yaml",
+    ),
     (
         "HTTP 5xx from a dependency",
         "no template yet; the http_fault fault is in gamedays/demo.yaml",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Action, Plan, ResolvedTarget};
 use crate::docker::ContainerInfo;
-use crate::gameday::model::{Fault, Pick, ProbeKind, Reach, Selector, WebhookFormat};
+use crate::gameday::model::{Fault, HttpSide, Pick, ProbeKind, Reach, Selector, WebhookFormat};
 use crate::gameday::units::HumanDuration;
 
 /// Container names, each with its engine when that is not the default one.
@@ -54,17 +54,41 @@ impl Plan {
             Reach::Host => return Some(self.host_line(fault)),
             Reach::Namespace | Reach::DockerNetwork => {}
         }
-        if let Fault::HttpFault(_) = fault {
+        if let Fault::Dns(_) = fault {
             return Some(match &self.inventory.namespace.helper_image {
                 None => format!(
-                    "with a transparent HTTP/1.1 proxy in the container's network namespace, entered from this host, fed by one nat REDIRECT rule for the port (plaintext HTTP only; connections already open are not redirected); it takes the rule away itself if the runner dies{}",
+                    "with a DNS proxy in the container's network namespace, entered from this host, fed by one nat OUTPUT REDIRECT rule for UDP port 53 (lookups over TCP pass); the other names go to the container's own resolver; it takes the rule away itself if the runner dies{}",
                     self.because()
                 ),
                 Some(image) => format!(
-                    "with a transparent HTTP/1.1 proxy in a helper container ({image}) sharing the container's network namespace, fed by one nat REDIRECT rule for the port (plaintext HTTP only; connections already open are not redirected); it takes the rule away itself if the runner dies or the link to the engine is cut{}",
+                    "with a DNS proxy in a helper container ({image}) sharing the container's network namespace, fed by one nat OUTPUT REDIRECT rule for UDP port 53 (lookups over TCP pass); the other names go to the container's own resolver; it takes the rule away itself if the runner dies or the link to the engine is cut{}",
                     self.because()
                 ),
             });
+        }
+        if let Fault::HttpFault(h) = fault {
+            let (place, gone) = match &self.inventory.namespace.helper_image {
+                None => (
+                    "in the container's network namespace, entered from this host".to_string(),
+                    "",
+                ),
+                Some(image) => (
+                    format!(
+                        "in a helper container ({image}) sharing the container's network namespace"
+                    ),
+                    " or the link to the engine is cut",
+                ),
+            };
+            let rules = match h.side {
+                HttpSide::Server => "one nat PREROUTING REDIRECT rule for the port",
+                HttpSide::Client => {
+                    "nat OUTPUT REDIRECT rules for the port of the `to` services' addresses (not for the proxy's own connections)"
+                }
+            };
+            return Some(format!(
+                "with a transparent HTTP/1.1 proxy {place}, fed by {rules} (plaintext HTTP only; connections already open are not redirected); it takes the rules away itself if the runner dies{gone}{}",
+                self.because()
+            ));
         }
         Some(
             match mechanism(fault, self.inventory.namespace.netem_available) {

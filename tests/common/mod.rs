@@ -686,3 +686,72 @@ impl Drop for ComposeStack {
         remove_markers(&self.name);
     }
 }
+
+/// Wait until `check` holds (polling every 20 ms); how long it took.
+#[allow(dead_code)]
+pub fn wait_until(what: &str, within: Duration, check: impl Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < within, "{what} never happened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// The nat rules gameday wrote in container `id`'s network namespace.
+#[allow(dead_code)]
+pub fn nat_redirects(id: &str) -> Vec<String> {
+    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", id]);
+    run(Command::new("nsenter").args([
+        "-t",
+        pid.trim(),
+        "-n",
+        "iptables",
+        "-w",
+        "5",
+        "-t",
+        "nat",
+        "-S",
+    ]))
+    .lines()
+    .filter(|l| l.contains("gameday:"))
+    .map(String::from)
+    .collect()
+}
+
+/// The gameday helper containers that share container `id`'s namespace
+/// (`how`: `NetworkMode` or `PidMode`, as `docker inspect` names it).
+#[allow(dead_code)]
+pub fn helpers_sharing(id: &str, how: &str) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        "label=gameday.helper=1",
+    ])
+    .lines()
+    .filter(|h| {
+        Command::new("docker")
+            .args(["inspect", "-f", &format!("{{{{.HostConfig.{how}}}}}"), h])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == format!("container:{id}"))
+    })
+    .map(String::from)
+    .collect()
+}
+
+/// Removes the helpers sharing a container's namespaces when the test
+/// ends, even failing.
+#[allow(dead_code)]
+pub struct HelperGuard(pub String);
+
+impl Drop for HelperGuard {
+    fn drop(&mut self) {
+        for how in ["NetworkMode", "PidMode"] {
+            for h in helpers_sharing(&self.0, how) {
+                let _ = Command::new("docker").args(["rm", "-f", &h]).output();
+            }
+        }
+    }
+}

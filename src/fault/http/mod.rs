@@ -13,20 +13,10 @@
 //! The revert recipe is `NetRules`: rules by tag, and the proxy process by
 //! tag, from any process (the watchdog, `recover`).
 
-use std::time::Duration;
-
-use super::child::{Child, First, Via, helper_error, helper_labels};
-use crate::docker::Inside;
 use crate::gameday::model::{HttpAction, HttpFault, HttpMatch};
 
 mod proxy;
 pub(crate) use proxy::serve;
-
-/// How long the proxy may take to listen and redirect.
-const READY_WITHIN: Duration = Duration::from_secs(10);
-/// How long a stopped proxy may take to end (it passes what is in flight
-/// for up to 5 s).
-const STOP_WITHIN: Duration = Duration::from_secs(8);
 
 /// What the proxy does, as it is handed over (one JSON argument).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -36,11 +26,15 @@ pub(crate) struct Plan {
     /// Share of matching requests affected, 0 to 100.
     pub percent: f64,
     pub action: HttpAction,
+    /// Client side: the addresses of the `to` services (empty: server side).
+    #[serde(default)]
+    pub peers: Vec<std::net::Ipv4Addr>,
 }
 
 impl Plan {
-    pub(crate) fn of(fault: &HttpFault) -> Plan {
+    pub(crate) fn of(fault: &HttpFault, peers: Vec<std::net::Ipv4Addr>) -> Plan {
         Plan {
+            peers,
             port: fault.port,
             matcher: fault.matcher.clone(),
             percent: fault.percent.0,
@@ -49,30 +43,55 @@ impl Plan {
     }
 }
 
-/// The redirect of `port` to the proxy's `own_port`.
+/// One redirect rule: the arguments that add it and those that delete it.
 pub(crate) struct Rule {
     spec: Vec<String>,
 }
 
-pub(crate) fn redirect_rule(port: u16, own_port: u16, tag: &str) -> Rule {
-    let spec = [
-        "PREROUTING",
-        "-p",
-        "tcp",
-        "--dport",
-        &port.to_string(),
-        "-m",
-        "comment",
-        "--comment",
-        tag,
-        "-j",
-        "REDIRECT",
-        "--to-ports",
-        &own_port.to_string(),
-    ]
-    .map(String::from)
-    .to_vec();
-    Rule { spec }
+/// The redirects to the proxy's `own_port`: server side, the connections
+/// arriving at `port` from outside (PREROUTING: the proxy's own, local,
+/// never pass there); client side, one per peer address, the connections
+/// the container opens to `peer:port` (OUTPUT), but the proxy's (marked).
+pub(crate) fn redirect_rules(plan: &Plan, own_port: u16, tag: &str) -> Vec<Rule> {
+    let port = plan.port.to_string();
+    let own = own_port.to_string();
+    let tail = |spec: &mut Vec<String>| {
+        spec.extend(
+            [
+                "-m",
+                "comment",
+                "--comment",
+                tag,
+                "-j",
+                "REDIRECT",
+                "--to-ports",
+                &own,
+            ]
+            .map(String::from),
+        );
+    };
+    if plan.peers.is_empty() {
+        let mut spec: Vec<String> = ["PREROUTING", "-p", "tcp", "--dport", &port]
+            .map(String::from)
+            .to_vec();
+        tail(&mut spec);
+        return vec![Rule { spec }];
+    }
+    let mark = format!("{:#x}", crate::fault::nsworker::OWN_MARK);
+    plan.peers
+        .iter()
+        .map(|peer| {
+            let dest = format!("{peer}/32");
+            let mut spec: Vec<String> = [
+                "OUTPUT", "-p", "tcp", "-d", &dest, "--dport", &port, "-m", "mark", "!", "--mark",
+                &mark,
+            ]
+            .map(String::from)
+            .to_vec();
+            tail(&mut spec);
+            Rule { spec }
+        })
+        .collect()
 }
 
 impl Rule {
@@ -91,121 +110,37 @@ impl Rule {
     }
 }
 
-/// A proxy in place, started by the run (see [`Child`]).
-#[derive(Debug)]
-pub(crate) struct Proxy(Child);
-
-/// `gameday http-proxy ...`: the proxy's arguments after the program.
-fn proxy_args(
-    pid: i64,
-    container_id: &str,
-    tag: &str,
-    plan: &Plan,
-    max_lifetime: Duration,
-) -> Result<Vec<String>, String> {
-    let plan_json = serde_json::to_string(plan).map_err(|e| e.to_string())?;
-    Ok([
-        "http-proxy",
-        "--pid",
-        &pid.to_string(),
-        "--container",
-        container_id,
-        "--tag",
-        tag,
-        "--plan",
-        &plan_json,
-        "--max-seconds",
-        &max_lifetime.as_secs().max(1).to_string(),
-    ]
-    .map(String::from)
-    .to_vec())
-}
-
-/// Start the proxy for container `container_id` and wait until its
-/// redirect is in place. Returns it and what is in place, in words.
-pub(crate) async fn start(
-    via: Via<'_>,
-    container_id: &str,
-    tag: &str,
-    plan: &Plan,
-    max_lifetime: Duration,
-) -> Result<(Proxy, String), String> {
-    let child = match via {
-        Via::ThisHost { pid } => {
-            let exe =
-                std::env::current_exe().map_err(|e| format!("cannot find gameday itself: {e}"))?;
-            let mut cmd = tokio::process::Command::new(exe);
-            cmd.args(proxy_args(pid, container_id, tag, plan, max_lifetime)?);
-            Child::spawn(cmd).map_err(|e| format!("cannot start the HTTP proxy: {e}"))?
-        }
-        // In the helper, the target's main process is PID 1.
-        Via::Helper { engine, image } => {
-            let mut argv = vec!["/gameday".to_string()];
-            argv.extend(proxy_args(1, container_id, tag, plan, max_lifetime)?);
-            argv.push("--placed".into());
-            let inside = Inside {
-                cgroup: false,
-                mounts: false,
-                network: true,
-            };
-            Child::start_helper(
-                engine,
-                container_id,
-                image,
-                &argv,
-                helper_labels(tag),
-                inside,
-            )
-            .await
-            .map_err(|e| helper_error(image, e))?
-        }
-    };
-    match child.first_line(READY_WITHIN).await {
-        (Some(child), First::Line(line)) if line.starts_with("ready ") => {
-            Ok((Proxy(child), line.trim_start_matches("ready ").to_string()))
-        }
-        (Some(child), First::Line(line)) => {
-            let _ = child.stop(STOP_WITHIN).await;
-            Err(format!("the HTTP proxy said `{line}` instead of ready"))
-        }
-        (_, First::Ended { stderr, .. }) => {
-            let err = stderr.trim().trim_start_matches("gameday http-proxy: ");
-            Err(if err.is_empty() {
-                "the HTTP proxy ended before it was in place".into()
-            } else {
-                err.to_string()
-            })
-        }
-        (_, First::TimedOut) | (None, First::Line(_)) => Err(format!(
-            "the HTTP proxy was not in place after {}s",
-            READY_WITHIN.as_secs()
-        )),
-    }
-}
-
-impl Proxy {
-    /// Stop it: it removes its redirect, passes what is in flight, and
-    /// says what it counted (`...; N requests seen, ...`). None when it
-    /// had to be killed.
-    pub(crate) async fn stop(self) -> Option<String> {
-        self.0.stop(STOP_WITHIN).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_redirect_is_one_tagged_nat_rule_added_and_deleted_alike() {
-        let rule = redirect_rule(8080, 40123, "gameday:1:s1-f1-ab");
+    fn the_redirects_are_tagged_nat_rules_added_and_deleted_alike() {
+        let mut plan = Plan {
+            port: 8080,
+            matcher: HttpMatch::default(),
+            percent: 100.0,
+            action: HttpAction::Abort(crate::gameday::model::HttpAbort::Reset),
+            peers: Vec::new(),
+        };
+        let server = redirect_rules(&plan, 40123, "gameday:1:s1-f1-ab");
+        assert_eq!(server.len(), 1);
         assert_eq!(
-            rule.add().join(" "),
+            server[0].add().join(" "),
             "-w 5 -t nat -A PREROUTING -p tcp --dport 8080 -m comment --comment gameday:1:s1-f1-ab -j REDIRECT --to-ports 40123"
         );
         assert_eq!(
-            rule.delete().join(" "),
+            server[0].delete().join(" "),
             "-w 5 -t nat -D PREROUTING -p tcp --dport 8080 -m comment --comment gameday:1:s1-f1-ab -j REDIRECT --to-ports 40123"
+        );
+        plan.peers = vec!["172.18.0.3".parse().unwrap(), "172.18.0.4".parse().unwrap()];
+        let client = redirect_rules(&plan, 40123, "gameday:1:s1-f1-ab");
+        assert_eq!(
+            client.iter().map(|r| r.add().join(" ")).collect::<Vec<_>>(),
+            [
+                "-w 5 -t nat -A OUTPUT -p tcp -d 172.18.0.3/32 --dport 8080 -m mark ! --mark 0x6764 -m comment --comment gameday:1:s1-f1-ab -j REDIRECT --to-ports 40123",
+                "-w 5 -t nat -A OUTPUT -p tcp -d 172.18.0.4/32 --dport 8080 -m mark ! --mark 0x6764 -m comment --comment gameday:1:s1-f1-ab -j REDIRECT --to-ports 40123",
+            ]
         );
     }
 }

@@ -9,36 +9,25 @@
 //! carries are then passed through, fault-free, until they close (at most
 //! [`DRAIN_WITHIN`]).
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 
-use super::{Plan, redirect_rule};
+use super::{Plan, redirect_rules};
+use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, say, watch_end};
 use crate::gameday::model::{HttpAbort, HttpAction};
 
 /// How long connections already carried are passed through after the
 /// redirect is gone.
 const DRAIN_WITHIN: Duration = Duration::from_secs(5);
 
-/// How often the proxy checks that the container's main process runs.
-const WATCH_EVERY: Duration = Duration::from_millis(100);
-
 type Body = BoxBody<Bytes, hyper::Error>;
-
-/// What the proxy counts, reported as it ends.
-#[derive(Default)]
-struct Counts {
-    seen: AtomicU64,
-    matched: AtomicU64,
-    affected: AtomicU64,
-}
 
 struct Shared {
     plan: Plan,
@@ -46,27 +35,11 @@ struct Shared {
     /// Set once the redirect is gone: everything passes through.
     passing: AtomicBool,
     open: AtomicUsize,
-    rng: AtomicU64,
+    draw: Draw,
 }
 
-impl Shared {
-    /// A uniform draw in [0, 1) (splitmix64 on a shared counter).
-    fn draw(&self) -> f64 {
-        let mut z = self
-            .rng
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// `gameday http-proxy`: exit 0 after a clean end, 1 (reason on stderr)
-/// when it could not start; nothing is left then.
-/// `placed`: a helper container already in the target's network (and PID)
-/// namespace, where `pid` is 1.
+/// `gameday http-proxy`: runs until told to stop; an error (nothing left
+/// then) when it could not start.
 pub(crate) fn serve(
     pid: i64,
     container: &str,
@@ -74,52 +47,35 @@ pub(crate) fn serve(
     max: Duration,
     plan: Plan,
     placed: bool,
-) -> u8 {
-    match run_proxy(pid, container, tag, max, plan, placed) {
-        Ok(()) => 0,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "gameday http-proxy: {e}");
-            1
-        }
-    }
-}
-
-fn run_proxy(
-    pid: i64,
-    container: &str,
-    tag: &str,
-    max: Duration,
-    plan: Plan,
-    placed: bool,
 ) -> Result<(), String> {
-    if !placed && !crate::fault::netns::pid_is_container(pid, container) {
-        return Err(format!(
-            "process {pid} on this host is not container {container}"
-        ));
-    }
-    let main_stat = std::fs::File::open(format!("/proc/{pid}/stat"))
-        .map_err(|_| format!("process {pid} is gone"))?;
-    // The namespace first, while this process has one thread: every thread
-    // and socket after this is the container's, and so is every command.
-    if !placed {
-        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
-            .map_err(|e| format!("cannot open the container's network namespace: {e}"))?;
-        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(|e| format!("cannot enter the container's network namespace: {e}"))?;
-    }
+    let main_stat = enter(pid, container, placed)?;
     let listener = std::net::TcpListener::bind("0.0.0.0:0")
         .map_err(|e| format!("cannot listen in the container's namespace: {e}"))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let own_port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let rule = redirect_rule(plan.port, own_port, tag);
-    iptables(&rule.add())?;
+    let rules = redirect_rules(&plan, own_port, tag);
+    let remove_rules = move || -> Result<(), String> {
+        let mut result = Ok(());
+        for rule in &rules {
+            if let Err(e) = iptables(&rule.delete()) {
+                result = Err(e);
+            }
+        }
+        result
+    };
+    for rule in redirect_rules(&plan, own_port, tag) {
+        if let Err(e) = iptables(&rule.add()) {
+            let _ = remove_rules();
+            return Err(e);
+        }
+    }
 
     let shared = Arc::new(Shared {
         plan,
         counts: Counts::default(),
         passing: AtomicBool::new(false),
         open: AtomicUsize::new(0),
-        rng: AtomicU64::new(seed()),
+        draw: Draw::new(),
     });
     // One thread: a request and its upstream exchange never wait on a
     // wake-up from another thread (bench/run: p99 2.4 ms added with two
@@ -128,39 +84,25 @@ fn run_proxy(
         .enable_all()
         .build()
         .map_err(|e| {
-            let _ = iptables(&rule.delete());
+            let _ = remove_rules();
             format!("cannot start the proxy: {e}")
         })?;
     let (end_tx, mut end_rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
-    {
-        let end_tx = end_tx.clone();
-        std::thread::spawn(move || {
-            let mut sink = [0u8; 64];
-            let mut stdin = std::io::stdin();
-            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-            let _ = end_tx.send("told to stop");
-        });
-    }
-    std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + max;
-        loop {
-            std::thread::sleep(WATCH_EVERY);
-            let mut probe = [0u8; 1];
-            // Opened before setns, on this host's /proc: an error once
-            // that process has ended, whoever gets its PID next.
-            if std::os::unix::fs::FileExt::read_at(&main_stat, &mut probe, 0).is_err() {
-                let _ = end_tx.send("the container's main process ended");
-                return;
-            }
-            if std::time::Instant::now() >= deadline {
-                let _ = end_tx.send("its longest lifetime passed");
-                return;
-            }
-        }
+    watch_end(main_stat, max, move |why| {
+        let _ = end_tx.send(why);
     });
+    let whose = if shared.plan.peers.is_empty() {
+        format!("port {}", shared.plan.port)
+    } else {
+        let peers: Vec<String> = shared.plan.peers.iter().map(|p| p.to_string()).collect();
+        format!(
+            "requests to port {} of {}",
+            shared.plan.port,
+            peers.join(", ")
+        )
+    };
     say(&format!(
-        "ready port {} redirected to the proxy on {own_port}",
-        shared.plan.port
+        "ready {whose} redirected to the proxy on {own_port}"
     ));
     let why = runtime.block_on(async {
         let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -180,63 +122,20 @@ fn run_proxy(
     });
     // Fail open: the redirect goes first, then what is in flight passes.
     shared.passing.store(true, Ordering::SeqCst);
-    let removed = iptables(&rule.delete());
+    let removed = remove_rules();
     runtime.block_on(async {
         let deadline = tokio::time::Instant::now() + DRAIN_WITHIN;
         while shared.open.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
-    let c = &shared.counts;
-    let mut last = format!(
-        "stopped: {why}; {} requests seen, {} matched, {} affected",
-        c.seen.load(Ordering::SeqCst),
-        c.matched.load(Ordering::SeqCst),
-        c.affected.load(Ordering::SeqCst)
-    );
+    let mut last = format!("stopped: {why}; {}", shared.counts.line("requests"));
     if let Err(e) = removed {
         last.push_str(&format!("; the redirect could not be removed: {e}"));
     }
     say(&last);
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(())
-}
-
-fn seed() -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    now.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32)
-}
-
-/// A line to whoever started the proxy, who may be gone: never a panic.
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
-
-/// Run `iptables ARGS` in this process's namespace (the container's).
-fn iptables(args: &[String]) -> Result<(), String> {
-    // The helper image keeps it in /usr/sbin, with no PATH set.
-    let program = if std::path::Path::new("/usr/sbin/iptables").exists() {
-        "/usr/sbin/iptables"
-    } else {
-        "iptables"
-    };
-    let out = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run iptables: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`iptables {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 /// Where a redirected connection was going (SO_ORIGINAL_DST).
@@ -259,6 +158,13 @@ fn original_destination(stream: &tokio::net::TcpStream) -> Option<SocketAddr> {
     }
     let ip = std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
     Some(SocketAddr::from((ip, u16::from_be(addr.sin_port))))
+}
+
+/// Connect to the service with the mark a client-side redirect skips.
+async fn connect_marked(to: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    mark(socket.as_raw_fd())?;
+    socket.connect(to).await
 }
 
 /// Counts a connection as open for as long as it lives.
@@ -328,7 +234,7 @@ async fn handle(
             });
         if matched {
             counts.matched.fetch_add(1, Ordering::Relaxed);
-            if shared.draw() * 100.0 < plan.percent {
+            if shared.draw.next() * 100.0 < plan.percent {
                 counts.affected.fetch_add(1, Ordering::Relaxed);
                 match &plan.action {
                     HttpAction::Status { code, body } => {
@@ -374,9 +280,7 @@ async fn handle(
         None => false,
     };
     if !ready {
-        let stream = tokio::net::TcpStream::connect(upstream)
-            .await
-            .map_err(BoxError::from)?;
+        let stream = connect_marked(upstream).await.map_err(BoxError::from)?;
         let _ = stream.set_nodelay(true);
         let (send, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))

@@ -320,7 +320,8 @@ pub(crate) fn work_of(fault: &Fault) -> Option<Work> {
         | Fault::Disconnect(_)
         | Fault::Process(_)
         | Fault::Script(_)
-        | Fault::HttpFault(_) => None,
+        | Fault::HttpFault(_)
+        | Fault::Dns(_) => None,
     }
 }
 

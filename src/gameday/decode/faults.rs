@@ -23,9 +23,10 @@ const IO_STRESS_KEYS: &[&str] = &["path", "workers", "size"];
 const DISK_FILL_KEYS: &[&str] = &["path", "fill", "size"];
 const SCRIPT_KEYS: &[&str] = &["apply", "revert", "in", "timeout"];
 const HTTP_FAULT_KEYS: &[&str] = &[
-    "port", "side", "match", "percent", "status", "body", "abort", "delay",
+    "port", "side", "to", "match", "percent", "status", "body", "abort", "delay",
 ];
 const HTTP_MATCH_KEYS: &[&str] = &["method", "path", "header"];
+const DNS_KEYS: &[&str] = &["names", "error", "delay", "percent"];
 /// What an `http_fault` does to a request: exactly one of these.
 const HTTP_ACTIONS: &[&str] = &["status", "abort", "delay"];
 
@@ -52,6 +53,7 @@ pub(crate) fn fault_keys(kind: FaultKind) -> &'static [&'static str] {
         FaultKind::DiskFill => DISK_FILL_KEYS,
         FaultKind::Script => SCRIPT_KEYS,
         FaultKind::HttpFault => HTTP_FAULT_KEYS,
+        FaultKind::Dns => DNS_KEYS,
     }
 }
 
@@ -225,6 +227,41 @@ impl Decoder<'_> {
                 None
             }
         }
+    }
+
+    /// `names: [store, "*.internal"]`: DNS names, `*` for any run.
+    fn dns_names(&mut self, node: &Node) -> Option<Vec<String>> {
+        let hint = "write the names as a list, e.g. `names: [store, \"*.internal\"]`";
+        let Value::Seq(items) = &node.value else {
+            self.error_hint(
+                node.pos,
+                format!("expected `names` as a list, found {}", node.value.kind()),
+                hint,
+            );
+            return None;
+        };
+        let names: Vec<Option<String>> = items
+            .iter()
+            .map(|n| {
+                let name = self.name(n, "a name")?;
+                let plain = name.trim_end_matches('.').to_ascii_lowercase();
+                if !plain.is_empty()
+                    && plain
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-._*".contains(c))
+                {
+                    Some(plain)
+                } else {
+                    self.error_hint(
+                        n.pos,
+                        format!("`{name}` is not a DNS name"),
+                        "names are letters, digits, `-` and `.`, with `*` for any run: `store`, `db.internal`, `*.internal`",
+                    );
+                    None
+                }
+            })
+            .collect();
+        names.into_iter().collect()
     }
 
     /// `match: { method, path, header: { name: value } }`.
@@ -576,32 +613,102 @@ impl Decoder<'_> {
                     timeout: timeout?,
                 }))
             }
+            FaultKind::Dns => {
+                let (target, obj) = self.target(body, &what, keys)?;
+                let names = match obj.get("names") {
+                    None => Some(Vec::new()),
+                    Some(n) => self.dns_names(n),
+                };
+                let error = obj.get("error").map(|n| {
+                    match self.name(n, "`error`").as_deref() {
+                        Some("nxdomain") => Some(DnsError::Nxdomain),
+                        Some("servfail") => Some(DnsError::Servfail),
+                        Some("timeout") => Some(DnsError::Timeout),
+                        Some(other) => {
+                            self.error_hint(
+                                n.pos,
+                                format!("unknown DNS error `{other}`"),
+                                "use `nxdomain` (no such name), `servfail` (the server failed) or `timeout` (no answer)",
+                            );
+                            None
+                        }
+                        None => None,
+                    }
+                });
+                let delay = obj.get("delay").map(|n| self.duration(n, "`delay`"));
+                match (obj.key("error"), obj.key("delay")) {
+                    (None, None) => {
+                        self.error_hint(
+                            obj.pos,
+                            format!("{what} says nothing about what the lookups get"),
+                            "add `error: nxdomain` (or `servfail`, `timeout`) or `delay: 2s`",
+                        );
+                        return None;
+                    }
+                    (Some(_), Some(second)) => {
+                        self.error_hint(
+                            second.pos,
+                            format!("{what} takes one of `error` and `delay`, not both"),
+                            "a lookup fails or comes late: keep one (write two scenarios for both)",
+                        );
+                        return None;
+                    }
+                    _ => {}
+                }
+                let percent = obj
+                    .get("percent")
+                    .map(|n| self.positive_percent(n, "`percent`"))
+                    .unwrap_or(Some(Percent(100.0)));
+                Some(Fault::Dns(DnsFault {
+                    target,
+                    names: names?,
+                    error: optional(error)?,
+                    delay: optional(delay)?,
+                    percent: percent?,
+                }))
+            }
             FaultKind::HttpFault => {
                 let (target, obj) = self.target(body, &what, keys)?;
                 let port = self
                     .require(&obj, "port", &what, "8080")
                     .and_then(|n| self.port(n, "`port`"));
-                if let Some(side) = obj.get("side") {
-                    match self.name(side, "`side`").as_deref() {
-                        Some("server") | None => {}
-                        Some("client") => {
-                            self.error_hint(
-                                side.pos,
-                                "`side: client` (the requests the container makes) is not built yet",
-                                "fault the service it calls instead: `http_fault` on that service's container with `side: server`",
-                            );
-                            return None;
-                        }
+                let client = match obj.get("side") {
+                    None => Some(false),
+                    Some(side) => match self.name(side, "`side`").as_deref() {
+                        Some("server") => Some(false),
+                        Some("client") => Some(true),
                         Some(other) => {
                             self.error_hint(
                                 side.pos,
                                 format!("unknown side `{other}`"),
-                                "use `server`: the requests arriving at the container's `port`",
+                                "use `server` (the requests arriving at the container's `port`) or `client` (the requests it makes to `port` of the `to` services)",
                             );
-                            return None;
+                            None
                         }
+                        None => None,
+                    },
+                };
+                let to = self.peers_opt(&obj, "to");
+                match (client, obj.key("to")) {
+                    (Some(true), None) => {
+                        self.error_hint(
+                            obj.get("side").map(|n| n.pos).unwrap_or(obj.pos),
+                            "`side: client` says whose requests, but not to whom",
+                            "add `to: [pricing]`: the services whose answers the container gets wrong",
+                        );
+                        return None;
                     }
+                    (Some(false), Some(key)) => {
+                        self.error_hint(
+                            key.pos,
+                            "`to` goes with `side: client`",
+                            "add `side: client` (the requests the container makes to these services), or remove `to`",
+                        );
+                        return None;
+                    }
+                    _ => {}
                 }
+                client?;
                 let matcher = obj
                     .get("match")
                     .map(|n| self.http_match(n))
@@ -612,7 +719,7 @@ impl Decoder<'_> {
                     .unwrap_or(Some(Percent(100.0)));
                 let action = self.http_action(&obj, &what);
                 Some(Fault::HttpFault(HttpFault::new(
-                    target, port?, matcher?, percent?, action?,
+                    target, port?, to?, matcher?, percent?, action?,
                 )))
             }
             FaultKind::Delay => {

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::Target;
+use super::app_faults::{DnsError, DnsFault, HttpFault, HttpSide};
 use super::keyed_kinds;
 use crate::gameday::units::{ByteSize, HumanDuration, Percent, Rate};
 use crate::gameday::yaml::Pos;
@@ -58,6 +59,9 @@ pub enum Fault {
     /// a status, an aborted connection or a delay, for the requests that
     /// match, through a transparent proxy in its network namespace.
     HttpFault(HttpFault),
+    /// Lookups the container makes (UDP port 53) answered with an error,
+    /// dropped or delayed, for the names listed; the others pass.
+    Dns(DnsFault),
 }
 
 keyed_kinds! {
@@ -81,6 +85,7 @@ keyed_kinds! {
         DiskFill = "disk_fill",
         Script = "script",
         HttpFault = "http_fault",
+        Dns = "dns",
     }
 }
 
@@ -105,6 +110,7 @@ impl Fault {
             Fault::DiskFill(_) => FaultKind::DiskFill,
             Fault::Script(_) => FaultKind::Script,
             Fault::HttpFault(_) => FaultKind::HttpFault,
+            Fault::Dns(_) => FaultKind::Dns,
         }
     }
 
@@ -127,6 +133,7 @@ impl Fault {
             Fault::DiskFill(f) => &f.target,
             Fault::Script(f) => &f.target,
             Fault::HttpFault(f) => &f.target,
+            Fault::Dns(f) => &f.target,
         }
     }
 
@@ -138,6 +145,7 @@ impl Fault {
             Fault::Loss(f) => &f.to,
             Fault::Duplicate(f) | Fault::Corrupt(f) => &f.to,
             Fault::Partition(f) => &f.from,
+            Fault::HttpFault(f) => &f.to,
             Fault::Kill(_)
             | Fault::Stop(_)
             | Fault::Restart(_)
@@ -150,7 +158,7 @@ impl Fault {
             | Fault::IoStress(_)
             | Fault::DiskFill(_)
             | Fault::Script(_)
-            | Fault::HttpFault(_) => &[],
+            | Fault::Dns(_) => &[],
         }
     }
 
@@ -176,7 +184,8 @@ impl Fault {
             | Fault::IoStress(_)
             | Fault::DiskFill(_)
             | Fault::Script(_)
-            | Fault::HttpFault(_) => None,
+            | Fault::HttpFault(_)
+            | Fault::Dns(_) => None,
         }
     }
 
@@ -208,7 +217,7 @@ impl Fault {
                 ScriptPlace::Host => Reach::Host,
                 ScriptPlace::Container => Reach::DockerApi,
             },
-            Fault::HttpFault(_) => Reach::Namespace,
+            Fault::HttpFault(_) | Fault::Dns(_) => Reach::Namespace,
             Fault::Kill(_)
             | Fault::Stop(_)
             | Fault::Restart(_)
@@ -360,14 +369,43 @@ impl Fault {
                 format!("run `{}`", s.revert.join(" ")),
             ),
             Fault::HttpFault(h) => (
-                format!(
-                    "answer {} of the HTTP requests{} arriving at port {} of {on} {}",
-                    h.percent,
-                    h.matcher.describe(),
-                    h.port,
-                    h.action().describe()
-                ),
+                match h.side {
+                    HttpSide::Server => format!(
+                        "answer {} of the HTTP requests{} arriving at port {} of {on} {}",
+                        h.percent,
+                        h.matcher.describe(),
+                        h.port,
+                        h.action().describe()
+                    ),
+                    HttpSide::Client => format!(
+                        "answer {} of the HTTP requests{} {on} makes to port {} of {} {}",
+                        h.percent,
+                        h.matcher.describe(),
+                        h.port,
+                        services(&h.to),
+                        h.action().describe()
+                    ),
+                },
                 format!("let the HTTP requests to {on} through again"),
+            ),
+            Fault::Dns(d) => (
+                format!(
+                    "answer {} of the lookups {on} makes{} {}",
+                    d.percent,
+                    if d.names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" for {}", d.names.join(", "))
+                    },
+                    match (d.error, d.delay) {
+                        (Some(DnsError::Nxdomain), _) => "with NXDOMAIN (no such name)".to_string(),
+                        (Some(DnsError::Servfail), _) => "with SERVFAIL".to_string(),
+                        (Some(DnsError::Timeout), _) => "with nothing (they time out)".to_string(),
+                        (None, Some(delay)) => format!("{delay} late"),
+                        (None, None) => "late".to_string(),
+                    }
+                ),
+                format!("let the lookups of {on} through again"),
             ),
             Fault::Disconnect(d) => (
                 format!("disconnect {on} from network {}", d.network),
@@ -465,199 +503,6 @@ pub struct DiskFillFault {
     /// Or write a file of this size, e.g. `1GiB` (what fits when less is free).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<ByteSize>,
-}
-
-/// Which HTTP requests an `http_fault` affects (every one by default).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HttpMatch {
-    /// The method, e.g. `GET` (any when absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
-    /// The path, `*` matching any run of characters, e.g. `/charge*` (the
-    /// query string is not part of it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// Headers the request must carry with exactly these values (names
-    /// are case-insensitive).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub header: Vec<(String, String)>,
-}
-
-impl HttpMatch {
-    /// Does a request with this method, path and headers match?
-    pub fn matches<'a>(
-        &self,
-        method: &str,
-        path: &str,
-        mut header: impl FnMut(&str) -> Option<&'a str>,
-    ) -> bool {
-        self.method
-            .as_deref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self.path.as_deref().is_none_or(|p| glob(p, path))
-            && self
-                .header
-                .iter()
-                .all(|(name, value)| header(name) == Some(value.as_str()))
-    }
-
-    /// ` (GET /charge*, x-tenant: beta)`, or nothing for every request.
-    fn describe(&self) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        match (&self.method, &self.path) {
-            (Some(m), Some(p)) => parts.push(format!("{m} {p}")),
-            (Some(m), None) => parts.push(m.clone()),
-            (None, Some(p)) => parts.push(p.clone()),
-            (None, None) => {}
-        }
-        parts.extend(self.header.iter().map(|(n, v)| format!("{n}: {v}")));
-        if parts.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", parts.join(", "))
-        }
-    }
-}
-
-/// `*` matches any run of characters (none too); everything else itself.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
-}
-
-/// What an affected HTTP request gets.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HttpAction {
-    /// An answer from the proxy with this status (and body), without the
-    /// service seeing the request.
-    Status {
-        code: u16,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        body: Option<String>,
-    },
-    /// The connection reset (RST) or closed (FIN) without an answer.
-    Abort(HttpAbort),
-    /// The request held this long, then passed on.
-    Delay(HumanDuration),
-}
-
-impl HttpAction {
-    fn describe(&self) -> String {
-        match self {
-            HttpAction::Status { code, .. } => format!("with status {code}"),
-            HttpAction::Abort(HttpAbort::Reset) => "with a reset connection".into(),
-            HttpAction::Abort(HttpAbort::Close) => "with a closed connection".into(),
-            HttpAction::Delay(d) => format!("{d} late"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HttpAbort {
-    Reset,
-    Close,
-}
-
-/// Which requests an `http_fault` intercepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HttpSide {
-    /// The requests arriving at the container's `port` (the only side built).
-    #[default]
-    Server,
-}
-
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HttpFault {
-    #[serde(flatten)]
-    pub target: Target,
-    /// The container port the service answers HTTP/1.1 on (plaintext).
-    pub port: u16,
-    /// `server` (default): the requests arriving at `port`.
-    #[serde(default)]
-    pub side: HttpSide,
-    /// Which requests (default: every one).
-    #[serde(rename = "match", default)]
-    pub matcher: HttpMatch,
-    /// The share of matching requests affected (default 100%).
-    pub percent: Percent,
-    /// Answer with this status, e.g. `503` (one of `status`, `abort`, `delay`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// The answer's body, with `status`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    /// `reset` (the client sees a connection reset) or `close` (closed
-    /// without an answer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub abort: Option<HttpAbort>,
-    /// Hold each affected request this long, then pass it on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay: Option<HumanDuration>,
-}
-
-impl HttpFault {
-    /// A fault with exactly one of `status`, `abort`, `delay` (the decoder
-    /// makes no other).
-    pub fn new(
-        target: Target,
-        port: u16,
-        matcher: HttpMatch,
-        percent: Percent,
-        action: HttpAction,
-    ) -> HttpFault {
-        let mut fault = HttpFault {
-            target,
-            port,
-            side: HttpSide::Server,
-            matcher,
-            percent,
-            status: None,
-            body: None,
-            abort: None,
-            delay: None,
-        };
-        match action {
-            HttpAction::Status { code, body } => {
-                fault.status = Some(code);
-                fault.body = body;
-            }
-            HttpAction::Abort(how) => fault.abort = Some(how),
-            HttpAction::Delay(d) => fault.delay = Some(d),
-        }
-        fault
-    }
-
-    /// What an affected request gets.
-    pub fn action(&self) -> HttpAction {
-        match (self.status, self.abort, self.delay) {
-            (Some(code), _, _) => HttpAction::Status {
-                code,
-                body: self.body.clone(),
-            },
-            (None, Some(how), _) => HttpAction::Abort(how),
-            (None, None, Some(d)) => HttpAction::Delay(d),
-            (None, None, None) => HttpAction::Delay(HumanDuration::default()),
-        }
-    }
 }
 
 /// Where a script runs.
@@ -845,46 +690,4 @@ pub struct DisconnectFault {
     pub target: Target,
     /// The network: its compose name (`default`) or its Docker name (`demo_default`).
     pub network: String,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_glob_star_matches_any_run_of_characters_and_nothing_else_is_special() {
-        for (pattern, text, want) in [
-            ("/charge", "/charge", true),
-            ("/charge", "/charges", false),
-            ("/charge*", "/charge", true),
-            ("/charge*", "/charge/42", true),
-            ("/charge*", "/refund", false),
-            ("*/items", "/v1/items", true),
-            ("/v*/items/*", "/v2/items/7", true),
-            ("/v*/items/*", "/v2/orders/7", false),
-            ("/a*a", "/a", false),
-            ("*", "", true),
-            ("/x?y", "/xzy", false),
-        ] {
-            assert_eq!(glob(pattern, text), want, "{pattern} ~ {text}");
-        }
-    }
-
-    #[test]
-    fn a_request_matches_when_method_path_and_every_header_do() {
-        let m = HttpMatch {
-            method: Some("GET".into()),
-            path: Some("/charge*".into()),
-            header: vec![("x-tenant".into(), "beta".into())],
-        };
-        let beta = |name: &str| (name == "x-tenant").then_some("beta");
-        let alpha = |name: &str| (name == "x-tenant").then_some("alpha");
-        assert!(m.matches("GET", "/charge/1", beta));
-        assert!(m.matches("get", "/charge", beta));
-        assert!(!m.matches("POST", "/charge/1", beta));
-        assert!(!m.matches("GET", "/refund", beta));
-        assert!(!m.matches("GET", "/charge/1", alpha));
-        assert!(!m.matches("GET", "/charge/1", |_| None));
-        assert!(HttpMatch::default().matches("DELETE", "/anything", |_| None));
-    }
 }

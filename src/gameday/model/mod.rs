@@ -10,11 +10,13 @@
 //! [`CheckKind`], [`StepKind`]) listing its key in the file, so the decoder
 //! picks each kind with an exhaustive `match`.
 
+mod app_faults;
 mod control;
 mod faults;
 mod probes;
 mod scenarios;
 
+pub use app_faults::*;
 pub use control::*;
 pub use faults::*;
 pub use probes::*;

@@ -1,0 +1,207 @@
+//! The `dns` fault through the real binary against real containers,
+//! measured as the target's own lookups see them: `gameday-demo resolve
+//! NAME` run inside the target (`docker exec`), as its services resolve
+//! their peers through Docker's embedded resolver. A listed name fails
+//! as asked (NXDOMAIN, SERVFAIL) or comes late, a name not listed still
+//! resolves, and every name resolves again after the revert and after a
+//! runner killed alone (the proxy takes its redirect away: fail-open).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// `gameday-demo resolve NAME` inside container `id`: Ok(address) or
+/// Err(why), and how long the lookup took as the container measured it.
+fn resolve(id: &str, name: &str) -> (Result<String, String>, Duration) {
+    let out = std::process::Command::new("docker")
+        .args(["exec", id, "/gameday-demo", "resolve", name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (said, ms) = text
+        .rsplit_once(" in ")
+        .unwrap_or_else(|| panic!("unexpected answer: {text:?}"));
+    let ms: u64 = ms.trim_end_matches(" ms").parse().unwrap();
+    let took = Duration::from_millis(ms);
+    match said.strip_prefix("resolved ") {
+        Some(addr) => (Ok(addr.to_string()), took),
+        None => (Err(said.trim_start_matches("failed: ").to_string()), took),
+    }
+}
+
+fn dns_gameday(project: &str, fault: &str, duration: &str) -> String {
+    dns_gameday_with(project, "", fault, duration)
+}
+
+fn dns_gameday_with(project: &str, docker: &str, fault: &str, duration: &str) -> String {
+    format!(
+        r#"
+gameday: DNS faults
+scope: {{ compose_project: {project} }}
+{docker}
+defaults: {{ baseline: 500ms, cooldown: 500ms }}
+scenarios:
+  - name: DNS fault
+    fault: {{ dns: {{ service: api, {fault} }} }}
+    duration: {duration}
+"#
+    )
+}
+
+/// Three services on one network; the api's lookups are the target.
+fn stack(prefix: &str) -> (Project, Container) {
+    let project = Project::new(prefix);
+    project.service_opts("store", &[], &["store", "--listen", "0.0.0.0:7000"], None);
+    project.service_opts(
+        "pricing",
+        &[],
+        &["pricing", "--listen", "0.0.0.0:9000"],
+        None,
+    );
+    let api = project.service_opts(
+        "api",
+        &[],
+        &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+        None,
+    );
+    wait_for("the api to resolve store", Duration::from_secs(10), || {
+        resolve(&api.id, "store").0.is_ok()
+    });
+    (project, api)
+}
+
+/// NXDOMAIN for the listed name only, then SERVFAIL; both gone after the
+/// revert, and the result counts the lookups.
+#[test]
+fn a_listed_name_fails_as_asked_and_the_others_resolve() {
+    let (_project, api) = stack("dnsfail");
+    let (_g, file) = gameday_file(&dns_gameday(
+        &_project.name,
+        "names: [store], error: nxdomain",
+        "10s",
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    wait_until("store to stop resolving", Duration::from_secs(20), || {
+        resolve(&api.id, "store").0.is_err()
+    });
+    let (failed, took) = resolve(&api.id, "store");
+    let why = failed.unwrap_err();
+    assert!(
+        why.to_ascii_lowercase().contains("not known") || why.contains("NXDOMAIN"),
+        "NXDOMAIN reads as an unknown name: {why}"
+    );
+    assert!(took < Duration::from_millis(500), "and fast: {took:?}");
+    assert!(
+        resolve(&api.id, "pricing").0.is_ok(),
+        "pricing still resolves"
+    );
+    assert_eq!(nat_redirects(&api.id).len(), 1);
+    assert_exit(&finish(child, Duration::from_secs(60)), 0);
+    assert!(resolve(&api.id, "store").0.is_ok(), "store resolves again");
+    assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
+    let result = result_json(&run_dir(out.path()));
+    let detail = result["scenarios"][0]["faults"][0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains("lookups seen") && detail.contains("affected"),
+        "{detail}"
+    );
+
+    let (_g2, file2) = gameday_file(&dns_gameday(
+        &_project.name,
+        r#"names: ["st*"], error: servfail"#,
+        "8s",
+    ));
+    let out2 = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file2, out2.path());
+    wait_until("store to stop resolving", Duration::from_secs(20), || {
+        resolve(&api.id, "store").0.is_err()
+    });
+    let why = resolve(&api.id, "store").0.unwrap_err();
+    assert!(
+        why.to_ascii_lowercase().contains("temporary failure"),
+        "SERVFAIL reads as a temporary failure: {why}"
+    );
+    assert!(resolve(&api.id, "pricing").0.is_ok());
+    assert_exit(&finish(child, Duration::from_secs(60)), 0);
+    assert!(resolve(&api.id, "store").0.is_ok());
+}
+
+/// A delay adds its time to the listed name's lookup (within 10%), not
+/// to the others'; a runner killed alone leaves lookups working.
+#[test]
+fn a_delay_comes_late_and_a_dead_runner_fails_open() {
+    let (project, api) = stack("dnsdelay");
+    let before = resolve(&api.id, "pricing").1;
+    let (_g, file) = gameday_file(&dns_gameday(
+        &project.name,
+        "names: [pricing], delay: 1s",
+        "60s",
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let mut runner = spawn_run(&file, out.path());
+    wait_until("pricing to come late", Duration::from_secs(20), || {
+        resolve(&api.id, "pricing").1 >= Duration::from_millis(800)
+    });
+    let (found, took) = resolve(&api.id, "pricing");
+    assert!(found.is_ok(), "late, not failed: {found:?}");
+    let added = took.saturating_sub(before).as_millis();
+    assert!(
+        (900..=1100).contains(&added),
+        "asked 1s, the lookup took {added} ms more ({took:?} vs {before:?})"
+    );
+    let (other, fast) = resolve(&api.id, "store");
+    assert!(
+        other.is_ok() && fast < Duration::from_millis(300),
+        "{other:?} {fast:?}"
+    );
+
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let open_after = wait_until("pricing to resolve at once", Duration::from_secs(5), || {
+        resolve(&api.id, "pricing").1 < Duration::from_millis(300)
+    });
+    eprintln!("fail-open: lookups fast again {open_after:?} after the runner died");
+    assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
+}
+
+/// Through a helper container (what a remote engine gets; here the local
+/// engine told `network_helper: helper`): the helper shares the target's
+/// network namespace and its resolv.conf, answers the listed name, passes
+/// the others, and is gone after the revert.
+#[test]
+fn a_dns_fault_through_a_helper_container_fails_the_listed_name_only() {
+    ensure_nethelper_image();
+    let (project, api) = stack("dnshelper");
+    let _guard = HelperGuard(api.id.clone());
+    let helper =
+        format!("docker: {{ network_helper: helper, helper_image: \"{NETHELPER_IMAGE}\" }}");
+    let (_g, file) = gameday_file(&dns_gameday_with(
+        &project.name,
+        &helper,
+        "names: [store], error: nxdomain",
+        "8s",
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    wait_until("store to stop resolving", Duration::from_secs(30), || {
+        resolve(&api.id, "store").0.is_err()
+    });
+    assert!(
+        resolve(&api.id, "pricing").0.is_ok(),
+        "pricing still resolves"
+    );
+    assert_eq!(helpers_sharing(&api.id, "NetworkMode").len(), 1);
+    assert_exit(&finish(child, Duration::from_secs(60)), 0);
+    assert!(resolve(&api.id, "store").0.is_ok(), "store resolves again");
+    assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
+    assert_eq!(
+        helpers_sharing(&api.id, "NetworkMode"),
+        Vec::<String>::new()
+    );
+}

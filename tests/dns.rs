@@ -31,6 +31,23 @@ fn resolve(id: &str, name: &str) -> (Result<String, String>, Duration) {
     }
 }
 
+/// `gameday-demo resolve-tcp NAME` inside container `id`: the answer's
+/// RCODE and number of answers (a lookup over TCP).
+fn resolve_tcp(id: &str, name: &str) -> (u8, u16) {
+    let out = std::process::Command::new("docker")
+        .args(["exec", id, "/gameday-demo", "resolve-tcp", name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let field = |key: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|v| v.parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("unexpected answer: {text:?}"))
+    };
+    (field("rcode=") as u8, field("answers="))
+}
+
 fn dns_gameday(project: &str, fault: &str, duration: &str) -> String {
     dns_gameday_with(project, "", fault, duration)
 }
@@ -98,9 +115,21 @@ fn a_listed_name_fails_as_asked_and_the_others_resolve() {
         resolve(&api.id, "pricing").0.is_ok(),
         "pricing still resolves"
     );
-    assert_eq!(nat_redirects(&api.id).len(), 1);
+    // Over TCP too: NXDOMAIN (3) for store, an answer for pricing.
+    assert_eq!(resolve_tcp(&api.id, "store"), (3, 0));
+    let (rcode, answers) = resolve_tcp(&api.id, "pricing");
+    assert!(
+        rcode == 0 && answers >= 1,
+        "pricing over TCP: {rcode} {answers}"
+    );
+    assert_eq!(nat_redirects(&api.id).len(), 2, "UDP and TCP");
     assert_exit(&finish(child, Duration::from_secs(60)), 0);
     assert!(resolve(&api.id, "store").0.is_ok(), "store resolves again");
+    let (rcode, answers) = resolve_tcp(&api.id, "store");
+    assert!(
+        rcode == 0 && answers >= 1,
+        "store over TCP again: {rcode} {answers}"
+    );
     assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
     let result = result_json(&run_dir(out.path()));
     let detail = result["scenarios"][0]["faults"][0]["detail"]
@@ -197,6 +226,7 @@ fn a_dns_fault_through_a_helper_container_fails_the_listed_name_only() {
         "pricing still resolves"
     );
     assert_eq!(helpers_sharing(&api.id, "NetworkMode").len(), 1);
+    assert_eq!(resolve_tcp(&api.id, "store"), (3, 0), "over TCP too");
     assert_exit(&finish(child, Duration::from_secs(60)), 0);
     assert!(resolve(&api.id, "store").0.is_ok(), "store resolves again");
     assert_eq!(nat_redirects(&api.id), Vec::<String>::new());

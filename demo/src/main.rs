@@ -28,6 +28,9 @@
 //!   `bench/run`).
 //! - `gameday-demo resolve NAME`: look NAME up as the services do; prints
 //!   `resolved ADDR in N ms` (exit 0) or `failed: WHY in N ms` (exit 1).
+//! - `gameday-demo resolve-tcp NAME`: one A lookup of NAME over TCP to the
+//!   first nameserver of /etc/resolv.conf; prints `rcode=R answers=N in M
+//!   ms` (exit 0), or `failed: WHY` (exit 1).
 //! - `gameday-demo connect HOST:PORT [TIMEOUT_MS]`: exit 0 when a TCP
 //!   connection opens, and `probe HOST:PORT N TIMEOUT_MS PARALLEL`: N
 //!   connects, printing how many failed and the median time (for tests,
@@ -138,6 +141,21 @@ fn main() {
                 connections,
             );
             std::process::exit(0);
+        }
+        Some("resolve-tcp") => {
+            let name = args.get(1).cloned().unwrap_or_default();
+            let start = std::time::Instant::now();
+            match lookup_tcp(&name) {
+                Ok((rcode, answers)) => {
+                    let ms = start.elapsed().as_millis();
+                    println!("rcode={rcode} answers={answers} in {ms} ms");
+                    std::process::exit(0);
+                }
+                Err(e) => {
+                    println!("failed: {e}");
+                    std::process::exit(1);
+                }
+            }
         }
         Some("resolve") => {
             let name = args.get(1).cloned().unwrap_or_default();
@@ -329,6 +347,39 @@ fn handle(
             return Ok(());
         }
     }
+}
+
+/// One A lookup over TCP to the first nameserver of /etc/resolv.conf: the
+/// answer's RCODE and its number of answers.
+fn lookup_tcp(name: &str) -> std::io::Result<(u8, u16)> {
+    let conf = std::fs::read_to_string("/etc/resolv.conf")?;
+    let server = conf
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("nameserver"))
+        .map(|s| s.trim().to_string())
+        .ok_or_else(|| std::io::Error::other("no nameserver"))?;
+    let addr: std::net::SocketAddr = format!("{server}:53")
+        .parse()
+        .map_err(|_| std::io::Error::other("bad nameserver"))?;
+    let mut query = vec![0x4a, 0x31, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    stream.write_all(&framed)?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len)?;
+    let mut answer = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut answer)?;
+    if answer.len() < 12 || answer[..2] != query[..2] {
+        return Err(std::io::Error::other("not an answer to the query"));
+    }
+    Ok((answer[3] & 0x0F, u16::from_be_bytes([answer[6], answer[7]])))
 }
 
 /// The load generator behind `gameday-demo load` (bounded in time and count).

@@ -57,11 +57,11 @@ impl Plan {
         if let Fault::Dns(_) = fault {
             return Some(match &self.inventory.namespace.helper_image {
                 None => format!(
-                    "with a DNS proxy in the container's network namespace, entered from this host, fed by one nat OUTPUT REDIRECT rule for UDP port 53 (lookups over TCP pass); the other names go to the container's own resolver; it takes the rule away itself if the runner dies{}",
+                    "with a DNS proxy in the container's network namespace, entered from this host, fed by nat OUTPUT REDIRECT rules for port 53 (UDP and TCP); the other names go to the container's own resolver; it takes the rule away itself if the runner dies{}",
                     self.because()
                 ),
                 Some(image) => format!(
-                    "with a DNS proxy in a helper container ({image}) sharing the container's network namespace, fed by one nat OUTPUT REDIRECT rule for UDP port 53 (lookups over TCP pass); the other names go to the container's own resolver; it takes the rule away itself if the runner dies or the link to the engine is cut{}",
+                    "with a DNS proxy in a helper container ({image}) sharing the container's network namespace, fed by nat OUTPUT REDIRECT rules for port 53 (UDP and TCP); the other names go to the container's own resolver; it takes the rule away itself if the runner dies or the link to the engine is cut{}",
                     self.because()
                 ),
             });

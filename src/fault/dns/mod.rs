@@ -1,16 +1,16 @@
 //! The `dns` fault kind: a resolver stand-in in the target's network
-//! namespace (`gameday dns-proxy`, hidden, in `proxy.rs`), fed by one `nat
-//! OUTPUT REDIRECT` rule for the UDP lookups the container sends to port 53
-//! (Docker's embedded resolver at 127.0.0.11, or any other), commented with
-//! the fault's tag. A lookup of a listed name is answered with the error,
-//! dropped or held; every other lookup is passed to the container's own
-//! resolver (from its `/etc/resolv.conf`) on a socket whose mark the rule
-//! skips, and its answer relayed. Lookups over TCP are not intercepted.
+//! namespace (`gameday dns-proxy`, hidden, in `proxy.rs`), fed by two `nat
+//! OUTPUT REDIRECT` rules, UDP and TCP, for the lookups the container sends
+//! to port 53 (Docker's embedded resolver at 127.0.0.11, or any other),
+//! commented with the fault's tag. A lookup of a listed name is answered
+//! with the error, dropped or held; every other lookup is passed to the
+//! container's own resolver (from its `/etc/resolv.conf`) on a socket whose
+//! mark the rules skip, and its answer relayed.
 //!
-//! This module is the runner's side (what the proxy is given, starting
-//! and stopping it); it takes its rule away itself as it ends, like the
-//! HTTP proxy, and the revert recipe is `NetRules` (rules and proxies by
-//! tag).
+//! This module is the runner's side (what the proxy is given, its rules);
+//! it is started and stopped as the HTTP proxy is (`child::start_proxy`),
+//! takes its rules away itself as it ends, and the revert recipe is
+//! `NetRules` (rules and proxies by tag).
 
 use crate::gameday::model::{DnsError, DnsFault};
 
@@ -50,43 +50,50 @@ impl Plan {
     }
 }
 
-/// The redirect of the container's UDP lookups to the proxy's `own_port`
-/// (first in OUTPUT: before Docker's own rule for 127.0.0.11).
-pub(crate) fn redirect_rule(own_port: u16, tag: &str) -> (Vec<String>, Vec<String>) {
-    let spec: Vec<String> = [
-        "OUTPUT",
-        "-p",
-        "udp",
-        "--dport",
-        "53",
-        "-m",
-        "mark",
-        "!",
-        "--mark",
-        &format!("{:#x}", crate::fault::nsworker::OWN_MARK),
-        "-m",
-        "comment",
-        "--comment",
-        tag,
-        "-j",
-        "REDIRECT",
-        "--to-ports",
-        &own_port.to_string(),
-    ]
-    .map(String::from)
-    .to_vec();
-    let with = |op: &[&str]| {
-        let mut args: Vec<String> = ["-w", "5", "-t", "nat"].map(String::from).to_vec();
-        args.extend(op.iter().map(|s| s.to_string()));
-        args
-    };
-    let mut add = with(&["-I"]);
-    add.push(spec[0].clone());
-    add.push("1".into());
-    add.extend(spec[1..].iter().cloned());
-    let mut delete = with(&["-D"]);
-    delete.extend(spec);
-    (add, delete)
+/// The redirects of the container's lookups to the proxy: UDP to
+/// `udp_port`, TCP to `tcp_port` (first in OUTPUT: before Docker's own
+/// rules for 127.0.0.11), each as the arguments that add it and those that
+/// delete it.
+pub(crate) fn redirect_rules(
+    udp_port: u16,
+    tcp_port: u16,
+    tag: &str,
+) -> Vec<(Vec<String>, Vec<String>)> {
+    let mark = format!("{:#x}", crate::fault::nsworker::OWN_MARK);
+    [("udp", udp_port), ("tcp", tcp_port)]
+        .into_iter()
+        .map(|(proto, port)| {
+            let spec: Vec<String> = [
+                "-p",
+                proto,
+                "--dport",
+                "53",
+                "-m",
+                "mark",
+                "!",
+                "--mark",
+                &mark,
+                "-m",
+                "comment",
+                "--comment",
+                tag,
+                "-j",
+                "REDIRECT",
+                "--to-ports",
+                &port.to_string(),
+            ]
+            .map(String::from)
+            .to_vec();
+            let nat = ["-w", "5", "-t", "nat"].map(String::from);
+            let mut add: Vec<String> = nat.to_vec();
+            add.extend(["-I", "OUTPUT", "1"].map(String::from));
+            add.extend(spec.iter().cloned());
+            let mut delete: Vec<String> = nat.to_vec();
+            delete.extend(["-D", "OUTPUT"].map(String::from));
+            delete.extend(spec);
+            (add, delete)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -94,8 +101,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_redirect_goes_first_in_output_and_skips_the_proxys_own_lookups() {
-        let (add, delete) = redirect_rule(40000, "gameday:1:s1-f1-ab");
+    fn the_redirects_go_first_in_output_and_skip_the_proxys_own_lookups() {
+        let rules = redirect_rules(40000, 40001, "gameday:1:s1-f1-ab");
+        let (add, delete) = &rules[0];
         assert_eq!(
             add.join(" "),
             "-w 5 -t nat -I OUTPUT 1 -p udp --dport 53 -m mark ! --mark 0x6764 -m comment --comment gameday:1:s1-f1-ab -j REDIRECT --to-ports 40000"
@@ -103,6 +111,10 @@ mod tests {
         assert_eq!(
             delete.join(" "),
             "-w 5 -t nat -D OUTPUT -p udp --dport 53 -m mark ! --mark 0x6764 -m comment --comment gameday:1:s1-f1-ab -j REDIRECT --to-ports 40000"
+        );
+        assert_eq!(
+            rules[1].0.join(" "),
+            "-w 5 -t nat -I OUTPUT 1 -p tcp --dport 53 -m mark ! --mark 0x6764 -m comment --comment gameday:1:s1-f1-ab -j REDIRECT --to-ports 40001"
         );
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::{Plan, redirect_rule};
+use super::{Plan, redirect_rules};
 use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, say, watch_end};
 use crate::gameday::model::DnsError;
 
@@ -58,8 +58,25 @@ pub(crate) fn serve(
         .set_read_timeout(Some(Duration::from_millis(100)))
         .map_err(|e| e.to_string())?;
     let own_port = socket.local_addr().map_err(|e| e.to_string())?.port();
-    let (add, delete) = redirect_rule(own_port, tag);
-    iptables(&add)?;
+    let tcp = std::net::TcpListener::bind("0.0.0.0:0")
+        .map_err(|e| format!("cannot listen in the container's namespace: {e}"))?;
+    let tcp_port = tcp.local_addr().map_err(|e| e.to_string())?.port();
+    let rules = redirect_rules(own_port, tcp_port, tag);
+    let remove_rules = || -> Result<(), String> {
+        let mut result = Ok(());
+        for (_, delete) in &rules {
+            if let Err(e) = iptables(delete) {
+                result = Err(e);
+            }
+        }
+        result
+    };
+    for (add, _) in &rules {
+        if let Err(e) = iptables(add) {
+            let _ = remove_rules();
+            return Err(e);
+        }
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let why = Arc::new(std::sync::Mutex::new(None::<&'static str>));
     {
@@ -73,10 +90,26 @@ pub(crate) fn serve(
         });
     }
     let socket = Arc::new(socket);
-    let counts = Arc::new(Counts::default());
-    let draw = Arc::new(Draw::new());
+    let judge = Arc::new(Judge {
+        plan,
+        counts: Counts::default(),
+        draw: Draw::new(),
+    });
+    {
+        let judge = judge.clone();
+        let upstream = upstream.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            for conn in tcp.incoming().flatten() {
+                let judge = judge.clone();
+                let upstream = upstream.clone();
+                let stop = stop.clone();
+                std::thread::spawn(move || tcp_client(conn, &judge, &upstream, &stop));
+            }
+        });
+    }
     say(&format!(
-        "ready UDP lookups redirected to the proxy on {own_port}, the others passed to {}",
+        "ready lookups (UDP and TCP) redirected to the proxy on {own_port}/{tcp_port}, the others passed to {}",
         upstream
             .iter()
             .map(|a| a.ip().to_string())
@@ -89,33 +122,15 @@ pub(crate) fn serve(
             continue;
         };
         let query = buf[..n].to_vec();
-        counts.seen.fetch_add(1, Ordering::Relaxed);
-        let Some(question) = question(&query) else {
-            pass(&socket, &query, client, &upstream);
-            continue;
-        };
-        if !plan.names_it(&question.name) {
-            pass(&socket, &query, client, &upstream);
-            continue;
-        }
-        counts.matched.fetch_add(1, Ordering::Relaxed);
-        if draw.next() * 100.0 >= plan.percent {
-            pass(&socket, &query, client, &upstream);
-            continue;
-        }
-        counts.affected.fetch_add(1, Ordering::Relaxed);
-        match (plan.error, plan.delay_ms) {
-            (Some(DnsError::Nxdomain), _) => {
-                let _ = socket.send_to(&refusal(&query, &question, 3), client);
+        match judge.verdict(&query) {
+            Verdict::Pass => pass(&socket, &query, client, &upstream),
+            Verdict::Answer(answer) => {
+                let _ = socket.send_to(&answer, client);
             }
-            (Some(DnsError::Servfail), _) => {
-                let _ = socket.send_to(&refusal(&query, &question, 2), client);
-            }
-            (Some(DnsError::Timeout), _) => {}
-            (None, delay) => {
+            Verdict::Drop => {}
+            Verdict::Delay(delay) => {
                 let socket = socket.clone();
                 let upstream = upstream.clone();
-                let delay = Duration::from_millis(delay.unwrap_or(0));
                 std::thread::spawn(move || {
                     std::thread::sleep(delay);
                     forward(&socket, &query, client, &upstream);
@@ -124,15 +139,164 @@ pub(crate) fn serve(
         }
     }
     // Fail open: the redirect goes, then the answers still on their way.
-    let removed = iptables(&delete);
+    let removed = remove_rules();
     std::thread::sleep(Duration::from_millis(200));
     let reason = why.lock().ok().and_then(|w| *w).unwrap_or("told to stop");
-    let mut last = format!("stopped: {reason}; {}", counts.line("lookups"));
+    let mut last = format!("stopped: {reason}; {}", judge.counts.line("lookups"));
     if let Err(e) = removed {
         last.push_str(&format!("; the redirect could not be removed: {e}"));
     }
     say(&last);
     Ok(())
+}
+
+/// What becomes of one lookup.
+enum Verdict {
+    /// To the container's resolver, its answer relayed.
+    Pass,
+    /// This answer, from the fault.
+    Answer(Vec<u8>),
+    /// No answer: the client times out.
+    Drop,
+    /// Passed this late.
+    Delay(Duration),
+}
+
+/// The fault's decision on each lookup, and its counts.
+struct Judge {
+    plan: Plan,
+    counts: Counts,
+    draw: Draw,
+}
+
+impl Judge {
+    fn verdict(&self, query: &[u8]) -> Verdict {
+        self.counts.seen.fetch_add(1, Ordering::Relaxed);
+        let Some(question) = question(query) else {
+            return Verdict::Pass;
+        };
+        if !self.plan.names_it(&question.name) {
+            return Verdict::Pass;
+        }
+        self.counts.matched.fetch_add(1, Ordering::Relaxed);
+        if self.draw.next() * 100.0 >= self.plan.percent {
+            return Verdict::Pass;
+        }
+        self.counts.affected.fetch_add(1, Ordering::Relaxed);
+        match (self.plan.error, self.plan.delay_ms) {
+            (Some(DnsError::Nxdomain), _) => Verdict::Answer(refusal(query, &question, 3)),
+            (Some(DnsError::Servfail), _) => Verdict::Answer(refusal(query, &question, 2)),
+            (Some(DnsError::Timeout), _) => Verdict::Drop,
+            (None, delay) => Verdict::Delay(Duration::from_millis(delay.unwrap_or(0))),
+        }
+    }
+}
+
+/// One redirected TCP connection: length-prefixed lookups, each judged
+/// and answered in turn, until the client closes (a dropped lookup holds
+/// the connection, unanswered, until the proxy ends).
+fn tcp_client(
+    mut conn: std::net::TcpStream,
+    judge: &Judge,
+    upstream: &[SocketAddr],
+    stop: &AtomicBool,
+) {
+    use std::io::{Read, Write};
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    loop {
+        let mut len = [0u8; 2];
+        if conn.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut query = vec![0u8; u16::from_be_bytes(len) as usize];
+        if conn.read_exact(&mut query).is_err() {
+            return;
+        }
+        let answer = match judge.verdict(&query) {
+            Verdict::Pass => forward_tcp(&query, upstream),
+            Verdict::Answer(answer) => Some(answer),
+            Verdict::Drop => {
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                return;
+            }
+            Verdict::Delay(delay) => {
+                std::thread::sleep(delay);
+                forward_tcp(&query, upstream)
+            }
+        };
+        let Some(answer) = answer else {
+            return;
+        };
+        let mut framed = (answer.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&answer);
+        if conn.write_all(&framed).is_err() {
+            return;
+        }
+    }
+}
+
+/// Ask the first resolver that answers over TCP, from a marked socket.
+fn forward_tcp(query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
+    use std::io::{Read, Write};
+    for resolver in upstream {
+        let Ok(mut conn) = connect_marked(*resolver) else {
+            continue;
+        };
+        let _ = conn.set_read_timeout(Some(UPSTREAM_WITHIN));
+        let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(query);
+        if conn.write_all(&framed).is_err() {
+            continue;
+        }
+        let mut len = [0u8; 2];
+        if conn.read_exact(&mut len).is_err() {
+            continue;
+        }
+        let mut answer = vec![0u8; u16::from_be_bytes(len) as usize];
+        if conn.read_exact(&mut answer).is_ok() {
+            return Some(answer);
+        }
+    }
+    None
+}
+
+/// A TCP connection to `to` (IPv4) from a socket with the proxy's mark.
+fn connect_marked(to: SocketAddr) -> std::io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(v4) = to else {
+        return Err(std::io::Error::other("not an IPv4 resolver"));
+    };
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned by
+    // the TcpStream made from it below, or closed here on failure.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a socket this function owns.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    mark(fd)?;
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: a valid socket and a sockaddr_in of the size given.
+    let rc = unsafe {
+        libc::connect(
+            fd,
+            (&addr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(stream)
 }
 
 /// Pass a lookup on, on a thread of its own (the resolver may be slow).

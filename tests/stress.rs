@@ -352,30 +352,42 @@ scenarios:
     assert!(workers("io", &store.id).is_empty() && workers("fill", &store.id).is_empty());
 
     // A dead runner, its worker killed with it before it could clean up.
-    let out2 = tempfile::tempdir().unwrap();
-    kill_runner_once(&file, out2.path(), || {
-        let filled = df(&store.id, "/data").0 >= 89.0;
+    fill_left_by_a_dead_runner_is_removed_by_recover(&file, &store.id, 89.0, empty);
+}
+
+/// Run `file` until container `id`'s `/data` is `full` percent full, then
+/// kill the runner, its watchdog and the fill worker (nothing cleans up):
+/// the fill file is left, `recover` removes it (`/data` back to `empty`),
+/// and a second `recover` finds nothing to do.
+fn fill_left_by_a_dead_runner_is_removed_by_recover(
+    file: &std::path::Path,
+    id: &str,
+    full: f64,
+    empty: f64,
+) {
+    let out = tempfile::tempdir().unwrap();
+    kill_runner_once(file, out.path(), || {
+        let filled = df(id, "/data").0 >= full;
         if filled {
-            for pid in workers("fill", &store.id) {
+            for pid in workers("fill", id) {
                 let _ = std::process::Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
                     .status();
             }
         }
-        filled && workers("fill", &store.id).is_empty()
+        filled && workers("fill", id).is_empty()
     });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        gameday_files(&store.id, "/data").len(),
+        gameday_files(id, "/data").len(),
         1,
         "the fill is left behind"
     );
-    let recovered = gameday_recover(out2.path());
+    let recovered = gameday_recover(out.path());
     assert_exit(&recovered, 0);
-    assert_eq!(gameday_files(&store.id, "/data"), Vec::<String>::new());
-    assert_eq!(df(&store.id, "/data").0, empty);
-    let again = gameday_recover(out2.path());
-    assert_exit(&again, 0);
+    assert_eq!(gameday_files(id, "/data"), Vec::<String>::new());
+    assert_eq!(df(id, "/data").0, empty);
+    assert_exit(&gameday_recover(out.path()), 0);
 }
 
 /// A script fault on this host: its own pause through the docker CLI. The
@@ -607,32 +619,10 @@ scenarios:
     // A runner killed with its watchdog while the fill holds, its worker
     // killed too before it could clean up: `recover` removes the file and
     // the helper.
-    let out2 = tempfile::tempdir().unwrap();
-    kill_runner_once(&file, out2.path(), || {
-        let filled = df(&api.id, "/data").0 >= 49.0;
-        if filled {
-            for pid in workers("fill", &api.id) {
-                let _ = std::process::Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-        }
-        filled && workers("fill", &api.id).is_empty()
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        gameday_files(&api.id, "/data").len(),
-        1,
-        "the fill is left behind"
-    );
-    let recovered = gameday_recover(out2.path());
-    assert_exit(&recovered, 0);
-    assert_eq!(gameday_files(&api.id, "/data"), Vec::<String>::new());
-    assert_eq!(df(&api.id, "/data").0, empty);
+    fill_left_by_a_dead_runner_is_removed_by_recover(&file, &api.id, 49.0, empty);
     assert_eq!(
         helpers_sharing(&api.id, "PidMode"),
         Vec::<String>::new(),
         "no helper left"
     );
-    assert_exit(&gameday_recover(out2.path()), 0);
 }

@@ -34,20 +34,13 @@ impl Engine {
             }),
             ..Default::default()
         };
-        let created = self
-            .client
-            .create_container(
-                None::<bollard::query_parameters::CreateContainerOptions>,
-                config,
-            )
-            .await
-            .map_err(|e| DockerError::classify(e, image))?;
+        let id = self.create_unnamed(config, image).await?;
         // A target gone meanwhile refuses the start: leave nothing created.
-        if let Err(e) = self.client.start_container(&created.id, None).await {
-            let _ = self.remove_container(&created.id).await;
-            return Err(DockerError::classify(e, &created.id));
+        if let Err(e) = self.client.start_container(&id, None).await {
+            let _ = self.remove_container(&id).await;
+            return Err(DockerError::classify(e, &id));
         }
-        Ok(created.id)
+        Ok(id)
     }
 
     /// Wait for a container to exit (stopping it first when `stop`), collect
@@ -159,6 +152,23 @@ impl Engine {
     }
 
     /// Create (not start) a container named `name`; its id.
+    /// Create a container Docker names; its id.
+    async fn create_unnamed(
+        &self,
+        config: bollard::models::ContainerCreateBody,
+        image: &str,
+    ) -> Result<String, DockerError> {
+        let created = self
+            .client
+            .create_container(
+                None::<bollard::query_parameters::CreateContainerOptions>,
+                config,
+            )
+            .await
+            .map_err(|e| DockerError::classify(e, image))?;
+        Ok(created.id)
+    }
+
     async fn create_named(
         &self,
         name: &str,
@@ -396,15 +406,8 @@ impl Engine {
             }),
             ..Default::default()
         };
-        let created = self
-            .client
-            .create_container(
-                None::<bollard::query_parameters::CreateContainerOptions>,
-                config,
-            )
-            .await
-            .map_err(|e| DockerError::classify(e, image))?;
-        self.attach_and_start(created.id).await
+        let id = self.create_unnamed(config, image).await?;
+        self.attach_and_start(id).await
     }
 }
 

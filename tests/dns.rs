@@ -53,17 +53,11 @@ fn dns_gameday(project: &str, fault: &str, duration: &str) -> String {
 }
 
 fn dns_gameday_with(project: &str, docker: &str, fault: &str, duration: &str) -> String {
-    format!(
-        r#"
-gameday: DNS faults
-scope: {{ compose_project: {project} }}
-{docker}
-defaults: {{ baseline: 500ms, cooldown: 500ms }}
-scenarios:
-  - name: DNS fault
-    fault: {{ dns: {{ service: api, {fault} }} }}
-    duration: {duration}
-"#
+    one_fault_gameday(
+        project,
+        docker,
+        &format!("dns: {{ service: api, {fault} }}"),
+        duration,
     )
 }
 

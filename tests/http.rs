@@ -103,17 +103,11 @@ fn http_gameday(project: &str, fault: &str, duration: &str) -> String {
 }
 
 fn http_gameday_with(project: &str, docker: &str, fault: &str, duration: &str) -> String {
-    format!(
-        r#"
-gameday: HTTP faults
-scope: {{ compose_project: {project} }}
-{docker}
-defaults: {{ baseline: 500ms, cooldown: 500ms }}
-scenarios:
-  - name: HTTP fault
-    fault: {{ http_fault: {{ service: api, port: 8080, {fault} }} }}
-    duration: {duration}
-"#
+    one_fault_gameday(
+        project,
+        docker,
+        &format!("http_fault: {{ service: api, port: 8080, {fault} }}"),
+        duration,
     )
 }
 

@@ -235,6 +235,27 @@ impl Engine {
     }
 }
 
+/// A container running `argv` from `image`, with its standard streams
+/// attached and its input closing when the attached client goes.
+fn attached(
+    image: &str,
+    argv: &[String],
+    labels: HashMap<String, String>,
+) -> bollard::models::ContainerCreateBody {
+    bollard::models::ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(argv.to_vec()),
+        labels: Some(labels),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        tty: Some(false),
+        ..Default::default()
+    }
+}
+
 /// Where a helper started by [`Engine::start_inside`] is, besides the
 /// target's PID namespace.
 #[derive(Debug, Clone, Copy, Default)]
@@ -275,22 +296,13 @@ impl Engine {
         socket: &str,
     ) -> Result<Attached, DockerError> {
         let config = bollard::models::ContainerCreateBody {
-            image: Some(image.to_string()),
-            cmd: Some(argv.to_vec()),
-            labels: Some(labels),
-            open_stdin: Some(true),
-            stdin_once: Some(true),
-            attach_stdin: Some(true),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            tty: Some(false),
             env: Some(vec!["DOCKER_HOST=unix:///var/run/docker.sock".to_string()]),
             host_config: Some(bollard::models::HostConfig {
                 network_mode: Some("none".to_string()),
                 binds: Some(vec![format!("{socket}:/var/run/docker.sock")]),
                 ..Default::default()
             }),
-            ..Default::default()
+            ..attached(image, argv, labels)
         };
         let id = self.create_named(name, config).await?;
         self.attach_and_start(id).await
@@ -388,15 +400,6 @@ impl Engine {
             "none".to_string()
         };
         let config = bollard::models::ContainerCreateBody {
-            image: Some(image.to_string()),
-            cmd: Some(argv.to_vec()),
-            labels: Some(labels),
-            open_stdin: Some(true),
-            stdin_once: Some(true),
-            attach_stdin: Some(true),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            tty: Some(false),
             host_config: Some(bollard::models::HostConfig {
                 network_mode: Some(network_mode),
                 pid_mode: Some(format!("container:{id}")),
@@ -404,7 +407,7 @@ impl Engine {
                 cap_add: Some(caps),
                 ..Default::default()
             }),
-            ..Default::default()
+            ..attached(image, argv, labels)
         };
         let id = self.create_unnamed(config, image).await?;
         self.attach_and_start(id).await

@@ -755,3 +755,22 @@ impl Drop for HelperGuard {
         }
     }
 }
+
+/// A gameday of one scenario holding `fault` (a fault kind and its keys,
+/// as YAML) on the compose project `project`, with `docker` (a `docker:`
+/// line, or nothing) and short baseline and cooldown.
+#[allow(dead_code)]
+pub fn one_fault_gameday(project: &str, docker: &str, fault: &str, duration: &str) -> String {
+    format!(
+        r#"
+gameday: One fault
+scope: {{ compose_project: {project} }}
+{docker}
+defaults: {{ baseline: 500ms, cooldown: 500ms }}
+scenarios:
+  - name: The fault
+    fault: {{ {fault} }}
+    duration: {duration}
+"#
+    )
+}

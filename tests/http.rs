@@ -302,7 +302,7 @@ fn an_http_fault_through_a_helper_container_answers_and_fails_open() {
     let (api, addr) = api(&project);
     let _guard = HelperGuard(api.id.clone());
     let helper =
-        format!("docker: {{ network_helper: helper, helper_image: \"{NETHELPER_IMAGE}\" }}");
+        format!("docker: {{ network_helper: helper, helper_image: \"{}\" }}", nethelper_image());
     let (_g, file) = gameday_file(&http_gameday_with(
         &project.name,
         &helper,

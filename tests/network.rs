@@ -627,7 +627,7 @@ fn network_faults_through_a_helper_container() {
     }
     ensure_nethelper_image();
     let s = stack("helper");
-    let image = Some(NETHELPER_IMAGE);
+    let image = Some(nethelper_image());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let before = connect_median_ms(&s);
     let delay = Fault::Delay(DelayFault {

@@ -528,7 +528,7 @@ scenarios:
     duration: 5s
 "#,
         project = project.name,
-        image = NETHELPER_IMAGE,
+        image = nethelper_image(),
         port = api.host_port.unwrap(),
     ));
     let pid: i32 = main_pid(&api.id).parse().unwrap();

@@ -82,7 +82,18 @@ pub fn ensure_demo_image() {
     run(Command::new(root().join("scripts/build-demo-image")).arg(DEMO_IMAGE));
 }
 
-pub const NETHELPER_IMAGE: &str = "gameday-nethelper:latest";
+/// The helper image the tests build and use: `gameday-nethelper:latest`,
+/// or `GAMEDAY_TEST_HELPER_IMAGE` (so two checkouts testing at once on one
+/// engine each test their own gameday inside it).
+pub fn nethelper_image() -> &'static str {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(|| {
+        std::env::var("GAMEDAY_TEST_HELPER_IMAGE")
+            .ok()
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(|| "gameday-nethelper:latest".to_string())
+    })
+}
 
 /// Build the network helper image if it is missing or older than the
 /// sources (it holds a static gameday; the first build takes minutes).
@@ -91,7 +102,7 @@ pub fn ensure_nethelper_image() {
     let _ = std::fs::create_dir_all(lock_path.parent().unwrap());
     let lock = std::fs::File::create(&lock_path).expect("lock file");
     lock.lock().expect("lock");
-    run(Command::new(root().join("scripts/build-nethelper-image")).arg(NETHELPER_IMAGE));
+    run(Command::new(root().join("scripts/build-nethelper-image")).arg(nethelper_image()));
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -99,10 +99,10 @@ pub(crate) fn outcome(summary: &Summary, aborted: bool, faults_left: bool) -> Ou
 /// What one pass over the samples folds them into: per scenario its
 /// expectations and the before/during/after summary of each probe, per
 /// probe its totals and latency sketch, and the probes' state changes.
-struct Folds<'p> {
+struct Folds {
     /// Every expectation of every scenario that has windows, with its
     /// scenario's place in `runs` and its probe.
-    checks: Vec<(usize, usize, expect::Accumulator<'p>)>,
+    checks: Vec<(usize, usize, expect::Accumulator)>,
     /// Per scenario (place in `runs`), per probe with a latency, the
     /// summaries of its three windows.
     effects: Vec<Vec<(usize, [expect::WindowSummary; 3])>>,
@@ -114,9 +114,9 @@ struct Folds<'p> {
     effects_of: Vec<Vec<(usize, usize)>>,
 }
 
-impl<'p> Folds<'p> {
+impl Folds {
     fn new(
-        checks: Vec<(usize, usize, expect::Accumulator<'p>)>,
+        checks: Vec<(usize, usize, expect::Accumulator)>,
         effects: Vec<Vec<(usize, [expect::WindowSummary; 3])>>,
         probes: usize,
     ) -> Self {

@@ -1,0 +1,801 @@
+//! One fold per family of checks. Each is built from its check once (its
+//! parameters travel with it), takes a probe's samples in start order,
+//! keeps only what its verdict needs, and gives the verdict at the end, so
+//! no second `match` on the check can forget one: a new check is a new
+//! [`Check`] arm in [`Fold::of`], and the compiler asks for it.
+
+use std::collections::BTreeMap;
+
+use super::{Evaluation, Frame, Verdict, fmt_ms, fmt_pct, percentile, tally, verdict};
+use crate::gameday::model::{Check, ExitCodes};
+use crate::gameday::units::{
+    ByteSize, CmpOp, Comparison, ContainerState, CpuPercent, HealthState, HumanDuration, Number,
+    Percent, StatusSpec,
+};
+use crate::probe::ProbeSample;
+
+/// A fold's step: it sees every sample of its probe (in start order),
+/// told whether the sample ran inside the expectation's window.
+trait Step {
+    fn push(&mut self, s: &ProbeSample, frame: &Frame, in_window: bool);
+    /// The verdict; `counted` is the window's sample count and `ok` its
+    /// successes.
+    fn finish(self, frame: &Frame, counted: Counted) -> Evaluation;
+}
+
+/// The samples inside the window, and how many were ok.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Counted {
+    pub(super) n: usize,
+    pub(super) ok: usize,
+}
+
+macro_rules! folds {
+    ($($variant:ident($fold:ty),)*) => {
+        /// What an expectation keeps of its samples, by family.
+        #[derive(Debug, Clone)]
+        pub(super) enum Fold {
+            $($variant($fold),)*
+        }
+
+        impl Fold {
+            pub(super) fn push(&mut self, s: &ProbeSample, frame: &Frame, in_window: bool) {
+                match self {
+                    $(Fold::$variant(f) => f.push(s, frame, in_window),)*
+                }
+            }
+
+            pub(super) fn finish(self, frame: &Frame, counted: Counted) -> Evaluation {
+                match self {
+                    $(Fold::$variant(f) => f.finish(frame, counted),)*
+                }
+            }
+        }
+    };
+}
+
+folds! {
+    Rate(SuccessRate),
+    Every(EverySample),
+    Latency(LatencyPercentile),
+    Recovery(Recovery),
+    SelfHealing(SelfHealing),
+    FirstFailure(FirstFailure),
+    Lines(LineCount),
+    Values(Values),
+    Firing(FirstFiring),
+    Restarts(RestartCount),
+    Oom(OomSeen),
+    Readings(Readings),
+}
+
+impl Fold {
+    /// The fold of `check`: the one place a check is matched.
+    pub(super) fn of(check: &Check, frame: &Frame) -> Fold {
+        let every = |want| Fold::Every(EverySample::new(want));
+        let latency = |cmp: &Comparison<HumanDuration>, label, p| {
+            Fold::Latency(LatencyPercentile {
+                cmp: *cmp,
+                label,
+                p,
+                values: Vec::new(),
+            })
+        };
+        match check {
+            Check::SuccessRate(cmp) => Fold::Rate(SuccessRate { cmp: *cmp }),
+            Check::Status(spec) => every(Every::Status(spec.clone())),
+            Check::ExitCode(codes) => every(Every::ExitCode(codes.clone())),
+            Check::State(state) => every(Every::State(*state)),
+            Check::Health(health) => every(Every::Health(*health)),
+            Check::LatencyP50(cmp) => latency(cmp, "p50", 50.0),
+            Check::LatencyP95(cmp) => latency(cmp, "p95", 95.0),
+            Check::LatencyP99(cmp) => latency(cmp, "p99", 99.0),
+            Check::LatencyMax(cmp) => latency(cmp, "max", 100.0),
+            Check::RecoversWithin(limit) => match frame.windows.self_healing_from {
+                Some(from) => Fold::SelfHealing(SelfHealing {
+                    limit: *limit,
+                    from,
+                    since: 0,
+                    failed: false,
+                    ok_end: None,
+                }),
+                None => Fold::Recovery(Recovery {
+                    limit: *limit,
+                    first_failed: None,
+                    first_ok_end: None,
+                }),
+            },
+            Check::FailsWithin(limit) => Fold::FirstFailure(FirstFailure {
+                limit: *limit,
+                held: 0,
+                end: None,
+            }),
+            Check::Matches(cmp) => Fold::Lines(LineCount {
+                cmp: *cmp,
+                reads: 0,
+                total: 0.0,
+                failed: 0,
+            }),
+            Check::Value(cmp) => Fold::Values(Values {
+                cmp: *cmp,
+                count: 0,
+                holding: 0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                why_none: BTreeMap::new(),
+            }),
+            Check::FiresWithin(limit) => Fold::Firing(FirstFiring {
+                limit: *limit,
+                checks: 0,
+                end: None,
+            }),
+            Check::Restarts(cmp) => Fold::Restarts(RestartCount {
+                cmp: *cmp,
+                first: None,
+                last: None,
+                increase: 0,
+            }),
+            Check::OomKilled(wanted) => Fold::Oom(OomSeen {
+                wanted: *wanted,
+                read: 0,
+                killed: 0,
+            }),
+            Check::Cpu(cmp) => Fold::Readings(Readings::new(Reading::Cpu(*cmp))),
+            Check::Memory(cmp) => Fold::Readings(Readings::new(Reading::Memory(*cmp))),
+        }
+    }
+}
+
+fn limit_ms(limit: &HumanDuration) -> f64 {
+    limit.as_std().as_secs_f64() * 1000.0
+}
+
+/// `success_rate`: the window's counts say it all.
+#[derive(Debug, Clone)]
+pub(super) struct SuccessRate {
+    cmp: Comparison<Percent>,
+}
+
+impl Step for SuccessRate {
+    fn push(&mut self, _: &ProbeSample, _: &Frame, _: bool) {}
+
+    fn finish(self, frame: &Frame, Counted { n, ok }: Counted) -> Evaluation {
+        if n == 0 {
+            return frame.empty();
+        }
+        let rate = ok as f64 * 100.0 / n as f64;
+        Evaluation {
+            verdict: verdict(self.cmp.op.holds(&rate, &self.cmp.value.0)),
+            actual: format!("measured {} ({ok} of {n} samples ok)", fmt_pct(rate)),
+            value: Some(rate),
+        }
+    }
+}
+
+/// What every sample of the window must show.
+#[derive(Debug, Clone)]
+enum Every {
+    Status(StatusSpec),
+    ExitCode(ExitCodes),
+    State(ContainerState),
+    Health(HealthState),
+}
+
+impl Every {
+    /// Whether `s` passes, and what it showed, in words.
+    fn judge(&self, s: &ProbeSample) -> (bool, String) {
+        let error_or = |text: &str| s.error.clone().unwrap_or_else(|| text.into());
+        match self {
+            Every::Status(spec) => (
+                s.status.is_some_and(|st| spec.matches(st)),
+                match s.status {
+                    Some(st) => st.to_string(),
+                    None => "no response".to_string(),
+                },
+            ),
+            Every::ExitCode(codes) => (
+                s.exit_code.is_some_and(|c| codes.matches(c)),
+                match s.exit_code {
+                    Some(c) => format!("exit {c}"),
+                    None => error_or("no exit code"),
+                },
+            ),
+            Every::State(wanted) => (
+                s.state == Some(*wanted),
+                match s.state {
+                    Some(st) => st.to_string(),
+                    None => error_or("unknown"),
+                },
+            ),
+            Every::Health(wanted) => (
+                s.health == Some(*wanted),
+                match s.health {
+                    Some(h) => h.to_string(),
+                    None => error_or("unknown"),
+                },
+            ),
+        }
+    }
+}
+
+/// `status`, `exit_code`, `state`, `health`: how many passed, what was seen.
+#[derive(Debug, Clone)]
+pub(super) struct EverySample {
+    want: Every,
+    matching: usize,
+    seen: BTreeMap<String, usize>,
+}
+
+impl EverySample {
+    fn new(want: Every) -> Self {
+        EverySample {
+            want,
+            matching: 0,
+            seen: BTreeMap::new(),
+        }
+    }
+}
+
+impl Step for EverySample {
+    fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
+        if in_window {
+            let (passes, what) = self.want.judge(s);
+            self.matching += usize::from(passes);
+            *self.seen.entry(what).or_default() += 1;
+        }
+    }
+
+    fn finish(self, frame: &Frame, Counted { n, .. }: Counted) -> Evaluation {
+        if n == 0 {
+            return frame.empty();
+        }
+        let matching = self.matching;
+        Evaluation {
+            verdict: verdict(matching == n),
+            actual: format!(
+                "measured {} ({matching} of {n} samples match)",
+                tally(self.seen)
+            ),
+            value: Some(matching as f64 * 100.0 / n as f64),
+        }
+    }
+}
+
+/// `latency_p50` … `latency_max`: the window's latencies, kept exactly (a
+/// verdict is never decided on an estimate).
+#[derive(Debug, Clone)]
+pub(super) struct LatencyPercentile {
+    cmp: Comparison<HumanDuration>,
+    label: &'static str,
+    p: f64,
+    values: Vec<f64>,
+}
+
+impl Step for LatencyPercentile {
+    fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
+        if in_window {
+            self.values.push(s.latency_ms);
+        }
+    }
+
+    fn finish(mut self, frame: &Frame, _: Counted) -> Evaluation {
+        if self.values.is_empty() {
+            return frame.empty();
+        }
+        self.values.sort_by(f64::total_cmp);
+        let measured = percentile(&self.values, self.p).unwrap_or_default();
+        Evaluation {
+            verdict: verdict(self.cmp.op.holds(&measured, &limit_ms(&self.cmp.value))),
+            actual: format!(
+                "measured {} {} over {} samples",
+                self.label,
+                fmt_ms(measured),
+                self.values.len()
+            ),
+            value: Some(measured),
+        }
+    }
+}
+
+/// `recovers_within`, from the revert: whether the window's first sample
+/// failed, and when its first success was known.
+#[derive(Debug, Clone)]
+pub(super) struct Recovery {
+    limit: HumanDuration,
+    first_failed: Option<bool>,
+    first_ok_end: Option<f64>,
+}
+
+impl Step for Recovery {
+    fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
+        if in_window {
+            self.first_failed.get_or_insert(!s.ok);
+            if s.ok && self.first_ok_end.is_none() {
+                self.first_ok_end = Some(s.end_ms());
+            }
+        }
+    }
+
+    fn finish(self, frame: &Frame, Counted { n, .. }: Counted) -> Evaluation {
+        let revert_start = frame.windows.revert_start;
+        match self.first_ok_end {
+            Some(end) => {
+                let measured = (end - revert_start).max(0.0);
+                let how = if self.first_failed == Some(true) {
+                    "recovered"
+                } else {
+                    "was already succeeding"
+                };
+                Evaluation {
+                    verdict: verdict(measured <= limit_ms(&self.limit)),
+                    actual: format!("{how} {} after the revert", fmt_ms(measured)),
+                    value: Some(measured),
+                }
+            }
+            None => {
+                let (from, to) = frame.range;
+                Evaluation {
+                    verdict: Verdict::NotMet,
+                    actual: format!(
+                        "did not recover: no successful sample in the {} after the revert ({n} samples)",
+                        fmt_ms(to - from)
+                    ),
+                    value: None,
+                }
+            }
+        }
+    }
+}
+
+/// `recovers_within` with nothing to revert: samples since the fault, the
+/// first failure, then the first success after it.
+#[derive(Debug, Clone)]
+pub(super) struct SelfHealing {
+    limit: HumanDuration,
+    /// When the faults were in place (nothing left to revert).
+    from: f64,
+    since: usize,
+    failed: bool,
+    ok_end: Option<f64>,
+}
+
+impl Step for SelfHealing {
+    fn push(&mut self, s: &ProbeSample, frame: &Frame, _: bool) {
+        if s.t_ms >= self.from && s.end_ms() <= frame.windows.end {
+            self.since += 1;
+            if !s.ok {
+                self.failed = true;
+            } else if self.failed && self.ok_end.is_none() {
+                self.ok_end = Some(s.end_ms());
+            }
+        }
+    }
+
+    fn finish(self, frame: &Frame, _: Counted) -> Evaluation {
+        if !self.failed {
+            return Evaluation {
+                verdict: Verdict::Met,
+                actual: format!(
+                    "never failed after the fault ({} samples); nothing to recover from",
+                    self.since
+                ),
+                value: Some(0.0),
+            };
+        }
+        match self.ok_end {
+            Some(end) => {
+                let measured = (end - self.from).max(0.0);
+                Evaluation {
+                    verdict: verdict(measured <= limit_ms(&self.limit)),
+                    actual: format!(
+                        "recovered on its own {} after the fault (nothing for gameday to revert)",
+                        fmt_ms(measured)
+                    ),
+                    value: Some(measured),
+                }
+            }
+            None => Evaluation {
+                verdict: Verdict::NotMet,
+                actual: format!(
+                    "did not recover: no successful sample in the {} after the fault",
+                    fmt_ms(frame.windows.end - self.from)
+                ),
+                value: None,
+            },
+        }
+    }
+}
+
+/// `fails_within`: samples while held, the first failure's end.
+#[derive(Debug, Clone)]
+pub(super) struct FirstFailure {
+    limit: HumanDuration,
+    held: usize,
+    end: Option<f64>,
+}
+
+impl Step for FirstFailure {
+    fn push(&mut self, s: &ProbeSample, frame: &Frame, _: bool) {
+        let w = &frame.windows;
+        if s.t_ms >= w.apply_start && s.t_ms < w.revert_start {
+            self.held += 1;
+            if !s.ok && self.end.is_none() {
+                self.end = Some(s.end_ms());
+            }
+        }
+    }
+
+    fn finish(self, frame: &Frame, _: Counted) -> Evaluation {
+        match self.end {
+            Some(end) => {
+                let measured = (end - frame.windows.apply_start).max(0.0);
+                Evaluation {
+                    verdict: verdict(measured <= limit_ms(&self.limit)),
+                    actual: format!(
+                        "first failure {} after the fault was applied",
+                        fmt_ms(measured)
+                    ),
+                    value: Some(measured),
+                }
+            }
+            None => Evaluation {
+                verdict: Verdict::NotMet,
+                actual: format!(
+                    "never failed while the fault was held ({} samples)",
+                    self.held
+                ),
+                value: None,
+            },
+        }
+    }
+}
+
+/// `matches`: lines counted by the reads of the window.
+#[derive(Debug, Clone)]
+pub(super) struct LineCount {
+    cmp: Comparison<Number>,
+    reads: usize,
+    total: f64,
+    failed: usize,
+}
+
+impl Step for LineCount {
+    fn push(&mut self, s: &ProbeSample, frame: &Frame, _: bool) {
+        // Lines are counted by the run that read them; a run belongs to
+        // the window it started in.
+        let (from, to) = frame.range;
+        if s.t_ms >= from && s.t_ms < to {
+            match s.value {
+                Some(v) => {
+                    self.reads += 1;
+                    self.total += v;
+                }
+                None => self.failed += 1,
+            }
+        }
+    }
+
+    fn finish(self, frame: &Frame, _: Counted) -> Evaluation {
+        if self.reads == 0 {
+            return frame.empty();
+        }
+        let total = self.total;
+        let mut actual = format!("counted {total} matching lines in {} reads", self.reads);
+        if self.failed > 0 {
+            actual.push_str(&format!(" ({} reads failed)", self.failed));
+        }
+        Evaluation {
+            verdict: verdict(self.cmp.op.holds(&total, &self.cmp.value.0)),
+            actual,
+            value: Some(total),
+        }
+    }
+}
+
+/// `value`: how many values held, their range, and why runs had none.
+#[derive(Debug, Clone)]
+pub(super) struct Values {
+    cmp: Comparison<Number>,
+    count: usize,
+    holding: usize,
+    min: f64,
+    max: f64,
+    why_none: BTreeMap<String, usize>,
+}
+
+impl Step for Values {
+    fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
+        if !in_window {
+            return;
+        }
+        match s.value {
+            Some(v) => {
+                self.count += 1;
+                self.holding += usize::from(self.cmp.op.holds(&v, &self.cmp.value.0));
+                self.min = self.min.min(v);
+                self.max = self.max.max(v);
+                self.why_none.clear();
+            }
+            None if self.count == 0 => {
+                let why = s.error.clone().unwrap_or_else(|| "no value".into());
+                *self.why_none.entry(why).or_default() += 1;
+            }
+            None => {}
+        }
+    }
+
+    fn finish(self, frame: &Frame, Counted { n, .. }: Counted) -> Evaluation {
+        let Values {
+            cmp,
+            count,
+            holding,
+            min,
+            max,
+            why_none,
+        } = self;
+        if count == 0 {
+            if n == 0 {
+                return frame.empty();
+            }
+            return Evaluation {
+                verdict: Verdict::NotMet,
+                actual: format!(
+                    "no value in the {} window: {}",
+                    frame.during_name(),
+                    tally(why_none)
+                ),
+                value: None,
+            };
+        }
+        let range = if min == max {
+            format!("{min}")
+        } else {
+            format!("{min} to {max}")
+        };
+        let mut actual = format!("measured {range} ({holding} of {count} values hold)");
+        let missing = n - count;
+        if missing > 0 {
+            actual.push_str(&format!("; {missing} runs without a value"));
+        }
+        // A run without a value is not evidence that the value held.
+        let worst = match cmp.op {
+            CmpOp::Lt | CmpOp::Le => max,
+            CmpOp::Gt | CmpOp::Ge | CmpOp::Eq | CmpOp::Ne => min,
+        };
+        Evaluation {
+            verdict: verdict(holding == count && missing == 0),
+            actual,
+            value: Some(worst),
+        }
+    }
+}
+
+/// `fires_within`: checks since the fault, the first firing's end.
+#[derive(Debug, Clone)]
+pub(super) struct FirstFiring {
+    limit: HumanDuration,
+    checks: usize,
+    end: Option<f64>,
+}
+
+impl Step for FirstFiring {
+    fn push(&mut self, s: &ProbeSample, frame: &Frame, _: bool) {
+        let w = &frame.windows;
+        if s.t_ms >= w.apply_start && s.t_ms < w.end {
+            self.checks += 1;
+            if self.end.is_none() && s.value.is_some_and(|v| v >= 1.0) {
+                self.end = Some(s.end_ms());
+            }
+        }
+    }
+
+    fn finish(self, frame: &Frame, _: Counted) -> Evaluation {
+        match self.end {
+            Some(end) => {
+                let measured = (end - frame.windows.apply_start).max(0.0);
+                Evaluation {
+                    verdict: verdict(measured <= limit_ms(&self.limit)),
+                    actual: format!("fired {} after the fault was applied", fmt_ms(measured)),
+                    value: Some(measured),
+                }
+            }
+            None => Evaluation {
+                verdict: Verdict::NotMet,
+                actual: format!(
+                    "never fired between the fault and the end of the cooldown ({} checks)",
+                    self.checks
+                ),
+                value: None,
+            },
+        }
+    }
+}
+
+/// `restarts`: the restart count's reading just before the window (or its
+/// first in it), its last, and its increases in between (a new container
+/// counts from 0 again).
+#[derive(Debug, Clone)]
+pub(super) struct RestartCount {
+    cmp: Comparison<Number>,
+    first: Option<u64>,
+    last: Option<u64>,
+    increase: u64,
+}
+
+impl Step for RestartCount {
+    fn push(&mut self, s: &ProbeSample, frame: &Frame, in_window: bool) {
+        let Some(count) = s.restarts else {
+            return;
+        };
+        if in_window {
+            self.first.get_or_insert(count);
+            if let Some(before) = self.last {
+                self.increase += count.saturating_sub(before);
+            }
+            self.last = Some(count);
+        } else if s.t_ms < frame.range.0 {
+            // The latest reading before the window is where it counts
+            // from: a restart right at the window's start still counts.
+            self.first = Some(count);
+            self.last = Some(count);
+        }
+    }
+
+    fn finish(self, frame: &Frame, Counted { n, .. }: Counted) -> Evaluation {
+        let (Some(first), Some(last), true) = (self.first, self.last, n > 0) else {
+            if n == 0 {
+                return frame.empty();
+            }
+            return Evaluation {
+                verdict: Verdict::NotMet,
+                actual: format!(
+                    "no sample of the {} window read the restart count",
+                    frame.during_name()
+                ),
+                value: None,
+            };
+        };
+        let increase = self.increase;
+        let measured = increase as f64;
+        Evaluation {
+            verdict: verdict(self.cmp.op.holds(&measured, &self.cmp.value.0)),
+            actual: format!(
+                "restarted {increase} time{} (restart count {first} to {last} over {n} samples)",
+                if increase == 1 { "" } else { "s" }
+            ),
+            value: Some(measured),
+        }
+    }
+}
+
+/// `oom_killed`: samples that read the flag, and that saw it set.
+#[derive(Debug, Clone)]
+pub(super) struct OomSeen {
+    wanted: bool,
+    read: usize,
+    killed: usize,
+}
+
+impl Step for OomSeen {
+    fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
+        if let (true, Some(flag)) = (in_window, s.oom_killed) {
+            self.read += 1;
+            self.killed += usize::from(flag);
+        }
+    }
+
+    fn finish(self, frame: &Frame, _: Counted) -> Evaluation {
+        let OomSeen {
+            wanted,
+            read,
+            killed,
+        } = self;
+        if read == 0 {
+            return frame.empty();
+        }
+        let actual = if killed > 0 {
+            format!("the OOM killer struck: seen by {killed} of {read} samples")
+        } else {
+            format!("no OOM kill seen over {read} samples")
+        };
+        Evaluation {
+            verdict: verdict((killed > 0) == wanted),
+            actual,
+            value: Some(killed as f64),
+        }
+    }
+}
+
+/// Which stats reading a [`Readings`] fold judges.
+#[derive(Debug, Clone)]
+enum Reading {
+    /// The window's mean CPU use.
+    Cpu(Comparison<CpuPercent>),
+    /// The window's peak memory use.
+    Memory(Comparison<ByteSize>),
+}
+
+/// `cpu` (mean) and `memory` (peak): the window's readings.
+#[derive(Debug, Clone)]
+pub(super) struct Readings {
+    of: Reading,
+    count: usize,
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Readings {
+    fn new(of: Reading) -> Self {
+        Readings {
+            of,
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Step for Readings {
+    fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
+        let reading = match self.of {
+            Reading::Cpu(_) => s.cpu_pct,
+            Reading::Memory(_) => s.memory_bytes.map(|b| b as f64),
+        };
+        if let (true, Some(v)) = (in_window, reading) {
+            self.count += 1;
+            self.sum += v;
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+        }
+    }
+
+    fn finish(self, frame: &Frame, Counted { n, .. }: Counted) -> Evaluation {
+        let Readings {
+            of,
+            count,
+            sum,
+            min,
+            max,
+        } = self;
+        if count == 0 {
+            if n == 0 {
+                return frame.empty();
+            }
+            return Evaluation {
+                verdict: Verdict::NotMet,
+                actual: format!(
+                    "no sample of the {} window read the container's stats ({n} samples)",
+                    frame.during_name()
+                ),
+                value: None,
+            };
+        }
+        match of {
+            Reading::Cpu(cmp) => {
+                let mean = sum / count as f64;
+                let pct = |v: f64| CpuPercent(v).to_string();
+                Evaluation {
+                    verdict: verdict(cmp.op.holds(&mean, &cmp.value.0)),
+                    actual: format!(
+                        "measured a mean of {} of a core (from {} to {}) over {count} samples",
+                        pct(mean),
+                        pct(min),
+                        pct(max)
+                    ),
+                    value: Some(mean),
+                }
+            }
+            Reading::Memory(cmp) => Evaluation {
+                verdict: verdict(cmp.op.holds(&max, &cmp.value.0)),
+                actual: format!(
+                    "measured a peak of {} (low {}) over {count} samples",
+                    ByteSize(max),
+                    ByteSize(min)
+                ),
+                value: Some(max),
+            },
+        }
+    }
+}

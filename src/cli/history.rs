@@ -329,7 +329,13 @@ pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) 
                         (FollowUpState::Regressed, Some(run)) => {
                             format!("{} (met in {run})", t.state.word())
                         }
-                        _ => t.state.word().to_string(),
+                        (
+                            FollowUpState::Regressed
+                            | FollowUpState::Fixed
+                            | FollowUpState::StillNotMet
+                            | FollowUpState::NotExercised,
+                            _,
+                        ) => t.state.word().to_string(),
                     };
                     rows.push(vec![
                         format!("{} {}", t.id, t.title),

@@ -79,8 +79,10 @@ impl ProbeSample {
     pub fn brief(&self) -> String {
         if let Some(state) = self.state {
             return match self.health {
-                Some(h) if h != HealthState::None => format!("{state}, {h}"),
-                _ => state.to_string(),
+                Some(
+                    h @ (HealthState::Healthy | HealthState::Unhealthy | HealthState::Starting),
+                ) => format!("{state}, {h}"),
+                Some(HealthState::None) | None => state.to_string(),
             };
         }
         if let Some(code) = self.exit_code {
@@ -319,7 +321,12 @@ impl ProbeRunner {
                         .last_stats
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner),
-                    _ => None,
+                    ContainerState::Created
+                    | ContainerState::Restarting
+                    | ContainerState::Removing
+                    | ContainerState::Exited
+                    | ContainerState::Dead
+                    | ContainerState::Absent => None,
                 }
                 .filter(|(at, _)| at.elapsed() < STATS_FRESH)
                 .map(|(_, r)| r);

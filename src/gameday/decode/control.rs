@@ -34,7 +34,7 @@ impl Decoder<'_> {
         probes: &[Probe],
     ) -> Option<StopCondition> {
         let obj = self.obj(node, "a `stop_if` condition", STOP_KEYS)?;
-        let kinds = obj.present(&["probe", "alert", "file", "error_budget"]);
+        let kinds = obj.present(StopKind::KEYS);
         let Some(first) = kinds.first() else {
             if !obj.had_unknown_key {
                 self.error_hint(
@@ -56,7 +56,8 @@ impl Decoder<'_> {
             );
             return None;
         }
-        if first.name != "probe"
+        let kind = StopKind::from_key(&first.name)?;
+        if kind != StopKind::ProbeFailing
             && let Some(k) = obj.key("failing_for")
         {
             self.error_hint(
@@ -66,88 +67,100 @@ impl Decoder<'_> {
             );
             return None;
         }
-        match first.name.as_str() {
-            "probe" => {
-                let probe = obj.get("probe").and_then(|n| self.probe_ref(n, probes));
-                let failing_for = self
-                    .require(&obj, "failing_for", "the `stop_if` condition", "10s")
-                    .and_then(|n| self.duration(n, "`failing_for`"));
-                Some(StopCondition::ProbeFailing {
-                    probe: probe?.0,
-                    failing_for: failing_for?,
-                })
-            }
-            "alert" => {
-                let node = obj.get("alert")?;
-                let alert = self.name(node, "the alert's name")?;
-                let watching: Vec<ProbeRef> = probes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| matches!(&p.kind, ProbeKind::Alert(a) if a.name == alert))
-                    .map(|(i, p)| ProbeRef {
-                        id: ProbeId(i),
-                        name: p.name.clone(),
-                    })
-                    .collect();
-                if watching.is_empty() {
-                    self.error_hint(
-                        node.pos,
-                        format!("no `alert` probe watches alert `{alert}`, so nothing can see it fire"),
-                        format!("add a probe `{{ alert: {{ url: http://127.0.0.1:9093, name: {alert} }}, every: 1s }}` under `probes:`"),
-                    );
-                    return None;
-                }
-                Some(StopCondition::Alert {
-                    alert,
-                    probes: watching,
-                })
-            }
-            "file" => {
-                let node = obj.get("file")?;
-                let file = self.name(node, "the kill-switch file")?;
-                if !file.starts_with('/') {
-                    self.error_hint(
-                        node.pos,
-                        format!("expected the kill-switch file as an absolute path, found `{file}`"),
-                        "write e.g. `/tmp/STOP-GAMEDAY`: anyone on this machine stops the run with `touch /tmp/STOP-GAMEDAY`",
-                    );
-                    return None;
-                }
-                Some(StopCondition::File { file })
-            }
-            _ => {
-                let budget = obj.get("error_budget")?;
-                let o = self.obj(budget, "`error_budget`", BUDGET_KEYS)?;
-                let probe = self
-                    .require(&o, "probe", "`error_budget`", "checkout")
-                    .and_then(|n| self.probe_ref(n, probes));
-                let failures = self
-                    .require(&o, "failures", "`error_budget`", "50")
-                    .and_then(|n| match &n.value {
-                        Value::Int(i) if *i > 0 => Some(*i as u64),
-                        other => {
-                            self.error_hint(
-                                n.pos,
-                                format!(
-                                    "expected `failures` as a count above 0, found {}",
-                                    match other {
-                                        Value::Int(i) => i.to_string(),
-                                        other => other.kind().to_string(),
-                                    }
-                                ),
-                                "write how many failed samples the run may spend, e.g. `failures: 50`",
-                            );
-                            None
-                        }
-                    });
-                Some(StopCondition::ErrorBudget {
-                    error_budget: ErrorBudget {
-                        probe: probe?.0,
-                        failures: failures?,
-                    },
-                })
-            }
+        match kind {
+            StopKind::ProbeFailing => self.stop_on_probe(&obj, probes),
+            StopKind::Alert => self.stop_on_alert(&obj, probes),
+            StopKind::File => self.stop_on_file(&obj),
+            StopKind::ErrorBudget => self.stop_on_budget(&obj, probes),
         }
+    }
+
+    /// `{ probe: checkout, failing_for: 10s }`.
+    fn stop_on_probe(&mut self, obj: &Obj<'_>, probes: &[Probe]) -> Option<StopCondition> {
+        let probe = obj.get("probe").and_then(|n| self.probe_ref(n, probes));
+        let failing_for = self
+            .require(obj, "failing_for", "the `stop_if` condition", "10s")
+            .and_then(|n| self.duration(n, "`failing_for`"));
+        Some(StopCondition::ProbeFailing {
+            probe: probe?.0,
+            failing_for: failing_for?,
+        })
+    }
+
+    /// `{ alert: HighErrorRate }`: some `alert` probe must watch it.
+    fn stop_on_alert(&mut self, obj: &Obj<'_>, probes: &[Probe]) -> Option<StopCondition> {
+        let node = obj.get("alert")?;
+        let alert = self.name(node, "the alert's name")?;
+        let watching: Vec<ProbeRef> = probes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(&p.kind, ProbeKind::Alert(a) if a.name == alert))
+            .map(|(i, p)| ProbeRef {
+                id: ProbeId(i),
+                name: p.name.clone(),
+            })
+            .collect();
+        if watching.is_empty() {
+            self.error_hint(
+                node.pos,
+                format!("no `alert` probe watches alert `{alert}`, so nothing can see it fire"),
+                format!("add a probe `{{ alert: {{ url: http://127.0.0.1:9093, name: {alert} }}, every: 1s }}` under `probes:`"),
+            );
+            return None;
+        }
+        Some(StopCondition::Alert {
+            alert,
+            probes: watching,
+        })
+    }
+
+    /// `{ file: /tmp/STOP-GAMEDAY }`: an absolute path.
+    fn stop_on_file(&mut self, obj: &Obj<'_>) -> Option<StopCondition> {
+        let node = obj.get("file")?;
+        let file = self.name(node, "the kill-switch file")?;
+        if !file.starts_with('/') {
+            self.error_hint(
+                node.pos,
+                format!("expected the kill-switch file as an absolute path, found `{file}`"),
+                "write e.g. `/tmp/STOP-GAMEDAY`: anyone on this machine stops the run with `touch /tmp/STOP-GAMEDAY`",
+            );
+            return None;
+        }
+        Some(StopCondition::File { file })
+    }
+
+    /// `{ error_budget: { probe: checkout, failures: 50 } }`.
+    fn stop_on_budget(&mut self, obj: &Obj<'_>, probes: &[Probe]) -> Option<StopCondition> {
+        let budget = obj.get("error_budget")?;
+        let o = self.obj(budget, "`error_budget`", BUDGET_KEYS)?;
+        let probe = self
+            .require(&o, "probe", "`error_budget`", "checkout")
+            .and_then(|n| self.probe_ref(n, probes));
+        let failures = self
+            .require(&o, "failures", "`error_budget`", "50")
+            .and_then(|n| match &n.value {
+                Value::Int(i) if *i > 0 => Some(*i as u64),
+                other => {
+                    self.error_hint(
+                        n.pos,
+                        format!(
+                            "expected `failures` as a count above 0, found {}",
+                            match other {
+                                Value::Int(i) => i.to_string(),
+                                other => other.kind().to_string(),
+                            }
+                        ),
+                        "write how many failed samples the run may spend, e.g. `failures: 50`",
+                    );
+                    None
+                }
+            });
+        Some(StopCondition::ErrorBudget {
+            error_budget: ErrorBudget {
+                probe: probe?.0,
+                failures: failures?,
+            },
+        })
     }
 
     pub(super) fn webhook(&mut self, node: &Node) -> Option<Webhook> {

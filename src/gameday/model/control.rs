@@ -6,9 +6,19 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::ProbeRef;
+use super::{ProbeRef, keyed_kinds};
 use crate::gameday::units::HumanDuration;
 use crate::gameday::yaml::Pos;
+
+keyed_kinds! {
+    /// The kinds of stop condition, by the key that names each in the file.
+    pub enum StopKind {
+        ProbeFailing = "probe",
+        Alert = "alert",
+        File = "file",
+        ErrorBudget = "error_budget",
+    }
+}
 
 /// A stop condition of the whole gameday: when one holds, every fault is
 /// reverted at once and the scenarios left are aborted (exit 3).

@@ -398,3 +398,362 @@ fn init_explains_what_it_cannot_do() {
     assert_exit(&list, 0);
     insta::assert_snapshot!("init_list", String::from_utf8_lossy(&list.stdout));
 }
+
+/// Every file under `dir`, as text (lossy), with its path.
+fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    out
+}
+
+/// A compose stack whose api has a HEALTHCHECK carrying its database
+/// password, interpolated by compose from the same value as its environment
+/// (the `-p$DBPASSWORD` case): the written gameday names the variable
+/// instead, and the value is nowhere, in the file, init's output, the plan,
+/// the run's output, or anything the run keeps (result, samples, journal,
+/// reports). A secret no variable holds is `***`.
+#[test]
+fn a_healthcheck_s_secret_is_named_never_written_printed_or_kept() {
+    if !docker_available() {
+        return;
+    }
+    let secret = format!("S3cr3t-{}-pw", std::process::id());
+    let token = format!("T0ken-{}-zz", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let compose = dir.path().join("secret.yml");
+    std::fs::write(
+        &compose,
+        r#"version: "2.4"
+services:
+  store:
+    image: gameday-demo:latest
+    command: ["store", "--listen", "0.0.0.0:7000"]
+  api:
+    image: gameday-demo:latest
+    command: ["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"]
+    environment: { DEMO_DB_PASSWORD: "${SECRET}" }
+    # The demo's `connect` ignores what follows its timeout: a stand-in for a
+    # client that takes the password on its command line.
+    healthcheck:
+      test: ["CMD", "/gameday-demo", "connect", "127.0.0.1:8080", "300", "--password", "${SECRET}", "-p${SECRET}", "postgres://app:${SECRET}@store:7000/app", "--token=${TOKEN}"]
+      interval: 1h
+    ports: ["127.0.0.1:${WEB_PORT}:8080"]
+    depends_on: [store]
+"#,
+    )
+    .unwrap();
+    let port = free_port();
+    let stack = ComposeStack::up(
+        "init-secret",
+        std::slice::from_ref(&compose),
+        &["store", "api"],
+        &[
+            ("WEB_PORT", port.to_string()),
+            ("SECRET", secret.clone()),
+            ("TOKEN", token.clone()),
+        ],
+    );
+    wait_healthy(port);
+    // The container really carries it, where init reads it.
+    let test = docker(&[
+        "inspect",
+        "-f",
+        "{{json .Config.Healthcheck.Test}}",
+        &format!("{}_api_1", stack.name),
+    ]);
+    assert!(test.contains(&secret) && test.contains(&token), "{test}");
+
+    let mut said = Vec::new();
+    let (file, init_said) = init_file(
+        dir.path(),
+        "init.yaml",
+        &[
+            "--project",
+            &stack.name,
+            "--compose-file",
+            compose.to_str().unwrap(),
+            "--duration",
+            "1s",
+        ],
+    );
+    said.push(("init".to_string(), init_said.clone()));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(&secret), "the secret is in the written file");
+    assert!(
+        text.contains(
+            "  # api-healthcheck: { exec: { service: api, command: [/gameday-demo, connect, \"127.0.0.1:8080\", \"300\", \"--password\", \"${DEMO_DB_PASSWORD}\", \"-p${DEMO_DB_PASSWORD}\", \"postgres://app:${DEMO_DB_PASSWORD}@store:7000/app\", \"--token=***\"] }, every: 1s }"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("# Note: the HEALTHCHECK of `api` carries secrets, written as ${DEMO_DB_PASSWORD} and *** (1 secret no variable holds); it is a comment, not a probe"),
+        "{text}"
+    );
+    assert!(init_said.contains("${DEMO_DB_PASSWORD}"), "{init_said}");
+    for args in [vec!["validate"], vec!["plan"]] {
+        let mut all = args.clone();
+        all.push(file.to_str().unwrap());
+        let out = gameday(&all);
+        assert_exit(&out, 0);
+        said.push((args.join(" "), common::text(&out)));
+    }
+    let out = tempfile::tempdir().unwrap();
+    let run = run_gameday(out.path(), &file, 240);
+    assert!(
+        matches!(run.status.code(), Some(0 | 1)),
+        "{}",
+        common::text(&run)
+    );
+    said.push(("run".to_string(), common::text(&run)));
+    let run_dir = run_dir(out.path());
+    let report = gameday(&["report", run_dir.to_str().unwrap()]);
+    assert_exit(&report, 0);
+    said.push(("report".to_string(), common::text(&report)));
+
+    let kept = files_under(out.path());
+    assert!(
+        kept.iter().any(|(p, _)| p.ends_with("report.html"))
+            && kept.iter().any(|(p, _)| p.ends_with("journal.jsonl"))
+            && kept.iter().any(|(p, _)| p.ends_with("samples.jsonl")),
+        "{kept:?}"
+    );
+    let mut everything: Vec<(String, String)> = said;
+    everything.push((file.display().to_string(), text));
+    everything.extend(kept.into_iter().map(|(p, t)| (p.display().to_string(), t)));
+    let mut bytes = 0;
+    for (what, content) in &everything {
+        assert!(!content.contains(&secret), "the secret is in {what}");
+        assert!(!content.contains(&token), "the token is in {what}");
+        bytes += content.len();
+    }
+    eprintln!(
+        "no secret in {} outputs and files ({bytes} bytes)",
+        everything.len()
+    );
+    assert_eq!(stack.state("api"), "running");
+}
+
+/// The local engine's socket served as a plain-TCP engine at
+/// 127.0.0.2:PORT, as a remote engine reached over TCP is: its host is
+/// 127.0.0.2, not this machine's 127.0.0.1. Relaying stops on drop.
+struct TcpEngine {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TcpEngine {
+    fn start() -> TcpEngine {
+        use std::sync::atomic::Ordering;
+        let socket = std::env::var("DOCKER_HOST")
+            .ok()
+            .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
+            .unwrap_or_else(|| "/var/run/docker.sock".to_string());
+        let listener = std::net::TcpListener::bind(("127.0.0.2", 0)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let engine = TcpEngine {
+            port: listener.local_addr().unwrap().port(),
+            up: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        };
+        let up = engine.up.clone();
+        std::thread::spawn(move || {
+            while up.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = client.set_nonblocking(false);
+                let Ok(server) = std::os::unix::net::UnixStream::connect(&socket) else {
+                    continue;
+                };
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_in, &mut s_out);
+                    let _ = s_out.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_in, mut c_out) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    let _ = c_out.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        engine
+    }
+}
+
+impl Drop for TcpEngine {
+    fn drop(&mut self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Counts the TCP connections this machine opens to `address:port`, for
+/// each address: an iptables OUTPUT rule without a target only counts
+/// (nothing is changed); the rules go on drop.
+struct ConnectionCounter {
+    rules: Vec<(String, Vec<String>)>,
+}
+
+impl ConnectionCounter {
+    fn new(addresses: &[&str], port: u16) -> ConnectionCounter {
+        let mut counter = ConnectionCounter { rules: Vec::new() };
+        for address in addresses {
+            let comment = format!("gdtest-init-{}-{address}-{port}", std::process::id());
+            let spec: Vec<String> = [
+                "OUTPUT",
+                "-d",
+                address,
+                "-p",
+                "tcp",
+                "--syn",
+                "--dport",
+                &port.to_string(),
+                "-m",
+                "comment",
+                "--comment",
+                &comment,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            run(std::process::Command::new("iptables")
+                .args(["-w", "-I"])
+                .args(&spec));
+            counter.rules.push((comment, spec));
+        }
+        counter
+    }
+
+    /// Connections opened to `address` so far.
+    fn opened(&self, address: &str) -> u64 {
+        let listing =
+            run(std::process::Command::new("iptables")
+                .args(["-w", "-L", "OUTPUT", "-v", "-n", "-x"]));
+        let (comment, _) = self
+            .rules
+            .iter()
+            .find(|(c, _)| c.contains(&format!("-{address}-")))
+            .unwrap();
+        let line = listing
+            .lines()
+            .find(|l| l.contains(comment.as_str()))
+            .unwrap_or_else(|| panic!("no rule {comment} in:\n{listing}"));
+        line.split_whitespace().next().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for ConnectionCounter {
+    fn drop(&mut self) {
+        for (_, spec) in &self.rules {
+            let _ = std::process::Command::new("iptables")
+                .args(["-w", "-D"])
+                .args(spec)
+                .output();
+        }
+    }
+}
+
+/// `gameday init` against an engine reached over TCP at 127.0.0.2 (the
+/// local engine's socket behind a forwarder): the api publishes its port on
+/// 0.0.0.0 of the engine's host, so init asks it at 127.0.0.2 and writes
+/// probes there, and the file says why; not one connection goes to this
+/// machine's 127.0.0.1 at that port (where an unrelated service would have
+/// answered). `--probe-host` sends the probes where it says.
+#[test]
+fn init_against_a_tcp_engine_asks_the_engine_s_host_never_this_machine_s_loopback() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("init-remote");
+    project.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
+    let api = project.service_opts(
+        "api",
+        &["-p", "0.0.0.0::8080"],
+        &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+        None,
+    );
+    let mapping = docker(&["port", &api.id, "8080/tcp"]);
+    let port: u16 = mapping
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_healthy(port);
+    let engine = TcpEngine::start();
+    let docker_host = format!("tcp://127.0.0.2:{}", engine.port);
+    let counter = ConnectionCounter::new(&["127.0.0.1", "127.0.0.2", "127.0.0.3"], port);
+    let dir = tempfile::tempdir().unwrap();
+    let init = |name: &str, extra: &[&str]| {
+        let file = dir.path().join(name);
+        let out = assert_cmd::Command::cargo_bin("gameday")
+            .unwrap()
+            .env("DOCKER_HOST", &docker_host)
+            .args(["init", "--project", &project.name, "--observe", "1s", "-o"])
+            .arg(&file)
+            .args(extra)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        (out, file)
+    };
+    // In the clear only when asked.
+    let (refused, _) = init("refused.yaml", &[]);
+    assert_exit(&refused, 2);
+    assert!(
+        common::text(&refused).contains("--insecure"),
+        "{}",
+        common::text(&refused)
+    );
+
+    let (out, file) = init("init.yaml", &["--insecure"]);
+    assert_exit(&out, 0);
+    let (at_loopback, at_engine) = (counter.opened("127.0.0.1"), counter.opened("127.0.0.2"));
+    eprintln!("connections to port {port}: 127.0.0.1 {at_loopback}, 127.0.0.2 {at_engine}");
+    assert_eq!(at_loopback, 0, "init asked this machine's 127.0.0.1:{port}");
+    assert!(at_engine >= 1, "init never asked the engine's host");
+    let said = common::text(&out);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains(&format!("url: \"http://127.0.0.2:{port}/health\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains("# Published ports were asked at 127.0.0.2, the engine's host (from DOCKER_HOST); `--probe-host` asks elsewhere."),
+        "{text}"
+    );
+    assert!(
+        said.contains("published ports asked at 127.0.0.2, the engine's host"),
+        "{said}"
+    );
+    assert!(
+        text.contains("needs `docker: { insecure: true }`"),
+        "{text}"
+    );
+    assert_exit(&gameday(&["validate", file.to_str().unwrap()]), 0);
+
+    // --probe-host: asked there, and the file says so.
+    let (out, file) = init("given.yaml", &["--insecure", "--probe-host", "127.0.0.3"]);
+    assert_exit(&out, 0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains(&format!("url: \"http://127.0.0.3:{port}/health\""))
+            && text.contains("# Published ports were asked at 127.0.0.3 (--probe-host).")
+            && text.contains("--probe-host 127.0.0.3"),
+        "{text}"
+    );
+    assert!(counter.opened("127.0.0.3") >= 1);
+    assert_eq!(counter.opened("127.0.0.1"), 0);
+}

@@ -1207,7 +1207,7 @@ fn the_archive_index_lists_links_and_filters_every_run() {
         .collect();
     assert_eq!(links.len(), 6);
     assert!(
-        links.contains(&"2026-11-01-run-ix0/report.html"),
+        links.contains(&"./2026-11-01-run-ix0/report.html"),
         "{links:?}"
     );
     for link in &links {

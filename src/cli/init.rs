@@ -12,6 +12,7 @@ use crate::exit;
 use crate::gameday::units::HumanDuration;
 use crate::init::discover::{self, DiscoverError, DiscoverOptions};
 use crate::init::library::{NOT_YET, TEMPLATES, Template};
+use crate::init::reach::ProbeHost;
 use crate::init::write::{WriteOptions, gameday_text};
 use crate::init::{Endpoint, Stack};
 
@@ -39,6 +40,12 @@ pub struct InitArgs {
     /// Docker engine to read (default: DOCKER_HOST, then the local socket).
     #[arg(long, value_name = "URL")]
     pub docker_host: Option<String>,
+    /// Reach a tcp:// engine without TLS (a private path only), as `insecure: true` in a gameday file.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Ask published ports at this address (default: the engine's host, from its tcp:// or ssh:// address; 127.0.0.1 for a local socket).
+    #[arg(long, value_name = "HOST")]
+    pub probe_host: Option<String>,
     /// List the gamedays of the library and what each proves.
     #[arg(long, conflicts_with_all = ["template", "compose_file", "output"])]
     pub list: bool,
@@ -84,22 +91,34 @@ pub(super) async fn init(args: InitArgs) -> CliResult {
     };
     let config = crate::gameday::model::DockerConfig {
         host: args.docker_host.clone(),
+        insecure: args.insecure,
         ..Default::default()
     };
     let engine = Engine::connect(&config).await.map_err(|e| {
         CliError::invalid(e.to_string()).hint(
-            "init reads the running stack from the Docker engine (DOCKER_HOST or --docker-host)",
+            "init reads the running stack from the Docker engine (DOCKER_HOST or --docker-host; --insecure for a tcp:// engine without TLS on a private path)",
         )
     })?;
+    let source = if args.docker_host.is_some() {
+        "--docker-host"
+    } else {
+        "DOCKER_HOST"
+    };
     let options = DiscoverOptions {
         project: project.clone(),
         compose_file: args.compose_file.clone(),
         observe: args.observe.as_std(),
+        probe_host: ProbeHost::choose(engine.host(), source, args.probe_host.as_deref()),
     };
-    let stack = match discover::stack(&engine, &options).await {
+    let mut stack = match discover::stack(&engine, &options).await {
         Ok(stack) => stack,
         Err(e) => return Err(discover_error(e)),
     };
+    if args.insecure && engine.security() == crate::docker::Security::Insecure {
+        stack.notes.push(
+            "the engine was read without TLS (--insecure): a run against it needs `docker: { insecure: true }` in this file, or TLS".to_string(),
+        );
+    }
     let (text, what) = match template {
         Some(t) => fit(t, &project, &stack, set)?,
         None => {
@@ -255,6 +274,10 @@ fn summary(stack: &Stack) -> String {
     } else {
         out.push_str(&format!("; dependencies: {}", edges.join(", ")));
     }
+    out.push_str(&format!(
+        "\npublished ports asked at {}",
+        stack.probed_at.describe()
+    ));
     for n in &stack.notes {
         out.push_str(&format!("\nnote: {n}"));
     }
@@ -267,6 +290,9 @@ fn command_line(args: &InitArgs, project: &str) -> String {
     let mut line = format!("gameday init --project {project}");
     if let Some(f) = &args.compose_file {
         line.push_str(&format!(" --compose-file {}", f.display()));
+    }
+    if let Some(h) = &args.probe_host {
+        line.push_str(&format!(" --probe-host {h}"));
     }
     if args.duration != HumanDuration::from_secs(10) {
         line.push_str(&format!(" --duration {}", args.duration));

@@ -7,13 +7,20 @@ use std::path::Path;
 use super::{CliError, CliResult};
 use crate::exit;
 use crate::record::followup::TicketTarget;
-use crate::record::{ANNOTATIONS_FILE, RunRecord, annotations::Note};
+use crate::record::{ANNOTATIONS_FILE, RecordError, RunRecord, annotations::Note};
 use crate::report::{self, Format};
 
 fn load(run_dir: &Path) -> Result<RunRecord, CliError> {
     RunRecord::load(run_dir).map_err(|e| {
-        CliError::invalid(e.to_string())
-            .hint("RUN_DIR is a directory written by `gameday run`, holding result.json")
+        let hint = match e {
+            RecordError::Confined(_) => {
+                "`gameday run` leaves its files in the run directory as regular files, and result.json's samples_file names one of them (samples.jsonl): this one was changed or copied with links"
+            }
+            RecordError::Read { .. } | RecordError::Parse { .. } | RecordError::Write { .. } => {
+                "RUN_DIR is a directory written by `gameday run`, holding result.json"
+            }
+        };
+        CliError::invalid(e.to_string()).hint(hint)
     })
 }
 
@@ -33,10 +40,8 @@ pub(super) fn report(
         }
         Some(f) => {
             let text = report::render(&record, f, template_dir).map_err(render_error)?;
-            let path = run_dir.join(f.file_name());
-            std::fs::write(&path, text)
-                .map_err(|e| CliError::invalid(format!("cannot write {}: {e}", path.display())))?;
-            vec![path]
+            report::write_into(run_dir, f.file_name(), &text).map_err(render_error)?;
+            vec![run_dir.join(f.file_name())]
         }
         None => report::write_all(run_dir, &record, template_dir).map_err(render_error)?,
     };
@@ -71,8 +76,8 @@ pub(super) fn index(out: &Path, open: bool) -> CliResult {
     }
     let page = report::index::render(out, &runs, &problems, chrono::Utc::now());
     let path = out.join(report::index::INDEX_FILE);
-    std::fs::write(&path, page)
-        .map_err(|e| CliError::invalid(format!("cannot write {}: {e}", path.display())))?;
+    report::write_into(out, report::index::INDEX_FILE, &page)
+        .map_err(|e| CliError::invalid(e.to_string()))?;
     println!("{}", path.display());
     if open {
         open_in_browser(&path);

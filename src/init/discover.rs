@@ -4,7 +4,9 @@
 //! dependencies guessed from who names whom (command and environment) and
 //! who talks to whom (connections seen from this host during a short
 //! observation). Read only: the only traffic is HTTP GETs to published
-//! ports on 127.0.0.1.
+//! ports, at the engine's host (see [`super::reach`]). A HEALTHCHECK is
+//! kept without its secrets ([`Healthcheck::read`]); an environment is
+//! read for names and values to hide, never shown.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -12,7 +14,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Edge, EdgeSource, Endpoint, Service, Stack};
+use super::reach::{ProbeHost, Reach};
+use super::{Edge, EdgeSource, Endpoint, Healthcheck, Service, Stack};
 use crate::docker::{ContainerDetail, Engine, PublishedPort};
 use crate::gameday::compose;
 
@@ -31,6 +34,8 @@ pub(crate) struct DiscoverOptions {
     pub compose_file: Option<PathBuf>,
     /// How long to watch connections when no `depends_on` is declared.
     pub observe: Duration,
+    /// Where published ports are asked.
+    pub probe_host: ProbeHost,
 }
 
 /// Why a stack could not be read.
@@ -96,10 +101,25 @@ pub(crate) async fn stack(
     }
     let mut services = Vec::new();
     for (name, detail) in &details {
+        let healthcheck = detail
+            .healthcheck
+            .as_deref()
+            .map(|argv| Healthcheck::read(argv, &detail.env));
+        if let Some(h) = healthcheck.as_ref().filter(|h| h.had_secrets()) {
+            notes.push(format!(
+                "the HEALTHCHECK of `{name}` carries secrets, written as {}{}",
+                h.replaced(),
+                if h.runs {
+                    ": the container's shell expands them from its own environment"
+                } else {
+                    "; it is a comment, not a probe: it cannot run so"
+                }
+            ));
+        }
         services.push(Service {
             name: name.clone(),
-            endpoint: endpoint(&detail.published).await,
-            healthcheck: detail.healthcheck.clone(),
+            endpoint: endpoint(&detail.published, &options.probe_host).await,
+            healthcheck,
         });
     }
     // depends_on from the compose file(s).
@@ -145,6 +165,7 @@ pub(crate) async fn stack(
         services,
         edges,
         notes,
+        probed_at: options.probe_host.clone(),
     })
 }
 
@@ -176,20 +197,31 @@ fn compose_files(
 }
 
 /// How a client reaches the service: the first published TCP port that
-/// answers HTTP, else the first published TCP port.
-async fn endpoint(published: &[PublishedPort]) -> Option<Endpoint> {
+/// answers HTTP, else the first published TCP port, asked where
+/// `probe_host` says (a port out of reach from here comes last).
+async fn endpoint(published: &[PublishedPort], probe_host: &ProbeHost) -> Option<Endpoint> {
     let tcp: Vec<&PublishedPort> = published.iter().filter(|p| p.protocol == "tcp").collect();
     let mut first_tcp = None;
+    let mut unreachable = None;
     for p in &tcp {
-        if !matches!(p.host_ip.as_str(), "" | "0.0.0.0" | "127.0.0.1" | "::") {
-            // Published on one address beyond loopback: written, never contacted.
-            first_tcp.get_or_insert(Endpoint::Tcp {
-                address: format!("{}:{}", p.host_ip, p.host_port),
-                contacted: false,
-            });
-            continue;
-        }
-        let address = format!("127.0.0.1:{}", p.host_port);
+        let address = match probe_host.reach(p) {
+            Reach::Ask(address) => address,
+            Reach::Written(address) => {
+                // Published on one address beyond loopback: written, never contacted.
+                first_tcp.get_or_insert(Endpoint::Tcp {
+                    address,
+                    contacted: false,
+                });
+                continue;
+            }
+            Reach::Unreachable => {
+                unreachable.get_or_insert(Endpoint::Unreachable {
+                    port: p.host_port,
+                    bound: p.host_ip.clone(),
+                });
+                continue;
+            }
+        };
         // The first health-like path that answers anything but 404, else `/`.
         let mut answered: Option<(String, u16)> = None;
         for path in HEALTH_PATHS {
@@ -217,10 +249,10 @@ async fn endpoint(published: &[PublishedPort]) -> Option<Endpoint> {
             }
         }
     }
-    first_tcp
+    first_tcp.or(unreachable)
 }
 
-/// One `GET` on loopback; the status, or `None` when it does not answer HTTP within 1s.
+/// One `GET`; the status, or `None` when it does not answer HTTP within 1s.
 pub(crate) async fn http_status(address: &str, path: &str) -> Option<u16> {
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;

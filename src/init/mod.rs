@@ -1,15 +1,19 @@
 //! `gameday init`: a first gameday written from a running compose stack,
 //! and the library of ready gamedays (`gamedays/library/`).
 //!
-//! [`discover`] reads the stack (containers, their published ports, the
-//! compose file's `depends_on`, and, without any, who names or talks to
-//! whom) into a [`Stack`]; [`write`] turns a `Stack` into commented YAML
-//! (pure); [`library`] lists the ready gamedays and fits one to a stack.
+//! [`discover`] reads the stack (containers, their published ports asked
+//! where [`reach`] says, the compose file's `depends_on`, and, without
+//! any, who names or talks to whom) into a [`Stack`]; [`write`] turns a
+//! `Stack` into commented YAML (pure); [`library`] lists the ready gamedays
+//! and fits one to a stack. What is read from a container is kept free of
+//! its secrets: a HEALTHCHECK is written with `${NAME}` or `***` in their
+//! place ([`crate::redact::argv`]), an environment is only ever named.
 //! Every scenario written carries the readiness-checklist items it proves
 //! ([`checklist`]), so the reports end with the checklist.
 
 pub(crate) mod discover;
 pub(crate) mod library;
+pub(crate) mod reach;
 pub(crate) mod write;
 
 /// The production-readiness checklist items the written gamedays and the
@@ -51,6 +55,8 @@ pub(crate) struct Stack {
     pub edges: Vec<Edge>,
     /// What init could not do or chose not to, said in the file's header.
     pub notes: Vec<String>,
+    /// Where the published ports were asked, and why there.
+    pub probed_at: reach::ProbeHost,
 }
 
 /// One service of the stack.
@@ -59,8 +65,61 @@ pub(crate) struct Service {
     pub name: String,
     /// How a client reaches it from this host, if it publishes a port.
     pub endpoint: Option<Endpoint>,
-    /// Its HEALTHCHECK as an argv, run by an `exec` probe.
-    pub healthcheck: Option<Vec<String>>,
+    /// Its HEALTHCHECK, run by an `exec` probe when it can be.
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// A service's HEALTHCHECK as init keeps it: its secrets already out.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Healthcheck {
+    /// The argv, each secret replaced by `${NAME}` (the container's variable
+    /// holding it) or `***`.
+    pub argv: Vec<String>,
+    /// The variables named in place of their values.
+    pub variables: Vec<String>,
+    /// Secrets no variable holds, written as `***`.
+    pub hidden: usize,
+    /// Does the argv as written do what the HEALTHCHECK does? Only without
+    /// secrets, or in a shell line whose shell expands each `${NAME}` from
+    /// the container's own environment; otherwise it is written as a
+    /// comment, never run.
+    pub runs: bool,
+}
+
+impl Healthcheck {
+    /// A HEALTHCHECK's argv read from a container with environment `env`.
+    pub(crate) fn read(argv: &[String], env: &[String]) -> Healthcheck {
+        let r = crate::redact::argv(argv, env);
+        Healthcheck {
+            argv: r.argv,
+            variables: r.variables,
+            hidden: r.hidden,
+            runs: r.runs_as_before,
+        }
+    }
+
+    /// Does it carry secrets (now out of it)?
+    pub(crate) fn had_secrets(&self) -> bool {
+        !self.variables.is_empty() || self.hidden > 0
+    }
+
+    /// What replaced its secrets, in words: `${DB_PASSWORD} and *** (1
+    /// secret no variable holds)`.
+    pub(crate) fn replaced(&self) -> String {
+        let mut parts: Vec<String> = self.variables.iter().map(|v| format!("${{{v}}}")).collect();
+        if self.hidden > 0 {
+            parts.push(format!(
+                "*** ({} secret{} no variable holds)",
+                self.hidden,
+                if self.hidden == 1 { "" } else { "s" }
+            ));
+        }
+        match parts.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
 }
 
 /// A published port and what answered on it.
@@ -69,8 +128,11 @@ pub(crate) enum Endpoint {
     /// An HTTP server: the URL probed and the status it answered.
     Http { url: String, status: u16 },
     /// Something that accepts TCP connections but does not speak HTTP (or
-    /// was not contacted: published on an address other than loopback).
+    /// was not contacted: published on one address other than loopback).
     Tcp { address: String, contacted: bool },
+    /// Published on the loopback address of a remote engine's host: no
+    /// client here can reach it, so nothing asks it.
+    Unreachable { port: u16, bound: String },
 }
 
 /// `from` needs `to`.

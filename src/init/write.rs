@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::checklist::*;
-use super::{Edge, Endpoint, Stack};
+use super::{Edge, Endpoint, Healthcheck, Service, Stack};
 use crate::gameday::units::HumanDuration;
 
 /// What the caller decides about the file.
@@ -116,7 +116,8 @@ fn probes_of(service: &str, stack: &Stack) -> ServiceProbes {
         state: format!("{service}-state"),
         healthcheck: (stack
             .service(service)
-            .is_some_and(|s| s.healthcheck.is_some())
+            .and_then(|s| s.healthcheck.as_ref())
+            .is_some_and(|h| h.runs)
             && !paused(service, stack))
         .then(|| format!("{service}-healthcheck")),
     }
@@ -185,6 +186,11 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# Published ports were asked at {}.",
+        stack.probed_at.describe()
+    );
     for note in &stack.notes {
         let _ = writeln!(out, "# Note: {note}");
     }
@@ -218,57 +224,7 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
     let _ = writeln!(out);
     let _ = writeln!(out, "probes:");
     for s in &stack.services {
-        match &s.endpoint {
-            Some(Endpoint::Http { url, status }) => {
-                let _ = writeln!(
-                    out,
-                    "  {}: {{ http: {{ url: {} }} }}   # answered {status} when init looked",
-                    scalar(&format!("{}-http", s.name)),
-                    scalar(url),
-                );
-            }
-            Some(Endpoint::Tcp { address, contacted }) => {
-                let _ = writeln!(
-                    out,
-                    "  {}: {{ tcp: {{ address: {} }} }}{}",
-                    scalar(&format!("{}-port", s.name)),
-                    scalar(address),
-                    if *contacted {
-                        "   # accepts connections; no HTTP health path answered"
-                    } else {
-                        "   # published beyond loopback: not contacted by init"
-                    }
-                );
-            }
-            None => {}
-        }
-        if s.healthcheck.is_some() && paused(&s.name, stack) {
-            let _ = writeln!(
-                out,
-                "  # {} has a HEALTHCHECK, not run as a probe here: it is paused by a scenario, and an exec racing a pause can wedge the engine",
-                s.name
-            );
-        } else if let Some(argv) = &s.healthcheck {
-            let argv: Vec<String> = argv.iter().map(|a| scalar(a)).collect();
-            let _ = writeln!(
-                out,
-                "  {}: {{ exec: {{ service: {}, command: [{}] }}, every: 1s }}   # its own HEALTHCHECK",
-                scalar(&format!("{}-healthcheck", s.name)),
-                scalar(&s.name),
-                argv.join(", ")
-            );
-        }
-        let _ = writeln!(
-            out,
-            "  {}: {{ container: {{ service: {} }} }}{}",
-            scalar(&format!("{}-state", s.name)),
-            scalar(&s.name),
-            if observer(&s.name, stack).is_none() && s.healthcheck.is_none() {
-                "   # nothing shows what its clients see: add an `exec` probe that asks it from inside"
-            } else {
-                ""
-            }
-        );
+        service_probes(&mut out, stack, s);
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "scenarios:");
@@ -314,6 +270,105 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
         }
     }
     out
+}
+
+/// The probes of one service: HTTP or TCP where a client reaches it, its
+/// own HEALTHCHECK (a comment where it cannot run, or may not), and its
+/// container.
+fn service_probes(out: &mut String, stack: &Stack, s: &Service) {
+    match &s.endpoint {
+        Some(Endpoint::Http { url, status }) => {
+            let _ = writeln!(
+                out,
+                "  {}: {{ http: {{ url: {} }} }}   # answered {status} when init looked",
+                scalar(&format!("{}-http", s.name)),
+                scalar(url),
+            );
+        }
+        Some(Endpoint::Tcp { address, contacted }) => {
+            let _ = writeln!(
+                out,
+                "  {}: {{ tcp: {{ address: {} }} }}{}",
+                scalar(&format!("{}-port", s.name)),
+                scalar(address),
+                if *contacted {
+                    "   # accepts connections; no HTTP health path answered"
+                } else {
+                    "   # published beyond loopback: not contacted by init"
+                }
+            );
+        }
+        Some(Endpoint::Unreachable { port, bound }) => {
+            let _ = writeln!(
+                out,
+                "  # {} publishes port {port} on {bound} of the engine's host: out of reach from here, so no probe asks it (publish it on 0.0.0.0, or give --probe-host through a tunnel)",
+                s.name
+            );
+        }
+        None => {}
+    }
+    match &s.healthcheck {
+        Some(_) if paused(&s.name, stack) => {
+            let _ = writeln!(
+                out,
+                "  # {} has a HEALTHCHECK, not run as a probe here: it is paused by a scenario, and an exec racing a pause can wedge the engine",
+                s.name
+            );
+        }
+        Some(h) => healthcheck_probe(out, &s.name, h),
+        None => {}
+    }
+    let runs = s.healthcheck.as_ref().is_some_and(|h| h.runs);
+    let _ = writeln!(
+        out,
+        "  {}: {{ container: {{ service: {} }} }}{}",
+        scalar(&format!("{}-state", s.name)),
+        scalar(&s.name),
+        if observer(&s.name, stack).is_none() && !runs {
+            "   # nothing shows what its clients see: add an `exec` probe that asks it from inside"
+        } else {
+            ""
+        }
+    );
+}
+
+/// A service's HEALTHCHECK as an `exec` probe, its secrets already out:
+/// live where it runs as written, else a comment saying why.
+fn healthcheck_probe(out: &mut String, service: &str, h: &Healthcheck) {
+    let argv: Vec<String> = h.argv.iter().map(|a| scalar(a)).collect();
+    let line = format!(
+        "{}: {{ exec: {{ service: {}, command: [{}] }}, every: 1s }}",
+        scalar(&format!("{service}-healthcheck")),
+        scalar(service),
+        argv.join(", ")
+    );
+    let named = h
+        .variables
+        .iter()
+        .map(|v| format!("${{{v}}}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if h.runs {
+        let note = if named.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {named}: the container's own variable, expanded by its shell (the value is not written here)"
+            )
+        };
+        let _ = writeln!(out, "  {line}   # its own HEALTHCHECK{note}");
+        return;
+    }
+    let why = if h.hidden > 0 {
+        "it carries a secret no variable of the container holds, written ***".to_string()
+    } else {
+        format!("an exec probe runs its argv without a shell, so {named} would reach it unexpanded")
+    };
+    let _ = writeln!(
+        out,
+        "  # {service}'s own HEALTHCHECK, not run as a probe: {why}. No secret is written here; to run it, write it as [sh, -c, \"...\"] with the variable if the image has a shell."
+    );
+    let _ = writeln!(out, "  # {line}");
 }
 
 /// The scenarios of one dependency: B paused, B killed and restored, B
@@ -551,7 +606,7 @@ mod tests {
                         address: "127.0.0.1:5432".into(),
                         contacted: true,
                     }),
-                    healthcheck: Some(vec!["pg_isready".into(), "-q".into()]),
+                    healthcheck: Some(Healthcheck::read(&["pg_isready".into(), "-q".into()], &[])),
                 },
             ],
             edges: vec![
@@ -567,6 +622,7 @@ mod tests {
                 },
             ],
             notes: vec![],
+            probed_at: crate::init::reach::ProbeHost::local(),
         }
     }
 
@@ -655,6 +711,83 @@ mod tests {
             g.scenarios
                 .iter()
                 .any(|s| s.name == "db restarted" && !s.checklist.is_empty())
+        );
+    }
+
+    /// A HEALTHCHECK read from a container whose DB_PASSWORD holds `s3cr3t-pw`.
+    fn with_secret(argv: &[&str]) -> Healthcheck {
+        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        Healthcheck::read(&argv, &["DB_PASSWORD=s3cr3t-pw".to_string()])
+    }
+
+    #[test]
+    fn a_healthcheck_with_secrets_is_written_without_them() {
+        let mut stack = stack();
+        stack.services[0].healthcheck = Some(with_secret(&[
+            "/bin/sh",
+            "-c",
+            "check --url http://127.0.0.1:8000 --password s3cr3t-pw",
+        ]));
+        stack.services[2].healthcheck = Some(with_secret(&["pg_isready", "-q", "-ps3cr3t-pw"]));
+        stack.services[2].endpoint = Some(Endpoint::Unreachable {
+            port: 5432,
+            bound: "127.0.0.1".into(),
+        });
+        let text = gameday_text(&stack, &options());
+        assert!(!text.contains("s3cr3t-pw"), "{text}");
+        // A shell line runs with the container's own variable.
+        assert!(
+            text.contains("web-healthcheck: { exec: { service: web, command: [/bin/sh, \"-c\", \"check --url http://127.0.0.1:8000 --password ${DB_PASSWORD}\"] }, every: 1s }   # its own HEALTHCHECK; ${DB_PASSWORD}: the container's own variable"),
+            "{text}"
+        );
+        // An argv cannot expand it: a comment, and no probe of that name.
+        assert!(
+            text.contains("  # db-healthcheck: { exec: { service: db, command: [pg_isready, \"-q\", \"-p${DB_PASSWORD}\"] }, every: 1s }")
+                || text.contains("  # db has a HEALTHCHECK, not run as a probe here"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "db publishes port 5432 on 127.0.0.1 of the engine's host: out of reach from here"
+            ),
+            "{text}"
+        );
+        let env = |_: &str| None;
+        let g = crate::gameday::load_bytes("init.yaml", text.as_bytes(), &env)
+            .unwrap_or_else(|e| panic!("{}\n{text}", e.render()));
+        assert!(g.probes.0.iter().any(|p| p.name == "web-healthcheck"));
+        assert!(
+            !g.probes
+                .0
+                .iter()
+                .any(|p| p.name == "db-healthcheck" || p.name == "db-port")
+        );
+    }
+
+    #[test]
+    fn a_healthcheck_that_cannot_run_without_its_secret_is_a_comment() {
+        let mut stack = stack();
+        stack.edges.clear();
+        stack.services[2].healthcheck = Some(with_secret(&[
+            "/app",
+            "check",
+            "--password",
+            "s3cr3t-pw",
+            "--token",
+            "literal-token",
+        ]));
+        let text = gameday_text(&stack, &options());
+        assert!(
+            !text.contains("s3cr3t-pw") && !text.contains("literal-token"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  # db's own HEALTHCHECK, not run as a probe: it carries a secret no variable of the container holds, written ***."),
+            "{text}"
+        );
+        assert!(
+            text.contains("  # db-healthcheck: { exec: { service: db, command: [/app, check, \"--password\", \"${DB_PASSWORD}\", \"--token\", \"***\"] }, every: 1s }"),
+            "{text}"
         );
     }
 

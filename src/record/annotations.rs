@@ -37,20 +37,24 @@ pub struct Note {
 pub(crate) const FILE: &str = "annotations.json";
 
 impl Annotations {
-    /// Read the annotations of a run directory; none yet is empty.
-    pub fn load(run_dir: &Path) -> std::io::Result<Annotations> {
-        match std::fs::read(run_dir.join(FILE)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Annotations::default()),
-            Err(e) => Err(e),
+    /// Read the annotations of a run directory (a regular file of it, of a
+    /// bounded size); none yet is empty.
+    pub fn load(run_dir: &Path) -> Result<Annotations, super::RecordError> {
+        const LIMIT: u64 = 16 << 20;
+        match super::confined::read_bounded(run_dir, FILE, "annotations", LIMIT)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| super::RecordError::Read {
+                path: run_dir.join(FILE).display().to_string(),
+                source: std::io::Error::other(e),
+            }),
+            None => Ok(Annotations::default()),
         }
     }
 
+    /// Write them (a new file renamed over the old: a link there is
+    /// replaced, never written through).
     pub fn save(&self, run_dir: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        let tmp = run_dir.join(format!("{FILE}.tmp"));
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(tmp, run_dir.join(FILE))
+        super::confined::write_replacing(run_dir, FILE, &bytes)
     }
 
     /// Add a ticket, or update the one with the same id (title, status,

@@ -3,11 +3,15 @@
 //! [`journal`] (`journal.jsonl`, fsynced, the basis of recovery),
 //! [`samples`] (`samples.jsonl`, written as samples arrive, read as a stream) and [`annotations`] (`annotations.json`,
 //! added after the run). `run` writes them; `report`, `history` and
-//! `recover` read them. This module depends on the model types it stores
+//! `recover` read them, through [`confined`] where a run directory may
+//! come from elsewhere (nothing it names leads out of it, only regular
+//! files of a bounded size are read, a planted link is never written
+//! through). This module depends on the model types it stores
 //! (recipes, engine specs) and on nothing that reads or writes it.
 
 pub(crate) mod annotations;
 pub(crate) mod archive;
+pub(crate) mod confined;
 pub(crate) mod flaps;
 pub(crate) mod followup;
 pub(crate) mod journal;
@@ -29,6 +33,12 @@ pub(crate) const JOURNAL_FILE: &str = "journal.jsonl";
 pub(crate) const SAMPLES_FILE: &str = "samples.jsonl";
 /// `annotations.json`: tickets and notes added after the run.
 pub(crate) const ANNOTATIONS_FILE: &str = annotations::FILE;
+
+/// More than a `result.json` ever takes (a run's is kilobytes: its samples
+/// are beside it); a bigger one is refused, never read into memory.
+const RESULT_LIMIT: u64 = 64 << 20;
+/// More than a journal ever takes (read whole by its reader).
+const JOURNAL_LIMIT: u64 = 512 << 20;
 
 /// Everything a run directory holds that reports are made from.
 #[derive(Debug, Clone)]
@@ -59,6 +69,8 @@ pub enum RecordError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Confined(#[from] confined::ConfinedError),
 }
 
 impl RunRecord {
@@ -67,12 +79,16 @@ impl RunRecord {
     /// tickets of the archive it sits in (its parent directory).
     pub fn load(run_dir: &Path) -> Result<RunRecord, RecordError> {
         let result = read_result(run_dir)?;
-        let annotations = Annotations::load(run_dir).map_err(|source| RecordError::Read {
-            path: run_dir.join(ANNOTATIONS_FILE).display().to_string(),
-            source,
-        })?;
+        let annotations = Annotations::load(run_dir)?;
+        // What result.json names must be a regular file inside the run
+        // directory (a missing one has no samples).
+        confined::open(run_dir, &result.samples_file, "result.json's samples_file")?;
         let samples = Samples::file(run_dir.join(&result.samples_file));
-        let journal = journal::read(&run_dir.join(JOURNAL_FILE)).unwrap_or_default();
+        let journal = if confined::check(run_dir, JOURNAL_FILE, "a journal", JOURNAL_LIMIT)? {
+            journal::read(&run_dir.join(JOURNAL_FILE)).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let followups = followups_in(run_dir.parent(), &result);
         Ok(RunRecord {
             result,
@@ -99,10 +115,11 @@ pub(crate) fn followups_in(
 /// Read `result.json` of a run directory.
 pub(crate) fn read_result(run_dir: &Path) -> Result<RunResult, RecordError> {
     let path = run_dir.join(RESULT_FILE);
-    let bytes = std::fs::read(&path).map_err(|source| RecordError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let bytes = confined::read_bounded(run_dir, RESULT_FILE, "a result", RESULT_LIMIT)?
+        .ok_or_else(|| RecordError::Read {
+            path: path.display().to_string(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        })?;
     serde_json::from_slice(&bytes).map_err(|e| RecordError::Parse {
         path: path.display().to_string(),
         message: e.to_string(),

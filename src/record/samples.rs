@@ -6,7 +6,11 @@
 //! Lines are in the order results were known (by end); a probe's runs may
 //! overlap, so a reader that needs a probe's samples in start order puts
 //! them through [`StartOrder`], which holds back at most a probe timeout's
-//! worth. A line that cannot be read is counted and skipped, never fatal.
+//! worth. A line that cannot be read is counted and skipped, never fatal;
+//! a line longer than any sample ([`MAX_LINE`]) is skipped without being
+//! held, and the file is read only if it is a regular file reached without
+//! a symbolic link (see [`super::confined`]): `/dev/zero` is no samples
+//! file.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -15,6 +19,10 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::probe::ProbeSample;
+
+/// Longer than any line a sample makes (an exec probe's output is kept to
+/// 4 KiB): such a line is skipped and counted, and never held whole.
+pub(crate) const MAX_LINE: usize = 1 << 20;
 
 /// One line of `samples.jsonl`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -145,23 +153,37 @@ impl Samples {
             self.rows.iter().for_each(|r| f(&r.probe, &r.sample));
             return 0;
         };
-        let Ok(file) = File::open(path) else {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return 0;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let file = match super::confined::open(dir, &name.to_string_lossy(), "a samples file") {
+            Ok(Some(file)) => file,
+            Ok(None) => return 0,
+            // Not a regular file of the run: none of it is a sample.
+            Err(_) => return 1,
         };
         let mut reader = BufReader::with_capacity(256 * 1024, file);
         let mut line = Vec::with_capacity(512);
         let mut damaged = 0;
         loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => {}
+            match next_line(&mut reader, &mut line) {
+                Ok(NextLine::End) => break,
+                Ok(NextLine::Line) => {}
+                Ok(NextLine::TooLong) => {
+                    damaged += 1;
+                    continue;
+                }
                 Err(_) => {
                     damaged += 1;
                     break;
                 }
             }
-            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let text = line.as_slice();
             if text.is_empty() {
                 continue;
             }
@@ -212,6 +234,56 @@ impl Samples {
             self.rows = rows;
         }
         &mut self.rows
+    }
+}
+
+/// What [`next_line`] read.
+#[derive(Debug, PartialEq, Eq)]
+enum NextLine {
+    /// A line (without its newline) is in the buffer.
+    Line,
+    /// A line longer than [`MAX_LINE`] was passed over; nothing was kept.
+    TooLong,
+    /// The end of the file.
+    End,
+}
+
+/// Read the next line into `line` (cleared first), holding at most
+/// [`MAX_LINE`] bytes of it: a longer one is read through and dropped.
+fn next_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<NextLine> {
+    line.clear();
+    let mut too_long = false;
+    let mut read_any = false;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(match (read_any, too_long) {
+                (false, _) => NextLine::End,
+                (true, true) => NextLine::TooLong,
+                (true, false) => NextLine::Line,
+            });
+        }
+        read_any = true;
+        let (chunk, ends) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if !too_long && line.len() + chunk.len() > MAX_LINE {
+            too_long = true;
+            *line = Vec::new();
+        }
+        if !too_long {
+            line.extend_from_slice(chunk);
+        }
+        let used = ends.unwrap_or(chunk.len());
+        reader.consume(used);
+        if ends.is_some() {
+            return Ok(if too_long {
+                NextLine::TooLong
+            } else {
+                NextLine::Line
+            });
+        }
     }
 }
 
@@ -384,6 +456,47 @@ mod tests {
         assert_eq!(out, vec![0.0, 100.0, 200.0]);
         order.drain(|s| out.push(s.t_ms));
         assert_eq!(out, vec![0.0, 100.0, 200.0, 2100.0, 3000.0, 4000.0]);
+    }
+
+    #[test]
+    fn an_endless_line_or_a_device_is_no_samples_and_costs_no_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples.jsonl");
+        let mut writer = SampleWriter::create(&path).unwrap();
+        writer.write("health", &sample(100.0, 1.5));
+        let path = writer.finish().unwrap();
+        // Three lines of MAX_LINE + 1 zero bytes, the last one unended, around a good sample.
+        let good = std::fs::read(&path).unwrap();
+        let mut bytes = vec![0u8; MAX_LINE + 1];
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&good);
+        bytes.extend(vec![b'x'; MAX_LINE + 1]);
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&good);
+        bytes.extend(vec![0u8; 3 * MAX_LINE]);
+        std::fs::write(&path, bytes).unwrap();
+        let mut seen = 0;
+        let damaged = Samples::file(path).for_each(|_, _| seen += 1);
+        assert_eq!((seen, damaged), (2, 3));
+        // A link to /dev/zero is not followed: one damaged "line", at once.
+        let zero = dir.path().join("zero.jsonl");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(Samples::file(zero).for_each(|_, _| seen += 1), 1);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn lines_are_read_whole_across_buffer_boundaries() {
+        let text = b"ab\ncdef\n\nlast";
+        let mut reader = BufReader::with_capacity(3, &text[..]);
+        let mut line = Vec::new();
+        let mut lines = Vec::new();
+        while next_line(&mut reader, &mut line).unwrap() == NextLine::Line {
+            lines.push(String::from_utf8(line.clone()).unwrap());
+        }
+        assert_eq!(lines, vec!["ab", "cdef", "", "last"]);
     }
 
     #[test]

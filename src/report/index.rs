@@ -24,14 +24,30 @@ pub(crate) const INDEX_FILE: &str = "index.html";
 const TREND_RUNS: usize = 100;
 
 /// Which file of a run the index links to: its HTML report, else its
-/// Markdown report, else its result (relative to the archive folder).
+/// Markdown report, else its result, relative to the archive folder and
+/// always so: `./` then the directory's name percent-encoded, so a run
+/// directory named `javascript:alert(1)` is a path, never a scheme.
 fn link_of(run: &ArchivedRun) -> String {
-    let name = run.dir_name();
+    let name = percent_encoded(&run.dir_name());
     ["report.html", "report.md", "result.json"]
         .into_iter()
         .find(|f| run.dir.join(f).is_file())
-        .map(|f| format!("{name}/{f}"))
-        .unwrap_or(name)
+        .map(|f| format!("./{name}/{f}"))
+        .unwrap_or_else(|| format!("./{name}/"))
+}
+
+/// A path segment with every byte but the unreserved ones (`A-Z a-z 0-9 -
+/// . _ ~`) percent-encoded: no `:`, `/`, `?`, `#` or space survives.
+fn percent_encoded(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 /// The index page of an archive: `runs` oldest first (as
@@ -321,6 +337,16 @@ const SCRIPT: &str = r#"
 mod tests {
     use super::*;
     use crate::record::result::Verdict;
+
+    #[test]
+    fn a_run_directory_s_name_is_always_a_relative_path() {
+        assert_eq!(percent_encoded("2026-11-01-run-ix0"), "2026-11-01-run-ix0");
+        assert_eq!(
+            percent_encoded("javascript:alert(1)"),
+            "javascript%3Aalert%281%29"
+        );
+        assert_eq!(percent_encoded("a b/#?é"), "a%20b%2F%23%3F%C3%A9");
+    }
 
     #[test]
     fn a_sparkline_breaks_where_a_run_measured_nothing() {

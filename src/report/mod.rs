@@ -163,12 +163,8 @@ pub fn write_all(
             }),
             Format::Junit | Format::Json => None,
         };
-        let done = render_prepared(record, format, template_dir, this).and_then(|text| {
-            std::fs::write(&path, text).map_err(|source| ReportError::Write {
-                path: path.display().to_string(),
-                source,
-            })
-        });
+        let done = render_prepared(record, format, template_dir, this)
+            .and_then(|text| write_into(run_dir, format.file_name(), &text));
         match done {
             Ok(()) => written.push(path),
             Err(e) => {
@@ -180,6 +176,17 @@ pub fn write_all(
         Some(e) => Err(e),
         None => Ok(written),
     }
+}
+
+/// Write a report into a run directory: a new file renamed over the old,
+/// so a link planted in the directory is replaced, never written through.
+pub(crate) fn write_into(dir: &Path, file_name: &str, text: &str) -> Result<(), ReportError> {
+    crate::record::confined::write_replacing(dir, file_name, text.as_bytes()).map_err(|source| {
+        ReportError::Write {
+            path: dir.join(file_name).display().to_string(),
+            source,
+        }
+    })
 }
 
 fn render_template(

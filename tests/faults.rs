@@ -397,3 +397,73 @@ scenarios:
     );
     assert!(runs(), "{:?}", worker());
 }
+
+/// A target in the host's PID namespace (`pid: host`) gets no signal and
+/// no stress worker: a worker placed in that namespace would take the
+/// host's init for the container's main process. `plan` and `run` refuse
+/// each fault at its target with exit 2, and the worker inside is left
+/// running.
+#[test]
+fn process_and_stress_are_refused_on_a_target_in_the_hosts_pid_namespace() {
+    let project = Project::new("pidhost");
+    let api = project.service_opts(
+        "api",
+        &["--pid", "host", "--tmpfs", "/data:size=8m"],
+        &["store", "--listen", "0.0.0.0:7000"],
+        None,
+    );
+    docker(&[
+        "exec",
+        "-d",
+        &api.id,
+        "/gameday-demo",
+        "store",
+        "--listen",
+        "0.0.0.0:7001",
+    ]);
+    let worker = || process_state(&api.id, "0.0.0.0:7001").map(|(_, s)| s);
+    wait_for("the worker", Duration::from_secs(10), || worker().is_some());
+    let (_g, file) = gameday_file(&format!(
+        r#"gameday: Host PID namespace
+scope: {{ compose_project: {} }}
+scenarios:
+  - name: All of them
+    faults:
+      - process: {{ service: api, match: "0.0.0.0:7001", signal: SIGSTOP }}
+      - cpu_stress: {{ service: api }}
+      - memory_stress: {{ service: api, size: 8MiB }}
+      - disk_fill: {{ service: api, path: /data, size: 1MiB }}
+    duration: 3s
+"#,
+        project.name
+    ));
+    let planned = gameday_plan(&file);
+    assert_exit(&planned, 2);
+    let stderr = String::from_utf8_lossy(&planned.stderr);
+    for (line, col, kind) in [
+        (6, 20, "process"),
+        (7, 23, "cpu_stress"),
+        (8, 26, "memory_stress"),
+        (9, 22, "disk_fill"),
+    ] {
+        assert!(
+            stderr.contains(&format!(
+                ":{line}:{col}: `{}` uses the host's PID namespace (pid: host): ",
+                api.name
+            )) && stderr.contains(&format!(
+                "a `{kind}` fault needs a container with a PID namespace of its own"
+            )),
+            "{kind}: {stderr}"
+        );
+    }
+    assert!(stderr.contains("`process` would signal this host's processes"));
+    let out = tempfile::tempdir().unwrap();
+    let run = run_gameday(out.path(), &file, 60);
+    assert_exit(&run, 2);
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    assert!(
+        worker().is_some_and(|s| s != 'T'),
+        "the worker was not stopped: {:?}",
+        worker()
+    );
+}

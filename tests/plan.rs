@@ -267,3 +267,231 @@ scope: {{ compose_project: {} }}
     }
     insta::assert_snapshot!(said);
 }
+
+/// `gameday run` of `file`, which must be refused before it starts:
+/// exit 2, no run directory.
+fn assert_run_refused(file: &std::path::Path) -> String {
+    let out = tempfile::tempdir().unwrap();
+    let run = gameday_run(out.path(), file, &[], 60);
+    assert_exit(&run, 2);
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "a run started"
+    );
+    String::from_utf8_lossy(&run.stderr).into_owned()
+}
+
+/// `memory_stress` on a container without a memory limit takes the
+/// engine host's memory: asked for more than this host can give (all it
+/// has available, by this machine's own /proc/meminfo), `plan` and `run`
+/// refuse with exit 2 and say which figure they used and the reserve
+/// kept. With a limit, the same size is the OOM scenario: allowed.
+#[test]
+fn memory_stress_past_what_the_host_can_give_is_refused() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("plan-mem");
+    let api = project.service(
+        "api",
+        &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+        None,
+    );
+    let _store = project.service_opts(
+        "store",
+        &["--memory", "64m"],
+        &["store", "--listen", "0.0.0.0:7000"],
+        None,
+    );
+    let (total, available) = meminfo();
+    let reserve = (total / 10).max(1 << 30);
+    let asked = available.div_ceil(1 << 20);
+    let text = |service: &str| {
+        format!(
+            "gameday: Memory\nscope: {{ compose_project: {} }}\nscenarios:\n  - name: Held\n    fault: {{ memory_stress: {{ service: {service}, size: {asked}MiB }} }}\n    duration: 5s\n",
+            project.name
+        )
+    };
+    let (_dir, file) = gameday_file(&text("api"));
+    let planned = gameday_plan(&file);
+    assert_exit(&planned, 2);
+    let stderr = String::from_utf8_lossy(&planned.stderr);
+    assert!(
+        stderr.contains(&format!(
+            ":5:31: `memory_stress` of {} on `{}`, which has no memory limit, would take it from the engine's host, which can give ",
+            size_text(asked << 20),
+            api.name
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "available on this host (MemAvailable), less a reserve of {})",
+            size_text(reserve)
+        )) && stderr
+            .contains("hint: set a memory limit on the service (`mem_limit: 256m` in compose"),
+        "{stderr}"
+    );
+    // The figure is this host's MemAvailable less the reserve (read again
+    // by gameday a moment later: within 5%).
+    let said: f64 = stderr
+        .split("which can give ")
+        .nth(1)
+        .and_then(|rest| rest.split("GiB").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no figure in {stderr}"));
+    let can = (available - reserve) as f64 / (1u64 << 30) as f64;
+    assert!(
+        (said - can).abs() <= can * 0.05,
+        "said {said}GiB, this host can give {can:.1}GiB"
+    );
+    assert!(assert_run_refused(&file).contains("which has no memory limit"));
+    let (_dir, limited) = gameday_file(&text("store"));
+    let planned = gameday_plan(&limited);
+    assert_exit(&planned, 0);
+    assert!(
+        String::from_utf8_lossy(&planned.stdout)
+            .contains("within its limit of 64MiB (past it, the container's own OOM killer acts)")
+    );
+}
+
+/// A fill or writers on a filesystem shared with the engine's host or
+/// other containers (the container's root filesystem, a volume another
+/// container mounts, a bind mount of the host) are refused without
+/// `shared_filesystem: true`: each at its target, naming the filesystem
+/// and who shares it; `run` refuses too, before anything is touched.
+#[test]
+fn a_fill_of_a_filesystem_shared_with_the_host_or_other_containers_is_refused() {
+    if !docker_available() {
+        return;
+    }
+    let volume = VolumeGuard::create(&format!("gdt-h1-shared-{}", std::process::id()), &[]);
+    let project = Project::new("plan-shared");
+    let bound = tempfile::tempdir().unwrap();
+    let mount = format!("{}:/shared", volume.0);
+    let bind = format!("{}:/bound", bound.path().display());
+    let store = project.service_opts(
+        "store",
+        &["-v", &mount, "-v", &bind],
+        &["store", "--listen", "0.0.0.0:7000"],
+        None,
+    );
+    let cache = project.service_opts(
+        "cache",
+        &["-v", &mount],
+        &["store", "--listen", "0.0.0.0:7000"],
+        None,
+    );
+    let driver = docker(&["info", "-f", "{{.Driver}}"]);
+    let text = format!(
+        r#"gameday: Shared
+scope: {{ compose_project: {} }}
+scenarios:
+  - name: Full
+    faults:
+      - disk_fill: {{ service: store, path: /, fill: 100% }}
+      - io_stress: {{ service: store, path: /shared }}
+      - disk_fill: {{ service: store, path: /bound/x, size: 1MiB }}
+    duration: 5s
+"#,
+        project.name
+    );
+    let (_dir, file) = gameday_file(&text);
+    let planned = gameday_plan(&file);
+    assert_exit(&planned, 2);
+    let stderr = String::from_utf8_lossy(&planned.stderr);
+    for said in [
+        format!(
+            ":6:22: `disk_fill` of / in `{}` would write to the container's root filesystem ({driver}) on the engine host's disk, shared with the engine's host and every container on it",
+            store.name
+        ),
+        format!(
+            ":7:22: `io_stress` of /shared in `{}` would write to volume `{}`, a directory of the engine host's disk, shared with the engine's host, container `{}`",
+            store.name, volume.0, cache.name
+        ),
+        format!(
+            ":8:22: `disk_fill` of /bound/x in `{}` would write to a bind mount of {} of the engine's host, shared with the engine's host",
+            store.name,
+            bound.path().display()
+        ),
+        "or add `shared_filesystem: true` to allow it: then no less than 5% of it (at least 1GiB) is ever left free. Nothing was changed".to_string(),
+    ] {
+        assert!(stderr.contains(&said), "{said}\nnot in\n{stderr}");
+    }
+    assert!(assert_run_refused(&file).contains("3 errors"));
+    assert_eq!(
+        std::fs::read_dir(bound.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+/// With the filesystem known, the plan says which it is, its size, who
+/// shares it, how much will be written (a shared one capped above its
+/// reserve), and the memory a fault takes from where.
+#[test]
+fn the_plan_says_which_filesystem_who_shares_it_and_how_much_is_written() {
+    if !docker_available() {
+        return;
+    }
+    let volume = VolumeGuard::create(
+        &format!("gdt-h1-tmpvol-{}", std::process::id()),
+        &[
+            "--opt",
+            "type=tmpfs",
+            "--opt",
+            "device=tmpfs",
+            "--opt",
+            "o=size=1280m",
+        ],
+    );
+    let project = Project::new("plan-fs");
+    let mount = format!("{}:/shared", volume.0);
+    let _store = project.service_opts(
+        "store",
+        &["--tmpfs", "/data:size=16m", "-v", &mount],
+        &["store", "--listen", "0.0.0.0:7000"],
+        None,
+    );
+    let _cache = project.service_opts(
+        "cache",
+        &["-v", &mount, "--memory", "64m"],
+        &["store", "--listen", "0.0.0.0:7000"],
+        None,
+    );
+    let text = format!(
+        r#"gameday: Filesystems
+scope: {{ compose_project: {} }}
+scenarios:
+  - name: Full
+    faults:
+      - disk_fill: {{ service: store, path: /data, fill: 100% }}
+      - disk_fill: {{ service: store, path: /shared/x, size: 1GiB, shared_filesystem: true }}
+      - io_stress: {{ service: cache, path: /shared, workers: 2, size: 8MiB, shared_filesystem: true }}
+      - memory_stress: {{ service: cache, size: 96MiB }}
+    duration: 5s
+"#,
+        project.name
+    );
+    let (_dir, file) = gameday_file(&text);
+    let planned = gameday_plan(&file);
+    assert_exit(&planned, 0);
+    let stdout = String::from_utf8_lossy(&planned.stdout);
+    let lines: Vec<String> = stdout
+        .lines()
+        .filter(|l| {
+            l.trim_start().starts_with("filesystem of") || l.trim_start().starts_with("memory of")
+        })
+        .map(|l| {
+            l.trim()
+                .replace(&project.name, "[project]")
+                .replace(&volume.0, "[volume]")
+        })
+        .collect();
+    insta::with_settings!({filters => vec![
+        (r"of the \S+ its host can give \(\S+ available on this host \(MemAvailable\), less a reserve of \S+\)", "of the [what this host can give]"),
+    ]}, {
+        insta::assert_snapshot!(lines.join("\n"));
+    });
+}

@@ -2,7 +2,9 @@
 //! containers, each effect measured from outside gameday: the container's
 //! CPU and memory from Docker's stats API (`docker stats`), its filesystem
 //! with `df` on its mount, its state from `docker inspect`; and nothing
-//! left after the revert, after a dead runner and `recover`.
+//! left after the revert, after a dead runner and `recover`. And what they
+//! may not take: a shared filesystem's reserve, a filesystem a symlink
+//! leads to, the unkillable worker of a container without a limit.
 
 mod common;
 
@@ -622,6 +624,195 @@ scenarios:
     fill_left_by_a_dead_runner_is_removed_by_recover(&file, &api.id, 49.0, empty);
     assert_eq!(
         helpers_sharing(&api.id, "PidMode"),
+        Vec::<String>::new(),
+        "no helper left"
+    );
+}
+
+/// (size, used, available) of the filesystem of a directory of the
+/// container, through its mount seen from here.
+fn figures(id: &str, dir: &str) -> (u64, u64, u64) {
+    let path = format!("/proc/{}/root{dir}", main_pid(id));
+    let out = run(std::process::Command::new("stat")
+        .args(["-f", "-c", "%b %f %a %S"])
+        .arg(&path));
+    let n: Vec<u64> = out
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("bad stat: {out}")))
+        .collect();
+    (n[0] * n[3], (n[0] - n[1]) * n[3], n[2] * n[3])
+}
+
+/// What a fault may take: a tmpfs of the container's own is filled to
+/// 100%; a tmpfs volume two containers share (its file seen from the
+/// other one) only with `shared_filesystem: true`, and then no further
+/// than its reserve (at least 1GiB free); `memory_stress` on a container
+/// without a memory limit holds its size, and its worker stays killable
+/// (its `oom_score_adj` is not -1000) and says why.
+#[test]
+fn a_private_tmpfs_fills_to_the_full_and_a_shared_one_stops_at_its_reserve() {
+    let volume = VolumeGuard::create(
+        &format!("gdt-h1-reserve-{}", std::process::id()),
+        &[
+            "--opt",
+            "type=tmpfs",
+            "--opt",
+            "device=tmpfs",
+            "--opt",
+            "o=size=1280m",
+        ],
+    );
+    let project = Project::new("reserve");
+    let mount = format!("{}:/shared", volume.0);
+    let store = project.service_opts(
+        "store",
+        &["--tmpfs", "/data:size=16m", "-v", &mount, "--cpus", "0.5"],
+        &["store", "--listen", "0.0.0.0:7000"],
+        None,
+    );
+    let cache = project.service_opts(
+        "cache",
+        &["-v", &mount],
+        &["store", "--listen", "0.0.0.0:7000"],
+        None,
+    );
+    let (_g, file) = gameday_file(&format!(
+        r#"
+gameday: Reach
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 1s, cooldown: 2s }}
+scenarios:
+  - name: Its own tmpfs full
+    fault: {{ disk_fill: {{ service: store, path: /data, fill: 100% }} }}
+    duration: 4s
+  - name: The shared tmpfs to its reserve
+    fault: {{ disk_fill: {{ service: store, path: /shared, fill: 100%, shared_filesystem: true }} }}
+    duration: 4s
+  - name: Memory without a limit
+    fault: {{ memory_stress: {{ service: store, size: 32MiB }} }}
+    duration: 5s
+"#,
+        project = project.name,
+    ));
+    let (size, _, _) = figures(&cache.id, "/shared");
+    let reserve = (size / 20).max(1 << 30);
+    let (_, idle_mem) = stats(&store.id);
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    wait_for("the private fill", Duration::from_secs(30), || {
+        df(&store.id, "/data").0 >= 100.0
+    });
+    wait_for("the shared fill", Duration::from_secs(30), || {
+        gameday_files(&cache.id, "/shared").len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, used, avail) = figures(&cache.id, "/shared");
+    assert!(
+        avail >= reserve && avail - reserve < 4 << 20,
+        "the fill stops at the reserve: {used} used, {avail} free of {size}, reserve {reserve}"
+    );
+    wait_for("the memory worker", Duration::from_secs(30), || {
+        !workers("memory", &store.id).is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let worker = workers("memory", &store.id)[0];
+    let score = std::fs::read_to_string(format!("/proc/{worker}/oom_score_adj")).unwrap();
+    assert_ne!(score.trim(), "-1000", "the worker is not unkillable");
+    let (_, held) = stats(&store.id);
+    let grew = held - idle_mem;
+    let asked = 32.0 * 1024.0 * 1024.0;
+    assert!(
+        (grew - asked).abs() <= asked * 0.15,
+        "asked 32MiB, the store's memory grew by {:.1}MiB",
+        grew / 1024.0 / 1024.0
+    );
+    let output = finish(child, Duration::from_secs(60));
+    assert_exit(&output, 0);
+    assert_eq!(gameday_files(&store.id, "/data"), Vec::<String>::new());
+    assert_eq!(gameday_files(&cache.id, "/shared"), Vec::<String>::new());
+    let result = result_json(&run_dir(out.path()));
+    let detail = |i: usize| {
+        result["scenarios"][i]["faults"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(detail(0).contains("/data is 100% full"), "{}", detail(0));
+    assert!(
+        detail(1).contains("asked: capped, the filesystem is shared and keeps 1GiB free"),
+        "{}",
+        detail(1)
+    );
+    assert!(
+        detail(2).contains(
+            "the worker stays as killable as any process (the container has no memory limit)"
+        ),
+        "{}",
+        detail(2)
+    );
+}
+
+/// A symlink in the container from a tmpfs path to its root filesystem
+/// (`/data/escape` -> `/`): the plan checked `/data`, a tmpfs of the
+/// container's own, but the worker finds the directory it opened is not
+/// on it and writes nothing, from this host and from a helper container.
+#[test]
+fn a_fill_through_a_symlink_out_of_its_tmpfs_is_refused_by_the_worker() {
+    let project = Project::new("symlink");
+    let store = project.service_opts(
+        "store",
+        &["--tmpfs", "/data:size=16m"],
+        &["store", "--listen", "0.0.0.0:7000"],
+        None,
+    );
+    let _guard = HelperGuard(store.id.clone());
+    std::os::unix::fs::symlink(
+        "/",
+        format!("/proc/{}/root/data/escape", main_pid(&store.id)),
+    )
+    .unwrap();
+    for via_helper in [false, true] {
+        let docker = if via_helper {
+            ensure_nethelper_image();
+            format!(
+                "docker: {{ network_helper: helper, helper_image: \"{}\" }}",
+                nethelper_image()
+            )
+        } else {
+            String::new()
+        };
+        let (_g, file) = gameday_file(&one_fault_gameday(
+            &project.name,
+            &docker,
+            "disk_fill: { service: store, path: /data/escape, size: 1MiB }",
+            "2s",
+        ));
+        let out = tempfile::tempdir().unwrap();
+        let output = run_gameday(out.path(), &file, 90);
+        let result = result_json(&run_dir(out.path()));
+        let error = result["scenarios"][0]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("/data/escape leads to the filesystem of / (")
+                && error.contains("not to the tmpfs of /data that the plan checked")
+                && error.contains("nothing written"),
+            "{docker}: {error}\n{}",
+            text(&output)
+        );
+        assert_eq!(
+            gameday_files(&store.id, "/"),
+            Vec::<String>::new(),
+            "{docker}"
+        );
+        assert!(workers("fill", &store.id).is_empty());
+        let planned = text(&gameday_plan(&file));
+        assert!(
+            planned.contains("filesystem of /data in")
+                && planned.contains("a tmpfs of its own (16MiB)"),
+            "{planned}"
+        );
+    }
+    assert_eq!(
+        helpers_sharing(&store.id, "PidMode"),
         Vec::<String>::new(),
         "no helper left"
     );

@@ -21,7 +21,11 @@ mod inspect;
 mod network;
 pub(crate) mod ssh;
 
-pub(crate) use inspect::{ContainerDetail, PublishedPort};
+#[cfg(test)]
+pub(crate) use inspect::Mount;
+pub(crate) use inspect::{
+    ContainerDetail, MountKind, Placement, PublishedPort, TmpfsSize, VolumeDetail,
+};
 
 use crate::gameday::units::{ContainerState, HealthState};
 pub(crate) use containers::{Confirmation, Operation, StatsReading};

@@ -88,6 +88,10 @@ pub struct ApplyContext {
     pub helper_image: Option<String>,
     /// The longest a packet engine may run if nobody stops it.
     pub max_lifetime: Duration,
+    /// `io_stress`, `disk_fill`: the filesystem the plan found for the
+    /// path in this container, which the worker checks and keeps to
+    /// (without it the worker writes nothing).
+    pub filesystem: Option<stress::Room>,
 }
 
 impl Default for ApplyContext {
@@ -99,6 +103,7 @@ impl Default for ApplyContext {
             netem_available: false,
             helper_image: None,
             max_lifetime: Duration::from_secs(3600),
+            filesystem: None,
         }
     }
 }
@@ -415,6 +420,7 @@ pub async fn apply(
         {
             raise.clone_from(oom_scores);
         }
+        work.set_room(context.filesystem.clone());
         let (worker, detail) = stress::start(
             via,
             &container.id,

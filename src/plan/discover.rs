@@ -1,13 +1,21 @@
 //! What exists, asked of the engines (read only): connect to every engine of
-//! the gameday, list the containers in and outside scope, and work out how
+//! the gameday, list the containers in and outside scope, work out how
 //! network faults will reach a container's namespace (from this host or
-//! through a helper container, and whether that image is there). Never
-//! prints: problems are errors or [`Inventory::warnings`].
+//! through a helper container, and whether that image is there), and what
+//! the targets of stress and process faults own (their memory limits, PID
+//! namespaces and mounts, their hosts' memory and disks: only those
+//! containers are inspected). Never prints: problems are errors,
+//! [`Inventory::warnings`], or facts that could not be read (which the
+//! reach checks refuse).
 
+use std::collections::BTreeMap;
+
+use super::reach::{Disk, HostFacts, ReachFacts, TargetFacts, VolumeFacts};
 use super::{EngineInfo, Inventory, NamespaceRoute};
-use crate::docker::{ContainerInfo, DockerError, Engine, Engines};
+use crate::docker::{ContainerInfo, DockerError, Engine, Engines, MountKind};
 use crate::gameday::Gameday;
-use crate::gameday::model::NetworkHelper;
+use crate::gameday::model::{Fault, NetworkHelper, Selector, Target};
+use crate::gameday::units::ContainerState;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DiscoverError {
@@ -83,7 +91,124 @@ async fn take_stock(gameday: &Gameday, engines: &Engines) -> Result<Inventory, D
         )
         .await;
     }
+    inventory.reach = reach_facts(gameday, engines, &inventory.in_scope).await;
     Ok(inventory)
+}
+
+/// Whether a running container in scope may be one of `target`'s.
+fn may_target(target: &Target, c: &ContainerInfo) -> bool {
+    let on_engine = target.host.as_ref().is_none_or(|h| *h == c.engine);
+    let named = match &target.selector {
+        Selector::Service(s) => c.service.as_deref() == Some(s.as_str()),
+        Selector::Container(n) => c.name == *n,
+    };
+    on_engine && named && c.state == ContainerState::Running
+}
+
+/// What the reach checks need: the containers stress and process faults
+/// may target (inspected; their volumes only for the kinds that write),
+/// and their engines' hosts (memory; from this host also `MemAvailable`
+/// and the disks' figures).
+async fn reach_facts(
+    gameday: &Gameday,
+    engines: &Engines,
+    in_scope: &[ContainerInfo],
+) -> ReachFacts {
+    let mut facts = ReachFacts::default();
+    let mut targets: BTreeMap<String, (&ContainerInfo, bool)> = BTreeMap::new();
+    for fault in gameday.scenarios.iter().flat_map(|s| &s.faults) {
+        if !super::reach::checked(fault) {
+            continue;
+        }
+        let writes = matches!(fault, Fault::IoStress(_) | Fault::DiskFill(_));
+        for c in in_scope.iter().filter(|c| may_target(fault.target(), c)) {
+            let entry = targets.entry(c.id.clone()).or_insert((c, false));
+            entry.1 |= writes;
+        }
+    }
+    let mut this_host: BTreeMap<String, bool> = BTreeMap::new();
+    for (c, _) in targets.values() {
+        if facts.hosts.contains_key(&c.engine) {
+            continue;
+        }
+        let engine = engines.named(&c.engine);
+        let here = engine.is_local() && engine_is_this_host(engine, in_scope).await;
+        this_host.insert(c.engine.clone(), here);
+        facts
+            .hosts
+            .insert(c.engine.clone(), host_facts(engine, here).await);
+    }
+    for (id, (c, writes)) in &targets {
+        let engine = engines.named(&c.engine);
+        let here = this_host.get(&c.engine).copied().unwrap_or(false);
+        facts
+            .containers
+            .insert(id.clone(), target_facts(engine, c, *writes, here).await);
+    }
+    facts
+}
+
+async fn host_facts(engine: &Engine, this_host: bool) -> Result<HostFacts, String> {
+    let host = engine.engine_host().await.map_err(|e| e.to_string())?;
+    let mem_available = this_host
+        .then(|| std::fs::read_to_string("/proc/meminfo").ok())
+        .flatten()
+        .and_then(|text| crate::fault::stress::meminfo(&text))
+        .map(|m| m.available);
+    Ok(HostFacts {
+        mem_total: host.mem_total,
+        mem_available,
+        storage_driver: host.storage_driver,
+        root_disk: this_host.then(|| disk(&host.docker_root_dir)).flatten(),
+    })
+}
+
+async fn target_facts(
+    engine: &Engine,
+    c: &ContainerInfo,
+    writes: bool,
+    this_host: bool,
+) -> Result<TargetFacts, String> {
+    let placement = engine.placement(&c.id).await.map_err(|e| e.to_string())?;
+    let mut facts = TargetFacts::default();
+    if writes {
+        for m in &placement.mounts {
+            match &m.kind {
+                MountKind::Volume { name, .. } => {
+                    let detail = engine.volume(name).await.map_err(|e| e.to_string())?;
+                    let users = engine.volume_users(name).await.map_err(|e| e.to_string())?;
+                    let disk = this_host.then(|| disk(&detail.mountpoint)).flatten();
+                    facts.volumes.insert(
+                        name.clone(),
+                        VolumeFacts {
+                            detail,
+                            users: users.into_iter().filter(|u| *u != c.name).collect(),
+                            disk,
+                        },
+                    );
+                }
+                MountKind::Bind { source } if this_host => {
+                    if let Some(d) = disk(source) {
+                        facts.disks.insert(source.clone(), d);
+                    }
+                }
+                MountKind::Bind { .. } | MountKind::Tmpfs { .. } | MountKind::Other { .. } => {}
+            }
+        }
+    }
+    facts.placement = placement;
+    Ok(facts)
+}
+
+/// The figures of the filesystem holding `path` on this host.
+fn disk(path: &str) -> Option<Disk> {
+    let s = nix::sys::statvfs::statvfs(path).ok()?;
+    let frag = s.fragment_size() as u64;
+    Some(Disk {
+        size: s.blocks() as u64 * frag,
+        used: (s.blocks() as u64 - s.blocks_free() as u64) * frag,
+        avail: s.blocks_available() as u64 * frag,
+    })
 }
 
 /// Whether a local socket's engine runs on this host: a running container

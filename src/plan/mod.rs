@@ -8,10 +8,12 @@
 //! changed once built.
 
 mod discover;
+mod reach;
 mod render;
 mod resolve;
 
 pub(crate) use discover::{DiscoverError, discover};
+pub(crate) use reach::{ReachFacts, Reached};
 pub(crate) use resolve::resolve;
 /// A plan resolved against made-up containers, for unit tests elsewhere.
 #[cfg(test)]
@@ -49,6 +51,9 @@ pub(crate) struct Inventory {
     pub outside_scope: Vec<ContainerInfo>,
     /// How network faults reach a container's namespace.
     pub namespace: NamespaceRoute,
+    /// What stress and process faults' targets own (memory limits, PID
+    /// namespaces, mounts) and what their engines' hosts have.
+    pub reach: ReachFacts,
     /// Things that will make the run fail, found while discovering.
     pub warnings: Vec<String>,
 }
@@ -90,6 +95,22 @@ pub(crate) struct ResolvedFault {
     pub targets: ResolvedTarget,
     /// The containers of the services in `to:` / `from:`.
     pub peers: Vec<ContainerInfo>,
+    /// Stress faults: how far each reaches on each container (the
+    /// filesystem it writes to, the memory it takes); empty for the
+    /// other kinds.
+    pub reach: Vec<Reached>,
+}
+
+impl ResolvedFault {
+    /// The filesystem the plan found for the fault's path in a container
+    /// (what its worker checks and keeps to).
+    pub(crate) fn room(&self, container_id: &str) -> Option<crate::fault::stress::Room> {
+        self.reach
+            .iter()
+            .find(|r| r.container_id == container_id)
+            .and_then(|r| r.filesystem.as_ref())
+            .map(|f| f.room.clone())
+    }
 }
 
 /// One step of the schedule, at an offset from the start of the run.

@@ -308,6 +308,11 @@ impl Plan {
                     if let Some(how) = self.mechanism_line(f) {
                         let _ = writeln!(out, "  {:>9}              {how}", "");
                     }
+                    for reached in &self.scenarios[i].faults[*fault].reach {
+                        for line in reached.lines(f) {
+                            let _ = writeln!(out, "  {:>9}              {line}", "");
+                        }
+                    }
                 }
                 (Action::Wait(d), Some(_)) => {
                     let _ = writeln!(out, "  {at:>9}    wait      {}", HumanDuration(*d));

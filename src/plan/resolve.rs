@@ -104,6 +104,7 @@ pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Ve
                     fault: fault.clone(),
                     targets,
                     peers,
+                    reach: Vec::new(),
                 });
             }
         }
@@ -116,6 +117,7 @@ pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Ve
         .map(|p| p.kind.target().and_then(|t| resolve_one(t, false)))
         .collect();
     errors.extend(namespace_errors);
+    errors.extend(super::reach::check(&mut scenarios, &inventory));
     if !errors.is_empty() {
         errors.sort_by_key(|d| d.pos);
         return Err(errors);

@@ -77,6 +77,7 @@ impl Dispatcher {
                     + gameday_scenario.cooldown.as_std()
                     + std::time::Duration::from_secs(120)
             },
+            filesystem: resolved.room(&container.id),
         };
         let scenario_name = gameday_scenario.name.clone();
         let fault = resolved.fault;

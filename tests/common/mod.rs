@@ -785,3 +785,62 @@ scenarios:
 "#
     )
 }
+
+/// A named volume made for a test (labelled `gameday.test=1`), removed
+/// when the guard drops, after the project's containers are gone.
+#[allow(dead_code)]
+pub struct VolumeGuard(pub String);
+
+#[allow(dead_code)]
+impl VolumeGuard {
+    /// `docker volume create` with `options` (`--opt type=tmpfs`, ...).
+    pub fn create(name: &str, options: &[&str]) -> VolumeGuard {
+        let mut args = vec!["volume", "create", "--label", "gameday.test=1"];
+        args.extend(options);
+        args.push(name);
+        docker(&args);
+        VolumeGuard(name.to_string())
+    }
+}
+
+impl Drop for VolumeGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f", &self.0])
+            .output();
+    }
+}
+
+/// This machine's `MemTotal` and `MemAvailable`, in bytes.
+#[allow(dead_code)]
+pub fn meminfo() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/meminfo"))
+            * 1024
+    };
+    (field("MemTotal:"), field("MemAvailable:"))
+}
+
+/// A size as gameday writes it (`2.4GiB`, `16MiB`).
+#[allow(dead_code)]
+pub fn size_text(bytes: u64) -> String {
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for next in ["KiB", "MiB", "GiB", "TiB"] {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = next;
+    }
+    let text = if unit == "B" {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    };
+    format!("{}{unit}", text.trim_end_matches(".0"))
+}

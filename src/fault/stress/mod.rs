@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use crate::gameday::model::Fault;
 
+mod bounds;
 mod worker;
+pub(crate) use bounds::meminfo;
 pub(crate) use worker::serve;
 
 /// How long a worker may take to be in place (a large fill written without
@@ -45,9 +47,14 @@ pub(crate) enum Work {
         dir: String,
         workers: u32,
         file_bytes: u64,
+        room: Option<Room>,
     },
     /// One file in `dir`, of a size or up to a share of the filesystem.
-    Fill { dir: String, amount: Amount },
+    Fill {
+        dir: String,
+        amount: Amount,
+        room: Option<Room>,
+    },
     /// Remove these files and put these OOM scores back (the recipe's
     /// clean-up through a helper; from this host it puts them back itself).
     Remove {
@@ -116,6 +123,64 @@ pub(crate) fn set_oom_scores(scores: &[OomScore], to: Option<i32>) -> usize {
         .count()
 }
 
+/// The filesystem an `io_stress` or `disk_fill` worker may write to, as
+/// the plan found it: the worker checks the directory it opened is on it
+/// (a symlink in the container cannot lead elsewhere) and how it is
+/// shared, and writes nothing otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    /// The mount point in the container that `path` is under (`/`: the
+    /// container's root filesystem).
+    pub mount: String,
+    pub share: Share,
+}
+
+/// Who else uses the filesystem of a [`Room`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// A tmpfs mounted for this container alone: may be filled to 100%.
+    /// The worker checks it is a tmpfs and, from this host, that this
+    /// host's mount table does not hold it.
+    Tmpfs,
+    /// A filesystem of its own used by this container alone (a volume on
+    /// a device or tmpfs of its own): may be filled to 100%.
+    Own,
+    /// Shared with the engine's host or other containers, written to only
+    /// because the fault says `shared_filesystem: true`: never past
+    /// [`disk_reserve`].
+    Shared,
+}
+
+impl Share {
+    fn name(self) -> &'static str {
+        match self {
+            Share::Tmpfs => "tmpfs",
+            Share::Own => "own",
+            Share::Shared => "shared",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Share> {
+        [Share::Tmpfs, Share::Own, Share::Shared]
+            .into_iter()
+            .find(|s| s.name() == text)
+    }
+}
+
+const GIB: u64 = 1 << 30;
+
+/// What a shared filesystem keeps free whatever a fault writes: 5% of
+/// it, at least 1GiB.
+pub(crate) fn disk_reserve(size: u64) -> u64 {
+    (size / 20).max(GIB)
+}
+
+/// What the engine's host keeps of its memory whatever a fault on a
+/// container without a memory limit takes: 10% of it, at least 1GiB.
+pub(crate) fn memory_reserve(total: u64) -> u64 {
+    (total / 10).max(GIB)
+}
+
 /// How much a `disk_fill` writes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Amount {
@@ -143,9 +208,24 @@ pub struct Args {
     pub raise_oom: Vec<String>,
     #[arg(long = "restore-oom")]
     pub restore_oom: Vec<String>,
+    /// The mount point the plan found `--path` under.
+    #[arg(long)]
+    pub mount: Option<String>,
+    /// Who else uses it: `tmpfs`, `own` or `shared`.
+    #[arg(long)]
+    pub share: Option<String>,
 }
 
 impl Work {
+    /// The filesystem the plan found for its path (what the worker checks
+    /// and keeps to); no effect on the kinds without a path.
+    pub(crate) fn set_room(&mut self, found: Option<Room>) {
+        match self {
+            Work::Io { room, .. } | Work::Fill { room, .. } => *room = found,
+            Work::Cpu { .. } | Work::Memory { .. } | Work::Remove { .. } | Work::Scores => {}
+        }
+    }
+
     /// `--kind ...` and the rest, for the hidden `stress` command.
     fn args(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -170,19 +250,22 @@ impl Work {
                 dir,
                 workers,
                 file_bytes,
+                room,
             } => {
                 push("--kind", "io".into());
                 push("--path", dir.clone());
                 push("--workers", workers.to_string());
                 push("--bytes", file_bytes.to_string());
+                push_room(&mut push, room.as_ref());
             }
-            Work::Fill { dir, amount } => {
+            Work::Fill { dir, amount, room } => {
                 push("--kind", "fill".into());
                 push("--path", dir.clone());
                 match amount {
                     Amount::Percent(p) => push("--percent", p.to_string()),
                     Amount::Bytes(b) => push("--bytes", b.to_string()),
                 }
+                push_room(&mut push, room.as_ref());
             }
             Work::Remove { files, restore } => {
                 push("--kind", "remove".into());
@@ -206,6 +289,18 @@ impl Work {
                 .cloned()
                 .ok_or_else(|| "--path is required".to_string())
         };
+        let room = || match (&a.mount, a.share.as_deref()) {
+            (None, None) => Ok(None),
+            (Some(mount), Some(share)) => Share::parse(share)
+                .map(|share| {
+                    Some(Room {
+                        mount: mount.clone(),
+                        share,
+                    })
+                })
+                .ok_or_else(|| format!("bad --share {share}")),
+            _ => Err("give both --mount and --share".to_string()),
+        };
         let scores = |list: &[String], flag: &str| {
             list.iter()
                 .map(|r| OomScore::parse(r).ok_or(format!("bad {flag} {r}")))
@@ -224,6 +319,7 @@ impl Work {
                 dir: path()?,
                 workers: a.workers.max(1),
                 file_bytes: a.bytes.unwrap_or(64 * CHUNK as u64).max(CHUNK as u64),
+                room: room()?,
             },
             "fill" => Work::Fill {
                 dir: path()?,
@@ -232,6 +328,7 @@ impl Work {
                     (None, Some(b)) => Amount::Bytes(b),
                     _ => return Err("give one of --percent and --bytes".into()),
                 },
+                room: room()?,
             },
             "remove" => Work::Remove {
                 restore: scores(&a.restore_oom, "--restore-oom")?,
@@ -263,6 +360,14 @@ impl Work {
             Work::Io { .. } | Work::Fill { .. } | Work::Remove { .. } => true,
             Work::Cpu { .. } | Work::Memory { .. } | Work::Scores => false,
         }
+    }
+}
+
+/// `--mount` and `--share`, when the plan gave a room.
+fn push_room(push: &mut impl FnMut(&str, String), room: Option<&Room>) {
+    if let Some(room) = room {
+        push("--mount", room.mount.clone());
+        push("--share", room.share.name().to_string());
     }
 }
 
@@ -298,6 +403,7 @@ pub(crate) fn work_of(fault: &Fault) -> Option<Work> {
             dir: i.path.clone(),
             workers: i.workers,
             file_bytes: i.size.0 as u64,
+            room: None,
         }),
         Fault::DiskFill(d) => Some(Work::Fill {
             dir: d.path.clone(),
@@ -306,6 +412,7 @@ pub(crate) fn work_of(fault: &Fault) -> Option<Work> {
                 (None, Some(b)) => Amount::Bytes(b.0 as u64),
                 (None, None) => Amount::Percent(100.0),
             },
+            room: None,
         }),
         Fault::Kill(_)
         | Fault::Stop(_)
@@ -369,14 +476,31 @@ mod tests {
                 dir: "/data".into(),
                 workers: 2,
                 file_bytes: 64 << 20,
+                room: Some(Room {
+                    mount: "/data".into(),
+                    share: Share::Tmpfs,
+                }),
             },
             Work::Fill {
                 dir: "/data/".into(),
                 amount: Amount::Percent(95.0),
+                room: Some(Room {
+                    mount: "/".into(),
+                    share: Share::Shared,
+                }),
             },
             Work::Fill {
                 dir: "/".into(),
                 amount: Amount::Bytes(1 << 30),
+                room: None,
+            },
+            Work::Fill {
+                dir: "/vol/x".into(),
+                amount: Amount::Bytes(1),
+                room: Some(Room {
+                    mount: "/vol".into(),
+                    share: Share::Own,
+                }),
             },
             Work::Remove {
                 files: vec!["/data/.gameday-fill-t".into()],
@@ -401,6 +525,8 @@ mod tests {
                     "--path" => a.paths.push(pair[1].clone()),
                     "--raise-oom" => a.raise_oom.push(pair[1].clone()),
                     "--restore-oom" => a.restore_oom.push(pair[1].clone()),
+                    "--mount" => a.mount = Some(pair[1].clone()),
+                    "--share" => a.share = Some(pair[1].clone()),
                     other => panic!("unexpected {other}"),
                 }
             }
@@ -409,6 +535,7 @@ mod tests {
         let fill = Work::Fill {
             dir: "/data/".into(),
             amount: Amount::Percent(95.0),
+            room: None,
         };
         assert_eq!(
             fill.files("gameday:3f9c2a:s1-f1-ab12"),
@@ -417,11 +544,29 @@ mod tests {
         let root = Work::Fill {
             dir: "/".into(),
             amount: Amount::Bytes(1),
+            room: None,
         };
         assert_eq!(root.files("t"), vec!["/.gameday-fill-t"]);
         assert_eq!(removed_counts("removed=1 restored=2"), Some((1, 2)));
         assert_eq!(removed_counts("removed=0"), Some((0, 0)));
         assert_eq!(removed_counts("ready"), None);
+        // Half a room is no room.
+        let half = Args {
+            kind: "fill".into(),
+            bytes: Some(1),
+            paths: vec!["/data".into()],
+            mount: Some("/data".into()),
+            ..Args::default()
+        };
+        assert!(Work::from_args(half).is_err());
+    }
+
+    #[test]
+    fn reserves_are_a_share_with_a_floor() {
+        assert_eq!(disk_reserve(100 * GIB), 5 * GIB);
+        assert_eq!(disk_reserve(16 << 20), GIB);
+        assert_eq!(memory_reserve(24 * GIB), 24 * GIB / 10);
+        assert_eq!(memory_reserve(4 * GIB), GIB);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::io::{Read, Seek, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::bounds::{self, Limit, Opened, Tables};
 use super::{Amount, CHUNK, OomScore, Work, bytes, set_oom_scores};
 
 /// What the worker raised, put back as it ends.
@@ -71,10 +72,15 @@ fn run_worker(
     } else {
         cgroup_dirs(pid)?
     };
-    for dir in joined {
+    for dir in &joined {
         std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
             .map_err(|e| format!("cannot join cgroup {}: {e}", dir.display()))?;
     }
+    // The mount tables the directory is checked against, read from here.
+    let tables = match &work {
+        Work::Io { .. } | Work::Fill { .. } => Some(Tables::read(pid, placed)?),
+        Work::Cpu { .. } | Work::Memory { .. } | Work::Remove { .. } | Work::Scores => None,
+    };
     if work.in_mount_namespace() {
         let ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
             .map_err(|e| format!("cannot open the container's mount namespace: {e}"))?;
@@ -96,17 +102,24 @@ fn run_worker(
         }
         return Ok(());
     }
-    if let Work::Memory { raise, .. } = &work {
-        // Past the limit the kernel kills the container's own processes,
-        // as a leak in them would, rather than this allocation.
-        set_oom_scores(raise, Some(OOM_FIRST));
-        let _ = RAISED.set(raise.clone());
-        // And this worker the last, where this host lets it say so (it
-        // takes CAP_SYS_RESOURCE; without it, a worker larger than the
-        // container's own processes can still be the one killed, and the
-        // run records that).
-        let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
-    }
+    let opened = match &work {
+        Work::Io { dir, room, .. } | Work::Fill { dir, room, .. } => {
+            let room = room
+                .as_ref()
+                .ok_or("no filesystem to check the path against (--mount, --share)")?;
+            let tables = tables.as_ref().ok_or("the mount tables were not read")?;
+            Some(bounds::open(dir, room, tables)?)
+        }
+        Work::Cpu { .. } | Work::Memory { .. } | Work::Remove { .. } | Work::Scores => None,
+    };
+    let unshielded = match &work {
+        Work::Memory { raise, bytes: size } => !guard_memory(*size, raise, &joined, placed)?,
+        Work::Cpu { .. }
+        | Work::Io { .. }
+        | Work::Fill { .. }
+        | Work::Remove { .. }
+        | Work::Scores => false,
+    };
     let files = work.files(tag);
     // Whatever ends the worker ends it from here on, even while the work
     // is still being put in place.
@@ -130,7 +143,10 @@ fn run_worker(
             }
         }
     });
-    let detail = match begin(&work, &files) {
+    let detail = match begin(&work, &files, opened.as_ref()) {
+        Ok(detail) if unshielded => format!(
+            "{detail}; the worker stays as killable as any process (the container has no memory limit)"
+        ),
         Ok(detail) => detail,
         Err(e) => {
             for f in &files {
@@ -143,6 +159,41 @@ fn run_worker(
     loop {
         std::thread::park();
     }
+}
+
+/// Before `memory_stress` allocates: without a memory limit (as its
+/// cgroup says), `size` must fit in what this host can give. Then the
+/// container's processes are raised to the OOM killer's first choice, and
+/// the worker asks to be its last only inside a limit. Returns whether it
+/// did ask.
+fn guard_memory(
+    size: u64,
+    raise: &[OomScore],
+    joined: &[std::path::PathBuf],
+    placed: bool,
+) -> Result<bool, String> {
+    let limit = bounds::memory_limit(joined, placed);
+    if limit == Limit::Unlimited
+        && let Some(memory) = bounds::host_memory()
+    {
+        bounds::fits_in_host(size, memory)?;
+    }
+    // Past the limit the kernel kills the container's own processes,
+    // as a leak in them would, rather than this allocation.
+    set_oom_scores(raise, Some(OOM_FIRST));
+    let _ = RAISED.set(raise.to_vec());
+    // And this worker the last, where this host lets it say so (it takes
+    // CAP_SYS_RESOURCE; without it, a worker larger than the container's
+    // own processes can still be the one killed, and the run records
+    // that). Never without a limit: past the host's memory, the kernel
+    // would kill anything on it but the worker.
+    Ok(match limit {
+        Limit::Bytes(_) => {
+            let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
+            true
+        }
+        Limit::Unlimited => false,
+    })
 }
 
 /// Remove the files, say why, and end the process (its busy threads too).
@@ -172,8 +223,9 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// Put the work in place; returns what is in place, in words.
-fn begin(work: &Work, files: &[String]) -> Result<String, String> {
+/// Put the work in place; returns what is in place, in words. `opened`:
+/// the checked directory of the kinds that write.
+fn begin(work: &Work, files: &[String], opened: Option<&Opened>) -> Result<String, String> {
     match work {
         Work::Cpu { workers, load } => {
             let busy = CPU_PERIOD.mul_f64(load / 100.0);
@@ -221,66 +273,112 @@ fn begin(work: &Work, files: &[String]) -> Result<String, String> {
             dir,
             workers,
             file_bytes,
+            ..
         } => {
-            check_dir(dir)?;
-            for file in files {
-                let mut f = create_new(file)?;
-                let size = *file_bytes;
-                std::thread::spawn(move || {
-                    let block = vec![0x5au8; CHUNK];
-                    let mut at = 0u64;
-                    loop {
-                        if at + CHUNK as u64 > size {
-                            at = 0;
-                            if f.rewind().is_err() {
-                                return;
-                            }
-                        }
-                        if f.write_all(&block).is_err() || f.sync_data().is_err() {
-                            // A full disk: try again later, as a busy writer would.
-                            std::thread::sleep(Duration::from_millis(100));
-                            continue;
-                        }
-                        at += CHUNK as u64;
-                        WRITTEN.fetch_add(CHUNK as u64, Ordering::Relaxed);
-                    }
-                });
-            }
-            Ok(format!(
-                "{workers} writer(s) with fsync in {dir} ({} per file)",
-                bytes(*file_bytes as f64)
-            ))
+            let opened = opened.ok_or("no directory was opened")?;
+            write_in(opened, dir, files, *workers, *file_bytes)
         }
-        Work::Fill { dir, amount } => {
-            check_dir(dir)?;
-            let before = usage(dir)?;
-            let want = match amount {
-                Amount::Bytes(b) => *b,
-                Amount::Percent(p) => {
-                    let target = (before.used + before.avail) as f64 * p / 100.0;
-                    (target - before.used as f64).max(0.0) as u64
-                }
-            };
-            let file = &files[0];
-            let mut f = create_new(file)?;
-            let wrote = fill(&mut f, want);
-            let _ = f.sync_all();
-            let after = usage(dir)?;
-            let short = if wrote < want && matches!(amount, Amount::Bytes(_)) {
-                format!(" ({} asked: the filesystem is full)", bytes(want as f64))
-            } else {
-                String::new()
-            };
-            Ok(format!(
-                "wrote {}{short} to {file}: {dir} is {:.0}% full ({} of {})",
-                bytes(wrote as f64),
-                after.percent(),
-                bytes(after.used as f64),
-                bytes((after.used + after.avail) as f64)
-            ))
+        Work::Fill { dir, amount, .. } => {
+            let opened = opened.ok_or("no directory was opened")?;
+            fill_in(opened, dir, &files[0], *amount)
         }
         Work::Remove { .. } | Work::Scores => Ok(String::new()),
     }
+}
+
+/// `workers` writers in `dir`, each rewriting its file of `file_bytes`
+/// (smaller when a shared filesystem has less above its reserve).
+fn write_in(
+    opened: &Opened,
+    dir: &str,
+    files: &[String],
+    workers: u32,
+    file_bytes: u64,
+) -> Result<String, String> {
+    let left = opened.left()?;
+    let mut size = file_bytes;
+    let mut capped = String::new();
+    if left.reserve > 0 && file_bytes * u64::from(workers) > left.bytes {
+        size = left.bytes / u64::from(workers) / CHUNK as u64 * CHUNK as u64;
+        if size == 0 {
+            return Err(bounds::no_room(dir, opened.usage()?, left));
+        }
+        capped = format!(
+            "; capped from {}: the filesystem is shared and keeps {} free",
+            bytes(file_bytes as f64),
+            bytes(left.reserve as f64)
+        );
+    }
+    for file in files {
+        let mut f = opened.create(file)?;
+        std::thread::spawn(move || {
+            let block = vec![0x5au8; CHUNK];
+            let mut at = 0u64;
+            loop {
+                if at + CHUNK as u64 > size {
+                    at = 0;
+                    if f.rewind().is_err() {
+                        return;
+                    }
+                }
+                if f.write_all(&block).is_err() || f.sync_data().is_err() {
+                    // A full disk: try again later, as a busy writer would.
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                at += CHUNK as u64;
+                WRITTEN.fetch_add(CHUNK as u64, Ordering::Relaxed);
+            }
+        });
+    }
+    Ok(format!(
+        "{workers} writer(s) with fsync in {dir} ({} per file{capped})",
+        bytes(size as f64)
+    ))
+}
+
+/// One file in `dir` of `amount` (less on a shared filesystem, which
+/// keeps its reserve free).
+fn fill_in(opened: &Opened, dir: &str, file: &str, amount: Amount) -> Result<String, String> {
+    let before = opened.usage()?;
+    let asked = match amount {
+        Amount::Bytes(b) => b,
+        Amount::Percent(p) => {
+            let target = (before.used + before.avail) as f64 * p / 100.0;
+            (target - before.used as f64).max(0.0) as u64
+        }
+    };
+    let left = opened.left()?;
+    let want = if left.reserve > 0 {
+        asked.min(left.bytes)
+    } else {
+        asked
+    };
+    if want == 0 && asked > 0 {
+        return Err(bounds::no_room(dir, before, left));
+    }
+    let mut f = opened.create(file)?;
+    let wrote = fill(&mut f, want);
+    let _ = f.sync_all();
+    let after = opened.usage()?;
+    let short = if want < asked {
+        format!(
+            " ({} asked: capped, the filesystem is shared and keeps {} free)",
+            bytes(asked as f64),
+            bytes(left.reserve as f64)
+        )
+    } else if wrote < want && matches!(amount, Amount::Bytes(_)) {
+        format!(" ({} asked: the filesystem is full)", bytes(want as f64))
+    } else {
+        String::new()
+    };
+    Ok(format!(
+        "wrote {}{short} to {file}: {dir} is {:.0}% full ({} of {})",
+        bytes(wrote as f64),
+        after.percent(),
+        bytes(after.used as f64),
+        bytes((after.used + after.avail) as f64)
+    ))
 }
 
 /// The OOM scores of every process this worker sees but itself and other
@@ -344,50 +442,6 @@ fn fill(f: &mut std::fs::File, want: u64) -> u64 {
         }
     }
     wrote
-}
-
-fn check_dir(dir: &str) -> Result<(), String> {
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(format!("{dir} is not a directory in the container")),
-        Err(e) => Err(format!("{dir} in the container: {e}")),
-    }
-}
-
-/// A new file, never one that exists and never through a symlink.
-fn create_new(path: &str) -> Result<std::fs::File, String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| format!("cannot create {path} in the container: {e}"))
-}
-
-/// A filesystem's use, as `df` counts it.
-struct Usage {
-    used: u64,
-    avail: u64,
-}
-
-impl Usage {
-    fn percent(&self) -> f64 {
-        let all = self.used + self.avail;
-        if all == 0 {
-            return 0.0;
-        }
-        100.0 * self.used as f64 / all as f64
-    }
-}
-
-fn usage(dir: &str) -> Result<Usage, String> {
-    let s = nix::sys::statvfs::statvfs(dir).map_err(|e| format!("statvfs {dir}: {e}"))?;
-    let frag = s.fragment_size() as u64;
-    Ok(Usage {
-        used: (s.blocks() as u64 - s.blocks_free() as u64) * frag,
-        avail: s.blocks_available() as u64 * frag,
-    })
 }
 
 /// Whether the process behind an open `/proc/PID/stat` still runs.

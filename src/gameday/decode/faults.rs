@@ -19,8 +19,8 @@ const PAUSE_KEYS: &[&str] = &[];
 const PROCESS_KEYS: &[&str] = &["match", "signal", "pid1"];
 const CPU_STRESS_KEYS: &[&str] = &["workers", "load"];
 const MEMORY_STRESS_KEYS: &[&str] = &["size"];
-const IO_STRESS_KEYS: &[&str] = &["path", "workers", "size"];
-const DISK_FILL_KEYS: &[&str] = &["path", "fill", "size"];
+const IO_STRESS_KEYS: &[&str] = &["path", "workers", "size", "shared_filesystem"];
+const DISK_FILL_KEYS: &[&str] = &["path", "fill", "size", "shared_filesystem"];
 const SCRIPT_KEYS: &[&str] = &["apply", "revert", "in", "timeout"];
 const HTTP_FAULT_KEYS: &[&str] = &[
     "port", "side", "to", "match", "percent", "status", "body", "abort", "delay",
@@ -144,12 +144,19 @@ impl Decoder<'_> {
                 self.error_hint(
                     node.pos,
                     message,
-                    "name a directory of the container's own filesystem, e.g. `/data` or `/tmp`",
+                    "name a directory of the container's own filesystem, e.g. `/data` (a tmpfs or volume of its own)",
                 );
                 None
             }
             None => Some(path),
         }
+    }
+
+    /// `shared_filesystem` of `io_stress` and `disk_fill` (default false).
+    fn shared_filesystem(&mut self, obj: &Obj<'_>) -> Option<bool> {
+        obj.get("shared_filesystem")
+            .map(|n| self.boolean(n, "`shared_filesystem`"))
+            .unwrap_or(Some(false))
     }
 
     /// A CPU worker's load: more than 0%, at most 100% (one core).
@@ -541,11 +548,13 @@ impl Decoder<'_> {
                     .get("size")
                     .map(|n| self.byte_size(n, "`size`"))
                     .unwrap_or(Some(ByteSize(64.0 * 1024.0 * 1024.0)));
+                let shared = self.shared_filesystem(&obj);
                 Some(Fault::IoStress(IoStressFault {
                     target,
                     path: path?,
                     workers: workers?,
                     size: size?,
+                    shared_filesystem: shared?,
                 }))
             }
             FaultKind::DiskFill => {
@@ -555,6 +564,7 @@ impl Decoder<'_> {
                     .and_then(|n| self.container_path(n, "`path`"));
                 let fill = obj.get("fill").map(|n| self.positive_percent(n, "`fill`"));
                 let size = obj.get("size").map(|n| self.byte_size(n, "`size`"));
+                let shared = self.shared_filesystem(&obj);
                 match (obj.key("fill"), obj.key("size")) {
                     (None, None) => {
                         self.error_hint(
@@ -579,6 +589,7 @@ impl Decoder<'_> {
                     path: path?,
                     fill: optional(fill)?,
                     size: optional(size)?,
+                    shared_filesystem: shared?,
                 }))
             }
             FaultKind::Script => {

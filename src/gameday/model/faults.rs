@@ -488,6 +488,12 @@ pub struct IoStressFault {
     /// Each writer's file, rewritten from its start (default 64MiB).
     #[serde(default)]
     pub size: ByteSize,
+    /// Allow a filesystem shared with the engine's host or other
+    /// containers (the root filesystem, a bind mount, a volume others use);
+    /// even then the writers never leave less than 5% of it (at least
+    /// 1GiB) free. Default false: such a `path` is refused.
+    #[serde(default)]
+    pub shared_filesystem: bool,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -503,6 +509,12 @@ pub struct DiskFillFault {
     /// Or write a file of this size, e.g. `1GiB` (what fits when less is free).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<ByteSize>,
+    /// Allow a filesystem shared with the engine's host or other
+    /// containers (the root filesystem, a bind mount, a volume others use);
+    /// even then the fill never leaves less than 5% of it (at least 1GiB)
+    /// free. Default false: such a `path` is refused.
+    #[serde(default)]
+    pub shared_filesystem: bool,
 }
 
 /// Where a script runs.

@@ -202,8 +202,10 @@ fn a_dns_fault_through_a_helper_container_fails_the_listed_name_only() {
     ensure_nethelper_image();
     let (project, api) = stack("dnshelper");
     let _guard = HelperGuard(api.id.clone());
-    let helper =
-        format!("docker: {{ network_helper: helper, helper_image: \"{}\" }}", nethelper_image());
+    let helper = format!(
+        "docker: {{ network_helper: helper, helper_image: \"{}\" }}",
+        nethelper_image()
+    );
     let (_g, file) = gameday_file(&dns_gameday_with(
         &project.name,
         &helper,

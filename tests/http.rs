@@ -301,8 +301,10 @@ fn an_http_fault_through_a_helper_container_answers_and_fails_open() {
     let project = Project::new("httphelper");
     let (api, addr) = api(&project);
     let _guard = HelperGuard(api.id.clone());
-    let helper =
-        format!("docker: {{ network_helper: helper, helper_image: \"{}\" }}", nethelper_image());
+    let helper = format!(
+        "docker: {{ network_helper: helper, helper_image: \"{}\" }}",
+        nethelper_image()
+    );
     let (_g, file) = gameday_file(&http_gameday_with(
         &project.name,
         &helper,

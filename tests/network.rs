@@ -283,6 +283,7 @@ fn delay_adds_its_latency_and_is_reverted() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Delay(DelayFault {
         target: target("store"),
+        shared: Default::default(),
         latency: HumanDuration::from_millis(200),
         jitter: None,
         correlation: None,
@@ -314,6 +315,7 @@ fn loss_drops_its_share_of_packets() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Loss(LossFault {
         target: target("store"),
+        shared: Default::default(),
         percent: Percent(30.0),
         correlation: None,
         to: vec![],
@@ -342,6 +344,7 @@ fn bandwidth_caps_throughput() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Bandwidth(BandwidthFault {
         target: target("store"),
+        shared: Default::default(),
         rate: Rate {
             bits_per_second: 8_000_000,
         },
@@ -369,6 +372,7 @@ fn partition_cuts_exactly_the_named_peers_both_ways() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Partition(PartitionFault {
         target: target("api"),
+        shared: Default::default(),
         from: vec![peer("store")],
     });
     let peers = vec![info(&s.store, "store")];
@@ -400,6 +404,7 @@ fn delay_toward_one_peer_leaves_other_traffic_alone() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Delay(DelayFault {
         target: target("store"),
+        shared: Default::default(),
         latency: HumanDuration::from_millis(300),
         jitter: None,
         correlation: None,
@@ -439,6 +444,7 @@ fn duplicate_and_corrupt_run_through_the_userspace_engine() {
     for kind in ["duplicate", "corrupt"] {
         let share = PacketShareFault {
             target: target("store"),
+            shared: Default::default(),
             percent: Percent(50.0),
             to: vec![],
             engine: NetEngine::Userspace,
@@ -501,6 +507,7 @@ fn disconnect_reconnects_with_the_same_aliases() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Disconnect(DisconnectFault {
         target: target("store"),
+        shared: Default::default(),
         network: "default".into(),
     });
     compliance(&rt, &s, fault, vec![], &s.store, "store", || {
@@ -521,6 +528,7 @@ fn netem_on_this_kernel_is_detected_and_explained() {
     let engine = engine(&rt);
     let fault = Fault::Delay(DelayFault {
         target: target("store"),
+        shared: Default::default(),
         latency: HumanDuration::from_millis(100),
         jitter: None,
         correlation: None,
@@ -632,6 +640,7 @@ fn network_faults_through_a_helper_container() {
     let before = connect_median_ms(&s);
     let delay = Fault::Delay(DelayFault {
         target: target("store"),
+        shared: Default::default(),
         latency: HumanDuration::from_millis(200),
         jitter: None,
         correlation: None,
@@ -652,6 +661,7 @@ fn network_faults_through_a_helper_container() {
     });
     let partition = Fault::Partition(PartitionFault {
         target: target("api"),
+        shared: Default::default(),
         from: vec![peer("store")],
     });
     compliance_via(
@@ -670,6 +680,7 @@ fn network_faults_through_a_helper_container() {
     let port = s.store.host_port.unwrap();
     let bandwidth = Fault::Bandwidth(BandwidthFault {
         target: target("store"),
+        shared: Default::default(),
         rate: Rate {
             bits_per_second: 8_000_000,
         },
@@ -712,6 +723,7 @@ fn recover_sweeps_a_scope_without_a_journal() {
     apply(
         Fault::Partition(PartitionFault {
             target: target("api"),
+            shared: Default::default(),
             from: vec![peer("store")],
         }),
         &s.api,
@@ -721,6 +733,7 @@ fn recover_sweeps_a_scope_without_a_journal() {
     apply(
         Fault::Bandwidth(BandwidthFault {
             target: target("store"),
+            shared: Default::default(),
             rate: Rate {
                 bits_per_second: 1_000_000,
             },

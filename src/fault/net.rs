@@ -539,6 +539,7 @@ mod tests {
     fn netem_arguments_follow_tc() {
         let delay = Fault::Delay(DelayFault {
             target: target(),
+            shared: Default::default(),
             latency: HumanDuration::from_millis(200),
             jitter: Some(HumanDuration::from_millis(50)),
             correlation: Some(Percent(25.0)),
@@ -548,6 +549,7 @@ mod tests {
         assert_eq!(netem_args(&delay), ["delay", "200000us", "50000us", "25%"]);
         let loss = Fault::Loss(LossFault {
             target: target(),
+            shared: Default::default(),
             percent: Percent(10.0),
             correlation: None,
             to: vec![],
@@ -561,6 +563,7 @@ mod tests {
         let loss = |correlation| {
             Fault::Loss(LossFault {
                 target: target(),
+                shared: Default::default(),
                 percent: Percent(10.0),
                 correlation,
                 to: vec![],
@@ -578,6 +581,7 @@ mod tests {
         );
         let netem = Fault::Duplicate(PacketShareFault {
             target: target(),
+            shared: Default::default(),
             percent: Percent(1.0),
             to: vec![],
             engine: NetEngine::Netem,

@@ -90,6 +90,20 @@ pub(crate) struct ResolvedFault {
     pub targets: ResolvedTarget,
     /// The containers of the services in `to:` / `from:`.
     pub peers: Vec<ContainerInfo>,
+    /// Network, HTTP and DNS faults: the containers that share a target's
+    /// network namespace, which the fault reaches too.
+    pub sharers: Vec<Sharer>,
+}
+
+/// A container that shares the network namespace of a fault's target.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sharer {
+    pub container: ContainerInfo,
+    /// The name of the target whose namespace it shares.
+    pub with: String,
+    /// In the scope (allowed), or outside it (allowed only with
+    /// `include_shared_namespace: true`).
+    pub in_scope: bool,
 }
 
 /// One step of the schedule, at an offset from the start of the run.

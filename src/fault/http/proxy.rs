@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
@@ -31,7 +31,12 @@ type Body = BoxBody<Bytes, hyper::Error>;
 
 struct Shared {
     plan: Plan,
+    /// The port the proxy listens on, which its rules redirect to.
+    own_port: u16,
     counts: Counts,
+    /// Connections that reached the proxy without being redirected to it,
+    /// closed unserved.
+    strays: AtomicU64,
     /// Set once the redirect is gone: everything passes through.
     passing: AtomicBool,
     open: AtomicUsize,
@@ -72,7 +77,9 @@ pub(crate) fn serve(
 
     let shared = Arc::new(Shared {
         plan,
+        own_port,
         counts: Counts::default(),
+        strays: AtomicU64::new(0),
         passing: AtomicBool::new(false),
         open: AtomicUsize::new(0),
         draw: Draw::new(),
@@ -130,6 +137,13 @@ pub(crate) fn serve(
         }
     });
     let mut last = format!("stopped: {why}; {}", shared.counts.line("requests"));
+    let strays = shared.strays.load(Ordering::SeqCst);
+    if strays > 0 {
+        last.push_str(&format!(
+            "; {strays} connection{} not redirected to it closed",
+            if strays == 1 { "" } else { "s" }
+        ));
+    }
     if let Err(e) = removed {
         last.push_str(&format!("; the redirect could not be removed: {e}"));
     }
@@ -184,6 +198,12 @@ async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
     let Some(upstream) = original_destination(&stream) else {
         return;
     };
+    // Passing on a connection made straight to the proxy would reach the
+    // proxy again, and again, until it has no descriptor left.
+    if !super::redirected_here(&shared.plan, upstream, shared.own_port) {
+        shared.strays.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     let _ = stream.set_nodelay(true);
     let fd = stream.as_raw_fd();
     let sender: Upstream = Arc::new(tokio::sync::Mutex::new(None));

@@ -231,3 +231,147 @@ fn a_dns_fault_through_a_helper_container_fails_the_listed_name_only() {
         Vec::<String>::new()
     );
 }
+
+/// `service` of `project` started with its `/etc/resolv.conf` replaced, before
+/// it starts, by a symlink to `link` (Docker then mounts its own resolv.conf
+/// at `link` inside the container, where the link leads).
+fn with_resolv_conf_link(project: &Project, service: &str, link: &str, args: &[&str]) -> Container {
+    let name = format!("{}_{service}_1", project.name);
+    let network = format!("{}_default", project.name);
+    let labels = [
+        format!("com.docker.compose.project={}", project.name),
+        format!("com.docker.compose.service={service}"),
+        "gameday.test=1".to_string(),
+    ];
+    let mut create = vec![
+        "create",
+        "--name",
+        &name,
+        "--network",
+        &network,
+        "--network-alias",
+        service,
+    ];
+    for l in &labels {
+        create.extend(["--label", l.as_str()]);
+    }
+    create.push(DEMO_IMAGE);
+    create.extend(args);
+    let id = docker(&create);
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tree.path().join("etc")).unwrap();
+    std::os::unix::fs::symlink(link, tree.path().join("etc/resolv.conf")).unwrap();
+    let archive = tree.path().join("etc.tar");
+    run(std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(tree.path())
+        .arg("etc"));
+    let archive = std::fs::File::open(archive).unwrap();
+    let copied = std::process::Command::new("docker")
+        .args(["cp", "-", &format!("{id}:/")])
+        .stdin(archive)
+        .output()
+        .unwrap();
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    docker(&["start", &id]);
+    Container {
+        id,
+        name,
+        host_port: None,
+    }
+}
+
+/// The DNS proxy reads the target's resolv.conf inside the container's
+/// root. A target whose `/etc/resolv.conf` is an absolute symlink to a path
+/// that also exists on this host (naming an unroutable nameserver there):
+/// the proxy passes the other lookups to the container's own resolver, as
+/// the container does, so they still resolve (read through /proc/PID/root,
+/// the host's file was read and they timed out). Pointed at `/dev/zero`,
+/// the fault is refused cleanly (a device is not read, and never for ever),
+/// and lookups are answered throughout.
+#[test]
+fn the_resolv_conf_is_read_inside_the_container_never_through_a_link_to_this_host() {
+    let project = Project::new("dnslink");
+    project.service_opts("store", &[], &["store", "--listen", "0.0.0.0:7000"], None);
+    project.service_opts(
+        "pricing",
+        &[],
+        &["pricing", "--listen", "0.0.0.0:9000"],
+        None,
+    );
+    let host_dir = tempfile::Builder::new()
+        .prefix("gdt-dnslink-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let host_file = host_dir.path().join("resolv.conf");
+    // TEST-NET-1: nothing answers there.
+    std::fs::write(&host_file, "nameserver 192.0.2.53\n").unwrap();
+    let link = host_file.to_str().unwrap().to_string();
+    let api = with_resolv_conf_link(
+        &project,
+        "api",
+        &link,
+        &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+    );
+    wait_for("the api to resolve store", Duration::from_secs(10), || {
+        resolve(&api.id, "store").0.is_ok()
+    });
+    let (_g, file) = gameday_file(&dns_gameday(
+        &project.name,
+        "names: [store], error: nxdomain",
+        "8s",
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    wait_until("store to stop resolving", Duration::from_secs(20), || {
+        resolve(&api.id, "store").0.is_err()
+    });
+    let (pricing, took) = resolve(&api.id, "pricing");
+    assert!(
+        pricing.is_ok() && took < Duration::from_secs(1),
+        "a name not listed goes to the container's own resolver: {pricing:?} in {took:?}"
+    );
+    let output = finish(child, Duration::from_secs(60));
+    assert_exit(&output, 0);
+    let said = text(&output);
+    assert!(said.contains("passed to 127.0.0.11"), "{said}");
+    assert!(
+        !said.contains("192.0.2.53"),
+        "the host's file was read: {said}"
+    );
+
+    // Now a link to /dev/zero: refused at once, nothing applied.
+    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &api.id]);
+    run(std::process::Command::new("ln").args([
+        "-sfn",
+        "/dev/zero",
+        &format!("/proc/{}/root/etc/resolv.conf", pid.trim()),
+    ]));
+    let out2 = tempfile::tempdir().unwrap();
+    let start = std::time::Instant::now();
+    let output = finish(spawn_run(&file, out2.path()), Duration::from_secs(60));
+    let said = text(&output);
+    assert_ne!(output.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("/etc/resolv.conf is not a regular file"),
+        "{said}"
+    );
+    eprintln!("refused after {:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_secs(30), "{said}");
+    assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
+    // The container's own lookups need a resolv.conf again: nothing of the
+    // refused fault is in their way.
+    run(std::process::Command::new("ln").args([
+        "-sfn",
+        &link,
+        &format!("/proc/{}/root/etc/resolv.conf", pid.trim()),
+    ]));
+    assert!(resolve(&api.id, "pricing").0.is_ok());
+    assert!(resolve(&api.id, "store").0.is_ok());
+}

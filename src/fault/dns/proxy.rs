@@ -17,29 +17,6 @@ use crate::gameday::model::DnsError;
 /// How long a passed lookup may wait for the resolver's answer.
 const UPSTREAM_WITHIN: Duration = Duration::from_secs(5);
 
-/// The resolvers the container asks, from its resolv.conf (read before
-/// entering its namespace, through its root; placed in a helper, the
-/// helper's own, which Docker shares with the container).
-fn resolvers(pid: i64, placed: bool) -> Result<Vec<SocketAddr>, String> {
-    let path = if placed {
-        "/etc/resolv.conf".to_string()
-    } else {
-        format!("/proc/{pid}/root/etc/resolv.conf")
-    };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read the container's resolv.conf: {e}"))?;
-    let found: Vec<SocketAddr> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
-        .collect();
-    if found.is_empty() {
-        return Err("the container's resolv.conf names no nameserver".into());
-    }
-    Ok(found)
-}
-
 /// `gameday dns-proxy`: runs until told to stop; an error (nothing left
 /// then) when it could not start.
 pub(crate) fn serve(
@@ -50,7 +27,9 @@ pub(crate) fn serve(
     plan: Plan,
     placed: bool,
 ) -> Result<(), String> {
-    let upstream = resolvers(pid, placed)?;
+    // Read before entering its namespace, through its root (placed in a
+    // helper, the helper's own, which Docker shares with the container).
+    let upstream = super::resolv::resolvers(pid, placed)?;
     let main_stat = enter(pid, container, placed)?;
     let socket = UdpSocket::bind("0.0.0.0:0")
         .map_err(|e| format!("cannot listen in the container's namespace: {e}"))?;

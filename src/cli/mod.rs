@@ -263,6 +263,15 @@ pub enum Command {
     /// The proxy behind a `dns` fault (hidden, as `http-proxy`).
     #[command(hide = true, name = "dns-proxy")]
     DnsProxy(ProxyArgs),
+    /// Forget the flows a fault's redirect rules translated, in this
+    /// network namespace (hidden: run by a revert in a helper container
+    /// sharing the target's namespace, after the rules are gone).
+    #[command(hide = true, name = "conntrack-forget")]
+    ConntrackForget {
+        /// PROTOCOL:PORT:TO_PORT, e.g. `udp:53:40000`.
+        #[arg(long = "redirect", required = true)]
+        redirects: Vec<crate::fault::conntrack::Redirect>,
+    },
     /// Stop a live run from another terminal or machine: every fault is reverted at once.
     ///
     /// Leaves a halt marker beside the run's claim on the engine; the runner (and its
@@ -409,6 +418,10 @@ pub fn main() -> u8 {
         }
         Command::HttpProxy(a) => proxy("http-proxy", a, crate::fault::http::serve),
         Command::DnsProxy(a) => proxy("dns-proxy", a, crate::fault::dns::serve),
+        Command::ConntrackForget { redirects } => Ok(crate::fault::nsworker::exit_code(
+            "conntrack-forget",
+            crate::fault::conntrack::forget(&redirects).map(|n| println!("forgotten={n}")),
+        )),
         Command::Annotate {
             run_dir,
             ticket,

@@ -9,6 +9,7 @@
 //! the userspace engine in [`nfqueue`]).
 
 pub(crate) mod child;
+pub(crate) mod conntrack;
 pub(crate) mod dns;
 pub(crate) mod helper;
 pub(crate) mod http;

@@ -8,6 +8,7 @@
 
 use std::net::Ipv4Addr;
 
+use super::conntrack::{Protocol, Redirect};
 use super::netns::{self, NetExec};
 use super::nfqueue::{self, PacketPlan, PacketServer};
 use crate::docker::{ContainerInfo, Endpoint, Engine};
@@ -470,10 +471,30 @@ fn safe_word(word: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_.:/,!=+@%-".contains(c))
 }
 
+/// The redirect a `nat` rule read back makes (`-p udp ... --dport 53 ...
+/// -j REDIRECT --to-ports 40000`), if it is one.
+fn redirect_of(words: &[&str]) -> Option<Redirect> {
+    let after = |flag: &str| {
+        let at = words.iter().position(|w| *w == flag)?;
+        words.get(at + 1).copied()
+    };
+    if after("-j") != Some("REDIRECT") {
+        return None;
+    }
+    Some(Redirect {
+        protocol: Protocol::from_name(after("-p")?)?,
+        caught: after("--dport")?.parse().ok()?,
+        to: after("--to-ports")?.parse().ok()?,
+    })
+}
+
 /// Remove the rules `which` names (by their comment, exactly) and
-/// gameday's qdiscs (handle `6764:`). Returns whether anything was removed.
+/// gameday's qdiscs (handle `6764:`); then forget the flows the removed
+/// redirects had translated (a proxy that died could not). Returns whether
+/// anything was removed.
 pub(crate) fn remove_tagged(exec: &mut dyn NetExec, which: Tagged<'_>) -> Result<bool, String> {
     let mut removed = false;
+    let mut redirects = Vec::new();
     for table in ["filter", "mangle", "nat"] {
         let rules = exec.run("iptables", &["-w", "5", "-t", table, "-S"])?;
         for rule in rules.lines().filter(|r| r.starts_with("-A ")) {
@@ -490,8 +511,12 @@ pub(crate) fn remove_tagged(exec: &mut dyn NetExec, which: Tagged<'_>) -> Result
             let mut args: Vec<&str> = vec!["-w", "5", "-t", table, "-D"];
             args.extend(words.iter().skip(1));
             exec.run("iptables", &args)?;
+            redirects.extend(redirect_of(&words));
             removed = true;
         }
+    }
+    if !redirects.is_empty() {
+        exec.forget_redirected(&redirects)?;
     }
     for dev in netns::interfaces_via(exec)? {
         let qdiscs = exec.run("tc", &["qdisc", "show", "dev", &dev])?;
@@ -626,6 +651,18 @@ mod tests {
         assert!(Tagged::AnyOfGameday.matches("gameday:run2:s1-f1-abc"));
         assert!(!Tagged::AnyOfGameday.matches("user-rule"));
         assert!(safe_word("10.0.0.2/32") && safe_word("gameday:run1:s1-f1-abc"));
+        let redirect = "-A OUTPUT -p udp -m udp --dport 53 -m mark ! --mark 0x6764 -m comment --comment gameday:run1:s1-f1-abc -j REDIRECT --to-ports 40000";
+        let words: Vec<&str> = redirect.split_whitespace().collect();
+        assert_eq!(
+            redirect_of(&words),
+            Some(Redirect {
+                protocol: Protocol::Udp,
+                caught: 53,
+                to: 40000
+            })
+        );
+        let words: Vec<&str> = ours.split_whitespace().collect();
+        assert_eq!(redirect_of(&words), None, "a DROP rule redirects nothing");
         assert!(!safe_word("$(reboot)") && !safe_word("a;b") && !safe_word(""));
     }
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Plan, redirect_rules};
+use crate::fault::conntrack::{Protocol, Redirect, forget};
 use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, say, watch_end};
 use crate::gameday::model::DnsError;
 
@@ -117,13 +118,32 @@ pub(crate) fn serve(
             }
         }
     }
-    // Fail open: the redirect goes, then the answers still on their way.
+    // Fail open: the redirect goes, then the answers still on their way;
+    // then the flows it translated, which would keep reaching this port
+    // once it is closed (a resolver asking from a fixed port).
     let removed = remove_rules();
     std::thread::sleep(Duration::from_millis(200));
+    let forgotten = forget(&[
+        Redirect {
+            protocol: Protocol::Udp,
+            caught: 53,
+            to: own_port,
+        },
+        Redirect {
+            protocol: Protocol::Tcp,
+            caught: 53,
+            to: tcp_port,
+        },
+    ]);
     let reason = why.lock().ok().and_then(|w| *w).unwrap_or("told to stop");
     let mut last = format!("stopped: {reason}; {}", judge.counts.line("lookups"));
     if let Err(e) = removed {
         last.push_str(&format!("; the redirect could not be removed: {e}"));
+    }
+    if let Err(e) = forgotten {
+        last.push_str(&format!(
+            "; the redirected flows could not be forgotten: {e}"
+        ));
     }
     say(&last);
     Ok(())

@@ -20,6 +20,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 
 use super::{Plan, redirect_rules};
+use crate::fault::conntrack::{Protocol, Redirect, forget};
 use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, say, watch_end};
 use crate::gameday::model::{HttpAbort, HttpAction};
 
@@ -136,6 +137,13 @@ pub(crate) fn serve(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
+    // The flows it translated, which would keep reaching this port once
+    // it is closed.
+    let forgotten = forget(&[Redirect {
+        protocol: Protocol::Tcp,
+        caught: shared.plan.port,
+        to: own_port,
+    }]);
     let mut last = format!("stopped: {why}; {}", shared.counts.line("requests"));
     let strays = shared.strays.load(Ordering::SeqCst);
     if strays > 0 {
@@ -146,6 +154,11 @@ pub(crate) fn serve(
     }
     if let Err(e) = removed {
         last.push_str(&format!("; the redirect could not be removed: {e}"));
+    }
+    if let Err(e) = forgotten {
+        last.push_str(&format!(
+            "; the redirected flows could not be forgotten: {e}"
+        ));
     }
     say(&last);
     runtime.shutdown_timeout(Duration::from_millis(100));

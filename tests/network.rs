@@ -76,9 +76,10 @@ fn leftovers(c: &Container) -> String {
     found.extend(
         qdiscs
             .lines()
-            .filter(|l| l.contains("6764:") || l.contains("netem") || l.contains("tbf"))
+            .filter(|l| l.contains("netem") || l.contains("tbf"))
             .map(String::from),
     );
+    found.extend(gameday_qdiscs(&qdiscs));
     found.join("\n")
 }
 
@@ -360,6 +361,127 @@ fn bandwidth_caps_throughput() {
         download_mbit(port, 2_000_000) > 20.0,
         "still capped after revert"
     );
+}
+
+/// Two faults on one container: a bandwidth limit (a root qdisc of its
+/// own) and a partition (rules). Reverting the partition leaves the limit
+/// in place: downloads stay capped (before, every revert took any `6764:`
+/// qdisc, the other fault's with it). A second limit on the same
+/// interfaces cannot add a root of its own and fails; its recipe, run as
+/// after any failed apply, leaves the first alone too. The limit goes with
+/// its own revert; and a recipe journalled before (no qdisc in it) still
+/// removes the `6764:` qdisc gameday added then.
+#[test]
+fn a_revert_removes_its_own_qdisc_and_no_other_faults() {
+    if !docker_available() {
+        return;
+    }
+    let s = stack("ownqdisc");
+    let port = s.store.host_port.unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let engine = engine(&rt);
+    let store = info(&s.store, "store");
+    let context = |name: &str, peers: Vec<ContainerInfo>| ApplyContext {
+        tag: format!("gameday:test-{}:{name}", std::process::id()),
+        project: s.project.name.clone(),
+        peers,
+        netem_available: gameday::testing::fault::netns::kernel_has_netem(),
+        ..Default::default()
+    };
+    let bandwidth = |bits_per_second| {
+        Fault::Bandwidth(BandwidthFault {
+            target: target("store"),
+            shared: Default::default(),
+            rate: Rate { bits_per_second },
+        })
+    };
+    let capped = |when: &str| {
+        let mbit = download_mbit(port, 2_000_000);
+        assert!(
+            (4.0..=10.0).contains(&mbit),
+            "8mbit cap {when}: measured {mbit:.1} Mbit/s"
+        );
+    };
+    let (_, limit) = apply_now(
+        &rt,
+        &engine,
+        &bandwidth(8_000_000),
+        &store,
+        &context("limit", vec![]),
+    );
+    capped("applied");
+    let partition = Fault::Partition(PartitionFault {
+        target: target("store"),
+        shared: Default::default(),
+        from: vec![peer("api")],
+    });
+    let (_, cut) = apply_now(
+        &rt,
+        &engine,
+        &partition,
+        &store,
+        &context("cut", vec![info(&s.api, "api")]),
+    );
+    assert!(!can_connect(&s.api, "store:7000"), "partitioned");
+    rt.block_on(cut.revert(&engine))
+        .map_err(|(_, e)| e)
+        .unwrap();
+    assert!(can_connect(&s.api, "store:7000"), "the partition is gone");
+    capped("after the partition's revert");
+
+    let second = bandwidth(2_000_000);
+    let second_context = context("second", vec![]);
+    let recipe = rt
+        .block_on(fault::prepare(&engine, &second, &store, &second_context))
+        .unwrap();
+    let failed = rt.block_on(fault::apply(
+        &engine,
+        &second,
+        &store,
+        &second_context,
+        recipe.clone(),
+    ));
+    assert!(failed.is_err(), "one root qdisc per interface");
+    rt.block_on(recipe.execute(&engine)).unwrap();
+    capped("after the failed second limit's revert");
+
+    rt.block_on(limit.revert(&engine))
+        .map_err(|(_, e)| e)
+        .unwrap();
+    assert_eq!(leftovers(&s.store), "");
+    assert!(download_mbit(port, 2_000_000) > 20.0, "still capped");
+
+    // As the version before left it: `6764:`, and a recipe without a qdisc.
+    run(StdCommand::new("nsenter").args([
+        "-t",
+        &pid(&s.store),
+        "-n",
+        "tc",
+        "qdisc",
+        "add",
+        "dev",
+        "eth0",
+        "root",
+        "handle",
+        "6764:",
+        "tbf",
+        "rate",
+        "8mbit",
+        "burst",
+        "20000",
+        "latency",
+        "400ms",
+    ]));
+    capped("as the version before applied it");
+    let old: RevertRecipe = serde_json::from_value(serde_json::json!({
+        "undo": "net_rules",
+        "container_id": s.store.id,
+        "container_name": s.store.name,
+        "tag": "gameday:before:s1-f1-abc",
+    }))
+    .unwrap();
+    assert!(rt.block_on(old.execute(&engine)).unwrap().is_some());
+    assert_eq!(leftovers(&s.store), "");
 }
 
 #[test]

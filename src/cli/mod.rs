@@ -318,7 +318,7 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         docker_host: Option<String>,
         /// Also sweep a compose project without a journal: remove every rule and
-        /// qdisc gameday adds (comment `gameday:`, handle 6764:) from its containers.
+        /// qdisc gameday adds (comment `gameday:`, handles 6700: to 67ff:) from its containers.
         #[arg(long, value_name = "PROJECT")]
         scope: Option<String>,
         /// With --scope: reach namespaces through helper containers from this image

@@ -330,58 +330,8 @@ fn apply_steps(
             Ok(None)
         }
         Mechanism::Netem => {
-            let netem = netem_args(fault);
             let (root, band) = own_root()?;
-            let child = qdisc::handle(qdisc::PEER_NETEM);
-            for dev in netns::interfaces_via(exec)? {
-                if peers.is_empty() {
-                    let mut args = vec![
-                        "qdisc",
-                        "add",
-                        "dev",
-                        dev.as_str(),
-                        "root",
-                        "handle",
-                        &root,
-                        "netem",
-                    ];
-                    args.extend(netem.iter().map(String::as_str));
-                    exec.run("tc", &args)?;
-                } else {
-                    // Only toward the peers: a prio qdisc whose 4th band holds netem.
-                    exec.run(
-                        "tc",
-                        &[
-                            "qdisc", "add", "dev", &dev, "root", "handle", &root, "prio", "bands",
-                            "4", "priomap", "1", "2", "2", "2", "1", "2", "0", "0", "1", "1", "1",
-                            "1", "1", "1", "1", "1",
-                        ],
-                    )?;
-                    let mut args = vec![
-                        "qdisc",
-                        "add",
-                        "dev",
-                        dev.as_str(),
-                        "parent",
-                        &band,
-                        "handle",
-                        &child,
-                        "netem",
-                    ];
-                    args.extend(netem.iter().map(String::as_str));
-                    exec.run("tc", &args)?;
-                    for ip in peers {
-                        let ip = format!("{ip}/32");
-                        exec.run(
-                            "tc",
-                            &[
-                                "filter", "add", "dev", &dev, "parent", &root, "protocol", "ip",
-                                "prio", "1", "u32", "match", "ip", "dst", &ip, "flowid", &band,
-                            ],
-                        )?;
-                    }
-                }
-            }
+            add_netem(exec, fault, peers, &root, &band)?;
             Ok(None)
         }
         Mechanism::Userspace => {
@@ -418,6 +368,69 @@ fn apply_steps(
         }
         Mechanism::DockerNetwork => Err("a disconnect is not applied inside the namespace".into()),
     }
+}
+
+/// netem as the root qdisc `root` of every interface, or, toward `peers`
+/// only, in the 4th band (`band`) of a `prio` root filtered by address.
+fn add_netem(
+    exec: &mut dyn NetExec,
+    fault: &Fault,
+    peers: &[Ipv4Addr],
+    root: &str,
+    band: &str,
+) -> Result<(), String> {
+    let netem = netem_args(fault);
+    let child = qdisc::handle(qdisc::PEER_NETEM);
+    for dev in netns::interfaces_via(exec)? {
+        if peers.is_empty() {
+            let mut args = vec![
+                "qdisc",
+                "add",
+                "dev",
+                dev.as_str(),
+                "root",
+                "handle",
+                root,
+                "netem",
+            ];
+            args.extend(netem.iter().map(String::as_str));
+            exec.run("tc", &args)?;
+        } else {
+            // Only toward the peers: a prio qdisc whose 4th band holds netem.
+            exec.run(
+                "tc",
+                &[
+                    "qdisc", "add", "dev", &dev, "root", "handle", root, "prio", "bands", "4",
+                    "priomap", "1", "2", "2", "2", "1", "2", "0", "0", "1", "1", "1", "1", "1",
+                    "1", "1", "1",
+                ],
+            )?;
+            let mut args = vec![
+                "qdisc",
+                "add",
+                "dev",
+                dev.as_str(),
+                "parent",
+                band,
+                "handle",
+                &child,
+                "netem",
+            ];
+            args.extend(netem.iter().map(String::as_str));
+            exec.run("tc", &args)?;
+            for ip in peers {
+                let ip = format!("{ip}/32");
+                exec.run(
+                    "tc",
+                    &[
+                        "filter", "add", "dev", &dev, "parent", root, "protocol", "ip", "prio",
+                        "1", "u32", "match", "ip", "dst", &ip, "flowid", band,
+                    ],
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What a removal takes: one fault's rules, by their exact tag, and its

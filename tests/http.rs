@@ -182,6 +182,88 @@ fn a_status_answers_the_asked_share_of_matching_requests_only() {
     );
 }
 
+/// A connection made straight to the proxy's own port was never
+/// redirected (its original destination is the proxy itself): it is
+/// closed unserved, not passed on to the proxy again and again until the
+/// proxy runs out of descriptors. The proxy lives on with the handful of
+/// descriptors it had, and still answers the redirected requests.
+#[test]
+fn a_connection_straight_to_the_proxy_is_closed_not_looped() {
+    let project = Project::new("httpstray");
+    let (api, addr) = api(&project);
+    let (_g, file) = gameday_file(&http_gameday(
+        &project.name,
+        r#"match: { path: /fail }, status: 502"#,
+        "20s",
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&file, out.path());
+    wait_until("the first 502", Duration::from_secs(20), || {
+        status(addr, "GET", "/fail", &[]) == 502
+    });
+    let proxy = match proxies(&api.id)[..] {
+        [one] => one,
+        ref other => panic!("one proxy expected: {other:?}"),
+    };
+    let descriptors = move || {
+        std::fs::read_dir(format!("/proc/{proxy}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = descriptors();
+    let rules = nat_redirects(&api.id);
+    let own_port: u16 = rules[0]
+        .split("--to-ports ")
+        .nth(1)
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no proxy port in {rules:?}"));
+    let straight = SocketAddr::new(addr.ip(), own_port);
+    // The most descriptors the proxy holds while the straight connections
+    // are made, sampled every millisecond.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(descriptors());
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            most
+        })
+    };
+    let start = Instant::now();
+    for _ in 0..5 {
+        let answer = request(straight, "GET", "/", &[]);
+        assert!(answer.is_err(), "closed unanswered: {answer:?}");
+    }
+    let took = start.elapsed();
+    std::thread::sleep(Duration::from_millis(200));
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let most = sampler.join().unwrap();
+    eprintln!(
+        "the proxy held {before} descriptors before, at most {most} while 5 straight connections were closed (in {took:?})"
+    );
+    assert!(
+        most <= before + 4,
+        "descriptors: {before} before, up to {most} during"
+    );
+    assert_eq!(proxies(&api.id), vec![proxy], "the proxy lives on");
+    assert_eq!(status(addr, "GET", "/fail", &[]), 502, "and still answers");
+    assert_eq!(status(addr, "GET", "/", &[]), 200, "and passes the rest");
+    assert_exit(&finish(child, Duration::from_secs(60)), 0);
+    let result = result_json(&run_dir(out.path()));
+    let detail = result["scenarios"][0]["faults"][0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains("5 connections not redirected to it closed"),
+        "{detail}"
+    );
+}
+
 /// A delay adds its time to each matching request (within 10%), leaves the
 /// others as fast as they were; an abort is a reset the client sees.
 #[test]

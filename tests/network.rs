@@ -76,9 +76,10 @@ fn leftovers(c: &Container) -> String {
     found.extend(
         qdiscs
             .lines()
-            .filter(|l| l.contains("6764:") || l.contains("netem") || l.contains("tbf"))
+            .filter(|l| l.contains("netem") || l.contains("tbf"))
             .map(String::from),
     );
+    found.extend(gameday_qdiscs(&qdiscs));
     found.join("\n")
 }
 
@@ -283,6 +284,7 @@ fn delay_adds_its_latency_and_is_reverted() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Delay(DelayFault {
         target: target("store"),
+        shared: Default::default(),
         latency: HumanDuration::from_millis(200),
         jitter: None,
         correlation: None,
@@ -314,6 +316,7 @@ fn loss_drops_its_share_of_packets() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Loss(LossFault {
         target: target("store"),
+        shared: Default::default(),
         percent: Percent(30.0),
         correlation: None,
         to: vec![],
@@ -342,6 +345,7 @@ fn bandwidth_caps_throughput() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Bandwidth(BandwidthFault {
         target: target("store"),
+        shared: Default::default(),
         rate: Rate {
             bits_per_second: 8_000_000,
         },
@@ -359,6 +363,127 @@ fn bandwidth_caps_throughput() {
     );
 }
 
+/// Two faults on one container: a bandwidth limit (a root qdisc of its
+/// own) and a partition (rules). Reverting the partition leaves the limit
+/// in place: downloads stay capped (before, every revert took any `6764:`
+/// qdisc, the other fault's with it). A second limit on the same
+/// interfaces cannot add a root of its own and fails; its recipe, run as
+/// after any failed apply, leaves the first alone too. The limit goes with
+/// its own revert; and a recipe journalled before (no qdisc in it) still
+/// removes the `6764:` qdisc gameday added then.
+#[test]
+fn a_revert_removes_its_own_qdisc_and_no_other_faults() {
+    if !docker_available() {
+        return;
+    }
+    let s = stack("ownqdisc");
+    let port = s.store.host_port.unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let engine = engine(&rt);
+    let store = info(&s.store, "store");
+    let context = |name: &str, peers: Vec<ContainerInfo>| ApplyContext {
+        tag: format!("gameday:test-{}:{name}", std::process::id()),
+        project: s.project.name.clone(),
+        peers,
+        netem_available: gameday::testing::fault::netns::kernel_has_netem(),
+        ..Default::default()
+    };
+    let bandwidth = |bits_per_second| {
+        Fault::Bandwidth(BandwidthFault {
+            target: target("store"),
+            shared: Default::default(),
+            rate: Rate { bits_per_second },
+        })
+    };
+    let capped = |when: &str| {
+        let mbit = download_mbit(port, 2_000_000);
+        assert!(
+            (4.0..=10.0).contains(&mbit),
+            "8mbit cap {when}: measured {mbit:.1} Mbit/s"
+        );
+    };
+    let (_, limit) = apply_now(
+        &rt,
+        &engine,
+        &bandwidth(8_000_000),
+        &store,
+        &context("limit", vec![]),
+    );
+    capped("applied");
+    let partition = Fault::Partition(PartitionFault {
+        target: target("store"),
+        shared: Default::default(),
+        from: vec![peer("api")],
+    });
+    let (_, cut) = apply_now(
+        &rt,
+        &engine,
+        &partition,
+        &store,
+        &context("cut", vec![info(&s.api, "api")]),
+    );
+    assert!(!can_connect(&s.api, "store:7000"), "partitioned");
+    rt.block_on(cut.revert(&engine))
+        .map_err(|(_, e)| e)
+        .unwrap();
+    assert!(can_connect(&s.api, "store:7000"), "the partition is gone");
+    capped("after the partition's revert");
+
+    let second = bandwidth(2_000_000);
+    let second_context = context("second", vec![]);
+    let recipe = rt
+        .block_on(fault::prepare(&engine, &second, &store, &second_context))
+        .unwrap();
+    let failed = rt.block_on(fault::apply(
+        &engine,
+        &second,
+        &store,
+        &second_context,
+        recipe.clone(),
+    ));
+    assert!(failed.is_err(), "one root qdisc per interface");
+    rt.block_on(recipe.execute(&engine)).unwrap();
+    capped("after the failed second limit's revert");
+
+    rt.block_on(limit.revert(&engine))
+        .map_err(|(_, e)| e)
+        .unwrap();
+    assert_eq!(leftovers(&s.store), "");
+    assert!(download_mbit(port, 2_000_000) > 20.0, "still capped");
+
+    // As the version before left it: `6764:`, and a recipe without a qdisc.
+    run(StdCommand::new("nsenter").args([
+        "-t",
+        &pid(&s.store),
+        "-n",
+        "tc",
+        "qdisc",
+        "add",
+        "dev",
+        "eth0",
+        "root",
+        "handle",
+        "6764:",
+        "tbf",
+        "rate",
+        "8mbit",
+        "burst",
+        "20000",
+        "latency",
+        "400ms",
+    ]));
+    capped("as the version before applied it");
+    let old: RevertRecipe = serde_json::from_value(serde_json::json!({
+        "undo": "net_rules",
+        "container_id": s.store.id,
+        "container_name": s.store.name,
+        "tag": "gameday:before:s1-f1-abc",
+    }))
+    .unwrap();
+    assert!(rt.block_on(old.execute(&engine)).unwrap().is_some());
+    assert_eq!(leftovers(&s.store), "");
+}
+
 #[test]
 fn partition_cuts_exactly_the_named_peers_both_ways() {
     if !docker_available() {
@@ -369,6 +494,7 @@ fn partition_cuts_exactly_the_named_peers_both_ways() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Partition(PartitionFault {
         target: target("api"),
+        shared: Default::default(),
         from: vec![peer("store")],
     });
     let peers = vec![info(&s.store, "store")];
@@ -400,6 +526,7 @@ fn delay_toward_one_peer_leaves_other_traffic_alone() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Delay(DelayFault {
         target: target("store"),
+        shared: Default::default(),
         latency: HumanDuration::from_millis(300),
         jitter: None,
         correlation: None,
@@ -439,6 +566,7 @@ fn duplicate_and_corrupt_run_through_the_userspace_engine() {
     for kind in ["duplicate", "corrupt"] {
         let share = PacketShareFault {
             target: target("store"),
+            shared: Default::default(),
             percent: Percent(50.0),
             to: vec![],
             engine: NetEngine::Userspace,
@@ -501,6 +629,7 @@ fn disconnect_reconnects_with_the_same_aliases() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fault = Fault::Disconnect(DisconnectFault {
         target: target("store"),
+        shared: Default::default(),
         network: "default".into(),
     });
     compliance(&rt, &s, fault, vec![], &s.store, "store", || {
@@ -521,6 +650,7 @@ fn netem_on_this_kernel_is_detected_and_explained() {
     let engine = engine(&rt);
     let fault = Fault::Delay(DelayFault {
         target: target("store"),
+        shared: Default::default(),
         latency: HumanDuration::from_millis(100),
         jitter: None,
         correlation: None,
@@ -632,6 +762,7 @@ fn network_faults_through_a_helper_container() {
     let before = connect_median_ms(&s);
     let delay = Fault::Delay(DelayFault {
         target: target("store"),
+        shared: Default::default(),
         latency: HumanDuration::from_millis(200),
         jitter: None,
         correlation: None,
@@ -652,6 +783,7 @@ fn network_faults_through_a_helper_container() {
     });
     let partition = Fault::Partition(PartitionFault {
         target: target("api"),
+        shared: Default::default(),
         from: vec![peer("store")],
     });
     compliance_via(
@@ -670,6 +802,7 @@ fn network_faults_through_a_helper_container() {
     let port = s.store.host_port.unwrap();
     let bandwidth = Fault::Bandwidth(BandwidthFault {
         target: target("store"),
+        shared: Default::default(),
         rate: Rate {
             bits_per_second: 8_000_000,
         },
@@ -712,6 +845,7 @@ fn recover_sweeps_a_scope_without_a_journal() {
     apply(
         Fault::Partition(PartitionFault {
             target: target("api"),
+            shared: Default::default(),
             from: vec![peer("store")],
         }),
         &s.api,
@@ -721,6 +855,7 @@ fn recover_sweeps_a_scope_without_a_journal() {
     apply(
         Fault::Bandwidth(BandwidthFault {
             target: target("store"),
+            shared: Default::default(),
             rate: Rate {
                 bits_per_second: 1_000_000,
             },

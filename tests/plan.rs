@@ -495,3 +495,118 @@ scenarios:
         insta::assert_snapshot!(lines.join("\n"));
     });
 }
+
+/// A container of no project, removed when the test ends (even failing).
+struct Outsider(String);
+
+impl Outsider {
+    fn start(name: &str, options: &[&str], args: &[&str]) -> Outsider {
+        let mut cmd = vec!["run", "-d", "--name", name, "--label", "gameday.test=1"];
+        cmd.extend(options);
+        cmd.push(DEMO_IMAGE);
+        cmd.extend(args);
+        Outsider(docker(&cmd))
+    }
+}
+
+impl Drop for Outsider {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", &self.0])
+            .output();
+    }
+}
+
+/// Containers sharing a target's network namespace (`--network
+/// container:<api>`) get its network, HTTP and DNS faults too: one outside
+/// the scope is named and the fault refused, exit 2, by `plan` and by
+/// `run` (nothing starts); with `include_shared_namespace: true` the plan
+/// goes ahead and lists it, beside the one of the scope (always allowed).
+#[test]
+fn containers_sharing_a_targets_network_namespace_are_listed_and_outside_ones_refused() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("plan-shared");
+    let (_store, api) = project.demo_stack();
+    let by_id = format!("container:{}", api.id);
+    let _sidecar = project.service_with(
+        "sidecar",
+        &["--network", &by_id],
+        &["store", "--listen", "0.0.0.0:7001"],
+    );
+    let by_name = format!("container:{}", api.name);
+    let tap_name = format!("{}-tap", project.name);
+    let _tap = Outsider::start(
+        &tap_name,
+        &["--network", &by_name],
+        &["store", "--listen", "0.0.0.0:7002"],
+    );
+    let text = |include: &str| {
+        format!(
+            r#"gameday: Shared namespace
+scope: {{ compose_project: {} }}
+scenarios:
+  - name: lookups fail
+    faults:
+      - dns: {{ service: api, error: nxdomain{include} }}
+      - loss: {{ service: store, percent: 10% }}
+    duration: 10s
+"#,
+            project.name
+        )
+    };
+    let normalise = |s: &str| {
+        s.replace(&tap_name, "[outsider]")
+            .replace(&project.name, "[project]")
+    };
+    let (_dir, file) = gameday_file(&text(""));
+    let refused = gameday_plan(&file);
+    assert_eq!(refused.status.code(), Some(2), "{}", text_of(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    insta::assert_snapshot!(
+        "shared_namespace_refused",
+        normalise(&stderr).replace(&file.display().to_string(), "[file]")
+    );
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["run", "--no-progress", "--yes", "--out"])
+        .arg(out.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", text_of(&run));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains(&format!(
+            "`{tap_name}` shares the network namespace of `{}`",
+            api.name
+        )),
+        "{}",
+        text_of(&run)
+    );
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "a run started"
+    );
+
+    let (_dir, file) = gameday_file(&text(", include_shared_namespace: true"));
+    let planned = gameday_plan(&file);
+    let stdout = String::from_utf8_lossy(&planned.stdout);
+    assert_eq!(planned.status.code(), Some(0), "{}", text_of(&planned));
+    let lines: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.contains("apply"))
+        .take_while(|l| !l.contains("hold"))
+        .collect();
+    insta::assert_snapshot!("shared_namespace_listed", normalise(&lines.join("\n")));
+}
+
+fn text_of(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

@@ -376,7 +376,7 @@ scenarios:
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
         .unwrap_or_default();
-    assert!(!qdiscs.contains("6764:"), "{qdiscs}");
+    assert!(gameday_qdiscs(&qdiscs).is_empty(), "{qdiscs}");
 }
 
 /// Userinfo and secret-looking query parameters never reach stdout,

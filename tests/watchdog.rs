@@ -80,7 +80,7 @@ fn namespace_clean(c: &Container) -> bool {
         run(std::process::Command::new("nsenter").args(["-t", &pid, "-n", "iptables-save"]));
     let qdiscs =
         run(std::process::Command::new("nsenter").args(["-t", &pid, "-n", "tc", "qdisc", "show"]));
-    !rules.contains("gameday:") && !qdiscs.contains("6764:")
+    !rules.contains("gameday:") && gameday_qdiscs(&qdiscs).is_empty()
 }
 
 /// SIGKILL the runner (only the runner) once `faulted()` holds; then,

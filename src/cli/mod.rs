@@ -263,6 +263,15 @@ pub enum Command {
     /// The proxy behind a `dns` fault (hidden, as `http-proxy`).
     #[command(hide = true, name = "dns-proxy")]
     DnsProxy(ProxyArgs),
+    /// Forget the flows a fault's redirect rules translated, in this
+    /// network namespace (hidden: run by a revert in a helper container
+    /// sharing the target's namespace, after the rules are gone).
+    #[command(hide = true, name = "conntrack-forget")]
+    ConntrackForget {
+        /// PROTOCOL:PORT:TO_PORT, e.g. `udp:53:40000`.
+        #[arg(long = "redirect", required = true)]
+        redirects: Vec<crate::fault::conntrack::Redirect>,
+    },
     /// Stop a live run from another terminal or machine: every fault is reverted at once.
     ///
     /// Leaves a halt marker beside the run's claim on the engine; the runner (and its
@@ -309,7 +318,7 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         docker_host: Option<String>,
         /// Also sweep a compose project without a journal: remove every rule and
-        /// qdisc gameday adds (comment `gameday:`, handle 6764:) from its containers.
+        /// qdisc gameday adds (comment `gameday:`, handles 6700: to 67ff:) from its containers.
         #[arg(long, value_name = "PROJECT")]
         scope: Option<String>,
         /// With --scope: reach namespaces through helper containers from this image
@@ -409,6 +418,10 @@ pub fn main() -> u8 {
         }
         Command::HttpProxy(a) => proxy("http-proxy", a, crate::fault::http::serve),
         Command::DnsProxy(a) => proxy("dns-proxy", a, crate::fault::dns::serve),
+        Command::ConntrackForget { redirects } => Ok(crate::fault::nsworker::exit_code(
+            "conntrack-forget",
+            crate::fault::conntrack::forget(&redirects).map(|n| println!("forgotten={n}")),
+        )),
         Command::Annotate {
             run_dir,
             ticket,

@@ -33,11 +33,10 @@ impl HelperExec {
     }
 }
 
-impl NetExec for HelperExec {
-    fn run(&mut self, program: &str, args: &[&str]) -> Result<String, String> {
-        let argv: Vec<String> = std::iter::once(format!("/usr/sbin/{program}"))
-            .chain(args.iter().map(|a| a.to_string()))
-            .collect();
+impl HelperExec {
+    /// Run `argv` in a helper container sharing the target's namespace;
+    /// its stdout, or why it failed.
+    fn run_argv(&mut self, argv: Vec<String>) -> Result<String, String> {
         let labels = self.labels();
         self.handle.block_on(async {
             let id = self
@@ -66,6 +65,31 @@ impl NetExec for HelperExec {
                 ))
             }
         })
+    }
+}
+
+impl NetExec for HelperExec {
+    fn run(&mut self, program: &str, args: &[&str]) -> Result<String, String> {
+        let argv: Vec<String> = std::iter::once(format!("/usr/sbin/{program}"))
+            .chain(args.iter().map(|a| a.to_string()))
+            .collect();
+        self.run_argv(argv)
+    }
+
+    fn forget_redirected(
+        &mut self,
+        redirects: &[super::conntrack::Redirect],
+    ) -> Result<usize, String> {
+        let mut argv = vec!["/gameday".to_string(), "conntrack-forget".to_string()];
+        for r in redirects {
+            argv.extend(["--redirect".to_string(), r.to_string()]);
+        }
+        let out = self.run_argv(argv)?;
+        Ok(out
+            .lines()
+            .find_map(|l| l.strip_prefix("forgotten="))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0))
     }
 
     fn start_packet_server(

@@ -9,6 +9,7 @@
 //! the userspace engine in [`nfqueue`]).
 
 pub(crate) mod child;
+pub(crate) mod conntrack;
 pub(crate) mod dns;
 pub(crate) mod helper;
 pub(crate) mod http;
@@ -17,6 +18,7 @@ pub(crate) mod netns;
 pub(crate) mod nfqueue;
 pub(crate) mod nsworker;
 pub(crate) mod process;
+pub(crate) mod qdisc;
 mod recipe;
 pub(crate) mod script;
 pub(crate) mod stress;
@@ -234,6 +236,7 @@ pub async fn prepare(
             container_name,
             tag: context.tag.clone(),
             helper_image: context.helper_image.clone(),
+            qdisc: qdisc::own(engine, fault, container, context).await,
         },
         Fault::Disconnect(d) => {
             let endpoints =
@@ -577,14 +580,27 @@ pub async fn apply(
     let tag = context.tag.clone();
     let owned_fault = fault.clone();
     let max_lifetime = context.max_lifetime;
+    let qdisc = match &recipe {
+        RevertRecipe::NetRules { qdisc, .. } => *qdisc,
+        RevertRecipe::Unpause { .. }
+        | RevertRecipe::Start { .. }
+        | RevertRecipe::Nothing { .. }
+        | RevertRecipe::Continue { .. }
+        | RevertRecipe::Stress { .. }
+        | RevertRecipe::Script { .. }
+        | RevertRecipe::Reconnect { .. } => qdisc::OwnQdisc::None,
+    };
     let applied = tokio::task::spawn_blocking(move || {
         net::apply_in_netns(
             exec.as_mut(),
             &owned_fault,
-            mechanism,
-            &tag,
-            &peers,
-            max_lifetime,
+            &net::InNetns {
+                mechanism,
+                tag: &tag,
+                qdisc,
+                peers: &peers,
+                max_lifetime,
+            },
         )
     })
     .await

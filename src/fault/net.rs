@@ -3,18 +3,18 @@
 //! userspace NFQUEUE engine; loss alone via iptables `statistic`), bandwidth
 //! (tbf), partitions (iptables DROP both ways), and Docker network
 //! disconnects. Every rule carries the comment `gameday:<run>:<fault>`, and
-//! every qdisc the handle `6764:`, so a revert (or `recover`, from another
-//! process) finds exactly what gameday added and nothing else.
+//! every root qdisc a handle of the fault's own (`qdisc`), so a revert (or
+//! `recover`, from another process) finds exactly what that fault added and
+//! nothing else.
 
 use std::net::Ipv4Addr;
 
+use super::conntrack::{Protocol, Redirect};
 use super::netns::{self, NetExec};
 use super::nfqueue::{self, PacketPlan, PacketServer};
+use super::qdisc::{self, OwnQdisc};
 use crate::docker::{ContainerInfo, Endpoint, Engine};
 use crate::gameday::model::{Fault, NetEngine, NetFault};
-
-/// Our qdiscs' handle: "gd".
-pub(crate) const QDISC_HANDLE: &str = "6764:";
 
 /// The engine a packet fault ends up using, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,12 +78,16 @@ pub(crate) fn tag(run_id: &str, fault_id: &str) -> String {
     format!("gameday:{run_id}:{fault_id}")
 }
 
+/// A hash of a fault's tag (FNV-1a): stable across processes.
+pub(crate) fn tag_hash(tag: &str) -> u64 {
+    tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
 /// A queue number for a fault, stable for its tag.
 fn queue_number(tag: &str) -> u16 {
-    let hash = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    1000 + (hash % 60_000) as u16
+    1000 + (tag_hash(tag) % 60_000) as u16
 }
 
 fn fmt_duration(d: std::time::Duration) -> String {
@@ -189,26 +193,53 @@ fn iptables(exec: &mut dyn NetExec, args: &[&str]) -> Result<(), String> {
 pub(crate) fn apply_in_netns(
     exec: &mut dyn NetExec,
     fault: &Fault,
-    mechanism: Mechanism,
-    tag: &str,
-    peers: &[Ipv4Addr],
-    max_lifetime: std::time::Duration,
+    how: &InNetns<'_>,
 ) -> Result<Option<PacketServer>, String> {
-    let result = apply_steps(exec, fault, mechanism, tag, peers, max_lifetime);
+    let result = apply_steps(exec, fault, how);
     if result.is_err() {
-        let _ = remove_tagged(exec, Tagged::Exactly(tag));
+        let _ = remove_tagged(
+            exec,
+            Tagged::Exactly {
+                tag: how.tag,
+                qdisc: how.qdisc,
+            },
+        );
     }
     result
+}
+
+/// How a fault is made in a namespace.
+pub(crate) struct InNetns<'a> {
+    pub mechanism: Mechanism,
+    /// Its rules' comment.
+    pub tag: &'a str,
+    /// Its root qdisc's handle, from its recipe.
+    pub qdisc: OwnQdisc,
+    pub peers: &'a [Ipv4Addr],
+    /// The longest a packet engine may run.
+    pub max_lifetime: std::time::Duration,
 }
 
 fn apply_steps(
     exec: &mut dyn NetExec,
     fault: &Fault,
-    mechanism: Mechanism,
-    tag: &str,
-    peers: &[Ipv4Addr],
-    max_lifetime: std::time::Duration,
+    how: &InNetns<'_>,
 ) -> Result<Option<PacketServer>, String> {
+    let InNetns {
+        mechanism,
+        tag,
+        peers,
+        max_lifetime,
+        ..
+    } = *how;
+    // The root qdisc's handle, and its 4th band (toward the peers).
+    let own_root = || -> Result<(String, String), String> {
+        let major = how
+            .qdisc
+            .major()
+            .ok_or("no qdisc handle was journalled for this fault")?;
+        Ok((qdisc::handle(major), format!("{major:x}:4")))
+    };
     let destinations: Vec<Option<String>> = if peers.is_empty() {
         vec![None]
     } else {
@@ -286,119 +317,21 @@ fn apply_steps(
             let rate = format!("{}bit", b.rate.bits_per_second);
             // A burst of 1/50 s of traffic, at least two full frames.
             let burst = format!("{}", (b.rate.bits_per_second / 8 / 50).max(3200));
+            let (root, _) = own_root()?;
             for dev in netns::interfaces_via(exec)? {
                 exec.run(
                     "tc",
                     &[
-                        "qdisc",
-                        "add",
-                        "dev",
-                        &dev,
-                        "root",
-                        "handle",
-                        QDISC_HANDLE,
-                        "tbf",
-                        "rate",
-                        &rate,
-                        "burst",
-                        &burst,
-                        "latency",
-                        "400ms",
+                        "qdisc", "add", "dev", &dev, "root", "handle", &root, "tbf", "rate", &rate,
+                        "burst", &burst, "latency", "400ms",
                     ],
                 )?;
             }
             Ok(None)
         }
         Mechanism::Netem => {
-            let netem = netem_args(fault);
-            for dev in netns::interfaces_via(exec)? {
-                if peers.is_empty() {
-                    let mut args = vec![
-                        "qdisc",
-                        "add",
-                        "dev",
-                        dev.as_str(),
-                        "root",
-                        "handle",
-                        QDISC_HANDLE,
-                        "netem",
-                    ];
-                    args.extend(netem.iter().map(String::as_str));
-                    exec.run("tc", &args)?;
-                } else {
-                    // Only toward the peers: a prio qdisc whose 4th band holds netem.
-                    exec.run(
-                        "tc",
-                        &[
-                            "qdisc",
-                            "add",
-                            "dev",
-                            &dev,
-                            "root",
-                            "handle",
-                            QDISC_HANDLE,
-                            "prio",
-                            "bands",
-                            "4",
-                            "priomap",
-                            "1",
-                            "2",
-                            "2",
-                            "2",
-                            "1",
-                            "2",
-                            "0",
-                            "0",
-                            "1",
-                            "1",
-                            "1",
-                            "1",
-                            "1",
-                            "1",
-                            "1",
-                            "1",
-                        ],
-                    )?;
-                    let mut args = vec![
-                        "qdisc",
-                        "add",
-                        "dev",
-                        dev.as_str(),
-                        "parent",
-                        "6764:4",
-                        "handle",
-                        "6765:",
-                        "netem",
-                    ];
-                    args.extend(netem.iter().map(String::as_str));
-                    exec.run("tc", &args)?;
-                    for ip in peers {
-                        let ip = format!("{ip}/32");
-                        exec.run(
-                            "tc",
-                            &[
-                                "filter",
-                                "add",
-                                "dev",
-                                &dev,
-                                "parent",
-                                QDISC_HANDLE,
-                                "protocol",
-                                "ip",
-                                "prio",
-                                "1",
-                                "u32",
-                                "match",
-                                "ip",
-                                "dst",
-                                &ip,
-                                "flowid",
-                                "6764:4",
-                            ],
-                        )?;
-                    }
-                }
-            }
+            let (root, band) = own_root()?;
+            add_netem(exec, fault, peers, &root, &band)?;
             Ok(None)
         }
         Mechanism::Userspace => {
@@ -437,11 +370,75 @@ fn apply_steps(
     }
 }
 
-/// Which rules a removal takes: those of one fault, by their exact tag,
-/// or (a sweep without a journal) every rule gameday tags.
+/// netem as the root qdisc `root` of every interface, or, toward `peers`
+/// only, in the 4th band (`band`) of a `prio` root filtered by address.
+fn add_netem(
+    exec: &mut dyn NetExec,
+    fault: &Fault,
+    peers: &[Ipv4Addr],
+    root: &str,
+    band: &str,
+) -> Result<(), String> {
+    let netem = netem_args(fault);
+    let child = qdisc::handle(qdisc::PEER_NETEM);
+    for dev in netns::interfaces_via(exec)? {
+        if peers.is_empty() {
+            let mut args = vec![
+                "qdisc",
+                "add",
+                "dev",
+                dev.as_str(),
+                "root",
+                "handle",
+                root,
+                "netem",
+            ];
+            args.extend(netem.iter().map(String::as_str));
+            exec.run("tc", &args)?;
+        } else {
+            // Only toward the peers: a prio qdisc whose 4th band holds netem.
+            exec.run(
+                "tc",
+                &[
+                    "qdisc", "add", "dev", &dev, "root", "handle", root, "prio", "bands", "4",
+                    "priomap", "1", "2", "2", "2", "1", "2", "0", "0", "1", "1", "1", "1", "1",
+                    "1", "1", "1",
+                ],
+            )?;
+            let mut args = vec![
+                "qdisc",
+                "add",
+                "dev",
+                dev.as_str(),
+                "parent",
+                band,
+                "handle",
+                &child,
+                "netem",
+            ];
+            args.extend(netem.iter().map(String::as_str));
+            exec.run("tc", &args)?;
+            for ip in peers {
+                let ip = format!("{ip}/32");
+                exec.run(
+                    "tc",
+                    &[
+                        "filter", "add", "dev", &dev, "parent", root, "protocol", "ip", "prio",
+                        "1", "u32", "match", "ip", "dst", &ip, "flowid", band,
+                    ],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a removal takes: one fault's rules, by their exact tag, and its
+/// own root qdisc; or (a sweep without a journal) every rule gameday tags
+/// and every root qdisc in gameday's range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tagged<'a> {
-    Exactly(&'a str),
+    Exactly { tag: &'a str, qdisc: OwnQdisc },
     AnyOfGameday,
 }
 
@@ -449,8 +446,15 @@ impl Tagged<'_> {
     fn matches(self, comment: &str) -> bool {
         match self {
             // An empty tag never matches: it would take every rule.
-            Tagged::Exactly(tag) => !tag.is_empty() && comment == tag,
+            Tagged::Exactly { tag, .. } => !tag.is_empty() && comment == tag,
             Tagged::AnyOfGameday => comment.starts_with("gameday:"),
+        }
+    }
+
+    fn takes_qdisc(self, major: u16) -> bool {
+        match self {
+            Tagged::Exactly { qdisc, .. } => qdisc.major() == Some(major),
+            Tagged::AnyOfGameday => qdisc::is_ours(major),
         }
     }
 }
@@ -470,10 +474,30 @@ fn safe_word(word: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_.:/,!=+@%-".contains(c))
 }
 
-/// Remove the rules `which` names (by their comment, exactly) and
-/// gameday's qdiscs (handle `6764:`). Returns whether anything was removed.
+/// The redirect a `nat` rule read back makes (`-p udp ... --dport 53 ...
+/// -j REDIRECT --to-ports 40000`), if it is one.
+fn redirect_of(words: &[&str]) -> Option<Redirect> {
+    let after = |flag: &str| {
+        let at = words.iter().position(|w| *w == flag)?;
+        words.get(at + 1).copied()
+    };
+    if after("-j") != Some("REDIRECT") {
+        return None;
+    }
+    Some(Redirect {
+        protocol: Protocol::from_name(after("-p")?)?,
+        caught: after("--dport")?.parse().ok()?,
+        to: after("--to-ports")?.parse().ok()?,
+    })
+}
+
+/// Remove the rules `which` names (by their comment, exactly) and its
+/// root qdiscs (by their handle); forget the flows the removed redirects
+/// had translated (a proxy that died could not). Returns whether anything
+/// was removed.
 pub(crate) fn remove_tagged(exec: &mut dyn NetExec, which: Tagged<'_>) -> Result<bool, String> {
     let mut removed = false;
+    let mut redirects = Vec::new();
     for table in ["filter", "mangle", "nat"] {
         let rules = exec.run("iptables", &["-w", "5", "-t", table, "-S"])?;
         for rule in rules.lines().filter(|r| r.starts_with("-A ")) {
@@ -490,20 +514,15 @@ pub(crate) fn remove_tagged(exec: &mut dyn NetExec, which: Tagged<'_>) -> Result
             let mut args: Vec<&str> = vec!["-w", "5", "-t", table, "-D"];
             args.extend(words.iter().skip(1));
             exec.run("iptables", &args)?;
+            redirects.extend(redirect_of(&words));
             removed = true;
         }
     }
-    for dev in netns::interfaces_via(exec)? {
-        let qdiscs = exec.run("tc", &["qdisc", "show", "dev", &dev])?;
-        if qdiscs
-            .lines()
-            .any(|l| l.contains(&format!(" {QDISC_HANDLE} root")))
-        {
-            exec.run("tc", &["qdisc", "del", "dev", &dev, "root"])?;
-            removed = true;
-        }
+    if !redirects.is_empty() {
+        exec.forget_redirected(&redirects)?;
     }
-    Ok(removed)
+    let qdiscs = qdisc::remove(exec, |major| which.takes_qdisc(major))?;
+    Ok(removed || qdiscs)
 }
 
 /// Find the endpoint a disconnect names: the Docker network name, or the
@@ -539,6 +558,7 @@ mod tests {
     fn netem_arguments_follow_tc() {
         let delay = Fault::Delay(DelayFault {
             target: target(),
+            shared: Default::default(),
             latency: HumanDuration::from_millis(200),
             jitter: Some(HumanDuration::from_millis(50)),
             correlation: Some(Percent(25.0)),
@@ -548,6 +568,7 @@ mod tests {
         assert_eq!(netem_args(&delay), ["delay", "200000us", "50000us", "25%"]);
         let loss = Fault::Loss(LossFault {
             target: target(),
+            shared: Default::default(),
             percent: Percent(10.0),
             correlation: None,
             to: vec![],
@@ -561,6 +582,7 @@ mod tests {
         let loss = |correlation| {
             Fault::Loss(LossFault {
                 target: target(),
+                shared: Default::default(),
                 percent: Percent(10.0),
                 correlation,
                 to: vec![],
@@ -578,6 +600,7 @@ mod tests {
         );
         let netem = Fault::Duplicate(PacketShareFault {
             target: target(),
+            shared: Default::default(),
             percent: Percent(1.0),
             to: vec![],
             engine: NetEngine::Netem,
@@ -608,7 +631,10 @@ mod tests {
         };
         let ours = rule("gameday:run1:s1-f1-abc");
         assert_eq!(comment_of(&ours).as_deref(), Some("gameday:run1:s1-f1-abc"));
-        let exact = Tagged::Exactly("gameday:run1:s1-f1-abc");
+        let exact = Tagged::Exactly {
+            tag: "gameday:run1:s1-f1-abc",
+            qdisc: OwnQdisc::Handle(0x67ab),
+        };
         assert!(exact.matches("gameday:run1:s1-f1-abc"));
         assert!(
             !exact.matches("gameday:run1:s1-f1-abcd"),
@@ -616,12 +642,38 @@ mod tests {
         );
         assert!(!exact.matches("gameday:run2:s1-f1-abc"), "another run's");
         assert!(
-            !Tagged::Exactly("").matches(""),
+            !Tagged::Exactly {
+                tag: "",
+                qdisc: OwnQdisc::None
+            }
+            .matches(""),
             "an empty tag matches nothing"
         );
+        // Its own qdisc only; a sweep takes any of gameday's range.
+        assert!(exact.takes_qdisc(0x67ab));
+        assert!(!exact.takes_qdisc(0x67ac) && !exact.takes_qdisc(qdisc::LEGACY));
+        let old = Tagged::Exactly {
+            tag: "gameday:run1:s1-f1-abc",
+            qdisc: OwnQdisc::Legacy,
+        };
+        assert!(old.takes_qdisc(qdisc::LEGACY) && !old.takes_qdisc(0x67ab));
+        assert!(Tagged::AnyOfGameday.takes_qdisc(0x67ab));
+        assert!(!Tagged::AnyOfGameday.takes_qdisc(1));
         assert!(Tagged::AnyOfGameday.matches("gameday:run2:s1-f1-abc"));
         assert!(!Tagged::AnyOfGameday.matches("user-rule"));
         assert!(safe_word("10.0.0.2/32") && safe_word("gameday:run1:s1-f1-abc"));
+        let redirect = "-A OUTPUT -p udp -m udp --dport 53 -m mark ! --mark 0x6764 -m comment --comment gameday:run1:s1-f1-abc -j REDIRECT --to-ports 40000";
+        let words: Vec<&str> = redirect.split_whitespace().collect();
+        assert_eq!(
+            redirect_of(&words),
+            Some(Redirect {
+                protocol: Protocol::Udp,
+                caught: 53,
+                to: 40000
+            })
+        );
+        let words: Vec<&str> = ours.split_whitespace().collect();
+        assert_eq!(redirect_of(&words), None, "a DROP rule redirects nothing");
         assert!(!safe_word("$(reboot)") && !safe_word("a;b") && !safe_word(""));
     }
 }

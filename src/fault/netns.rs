@@ -99,6 +99,12 @@ pub(crate) trait NetExec: Send {
         plan: super::nfqueue::PacketPlan,
         max_lifetime: std::time::Duration,
     ) -> Result<super::nfqueue::PacketServer, String>;
+    /// Delete the conntrack entries `redirects` made in the namespace;
+    /// how many.
+    fn forget_redirected(
+        &mut self,
+        redirects: &[super::conntrack::Redirect],
+    ) -> Result<usize, String>;
 }
 
 /// Enter the namespace of a process of this host (setns), as root.
@@ -121,6 +127,13 @@ impl NetExec for HostExec {
         super::nfqueue::Worker::start(Some(self.pid), queue, plan)
             .map(super::nfqueue::PacketServer::InProcess)
             .map_err(|e| format!("cannot start the packet queue: {e}"))
+    }
+
+    fn forget_redirected(
+        &mut self,
+        redirects: &[super::conntrack::Redirect],
+    ) -> Result<usize, String> {
+        super::conntrack::forget_in(self.pid, redirects)
     }
 }
 

@@ -23,8 +23,9 @@ pub enum RevertRecipe {
         container_id: String,
         container_name: String,
     },
-    /// Remove the iptables rules tagged `tag` and gameday's qdiscs from the
-    /// container's network namespace.
+    /// Remove the iptables rules tagged `tag` and the fault's own root
+    /// qdisc from the container's network namespace, and forget the flows
+    /// its redirects translated.
     NetRules {
         container_id: String,
         container_name: String,
@@ -33,6 +34,10 @@ pub enum RevertRecipe {
         /// (a remote engine): the helper image to use.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         helper_image: Option<String>,
+        /// The root qdisc the fault adds, by its handle (absent from a
+        /// recipe journalled before each fault had its own: `6764:`).
+        #[serde(default)]
+        qdisc: qdisc::OwnQdisc,
     },
     /// SIGCONT to the container's processes matching `pattern` (the
     /// `process` fault's SIGSTOP), found again on this host.
@@ -111,11 +116,23 @@ impl RevertRecipe {
             RevertRecipe::Start { container_id, .. } => format!("docker start {container_id}"),
             RevertRecipe::Nothing { .. } => "nothing to undo".to_string(),
             RevertRecipe::NetRules {
-                container_id, tag, ..
-            } => format!(
-                "pid=$(docker inspect -f '{{{{.State.Pid}}}}' {container_id}); nsenter -t $pid -n iptables-save | grep {tag} \
-                 (delete each with iptables -D); nsenter -t $pid -n tc qdisc del dev eth0 root"
-            ),
+                container_id,
+                tag,
+                qdisc,
+                ..
+            } => {
+                let rules = format!(
+                    "pid=$(docker inspect -f '{{{{.State.Pid}}}}' {container_id}); nsenter -t $pid -n iptables-save | grep {tag} \
+                     (delete each with iptables -D)"
+                );
+                match qdisc.major() {
+                    Some(major) => format!(
+                        "{rules}; nsenter -t $pid -n tc qdisc del dev eth0 root handle {}",
+                        qdisc::handle(major)
+                    ),
+                    None => rules,
+                }
+            }
             RevertRecipe::Continue {
                 container_id,
                 pattern,
@@ -387,7 +404,10 @@ impl RevertRecipe {
                 Ok(Some(confirmed_or_now(confirmed)))
             }
             RevertRecipe::NetRules {
-                tag, helper_image, ..
+                tag,
+                helper_image,
+                qdisc,
+                ..
             } => {
                 // Packet engines a dead runner left in helper containers.
                 let helpers = helper::remove_leftovers(engine, tag).await;
@@ -404,13 +424,20 @@ impl RevertRecipe {
                         message,
                     })?;
                 let owned_tag = tag.clone();
+                let qdisc = *qdisc;
                 let network = |message: String| FaultError::Network {
                     action: "remove the network fault",
                     container: name.clone(),
                     message,
                 };
                 let removed = tokio::task::spawn_blocking(move || {
-                    net::remove_tagged(exec.as_mut(), net::Tagged::Exactly(&owned_tag))
+                    net::remove_tagged(
+                        exec.as_mut(),
+                        net::Tagged::Exactly {
+                            tag: &owned_tag,
+                            qdisc,
+                        },
+                    )
                 })
                 .await
                 .map_err(|e| network(e.to_string()))?

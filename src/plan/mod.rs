@@ -99,6 +99,9 @@ pub(crate) struct ResolvedFault {
     /// filesystem it writes to, the memory it takes); empty for the
     /// other kinds.
     pub reach: Vec<Reached>,
+    /// Network, HTTP and DNS faults: the containers that share a target's
+    /// network namespace, which the fault reaches too.
+    pub sharers: Vec<Sharer>,
 }
 
 impl ResolvedFault {
@@ -111,6 +114,17 @@ impl ResolvedFault {
             .and_then(|r| r.filesystem.as_ref())
             .map(|f| f.room.clone())
     }
+}
+
+/// A container that shares the network namespace of a fault's target.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sharer {
+    pub container: ContainerInfo,
+    /// The name of the target whose namespace it shares.
+    pub with: String,
+    /// In the scope (allowed), or outside it (allowed only with
+    /// `include_shared_namespace: true`).
+    pub in_scope: bool,
 }
 
 /// One step of the schedule, at an offset from the start of the run.

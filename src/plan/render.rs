@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{Action, Plan, ResolvedTarget};
+use super::{Action, Plan, ResolvedTarget, Sharer};
 use crate::docker::ContainerInfo;
 use crate::gameday::model::{Fault, HttpSide, Pick, ProbeKind, Reach, Selector, WebhookFormat};
 use crate::gameday::units::HumanDuration;
@@ -313,6 +313,9 @@ impl Plan {
                             let _ = writeln!(out, "  {:>9}              {line}", "");
                         }
                     }
+                    if let Some(also) = sharers_line(&self.scenarios[i].faults[*fault].sharers) {
+                        let _ = writeln!(out, "  {:>9}              {also}", "");
+                    }
                 }
                 (Action::Wait(d), Some(_)) => {
                     let _ = writeln!(out, "  {at:>9}    wait      {}", HumanDuration(*d));
@@ -447,6 +450,39 @@ impl Plan {
             );
         }
     }
+}
+
+/// The containers a network, HTTP or DNS fault reaches besides its
+/// targets, because they share a target's network namespace.
+fn sharers_line(sharers: &[Sharer]) -> Option<String> {
+    let mut targets: Vec<&str> = sharers.iter().map(|s| s.with.as_str()).collect();
+    targets.dedup();
+    let groups: Vec<String> = targets
+        .iter()
+        .map(|target| {
+            let each: Vec<String> = sharers
+                .iter()
+                .filter(|s| s.with == *target)
+                .map(|s| {
+                    format!(
+                        "{} ({})",
+                        s.container.name,
+                        if s.in_scope {
+                            "in scope"
+                        } else {
+                            "outside the scope: include_shared_namespace: true"
+                        }
+                    )
+                })
+                .collect();
+            format!(
+                "{}, which share{} the network namespace of {target}",
+                each.join(", "),
+                if each.len() == 1 { "s" } else { "" }
+            )
+        })
+        .collect();
+    (!groups.is_empty()).then(|| format!("also reaches {}", groups.join("; ")))
 }
 
 /// `[pg_isready, -h, "my db"]`: an argv as the user wrote it, quoting what needs it.

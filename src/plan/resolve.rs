@@ -2,49 +2,154 @@
 //! so it is tested without Docker. Every target that does not resolve is
 //! reported, each at its line and column, with what exists instead.
 
-use super::{Inventory, Plan, ResolvedFault, ResolvedScenario, ResolvedTarget, schedule};
+use super::{Inventory, Plan, ResolvedFault, ResolvedScenario, ResolvedTarget, Sharer, schedule};
 use crate::docker::ContainerInfo;
 use crate::gameday::diag::{Diagnostic, nearest};
 use crate::gameday::model::{Fault, Gameday, Pick, Reach, Selector, Target};
 use crate::gameday::units::ContainerState;
 
-/// A network fault must stay inside its container: a target that uses the
-/// host's network namespace, or the namespace of a container outside the
-/// scope, would throttle or cut that instead.
+/// A network, HTTP or DNS fault must stay inside its container: a target
+/// that uses the host's network namespace, or the namespace of a container
+/// outside the scope, would throttle or cut that instead; and a container
+/// outside the scope that shares the target's namespace (`network_mode:
+/// container:<target>`) gets every packet, rule and proxy of the fault too,
+/// so it is refused unless the fault says `include_shared_namespace: true`.
+/// Returns every container that shares a target's namespace, in scope or
+/// not: the plan lists them.
 fn own_namespace(
     fault: &Fault,
     targets: &ResolvedTarget,
     in_scope: &[ContainerInfo],
-) -> Result<(), Diagnostic> {
-    if fault.reach() != Reach::Namespace {
-        return Ok(());
-    }
-    for c in &targets.containers {
-        let mode = c.network_mode.as_deref().unwrap_or_default();
-        let shared = if mode == "host" {
-            Some("the host's network namespace (network_mode: host): the fault would throttle or cut the whole host".to_string())
-        } else if let Some(other) = mode.strip_prefix("container:") {
-            let in_scope = in_scope
-                .iter()
-                .any(|s| s.id.starts_with(other) || s.name == other);
-            (!in_scope).then(|| {
-                format!("the network namespace of container `{other}`, which is outside the scope: the fault would reach it")
-            })
-        } else {
-            None
-        };
-        if let Some(shared) = shared {
-            return Err(Diagnostic::new(
-                targets.target.pos,
-                format!("`{}` uses {shared}", c.name),
-            )
-            .with_hint(format!(
-                "a `{}` fault needs a container with a network namespace of its own; gameday never reaches outside its scope. Nothing was changed",
-                fault.kind()
-            )));
+    outside_scope: &[ContainerInfo],
+) -> Result<Vec<Sharer>, Diagnostic> {
+    let Some(shared) = fault.shared_namespace() else {
+        return Ok(Vec::new());
+    };
+    if fault.reach() == Reach::Namespace {
+        for c in &targets.containers {
+            if let Some(whose) = foreign_namespace(c, in_scope) {
+                return Err(Diagnostic::new(
+                    targets.target.pos,
+                    format!("`{}` uses {whose}", c.name),
+                )
+                .with_hint(format!(
+                    "a `{}` fault needs a container with a network namespace of its own; gameday never reaches outside its scope. Nothing was changed",
+                    fault.kind()
+                )));
+            }
         }
     }
-    Ok(())
+    let sharers = sharers_of(&targets.containers, in_scope, outside_scope);
+    let outside: Vec<&Sharer> = sharers.iter().filter(|s| !s.in_scope).collect();
+    if !outside.is_empty() && !shared.include_shared_namespace {
+        let names: Vec<String> = outside
+            .iter()
+            .map(|s| format!("`{}`", s.container.name))
+            .collect();
+        let mut whose: Vec<String> = outside.iter().map(|s| format!("`{}`", s.with)).collect();
+        whose.dedup();
+        let (verb, are) = if outside.len() == 1 {
+            ("shares", "is")
+        } else {
+            ("share", "are")
+        };
+        return Err(Diagnostic::new(
+            targets.target.pos,
+            format!(
+                "{} {verb} the network namespace of {} and {are} outside the scope: the `{}` fault would reach {} too",
+                names.join(", "),
+                whose.join(", "),
+                fault.kind(),
+                if outside.len() == 1 { "it" } else { "them" }
+            ),
+        )
+        .with_hint(
+            "every packet, rule and proxy of the fault is theirs too (`network_mode: container:...`); add `include_shared_namespace: true` to the fault to reach them knowingly, or stop them first. Nothing was changed",
+        ));
+    }
+    Ok(sharers)
+}
+
+/// Whose network namespace `c` uses when it is not its own and not that of
+/// a container in scope: the host's, or an outside container's.
+fn foreign_namespace(c: &ContainerInfo, in_scope: &[ContainerInfo]) -> Option<String> {
+    let mode = c.network_mode.as_deref().unwrap_or_default();
+    if mode == "host" {
+        return Some("the host's network namespace (network_mode: host): the fault would throttle or cut the whole host".to_string());
+    }
+    let other = mode.strip_prefix("container:")?;
+    let in_scope = in_scope.iter().any(|s| names_container(other, s));
+    (!in_scope).then(|| {
+        format!("the network namespace of container `{other}`, which is outside the scope: the fault would reach it")
+    })
+}
+
+/// Does `reference` (what follows `container:` in a network mode: an ID,
+/// a short ID or a name) name `c`?
+fn names_container(reference: &str, c: &ContainerInfo) -> bool {
+    !reference.is_empty() && (c.id.starts_with(reference) || c.name == reference)
+}
+
+/// Every container on a target's engine that shares its network namespace
+/// (its own, or the one it joined), in or outside the scope, following
+/// `container:` links both ways. Stopped containers share nothing.
+fn sharers_of(
+    targets: &[ContainerInfo],
+    in_scope: &[ContainerInfo],
+    outside_scope: &[ContainerInfo],
+) -> Vec<Sharer> {
+    let everyone: Vec<(&ContainerInfo, bool)> = in_scope
+        .iter()
+        .map(|c| (c, true))
+        .chain(outside_scope.iter().map(|c| (c, false)))
+        .collect();
+    let joins = |a: &ContainerInfo, b: &ContainerInfo| {
+        a.engine == b.engine
+            && a.network_mode
+                .as_deref()
+                .and_then(|m| m.strip_prefix("container:"))
+                .is_some_and(|r| names_container(r, b))
+    };
+    let mut found: Vec<Sharer> = Vec::new();
+    for target in targets {
+        // The namespace's group: the target, whoever it joined, whoever
+        // joined any of them; grown until nothing more joins.
+        let mut group: Vec<&ContainerInfo> = vec![target];
+        loop {
+            let more: Vec<&ContainerInfo> = everyone
+                .iter()
+                .map(|(c, _)| *c)
+                .filter(|c| !group.iter().any(|g| g.id == c.id))
+                .filter(|c| group.iter().any(|g| joins(c, g) || joins(g, c)))
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            group.extend(more);
+        }
+        for (c, in_scope) in &everyone {
+            let live = !matches!(
+                c.state,
+                ContainerState::Exited
+                    | ContainerState::Dead
+                    | ContainerState::Removing
+                    | ContainerState::Absent
+            );
+            let is_target = targets.iter().any(|t| t.id == c.id);
+            if live
+                && !is_target
+                && group.iter().any(|g| g.id == c.id)
+                && !found.iter().any(|s| s.container.id == c.id)
+            {
+                found.push(Sharer {
+                    container: (*c).clone(),
+                    with: target.name.clone(),
+                    in_scope: *in_scope,
+                });
+            }
+        }
+    }
+    found
 }
 
 /// Match every target of the gameday against the containers in scope.
@@ -75,8 +180,13 @@ pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Ve
         for fault in &scenario.faults {
             let targets =
                 resolve_one(fault.target(), true).and_then(|targets| {
-                    match own_namespace(fault, &targets, &inventory.in_scope) {
-                        Ok(()) => Some(targets),
+                    match own_namespace(
+                        fault,
+                        &targets,
+                        &inventory.in_scope,
+                        &inventory.outside_scope,
+                    ) {
+                        Ok(sharers) => Some((targets, sharers)),
                         Err(d) => {
                             namespace_errors.push(d);
                             None
@@ -99,12 +209,13 @@ pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Ve
                 })
                 .flat_map(|r| r.containers)
                 .collect();
-            if let Some(targets) = targets {
+            if let Some((targets, sharers)) = targets {
                 faults.push(ResolvedFault {
                     fault: fault.clone(),
                     targets,
                     peers,
                     reach: Vec::new(),
+                    sharers,
                 });
             }
         }
@@ -491,5 +602,146 @@ scenarios:
             )
             .is_ok()
         );
+    }
+
+    /// `name` of project `project`, running in the network namespace of `of`.
+    fn joined(project: &str, service: &str, of: &ContainerInfo) -> ContainerInfo {
+        let mut c = container(project, service, 1);
+        c.network_mode = Some(format!("container:{}", of.id));
+        c
+    }
+
+    #[test]
+    fn containers_outside_the_scope_sharing_the_target_namespace_are_refused_unless_included() {
+        let text = |include: &str| {
+            format!(
+                r#"
+gameday: Shared
+scope: {{ compose_project: demo }}
+scenarios:
+  - name: Slow
+    faults:
+      - delay: {{ service: api, latency: 100ms{include} }}
+      - dns: {{ service: api, error: nxdomain }}
+      - pause: {{ service: api }}
+    duration: 1s
+"#
+            )
+        };
+        let api = container("demo", "api", 1);
+        let sidecar = joined("demo", "sidecar", &api);
+        let mut outsider = joined("other", "tap", &api);
+        outsider.network_mode = Some(format!("container:{}", &api.id[..12]));
+        let mut by_name = joined("other", "probe", &api);
+        by_name.network_mode = Some(format!("container:{}", api.name));
+        let mut stopped = joined("other", "old", &api);
+        stopped.state = ContainerState::Exited;
+        let mut elsewhere = joined("other", "far", &api);
+        elsewhere.engine = "db".into();
+        let inventory = Inventory {
+            in_scope: vec![api.clone(), sidecar.clone()],
+            outside_scope: vec![outsider.clone(), by_name.clone(), stopped, elsewhere],
+            ..Inventory::default()
+        };
+        let errors = resolve(gameday(&text("")), inventory.clone()).expect_err("reaches outside");
+        // The delay and the dns fault, each at its target; not the pause.
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!((errors[0].pos.line, errors[0].pos.col), (7, 18));
+        assert_eq!((errors[1].pos.line, errors[1].pos.col), (8, 16));
+        assert_eq!(
+            errors[0].message,
+            "`other_tap_1`, `other_probe_1` share the network namespace of `demo_api_1` and are outside the scope: the `delay` fault would reach them too"
+        );
+        assert!(
+            errors[0]
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("include_shared_namespace: true")),
+            "{:?}",
+            errors[0].hint
+        );
+        assert!(
+            errors[1].message.contains("the `dns` fault"),
+            "{}",
+            errors[1].message
+        );
+
+        // Asked for on the delay: allowed, and every sharer is listed.
+        let plan = resolve(
+            gameday(&text(", include_shared_namespace: true")),
+            Inventory {
+                outside_scope: vec![outsider.clone(), by_name.clone()],
+                ..inventory.clone()
+            },
+        )
+        .expect_err("the dns fault still reaches outside");
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].pos.line, 8);
+        let only_delay = r#"
+gameday: Shared
+scope: { compose_project: demo }
+scenarios:
+  - name: Slow
+    fault: { delay: { service: api, latency: 100ms, include_shared_namespace: true } }
+    duration: 1s
+"#;
+        let plan = resolve(gameday(only_delay), inventory).expect("asked for");
+        let sharers: Vec<(&str, bool, &str)> = plan.scenarios[0].faults[0]
+            .sharers
+            .iter()
+            .map(|s| (s.container.name.as_str(), s.in_scope, s.with.as_str()))
+            .collect();
+        assert_eq!(
+            sharers,
+            [
+                ("demo_sidecar_1", true, "demo_api_1"),
+                ("other_tap_1", false, "demo_api_1"),
+                ("other_probe_1", false, "demo_api_1"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_namespace_is_shared_through_the_container_the_target_joined() {
+        let g = gameday(
+            r#"
+gameday: Joined
+scope: { compose_project: demo }
+scenarios:
+  - name: Cut
+    fault: { http_fault: { service: api, port: 8080, status: 503 } }
+    duration: 1s
+"#,
+        );
+        // api joined db's namespace (db is in scope: allowed), and a
+        // container outside the scope joined db's too.
+        let db = container("demo", "db", 1);
+        let api = joined("demo", "api", &db);
+        let tap = joined("other", "tap", &db);
+        let inventory = Inventory {
+            in_scope: vec![api, db.clone()],
+            outside_scope: vec![tap],
+            ..Inventory::default()
+        };
+        let errors = resolve(g.clone(), inventory).expect_err("tap shares it");
+        assert!(
+            errors[0]
+                .message
+                .starts_with("`other_tap_1` shares the network namespace of `demo_api_1`"),
+            "{}",
+            errors[0].message
+        );
+        // Alone with db, api's faults reach db, which is in scope.
+        let plan = resolve(
+            g,
+            Inventory {
+                in_scope: vec![joined("demo", "api", &db), db],
+                ..Inventory::default()
+            },
+        )
+        .expect("in scope");
+        let sharers = &plan.scenarios[0].faults[0].sharers;
+        assert_eq!(sharers.len(), 1);
+        assert!(sharers[0].in_scope && sharers[0].container.name == "demo_db_1");
     }
 }

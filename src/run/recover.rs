@@ -514,7 +514,7 @@ async fn settle_apply(engine: &Engine, recipe: &RevertRecipe, within: std::time:
 }
 
 /// Recover without a journal: remove every rule and qdisc gameday adds
-/// (comment `gameday:`, handle `6764:`) from the running containers of a
+/// (comment `gameday:`, handles `6700:` to `67ff:`) from the running containers of a
 /// compose project, and stop the helper containers serving them.
 pub(crate) async fn sweep(
     engine: &Engine,

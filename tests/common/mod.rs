@@ -844,3 +844,23 @@ pub fn size_text(bytes: u64) -> String {
     };
     format!("{}{unit}", text.trim_end_matches(".0"))
 }
+
+/// The lines of `tc qdisc show` output that are gameday's qdiscs: a root
+/// qdisc with a handle from `6700:` to `67ff:` (each fault's own, and the
+/// `6764:` of gameday before that), or the netem it hangs under a `prio`.
+#[allow(dead_code)]
+pub fn gameday_qdiscs(shown: &str) -> Vec<String> {
+    shown
+        .lines()
+        .filter(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words.first() == Some(&"qdisc")
+                && words
+                    .get(2)
+                    .and_then(|h| h.strip_suffix(':'))
+                    .and_then(|h| u16::from_str_radix(h, 16).ok())
+                    .is_some_and(|major| (0x6700..=0x67ff).contains(&major))
+        })
+        .map(String::from)
+        .collect()
+}

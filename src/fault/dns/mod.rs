@@ -4,8 +4,9 @@
 //! to port 53 (Docker's embedded resolver at 127.0.0.11, or any other),
 //! commented with the fault's tag. A lookup of a listed name is answered
 //! with the error, dropped or held; every other lookup is passed to the
-//! container's own resolver (from its `/etc/resolv.conf`) on a socket whose
-//! mark the rules skip, and its answer relayed.
+//! container's own resolver (from its `/etc/resolv.conf`, read confined to
+//! the container's root and bounded: `resolv.rs`) on a socket whose mark
+//! the rules skip, and its answer relayed.
 //!
 //! This module is the runner's side (what the proxy is given, its rules);
 //! it is started and stopped as the HTTP proxy is (`child::start_proxy`),
@@ -15,6 +16,7 @@
 use crate::gameday::model::{DnsError, DnsFault};
 
 mod proxy;
+mod resolv;
 pub(crate) use proxy::serve;
 
 /// What the proxy does, as it is handed over (one JSON argument).

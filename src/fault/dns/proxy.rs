@@ -11,34 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Plan, redirect_rules};
+use crate::fault::conntrack::{Protocol, Redirect, forget};
 use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, say, watch_end};
 use crate::gameday::model::DnsError;
 
 /// How long a passed lookup may wait for the resolver's answer.
 const UPSTREAM_WITHIN: Duration = Duration::from_secs(5);
-
-/// The resolvers the container asks, from its resolv.conf (read before
-/// entering its namespace, through its root; placed in a helper, the
-/// helper's own, which Docker shares with the container).
-fn resolvers(pid: i64, placed: bool) -> Result<Vec<SocketAddr>, String> {
-    let path = if placed {
-        "/etc/resolv.conf".to_string()
-    } else {
-        format!("/proc/{pid}/root/etc/resolv.conf")
-    };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read the container's resolv.conf: {e}"))?;
-    let found: Vec<SocketAddr> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
-        .collect();
-    if found.is_empty() {
-        return Err("the container's resolv.conf names no nameserver".into());
-    }
-    Ok(found)
-}
 
 /// `gameday dns-proxy`: runs until told to stop; an error (nothing left
 /// then) when it could not start.
@@ -50,7 +28,9 @@ pub(crate) fn serve(
     plan: Plan,
     placed: bool,
 ) -> Result<(), String> {
-    let upstream = resolvers(pid, placed)?;
+    // Read before entering its namespace, through its root (placed in a
+    // helper, the helper's own, which Docker shares with the container).
+    let upstream = super::resolv::resolvers(pid, placed)?;
     let main_stat = enter(pid, container, placed)?;
     let socket = UdpSocket::bind("0.0.0.0:0")
         .map_err(|e| format!("cannot listen in the container's namespace: {e}"))?;
@@ -138,13 +118,32 @@ pub(crate) fn serve(
             }
         }
     }
-    // Fail open: the redirect goes, then the answers still on their way.
+    // Fail open: the redirect goes, then the answers still on their way;
+    // then the flows it translated, which would keep reaching this port
+    // once it is closed (a resolver asking from a fixed port).
     let removed = remove_rules();
     std::thread::sleep(Duration::from_millis(200));
+    let forgotten = forget(&[
+        Redirect {
+            protocol: Protocol::Udp,
+            caught: 53,
+            to: own_port,
+        },
+        Redirect {
+            protocol: Protocol::Tcp,
+            caught: 53,
+            to: tcp_port,
+        },
+    ]);
     let reason = why.lock().ok().and_then(|w| *w).unwrap_or("told to stop");
     let mut last = format!("stopped: {reason}; {}", judge.counts.line("lookups"));
     if let Err(e) = removed {
         last.push_str(&format!("; the redirect could not be removed: {e}"));
+    }
+    if let Err(e) = forgotten {
+        last.push_str(&format!(
+            "; the redirected flows could not be forgotten: {e}"
+        ));
     }
     say(&last);
     Ok(())

@@ -5,7 +5,10 @@
 //! outside the container are redirected; the proxy's own connections to
 //! the service are local, so they never are. Connections already open
 //! when the rule goes in are not redirected (conntrack keeps their path),
-//! so requests on them are unaffected until they reconnect.
+//! so requests on them are unaffected until they reconnect. Only the
+//! connections its rules redirected are served ([`redirected_here`]): one
+//! made straight to the proxy's own port is closed, since passing it on
+//! would reach the proxy again, and again.
 //!
 //! This module is the runner's side: the plan the proxy is given, the
 //! rule, starting the proxy and stopping it (its stdin closes; it removes
@@ -94,6 +97,20 @@ pub(crate) fn redirect_rules(plan: &Plan, own_port: u16, tag: &str) -> Vec<Rule>
         .collect()
 }
 
+/// Was a connection that reached the proxy going to `to` (its destination
+/// before the redirect, SO_ORIGINAL_DST) one of the fault's redirects: the
+/// faulted port (server side), or the faulted port of a peer (client side)?
+/// A connection made to the proxy itself was never redirected: its
+/// destination is the proxy's `own_port`.
+pub(crate) fn redirected_here(plan: &Plan, to: std::net::SocketAddr, own_port: u16) -> bool {
+    let std::net::SocketAddr::V4(to) = to else {
+        return false;
+    };
+    to.port() == plan.port
+        && to.port() != own_port
+        && (plan.peers.is_empty() || plan.peers.contains(to.ip()))
+}
+
 impl Rule {
     fn with(&self, op: &str) -> Vec<String> {
         let mut args: Vec<String> = ["-w", "5", "-t", "nat", op].map(String::from).to_vec();
@@ -113,6 +130,28 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_connections_redirected_to_the_faulted_port_are_served() {
+        let mut plan = Plan {
+            port: 8080,
+            matcher: HttpMatch::default(),
+            percent: 100.0,
+            action: HttpAction::Abort(crate::gameday::model::HttpAbort::Reset),
+            peers: Vec::new(),
+        };
+        let to = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert!(redirected_here(&plan, to("172.18.0.5:8080"), 40123));
+        // Straight to the proxy: its own port, on any of its addresses.
+        assert!(!redirected_here(&plan, to("172.18.0.5:40123"), 40123));
+        assert!(!redirected_here(&plan, to("127.0.0.1:40123"), 40123));
+        assert!(!redirected_here(&plan, to("172.18.0.5:9090"), 40123));
+        assert!(!redirected_here(&plan, to("[::1]:8080"), 40123));
+        plan.peers = vec!["172.18.0.3".parse().unwrap()];
+        assert!(redirected_here(&plan, to("172.18.0.3:8080"), 40123));
+        assert!(!redirected_here(&plan, to("172.18.0.4:8080"), 40123));
+        assert!(!redirected_here(&plan, to("172.18.0.3:40123"), 40123));
+    }
 
     #[test]
     fn the_redirects_are_tagged_nat_rules_added_and_deleted_alike() {

@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
@@ -20,6 +20,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 
 use super::{Plan, redirect_rules};
+use crate::fault::conntrack::{Protocol, Redirect, forget};
 use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, say, watch_end};
 use crate::gameday::model::{HttpAbort, HttpAction};
 
@@ -31,7 +32,12 @@ type Body = BoxBody<Bytes, hyper::Error>;
 
 struct Shared {
     plan: Plan,
+    /// The port the proxy listens on, which its rules redirect to.
+    own_port: u16,
     counts: Counts,
+    /// Connections that reached the proxy without being redirected to it,
+    /// closed unserved.
+    strays: AtomicU64,
     /// Set once the redirect is gone: everything passes through.
     passing: AtomicBool,
     open: AtomicUsize,
@@ -72,7 +78,9 @@ pub(crate) fn serve(
 
     let shared = Arc::new(Shared {
         plan,
+        own_port,
         counts: Counts::default(),
+        strays: AtomicU64::new(0),
         passing: AtomicBool::new(false),
         open: AtomicUsize::new(0),
         draw: Draw::new(),
@@ -129,9 +137,28 @@ pub(crate) fn serve(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
+    // The flows it translated, which would keep reaching this port once
+    // it is closed.
+    let forgotten = forget(&[Redirect {
+        protocol: Protocol::Tcp,
+        caught: shared.plan.port,
+        to: own_port,
+    }]);
     let mut last = format!("stopped: {why}; {}", shared.counts.line("requests"));
+    let strays = shared.strays.load(Ordering::SeqCst);
+    if strays > 0 {
+        last.push_str(&format!(
+            "; {strays} connection{} not redirected to it closed",
+            if strays == 1 { "" } else { "s" }
+        ));
+    }
     if let Err(e) = removed {
         last.push_str(&format!("; the redirect could not be removed: {e}"));
+    }
+    if let Err(e) = forgotten {
+        last.push_str(&format!(
+            "; the redirected flows could not be forgotten: {e}"
+        ));
     }
     say(&last);
     runtime.shutdown_timeout(Duration::from_millis(100));
@@ -184,6 +211,12 @@ async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
     let Some(upstream) = original_destination(&stream) else {
         return;
     };
+    // Passing on a connection made straight to the proxy would reach the
+    // proxy again, and again, until it has no descriptor left.
+    if !super::redirected_here(&shared.plan, upstream, shared.own_port) {
+        shared.strays.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     let _ = stream.set_nodelay(true);
     let fd = stream.as_raw_fd();
     let sender: Upstream = Arc::new(tokio::sync::Mutex::new(None));

@@ -5,12 +5,22 @@
 use super::*;
 use crate::gameday::units::{ByteSize, Percent, parse_signal};
 
-const DELAY_KEYS: &[&str] = &["latency", "jitter", "correlation", "to", "engine"];
-const LOSS_KEYS: &[&str] = &["percent", "correlation", "to", "engine"];
-const SHARE_KEYS: &[&str] = &["percent", "to", "engine"];
-const BANDWIDTH_KEYS: &[&str] = &["rate"];
-const PARTITION_KEYS: &[&str] = &["from"];
-const DISCONNECT_KEYS: &[&str] = &["network"];
+/// The key of every kind that acts on the target's network namespace:
+/// whether it may reach containers outside the scope sharing it.
+const SHARED_NAMESPACE: &str = "include_shared_namespace";
+const DELAY_KEYS: &[&str] = &[
+    "latency",
+    "jitter",
+    "correlation",
+    "to",
+    "engine",
+    SHARED_NAMESPACE,
+];
+const LOSS_KEYS: &[&str] = &["percent", "correlation", "to", "engine", SHARED_NAMESPACE];
+const SHARE_KEYS: &[&str] = &["percent", "to", "engine", SHARED_NAMESPACE];
+const BANDWIDTH_KEYS: &[&str] = &["rate", SHARED_NAMESPACE];
+const PARTITION_KEYS: &[&str] = &["from", SHARED_NAMESPACE];
+const DISCONNECT_KEYS: &[&str] = &["network", SHARED_NAMESPACE];
 const KILL_KEYS: &[&str] = &["signal", "restore"];
 const STOP_KEYS: &[&str] = &["timeout", "restore"];
 const RESTART_KEYS: &[&str] = &["timeout"];
@@ -23,10 +33,19 @@ const IO_STRESS_KEYS: &[&str] = &["path", "workers", "size", "shared_filesystem"
 const DISK_FILL_KEYS: &[&str] = &["path", "fill", "size", "shared_filesystem"];
 const SCRIPT_KEYS: &[&str] = &["apply", "revert", "in", "timeout"];
 const HTTP_FAULT_KEYS: &[&str] = &[
-    "port", "side", "to", "match", "percent", "status", "body", "abort", "delay",
+    "port",
+    "side",
+    "to",
+    "match",
+    "percent",
+    "status",
+    "body",
+    "abort",
+    "delay",
+    SHARED_NAMESPACE,
 ];
 const HTTP_MATCH_KEYS: &[&str] = &["method", "path", "header"];
-const DNS_KEYS: &[&str] = &["names", "error", "delay", "percent"];
+const DNS_KEYS: &[&str] = &["names", "error", "delay", "percent", SHARED_NAMESPACE];
 /// What an `http_fault` does to a request: exactly one of these.
 const HTTP_ACTIONS: &[&str] = &["status", "abort", "delay"];
 
@@ -208,6 +227,19 @@ impl Decoder<'_> {
                 None
             }
         }
+    }
+
+    /// `include_shared_namespace: true` (default false): a fault on the
+    /// target's network namespace may reach the containers outside the
+    /// scope that share it.
+    fn shared_namespace(&mut self, obj: &Obj<'_>) -> Option<SharedNamespace> {
+        let include = match obj.get(SHARED_NAMESPACE) {
+            None => false,
+            Some(n) => self.boolean(n, "`include_shared_namespace`")?,
+        };
+        Some(SharedNamespace {
+            include_shared_namespace: include,
+        })
     }
 
     /// A TCP port, 1 to 65535.
@@ -670,8 +702,10 @@ impl Decoder<'_> {
                     .get("percent")
                     .map(|n| self.positive_percent(n, "`percent`"))
                     .unwrap_or(Some(Percent(100.0)));
+                let shared = self.shared_namespace(&obj);
                 Some(Fault::Dns(DnsFault {
                     target,
+                    shared: shared?,
                     names: names?,
                     error: optional(error)?,
                     delay: optional(delay)?,
@@ -729,9 +763,10 @@ impl Decoder<'_> {
                     .map(|n| self.positive_percent(n, "`percent`"))
                     .unwrap_or(Some(Percent(100.0)));
                 let action = self.http_action(&obj, &what);
-                Some(Fault::HttpFault(HttpFault::new(
-                    target, port?, to?, matcher?, percent?, action?,
-                )))
+                let shared = self.shared_namespace(&obj);
+                let mut fault = HttpFault::new(target, port?, to?, matcher?, percent?, action?);
+                fault.shared = shared?;
+                Some(Fault::HttpFault(fault))
             }
             FaultKind::Delay => {
                 let (target, obj) = self.target(body, &what, keys)?;
@@ -744,8 +779,10 @@ impl Decoder<'_> {
                     .map(|n| self.percent(n, "`correlation`"));
                 let to = self.peers_opt(&obj, "to");
                 let engine = self.engine(&obj);
+                let shared = self.shared_namespace(&obj);
                 Some(Fault::Delay(DelayFault {
                     target,
+                    shared: shared?,
                     latency: latency?,
                     jitter: optional(jitter)?,
                     correlation: optional(correlation)?,
@@ -763,8 +800,10 @@ impl Decoder<'_> {
                     .map(|n| self.percent(n, "`correlation`"));
                 let to = self.peers_opt(&obj, "to");
                 let engine = self.engine(&obj);
+                let shared = self.shared_namespace(&obj);
                 Some(Fault::Loss(LossFault {
                     target,
+                    shared: shared?,
                     percent: percent?,
                     correlation: optional(correlation)?,
                     to: to?,
@@ -778,8 +817,10 @@ impl Decoder<'_> {
                     .and_then(|n| self.positive_percent(n, "`percent`"));
                 let to = self.peers_opt(&obj, "to");
                 let engine = self.engine(&obj);
+                let shared = self.shared_namespace(&obj);
                 let fault = PacketShareFault {
                     target,
+                    shared: shared?,
                     percent: percent?,
                     to: to?,
                     engine: engine?,
@@ -802,8 +843,10 @@ impl Decoder<'_> {
                         }
                     }
                 });
+                let shared = self.shared_namespace(&obj);
                 Some(Fault::Bandwidth(BandwidthFault {
                     target,
+                    shared: shared?,
                     rate: rate?,
                 }))
             }
@@ -812,6 +855,7 @@ impl Decoder<'_> {
                 let from = self
                     .require(&obj, "from", &what, "[store]")
                     .and_then(|n| self.peers(n));
+                let shared = self.shared_namespace(&obj);
                 let from = from?;
                 if from.is_empty() {
                     self.error_hint(
@@ -831,15 +875,21 @@ impl Decoder<'_> {
                     );
                     return None;
                 }
-                Some(Fault::Partition(PartitionFault { target, from }))
+                Some(Fault::Partition(PartitionFault {
+                    target,
+                    shared: shared?,
+                    from,
+                }))
             }
             FaultKind::Disconnect => {
                 let (target, obj) = self.target(body, &what, keys)?;
                 let network = self
                     .require(&obj, "network", &what, "default")
                     .and_then(|n| self.name(n, "`network`"));
+                let shared = self.shared_namespace(&obj);
                 Some(Fault::Disconnect(DisconnectFault {
                     target,
+                    shared: shared?,
                     network: network?,
                 }))
             }

@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Peer, Target};
+use super::{Peer, SharedNamespace, Target};
 use crate::gameday::units::{HumanDuration, Percent};
 
 /// What a `dns` fault answers to an affected lookup.
@@ -25,6 +25,8 @@ pub enum DnsError {
 pub struct DnsFault {
     #[serde(flatten)]
     pub target: Target,
+    #[serde(flatten)]
+    pub shared: SharedNamespace,
     /// The names whose lookups are affected, `*` matching any run of
     /// characters (`*.internal`); every name when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -163,6 +165,8 @@ pub enum HttpSide {
 pub struct HttpFault {
     #[serde(flatten)]
     pub target: Target,
+    #[serde(flatten)]
+    pub shared: SharedNamespace,
     /// The container port the service answers HTTP/1.1 on (plaintext).
     pub port: u16,
     /// `server` (default): the requests arriving at `port`; `client`: the
@@ -205,6 +209,7 @@ impl HttpFault {
     ) -> HttpFault {
         let mut fault = HttpFault {
             target,
+            shared: SharedNamespace::default(),
             port,
             side: if to.is_empty() {
                 HttpSide::Server

@@ -162,6 +162,33 @@ impl Fault {
         }
     }
 
+    /// For a fault that acts on the target's network namespace (the
+    /// network, HTTP and DNS kinds), whether it may also reach containers
+    /// outside the scope that share that namespace; `None` for the kinds
+    /// that do not act on it.
+    pub fn shared_namespace(&self) -> Option<SharedNamespace> {
+        match self {
+            Fault::Delay(f) => Some(f.shared),
+            Fault::Loss(f) => Some(f.shared),
+            Fault::Duplicate(f) | Fault::Corrupt(f) => Some(f.shared),
+            Fault::Bandwidth(f) => Some(f.shared),
+            Fault::Partition(f) => Some(f.shared),
+            Fault::Disconnect(f) => Some(f.shared),
+            Fault::HttpFault(f) => Some(f.shared),
+            Fault::Dns(f) => Some(f.shared),
+            Fault::Kill(_)
+            | Fault::Stop(_)
+            | Fault::Restart(_)
+            | Fault::Pause(_)
+            | Fault::Process(_)
+            | Fault::CpuStress(_)
+            | Fault::MemoryStress(_)
+            | Fault::IoStress(_)
+            | Fault::DiskFill(_)
+            | Fault::Script(_) => None,
+        }
+    }
+
     /// The fault as a network fault, for the code that makes those
     /// (`fault::net`); `None` for every other kind, so a new kind that is
     /// not a network fault is added here and not there.
@@ -615,6 +642,19 @@ pub struct Peer {
     pub pos: Pos,
 }
 
+/// Whether a fault on a container's network namespace may reach the
+/// containers outside the scope that share it (`network_mode:
+/// container:<target>`): every packet, rule and proxy of the fault is
+/// theirs too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+pub struct SharedNamespace {
+    /// Also fault the containers outside the scope that share the target's
+    /// network namespace (default false: such a fault is refused, naming
+    /// them). Containers in scope that share it are always allowed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_shared_namespace: bool,
+}
+
 /// How a packet fault is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -633,6 +673,8 @@ pub enum NetEngine {
 pub struct DelayFault {
     #[serde(flatten)]
     pub target: Target,
+    #[serde(flatten)]
+    pub shared: SharedNamespace,
     /// Added to every packet, e.g. `200ms`.
     pub latency: HumanDuration,
     /// Random variation around the latency (uniform, ±), e.g. `50ms`.
@@ -653,6 +695,8 @@ pub struct DelayFault {
 pub struct LossFault {
     #[serde(flatten)]
     pub target: Target,
+    #[serde(flatten)]
+    pub shared: SharedNamespace,
     /// Share of packets dropped, e.g. `10%`.
     pub percent: Percent,
     /// How much each drop decision follows the previous one, e.g. `25%` (netem, userspace).
@@ -669,6 +713,8 @@ pub struct LossFault {
 pub struct PacketShareFault {
     #[serde(flatten)]
     pub target: Target,
+    #[serde(flatten)]
+    pub shared: SharedNamespace,
     /// Share of packets affected, e.g. `5%`.
     pub percent: Percent,
     #[serde(default)]
@@ -682,6 +728,8 @@ pub struct PacketShareFault {
 pub struct BandwidthFault {
     #[serde(flatten)]
     pub target: Target,
+    #[serde(flatten)]
+    pub shared: SharedNamespace,
     /// Outgoing rate, e.g. `1mbit`, `512kbit`.
     pub rate: Rate,
 }
@@ -691,6 +739,8 @@ pub struct BandwidthFault {
 pub struct PartitionFault {
     #[serde(flatten)]
     pub target: Target,
+    #[serde(flatten)]
+    pub shared: SharedNamespace,
     /// The services cut off from the target, both ways.
     pub from: Vec<Peer>,
 }
@@ -700,6 +750,8 @@ pub struct PartitionFault {
 pub struct DisconnectFault {
     #[serde(flatten)]
     pub target: Target,
+    #[serde(flatten)]
+    pub shared: SharedNamespace,
     /// The network: its compose name (`default`) or its Docker name (`demo_default`).
     pub network: String,
 }

@@ -216,6 +216,11 @@ pub async fn prepare(
             argv: s.revert.clone(),
             on_host: s.place == ScriptPlace::Host,
             timeout_ms: s.timeout.as_std().as_millis() as u64,
+            tag: context.tag.clone(),
+            helper_image: match s.place {
+                ScriptPlace::Host => None,
+                ScriptPlace::Container => context.helper_image.clone(),
+            },
         },
         Fault::Delay(_)
         | Fault::Loss(_)
@@ -510,6 +515,12 @@ pub async fn apply(
                 container_id: &container.id,
                 container_name: &container.name,
                 timeout: s.timeout.as_std(),
+                tag: &context.tag,
+                role: "apply",
+                helper_image: match s.place {
+                    ScriptPlace::Host => None,
+                    ScriptPlace::Container => context.helper_image.as_deref(),
+                },
             },
         )
         .await

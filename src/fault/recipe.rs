@@ -66,6 +66,15 @@ pub enum RevertRecipe {
         argv: Vec<String>,
         on_host: bool,
         timeout_ms: u64,
+        /// The fault's tag: it marks the commands' processes, so that a
+        /// command that does not end in time is killed with all it started
+        /// (empty in journals written before it was kept).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        tag: String,
+        /// In a container on a remote engine: the helper image through
+        /// which such processes are reached.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        helper_image: Option<String>,
     },
     /// Connect the container to `network` again, with its aliases and address.
     Reconnect {
@@ -207,6 +216,8 @@ impl RevertRecipe {
             argv,
             on_host,
             timeout_ms,
+            tag,
+            helper_image,
         } = self
         else {
             return Ok((None, None));
@@ -242,6 +253,9 @@ impl RevertRecipe {
                 container_id,
                 container_name,
                 timeout: Duration::from_millis(*timeout_ms),
+                tag: if tag.is_empty() { container_id } else { tag },
+                role: "revert",
+                helper_image: helper_image.as_deref(),
             },
         )
         .await

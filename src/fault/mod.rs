@@ -23,6 +23,7 @@ pub(crate) mod stress;
 pub(crate) mod tagged;
 
 pub use recipe::RevertRecipe;
+pub(crate) use recipe::undone_from_this_host;
 
 use std::time::Duration;
 

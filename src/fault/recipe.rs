@@ -113,6 +113,22 @@ impl RevertRecipe {
         }
     }
 
+    /// Is it undone from this host, whatever engine the container is on (a
+    /// host script, signals to processes seen here, workers and namespaces
+    /// reached from here)? A watchdog on a remote engine could not do it.
+    pub(crate) fn acts_from_this_host(&self) -> bool {
+        match self {
+            RevertRecipe::Script { on_host, .. } => *on_host,
+            RevertRecipe::Continue { .. } => true,
+            RevertRecipe::Stress { helper_image, .. }
+            | RevertRecipe::NetRules { helper_image, .. } => helper_image.is_none(),
+            RevertRecipe::Unpause { .. }
+            | RevertRecipe::Start { .. }
+            | RevertRecipe::Nothing { .. }
+            | RevertRecipe::Reconnect { .. } => false,
+        }
+    }
+
     /// The command a person would type to undo it by hand.
     pub fn by_hand(&self) -> String {
         match self {
@@ -482,4 +498,31 @@ fn confirmed_or_now(confirmation: Option<crate::docker::Confirmation>) -> DateTi
     confirmation
         .map(|c| DateTime::from_timestamp_nanos(c.time_nano))
         .unwrap_or_else(Utc::now)
+}
+
+/// Does `prepare` make a recipe undone from this host
+/// ([`RevertRecipe::acts_from_this_host`]) for `fault` on a remote engine
+/// (where stress workers and network faults go through helpers)?
+pub(crate) fn undone_from_this_host(fault: &Fault) -> bool {
+    match fault {
+        Fault::Script(s) => s.place == ScriptPlace::Host,
+        Fault::Process(_) => true,
+        Fault::Kill(_)
+        | Fault::Stop(_)
+        | Fault::Restart(_)
+        | Fault::Pause(_)
+        | Fault::Delay(_)
+        | Fault::Loss(_)
+        | Fault::Duplicate(_)
+        | Fault::Corrupt(_)
+        | Fault::Bandwidth(_)
+        | Fault::Partition(_)
+        | Fault::Disconnect(_)
+        | Fault::CpuStress(_)
+        | Fault::MemoryStress(_)
+        | Fault::IoStress(_)
+        | Fault::DiskFill(_)
+        | Fault::HttpFault(_)
+        | Fault::Dns(_) => false,
+    }
 }

@@ -5,7 +5,9 @@
 //! record says how many were killed. On this host (its process session)
 //! and in a container from this host (the exec's processes, by the marker
 //! in their environment); in a container on a remote engine (through a
-//! helper container in its PID namespace) in `tests/remote.rs`.
+//! helper container in its PID namespace) in `tests/remote.rs`. And when
+//! the runner died during the apply, its watchdog kills what of it is left
+//! once its time is up, before it reverts.
 
 mod common;
 
@@ -135,4 +137,70 @@ fn a_container_script_that_times_out_has_every_process_of_its_exec_killed_before
     );
     assert!(killed(&error) >= 2, "{error}");
     assert_eq!(store.state(), "running");
+}
+
+/// The runner alone dies while a host script's apply runs: its watchdog
+/// gives the apply its timeout (and a margin) to end, then kills what of it
+/// still runs (found by its marker) before it runs the revert, so the
+/// apply's subshell cannot land afterwards.
+#[test]
+fn an_apply_left_running_by_a_dead_runner_is_killed_before_its_watchdog_reverts() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("scriptdead");
+    let (_store, _api) = project.demo_stack();
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    let (_g, file) = gameday_file(&format!(
+        r#"
+gameday: Script left running
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 500ms, cooldown: 500ms }}
+scenarios:
+  - name: A script that hangs
+    fault:
+      script:
+        service: store
+        in: host
+        apply: [sh, -c, "touch {started}; (sleep 8; touch {late}) & sleep 60"]
+        revert: [touch, "{reverted}"]
+        timeout: 2s
+    duration: 1s
+"#,
+        project = project.name,
+        started = at("started").display(),
+        late = at("late").display(),
+        reverted = at("reverted").display(),
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let mut runner = std::process::Command::new(assert_cmd::cargo::cargo_bin("gameday"))
+        .args(["run", "--no-progress", "--out"])
+        .arg(out.path())
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the apply", Duration::from_secs(20), || {
+        at("started").exists()
+    });
+    let started = Instant::now();
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    wait_for("the watchdog's revert", Duration::from_secs(7), || {
+        at("reverted").exists()
+    });
+    let reverted_after = started.elapsed();
+    // The subshell would write `late` 8 s after the apply started.
+    while started.elapsed() < Duration::from_secs(10) {
+        assert!(
+            !at("late").exists(),
+            "the apply landed after its revert ({reverted_after:?} after it started): {}",
+            journal_text(out.path())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("the watchdog reverted {reverted_after:?} after the apply started");
 }

@@ -288,6 +288,43 @@ impl RevertRecipe {
         ))
     }
 
+    /// A script whose apply was requested and never confirmed (its runner
+    /// died during it), once the apply's time is up: kill what of it still
+    /// runs, so that it cannot land after the revert. What was done, in
+    /// words; None for other recipes, and for a journal written before
+    /// applies were marked.
+    pub(crate) async fn end_unconfirmed_apply(&self, engine: &Engine) -> Option<String> {
+        let RevertRecipe::Script {
+            container_id,
+            container_name,
+            on_host,
+            timeout_ms,
+            tag,
+            helper_image,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        if tag.is_empty() {
+            return None;
+        }
+        let apply = script::Command {
+            argv: &[],
+            on_host: *on_host,
+            container_id,
+            container_name,
+            timeout: Duration::from_millis(*timeout_ms),
+            tag,
+            role: "apply",
+            helper_image: helper_image.as_deref(),
+        };
+        Some(format!(
+            "the unfinished apply: {}",
+            script::end_unfinished(engine, &apply).await.said()
+        ))
+    }
+
     /// [`RevertRecipe::execute`], and what the revert did in words when
     /// there is more to say than that it happened (a script's exit code and
     /// output).

@@ -163,6 +163,21 @@ async fn run_here(cmd: &Command<'_>) -> Result<Ended, String> {
     }
 }
 
+/// What is left of a command that was started and never seen to end (its
+/// runner died during it), once its time is up: killed by its marker, as
+/// [`run`] kills one that times out, so that it cannot land after the
+/// revert.
+pub(crate) async fn end_unfinished(engine: &Engine, cmd: &Command<'_>) -> sweep::Swept {
+    let marker = cmd.marker();
+    if cmd.on_host {
+        tokio::task::spawn_blocking(move || sweep::marked_on_this_host(&marker))
+            .await
+            .unwrap_or_else(|e| sweep::Swept::MayRun(e.to_string()))
+    } else {
+        sweep::in_container(engine, cmd.container_id, &marker, cmd.tag, cmd.helper_image).await
+    }
+}
+
 /// Read `from` to its end, keeping the last [`OUTPUT_READ`] bytes.
 async fn read_end(from: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
     let Some(mut from) = from else {

@@ -160,6 +160,18 @@ pub(crate) fn on_this_host(session: i32, marker: &str) -> Swept {
     counted(killed, left, "its whole session on this host")
 }
 
+/// Kill the processes on this host carrying `marker` (a host command whose
+/// session is not known: its runner is gone). Blocking.
+pub(crate) fn marked_on_this_host(marker: &str) -> Swept {
+    let pick = |p: &Seen| marked("/proc", p.pid, marker);
+    let (killed, left) = kill_until_gone("/proc", &pick);
+    counted(
+        killed,
+        left,
+        "the processes carrying its marker on this host",
+    )
+}
+
 /// Kill the processes of a command run in container `container_id` with
 /// `marker`: from this host when its processes are here, else through a
 /// helper container from `helper_image` in its PID namespace.

@@ -432,7 +432,7 @@ async fn start_one(
             let pid = child.id().unwrap_or(0);
             let how = match spec.placement {
                 Placement::ThisHostsPart => format!(
-                    "process {pid} on this host, for what is undone from this host (host scripts)"
+                    "process {pid} on this host, for what is undone from this host (host scripts, process signals)"
                 ),
                 Placement::Local | Placement::Container { .. } => {
                     format!("process {pid} on this host")

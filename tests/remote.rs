@@ -1091,3 +1091,156 @@ fn a_cut_link_to_a_tls_engine_is_reverted_by_the_watchdog_on_the_engine() {
     );
     assert_eq!(engine.state("tls-store"), "running");
 }
+
+/// On a remote engine (the TLS one, reached as another machine's would
+/// be): a `script` in the container that does not end within its timeout
+/// is killed with what it started (a background subshell) by a helper
+/// container in the container's PID namespace before the revert runs, and
+/// the record says so; and what is undone from this host (a host script's
+/// revert, the SIGCONT of a `process` fault) is held by a watchdog on this
+/// host, not by the engine's watchdog container, which could not do it:
+/// with the runner alone SIGKILLed mid-fault, the host script's revert
+/// runs and the store answers again within the lease.
+#[test]
+fn on_a_remote_engine_a_timed_out_script_is_killed_there_and_host_reverts_are_held_here() {
+    if !docker_available() {
+        return;
+    }
+    ensure_demo_image();
+    ensure_nethelper_image();
+    let engine = TlsEngine::start();
+    engine.load(nethelper_image());
+    let project = format!("gdt-tlsscript-{}", std::process::id());
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let started = engine.docker(
+        &[
+            &["run", "-d", "--name", "tls-store", "--network", "host"][..],
+            &["--label", &format!("com.docker.compose.project={project}")],
+            &["--label", "com.docker.compose.service=store"],
+            HOST_SHELL,
+            &[DEMO_IMAGE, "store", "--listen", &listen],
+        ]
+        .concat(),
+    );
+    assert!(started.status.success(), "{}", text(&started));
+    wait_for_port(port);
+    let pid = engine.docker(&["inspect", "-f", "{{.State.Pid}}", "tls-store"]);
+    let root = std::path::Path::new("/proc")
+        .join(String::from_utf8_lossy(&pid.stdout).trim())
+        .join("root");
+    let header = format!(
+        "scope: {{ compose_project: {project} }}\ndocker: {{ {}, socket: \"{}\" }}\n",
+        engine.engine_yaml(),
+        engine.file("sock")
+    );
+
+    // 1. A container script that hangs past its 1 s timeout, with a
+    //    subshell that would write /late 1 s after the revert.
+    let (_d1, hanging) = gameday_file(&format!(
+        r#"gameday: Remote script timeout
+{header}defaults: {{ baseline: 500ms, cooldown: 500ms }}
+scenarios:
+  - name: A script that hangs
+    fault:
+      script:
+        service: store
+        in: container
+        apply: [sh, -c, "(sleep 2; touch /late) & sleep 30"]
+        revert: [sh, -c, "touch /reverted"]
+        timeout: 1s
+    duration: 1s
+"#
+    ));
+    let out1 = tempfile::tempdir().unwrap();
+    let _ = gameday_run(out1.path(), &hanging, &["--yes"], 60);
+    let result = result_json(&run_dir(out1.path()));
+    let error = result["scenarios"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        root.join("reverted").exists(),
+        "the revert did not run: {error}"
+    );
+    assert!(
+        error.contains("timed out after 1s in the container; killed")
+            && error.contains("through a helper container in its PID namespace"),
+        "{error}"
+    );
+    let watch = std::time::Instant::now();
+    while watch.elapsed() < Duration::from_secs(3) {
+        assert!(
+            !root.join("late").exists(),
+            "the timed-out apply landed after its revert: {error}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let helpers = engine.docker(&["ps", "-aq", "--filter", "label=gameday.helper=1"]);
+    assert!(
+        helpers.stdout.iter().all(u8::is_ascii_whitespace),
+        "a helper is left: {}",
+        text(&helpers)
+    );
+    eprintln!("recorded: {error}");
+
+    // 2. A host script and a SIGSTOP of the store; the runner alone dies.
+    let marks = tempfile::tempdir().unwrap();
+    let (applied, reverted) = (marks.path().join("applied"), marks.path().join("reverted"));
+    let (_d2, file) = gameday_file(&format!(
+        r#"gameday: Remote host script
+{header}lease: 2s
+defaults: {{ baseline: 500ms, cooldown: 500ms }}
+scenarios:
+  - name: Host script and a frozen store
+    faults:
+      - script:
+          service: store
+          in: host
+          apply: [touch, "{applied}"]
+          revert: [sh, -c, "rm -f {applied} && touch {reverted}"]
+          timeout: 5s
+      - process: {{ service: store, match: store, signal: SIGSTOP, pid1: true }}
+    duration: 60s
+"#,
+        applied = applied.display(),
+        reverted = reverted.display(),
+    ));
+    let out2 = tempfile::tempdir().unwrap();
+    let mut runner = StdCommand::new(assert_cmd::cargo::cargo_bin("gameday"))
+        .args(["run", "--yes", "--no-progress", "--out"])
+        .arg(out2.path())
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let store_answers = || http_ok(port, "/get", Duration::from_millis(300));
+    wait_for("both faults", Duration::from_secs(40), || {
+        applied.exists() && !store_answers()
+    });
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let killed = std::time::Instant::now();
+    while !(reverted.exists() && !applied.exists() && store_answers()) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(4),
+            "not reverted within the 2 s lease + 2 s: host script reverted {}, store answers {}; journal: {}",
+            reverted.exists(),
+            store_answers(),
+            std::fs::read_to_string(run_dir(out2.path()).join("journal.jsonl")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "the watchdog on this host reverted both {:?} after the runner died",
+        killed.elapsed()
+    );
+    let journal = std::fs::read_to_string(run_dir(out2.path()).join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("for what is undone from this host")
+            && journal.matches(r#""by":"watchdog""#).count() == 2,
+        "{journal}"
+    );
+    let recovered = gameday_recover(out2.path());
+    assert_exit(&recovered, 0);
+    assert!(reverted.exists() && !applied.exists() && store_answers());
+}

@@ -299,6 +299,14 @@ pub enum Command {
         #[arg(value_name = "RUN_ID")]
         run_id: Option<String>,
     },
+    /// Kill every process of this PID namespace whose environment carries
+    /// GAMEDAY_SCRIPT=MARKER (a `script` command that timed out; run by
+    /// gameday in a helper container in the target's PID namespace).
+    #[command(hide = true, name = "kill-marked")]
+    KillMarked {
+        #[arg(long)]
+        marker: String,
+    },
     /// The dead man's switch of one run on one engine (started by `gameday run`).
     #[command(hide = true)]
     Watchdog {
@@ -345,6 +353,7 @@ pub fn main() -> u8 {
             | Command::Halt { .. }
             | Command::Watchdog { .. }
             | Command::Stress { .. }
+            | Command::KillMarked { .. }
             | Command::HttpProxy(_)
             | Command::DnsProxy(_)
     ) {
@@ -416,6 +425,7 @@ pub fn main() -> u8 {
                 Err(e) => Err(CliError::invalid(format!("gameday stress: {e}"))),
             }
         }
+        Command::KillMarked { marker } => Ok(crate::fault::script::serve_kill_marked(&marker)),
         Command::HttpProxy(a) => proxy("http-proxy", a, crate::fault::http::serve),
         Command::DnsProxy(a) => proxy("dns-proxy", a, crate::fault::dns::serve),
         Command::ConntrackForget { redirects } => Ok(crate::fault::nsworker::exit_code(

@@ -322,6 +322,17 @@ impl Engine {
     /// Run `argv` in a running container and wait for it to end. The caller
     /// bounds the time; dropping the future leaves the process to Docker.
     pub async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput, DockerError> {
+        self.exec_with_env(id, argv, &[]).await
+    }
+
+    /// [`Engine::exec`] with `env` (`NAME=value`) added to the command's
+    /// environment, which what it starts inherits.
+    pub async fn exec_with_env(
+        &self,
+        id: &str,
+        argv: &[String],
+        env: &[String],
+    ) -> Result<ExecOutput, DockerError> {
         use bollard::exec::StartExecResults;
         let classify = |e| DockerError::classify(e, id);
         let created = self
@@ -330,6 +341,7 @@ impl Engine {
                 id,
                 bollard::models::ExecConfig {
                     cmd: Some(argv.to_vec()),
+                    env: (!env.is_empty()).then(|| env.to_vec()),
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
                     ..Default::default()

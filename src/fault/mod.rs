@@ -25,6 +25,7 @@ pub(crate) mod stress;
 pub(crate) mod tagged;
 
 pub use recipe::RevertRecipe;
+pub(crate) use recipe::undone_from_this_host;
 
 use std::time::Duration;
 
@@ -223,6 +224,11 @@ pub async fn prepare(
             argv: s.revert.clone(),
             on_host: s.place == ScriptPlace::Host,
             timeout_ms: s.timeout.as_std().as_millis() as u64,
+            tag: context.tag.clone(),
+            helper_image: match s.place {
+                ScriptPlace::Host => None,
+                ScriptPlace::Container => context.helper_image.clone(),
+            },
         },
         Fault::Delay(_)
         | Fault::Loss(_)
@@ -519,6 +525,12 @@ pub async fn apply(
                 container_id: &container.id,
                 container_name: &container.name,
                 timeout: s.timeout.as_std(),
+                tag: &context.tag,
+                role: "apply",
+                helper_image: match s.place {
+                    ScriptPlace::Host => None,
+                    ScriptPlace::Container => context.helper_image.as_deref(),
+                },
             },
         )
         .await

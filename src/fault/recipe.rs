@@ -71,6 +71,15 @@ pub enum RevertRecipe {
         argv: Vec<String>,
         on_host: bool,
         timeout_ms: u64,
+        /// The fault's tag: it marks the commands' processes, so that a
+        /// command that does not end in time is killed with all it started
+        /// (empty in journals written before it was kept).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        tag: String,
+        /// In a container on a remote engine: the helper image through
+        /// which such processes are reached.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        helper_image: Option<String>,
     },
     /// Connect the container to `network` again, with its aliases and address.
     Reconnect {
@@ -106,6 +115,22 @@ impl RevertRecipe {
             | RevertRecipe::Stress { container_id, .. }
             | RevertRecipe::Script { container_id, .. }
             | RevertRecipe::Reconnect { container_id, .. } => container_id,
+        }
+    }
+
+    /// Is it undone from this host, whatever engine the container is on (a
+    /// host script, signals to processes seen here, workers and namespaces
+    /// reached from here)? A watchdog on a remote engine could not do it.
+    pub(crate) fn acts_from_this_host(&self) -> bool {
+        match self {
+            RevertRecipe::Script { on_host, .. } => *on_host,
+            RevertRecipe::Continue { .. } => true,
+            RevertRecipe::Stress { helper_image, .. }
+            | RevertRecipe::NetRules { helper_image, .. } => helper_image.is_none(),
+            RevertRecipe::Unpause { .. }
+            | RevertRecipe::Start { .. }
+            | RevertRecipe::Nothing { .. }
+            | RevertRecipe::Reconnect { .. } => false,
         }
     }
 
@@ -224,6 +249,8 @@ impl RevertRecipe {
             argv,
             on_host,
             timeout_ms,
+            tag,
+            helper_image,
         } = self
         else {
             return Ok((None, None));
@@ -259,6 +286,9 @@ impl RevertRecipe {
                 container_id,
                 container_name,
                 timeout: Duration::from_millis(*timeout_ms),
+                tag: if tag.is_empty() { container_id } else { tag },
+                role: "revert",
+                helper_image: helper_image.as_deref(),
             },
         )
         .await
@@ -272,6 +302,43 @@ impl RevertRecipe {
         Ok((
             Some(Utc::now()),
             Some(format!("revert: {}", ended.summary())),
+        ))
+    }
+
+    /// A script whose apply was requested and never confirmed (its runner
+    /// died during it), once the apply's time is up: kill what of it still
+    /// runs, so that it cannot land after the revert. What was done, in
+    /// words; None for other recipes, and for a journal written before
+    /// applies were marked.
+    pub(crate) async fn end_unconfirmed_apply(&self, engine: &Engine) -> Option<String> {
+        let RevertRecipe::Script {
+            container_id,
+            container_name,
+            on_host,
+            timeout_ms,
+            tag,
+            helper_image,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        if tag.is_empty() {
+            return None;
+        }
+        let apply = script::Command {
+            argv: &[],
+            on_host: *on_host,
+            container_id,
+            container_name,
+            timeout: Duration::from_millis(*timeout_ms),
+            tag,
+            role: "apply",
+            helper_image: helper_image.as_deref(),
+        };
+        Some(format!(
+            "the unfinished apply: {}",
+            script::end_unfinished(engine, &apply).await.said()
         ))
     }
 
@@ -495,4 +562,31 @@ fn confirmed_or_now(confirmation: Option<crate::docker::Confirmation>) -> DateTi
     confirmation
         .map(|c| DateTime::from_timestamp_nanos(c.time_nano))
         .unwrap_or_else(Utc::now)
+}
+
+/// Does `prepare` make a recipe undone from this host
+/// ([`RevertRecipe::acts_from_this_host`]) for `fault` on a remote engine
+/// (where stress workers and network faults go through helpers)?
+pub(crate) fn undone_from_this_host(fault: &Fault) -> bool {
+    match fault {
+        Fault::Script(s) => s.place == ScriptPlace::Host,
+        Fault::Process(_) => true,
+        Fault::Kill(_)
+        | Fault::Stop(_)
+        | Fault::Restart(_)
+        | Fault::Pause(_)
+        | Fault::Delay(_)
+        | Fault::Loss(_)
+        | Fault::Duplicate(_)
+        | Fault::Corrupt(_)
+        | Fault::Bandwidth(_)
+        | Fault::Partition(_)
+        | Fault::Disconnect(_)
+        | Fault::CpuStress(_)
+        | Fault::MemoryStress(_)
+        | Fault::IoStress(_)
+        | Fault::DiskFill(_)
+        | Fault::HttpFault(_)
+        | Fault::Dns(_) => false,
+    }
 }

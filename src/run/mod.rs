@@ -85,8 +85,35 @@ pub(crate) const WATCHDOG_LOG: &str = "watchdog.log";
 
 /// Each engine that receives faults, and where its watchdog runs: this
 /// host for this host's socket; a container on any other engine that has
-/// the helper image (so a cut link is covered too), else this host.
+/// the helper image (so a cut link is covered too), else this host. An
+/// engine whose watchdog is a container and whose faults include some
+/// undone from this host (host scripts) gets a second one here for those.
 async fn watchdog_specs(plan: &Plan, engines: &Engines) -> Vec<watchdog::link::Spec> {
+    let mut here: Vec<&str> = plan
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.faults)
+        .filter(|f| crate::fault::undone_from_this_host(&f.fault))
+        .flat_map(|f| &f.targets.containers)
+        .map(|c| c.engine.as_str())
+        .collect();
+    here.sort_unstable();
+    here.dedup();
+    let mut specs = engine_watchdog_specs(plan, engines).await;
+    let parts: Vec<watchdog::link::Spec> = specs
+        .iter()
+        .filter(|s| matches!(s.placement, watchdog::link::Placement::Container { .. }))
+        .filter(|s| here.contains(&s.engine.name()))
+        .map(|s| watchdog::link::Spec {
+            engine: s.engine.clone(),
+            placement: watchdog::link::Placement::ThisHostsPart,
+        })
+        .collect();
+    specs.extend(parts);
+    specs
+}
+
+async fn engine_watchdog_specs(plan: &Plan, engines: &Engines) -> Vec<watchdog::link::Spec> {
     let mut names: Vec<&str> = plan
         .scenarios
         .iter()

@@ -488,6 +488,8 @@ async fn settle_apply(engine: &Engine, recipe: &RevertRecipe, within: std::time:
         // it its timeout before the revert runs.
         RevertRecipe::Script { .. } => {
             tokio::time::sleep(within).await;
+            // Its time is up: what of it still runs is killed first.
+            let _ = recipe.end_unconfirmed_apply(engine).await;
             return;
         }
         RevertRecipe::Nothing { .. } => return,

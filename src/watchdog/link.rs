@@ -7,6 +7,10 @@
 //! with the engine's socket mounted, so it keeps working when the link to
 //! the runner is cut. A remote engine without the helper image gets a
 //! watchdog on this host instead, and the plan says what that does not cover.
+//! A watchdog on a remote engine cannot undo what is undone from this host
+//! (a `script` with `in: host`, signals to processes seen here): such a
+//! fault's recipe is held by a second watchdog for that engine, a process
+//! on this host ([`Placement::ThisHostsPart`], see [`Watchdogs::holder`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +41,10 @@ pub(crate) enum Placement {
     Local,
     /// A container on the engine, from `image`, mounting `socket`.
     Container { image: String, socket: String },
+    /// A process on this host beside an engine's watchdog container,
+    /// holding only the recipes undone from this host
+    /// ([`RevertRecipe::acts_from_this_host`]).
+    ThisHostsPart,
 }
 
 /// What the watchdog of one engine needs.
@@ -114,6 +122,8 @@ enum Ending {
 
 struct Link {
     shared: Arc<Shared>,
+    /// It holds only the engine's recipes undone from this host.
+    this_hosts_part: bool,
     tx: mpsc::UnboundedSender<ToWatchdog>,
     how: String,
     ending: Ending,
@@ -121,9 +131,13 @@ struct Link {
     reader: tokio::task::JoinHandle<()>,
 }
 
-/// The watchdogs of a run, one per engine that receives faults.
+/// The watchdogs of a run, one per engine that receives faults (and one
+/// more on this host for an engine whose watchdog is a container there
+/// when it has faults undone from this host).
 pub(crate) struct Watchdogs {
     links: Vec<Link>,
+    /// Which link holds each armed fault.
+    holders: Mutex<HashMap<String, usize>>,
 }
 
 /// Write messages (and a `renew` every `every`) until `done` is written or
@@ -173,7 +187,10 @@ impl Watchdogs {
         run: RunIdentity<'_>,
         stops: mpsc::UnboundedSender<String>,
     ) -> Result<Watchdogs, String> {
-        let mut watchdogs = Watchdogs { links: Vec::new() };
+        let mut watchdogs = Watchdogs {
+            links: Vec::new(),
+            holders: Mutex::new(HashMap::new()),
+        };
         for spec in specs {
             match start_one(&spec, &run, stops.clone()).await {
                 Ok(link) => watchdogs.links.push(link),
@@ -206,8 +223,45 @@ impl Watchdogs {
             .is_some_and(|l| matches!(l.ending, Ending::Container { .. }))
     }
 
+    /// The watchdog of `engine` (its own, not this host's part).
     fn link(&self, engine: &str) -> Option<&Link> {
-        self.links.iter().find(|l| l.shared.engine == engine)
+        self.links
+            .iter()
+            .find(|l| l.shared.engine == engine && !l.this_hosts_part)
+    }
+
+    /// Which watchdog holds `recipe`, of a fault on `engine`: the engine's,
+    /// except that a recipe undone from this host (a host script) goes to
+    /// the engine's part on this host when its watchdog is elsewhere (a
+    /// container on the engine could not run it).
+    fn holder(&self, engine: &str, recipe: &RevertRecipe) -> Option<usize> {
+        let here = recipe
+            .acts_from_this_host()
+            .then(|| {
+                self.links
+                    .iter()
+                    .position(|l| l.shared.engine == engine && l.this_hosts_part)
+            })
+            .flatten();
+        here.or_else(|| {
+            self.links
+                .iter()
+                .position(|l| l.shared.engine == engine && !l.this_hosts_part)
+        })
+    }
+
+    /// The watchdog that took fault `fault_id` (of `engine`).
+    fn holding(&self, engine: &str, fault_id: &str) -> Option<&Link> {
+        let held = self
+            .holders
+            .lock()
+            .expect("not poisoned")
+            .get(fault_id)
+            .copied();
+        match held {
+            Some(i) => self.links.get(i),
+            None => self.link(engine),
+        }
     }
 
     /// Hand the watchdog of `engine` a fault's recipe before it is applied;
@@ -219,9 +273,14 @@ impl Watchdogs {
         recipe: &RevertRecipe,
         settle: Duration,
     ) -> Result<(), String> {
-        let link = self
-            .link(engine)
+        let held_by = self
+            .holder(engine, recipe)
             .ok_or_else(|| format!("no watchdog serves engine `{engine}`"))?;
+        self.holders
+            .lock()
+            .expect("not poisoned")
+            .insert(fault_id.to_string(), held_by);
+        let link = &self.links[held_by];
         let (tx, rx) = oneshot::channel();
         link.shared
             .pending
@@ -247,7 +306,7 @@ impl Watchdogs {
 
     /// The fault's apply was confirmed.
     pub(crate) fn applied(&self, engine: &str, fault_id: &str) {
-        if let Some(link) = self.link(engine) {
+        if let Some(link) = self.holding(engine, fault_id) {
             let _ = link.tx.send(ToWatchdog::Applied {
                 fault_id: fault_id.to_string(),
             });
@@ -256,7 +315,7 @@ impl Watchdogs {
 
     /// The runner reverted the fault itself.
     pub(crate) fn disarm(&self, engine: &str, fault_id: &str) {
-        if let Some(link) = self.link(engine) {
+        if let Some(link) = self.holding(engine, fault_id) {
             let _ = link.tx.send(ToWatchdog::Disarm {
                 fault_id: fault_id.to_string(),
             });
@@ -307,7 +366,7 @@ async fn start_one(
     stops: mpsc::UnboundedSender<String>,
 ) -> Result<Link, String> {
     let (ready_tx, ready_rx) = oneshot::channel();
-    let local = matches!(spec.placement, Placement::Local);
+    let local = matches!(spec.placement, Placement::Local | Placement::ThisHostsPart);
     let shared = Arc::new(Shared {
         engine: spec.engine.name().to_string(),
         pending: Mutex::new(HashMap::new()),
@@ -336,7 +395,7 @@ async fn start_one(
     let every = (run.lease / 4).max(Duration::from_millis(250));
     let argv = ["watchdog", "--run-id", run.run_id];
     let (ending, writer, reader, place) = match &spec.placement {
-        Placement::Local => {
+        Placement::Local | Placement::ThisHostsPart => {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let log = std::fs::OpenOptions::new()
                 .create(true)
@@ -371,12 +430,15 @@ async fn start_one(
                 reading.closed();
             });
             let pid = child.id().unwrap_or(0);
-            (
-                Ending::Process(child),
-                writer,
-                reader,
-                format!("process {pid} on this host"),
-            )
+            let how = match spec.placement {
+                Placement::ThisHostsPart => format!(
+                    "process {pid} on this host, for what is undone from this host (host scripts, process signals)"
+                ),
+                Placement::Local | Placement::Container { .. } => {
+                    format!("process {pid} on this host")
+                }
+            };
+            (Ending::Process(child), writer, reader, how)
         }
         Placement::Container { image, socket } => {
             let name = container_name(run.run_id, spec.engine.name());
@@ -425,6 +487,7 @@ async fn start_one(
     };
     let link = Link {
         shared,
+        this_hosts_part: matches!(spec.placement, Placement::ThisHostsPart),
         tx,
         how: place,
         ending,
@@ -438,7 +501,12 @@ async fn start_one(
                 Err(_) => "it did not answer in time",
                 _ => "it ended before it was ready",
             };
-            Watchdogs { links: vec![link] }.finish().await;
+            Watchdogs {
+                links: vec![link],
+                holders: Mutex::new(HashMap::new()),
+            }
+            .finish()
+            .await;
             Err(why.to_string())
         }
     }

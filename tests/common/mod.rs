@@ -864,3 +864,17 @@ pub fn gameday_qdiscs(shown: &str) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// `docker run` options that lend a `FROM scratch` container (the demo
+/// image) this host's shell and tools, read-only: for `script` faults
+/// that run in the container.
+pub const HOST_SHELL: &[&str] = &[
+    "-v",
+    "/usr:/usr:ro",
+    "-v",
+    "/usr/bin:/bin:ro",
+    "-v",
+    "/usr/lib:/lib:ro",
+    "-v",
+    "/usr/lib64:/lib64:ro",
+];

@@ -57,10 +57,15 @@ pub(crate) struct RunIdentity<'a> {
 /// State shared by a link's reader and the runner.
 struct Shared {
     engine: String,
-    pending: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// Arms waiting for their answer: `Ok` held, `Err` why not.
+    pending: Mutex<HashMap<String, oneshot::Sender<Result<(), String>>>>,
     ready: Mutex<Option<oneshot::Sender<u32>>>,
     /// Set once the runner said `done`: the end of the link is expected.
     done: AtomicBool,
+    /// Why no fault may be applied under this watchdog any more: it fired,
+    /// or it is gone. Set by the reader (or the writer) the moment it
+    /// learns it; checked right before each apply.
+    fired: Mutex<Option<String>>,
     /// What a watchdog that cannot write the journal recorded.
     records: Mutex<Vec<JournalEntry>>,
     keeps_records: bool,
@@ -80,12 +85,19 @@ impl Shared {
             }
             FromWatchdog::Ack { fault_id } => {
                 if let Some(tx) = self.pending.lock().expect("not poisoned").remove(&fault_id) {
-                    let _ = tx.send(());
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            FromWatchdog::Refused { fault_id } => {
+                if let Some(tx) = self.pending.lock().expect("not poisoned").remove(&fault_id) {
+                    let _ = tx.send(Err(self.fired().unwrap_or_else(|| {
+                        format!("the watchdog on engine `{}` fired", self.engine)
+                    })));
                 }
             }
             FromWatchdog::Journal(entry) => {
                 if let JournalEntry::WatchdogFired { reason, .. } = &*entry {
-                    let _ = self.stops.send(format!(
+                    self.stop(format!(
                         "the watchdog on engine `{}` reverted every fault: {reason}",
                         self.engine
                     ));
@@ -99,11 +111,31 @@ impl Shared {
 
     fn closed(&self) {
         if !self.done.load(Ordering::SeqCst) {
-            let _ = self.stops.send(format!(
+            self.stop(format!(
                 "the watchdog on engine `{}` is gone, and no fault may be in place without it",
                 self.engine
             ));
         }
+    }
+
+    /// No fault may be applied any more under this watchdog, for `why`:
+    /// said once on `stops`, and to every arm still waiting.
+    fn stop(&self, why: String) {
+        {
+            let mut fired = self.fired.lock().expect("not poisoned");
+            if fired.is_some() {
+                return;
+            }
+            *fired = Some(why.clone());
+        }
+        for (_, tx) in self.pending.lock().expect("not poisoned").drain() {
+            let _ = tx.send(Err(why.clone()));
+        }
+        let _ = self.stops.send(why);
+    }
+
+    fn fired(&self) -> Option<String> {
+        self.fired.lock().expect("not poisoned").clone()
     }
 }
 
@@ -117,7 +149,8 @@ struct Link {
     tx: mpsc::UnboundedSender<ToWatchdog>,
     how: String,
     ending: Ending,
-    writer: tokio::task::JoinHandle<()>,
+    /// Ends when the writer has written `done` or given up.
+    writer: oneshot::Receiver<()>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -151,7 +184,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         };
         if let Err(e) = written.await {
             if !shared.done.load(Ordering::SeqCst) {
-                let _ = shared.stops.send(format!(
+                shared.stop(format!(
                     "the link to the watchdog on engine `{}` broke ({e}), and no fault may be in place without it",
                     shared.engine
                 ));
@@ -163,6 +196,43 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             return;
         }
     }
+}
+
+/// Write to a local watchdog's standard input from a thread of its own,
+/// with a runtime of its own: renewals go out on time even while every
+/// worker of the run's runtime is busy (a blocking call, an fsync on a slow
+/// disk, a slow engine).
+fn write_on_own_thread(
+    stdin: tokio::process::ChildStdin,
+    rx: mpsc::UnboundedReceiver<ToWatchdog>,
+    every: Duration,
+    shared: Arc<Shared>,
+) -> Result<oneshot::Receiver<()>, String> {
+    let fd = stdin.into_owned_fd().map_err(|e| e.to_string())?;
+    let (ended, writer) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("gameday-renew".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let written = runtime.map(|runtime| {
+                runtime.block_on(async {
+                    let pipe = tokio::net::unix::pipe::Sender::from_owned_fd(fd)?;
+                    write_loop(pipe, rx, every, shared.clone()).await;
+                    Ok::<(), std::io::Error>(())
+                })
+            });
+            if let Err(e) | Ok(Err(e)) = written {
+                shared.stop(format!(
+                    "cannot write to the watchdog on engine `{}` ({e}), and no fault may be in place without it",
+                    shared.engine
+                ));
+            }
+            let _ = ended.send(());
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(writer)
 }
 
 impl Watchdogs {
@@ -211,7 +281,7 @@ impl Watchdogs {
     }
 
     /// Hand the watchdog of `engine` a fault's recipe before it is applied;
-    /// Ok once it holds it.
+    /// Ok once it holds it. A watchdog that fired refuses it.
     pub(crate) async fn arm(
         &self,
         engine: &str,
@@ -223,11 +293,15 @@ impl Watchdogs {
             .link(engine)
             .ok_or_else(|| format!("no watchdog serves engine `{engine}`"))?;
         let (tx, rx) = oneshot::channel();
-        link.shared
-            .pending
-            .lock()
-            .expect("not poisoned")
-            .insert(fault_id.to_string(), tx);
+        {
+            // Under the lock the reader fails waiting arms with: an arm
+            // cannot slip in after the fire was learnt.
+            let mut pending = link.shared.pending.lock().expect("not poisoned");
+            if let Some(why) = link.shared.fired() {
+                return Err(why);
+            }
+            pending.insert(fault_id.to_string(), tx);
+        }
         link.tx
             .send(ToWatchdog::Arm {
                 fault_id: fault_id.to_string(),
@@ -236,13 +310,20 @@ impl Watchdogs {
             })
             .map_err(|_| "the watchdog's link is closed".to_string())?;
         match tokio::time::timeout(ACK_WITHIN, rx).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err("the watchdog went away before taking the recipe".into()),
             Err(_) => Err(format!(
                 "the watchdog did not take the recipe within {}",
                 crate::gameday::units::HumanDuration(ACK_WITHIN)
             )),
         }
+    }
+
+    /// Why no fault may be applied on `engine` now: its watchdog fired (or
+    /// is gone) since it took the recipe. Checked right before an apply,
+    /// and again right after it (a fire that raced the apply).
+    pub(crate) fn fired(&self, engine: &str) -> Option<String> {
+        self.link(engine).and_then(|l| l.shared.fired())
     }
 
     /// The fault's apply was confirmed.
@@ -313,6 +394,7 @@ async fn start_one(
         pending: Mutex::new(HashMap::new()),
         ready: Mutex::new(Some(ready_tx)),
         done: AtomicBool::new(false),
+        fired: Mutex::new(None),
         records: Mutex::new(Vec::new()),
         keeps_records: !local,
         stops,
@@ -361,7 +443,7 @@ async fn start_one(
             let mut child = command.spawn().map_err(|e| e.to_string())?;
             let stdin = child.stdin.take().ok_or("no stdin")?;
             let stdout = child.stdout.take().ok_or("no stdout")?;
-            let writer = tokio::spawn(write_loop(stdin, rx, every, shared.clone()));
+            let writer = write_on_own_thread(stdin, rx, every, shared.clone())?;
             let reading = shared.clone();
             let reader = tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stdout).lines();
@@ -394,7 +476,12 @@ async fn start_one(
                 .start_attached(&name, image, &argv, labels, socket)
                 .await
                 .map_err(|e| e.to_string())?;
-            let writer = tokio::spawn(write_loop(attached.input, rx, every, shared.clone()));
+            let (ended, writer) = oneshot::channel();
+            let writing = shared.clone();
+            tokio::spawn(async move {
+                write_loop(attached.input, rx, every, writing).await;
+                let _ = ended.send(());
+            });
             let reading = shared.clone();
             let mut output = attached.output;
             let reader = tokio::spawn(async move {

@@ -100,13 +100,13 @@ async fn hurry(engine: &Engine, fault: &Fault, container: &ContainerInfo) -> Opt
     }
 }
 
-/// Test only: `GAMEDAY_TEST_STALL_AFTER_ACK` and
-/// `GAMEDAY_TEST_STALL_AFTER_CHECK` (milliseconds) make the runner wait
-/// between its watchdog's ack and the apply, before or after it checks
-/// that the watchdog has not fired, so that tests/watchdog.rs can make the
-/// watchdog fire in that gap. Nothing else sets them.
+/// Test only: `GAMEDAY_TEST_STALL_AFTER_ACK` (milliseconds) makes the
+/// runner wait between its watchdog's ack and its check that the watchdog
+/// has not fired, and `GAMEDAY_TEST_STALL_AFTER_APPLY` between an apply
+/// landing and the runner confirming it, so that tests/liveness.rs can
+/// make the watchdog fire in those gaps. Nothing else sets them.
 const STALL_AFTER_ACK: &str = "GAMEDAY_TEST_STALL_AFTER_ACK";
-const STALL_AFTER_CHECK: &str = "GAMEDAY_TEST_STALL_AFTER_CHECK";
+const STALL_AFTER_APPLY: &str = "GAMEDAY_TEST_STALL_AFTER_APPLY";
 
 async fn test_stall(variable: &str) {
     if let Some(ms) = std::env::var(variable)
@@ -263,7 +263,6 @@ impl Dispatcher {
                 said: "not applied: its watchdog had fired".into(),
             });
         }
-        test_stall(STALL_AFTER_CHECK).await;
         // An exec racing the freeze can wedge the engine: none in flight.
         let pausing = matches!(fault, Fault::Pause(_));
         if pausing {
@@ -281,6 +280,7 @@ impl Dispatcher {
         }
         let unfinished = match applied {
             Raced::Done(Ok(a)) => {
+                test_stall(STALL_AFTER_APPLY).await;
                 let reopened = self.intent(scenario, f, container, fault_id, &recipe);
                 return self.confirm_applied(&engine, fault_id, a, reopened).await;
             }

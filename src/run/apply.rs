@@ -223,22 +223,18 @@ impl Dispatcher {
         let fault = self.plan.scenarios[scenario].faults[f].fault.clone();
         let halt_if = self.plan.gameday.scenarios[scenario].halt_if.clone();
         let engine = self.engines.of(container).clone();
-        // Read only: an interrupt here leaves nothing to undo.
-        let recipe = match self
-            .racing(
-                fault::prepare(&engine, &fault, container, &context),
-                &halt_if,
-            )
+        // An interrupt that came during the previous container's apply
+        // stops the sequence before anything more is touched.
+        if let Some(interrupt) = self.pending_interrupt(&halt_if).await {
+            return Err(NotApplied::Interrupted {
+                interrupt,
+                said: "not applied: the run was interrupted first".into(),
+            });
+        }
+        // Read only, and quick (a helper may be started to read): not raced.
+        let recipe = fault::prepare(&engine, &fault, container, &context)
             .await
-        {
-            Raced::Done(recipe) => recipe.map_err(|e| NotApplied::Error(e.to_string()))?,
-            Raced::Interrupted(interrupt) => {
-                return Err(NotApplied::Interrupted {
-                    interrupt,
-                    said: "not applied: the run was interrupted first".into(),
-                });
-            }
-        };
+            .map_err(|e| NotApplied::Error(e.to_string()))?;
         let intent = self.intent(scenario, f, container, fault_id, &recipe);
         self.journal.append(&intent).map_err(|e| {
             NotApplied::Error(format!(

@@ -387,6 +387,18 @@ impl Dispatcher {
         }
     }
 
+    /// An interrupt already come (a signal, a stop from outside, a
+    /// condition that holds now), without waiting for one.
+    pub(super) async fn pending_interrupt(&mut self, halt: &[HaltCondition]) -> Option<Interrupt> {
+        tokio::select! {
+            biased;
+            interrupt = self.next_interrupt(halt) => Some(interrupt),
+            // Ready at its second poll: by then the loop has taken in
+            // everything already delivered.
+            () = tokio::task::yield_now() => None,
+        }
+    }
+
     /// Do `work` (a long step: applying a fault, waiting for a worker to
     /// be ready, a script) while the dispatcher goes on taking in samples
     /// and watching its stop sources: an interrupt drops the work where it

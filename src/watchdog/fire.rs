@@ -90,9 +90,10 @@ impl Said {
         }
     }
 
-    /// The runner has reverted `fault_id` itself (or every fault).
+    /// The runner has reverted `fault_id` itself. (Its `done` does not say
+    /// so of a fault it could not revert, which it never disarms.)
     fn reverted_by_runner(&self, fault_id: &str) -> bool {
-        self.done || self.disarmed.iter().any(|d| d == fault_id)
+        self.disarmed.iter().any(|d| d == fault_id)
     }
 }
 

@@ -534,3 +534,85 @@ async fn start_one(
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> (Shared, mpsc::UnboundedReceiver<String>) {
+        let (stops, said) = mpsc::unbounded_channel();
+        let shared = Shared {
+            engine: "default".into(),
+            pending: Mutex::new(HashMap::new()),
+            ready: Mutex::new(None),
+            done: AtomicBool::new(false),
+            fired: Mutex::new(None),
+            records: Mutex::new(Vec::new()),
+            keeps_records: false,
+            stops,
+        };
+        (shared, said)
+    }
+
+    fn waiting(shared: &Shared, fault_id: &str) -> oneshot::Receiver<Result<(), String>> {
+        let (tx, rx) = oneshot::channel();
+        shared
+            .pending
+            .lock()
+            .unwrap()
+            .insert(fault_id.to_string(), tx);
+        rx
+    }
+
+    /// A fire is learnt at once: the flag is set, an arm still waiting
+    /// fails with the reason, and the run is told once (not again when
+    /// the link then closes).
+    #[test]
+    fn a_fire_fails_waiting_arms_and_is_said_once() {
+        let (shared, mut said) = shared();
+        let mut arm = waiting(&shared, "s1-f1-a");
+        let fired = FromWatchdog::Journal(Box::new(JournalEntry::WatchdogFired {
+            reason: "halted by dana".into(),
+            faults: 1,
+            at: chrono::Utc::now(),
+        }));
+        shared.line(&serde_json::to_string(&fired).unwrap());
+        let why = shared.fired().expect("the fire is known");
+        assert!(why.contains("halted by dana"), "{why}");
+        assert_eq!(arm.try_recv().unwrap(), Err(why.clone()));
+        shared.closed();
+        assert_eq!(said.try_recv().unwrap(), why);
+        assert!(said.try_recv().is_err(), "said twice");
+    }
+
+    /// A recipe the watchdog refused fails its arm; an ack holds it.
+    #[test]
+    fn a_refused_recipe_fails_its_arm_and_an_ack_holds_it() {
+        let (shared, _said) = shared();
+        let mut refused = waiting(&shared, "s1-f1-a");
+        let mut held = waiting(&shared, "s1-f1-b");
+        let line = |m: FromWatchdog| serde_json::to_string(&m).unwrap();
+        shared.line(&line(FromWatchdog::Refused {
+            fault_id: "s1-f1-a".into(),
+        }));
+        shared.line(&line(FromWatchdog::Ack {
+            fault_id: "s1-f1-b".into(),
+        }));
+        assert!(refused.try_recv().unwrap().is_err());
+        assert_eq!(held.try_recv().unwrap(), Ok(()));
+    }
+
+    /// A link that closes without `done` is a watchdog gone: no fault may
+    /// be applied; after `done` it is expected.
+    #[test]
+    fn a_link_closed_without_done_stops_applies() {
+        let (shared, mut said) = shared();
+        shared.done.store(true, Ordering::SeqCst);
+        shared.closed();
+        assert!(shared.fired().is_none() && said.try_recv().is_err());
+        shared.done.store(false, Ordering::SeqCst);
+        shared.closed();
+        assert!(shared.fired().unwrap().contains("is gone"));
+        assert!(said.try_recv().is_ok());
+    }
+}

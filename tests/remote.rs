@@ -215,33 +215,6 @@ struct TlsEngine {
     _bridge: TestBridge,
 }
 
-/// A Linux bridge for a test engine, with an address of its own, removed on drop.
-struct TestBridge {
-    name: String,
-}
-
-impl TestBridge {
-    fn create(port: u16) -> TestBridge {
-        let name = format!("gdtest{port}");
-        let ip = |args: &[&str]| run(StdCommand::new("ip").args(args));
-        ip(&["link", "add", "name", &name, "type", "bridge"]);
-        let bridge = TestBridge { name };
-        // A /30 of its own, from the port: never the main engine's.
-        let address = format!("10.213.{}.{}/30", port % 250, (port / 250 % 60) * 4 + 1);
-        ip(&["addr", "add", &address, "dev", &bridge.name]);
-        ip(&["link", "set", &bridge.name, "up"]);
-        bridge
-    }
-}
-
-impl Drop for TestBridge {
-    fn drop(&mut self) {
-        let _ = StdCommand::new("ip")
-            .args(["link", "del", &self.name])
-            .output();
-    }
-}
-
 impl TlsEngine {
     fn start() -> TlsEngine {
         let dir = tempfile::tempdir().unwrap();

@@ -128,6 +128,10 @@ pub enum JournalEntry {
 pub struct Journal {
     file: File,
     path: PathBuf,
+    /// A write of ours was cut and could not be cut back (another writer,
+    /// the run's watchdog, appended after it): the next record starts on
+    /// a line of its own.
+    torn: bool,
 }
 
 impl Journal {
@@ -154,6 +158,7 @@ impl Journal {
         Ok(Journal {
             file,
             path: path.to_path_buf(),
+            torn: false,
         })
     }
 
@@ -173,10 +178,51 @@ impl Journal {
         self.write(entry)
     }
 
+    /// Append one line. A write cut short (a full disk) is cut back to
+    /// where the file ended before it, so the next record, the next intent
+    /// perhaps, is not glued to a fragment and lost with it.
     fn write(&mut self, entry: &JournalEntry) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+        let mut line = Vec::with_capacity(256);
+        if self.torn {
+            line.push(b'\n');
+        }
+        serde_json::to_writer(&mut line, entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)
+        let before = self.file.metadata()?.len();
+        let mut written = 0;
+        while written < line.len() {
+            match self.file.write(&line[written..]) {
+                Ok(0) => {
+                    let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                    self.cut_back(before, written);
+                    return Err(e);
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.cut_back(before, written);
+                    return Err(e);
+                }
+            }
+        }
+        self.torn = false;
+        Ok(())
+    }
+
+    /// After a write that put only `written` bytes at `before`: take them
+    /// away again, when they are the file's tail (nobody appended since);
+    /// else say the next record must start on a new line.
+    fn cut_back(&mut self, before: u64, written: usize) {
+        if written == 0 {
+            return;
+        }
+        let ours = self
+            .file
+            .metadata()
+            .is_ok_and(|m| m.len() == before + written as u64);
+        if !(ours && self.file.set_len(before).is_ok()) {
+            self.torn = true;
+        }
     }
 }
 

@@ -1,17 +1,121 @@
 //! The apply/revert protocol of one fault on one container: work out the
-//! revert recipe, journal it and fsync, then apply; a fault whose recipe
-//! could not be journalled is not applied. Reverting consumes the
-//! [`AppliedFault`] and records how it went.
+//! revert recipe, journal it and fsync, have the watchdog hold it, check
+//! the watchdog has not fired since, then apply; a fault whose recipe could
+//! not be journalled or held is not applied. An apply racing the watchdog's
+//! fire is reverted again with its intent reopened; one that fails or is
+//! interrupted is settled (as `recover` settles it), then reverted.
+//! Reverting consumes the [`AppliedFault`] and records how it went.
+
+use std::time::Duration;
 
 use chrono::Utc;
 
-use super::dispatcher::Dispatcher;
-use crate::docker::ContainerInfo;
+use super::dispatcher::{Dispatcher, Interrupt, Raced};
+use super::recover;
+use crate::docker::{ContainerInfo, Engine, Operation};
 use crate::fault::{self, AppliedFault, RevertRecipe};
 use crate::gameday::decode::DEFAULT_HOST;
-use crate::gameday::model::{Fault, Pick, Step};
+use crate::gameday::model::{Fault, Pick, Reach, Step};
 use crate::record::journal::JournalEntry;
 use crate::record::result::{FaultLeft, FaultResult};
+
+/// Why a fault is not in place after `apply_one`.
+pub(super) enum NotApplied {
+    /// It could not be applied (and what it may have done was undone).
+    Error(String),
+    /// The run must stop: a signal, `stop_if`, `halt_if`, a halt, or its
+    /// watchdog fired. The fault was not applied, or was undone at once;
+    /// `said` is what became of it, for its result.
+    Interrupted { interrupt: Interrupt, said: String },
+}
+
+/// An apply that did not complete.
+enum Unfinished {
+    Failed(String),
+    Interrupted(Interrupt),
+}
+
+impl Unfinished {
+    fn error(&self) -> String {
+        match self {
+            Unfinished::Failed(e) => e.clone(),
+            Unfinished::Interrupted(Interrupt::Halt(reason)) => {
+                format!("interrupted while it was being applied: {reason}")
+            }
+            Unfinished::Interrupted(Interrupt::Signal) => {
+                "interrupted by a signal while it was being applied".to_string()
+            }
+        }
+    }
+}
+
+/// How long an interrupted apply is given to land before its recipe runs
+/// (a request already sent, a helper being created): the run ends within
+/// a second or two of an interrupt, not after a stop's grace.
+const INTERRUPTED_SETTLE: Duration = Duration::from_secs(1);
+
+/// An interrupted stop or restart may be in its grace period, and would
+/// take the container down when it ends, after the run had put it back:
+/// it is ended now (SIGKILL), so the recipe's start is the last word.
+/// Returns what was done, in words.
+async fn hurry(engine: &Engine, fault: &Fault, container: &ContainerInfo) -> Option<String> {
+    let what = match fault {
+        Fault::Stop(_) => "stop",
+        Fault::Restart(_) => "restart",
+        Fault::Kill(_)
+        | Fault::Pause(_)
+        | Fault::Delay(_)
+        | Fault::Loss(_)
+        | Fault::Duplicate(_)
+        | Fault::Corrupt(_)
+        | Fault::Bandwidth(_)
+        | Fault::Partition(_)
+        | Fault::Disconnect(_)
+        | Fault::Process(_)
+        | Fault::CpuStress(_)
+        | Fault::MemoryStress(_)
+        | Fault::IoStress(_)
+        | Fault::DiskFill(_)
+        | Fault::Script(_)
+        | Fault::HttpFault(_)
+        | Fault::Dns(_) => return None,
+    };
+    if !matches!(
+        engine.state(&container.id).await,
+        Ok(crate::gameday::units::ContainerState::Running)
+    ) {
+        return None;
+    }
+    let kill = Operation::Kill {
+        signal: "SIGKILL".into(),
+    };
+    match engine
+        .perform(&container.id, &kill, Duration::from_secs(2))
+        .await
+    {
+        Ok(_) => Some(format!(
+            "the {what} under way was ended at once (SIGKILL) rather than at the end of its grace period"
+        )),
+        Err(e) => Some(format!("the {what} under way could not be hurried ({e})")),
+    }
+}
+
+/// Test only: `GAMEDAY_TEST_STALL_AFTER_ACK` (milliseconds) makes the
+/// runner wait between its watchdog's ack and its check that the watchdog
+/// has not fired, and `GAMEDAY_TEST_STALL_AFTER_APPLY` between an apply
+/// landing and the runner confirming it, so that tests/liveness.rs can
+/// make the watchdog fire in those gaps. Nothing else sets them.
+const STALL_AFTER_ACK: &str = "GAMEDAY_TEST_STALL_AFTER_ACK";
+const STALL_AFTER_APPLY: &str = "GAMEDAY_TEST_STALL_AFTER_APPLY";
+
+async fn test_stall(variable: &str) {
+    if let Some(ms) = std::env::var(variable)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
 
 /// A fault in place, with where its result is kept.
 pub(super) struct Held {
@@ -38,19 +142,18 @@ impl Dispatcher {
         }
     }
 
-    /// Work out the revert recipe, journal it (fsynced), then apply the
-    /// fault. A fault whose recipe could not be journalled is not applied.
-    pub(super) async fn apply_one(
-        &mut self,
+    /// What the fault's apply needs to know of the run and the scenario.
+    fn apply_context(
+        &self,
         scenario: usize,
         f: usize,
         container: &ContainerInfo,
         fault_id: &str,
-    ) -> Result<AppliedFault, String> {
-        let resolved = self.plan.scenarios[scenario].faults[f].clone();
+    ) -> fault::ApplyContext {
+        let resolved = &self.plan.scenarios[scenario].faults[f];
         let gameday_scenario = &self.plan.gameday.scenarios[scenario];
         let route = &self.plan.inventory.namespace;
-        let context = fault::ApplyContext {
+        fault::ApplyContext {
             tag: fault::net::tag(&self.run_id, fault_id),
             project: self.plan.gameday.scope.compose_project.clone(),
             peers: resolved.peers.clone(),
@@ -63,61 +166,99 @@ impl Dispatcher {
             max_lifetime: {
                 // Everything the scenario may still take: waits, manual
                 // steps at their timeout, the hold, the cooldown, a margin.
-                let steps: std::time::Duration = gameday_scenario
+                let steps: Duration = gameday_scenario
                     .steps
                     .iter()
                     .map(|step| match step {
                         Step::Wait(d) => d.as_std(),
                         Step::Manual(m) => m.timeout.as_std(),
-                        Step::Fault(_) | Step::Note(_) => std::time::Duration::ZERO,
+                        Step::Fault(_) | Step::Note(_) => Duration::ZERO,
                     })
                     .sum();
                 steps
                     + gameday_scenario.duration.as_std()
                     + gameday_scenario.cooldown.as_std()
-                    + std::time::Duration::from_secs(120)
+                    + Duration::from_secs(120)
             },
             filesystem: resolved.room(&container.id),
-        };
-        let scenario_name = gameday_scenario.name.clone();
-        let fault = resolved.fault;
+        }
+    }
+
+    /// The journal's record of the intent to apply fault `f` of `scenario`
+    /// to `container`: written (fsynced) before it is applied, and again
+    /// when an apply that raced a watchdog's fire reopens it.
+    fn intent(
+        &self,
+        scenario: usize,
+        f: usize,
+        container: &ContainerInfo,
+        fault_id: &str,
+        recipe: &RevertRecipe,
+    ) -> JournalEntry {
+        let fault = &self.plan.scenarios[scenario].faults[f].fault;
+        JournalEntry::FaultIntent {
+            fault_id: fault_id.to_string(),
+            scenario: self.plan.gameday.scenarios[scenario].name.clone(),
+            kind: fault.kind().to_string(),
+            recipe: recipe.clone(),
+            at: Utc::now(),
+            host: (container.engine != DEFAULT_HOST).then(|| container.engine.clone()),
+            settle_ms: Some(fault::settle_within(fault).as_millis() as u64),
+        }
+    }
+
+    /// Work out the revert recipe, journal it (fsynced), have the watchdog
+    /// hold it, then apply the fault. A fault whose recipe could not be
+    /// journalled or held is not applied; nor is one whose watchdog fired
+    /// since it took the recipe. The slow parts race the run's stop
+    /// sources (signals, `stop_if`, halts, the scenario's `halt_if`): an
+    /// interrupt is acted on at once, and what was under way is undone.
+    pub(super) async fn apply_one(
+        &mut self,
+        scenario: usize,
+        f: usize,
+        container: &ContainerInfo,
+        fault_id: &str,
+    ) -> Result<AppliedFault, NotApplied> {
+        let context = self.apply_context(scenario, f, container, fault_id);
+        let fault = self.plan.scenarios[scenario].faults[f].fault.clone();
+        let halt_if = self.plan.gameday.scenarios[scenario].halt_if.clone();
         let engine = self.engines.of(container).clone();
+        // An interrupt that came during the previous container's apply
+        // stops the sequence before anything more is touched.
+        if let Some(interrupt) = self.pending_interrupt(&halt_if).await {
+            return Err(NotApplied::Interrupted {
+                interrupt,
+                said: "not applied: the run was interrupted first".into(),
+            });
+        }
+        // Read only, and quick (a helper may be started to read): not raced.
         let recipe = fault::prepare(&engine, &fault, container, &context)
             .await
-            .map_err(|e| e.to_string())?;
-        let settle = fault::settle_within(&fault);
-        self.journal
-            .append(&JournalEntry::FaultIntent {
-                fault_id: fault_id.to_string(),
-                scenario: scenario_name,
-                kind: fault.kind().to_string(),
-                recipe: recipe.clone(),
-                at: Utc::now(),
-                host: (container.engine != DEFAULT_HOST).then(|| container.engine.clone()),
-                settle_ms: Some(settle.as_millis() as u64),
-            })
-            .map_err(|e| {
-                format!("cannot journal the fault before applying it, so it was not applied: {e}")
-            })?;
-        // The watchdog holds the recipe before the fault exists: a runner
-        // that dies from here on leaves nothing the watchdog cannot undo.
-        if let Err(e) = self
-            .watchdogs
-            .arm(&container.engine, fault_id, &recipe, settle)
-            .await
-        {
-            let error = format!("{e}, so the fault was not applied");
-            let _ = self.journal.append(&JournalEntry::FaultApplyFailed {
-                fault_id: fault_id.to_string(),
-                error: error.clone(),
+            .map_err(|e| NotApplied::Error(e.to_string()))?;
+        let intent = self.intent(scenario, f, container, fault_id, &recipe);
+        self.journal.append(&intent).map_err(|e| {
+            NotApplied::Error(format!(
+                "cannot journal the fault before applying it, so it was not applied: {e}"
+            ))
+        })?;
+        self.arm_watchdog(container, fault_id, &recipe, fault::settle_within(&fault))
+            .await?;
+        test_stall(STALL_AFTER_ACK).await;
+        // The watchdog may have fired since it took the recipe (the lease
+        // ran out, a halt): it has reverted "everything", this included,
+        // so applying now would leave the fault in place with its intent
+        // closed.
+        if let Some(why) = self.watchdogs.fired(&container.engine) {
+            self.watchdogs.disarm(&container.engine, fault_id);
+            self.never_applied(
+                fault_id,
+                format!("its watchdog fired before it was applied ({why}), so it was not applied"),
+            );
+            return Err(NotApplied::Interrupted {
+                interrupt: Interrupt::Halt(why),
+                said: "not applied: its watchdog had fired".into(),
             });
-            let _ = self.journal.append(&JournalEntry::FaultReverted {
-                fault_id: fault_id.to_string(),
-                by: "run (never applied)".into(),
-                requested_at: Utc::now(),
-                confirmed_at: None,
-            });
-            return Err(error);
         }
         // An exec racing the freeze can wedge the engine: none in flight.
         let pausing = matches!(fault, Fault::Pause(_));
@@ -125,59 +266,221 @@ impl Dispatcher {
             let longest = self.plan.gameday.probes.longest_timeout();
             self.exec_gate.hold(&container.id, longest).await;
         }
-        let applied = fault::apply(&engine, &fault, container, &context, recipe.clone()).await;
-        if pausing && applied.is_err() {
+        let applied = self
+            .racing(
+                fault::apply(&engine, &fault, container, &context, recipe.clone()),
+                &halt_if,
+            )
+            .await;
+        if pausing && !matches!(applied, Raced::Done(Ok(_))) {
             self.exec_gate.release(&container.id);
         }
-        match applied {
-            Ok(a) => {
-                let _ = self.journal.append(&JournalEntry::FaultApplied {
-                    fault_id: fault_id.to_string(),
-                    requested_at: a.requested_at,
-                    confirmed_at: a.confirmed_at,
-                });
-                self.watchdogs.applied(&container.engine, fault_id);
-                Ok(a)
+        let unfinished = match applied {
+            Raced::Done(Ok(a)) => {
+                test_stall(STALL_AFTER_APPLY).await;
+                let reopened = self.intent(scenario, f, container, fault_id, &recipe);
+                return self.confirm_applied(&engine, fault_id, a, reopened).await;
             }
-            Err(e) => {
-                let _ = self.journal.append(&JournalEntry::FaultApplyFailed {
+            Raced::Done(Err(e)) => Unfinished::Failed(e.to_string()),
+            Raced::Interrupted(interrupt) => Unfinished::Interrupted(interrupt),
+        };
+        let _ = self.journal.append(&JournalEntry::FaultApplyFailed {
+            fault_id: fault_id.to_string(),
+            error: unfinished.error(),
+        });
+        let undone = self
+            .undo_unfinished(&engine, &fault, container, &recipe, fault_id, &unfinished)
+            .await;
+        Err(match unfinished {
+            Unfinished::Failed(e) => NotApplied::Error(e),
+            Unfinished::Interrupted(interrupt) => NotApplied::Interrupted {
+                interrupt,
+                said: format!("interrupted while it was being applied; {undone}"),
+            },
+        })
+    }
+
+    /// Hand the recipe to the engine's watchdog. When it cannot take it
+    /// the fault is not applied (journalled so); when that is because the
+    /// watchdog fired, the run stops.
+    async fn arm_watchdog(
+        &mut self,
+        container: &ContainerInfo,
+        fault_id: &str,
+        recipe: &RevertRecipe,
+        settle: Duration,
+    ) -> Result<(), NotApplied> {
+        // The watchdog holds the recipe before the fault exists: a runner
+        // that dies from here on leaves nothing the watchdog cannot undo.
+        let Err(e) = self
+            .watchdogs
+            .arm(&container.engine, fault_id, recipe, settle)
+            .await
+        else {
+            return Ok(());
+        };
+        let error = format!("{e}, so the fault was not applied");
+        self.never_applied(fault_id, error.clone());
+        Err(match self.watchdogs.fired(&container.engine) {
+            Some(why) => NotApplied::Interrupted {
+                interrupt: Interrupt::Halt(why),
+                said: "not applied: its watchdog had fired".into(),
+            },
+            None => NotApplied::Error(error),
+        })
+    }
+
+    /// Close an intent whose fault was never applied.
+    fn never_applied(&mut self, fault_id: &str, error: String) {
+        let _ = self.journal.append(&JournalEntry::FaultApplyFailed {
+            fault_id: fault_id.to_string(),
+            error,
+        });
+        let _ = self.journal.append(&JournalEntry::FaultReverted {
+            fault_id: fault_id.to_string(),
+            by: "run (never applied)".into(),
+            requested_at: Utc::now(),
+            confirmed_at: None,
+        });
+    }
+
+    /// Journal an apply that landed and tell the watchdog; then look once
+    /// more whether the watchdog fired meanwhile. If it did, its revert may
+    /// have run before the apply landed: the intent is reopened (`reopened`,
+    /// so a runner that dies now leaves it to `recover`), the fault is
+    /// reverted at once, and the run stops.
+    async fn confirm_applied(
+        &mut self,
+        engine: &Engine,
+        fault_id: &str,
+        a: AppliedFault,
+        reopened: JournalEntry,
+    ) -> Result<AppliedFault, NotApplied> {
+        let _ = self.journal.append(&JournalEntry::FaultApplied {
+            fault_id: fault_id.to_string(),
+            requested_at: a.requested_at,
+            confirmed_at: a.confirmed_at,
+        });
+        self.watchdogs.applied(&a.container.engine, fault_id);
+        let Some(why) = self.watchdogs.fired(&a.container.engine) else {
+            return Ok(a);
+        };
+        let _ = self.journal.append(&reopened);
+        let (engine_name, container_id) = (a.container.engine.clone(), a.container.id.clone());
+        let unpausing = matches!(a.recipe, RevertRecipe::Unpause { .. });
+        let requested_at = Utc::now();
+        let said = match a.revert(engine).await {
+            Ok(r) => {
+                self.watchdogs.disarm(&engine_name, fault_id);
+                let _ = self.journal.append(&JournalEntry::FaultReverted {
                     fault_id: fault_id.to_string(),
-                    error: e.to_string(),
+                    by: "run (applied as its watchdog fired)".into(),
+                    requested_at,
+                    confirmed_at: r.revert_confirmed_at,
                 });
-                // A failed or timed-out apply may have half happened (a stop
-                // whose request timed out still stops the container; a
-                // network fault half set up): the target was running and
-                // untouched before, so its recipe puts it back. If that
-                // fails too, the fault is left, said so, and its intent
-                // stays open for `recover`.
-                match recipe.execute(&engine).await {
-                    Ok(_) => {
-                        self.watchdogs.disarm(&container.engine, fault_id);
-                        let _ = self.journal.append(&JournalEntry::FaultReverted {
-                            fault_id: fault_id.to_string(),
-                            by: "run (apply failed)".into(),
-                            requested_at: Utc::now(),
-                            confirmed_at: None,
-                        });
-                    }
-                    Err(clean_error) => {
-                        let _ = self.journal.append(&JournalEntry::FaultRevertFailed {
-                            fault_id: fault_id.to_string(),
-                            error: clean_error.to_string(),
-                            by_hand: recipe.by_hand(),
-                        });
-                        self.faults_left.push(FaultLeft {
-                            kind: fault.kind().to_string(),
-                            container: container.name.clone(),
-                            container_id: container.id.clone(),
-                            error: clean_error.to_string(),
-                            by_hand: recipe.by_hand(),
-                        });
-                    }
+                "applied as its watchdog fired, and reverted at once".to_string()
+            }
+            Err((a, e)) => {
+                self.revert_failed(&a, fault_id, e.to_string());
+                format!("applied as its watchdog fired, and COULD NOT BE REVERTED: {e}")
+            }
+        };
+        if unpausing {
+            self.exec_gate.release(&container_id);
+        }
+        Err(NotApplied::Interrupted {
+            interrupt: Interrupt::Halt(format!(
+                "{why}; a fault applied as it fired was reverted again"
+            )),
+            said,
+        })
+    }
+
+    /// Undo an apply that failed or was interrupted, which may have half
+    /// happened: a Docker call whose answer was lost may still be landing
+    /// (a stop in its grace period), so it is first settled as `recover`
+    /// settles it, and an interrupted stop is hurried; the target was
+    /// untouched before, so its recipe puts it back. If that fails, the
+    /// fault is left, said so, and its intent stays open for `recover`.
+    /// Returns what happened, in words.
+    async fn undo_unfinished(
+        &mut self,
+        engine: &Engine,
+        fault: &Fault,
+        container: &ContainerInfo,
+        recipe: &RevertRecipe,
+        fault_id: &str,
+        how: &Unfinished,
+    ) -> String {
+        let mut said = Vec::new();
+        match how {
+            Unfinished::Failed(_) => match fault.reach() {
+                Reach::DockerApi => {
+                    recover::settle_apply(engine, recipe, fault::settle_within(fault)).await;
                 }
-                Err(e.to_string())
+                // gameday's own work (rules, workers, scripts) has ended
+                // by the time the apply returns.
+                Reach::DockerNetwork | Reach::Namespace | Reach::Host => {}
+            },
+            Unfinished::Interrupted(_) => {
+                if let Some(hurried) = hurry(engine, fault, container).await {
+                    said.push(hurried);
+                }
+                recover::settle_apply(engine, recipe, INTERRUPTED_SETTLE).await;
             }
         }
+        let by = match how {
+            Unfinished::Failed(_) => "run (apply failed)",
+            Unfinished::Interrupted(_) => "run (interrupted while applying)",
+        };
+        let requested_at = Utc::now();
+        match recipe.execute(engine).await {
+            Ok(confirmed_at) => {
+                self.watchdogs.disarm(&container.engine, fault_id);
+                let _ = self.journal.append(&JournalEntry::FaultReverted {
+                    fault_id: fault_id.to_string(),
+                    by: by.into(),
+                    requested_at,
+                    confirmed_at,
+                });
+                said.push("what it had done was reverted".into());
+            }
+            Err(clean_error) => {
+                let _ = self.journal.append(&JournalEntry::FaultRevertFailed {
+                    fault_id: fault_id.to_string(),
+                    error: clean_error.to_string(),
+                    by_hand: recipe.by_hand(),
+                });
+                self.faults_left.push(FaultLeft {
+                    kind: fault.kind().to_string(),
+                    container: container.name.clone(),
+                    container_id: container.id.clone(),
+                    error: clean_error.to_string(),
+                    by_hand: recipe.by_hand(),
+                });
+                said.push(format!(
+                    "it COULD NOT BE REVERTED: {clean_error}; by hand: {}",
+                    recipe.by_hand()
+                ));
+            }
+        }
+        said.join("; ")
+    }
+
+    /// A revert that failed: journalled, said, and listed as left.
+    fn revert_failed(&mut self, a: &AppliedFault, fault_id: &str, e: String) {
+        let _ = self.journal.append(&JournalEntry::FaultRevertFailed {
+            fault_id: fault_id.to_string(),
+            error: e.clone(),
+            by_hand: a.recipe.by_hand(),
+        });
+        self.faults_left.push(FaultLeft {
+            kind: a.kind.to_string(),
+            container: a.container.name.clone(),
+            container_id: a.container.id.clone(),
+            error: e,
+            by_hand: a.recipe.by_hand(),
+        });
     }
 
     /// Revert one held fault, journal how it went, and fill in its result.

@@ -31,6 +31,13 @@ pub(super) enum Interrupt {
     Signal,
 }
 
+/// How a piece of work raced against the run's stop sources ended.
+pub(super) enum Raced<T> {
+    Done(T),
+    /// The work was dropped where it stood.
+    Interrupted(Interrupt),
+}
+
 /// Why a wait of the dispatcher ended.
 pub(super) enum Waited {
     Deadline,
@@ -365,6 +372,49 @@ impl Dispatcher {
                     }
                 }
             }
+        }
+    }
+
+    /// Wait for the next interrupt (a signal, a stop from outside, a
+    /// `stop_if` or `halt` condition), taking in samples meanwhile.
+    async fn next_interrupt(&mut self, halt: &[HaltCondition]) -> Interrupt {
+        loop {
+            let far = Instant::now() + Duration::from_secs(3600);
+            match self.wait(far, halt, false).await {
+                Waited::Interrupted(interrupt) => return interrupt,
+                Waited::Deadline | Waited::Line(_) => {}
+            }
+        }
+    }
+
+    /// An interrupt already come (a signal, a stop from outside, a
+    /// condition that holds now), without waiting for one.
+    pub(super) async fn pending_interrupt(&mut self, halt: &[HaltCondition]) -> Option<Interrupt> {
+        tokio::select! {
+            biased;
+            interrupt = self.next_interrupt(halt) => Some(interrupt),
+            // Ready at its second poll: by then the loop has taken in
+            // everything already delivered.
+            () = tokio::task::yield_now() => None,
+        }
+    }
+
+    /// Do `work` (a long step: applying a fault, waiting for a worker to
+    /// be ready, a script) while the dispatcher goes on taking in samples
+    /// and watching its stop sources: an interrupt drops the work where it
+    /// stands, within the dispatcher's tick, and says why. Work that does
+    /// not borrow the dispatcher, so the caller undoes what it left.
+    pub(super) async fn racing<T>(
+        &mut self,
+        work: impl std::future::Future<Output = T>,
+        halt: &[HaltCondition],
+    ) -> Raced<T> {
+        tokio::select! {
+            // Work that is done is taken as done; an interrupt then comes
+            // at the next wait.
+            biased;
+            done = work => Raced::Done(done),
+            interrupt = self.next_interrupt(halt) => Raced::Interrupted(interrupt),
         }
     }
 

@@ -472,7 +472,11 @@ pub(crate) async fn revert(
 /// Wait (at most `within`) for an apply in flight to land: a container
 /// still running may be in a stop's grace period, so watch it until it
 /// leaves `running` and settles, or the time is up.
-async fn settle_apply(engine: &Engine, recipe: &RevertRecipe, within: std::time::Duration) {
+pub(crate) async fn settle_apply(
+    engine: &Engine,
+    recipe: &RevertRecipe,
+    within: std::time::Duration,
+) {
     match recipe {
         RevertRecipe::Start { .. } | RevertRecipe::Unpause { .. } => {}
         // Rules are set by the runner itself (gone) or by a helper that

@@ -6,7 +6,7 @@
 
 use tokio::time::Instant;
 
-use super::apply::Held;
+use super::apply::{Held, NotApplied};
 use super::dispatcher::{Dispatcher, Interrupt};
 use super::operator::Answer;
 use super::outcome::{ScenarioRun, ScenarioStatus};
@@ -62,8 +62,12 @@ impl Dispatcher {
                     apply_start = Some(self.now_ms());
                 }
                 Action::Apply { fault } if !stopped => {
-                    if let Err(e) = self.apply_fault(index, fault, &mut held, &mut faults).await {
-                        error = Some(format!("a fault could not be applied: {e}"));
+                    match self.apply_fault(index, fault, &mut held, &mut faults).await {
+                        Ok(()) => {}
+                        Err(NotApplied::Error(e)) => {
+                            error = Some(format!("a fault could not be applied: {e}"));
+                        }
+                        Err(NotApplied::Interrupted { interrupt: i, .. }) => interrupt = Some(i),
                     }
                 }
                 Action::Wait(d) if !stopped => {
@@ -185,14 +189,14 @@ impl Dispatcher {
     }
 
     /// Apply fault `f` of the scenario to each container it picks; stop at
-    /// the first that fails.
+    /// the first that fails or is interrupted (the rest are not applied).
     async fn apply_fault(
         &mut self,
         index: usize,
         f: usize,
         held: &mut Vec<Held>,
         faults: &mut Vec<FaultResult>,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotApplied> {
         let fault = self.plan.scenarios[index].faults[f].fault.clone();
         for container in self.pick(index, f) {
             let fault_id = format!("s{}-f{}-{}", index + 1, f + 1, container.short_id());
@@ -246,10 +250,15 @@ impl Dispatcher {
                         id: fault_id,
                     });
                 }
-                Err(e) => {
+                Err(NotApplied::Error(e)) => {
                     self.note(format!("could not apply: {action}: {e}"));
                     faults[slot].error = Some(e.clone());
-                    return Err(e);
+                    return Err(NotApplied::Error(e));
+                }
+                Err(NotApplied::Interrupted { interrupt, said }) => {
+                    self.note(format!("{action}: {said}"));
+                    faults[slot].error = Some(said.clone());
+                    return Err(NotApplied::Interrupted { interrupt, said });
                 }
             }
         }

@@ -65,10 +65,15 @@ pub(crate) struct RunIdentity<'a> {
 /// State shared by a link's reader and the runner.
 struct Shared {
     engine: String,
-    pending: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// Arms waiting for their answer: `Ok` held, `Err` why not.
+    pending: Mutex<HashMap<String, oneshot::Sender<Result<(), String>>>>,
     ready: Mutex<Option<oneshot::Sender<u32>>>,
     /// Set once the runner said `done`: the end of the link is expected.
     done: AtomicBool,
+    /// Why no fault may be applied under this watchdog any more: it fired,
+    /// or it is gone. Set by the reader (or the writer) the moment it
+    /// learns it; checked right before each apply.
+    fired: Mutex<Option<String>>,
     /// What a watchdog that cannot write the journal recorded.
     records: Mutex<Vec<JournalEntry>>,
     keeps_records: bool,
@@ -88,12 +93,19 @@ impl Shared {
             }
             FromWatchdog::Ack { fault_id } => {
                 if let Some(tx) = self.pending.lock().expect("not poisoned").remove(&fault_id) {
-                    let _ = tx.send(());
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            FromWatchdog::Refused { fault_id } => {
+                if let Some(tx) = self.pending.lock().expect("not poisoned").remove(&fault_id) {
+                    let _ = tx.send(Err(self.fired().unwrap_or_else(|| {
+                        format!("the watchdog on engine `{}` fired", self.engine)
+                    })));
                 }
             }
             FromWatchdog::Journal(entry) => {
                 if let JournalEntry::WatchdogFired { reason, .. } = &*entry {
-                    let _ = self.stops.send(format!(
+                    self.stop(format!(
                         "the watchdog on engine `{}` reverted every fault: {reason}",
                         self.engine
                     ));
@@ -107,11 +119,31 @@ impl Shared {
 
     fn closed(&self) {
         if !self.done.load(Ordering::SeqCst) {
-            let _ = self.stops.send(format!(
+            self.stop(format!(
                 "the watchdog on engine `{}` is gone, and no fault may be in place without it",
                 self.engine
             ));
         }
+    }
+
+    /// No fault may be applied any more under this watchdog, for `why`:
+    /// said once on `stops`, and to every arm still waiting.
+    fn stop(&self, why: String) {
+        {
+            let mut fired = self.fired.lock().expect("not poisoned");
+            if fired.is_some() {
+                return;
+            }
+            *fired = Some(why.clone());
+        }
+        for (_, tx) in self.pending.lock().expect("not poisoned").drain() {
+            let _ = tx.send(Err(why.clone()));
+        }
+        let _ = self.stops.send(why);
+    }
+
+    fn fired(&self) -> Option<String> {
+        self.fired.lock().expect("not poisoned").clone()
     }
 }
 
@@ -127,7 +159,8 @@ struct Link {
     tx: mpsc::UnboundedSender<ToWatchdog>,
     how: String,
     ending: Ending,
-    writer: tokio::task::JoinHandle<()>,
+    /// Ends when the writer has written `done` or given up.
+    writer: oneshot::Receiver<()>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -165,7 +198,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         };
         if let Err(e) = written.await {
             if !shared.done.load(Ordering::SeqCst) {
-                let _ = shared.stops.send(format!(
+                shared.stop(format!(
                     "the link to the watchdog on engine `{}` broke ({e}), and no fault may be in place without it",
                     shared.engine
                 ));
@@ -177,6 +210,43 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             return;
         }
     }
+}
+
+/// Write to a local watchdog's standard input from a thread of its own,
+/// with a runtime of its own: renewals go out on time even while every
+/// worker of the run's runtime is busy (a blocking call, an fsync on a slow
+/// disk, a slow engine).
+fn write_on_own_thread(
+    stdin: tokio::process::ChildStdin,
+    rx: mpsc::UnboundedReceiver<ToWatchdog>,
+    every: Duration,
+    shared: Arc<Shared>,
+) -> Result<oneshot::Receiver<()>, String> {
+    let fd = stdin.into_owned_fd().map_err(|e| e.to_string())?;
+    let (ended, writer) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("gameday-renew".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let written = runtime.map(|runtime| {
+                runtime.block_on(async {
+                    let pipe = tokio::net::unix::pipe::Sender::from_owned_fd(fd)?;
+                    write_loop(pipe, rx, every, shared.clone()).await;
+                    Ok::<(), std::io::Error>(())
+                })
+            });
+            if let Err(e) | Ok(Err(e)) = written {
+                shared.stop(format!(
+                    "cannot write to the watchdog on engine `{}` ({e}), and no fault may be in place without it",
+                    shared.engine
+                ));
+            }
+            let _ = ended.send(());
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(writer)
 }
 
 impl Watchdogs {
@@ -265,7 +335,7 @@ impl Watchdogs {
     }
 
     /// Hand the watchdog of `engine` a fault's recipe before it is applied;
-    /// Ok once it holds it.
+    /// Ok once it holds it. A watchdog that fired refuses it.
     pub(crate) async fn arm(
         &self,
         engine: &str,
@@ -282,11 +352,15 @@ impl Watchdogs {
             .insert(fault_id.to_string(), held_by);
         let link = &self.links[held_by];
         let (tx, rx) = oneshot::channel();
-        link.shared
-            .pending
-            .lock()
-            .expect("not poisoned")
-            .insert(fault_id.to_string(), tx);
+        {
+            // Under the lock the reader fails waiting arms with: an arm
+            // cannot slip in after the fire was learnt.
+            let mut pending = link.shared.pending.lock().expect("not poisoned");
+            if let Some(why) = link.shared.fired() {
+                return Err(why);
+            }
+            pending.insert(fault_id.to_string(), tx);
+        }
         link.tx
             .send(ToWatchdog::Arm {
                 fault_id: fault_id.to_string(),
@@ -295,13 +369,24 @@ impl Watchdogs {
             })
             .map_err(|_| "the watchdog's link is closed".to_string())?;
         match tokio::time::timeout(ACK_WITHIN, rx).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err("the watchdog went away before taking the recipe".into()),
             Err(_) => Err(format!(
                 "the watchdog did not take the recipe within {}",
                 crate::gameday::units::HumanDuration(ACK_WITHIN)
             )),
         }
+    }
+
+    /// Why no fault may be applied on `engine` now: a watchdog of it (its
+    /// own, or its part on this host, whichever took the recipe) fired or
+    /// is gone since it took the recipe. Checked right before an apply,
+    /// and again right after it (a fire that raced the apply).
+    pub(crate) fn fired(&self, engine: &str) -> Option<String> {
+        self.links
+            .iter()
+            .filter(|l| l.shared.engine == engine)
+            .find_map(|l| l.shared.fired())
     }
 
     /// The fault's apply was confirmed.
@@ -372,6 +457,7 @@ async fn start_one(
         pending: Mutex::new(HashMap::new()),
         ready: Mutex::new(Some(ready_tx)),
         done: AtomicBool::new(false),
+        fired: Mutex::new(None),
         records: Mutex::new(Vec::new()),
         keeps_records: !local,
         stops,
@@ -420,7 +506,7 @@ async fn start_one(
             let mut child = command.spawn().map_err(|e| e.to_string())?;
             let stdin = child.stdin.take().ok_or("no stdin")?;
             let stdout = child.stdout.take().ok_or("no stdout")?;
-            let writer = tokio::spawn(write_loop(stdin, rx, every, shared.clone()));
+            let writer = write_on_own_thread(stdin, rx, every, shared.clone())?;
             let reading = shared.clone();
             let reader = tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stdout).lines();
@@ -456,7 +542,12 @@ async fn start_one(
                 .start_attached(&name, image, &argv, labels, socket)
                 .await
                 .map_err(|e| e.to_string())?;
-            let writer = tokio::spawn(write_loop(attached.input, rx, every, shared.clone()));
+            let (ended, writer) = oneshot::channel();
+            let writing = shared.clone();
+            tokio::spawn(async move {
+                write_loop(attached.input, rx, every, writing).await;
+                let _ = ended.send(());
+            });
             let reading = shared.clone();
             let mut output = attached.output;
             let reader = tokio::spawn(async move {
@@ -514,4 +605,86 @@ async fn start_one(
 
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> (Shared, mpsc::UnboundedReceiver<String>) {
+        let (stops, said) = mpsc::unbounded_channel();
+        let shared = Shared {
+            engine: "default".into(),
+            pending: Mutex::new(HashMap::new()),
+            ready: Mutex::new(None),
+            done: AtomicBool::new(false),
+            fired: Mutex::new(None),
+            records: Mutex::new(Vec::new()),
+            keeps_records: false,
+            stops,
+        };
+        (shared, said)
+    }
+
+    fn waiting(shared: &Shared, fault_id: &str) -> oneshot::Receiver<Result<(), String>> {
+        let (tx, rx) = oneshot::channel();
+        shared
+            .pending
+            .lock()
+            .unwrap()
+            .insert(fault_id.to_string(), tx);
+        rx
+    }
+
+    /// A fire is learnt at once: the flag is set, an arm still waiting
+    /// fails with the reason, and the run is told once (not again when
+    /// the link then closes).
+    #[test]
+    fn a_fire_fails_waiting_arms_and_is_said_once() {
+        let (shared, mut said) = shared();
+        let mut arm = waiting(&shared, "s1-f1-a");
+        let fired = FromWatchdog::Journal(Box::new(JournalEntry::WatchdogFired {
+            reason: "halted by dana".into(),
+            faults: 1,
+            at: chrono::Utc::now(),
+        }));
+        shared.line(&serde_json::to_string(&fired).unwrap());
+        let why = shared.fired().expect("the fire is known");
+        assert!(why.contains("halted by dana"), "{why}");
+        assert_eq!(arm.try_recv().unwrap(), Err(why.clone()));
+        shared.closed();
+        assert_eq!(said.try_recv().unwrap(), why);
+        assert!(said.try_recv().is_err(), "said twice");
+    }
+
+    /// A recipe the watchdog refused fails its arm; an ack holds it.
+    #[test]
+    fn a_refused_recipe_fails_its_arm_and_an_ack_holds_it() {
+        let (shared, _said) = shared();
+        let mut refused = waiting(&shared, "s1-f1-a");
+        let mut held = waiting(&shared, "s1-f1-b");
+        let line = |m: FromWatchdog| serde_json::to_string(&m).unwrap();
+        shared.line(&line(FromWatchdog::Refused {
+            fault_id: "s1-f1-a".into(),
+        }));
+        shared.line(&line(FromWatchdog::Ack {
+            fault_id: "s1-f1-b".into(),
+        }));
+        assert!(refused.try_recv().unwrap().is_err());
+        assert_eq!(held.try_recv().unwrap(), Ok(()));
+    }
+
+    /// A link that closes without `done` is a watchdog gone: no fault may
+    /// be applied; after `done` it is expected.
+    #[test]
+    fn a_link_closed_without_done_stops_applies() {
+        let (shared, mut said) = shared();
+        shared.done.store(true, Ordering::SeqCst);
+        shared.closed();
+        assert!(shared.fired().is_none() && said.try_recv().is_err());
+        shared.done.store(false, Ordering::SeqCst);
+        shared.closed();
+        assert!(shared.fired().unwrap().contains("is gone"));
+        assert!(said.try_recv().is_ok());
+    }
 }

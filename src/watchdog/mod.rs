@@ -12,7 +12,12 @@
 //! the run. Every message renews the lease.
 //!
 //! - This module is the watchdog's side (`gameday watchdog`, hidden): the
-//!   loop and what it does when it fires.
+//!   loop. Its input is read in a task of its own, which stamps the lease
+//!   as each line arrives, and the halt marker is polled in another: a
+//!   slow or frozen engine never makes a live runner's lease "expire".
+//! - [`fire`] is what it does when it fires: tell the runner first, revert,
+//!   record; then refuse new recipes and revert again whatever the runner
+//!   still reports applied (an apply that raced the fire).
 //! - [`link`] is the runner's side: starting a watchdog (a process in a
 //!   session of its own on this host, or a container on a remote engine
 //!   from the helper image, with the engine's socket mounted), arming,
@@ -24,21 +29,23 @@
 //! always on its standard output as journal entries (`{"journal": ...}`),
 //! which stay in a watchdog container's logs for `recover` to read.
 
+mod fire;
 pub(crate) mod link;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::docker::Engine;
 use crate::fault::RevertRecipe;
 use crate::gameday::model::EngineSpec;
-use crate::record::journal::{Journal, JournalEntry};
-use crate::run::{claim, halt};
+use crate::record::journal::JournalEntry;
+use crate::run::halt;
 
 /// Label on watchdog containers, and the run they serve.
 pub(crate) const LABEL: &str = "gameday.watchdog";
@@ -86,6 +93,9 @@ pub(crate) enum FromWatchdog {
     Ready { pid: u32 },
     /// The recipe is held.
     Ack { fault_id: String },
+    /// The recipe came after the watchdog fired: it is not held, and the
+    /// fault must not be applied.
+    Refused { fault_id: String },
     /// A record of what it did, as the journal would have it.
     Journal(Box<JournalEntry>),
 }
@@ -119,17 +129,105 @@ async fn send<W: AsyncWrite + Unpin>(out: &mut W, message: &FromWatchdog) {
     }
 }
 
-async fn serve_on<R, W>(input: R, mut out: W) -> u8
+/// What the reader task hands the watchdog's loop.
+enum Heard {
+    Message(Box<ToWatchdog>),
+    /// The runner's end of the link closed.
+    Closed,
+}
+
+/// When the runner was last heard from, stamped by the reader task as each
+/// line arrives: the lease is judged on this, never on when the loop got
+/// round to a line, so nothing slow in the loop makes a live runner's
+/// lease "expire".
+#[derive(Clone)]
+struct LastHeard(Arc<Mutex<Instant>>);
+
+impl LastHeard {
+    fn now() -> LastHeard {
+        LastHeard(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    fn stamp(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    fn at(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Read the runner's lines in a task of their own: each renews the lease
+/// as it arrives, whatever the loop is doing.
+fn spawn_reader<R>(input: R, heard: LastHeard) -> mpsc::UnboundedReceiver<Heard>
 where
-    R: tokio::io::AsyncBufRead + Unpin,
+    R: tokio::io::AsyncBufRead + Unpin + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = input.lines();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) => {
+                    heard.stamp();
+                    if let Ok(message) = serde_json::from_str::<ToWatchdog>(&line)
+                        && tx.send(Heard::Message(Box::new(message))).is_err()
+                    {
+                        return;
+                    }
+                }
+                // A pipe closes with its process; an engine closes an
+                // attached stdin when its client goes.
+                Ok(None) | Err(_) => {
+                    let _ = tx.send(Heard::Closed);
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Look for a halt marker once a second in a task of its own (a slow or
+/// frozen engine delays only this); says who halted the run, once.
+fn spawn_halt_poll(
+    engine: Engine,
+    scope: String,
+    run_id: String,
+) -> (oneshot::Receiver<String>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HALT_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Ok(Some(by)) = halt::requested(&engine, &scope, &run_id).await {
+                let _ = tx.send(format!("halted by {by}"));
+                return;
+            }
+        }
+    });
+    (rx, task)
+}
+
+/// Why the watchdog fired, and whether the runner can still talk to it.
+struct Fired {
+    reason: String,
+    link_open: bool,
+}
+
+async fn serve_on<R, W>(mut input: R, mut out: W) -> u8
+where
+    R: tokio::io::AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
-    let mut lines = input.lines();
     // The hello comes first; without one there is nothing to watch.
-    let hello = match tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await {
-        Ok(Ok(Some(line))) => serde_json::from_str::<ToWatchdog>(&line).ok(),
-        _ => None,
-    };
+    let mut first = String::new();
+    let hello =
+        match tokio::time::timeout(Duration::from_secs(30), input.read_line(&mut first)).await {
+            Ok(Ok(n)) if n > 0 => serde_json::from_str::<ToWatchdog>(first.trim_end()).ok(),
+            _ => None,
+        };
     let Some(ToWatchdog::Hello {
         run_id,
         scope,
@@ -156,122 +254,99 @@ where
     )
     .await;
     let lease = Duration::from_millis(lease_ms);
-    let mut deadline = Instant::now() + lease;
+    let heard = LastHeard::now();
+    let mut inbox = spawn_reader(input, heard.clone());
+    let (halted, halt_task) = spawn_halt_poll(engine.clone(), scope.clone(), run_id.clone());
     let mut armed: Vec<Armed> = Vec::new();
-    let mut halt_poll = tokio::time::interval(HALT_POLL);
+    let watched = watch(&mut inbox, &heard, lease, halted, &mut armed, &mut out).await;
+    halt_task.abort();
+    let Some(fired) = watched else {
+        return 0;
+    };
+    let mut recorder = fire::Recorder::new(journal, &mut out);
+    let run = fire::Run {
+        engine: &engine,
+        run_id: &run_id,
+        scope: &scope,
+    };
+    let mut said = fire::Said::new(fired.link_open);
+    let mut failed = fire::fire(
+        &run,
+        &armed,
+        &fired.reason,
+        &mut recorder,
+        &mut inbox,
+        &mut said,
+    )
+    .await;
+    // A runner that was gone before the fire can have applied nothing since.
+    if fired.link_open {
+        failed |=
+            fire::after_fire(&run, &heard, lease, armed, &mut recorder, &mut inbox, said).await;
+    }
+    if failed { crate::exit::FAULT_LEFT } else { 0 }
+}
+
+/// Hold what the runner arms until it says `done` (`None`), or until the
+/// watchdog must fire: the lease ran out, the link closed, the run was
+/// halted, or the watchdog was asked to stop.
+async fn watch<W: AsyncWrite + Unpin>(
+    inbox: &mut mpsc::UnboundedReceiver<Heard>,
+    heard: &LastHeard,
+    lease: Duration,
+    mut halted: oneshot::Receiver<String>,
+    armed: &mut Vec<Armed>,
+    out: &mut W,
+) -> Option<Fired> {
     // Asked to stop (SIGTERM, a shutdown): it reverts first, as when the
     // runner goes, rather than leaving the faults without a watchdog.
     let mut terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let reason = loop {
+    let fired = |reason: String| {
+        Some(Fired {
+            reason,
+            link_open: true,
+        })
+    };
+    loop {
         tokio::select! {
-            line = lines.next_line() => {
-                let line = match line {
-                    Ok(Some(line)) => line,
-                    // The runner's end closed without `done`: it died (a
-                    // pipe closes with its process; an engine closes an
-                    // attached stdin when its client goes).
-                    Ok(None) | Err(_) => break "the link to the runner closed without the run ending (the runner died or lost its connection)".to_string(),
-                };
-                deadline = Instant::now() + lease;
-                match serde_json::from_str::<ToWatchdog>(&line) {
-                    Ok(ToWatchdog::Arm { fault_id, recipe, settle_ms }) => {
+            heard_now = inbox.recv() => match heard_now {
+                Some(Heard::Message(message)) => match *message {
+                    ToWatchdog::Arm { fault_id, recipe, settle_ms } => {
                         armed.push(Armed {
                             fault_id: fault_id.clone(),
                             recipe,
                             settle: Some(Duration::from_millis(settle_ms)),
                         });
-                        send(&mut out, &FromWatchdog::Ack { fault_id }).await;
+                        send(out, &FromWatchdog::Ack { fault_id }).await;
                     }
-                    Ok(ToWatchdog::Applied { fault_id }) => {
+                    ToWatchdog::Applied { fault_id } => {
                         if let Some(a) = armed.iter_mut().find(|a| a.fault_id == fault_id) {
                             a.settle = None;
                         }
                     }
-                    Ok(ToWatchdog::Disarm { fault_id }) => armed.retain(|a| a.fault_id != fault_id),
-                    Ok(ToWatchdog::Renew | ToWatchdog::Hello { .. }) => {}
-                    Ok(ToWatchdog::Done) => return 0,
-                    Err(_) => {}
-                }
-            }
-            _ = tokio::time::sleep_until(deadline) => {
-                break format!("the runner did not renew its {} lease", crate::gameday::units::HumanDuration(lease));
-            }
-            Some(()) = async { match terminate.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {
-                break "the watchdog was asked to stop (SIGTERM)".to_string();
-            }
-            _ = halt_poll.tick() => {
-                if let Ok(Some(by)) = halt::requested(&engine, &scope, &run_id).await {
-                    break format!("halted by {by}");
-                }
-            }
-        }
-    };
-    fire(&engine, &run_id, &scope, journal, armed, &reason, &mut out).await
-}
-
-/// Revert everything armed, newest first, and record it.
-async fn fire<W: AsyncWrite + Unpin>(
-    engine: &Engine,
-    run_id: &str,
-    scope: &str,
-    journal: Option<PathBuf>,
-    armed: Vec<Armed>,
-    reason: &str,
-    out: &mut W,
-) -> u8 {
-    let mut journal = journal.and_then(|p| Journal::create(&p).ok());
-    let mut record = |entry: JournalEntry| {
-        if let Some(j) = journal.as_mut() {
-            let _ = j.append(&entry);
-        }
-        entry
-    };
-    let mut entries = vec![record(JournalEntry::WatchdogFired {
-        reason: reason.to_string(),
-        faults: armed.len(),
-        at: Utc::now(),
-    })];
-    let mut failed = false;
-    for a in armed.iter().rev() {
-        let requested_at = Utc::now();
-        let entry = match crate::run::recover::revert(engine, &a.recipe, a.settle).await {
-            Ok((confirmed_at, words)) => JournalEntry::FaultReverted {
-                fault_id: a.fault_id.clone(),
-                by: if confirmed_at.is_some() {
-                    "watchdog".to_string()
-                } else {
-                    format!("watchdog ({words})")
+                    ToWatchdog::Disarm { fault_id } => armed.retain(|a| a.fault_id != fault_id),
+                    ToWatchdog::Renew | ToWatchdog::Hello { .. } => {}
+                    ToWatchdog::Done => return None,
                 },
-                requested_at,
-                confirmed_at,
+                Some(Heard::Closed) | None => {
+                    return Some(Fired {
+                        reason: "the link to the runner closed without the run ending (the runner died or lost its connection)".to_string(),
+                        link_open: false,
+                    });
+                }
             },
-            Err(error) => {
-                failed = true;
-                JournalEntry::FaultRevertFailed {
-                    fault_id: a.fault_id.clone(),
-                    error: format!("the watchdog could not revert it: {error}"),
-                    by_hand: a.recipe.by_hand(),
+            _ = tokio::time::sleep_until(heard.at() + lease) => {
+                // Judged on when the last line arrived, not when this loop
+                // woke up.
+                if heard.at().elapsed() >= lease {
+                    return fired(format!("the runner did not renew its {} lease", crate::gameday::units::HumanDuration(lease)));
                 }
             }
-        };
-        entries.push(record(entry));
+            Ok(by) = &mut halted => return fired(by),
+            Some(()) = async { match terminate.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {
+                return fired("the watchdog was asked to stop (SIGTERM)".to_string());
+            }
+        }
     }
-    // The runner is gone (or frozen): its claim goes when it provably died.
-    if !failed
-        && let Ok(Some(holder)) = claim::holder(engine, scope).await
-        && holder.run_id == run_id
-        && let Ok(Some(holder)) = claim::release_dead(engine, scope).await
-    {
-        entries.push(record(JournalEntry::Observation {
-            scenario: None,
-            by: "watchdog".into(),
-            text: format!("released the claim left by {holder}"),
-            at: Utc::now(),
-        }));
-    }
-    for entry in entries {
-        send(out, &FromWatchdog::Journal(Box::new(entry))).await;
-    }
-    if failed { crate::exit::FAULT_LEFT } else { 0 }
 }

@@ -878,3 +878,212 @@ pub const HOST_SHELL: &[&str] = &[
     "-v",
     "/usr/lib64:/lib64:ro",
 ];
+
+impl Project {
+    /// Another container of `service`, named `<project>_<service>_<suffix>`,
+    /// on the project's network with more `docker run` options.
+    pub fn service_named_opts(
+        &self,
+        service: &str,
+        suffix: &str,
+        options: &[&str],
+        args: &[&str],
+    ) -> Container {
+        let mut network = vec!["--network", &self.network, "--network-alias", service];
+        network.extend(options);
+        self.start(service, suffix, Some(&network), args, None)
+    }
+}
+
+/// A Linux bridge for a test engine, with an address of its own, removed
+/// on drop. A second dockerd gets one of these, never `--bridge=none`: a
+/// dockerd started so removes the host's `docker0`, and with it the main
+/// engine's default network.
+pub struct TestBridge {
+    pub name: String,
+}
+
+impl TestBridge {
+    /// `gdtest<n>`, with a /30 of its own made from `n` (never the main
+    /// engine's).
+    pub fn create(n: u16) -> TestBridge {
+        let name = format!("gdtest{n}");
+        let ip = |args: &[&str]| run(Command::new("ip").args(args));
+        ip(&["link", "add", "name", &name, "type", "bridge"]);
+        let bridge = TestBridge { name };
+        let address = format!("10.213.{}.{}/30", n % 250, (n / 250 % 60) * 4 + 1);
+        ip(&["addr", "add", &address, "dev", &bridge.name]);
+        ip(&["link", "set", &bridge.name, "up"]);
+        bridge
+    }
+}
+
+impl Drop for TestBridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.name])
+            .output();
+    }
+}
+
+/// A Docker engine of the test's own on this host: a second dockerd with
+/// its data, its containerd and its unix socket in a temporary directory,
+/// a bridge of its own and no iptables rules (its containers use the
+/// host's network). A test may freeze it (SIGSTOP), never the main
+/// engine. Its containers, the daemon and its mounts go on drop, even when
+/// the test fails; a frozen daemon is thawed first.
+pub struct PrivateEngine {
+    daemon: std::process::Child,
+    dir: tempfile::TempDir,
+    _bridge: TestBridge,
+}
+
+impl PrivateEngine {
+    pub fn start() -> PrivateEngine {
+        ensure_demo_image();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let path = |p: &str| d.join(p).display().to_string();
+        std::fs::write(d.join("daemon.json"), "{}").unwrap();
+        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
+        let bridge = TestBridge::create(free_port());
+        let daemon = Command::new("dockerd")
+            .args(["--config-file", &path("daemon.json")])
+            .args(["--data-root", &path("root"), "--exec-root", &path("exec")])
+            .args(["--pidfile", &path("dockerd.pid")])
+            .args(["-H", &format!("unix://{}", path("sock"))])
+            .args([
+                &format!("--bridge={}", bridge.name),
+                "--iptables=false",
+                "--ip6tables=false",
+                "--storage-driver=vfs",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd (the Docker engine's daemon) is needed for this test");
+        record_test_daemon(daemon.id());
+        let engine = PrivateEngine {
+            daemon,
+            dir,
+            _bridge: bridge,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !engine.docker(&["version"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "the test's dockerd did not start: {}",
+                std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // No registry: hand it the demo image built for the main engine.
+        let mut save = Command::new("docker")
+            .args(["save", DEMO_IMAGE])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let loaded = Command::new("docker")
+            .args(["-H", &engine.socket(), "load", "-q"])
+            .stdin(save.stdout.take().unwrap())
+            .output()
+            .unwrap();
+        assert!(save.wait().unwrap().success(), "docker save failed");
+        assert!(loaded.status.success(), "{}", text(&loaded));
+        engine
+    }
+
+    /// `unix:///.../sock`: how a gameday file names it.
+    pub fn socket(&self) -> String {
+        format!("unix://{}", self.dir.path().join("sock").display())
+    }
+
+    /// `docker` against this engine.
+    pub fn docker(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker")
+            .args(["-H", &self.socket()])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn state(&self, container: &str) -> String {
+        let out = self.docker(&["inspect", "-f", "{{.State.Status}}", container]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Freeze the daemon (SIGSTOP): every API call waits. Its containers
+    /// (under their shims) go on running.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: plain kill(2) on the daemon this test started.
+        unsafe {
+            libc::kill(self.daemon.id() as i32, signal);
+        }
+    }
+
+    /// Start the demo store as container `name`, service `service` of
+    /// compose project `project`, on the host's network at 127.0.0.1:`port`.
+    pub fn run_store(&self, name: &str, project: &str, service: &str, port: u16) {
+        let listen = format!("127.0.0.1:{port}");
+        let started = self.docker(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "--label",
+            &format!("com.docker.compose.project={project}"),
+            "--label",
+            &format!("com.docker.compose.service={service}"),
+            DEMO_IMAGE,
+            "store",
+            "--listen",
+            &listen,
+        ]);
+        assert!(started.status.success(), "{}", text(&started));
+        wait_for_port(port);
+    }
+}
+
+impl Drop for PrivateEngine {
+    fn drop(&mut self) {
+        self.thaw();
+        let ids = self.docker(&["ps", "-aq"]);
+        let ids = String::from_utf8_lossy(&ids.stdout).to_string();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let _ = self.docker(&[&["unpause"][..], &ids].concat());
+            let _ = self.docker(&[&["rm", "-f"][..], &ids].concat());
+        }
+        // SIGTERM: dockerd stops its containerd and its containers.
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.daemon.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        // dockerd leaves its namespace mounts behind; the dir cannot go before them.
+        let dir = self.dir.path().display().to_string();
+        if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
+            for point in mounts.lines().filter_map(|l| l.split_whitespace().nth(1)) {
+                if point.starts_with(&dir) {
+                    let _ = Command::new("umount").args(["-l", point]).output();
+                }
+            }
+        }
+    }
+}

@@ -513,7 +513,15 @@ pub(crate) fn remove_tagged(exec: &mut dyn NetExec, which: Tagged<'_>) -> Result
             }
             let mut args: Vec<&str> = vec!["-w", "5", "-t", table, "-D"];
             args.extend(words.iter().skip(1));
-            exec.run("iptables", &args)?;
+            if let Err(e) = exec.run("iptables", &args) {
+                // A proxy whose input closed takes its own redirect away,
+                // maybe between the listing and this delete: a rule that
+                // is no longer there is removed, not a failure.
+                let now = exec.run("iptables", &["-w", "5", "-t", table, "-S"])?;
+                if now.lines().any(|r| r == rule) {
+                    return Err(e);
+                }
+            }
             redirects.extend(redirect_of(&words));
             removed = true;
         }
@@ -544,6 +552,72 @@ mod tests {
     use super::*;
     use crate::gameday::model::*;
     use crate::gameday::units::{HumanDuration, Percent};
+
+    /// A namespace whose nat table holds one tagged redirect until the
+    /// first delete, which fails as if its proxy had just taken it away.
+    struct ProxyRacesTheRevert {
+        rule: String,
+        gone: bool,
+        still_there: bool,
+        deletes: usize,
+    }
+
+    impl NetExec for ProxyRacesTheRevert {
+        fn run(&mut self, program: &str, args: &[&str]) -> Result<String, String> {
+            match (program, args.get(4).copied()) {
+                ("iptables", Some("-S")) if args[3] == "nat" && !self.gone => {
+                    Ok(format!("-P OUTPUT ACCEPT\n{}\n", self.rule))
+                }
+                ("iptables", Some("-D")) => {
+                    self.deletes += 1;
+                    self.gone = !self.still_there;
+                    Err("iptables: Bad rule (does a matching rule exist in that chain?)".into())
+                }
+                _ => Ok(String::new()),
+            }
+        }
+
+        fn start_packet_server(
+            &mut self,
+            _: u16,
+            _: crate::fault::nfqueue::PacketPlan,
+            _: std::time::Duration,
+        ) -> Result<crate::fault::nfqueue::PacketServer, String> {
+            Err("not here".into())
+        }
+
+        fn forget_redirected(
+            &mut self,
+            redirects: &[crate::fault::conntrack::Redirect],
+        ) -> Result<usize, String> {
+            Ok(redirects.len())
+        }
+    }
+
+    #[test]
+    fn a_rule_its_proxy_took_away_meanwhile_is_removed_not_a_failure() {
+        let rule = "-A OUTPUT -p udp -m udp --dport 53 -m mark ! --mark 0x6764 -m comment --comment gameday:r1:s1-f1 -j REDIRECT --to-ports 40000";
+        let which = || Tagged::Exactly {
+            tag: "gameday:r1:s1-f1",
+            qdisc: OwnQdisc::None,
+        };
+        let mut raced = ProxyRacesTheRevert {
+            rule: rule.into(),
+            gone: false,
+            still_there: false,
+            deletes: 0,
+        };
+        assert_eq!(remove_tagged(&mut raced, which()), Ok(true));
+        assert_eq!(raced.deletes, 1);
+        // A delete that fails while the rule is still there is a failure.
+        let mut stuck = ProxyRacesTheRevert {
+            rule: rule.into(),
+            gone: false,
+            still_there: true,
+            deletes: 0,
+        };
+        assert!(remove_tagged(&mut stuck, which()).is_err());
+    }
 
     fn target() -> Target {
         Target {

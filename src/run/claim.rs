@@ -371,6 +371,45 @@ mod tests {
     }
 
     #[test]
+    fn a_held_claim_says_who_holds_it_and_why_it_is_not_taken_over() {
+        use super::super::liveness::Unproven;
+        let holder = Holder {
+            run_id: "3f9c2a".into(),
+            user: "dana".into(),
+            host: "ci-runner".into(),
+            boot_id: "b".into(),
+            pid: 4242,
+            since: "2026-12-02T10:31:07Z".into(),
+            pid_ns: "4:4026531836".into(),
+            start: 1,
+            machine: String::new(),
+        };
+        let held = |liveness| {
+            ClaimError::Held {
+                scope: "shop".into(),
+                engine: "unix:///var/run/docker.sock".into(),
+                holder: holder.clone(),
+                liveness,
+            }
+            .to_string()
+        };
+        let text = [
+            Liveness::Alive,
+            Liveness::Reverting,
+            Liveness::Unknown(Unproven::OlderClaim),
+            Liveness::Unknown(Unproven::OtherPidNamespace),
+            Liveness::Unknown(Unproven::NoMachineIdentity),
+            Liveness::Unknown(Unproven::OtherMachine),
+            Liveness::Unknown(Unproven::NotAReboot),
+        ]
+        .into_iter()
+        .map(held)
+        .collect::<Vec<_>>()
+        .join("\n");
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
     fn a_claims_labels_name_its_run_and_holder() {
         let me = Holder::me("abc");
         let l = labels(&me, "demo", "img");

@@ -127,7 +127,7 @@ impl std::fmt::Display for Unproven {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Unproven::OlderClaim => "the claim was made by an older gameday, which did not record where it ran",
-            Unproven::OtherPidNamespace => "it ran in another PID namespace (a container, or this is one), where its process cannot be seen from here",
+            Unproven::OtherPidNamespace => "it ran in another PID namespace (a container, or this is one), where its PID means nothing",
             Unproven::NoMachineIdentity => "it ran under another kernel boot, and a machine identity (/etc/machine-id) is missing here or in the claim",
             Unproven::OtherMachine => "it ran on another machine",
             Unproven::NotAReboot => "it ran under another boot of a machine with the same identity, which cannot be proved to be a reboot of this one",

@@ -579,10 +579,12 @@ fn recover_settles_a_stop_in_flight_before_reverting() {
     }
     let project = Project::new("inflight");
     // PID 1 ignores SIGUSR1: a stop waits out its whole grace period.
-    let store = project.service_with(
+    // On the project's network (an engine need not have its default bridge).
+    let store = project.service_opts(
         "store",
         &["--stop-signal", "SIGUSR1"],
         &["store", "--listen", "0.0.0.0:7000"],
+        None,
     );
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("run");

@@ -689,6 +689,67 @@ fn one_gameday_drives_two_engines() {
     assert_eq!(engine.state("db-1"), "running");
 }
 
+/// A run whose containers are all on a `hosts:` engine claims only that
+/// engine (this host's engine has none of them): `recover` checks the
+/// claim on every engine its journal names, so it leaves the live run's
+/// fault alone (exit 2), as a client of the paused database sees it.
+#[test]
+fn recover_checks_the_claim_on_every_engine_its_journal_names() {
+    if !docker_available() {
+        return;
+    }
+    ensure_demo_image();
+    let engine = TlsEngine::start();
+    let project = format!("gdt-every-{}", std::process::id());
+    let port = free_port();
+    engine.run_store("db-1", &project, "db", port);
+    let (_dir, file) = gameday_file(&format!(
+        r#"gameday: Every engine
+scope: {{ compose_project: {project} }}
+hosts:
+  db: {{ {engine} }}
+defaults: {{ baseline: 1s, cooldown: 1s, probe_timeout: 500ms }}
+probes:
+  db: {{ http: {{ url: "http://127.0.0.1:{port}/get" }}, every: 200ms }}
+scenarios:
+  - name: Database paused
+    fault: {{ pause: {{ service: db, host: db }} }}
+    duration: 12s
+"#,
+        engine = engine.engine_yaml(),
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let runner = StdCommand::new(assert_cmd::cargo::cargo_bin("gameday"))
+        .args(["run", "--yes", "--no-progress", "--out"])
+        .arg(out.path())
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the pause", Duration::from_secs(30), || {
+        engine.state("db-1") == "paused"
+    });
+    let recovered = gameday_recover(out.path());
+    let said = text(&recovered);
+    assert_exit(&recovered, 2);
+    assert!(
+        said.contains("not touched") && said.contains("is alive"),
+        "{said}"
+    );
+    assert_eq!(
+        engine.state("db-1"),
+        "paused",
+        "recover undid a live run's fault"
+    );
+    assert!(!http_ok(port, "/get", Duration::from_millis(500)));
+    let output = finish(runner, Duration::from_secs(60));
+    assert_exit(&output, 0);
+    assert_eq!(engine.state("db-1"), "running");
+    assert!(http_ok(port, "/get", Duration::from_millis(1500)));
+}
+
 /// An sshd on 127.0.0.1 for one test (Debian's openssh-server; `.ci/run`
 /// installs it): its own host key, config and authorized key, the client's
 /// key and a known_hosts file holding the host key. Through it, `ssh://`

@@ -57,6 +57,17 @@ fn one_run_per_scope_and_recover_leaves_a_live_run_alone() {
     );
     assert_eq!(store.state(), "paused", "the refused run touched the store");
 
+    // The same --out: the live run's journal has its fault open, and it
+    // is the live run's own, not a leftover: exit 2 naming the holder.
+    let same_out = gameday_run(first_out.path(), &file, &[], 30);
+    let said = text(&same_out);
+    assert_exit(&same_out, 2);
+    assert!(
+        said.contains("is held by run") && said.contains(&format!("(pid {})", first.id())),
+        "{said}"
+    );
+    assert_eq!(store.state(), "paused", "the refused run touched the store");
+
     let recovered = gameday_recover(first_out.path());
     let said = text(&recovered);
     assert_exit(&recovered, 2);
@@ -80,26 +91,35 @@ fn one_run_per_scope_and_recover_leaves_a_live_run_alone() {
     assert!(!claim_exists(&project), "the claim outlived its run");
 }
 
-fn this_host() -> (String, String) {
-    let read = |p: &str| std::fs::read_to_string(p).unwrap().trim().to_string();
-    (
-        read("/proc/sys/kernel/hostname"),
-        read("/proc/sys/kernel/random/boot_id"),
-    )
+/// This test process's boot and PID namespace (`dev:inode`), as a claim
+/// records them (a runner started from here shares both).
+fn this_boot_and_pid_ns() -> (String, String) {
+    use std::os::unix::fs::MetadataExt;
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap()
+        .trim()
+        .to_string();
+    let ns = std::fs::metadata("/proc/self/ns/pid").unwrap();
+    (boot, format!("{}:{}", ns.dev(), ns.ino()))
 }
 
-fn make_claim(project: &Project, host: &str, boot_id: &str, pid: u32) {
+/// A claim left by run `deadbe` of `tess`: its evidence as labels, on the
+/// claim container (as a runner that died leaves it).
+fn make_claim(project: &Project, evidence: &[(&str, String)]) {
     let name = claim_name(project);
-    let labels = [
+    let mut labels = vec![
         "gameday.claim=1".to_string(),
         format!("gameday.claim.scope={}", project.name),
         "gameday.claim.run_id=deadbe".to_string(),
         "gameday.claim.user=tess".to_string(),
-        format!("gameday.claim.host={host}"),
-        format!("gameday.claim.boot_id={boot_id}"),
-        format!("gameday.claim.pid={pid}"),
+        "gameday.claim.host=laptop".to_string(),
         "gameday.claim.since=2026-12-01T09:00:00Z".to_string(),
     ];
+    labels.extend(
+        evidence
+            .iter()
+            .map(|(k, v)| format!("gameday.claim.{k}={v}")),
+    );
     let mut args = vec!["create".to_string(), "--name".into(), name];
     for l in &labels {
         args.push("--label".into());
@@ -110,9 +130,11 @@ fn make_claim(project: &Project, host: &str, boot_id: &str, pid: u32) {
     docker(&args);
 }
 
-/// A claim whose holder provably died (this host, this boot, its process
-/// gone) is taken over and the journal says so; one held from another
-/// machine cannot be proved dead and is not.
+/// A claim whose holder provably died (this boot, this PID namespace, its
+/// process gone) is taken over and the journal says so; one that cannot
+/// be proved dead is not: held from another machine (another boot and
+/// machine identity), or made by an older gameday that recorded neither
+/// PID namespace nor start time.
 #[test]
 fn a_dead_runners_claim_is_taken_over_and_a_foreign_one_is_not() {
     if !docker_available() {
@@ -121,25 +143,54 @@ fn a_dead_runners_claim_is_taken_over_and_a_foreign_one_is_not() {
     let project = Project::new("stale");
     let (store, api) = project.demo_stack();
     let (_dir, file) = gameday_file(&pause_file(&project.name, api.host_port.unwrap(), "1s"));
-    let (host, boot) = this_host();
+    let (boot, pid_ns) = this_boot_and_pid_ns();
 
-    make_claim(&project, &format!("{host}-elsewhere"), &boot, 1);
-    let out = tempfile::tempdir().unwrap();
-    let refused = gameday_run(out.path(), &file, &[], 30);
-    assert_exit(&refused, 2);
-    assert!(text(&refused).contains("tess on"), "{}", text(&refused));
-    assert_eq!(store.state(), "running");
-    docker(&["rm", "-f", &claim_name(&project)]);
+    let foreign = [
+        ("boot_id", "another-boot".to_string()),
+        ("pid", "1".to_string()),
+        ("pid_ns", pid_ns.clone()),
+        ("start", "1".to_string()),
+        ("machine", "0123456789abcdef0123456789abcdef".to_string()),
+    ];
+    let older = [("boot_id", boot.clone()), ("pid", "1".to_string())];
+    for (evidence, why) in [
+        (&foreign[..], "it ran on another machine"),
+        (&older[..], "an older gameday"),
+    ] {
+        make_claim(&project, evidence);
+        let out = tempfile::tempdir().unwrap();
+        let refused = gameday_run(out.path(), &file, &[], 30);
+        assert_exit(&refused, 2);
+        let said = text(&refused);
+        assert!(
+            said.contains("tess on laptop") && said.contains(why),
+            "{said}"
+        );
+        assert_eq!(store.state(), "running");
+        docker(&["rm", "-f", &claim_name(&project)]);
+    }
 
-    // A process that has ended: its pid names no gameday.
+    // A process that has ended: its pid names no process now.
     let mut gone = StdCommand::new("true").spawn().unwrap();
     let dead_pid = gone.id();
     gone.wait().unwrap();
-    make_claim(&project, &host, &boot, dead_pid);
+    make_claim(
+        &project,
+        &[
+            ("boot_id", boot),
+            ("pid", dead_pid.to_string()),
+            ("pid_ns", pid_ns),
+            ("start", "1".to_string()),
+        ],
+    );
     let out = tempfile::tempdir().unwrap();
     let ran = gameday_run(out.path(), &file, &[], 60);
     assert!(matches!(ran.status.code(), Some(0 | 1)), "{}", text(&ran));
-    assert!(text(&ran).contains("took over the claim"), "{}", text(&ran));
+    assert!(
+        text(&ran).contains("took over the claim") && text(&ran).contains("its process is gone"),
+        "{}",
+        text(&ran)
+    );
     let journal = journal_text(out.path());
     assert!(
         journal.contains("\"event\":\"claim_taken_over\"") && journal.contains("run deadbe"),
@@ -147,6 +198,7 @@ fn a_dead_runners_claim_is_taken_over_and_a_foreign_one_is_not() {
     );
     assert_eq!(store.state(), "running");
     assert!(!claim_exists(&project));
+    assert!(marker_volumes(&project).is_empty());
 }
 
 /// SIGKILL mid-pause, then: `recover` reaches the engine the journal names
@@ -245,6 +297,56 @@ fn a_replaced_target_does_not_wedge_recover() {
     );
     assert_eq!(store.state(), "running");
     assert_exit(&gameday_recover(out.path()), 0);
+}
+
+/// A target removed (not replaced) while a `stop` held it: its revert
+/// (start it) can never happen. `recover` closes the intent honestly
+/// ("nothing to start: container gone"), journalled, exit 0, and a later
+/// run on the same --out is not blocked by it.
+#[test]
+fn a_removed_target_under_a_start_recipe_is_closed_as_gone() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("removed");
+    let (store, api) = project.demo_stack();
+    let stop_file = |duration: &str| {
+        format!(
+            r#"gameday: Gone
+scope: {{ compose_project: {} }}
+defaults: {{ baseline: 1s, cooldown: 1s }}
+scenarios:
+  - name: Store stopped
+    fault: {{ stop: {{ service: store, timeout: 1s }} }}
+    duration: {duration}
+"#,
+            project.name
+        )
+    };
+    let (_dir, file) = gameday_file(&stop_file("60s"));
+    let out = tempfile::tempdir().unwrap();
+    kill_runner_once(&file, out.path(), || store.state() == "exited");
+    docker(&["rm", "-f", &store.id]);
+    let recovered = gameday_recover(out.path());
+    let said = text(&recovered);
+    assert_exit(&recovered, 0);
+    assert!(said.contains("nothing to start: container gone"), "{said}");
+    let journal = journal_text(out.path());
+    assert!(
+        journal.contains("\"event\":\"fault_reverted\"")
+            && journal.contains("recover (nothing to start: container gone"),
+        "{journal}"
+    );
+    assert_exit(&gameday_recover(out.path()), 0);
+    assert!(!claim_exists(&project) && marker_volumes(&project).is_empty());
+    // A later run on the same --out starts (a pause of the api).
+    let (_dir2, later) = gameday_file(&stop_file("1s").replace(
+        "stop: { service: store, timeout: 1s }",
+        "pause: { service: api }",
+    ));
+    let ran = gameday_run(out.path(), &later, &[], 60);
+    assert_exit(&ran, 0);
+    assert_eq!(api.state(), "running");
 }
 
 /// The third Ctrl-C exits at once: faults may be in place, so exit 4, never
@@ -477,10 +579,12 @@ fn recover_settles_a_stop_in_flight_before_reverting() {
     }
     let project = Project::new("inflight");
     // PID 1 ignores SIGUSR1: a stop waits out its whole grace period.
-    let store = project.service_with(
+    // On the project's network (an engine need not have its default bridge).
+    let store = project.service_opts(
         "store",
         &["--stop-signal", "SIGUSR1"],
         &["store", "--listen", "0.0.0.0:7000"],
+        None,
     );
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("run");

@@ -96,8 +96,16 @@ pub(super) async fn halt(args: HaltArgs) -> CliResult {
     let holder = match holder {
         Some(h) if target.run_id.as_ref().is_none_or(|id| &h.run_id == id) => h,
         _ => {
-            // No live run holds the scope: what it left (if its journal is
-            // here) is recover's to revert.
+            // No run holds the scope: a halt marker left there is stale.
+            if let Ok(Some(run)) = halt::marked_run(&engine, scope).await {
+                halt::clear(&engine, scope, &run).await;
+                eprintln!(
+                    "note: removed a stale halt marker on compose project `{scope}`, left for run {}, which no longer holds it",
+                    if run.is_empty() { "(any)" } else { &run }
+                );
+            }
+            // What the run left (if its journal is here) is recover's to
+            // revert.
             if target.journal.is_some() {
                 return Ok(recover_left(&engine, &args, scope).await);
             }
@@ -113,17 +121,22 @@ pub(super) async fn halt(args: HaltArgs) -> CliResult {
             .hint("the run has ended; `gameday history` shows how"));
         }
     };
-    let image = engine
-        .image_of(&claim::name(scope))
+    let image = claim::image(&engine, scope)
         .await
         .ok()
         .flatten()
         .ok_or_else(|| CliError::fault_left("the run's claim vanished while halting it"))?;
     let me = claim::Holder::me("");
     let by = format!("{} on {}", me.user, me.host);
-    halt::request(&engine, scope, &image, &holder.run_id, &by)
+    let stale = halt::request(&engine, scope, &image, &holder.run_id, &by)
         .await
         .map_err(|e| CliError::fault_left(format!("cannot leave the halt marker: {e}")))?;
+    if let Some(run) = stale {
+        eprintln!(
+            "note: replaced a stale halt marker on compose project `{scope}`, left for run {}, which no longer holds it",
+            if run.is_empty() { "(any)" } else { &run }
+        );
+    }
     eprintln!(
         "asked {holder} to halt; waiting up to {} for it to revert its faults",
         HumanDuration(args.wait)
@@ -136,7 +149,7 @@ pub(super) async fn halt(args: HaltArgs) -> CliResult {
             Ok(_) => break true,
             Err(_) => {}
         }
-        if holder.liveness() == claim::Liveness::Dead || tokio::time::Instant::now() >= deadline {
+        if holder.liveness().is_dead() || tokio::time::Instant::now() >= deadline {
             break false;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -317,7 +317,11 @@ pub enum Command {
     ///
     /// Reads the journals of the run directories under --out, reverts every fault that was
     /// applied and never reverted (idempotently: a container that is already fine is left
-    /// alone), and records that in the journal. Exit 0 when nothing is left, 4 otherwise.
+    /// alone), and records that in the journal. A run whose runner just died is given the
+    /// time its watchdog needs to revert first, and what the watchdog did is said. Faults of
+    /// a run that holds its scope's claim and is alive, or cannot be proved dead from here,
+    /// are not touched. Exit 0 when nothing is left, 2 when faults were not touched for that
+    /// reason, 4 when faults may be left.
     Recover {
         /// Where run directories are kept.
         #[arg(long, value_name = "DIR", default_value = "reports")]
@@ -325,8 +329,11 @@ pub enum Command {
         /// Docker engine to use (default: DOCKER_HOST, then the local socket).
         #[arg(long, value_name = "URL")]
         docker_host: Option<String>,
-        /// Also sweep a compose project without a journal: remove every rule and
-        /// qdisc gameday adds (comment `gameday:`, handles 6700: to 67ff:) from its containers.
+        /// Also sweep a compose project without a journal: remove what gameday can
+        /// leave on its containers, each found by its tag or name: rules (comment
+        /// `gameday:`) and qdiscs (handles 6700: to 67ff:), helper containers, worker processes
+        /// on this host, fill files at the top of the root, /tmp and each mount, and
+        /// OOM scores raised to 1000 (put back to the container's configured value).
         #[arg(long, value_name = "PROJECT")]
         scope: Option<String>,
         /// With --scope: reach namespaces through helper containers from this image

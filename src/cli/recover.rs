@@ -42,7 +42,7 @@ pub(super) async fn recover(
     })?;
     let mut report = recover::recover(&engine, &out, None).await;
     if let Some(project) = &scope {
-        report.extend(recover::sweep(&engine, project, helper_image.as_deref()).await);
+        report.extend(crate::run::sweep::sweep(&engine, project, helper_image.as_deref()).await);
     }
     if report.is_empty() {
         println!(

@@ -57,34 +57,15 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
             .unwrap_or_else(|| "operator".to_string()),
     });
     let scope = gameday.scope.compose_project.clone();
-    let leftovers: Vec<_> = run::recover::find_unfinished(&out)
-        .into_iter()
-        .filter(|(_, u)| u.scope == scope)
-        .collect();
-    if !leftovers.is_empty() {
-        let mut error = CliError::fault_left(format!(
-            "an earlier run against compose project `{scope}` left faults that were never reverted:"
-        ));
-        for (path, u) in &leftovers {
-            for (id, recipe) in &u.faults {
-                error = error.detail(format!(
-                    "  {}: fault {id} on {}",
-                    path.display(),
-                    recipe.container_name()
-                ));
-            }
-        }
-        return Err(error.hint(format!(
-            "run `gameday recover --out {}` first; it reverts them and records that",
-            out.display()
-        )));
-    }
     let display = file.display().to_string();
     let (engines, inventory) = super::plan::discover(&gameday, &file).await?;
+    refuse_leftovers(&out, &scope, engines.default_engine()).await?;
     // The claim first: a second run on the scope is told who holds it,
-    // before anything else is checked or asked.
+    // before anything else is checked or asked. It is kept in place (put
+    // back if pruned) until it is released.
     let run_id = run::new_run_id();
     let (claims, taken_over) = claim_scope(&scope, &inventory, &engines, &run_id).await?;
+    let claims = claim::keep_all(claims);
     let checked = async {
         let plan = super::plan::resolve(gameday, inventory, &file)?;
         if let Some((first, rest)) = plan.inventory.warnings.split_first() {
@@ -105,14 +86,14 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
     let plan = match checked.await {
         Ok(plan) => plan,
         Err(e) => {
-            release(claims).await;
+            release(claims.stop().await).await;
             return Err(e);
         }
     };
     let notifier = match crate::notify::Notifier::start(&plan.gameday, &run_id) {
         Ok(n) => n,
         Err(e) => {
-            release(claims).await;
+            release(claims.stop().await).await;
             return Err(CliError::invalid(e.to_string()).hint(
                 "export the Grafana service-account token in that variable, or remove `grafana:`; nothing was changed",
             ));
@@ -164,12 +145,12 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
             eprintln!(
                 "internal error: the run stopped unexpectedly ({panic}); reverting what it applied"
             );
-            release(claims).await;
+            release(claims.stop().await).await;
             return Ok(super::recover::after_crash(engines.default_engine(), &out, &scope).await);
         }
     };
     let _ = view.await;
-    release(claims).await;
+    release(claims.stop().await).await;
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e @ run::RunError::Watchdog(_)) => {
@@ -229,6 +210,55 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
     Ok(outcome.exit_code)
 }
 
+/// Refuse to start when a journal under `out` of this scope has faults
+/// open: exit 2 naming the run when that run holds the scope and cannot
+/// be proved dead (it is live, and its faults are its own), else exit 4
+/// (they were left: `recover` first).
+async fn refuse_leftovers(
+    out: &std::path::Path,
+    scope: &str,
+    engine: &Engine,
+) -> Result<(), CliError> {
+    let leftovers: Vec<_> = run::recover::find_unfinished(out)
+        .into_iter()
+        .filter(|(_, u)| u.scope == scope)
+        .collect();
+    for (path, u) in &leftovers {
+        if let Some((on, holder, liveness)) = run::recover::live_holder(engine, u).await {
+            let held = claim::ClaimError::Held {
+                scope: scope.to_string(),
+                engine: on,
+                holder,
+                liveness,
+            };
+            return Err(CliError::invalid(held.to_string()).hint(format!(
+                "that run is not over (its journal: {}); wait for it to end, or stop it with `gameday halt --out {}`; nothing was changed",
+                path.display(),
+                out.display()
+            )));
+        }
+    }
+    if leftovers.is_empty() {
+        return Ok(());
+    }
+    let mut error = CliError::fault_left(format!(
+        "an earlier run against compose project `{scope}` left faults that were never reverted:"
+    ));
+    for (path, u) in &leftovers {
+        for (id, recipe) in &u.faults {
+            error = error.detail(format!(
+                "  {}: fault {id} on {}",
+                path.display(),
+                recipe.container_name()
+            ));
+        }
+    }
+    Err(error.hint(format!(
+        "run `gameday recover --out {}` first; it reverts them and records that",
+        out.display()
+    )))
+}
+
 /// Claim the scope on every engine that has containers in it, for the
 /// whole run: a second run on the same scope, from here or from another
 /// machine on the same engine, is refused while this one lives.
@@ -254,9 +284,9 @@ async fn claim_scope(
         match claim::acquire(engine, scope, &image, &me).await {
             Ok((claim, dead)) => {
                 claims.push(claim);
-                if let Some(holder) = dead {
+                if let Some((holder, gone)) = dead {
                     eprintln!(
-                        "note: took over the claim on compose project `{scope}` left by {holder}, whose process is gone; recorded in the journal"
+                        "note: took over the claim on compose project `{scope}` left by {holder}: {gone}; recorded in the journal"
                     );
                     taken_over.push(holder.to_string());
                 }
@@ -266,8 +296,8 @@ async fn claim_scope(
                 let error = CliError::invalid(e.to_string());
                 return Err(match e {
                     claim::ClaimError::Held { .. } => error.hint(format!(
-                        "two runs on one scope would undo each other's faults: wait for that run to end, or stop it (Ctrl-C where it runs); nothing was changed. A claim whose runner died on another machine is removed with `docker rm {}`",
-                        claim::name(scope)
+                        "two runs on one scope would undo each other's faults: wait for that run to end, or stop it (Ctrl-C where it runs, or `gameday halt --scope {scope}`); nothing was changed. A claim whose runner is gone for good but cannot be proved dead from here is removed with `docker rm -f {marker}; docker volume rm {marker}`",
+                        marker = claim::name(scope)
                     )),
                     claim::ClaimError::Docker { .. } => error.hint("nothing was changed"),
                 });

@@ -130,6 +130,9 @@ impl Engine {
     /// Create (never start) a container named `name` from `image`, labelled
     /// `labels`: a marker the engine itself arbitrates, since a second
     /// container of the same name is refused ([`DockerError::Conflict`]).
+    /// It mounts the volume of the same name, its witness (see
+    /// [`Engine::witness`]), so that `volume prune` keeps the witness while
+    /// the marker exists.
     pub(crate) async fn create_marker(
         &self,
         name: &str,
@@ -144,6 +147,7 @@ impl Engine {
             network_disabled: Some(true),
             host_config: Some(bollard::models::HostConfig {
                 network_mode: Some("none".to_string()),
+                binds: Some(vec![super::markers::witness_bind(name)]),
                 ..Default::default()
             }),
             ..Default::default()

@@ -18,6 +18,8 @@ use crate::gameday::model::{DockerConfig, EngineSpec, TlsFiles};
 mod containers;
 mod helpers;
 mod inspect;
+mod leftovers;
+mod markers;
 mod network;
 pub(crate) mod ssh;
 

@@ -1,6 +1,8 @@
 //! gameday's own worker processes on this host (`gameday stress`, `gameday
-//! http-proxy`, `gameday dns-proxy`, all hidden), found by the fault tag on their command line:
-//! what a recipe kills when the runner that started them is gone.
+//! http-proxy`, `gameday dns-proxy`, all hidden), found by the fault tag on
+//! their command line: what a recipe kills when the runner that started
+//! them is gone, and what `recover --scope` kills without a journal (every
+//! worker whose `--container` is one of the scope's, whatever its tag).
 
 use std::time::{Duration, Instant};
 
@@ -10,11 +12,45 @@ const WORKERS: &[&[u8]] = &[b"stress", b"http-proxy", b"dns-proxy"];
 /// How long a killed worker may take to be gone.
 const GONE_WITHIN: Duration = Duration::from_secs(5);
 
+/// Every fault tag starts so (`gameday:<run>:<fault>`).
+const TAG_PREFIX: &[u8] = b"gameday:";
+
 /// Kill every worker of this host carrying `tag` and wait until they are
 /// gone (their memory with them). Returns how many there were.
 pub(crate) async fn kill_tagged(tag: &str) -> usize {
-    let pids = tagged(tag);
-    for pid in &pids {
+    let pids: Vec<i32> = workers()
+        .into_iter()
+        .filter(|w| w.tag == tag)
+        .map(|w| w.pid)
+        .collect();
+    kill(&pids).await;
+    pids.len()
+}
+
+/// A worker process on this host, as its command line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Worker {
+    pub pid: i32,
+    /// `stress`, `http-proxy` or `dns-proxy`.
+    pub command: String,
+    /// The container it works on (`--container`, a full ID).
+    pub container: String,
+    /// Its fault's tag (`--tag`).
+    pub tag: String,
+}
+
+/// The workers on this host working on one of `containers` (full IDs).
+pub(crate) fn on_containers(containers: &[&str]) -> Vec<Worker> {
+    workers()
+        .into_iter()
+        .filter(|w| containers.contains(&w.container.as_str()))
+        .collect()
+}
+
+/// SIGKILL these processes and wait (a few seconds at most) until they
+/// are gone.
+pub(crate) async fn kill(pids: &[i32]) {
+    for pid in pids {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(*pid),
             nix::sys::signal::Signal::SIGKILL,
@@ -28,21 +64,29 @@ pub(crate) async fn kill_tagged(tag: &str) -> usize {
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    pids.len()
 }
 
-/// The PIDs of the workers on this host carrying `--tag TAG`.
-fn tagged(tag: &str) -> Vec<i32> {
+/// Every worker on this host that carries a gameday tag.
+fn workers() -> Vec<Worker> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            worker_argv(*pid).is_some_and(|argv| {
+        .filter_map(|pid| {
+            let argv = worker_argv(pid)?;
+            let value = |flag: &[u8]| {
                 argv.windows(2)
-                    .any(|w| w[0] == b"--tag" && w[1] == tag.as_bytes())
+                    .find(|w| w[0] == flag)
+                    .map(|w| String::from_utf8_lossy(&w[1]).into_owned())
+            };
+            let tag = value(b"--tag").filter(|t| t.as_bytes().starts_with(TAG_PREFIX))?;
+            Some(Worker {
+                pid,
+                command: String::from_utf8_lossy(&argv[1]).into_owned(),
+                container: value(b"--container").unwrap_or_default(),
+                tag,
             })
         })
         .collect()

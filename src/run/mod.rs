@@ -18,11 +18,13 @@ mod apply;
 pub(crate) mod claim;
 mod dispatcher;
 pub(crate) mod halt;
+mod liveness;
 mod operator;
 pub(crate) mod outcome;
 pub(crate) mod recover;
 mod run_dir;
 mod scenario;
+pub(crate) mod sweep;
 pub(crate) mod view;
 
 use std::path::PathBuf;

@@ -104,6 +104,9 @@ async fn reach<'a>(
 pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) -> Vec<Recovered> {
     let mut report = Vec::new();
     let mut cache: Vec<Reached> = Vec::new();
+    // A runner that just died: its watchdog reverts what it left; wait
+    // for it, then say what it did.
+    wait_for_watchdogs(fallback, &mut cache, out, scope).await;
     // What watchdogs did on their own first: a remote one's record is
     // fetched from its container into the journal, then said.
     let mut watched = find_unended(out);
@@ -358,57 +361,186 @@ fn watchdog_reverts(path: &Path) -> Vec<Recovered> {
     reverted
 }
 
-/// Remove the claim on the journal's scope if its holder is that run and
-/// provably dead; returns the holder removed.
+/// Each engine the journal names, connected (the fallback for a journal
+/// written before engines were recorded); those unreachable are left out
+/// (each of their faults says so when it is reverted).
+async fn reached_engines(
+    fallback: &Engine,
+    cache: &mut Vec<Reached>,
+    unfinished: &journal::Unfinished,
+) -> Vec<Engine> {
+    let mut engines = Vec::new();
+    for spec in engines_of(unfinished) {
+        match &spec {
+            Some(spec) => {
+                if let Ok((engine, _)) = reach(cache, spec).await {
+                    engines.push(engine.clone());
+                }
+            }
+            None => engines.push(fallback.clone()),
+        }
+    }
+    engines
+}
+
+/// Remove the claim on the journal's scope, on every engine it names,
+/// where its holder is that run and provably dead; returns the holder
+/// removed.
 async fn release_claim(
     fallback: &Engine,
     cache: &mut Vec<Reached>,
     unfinished: &journal::Unfinished,
 ) -> Option<claim::Holder> {
-    let engine = match unfinished.engine.as_ref() {
-        Some(spec) => reach(cache, spec).await.as_ref().ok()?.0.clone(),
-        None => fallback.clone(),
-    };
-    let holder = claim::holder(&engine, &unfinished.scope).await.ok()??;
-    if holder.run_id != unfinished.run_id {
-        return None;
+    let mut released = None;
+    for engine in reached_engines(fallback, cache, unfinished).await {
+        let Ok(Some(holder)) = claim::holder(&engine, &unfinished.scope).await else {
+            continue;
+        };
+        if holder.run_id != unfinished.run_id {
+            continue;
+        }
+        if let Ok(Some(holder)) = claim::release_dead(&engine, &unfinished.scope).await {
+            released = Some(holder);
+        }
     }
-    claim::release_dead(&engine, &unfinished.scope).await.ok()?
+    released
 }
 
 /// Why the faults of `unfinished` must not be touched now, if they must
-/// not: its scope's claim is held by a run that is alive or that cannot be
-/// proved dead (reverting would undo a live run's fault mid-hold).
+/// not: on one of the engines its journal names, its scope's claim is held
+/// by a run that is alive, whose watchdog is still reverting, or that
+/// cannot be proved dead (reverting would undo a live run's fault mid-hold).
 async fn busy(
     fallback: &Engine,
     cache: &mut Vec<Reached>,
     unfinished: &journal::Unfinished,
 ) -> Option<String> {
-    let engine = match unfinished.engine.as_ref() {
-        Some(spec) => match reach(cache, spec).await {
-            Ok((engine, _)) => engine.clone(),
-            // Unreachable: each fault says so below.
-            Err(_) => return None,
-        },
-        None => fallback.clone(),
-    };
-    let holder = claim::holder(&engine, &unfinished.scope).await.ok()??;
+    for engine in reached_engines(fallback, cache, unfinished).await {
+        let Ok(Some(holder)) = claim::holder(&engine, &unfinished.scope).await else {
+            continue;
+        };
+        if let Some(why) = refusal(&holder, unfinished, &engine) {
+            return Some(why);
+        }
+    }
+    None
+}
+
+/// The run that holds the scope of `unfinished` on one of the engines its
+/// journal names and cannot be proved dead, if there is one: the engine's
+/// address, the holder and how alive it is. (A second run on the same
+/// `--out` finds a live run's journal with faults open: that run holds
+/// them, nothing was left.)
+pub(crate) async fn live_holder(
+    fallback: &Engine,
+    unfinished: &journal::Unfinished,
+) -> Option<(String, claim::Holder, claim::Liveness)> {
+    let mut cache = Vec::new();
+    for engine in reached_engines(fallback, &mut cache, unfinished).await {
+        let Ok(Some(holder)) = claim::holder(&engine, &unfinished.scope).await else {
+            continue;
+        };
+        let liveness = holder.liveness();
+        if !liveness.is_dead() {
+            return Some((engine.host().to_string(), holder, liveness));
+        }
+    }
+    None
+}
+
+/// Why `holder`'s claim on `engine` forbids touching the faults of
+/// `unfinished`, unless it is provably dead.
+fn refusal(
+    holder: &claim::Holder,
+    unfinished: &journal::Unfinished,
+    engine: &Engine,
+) -> Option<String> {
     let whose = if holder.run_id == unfinished.run_id {
         "its run"
     } else {
         "another run"
     };
+    let scope = &unfinished.scope;
+    let on = engine.host();
     match holder.liveness() {
-        claim::Liveness::Dead => None,
+        claim::Liveness::Dead(_) => None,
         claim::Liveness::Alive => Some(format!(
-            "{whose} is alive and holds compose project `{}`: {holder}; it reverts its own faults (Ctrl-C or `gameday halt` stops it; if only its watchdog is left, it is reverting them now)",
-            unfinished.scope
+            "{whose} is alive and holds compose project `{scope}` on {on}: {holder}; it reverts its own faults (Ctrl-C or `gameday halt` stops it)"
         )),
-        claim::Liveness::Unknown => Some(format!(
-            "{whose} holds compose project `{}` from another machine: {holder}; run `gameday recover` there, or, if that machine is gone for good, remove the claim with `docker rm {}` and run recover again",
-            unfinished.scope,
-            claim::name(&unfinished.scope)
+        claim::Liveness::Reverting => Some(format!(
+            "{whose} holds compose project `{scope}` on {on}: {holder}; its runner is gone and its watchdog is still reverting what it left after recover waited for it; run `gameday recover` again once it is done"
         )),
+        claim::Liveness::Unknown(why) => Some(format!(
+            "{whose} holds compose project `{scope}` on {on} and cannot be proved dead from here ({why}): {holder}; run `gameday recover` where it ran, or, if that run is gone for good, remove its claim with `docker rm -f {marker}; docker volume rm {marker}` and run recover again",
+            marker = claim::name(scope)
+        )),
+    }
+}
+
+/// How long a dead runner's watchdog may take to revert what it left:
+/// its lease (it fires at the latest when the lease runs out), each open
+/// fault's settle time (an apply in flight is given that to land) and a
+/// script's timeout, and a margin per fault for the engine's answers.
+fn watchdog_bound(path: &Path, unfinished: &journal::Unfinished) -> std::time::Duration {
+    const PER_FAULT: std::time::Duration = std::time::Duration::from_secs(10);
+    const MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+    let lease = journal::read(path)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| match e {
+            JournalEntry::WatchdogStarted { lease_ms, .. } => Some(*lease_ms),
+            _ => None,
+        })
+        .max()
+        .map_or(std::time::Duration::ZERO, std::time::Duration::from_millis);
+    let faults: std::time::Duration = unfinished
+        .faults
+        .iter()
+        .map(|(id, recipe)| {
+            let settle = unfinished.unconfirmed.get(id).copied().unwrap_or_default();
+            let script = match recipe {
+                RevertRecipe::Script { timeout_ms, .. } => {
+                    std::time::Duration::from_millis(*timeout_ms)
+                }
+                RevertRecipe::Unpause { .. }
+                | RevertRecipe::Start { .. }
+                | RevertRecipe::Nothing { .. }
+                | RevertRecipe::NetRules { .. }
+                | RevertRecipe::Continue { .. }
+                | RevertRecipe::Stress { .. }
+                | RevertRecipe::Reconnect { .. } => std::time::Duration::ZERO,
+            };
+            settle + script + PER_FAULT
+        })
+        .sum();
+    lease + faults + MARGIN
+}
+
+/// Runs under `out` (of `scope` when given) whose runner is gone and
+/// whose watchdog is reverting what it left right now: wait for each
+/// watchdog to be done (at most [`watchdog_bound`]), so that what it did
+/// is said rather than refused.
+async fn wait_for_watchdogs(
+    fallback: &Engine,
+    cache: &mut Vec<Reached>,
+    out: &Path,
+    scope: Option<&str>,
+) {
+    for (path, run) in find_unended(out) {
+        if scope.is_some_and(|s| s != run.scope) {
+            continue;
+        }
+        let deadline = tokio::time::Instant::now() + watchdog_bound(&path, &run);
+        for engine in reached_engines(fallback, cache, &run).await {
+            while tokio::time::Instant::now() < deadline
+                && matches!(
+                    claim::holder(&engine, &run.scope).await,
+                    Ok(Some(h)) if h.run_id == run.run_id && h.liveness() == claim::Liveness::Reverting
+                )
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        }
     }
 }
 
@@ -440,10 +572,19 @@ pub(crate) async fn revert(
                 ));
             }
             match recipe {
-                // Its revert is to bring it back, which cannot be: the
-                // recipe says so below. Stress workers are on this host
-                // (killed by their tag), as is what a host script changed.
-                RevertRecipe::Start { .. } | RevertRecipe::Stress { .. } => {}
+                // Its revert is to bring it back, and nothing can: the
+                // intent is closed, saying why (a run on the scope is not
+                // blocked by it for ever).
+                RevertRecipe::Start { .. } => {
+                    return Ok((
+                        None,
+                        "nothing to start: container gone (removed, and no container of its name replaced it)"
+                            .to_string(),
+                    ));
+                }
+                // Stress workers are on this host (killed by their tag),
+                // as is what a host script changed.
+                RevertRecipe::Stress { .. } => {}
                 RevertRecipe::Script { on_host: true, .. } => {}
                 RevertRecipe::Script { on_host: false, .. }
                 | RevertRecipe::Unpause { .. }
@@ -517,101 +658,4 @@ pub(crate) async fn settle_apply(
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-}
-
-/// Recover without a journal: remove every rule and qdisc gameday adds
-/// (comment `gameday:`, handles `6700:` to `67ff:`) from the running containers of a
-/// compose project, and stop the helper containers serving them.
-pub(crate) async fn sweep(
-    engine: &Engine,
-    project: &str,
-    helper_image: Option<&str>,
-) -> Vec<Recovered> {
-    let mut report = Vec::new();
-    if let Ok(Some(holder)) = claim::holder(engine, project).await
-        && holder.liveness() != claim::Liveness::Dead
-    {
-        report.push(Recovered {
-            journal: PathBuf::new(),
-            fault_id: "sweep".into(),
-            container: project.to_string(),
-            outcome: Outcome::Refused(format!(
-                "compose project `{project}` is held by {holder}: a sweep now would undo its faults"
-            )),
-        });
-        return report;
-    }
-    let containers = match engine.list_project(project).await {
-        Ok(c) => c,
-        Err(e) => {
-            report.push(Recovered {
-                journal: PathBuf::new(),
-                fault_id: "sweep".into(),
-                container: project.to_string(),
-                outcome: Outcome::Failed(e.to_string()),
-            });
-            return report;
-        }
-    };
-    for helper in engine
-        .containers_labelled("gameday.helper", "1")
-        .await
-        .unwrap_or_default()
-    {
-        let mode = engine
-            .network_mode(&helper)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let target = mode.strip_prefix("container:").unwrap_or_default();
-        if let Some(c) = containers
-            .iter()
-            .find(|c| !target.is_empty() && c.id.starts_with(target))
-        {
-            let _ = engine.finish(&helper, true).await;
-            report.push(Recovered {
-                journal: PathBuf::new(),
-                fault_id: "sweep".into(),
-                container: c.name.clone(),
-                outcome: Outcome::Done("stopped a helper packet engine".into()),
-            });
-        }
-    }
-    for c in containers
-        .iter()
-        .filter(|c| matches!(c.state, ContainerState::Running | ContainerState::Paused))
-    {
-        let exec = crate::fault::net_exec(engine, &c.id, helper_image, "gameday:sweep").await;
-        let outcome = match exec {
-            Ok(mut exec) => tokio::task::spawn_blocking(move || {
-                crate::fault::net::remove_tagged(
-                    exec.as_mut(),
-                    crate::fault::net::Tagged::AnyOfGameday,
-                )
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r)
-            .map(|removed| {
-                if removed {
-                    "removed gameday's rules and qdiscs"
-                } else {
-                    "nothing to remove"
-                }
-            }),
-            Err(e) => Err(e),
-        };
-        let outcome = match outcome {
-            Ok(words) => Outcome::Done(words.to_string()),
-            Err(e) => Outcome::Failed(e),
-        };
-        report.push(Recovered {
-            journal: PathBuf::new(),
-            fault_id: "sweep".into(),
-            container: c.name.clone(),
-            outcome,
-        });
-    }
-    report
 }

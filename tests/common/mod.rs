@@ -267,11 +267,15 @@ fn project_containers(project: &str) -> Vec<String> {
     ids
 }
 
-/// The run's claim and a halt marker, if a runner died holding them.
+/// The run's claim and a halt marker, if a runner died holding them: the
+/// containers, then their witnesses (volumes of the same names).
 fn remove_markers(project: &str) {
     for marker in ["gameday-claim", "gameday-halt"] {
         let _ = Command::new("docker")
             .args(["rm", "-f", &format!("{marker}-{project}")])
+            .output();
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f", &format!("{marker}-{project}")])
             .output();
     }
 }
@@ -1084,6 +1088,45 @@ impl Drop for PrivateEngine {
                     let _ = Command::new("umount").args(["-l", point]).output();
                 }
             }
+        }
+    }
+}
+
+/// The witness volumes of the project's claim and halt marker that exist
+/// (`gameday-claim-P`, `gameday-halt-P`).
+#[allow(dead_code)]
+pub fn marker_volumes(project: &Project) -> Vec<String> {
+    ["gameday-claim", "gameday-halt"]
+        .iter()
+        .map(|m| format!("{m}-{}", project.name))
+        .filter(|v| {
+            Command::new("docker")
+                .args(["volume", "inspect", v])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect()
+}
+
+/// Does the project's halt marker container exist?
+#[allow(dead_code)]
+pub fn halt_marker_exists(project: &Project) -> bool {
+    !docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("name=^gameday-halt-{}$", project.name),
+    ])
+    .is_empty()
+}
+
+/// SIGSTOP (`stop`) or SIGCONT each of `pids` (processes a test started).
+#[allow(dead_code)]
+pub fn freeze(pids: &[u32], stop: bool) {
+    for p in pids {
+        // SAFETY: plain kill(2) on processes this test started.
+        unsafe {
+            libc::kill(*p as i32, if stop { libc::SIGSTOP } else { libc::SIGCONT });
         }
     }
 }

@@ -17,6 +17,7 @@ pub(crate) mod followup;
 pub(crate) mod journal;
 pub(crate) mod result;
 pub(crate) mod samples;
+pub(crate) mod views;
 
 use std::path::{Path, PathBuf};
 

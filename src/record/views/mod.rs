@@ -8,6 +8,7 @@
 //! appearance, and looked up by name (a scenario's, a check's text, a
 //! checklist item's) the same way everywhere: the first that carries it.
 
+pub(crate) mod diff;
 pub(crate) mod history;
 pub(crate) mod runs;
 

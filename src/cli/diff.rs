@@ -2,230 +2,43 @@
 //! (outcome, each scenario's verdict, each check's verdict and measured
 //! value, the faults and how they were made, the probes, the readiness
 //! checklist), as text for people and JSON for tools. Reads the two
-//! `result.json`; never writes.
+//! `result.json`; never writes. [`crate::record::views::diff`] compares
+//! them; this file only prints the comparison.
 
+use std::fmt::Write as _;
 use std::path::Path;
-
-use serde::Serialize;
 
 use super::history::{HistoryFormat, table};
 use super::{CliError, CliResult};
 use crate::exit;
 use crate::gameday::model::Unit;
-use crate::record::archive::dir_name;
 use crate::record::read_result;
-use crate::record::result::show_value;
-use crate::record::result::{ChecklistStatus, ExpectationResult, RunResult, Verdict};
-
-/// One side of a compared check.
-#[derive(Debug, Clone, Serialize)]
-struct CheckSide {
-    met: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<f64>,
-    actual: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct CheckDiff {
-    text: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unit: Option<Unit>,
-    a: Option<CheckSide>,
-    b: Option<CheckSide>,
-    /// `b - a`, when both measured a value.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    delta: Option<f64>,
-    changed: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct ScenarioDiff {
-    name: String,
-    a: Option<Verdict>,
-    b: Option<Verdict>,
-    checks: Vec<CheckDiff>,
-    /// Faults as `action (mechanism)`, when they differ.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    faults: Option<(Vec<String>, Vec<String>)>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct ProbeDiff {
-    name: String,
-    /// `(samples, failed, p50, p99)` of each run.
-    a: Option<(usize, usize, Option<f64>, Option<f64>)>,
-    b: Option<(usize, usize, Option<f64>, Option<f64>)>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct ChecklistDiff {
-    item: String,
-    a: Option<ChecklistStatus>,
-    b: Option<ChecklistStatus>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct RunDiff {
-    gameday: String,
-    a: RunSide,
-    b: RunSide,
-    scenarios: Vec<ScenarioDiff>,
-    probes: Vec<ProbeDiff>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    checklist: Vec<ChecklistDiff>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct RunSide {
-    run_dir: String,
-    run_id: String,
-    started_at: chrono::DateTime<chrono::Utc>,
-    outcome: String,
-    gameday: String,
-}
-
-/// Names in order of first appearance across both lists.
-fn union<'a>(a: impl Iterator<Item = &'a str>, b: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for n in a.chain(b) {
-        if !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    out
-}
-
-fn side(e: &ExpectationResult) -> CheckSide {
-    CheckSide {
-        met: e.is_met(),
-        value: e.value,
-        actual: e.actual.clone(),
-    }
-}
-
-fn compare(a: &RunResult, b: &RunResult, a_dir: &Path, b_dir: &Path) -> RunDiff {
-    let run_side = |r: &RunResult, dir: &Path| RunSide {
-        run_dir: dir_name(dir),
-        run_id: r.run_id.clone(),
-        started_at: r.started_at,
-        outcome: r.outcome.key().to_string(),
-        gameday: r.gameday.title.clone(),
-    };
-    let scenarios = union(
-        a.scenarios.iter().map(|s| s.name.as_str()),
-        b.scenarios.iter().map(|s| s.name.as_str()),
-    )
-    .into_iter()
-    .map(|name| {
-        let sa = a.scenarios.iter().find(|s| s.name == name);
-        let sb = b.scenarios.iter().find(|s| s.name == name);
-        let texts = union(
-            sa.iter()
-                .flat_map(|s| s.expectations.iter().map(|e| e.text.as_str())),
-            sb.iter()
-                .flat_map(|s| s.expectations.iter().map(|e| e.text.as_str())),
-        );
-        let checks = texts
-            .into_iter()
-            .map(|text| {
-                let ea = sa.and_then(|s| s.expectations.iter().find(|e| e.text == text));
-                let eb = sb.and_then(|s| s.expectations.iter().find(|e| e.text == text));
-                let (ca, cb) = (ea.map(side), eb.map(side));
-                let delta = match (&ca, &cb) {
-                    (Some(x), Some(y)) => x.value.zip(y.value).map(|(x, y)| y - x),
-                    _ => None,
-                };
-                let changed = match (&ca, &cb) {
-                    (Some(x), Some(y)) => x.met != y.met,
-                    _ => true,
-                };
-                CheckDiff {
-                    text: text.to_string(),
-                    unit: ea.or(eb).and_then(|e| e.unit),
-                    a: ca,
-                    b: cb,
-                    delta,
-                    changed,
-                }
-            })
-            .collect();
-        let faults_of = |s: Option<&crate::record::result::ScenarioResult>| -> Vec<String> {
-            s.map(|s| {
-                s.faults
-                    .iter()
-                    .map(|f| match &f.mechanism {
-                        Some(m) => format!("{} ({m})", f.action),
-                        None => f.action.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
-        let (fa, fb) = (faults_of(sa), faults_of(sb));
-        ScenarioDiff {
-            name: name.to_string(),
-            a: sa.map(|s| s.verdict),
-            b: sb.map(|s| s.verdict),
-            checks,
-            faults: (fa != fb).then_some((fa, fb)),
-        }
-    })
-    .collect();
-    let probes = union(
-        a.probes.iter().map(|p| p.name.as_str()),
-        b.probes.iter().map(|p| p.name.as_str()),
-    )
-    .into_iter()
-    .map(|name| {
-        let of = |r: &RunResult| {
-            r.probes
-                .iter()
-                .find(|p| p.name == name)
-                .map(|p| (p.samples, p.failed, p.latency_p50_ms, p.latency_p99_ms))
-        };
-        ProbeDiff {
-            name: name.to_string(),
-            a: of(a),
-            b: of(b),
-        }
-    })
-    .collect();
-    let checklist = union(
-        a.checklist.iter().map(|c| c.item.as_str()),
-        b.checklist.iter().map(|c| c.item.as_str()),
-    )
-    .into_iter()
-    .map(|item| {
-        let of = |r: &RunResult| {
-            r.checklist
-                .iter()
-                .find(|c| c.item == item)
-                .map(|c| c.status)
-        };
-        ChecklistDiff {
-            item: item.to_string(),
-            a: of(a),
-            b: of(b),
-        }
-    })
-    .collect();
-    RunDiff {
-        gameday: b.gameday.title.clone(),
-        a: run_side(a, a_dir),
-        b: run_side(b, b_dir),
-        scenarios,
-        probes,
-        checklist,
-    }
-}
+use crate::record::result::{ChecklistStatus, Verdict, show_value};
+use crate::record::views::diff::{
+    CheckDiff, CheckSide, ChecklistDiff, ProbeDiff, ProbeFigures, RunDiff, RunSide, ScenarioDiff,
+};
 
 fn verdict_word(v: Option<Verdict>) -> &'static str {
     v.map(Verdict::word).unwrap_or("absent")
 }
 
+fn mark(met: bool) -> &'static str {
+    if met { "✓" } else { "✗" }
+}
+
+/// `*` where something changed.
+fn star(changed: bool) -> String {
+    if changed { "*" } else { " " }.to_string()
+}
+
+/// `rows` as a table, each line indented by two spaces.
+fn indented(out: &mut String, rows: &[Vec<String>]) {
+    for line in table(rows).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+}
+
 fn render_text(d: &RunDiff) -> String {
-    let mut out = String::new();
     let side = |s: &RunSide| {
         format!(
             "{} ({}, {})",
@@ -234,70 +47,73 @@ fn render_text(d: &RunDiff) -> String {
             s.outcome.replace('_', " ")
         )
     };
-    out.push_str(&format!(
-        "{}: {} -> {}\n",
-        d.gameday,
-        side(&d.a),
-        side(&d.b)
-    ));
+    let mut out = format!("{}: {} -> {}\n", d.gameday, side(&d.a), side(&d.b));
     if d.a.gameday != d.b.gameday {
-        out.push_str(&format!(
-            "note: these are runs of two gamedays (\"{}\" and \"{}\")\n",
+        let _ = writeln!(
+            out,
+            "note: these are runs of two gamedays (\"{}\" and \"{}\")",
             d.a.gameday, d.b.gameday
-        ));
+        );
     }
-    let mark = |met: bool| if met { "✓" } else { "✗" };
     for s in &d.scenarios {
-        let changed = s.a != s.b;
-        out.push_str(&format!(
-            "\n{} Scenario \"{}\": {} -> {}\n",
-            if changed { "*" } else { " " },
-            s.name,
-            verdict_word(s.a),
-            verdict_word(s.b)
-        ));
-        let mut rows = Vec::new();
-        for c in &s.checks {
-            let show = |x: &Option<CheckSide>| match x {
-                Some(x) => format!("{} {}", show_value(c.unit, &c.text, x.value), mark(x.met)),
-                None => "absent".to_string(),
-            };
-            let delta = match c.delta {
-                Some(v) if v != 0.0 => {
-                    let shown = show_value(c.unit, &c.text, Some(v.abs()));
-                    format!("({}{shown})", if v > 0.0 { "+" } else { "-" })
-                }
-                _ => String::new(),
-            };
-            rows.push(vec![
-                if c.changed { "*".into() } else { " ".into() },
-                c.text.clone(),
-                show(&c.a),
-                "->".into(),
-                show(&c.b),
-                delta,
-            ]);
-        }
-        for line in table(&rows).lines() {
-            out.push_str(&format!("  {line}\n"));
-        }
-        if let Some((fa, fb)) = &s.faults {
-            out.push_str(&format!(
-                "  faults: {} -> {}\n",
-                if fa.is_empty() {
-                    "none".into()
-                } else {
-                    fa.join("; ")
-                },
-                if fb.is_empty() {
-                    "none".into()
-                } else {
-                    fb.join("; ")
-                }
-            ));
-        }
+        scenario_text(&mut out, s);
     }
     out.push_str("\nProbes\n");
+    indented(&mut out, &probe_rows(&d.probes));
+    if !d.checklist.is_empty() {
+        out.push_str("\nReadiness checklist\n");
+        indented(&mut out, &checklist_rows(&d.checklist));
+    }
+    out
+}
+
+/// A scenario's verdicts, a row per check, and its faults where they differ.
+fn scenario_text(out: &mut String, s: &ScenarioDiff) {
+    let _ = writeln!(
+        out,
+        "\n{} Scenario \"{}\": {} -> {}",
+        if s.a != s.b { "*" } else { " " },
+        s.name,
+        verdict_word(s.a),
+        verdict_word(s.b)
+    );
+    let rows: Vec<Vec<String>> = s.checks.iter().map(check_row).collect();
+    indented(out, &rows);
+    if let Some((fa, fb)) = &s.faults {
+        let list = |f: &[String]| {
+            if f.is_empty() {
+                "none".into()
+            } else {
+                f.join("; ")
+            }
+        };
+        let _ = writeln!(out, "  faults: {} -> {}", list(fa), list(fb));
+    }
+}
+
+fn check_row(c: &CheckDiff) -> Vec<String> {
+    let show = |x: &Option<CheckSide>| match x {
+        Some(x) => format!("{} {}", show_value(c.unit, &c.text, x.value), mark(x.met)),
+        None => "absent".to_string(),
+    };
+    let delta = match c.delta {
+        Some(v) if v != 0.0 => {
+            let shown = show_value(c.unit, &c.text, Some(v.abs()));
+            format!("({}{shown})", if v > 0.0 { "+" } else { "-" })
+        }
+        _ => String::new(),
+    };
+    vec![
+        star(c.changed),
+        c.text.clone(),
+        show(&c.a),
+        "->".into(),
+        show(&c.b),
+        delta,
+    ]
+}
+
+fn probe_rows(probes: &[ProbeDiff]) -> Vec<Vec<String>> {
     let mut rows = vec![vec![
         "".to_string(),
         "FAILED".into(),
@@ -307,15 +123,15 @@ fn render_text(d: &RunDiff) -> String {
         "".into(),
         "".into(),
     ]];
-    for p in &d.probes {
-        let failed = |x: &Option<(usize, usize, Option<f64>, Option<f64>)>| match x {
-            Some((n, f, _, _)) => format!("{f}/{n}"),
-            None => "absent".into(),
-        };
-        let p99 = |x: &Option<(usize, usize, Option<f64>, Option<f64>)>| match x {
-            Some((_, _, _, p)) => show_value(Some(Unit::Ms), "", *p),
-            None => "absent".into(),
-        };
+    let failed = |x: &Option<ProbeFigures>| match x {
+        Some((n, f, _, _)) => format!("{f}/{n}"),
+        None => "absent".into(),
+    };
+    let p99 = |x: &Option<ProbeFigures>| match x {
+        Some((_, _, _, p)) => show_value(Some(Unit::Ms), "", *p),
+        None => "absent".into(),
+    };
+    for p in probes {
         rows.push(vec![
             p.name.clone(),
             failed(&p.a),
@@ -326,32 +142,28 @@ fn render_text(d: &RunDiff) -> String {
             p99(&p.b),
         ]);
     }
-    for line in table(&rows).lines() {
-        out.push_str(&format!("  {line}\n"));
-    }
-    if !d.checklist.is_empty() {
-        out.push_str("\nReadiness checklist\n");
-        let word = |s: Option<ChecklistStatus>| match s {
-            Some(ChecklistStatus::Met) => "met",
-            Some(ChecklistStatus::NotMet) => "not met",
-            Some(ChecklistStatus::NotExercised) => "not exercised",
-            None => "absent",
-        };
-        let mut rows = Vec::new();
-        for c in &d.checklist {
-            rows.push(vec![
-                if c.a != c.b { "*".into() } else { " ".into() },
+    rows
+}
+
+fn checklist_rows(items: &[ChecklistDiff]) -> Vec<Vec<String>> {
+    let word = |s: Option<ChecklistStatus>| match s {
+        Some(ChecklistStatus::Met) => "met",
+        Some(ChecklistStatus::NotMet) => "not met",
+        Some(ChecklistStatus::NotExercised) => "not exercised",
+        None => "absent",
+    };
+    items
+        .iter()
+        .map(|c| {
+            vec![
+                star(c.a != c.b),
                 c.item.clone(),
                 word(c.a).to_string(),
                 "->".into(),
                 word(c.b).to_string(),
-            ]);
-        }
-        for line in table(&rows).lines() {
-            out.push_str(&format!("  {line}\n"));
-        }
-    }
-    out
+            ]
+        })
+        .collect()
 }
 
 pub(super) fn diff(a_dir: &Path, b_dir: &Path, format: HistoryFormat) -> CliResult {
@@ -362,7 +174,7 @@ pub(super) fn diff(a_dir: &Path, b_dir: &Path, format: HistoryFormat) -> CliResu
         })
     };
     let (a, b) = (read(a_dir)?, read(b_dir)?);
-    let d = compare(&a, &b, a_dir, b_dir);
+    let d = RunDiff::of(&a, a_dir, &b, b_dir);
     match format {
         HistoryFormat::Json => println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default()),
         HistoryFormat::Table => print!("{}", render_text(&d)),

@@ -1,8 +1,10 @@
 //! `gameday history`: the archive of run directories as a table, and for one
 //! gameday how each scenario's verdicts and measured values changed across
 //! runs, where its readiness checklist stands, and what became of the
-//! tickets linked to its checks. Reads the archive; never writes.
+//! tickets linked to its checks. Reads the archive; never writes. The views
+//! are built by [`crate::record::views`]; this file only prints them.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
@@ -11,60 +13,16 @@ use super::{CliError, CliResult};
 use crate::exit;
 use crate::expect::Verdict as CheckVerdict;
 use crate::expect::fmt_ms;
-use crate::gameday::model::Unit;
-use crate::record::archive::{ArchivedRun, dir_name, load_runs};
-use crate::record::followup::{self, FollowUpState};
-use crate::record::result::{ChecklistStatus, Outcome, RunResult, Verdict, show_value};
+use crate::record::archive::{ArchivedRun, load_runs};
+use crate::record::followup::{FollowUp, FollowUpState};
+use crate::record::result::{ChecklistStatus, show_value};
+use crate::record::views::history::{ChecklistHistory, GamedayHistory, ScenarioHistory};
+use crate::record::views::runs::{RunLine, runs_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HistoryFormat {
     Table,
     Json,
-}
-
-/// Does `wanted` name this run's gameday (title, file path or file name)?
-fn matches(run: &RunResult, wanted: &str) -> bool {
-    let file = Path::new(&run.gameday.file);
-    run.gameday.title == wanted
-        || run.gameday.file == wanted
-        || file.file_name().is_some_and(|n| n == wanted)
-        || file.file_stem().is_some_and(|n| n == wanted)
-}
-
-#[derive(Serialize)]
-struct RunLine {
-    run_dir: String,
-    started_at: chrono::DateTime<chrono::Utc>,
-    gameday: String,
-    environment: String,
-    outcome: Outcome,
-    scenarios_met: usize,
-    scenarios: usize,
-    duration_ms: f64,
-}
-
-#[derive(Serialize)]
-struct CheckValue {
-    text: String,
-    verdict: CheckVerdict,
-    value: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unit: Option<Unit>,
-    actual: String,
-}
-
-#[derive(Serialize)]
-struct ScenarioRun {
-    run_dir: String,
-    started_at: chrono::DateTime<chrono::Utc>,
-    verdict: Verdict,
-    checks: Vec<CheckValue>,
-}
-
-#[derive(Serialize)]
-struct ScenarioHistory {
-    name: String,
-    runs: Vec<ScenarioRun>,
 }
 
 pub(super) fn table(rows: &[Vec<String>]) -> String {
@@ -102,60 +60,63 @@ pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) 
             out.display(),
             out.display()
         );
-        return if format == HistoryFormat::Json {
+        if format == HistoryFormat::Json {
             println!("[]");
-            Ok(exit::OK)
-        } else {
-            Ok(exit::OK)
-        };
-    }
-    let Some(wanted) = gameday else {
-        let lines: Vec<RunLine> = runs
-            .iter()
-            .map(|a| (&a.dir, &a.result))
-            .map(|(dir, r)| RunLine {
-                run_dir: dir_name(dir),
-                started_at: r.started_at,
-                gameday: r.gameday.title.clone(),
-                environment: r.gameday.environment.clone(),
-                outcome: r.outcome,
-                scenarios_met: r.summary.met,
-                scenarios: r.summary.scenarios,
-                duration_ms: r.duration_ms,
-            })
-            .collect();
-        match format {
-            HistoryFormat::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(&lines).unwrap_or_default()
-            ),
-            HistoryFormat::Table => {
-                let mut rows = vec![vec![
-                    "DATE".into(),
-                    "GAMEDAY".into(),
-                    "ENVIRONMENT".into(),
-                    "OUTCOME".into(),
-                    "MET".into(),
-                    "DURATION".into(),
-                    "RUN".into(),
-                ]];
-                for l in &lines {
-                    rows.push(vec![
-                        l.started_at.format("%Y-%m-%d %H:%M").to_string(),
-                        l.gameday.clone(),
-                        l.environment.clone(),
-                        l.outcome.word().to_string(),
-                        format!("{}/{}", l.scenarios_met, l.scenarios),
-                        fmt_ms(l.duration_ms),
-                        l.run_dir.clone(),
-                    ]);
-                }
-                print!("{}", table(&rows));
-            }
         }
         return Ok(exit::OK);
-    };
-    let chosen: Vec<&ArchivedRun> = runs.iter().filter(|a| matches(&a.result, wanted)).collect();
+    }
+    match gameday {
+        None => print_runs(&runs, format),
+        Some(wanted) => print_gameday(out, &runs, wanted, format)?,
+    }
+    Ok(exit::OK)
+}
+
+/// Every run of the archive, a line each.
+fn print_runs(runs: &[ArchivedRun], format: HistoryFormat) {
+    let lines: Vec<RunLine> = runs.iter().map(RunLine::of).collect();
+    match format {
+        HistoryFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&lines).unwrap_or_default()
+        ),
+        HistoryFormat::Table => print!("{}", runs_table(&lines)),
+    }
+}
+
+fn runs_table(lines: &[RunLine]) -> String {
+    let mut rows = vec![vec![
+        "DATE".into(),
+        "GAMEDAY".into(),
+        "ENVIRONMENT".into(),
+        "OUTCOME".into(),
+        "MET".into(),
+        "DURATION".into(),
+        "RUN".into(),
+    ]];
+    for l in lines {
+        rows.push(vec![
+            l.started_at.format("%Y-%m-%d %H:%M").to_string(),
+            l.gameday.clone(),
+            l.environment.clone(),
+            l.outcome.word().to_string(),
+            format!("{}/{}", l.scenarios_met, l.scenarios),
+            fmt_ms(l.duration_ms),
+            l.run_dir.clone(),
+        ]);
+    }
+    table(&rows)
+}
+
+/// One gameday across its runs; a name that matches no run is an input
+/// error naming the gamedays the archive has.
+fn print_gameday(
+    out: &Path,
+    runs: &[ArchivedRun],
+    wanted: &str,
+    format: HistoryFormat,
+) -> Result<(), CliError> {
+    let chosen = runs_of(runs, wanted);
     if chosen.is_empty() {
         let mut known: Vec<String> = runs
             .iter()
@@ -173,217 +134,144 @@ pub(super) fn history(out: &Path, gameday: Option<&str>, format: HistoryFormat) 
             known.join(", ")
         )));
     }
-    // Scenarios in order of first appearance.
-    let mut names: Vec<String> = Vec::new();
-    for a in &chosen {
-        for s in &a.result.scenarios {
-            if !names.contains(&s.name) {
-                names.push(s.name.clone());
-            }
-        }
-    }
-    let history: Vec<ScenarioHistory> = names
-        .iter()
-        .map(|name| ScenarioHistory {
-            name: name.clone(),
-            runs: chosen
-                .iter()
-                .map(|a| (&a.dir, &a.result))
-                .filter_map(|(dir, r)| {
-                    let s = r.scenarios.iter().find(|s| &s.name == name)?;
-                    Some(ScenarioRun {
-                        run_dir: dir_name(dir),
-                        started_at: r.started_at,
-                        verdict: s.verdict,
-                        checks: s
-                            .expectations
-                            .iter()
-                            .map(|e| CheckValue {
-                                text: e.text.clone(),
-                                verdict: e.verdict,
-                                value: e.value,
-                                unit: e.unit,
-                                actual: e.actual.clone(),
-                            })
-                            .collect(),
-                    })
-                })
-                .collect(),
-        })
-        .collect();
-    let checklist = checklist_history(&chosen);
-    // The linked tickets as the newest run sees them.
-    let tickets = chosen
-        .last()
-        .map(|last| followup::verify(&runs, &last.result))
-        .unwrap_or_default();
+    let history = GamedayHistory::with_tickets(runs, &chosen);
     match format {
-        HistoryFormat::Json => {
-            #[derive(Serialize)]
-            struct Out<'a> {
-                gameday: &'a str,
-                runs: usize,
-                scenarios: &'a [ScenarioHistory],
-                #[serde(skip_serializing_if = "<[_]>::is_empty")]
-                checklist: &'a [ChecklistHistory],
-                #[serde(skip_serializing_if = "<[_]>::is_empty")]
-                tickets: &'a [followup::FollowUp],
-            }
-            let title = &chosen[0].result.gameday.title;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&Out {
-                    gameday: title,
-                    runs: chosen.len(),
-                    scenarios: &history,
-                    checklist: &checklist,
-                    tickets: &tickets,
-                })
-                .unwrap_or_default()
-            );
-        }
-        HistoryFormat::Table => {
-            println!(
-                "{}: {} run{}",
-                chosen[0].result.gameday.title,
-                chosen.len(),
-                if chosen.len() == 1 { "" } else { "s" }
-            );
-            for h in &history {
-                println!("\nScenario \"{}\"", h.name);
-                let mut header = vec!["".to_string()];
-                header.extend(
-                    h.runs
-                        .iter()
-                        .map(|r| r.started_at.format("%Y-%m-%d %H:%M").to_string()),
-                );
-                let mut verdicts = vec!["verdict".to_string()];
-                verdicts.extend(h.runs.iter().map(|r| r.verdict.word().to_string()));
-                let mut rows = vec![header, verdicts];
-                let mut texts: Vec<String> = Vec::new();
-                for r in &h.runs {
-                    for c in &r.checks {
-                        if !texts.contains(&c.text) {
-                            texts.push(c.text.clone());
-                        }
-                    }
-                }
-                for text in &texts {
-                    let mut row = vec![text.clone()];
-                    for r in &h.runs {
-                        row.push(match r.checks.iter().find(|c| &c.text == text) {
-                            Some(c) => format!(
-                                "{} {}",
-                                show_value(c.unit, text, c.value),
-                                if c.verdict == CheckVerdict::Met {
-                                    "✓"
-                                } else {
-                                    "✗"
-                                }
-                            ),
-                            None => "—".to_string(),
-                        });
-                    }
-                    rows.push(row);
-                }
-                for line in table(&rows).lines() {
-                    println!("  {line}");
-                }
-            }
-            if !checklist.is_empty() {
-                println!("\nReadiness checklist");
-                let mut header = vec!["".to_string()];
-                header.extend(
-                    chosen
-                        .iter()
-                        .map(|a| a.result.started_at.format("%Y-%m-%d %H:%M").to_string()),
-                );
-                let mut rows = vec![header];
-                for c in &checklist {
-                    let mut row = vec![c.item.clone()];
-                    row.extend(c.runs.iter().map(|s| {
-                        match s {
-                            Some(ChecklistStatus::Met) => "✓",
-                            Some(ChecklistStatus::NotMet) => "✗",
-                            Some(ChecklistStatus::NotExercised) => "not exercised",
-                            None => "—",
-                        }
-                        .to_string()
-                    }));
-                    rows.push(row);
-                }
-                for line in table(&rows).lines() {
-                    println!("  {line}");
-                }
-            }
-            if !tickets.is_empty() {
-                println!("\nFollow-up tickets (as of the newest run)");
-                let mut rows = vec![vec![
-                    "TICKET".to_string(),
-                    "FOR".to_string(),
-                    "NOW".to_string(),
-                    "EVIDENCE".to_string(),
-                ]];
-                for t in &tickets {
-                    let now = match (t.state, &t.last_met_in) {
-                        (FollowUpState::Regressed, Some(run)) => {
-                            format!("{} (met in {run})", t.state.word())
-                        }
-                        (
-                            FollowUpState::Regressed
-                            | FollowUpState::Fixed
-                            | FollowUpState::StillNotMet
-                            | FollowUpState::NotExercised,
-                            _,
-                        ) => t.state.word().to_string(),
-                    };
-                    rows.push(vec![
-                        format!("{} {}", t.id, t.title),
-                        t.target.clone(),
-                        now,
-                        t.evidence.clone(),
-                    ]);
-                }
-                for line in table(&rows).lines() {
-                    println!("  {line}");
-                }
-            }
-        }
+        HistoryFormat::Json => println!("{}", gameday_json(&history)),
+        HistoryFormat::Table => print!("{}", gameday_text(&history)),
     }
-    Ok(exit::OK)
+    Ok(())
 }
 
-/// One checklist item across runs: its status in each run (`None` where
-/// the run did not carry it).
-#[derive(Serialize)]
-struct ChecklistHistory {
-    item: String,
-    runs: Vec<Option<ChecklistStatus>>,
+fn gameday_json(h: &GamedayHistory) -> String {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        gameday: &'a str,
+        runs: usize,
+        scenarios: &'a [ScenarioHistory],
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        checklist: &'a [ChecklistHistory],
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        tickets: &'a [FollowUp],
+    }
+    serde_json::to_string_pretty(&Out {
+        gameday: &h.title,
+        runs: h.runs.len(),
+        scenarios: &h.scenarios,
+        checklist: &h.checklist,
+        tickets: &h.tickets,
+    })
+    .unwrap_or_default()
 }
 
-fn checklist_history(chosen: &[&ArchivedRun]) -> Vec<ChecklistHistory> {
-    let mut items: Vec<String> = Vec::new();
-    for a in chosen {
-        for c in &a.result.checklist {
-            if !items.contains(&c.item) {
-                items.push(c.item.clone());
-            }
-        }
+fn gameday_text(h: &GamedayHistory) -> String {
+    let n = h.runs.len();
+    let mut out = format!("{}: {n} run{}\n", h.title, if n == 1 { "" } else { "s" });
+    for s in &h.scenarios {
+        let _ = writeln!(out, "\nScenario \"{}\"", s.name);
+        indented(&mut out, &scenario_rows(s));
     }
-    items
-        .into_iter()
-        .map(|item| ChecklistHistory {
-            runs: chosen
-                .iter()
-                .map(|a| {
-                    a.result
-                        .checklist
-                        .iter()
-                        .find(|c| c.item == item)
-                        .map(|c| c.status)
-                })
-                .collect(),
-            item,
-        })
-        .collect()
+    if !h.checklist.is_empty() {
+        out.push_str("\nReadiness checklist\n");
+        indented(&mut out, &checklist_rows(h));
+    }
+    if !h.tickets.is_empty() {
+        out.push_str("\nFollow-up tickets (as of the newest run)\n");
+        indented(&mut out, &ticket_rows(&h.tickets));
+    }
+    out
+}
+
+/// `rows` as a table, each line indented by two spaces.
+fn indented(out: &mut String, rows: &[Vec<String>]) {
+    for line in table(rows).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+}
+
+/// A column per run that carried the scenario: its verdict, then a row
+/// per check with the value measured and whether it was met.
+fn scenario_rows(s: &ScenarioHistory) -> Vec<Vec<String>> {
+    let mut header = vec!["".to_string()];
+    header.extend(
+        s.runs
+            .iter()
+            .map(|r| r.started_at.format("%Y-%m-%d %H:%M").to_string()),
+    );
+    let mut verdicts = vec!["verdict".to_string()];
+    verdicts.extend(s.runs.iter().map(|r| r.verdict.word().to_string()));
+    let mut rows = vec![header, verdicts];
+    for text in s.check_texts() {
+        let mut row = vec![text.to_string()];
+        for r in &s.runs {
+            row.push(match r.check(text) {
+                Some(c) => format!(
+                    "{} {}",
+                    show_value(c.unit, text, c.value),
+                    if c.verdict == CheckVerdict::Met {
+                        "✓"
+                    } else {
+                        "✗"
+                    }
+                ),
+                None => "—".to_string(),
+            });
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+/// A column per run, a row per checklist item.
+fn checklist_rows(h: &GamedayHistory) -> Vec<Vec<String>> {
+    let mut header = vec!["".to_string()];
+    header.extend(
+        h.runs
+            .iter()
+            .map(|r| r.started_at.format("%Y-%m-%d %H:%M").to_string()),
+    );
+    let mut rows = vec![header];
+    for c in &h.checklist {
+        let mut row = vec![c.item.clone()];
+        row.extend(c.runs.iter().map(|s| {
+            match s {
+                Some(ChecklistStatus::Met) => "✓",
+                Some(ChecklistStatus::NotMet) => "✗",
+                Some(ChecklistStatus::NotExercised) => "not exercised",
+                None => "—",
+            }
+            .to_string()
+        }));
+        rows.push(row);
+    }
+    rows
+}
+
+fn ticket_rows(tickets: &[FollowUp]) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "TICKET".to_string(),
+        "FOR".to_string(),
+        "NOW".to_string(),
+        "EVIDENCE".to_string(),
+    ]];
+    for t in tickets {
+        let now = match (t.state, &t.last_met_in) {
+            (FollowUpState::Regressed, Some(run)) => {
+                format!("{} (met in {run})", t.state.word())
+            }
+            (
+                FollowUpState::Regressed
+                | FollowUpState::Fixed
+                | FollowUpState::StillNotMet
+                | FollowUpState::NotExercised,
+                _,
+            ) => t.state.word().to_string(),
+        };
+        rows.push(vec![
+            format!("{} {}", t.id, t.title),
+            t.target.clone(),
+            now,
+            t.evidence.clone(),
+        ]);
+    }
+    rows
 }

@@ -6,7 +6,9 @@
 //! `recover` read them, through [`confined`] where a run directory may
 //! come from elsewhere (nothing it names leads out of it, only regular
 //! files of a bounded size are read, a planted link is never written
-//! through). This module depends on the model types it stores
+//! through). [`views`] builds the views across runs from archived
+//! results, for `history`, `diff` and the archive's index to render. This
+//! module depends on the model types it stores
 //! (recipes, engine specs) and on nothing that reads or writes it.
 
 pub(crate) mod annotations;
@@ -17,6 +19,7 @@ pub(crate) mod followup;
 pub(crate) mod journal;
 pub(crate) mod result;
 pub(crate) mod samples;
+pub(crate) mod views;
 
 use std::path::{Path, PathBuf};
 

@@ -4,9 +4,9 @@
 //! work without a server (and from the URL: `index.html#gameday=...&outcome=not_met`),
 //! and per gameday its trends: each scenario's verdict across runs and each
 //! measured value across runs. One self-contained file: inline CSS, script
-//! and SVG, nothing fetched. Every string from a run is escaped.
+//! and SVG, nothing fetched. Every string from a run is escaped. The views
+//! are built by [`crate::record::views`]; this file only draws them.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -16,6 +16,8 @@ use super::chart::esc;
 use crate::gameday::units::fmt_ms;
 use crate::record::archive::ArchivedRun;
 use crate::record::result::show_value;
+use crate::record::views::history::GamedayHistory;
+use crate::record::views::runs::{RunLine, by_gameday};
 
 /// The file written into the archive folder.
 pub(crate) const INDEX_FILE: &str = "index.html";
@@ -59,13 +61,7 @@ pub(crate) fn render(
     problems: &[String],
     now: DateTime<Utc>,
 ) -> String {
-    let mut gamedays: BTreeMap<&str, Vec<&ArchivedRun>> = BTreeMap::new();
-    for run in runs {
-        gamedays
-            .entry(run.result.gameday.title.as_str())
-            .or_default()
-            .push(run);
-    }
+    let gamedays = by_gameday(runs);
     let mut out = String::with_capacity(64 * 1024 + runs.len() * 600);
     let _ = write!(
         out,
@@ -102,20 +98,20 @@ pub(crate) fn render(
         r#"<table id="runs"><thead><tr><th>Date</th><th>Gameday</th><th>Environment</th><th>Outcome</th><th>Scenarios met</th><th>Duration</th><th>Run</th></tr></thead><tbody>"#,
     );
     for run in runs.iter().rev() {
-        let r = &run.result;
+        let l = RunLine::of(run);
         let _ = write!(
             out,
             r#"<tr data-gameday="{g}" data-outcome="{o}"><td>{date}</td><td>{g}</td><td>{env}</td><td class="o-{o}">{word}</td><td>{met}/{n}</td><td>{dur}</td><td><a href="{href}">{name}</a></td></tr>"#,
-            g = esc(&r.gameday.title),
-            o = r.outcome.key(),
-            date = r.started_at.format("%Y-%m-%d %H:%M"),
-            env = esc(&r.gameday.environment),
-            word = r.outcome.word(),
-            met = r.summary.met,
-            n = r.summary.scenarios,
-            dur = fmt_ms(r.duration_ms),
+            g = esc(&l.gameday),
+            o = l.outcome.key(),
+            date = l.started_at.format("%Y-%m-%d %H:%M"),
+            env = esc(&l.environment),
+            word = l.outcome.word(),
+            met = l.scenarios_met,
+            n = l.scenarios,
+            dur = fmt_ms(l.duration_ms),
             href = esc(&link_of(run)),
-            name = esc(&run.dir_name()),
+            name = esc(&l.run_dir),
         );
     }
     out.push_str("</tbody></table>");
@@ -130,7 +126,7 @@ pub(crate) fn render(
 /// A gameday's section: its scenarios' verdicts across runs, and each
 /// measured value across runs as a line.
 fn trends(out: &mut String, title: &str, runs: &[&ArchivedRun]) {
-    let shown = &runs[runs.len().saturating_sub(TREND_RUNS)..];
+    let shown = GamedayHistory::of(&runs[runs.len().saturating_sub(TREND_RUNS)..]);
     let _ = write!(
         out,
         r#"<section class="gameday" data-gameday="{t}"><h2>{t}</h2><p class="meta">{n} run{s}"#,
@@ -138,46 +134,37 @@ fn trends(out: &mut String, title: &str, runs: &[&ArchivedRun]) {
         n = runs.len(),
         s = if runs.len() == 1 { "" } else { "s" },
     );
-    if shown.len() < runs.len() {
-        let _ = write!(out, "; the trends show the latest {}", shown.len());
+    if shown.runs.len() < runs.len() {
+        let _ = write!(out, "; the trends show the latest {}", shown.runs.len());
     }
     out.push_str("</p>");
-    // Scenario names in the order they first appear.
-    let mut scenarios: Vec<&str> = Vec::new();
-    for run in shown {
-        for s in &run.result.scenarios {
-            if !scenarios.contains(&s.name.as_str()) {
-                scenarios.push(&s.name);
-            }
-        }
-    }
-    // The verdict grid: a row per scenario, a cell per run.
+    verdict_grid(out, title, &shown);
+    measured_values(out, &shown);
+    out.push_str("</section>");
+}
+
+/// The verdict grid: a row per scenario, a cell per run.
+fn verdict_grid(out: &mut String, title: &str, history: &GamedayHistory) {
     const CELL: usize = 9;
     const LABEL: usize = 260;
-    let width = LABEL + shown.len() * CELL + 10;
-    let height = scenarios.len() * (CELL + 3) + 6;
+    let width = LABEL + history.runs.len() * CELL + 10;
+    let height = history.scenarios.len() * (CELL + 3) + 6;
     let _ = write!(
         out,
         r#"<svg class="verdicts" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" xmlns="http://www.w3.org/2000/svg"><title>{} verdicts across runs</title>"#,
         esc(title)
     );
-    for (row, name) in scenarios.iter().enumerate() {
+    for (row, scenario) in history.scenarios.iter().enumerate() {
         let y = 3 + row * (CELL + 3);
-        let short: String = name.chars().take(40).collect();
+        let short: String = scenario.name.chars().take(40).collect();
         let _ = write!(
             out,
             r#"<text x="0" y="{}" class="label">{}</text>"#,
             y + CELL - 1,
             esc(&short)
         );
-        for (col, run) in shown.iter().enumerate() {
-            let verdict = run
-                .result
-                .scenarios
-                .iter()
-                .find(|s| s.name == *name)
-                .map(|s| s.verdict);
-            let (class, word) = match verdict {
+        for (col, run) in history.runs.iter().enumerate() {
+            let (class, word) = match scenario.in_run(col).map(|s| s.verdict) {
                 Some(v) => (v.key(), v.word()),
                 None => ("absent", "not in this run"),
             };
@@ -186,60 +173,46 @@ fn trends(out: &mut String, title: &str, runs: &[&ArchivedRun]) {
                 r#"<rect class="v-{class}" x="{}" y="{y}" width="{}" height="{CELL}"><title>{} {}: {word}</title></rect>"#,
                 LABEL + col * CELL,
                 CELL - 1,
-                run.result.started_at.format("%Y-%m-%d %H:%M"),
-                esc(&run.dir_name()),
+                run.started_at.format("%Y-%m-%d %H:%M"),
+                esc(&run.run_dir),
             );
         }
     }
     out.push_str("</svg>");
-    // Measured values: per scenario and check, the values across runs.
-    let mut series: Vec<(String, Vec<Shown>)> = Vec::new();
-    for name in &scenarios {
-        let mut checks: Vec<&str> = Vec::new();
-        for run in shown {
-            if let Some(s) = run.result.scenarios.iter().find(|s| s.name == *name) {
-                for e in &s.expectations {
-                    if e.value.is_some() && !checks.contains(&e.text.as_str()) {
-                        checks.push(&e.text);
-                    }
-                }
-            }
-        }
-        for check in checks {
-            let values = shown
-                .iter()
-                .map(|run| {
-                    let s = run.result.scenarios.iter().find(|s| s.name == *name)?;
-                    let e = s.expectations.iter().find(|e| e.text == check)?;
-                    e.value.map(|v| (v, show_value(e.unit, &e.text, Some(v))))
-                })
-                .collect();
-            series.push((format!("{name}: {check}"), values));
-        }
+}
+
+/// Measured values: per scenario and check, the values across runs as a
+/// line, the latest and the range.
+fn measured_values(out: &mut String, history: &GamedayHistory) {
+    let series = history.series();
+    if series.is_empty() {
+        return;
     }
-    if !series.is_empty() {
-        out.push_str(r#"<table class="values"><thead><tr><th>Measured</th><th>Across runs</th><th>Latest</th><th>Range</th></tr></thead><tbody>"#);
-        for (label, values) in &series {
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{}</td>",
-                esc(label),
-                sparkline(values)
-            );
-            let known: Vec<&(f64, String)> = values.iter().flatten().collect();
-            let latest = known.last().map(|v| v.1.as_str()).unwrap_or("—");
-            let min = known.iter().min_by(|a, b| a.0.total_cmp(&b.0));
-            let max = known.iter().max_by(|a, b| a.0.total_cmp(&b.0));
-            let range = match (min, max) {
-                (Some(a), Some(b)) if a.0 != b.0 => format!("{} to {}", a.1, b.1),
-                (Some(a), _) => a.1.clone(),
-                _ => "—".into(),
-            };
-            let _ = write!(out, "<td>{}</td><td>{}</td></tr>", esc(latest), esc(&range));
-        }
-        out.push_str("</tbody></table>");
+    out.push_str(r#"<table class="values"><thead><tr><th>Measured</th><th>Across runs</th><th>Latest</th><th>Range</th></tr></thead><tbody>"#);
+    for s in &series {
+        let values: Vec<Shown> = s
+            .values
+            .iter()
+            .map(|m| m.map(|m| (m.value, show_value(m.unit, &s.check, Some(m.value)))))
+            .collect();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td>",
+            esc(&format!("{}: {}", s.scenario, s.check)),
+            sparkline(&values)
+        );
+        let known: Vec<&(f64, String)> = values.iter().flatten().collect();
+        let latest = known.last().map(|v| v.1.as_str()).unwrap_or("—");
+        let min = known.iter().min_by(|a, b| a.0.total_cmp(&b.0));
+        let max = known.iter().max_by(|a, b| a.0.total_cmp(&b.0));
+        let range = match (min, max) {
+            (Some(a), Some(b)) if a.0 != b.0 => format!("{} to {}", a.1, b.1),
+            (Some(a), _) => a.1.clone(),
+            _ => "—".into(),
+        };
+        let _ = write!(out, "<td>{}</td><td>{}</td></tr>", esc(latest), esc(&range));
     }
-    out.push_str("</section>");
+    out.push_str("</tbody></table>");
 }
 
 /// A run's measured value and how it reads (`1.2s`), if it measured one.

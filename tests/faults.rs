@@ -235,13 +235,35 @@ fn recover_reverts_what_a_dead_runner_left() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to recover"));
 }
 
-/// A fault whose container is gone cannot be restored: exit 4, and the
-/// message says how to undo it by hand.
+/// A container that cannot be started again (its command does not exist
+/// in its image) cannot be restored: exit 4, and the message says how to
+/// undo it by hand. (One that is gone is closed as gone: tests/safety.rs.)
 #[test]
 fn recover_says_what_is_left_when_it_cannot_revert() {
     if !docker_available() {
         return;
     }
+    ensure_demo_image();
+    struct Removed(String);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f", &self.0])
+                .output();
+        }
+    }
+    let name = format!("gdt-unstartable-{}", std::process::id());
+    let id = docker(&[
+        "create",
+        "--name",
+        &name,
+        "--label",
+        "gameday.test=1",
+        "--entrypoint",
+        "/no-such-program",
+        DEMO_IMAGE,
+    ]);
+    let _removed = Removed(id.clone());
     let out = tempfile::tempdir().unwrap();
     let run_dir = out.path().join("run");
     std::fs::create_dir_all(&run_dir).unwrap();
@@ -251,8 +273,8 @@ fn recover_says_what_is_left_when_it_cannot_revert() {
         scenario: "killed".into(),
         kind: "kill".into(),
         recipe: RevertRecipe::Start {
-            container_id: "gameday-test-no-such-container".into(),
-            container_name: "ghost".into(),
+            container_id: id.clone(),
+            container_name: name.clone(),
         },
         at: chrono::Utc::now(),
         host: None,
@@ -268,11 +290,8 @@ fn recover_says_what_is_left_when_it_cannot_revert() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("ghost: NOT reverted"), "{stderr}");
-    assert!(
-        stderr.contains("docker start gameday-test-no-such-container"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("{name}: NOT reverted")), "{stderr}");
+    assert!(stderr.contains(&format!("docker start {id}")), "{stderr}");
 }
 
 /// The state letter (`S`, `T`, ...) of the process of container `id` whose

@@ -24,8 +24,8 @@ pub(crate) mod record;
 pub(crate) mod redact;
 pub(crate) mod report;
 pub(crate) mod run;
+pub(crate) mod safety;
 pub mod testing;
-pub(crate) mod watchdog;
 
 /// An error and its chain of causes on one line: `a: b: c`.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {

@@ -1,6 +1,6 @@
 //! `gameday halt`: stop a live run from another terminal or machine. The
 //! run is found by its journal under `--out` or by `--scope` on an engine;
-//! a halt marker is left beside its claim (see [`crate::run::halt`]), and
+//! a halt marker is left beside its claim (see [`crate::safety::halt`]), and
 //! this waits until the run lets go of its scope. A runner that is gone is
 //! left to its watchdog (which sees the marker too) and, when the journal
 //! is here, to `recover`.
@@ -13,7 +13,7 @@ use crate::docker::Engine;
 use crate::exit;
 use crate::gameday::model::{DockerConfig, EngineSpec};
 use crate::gameday::units::HumanDuration;
-use crate::run::{claim, halt, recover};
+use crate::safety::{claim, halt, recover};
 
 pub(super) struct HaltArgs {
     pub out: PathBuf,

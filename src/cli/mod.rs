@@ -493,7 +493,7 @@ pub fn main() -> u8 {
         Command::Watchdog { run_id: _ } => {
             // The run id is on the command line for `ps` and for the claim's
             // liveness check; the rest comes in the hello.
-            with_runtime(async { Ok(crate::watchdog::serve().await) })
+            with_runtime(async { Ok(crate::safety::watchdog::serve().await) })
         }
     };
     match result {

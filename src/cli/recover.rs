@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{CliError, CliResult};
 use crate::docker::Engine;
 use crate::exit;
-use crate::run::recover::{self, Outcome, Recovered};
+use crate::safety::recover::{self, Outcome, Recovered};
 
 pub(super) async fn recover(
     out: PathBuf,
@@ -42,7 +42,7 @@ pub(super) async fn recover(
     })?;
     let mut report = recover::recover(&engine, &out, None).await;
     if let Some(project) = &scope {
-        report.extend(crate::run::sweep::sweep(&engine, project, helper_image.as_deref()).await);
+        report.extend(crate::safety::sweep::sweep(&engine, project, helper_image.as_deref()).await);
     }
     if report.is_empty() {
         println!(

@@ -13,7 +13,8 @@ use crate::docker::Engine;
 use crate::gameday::{self, model::Step, units::HumanDuration};
 use crate::plan::Plan;
 use crate::record::result::RunResult;
-use crate::run::{self, Operator, RunOptions, claim};
+use crate::run::{self, Operator, RunOptions};
+use crate::safety::claim;
 
 pub(super) struct RunArgs {
     pub file: PathBuf,
@@ -219,12 +220,12 @@ async fn refuse_leftovers(
     scope: &str,
     engine: &Engine,
 ) -> Result<(), CliError> {
-    let leftovers: Vec<_> = run::recover::find_unfinished(out)
+    let leftovers: Vec<_> = crate::safety::recover::find_unfinished(out)
         .into_iter()
         .filter(|(_, u)| u.scope == scope)
         .collect();
     for (path, u) in &leftovers {
-        if let Some((on, holder, liveness)) = run::recover::live_holder(engine, u).await {
+        if let Some((on, holder, liveness)) = crate::safety::recover::live_holder(engine, u).await {
             let held = claim::ClaimError::Held {
                 scope: scope.to_string(),
                 engine: on,

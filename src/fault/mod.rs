@@ -20,12 +20,14 @@ pub(crate) mod nsworker;
 pub(crate) mod process;
 pub(crate) mod qdisc;
 mod recipe;
+mod revert;
 pub(crate) mod script;
 pub(crate) mod stress;
 pub(crate) mod tagged;
 
 pub use recipe::RevertRecipe;
 pub(crate) use recipe::undone_from_this_host;
+pub(crate) use revert::{revert, settle_apply};
 
 use std::time::Duration;
 

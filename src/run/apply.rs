@@ -11,7 +11,6 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::dispatcher::{Dispatcher, Interrupt, Raced};
-use super::recover;
 use crate::docker::{ContainerInfo, Engine, Operation};
 use crate::fault::{self, AppliedFault, RevertRecipe};
 use crate::gameday::decode::DEFAULT_HOST;
@@ -416,7 +415,7 @@ impl Dispatcher {
         match how {
             Unfinished::Failed(_) => match fault.reach() {
                 Reach::DockerApi => {
-                    recover::settle_apply(engine, recipe, fault::settle_within(fault)).await;
+                    fault::settle_apply(engine, recipe, fault::settle_within(fault)).await;
                 }
                 // gameday's own work (rules, workers, scripts) has ended
                 // by the time the apply returns.
@@ -426,7 +425,7 @@ impl Dispatcher {
                 if let Some(hurried) = hurry(engine, fault, container).await {
                     said.push(hurried);
                 }
-                recover::settle_apply(engine, recipe, INTERRUPTED_SETTLE).await;
+                fault::settle_apply(engine, recipe, INTERRUPTED_SETTLE).await;
             }
         }
         let by = match how {

@@ -22,7 +22,7 @@ use crate::record::Samples;
 use crate::record::journal::{Journal, JournalEntry};
 use crate::record::result::{FaultLeft, Observation, SteadyState, TimelineEntry};
 use crate::record::samples::SampleWriter;
-use crate::watchdog::link::Watchdogs;
+use crate::safety::watchdog::link::Watchdogs;
 
 /// Why waiting for the end of a phase stopped early.
 #[derive(Debug, Clone, PartialEq)]

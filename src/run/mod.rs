@@ -15,16 +15,11 @@
 //! - [`recover`]: reverting what a dead runner left; [`view`]: the live view.
 
 mod apply;
-pub(crate) mod claim;
 mod dispatcher;
-pub(crate) mod halt;
-mod liveness;
 mod operator;
 pub(crate) mod outcome;
-pub(crate) mod recover;
 mod run_dir;
 mod scenario;
-pub(crate) mod sweep;
 pub(crate) mod view;
 
 use std::path::PathBuf;
@@ -36,7 +31,7 @@ use crate::plan::Plan;
 use crate::probe::{self, Clock, ProbeRunner};
 use crate::record::journal::JournalEntry;
 use crate::record::{self, RunRecord};
-use crate::watchdog;
+use crate::safety::{halt, watchdog};
 use dispatcher::Dispatcher;
 use view::RunEvent;
 

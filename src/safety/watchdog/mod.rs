@@ -45,7 +45,7 @@ use crate::docker::Engine;
 use crate::fault::RevertRecipe;
 use crate::gameday::model::EngineSpec;
 use crate::record::journal::JournalEntry;
-use crate::run::halt;
+use crate::safety::halt;
 
 /// Label on watchdog containers, and the run they serve.
 pub(crate) const LABEL: &str = "gameday.watchdog";

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::{Armed, FromWatchdog, Heard, LastHeard, ToWatchdog, send};
 use crate::docker::Engine;
 use crate::record::journal::{Journal, JournalEntry};
-use crate::run::claim;
+use crate::safety::claim;
 
 /// The run a watchdog serves.
 pub(super) struct Run<'a> {
@@ -114,7 +114,7 @@ async fn revert_one<W: AsyncWrite + Unpin>(
     said: &mut Said,
 ) -> bool {
     let requested_at = Utc::now();
-    let revert = crate::run::recover::revert(engine, &armed.recipe, settle);
+    let revert = crate::fault::revert(engine, &armed.recipe, settle);
     tokio::pin!(revert);
     let reverted = loop {
         tokio::select! {

@@ -442,7 +442,7 @@ impl Watchdogs {
 
 /// The name of a run's watchdog container on an engine.
 pub(crate) fn container_name(run_id: &str, engine: &str) -> String {
-    crate::run::claim::marker_name("gameday-watchdog", &format!("{run_id}-{engine}"))
+    crate::safety::claim::marker_name("gameday-watchdog", &format!("{run_id}-{engine}"))
 }
 
 async fn start_one(

@@ -81,7 +81,7 @@ async fn take_stock(gameday: &Gameday, engines: &Engines) -> Result<Inventory, D
         .scenarios
         .iter()
         .flat_map(|s| &s.faults)
-        .any(|f| f.is_network() || crate::fault::stress::work_of(f).is_some());
+        .any(|f| f.is_network() || f.stress().is_some());
     if needs_namespace {
         inventory.namespace = namespace_route(
             gameday,

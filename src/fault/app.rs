@@ -2,8 +2,8 @@
 //! `dns`): a proxy of gameday's own in the target's network namespace
 //! (`http/`, `dns/`), started on this host or in a helper container and
 //! held by the [`AppliedFault`] until the revert stops it. Their recipe is
-//! the network faults' ([`RevertRecipe::NetRules`]): the proxy's rules
-//! carry the fault's tag.
+//! the network faults' ([`super::RevertRecipe::NetRules`]): the proxy's
+//! rules carry the fault's tag.
 
 use super::{AppliedFault, Applying, FaultError, Running, child, dns, http, net};
 use crate::gameday::model::{AppFault, DnsFault, HttpFault};

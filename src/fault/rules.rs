@@ -1,7 +1,7 @@
 //! Removing a network fault, or what a dead run left: the iptables
 //! rules that carry a fault's tag (read back from the namespace, and fed
 //! back to `iptables -D` only when every word of them is safe), its own
-//! root qdisc ([`qdisc`](super::qdisc)), and the flows its redirects had
+//! root qdisc ([`super::qdisc`]), and the flows its redirects had
 //! translated, forgotten ([`conntrack`](super::conntrack)).
 
 use super::conntrack::{Protocol, Redirect};

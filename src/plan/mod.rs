@@ -396,8 +396,14 @@ scenarios:
     fn a_scenario_may_take_its_waits_manual_timeouts_hold_cooldown_and_a_margin() {
         let plan = resolve::tests::resolve_against(&gameday(TWO_SCENARIOS), &["db", "api"]);
         // 10s hold + 3s cooldown; then 4s wait + 1m manual + 1s hold + 5s cooldown.
-        assert_eq!(plan.remaining(0), Duration::from_secs(13) + REMAINING_MARGIN);
-        assert_eq!(plan.remaining(1), Duration::from_secs(70) + REMAINING_MARGIN);
+        assert_eq!(
+            plan.remaining(0),
+            Duration::from_secs(13) + REMAINING_MARGIN
+        );
+        assert_eq!(
+            plan.remaining(1),
+            Duration::from_secs(70) + REMAINING_MARGIN
+        );
     }
 
     /// `run` walks `Plan::steps_of`: the walk it sees is the one above.

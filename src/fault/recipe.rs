@@ -1,6 +1,8 @@
 //! [`RevertRecipe`]: how to undo a fault, as plain data journalled (and
 //! fsynced) before the fault is applied, and `execute`, which the run, the
-//! watchdog and `recover` all call. Executing a recipe is idempotent.
+//! watchdog and `recover` all call: one call per recipe, to the revert
+//! beside its fault's apply (`container`, `net`, `disconnect`, `process`,
+//! `stress`, `script`). Executing a recipe is idempotent.
 
 use super::*;
 use crate::gameday::model::ScriptPlace;

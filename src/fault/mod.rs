@@ -4,12 +4,19 @@
 //! the journal before the fault is applied, which `recover` can execute
 //! later from another process. Executing a recipe is idempotent.
 //!
-//! Container faults (kill, stop, restart, pause) go through the Docker API;
-//! network faults live in [`net`] (tc/iptables in the container's namespace,
-//! the userspace engine in [`nfqueue`]).
+//! [`prepare`] and [`apply`] dispatch on the fault's family
+//! ([`Fault::family`]), one call each, to the family's own module:
+//! [`container`] (kill, stop, restart, pause: the Docker API),
+//! [`net`] (tc/iptables in the container's namespace, the userspace
+//! engine in [`nfqueue`]), [`disconnect`], [`process`], [`stress`],
+//! [`script`] and [`app`] (the HTTP and DNS proxies); each also holds its
+//! recipes' reverts, which [`RevertRecipe::execute`] calls.
 
+mod app;
 pub(crate) mod child;
 pub(crate) mod conntrack;
+mod container;
+mod disconnect;
 pub(crate) mod dns;
 pub(crate) mod helper;
 pub(crate) mod http;
@@ -21,6 +28,7 @@ pub(crate) mod process;
 pub(crate) mod qdisc;
 mod recipe;
 mod revert;
+mod rules;
 pub(crate) mod script;
 pub(crate) mod stress;
 pub(crate) mod tagged;
@@ -34,18 +42,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::docker::{ContainerInfo, DockerError, Engine, Operation};
-use crate::gameday::model::{Fault, FaultKind, Reach, ScriptPlace};
+use crate::docker::{ContainerInfo, DockerError, Engine};
+use crate::gameday::model::{Fault, FaultFamily, FaultKind, NetFault, Reach};
 use crate::gameday::units::ContainerState;
 
 /// How long to wait for Docker's event confirming an operation.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
-/// Signals after which a container is expected to exit.
-const TERMINATING: &[&str] = &["SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGABRT"];
-/// How long a killed container may take to exit.
-const KILL_EXIT_WITHIN: Duration = Duration::from_secs(10);
-/// How long a restored container may take to be running again.
-const RUNNING_WITHIN: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
@@ -155,129 +157,18 @@ pub async fn prepare(
     container: &ContainerInfo,
     context: &ApplyContext,
 ) -> Result<RevertRecipe, FaultError> {
-    let container_id = container.id.clone();
-    let container_name = container.name.clone();
-    Ok(match fault {
-        Fault::Pause(_) => RevertRecipe::Unpause {
-            container_id,
-            container_name,
-        },
-        Fault::Process(p) if p.signal == "SIGSTOP" => RevertRecipe::Continue {
-            container_id,
-            container_name,
-            pattern: p.pattern.clone(),
-            pid1: p.pid1,
-        },
-        Fault::Process(_) => RevertRecipe::Nothing {
-            container_id,
-            container_name,
-        },
-        Fault::Kill(k) if !k.restore => RevertRecipe::Nothing {
-            container_id,
-            container_name,
-        },
-        Fault::Stop(s) if !s.restore => RevertRecipe::Nothing {
-            container_id,
-            container_name,
-        },
-        // A swarm task killed or stopped is replaced by the swarm with a
-        // new container; starting the old one again would run a copy
-        // outside the swarm's control. `recovers_within` measures the swarm.
-        Fault::Kill(_) | Fault::Stop(_) if container.swarm_service.is_some() => {
-            RevertRecipe::Nothing {
-                container_id,
-                container_name,
-            }
+    match fault.family() {
+        FaultFamily::Container(c) => Ok(container::recipe(c, container)),
+        FaultFamily::Net(NetFault::Disconnect(d)) => {
+            disconnect::recipe(engine, d, container, context).await
         }
-        Fault::Kill(_) | Fault::Stop(_) | Fault::Restart(_) => RevertRecipe::Start {
-            container_id,
-            container_name,
-        },
-        Fault::CpuStress(_) | Fault::MemoryStress(_) | Fault::IoStress(_) | Fault::DiskFill(_) => {
-            let mut oom_scores = Vec::new();
-            if let Fault::MemoryStress(_) = fault {
-                // Read only; when it cannot be read, the apply says why.
-                oom_scores = match context.helper_image.as_deref() {
-                    Some(image) => {
-                        stress::oom_scores_via_helper(engine, image, &container.id, &context.tag)
-                            .await
-                            .unwrap_or_default()
-                    }
-                    None => match local_pid(engine, container).await {
-                        Ok(pid) => stress::oom_scores(&container.id, pid),
-                        Err(_) => Vec::new(),
-                    },
-                };
-            }
-            RevertRecipe::Stress {
-                container_id,
-                container_name,
-                tag: context.tag.clone(),
-                files: stress::work_of(fault)
-                    .map(|w| w.files(&context.tag))
-                    .unwrap_or_default(),
-                oom_scores,
-                helper_image: context.helper_image.clone(),
-            }
+        FaultFamily::Net(_) | FaultFamily::App(_) => {
+            Ok(net::recipe(engine, fault, container, context).await)
         }
-        Fault::Script(s) => RevertRecipe::Script {
-            container_id,
-            container_name,
-            argv: s.revert.clone(),
-            on_host: s.place == ScriptPlace::Host,
-            timeout_ms: s.timeout.as_std().as_millis() as u64,
-            tag: context.tag.clone(),
-            helper_image: match s.place {
-                ScriptPlace::Host => None,
-                ScriptPlace::Container => context.helper_image.clone(),
-            },
-        },
-        Fault::Delay(_)
-        | Fault::Loss(_)
-        | Fault::Duplicate(_)
-        | Fault::Corrupt(_)
-        | Fault::Bandwidth(_)
-        | Fault::Partition(_)
-        | Fault::HttpFault(_)
-        | Fault::Dns(_) => RevertRecipe::NetRules {
-            container_id,
-            container_name,
-            tag: context.tag.clone(),
-            helper_image: context.helper_image.clone(),
-            qdisc: qdisc::own(engine, fault, container, context).await,
-        },
-        Fault::Disconnect(d) => {
-            let endpoints =
-                engine
-                    .endpoints(&container.id)
-                    .await
-                    .map_err(|source| FaultError::Docker {
-                        action: "inspect",
-                        container: container.name.clone(),
-                        source,
-                    })?;
-            let Some(endpoint) = net::find_endpoint(&endpoints, &d.network, &context.project)
-            else {
-                let names: Vec<&str> = endpoints.iter().map(|e| e.network.as_str()).collect();
-                return Err(FaultError::Network {
-                    action: "disconnect",
-                    container: container.name.clone(),
-                    message: format!(
-                        "it is not attached to network `{}` (it is on: {})",
-                        d.network,
-                        names.join(", ")
-                    ),
-                });
-            };
-            RevertRecipe::Reconnect {
-                container_id,
-                container_name,
-                network: endpoint.network.clone(),
-                aliases: endpoint.aliases.clone(),
-                ipv4: endpoint.ipv4.clone(),
-            }
-        }
-    })
+        FaultFamily::Process(p) => Ok(process::recipe(p, container)),
+        FaultFamily::Stress(s) => Ok(stress::recipe(engine, s, container, context).await),
+        FaultFamily::Script(s) => Ok(script::recipe(s, container, context)),
+    }
 }
 
 /// A fault in effect. Revert it with [`AppliedFault::revert`].
@@ -362,287 +253,104 @@ pub async fn apply(
     context: &ApplyContext,
     recipe: RevertRecipe,
 ) -> Result<AppliedFault, FaultError> {
-    let requested_at = Utc::now();
-    let docker = |action: &'static str| {
-        let container = container.name.clone();
+    let applying = Applying {
+        engine,
+        fault,
+        container,
+        context,
+        recipe,
+        requested_at: Utc::now(),
+    };
+    match fault.family() {
+        FaultFamily::Container(c) => container::apply(c, applying).await,
+        FaultFamily::Net(NetFault::Disconnect(_)) => disconnect::apply(applying).await,
+        FaultFamily::Net(_) => net::apply(applying).await,
+        FaultFamily::Process(p) => process::apply(p, applying).await,
+        FaultFamily::Stress(s) => stress::apply(s, applying).await,
+        FaultFamily::Script(s) => script::apply(s, applying).await,
+        FaultFamily::App(a) => app::apply(a, applying).await,
+    }
+}
+
+/// One apply under way: the fault, its container, what the run knows,
+/// and its recipe (already journalled), which the [`AppliedFault`] keeps.
+pub(crate) struct Applying<'a> {
+    engine: &'a Engine,
+    fault: &'a Fault,
+    container: &'a ContainerInfo,
+    context: &'a ApplyContext,
+    recipe: RevertRecipe,
+    requested_at: DateTime<Utc>,
+}
+
+impl<'a> Applying<'a> {
+    /// Applied; `confirmed_at` is Docker's confirmation, if it came in time.
+    fn confirmed(self, confirmed_at: Option<DateTime<Utc>>) -> AppliedFault {
+        let mut applied = self.applied();
+        applied.confirmed_at = confirmed_at;
+        applied
+    }
+
+    /// In place now, made by `mechanism`; `detail` says what it did.
+    fn in_place(self, mechanism: &'static str, detail: Option<String>) -> AppliedFault {
+        let mut applied = self.applied();
+        applied.confirmed_at = Some(Utc::now());
+        applied.mechanism = Some(mechanism);
+        applied.detail = detail;
+        applied
+    }
+
+    fn applied(self) -> AppliedFault {
+        AppliedFault {
+            kind: self.fault.kind(),
+            container: self.container.clone(),
+            recipe: self.recipe,
+            requested_at: self.requested_at,
+            confirmed_at: None,
+            mechanism: None,
+            detail: None,
+            server: None,
+            running: None,
+        }
+    }
+
+    /// A Docker call on the container that failed.
+    fn docker(&self, action: &'static str) -> impl FnOnce(DockerError) -> FaultError + use<> {
+        let container = self.container.name.clone();
         move |source| FaultError::Docker {
             action,
             container,
             source,
         }
-    };
-    let network_error = |message: String| FaultError::Network {
-        action: "apply the network fault",
-        container: container.name.clone(),
-        message,
-    };
-    let operation = match fault {
-        Fault::Pause(_) => Some(Operation::Pause),
-        Fault::Kill(k) => Some(Operation::Kill {
-            signal: k.signal.clone(),
-        }),
-        Fault::Stop(s) => Some(Operation::Stop {
-            timeout: s.timeout.as_std(),
-        }),
-        Fault::Restart(r) => Some(Operation::Restart {
-            timeout: r.timeout.as_std(),
-        }),
-        Fault::Delay(_)
-        | Fault::Loss(_)
-        | Fault::Duplicate(_)
-        | Fault::Corrupt(_)
-        | Fault::Bandwidth(_)
-        | Fault::Partition(_)
-        | Fault::Disconnect(_)
-        | Fault::Process(_)
-        | Fault::CpuStress(_)
-        | Fault::MemoryStress(_)
-        | Fault::IoStress(_)
-        | Fault::DiskFill(_)
-        | Fault::Script(_)
-        | Fault::HttpFault(_)
-        | Fault::Dns(_) => None,
-    };
-    let local = |message: String| match fault {
-        Fault::Process(_) => FaultError::Process {
-            container: container.name.clone(),
-            message,
-        },
-        _ => FaultError::Stress {
-            container: container.name.clone(),
-            message,
-        },
-    };
-    if let Fault::Process(p) = fault {
-        let main_pid = local_pid(engine, container).await.map_err(local)?;
-        process::apply(&container.id, main_pid, p).map_err(local)?;
-        return Ok(AppliedFault::new(fault, container, recipe, requested_at)
-            .in_place("signals from this host", None));
     }
-    if let Some(mut work) = stress::work_of(fault) {
-        let via = match context.helper_image.as_deref() {
-            Some(image) => child::Via::Helper { engine, image },
-            None => child::Via::ThisHost {
-                pid: local_pid(engine, container).await.map_err(local)?,
-            },
-        };
-        if let (stress::Work::Memory { raise, .. }, RevertRecipe::Stress { oom_scores, .. }) =
-            (&mut work, &recipe)
-        {
-            raise.clone_from(oom_scores);
-        }
-        work.set_room(context.filesystem.clone());
-        let (worker, detail) = stress::start(
-            via,
-            &container.id,
-            &context.tag,
-            &work,
-            context.max_lifetime,
-        )
-        .await
-        .map_err(local)?;
-        let mut applied = AppliedFault::new(fault, container, recipe, requested_at).in_place(
-            match via {
-                child::Via::ThisHost { .. } => "a gameday worker in the container's cgroups",
-                child::Via::Helper { .. } => {
-                    "a gameday worker in a helper container inside the container's cgroup"
-                }
-            },
-            Some(detail),
-        );
-        applied.running = Some(Running::Stress(worker));
-        return Ok(applied);
-    }
-    if let Fault::HttpFault(_) | Fault::Dns(_) = fault {
-        let via = match context.helper_image.as_deref() {
-            Some(image) => child::Via::Helper { engine, image },
-            None => child::Via::ThisHost {
-                pid: local_pid(engine, container).await.map_err(network_error)?,
-            },
-        };
-        let (running, detail) = match fault {
-            Fault::Dns(d) => {
-                let (proxy, detail) = child::start_proxy(
-                    via,
-                    "dns-proxy",
-                    "the DNS proxy",
-                    &container.id,
-                    &context.tag,
-                    &dns::Plan::of(d),
-                    context.max_lifetime,
-                )
-                .await
-                .map_err(network_error)?;
-                (Running::Dns(proxy), detail)
-            }
-            Fault::HttpFault(h) => {
-                let peers = net::peer_addresses(engine, &context.peers)
-                    .await
-                    .map_err(network_error)?;
-                let (proxy, detail) = child::start_proxy(
-                    via,
-                    "http-proxy",
-                    "the HTTP proxy",
-                    &container.id,
-                    &context.tag,
-                    &http::Plan::of(h, peers),
-                    context.max_lifetime,
-                )
-                .await
-                .map_err(network_error)?;
-                (Running::Http(proxy), detail)
-            }
-            _ => unreachable!("only the proxy faults come here"),
-        };
-        let place = match (&running, via) {
-            (Running::Dns(_), child::Via::ThisHost { .. }) => {
-                "a DNS proxy in the container's network namespace"
-            }
-            (Running::Dns(_), child::Via::Helper { .. }) => {
-                "a DNS proxy in a helper container sharing the container's network namespace"
-            }
-            (_, child::Via::ThisHost { .. }) => {
-                "a transparent HTTP proxy in the container's network namespace"
-            }
-            (_, child::Via::Helper { .. }) => {
-                "a transparent HTTP proxy in a helper container sharing the container's network namespace"
-            }
-        };
-        let mut applied =
-            AppliedFault::new(fault, container, recipe, requested_at).in_place(place, Some(detail));
-        applied.running = Some(running);
-        return Ok(applied);
-    }
-    if let Fault::Script(s) = fault {
-        let script_error = |message: String| FaultError::Script {
-            container: container.name.clone(),
-            message,
-        };
-        let on_host = s.place == ScriptPlace::Host;
-        let ended = script::run(
-            engine,
-            &script::Command {
-                argv: &s.apply,
-                on_host,
-                container_id: &container.id,
-                container_name: &container.name,
-                timeout: s.timeout.as_std(),
-                tag: &context.tag,
-                role: "apply",
-                helper_image: match s.place {
-                    ScriptPlace::Host => None,
-                    ScriptPlace::Container => context.helper_image.as_deref(),
-                },
-            },
-        )
-        .await
-        .map_err(script_error)?;
-        if ended.exit_code != 0 {
-            return Err(script_error(format!(
-                "the apply failed: {}",
-                ended.summary()
-            )));
-        }
-        let place = if on_host {
-            "a command on this host"
-        } else {
-            "a command in the container"
-        };
-        return Ok(AppliedFault::new(fault, container, recipe, requested_at)
-            .in_place(place, Some(format!("apply: {}", ended.summary()))));
-    }
-    if let Some(op) = operation {
-        let confirmation = engine
-            .perform(&container.id, &op, CONFIRM_WITHIN + fault_grace(fault))
-            .await
-            .map_err(docker(fault.kind().key()))?;
-        // Docker confirms a kill when the signal is sent. A terminating
-        // signal is in effect once the container is down: wait for that
-        // (bounded), so the hold starts then and a quick revert cannot find
-        // it "still running", skip the restart, and leave it down.
-        if let Fault::Kill(k) = fault
-            && TERMINATING.contains(&k.signal.as_str())
-        {
-            let _ = engine
-                .wait_for_state(&container.id, ContainerState::Exited, KILL_EXIT_WITHIN)
-                .await;
-        }
-        let mut applied = AppliedFault::new(fault, container, recipe, requested_at);
-        applied.confirmed_at = confirmation.map(|c| DateTime::from_timestamp_nanos(c.time_nano));
-        return Ok(applied);
-    }
-    let mechanism = net::mechanism(fault, context.netem_available).map_err(network_error)?;
-    if let Fault::Disconnect(_) = fault {
-        engine
-            .disconnect(&container.id, network_of(&recipe))
-            .await
-            .map_err(docker("disconnect"))?;
-        return Ok(AppliedFault::new(fault, container, recipe, requested_at)
-            .in_place(mechanism.describe(), None));
-    }
-    let peers = net::peer_addresses(engine, &context.peers)
-        .await
-        .map_err(network_error)?;
-    let mut exec = net_exec(
-        engine,
-        &container.id,
-        context.helper_image.as_deref(),
-        &context.tag,
-    )
-    .await
-    .map_err(network_error)?;
-    let tag = context.tag.clone();
-    let owned_fault = fault.clone();
-    let max_lifetime = context.max_lifetime;
-    let qdisc = match &recipe {
-        RevertRecipe::NetRules { qdisc, .. } => *qdisc,
-        RevertRecipe::Unpause { .. }
-        | RevertRecipe::Start { .. }
-        | RevertRecipe::Nothing { .. }
-        | RevertRecipe::Continue { .. }
-        | RevertRecipe::Stress { .. }
-        | RevertRecipe::Script { .. }
-        | RevertRecipe::Reconnect { .. } => qdisc::OwnQdisc::None,
-    };
-    let applied = tokio::task::spawn_blocking(move || {
-        net::apply_in_netns(
-            exec.as_mut(),
-            &owned_fault,
-            &net::InNetns {
-                mechanism,
-                tag: &tag,
-                qdisc,
-                peers: &peers,
-                max_lifetime,
-            },
-        )
-    })
-    .await
-    .map_err(|e| network_error(e.to_string()))?;
-    let server = match applied {
-        Ok(server) => server,
-        Err(e) => {
-            // A helper packet engine may have started before the failure.
-            helper::remove_leftovers(engine, &context.tag).await;
-            return Err(network_error(e));
-        }
-    };
-    let mut applied = AppliedFault::new(fault, container, recipe, requested_at)
-        .in_place(mechanism.describe(), None);
-    applied.server = server;
-    Ok(applied)
-}
 
-fn network_of(recipe: &RevertRecipe) -> &str {
-    match recipe {
-        RevertRecipe::Reconnect { network, .. } => network,
-        RevertRecipe::Unpause { .. }
-        | RevertRecipe::Start { .. }
-        | RevertRecipe::Nothing { .. }
-        | RevertRecipe::NetRules { .. }
-        | RevertRecipe::Continue { .. }
-        | RevertRecipe::Stress { .. }
-        | RevertRecipe::Script { .. } => "",
+    /// A network fault that could not be applied.
+    fn network(&self, message: String) -> FaultError {
+        FaultError::Network {
+            action: "apply the network fault",
+            container: self.container.name.clone(),
+            message,
+        }
+    }
+
+    /// Where a worker of this fault runs: in a helper container when the
+    /// engine's namespaces are reached through one, else on this host
+    /// (which must be the engine's: `error` says why not).
+    async fn via(
+        &self,
+        error: impl FnOnce(String) -> FaultError,
+    ) -> Result<child::Via<'a>, FaultError> {
+        Ok(match self.context.helper_image.as_deref() {
+            Some(image) => child::Via::Helper {
+                engine: self.engine,
+                image,
+            },
+            None => child::Via::ThisHost {
+                pid: local_pid(self.engine, self.container)
+                    .await
+                    .map_err(error)?,
+            },
+        })
     }
 }
 
@@ -659,57 +367,17 @@ pub(crate) fn settle_within(fault: &Fault) -> Duration {
 }
 
 fn fault_grace(fault: &Fault) -> Duration {
-    match fault {
-        Fault::Stop(s) => s.timeout.as_std(),
-        Fault::Restart(r) => r.timeout.as_std(),
-        Fault::Script(s) => s.timeout.as_std(),
-        Fault::Kill(_)
-        | Fault::Pause(_)
-        | Fault::Delay(_)
-        | Fault::Loss(_)
-        | Fault::Duplicate(_)
-        | Fault::Corrupt(_)
-        | Fault::Bandwidth(_)
-        | Fault::Partition(_)
-        | Fault::Disconnect(_)
-        | Fault::Process(_)
-        | Fault::CpuStress(_)
-        | Fault::MemoryStress(_)
-        | Fault::IoStress(_)
-        | Fault::DiskFill(_)
-        | Fault::HttpFault(_)
-        | Fault::Dns(_) => Duration::ZERO,
+    match fault.family() {
+        FaultFamily::Container(c) => container::grace(c),
+        FaultFamily::Script(s) => s.timeout.as_std(),
+        FaultFamily::Net(_)
+        | FaultFamily::Process(_)
+        | FaultFamily::Stress(_)
+        | FaultFamily::App(_) => Duration::ZERO,
     }
 }
 
 impl AppliedFault {
-    fn new(
-        fault: &Fault,
-        container: &ContainerInfo,
-        recipe: RevertRecipe,
-        requested_at: DateTime<Utc>,
-    ) -> AppliedFault {
-        AppliedFault {
-            kind: fault.kind(),
-            container: container.clone(),
-            recipe,
-            requested_at,
-            confirmed_at: None,
-            mechanism: None,
-            detail: None,
-            server: None,
-            running: None,
-        }
-    }
-
-    /// In place now, made by `mechanism`.
-    fn in_place(mut self, mechanism: &'static str, detail: Option<String>) -> AppliedFault {
-        self.confirmed_at = Some(Utc::now());
-        self.mechanism = Some(mechanism);
-        self.detail = detail;
-        self
-    }
-
     /// Undo the fault. On failure the fault is handed back with the error,
     /// so the caller can report exactly what is left.
     pub async fn revert(

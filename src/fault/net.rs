@@ -1,20 +1,27 @@
 //! Network faults inside a container's namespace: latency, jitter, loss,
 //! duplication and corruption (netem where the kernel has it, else the
 //! userspace NFQUEUE engine; loss alone via iptables `statistic`), bandwidth
-//! (tbf), partitions (iptables DROP both ways), and Docker network
-//! disconnects. Every rule carries the comment `gameday:<run>:<fault>`, and
-//! every root qdisc a handle of the fault's own (`qdisc`), so a revert (or
-//! `recover`, from another process) finds exactly what that fault added and
-//! nothing else.
+//! (tbf), partitions (iptables DROP both ways): their recipe, their apply
+//! and their revert as the run makes them, and the mechanism of each (a
+//! `disconnect`'s too, which [`disconnect`](super::disconnect) makes).
+//! Every rule carries the comment `gameday:<run>:<fault>`, and every root
+//! qdisc a handle of the fault's own (`qdisc`), so a revert (or `recover`,
+//! from another process) finds exactly what that fault added and nothing
+//! else ([`rules`](super::rules) removes it).
 
 use std::net::Ipv4Addr;
 
-use super::conntrack::{Protocol, Redirect};
+use chrono::{DateTime, Utc};
+
 use super::netns::{self, NetExec};
 use super::nfqueue::{self, PacketPlan, PacketServer};
 use super::qdisc::{self, OwnQdisc};
+use super::recipe::OnContainer;
+pub(crate) use super::rules::{Tagged, remove_tagged};
+use super::{AppliedFault, ApplyContext, Applying, FaultError, RevertRecipe, helper};
 use crate::docker::{ContainerInfo, Endpoint, Engine};
 use crate::gameday::model::{Fault, NetEngine, NetFault};
+use crate::gameday::units::ContainerState;
 
 /// The engine a packet fault ends up using, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +190,143 @@ pub(crate) async fn peer_addresses(
     Ok(ips)
 }
 
+/// Its revert recipe: its rules by their tag, and the root qdisc it will
+/// add (read only). The HTTP and DNS proxies' recipe too: their rules
+/// carry the tag.
+pub(super) async fn recipe(
+    engine: &Engine,
+    fault: &Fault,
+    container: &ContainerInfo,
+    context: &ApplyContext,
+) -> RevertRecipe {
+    RevertRecipe::NetRules {
+        container_id: container.id.clone(),
+        container_name: container.name.clone(),
+        tag: context.tag.clone(),
+        helper_image: context.helper_image.clone(),
+        qdisc: qdisc::own(engine, fault, container, context).await,
+    }
+}
+
+/// Make a packet, bandwidth or partition fault in the container's
+/// namespace (entered from here, or through a helper). On error what was
+/// added is removed, a helper's packet engine too.
+pub(super) async fn apply(applying: Applying<'_>) -> Result<AppliedFault, FaultError> {
+    let (engine, context) = (applying.engine, applying.context);
+    let mechanism =
+        mechanism(applying.fault, context.netem_available).map_err(|e| applying.network(e))?;
+    let peers = peer_addresses(engine, &context.peers)
+        .await
+        .map_err(|e| applying.network(e))?;
+    let mut exec = super::net_exec(
+        engine,
+        &applying.container.id,
+        context.helper_image.as_deref(),
+        &context.tag,
+    )
+    .await
+    .map_err(|e| applying.network(e))?;
+    let tag = context.tag.clone();
+    let fault = applying.fault.clone();
+    let max_lifetime = context.max_lifetime;
+    let qdisc = own_qdisc(&applying.recipe);
+    let made = tokio::task::spawn_blocking(move || {
+        apply_in_netns(
+            exec.as_mut(),
+            &fault,
+            &InNetns {
+                mechanism,
+                tag: &tag,
+                qdisc,
+                peers: &peers,
+                max_lifetime,
+            },
+        )
+    })
+    .await
+    .map_err(|e| applying.network(e.to_string()))?;
+    let server = match made {
+        Ok(server) => server,
+        Err(e) => {
+            // A helper packet engine may have started before the failure.
+            helper::remove_leftovers(engine, &context.tag).await;
+            return Err(applying.network(e));
+        }
+    };
+    let mut applied = applying.in_place(mechanism.describe(), None);
+    applied.server = server;
+    Ok(applied)
+}
+
+/// The root qdisc a recipe records.
+fn own_qdisc(recipe: &RevertRecipe) -> OwnQdisc {
+    match recipe {
+        RevertRecipe::NetRules { qdisc, .. } => *qdisc,
+        RevertRecipe::Unpause { .. }
+        | RevertRecipe::Start { .. }
+        | RevertRecipe::Nothing { .. }
+        | RevertRecipe::Continue { .. }
+        | RevertRecipe::Stress { .. }
+        | RevertRecipe::Script { .. }
+        | RevertRecipe::Reconnect { .. } => OwnQdisc::None,
+    }
+}
+
+/// [`RevertRecipe::NetRules`]: remove the rules tagged `tag` and the
+/// root qdisc `qdisc` from the container's namespace, and what a dead
+/// runner left: packet engines in helpers, a proxy on this host.
+pub(super) async fn remove(
+    engine: &Engine,
+    on: OnContainer<'_>,
+    tag: &str,
+    helper_image: Option<&str>,
+    qdisc: OwnQdisc,
+) -> Result<Option<DateTime<Utc>>, FaultError> {
+    let network = |message: String| FaultError::Network {
+        action: "remove the network fault",
+        container: on.name.to_string(),
+        message,
+    };
+    // Packet engines a dead runner left in helper containers.
+    let helpers = helper::remove_leftovers(engine, tag).await;
+    // A stopped container's namespace, and its rules, are gone.
+    let has_namespace = match engine.state(on.id).await.map_err(on.docker("inspect"))? {
+        ContainerState::Running | ContainerState::Paused => true,
+        ContainerState::Created
+        | ContainerState::Restarting
+        | ContainerState::Removing
+        | ContainerState::Exited
+        | ContainerState::Dead
+        | ContainerState::Absent => false,
+    };
+    if !has_namespace {
+        return Ok((helpers > 0).then(Utc::now));
+    }
+    let mut exec = super::net_exec(engine, on.id, helper_image, tag)
+        .await
+        .map_err(network)?;
+    let owned_tag = tag.to_string();
+    let removed = tokio::task::spawn_blocking(move || {
+        remove_tagged(
+            exec.as_mut(),
+            Tagged::Exactly {
+                tag: &owned_tag,
+                qdisc,
+            },
+        )
+    })
+    .await
+    .map_err(|e| network(e.to_string()))?
+    .map_err(network)?;
+    // An HTTP proxy a dead runner left on this host (its rule is gone
+    // now, so nothing reaches it).
+    let proxies = match helper_image {
+        None => super::tagged::kill_tagged(tag).await,
+        Some(_) => 0,
+    };
+    Ok((removed || helpers > 0 || proxies > 0).then(Utc::now))
+}
+
 fn iptables(exec: &mut dyn NetExec, args: &[&str]) -> Result<(), String> {
     exec.run("iptables", &[&["-w", "5"], args].concat())
         .map(|_| ())
@@ -225,149 +369,159 @@ fn apply_steps(
     fault: &Fault,
     how: &InNetns<'_>,
 ) -> Result<Option<PacketServer>, String> {
-    let InNetns {
-        mechanism,
-        tag,
-        peers,
-        max_lifetime,
-        ..
-    } = *how;
-    // The root qdisc's handle, and its 4th band (toward the peers).
-    let own_root = || -> Result<(String, String), String> {
-        let major = how
-            .qdisc
-            .major()
-            .ok_or("no qdisc handle was journalled for this fault")?;
-        Ok((qdisc::handle(major), format!("{major:x}:4")))
-    };
-    let destinations: Vec<Option<String>> = if peers.is_empty() {
+    match how.mechanism {
+        Mechanism::IptablesDrop => drop_both_ways(exec, how).map(|()| None),
+        Mechanism::IptablesStatistic => drop_by_chance(exec, fault, how).map(|()| None),
+        Mechanism::Tbf => add_tbf(exec, fault, how).map(|()| None),
+        Mechanism::Netem => {
+            let (root, band) = own_root(how.qdisc)?;
+            add_netem(exec, fault, how.peers, &root, &band).map(|()| None)
+        }
+        Mechanism::Userspace => queue(exec, fault, how).map(Some),
+        Mechanism::DockerNetwork => Err("a disconnect is not applied inside the namespace".into()),
+    }
+}
+
+/// The fault's root qdisc's handle, and its 4th band (toward the peers).
+fn own_root(qdisc: OwnQdisc) -> Result<(String, String), String> {
+    let major = qdisc
+        .major()
+        .ok_or("no qdisc handle was journalled for this fault")?;
+    Ok((qdisc::handle(major), format!("{major:x}:4")))
+}
+
+/// Where a rule sends packets: to each peer, or anywhere (`None`).
+fn destinations(peers: &[Ipv4Addr]) -> Vec<Option<String>> {
+    if peers.is_empty() {
         vec![None]
     } else {
         peers.iter().map(|ip| Some(format!("{ip}/32"))).collect()
-    };
-    match mechanism {
-        Mechanism::IptablesDrop => {
-            for ip in peers {
-                let ip = format!("{ip}/32");
-                iptables(
-                    exec,
-                    &[
-                        "-I",
-                        "INPUT",
-                        "-s",
-                        &ip,
-                        "-m",
-                        "comment",
-                        "--comment",
-                        tag,
-                        "-j",
-                        "DROP",
-                    ],
-                )?;
-                iptables(
-                    exec,
-                    &[
-                        "-I",
-                        "OUTPUT",
-                        "-d",
-                        &ip,
-                        "-m",
-                        "comment",
-                        "--comment",
-                        tag,
-                        "-j",
-                        "DROP",
-                    ],
-                )?;
-            }
-            Ok(None)
-        }
-        Mechanism::IptablesStatistic => {
-            let Fault::Loss(l) = fault else {
-                return Err("statistic is for loss".into());
-            };
-            let p = format!("{:.6}", l.percent.0 / 100.0);
-            for d in &destinations {
-                let mut args = vec!["-A", "OUTPUT", "!", "-o", "lo"];
-                if let Some(d) = d {
-                    args.extend(["-d", d.as_str()]);
-                }
-                args.extend([
-                    "-m",
-                    "statistic",
-                    "--mode",
-                    "random",
-                    "--probability",
-                    &p,
-                    "-m",
-                    "comment",
-                    "--comment",
-                    tag,
-                    "-j",
-                    "DROP",
-                ]);
-                iptables(exec, &args)?;
-            }
-            Ok(None)
-        }
-        Mechanism::Tbf => {
-            let Fault::Bandwidth(b) = fault else {
-                return Err("tbf is for bandwidth".into());
-            };
-            let rate = format!("{}bit", b.rate.bits_per_second);
-            // A burst of 1/50 s of traffic, at least two full frames.
-            let burst = format!("{}", (b.rate.bits_per_second / 8 / 50).max(3200));
-            let (root, _) = own_root()?;
-            for dev in netns::interfaces_via(exec)? {
-                exec.run(
-                    "tc",
-                    &[
-                        "qdisc", "add", "dev", &dev, "root", "handle", &root, "tbf", "rate", &rate,
-                        "burst", &burst, "latency", "400ms",
-                    ],
-                )?;
-            }
-            Ok(None)
-        }
-        Mechanism::Netem => {
-            let (root, band) = own_root()?;
-            add_netem(exec, fault, peers, &root, &band)?;
-            Ok(None)
-        }
-        Mechanism::Userspace => {
-            let queue = queue_number(tag);
-            let server = exec.start_packet_server(queue, packet_plan(fault), max_lifetime)?;
-            let queue_text = queue.to_string();
-            let mark = format!("{:#x}", nfqueue::OWN_MARK);
-            for d in &destinations {
-                let mut args = vec!["-t", "mangle", "-A", "OUTPUT", "!", "-o", "lo"];
-                if let Some(d) = d {
-                    args.extend(["-d", d.as_str()]);
-                }
-                args.extend([
-                    "-m",
-                    "mark",
-                    "!",
-                    "--mark",
-                    &mark,
-                    "-m",
-                    "comment",
-                    "--comment",
-                    tag,
-                    "-j",
-                    "NFQUEUE",
-                    "--queue-num",
-                    &queue_text,
-                    "--queue-bypass",
-                ]);
-                // On error the server is dropped: an in-process one stops at
-                // once, a helper one when the caller removes its leftovers.
-                iptables(exec, &args)?;
-            }
-            Ok(Some(server))
-        }
-        Mechanism::DockerNetwork => Err("a disconnect is not applied inside the namespace".into()),
     }
+}
+
+/// A partition: DROP rules to and from each peer.
+fn drop_both_ways(exec: &mut dyn NetExec, how: &InNetns<'_>) -> Result<(), String> {
+    let tag = how.tag;
+    for ip in how.peers {
+        let ip = format!("{ip}/32");
+        iptables(
+            exec,
+            &[
+                "-I",
+                "INPUT",
+                "-s",
+                &ip,
+                "-m",
+                "comment",
+                "--comment",
+                tag,
+                "-j",
+                "DROP",
+            ],
+        )?;
+        iptables(
+            exec,
+            &[
+                "-I",
+                "OUTPUT",
+                "-d",
+                &ip,
+                "-m",
+                "comment",
+                "--comment",
+                tag,
+                "-j",
+                "DROP",
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Uncorrelated loss without netem: iptables `statistic` DROP rules.
+fn drop_by_chance(exec: &mut dyn NetExec, fault: &Fault, how: &InNetns<'_>) -> Result<(), String> {
+    let Some(NetFault::Loss(l)) = fault.net() else {
+        return Err("statistic is for loss".into());
+    };
+    let p = format!("{:.6}", l.percent.0 / 100.0);
+    for d in &destinations(how.peers) {
+        let mut args = vec!["-A", "OUTPUT", "!", "-o", "lo"];
+        if let Some(d) = d {
+            args.extend(["-d", d.as_str()]);
+        }
+        args.extend([
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            &p,
+            "-m",
+            "comment",
+            "--comment",
+            how.tag,
+            "-j",
+            "DROP",
+        ]);
+        iptables(exec, &args)?;
+    }
+    Ok(())
+}
+
+/// A bandwidth cap: tbf as the fault's root qdisc of every interface.
+fn add_tbf(exec: &mut dyn NetExec, fault: &Fault, how: &InNetns<'_>) -> Result<(), String> {
+    let Some(NetFault::Bandwidth(b)) = fault.net() else {
+        return Err("tbf is for bandwidth".into());
+    };
+    let rate = format!("{}bit", b.rate.bits_per_second);
+    // A burst of 1/50 s of traffic, at least two full frames.
+    let burst = format!("{}", (b.rate.bits_per_second / 8 / 50).max(3200));
+    let (root, _) = own_root(how.qdisc)?;
+    for dev in netns::interfaces_via(exec)? {
+        exec.run(
+            "tc",
+            &[
+                "qdisc", "add", "dev", &dev, "root", "handle", &root, "tbf", "rate", &rate,
+                "burst", &burst, "latency", "400ms",
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The userspace engine: a packet server on the fault's queue, and the
+/// mangle rules sending it the packets (not its own, marked).
+fn queue(exec: &mut dyn NetExec, fault: &Fault, how: &InNetns<'_>) -> Result<PacketServer, String> {
+    let queue = queue_number(how.tag);
+    let server = exec.start_packet_server(queue, packet_plan(fault), how.max_lifetime)?;
+    let queue_text = queue.to_string();
+    let mark = format!("{:#x}", nfqueue::OWN_MARK);
+    for d in &destinations(how.peers) {
+        let mut args = vec!["-t", "mangle", "-A", "OUTPUT", "!", "-o", "lo"];
+        if let Some(d) = d {
+            args.extend(["-d", d.as_str()]);
+        }
+        args.extend([
+            "-m",
+            "mark",
+            "!",
+            "--mark",
+            &mark,
+            "-m",
+            "comment",
+            "--comment",
+            how.tag,
+            "-j",
+            "NFQUEUE",
+            "--queue-num",
+            &queue_text,
+            "--queue-bypass",
+        ]);
+        // On error the server is dropped: an in-process one stops at
+        // once, a helper one when the caller removes its leftovers.
+        iptables(exec, &args)?;
+    }
+    Ok(server)
 }
 
 /// netem as the root qdisc `root` of every interface, or, toward `peers`
@@ -433,106 +587,6 @@ fn add_netem(
     Ok(())
 }
 
-/// What a removal takes: one fault's rules, by their exact tag, and its
-/// own root qdisc; or (a sweep without a journal) every rule gameday tags
-/// and every root qdisc in gameday's range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tagged<'a> {
-    Exactly { tag: &'a str, qdisc: OwnQdisc },
-    AnyOfGameday,
-}
-
-impl Tagged<'_> {
-    fn matches(self, comment: &str) -> bool {
-        match self {
-            // An empty tag never matches: it would take every rule.
-            Tagged::Exactly { tag, .. } => !tag.is_empty() && comment == tag,
-            Tagged::AnyOfGameday => comment.starts_with("gameday:"),
-        }
-    }
-
-    fn takes_qdisc(self, major: u16) -> bool {
-        match self {
-            Tagged::Exactly { qdisc, .. } => qdisc.major() == Some(major),
-            Tagged::AnyOfGameday => qdisc::is_ours(major),
-        }
-    }
-}
-
-/// The comment of a rule as `iptables -S` prints it, if it has one.
-fn rule_comment(words: &[&str]) -> Option<String> {
-    let at = words.iter().position(|w| *w == "--comment")?;
-    words.get(at + 1).map(|c| c.trim_matches('"').to_string())
-}
-
-/// A word of a rule read back from the namespace: the rule is fed back to
-/// `iptables -D` as arguments, so anything unexpected refuses it.
-fn safe_word(word: &str) -> bool {
-    !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.:/,!=+@%-".contains(c))
-}
-
-/// The redirect a `nat` rule read back makes (`-p udp ... --dport 53 ...
-/// -j REDIRECT --to-ports 40000`), if it is one.
-fn redirect_of(words: &[&str]) -> Option<Redirect> {
-    let after = |flag: &str| {
-        let at = words.iter().position(|w| *w == flag)?;
-        words.get(at + 1).copied()
-    };
-    if after("-j") != Some("REDIRECT") {
-        return None;
-    }
-    Some(Redirect {
-        protocol: Protocol::from_name(after("-p")?)?,
-        caught: after("--dport")?.parse().ok()?,
-        to: after("--to-ports")?.parse().ok()?,
-    })
-}
-
-/// Remove the rules `which` names (by their comment, exactly) and its
-/// root qdiscs (by their handle); forget the flows the removed redirects
-/// had translated (a proxy that died could not). Returns whether anything
-/// was removed.
-pub(crate) fn remove_tagged(exec: &mut dyn NetExec, which: Tagged<'_>) -> Result<bool, String> {
-    let mut removed = false;
-    let mut redirects = Vec::new();
-    for table in ["filter", "mangle", "nat"] {
-        let rules = exec.run("iptables", &["-w", "5", "-t", table, "-S"])?;
-        for rule in rules.lines().filter(|r| r.starts_with("-A ")) {
-            let words: Vec<&str> = rule.split_whitespace().collect();
-            if !rule_comment(&words).is_some_and(|c| which.matches(&c)) {
-                continue;
-            }
-            let words: Vec<&str> = words.iter().map(|w| w.trim_matches('"')).collect();
-            if !words.iter().all(|w| safe_word(w)) {
-                return Err(format!(
-                    "refusing to feed back a rule read from the container's namespace: {rule:?}"
-                ));
-            }
-            let mut args: Vec<&str> = vec!["-w", "5", "-t", table, "-D"];
-            args.extend(words.iter().skip(1));
-            if let Err(e) = exec.run("iptables", &args) {
-                // A proxy whose input closed takes its own redirect away,
-                // maybe between the listing and this delete: a rule that
-                // is no longer there is removed, not a failure.
-                let now = exec.run("iptables", &["-w", "5", "-t", table, "-S"])?;
-                if now.lines().any(|r| r == rule) {
-                    return Err(e);
-                }
-            }
-            redirects.extend(redirect_of(&words));
-            removed = true;
-        }
-    }
-    if !redirects.is_empty() {
-        exec.forget_redirected(&redirects)?;
-    }
-    let qdiscs = qdisc::remove(exec, |major| which.takes_qdisc(major))?;
-    Ok(removed || qdiscs)
-}
-
 /// Find the endpoint a disconnect names: the Docker network name, or the
 /// compose name (`default` for `<project>_default`).
 pub(crate) fn find_endpoint<'a>(
@@ -552,72 +606,6 @@ mod tests {
     use super::*;
     use crate::gameday::model::*;
     use crate::gameday::units::{HumanDuration, Percent};
-
-    /// A namespace whose nat table holds one tagged redirect until the
-    /// first delete, which fails as if its proxy had just taken it away.
-    struct ProxyRacesTheRevert {
-        rule: String,
-        gone: bool,
-        still_there: bool,
-        deletes: usize,
-    }
-
-    impl NetExec for ProxyRacesTheRevert {
-        fn run(&mut self, program: &str, args: &[&str]) -> Result<String, String> {
-            match (program, args.get(4).copied()) {
-                ("iptables", Some("-S")) if args[3] == "nat" && !self.gone => {
-                    Ok(format!("-P OUTPUT ACCEPT\n{}\n", self.rule))
-                }
-                ("iptables", Some("-D")) => {
-                    self.deletes += 1;
-                    self.gone = !self.still_there;
-                    Err("iptables: Bad rule (does a matching rule exist in that chain?)".into())
-                }
-                _ => Ok(String::new()),
-            }
-        }
-
-        fn start_packet_server(
-            &mut self,
-            _: u16,
-            _: crate::fault::nfqueue::PacketPlan,
-            _: std::time::Duration,
-        ) -> Result<crate::fault::nfqueue::PacketServer, String> {
-            Err("not here".into())
-        }
-
-        fn forget_redirected(
-            &mut self,
-            redirects: &[crate::fault::conntrack::Redirect],
-        ) -> Result<usize, String> {
-            Ok(redirects.len())
-        }
-    }
-
-    #[test]
-    fn a_rule_its_proxy_took_away_meanwhile_is_removed_not_a_failure() {
-        let rule = "-A OUTPUT -p udp -m udp --dport 53 -m mark ! --mark 0x6764 -m comment --comment gameday:r1:s1-f1 -j REDIRECT --to-ports 40000";
-        let which = || Tagged::Exactly {
-            tag: "gameday:r1:s1-f1",
-            qdisc: OwnQdisc::None,
-        };
-        let mut raced = ProxyRacesTheRevert {
-            rule: rule.into(),
-            gone: false,
-            still_there: false,
-            deletes: 0,
-        };
-        assert_eq!(remove_tagged(&mut raced, which()), Ok(true));
-        assert_eq!(raced.deletes, 1);
-        // A delete that fails while the rule is still there is a failure.
-        let mut stuck = ProxyRacesTheRevert {
-            rule: rule.into(),
-            gone: false,
-            still_there: true,
-            deletes: 0,
-        };
-        assert!(remove_tagged(&mut stuck, which()).is_err());
-    }
 
     fn target() -> Target {
         Target {
@@ -690,64 +678,5 @@ mod tests {
     fn queue_numbers_are_stable_and_in_range() {
         assert_eq!(queue_number("gameday:a:b"), queue_number("gameday:a:b"));
         assert!((1000..61_000).contains(&queue_number("x")));
-    }
-
-    #[test]
-    fn rules_are_taken_by_their_exact_tag_and_read_back_safely() {
-        let rule = |comment: &str| {
-            format!("-A OUTPUT -d 10.0.0.2/32 -m comment --comment {comment} -j DROP")
-        };
-        let words = |r: &str| r.split_whitespace().map(String::from).collect::<Vec<_>>();
-        let comment_of = |r: &str| {
-            let w = words(r);
-            let w: Vec<&str> = w.iter().map(String::as_str).collect();
-            rule_comment(&w)
-        };
-        let ours = rule("gameday:run1:s1-f1-abc");
-        assert_eq!(comment_of(&ours).as_deref(), Some("gameday:run1:s1-f1-abc"));
-        let exact = Tagged::Exactly {
-            tag: "gameday:run1:s1-f1-abc",
-            qdisc: OwnQdisc::Handle(0x67ab),
-        };
-        assert!(exact.matches("gameday:run1:s1-f1-abc"));
-        assert!(
-            !exact.matches("gameday:run1:s1-f1-abcd"),
-            "a longer tag is another fault"
-        );
-        assert!(!exact.matches("gameday:run2:s1-f1-abc"), "another run's");
-        assert!(
-            !Tagged::Exactly {
-                tag: "",
-                qdisc: OwnQdisc::None
-            }
-            .matches(""),
-            "an empty tag matches nothing"
-        );
-        // Its own qdisc only; a sweep takes any of gameday's range.
-        assert!(exact.takes_qdisc(0x67ab));
-        assert!(!exact.takes_qdisc(0x67ac) && !exact.takes_qdisc(qdisc::LEGACY));
-        let old = Tagged::Exactly {
-            tag: "gameday:run1:s1-f1-abc",
-            qdisc: OwnQdisc::Legacy,
-        };
-        assert!(old.takes_qdisc(qdisc::LEGACY) && !old.takes_qdisc(0x67ab));
-        assert!(Tagged::AnyOfGameday.takes_qdisc(0x67ab));
-        assert!(!Tagged::AnyOfGameday.takes_qdisc(1));
-        assert!(Tagged::AnyOfGameday.matches("gameday:run2:s1-f1-abc"));
-        assert!(!Tagged::AnyOfGameday.matches("user-rule"));
-        assert!(safe_word("10.0.0.2/32") && safe_word("gameday:run1:s1-f1-abc"));
-        let redirect = "-A OUTPUT -p udp -m udp --dport 53 -m mark ! --mark 0x6764 -m comment --comment gameday:run1:s1-f1-abc -j REDIRECT --to-ports 40000";
-        let words: Vec<&str> = redirect.split_whitespace().collect();
-        assert_eq!(
-            redirect_of(&words),
-            Some(Redirect {
-                protocol: Protocol::Udp,
-                caught: 53,
-                to: 40000
-            })
-        );
-        let words: Vec<&str> = ours.split_whitespace().collect();
-        assert_eq!(redirect_of(&words), None, "a DROP rule redirects nothing");
-        assert!(!safe_word("$(reboot)") && !safe_word("a;b") && !safe_word(""));
     }
 }

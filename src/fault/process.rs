@@ -4,10 +4,16 @@
 //! host, by the cgroup that names the container, so it works only where the
 //! engine runs on this host; elsewhere it says so and applies nothing. The
 //! container's main process (PID 1 inside it) is left alone unless the
-//! fault says `pid1: true`.
+//! fault says `pid1: true`. Its recipe, apply and revert are here too.
 
+use chrono::{DateTime, Utc};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+use super::recipe::OnContainer;
+use super::{AppliedFault, Applying, FaultError, RevertRecipe};
+use crate::docker::{ContainerInfo, DockerError, Engine};
+use crate::gameday::model::ProcessFault;
 
 /// A process of the container: its PID on this host and command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,10 +97,10 @@ pub(crate) fn signal(processes: &[&Process], signal: &str) -> Result<Vec<i32>, S
 
 /// The `process` fault on container `container_id` (main process
 /// `main_pid` on this host): signal what matches, or say why nothing was.
-pub(crate) fn apply(
+fn signal_matching(
     container_id: &str,
     main_pid: i64,
-    fault: &crate::gameday::model::ProcessFault,
+    fault: &ProcessFault,
 ) -> Result<Vec<i32>, String> {
     let processes = of_container(container_id, main_pid);
     let picked = matching(&processes, &fault.pattern, main_pid, fault.pid1);
@@ -115,12 +121,12 @@ pub(crate) fn apply(
 
 /// The revert of SIGSTOP: SIGCONT to the stopped processes that match.
 /// When it did something.
-pub(crate) fn continue_stopped(
+fn continue_stopped(
     container_id: &str,
     main_pid: i64,
     pattern: &str,
     pid1: bool,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+) -> Result<Option<DateTime<Utc>>, String> {
     // Nothing runs (stopped, gone): nothing is stopped either.
     if main_pid <= 0 {
         return Ok(None);
@@ -134,7 +140,62 @@ pub(crate) fn continue_stopped(
         return Ok(None);
     }
     signal(&stopped, "SIGCONT")?;
-    Ok(Some(chrono::Utc::now()))
+    Ok(Some(Utc::now()))
+}
+
+/// Its revert recipe: SIGCONT to what a SIGSTOP stopped; nothing to
+/// undo after any other signal.
+pub(super) fn recipe(fault: &ProcessFault, container: &ContainerInfo) -> RevertRecipe {
+    let container_id = container.id.clone();
+    let container_name = container.name.clone();
+    if fault.signal == "SIGSTOP" {
+        RevertRecipe::Continue {
+            container_id,
+            container_name,
+            pattern: fault.pattern.clone(),
+            pid1: fault.pid1,
+        }
+    } else {
+        RevertRecipe::Nothing {
+            container_id,
+            container_name,
+        }
+    }
+}
+
+/// Signal the container's matching processes, found on this host.
+pub(super) async fn apply(
+    fault: &ProcessFault,
+    applying: Applying<'_>,
+) -> Result<AppliedFault, FaultError> {
+    let error = |message: String| FaultError::Process {
+        container: applying.container.name.clone(),
+        message,
+    };
+    let main_pid = super::local_pid(applying.engine, applying.container)
+        .await
+        .map_err(error)?;
+    signal_matching(&applying.container.id, main_pid, fault).map_err(error)?;
+    Ok(applying.in_place("signals from this host", None))
+}
+
+/// [`RevertRecipe::Continue`]: SIGCONT to the container's stopped
+/// processes that match, found again on this host.
+pub(super) async fn resume(
+    engine: &Engine,
+    on: OnContainer<'_>,
+    pattern: &str,
+    pid1: bool,
+) -> Result<Option<DateTime<Utc>>, FaultError> {
+    let main_pid = match engine.pid(on.id).await {
+        Ok(pid) => pid,
+        Err(DockerError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(on.docker("inspect")(e)),
+    };
+    continue_stopped(on.id, main_pid, pattern, pid1).map_err(|message| FaultError::Process {
+        container: on.name.to_string(),
+        message,
+    })
 }
 
 /// A short list of what a container runs, for an error that found no match.

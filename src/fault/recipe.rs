@@ -1,8 +1,11 @@
 //! [`RevertRecipe`]: how to undo a fault, as plain data journalled (and
 //! fsynced) before the fault is applied, and `execute`, which the run, the
-//! watchdog and `recover` all call. Executing a recipe is idempotent.
+//! watchdog and `recover` all call: one call per recipe, to the revert
+//! beside its fault's apply (`container`, `net`, `disconnect`, `process`,
+//! `stress`, `script`). Executing a recipe is idempotent.
 
 use super::*;
+use crate::gameday::model::ScriptPlace;
 
 /// How to undo a fault, as data: journalled before the fault is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,72 +242,6 @@ impl RevertRecipe {
         self.execute_saying(engine).await.map(|(at, _)| at)
     }
 
-    async fn run_script(
-        &self,
-        engine: &Engine,
-    ) -> Result<(Option<DateTime<Utc>>, Option<String>), FaultError> {
-        let RevertRecipe::Script {
-            container_id,
-            container_name,
-            argv,
-            on_host,
-            timeout_ms,
-            tag,
-            helper_image,
-        } = self
-        else {
-            return Ok((None, None));
-        };
-        let script_error = |message: String| FaultError::Script {
-            container: container_name.clone(),
-            message,
-        };
-        // A script inside a container that is gone or stopped cannot run.
-        if !*on_host {
-            match engine.state(container_id).await {
-                Ok(ContainerState::Running) => {}
-                Ok(ContainerState::Absent) => return Err(FaultError::Gone(container_name.clone())),
-                Ok(state) => {
-                    return Err(script_error(format!(
-                        "the container is {state}, so the revert cannot run in it"
-                    )));
-                }
-                Err(source) => {
-                    return Err(FaultError::Docker {
-                        action: "inspect",
-                        container: container_name.clone(),
-                        source,
-                    });
-                }
-            }
-        }
-        let ended = script::run(
-            engine,
-            &script::Command {
-                argv,
-                on_host: *on_host,
-                container_id,
-                container_name,
-                timeout: Duration::from_millis(*timeout_ms),
-                tag: if tag.is_empty() { container_id } else { tag },
-                role: "revert",
-                helper_image: helper_image.as_deref(),
-            },
-        )
-        .await
-        .map_err(&script_error)?;
-        if ended.exit_code != 0 {
-            return Err(script_error(format!(
-                "the revert failed: {}",
-                ended.summary()
-            )));
-        }
-        Ok((
-            Some(Utc::now()),
-            Some(format!("revert: {}", ended.summary())),
-        ))
-    }
-
     /// A script whose apply was requested and never confirmed (its runner
     /// died during it), once the apply's time is up: kill what of it still
     /// runs, so that it cannot land after the revert. What was done, in
@@ -349,186 +286,52 @@ impl RevertRecipe {
         &self,
         engine: &Engine,
     ) -> Result<(Option<DateTime<Utc>>, Option<String>), FaultError> {
-        if let RevertRecipe::Script { .. } = self {
-            return self.run_script(engine).await;
-        }
-        self.execute_plain(engine).await.map(|at| (at, None))
-    }
-
-    async fn execute_plain(&self, engine: &Engine) -> Result<Option<DateTime<Utc>>, FaultError> {
-        let name = self.container_name().to_string();
-        let id = self.container_id();
-        let docker = |action: &'static str| {
-            let container = name.clone();
-            move |source| FaultError::Docker {
-                action,
-                container,
-                source,
-            }
+        let on = OnContainer {
+            id: self.container_id(),
+            name: self.container_name(),
         };
-        match self {
-            RevertRecipe::Nothing { .. } | RevertRecipe::Script { .. } => Ok(None),
-            RevertRecipe::Stress {
+        let at = match self {
+            RevertRecipe::Script {
+                container_id,
+                container_name,
+                argv,
+                on_host,
+                timeout_ms,
                 tag,
-                files,
-                oom_scores,
-                helper_image: Some(image),
-                ..
+                helper_image,
             } => {
-                // Stopping a helper ends its worker without its clean-up:
-                // the files and scores are put right next, from inside.
-                let killed = super::helper::remove_leftovers(engine, tag).await;
-                let (mut removed, mut restored) = (0, 0);
-                if (!files.is_empty() || !oom_scores.is_empty())
-                    && engine.state(id).await.map_err(docker("inspect"))? == ContainerState::Running
-                {
-                    (removed, restored) =
-                        stress::clean_up_via_helper(engine, image, id, tag, files, oom_scores)
-                            .await
-                            .map_err(|message| FaultError::Stress {
-                                container: name.clone(),
-                                message: format!("cannot clean up: {message}"),
-                            })?;
-                }
-                Ok((killed + removed + restored > 0).then(Utc::now))
-            }
-            RevertRecipe::Stress {
-                tag,
-                files,
-                oom_scores,
-                helper_image: None,
-                ..
-            } => {
-                let killed = super::tagged::kill_tagged(tag).await;
-                let restored = stress::set_oom_scores(oom_scores, None);
-                let mut removed = 0;
-                if !files.is_empty() {
-                    let main_pid = match engine.pid(id).await {
-                        Ok(pid) => pid,
-                        Err(crate::docker::DockerError::NotFound(_)) => 0,
-                        Err(e) => return Err(docker("inspect")(e)),
-                    };
-                    // A container that does not run has no worker left
-                    // either; its files are said in `recover`'s settling.
-                    if main_pid > 0 && netns::pid_is_container(main_pid, id) {
-                        removed =
-                            stress::remove(main_pid, id, tag, files)
-                                .await
-                                .map_err(|message| FaultError::Stress {
-                                    container: name.clone(),
-                                    message: format!(
-                                        "cannot remove {}: {message}",
-                                        files.join(", ")
-                                    ),
-                                })?;
-                    }
-                }
-                Ok((killed + removed + restored > 0).then(Utc::now))
-            }
-            RevertRecipe::Unpause { .. } => {
-                // Try first, ask only when refused: the inspect round trip
-                // is paid only when there was nothing to undo (issue 7: the
-                // revert lands closer to the bare API call). Engines differ
-                // in how they refuse ("is not paused" is a 409 on newer
-                // ones, a 500 on 20.10), so the state decides, not the code.
-                match engine
-                    .perform(id, &Operation::Unpause, CONFIRM_WITHIN)
-                    .await
-                {
-                    Ok(confirmed) => Ok(Some(confirmed_or_now(confirmed))),
-                    Err(refused) => match engine.state(id).await.map_err(docker("inspect"))? {
-                        ContainerState::Paused => Err(docker("unpause")(refused)),
-                        _ => Ok(None),
-                    },
-                }
-            }
-            RevertRecipe::Start { .. } => {
-                let state = engine.state(id).await.map_err(docker("inspect"))?;
-                let confirmed = match state {
-                    ContainerState::Running => return Ok(None),
-                    ContainerState::Absent => return Err(FaultError::Gone(name)),
-                    ContainerState::Paused => engine
-                        .perform(id, &Operation::Unpause, CONFIRM_WITHIN)
-                        .await
-                        .map_err(docker("unpause"))?,
-                    // A restart in progress ends running on its own.
-                    ContainerState::Restarting => None,
-                    _ => engine
-                        .perform(id, &Operation::Start, CONFIRM_WITHIN)
-                        .await
-                        .map_err(docker("start"))?,
+                let revert = script::Command {
+                    argv,
+                    on_host: *on_host,
+                    container_id,
+                    container_name,
+                    timeout: Duration::from_millis(*timeout_ms),
+                    tag: if tag.is_empty() { container_id } else { tag },
+                    role: "revert",
+                    helper_image: helper_image.as_deref(),
                 };
-                let state = engine
-                    .wait_for_state(id, ContainerState::Running, RUNNING_WITHIN)
-                    .await
-                    .map_err(docker("inspect"))?;
-                if state != ContainerState::Running {
-                    return Err(FaultError::NotRunning {
-                        container: name,
-                        state,
-                    });
-                }
-                Ok(Some(confirmed_or_now(confirmed)))
+                return script::revert(engine, &revert).await;
             }
+            RevertRecipe::Nothing { .. } => None,
+            RevertRecipe::Unpause { .. } => container::unpause(engine, on).await?,
+            RevertRecipe::Start { .. } => container::start(engine, on).await?,
             RevertRecipe::NetRules {
                 tag,
                 helper_image,
                 qdisc,
                 ..
-            } => {
-                // Packet engines a dead runner left in helper containers.
-                let helpers = helper::remove_leftovers(engine, tag).await;
-                let state = engine.state(id).await.map_err(docker("inspect"))?;
-                // A stopped container's namespace, and its rules, are gone.
-                if !matches!(state, ContainerState::Running | ContainerState::Paused) {
-                    return Ok((helpers > 0).then(Utc::now));
-                }
-                let mut exec = net_exec(engine, id, helper_image.as_deref(), tag)
-                    .await
-                    .map_err(|message| FaultError::Network {
-                        action: "remove the network fault",
-                        container: name.clone(),
-                        message,
-                    })?;
-                let owned_tag = tag.clone();
-                let qdisc = *qdisc;
-                let network = |message: String| FaultError::Network {
-                    action: "remove the network fault",
-                    container: name.clone(),
-                    message,
-                };
-                let removed = tokio::task::spawn_blocking(move || {
-                    net::remove_tagged(
-                        exec.as_mut(),
-                        net::Tagged::Exactly {
-                            tag: &owned_tag,
-                            qdisc,
-                        },
-                    )
-                })
-                .await
-                .map_err(|e| network(e.to_string()))?
-                .map_err(network)?;
-                // An HTTP proxy a dead runner left on this host (its rule
-                // is gone now, so nothing reaches it).
-                let proxies = match helper_image {
-                    None => super::tagged::kill_tagged(tag).await,
-                    Some(_) => 0,
-                };
-                Ok((removed || helpers > 0 || proxies > 0).then(Utc::now))
-            }
+            } => net::remove(engine, on, tag, helper_image.as_deref(), *qdisc).await?,
             RevertRecipe::Continue { pattern, pid1, .. } => {
-                let main_pid = match engine.pid(id).await {
-                    Ok(pid) => pid,
-                    Err(crate::docker::DockerError::NotFound(_)) => return Ok(None),
-                    Err(e) => return Err(docker("inspect")(e)),
-                };
-                process::continue_stopped(id, main_pid, pattern, *pid1).map_err(|message| {
-                    FaultError::Process {
-                        container: name.clone(),
-                        message,
-                    }
-                })
+                process::resume(engine, on, pattern, *pid1).await?
+            }
+            RevertRecipe::Stress {
+                tag,
+                files,
+                oom_scores,
+                helper_image,
+                ..
+            } => {
+                stress::revert(engine, on, tag, files, oom_scores, helper_image.as_deref()).await?
             }
             RevertRecipe::Reconnect {
                 network,
@@ -536,29 +339,38 @@ impl RevertRecipe {
                 ipv4,
                 ..
             } => {
-                if engine.state(id).await.map_err(docker("inspect"))? == ContainerState::Absent {
-                    return Err(FaultError::Gone(name));
-                }
-                let endpoints = engine.endpoints(id).await.map_err(docker("inspect"))?;
-                if endpoints.iter().any(|e| &e.network == network) {
-                    return Ok(None);
-                }
                 let endpoint = crate::docker::Endpoint {
                     network: network.clone(),
                     aliases: aliases.clone(),
                     ipv4: ipv4.clone(),
                 };
-                engine
-                    .connect_network(id, &endpoint)
-                    .await
-                    .map_err(docker("reconnect"))?;
-                Ok(Some(Utc::now()))
+                disconnect::reconnect(engine, on, endpoint).await?
             }
+        };
+        Ok((at, None))
+    }
+}
+
+/// The container a recipe undoes a fault on, as the recipe names it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OnContainer<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+impl OnContainer<'_> {
+    /// A Docker call on it that failed.
+    pub(super) fn docker(self, action: &'static str) -> impl FnOnce(DockerError) -> FaultError {
+        let container = self.name.to_string();
+        move |source| FaultError::Docker {
+            action,
+            container,
+            source,
         }
     }
 }
 
-fn confirmed_or_now(confirmation: Option<crate::docker::Confirmation>) -> DateTime<Utc> {
+pub(super) fn confirmed_or_now(confirmation: Option<crate::docker::Confirmation>) -> DateTime<Utc> {
     confirmation
         .map(|c| DateTime::from_timestamp_nanos(c.time_nano))
         .unwrap_or_else(Utc::now)
@@ -568,25 +380,12 @@ fn confirmed_or_now(confirmation: Option<crate::docker::Confirmation>) -> DateTi
 /// ([`RevertRecipe::acts_from_this_host`]) for `fault` on a remote engine
 /// (where stress workers and network faults go through helpers)?
 pub(crate) fn undone_from_this_host(fault: &Fault) -> bool {
-    match fault {
-        Fault::Script(s) => s.place == ScriptPlace::Host,
-        Fault::Process(_) => true,
-        Fault::Kill(_)
-        | Fault::Stop(_)
-        | Fault::Restart(_)
-        | Fault::Pause(_)
-        | Fault::Delay(_)
-        | Fault::Loss(_)
-        | Fault::Duplicate(_)
-        | Fault::Corrupt(_)
-        | Fault::Bandwidth(_)
-        | Fault::Partition(_)
-        | Fault::Disconnect(_)
-        | Fault::CpuStress(_)
-        | Fault::MemoryStress(_)
-        | Fault::IoStress(_)
-        | Fault::DiskFill(_)
-        | Fault::HttpFault(_)
-        | Fault::Dns(_) => false,
+    match fault.family() {
+        FaultFamily::Script(s) => s.place == ScriptPlace::Host,
+        FaultFamily::Process(_) => true,
+        FaultFamily::Container(_)
+        | FaultFamily::Net(_)
+        | FaultFamily::Stress(_)
+        | FaultFamily::App(_) => false,
     }
 }

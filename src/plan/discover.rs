@@ -81,7 +81,7 @@ async fn take_stock(gameday: &Gameday, engines: &Engines) -> Result<Inventory, D
         .scenarios
         .iter()
         .flat_map(|s| &s.faults)
-        .any(|f| f.is_network() || crate::fault::stress::work_of(f).is_some());
+        .any(|f| f.is_network() || f.stress().is_some());
     if needs_namespace {
         inventory.namespace = namespace_route(
             gameday,
@@ -91,6 +91,7 @@ async fn take_stock(gameday: &Gameday, engines: &Engines) -> Result<Inventory, D
         )
         .await;
     }
+    helpers_elsewhere(gameday, engines, &mut inventory.namespace);
     inventory.reach = reach_facts(gameday, engines, &inventory.in_scope).await;
     Ok(inventory)
 }
@@ -228,8 +229,9 @@ async fn engine_is_this_host(engine: &crate::docker::Engine, in_scope: &[Contain
 }
 
 /// How network faults reach namespaces and stress workers reach cgroups
-/// (from this host, or through helper containers), and whether the helper
-/// image they may need is on every engine that needs it.
+/// on the default engine and the others on this host's socket (from this
+/// host, or through helper containers), and whether the helper image they
+/// may need is on every engine that needs it.
 async fn namespace_route(
     gameday: &Gameday,
     engines: &Engines,
@@ -261,7 +263,7 @@ async fn namespace_route(
     let image = gameday.docker.helper_image_or_default();
     let mut route = NamespaceRoute {
         netem_available: false,
-        helper_image: None,
+        helpers: BTreeMap::new(),
         reason: reason.to_string(),
     };
     if via_helper {
@@ -271,7 +273,13 @@ async fn namespace_route(
                  build it with scripts/build-nethelper-image (or set docker.helper_image)"
             ));
         }
-        route.helper_image = Some(image.clone());
+        // The engines on this host's socket go the same way.
+        for e in engines.iter().filter(|e| e.is_local()) {
+            route.helpers.insert(e.name().to_string(), image.clone());
+        }
+        route
+            .helpers
+            .insert(engine.name().to_string(), image.clone());
     } else {
         route.netem_available = crate::fault::netns::kernel_has_netem();
     }
@@ -287,4 +295,23 @@ async fn namespace_route(
         }
     }
     route
+}
+
+/// Every engine not on this host's socket is reached through helpers
+/// (its namespaces cannot be entered from here), whether or not a fault
+/// needs a namespace (a script's processes are reached so too); but the
+/// default engine keeps the route decided for it above, if one was
+/// (`network_helper: host` is the file's, said with a warning).
+fn helpers_elsewhere(gameday: &Gameday, engines: &Engines, route: &mut NamespaceRoute) {
+    let default = engines.default_engine().name().to_string();
+    let decided = !route.reason.is_empty();
+    for e in engines.iter().filter(|e| !e.is_local()) {
+        if decided && e.name() == default {
+            continue;
+        }
+        route
+            .helpers
+            .entry(e.name().to_string())
+            .or_insert_with(|| gameday.docker.helper_image_or_default());
+    }
 }

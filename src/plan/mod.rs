@@ -19,10 +19,11 @@ pub(crate) use resolve::resolve;
 #[cfg(test)]
 pub(crate) use resolve::tests::resolve_against;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::docker::ContainerInfo;
-use crate::gameday::model::{Fault, Gameday, Step as ScenarioStep, Target};
+use crate::gameday::model::{Fault, Gameday, Probe, Step as ScenarioStep, Target};
 
 /// An engine of `hosts:`, as the plan shows it (and `result.json` records it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,16 +59,27 @@ pub(crate) struct Inventory {
     pub warnings: Vec<String>,
 }
 
-/// How network faults reach a container's network namespace.
+/// How faults reach the namespaces and cgroups of each engine's
+/// containers (network faults, stress workers, a script's processes):
+/// from this host, or through helper containers on the engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct NamespaceRoute {
     /// Whether this kernel has sch_netem: decides the engine of packet faults.
     pub netem_available: bool,
-    /// `Some(image)`: through helper containers from that image; `None`:
-    /// entered from this host.
-    pub helper_image: Option<String>,
-    /// Why, for the plan (empty when no fault needs a namespace).
+    /// Per engine (its name in the gameday), the image of the helper
+    /// containers its faults go through; an engine not listed is reached
+    /// from this host.
+    pub helpers: BTreeMap<String, String>,
+    /// Why the default engine is reached as it is, for the plan (empty
+    /// when no fault needs a namespace).
     pub reason: String,
+}
+
+impl NamespaceRoute {
+    /// The helper image faults on `engine` go through; `None`: from this host.
+    pub(crate) fn helper_image(&self, engine: &str) -> Option<&str> {
+        self.helpers.get(engine).map(String::as_str)
+    }
 }
 
 /// A target matched to the containers it stands for right now.
@@ -78,6 +90,21 @@ pub(crate) struct ResolvedTarget {
     /// Containers of the target that a fault leaves alone because they
     /// are not running (an exited replica, a `compose run` leftover).
     pub skipped: Vec<ContainerInfo>,
+}
+
+/// A probe and the containers it watches.
+#[derive(Debug, Clone)]
+pub(crate) struct ResolvedProbe {
+    pub probe: Probe,
+    /// `None` for a probe without a container target.
+    pub targets: Option<ResolvedTarget>,
+}
+
+impl ResolvedProbe {
+    /// The containers it watches: none for a probe without a container target.
+    pub(crate) fn containers(&self) -> &[ContainerInfo] {
+        self.targets.as_ref().map_or(&[], |t| &t.containers)
+    }
 }
 
 /// A scenario's faults, each with the containers it acts on.
@@ -167,8 +194,8 @@ pub(crate) struct Plan {
     pub inventory: Inventory,
     /// Per scenario, in file order.
     pub scenarios: Vec<ResolvedScenario>,
-    /// Per probe (file order); `None` for probes without a container target.
-    pub probe_targets: Vec<Option<ResolvedTarget>>,
+    /// Per probe, in file order.
+    pub probes: Vec<ResolvedProbe>,
     pub steps: Vec<Step>,
     pub total: Duration,
 }
@@ -180,7 +207,29 @@ impl Plan {
             .iter()
             .filter(move |s| s.scenario == Some(scenario))
     }
+
+    /// The longest scenario `scenario` may take once it has started: its
+    /// waits, its manual steps at their timeout, its hold and its
+    /// cooldown, and a margin. What a worker started in it (a packet
+    /// engine, a stress worker, a proxy) may live at most if nobody stops
+    /// it.
+    pub(crate) fn remaining(&self, scenario: usize) -> Duration {
+        let scenario = &self.gameday.scenarios[scenario];
+        let steps: Duration = scenario
+            .steps
+            .iter()
+            .map(|step| match step {
+                ScenarioStep::Wait(d) => d.as_std(),
+                ScenarioStep::Manual(m) => m.timeout.as_std(),
+                ScenarioStep::Fault(_) | ScenarioStep::Note(_) => Duration::ZERO,
+            })
+            .sum();
+        steps + scenario.duration.as_std() + scenario.cooldown.as_std() + REMAINING_MARGIN
+    }
 }
+
+/// What [`Plan::remaining`] adds to a scenario's own times.
+const REMAINING_MARGIN: Duration = Duration::from_secs(120);
 
 /// Lay the gameday out in time: baseline, then per scenario apply, hold,
 /// revert, cooldown.
@@ -340,6 +389,20 @@ scenarios:
                 (20, Action::Revert { fault: 0 }),
                 (20, Action::Cooldown(Duration::from_secs(5))),
             ]
+        );
+    }
+
+    #[test]
+    fn a_scenario_may_take_its_waits_manual_timeouts_hold_cooldown_and_a_margin() {
+        let plan = resolve::tests::resolve_against(&gameday(TWO_SCENARIOS), &["db", "api"]);
+        // 10s hold + 3s cooldown; then 4s wait + 1m manual + 1s hold + 5s cooldown.
+        assert_eq!(
+            plan.remaining(0),
+            Duration::from_secs(13) + REMAINING_MARGIN
+        );
+        assert_eq!(
+            plan.remaining(1),
+            Duration::from_secs(70) + REMAINING_MARGIN
         );
     }
 

@@ -4,9 +4,13 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{Action, Plan, ResolvedTarget, Sharer};
+use super::{Action, Plan, ResolvedProbe, ResolvedTarget, Sharer, Step};
 use crate::docker::ContainerInfo;
-use crate::gameday::model::{Fault, HttpSide, Pick, ProbeKind, Reach, Selector, WebhookFormat};
+use crate::gameday::decode::DEFAULT_HOST;
+use crate::gameday::model::{
+    AppFault, Fault, FaultFamily, HttpFault, HttpProbe, HttpSide, Pick, ProbeKind, PrometheusProbe,
+    ScriptFault, ScriptPlace, Selector, WebhookFormat,
+};
 use crate::gameday::units::HumanDuration;
 
 /// Container names, each with its engine when that is not the default one.
@@ -14,7 +18,7 @@ fn names(containers: &[ContainerInfo]) -> String {
     containers
         .iter()
         .map(|c| {
-            if c.engine == crate::gameday::decode::DEFAULT_HOST {
+            if c.engine == DEFAULT_HOST {
                 c.name.clone()
             } else {
                 format!("{} on {}", c.name, c.engine)
@@ -46,87 +50,99 @@ fn target_text(r: &ResolvedTarget) -> String {
 }
 
 impl Plan {
-    /// How a network fault will be made, and why; `None` for container faults.
+    /// How a fault will be made, and why; `None` for the faults that are
+    /// one Docker call (container faults, signals, a script in the
+    /// container).
     fn mechanism_line(&self, fault: &Fault) -> Option<String> {
-        use crate::fault::net::{Mechanism, mechanism};
-        match fault.reach() {
-            Reach::DockerApi => return None,
-            Reach::Host => return Some(self.host_line(fault)),
-            Reach::Namespace | Reach::DockerNetwork => {}
+        match fault.family() {
+            FaultFamily::Container(_) | FaultFamily::Process(_) => None,
+            FaultFamily::Script(s) => script_line(s),
+            FaultFamily::Stress(_) => Some(self.worker_line()),
+            FaultFamily::App(AppFault::Dns(_)) => Some(self.dns_line()),
+            FaultFamily::App(AppFault::Http(h)) => Some(self.http_line(h)),
+            FaultFamily::Net(_) => Some(self.net_line(fault)),
         }
-        if let Fault::Dns(_) = fault {
-            return Some(match &self.inventory.namespace.helper_image {
-                None => format!(
-                    "with a DNS proxy in the container's network namespace, entered from this host, fed by nat OUTPUT REDIRECT rules for port 53 (UDP and TCP); the other names go to the container's own resolver; it takes the rule away itself if the runner dies{}",
-                    self.because()
-                ),
-                Some(image) => format!(
-                    "with a DNS proxy in a helper container ({image}) sharing the container's network namespace, fed by nat OUTPUT REDIRECT rules for port 53 (UDP and TCP); the other names go to the container's own resolver; it takes the rule away itself if the runner dies or the link to the engine is cut{}",
-                    self.because()
-                ),
-            });
-        }
-        if let Fault::HttpFault(h) = fault {
-            let (place, gone) = match &self.inventory.namespace.helper_image {
-                None => (
-                    "in the container's network namespace, entered from this host".to_string(),
-                    "",
-                ),
-                Some(image) => (
-                    format!(
-                        "in a helper container ({image}) sharing the container's network namespace"
-                    ),
-                    " or the link to the engine is cut",
-                ),
-            };
-            let rules = match h.side {
-                HttpSide::Server => "one nat PREROUTING REDIRECT rule for the port",
-                HttpSide::Client => {
-                    "nat OUTPUT REDIRECT rules for the port of the `to` services' addresses (not for the proxy's own connections)"
-                }
-            };
-            return Some(format!(
-                "with a transparent HTTP/1.1 proxy {place}, fed by {rules} (plaintext HTTP only; connections already open are not redirected); it takes the rules away itself if the runner dies{gone}{}",
+    }
+
+    /// The helper image the default engine's faults go through, if any.
+    fn helper_image(&self) -> Option<&str> {
+        self.inventory.namespace.helper_image(DEFAULT_HOST)
+    }
+
+    fn dns_line(&self) -> String {
+        match self.helper_image() {
+            None => format!(
+                "with a DNS proxy in the container's network namespace, entered from this host, fed by nat OUTPUT REDIRECT rules for port 53 (UDP and TCP); the other names go to the container's own resolver; it takes the rule away itself if the runner dies{}",
                 self.because()
-            ));
+            ),
+            Some(image) => format!(
+                "with a DNS proxy in a helper container ({image}) sharing the container's network namespace, fed by nat OUTPUT REDIRECT rules for port 53 (UDP and TCP); the other names go to the container's own resolver; it takes the rule away itself if the runner dies or the link to the engine is cut{}",
+                self.because()
+            ),
         }
-        Some(
-            match mechanism(fault, self.inventory.namespace.netem_available) {
-                Ok(m) => {
-                    let why = match m {
-                        Mechanism::Userspace if !self.inventory.namespace.netem_available => {
-                            " (this kernel has no sch_netem); fails open if the runner dies"
-                        }
-                        Mechanism::Userspace => "; fails open if the runner dies",
-                        Mechanism::IptablesStatistic => " (this kernel has no sch_netem)",
-                        Mechanism::Netem
-                        | Mechanism::Tbf
-                        | Mechanism::IptablesDrop
-                        | Mechanism::DockerNetwork => "",
-                    };
-                    let place = match (&self.inventory.namespace.helper_image, m) {
-                        (_, Mechanism::DockerNetwork) => String::new(),
-                        (Some(image), _) => format!(
-                            ", through a helper container ({image}) sharing the container's network namespace{}",
-                            self.because()
-                        ),
-                        (None, _) => format!(
-                            ", in the container's network namespace, entered from this host{}",
-                            self.because()
-                        ),
-                    };
-                    format!("with {}{why}{place}", m.describe())
-                }
-                Err(e) => format!("WILL FAIL: {e}"),
-            },
+    }
+
+    fn http_line(&self, h: &HttpFault) -> String {
+        let (place, gone) = match self.helper_image() {
+            None => (
+                "in the container's network namespace, entered from this host".to_string(),
+                "",
+            ),
+            Some(image) => (
+                format!(
+                    "in a helper container ({image}) sharing the container's network namespace"
+                ),
+                " or the link to the engine is cut",
+            ),
+        };
+        let rules = match h.side {
+            HttpSide::Server => "one nat PREROUTING REDIRECT rule for the port",
+            HttpSide::Client => {
+                "nat OUTPUT REDIRECT rules for the port of the `to` services' addresses (not for the proxy's own connections)"
+            }
+        };
+        format!(
+            "with a transparent HTTP/1.1 proxy {place}, fed by {rules} (plaintext HTTP only; connections already open are not redirected); it takes the rules away itself if the runner dies{gone}{}",
+            self.because()
         )
     }
 
-    /// How a fault made from this host (stress, a host script) will be made.
-    fn host_line(&self, fault: &Fault) -> String {
-        if let Fault::Script(_) = fault {
-            "with a command on this host (GAMEDAY_CONTAINER_ID and GAMEDAY_CONTAINER_NAME name the target); the revert command is journalled first".to_string()
-        } else if let Some(image) = &self.inventory.namespace.helper_image {
+    /// How a network fault will be made: its mechanism, why, and where.
+    fn net_line(&self, fault: &Fault) -> String {
+        use crate::fault::net::{Mechanism, mechanism};
+        let netem_available = self.inventory.namespace.netem_available;
+        let m = match mechanism(fault, netem_available) {
+            Ok(m) => m,
+            Err(e) => return format!("WILL FAIL: {e}"),
+        };
+        let why = match m {
+            Mechanism::Userspace if !netem_available => {
+                " (this kernel has no sch_netem); fails open if the runner dies"
+            }
+            Mechanism::Userspace => "; fails open if the runner dies",
+            Mechanism::IptablesStatistic => " (this kernel has no sch_netem)",
+            Mechanism::Netem
+            | Mechanism::Tbf
+            | Mechanism::IptablesDrop
+            | Mechanism::DockerNetwork => "",
+        };
+        let place = match (self.helper_image(), m) {
+            (_, Mechanism::DockerNetwork) => String::new(),
+            (Some(image), _) => format!(
+                ", through a helper container ({image}) sharing the container's network namespace{}",
+                self.because()
+            ),
+            (None, _) => format!(
+                ", in the container's network namespace, entered from this host{}",
+                self.because()
+            ),
+        };
+        format!("with {}{why}{place}", m.describe())
+    }
+
+    /// How a stress worker will be made.
+    fn worker_line(&self) -> String {
+        if let Some(image) = self.helper_image() {
             format!(
                 "with a gameday worker in a helper container ({image}) inside the container's cgroup and PID namespace (its limits apply; needs the engine's cgroupfs driver on cgroup v1){}; it ends with the run, the revert or the container",
                 self.because()
@@ -146,8 +162,36 @@ impl Plan {
 
     /// The dry-run text of `gameday plan`.
     pub(crate) fn render(&self, file: &str) -> String {
-        let g = &self.gameday;
         let mut out = String::new();
+        self.render_scope(&mut out, file);
+        out.push('\n');
+        self.render_probes(&mut out);
+        out.push('\n');
+        self.render_safety(&mut out);
+        out.push('\n');
+        let _ = writeln!(out, "Schedule:");
+        for step in &self.steps {
+            self.render_step(&mut out, step);
+        }
+        out.push('\n');
+        for w in &self.inventory.warnings {
+            let _ = writeln!(out, "WARNING: {w}");
+        }
+        let _ = writeln!(
+            out,
+            "Total expected duration: {} (plus the time Docker takes to apply and revert)",
+            HumanDuration(self.total)
+        );
+        let _ = writeln!(
+            out,
+            "Nothing was changed: this was a dry run. Run it with `gameday run {file}`."
+        );
+        out
+    }
+
+    /// The gameday, its engines and the containers in scope.
+    fn render_scope(&self, out: &mut String, file: &str) {
+        let g = &self.gameday;
         let _ = writeln!(out, "Plan for gameday \"{}\" ({file})", g.gameday);
         let _ = writeln!(out, "  environment  {}", g.environment);
         let _ = writeln!(
@@ -189,209 +233,231 @@ impl Plan {
                 c.short_id()
             );
         }
-        out.push('\n');
-        let total_rate: f64 = g
+    }
+
+    /// Every probe: what it asks, how often, of what.
+    fn render_probes(&self, out: &mut String) {
+        let total_rate: f64 = self
             .probes
-            .0
             .iter()
-            .map(|p| 1.0 / p.every.as_std().as_secs_f64())
+            .map(|p| 1.0 / p.probe.every.as_std().as_secs_f64())
             .sum();
         let _ = writeln!(
             out,
             "Probes (run from the start of the baseline to the end of the last cooldown, {:.1}/s in all):",
             total_rate
         );
-        if g.probes.0.is_empty() {
+        if self.probes.is_empty() {
             let _ = writeln!(out, "  (none: nothing will be measured)");
         }
-        for (probe, target) in g.probes.0.iter().zip(&self.probe_targets) {
-            let what = match (&probe.kind, target) {
-                (ProbeKind::Http(h), _) => {
-                    let mut s = format!(
-                        "http {} {} expect {}",
-                        h.method,
-                        crate::redact::url(&h.url),
-                        h.expect_status
-                    );
-                    if let Some(b) = &h.body_contains {
-                        let _ = write!(s, ", body contains {b:?}");
-                    }
-                    if !h.headers.is_empty() {
-                        let _ = write!(
-                            s,
-                            ", headers: {} (values hidden)",
-                            h.headers.keys().cloned().collect::<Vec<_>>().join(", ")
-                        );
-                    }
-                    s
-                }
-                (ProbeKind::Tcp(t), _) => format!("tcp connect {}", t.address),
-                (ProbeKind::Container(_), Some(r)) => {
-                    format!("container state of {}", target_text(r))
-                }
-                (ProbeKind::Container(c), None) => format!("container state of {}", c.target),
-                (ProbeKind::Exec(e), r) => format!(
-                    "exec {} in {}",
-                    argv_text(&e.command),
-                    r.as_ref()
-                        .map(target_text)
-                        .unwrap_or_else(|| e.target.to_string())
-                ),
-                (ProbeKind::Command(c), _) => {
-                    format!("command {} on this host", argv_text(&c.argv))
-                }
-                (ProbeKind::Logs(l), r) => format!(
-                    "log lines of {} matching /{}/",
-                    r.as_ref()
-                        .map(target_text)
-                        .unwrap_or_else(|| l.target.to_string()),
-                    l.pattern
-                ),
-                (ProbeKind::Prometheus(q), _) => {
-                    let mut s = format!(
-                        "prometheus {} query {}",
-                        crate::redact::url(&q.url),
-                        q.query
-                    );
-                    if let Some(e) = &q.expect {
-                        let _ = write!(s, ", ok when {e}");
-                    }
-                    s
-                }
-                (ProbeKind::Alert(a), _) => format!(
-                    "alert {} firing, asked of {}",
-                    a.name,
-                    crate::redact::url(&a.url)
-                ),
-            };
+        for resolved in &self.probes {
+            let probe = &resolved.probe;
             let _ = writeln!(
                 out,
                 "  {:<14} every {:<6} timeout {:<6} {}",
                 probe.name,
                 probe.every.to_string(),
                 probe.timeout.to_string(),
-                what
+                probe_text(resolved)
             );
         }
-        out.push('\n');
-        self.render_safety(&mut out);
-        out.push('\n');
-        let _ = writeln!(out, "Schedule:");
-        for step in &self.steps {
-            let at = offset(step.at);
-            match (&step.action, step.scenario) {
-                (Action::Baseline(d), _) => {
-                    let _ = writeln!(
-                        out,
-                        "  {at:>9}  baseline {}: steady-state check, every probe must pass; otherwise stop before any fault",
-                        HumanDuration(*d)
-                    );
-                }
-                (Action::StartScenario, Some(i)) => {
-                    let s = &g.scenarios[i];
-                    let _ = writeln!(
-                        out,
-                        "  {at:>9}  scenario {}/{}: {}",
-                        i + 1,
-                        g.scenarios.len(),
-                        s.name
-                    );
-                    if let Some(e) = &s.expected {
-                        let _ = writeln!(out, "  {:>9}    expected: {e}", "");
-                    }
-                }
-                (Action::Apply { fault }, Some(i)) => {
-                    let f = &g.scenarios[i].faults[*fault];
-                    let (apply, _) =
-                        f.describe(&target_text(&self.scenarios[i].faults[*fault].targets));
-                    let _ = writeln!(out, "  {at:>9}    apply     {apply}");
-                    if let Some(how) = self.mechanism_line(f) {
-                        let _ = writeln!(out, "  {:>9}              {how}", "");
-                    }
-                    for reached in &self.scenarios[i].faults[*fault].reach {
-                        for line in reached.lines(f) {
-                            let _ = writeln!(out, "  {:>9}              {line}", "");
-                        }
-                    }
-                    if let Some(also) = sharers_line(&self.scenarios[i].faults[*fault].sharers) {
-                        let _ = writeln!(out, "  {:>9}              {also}", "");
-                    }
-                }
-                (Action::Wait(d), Some(_)) => {
-                    let _ = writeln!(out, "  {at:>9}    wait      {}", HumanDuration(*d));
-                }
-                (Action::Note(text), Some(_)) => {
-                    let _ = writeln!(out, "  {at:>9}    note      {text}");
-                }
-                (Action::Manual { text, timeout }, Some(_)) => {
-                    let _ = writeln!(out, "  {at:>9}    operator  {text}");
-                    let _ = writeln!(
-                        out,
-                        "  {:>9}              (waits until someone types what they see, at most {}; not counted in the times)",
-                        "",
-                        HumanDuration(*timeout)
-                    );
-                }
-                (Action::Hold(d), Some(i)) => {
-                    let s = &g.scenarios[i];
-                    let _ = writeln!(out, "  {at:>9}    hold      {}", HumanDuration(*d));
-                    for e in &s.expect {
-                        let _ = writeln!(out, "  {:>9}      check   {e}", "");
-                    }
-                    for h in &s.halt_if {
-                        let _ = writeln!(
-                            out,
-                            "  {:>9}      halt if {} fails for {}",
-                            "", h.probe, h.failing_for
-                        );
-                    }
-                }
-                (Action::Revert { fault }, Some(i)) => {
-                    let f = &g.scenarios[i].faults[*fault];
-                    let target = &self.scenarios[i].faults[*fault].targets;
-                    let (_, mut revert) = f.describe(&target_text(target));
-                    if matches!(f, Fault::Kill(_) | Fault::Stop(_))
-                        && target.containers.iter().any(|c| c.swarm_service.is_some())
-                    {
-                        revert = "none: the swarm replaces the task with a new container (recovers_within measures it)".to_string();
-                    }
-                    let _ = writeln!(out, "  {at:>9}    revert    {revert}");
-                }
-                (Action::Cooldown(d), Some(_)) => {
-                    let _ = writeln!(out, "  {at:>9}    cooldown  {}", HumanDuration(*d));
-                }
-                (Action::End, _) => {
-                    let _ = writeln!(out, "  {at:>9}  end");
-                }
-                // Scenario steps always belong to a scenario.
-                (
-                    Action::StartScenario
-                    | Action::Apply { .. }
-                    | Action::Wait(_)
-                    | Action::Note(_)
-                    | Action::Manual { .. }
-                    | Action::Hold(_)
-                    | Action::Revert { .. }
-                    | Action::Cooldown(_),
-                    None,
-                ) => {}
+    }
+
+    /// One step of the schedule.
+    fn render_step(&self, out: &mut String, step: &Step) {
+        let at = offset(step.at);
+        let _ = match (&step.action, step.scenario) {
+            (Action::Baseline(d), _) => writeln!(
+                out,
+                "  {at:>9}  baseline {}: steady-state check, every probe must pass; otherwise stop before any fault",
+                HumanDuration(*d)
+            ),
+            (Action::StartScenario, Some(i)) => self.render_start(out, &at, i),
+            (Action::Apply { fault }, Some(i)) => self.render_apply(out, &at, i, *fault),
+            (Action::Wait(d), Some(_)) => {
+                writeln!(out, "  {at:>9}    wait      {}", HumanDuration(*d))
+            }
+            (Action::Note(text), Some(_)) => writeln!(out, "  {at:>9}    note      {text}"),
+            (Action::Manual { text, timeout }, Some(_)) => render_manual(out, &at, text, *timeout),
+            (Action::Hold(d), Some(i)) => self.render_hold(out, &at, i, *d),
+            (Action::Revert { fault }, Some(i)) => self.render_revert(out, &at, i, *fault),
+            (Action::Cooldown(d), Some(_)) => {
+                writeln!(out, "  {at:>9}    cooldown  {}", HumanDuration(*d))
+            }
+            (Action::End, _) => writeln!(out, "  {at:>9}  end"),
+            // Scenario steps always belong to a scenario.
+            (
+                Action::StartScenario
+                | Action::Apply { .. }
+                | Action::Wait(_)
+                | Action::Note(_)
+                | Action::Manual { .. }
+                | Action::Hold(_)
+                | Action::Revert { .. }
+                | Action::Cooldown(_),
+                None,
+            ) => Ok(()),
+        };
+    }
+
+    fn render_start(&self, out: &mut String, at: &str, i: usize) -> std::fmt::Result {
+        let g = &self.gameday;
+        let s = &g.scenarios[i];
+        writeln!(
+            out,
+            "  {at:>9}  scenario {}/{}: {}",
+            i + 1,
+            g.scenarios.len(),
+            s.name
+        )?;
+        if let Some(e) = &s.expected {
+            writeln!(out, "  {:>9}    expected: {e}", "")?;
+        }
+        Ok(())
+    }
+
+    /// An apply: what it does, how it is made, how far it reaches.
+    fn render_apply(&self, out: &mut String, at: &str, i: usize, fault: usize) -> std::fmt::Result {
+        let f = &self.gameday.scenarios[i].faults[fault];
+        let resolved = &self.scenarios[i].faults[fault];
+        let (apply, _) = f.describe(&target_text(&resolved.targets));
+        writeln!(out, "  {at:>9}    apply     {apply}")?;
+        if let Some(how) = self.mechanism_line(f) {
+            writeln!(out, "  {:>9}              {how}", "")?;
+        }
+        for reached in &resolved.reach {
+            for line in reached.lines(f) {
+                writeln!(out, "  {:>9}              {line}", "")?;
             }
         }
-        out.push('\n');
-        for w in &self.inventory.warnings {
-            let _ = writeln!(out, "WARNING: {w}");
+        if let Some(also) = sharers_line(&resolved.sharers) {
+            writeln!(out, "  {:>9}              {also}", "")?;
         }
-        let _ = writeln!(
-            out,
-            "Total expected duration: {} (plus the time Docker takes to apply and revert)",
-            HumanDuration(self.total)
-        );
-        let _ = writeln!(
-            out,
-            "Nothing was changed: this was a dry run. Run it with `gameday run {file}`."
-        );
-        out
+        Ok(())
     }
+
+    /// The hold, with the checks made over it and what halts it.
+    fn render_hold(&self, out: &mut String, at: &str, i: usize, d: Duration) -> std::fmt::Result {
+        let s = &self.gameday.scenarios[i];
+        writeln!(out, "  {at:>9}    hold      {}", HumanDuration(d))?;
+        for e in &s.expect {
+            writeln!(out, "  {:>9}      check   {e}", "")?;
+        }
+        for h in &s.halt_if {
+            writeln!(
+                out,
+                "  {:>9}      halt if {} fails for {}",
+                "", h.probe, h.failing_for
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A revert: how the fault is undone (nothing, on a swarm task it took down).
+    fn render_revert(
+        &self,
+        out: &mut String,
+        at: &str,
+        i: usize,
+        fault: usize,
+    ) -> std::fmt::Result {
+        let f = &self.gameday.scenarios[i].faults[fault];
+        let target = &self.scenarios[i].faults[fault].targets;
+        let (_, mut revert) = f.describe(&target_text(target));
+        let takes_it_down = match f.family() {
+            FaultFamily::Container(c) => c.takes_it_down(),
+            FaultFamily::Net(_)
+            | FaultFamily::Process(_)
+            | FaultFamily::Stress(_)
+            | FaultFamily::Script(_)
+            | FaultFamily::App(_) => false,
+        };
+        if takes_it_down && target.containers.iter().any(|c| c.swarm_service.is_some()) {
+            revert = "none: the swarm replaces the task with a new container (recovers_within measures it)".to_string();
+        }
+        writeln!(out, "  {at:>9}    revert    {revert}")
+    }
+}
+
+/// How a script will be run, when it runs on this host; `None` in the
+/// container (one Docker call).
+fn script_line(script: &ScriptFault) -> Option<String> {
+    match script.place {
+        ScriptPlace::Host => Some("with a command on this host (GAMEDAY_CONTAINER_ID and GAMEDAY_CONTAINER_NAME name the target); the revert command is journalled first".to_string()),
+        ScriptPlace::Container => None,
+    }
+}
+
+/// A manual step: the question, and how long it waits.
+fn render_manual(out: &mut String, at: &str, text: &str, timeout: Duration) -> std::fmt::Result {
+    writeln!(out, "  {at:>9}    operator  {text}")?;
+    writeln!(
+        out,
+        "  {:>9}              (waits until someone types what they see, at most {}; not counted in the times)",
+        "",
+        HumanDuration(timeout)
+    )
+}
+
+/// What a probe asks, of what.
+fn probe_text(resolved: &ResolvedProbe) -> String {
+    let target = |fallback: &dyn std::fmt::Display| {
+        resolved
+            .targets
+            .as_ref()
+            .map(target_text)
+            .unwrap_or_else(|| fallback.to_string())
+    };
+    match &resolved.probe.kind {
+        ProbeKind::Http(h) => http_probe_text(h),
+        ProbeKind::Tcp(t) => format!("tcp connect {}", t.address),
+        ProbeKind::Container(c) => format!("container state of {}", target(&c.target)),
+        ProbeKind::Exec(e) => format!("exec {} in {}", argv_text(&e.command), target(&e.target)),
+        ProbeKind::Command(c) => format!("command {} on this host", argv_text(&c.argv)),
+        ProbeKind::Logs(l) => format!(
+            "log lines of {} matching /{}/",
+            target(&l.target),
+            l.pattern
+        ),
+        ProbeKind::Prometheus(q) => prometheus_probe_text(q),
+        ProbeKind::Alert(a) => format!(
+            "alert {} firing, asked of {}",
+            a.name,
+            crate::redact::url(&a.url)
+        ),
+    }
+}
+
+fn http_probe_text(h: &HttpProbe) -> String {
+    let mut s = format!(
+        "http {} {} expect {}",
+        h.method,
+        crate::redact::url(&h.url),
+        h.expect_status
+    );
+    if let Some(b) = &h.body_contains {
+        let _ = write!(s, ", body contains {b:?}");
+    }
+    if !h.headers.is_empty() {
+        let _ = write!(
+            s,
+            ", headers: {} (values hidden)",
+            h.headers.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    s
+}
+
+fn prometheus_probe_text(q: &PrometheusProbe) -> String {
+    let mut s = format!(
+        "prometheus {} query {}",
+        crate::redact::url(&q.url),
+        q.query
+    );
+    if let Some(e) = &q.expect {
+        let _ = write!(s, ", ok when {e}");
+    }
+    s
 }
 
 impl Plan {

@@ -2,7 +2,10 @@
 //! so it is tested without Docker. Every target that does not resolve is
 //! reported, each at its line and column, with what exists instead.
 
-use super::{Inventory, Plan, ResolvedFault, ResolvedScenario, ResolvedTarget, Sharer, schedule};
+use super::{
+    Inventory, Plan, ResolvedFault, ResolvedProbe, ResolvedScenario, ResolvedTarget, Sharer,
+    schedule,
+};
 use crate::docker::ContainerInfo;
 use crate::gameday::diag::{Diagnostic, nearest};
 use crate::gameday::model::{Fault, Gameday, Pick, Reach, Selector, Target};
@@ -221,11 +224,14 @@ pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Ve
         }
         scenarios.push(ResolvedScenario { faults });
     }
-    let probe_targets: Vec<Option<ResolvedTarget>> = gameday
+    let probes: Vec<ResolvedProbe> = gameday
         .probes
         .0
         .iter()
-        .map(|p| p.kind.target().and_then(|t| resolve_one(t, false)))
+        .map(|p| ResolvedProbe {
+            probe: p.clone(),
+            targets: p.kind.target().and_then(|t| resolve_one(t, false)),
+        })
         .collect();
     errors.extend(namespace_errors);
     errors.extend(super::reach::check(&mut scenarios, &inventory));
@@ -238,7 +244,7 @@ pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Ve
         gameday,
         inventory,
         scenarios,
-        probe_targets,
+        probes,
         steps,
         total,
     })
@@ -424,9 +430,9 @@ scenarios:
             ["demo_db_1", "demo_db_2", "demo_cache_1"]
         );
         // The container probe watches db's containers; the http probe none.
-        let probe = plan.probe_targets[0].as_ref().expect("a target");
+        let probe = plan.probes[0].targets.as_ref().expect("a target");
         assert_eq!(names(&probe.containers), ["demo_db_1", "demo_db_2"]);
-        assert!(plan.probe_targets[1].is_none());
+        assert!(plan.probes[1].targets.is_none());
     }
 
     #[test]
@@ -525,7 +531,7 @@ scenarios:
         assert_eq!(targets.skipped, vec![exited.clone()]);
         // A probe still watches every container of the service.
         assert_eq!(
-            plan.probe_targets[0].as_ref().map(|t| t.containers.len()),
+            plan.probes[0].targets.as_ref().map(|t| t.containers.len()),
             Some(2)
         );
         // Nothing running at all: a located error, not a start.

@@ -14,7 +14,7 @@ use super::dispatcher::{Dispatcher, Interrupt, Raced};
 use crate::docker::{ContainerInfo, Engine, Operation};
 use crate::fault::{self, AppliedFault, RevertRecipe};
 use crate::gameday::decode::DEFAULT_HOST;
-use crate::gameday::model::{Fault, Pick, Reach, Step};
+use crate::gameday::model::{ContainerFault, Fault, FaultFamily, Pick, Reach};
 use crate::record::journal::JournalEntry;
 use crate::record::result::{FaultLeft, FaultResult};
 
@@ -58,26 +58,15 @@ const INTERRUPTED_SETTLE: Duration = Duration::from_secs(1);
 /// it is ended now (SIGKILL), so the recipe's start is the last word.
 /// Returns what was done, in words.
 async fn hurry(engine: &Engine, fault: &Fault, container: &ContainerInfo) -> Option<String> {
-    let what = match fault {
-        Fault::Stop(_) => "stop",
-        Fault::Restart(_) => "restart",
-        Fault::Kill(_)
-        | Fault::Pause(_)
-        | Fault::Delay(_)
-        | Fault::Loss(_)
-        | Fault::Duplicate(_)
-        | Fault::Corrupt(_)
-        | Fault::Bandwidth(_)
-        | Fault::Partition(_)
-        | Fault::Disconnect(_)
-        | Fault::Process(_)
-        | Fault::CpuStress(_)
-        | Fault::MemoryStress(_)
-        | Fault::IoStress(_)
-        | Fault::DiskFill(_)
-        | Fault::Script(_)
-        | Fault::HttpFault(_)
-        | Fault::Dns(_) => return None,
+    let what = match fault.family() {
+        FaultFamily::Container(ContainerFault::Stop(_)) => "stop",
+        FaultFamily::Container(ContainerFault::Restart(_)) => "restart",
+        FaultFamily::Container(ContainerFault::Kill(_) | ContainerFault::Pause(_))
+        | FaultFamily::Net(_)
+        | FaultFamily::Process(_)
+        | FaultFamily::Stress(_)
+        | FaultFamily::Script(_)
+        | FaultFamily::App(_) => return None,
     };
     if !matches!(
         engine.state(&container.id).await,
@@ -150,35 +139,14 @@ impl Dispatcher {
         fault_id: &str,
     ) -> fault::ApplyContext {
         let resolved = &self.plan.scenarios[scenario].faults[f];
-        let gameday_scenario = &self.plan.gameday.scenarios[scenario];
         let route = &self.plan.inventory.namespace;
         fault::ApplyContext {
             tag: fault::net::tag(&self.run_id, fault_id),
             project: self.plan.gameday.scope.compose_project.clone(),
             peers: resolved.peers.clone(),
             netem_available: route.netem_available,
-            // Namespaces on an engine elsewhere are only reached through helpers.
-            helper_image: match (&route.helper_image, self.engines.of(container).is_local()) {
-                (None, false) => Some(self.plan.gameday.docker.helper_image_or_default()),
-                (image, _) => image.clone(),
-            },
-            max_lifetime: {
-                // Everything the scenario may still take: waits, manual
-                // steps at their timeout, the hold, the cooldown, a margin.
-                let steps: Duration = gameday_scenario
-                    .steps
-                    .iter()
-                    .map(|step| match step {
-                        Step::Wait(d) => d.as_std(),
-                        Step::Manual(m) => m.timeout.as_std(),
-                        Step::Fault(_) | Step::Note(_) => Duration::ZERO,
-                    })
-                    .sum();
-                steps
-                    + gameday_scenario.duration.as_std()
-                    + gameday_scenario.cooldown.as_std()
-                    + Duration::from_secs(120)
-            },
+            helper_image: route.helper_image(&container.engine).map(String::from),
+            max_lifetime: self.plan.remaining(scenario),
             filesystem: resolved.room(&container.id),
         }
     }

@@ -270,16 +270,11 @@ pub(crate) async fn run(
     let http = probe::http_client();
     let exec_gate = std::sync::Arc::new(probe::ExecGate::default());
     let probe_tasks: Vec<_> = plan
-        .gameday
         .probes
-        .0
         .iter()
         .enumerate()
         .map(|(index, p)| {
-            let containers = plan.probe_targets[index]
-                .as_ref()
-                .map(|r| r.containers.clone())
-                .unwrap_or_default();
+            let containers = p.containers();
             // A probe of a container asks the engine that container lives on.
             let engine = containers
                 .first()
@@ -287,7 +282,7 @@ pub(crate) async fn run(
                 .clone();
             let container_ids = containers.iter().map(|c| c.id.clone()).collect();
             let mut runner =
-                ProbeRunner::new(index, p.clone(), container_ids, http.clone(), engine);
+                ProbeRunner::new(index, p.probe.clone(), container_ids, http.clone(), engine);
             runner.exec_gate = exec_gate.clone();
             probe::spawn(runner, clock, samples_tx.clone(), cancel_rx.clone())
         })

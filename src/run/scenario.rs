@@ -4,6 +4,8 @@
 //! An error or an interrupt skips what is left up to the reverts; every
 //! fault applied is reverted whatever happened.
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use super::apply::{Held, NotApplied};
@@ -12,10 +14,106 @@ use super::operator::Answer;
 use super::outcome::{ScenarioRun, ScenarioStatus};
 use crate::expect::{Windows, fmt_ms};
 use crate::fault::RevertRecipe;
-use crate::gameday::model::ManualStep;
+use crate::gameday::model::{ManualStep, Scenario};
 use crate::gameday::units::HumanDuration;
 use crate::plan::Action;
 use crate::record::result::FaultResult;
+
+/// One scenario's walk as it goes: the faults held, their results, why
+/// it stopped, and when its windows opened.
+struct Walk {
+    held: Vec<Held>,
+    faults: Vec<FaultResult>,
+    error: Option<String>,
+    interrupt: Option<Interrupt>,
+    started_ms: f64,
+    apply_start: Option<f64>,
+    /// The fault window opens when the first run of fault steps is in place.
+    fault_start: Option<f64>,
+    revert_start: Option<f64>,
+    self_healing: bool,
+}
+
+impl Walk {
+    fn new(started_ms: f64) -> Walk {
+        Walk {
+            held: Vec::new(),
+            faults: Vec::new(),
+            error: None,
+            interrupt: None,
+            started_ms,
+            apply_start: None,
+            fault_start: None,
+            revert_start: None,
+            self_healing: false,
+        }
+    }
+
+    /// An error or an interrupt skips what is left up to the reverts.
+    fn stopped(&self) -> bool {
+        self.error.is_some() || self.interrupt.is_some()
+    }
+
+    /// The first step after faults are in place opens the fault window.
+    fn opens_the_fault_window(&mut self, action: &Action, now_ms: f64) {
+        let after_faults = match action {
+            Action::Wait(_) | Action::Note(_) | Action::Manual { .. } | Action::Hold(_) => true,
+            Action::Baseline(_)
+            | Action::StartScenario
+            | Action::Apply { .. }
+            | Action::Revert { .. }
+            | Action::Cooldown(_)
+            | Action::End => false,
+        };
+        if after_faults && !self.held.is_empty() && self.fault_start.is_none() {
+            self.fault_start = Some(now_ms);
+        }
+    }
+
+    /// The scenario as it ran, and a reason when the run must stop.
+    fn finish(
+        self,
+        index: usize,
+        baseline_ms: f64,
+        ended_ms: f64,
+    ) -> (ScenarioRun, Option<String>) {
+        let fault_start = self.fault_start.unwrap_or(ended_ms);
+        let windows = Windows {
+            baseline: (0.0, baseline_ms),
+            apply_start: self.apply_start.unwrap_or(self.started_ms),
+            fault_start,
+            revert_start: self.revert_start.unwrap_or(ended_ms),
+            end: ended_ms,
+            self_healing_from: self.self_healing.then_some(fault_start),
+        };
+        let stop = match &self.interrupt {
+            Some(Interrupt::Halt(reason)) => Some(reason.clone()),
+            Some(Interrupt::Signal) => {
+                Some("interrupted by a signal; every fault was reverted".to_string())
+            }
+            None => None,
+        };
+        let status = if self.error.is_some() {
+            ScenarioStatus::Error
+        } else if self.interrupt.is_some() {
+            ScenarioStatus::Aborted
+        } else {
+            ScenarioStatus::Ran
+        };
+        (
+            ScenarioRun {
+                index,
+                status,
+                error: self.error,
+                faults: self.faults,
+                windows: Some(windows),
+                started_ms: self.started_ms,
+                ended_ms,
+            },
+            stop,
+        )
+    }
+}
 
 impl Dispatcher {
     /// Run one scenario. Returns it, and a reason when the run must stop.
@@ -25,167 +123,158 @@ impl Dispatcher {
         baseline_ms: f64,
     ) -> (ScenarioRun, Option<String>) {
         let scenario = self.plan.gameday.scenarios[index].clone();
-        let total = self.plan.gameday.scenarios.len();
         let actions: Vec<Action> = self
             .plan
             .steps_of(index)
             .map(|s| s.action.clone())
             .collect();
-        let started_ms = self.now_ms();
+        let mut walk = Walk::new(self.now_ms());
         self.current_scenario = Some(scenario.name.clone());
-        let mut held: Vec<Held> = Vec::new();
-        let mut faults: Vec<FaultResult> = Vec::new();
-        let mut error = None;
-        let mut interrupt = None;
-        let mut apply_start = None;
-        // The fault window opens when the first run of fault steps is in place.
-        let mut fault_start = None;
-        let mut revert_start = None;
-        let mut self_healing = false;
         for action in actions {
-            let stopped = error.is_some() || interrupt.is_some();
-            if matches!(
-                action,
-                Action::Wait(_) | Action::Note(_) | Action::Manual { .. } | Action::Hold(_)
-            ) && !held.is_empty()
-                && fault_start.is_none()
-            {
-                fault_start = Some(self.now_ms());
-            }
-            match action {
-                Action::StartScenario => {
-                    self.phase(
-                        Some(&scenario.name),
-                        format!("scenario {}/{total}: {}", index + 1, scenario.name),
-                        None,
-                    );
-                    apply_start = Some(self.now_ms());
-                }
-                Action::Apply { fault } if !stopped => {
-                    match self.apply_fault(index, fault, &mut held, &mut faults).await {
-                        Ok(()) => {}
-                        Err(NotApplied::Error(e)) => {
-                            error = Some(format!("a fault could not be applied: {e}"));
-                        }
-                        Err(NotApplied::Interrupted { interrupt: i, .. }) => interrupt = Some(i),
-                    }
-                }
-                Action::Wait(d) if !stopped => {
-                    let until = Instant::now() + d;
-                    self.phase(
-                        Some(&scenario.name),
-                        format!("[{}/{total}] waiting {}", index + 1, HumanDuration(d)),
-                        Some(until),
-                    );
-                    interrupt = self.wait_until(until, &scenario.halt_if).await;
-                }
-                Action::Note(text) if !stopped => self.note(format!("note: {text}")),
-                Action::Manual { text, timeout } if !stopped => {
-                    let step = ManualStep {
-                        manual: text,
-                        timeout: HumanDuration(timeout),
-                    };
-                    match self.manual(&scenario.name, &step, &scenario.halt_if).await {
-                        Answer::Interrupted(i) => interrupt = Some(i),
-                        Answer::Typed | Answer::TimedOut | Answer::Skipped => {}
-                    }
-                }
-                Action::Hold(d) => {
-                    if !stopped && !d.is_zero() {
-                        let until = Instant::now() + d;
-                        self.phase(
-                            Some(&scenario.name),
-                            format!("[{}/{total}] holding for {}", index + 1, scenario.duration),
-                            Some(until),
-                        );
-                        interrupt = self.wait_until(until, &scenario.halt_if).await;
-                    }
-                }
-                Action::Revert { fault } => {
-                    if revert_start.is_none() {
-                        match &interrupt {
-                            Some(Interrupt::Halt(reason)) => {
-                                let _ = self.journal.append(
-                                    &crate::record::journal::JournalEntry::Halted {
-                                        reason: reason.clone(),
-                                        at: chrono::Utc::now(),
-                                    },
-                                );
-                                self.notify.send(crate::notify::Event::Halted {
-                                    reason: reason.clone(),
-                                });
-                                self.note(format!("{reason}: reverting now"));
-                            }
-                            Some(Interrupt::Signal) => {
-                                self.note("signal received: reverting now".to_string());
-                            }
-                            None => {}
-                        }
-                        fault_start.get_or_insert(self.now_ms());
-                        revert_start = Some(self.now_ms());
-                        self_healing = !held.is_empty()
-                            && held
-                                .iter()
-                                .all(|h| matches!(h.applied.recipe, RevertRecipe::Nothing { .. }));
-                    }
-                    self.revert_fault(index, fault, &mut held, &mut faults)
-                        .await;
-                }
-                Action::Cooldown(d) => {
-                    // Nothing may outlive its scenario, whatever the plan said.
-                    while let Some(h) = held.pop() {
-                        let slot = h.slot;
-                        self.revert_one(h, index, &mut faults[slot]).await;
-                    }
-                    let cooldown = self.cooldown(index, d).await;
-                    if interrupt.is_none() {
-                        interrupt = cooldown;
-                    }
-                }
-                Action::Apply { .. }
-                | Action::Wait(_)
-                | Action::Note(_)
-                | Action::Manual { .. }
-                | Action::Baseline(_)
-                | Action::End => {}
-            }
+            walk.opens_the_fault_window(&action, self.now_ms());
+            self.step(index, &scenario, action, &mut walk).await;
         }
-        let ended_ms = self.now_ms();
-        let fault_start = fault_start.unwrap_or(ended_ms);
-        let windows = Windows {
-            baseline: (0.0, baseline_ms),
-            apply_start: apply_start.unwrap_or(started_ms),
-            fault_start,
-            revert_start: revert_start.unwrap_or(ended_ms),
-            end: ended_ms,
-            self_healing_from: self_healing.then_some(fault_start),
-        };
-        let stop = match &interrupt {
-            Some(Interrupt::Halt(reason)) => Some(reason.clone()),
-            Some(Interrupt::Signal) => {
-                Some("interrupted by a signal; every fault was reverted".to_string())
+        walk.finish(index, baseline_ms, self.now_ms())
+    }
+
+    /// One step of the walk; once it stopped, only the reverts and the
+    /// cooldown.
+    async fn step(&mut self, index: usize, scenario: &Scenario, action: Action, walk: &mut Walk) {
+        let stopped = walk.stopped();
+        match action {
+            Action::StartScenario => self.start_scenario(index, scenario, walk),
+            Action::Apply { fault } if !stopped => self.apply_step(index, fault, walk).await,
+            Action::Wait(d) if !stopped => self.wait_step(index, scenario, d, walk).await,
+            Action::Note(text) if !stopped => self.note(format!("note: {text}")),
+            Action::Manual { text, timeout } if !stopped => {
+                self.manual_step(scenario, text, timeout, walk).await;
             }
-            None => None,
+            Action::Hold(d) if !stopped && !d.is_zero() => {
+                self.hold(index, scenario, d, walk).await;
+            }
+            Action::Revert { fault } => self.revert_step(index, fault, walk).await,
+            Action::Cooldown(d) => self.cooldown_step(index, d, walk).await,
+            Action::Apply { .. }
+            | Action::Wait(_)
+            | Action::Note(_)
+            | Action::Manual { .. }
+            | Action::Hold(_)
+            | Action::Baseline(_)
+            | Action::End => {}
+        }
+    }
+
+    fn start_scenario(&mut self, index: usize, scenario: &Scenario, walk: &mut Walk) {
+        let total = self.plan.gameday.scenarios.len();
+        self.phase(
+            Some(&scenario.name),
+            format!("scenario {}/{total}: {}", index + 1, scenario.name),
+            None,
+        );
+        walk.apply_start = Some(self.now_ms());
+    }
+
+    async fn apply_step(&mut self, index: usize, fault: usize, walk: &mut Walk) {
+        match self
+            .apply_fault(index, fault, &mut walk.held, &mut walk.faults)
+            .await
+        {
+            Ok(()) => {}
+            Err(NotApplied::Error(e)) => {
+                walk.error = Some(format!("a fault could not be applied: {e}"));
+            }
+            Err(NotApplied::Interrupted { interrupt, .. }) => walk.interrupt = Some(interrupt),
+        }
+    }
+
+    async fn wait_step(&mut self, index: usize, scenario: &Scenario, d: Duration, walk: &mut Walk) {
+        let total = self.plan.gameday.scenarios.len();
+        let until = Instant::now() + d;
+        self.phase(
+            Some(&scenario.name),
+            format!("[{}/{total}] waiting {}", index + 1, HumanDuration(d)),
+            Some(until),
+        );
+        walk.interrupt = self.wait_until(until, &scenario.halt_if).await;
+    }
+
+    async fn manual_step(
+        &mut self,
+        scenario: &Scenario,
+        text: String,
+        timeout: Duration,
+        walk: &mut Walk,
+    ) {
+        let step = ManualStep {
+            manual: text,
+            timeout: HumanDuration(timeout),
         };
-        let status = if error.is_some() {
-            ScenarioStatus::Error
-        } else if interrupt.is_some() {
-            ScenarioStatus::Aborted
-        } else {
-            ScenarioStatus::Ran
-        };
-        (
-            ScenarioRun {
-                index,
-                status,
-                error,
-                faults,
-                windows: Some(windows),
-                started_ms,
-                ended_ms,
-            },
-            stop,
-        )
+        match self.manual(&scenario.name, &step, &scenario.halt_if).await {
+            Answer::Interrupted(i) => walk.interrupt = Some(i),
+            Answer::Typed | Answer::TimedOut | Answer::Skipped => {}
+        }
+    }
+
+    async fn hold(&mut self, index: usize, scenario: &Scenario, d: Duration, walk: &mut Walk) {
+        let total = self.plan.gameday.scenarios.len();
+        let until = Instant::now() + d;
+        self.phase(
+            Some(&scenario.name),
+            format!("[{}/{total}] holding for {}", index + 1, scenario.duration),
+            Some(until),
+        );
+        walk.interrupt = self.wait_until(until, &scenario.halt_if).await;
+    }
+
+    /// Revert fault `f`; the first revert says why the walk stopped, if
+    /// it did, and closes the fault window.
+    async fn revert_step(&mut self, index: usize, f: usize, walk: &mut Walk) {
+        if walk.revert_start.is_none() {
+            self.say_why_reverting(walk.interrupt.as_ref());
+            walk.fault_start.get_or_insert(self.now_ms());
+            walk.revert_start = Some(self.now_ms());
+            walk.self_healing = !walk.held.is_empty()
+                && walk
+                    .held
+                    .iter()
+                    .all(|h| matches!(h.applied.recipe, RevertRecipe::Nothing { .. }));
+        }
+        self.revert_fault(index, f, &mut walk.held, &mut walk.faults)
+            .await;
+    }
+
+    fn say_why_reverting(&mut self, interrupt: Option<&Interrupt>) {
+        match interrupt {
+            Some(Interrupt::Halt(reason)) => {
+                let _ = self
+                    .journal
+                    .append(&crate::record::journal::JournalEntry::Halted {
+                        reason: reason.clone(),
+                        at: chrono::Utc::now(),
+                    });
+                self.notify.send(crate::notify::Event::Halted {
+                    reason: reason.clone(),
+                });
+                self.note(format!("{reason}: reverting now"));
+            }
+            Some(Interrupt::Signal) => {
+                self.note("signal received: reverting now".to_string());
+            }
+            None => {}
+        }
+    }
+
+    /// Nothing may outlive its scenario, whatever the plan said: what is
+    /// still held is reverted; then the cooldown.
+    async fn cooldown_step(&mut self, index: usize, d: Duration, walk: &mut Walk) {
+        while let Some(h) = walk.held.pop() {
+            let slot = h.slot;
+            self.revert_one(h, index, &mut walk.faults[slot]).await;
+        }
+        let cooldown = self.cooldown(index, d).await;
+        if walk.interrupt.is_none() {
+            walk.interrupt = cooldown;
+        }
     }
 
     /// Apply fault `f` of the scenario to each container it picks; stop at
@@ -282,7 +371,7 @@ impl Dispatcher {
 
     /// Observe the recovery, unless a second signal asked to hurry; the
     /// first signal during the cooldown still lets it finish.
-    async fn cooldown(&mut self, index: usize, d: std::time::Duration) -> Option<Interrupt> {
+    async fn cooldown(&mut self, index: usize, d: Duration) -> Option<Interrupt> {
         if self.signal_count >= 2 {
             return None;
         }

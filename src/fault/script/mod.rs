@@ -6,7 +6,7 @@
 //! output are recorded (URLs redacted). A command that does not end in
 //! time is killed with every process it started before anything else
 //! happens ([`sweep`]), and the record says how many, or that it may still
-//! be running.
+//! be running. Its recipe, apply and revert are here too.
 
 mod sweep;
 
@@ -14,9 +14,13 @@ pub(crate) use sweep::serve_kill_marked;
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::io::AsyncReadExt;
 
-use crate::docker::Engine;
+use super::{AppliedFault, ApplyContext, Applying, FaultError, RevertRecipe};
+use crate::docker::{ContainerInfo, Engine};
+use crate::gameday::model::{ScriptFault, ScriptPlace};
+use crate::gameday::units::ContainerState;
 
 /// How much of a command's output is kept.
 const OUTPUT_KEPT: usize = 400;
@@ -179,6 +183,120 @@ pub(crate) async fn end_unfinished(engine: &Engine, cmd: &Command<'_>) -> sweep:
 }
 
 /// Read `from` to its end, keeping the last [`OUTPUT_READ`] bytes.
+/// Its revert recipe: the `revert` command, where and how long it runs.
+pub(crate) fn recipe(
+    fault: &ScriptFault,
+    container: &ContainerInfo,
+    context: &ApplyContext,
+) -> RevertRecipe {
+    RevertRecipe::Script {
+        container_id: container.id.clone(),
+        container_name: container.name.clone(),
+        argv: fault.revert.clone(),
+        on_host: fault.place == ScriptPlace::Host,
+        timeout_ms: fault.timeout.as_std().as_millis() as u64,
+        tag: context.tag.clone(),
+        helper_image: match fault.place {
+            ScriptPlace::Host => None,
+            ScriptPlace::Container => context.helper_image.clone(),
+        },
+    }
+}
+
+/// Run the `apply` command; a failed one (an exit code other than 0) is
+/// an error.
+pub(crate) async fn apply(
+    fault: &ScriptFault,
+    applying: Applying<'_>,
+) -> Result<AppliedFault, FaultError> {
+    let (container, context) = (applying.container, applying.context);
+    let script_error = |message: String| FaultError::Script {
+        container: container.name.clone(),
+        message,
+    };
+    let on_host = fault.place == ScriptPlace::Host;
+    let ended = run(
+        applying.engine,
+        &Command {
+            argv: &fault.apply,
+            on_host,
+            container_id: &container.id,
+            container_name: &container.name,
+            timeout: fault.timeout.as_std(),
+            tag: &context.tag,
+            role: "apply",
+            helper_image: match fault.place {
+                ScriptPlace::Host => None,
+                ScriptPlace::Container => context.helper_image.as_deref(),
+            },
+        },
+    )
+    .await
+    .map_err(script_error)?;
+    if ended.exit_code != 0 {
+        return Err(script_error(format!(
+            "the apply failed: {}",
+            ended.summary()
+        )));
+    }
+    let place = if on_host {
+        "a command on this host"
+    } else {
+        "a command in the container"
+    };
+    Ok(applying.in_place(place, Some(format!("apply: {}", ended.summary()))))
+}
+
+/// [`RevertRecipe::Script`]: run the `revert` command `cmd`; when it
+/// happened, and its exit code and output. A script inside a container
+/// that is gone or stopped cannot run.
+pub(crate) async fn revert(
+    engine: &Engine,
+    cmd: &Command<'_>,
+) -> Result<(Option<DateTime<Utc>>, Option<String>), FaultError> {
+    let script_error = |message: String| FaultError::Script {
+        container: cmd.container_name.to_string(),
+        message,
+    };
+    if !cmd.on_host {
+        let gone = FaultError::Gone(cmd.container_name.to_string());
+        match engine.state(cmd.container_id).await {
+            Ok(ContainerState::Running) => {}
+            Ok(ContainerState::Absent) => return Err(gone),
+            Ok(
+                state @ (ContainerState::Created
+                | ContainerState::Paused
+                | ContainerState::Restarting
+                | ContainerState::Removing
+                | ContainerState::Exited
+                | ContainerState::Dead),
+            ) => {
+                return Err(script_error(format!(
+                    "the container is {state}, so the revert cannot run in it"
+                )));
+            }
+            Err(source) => {
+                return Err(FaultError::Docker {
+                    action: "inspect",
+                    container: cmd.container_name.to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    let ended = run(engine, cmd).await.map_err(script_error)?;
+    if ended.exit_code != 0 {
+        return Err(script_error(format!(
+            "the revert failed: {}",
+            ended.summary()
+        )));
+    }
+    Ok((
+        Some(Utc::now()),
+        Some(format!("revert: {}", ended.summary())),
+    ))
+}
+
 async fn read_end(from: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
     let Some(mut from) = from else {
         return Vec::new();

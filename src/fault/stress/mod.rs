@@ -17,10 +17,12 @@
 
 use std::time::Duration;
 
-use crate::gameday::model::Fault;
+use crate::gameday::model::StressFault;
 
+mod apply;
 mod bounds;
 mod worker;
+pub(super) use apply::{apply, recipe, revert};
 pub(crate) use bounds::meminfo;
 pub(crate) use worker::serve;
 
@@ -388,24 +390,24 @@ fn file_safe(tag: &str) -> String {
         .collect()
 }
 
-/// The work a stress fault asks for; `None` for every other kind.
-pub(crate) fn work_of(fault: &Fault) -> Option<Work> {
+/// The work a stress fault asks for.
+pub(crate) fn work_of(fault: StressFault<'_>) -> Work {
     match fault {
-        Fault::CpuStress(c) => Some(Work::Cpu {
+        StressFault::Cpu(c) => Work::Cpu {
             workers: c.workers,
             load: c.load.0,
-        }),
-        Fault::MemoryStress(m) => Some(Work::Memory {
+        },
+        StressFault::Memory(m) => Work::Memory {
             bytes: m.size.0 as u64,
             raise: Vec::new(),
-        }),
-        Fault::IoStress(i) => Some(Work::Io {
+        },
+        StressFault::Io(i) => Work::Io {
             dir: i.path.clone(),
             workers: i.workers,
             file_bytes: i.size.0 as u64,
             room: None,
-        }),
-        Fault::DiskFill(d) => Some(Work::Fill {
+        },
+        StressFault::DiskFill(d) => Work::Fill {
             dir: d.path.clone(),
             amount: match (d.fill, d.size) {
                 (Some(p), _) => Amount::Percent(p.0),
@@ -413,22 +415,7 @@ pub(crate) fn work_of(fault: &Fault) -> Option<Work> {
                 (None, None) => Amount::Percent(100.0),
             },
             room: None,
-        }),
-        Fault::Kill(_)
-        | Fault::Stop(_)
-        | Fault::Restart(_)
-        | Fault::Pause(_)
-        | Fault::Delay(_)
-        | Fault::Loss(_)
-        | Fault::Duplicate(_)
-        | Fault::Corrupt(_)
-        | Fault::Bandwidth(_)
-        | Fault::Partition(_)
-        | Fault::Disconnect(_)
-        | Fault::Process(_)
-        | Fault::Script(_)
-        | Fault::HttpFault(_)
-        | Fault::Dns(_) => None,
+        },
     }
 }
 

@@ -22,23 +22,47 @@ impl Decoder<'_> {
             .and_then(|n| self.probe_ref(n, probes));
         let during = match obj.get("during") {
             None => None,
-            Some(n) => match self.name(n, "`during`").as_deref() {
-                Some("before") => Some(Window::Before),
-                Some("fault") => Some(Window::Fault),
-                Some("after") => Some(Window::After),
-                Some(other) => {
-                    self.error_hint(
-                        n.pos,
-                        format!("unknown window `{other}`"),
-                        "use `before` (baseline), `fault` (while held) or `after` (revert to end of cooldown)",
-                    );
-                    return None;
-                }
-                None => return None,
-            },
+            Some(n) => Some(self.window(n)?),
         };
+        let key = self.the_check(&obj)?;
+        let value = obj.get(&key.name)?;
+        let kind = CheckKind::from_key(&key.name)?;
+        let check = self.check(kind, value)?;
+        let (probe_ref, probe) = probe?;
+        let during = self.window_of(&obj, key, kind, during)?;
+        if !self.check_fits(key, kind, probe) {
+            return None;
+        }
+        Some(Expectation {
+            probe: probe_ref,
+            during,
+            check,
+            pos: obj.pos,
+        })
+    }
+
+    /// `during:`: `before`, `fault` or `after`.
+    fn window(&mut self, n: &Node) -> Option<Window> {
+        match self.name(n, "`during`").as_deref() {
+            Some("before") => Some(Window::Before),
+            Some("fault") => Some(Window::Fault),
+            Some("after") => Some(Window::After),
+            Some(other) => {
+                self.error_hint(
+                    n.pos,
+                    format!("unknown window `{other}`"),
+                    "use `before` (baseline), `fault` (while held) or `after` (revert to end of cooldown)",
+                );
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The one check an expectation names.
+    fn the_check<'o>(&mut self, obj: &Obj<'o>) -> Option<&'o Key> {
         let checks = obj.present(CheckKind::KEYS);
-        let key = match checks.as_slice() {
+        match checks.as_slice() {
             [] => {
                 if !obj.had_unknown_key {
                     self.error_hint(
@@ -47,9 +71,9 @@ impl Decoder<'_> {
                         format!("add one of {}", list_keys(CheckKind::KEYS)),
                     );
                 }
-                return None;
+                None
             }
-            [one] => *one,
+            [one] => Some(*one),
             [first, second, ..] => {
                 self.error_hint(
                     second.pos,
@@ -59,12 +83,14 @@ impl Decoder<'_> {
                     ),
                     "write one expectation per check (one list item each)",
                 );
-                return None;
+                None
             }
-        };
-        let value = obj.get(&key.name)?;
-        let kind = CheckKind::from_key(&key.name)?;
-        let check = match kind {
+        }
+    }
+
+    /// The check, decoded from its value.
+    fn check(&mut self, kind: CheckKind, value: &Node) -> Option<Check> {
+        Some(match kind {
             CheckKind::SuccessRate => {
                 Check::SuccessRate(self.comparison(value, "`success_rate`", ">= 99%")?)
             }
@@ -124,12 +150,21 @@ impl Decoder<'_> {
                     }
                 }
             }
-        };
-        let (probe_ref, probe) = probe?;
-        // recovers_within is measured from the revert, fails_within from the
-        // apply: their window is fixed.
+        })
+    }
+
+    /// The window an expectation is judged over: the one its check implies
+    /// (recovers_within is measured from the revert, fails_within from the
+    /// apply), or the one given, `fault` by default.
+    fn window_of(
+        &mut self,
+        obj: &Obj<'_>,
+        key: &Key,
+        kind: CheckKind,
+        during: Option<Window>,
+    ) -> Option<Window> {
         let implied = kind.implied_window();
-        let during = match (implied, during) {
+        match (implied, during) {
             (Some(w), Some(given)) if w != given => {
                 let at = obj.key("during").map(|k| k.pos).unwrap_or(obj.pos);
                 self.error_hint(
@@ -142,11 +177,15 @@ impl Decoder<'_> {
                     ),
                     "remove `during:` from this expectation",
                 );
-                return None;
+                None
             }
-            (Some(w), _) => w,
-            (None, given) => given.unwrap_or_default(),
-        };
+            (Some(w), _) => Some(w),
+            (None, given) => Some(given.unwrap_or_default()),
+        }
+    }
+
+    /// Whether the check applies to the probe's kind; says so when not.
+    fn check_fits(&mut self, key: &Key, kind: CheckKind, probe: &Probe) -> bool {
         let probe_type = probe.kind.probe_type();
         if !kind.fits(probe_type) {
             let fits: Vec<&str> = CheckKind::ALL
@@ -168,14 +207,9 @@ impl Decoder<'_> {
                     list_keys(&fits)
                 ),
             );
-            return None;
+            return false;
         }
-        Some(Expectation {
-            probe: probe_ref,
-            during,
-            check,
-            pos: obj.pos,
-        })
+        true
     }
 
     pub(super) fn halt_condition(

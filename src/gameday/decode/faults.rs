@@ -7,7 +7,7 @@ use crate::gameday::units::{ByteSize, Percent, parse_signal};
 
 /// The key of every kind that acts on the target's network namespace:
 /// whether it may reach containers outside the scope sharing it.
-const SHARED_NAMESPACE: &str = "include_shared_namespace";
+pub(super) const SHARED_NAMESPACE: &str = "include_shared_namespace";
 const DELAY_KEYS: &[&str] = &[
     "latency",
     "jitter",
@@ -44,10 +44,7 @@ const HTTP_FAULT_KEYS: &[&str] = &[
     "delay",
     SHARED_NAMESPACE,
 ];
-const HTTP_MATCH_KEYS: &[&str] = &["method", "path", "header"];
 const DNS_KEYS: &[&str] = &["names", "error", "delay", "percent", SHARED_NAMESPACE];
-/// What an `http_fault` does to a request: exactly one of these.
-const HTTP_ACTIONS: &[&str] = &["status", "abort", "delay"];
 
 /// Where writing is not filling a disk, or is this host's business.
 const PSEUDO_FILESYSTEMS: &[&str] = &["/proc", "/sys", "/dev"];
@@ -77,6 +74,241 @@ pub(crate) fn fault_keys(kind: FaultKind) -> &'static [&'static str] {
 }
 
 impl Decoder<'_> {
+    pub(super) fn fault(&mut self, node: &Node) -> Option<Fault> {
+        let obj = self.obj(node, "a fault", FaultKind::KEYS)?;
+        let kinds = obj.present(FaultKind::KEYS);
+        let key = match kinds.as_slice() {
+            [] => {
+                if !obj.had_unknown_key {
+                    self.error_hint(
+                        obj.pos,
+                        "the fault names no kind",
+                        format!(
+                            "write one of {}, e.g. `pause: {{ service: db }}`",
+                            list_keys(FaultKind::KEYS)
+                        ),
+                    );
+                }
+                return None;
+            }
+            [one] => *one,
+            [_, second, ..] => {
+                self.error_hint(
+                    second.pos,
+                    "one fault item names two kinds",
+                    "use `faults:` with one list item per fault",
+                );
+                return None;
+            }
+        };
+        let body = obj.get(&key.name)?;
+        let what = format!("the `{}` fault", key.name);
+        let kind = FaultKind::from_key(&key.name)?;
+        let (target, obj) = self.target(body, &what, fault_keys(kind))?;
+        match kind {
+            FaultKind::Kill => self.kill(target, &obj),
+            FaultKind::Stop => self.stop(target, &obj),
+            FaultKind::Restart => self.restart(target, &obj),
+            FaultKind::Pause => Some(Fault::Pause(PauseFault { target })),
+            FaultKind::Process => self.process(target, &obj, &what),
+            FaultKind::CpuStress => self.cpu_stress(target, &obj),
+            FaultKind::MemoryStress => self.memory_stress(target, &obj, &what),
+            FaultKind::IoStress => self.io_stress(target, &obj, &what),
+            FaultKind::DiskFill => self.disk_fill(target, &obj, &what),
+            FaultKind::Script => self.script(target, &obj, &what),
+            FaultKind::Dns => self.dns(target, &obj, &what),
+            FaultKind::HttpFault => self.http_fault(target, &obj, &what),
+            FaultKind::Delay => self.delay(target, &obj, &what),
+            FaultKind::Loss => self.loss(target, &obj, &what),
+            FaultKind::Duplicate => self.packet_share(target, &obj, &what).map(Fault::Duplicate),
+            FaultKind::Corrupt => self.packet_share(target, &obj, &what).map(Fault::Corrupt),
+            FaultKind::Bandwidth => self.bandwidth(target, &obj, &what),
+            FaultKind::Partition => self.partition(target, &obj, &what),
+            FaultKind::Disconnect => self.disconnect(target, &obj, &what),
+        }
+    }
+
+    /// `kill`: a signal (SIGKILL), and whether to start it again.
+    fn kill(&mut self, target: Target, obj: &Obj<'_>) -> Option<Fault> {
+        let signal = self.signal(obj.get("signal"));
+        let restore = obj
+            .get("restore")
+            .map(|n| self.boolean(n, "`restore`"))
+            .unwrap_or(Some(true));
+        Some(Fault::Kill(KillFault {
+            target,
+            signal: signal?,
+            restore: restore?,
+        }))
+    }
+
+    /// `stop`: a grace period (10s), and whether to start it again.
+    fn stop(&mut self, target: Target, obj: &Obj<'_>) -> Option<Fault> {
+        let timeout = obj
+            .get("timeout")
+            .map(|n| self.duration(n, "`timeout`"))
+            .unwrap_or(Some(HumanDuration::from_secs(10)));
+        let restore = obj
+            .get("restore")
+            .map(|n| self.boolean(n, "`restore`"))
+            .unwrap_or(Some(true));
+        Some(Fault::Stop(StopFault {
+            target,
+            timeout: timeout?,
+            restore: restore?,
+        }))
+    }
+
+    /// `restart`: a grace period (10s).
+    fn restart(&mut self, target: Target, obj: &Obj<'_>) -> Option<Fault> {
+        let timeout = obj
+            .get("timeout")
+            .map(|n| self.duration(n, "`timeout`"))
+            .unwrap_or(Some(HumanDuration::from_secs(10)));
+        Some(Fault::Restart(RestartFault {
+            target,
+            timeout: timeout?,
+        }))
+    }
+
+    /// `process`: which processes (`match`), the signal, `pid1`.
+    fn process(&mut self, target: Target, obj: &Obj<'_>, what: &str) -> Option<Fault> {
+        let pattern = self
+            .require(obj, "match", what, "worker")
+            .and_then(|n| self.name(n, "`match`"));
+        let signal = self.signal(obj.get("signal"));
+        let pid1 = obj
+            .get("pid1")
+            .map(|n| self.boolean(n, "`pid1`"))
+            .unwrap_or(Some(false));
+        Some(Fault::Process(ProcessFault {
+            target,
+            pattern: pattern?,
+            signal: signal?,
+            pid1: pid1?,
+        }))
+    }
+
+    /// `cpu_stress`: workers (1) and each one's load (100%).
+    fn cpu_stress(&mut self, target: Target, obj: &Obj<'_>) -> Option<Fault> {
+        let workers = obj
+            .get("workers")
+            .map(|n| self.count(n, "`workers`", 256))
+            .unwrap_or(Some(1));
+        let load = obj
+            .get("load")
+            .map(|n| self.load(n))
+            .unwrap_or(Some(Percent(100.0)));
+        Some(Fault::CpuStress(CpuStressFault {
+            target,
+            workers: workers?,
+            load: load?,
+        }))
+    }
+
+    /// `memory_stress`: how much.
+    fn memory_stress(&mut self, target: Target, obj: &Obj<'_>, what: &str) -> Option<Fault> {
+        let size = self
+            .require(obj, "size", what, "200MiB")
+            .and_then(|n| self.byte_size(n, "`size`"));
+        Some(Fault::MemoryStress(MemoryStressFault {
+            target,
+            size: size?,
+        }))
+    }
+
+    /// `io_stress`: where, how many writers, each one's file size.
+    fn io_stress(&mut self, target: Target, obj: &Obj<'_>, what: &str) -> Option<Fault> {
+        let path = self
+            .require(obj, "path", what, "/data")
+            .and_then(|n| self.container_path(n, "`path`"));
+        let workers = obj
+            .get("workers")
+            .map(|n| self.count(n, "`workers`", 64))
+            .unwrap_or(Some(1));
+        let size = obj
+            .get("size")
+            .map(|n| self.byte_size(n, "`size`"))
+            .unwrap_or(Some(ByteSize(64.0 * 1024.0 * 1024.0)));
+        let shared = self.shared_filesystem(obj);
+        Some(Fault::IoStress(IoStressFault {
+            target,
+            path: path?,
+            workers: workers?,
+            size: size?,
+            shared_filesystem: shared?,
+        }))
+    }
+
+    /// `disk_fill`: where, and one of `fill` (how full) and `size` (how much).
+    fn disk_fill(&mut self, target: Target, obj: &Obj<'_>, what: &str) -> Option<Fault> {
+        let path = self
+            .require(obj, "path", what, "/data")
+            .and_then(|n| self.container_path(n, "`path`"));
+        let fill = obj.get("fill").map(|n| self.positive_percent(n, "`fill`"));
+        let size = obj.get("size").map(|n| self.byte_size(n, "`size`"));
+        let shared = self.shared_filesystem(obj);
+        match (obj.key("fill"), obj.key("size")) {
+            (None, None) => {
+                self.error_hint(
+                    obj.pos,
+                    format!("{what} says neither how full nor how much"),
+                    "add `fill: 95%` (the filesystem's use, as df counts) or `size: 1GiB`",
+                );
+                return None;
+            }
+            (Some(_), Some(second)) => {
+                self.error_hint(
+                    second.pos,
+                    format!("{what} takes one of `fill` and `size`, not both"),
+                    "keep `fill: 95%` (how full) or `size: 1GiB` (how much)",
+                );
+                return None;
+            }
+            _ => {}
+        }
+        Some(Fault::DiskFill(DiskFillFault {
+            target,
+            path: path?,
+            fill: optional(fill)?,
+            size: optional(size)?,
+            shared_filesystem: shared?,
+        }))
+    }
+
+    /// `script`: the `apply` and `revert` commands, where, their timeout.
+    fn script(&mut self, target: Target, obj: &Obj<'_>, what: &str) -> Option<Fault> {
+        let apply = self
+            .require(obj, "apply", what, "[sh, -c, \"...\"]")
+            .and_then(|n| self.argv(n, "`apply`"));
+        let revert = match obj.get("revert") {
+            Some(n) => self.argv(n, "`revert`"),
+            None => {
+                self.error_hint(
+                    obj.pos,
+                    format!("{what} has no `revert`"),
+                    "every fault is undone: add `revert: [...]`, the command that undoes `apply` (it is journalled before `apply` runs, and must be safe to run twice)",
+                );
+                None
+            }
+        };
+        let place = obj
+            .get("in")
+            .map(|n| self.script_place(n))
+            .unwrap_or(Some(ScriptPlace::Container));
+        let timeout = obj
+            .get("timeout")
+            .map(|n| self.duration(n, "`timeout`"))
+            .unwrap_or(Some(HumanDuration::from_secs(30)));
+        Some(Fault::Script(ScriptFault {
+            target,
+            apply: apply?,
+            revert: revert?,
+            place: place?,
+            timeout: timeout?,
+        }))
+    }
+
     /// A size with its unit (`200MiB`); greater than zero.
     fn byte_size(&mut self, node: &Node, what: &str) -> Option<ByteSize> {
         let text = match &node.value {
@@ -226,727 +458,6 @@ impl Decoder<'_> {
                 );
                 None
             }
-        }
-    }
-
-    /// `include_shared_namespace: true` (default false): a fault on the
-    /// target's network namespace may reach the containers outside the
-    /// scope that share it.
-    fn shared_namespace(&mut self, obj: &Obj<'_>) -> Option<SharedNamespace> {
-        let include = match obj.get(SHARED_NAMESPACE) {
-            None => false,
-            Some(n) => self.boolean(n, "`include_shared_namespace`")?,
-        };
-        Some(SharedNamespace {
-            include_shared_namespace: include,
-        })
-    }
-
-    /// A TCP port, 1 to 65535.
-    fn port(&mut self, node: &Node, what: &str) -> Option<u16> {
-        match &node.value {
-            Value::Int(i) if (1..=65535).contains(i) => Some(*i as u16),
-            Value::Int(i) => {
-                self.error_hint(
-                    node.pos,
-                    format!("{what} must be a port from 1 to 65535, found {i}"),
-                    "the container port the service listens on, e.g. `8080`",
-                );
-                None
-            }
-            other => {
-                self.error_hint(
-                    node.pos,
-                    format!(
-                        "expected {what} as a port from 1 to 65535, found {}",
-                        other.kind()
-                    ),
-                    "the container port the service listens on, e.g. `8080`",
-                );
-                None
-            }
-        }
-    }
-
-    /// `names: [store, "*.internal"]`: DNS names, `*` for any run.
-    fn dns_names(&mut self, node: &Node) -> Option<Vec<String>> {
-        let hint = "write the names as a list, e.g. `names: [store, \"*.internal\"]`";
-        let Value::Seq(items) = &node.value else {
-            self.error_hint(
-                node.pos,
-                format!("expected `names` as a list, found {}", node.value.kind()),
-                hint,
-            );
-            return None;
-        };
-        let names: Vec<Option<String>> = items
-            .iter()
-            .map(|n| {
-                let name = self.name(n, "a name")?;
-                let plain = name.trim_end_matches('.').to_ascii_lowercase();
-                if !plain.is_empty()
-                    && plain
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-._*".contains(c))
-                {
-                    Some(plain)
-                } else {
-                    self.error_hint(
-                        n.pos,
-                        format!("`{name}` is not a DNS name"),
-                        "names are letters, digits, `-` and `.`, with `*` for any run: `store`, `db.internal`, `*.internal`",
-                    );
-                    None
-                }
-            })
-            .collect();
-        names.into_iter().collect()
-    }
-
-    /// `match: { method, path, header: { name: value } }`.
-    fn http_match(&mut self, node: &Node) -> Option<HttpMatch> {
-        let obj = self.obj(node, "`match`", HTTP_MATCH_KEYS)?;
-        let method = obj.get("method").map(|n| {
-            let m = self.name(n, "`method`")?;
-            if m.chars().all(|c| c.is_ascii_alphabetic()) {
-                Some(m.to_ascii_uppercase())
-            } else {
-                self.error_hint(
-                    n.pos,
-                    format!("`{m}` is not an HTTP method"),
-                    "write e.g. `GET`, `POST`, `DELETE`",
-                );
-                None
-            }
-        });
-        let path = obj.get("path").map(|n| {
-            let p = self.name(n, "`path`")?;
-            if p.starts_with('/') || p.starts_with('*') {
-                Some(p)
-            } else {
-                self.error_hint(
-                    n.pos,
-                    format!("the path `{p}` does not start with `/`"),
-                    "paths look like `/charge`, or `/charge*` for every path under it",
-                );
-                None
-            }
-        });
-        let header = match obj.get("header") {
-            None => Some(Vec::new()),
-            Some(n) => match &n.value {
-                Value::Map(entries) => {
-                    let mut pairs = Vec::new();
-                    let mut ok = true;
-                    for (key, value) in entries {
-                        match self.name(value, "a header value") {
-                            Some(v) => pairs.push((key.name.to_ascii_lowercase(), v)),
-                            None => ok = false,
-                        }
-                    }
-                    ok.then_some(pairs)
-                }
-                other => {
-                    self.error_hint(
-                        n.pos,
-                        format!("expected `header` as a mapping, found {}", other.kind()),
-                        "write e.g. `header: { x-tenant: beta }`",
-                    );
-                    None
-                }
-            },
-        };
-        Some(HttpMatch {
-            method: optional(method)?,
-            path: optional(path)?,
-            header: header?,
-        })
-    }
-
-    /// What an `http_fault` does: one of `status` (with `body`), `abort`,
-    /// `delay`.
-    fn http_action(&mut self, obj: &Obj<'_>, what: &str) -> Option<HttpAction> {
-        let given: Vec<&str> = HTTP_ACTIONS
-            .iter()
-            .copied()
-            .filter(|k| obj.get(k).is_some())
-            .collect();
-        match given.as_slice() {
-            [] => {
-                self.error_hint(
-                    obj.pos,
-                    format!("{what} says nothing about what the requests get"),
-                    "add one of `status: 503`, `abort: reset` (or `close`) and `delay: 800ms`",
-                );
-                return None;
-            }
-            [_] => {}
-            [first, second, ..] => {
-                let pos = obj.key(second).map(|k| k.pos).unwrap_or(obj.pos);
-                self.error_hint(
-                    pos,
-                    format!("{what} takes one of `status`, `abort` and `delay`, found `{first}` and `{second}`"),
-                    "a request is answered, aborted or delayed: keep one (write two scenarios for both)",
-                );
-                return None;
-            }
-        }
-        if given[0] != "status"
-            && let Some(body) = obj.key("body")
-        {
-            self.error_hint(
-                body.pos,
-                format!("`body` goes with `status`, not with `{}`", given[0]),
-                "remove `body`, or answer with `status: 503` and this body",
-            );
-            return None;
-        }
-        let node = obj.get(given[0])?;
-        match given[0] {
-            "status" => {
-                let code = match &node.value {
-                    Value::Int(i) if (200..=599).contains(i) => *i as u16,
-                    Value::Int(i) => {
-                        self.error_hint(
-                            node.pos,
-                            format!("`status` must be an HTTP status from 200 to 599, found {i}"),
-                            "write e.g. `status: 503`",
-                        );
-                        return None;
-                    }
-                    other => {
-                        self.error_hint(
-                            node.pos,
-                            format!(
-                                "expected `status` as an HTTP status from 200 to 599, found {}",
-                                other.kind()
-                            ),
-                            "write e.g. `status: 503`",
-                        );
-                        return None;
-                    }
-                };
-                let body = match obj.get("body") {
-                    Some(n) => Some(self.name(n, "`body`")?),
-                    None => None,
-                };
-                Some(HttpAction::Status { code, body })
-            }
-            "abort" => match self.name(node, "`abort`")?.as_str() {
-                "reset" => Some(HttpAction::Abort(HttpAbort::Reset)),
-                "close" => Some(HttpAction::Abort(HttpAbort::Close)),
-                other => {
-                    self.error_hint(
-                        node.pos,
-                        format!("unknown abort `{other}`"),
-                        "use `reset` (the client sees a connection reset) or `close` (the connection closes without an answer)",
-                    );
-                    None
-                }
-            },
-            _ => self.duration(node, "`delay`").map(HttpAction::Delay),
-        }
-    }
-
-    pub(super) fn fault(&mut self, node: &Node) -> Option<Fault> {
-        let obj = self.obj(node, "a fault", FaultKind::KEYS)?;
-        let kinds = obj.present(FaultKind::KEYS);
-        let key = match kinds.as_slice() {
-            [] => {
-                if !obj.had_unknown_key {
-                    self.error_hint(
-                        obj.pos,
-                        "the fault names no kind",
-                        format!(
-                            "write one of {}, e.g. `pause: {{ service: db }}`",
-                            list_keys(FaultKind::KEYS)
-                        ),
-                    );
-                }
-                return None;
-            }
-            [one] => *one,
-            [_, second, ..] => {
-                self.error_hint(
-                    second.pos,
-                    "one fault item names two kinds",
-                    "use `faults:` with one list item per fault",
-                );
-                return None;
-            }
-        };
-        let body = obj.get(&key.name)?;
-        let what = format!("the `{}` fault", key.name);
-        let kind = FaultKind::from_key(&key.name)?;
-        let keys = fault_keys(kind);
-        match kind {
-            FaultKind::Kill => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let signal = self.signal(obj.get("signal"));
-                let restore = obj
-                    .get("restore")
-                    .map(|n| self.boolean(n, "`restore`"))
-                    .unwrap_or(Some(true));
-                Some(Fault::Kill(KillFault {
-                    target,
-                    signal: signal?,
-                    restore: restore?,
-                }))
-            }
-            FaultKind::Stop => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let timeout = obj
-                    .get("timeout")
-                    .map(|n| self.duration(n, "`timeout`"))
-                    .unwrap_or(Some(HumanDuration::from_secs(10)));
-                let restore = obj
-                    .get("restore")
-                    .map(|n| self.boolean(n, "`restore`"))
-                    .unwrap_or(Some(true));
-                Some(Fault::Stop(StopFault {
-                    target,
-                    timeout: timeout?,
-                    restore: restore?,
-                }))
-            }
-            FaultKind::Restart => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let timeout = obj
-                    .get("timeout")
-                    .map(|n| self.duration(n, "`timeout`"))
-                    .unwrap_or(Some(HumanDuration::from_secs(10)));
-                Some(Fault::Restart(RestartFault {
-                    target,
-                    timeout: timeout?,
-                }))
-            }
-            FaultKind::Pause => {
-                let (target, _) = self.target(body, &what, keys)?;
-                Some(Fault::Pause(PauseFault { target }))
-            }
-            FaultKind::Process => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let pattern = self
-                    .require(&obj, "match", &what, "worker")
-                    .and_then(|n| self.name(n, "`match`"));
-                let signal = self.signal(obj.get("signal"));
-                let pid1 = obj
-                    .get("pid1")
-                    .map(|n| self.boolean(n, "`pid1`"))
-                    .unwrap_or(Some(false));
-                Some(Fault::Process(ProcessFault {
-                    target,
-                    pattern: pattern?,
-                    signal: signal?,
-                    pid1: pid1?,
-                }))
-            }
-            FaultKind::CpuStress => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let workers = obj
-                    .get("workers")
-                    .map(|n| self.count(n, "`workers`", 256))
-                    .unwrap_or(Some(1));
-                let load = obj
-                    .get("load")
-                    .map(|n| self.load(n))
-                    .unwrap_or(Some(Percent(100.0)));
-                Some(Fault::CpuStress(CpuStressFault {
-                    target,
-                    workers: workers?,
-                    load: load?,
-                }))
-            }
-            FaultKind::MemoryStress => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let size = self
-                    .require(&obj, "size", &what, "200MiB")
-                    .and_then(|n| self.byte_size(n, "`size`"));
-                Some(Fault::MemoryStress(MemoryStressFault {
-                    target,
-                    size: size?,
-                }))
-            }
-            FaultKind::IoStress => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let path = self
-                    .require(&obj, "path", &what, "/data")
-                    .and_then(|n| self.container_path(n, "`path`"));
-                let workers = obj
-                    .get("workers")
-                    .map(|n| self.count(n, "`workers`", 64))
-                    .unwrap_or(Some(1));
-                let size = obj
-                    .get("size")
-                    .map(|n| self.byte_size(n, "`size`"))
-                    .unwrap_or(Some(ByteSize(64.0 * 1024.0 * 1024.0)));
-                let shared = self.shared_filesystem(&obj);
-                Some(Fault::IoStress(IoStressFault {
-                    target,
-                    path: path?,
-                    workers: workers?,
-                    size: size?,
-                    shared_filesystem: shared?,
-                }))
-            }
-            FaultKind::DiskFill => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let path = self
-                    .require(&obj, "path", &what, "/data")
-                    .and_then(|n| self.container_path(n, "`path`"));
-                let fill = obj.get("fill").map(|n| self.positive_percent(n, "`fill`"));
-                let size = obj.get("size").map(|n| self.byte_size(n, "`size`"));
-                let shared = self.shared_filesystem(&obj);
-                match (obj.key("fill"), obj.key("size")) {
-                    (None, None) => {
-                        self.error_hint(
-                            obj.pos,
-                            format!("{what} says neither how full nor how much"),
-                            "add `fill: 95%` (the filesystem's use, as df counts) or `size: 1GiB`",
-                        );
-                        return None;
-                    }
-                    (Some(_), Some(second)) => {
-                        self.error_hint(
-                            second.pos,
-                            format!("{what} takes one of `fill` and `size`, not both"),
-                            "keep `fill: 95%` (how full) or `size: 1GiB` (how much)",
-                        );
-                        return None;
-                    }
-                    _ => {}
-                }
-                Some(Fault::DiskFill(DiskFillFault {
-                    target,
-                    path: path?,
-                    fill: optional(fill)?,
-                    size: optional(size)?,
-                    shared_filesystem: shared?,
-                }))
-            }
-            FaultKind::Script => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let apply = self
-                    .require(&obj, "apply", &what, "[sh, -c, \"...\"]")
-                    .and_then(|n| self.argv(n, "`apply`"));
-                let revert = match obj.get("revert") {
-                    Some(n) => self.argv(n, "`revert`"),
-                    None => {
-                        self.error_hint(
-                            obj.pos,
-                            format!("{what} has no `revert`"),
-                            "every fault is undone: add `revert: [...]`, the command that undoes `apply` (it is journalled before `apply` runs, and must be safe to run twice)",
-                        );
-                        None
-                    }
-                };
-                let place = obj
-                    .get("in")
-                    .map(|n| self.script_place(n))
-                    .unwrap_or(Some(ScriptPlace::Container));
-                let timeout = obj
-                    .get("timeout")
-                    .map(|n| self.duration(n, "`timeout`"))
-                    .unwrap_or(Some(HumanDuration::from_secs(30)));
-                Some(Fault::Script(ScriptFault {
-                    target,
-                    apply: apply?,
-                    revert: revert?,
-                    place: place?,
-                    timeout: timeout?,
-                }))
-            }
-            FaultKind::Dns => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let names = match obj.get("names") {
-                    None => Some(Vec::new()),
-                    Some(n) => self.dns_names(n),
-                };
-                let error = obj.get("error").map(|n| {
-                    match self.name(n, "`error`").as_deref() {
-                        Some("nxdomain") => Some(DnsError::Nxdomain),
-                        Some("servfail") => Some(DnsError::Servfail),
-                        Some("timeout") => Some(DnsError::Timeout),
-                        Some(other) => {
-                            self.error_hint(
-                                n.pos,
-                                format!("unknown DNS error `{other}`"),
-                                "use `nxdomain` (no such name), `servfail` (the server failed) or `timeout` (no answer)",
-                            );
-                            None
-                        }
-                        None => None,
-                    }
-                });
-                let delay = obj.get("delay").map(|n| self.duration(n, "`delay`"));
-                match (obj.key("error"), obj.key("delay")) {
-                    (None, None) => {
-                        self.error_hint(
-                            obj.pos,
-                            format!("{what} says nothing about what the lookups get"),
-                            "add `error: nxdomain` (or `servfail`, `timeout`) or `delay: 2s`",
-                        );
-                        return None;
-                    }
-                    (Some(_), Some(second)) => {
-                        self.error_hint(
-                            second.pos,
-                            format!("{what} takes one of `error` and `delay`, not both"),
-                            "a lookup fails or comes late: keep one (write two scenarios for both)",
-                        );
-                        return None;
-                    }
-                    _ => {}
-                }
-                let percent = obj
-                    .get("percent")
-                    .map(|n| self.positive_percent(n, "`percent`"))
-                    .unwrap_or(Some(Percent(100.0)));
-                let shared = self.shared_namespace(&obj);
-                Some(Fault::Dns(DnsFault {
-                    target,
-                    shared: shared?,
-                    names: names?,
-                    error: optional(error)?,
-                    delay: optional(delay)?,
-                    percent: percent?,
-                }))
-            }
-            FaultKind::HttpFault => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let port = self
-                    .require(&obj, "port", &what, "8080")
-                    .and_then(|n| self.port(n, "`port`"));
-                let client = match obj.get("side") {
-                    None => Some(false),
-                    Some(side) => match self.name(side, "`side`").as_deref() {
-                        Some("server") => Some(false),
-                        Some("client") => Some(true),
-                        Some(other) => {
-                            self.error_hint(
-                                side.pos,
-                                format!("unknown side `{other}`"),
-                                "use `server` (the requests arriving at the container's `port`) or `client` (the requests it makes to `port` of the `to` services)",
-                            );
-                            None
-                        }
-                        None => None,
-                    },
-                };
-                let to = self.peers_opt(&obj, "to");
-                match (client, obj.key("to")) {
-                    (Some(true), None) => {
-                        self.error_hint(
-                            obj.get("side").map(|n| n.pos).unwrap_or(obj.pos),
-                            "`side: client` says whose requests, but not to whom",
-                            "add `to: [pricing]`: the services whose answers the container gets wrong",
-                        );
-                        return None;
-                    }
-                    (Some(false), Some(key)) => {
-                        self.error_hint(
-                            key.pos,
-                            "`to` goes with `side: client`",
-                            "add `side: client` (the requests the container makes to these services), or remove `to`",
-                        );
-                        return None;
-                    }
-                    _ => {}
-                }
-                client?;
-                let matcher = obj
-                    .get("match")
-                    .map(|n| self.http_match(n))
-                    .unwrap_or(Some(HttpMatch::default()));
-                let percent = obj
-                    .get("percent")
-                    .map(|n| self.positive_percent(n, "`percent`"))
-                    .unwrap_or(Some(Percent(100.0)));
-                let action = self.http_action(&obj, &what);
-                let shared = self.shared_namespace(&obj);
-                let mut fault = HttpFault::new(target, port?, to?, matcher?, percent?, action?);
-                fault.shared = shared?;
-                Some(Fault::HttpFault(fault))
-            }
-            FaultKind::Delay => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let latency = self
-                    .require(&obj, "latency", &what, "200ms")
-                    .and_then(|n| self.duration(n, "`latency`"));
-                let jitter = obj.get("jitter").map(|n| self.duration(n, "`jitter`"));
-                let correlation = obj
-                    .get("correlation")
-                    .map(|n| self.percent(n, "`correlation`"));
-                let to = self.peers_opt(&obj, "to");
-                let engine = self.engine(&obj);
-                let shared = self.shared_namespace(&obj);
-                Some(Fault::Delay(DelayFault {
-                    target,
-                    shared: shared?,
-                    latency: latency?,
-                    jitter: optional(jitter)?,
-                    correlation: optional(correlation)?,
-                    to: to?,
-                    engine: engine?,
-                }))
-            }
-            FaultKind::Loss => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let percent = self
-                    .require(&obj, "percent", &what, "10%")
-                    .and_then(|n| self.positive_percent(n, "`percent`"));
-                let correlation = obj
-                    .get("correlation")
-                    .map(|n| self.percent(n, "`correlation`"));
-                let to = self.peers_opt(&obj, "to");
-                let engine = self.engine(&obj);
-                let shared = self.shared_namespace(&obj);
-                Some(Fault::Loss(LossFault {
-                    target,
-                    shared: shared?,
-                    percent: percent?,
-                    correlation: optional(correlation)?,
-                    to: to?,
-                    engine: engine?,
-                }))
-            }
-            FaultKind::Duplicate | FaultKind::Corrupt => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let percent = self
-                    .require(&obj, "percent", &what, "5%")
-                    .and_then(|n| self.positive_percent(n, "`percent`"));
-                let to = self.peers_opt(&obj, "to");
-                let engine = self.engine(&obj);
-                let shared = self.shared_namespace(&obj);
-                let fault = PacketShareFault {
-                    target,
-                    shared: shared?,
-                    percent: percent?,
-                    to: to?,
-                    engine: engine?,
-                };
-                Some(if kind == FaultKind::Duplicate {
-                    Fault::Duplicate(fault)
-                } else {
-                    Fault::Corrupt(fault)
-                })
-            }
-            FaultKind::Bandwidth => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let rate = self.require(&obj, "rate", &what, "1mbit").and_then(|n| {
-                    let text = self.name(n, "`rate`")?;
-                    match text.parse::<crate::gameday::units::Rate>() {
-                        Ok(r) => Some(r),
-                        Err(e) => {
-                            self.error_hint(n.pos, e, "write e.g. `rate: 1mbit`");
-                            None
-                        }
-                    }
-                });
-                let shared = self.shared_namespace(&obj);
-                Some(Fault::Bandwidth(BandwidthFault {
-                    target,
-                    shared: shared?,
-                    rate: rate?,
-                }))
-            }
-            FaultKind::Partition => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let from = self
-                    .require(&obj, "from", &what, "[store]")
-                    .and_then(|n| self.peers(n));
-                let shared = self.shared_namespace(&obj);
-                let from = from?;
-                if from.is_empty() {
-                    self.error_hint(
-                        obj.key("from")?.pos,
-                        "`from` is empty",
-                        "name the services to cut off, e.g. `from: [store]`",
-                    );
-                    return None;
-                }
-                if let Selector::Service(own) = &target.selector
-                    && let Some(p) = from.iter().find(|p| &p.service == own)
-                {
-                    self.error_hint(
-                        p.pos,
-                        format!("a service cannot be partitioned from itself (`{own}`)"),
-                        "name the other side of the partition",
-                    );
-                    return None;
-                }
-                Some(Fault::Partition(PartitionFault {
-                    target,
-                    shared: shared?,
-                    from,
-                }))
-            }
-            FaultKind::Disconnect => {
-                let (target, obj) = self.target(body, &what, keys)?;
-                let network = self
-                    .require(&obj, "network", &what, "default")
-                    .and_then(|n| self.name(n, "`network`"));
-                let shared = self.shared_namespace(&obj);
-                Some(Fault::Disconnect(DisconnectFault {
-                    target,
-                    shared: shared?,
-                    network: network?,
-                }))
-            }
-        }
-    }
-
-    /// A list of service names (or one name).
-    pub(super) fn peers(&mut self, node: &Node) -> Option<Vec<Peer>> {
-        let one = |d: &mut Self, n: &Node| {
-            d.name(n, "a service name").map(|service| Peer {
-                service,
-                pos: n.pos,
-            })
-        };
-        match &node.value {
-            Value::Seq(items) => items
-                .iter()
-                .map(|n| one(self, n))
-                .collect::<Vec<_>>()
-                .into_iter()
-                .collect(),
-            Value::Str(_) => one(self, node).map(|p| vec![p]),
-            other => {
-                self.error_hint(
-                    node.pos,
-                    format!("expected a list of services, found {}", other.kind()),
-                    "write e.g. `[store, cache]`",
-                );
-                None
-            }
-        }
-    }
-
-    pub(super) fn peers_opt(&mut self, obj: &Obj<'_>, key: &str) -> Option<Vec<Peer>> {
-        match obj.get(key) {
-            None => Some(Vec::new()),
-            Some(n) => self.peers(n),
-        }
-    }
-
-    pub(super) fn engine(&mut self, obj: &Obj<'_>) -> Option<NetEngine> {
-        match obj.get("engine") {
-            None => Some(NetEngine::Auto),
-            Some(n) => match self.name(n, "`engine`").as_deref() {
-                Some("auto") => Some(NetEngine::Auto),
-                Some("netem") => Some(NetEngine::Netem),
-                Some("userspace") => Some(NetEngine::Userspace),
-                Some(other) => {
-                    self.error_hint(
-                        n.pos,
-                        format!("unknown engine `{other}`"),
-                        "use `auto` (netem where the kernel has it, else userspace), `netem` or `userspace`",
-                    );
-                    None
-                }
-                None => None,
-            },
         }
     }
 }

@@ -6,16 +6,19 @@
 //!
 //! Split by section as the file is: [`file`] (the top level, engines,
 //! scope, defaults), [`probes`] (probes and targets), [`scenarios`] (and
-//! steps), [`faults`], [`expect`] (expectations and halt conditions),
-//! [`control`] (the lease, `stop_if`, `notify`, `grafana`). This
+//! steps), [`faults`] (with [`net_faults`] and [`app_faults`]), [`expect`]
+//! (expectations and halt conditions), [`control`] (the lease, `stop_if`,
+//! `notify`, `grafana`). This
 //! module holds the decoder's state and the value helpers they share. Each
 //! kind (fault, probe, check, step) is picked from its kind enum by an
 //! exhaustive `match`, and each kind's keys sit next to its decoder.
 
+mod app_faults;
 mod control;
 mod expect;
 mod faults;
 mod file;
+mod net_faults;
 mod probes;
 mod scenarios;
 

@@ -1,11 +1,14 @@
-//! Fault kinds as the gameday file writes them, and what each does and
-//! how it is undone, in words (for the plan, the live view and reports).
+//! Fault kinds as the gameday file writes them: [`Fault`], its
+//! [`FaultKind`] keys, each kind's fields, and [`Fault::family`], which
+//! groups them by how they are made (`families`, where what each does is
+//! said in words).
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::Target;
-use super::app_faults::{DnsError, DnsFault, HttpFault, HttpSide};
+use super::app_faults::{DnsFault, HttpFault};
+use super::families::{AppFault, ContainerFault, FaultFamily, NetFault, StressFault};
 use super::keyed_kinds;
 use crate::gameday::units::{ByteSize, HumanDuration, Percent, Rate};
 use crate::gameday::yaml::Pos;
@@ -137,28 +140,42 @@ impl Fault {
         }
     }
 
+    /// The fault by how it is made: what everything that makes, checks
+    /// or describes a fault dispatches on.
+    pub fn family(&self) -> FaultFamily<'_> {
+        match self {
+            Fault::Kill(f) => FaultFamily::Container(ContainerFault::Kill(f)),
+            Fault::Stop(f) => FaultFamily::Container(ContainerFault::Stop(f)),
+            Fault::Restart(f) => FaultFamily::Container(ContainerFault::Restart(f)),
+            Fault::Pause(f) => FaultFamily::Container(ContainerFault::Pause(f)),
+            Fault::Delay(f) => FaultFamily::Net(NetFault::Delay(f)),
+            Fault::Loss(f) => FaultFamily::Net(NetFault::Loss(f)),
+            Fault::Duplicate(f) => FaultFamily::Net(NetFault::Duplicate(f)),
+            Fault::Corrupt(f) => FaultFamily::Net(NetFault::Corrupt(f)),
+            Fault::Bandwidth(f) => FaultFamily::Net(NetFault::Bandwidth(f)),
+            Fault::Partition(f) => FaultFamily::Net(NetFault::Partition(f)),
+            Fault::Disconnect(f) => FaultFamily::Net(NetFault::Disconnect(f)),
+            Fault::Process(f) => FaultFamily::Process(f),
+            Fault::CpuStress(f) => FaultFamily::Stress(StressFault::Cpu(f)),
+            Fault::MemoryStress(f) => FaultFamily::Stress(StressFault::Memory(f)),
+            Fault::IoStress(f) => FaultFamily::Stress(StressFault::Io(f)),
+            Fault::DiskFill(f) => FaultFamily::Stress(StressFault::DiskFill(f)),
+            Fault::Script(f) => FaultFamily::Script(f),
+            Fault::HttpFault(f) => FaultFamily::App(AppFault::Http(f)),
+            Fault::Dns(f) => FaultFamily::App(AppFault::Dns(f)),
+        }
+    }
+
     /// Services the fault names besides its target (`to:`, `from:`), which
     /// must resolve in scope too.
     pub fn peers(&self) -> &[Peer] {
-        match self {
-            Fault::Delay(f) => &f.to,
-            Fault::Loss(f) => &f.to,
-            Fault::Duplicate(f) | Fault::Corrupt(f) => &f.to,
-            Fault::Partition(f) => &f.from,
-            Fault::HttpFault(f) => &f.to,
-            Fault::Kill(_)
-            | Fault::Stop(_)
-            | Fault::Restart(_)
-            | Fault::Pause(_)
-            | Fault::Bandwidth(_)
-            | Fault::Disconnect(_)
-            | Fault::Process(_)
-            | Fault::CpuStress(_)
-            | Fault::MemoryStress(_)
-            | Fault::IoStress(_)
-            | Fault::DiskFill(_)
-            | Fault::Script(_)
-            | Fault::Dns(_) => &[],
+        match self.family() {
+            FaultFamily::Net(n) => n.peers(),
+            FaultFamily::App(a) => a.peers(),
+            FaultFamily::Container(_)
+            | FaultFamily::Process(_)
+            | FaultFamily::Stress(_)
+            | FaultFamily::Script(_) => &[],
         }
     }
 
@@ -167,96 +184,54 @@ impl Fault {
     /// outside the scope that share that namespace; `None` for the kinds
     /// that do not act on it.
     pub fn shared_namespace(&self) -> Option<SharedNamespace> {
-        match self {
-            Fault::Delay(f) => Some(f.shared),
-            Fault::Loss(f) => Some(f.shared),
-            Fault::Duplicate(f) | Fault::Corrupt(f) => Some(f.shared),
-            Fault::Bandwidth(f) => Some(f.shared),
-            Fault::Partition(f) => Some(f.shared),
-            Fault::Disconnect(f) => Some(f.shared),
-            Fault::HttpFault(f) => Some(f.shared),
-            Fault::Dns(f) => Some(f.shared),
-            Fault::Kill(_)
-            | Fault::Stop(_)
-            | Fault::Restart(_)
-            | Fault::Pause(_)
-            | Fault::Process(_)
-            | Fault::CpuStress(_)
-            | Fault::MemoryStress(_)
-            | Fault::IoStress(_)
-            | Fault::DiskFill(_)
-            | Fault::Script(_) => None,
+        match self.family() {
+            FaultFamily::Net(n) => Some(n.shared()),
+            FaultFamily::App(a) => Some(a.shared()),
+            FaultFamily::Container(_)
+            | FaultFamily::Process(_)
+            | FaultFamily::Stress(_)
+            | FaultFamily::Script(_) => None,
         }
     }
 
     /// The fault as a network fault, for the code that makes those
-    /// (`fault::net`); `None` for every other kind, so a new kind that is
-    /// not a network fault is added here and not there.
+    /// (`fault::net`); `None` for every other family.
     pub fn net(&self) -> Option<NetFault<'_>> {
-        match self {
-            Fault::Delay(f) => Some(NetFault::Delay(f)),
-            Fault::Loss(f) => Some(NetFault::Loss(f)),
-            Fault::Duplicate(f) => Some(NetFault::Duplicate(f)),
-            Fault::Corrupt(f) => Some(NetFault::Corrupt(f)),
-            Fault::Bandwidth(f) => Some(NetFault::Bandwidth(f)),
-            Fault::Partition(f) => Some(NetFault::Partition(f)),
-            Fault::Disconnect(f) => Some(NetFault::Disconnect(f)),
-            Fault::Kill(_)
-            | Fault::Stop(_)
-            | Fault::Restart(_)
-            | Fault::Pause(_)
-            | Fault::Process(_)
-            | Fault::CpuStress(_)
-            | Fault::MemoryStress(_)
-            | Fault::IoStress(_)
-            | Fault::DiskFill(_)
-            | Fault::Script(_)
-            | Fault::HttpFault(_)
-            | Fault::Dns(_) => None,
+        match self.family() {
+            FaultFamily::Net(n) => Some(n),
+            FaultFamily::Container(_)
+            | FaultFamily::Process(_)
+            | FaultFamily::Stress(_)
+            | FaultFamily::Script(_)
+            | FaultFamily::App(_) => None,
+        }
+    }
+
+    /// The fault as a stress worker's, for the code that makes those
+    /// (`fault::stress`); `None` for every other family.
+    pub fn stress(&self) -> Option<StressFault<'_>> {
+        match self.family() {
+            FaultFamily::Stress(s) => Some(s),
+            FaultFamily::Container(_)
+            | FaultFamily::Net(_)
+            | FaultFamily::Process(_)
+            | FaultFamily::Script(_)
+            | FaultFamily::App(_) => None,
         }
     }
 
     /// How the fault reaches the container: through the Docker API alone,
     /// or inside its network namespace (tc, iptables, the packet engine).
     pub fn reach(&self) -> Reach {
-        match self.net() {
-            None => self.local_reach(),
-            Some(NetFault::Disconnect(_)) => Reach::DockerNetwork,
-            Some(
-                NetFault::Delay(_)
-                | NetFault::Loss(_)
-                | NetFault::Duplicate(_)
-                | NetFault::Corrupt(_)
-                | NetFault::Bandwidth(_)
-                | NetFault::Partition(_),
-            ) => Reach::Namespace,
-        }
-    }
-
-    /// How a fault that is not a network fault reaches its container.
-    fn local_reach(&self) -> Reach {
-        match self {
-            Fault::CpuStress(_)
-            | Fault::MemoryStress(_)
-            | Fault::IoStress(_)
-            | Fault::DiskFill(_) => Reach::Host,
-            Fault::Script(s) => match s.place {
+        match self.family() {
+            FaultFamily::Container(_) | FaultFamily::Process(_) => Reach::DockerApi,
+            FaultFamily::Net(n) => n.reach(),
+            FaultFamily::Stress(_) => Reach::Host,
+            FaultFamily::Script(s) => match s.place {
                 ScriptPlace::Host => Reach::Host,
                 ScriptPlace::Container => Reach::DockerApi,
             },
-            Fault::HttpFault(_) | Fault::Dns(_) => Reach::Namespace,
-            Fault::Kill(_)
-            | Fault::Stop(_)
-            | Fault::Restart(_)
-            | Fault::Pause(_)
-            | Fault::Process(_)
-            | Fault::Delay(_)
-            | Fault::Loss(_)
-            | Fault::Duplicate(_)
-            | Fault::Corrupt(_)
-            | Fault::Bandwidth(_)
-            | Fault::Partition(_)
-            | Fault::Disconnect(_) => Reach::DockerApi,
+            FaultFamily::App(_) => Reach::Namespace,
         }
     }
 
@@ -267,194 +242,8 @@ impl Fault {
 
     /// What the fault does to `on` and how it is undone, in words.
     pub fn describe(&self, on: &str) -> (String, String) {
-        let toward = |peers: &[Peer]| {
-            if peers.is_empty() {
-                String::new()
-            } else {
-                format!(" toward {}", services(peers))
-            }
-        };
-        let remove = |what: &str| format!("remove the {what} from {on}");
-        let restart_unless = |restore: bool| {
-            if restore {
-                format!("start {on} again, wait until running")
-            } else {
-                "leave it stopped (restore: false)".into()
-            }
-        };
-        match self {
-            Fault::Kill(k) => (
-                format!("kill {on} with {}", k.signal),
-                restart_unless(k.restore),
-            ),
-            Fault::Stop(s) => (
-                format!("stop {on} (grace {})", s.timeout),
-                restart_unless(s.restore),
-            ),
-            Fault::Restart(r) => (
-                format!("restart {on} (grace {})", r.timeout),
-                format!("make sure {on} is running"),
-            ),
-            Fault::Pause(_) => (format!("pause {on}"), format!("unpause {on}")),
-            Fault::Delay(d) => {
-                let mut text = format!("delay packets from {on} by {}", d.latency);
-                if let Some(j) = d.jitter {
-                    text.push_str(&format!(" ± {j}"));
-                }
-                if let Some(c) = d.correlation {
-                    text.push_str(&format!(" (correlation {c})"));
-                }
-                (text + &toward(&d.to), remove("delay"))
-            }
-            Fault::Loss(l) => (
-                format!("drop {} of packets from {on}{}", l.percent, toward(&l.to)),
-                remove("packet loss"),
-            ),
-            Fault::Duplicate(d) => (
-                format!(
-                    "duplicate {} of packets from {on}{}",
-                    d.percent,
-                    toward(&d.to)
-                ),
-                remove("duplication"),
-            ),
-            Fault::Corrupt(c) => (
-                format!(
-                    "corrupt {} of packets from {on}{}",
-                    c.percent,
-                    toward(&c.to)
-                ),
-                remove("corruption"),
-            ),
-            Fault::Bandwidth(b) => (
-                format!("limit {on} to {} outgoing", b.rate),
-                remove("bandwidth limit"),
-            ),
-            Fault::Partition(p) => (
-                format!("cut {on} off from {} (both ways)", services(&p.from)),
-                format!("remove the partition rules from {on}"),
-            ),
-            Fault::Process(p) => {
-                let which = if p.pid1 {
-                    "processes (its main one included)"
-                } else {
-                    "processes (not its main one)"
-                };
-                (
-                    format!(
-                        "send {} to the {which} of {on} whose command line contains `{}`",
-                        p.signal, p.pattern
-                    ),
-                    if p.signal == "SIGSTOP" {
-                        "send them SIGCONT".to_string()
-                    } else {
-                        "nothing to undo (processes that end are restarted, or not, by what started them)"
-                            .to_string()
-                    },
-                )
-            }
-            Fault::CpuStress(c) => (
-                format!(
-                    "load {} CPU worker{} at {} each into the cgroup of {on}",
-                    c.workers,
-                    if c.workers == 1 { "" } else { "s" },
-                    c.load
-                ),
-                format!("stop the CPU workers in {on}"),
-            ),
-            Fault::MemoryStress(m) => (
-                format!("allocate and hold {} in the cgroup of {on}", m.size),
-                format!("free the memory held in {on}"),
-            ),
-            Fault::IoStress(i) => (
-                format!(
-                    "write with fsync to {} in {on} ({} writer{}, files of {})",
-                    i.path,
-                    i.workers,
-                    if i.workers == 1 { "" } else { "s" },
-                    i.size
-                ),
-                format!("stop the writers and remove their files from {on}"),
-            ),
-            Fault::DiskFill(d) => (
-                match (&d.fill, &d.size) {
-                    (Some(p), _) => format!("fill the filesystem of {} in {on} to {p}", d.path),
-                    (None, Some(b)) => format!("write a {b} file to {} in {on}", d.path),
-                    (None, None) => format!("fill {} in {on}", d.path),
-                },
-                format!("remove the fill file from {on}"),
-            ),
-            Fault::Script(s) => (
-                format!(
-                    "run `{}` {}",
-                    s.apply.join(" "),
-                    match s.place {
-                        ScriptPlace::Container => format!("in {on}"),
-                        ScriptPlace::Host => format!("on this host, for {on}"),
-                    }
-                ),
-                format!("run `{}`", s.revert.join(" ")),
-            ),
-            Fault::HttpFault(h) => (
-                match h.side {
-                    HttpSide::Server => format!(
-                        "answer {} of the HTTP requests{} arriving at port {} of {on} {}",
-                        h.percent,
-                        h.matcher.describe(),
-                        h.port,
-                        h.action().describe()
-                    ),
-                    HttpSide::Client => format!(
-                        "answer {} of the HTTP requests{} {on} makes to port {} of {} {}",
-                        h.percent,
-                        h.matcher.describe(),
-                        h.port,
-                        services(&h.to),
-                        h.action().describe()
-                    ),
-                },
-                format!("let the HTTP requests to {on} through again"),
-            ),
-            Fault::Dns(d) => (
-                format!(
-                    "answer {} of the lookups {on} makes{} {}",
-                    d.percent,
-                    if d.names.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" for {}", d.names.join(", "))
-                    },
-                    match (d.error, d.delay) {
-                        (Some(DnsError::Nxdomain), _) => "with NXDOMAIN (no such name)".to_string(),
-                        (Some(DnsError::Servfail), _) => "with SERVFAIL".to_string(),
-                        (Some(DnsError::Timeout), _) => "with nothing (they time out)".to_string(),
-                        (None, Some(delay)) => format!("{delay} late"),
-                        (None, None) => "late".to_string(),
-                    }
-                ),
-                format!("let the lookups of {on} through again"),
-            ),
-            Fault::Disconnect(d) => (
-                format!("disconnect {on} from network {}", d.network),
-                format!(
-                    "reconnect {on} to {} with its aliases and address",
-                    d.network
-                ),
-            ),
-        }
+        self.family().describe(on)
     }
-}
-
-/// The network faults, borrowed from a [`Fault`] ([`Fault::net`]).
-#[derive(Debug, Clone, Copy)]
-pub enum NetFault<'a> {
-    Delay(&'a DelayFault),
-    Loss(&'a LossFault),
-    Duplicate(&'a PacketShareFault),
-    Corrupt(&'a PacketShareFault),
-    Bandwidth(&'a BandwidthFault),
-    Partition(&'a PartitionFault),
-    Disconnect(&'a DisconnectFault),
 }
 
 /// How a fault reaches its container.
@@ -470,14 +259,6 @@ pub enum Reach {
     /// fill): on this host, or in a helper container on a remote engine;
     /// or a script run on this host.
     Host,
-}
-
-fn services(peers: &[Peer]) -> String {
-    peers
-        .iter()
-        .map(|p| p.service.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

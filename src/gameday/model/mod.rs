@@ -5,19 +5,22 @@
 //!
 //! Split by section as the file is: this module holds the file-level parts
 //! (engines, scope, defaults); [`probes`], [`scenarios`] (with expectations
-//! and steps) and [`faults`] hold the rest. Every kind of fault, probe, check
+//! and steps) and [`faults`] hold the rest ([`families`] groups the fault
+//! kinds by how they are made). Every kind of fault, probe, check
 //! and step is also named by a small `Copy` enum ([`FaultKind`], [`ProbeType`],
 //! [`CheckKind`], [`StepKind`]) listing its key in the file, so the decoder
 //! picks each kind with an exhaustive `match`.
 
 mod app_faults;
 mod control;
+mod families;
 mod faults;
 mod probes;
 mod scenarios;
 
 pub use app_faults::*;
 pub use control::*;
+pub use families::*;
 pub use faults::*;
 pub use probes::*;
 pub use scenarios::*;

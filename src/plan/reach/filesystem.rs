@@ -7,7 +7,7 @@
 use super::{Disk, HostFacts, TargetFacts, b};
 use crate::docker::{MountKind, TmpfsSize};
 use crate::fault::stress::{Room, Share, disk_reserve};
-use crate::gameday::model::Fault;
+use crate::gameday::model::{DiskFillFault, Fault, StressFault};
 
 /// The filesystem a fill or writers use in one container.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,27 +29,7 @@ pub(crate) struct Filesystem {
 /// A writing fault's `path`, and whether it may write to a filesystem
 /// shared with the host or other containers; `None` for the other kinds.
 pub(super) fn writes(fault: &Fault) -> Option<(&str, bool)> {
-    match fault {
-        Fault::IoStress(i) => Some((&i.path, i.shared_filesystem)),
-        Fault::DiskFill(d) => Some((&d.path, d.shared_filesystem)),
-        Fault::Kill(_)
-        | Fault::Stop(_)
-        | Fault::Restart(_)
-        | Fault::Pause(_)
-        | Fault::Delay(_)
-        | Fault::Loss(_)
-        | Fault::Duplicate(_)
-        | Fault::Corrupt(_)
-        | Fault::Bandwidth(_)
-        | Fault::Partition(_)
-        | Fault::Disconnect(_)
-        | Fault::Process(_)
-        | Fault::CpuStress(_)
-        | Fault::MemoryStress(_)
-        | Fault::Script(_)
-        | Fault::HttpFault(_)
-        | Fault::Dns(_) => None,
-    }
+    fault.stress()?.writes()
 }
 
 /// The filesystem of a fill's or writers' `path` in the container: the
@@ -251,17 +231,22 @@ impl Filesystem {
             }
             (Share::Tmpfs | Share::Own, _) => String::new(),
         };
-        if let Fault::IoStress(i) = fault {
-            return format!(
+        match fault.stress() {
+            Some(StressFault::Io(i)) => format!(
                 "rewrites {} file{} of {} with fsync{keeps}",
                 i.workers,
                 if i.workers == 1 { "" } else { "s" },
                 i.size
-            );
+            ),
+            Some(StressFault::DiskFill(d)) => self.filled(d, room, &keeps),
+            Some(StressFault::Cpu(_) | StressFault::Memory(_)) | None => String::new(),
         }
-        let Fault::DiskFill(d) = fault else {
-            return String::new();
-        };
+    }
+
+    /// What a fill writes, in words: what it asks for, what that is in
+    /// bytes now when known, and what a shared filesystem's reserve
+    /// leaves of it.
+    fn filled(&self, d: &DiskFillFault, room: Option<u64>, keeps: &str) -> String {
         // What it asks for, what that is in bytes now when known, and notes.
         let (asked, want, mut notes) = match (d.fill, d.size, self.disk, self.size) {
             (Some(p), _, Some(disk), _) => {

@@ -21,7 +21,7 @@ use super::{Inventory, ResolvedFault, ResolvedScenario};
 use crate::docker::{ContainerInfo, Placement, VolumeDetail};
 use crate::fault::stress::{Share, disk_reserve, memory_reserve};
 use crate::gameday::diag::Diagnostic;
-use crate::gameday::model::{Fault, Pick};
+use crate::gameday::model::{Fault, FaultFamily, Pick, StressFault};
 use crate::gameday::units::ByteSize;
 
 /// What discover found for these checks: the engines' hosts and the
@@ -145,26 +145,34 @@ fn b(n: u64) -> String {
 
 /// The faults that reach through a worker or signals of gameday's own.
 pub(super) fn checked(fault: &Fault) -> bool {
-    match fault {
-        Fault::CpuStress(_)
-        | Fault::MemoryStress(_)
-        | Fault::IoStress(_)
-        | Fault::DiskFill(_)
-        | Fault::Process(_) => true,
-        Fault::Kill(_)
-        | Fault::Stop(_)
-        | Fault::Restart(_)
-        | Fault::Pause(_)
-        | Fault::Delay(_)
-        | Fault::Loss(_)
-        | Fault::Duplicate(_)
-        | Fault::Corrupt(_)
-        | Fault::Bandwidth(_)
-        | Fault::Partition(_)
-        | Fault::Disconnect(_)
-        | Fault::Script(_)
-        | Fault::HttpFault(_)
-        | Fault::Dns(_) => false,
+    match fault.family() {
+        FaultFamily::Stress(_) | FaultFamily::Process(_) => true,
+        FaultFamily::Container(_)
+        | FaultFamily::Net(_)
+        | FaultFamily::Script(_)
+        | FaultFamily::App(_) => false,
+    }
+}
+
+/// Whether a fault signals the target's processes (`process`) rather
+/// than placing a worker in its PID namespace.
+fn signals(fault: &Fault) -> bool {
+    match fault.family() {
+        FaultFamily::Process(_) => true,
+        FaultFamily::Stress(_)
+        | FaultFamily::Container(_)
+        | FaultFamily::Net(_)
+        | FaultFamily::Script(_)
+        | FaultFamily::App(_) => false,
+    }
+}
+
+/// Whether a checked fault takes memory or disk of its target's host
+/// (whose figures it then needs).
+fn takes_room(fault: &Fault) -> bool {
+    match fault.stress() {
+        Some(StressFault::Memory(_) | StressFault::Io(_) | StressFault::DiskFill(_)) => true,
+        Some(StressFault::Cpu(_)) | None => false,
     }
 }
 
@@ -226,7 +234,7 @@ fn check_fault(
         if let Some((message, hint)) = shared_pid_namespace(fault, c, &facts.placement, inventory) {
             return refuse(message, hint);
         }
-        if let Fault::Process(_) | Fault::CpuStress(_) = fault {
+        if !takes_room(fault) {
             continue;
         }
         let host = match inventory.reach.hosts.get(&c.engine) {
@@ -299,7 +307,7 @@ fn shared_pid_namespace(
         fault.kind()
     );
     if mode == "host" {
-        let what = if let Fault::Process(_) = fault {
+        let what = if signals(fault) {
             "`process` would signal this host's processes"
         } else {
             "a stress worker placed in it would take this host's init for the container's main process (its files would land on the host, every host process's OOM score raised)"
@@ -328,7 +336,7 @@ fn shared_pid_namespace(
         ));
     };
     // `process` finds the target's own processes by their cgroup.
-    if let Fault::Process(_) = fault {
+    if signals(fault) {
         return None;
     }
     Some((
@@ -350,19 +358,20 @@ fn memory_take(
     filesystem: Option<&Filesystem>,
 ) -> Option<MemoryTake> {
     let in_tmpfs = || filesystem.filter(|fs| fs.memory);
-    let asked = if let Fault::MemoryStress(m) = fault {
-        m.size.0 as u64
-    } else if let Fault::DiskFill(d) = fault {
-        let size = in_tmpfs()?.size.unwrap_or(u64::MAX);
-        match (d.fill, d.size) {
-            (Some(p), _) => (size as f64 * p.0 / 100.0) as u64,
-            (None, Some(b)) => (b.0 as u64).min(size),
-            (None, None) => size,
+    let asked = match fault.stress()? {
+        StressFault::Memory(m) => m.size.0 as u64,
+        StressFault::DiskFill(d) => {
+            let size = in_tmpfs()?.size.unwrap_or(u64::MAX);
+            match (d.fill, d.size) {
+                (Some(p), _) => (size as f64 * p.0 / 100.0) as u64,
+                (None, Some(b)) => (b.0 as u64).min(size),
+                (None, None) => size,
+            }
         }
-    } else if let Fault::IoStress(i) = fault {
-        (u64::from(i.workers) * i.size.0 as u64).min(in_tmpfs()?.size.unwrap_or(u64::MAX))
-    } else {
-        return None;
+        StressFault::Io(i) => {
+            (u64::from(i.workers) * i.size.0 as u64).min(in_tmpfs()?.size.unwrap_or(u64::MAX))
+        }
+        StressFault::Cpu(_) => return None,
     };
     // A shared tmpfs keeps its reserve free: the worker writes no more.
     let asked = match filesystem {

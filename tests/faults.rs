@@ -290,7 +290,10 @@ fn recover_says_what_is_left_when_it_cannot_revert() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains(&format!("{name}: NOT reverted")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{name}: NOT reverted")),
+        "{stderr}"
+    );
     assert!(stderr.contains(&format!("docker start {id}")), "{stderr}");
 }
 

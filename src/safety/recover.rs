@@ -296,28 +296,21 @@ async fn fetch_watchdog_records(
     }
 }
 
-/// What the watchdog of the journal's run reverted, once: said until
-/// `recover` has said it (an observation by `recover` marks it).
+/// What the watchdogs of the journal's run reverted, once: said until
+/// `recover` has said it (an observation by `recover` marks it). A run on
+/// several engines has a watchdog on each, and each that fired says so:
+/// every one since `recover` last spoke is reported, each revert with the
+/// reason of the watchdog that made it.
 fn watchdog_reverts(path: &Path) -> Vec<Recovered> {
     let Ok(entries) = journal::read(path) else {
         return Vec::new();
     };
-    let fired = entries
+    let said = entries
         .iter()
-        .rposition(|e| matches!(e, JournalEntry::WatchdogFired { .. }));
-    let Some(fired) = fired else {
-        return Vec::new();
-    };
-    let said = entries[fired..].iter().any(|e| {
-        matches!(e, JournalEntry::Observation { by, text, .. } if by == "recover" && text.starts_with("the watchdog"))
-    });
-    if said {
-        return Vec::new();
-    }
-    let reason = match &entries[fired] {
-        JournalEntry::WatchdogFired { reason, .. } => reason.clone(),
-        _ => String::new(),
-    };
+        .rposition(|e| {
+            matches!(e, JournalEntry::Observation { by, text, .. } if by == "recover" && text.starts_with("the watchdog"))
+        })
+        .map_or(0, |at| at + 1);
     let container_of = |fault: &str| {
         entries.iter().find_map(|e| match e {
             JournalEntry::FaultIntent {
@@ -326,33 +319,42 @@ fn watchdog_reverts(path: &Path) -> Vec<Recovered> {
             _ => None,
         })
     };
-    let reverted: Vec<Recovered> = entries[fired..]
-        .iter()
-        .filter_map(|e| match e {
-            JournalEntry::FaultReverted {
-                fault_id,
-                by,
-                requested_at,
-                ..
-            } if by.starts_with("watchdog") => Some(Recovered {
+    let mut reasons: Vec<&str> = Vec::new();
+    let mut reverted: Vec<Recovered> = Vec::new();
+    for e in &entries[said..] {
+        if let JournalEntry::WatchdogFired { reason, .. } = e {
+            reasons.push(reason);
+        } else if let JournalEntry::FaultReverted {
+            fault_id,
+            by,
+            requested_at,
+            ..
+        } = e
+            && by.starts_with("watchdog")
+            && let Some(reason) = reasons.last()
+        {
+            reverted.push(Recovered {
                 journal: path.to_path_buf(),
                 fault_id: fault_id.clone(),
                 container: container_of(fault_id).unwrap_or_default(),
                 outcome: Outcome::Done(format!(
                     "already reverted by the run's watchdog at {} ({reason})",
-                    requested_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    requested_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 )),
-            }),
-            _ => None,
-        })
-        .collect();
+            });
+        }
+    }
+    if reasons.is_empty() {
+        return Vec::new();
+    }
     if let Ok(mut j) = Journal::create(path) {
         let _ = j.append(&JournalEntry::Observation {
             scenario: None,
             by: "recover".into(),
             text: format!(
-                "the watchdog had reverted {} fault(s): {reason}",
-                reverted.len()
+                "the watchdog had reverted {} fault(s): {}",
+                reverted.len(),
+                reasons.join("; ")
             ),
             at: Utc::now(),
         });
@@ -540,5 +542,66 @@ async fn wait_for_watchdogs(
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fired(reason: &str) -> JournalEntry {
+        JournalEntry::WatchdogFired {
+            reason: reason.into(),
+            faults: 1,
+            at: Utc::now(),
+        }
+    }
+
+    fn reverted(fault: &str, by: &str) -> JournalEntry {
+        JournalEntry::FaultReverted {
+            fault_id: fault.into(),
+            by: by.into(),
+            requested_at: Utc::now(),
+            confirmed_at: None,
+        }
+    }
+
+    /// A run on two engines whose watchdogs both fired: each revert is
+    /// said with its own watchdog's reason, once.
+    #[test]
+    fn every_watchdog_that_fired_is_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut j = Journal::create(&path).unwrap();
+        for e in [
+            reverted("f0", "run"),
+            fired("lease expired"),
+            reverted("f1", "watchdog"),
+            fired("link closed"),
+            reverted("f2", "watchdog@engine-b"),
+        ] {
+            j.append(&e).unwrap();
+        }
+        drop(j);
+        let said = watchdog_reverts(&path);
+        let outcomes: Vec<(&str, &Outcome)> = said
+            .iter()
+            .map(|r| (r.fault_id.as_str(), &r.outcome))
+            .collect();
+        assert_eq!(outcomes.len(), 2, "{said:?}");
+        assert!(
+            matches!(outcomes[0], ("f1", Outcome::Done(t)) if t.ends_with("(lease expired)")),
+            "{said:?}"
+        );
+        assert!(
+            matches!(outcomes[1], ("f2", Outcome::Done(t)) if t.ends_with("(link closed)")),
+            "{said:?}"
+        );
+        let entries = journal::read(&path).unwrap();
+        assert!(
+            matches!(entries.last(), Some(JournalEntry::Observation { text, .. }) if text == "the watchdog had reverted 2 fault(s): lease expired; link closed"),
+            "{entries:?}"
+        );
+        assert!(watchdog_reverts(&path).is_empty(), "said twice");
     }
 }

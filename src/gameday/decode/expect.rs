@@ -43,7 +43,7 @@ impl Decoder<'_> {
         if !self.check_fits(key, kind, probe) {
             return None;
         }
-        if check.is_relative() && !self.relative_has_before(key, value, during, baseline) {
+        if check.is_relative() && !self.relative_has_before(key, value, during, probe, baseline) {
             return None;
         }
         Some(Expectation {

@@ -1,8 +1,8 @@
 //! Thresholds of the numeric checks, absolute or relative to the before
 //! window (`"< 2x before"`), and what makes a relative one unusable: a
 //! check that measures no single figure (`status`), a window compared
-//! with itself (`during: before`), no before window at all (a `0s`
-//! baseline).
+//! with itself (`during: before`), a probe the before window (the
+//! baseline) cannot hold two runs of.
 
 use super::*;
 use crate::gameday::units::{REFERENCE, Threshold, ThresholdError, mentions_reference};
@@ -95,13 +95,17 @@ impl Decoder<'_> {
         true
     }
 
-    /// A relative check needs a before window other than its own: not
-    /// `during: before`, and a baseline longer than 0s. True when usable.
+    /// A relative check needs a before window other than its own (not
+    /// `during: before`) with samples of its probe to compare with: every
+    /// scenario's before window is the gameday's baseline (the steady
+    /// state, never 0s), which must hold at least two of the probe's runs.
+    /// True when usable.
     pub(super) fn relative_has_before(
         &mut self,
         key: &Key,
         value: &Node,
         during: Window,
+        probe: &Probe,
         baseline: HumanDuration,
     ) -> bool {
         if during == Window::Before {
@@ -115,14 +119,17 @@ impl Decoder<'_> {
             );
             return false;
         }
-        if baseline.0.is_zero() {
+        if probe.every.0 * 2 > baseline.0 {
+            let most = HumanDuration(baseline.0 / 2);
             self.error_hint(
                 value.pos,
                 format!(
-                    "`{}` is relative to `{REFERENCE}`, but there is no before window: `defaults.baseline` is 0s",
-                    key.name
+                    "`{}` is relative to `{REFERENCE}`, but probe `{}` runs every {}: the {baseline} baseline, every scenario's before window, holds at most one of its samples",
+                    key.name, probe.name, probe.every
                 ),
-                "give `defaults.baseline` a duration (e.g. `5s`): each probe's samples during the baseline, the gameday's steady state, are every scenario's before window; or write an absolute limit",
+                format!(
+                    "run the probe at least twice in the baseline (`every: {most}` or less), lengthen `defaults.baseline`, or write an absolute limit"
+                ),
             );
             return false;
         }

@@ -443,4 +443,23 @@ mod tests {
             .in_amounts();
         assert_eq!(limit(pct, 99.5), 98.5);
     }
+
+    #[test]
+    fn the_schema_describes_every_form_the_parser_takes() {
+        let schema = serde_json::to_value(schemars::schema_for!(Threshold<HumanDuration>)).unwrap();
+        let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        for example in schema["examples"].as_array().unwrap() {
+            let text = example.as_str().unwrap();
+            assert!(pattern.is_match(text), "{text}");
+            let parsed = if text.contains('%') && !text.contains("% of") {
+                Threshold::<Percent>::parse(text).map(|_| ())
+            } else {
+                Threshold::<HumanDuration>::parse(text).map(|_| ())
+            };
+            assert!(parsed.is_ok(), "{text}: {parsed:?}");
+        }
+        for text in ["<= 1.5 GiB", "< 2.5x before", "<= before+64MiB"] {
+            assert!(pattern.is_match(text), "{text}");
+        }
+    }
 }

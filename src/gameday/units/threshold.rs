@@ -462,4 +462,25 @@ mod tests {
             assert!(pattern.is_match(text), "{text}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn a_relative_threshold_reads_back_as_it_prints(
+            op in proptest::sample::select(vec![CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge]),
+            hundredths in 1u32..100_000,
+            millis in 0u64..100_000,
+            form in 0u8..4,
+        ) {
+            let k = f64::from(hundredths) / 100.0;
+            let d = HumanDuration::from_millis(millis);
+            let limit = match form {
+                0 => RelativeLimit::Times(k),
+                1 => RelativeLimit::Share(k),
+                2 => RelativeLimit::Plus(d),
+                _ => RelativeLimit::Minus(d),
+            };
+            let t = relative(op, limit);
+            proptest::prop_assert_eq!(ms(&t.to_string()), Ok(t));
+        }
+    }
 }

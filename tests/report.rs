@@ -38,6 +38,7 @@ fn fixed_result() -> RunResult {
         value: None,
         check: None,
         unit: None,
+        relative: None,
     };
     let timeline = |t_ms: f64, text: &str| TimelineEntry {
         t_ms,

@@ -6,17 +6,18 @@
 
 use std::collections::BTreeMap;
 
+use super::judged::{Figure, Judged, Measure};
 use super::{Evaluation, Frame, Verdict, fmt_ms, fmt_pct, percentile, tally, verdict};
 use crate::gameday::model::{Check, ExitCodes};
 use crate::gameday::units::{
     ByteSize, CmpOp, Comparison, ContainerState, CpuPercent, HealthState, HumanDuration, Number,
-    Percent, StatusSpec,
+    StatusSpec, Threshold,
 };
 use crate::probe::ProbeSample;
 
 /// A fold's step: it sees every sample of its probe (in start order),
 /// told whether the sample ran inside the expectation's window.
-trait Step {
+pub(super) trait Step {
     fn push(&mut self, s: &ProbeSample, frame: &Frame, in_window: bool);
     /// The verdict; `counted` is the window's sample count and `ok` its
     /// successes.
@@ -55,9 +56,9 @@ macro_rules! folds {
 }
 
 folds! {
-    Rate(SuccessRate),
+    Rate(Judged<SuccessRate>),
     Every(EverySample),
-    Latency(LatencyPercentile),
+    Latency(Judged<LatencyPercentile>),
     Recovery(Recovery),
     SelfHealing(SelfHealing),
     FirstFailure(FirstFailure),
@@ -66,23 +67,28 @@ folds! {
     Firing(FirstFiring),
     Restarts(RestartCount),
     Oom(OomSeen),
-    Readings(Readings),
+    Readings(Judged<Readings>),
 }
 
 impl Fold {
     /// The fold of `check`: the one place a check is matched.
     pub(super) fn of(check: &Check, frame: &Frame) -> Fold {
         let every = |want| Fold::Every(EverySample::new(want));
-        let latency = |cmp: &Comparison<HumanDuration>, label, p| {
-            Fold::Latency(LatencyPercentile {
-                cmp: *cmp,
+        let latency = |threshold: &Threshold<HumanDuration>, label, p| {
+            let measure = LatencyPercentile {
                 label,
                 p,
                 values: Vec::new(),
-            })
+            };
+            Fold::Latency(Judged::new(measure, threshold.in_amounts()))
+        };
+        let readings = |of, threshold: Threshold<f64>| {
+            Fold::Readings(Judged::new(Readings::new(of), threshold))
         };
         match check {
-            Check::SuccessRate(cmp) => Fold::Rate(SuccessRate { cmp: *cmp }),
+            Check::SuccessRate(threshold) => {
+                Fold::Rate(Judged::new(SuccessRate, threshold.in_amounts()))
+            }
             Check::Status(spec) => every(Every::Status(spec.clone())),
             Check::ExitCode(codes) => every(Every::ExitCode(codes.clone())),
             Check::State(state) => every(Every::State(*state)),
@@ -140,8 +146,8 @@ impl Fold {
                 read: 0,
                 killed: 0,
             }),
-            Check::Cpu(cmp) => Fold::Readings(Readings::new(Reading::Cpu(*cmp))),
-            Check::Memory(cmp) => Fold::Readings(Readings::new(Reading::Memory(*cmp))),
+            Check::Cpu(threshold) => readings(Reading::Cpu, threshold.in_amounts()),
+            Check::Memory(threshold) => readings(Reading::Memory, threshold.in_amounts()),
         }
     }
 }
@@ -152,23 +158,24 @@ fn limit_ms(limit: &HumanDuration) -> f64 {
 
 /// `success_rate`: the window's counts say it all.
 #[derive(Debug, Clone)]
-pub(super) struct SuccessRate {
-    cmp: Comparison<Percent>,
-}
+pub(super) struct SuccessRate;
 
-impl Step for SuccessRate {
-    fn push(&mut self, _: &ProbeSample, _: &Frame, _: bool) {}
+impl Measure for SuccessRate {
+    fn take(&mut self, _: &ProbeSample, _: bool) {}
 
-    fn finish(self, frame: &Frame, Counted { n, ok }: Counted) -> Evaluation {
+    fn figure(&mut self, frame: &Frame, Counted { n, ok }: Counted) -> Result<Figure, Evaluation> {
         if n == 0 {
-            return frame.empty();
+            return Err(frame.empty());
         }
         let rate = ok as f64 * 100.0 / n as f64;
-        Evaluation {
-            verdict: verdict(self.cmp.op.holds(&rate, &self.cmp.value.0)),
-            actual: format!("measured {} ({ok} of {n} samples ok)", fmt_pct(rate)),
-            value: Some(rate),
-        }
+        Ok(Figure {
+            value: rate,
+            said: format!("{} ({ok} of {n} samples ok)", fmt_pct(rate)),
+        })
+    }
+
+    fn show(&self, amount: f64) -> String {
+        fmt_pct(amount)
     }
 }
 
@@ -257,6 +264,7 @@ impl Step for EverySample {
                 tally(self.seen)
             ),
             value: Some(matching as f64 * 100.0 / n as f64),
+            relative: None,
         }
     }
 }
@@ -265,35 +273,37 @@ impl Step for EverySample {
 /// verdict is never decided on an estimate).
 #[derive(Debug, Clone)]
 pub(super) struct LatencyPercentile {
-    cmp: Comparison<HumanDuration>,
     label: &'static str,
     p: f64,
     values: Vec<f64>,
 }
 
-impl Step for LatencyPercentile {
-    fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
+impl Measure for LatencyPercentile {
+    fn take(&mut self, s: &ProbeSample, in_window: bool) {
         if in_window {
             self.values.push(s.latency_ms);
         }
     }
 
-    fn finish(mut self, frame: &Frame, _: Counted) -> Evaluation {
+    fn figure(&mut self, frame: &Frame, _: Counted) -> Result<Figure, Evaluation> {
         if self.values.is_empty() {
-            return frame.empty();
+            return Err(frame.empty());
         }
         self.values.sort_by(f64::total_cmp);
         let measured = percentile(&self.values, self.p).unwrap_or_default();
-        Evaluation {
-            verdict: verdict(self.cmp.op.holds(&measured, &limit_ms(&self.cmp.value))),
-            actual: format!(
-                "measured {} {} over {} samples",
+        Ok(Figure {
+            value: measured,
+            said: format!(
+                "{} {} over {} samples",
                 self.label,
                 fmt_ms(measured),
                 self.values.len()
             ),
-            value: Some(measured),
-        }
+        })
+    }
+
+    fn show(&self, amount: f64) -> String {
+        fmt_ms(amount)
     }
 }
 
@@ -330,6 +340,7 @@ impl Step for Recovery {
                     verdict: verdict(measured <= limit_ms(&self.limit)),
                     actual: format!("{how} {} after the revert", fmt_ms(measured)),
                     value: Some(measured),
+                    relative: None,
                 }
             }
             None => {
@@ -341,6 +352,7 @@ impl Step for Recovery {
                         fmt_ms(to - from)
                     ),
                     value: None,
+                    relative: None,
                 }
             }
         }
@@ -380,6 +392,7 @@ impl Step for SelfHealing {
                     self.since
                 ),
                 value: Some(0.0),
+                relative: None,
             };
         }
         match self.ok_end {
@@ -392,6 +405,7 @@ impl Step for SelfHealing {
                         fmt_ms(measured)
                     ),
                     value: Some(measured),
+                    relative: None,
                 }
             }
             None => Evaluation {
@@ -401,6 +415,7 @@ impl Step for SelfHealing {
                     fmt_ms(frame.windows.end - self.from)
                 ),
                 value: None,
+                relative: None,
             },
         }
     }
@@ -436,6 +451,7 @@ impl Step for FirstFailure {
                         fmt_ms(measured)
                     ),
                     value: Some(measured),
+                    relative: None,
                 }
             }
             None => Evaluation {
@@ -445,6 +461,7 @@ impl Step for FirstFailure {
                     self.held
                 ),
                 value: None,
+                relative: None,
             },
         }
     }
@@ -488,6 +505,7 @@ impl Step for LineCount {
             verdict: verdict(self.cmp.op.holds(&total, &self.cmp.value.0)),
             actual,
             value: Some(total),
+            relative: None,
         }
     }
 }
@@ -545,6 +563,7 @@ impl Step for Values {
                     tally(why_none)
                 ),
                 value: None,
+                relative: None,
             };
         }
         let range = if min == max {
@@ -566,6 +585,7 @@ impl Step for Values {
             verdict: verdict(holding == count && missing == 0),
             actual,
             value: Some(worst),
+            relative: None,
         }
     }
 }
@@ -597,6 +617,7 @@ impl Step for FirstFiring {
                     verdict: verdict(measured <= limit_ms(&self.limit)),
                     actual: format!("fired {} after the fault was applied", fmt_ms(measured)),
                     value: Some(measured),
+                    relative: None,
                 }
             }
             None => Evaluation {
@@ -606,6 +627,7 @@ impl Step for FirstFiring {
                     self.checks
                 ),
                 value: None,
+                relative: None,
             },
         }
     }
@@ -653,6 +675,7 @@ impl Step for RestartCount {
                     frame.during_name()
                 ),
                 value: None,
+                relative: None,
             };
         };
         let increase = self.increase;
@@ -664,6 +687,7 @@ impl Step for RestartCount {
                 if increase == 1 { "" } else { "s" }
             ),
             value: Some(measured),
+            relative: None,
         }
     }
 }
@@ -702,17 +726,18 @@ impl Step for OomSeen {
             verdict: verdict((killed > 0) == wanted),
             actual,
             value: Some(killed as f64),
+            relative: None,
         }
     }
 }
 
-/// Which stats reading a [`Readings`] fold judges.
-#[derive(Debug, Clone)]
+/// Which stats reading a [`Readings`] measure takes.
+#[derive(Debug, Clone, Copy)]
 enum Reading {
     /// The window's mean CPU use.
-    Cpu(Comparison<CpuPercent>),
+    Cpu,
     /// The window's peak memory use.
-    Memory(Comparison<ByteSize>),
+    Memory,
 }
 
 /// `cpu` (mean) and `memory` (peak): the window's readings.
@@ -737,11 +762,11 @@ impl Readings {
     }
 }
 
-impl Step for Readings {
-    fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
+impl Measure for Readings {
+    fn take(&mut self, s: &ProbeSample, in_window: bool) {
         let reading = match self.of {
-            Reading::Cpu(_) => s.cpu_pct,
-            Reading::Memory(_) => s.memory_bytes.map(|b| b as f64),
+            Reading::Cpu => s.cpu_pct,
+            Reading::Memory => s.memory_bytes.map(|b| b as f64),
         };
         if let (true, Some(v)) = (in_window, reading) {
             self.count += 1;
@@ -751,51 +776,57 @@ impl Step for Readings {
         }
     }
 
-    fn finish(self, frame: &Frame, Counted { n, .. }: Counted) -> Evaluation {
+    fn figure(&mut self, frame: &Frame, Counted { n, .. }: Counted) -> Result<Figure, Evaluation> {
         let Readings {
             of,
             count,
             sum,
             min,
             max,
-        } = self;
+        } = *self;
         if count == 0 {
             if n == 0 {
-                return frame.empty();
+                return Err(frame.empty());
             }
-            return Evaluation {
+            return Err(Evaluation {
                 verdict: Verdict::NotMet,
                 actual: format!(
                     "no sample of the {} window read the container's stats ({n} samples)",
                     frame.during_name()
                 ),
                 value: None,
-            };
+                relative: None,
+            });
         }
-        match of {
-            Reading::Cpu(cmp) => {
+        Ok(match of {
+            Reading::Cpu => {
                 let mean = sum / count as f64;
                 let pct = |v: f64| CpuPercent(v).to_string();
-                Evaluation {
-                    verdict: verdict(cmp.op.holds(&mean, &cmp.value.0)),
-                    actual: format!(
-                        "measured a mean of {} of a core (from {} to {}) over {count} samples",
+                Figure {
+                    value: mean,
+                    said: format!(
+                        "a mean of {} of a core (from {} to {}) over {count} samples",
                         pct(mean),
                         pct(min),
                         pct(max)
                     ),
-                    value: Some(mean),
                 }
             }
-            Reading::Memory(cmp) => Evaluation {
-                verdict: verdict(cmp.op.holds(&max, &cmp.value.0)),
-                actual: format!(
-                    "measured a peak of {} (low {}) over {count} samples",
+            Reading::Memory => Figure {
+                value: max,
+                said: format!(
+                    "a peak of {} (low {}) over {count} samples",
                     ByteSize(max),
                     ByteSize(min)
                 ),
-                value: Some(max),
             },
+        })
+    }
+
+    fn show(&self, amount: f64) -> String {
+        match self.of {
+            Reading::Cpu => CpuPercent(amount).to_string(),
+            Reading::Memory => ByteSize(amount).to_string(),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! ("success_rate >= 99%: measured 97.2% (95 of 98 samples ok)").
 //! [`Accumulator`] is fed a probe's samples in start order and hands each to
 //! its check's fold (`folds`, one type per family of checks, built once from
-//! the check); `sketch` holds the bounded estimates the reports describe.
+//! the check; `judged`, the numeric checks' figure held to a threshold,
+//! absolute or relative to the before window); `sketch` holds the bounded
+//! estimates the reports describe.
 
 use std::collections::BTreeMap;
 
@@ -13,10 +15,12 @@ use crate::gameday::model::{Expectation, Window};
 use crate::probe::ProbeSample;
 
 mod folds;
+mod judged;
 mod sketch;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use judged::RelativeFigures;
 pub(crate) use sketch::{Sketch, WindowSummary};
 
 /// The moments of one scenario, in ms since the start of the run.
@@ -76,6 +80,10 @@ pub struct Evaluation {
     /// The measured number, for tools comparing runs (%, ms, or count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
+    /// A check relative to the before window: that window's figure, the
+    /// limit and the ratio (`value` is the judged window's figure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative: Option<RelativeFigures>,
 }
 
 fn verdict(met: bool) -> Verdict {
@@ -140,6 +148,7 @@ impl Frame {
                 fmt_ms(to - from)
             ),
             value: None,
+            relative: None,
         }
     }
 }

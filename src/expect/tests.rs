@@ -2,7 +2,7 @@ use super::*;
 use crate::gameday::model::{Check, CheckKind, ExitCodes};
 use crate::gameday::units::{
     ByteSize, CmpOp, Comparison, ContainerState, CpuPercent, HealthState, HumanDuration, Number,
-    Percent, StatusSpec,
+    Percent, StatusSpec, Threshold,
 };
 use crate::gameday::yaml::Pos;
 use proptest::prelude::*;
@@ -84,10 +84,10 @@ fn success_rate_counts_only_the_window() {
     ];
     let e = expect(
         Window::Fault,
-        Check::SuccessRate(Comparison {
+        Check::SuccessRate(Threshold::Absolute(Comparison {
             op: CmpOp::Ge,
             value: Percent(50.0),
-        }),
+        })),
     );
     let r = evaluate(&e, &samples, &windows());
     assert_eq!(r.verdict, Verdict::Met);
@@ -116,20 +116,20 @@ fn latency_percentiles() {
         .collect();
     let p99 = expect(
         Window::Fault,
-        Check::LatencyP99(Comparison {
+        Check::LatencyP99(Threshold::Absolute(Comparison {
             op: CmpOp::Lt,
             value: HumanDuration::from_millis(100),
-        }),
+        })),
     );
     let r = evaluate(&p99, &samples, &windows());
     assert_eq!(r.actual, "measured p99 99ms over 100 samples");
     assert_eq!(r.verdict, Verdict::Met);
     let max = expect(
         Window::Fault,
-        Check::LatencyMax(Comparison {
+        Check::LatencyMax(Threshold::Absolute(Comparison {
             op: CmpOp::Lt,
             value: HumanDuration::from_millis(100),
-        }),
+        })),
     );
     assert_eq!(
         evaluate(&max, &samples, &windows()).verdict,
@@ -196,10 +196,10 @@ fn state_tallies_what_was_seen() {
 fn empty_windows_are_not_met() {
     let e = expect(
         Window::Fault,
-        Check::SuccessRate(Comparison {
+        Check::SuccessRate(Threshold::Absolute(Comparison {
             op: CmpOp::Ge,
             value: Percent(0.0),
-        }),
+        })),
     );
     let r = evaluate(&e, &[], &windows());
     assert_eq!(r.verdict, Verdict::NotMet);
@@ -235,19 +235,19 @@ fn container_readings_health_restarts_oom_cpu_and_memory() {
         restarts.actual,
         "restarted 1 time (restart count 0 to 1 over 4 samples)"
     );
-    let cpu = run(Check::Cpu(Comparison {
+    let cpu = run(Check::Cpu(Threshold::Absolute(Comparison {
         op: CmpOp::Ge,
         value: CpuPercent(90.0),
-    }));
+    })));
     assert_eq!(cpu.verdict, Verdict::Met, "{cpu:?}");
     assert_eq!(
         cpu.actual,
         "measured a mean of 100% of a core (from 60% to 160%) over 3 samples"
     );
-    let memory = run(Check::Memory(Comparison {
+    let memory = run(Check::Memory(Threshold::Absolute(Comparison {
         op: CmpOp::Lt,
         value: ByteSize(100.0 * 1024.0 * 1024.0),
-    }));
+    })));
     assert_eq!(memory.verdict, Verdict::NotMet);
     assert_eq!(
         memory.actual,
@@ -370,7 +370,7 @@ fn row(kind: CheckKind) -> (Window, Check, Verdict) {
     match kind {
         CheckKind::SuccessRate => (
             Window::Fault,
-            Check::SuccessRate(cmp(CmpOp::Ge, Percent(50.0))),
+            Check::SuccessRate(cmp(CmpOp::Ge, Percent(50.0)).into()),
             Verdict::NotMet,
         ),
         CheckKind::Status => (
@@ -380,22 +380,22 @@ fn row(kind: CheckKind) -> (Window, Check, Verdict) {
         ),
         CheckKind::LatencyP50 => (
             Window::Fault,
-            Check::LatencyP50(cmp(CmpOp::Lt, ms(100))),
+            Check::LatencyP50(cmp(CmpOp::Lt, ms(100)).into()),
             Verdict::NotMet,
         ),
         CheckKind::LatencyP95 => (
             Window::After,
-            Check::LatencyP95(cmp(CmpOp::Lt, ms(100))),
+            Check::LatencyP95(cmp(CmpOp::Lt, ms(100)).into()),
             Verdict::Met,
         ),
         CheckKind::LatencyP99 => (
             Window::Before,
-            Check::LatencyP99(cmp(CmpOp::Lt, ms(100))),
+            Check::LatencyP99(cmp(CmpOp::Lt, ms(100)).into()),
             Verdict::Met,
         ),
         CheckKind::LatencyMax => (
             Window::Fault,
-            Check::LatencyMax(cmp(CmpOp::Ge, ms(900))),
+            Check::LatencyMax(cmp(CmpOp::Ge, ms(900)).into()),
             Verdict::Met,
         ),
         CheckKind::RecoversWithin => (Window::After, Check::RecoversWithin(ms(500)), Verdict::Met),
@@ -434,12 +434,12 @@ fn row(kind: CheckKind) -> (Window, Check, Verdict) {
         CheckKind::OomKilled => (Window::After, Check::OomKilled(false), Verdict::NotMet),
         CheckKind::Cpu => (
             Window::Fault,
-            Check::Cpu(cmp(CmpOp::Ge, CpuPercent(100.0))),
+            Check::Cpu(cmp(CmpOp::Ge, CpuPercent(100.0)).into()),
             Verdict::Met,
         ),
         CheckKind::Memory => (
             Window::Before,
-            Check::Memory(cmp(CmpOp::Lt, ByteSize(64.0 * 1024.0 * 1024.0))),
+            Check::Memory(cmp(CmpOp::Lt, ByteSize(64.0 * 1024.0 * 1024.0)).into()),
             Verdict::Met,
         ),
     }
@@ -481,7 +481,7 @@ proptest! {
     #[test]
     fn success_rate_matches_a_plain_count(oks in proptest::collection::vec(any::<bool>(), 1..200), threshold in 0u32..=100) {
         let samples: Vec<_> = oks.iter().enumerate().map(|(i, ok)| sample(1100.0 + i as f64, *ok, 1.0, None)).collect();
-        let e = expect(Window::Fault, Check::SuccessRate(Comparison { op: CmpOp::Ge, value: Percent(f64::from(threshold)) }));
+        let e = expect(Window::Fault, Check::SuccessRate(Threshold::Absolute(Comparison { op: CmpOp::Ge, value: Percent(f64::from(threshold)) })));
         let r = evaluate(&e, &samples, &windows());
         let rate = oks.iter().filter(|o| **o).count() as f64 * 100.0 / oks.len() as f64;
         prop_assert_eq!(r.verdict == Verdict::Met, rate >= f64::from(threshold));

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::expect::{Evaluation, Verdict as CheckVerdict, Windows};
+use crate::expect::{Evaluation, RelativeFigures, Verdict as CheckVerdict, Windows};
 use crate::gameday::model::{Expectation, Unit};
 use crate::gameday::units::fmt_ms;
 
@@ -273,6 +273,11 @@ pub struct ExpectationResult {
     /// The unit of `value`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<Unit>,
+    /// A check relative to the before window (`"< 2x before"`): that
+    /// window's figure, the limit it gave and the ratio, in `unit`;
+    /// `value` is the judged window's figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative: Option<RelativeFigures>,
 }
 
 impl ExpectationResult {
@@ -286,6 +291,7 @@ impl ExpectationResult {
             value: evaluation.value,
             check: Some(kind.key().to_string()),
             unit: Some(kind.unit()),
+            relative: evaluation.relative,
         }
     }
 

@@ -10,7 +10,14 @@ pub(crate) const EXPECT_COMMON_KEYS: &[&str] = &["probe", "during"];
 pub(crate) const HALT_KEYS: &[&str] = &["probe", "failing_for"];
 
 impl Decoder<'_> {
-    pub(super) fn expectation(&mut self, node: &Node, probes: &[Probe]) -> Option<Expectation> {
+    /// One expectation; `baseline` is the length of every scenario's
+    /// before window, which relative checks compare with.
+    pub(super) fn expectation(
+        &mut self,
+        node: &Node,
+        probes: &[Probe],
+        baseline: HumanDuration,
+    ) -> Option<Expectation> {
         let known: Vec<&'static str> = EXPECT_COMMON_KEYS
             .iter()
             .chain(CheckKind::KEYS)
@@ -27,10 +34,16 @@ impl Decoder<'_> {
         let key = self.the_check(&obj)?;
         let value = obj.get(&key.name)?;
         let kind = CheckKind::from_key(&key.name)?;
+        if self.relative_where_not_taken(key, kind, value) {
+            return None;
+        }
         let check = self.check(kind, value)?;
         let (probe_ref, probe) = probe?;
         let during = self.window_of(&obj, key, kind, during)?;
         if !self.check_fits(key, kind, probe) {
+            return None;
+        }
+        if check.is_relative() && !self.relative_has_before(key, value, during, probe, baseline) {
             return None;
         }
         Some(Expectation {
@@ -91,22 +104,34 @@ impl Decoder<'_> {
     /// The check, decoded from its value.
     fn check(&mut self, kind: CheckKind, value: &Node) -> Option<Check> {
         Some(match kind {
-            CheckKind::SuccessRate => {
-                Check::SuccessRate(self.comparison(value, "`success_rate`", ">= 99%")?)
-            }
+            CheckKind::SuccessRate => Check::SuccessRate(self.threshold(
+                value,
+                "`success_rate`",
+                ">= 99%",
+                ">= before - 1%",
+            )?),
             CheckKind::Status => Check::Status(self.status_spec(value)?),
-            CheckKind::LatencyP50 => {
-                Check::LatencyP50(self.comparison(value, "`latency_p50`", "< 200ms")?)
-            }
-            CheckKind::LatencyP95 => {
-                Check::LatencyP95(self.comparison(value, "`latency_p95`", "< 500ms")?)
-            }
+            CheckKind::LatencyP50 => Check::LatencyP50(self.threshold(
+                value,
+                "`latency_p50`",
+                "< 200ms",
+                "< 2x before",
+            )?),
+            CheckKind::LatencyP95 => Check::LatencyP95(self.threshold(
+                value,
+                "`latency_p95`",
+                "< 500ms",
+                "< 2x before",
+            )?),
             CheckKind::LatencyP99 => {
-                Check::LatencyP99(self.comparison(value, "`latency_p99`", "< 1s")?)
+                Check::LatencyP99(self.threshold(value, "`latency_p99`", "< 1s", "< 2x before")?)
             }
-            CheckKind::LatencyMax => {
-                Check::LatencyMax(self.comparison(value, "`latency_max`", "< 2s")?)
-            }
+            CheckKind::LatencyMax => Check::LatencyMax(self.threshold(
+                value,
+                "`latency_max`",
+                "< 2s",
+                "<= before + 500ms",
+            )?),
             CheckKind::RecoversWithin => {
                 Check::RecoversWithin(self.duration(value, "`recovers_within`")?)
             }
@@ -134,10 +159,18 @@ impl Decoder<'_> {
                 Check::Restarts(self.comparison::<Number>(value, "`restarts`", "<= 1")?)
             }
             CheckKind::OomKilled => Check::OomKilled(self.boolean(value, "`oom_killed`")?),
-            CheckKind::Cpu => Check::Cpu(self.comparison::<CpuPercent>(value, "`cpu`", ">= 50%")?),
-            CheckKind::Memory => {
-                Check::Memory(self.comparison::<ByteSize>(value, "`memory`", "< 256MiB")?)
-            }
+            CheckKind::Cpu => Check::Cpu(self.threshold::<CpuPercent>(
+                value,
+                "`cpu`",
+                ">= 50%",
+                "<= 2x before",
+            )?),
+            CheckKind::Memory => Check::Memory(self.threshold::<ByteSize>(
+                value,
+                "`memory`",
+                "< 256MiB",
+                "<= before + 64MiB",
+            )?),
             CheckKind::State => {
                 let text = self.name(value, "`state`")?;
                 match text.parse::<ContainerState>() {

@@ -7,7 +7,8 @@
 //! Split by section as the file is: [`file`] (the top level, engines,
 //! scope, defaults), [`probes`] (probes and targets), [`scenarios`] (and
 //! steps), [`faults`] (with [`net_faults`] and [`app_faults`]), [`expect`]
-//! (expectations and halt conditions), [`control`] (the lease, `stop_if`,
+//! (expectations and halt conditions, with [`relative`] for thresholds
+//! relative to the before window), [`control`] (the lease, `stop_if`,
 //! `notify`, `grafana`). This
 //! module holds the decoder's state and the value helpers they share. Each
 //! kind (fault, probe, check, step) is picked from its kind enum by an
@@ -20,6 +21,7 @@ mod faults;
 mod file;
 mod net_faults;
 mod probes;
+mod relative;
 mod scenarios;
 
 pub(crate) use file::DEFAULT_HOST;

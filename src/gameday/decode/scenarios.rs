@@ -152,7 +152,9 @@ impl Decoder<'_> {
             .unwrap_or(Some(defaults.cooldown));
         let expect = match obj.get("expect") {
             None => Some(Vec::new()),
-            Some(n) => self.list(n, "`expect`", |d, item| d.expectation(item, probes)),
+            Some(n) => self.list(n, "`expect`", |d, item| {
+                d.expectation(item, probes, defaults.baseline)
+            }),
         };
         let halt_if = match obj.get("halt_if") {
             None => Some(Vec::new()),

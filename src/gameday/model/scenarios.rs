@@ -8,7 +8,7 @@ use super::keyed_kinds;
 use super::{Fault, ProbeRef, ProbeType};
 use crate::gameday::units::{
     ByteSize, Comparison, ContainerState, CpuPercent, HealthState, HumanDuration, Number, Percent,
-    StatusSpec,
+    StatusSpec, Threshold,
 };
 use crate::gameday::yaml::Pos;
 
@@ -191,14 +191,19 @@ impl std::fmt::Display for Expectation {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Check {
-    /// Share of successful samples, e.g. `">= 99%"`.
-    SuccessRate(Comparison<Percent>),
+    /// Share of successful samples, e.g. `">= 99%"`, or relative to the
+    /// before window, `">= before - 1%"`.
+    SuccessRate(Threshold<Percent>),
     /// Every sample answered with this HTTP status (code, `5xx`, or a list).
     Status(StatusSpec),
-    LatencyP50(Comparison<HumanDuration>),
-    LatencyP95(Comparison<HumanDuration>),
-    LatencyP99(Comparison<HumanDuration>),
-    LatencyMax(Comparison<HumanDuration>),
+    /// The window's median latency, e.g. `"< 200ms"` or `"< 2x before"`.
+    LatencyP50(Threshold<HumanDuration>),
+    /// The window's 95th percentile latency, e.g. `"< 500ms"`.
+    LatencyP95(Threshold<HumanDuration>),
+    /// The window's 99th percentile latency, e.g. `"< 1s"` or `"< 2x before"`.
+    LatencyP99(Threshold<HumanDuration>),
+    /// The window's slowest sample, e.g. `"< 2s"` or `"<= before + 500ms"`.
+    LatencyMax(Threshold<HumanDuration>),
     /// After the revert, the probe succeeds again within this time.
     RecoversWithin(HumanDuration),
     /// After the fault is applied, the probe fails within this time.
@@ -222,10 +227,11 @@ pub enum Check {
     /// `true`: the OOM killer struck (seen by some sample); `false`: no
     /// sample saw it.
     OomKilled(bool),
-    /// The window's mean CPU use, 100% being one core, e.g. `">= 50%"`.
-    Cpu(Comparison<CpuPercent>),
-    /// The window's peak memory use, e.g. `"< 256MiB"`.
-    Memory(Comparison<ByteSize>),
+    /// The window's mean CPU use, 100% being one core, e.g. `">= 50%"`
+    /// or `"<= 2x before"`.
+    Cpu(Threshold<CpuPercent>),
+    /// The window's peak memory use, e.g. `"< 256MiB"` or `"<= before + 64MiB"`.
+    Memory(Threshold<ByteSize>),
 }
 
 /// One exit code or a list of them.
@@ -340,6 +346,31 @@ impl CheckKind {
         }
     }
 
+    /// Whether the check's value may be relative to the before window
+    /// (`"< 2x before"`): the checks measuring one figure per window.
+    pub fn takes_relative(self) -> bool {
+        match self {
+            CheckKind::SuccessRate
+            | CheckKind::LatencyP50
+            | CheckKind::LatencyP95
+            | CheckKind::LatencyP99
+            | CheckKind::LatencyMax
+            | CheckKind::Cpu
+            | CheckKind::Memory => true,
+            CheckKind::Status
+            | CheckKind::RecoversWithin
+            | CheckKind::FailsWithin
+            | CheckKind::State
+            | CheckKind::ExitCode
+            | CheckKind::Matches
+            | CheckKind::Value
+            | CheckKind::FiresWithin
+            | CheckKind::Health
+            | CheckKind::Restarts
+            | CheckKind::OomKilled => false,
+        }
+    }
+
     /// The unit of the value the check measures.
     pub fn unit(self) -> Unit {
         match self {
@@ -389,6 +420,30 @@ impl Check {
 
     pub fn key(&self) -> &'static str {
         self.kind().key()
+    }
+
+    /// Whether the check's limit comes from the before window.
+    pub fn is_relative(&self) -> bool {
+        match self {
+            Check::SuccessRate(t) => t.is_relative(),
+            Check::LatencyP50(t)
+            | Check::LatencyP95(t)
+            | Check::LatencyP99(t)
+            | Check::LatencyMax(t) => t.is_relative(),
+            Check::Cpu(t) => t.is_relative(),
+            Check::Memory(t) => t.is_relative(),
+            Check::Status(_)
+            | Check::RecoversWithin(_)
+            | Check::FailsWithin(_)
+            | Check::State(_)
+            | Check::ExitCode(_)
+            | Check::Matches(_)
+            | Check::Value(_)
+            | Check::FiresWithin(_)
+            | Check::Health(_)
+            | Check::Restarts(_)
+            | Check::OomKilled(_) => false,
+        }
     }
 }
 

@@ -107,31 +107,36 @@ pub struct Comparison<T> {
 impl<T: FromStr<Err = String>> FromStr for Comparison<T> {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let s = text.trim();
-        let (op, rest) = [
-            (">=", CmpOp::Ge),
-            ("<=", CmpOp::Le),
-            ("==", CmpOp::Eq),
-            ("!=", CmpOp::Ne),
-            (">", CmpOp::Gt),
-            ("<", CmpOp::Lt),
-            ("=", CmpOp::Eq),
-        ]
-        .iter()
-        .find_map(|(sym, op)| s.strip_prefix(sym).map(|rest| (*op, rest)))
-        .ok_or_else(|| {
-            format!("`{s}` has no comparison operator; start it with one of >=, >, <=, <, ==, !=")
-        })?;
-        let rest = rest.trim();
-        if rest.starts_with(['<', '>', '=', '!']) {
-            let written: String = s.chars().take_while(|c| "<>=!".contains(*c)).collect();
-            return Err(format!(
-                "`{written}` is not an operator; use one of >=, >, <=, <, ==, !="
-            ));
-        }
+        let (op, rest) = split_op(text.trim())?;
         let value = rest.parse::<T>()?;
         Ok(Comparison { op, value })
     }
+}
+
+/// `">= 99%"` -> (`>=`, `"99%"`): the operator and the rest, trimmed.
+pub(super) fn split_op(s: &str) -> Result<(CmpOp, &str), String> {
+    let (op, rest) = [
+        (">=", CmpOp::Ge),
+        ("<=", CmpOp::Le),
+        ("==", CmpOp::Eq),
+        ("!=", CmpOp::Ne),
+        (">", CmpOp::Gt),
+        ("<", CmpOp::Lt),
+        ("=", CmpOp::Eq),
+    ]
+    .iter()
+    .find_map(|(sym, op)| s.strip_prefix(sym).map(|rest| (*op, rest)))
+    .ok_or_else(|| {
+        format!("`{s}` has no comparison operator; start it with one of >=, >, <=, <, ==, !=")
+    })?;
+    let rest = rest.trim();
+    if rest.starts_with(['<', '>', '=', '!']) {
+        let written: String = s.chars().take_while(|c| "<>=!".contains(*c)).collect();
+        return Err(format!(
+            "`{written}` is not an operator; use one of >=, >, <=, <, ==, !="
+        ));
+    }
+    Ok((op, rest))
 }
 
 impl<T: fmt::Display> fmt::Display for Comparison<T> {

@@ -5,8 +5,10 @@
 //! what was expected when the text is wrong.
 //!
 //! `duration` (durations and `fmt_ms`), `compare` (percentages, numbers,
-//! CPU shares and comparisons), `sizes` (rates and byte sizes), `state`
-//! (HTTP status specs, signals, container and health states).
+//! CPU shares and comparisons), `threshold` (a numeric check's limit:
+//! a comparison, or relative to the before window, `"< 2x before"`),
+//! `sizes` (rates and byte sizes), `state` (HTTP status specs, signals,
+//! container and health states).
 
 mod compare;
 mod duration;
@@ -14,6 +16,7 @@ mod sizes;
 mod state;
 #[cfg(test)]
 mod tests;
+mod threshold;
 
 pub use compare::Percent;
 pub(crate) use compare::{CmpOp, Comparison, CpuPercent, Number};
@@ -24,6 +27,7 @@ pub use sizes::Rate;
 pub use state::ContainerState;
 pub(crate) use state::{HealthState, StatusSpec};
 pub(crate) use state::{SIGNALS, parse_signal};
+pub(crate) use threshold::{REFERENCE, Relative, Threshold, ThresholdError, mentions_reference};
 
 /// `number * scale` for a decimal `number` like `1.5`, exact, in integers.
 fn parse_decimal_scaled(number: &str, scale: u128) -> Option<u128> {

@@ -302,10 +302,14 @@ fn watchdog_reverts(path: &Path) -> Vec<Recovered> {
     let Ok(entries) = journal::read(path) else {
         return Vec::new();
     };
-    let fired = entries
-        .iter()
-        .rposition(|e| matches!(e, JournalEntry::WatchdogFired { .. }));
-    let Some(fired) = fired else {
+    // The last time a watchdog fired, and why.
+    let fired = entries.iter().enumerate().rev().find_map(|(i, e)| {
+        let JournalEntry::WatchdogFired { reason, .. } = e else {
+            return None;
+        };
+        Some((i, reason.clone()))
+    });
+    let Some((fired, reason)) = fired else {
         return Vec::new();
     };
     let said = entries[fired..].iter().any(|e| {
@@ -314,27 +318,30 @@ fn watchdog_reverts(path: &Path) -> Vec<Recovered> {
     if said {
         return Vec::new();
     }
-    let reason = match &entries[fired] {
-        JournalEntry::WatchdogFired { reason, .. } => reason.clone(),
-        _ => String::new(),
-    };
     let container_of = |fault: &str| {
-        entries.iter().find_map(|e| match e {
-            JournalEntry::FaultIntent {
+        entries.iter().find_map(|e| {
+            let JournalEntry::FaultIntent {
                 fault_id, recipe, ..
-            } if fault_id == fault => Some(recipe.container_name().to_string()),
-            _ => None,
+            } = e
+            else {
+                return None;
+            };
+            (fault_id == fault).then(|| recipe.container_name().to_string())
         })
     };
     let reverted: Vec<Recovered> = entries[fired..]
         .iter()
-        .filter_map(|e| match e {
-            JournalEntry::FaultReverted {
+        .filter_map(|e| {
+            let JournalEntry::FaultReverted {
                 fault_id,
                 by,
                 requested_at,
                 ..
-            } if by.starts_with("watchdog") => Some(Recovered {
+            } = e
+            else {
+                return None;
+            };
+            by.starts_with("watchdog").then(|| Recovered {
                 journal: path.to_path_buf(),
                 fault_id: fault_id.clone(),
                 container: container_of(fault_id).unwrap_or_default(),
@@ -342,8 +349,7 @@ fn watchdog_reverts(path: &Path) -> Vec<Recovered> {
                     "already reverted by the run's watchdog at {} ({reason})",
                     requested_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 )),
-            }),
-            _ => None,
+            })
         })
         .collect();
     if let Ok(mut j) = Journal::create(path) {
@@ -486,9 +492,11 @@ fn watchdog_bound(path: &Path, unfinished: &journal::Unfinished) -> std::time::D
     let lease = journal::read(path)
         .unwrap_or_default()
         .iter()
-        .filter_map(|e| match e {
-            JournalEntry::WatchdogStarted { lease_ms, .. } => Some(*lease_ms),
-            _ => None,
+        .filter_map(|e| {
+            let JournalEntry::WatchdogStarted { lease_ms, .. } = e else {
+                return None;
+            };
+            Some(*lease_ms)
         })
         .max()
         .map_or(std::time::Duration::ZERO, std::time::Duration::from_millis);

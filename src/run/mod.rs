@@ -10,9 +10,10 @@
 //! - [`operator`]: lines typed at the terminal (observations, manual steps);
 //! - [`outcome`]: pure: from what happened to `result.json` and the exit code;
 //! - [`run_dir`]: naming and creating the run directory;
-//! - [`claim`]: the run's exclusive claim on its scope, held on the engine;
-//! - [`halt`]: the marker `gameday halt` leaves for a live run;
-//! - [`recover`]: reverting what a dead runner left; [`view`]: the live view.
+//! - [`view`]: the live view.
+//!
+//! What protects the scope (the claim, `gameday halt`'s marker, the
+//! watchdogs, `recover`) lives in [`crate::safety`].
 
 mod apply;
 mod dispatcher;

@@ -264,137 +264,18 @@ async fn deliver(
     webhooks: Vec<Webhook>,
     grafana: Option<(Grafana, String)>,
 ) -> Vec<String> {
-    let client = client();
-    let mut deliveries: JoinSet<(usize, Result<(), String>)> = JoinSet::new();
-    // Grafana regions: the POST of each fault's region, for its PATCH.
-    let mut regions: HashMap<String, tokio::sync::watch::Receiver<Option<u64>>> = HashMap::new();
-    let grafana_slot = webhooks.len();
-    let mut tallies = vec![Tally::default(); webhooks.len() + 1];
-    fn settle(result: (usize, Result<(), String>), tallies: &mut [Tally]) {
-        let (i, r) = result;
-        match r {
-            Ok(()) => tallies[i].sent += 1,
-            Err(e) => {
-                tallies[i].failed += 1;
-                tallies[i].last_error = Some(e);
-            }
-        }
-    }
+    // A slot per webhook, then Grafana's.
+    let mut deliveries = Deliveries::new(webhooks.len() + 1);
+    let mut regions = grafana
+        .as_ref()
+        .map(|(g, token)| Regions::new(g, token, webhooks.len()));
     while let Some((event, at)) = rx.recv().await {
-        while let Some(Ok(done)) = deliveries.try_join_next() {
-            settle(done, &mut tallies);
-        }
+        deliveries.settle_done();
         for (i, hook) in webhooks.iter().enumerate() {
-            let body = match hook.format {
-                WebhookFormat::Json => event.payload(&run, at),
-                WebhookFormat::Slack => json!({ "text": event.text(&run) }),
-            }
-            .to_string();
-            let url = hook.url.clone();
-            let timeout = hook.timeout.as_std();
-            let client = client.clone();
-            deliveries.spawn(async move {
-                let sent = post(
-                    &client,
-                    |c| {
-                        c.post(&url)
-                            .header("content-type", "application/json")
-                            .body(body.clone())
-                    },
-                    timeout,
-                )
-                .await;
-                (i, sent.map(|_| ()))
-            });
+            deliveries.post_webhook(i, hook, &event, &run, at);
         }
-        if let Some((g, token)) = &grafana {
-            match &event {
-                Event::FaultApplied {
-                    fault_id,
-                    scenario,
-                    action,
-                } => {
-                    let (tx, rx) = tokio::sync::watch::channel(None);
-                    regions.insert(fault_id.clone(), rx);
-                    let mut body = json!({
-                        "time": at.timestamp_millis(),
-                        "tags": ["gameday", run.run_id, scenario],
-                        "text": format!("gameday \"{}\": {scenario}: {action}", run.gameday),
-                    });
-                    if let Some(uid) = &g.dashboard_uid {
-                        body["dashboardUID"] = json!(uid);
-                    }
-                    let url = format!("{}/api/annotations", g.url.trim_end_matches('/'));
-                    let (client, token, body) = (client.clone(), token.clone(), body.to_string());
-                    deliveries.spawn(async move {
-                        let posted = post(
-                            &client,
-                            |c| {
-                                c.post(&url)
-                                    .bearer_auth(&token)
-                                    .header("content-type", "application/json")
-                                    .body(body.clone())
-                            },
-                            GRAFANA_TIMEOUT,
-                        )
-                        .await;
-                        let result = match posted {
-                            Ok(r) => {
-                                let id = r
-                                    .json_value()
-                                    .await
-                                    .and_then(|v| v.get("id").and_then(|i| i.as_u64()));
-                                let _ = tx.send(id);
-                                id.map(|_| ())
-                                    .ok_or_else(|| "no annotation id in the answer".to_string())
-                            }
-                            Err(e) => Err(e),
-                        };
-                        (grafana_slot, result)
-                    });
-                }
-                Event::FaultReverted { fault_id, .. } => {
-                    let Some(mut posted) = regions.remove(fault_id) else {
-                        continue;
-                    };
-                    let end = at.timestamp_millis();
-                    let base = g.url.trim_end_matches('/').to_string();
-                    let (client, token) = (client.clone(), token.clone());
-                    deliveries.spawn(async move {
-                        // The region's id comes from its POST, which may still be in flight.
-                        let id = match tokio::time::timeout(
-                            GRAFANA_TIMEOUT * 2,
-                            posted.wait_for(Option::is_some),
-                        )
-                        .await
-                        {
-                            Ok(Ok(id)) => *id,
-                            _ => None,
-                        };
-                        let Some(id) = id else {
-                            return (
-                                grafana_slot,
-                                Err("the region was never created".to_string()),
-                            );
-                        };
-                        let url = format!("{base}/api/annotations/{id}");
-                        let body = json!({ "timeEnd": end }).to_string();
-                        let patched = post(
-                            &client,
-                            |c| {
-                                c.patch(&url)
-                                    .bearer_auth(&token)
-                                    .header("content-type", "application/json")
-                                    .body(body.clone())
-                            },
-                            GRAFANA_TIMEOUT,
-                        )
-                        .await;
-                        (grafana_slot, patched.map(|_| ()))
-                    });
-                }
-                Event::RunStarted { .. } | Event::Halted { .. } | Event::RunFinished { .. } => {}
-            }
+        if let Some(regions) = &mut regions {
+            regions.on(&mut deliveries, &event, &run, at);
         }
     }
     // The run is over: what is still in flight gets one timeout, no more.
@@ -405,32 +286,244 @@ async fn deliver(
         .max()
         .unwrap_or_default()
         + Duration::from_millis(250);
-    let deadline = tokio::time::Instant::now() + longest;
-    loop {
-        match tokio::time::timeout_at(deadline, deliveries.join_next()).await {
-            Ok(Some(Ok(done))) => settle(done, &mut tallies),
-            Ok(Some(Err(_))) => {}
-            Ok(None) => break,
-            Err(_) => {
-                let left = deliveries.len();
-                deliveries.abort_all();
-                tallies.push(Tally {
-                    failed: left,
-                    last_error: Some(format!("{left} still in flight when the run ended")),
-                    ..Tally::default()
-                });
-                break;
+    let tallies = deliveries.drain(longest).await;
+    failures(&tallies, &webhooks, grafana.as_ref().map(|(g, _)| g))
+}
+
+/// The deliveries in flight and how each destination fared so far, by slot.
+struct Deliveries {
+    client: reqwest::Client,
+    tasks: JoinSet<(usize, Result<(), String>)>,
+    tallies: Vec<Tally>,
+}
+
+impl Deliveries {
+    fn new(slots: usize) -> Self {
+        Deliveries {
+            client: client(),
+            tasks: JoinSet::new(),
+            tallies: vec![Tally::default(); slots],
+        }
+    }
+
+    /// Count a finished delivery against its destination.
+    fn settle(&mut self, (i, r): (usize, Result<(), String>)) {
+        match r {
+            Ok(()) => self.tallies[i].sent += 1,
+            Err(e) => {
+                self.tallies[i].failed += 1;
+                self.tallies[i].last_error = Some(e);
             }
         }
     }
+
+    /// Count the deliveries finished so far, without waiting.
+    fn settle_done(&mut self) {
+        while let Some(Ok(done)) = self.tasks.try_join_next() {
+            self.settle(done);
+        }
+    }
+
+    /// Post `event` to webhook `i`, in the webhook's format.
+    fn post_webhook(
+        &mut self,
+        i: usize,
+        hook: &Webhook,
+        event: &Event,
+        run: &RunContext,
+        at: DateTime<Utc>,
+    ) {
+        let body = match hook.format {
+            WebhookFormat::Json => event.payload(run, at),
+            WebhookFormat::Slack => json!({ "text": event.text(run) }),
+        }
+        .to_string();
+        let url = hook.url.clone();
+        let timeout = hook.timeout.as_std();
+        let client = self.client.clone();
+        self.tasks.spawn(async move {
+            let sent = post(
+                &client,
+                |c| {
+                    c.post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                },
+                timeout,
+            )
+            .await;
+            (i, sent.map(|_| ()))
+        });
+    }
+
+    /// Wait for what is in flight, at most `longest`; what is still in
+    /// flight then is aborted and counted in a slot of its own.
+    async fn drain(mut self, longest: Duration) -> Vec<Tally> {
+        let deadline = tokio::time::Instant::now() + longest;
+        loop {
+            match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
+                Ok(Some(Ok(done))) => self.settle(done),
+                Ok(Some(Err(_))) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    let left = self.tasks.len();
+                    self.tasks.abort_all();
+                    self.tallies.push(Tally {
+                        failed: left,
+                        last_error: Some(format!("{left} still in flight when the run ended")),
+                        ..Tally::default()
+                    });
+                    break;
+                }
+            }
+        }
+        self.tallies
+    }
+}
+
+/// Grafana's regions, one per fault window: a fault applied POSTs the
+/// region, its revert PATCHes the region's end.
+struct Regions<'a> {
+    grafana: &'a Grafana,
+    token: &'a str,
+    /// Grafana's slot in the tallies.
+    slot: usize,
+    /// The POST of each open fault's region, for its PATCH.
+    open: HashMap<String, tokio::sync::watch::Receiver<Option<u64>>>,
+}
+
+impl<'a> Regions<'a> {
+    fn new(grafana: &'a Grafana, token: &'a str, slot: usize) -> Self {
+        Regions {
+            grafana,
+            token,
+            slot,
+            open: HashMap::new(),
+        }
+    }
+
+    fn on(
+        &mut self,
+        deliveries: &mut Deliveries,
+        event: &Event,
+        run: &RunContext,
+        at: DateTime<Utc>,
+    ) {
+        match event {
+            Event::FaultApplied {
+                fault_id,
+                scenario,
+                action,
+            } => self.start(deliveries, fault_id, scenario, action, run, at),
+            Event::FaultReverted { fault_id, .. } => self.end(deliveries, fault_id, at),
+            Event::RunStarted { .. } | Event::Halted { .. } | Event::RunFinished { .. } => {}
+        }
+    }
+
+    /// POST the region of fault `fault_id`, from `at`.
+    fn start(
+        &mut self,
+        deliveries: &mut Deliveries,
+        fault_id: &str,
+        scenario: &str,
+        action: &str,
+        run: &RunContext,
+        at: DateTime<Utc>,
+    ) {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        self.open.insert(fault_id.to_string(), rx);
+        let mut body = json!({
+            "time": at.timestamp_millis(),
+            "tags": ["gameday", run.run_id, scenario],
+            "text": format!("gameday \"{}\": {scenario}: {action}", run.gameday),
+        });
+        if let Some(uid) = &self.grafana.dashboard_uid {
+            body["dashboardUID"] = json!(uid);
+        }
+        let url = format!("{}/api/annotations", self.grafana.url.trim_end_matches('/'));
+        let (client, token, body) = (
+            deliveries.client.clone(),
+            self.token.to_string(),
+            body.to_string(),
+        );
+        let slot = self.slot;
+        deliveries.tasks.spawn(async move {
+            let posted = post(
+                &client,
+                |c| {
+                    c.post(&url)
+                        .bearer_auth(&token)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                },
+                GRAFANA_TIMEOUT,
+            )
+            .await;
+            let result = match posted {
+                Ok(r) => {
+                    let id = r
+                        .json_value()
+                        .await
+                        .and_then(|v| v.get("id").and_then(|i| i.as_u64()));
+                    let _ = tx.send(id);
+                    id.map(|_| ())
+                        .ok_or_else(|| "no annotation id in the answer".to_string())
+                }
+                Err(e) => Err(e),
+            };
+            (slot, result)
+        });
+    }
+
+    /// PATCH the end of fault `fault_id`'s region to `at`, once its POST
+    /// has answered; a fault without a region has nothing to end.
+    fn end(&mut self, deliveries: &mut Deliveries, fault_id: &str, at: DateTime<Utc>) {
+        let Some(mut posted) = self.open.remove(fault_id) else {
+            return;
+        };
+        let end = at.timestamp_millis();
+        let base = self.grafana.url.trim_end_matches('/').to_string();
+        let (client, token) = (deliveries.client.clone(), self.token.to_string());
+        let slot = self.slot;
+        deliveries.tasks.spawn(async move {
+            // The region's id comes from its POST, which may still be in flight.
+            let id =
+                match tokio::time::timeout(GRAFANA_TIMEOUT * 2, posted.wait_for(Option::is_some))
+                    .await
+                {
+                    Ok(Ok(id)) => *id,
+                    _ => None,
+                };
+            let Some(id) = id else {
+                return (slot, Err("the region was never created".to_string()));
+            };
+            let url = format!("{base}/api/annotations/{id}");
+            let body = json!({ "timeEnd": end }).to_string();
+            let patched = post(
+                &client,
+                |c| {
+                    c.patch(&url)
+                        .bearer_auth(&token)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                },
+                GRAFANA_TIMEOUT,
+            )
+            .await;
+            (slot, patched.map(|_| ()))
+        });
+    }
+}
+
+/// One line per destination with a failed delivery, named by origin only.
+fn failures(tallies: &[Tally], webhooks: &[Webhook], grafana: Option<&Grafana>) -> Vec<String> {
     let names: Vec<String> = webhooks
         .iter()
         .map(|w| format!("webhook {}", crate::redact::origin(&w.url)))
         .chain(std::iter::once(format!(
             "Grafana {}",
             grafana
-                .as_ref()
-                .map(|(g, _)| crate::redact::origin(&g.url))
+                .map(|g| crate::redact::origin(&g.url))
                 .unwrap_or_default()
         )))
         .chain(std::iter::once("notifications".to_string()))

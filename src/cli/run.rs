@@ -36,27 +36,8 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
     } = args;
     let gameday = gameday::load(&file)?;
     let at_terminal = std::io::stdin().is_terminal();
-    let manual_steps = gameday
-        .scenarios
-        .iter()
-        .flat_map(|s| &s.steps)
-        .filter(|s| matches!(s, Step::Manual(_)))
-        .count();
-    if manual_steps > 0 && !at_terminal && non_interactive != Some(NonInteractive::Skip) {
-        return Err(CliError::invalid(format!(
-            "{}: {manual_steps} manual step{} need{} a person to answer, and no one is at a terminal (standard input is not one)",
-            file.display(),
-            if manual_steps == 1 { "" } else { "s" },
-            if manual_steps == 1 { "s" } else { "" },
-        ))
-        .hint("run it from a terminal, or add `--non-interactive=skip` to run without them (each is recorded as skipped). Nothing was changed"));
-    }
-    let operator = at_terminal.then(|| Operator {
-        name: ["GAMEDAY_OPERATOR", "SUDO_USER", "USER"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty()))
-            .unwrap_or_else(|| "operator".to_string()),
-    });
+    refuse_unanswerable_steps(&gameday, &file, at_terminal, non_interactive)?;
+    let operator = at_terminal.then(operator_here);
     let scope = gameday.scope.compose_project.clone();
     let display = file.display().to_string();
     let (engines, inventory) = super::plan::discover(&gameday, &file).await?;
@@ -68,52 +49,21 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
     let (claims, taken_over) = claim_scope(&scope, &inventory, &engines, &run_id).await?;
     let claims = claim::keep_all(claims);
     let checked = async {
-        let plan = super::plan::resolve(gameday, inventory, &file)?;
-        if let Some((first, rest)) = plan.inventory.warnings.split_first() {
-            let mut error = CliError::invalid(first.clone());
-            for w in rest {
-                error = error.detail(format!("error: {w}"));
-            }
-            return Err(error.hint(format!(
-                "`gameday plan {display}` shows the whole plan; nothing was changed"
-            )));
-        }
-        let remote: Vec<&Engine> = engines.iter().filter(|e| !e.is_local()).collect();
-        if !remote.is_empty() && !yes {
-            confirm(&plan, &remote, &display)?;
-        }
-        Ok(plan)
+        let plan = checked_plan(gameday, inventory, &file, &engines, yes)?;
+        let notifier = start_notifier(&plan, &run_id)?;
+        Ok((plan, notifier))
     };
-    let plan = match checked.await {
-        Ok(plan) => plan,
+    let (plan, notifier) = match checked.await {
+        Ok(checked) => checked,
         Err(e) => {
             release(claims.stop().await).await;
             return Err(e);
         }
     };
-    let notifier = match crate::notify::Notifier::start(&plan.gameday, &run_id) {
-        Ok(n) => n,
-        Err(e) => {
-            release(claims.stop().await).await;
-            return Err(CliError::invalid(e.to_string()).hint(
-                "export the Grafana service-account token in that variable, or remove `grafana:`; nothing was changed",
-            ));
-        }
-    };
     notifier.handle().send(crate::notify::Event::RunStarted {
         scenarios: plan.gameday.scenarios.len(),
     });
-    eprintln!(
-        "Running gameday \"{}\" against compose project `{scope}`: {} scenario{}, about {}. Ctrl-C reverts every fault and stops.",
-        plan.gameday.gameday,
-        plan.gameday.scenarios.len(),
-        if plan.gameday.scenarios.len() == 1 {
-            ""
-        } else {
-            "s"
-        },
-        HumanDuration(plan.total)
-    );
+    announce(&plan, &scope);
     let probe_names = plan
         .gameday
         .probes
@@ -137,12 +87,13 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
         notify: notifier.handle(),
     };
     let task = tokio::spawn(run::run(plan, engines.clone(), options, events_tx));
-    let outcome = match task.await {
+    let joined = task.await;
+    let _ = view.await;
+    let outcome = match joined {
         Ok(outcome) => outcome,
         Err(panic) => {
             // Last line of defence: an internal error must not leave faults
             // behind. The journal knows what was applied; revert it now.
-            let _ = view.await;
             eprintln!(
                 "internal error: the run stopped unexpectedly ({panic}); reverting what it applied"
             );
@@ -150,33 +101,141 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
             return Ok(super::recover::after_crash(engines.default_engine(), &out, &scope).await);
         }
     };
-    let _ = view.await;
     release(claims.stop().await).await;
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(e @ run::RunError::Watchdog(_)) => {
+        Err(e) => return Err(run_failed(e, notifier, &out).await),
+    };
+    print_verdicts(&outcome.record.result);
+    write_reports(&outcome, template_dir.as_deref(), notifier).await;
+    Ok(outcome.exit_code)
+}
+
+/// Manual steps need a person at a terminal: without one, the run is
+/// refused before anything is touched, unless `--non-interactive=skip`
+/// says to record each as skipped.
+fn refuse_unanswerable_steps(
+    gameday: &gameday::model::Gameday,
+    file: &std::path::Path,
+    at_terminal: bool,
+    non_interactive: Option<NonInteractive>,
+) -> Result<(), CliError> {
+    let manual_steps = gameday
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.steps)
+        .filter(|s| matches!(s, Step::Manual(_)))
+        .count();
+    if manual_steps > 0 && !at_terminal && non_interactive != Some(NonInteractive::Skip) {
+        return Err(CliError::invalid(format!(
+            "{}: {manual_steps} manual step{} need{} a person to answer, and no one is at a terminal (standard input is not one)",
+            file.display(),
+            if manual_steps == 1 { "" } else { "s" },
+            if manual_steps == 1 { "s" } else { "" },
+        ))
+        .hint("run it from a terminal, or add `--non-interactive=skip` to run without them (each is recorded as skipped). Nothing was changed"));
+    }
+    Ok(())
+}
+
+/// The person at the terminal, by the first name the environment gives.
+fn operator_here() -> Operator {
+    Operator {
+        name: ["GAMEDAY_OPERATOR", "SUDO_USER", "USER"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty()))
+            .unwrap_or_else(|| "operator".to_string()),
+    }
+}
+
+/// The plan, once it resolves without a warning and a remote engine is
+/// confirmed (or `--yes`).
+fn checked_plan(
+    gameday: gameday::model::Gameday,
+    inventory: crate::plan::Inventory,
+    file: &std::path::Path,
+    engines: &crate::docker::Engines,
+    yes: bool,
+) -> Result<Plan, CliError> {
+    let display = file.display().to_string();
+    let plan = super::plan::resolve(gameday, inventory, file)?;
+    if let Some((first, rest)) = plan.inventory.warnings.split_first() {
+        let mut error = CliError::invalid(first.clone());
+        for w in rest {
+            error = error.detail(format!("error: {w}"));
+        }
+        return Err(error.hint(format!(
+            "`gameday plan {display}` shows the whole plan; nothing was changed"
+        )));
+    }
+    let remote: Vec<&Engine> = engines.iter().filter(|e| !e.is_local()).collect();
+    if !remote.is_empty() && !yes {
+        confirm(&plan, &remote, &display)?;
+    }
+    Ok(plan)
+}
+
+/// The notifier of the plan's `notify:` and `grafana:`; a Grafana token
+/// that is not set refuses the run.
+fn start_notifier(plan: &Plan, run_id: &str) -> Result<crate::notify::Notifier, CliError> {
+    crate::notify::Notifier::start(&plan.gameday, run_id).map_err(|e| {
+        CliError::invalid(e.to_string()).hint(
+            "export the Grafana service-account token in that variable, or remove `grafana:`; nothing was changed",
+        )
+    })
+}
+
+/// The run's first line: what runs against which scope, how long, how to stop.
+fn announce(plan: &Plan, scope: &str) {
+    eprintln!(
+        "Running gameday \"{}\" against compose project `{scope}`: {} scenario{}, about {}. Ctrl-C reverts every fault and stops.",
+        plan.gameday.gameday,
+        plan.gameday.scenarios.len(),
+        if plan.gameday.scenarios.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        HumanDuration(plan.total)
+    );
+}
+
+/// A run that could not go on: a watchdog that could not start is told to
+/// the team as a halt (nothing was applied without one); anything else may
+/// have left faults, which `recover` reverts.
+async fn run_failed(
+    e: run::RunError,
+    notifier: crate::notify::Notifier,
+    out: &std::path::Path,
+) -> CliError {
+    match e {
+        e @ run::RunError::Watchdog(_) => {
             let _ = notifier
                 .finish(crate::notify::Event::Halted {
                     reason: e.to_string(),
                 })
                 .await;
-            return Err(CliError::invalid(e.to_string()).hint(
+            CliError::invalid(e.to_string()).hint(
                 "no fault is applied without its watchdog; on a remote engine it runs from the helper image (scripts/build-nethelper-image, then load it there)",
-            ));
+            )
         }
-        Err(e) => {
-            return Err(CliError::fault_left(e.to_string()).hint(format!(
-                "`gameday recover --out {}` reverts whatever the journal says is left",
-                out.display()
-            )));
-        }
-    };
-    print_verdicts(&outcome.record.result);
-    // The reports, last: whatever happens to them, the run's record is
-    // written and its verdict stands.
+        e => CliError::fault_left(e.to_string()).hint(format!(
+            "`gameday recover --out {}` reverts whatever the journal says is left",
+            out.display()
+        )),
+    }
+}
+
+/// The reports, last: whatever happens to them, the run's record is
+/// written and its verdict stands. The team is told the end, with the
+/// report's path when it was written.
+async fn write_reports(
+    outcome: &run::RunOutcome,
+    template_dir: Option<&std::path::Path>,
+    notifier: crate::notify::Notifier,
+) {
     let report_path = outcome.run_dir.join("report.md");
-    let rendered =
-        crate::report::write_all(&outcome.run_dir, &outcome.record, template_dir.as_deref());
+    let rendered = crate::report::write_all(&outcome.run_dir, &outcome.record, template_dir);
     let result = &outcome.record.result;
     let warnings = notifier
         .finish(crate::notify::Event::RunFinished {
@@ -208,7 +267,6 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
             );
         }
     }
-    Ok(outcome.exit_code)
 }
 
 /// Refuse to start when a journal under `out` of this scope has faults

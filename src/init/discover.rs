@@ -381,7 +381,8 @@ async fn observe_connections(
                 let (address, path) = rest.split_once('/').unwrap_or((rest, ""));
                 Some((address.to_string(), format!("/{path}")))
             }
-            _ => None,
+            // Only an HTTP request makes a server call what it needs.
+            Some(Endpoint::Tcp { .. } | Endpoint::Unreachable { .. }) | None => None,
         })
         .collect();
     let deadline = tokio::time::Instant::now() + observe;

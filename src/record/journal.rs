@@ -333,7 +333,17 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
                 open.retain(|(id, _)| id != fault_id);
                 unconfirmed.remove(fault_id);
             }
-            _ => {}
+            // A revert that failed leaves its fault open: recover tries again.
+            // The rest say nothing of what is applied: the watchdog's own
+            // reverts follow it as `FaultReverted`.
+            JournalEntry::FaultRevertFailed { .. }
+            | JournalEntry::ClaimTakenOver { .. }
+            | JournalEntry::Phase { .. }
+            | JournalEntry::ProbeChanged { .. }
+            | JournalEntry::Halted { .. }
+            | JournalEntry::Observation { .. }
+            | JournalEntry::WatchdogStarted { .. }
+            | JournalEntry::WatchdogFired { .. } => {}
         }
     }
     Unfinished {
@@ -401,6 +411,133 @@ mod tests {
         assert_eq!(u.scope, "demo");
         assert_eq!(u.faults.len(), 1);
         assert_eq!(u.faults[0].1.container_id(), "b");
+    }
+
+    /// What each kind of entry does to fault `1`, applied and not yet
+    /// confirmed: open (a revert to do), unconfirmed (an apply that may
+    /// still land), the run finished. Written out per kind, so a kind added
+    /// later must be given its effect here before the tests compile.
+    fn effect_on_fault_1(entry: &JournalEntry) -> (bool, bool, bool) {
+        match entry {
+            JournalEntry::FaultApplied { .. } | JournalEntry::FaultApplyFailed { .. } => {
+                (true, false, false)
+            }
+            JournalEntry::FaultReverted { .. } => (false, false, false),
+            JournalEntry::RunFinished { .. } => (true, true, true),
+            JournalEntry::RunStarted { .. }
+            | JournalEntry::ClaimTakenOver { .. }
+            | JournalEntry::Phase { .. }
+            | JournalEntry::FaultIntent { .. }
+            | JournalEntry::FaultRevertFailed { .. }
+            | JournalEntry::ProbeChanged { .. }
+            | JournalEntry::Halted { .. }
+            | JournalEntry::Observation { .. }
+            | JournalEntry::WatchdogStarted { .. }
+            | JournalEntry::WatchdogFired { .. } => (true, true, false),
+        }
+    }
+
+    #[test]
+    fn every_kind_of_entry_does_what_it_says_to_the_open_faults() {
+        let at = Utc::now();
+        let started = JournalEntry::RunStarted {
+            run_id: "r".into(),
+            gameday: "g".into(),
+            scope: "demo".into(),
+            file: "f".into(),
+            at,
+            engine: None,
+            hosts: BTreeMap::new(),
+            engine_ids: BTreeMap::new(),
+        };
+        let intent = |id: &str| JournalEntry::FaultIntent {
+            fault_id: id.into(),
+            scenario: "s".into(),
+            kind: "pause".into(),
+            recipe: RevertRecipe::Unpause {
+                container_id: id.into(),
+                container_name: id.into(),
+            },
+            at,
+            host: None,
+            settle_ms: None,
+        };
+        let kinds = vec![
+            started.clone(),
+            JournalEntry::ClaimTakenOver {
+                from: "run 1 on host".into(),
+                at,
+            },
+            JournalEntry::Phase {
+                scenario: Some("s".into()),
+                phase: "fault".into(),
+                at,
+            },
+            intent("2"),
+            JournalEntry::FaultApplied {
+                fault_id: "1".into(),
+                requested_at: at,
+                confirmed_at: Some(at),
+            },
+            JournalEntry::FaultApplyFailed {
+                fault_id: "1".into(),
+                error: "no such container".into(),
+            },
+            JournalEntry::FaultReverted {
+                fault_id: "1".into(),
+                by: "run".into(),
+                requested_at: at,
+                confirmed_at: Some(at),
+            },
+            JournalEntry::FaultRevertFailed {
+                fault_id: "1".into(),
+                error: "no such container".into(),
+                by_hand: "docker unpause 1".into(),
+            },
+            JournalEntry::ProbeChanged {
+                probe: "health".into(),
+                ok: false,
+                detail: "HTTP 503".into(),
+                at,
+            },
+            JournalEntry::Halted {
+                reason: "Ctrl-C".into(),
+                at,
+            },
+            JournalEntry::Observation {
+                scenario: None,
+                by: "Sam".into(),
+                text: "the login page is slow".into(),
+                at,
+            },
+            JournalEntry::WatchdogStarted {
+                engine: "default".into(),
+                how: "process 4242 on this host".into(),
+                lease_ms: 10_000,
+                at,
+            },
+            JournalEntry::WatchdogFired {
+                reason: "lease missed".into(),
+                faults: 1,
+                at,
+            },
+            JournalEntry::RunFinished { exit_code: 0, at },
+        ];
+        let tags: std::collections::BTreeSet<String> = kinds
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap()["event"].to_string())
+            .collect();
+        assert_eq!(tags.len(), kinds.len(), "one entry of each kind");
+        for entry in kinds {
+            let u = unfinished(&[started.clone(), intent("1"), entry.clone()]);
+            let open = u.faults.iter().any(|(id, _)| id == "1");
+            let unconfirmed = u.unconfirmed.contains_key("1");
+            assert_eq!(
+                (open, unconfirmed, u.finished),
+                effect_on_fault_1(&entry),
+                "{entry:?}"
+            );
+        }
     }
 
     #[test]

@@ -10,9 +10,11 @@ use serde::Serialize;
 
 use super::chart::{self, Chart, Phase};
 use crate::gameday::model::ProbeType;
+use crate::probe::ProbeSample;
 use crate::record::RunRecord;
 use crate::record::flaps::{self, Change, Flap, FlapCount};
 use crate::record::journal::JournalEntry;
+use crate::record::result::{ProbeSummary, ScenarioResult};
 
 #[derive(Debug, Clone, Serialize)]
 pub(super) struct HtmlView {
@@ -71,68 +73,7 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
         result
             .scenarios
             .iter()
-            .map(|s| {
-                let w = s.windows?;
-                let held = (w.end - w.apply_start).max(1.0);
-                let lead = (w.baseline.1 - w.baseline.0).min(held * 0.15).max(0.0);
-                let range = (w.apply_start - lead, w.end);
-                let phases = [
-                    Phase {
-                        start_ms: range.0,
-                        end_ms: w.apply_start,
-                        class: "phase-before",
-                        label: "before",
-                    },
-                    Phase {
-                        start_ms: w.fault_start,
-                        end_ms: w.revert_start,
-                        class: "phase-fault",
-                        label: "fault",
-                    },
-                    Phase {
-                        start_ms: w.revert_start,
-                        end_ms: w.end,
-                        class: "phase-after",
-                        label: "cooldown",
-                    },
-                ];
-                let series = result
-                    .probes
-                    .iter()
-                    .map(|p| {
-                        // Kinds are read back from result.json: one unknown
-                        // to this version is charted by latency.
-                        let measure = match ProbeType::from_key(&p.kind) {
-                            Some(ProbeType::Container) => {
-                                return Series::State(Box::new(ContainerSeries {
-                                    state: chart::StateSeries::new(range),
-                                    cpu: chart::LatencySeries::new(chart::Measure::Cpu, range),
-                                    memory: chart::LatencySeries::new(
-                                        chart::Measure::Memory,
-                                        range,
-                                    ),
-                                }));
-                            }
-                            Some(ProbeType::Prometheus | ProbeType::Logs | ProbeType::Alert) => {
-                                chart::Measure::Value
-                            }
-                            Some(
-                                ProbeType::Http
-                                | ProbeType::Tcp
-                                | ProbeType::Exec
-                                | ProbeType::Command,
-                            )
-                            | None => chart::Measure::Latency,
-                        };
-                        Series::Latency(chart::LatencySeries::new(measure, range))
-                    })
-                    .collect();
-                Some(Charted {
-                    range,
-                    phases,
-                    series,
-                })
-            })
+            .map(|s| Charted::of(s, &result.probes))
             .collect()
     } else {
         Vec::new()
@@ -154,18 +95,8 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
             let Some(&i) = probe_index.get(probe) else {
                 return;
             };
-            let t = sample.t_ms;
-            for Charted { range, series, .. } in scenarios.iter_mut().flatten() {
-                if t >= range.0 && t <= range.1 {
-                    match &mut series[i] {
-                        Series::Latency(s) => s.push(sample),
-                        Series::State(s) => {
-                            s.state.push(sample);
-                            s.cpu.push(sample);
-                            s.memory.push(sample);
-                        }
-                    }
-                }
+            for charted in scenarios.iter_mut().flatten() {
+                charted.push(i, sample);
             }
         });
     }
@@ -182,31 +113,7 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
             .zip(scenarios)
             .map(|(s, charted)| ScenarioCharts {
                 name: s.name.clone(),
-                charts: match charted {
-                    None => Vec::new(),
-                    Some(Charted { phases, series, .. }) => result
-                        .probes
-                        .iter()
-                        .zip(series)
-                        .flat_map(|(p, series)| match series {
-                            Series::State(series) => {
-                                let ContainerSeries { state, cpu, memory } = *series;
-                                let mut charts = vec![chart::state_chart(&p.name, state, &phases)];
-                                for stats in [cpu, memory] {
-                                    if stats.has_values() {
-                                        charts.push(chart::latency_chart(
-                                            &p.name, &p.kind, stats, &phases,
-                                        ));
-                                    }
-                                }
-                                charts
-                            }
-                            Series::Latency(series) => {
-                                vec![chart::latency_chart(&p.name, &p.kind, series, &phases)]
-                            }
-                        })
-                        .collect(),
-                },
+                charts: charted.map_or_else(Vec::new, |c| c.into_charts(&result.probes)),
             })
             .collect();
         let chart_count = scenarios.iter().map(|s| s.charts.len()).sum();
@@ -218,6 +125,115 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
     Prepared { view, events }
 }
 
+impl Charted {
+    /// The charts of scenario `s` to fill, over its range: the fault's
+    /// window, with a lead of its baseline; none for a scenario without
+    /// windows (it never ran).
+    fn of(s: &ScenarioResult, probes: &[ProbeSummary]) -> Option<Charted> {
+        let w = s.windows?;
+        let held = (w.end - w.apply_start).max(1.0);
+        let lead = (w.baseline.1 - w.baseline.0).min(held * 0.15).max(0.0);
+        let range = (w.apply_start - lead, w.end);
+        let phases = [
+            Phase {
+                start_ms: range.0,
+                end_ms: w.apply_start,
+                class: "phase-before",
+                label: "before",
+            },
+            Phase {
+                start_ms: w.fault_start,
+                end_ms: w.revert_start,
+                class: "phase-fault",
+                label: "fault",
+            },
+            Phase {
+                start_ms: w.revert_start,
+                end_ms: w.end,
+                class: "phase-after",
+                label: "cooldown",
+            },
+        ];
+        let series = probes.iter().map(|p| Series::of(p, range)).collect();
+        Some(Charted {
+            range,
+            phases,
+            series,
+        })
+    }
+
+    /// A sample of probe `i`, kept when it falls in the range.
+    fn push(&mut self, i: usize, sample: &ProbeSample) {
+        let t = sample.t_ms;
+        if t >= self.range.0 && t <= self.range.1 {
+            self.series[i].push(sample);
+        }
+    }
+
+    fn into_charts(self, probes: &[ProbeSummary]) -> Vec<Chart> {
+        let Charted { phases, series, .. } = self;
+        probes
+            .iter()
+            .zip(series)
+            .flat_map(|(p, series)| series.into_charts(p, &phases))
+            .collect()
+    }
+}
+
+impl Series {
+    /// The series of probe `p`, by its kind.
+    fn of(p: &ProbeSummary, range: (f64, f64)) -> Series {
+        // Kinds are read back from result.json: one unknown to this
+        // version is charted by latency.
+        let measure = match ProbeType::from_key(&p.kind) {
+            Some(ProbeType::Container) => {
+                return Series::State(Box::new(ContainerSeries {
+                    state: chart::StateSeries::new(range),
+                    cpu: chart::LatencySeries::new(chart::Measure::Cpu, range),
+                    memory: chart::LatencySeries::new(chart::Measure::Memory, range),
+                }));
+            }
+            Some(ProbeType::Prometheus | ProbeType::Logs | ProbeType::Alert) => {
+                chart::Measure::Value
+            }
+            Some(ProbeType::Http | ProbeType::Tcp | ProbeType::Exec | ProbeType::Command)
+            | None => chart::Measure::Latency,
+        };
+        Series::Latency(chart::LatencySeries::new(measure, range))
+    }
+
+    fn push(&mut self, sample: &ProbeSample) {
+        match self {
+            Series::Latency(s) => s.push(sample),
+            Series::State(s) => {
+                s.state.push(sample);
+                s.cpu.push(sample);
+                s.memory.push(sample);
+            }
+        }
+    }
+
+    /// A container's state strip, and its CPU and memory lines when the
+    /// engine gave stats; any other probe's one line.
+    fn into_charts(self, p: &ProbeSummary, phases: &[Phase; 3]) -> Vec<Chart> {
+        match self {
+            Series::State(series) => {
+                let ContainerSeries { state, cpu, memory } = *series;
+                let mut charts = vec![chart::state_chart(&p.name, state, phases)];
+                for stats in [cpu, memory] {
+                    if stats.has_values() {
+                        charts.push(chart::latency_chart(&p.name, &p.kind, stats, phases));
+                    }
+                }
+                charts
+            }
+            Series::Latency(series) => {
+                vec![chart::latency_chart(&p.name, &p.kind, series, phases)]
+            }
+        }
+    }
+}
+
 /// The journal's probe changes that fold into flaps (by journal index),
 /// and the flaps (see record::flaps).
 fn journal_flaps(record: &RunRecord) -> (HashSet<usize>, Vec<Flap<'_>>) {
@@ -227,15 +243,17 @@ fn journal_flaps(record: &RunRecord) -> (HashSet<usize>, Vec<Flap<'_>>) {
         .journal
         .iter()
         .enumerate()
-        .filter_map(|(i, e)| match e {
-            JournalEntry::ProbeChanged { at, probe, .. } => Some((
+        .filter_map(|(i, e)| {
+            let JournalEntry::ProbeChanged { at, probe, .. } = e else {
+                return None;
+            };
+            Some((
                 i,
                 Change {
                     t_ms: ms_of(*at),
                     probe: probe.as_str(),
                 },
-            )),
-            _ => None,
+            ))
         })
         .collect();
     let just: Vec<Change<'_>> = changes.iter().map(|(_, c)| c.clone()).collect();

@@ -10,9 +10,10 @@
 //! - [`operator`]: lines typed at the terminal (observations, manual steps);
 //! - [`outcome`]: pure: from what happened to `result.json` and the exit code;
 //! - [`run_dir`]: naming and creating the run directory;
-//! - [`claim`]: the run's exclusive claim on its scope, held on the engine;
-//! - [`halt`]: the marker `gameday halt` leaves for a live run;
-//! - [`recover`]: reverting what a dead runner left; [`view`]: the live view.
+//! - [`view`]: the live view.
+//!
+//! What protects the scope (the claim, `gameday halt`'s marker, the
+//! watchdogs, `recover`) lives in [`crate::safety`].
 
 mod apply;
 mod dispatcher;
@@ -29,7 +30,7 @@ use tokio::sync::{mpsc, watch};
 use crate::docker::Engines;
 use crate::plan::Plan;
 use crate::probe::{self, Clock, ProbeRunner};
-use crate::record::journal::JournalEntry;
+use crate::record::journal::{Journal, JournalEntry};
 use crate::record::{self, RunRecord};
 use crate::safety::{halt, watchdog};
 use dispatcher::Dispatcher;
@@ -202,61 +203,20 @@ pub(crate) async fn run(
         })
     })?;
     let clock = Clock::start();
-    let _ = journal.append(&JournalEntry::RunStarted {
-        run_id: run_id.clone(),
-        gameday: plan.gameday.gameday.clone(),
-        scope: plan.gameday.scope.compose_project.clone(),
-        file: options.file.clone(),
-        at: clock.start_wall,
-        engine: Some(engines.default_engine().resolved_spec().clone()),
-        hosts: engines
-            .iter()
-            .skip(1)
-            .map(|e| (e.name().to_string(), e.resolved_spec().clone()))
-            .collect(),
-        engine_ids: engine_ids(&engines).await,
-    });
-    for from in &options.taken_over {
-        let _ = journal.append(&JournalEntry::ClaimTakenOver {
-            from: from.clone(),
-            at: chrono::Utc::now(),
-        });
-    }
+    journal_start(&mut journal, &plan, &engines, &options, clock).await;
 
     // The dead man's switch, before anything is touched.
     let (stops_tx, stops_rx) = mpsc::unbounded_channel();
     let scope = plan.gameday.scope.compose_project.clone();
-    let identity = watchdog::link::RunIdentity {
-        run_id: &run_id,
-        scope: &scope,
-        lease: plan.gameday.lease.as_std(),
-        journal: journal.path(),
-        log: &run_dir.join(WATCHDOG_LOG),
-    };
-    let watchdogs = match watchdog::link::Watchdogs::start(
-        watchdog_specs(&plan, &engines).await,
-        identity,
+    let watchdogs = start_watchdogs(
+        &plan,
+        &engines,
+        &run_id,
+        &run_dir,
         stops_tx.clone(),
+        &mut journal,
     )
-    .await
-    {
-        Ok(w) => w,
-        Err(e) => {
-            let _ = journal.append(&JournalEntry::RunFinished {
-                exit_code: crate::exit::INVALID,
-                at: chrono::Utc::now(),
-            });
-            return Err(RunError::Watchdog(e));
-        }
-    };
-    for (engine, how) in watchdogs.describe() {
-        let _ = journal.append(&JournalEntry::WatchdogStarted {
-            engine,
-            how,
-            lease_ms: plan.gameday.lease.as_std().as_millis() as u64,
-            at: chrono::Utc::now(),
-        });
-    }
+    .await?;
 
     let (samples_tx, samples_rx) = mpsc::unbounded_channel();
     let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -267,27 +227,8 @@ pub(crate) async fn run(
         stops_tx,
         cancel_rx.clone(),
     ));
-    let http = probe::http_client();
     let exec_gate = std::sync::Arc::new(probe::ExecGate::default());
-    let probe_tasks: Vec<_> = plan
-        .probes
-        .iter()
-        .enumerate()
-        .map(|(index, p)| {
-            let containers = p.containers();
-            // A probe of a container asks the engine that container lives on.
-            let engine = containers
-                .first()
-                .map_or(engines.default_engine(), |c| engines.of(c))
-                .clone();
-            let container_ids = containers.iter().map(|c| c.id.clone()).collect();
-            let mut runner =
-                ProbeRunner::new(index, p.probe.clone(), container_ids, http.clone(), engine);
-            runner.exec_gate = exec_gate.clone();
-            probe::spawn(runner, clock, samples_tx.clone(), cancel_rx.clone())
-        })
-        .collect();
-    drop(samples_tx);
+    let probe_tasks = spawn_probes(&plan, &engines, clock, &exec_gate, samples_tx, cancel_rx);
 
     let mut d = Dispatcher::new(
         run_id.clone(),
@@ -328,14 +269,131 @@ pub(crate) async fn run(
     for engine in engines.iter() {
         halt::clear(engine, &scope, &run_id).await;
     }
+    write_record(&plan, happened, run_dir, journal)
+}
+
+/// The journal's first lines: the run, where it runs, and the claims it
+/// took over.
+async fn journal_start(
+    journal: &mut Journal,
+    plan: &Plan,
+    engines: &Engines,
+    options: &RunOptions,
+    clock: Clock,
+) {
+    let _ = journal.append(&JournalEntry::RunStarted {
+        run_id: options.run_id.clone(),
+        gameday: plan.gameday.gameday.clone(),
+        scope: plan.gameday.scope.compose_project.clone(),
+        file: options.file.clone(),
+        at: clock.start_wall,
+        engine: Some(engines.default_engine().resolved_spec().clone()),
+        hosts: engines
+            .iter()
+            .skip(1)
+            .map(|e| (e.name().to_string(), e.resolved_spec().clone()))
+            .collect(),
+        engine_ids: engine_ids(engines).await,
+    });
+    for from in &options.taken_over {
+        let _ = journal.append(&JournalEntry::ClaimTakenOver {
+            from: from.clone(),
+            at: chrono::Utc::now(),
+        });
+    }
+}
+
+/// Every engine's watchdog, journaled; one that cannot start ends the run
+/// before anything is touched.
+async fn start_watchdogs(
+    plan: &Plan,
+    engines: &Engines,
+    run_id: &str,
+    run_dir: &std::path::Path,
+    stops: mpsc::UnboundedSender<String>,
+    journal: &mut Journal,
+) -> Result<watchdog::link::Watchdogs, RunError> {
+    let journal_path = journal.path().to_path_buf();
+    let identity = watchdog::link::RunIdentity {
+        run_id,
+        scope: &plan.gameday.scope.compose_project,
+        lease: plan.gameday.lease.as_std(),
+        journal: &journal_path,
+        log: &run_dir.join(WATCHDOG_LOG),
+    };
+    let watchdogs = match watchdog::link::Watchdogs::start(
+        watchdog_specs(plan, engines).await,
+        identity,
+        stops,
+    )
+    .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = journal.append(&JournalEntry::RunFinished {
+                exit_code: crate::exit::INVALID,
+                at: chrono::Utc::now(),
+            });
+            return Err(RunError::Watchdog(e));
+        }
+    };
+    for (engine, how) in watchdogs.describe() {
+        let _ = journal.append(&JournalEntry::WatchdogStarted {
+            engine,
+            how,
+            lease_ms: plan.gameday.lease.as_std().as_millis() as u64,
+            at: chrono::Utc::now(),
+        });
+    }
+    Ok(watchdogs)
+}
+
+/// One task per probe, each asking the engine its container lives on,
+/// sending its samples until `cancel`.
+fn spawn_probes(
+    plan: &Plan,
+    engines: &Engines,
+    clock: Clock,
+    exec_gate: &std::sync::Arc<probe::ExecGate>,
+    samples: mpsc::UnboundedSender<probe::ProbeSample>,
+    cancel: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let http = probe::http_client();
+    plan.probes
+        .iter()
+        .enumerate()
+        .map(|(index, p)| {
+            let containers = p.containers();
+            // A probe of a container asks the engine that container lives on.
+            let engine = containers
+                .first()
+                .map_or(engines.default_engine(), |c| engines.of(c))
+                .clone();
+            let container_ids = containers.iter().map(|c| c.id.clone()).collect();
+            let mut runner =
+                ProbeRunner::new(index, p.probe.clone(), container_ids, http.clone(), engine);
+            runner.exec_gate = exec_gate.clone();
+            probe::spawn(runner, clock, samples.clone(), cancel.clone())
+        })
+        .collect()
+}
+
+/// The run's record from what happened: `result.json` written, the
+/// journal's last line, and the same record `gameday report` reads back
+/// from these files.
+fn write_record(
+    plan: &Plan,
+    happened: outcome::Happened,
+    run_dir: PathBuf,
+    mut journal: Journal,
+) -> Result<RunOutcome, RunError> {
     let samples = happened.samples.clone();
-    let result = outcome::assemble(&plan, happened);
+    let result = outcome::assemble(plan, happened);
     record::write_result(&run_dir, &result)?;
     let _ = journal.append(&JournalEntry::RunFinished {
         exit_code: result.exit_code,
         at: result.ended_at,
     });
-    // The same record `gameday report` reads back from these files.
     let mut record = RunRecord {
         journal: record::journal::read(journal.path()).unwrap_or_default(),
         result,

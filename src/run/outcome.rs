@@ -155,24 +155,16 @@ impl Folds {
         *ok += usize::from(s.ok);
         latencies.push(s.latency_ms);
     }
-}
 
-/// The record of the run (`result.json`), from what happened and one pass
-/// over its samples (two when a probe flapped): nothing held grows with
-/// the length of the run but the latencies a percentile check decides on.
-pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
-    let g = &plan.gameday;
-    let probes = &g.probes.0;
-    let index_of: HashMap<&str, usize> = probes
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.name.as_str(), i))
-        .collect();
-    let evaluated =
-        |run: &ScenarioRun| matches!(run.status, ScenarioStatus::Ran | ScenarioStatus::Aborted);
-    let mut folds = Folds::new(
-        happened
-            .runs
+    /// The folds a run needs: an accumulator per expectation of every
+    /// scenario evaluated (ran or aborted, with windows), and per scenario
+    /// with windows the three window summaries of each probe with a latency.
+    fn of_runs(plan: &Plan, runs: &[ScenarioRun]) -> Self {
+        let g = &plan.gameday;
+        let probes = &g.probes.0;
+        let evaluated =
+            |run: &ScenarioRun| matches!(run.status, ScenarioStatus::Ran | ScenarioStatus::Aborted);
+        let checks = runs
             .iter()
             .enumerate()
             .filter(|(_, run)| evaluated(run))
@@ -183,9 +175,8 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
                     .iter()
                     .map(move |e| (k, e.probe.id.0, expect::Accumulator::new(e, w)))
             })
-            .collect(),
-        happened
-            .runs
+            .collect();
+        let effects = runs
             .iter()
             .map(|run| match &run.windows {
                 Some(w) => probes
@@ -202,19 +193,89 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
                     .collect(),
                 None => Vec::new(),
             })
-            .collect(),
-        probes.len(),
+            .collect();
+        Folds::new(checks, effects, probes.len())
+    }
+}
+
+/// The record of the run (`result.json`), from what happened and one pass
+/// over its samples (two when a probe flapped): nothing held grows with
+/// the length of the run but the latencies a percentile check decides on.
+pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
+    let mut folds = Folds::of_runs(plan, &happened.runs);
+    let changes = fold_samples(plan, &happened.samples, &mut folds);
+    let timeline = with_probe_changes(happened.timeline, changes, &happened.samples);
+    let Folds {
+        checks,
+        mut effects,
+        totals,
+        ..
+    } = folds;
+    let mut evaluations: Vec<Vec<expect::Evaluation>> = vec![Vec::new(); happened.runs.len()];
+    for (k, _, acc) in checks {
+        evaluations[k].push(acc.finish());
+    }
+    let scenarios: Vec<ScenarioResult> = happened
+        .runs
+        .into_iter()
+        .zip(evaluations)
+        .zip(effects.iter_mut().map(std::mem::take))
+        .map(|((run, evaluations), effects)| {
+            scenario_result(plan, evaluations, effects, &timeline, run)
+        })
+        .collect();
+    let summary = summary_of(&scenarios);
+    let outcome = outcome(
+        &summary,
+        happened.aborted_reason.is_some(),
+        !happened.faults_left.is_empty(),
     );
+    let checklist = crate::record::result::checklist_of(&scenarios);
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        run_id: happened.run_id,
+        gameday: gameday_info(plan, happened.file),
+        docker: docker_info(plan),
+        started_at: happened.started_at,
+        ended_at: happened.ended_at,
+        duration_ms: happened.duration_ms,
+        outcome,
+        exit_code: outcome.exit_code(),
+        aborted_reason: happened.aborted_reason,
+        steady_state: happened.steady,
+        scenarios,
+        probes: probe_summaries(plan, totals),
+        samples_file: crate::record::SAMPLES_FILE.to_string(),
+        faults_left: happened.faults_left,
+        observations: happened.observations,
+        checklist,
+        summary,
+    }
+}
+
+/// One pass over the run's samples, in start order, into `folds`; returns
+/// each probe's state changes (ok <-> failing), in the order results were
+/// known (the file's), with the timeline line each would add.
+fn fold_samples<'p>(
+    plan: &'p Plan,
+    samples: &Samples,
+    folds: &mut Folds,
+) -> Vec<(TimelineEntry, Change<'p>)> {
+    let probes = &plan.gameday.probes.0;
+    let index_of: HashMap<&str, usize> = probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
     // A run lasts at most its timeout: later than that (and a second of
     // slack for the channel), a sample cannot be overtaken.
     let mut orders: Vec<StartOrder> = probes
         .iter()
         .map(|p| StartOrder::new(p.timeout.as_std().as_secs_f64() * 1000.0 + 1000.0))
         .collect();
-    // Probe state changes, in the order results were known (the file's).
-    let mut changes: Vec<(TimelineEntry, Change<'_>)> = Vec::new();
+    let mut changes: Vec<(TimelineEntry, Change<'p>)> = Vec::new();
     let mut last: Vec<Option<bool>> = vec![None; probes.len()];
-    happened.samples.for_each(|probe, sample| {
+    samples.for_each(|probe, sample| {
         let Some(&i) = index_of.get(probe) else {
             return;
         };
@@ -237,15 +298,24 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
     for (i, order) in orders.iter_mut().enumerate() {
         order.drain(|s| folds.push(i, &s));
     }
-    // A probe that flaps keeps its first failure, first recovery and last
-    // change, and one line stands for the rest (the journal keeps them all).
-    let mut timeline = happened.timeline;
+    changes
+}
+
+/// The run's timeline with the probes' state changes added, sorted by time.
+/// A probe that flaps keeps its first failure, first recovery and last
+/// change, and one line stands for the rest (the journal keeps them all):
+/// counting what a flap stands for takes a second pass over the samples.
+fn with_probe_changes(
+    mut timeline: Vec<TimelineEntry>,
+    changes: Vec<(TimelineEntry, Change<'_>)>,
+    samples: &Samples,
+) -> Vec<TimelineEntry> {
     let just: Vec<Change<'_>> = changes.iter().map(|(_, c)| c.clone()).collect();
     let (keep, flaps) = flaps::collapse(&just);
     if !flaps.is_empty() {
         let index = flaps::FlapIndex::new(&flaps);
         let mut counts = vec![FlapCount::default(); flaps.len()];
-        happened.samples.for_each(|probe, sample| {
+        samples.for_each(|probe, sample| {
             if let Some(f) = index.covering(probe, sample.t_ms) {
                 counts[f].push(&flaps[f], sample);
             }
@@ -266,40 +336,27 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
             .map(|((entry, _), _)| entry),
     );
     timeline.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-    let Folds {
-        checks,
-        mut effects,
-        totals,
-        ..
-    } = folds;
-    let mut evaluations: Vec<Vec<expect::Evaluation>> = vec![Vec::new(); happened.runs.len()];
-    for (k, _, acc) in checks {
-        evaluations[k].push(acc.finish());
-    }
-    let scenarios: Vec<ScenarioResult> = happened
-        .runs
-        .into_iter()
-        .zip(evaluations)
-        .zip(effects.iter_mut().map(std::mem::take))
-        .map(|((run, evaluations), effects)| {
-            scenario_result(plan, evaluations, effects, &timeline, run)
-        })
-        .collect();
+    timeline
+}
+
+/// How many scenarios reached each verdict.
+fn summary_of(scenarios: &[ScenarioResult]) -> Summary {
     let count = |v: Verdict| scenarios.iter().filter(|s| s.verdict == v).count();
-    let summary = Summary {
+    Summary {
         scenarios: scenarios.len(),
         met: count(Verdict::Met),
         not_met: count(Verdict::NotMet),
         aborted: count(Verdict::Aborted),
         error: count(Verdict::Error),
         skipped: count(Verdict::Skipped),
-    };
-    let outcome = outcome(
-        &summary,
-        happened.aborted_reason.is_some(),
-        !happened.faults_left.is_empty(),
-    );
-    let probes = probes
+    }
+}
+
+/// Each probe's totals over the whole run, in the gameday's order.
+fn probe_summaries(plan: &Plan, totals: Vec<(usize, usize, expect::Sketch)>) -> Vec<ProbeSummary> {
+    plan.gameday
+        .probes
+        .0
         .iter()
         .zip(totals)
         .map(|(p, (n, ok, latencies))| {
@@ -315,50 +372,41 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
                 latency_p99_ms: has_latency.then(|| latencies.percentile(99.0)).flatten(),
             }
         })
-        .collect();
+        .collect()
+}
+
+/// What the record says of the gameday: its header, the file as named on
+/// the command line, its scope.
+fn gameday_info(plan: &Plan, file: String) -> GamedayInfo {
+    let g = &plan.gameday;
+    GamedayInfo {
+        title: g.gameday.clone(),
+        description: g.description.clone(),
+        participants: g.participants.clone(),
+        environment: g.environment.clone(),
+        recording: g.recording.clone(),
+        file,
+        scope: g.scope.compose_project.clone(),
+    }
+}
+
+/// What the record says of the engines the run spoke to.
+fn docker_info(plan: &Plan) -> DockerInfo {
     let inventory = &plan.inventory;
-    let checklist = crate::record::result::checklist_of(&scenarios);
-    RunResult {
-        schema_version: SCHEMA_VERSION,
-        run_id: happened.run_id,
-        gameday: GamedayInfo {
-            title: g.gameday.clone(),
-            description: g.description.clone(),
-            participants: g.participants.clone(),
-            environment: g.environment.clone(),
-            recording: g.recording.clone(),
-            file: happened.file,
-            scope: g.scope.compose_project.clone(),
-        },
-        docker: DockerInfo {
-            host: inventory.docker_host.clone(),
-            version: inventory.docker_version.clone(),
-            connection: inventory.docker_connection.clone(),
-            hosts: inventory
-                .other_engines
-                .iter()
-                .map(|e| HostInfo {
-                    name: e.name.clone(),
-                    host: e.host.clone(),
-                    version: e.version.clone(),
-                    connection: e.connection.clone(),
-                })
-                .collect(),
-        },
-        started_at: happened.started_at,
-        ended_at: happened.ended_at,
-        duration_ms: happened.duration_ms,
-        outcome,
-        exit_code: outcome.exit_code(),
-        aborted_reason: happened.aborted_reason,
-        steady_state: happened.steady,
-        scenarios,
-        probes,
-        samples_file: crate::record::SAMPLES_FILE.to_string(),
-        faults_left: happened.faults_left,
-        observations: happened.observations,
-        checklist,
-        summary,
+    DockerInfo {
+        host: inventory.docker_host.clone(),
+        version: inventory.docker_version.clone(),
+        connection: inventory.docker_connection.clone(),
+        hosts: inventory
+            .other_engines
+            .iter()
+            .map(|e| HostInfo {
+                name: e.name.clone(),
+                host: e.host.clone(),
+                version: e.version.clone(),
+                connection: e.connection.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -312,11 +312,14 @@ fn watchdog_reverts(path: &Path) -> Vec<Recovered> {
         })
         .map_or(0, |at| at + 1);
     let container_of = |fault: &str| {
-        entries.iter().find_map(|e| match e {
-            JournalEntry::FaultIntent {
+        entries.iter().find_map(|e| {
+            let JournalEntry::FaultIntent {
                 fault_id, recipe, ..
-            } if fault_id == fault => Some(recipe.container_name().to_string()),
-            _ => None,
+            } = e
+            else {
+                return None;
+            };
+            (fault_id == fault).then(|| recipe.container_name().to_string())
         })
     };
     let mut reasons: Vec<&str> = Vec::new();
@@ -488,9 +491,11 @@ fn watchdog_bound(path: &Path, unfinished: &journal::Unfinished) -> std::time::D
     let lease = journal::read(path)
         .unwrap_or_default()
         .iter()
-        .filter_map(|e| match e {
-            JournalEntry::WatchdogStarted { lease_ms, .. } => Some(*lease_ms),
-            _ => None,
+        .filter_map(|e| {
+            let JournalEntry::WatchdogStarted { lease_ms, .. } = e else {
+                return None;
+            };
+            Some(*lease_ms)
         })
         .max()
         .map_or(std::time::Duration::ZERO, std::time::Duration::from_millis);

@@ -19,9 +19,10 @@ use crate::docker::Engine;
 /// Where to start a worker.
 pub(crate) enum Placement<'a> {
     /// This very binary on this host, in a process group of its own (a
-    /// Ctrl-C at the terminal is the runner's to handle), or in a session
-    /// of its own (`own_session`: away from the runner's terminal), its
-    /// errors piped, or appended to `stderr_to`.
+    /// Ctrl-C at the terminal is the runner's to handle) and killed when
+    /// dropped, or in a session of its own (`own_session`: away from the
+    /// runner's terminal, never killed from here), its errors piped, or
+    /// appended to `stderr_to`.
     ThisHost {
         own_session: bool,
         stderr_to: Option<std::fs::File>,
@@ -233,10 +234,12 @@ impl Worker {
         stderr_to: Option<std::fs::File>,
     ) -> std::io::Result<Worker> {
         let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+        // A worker in a session of its own (the watchdog) must outlive
+        // whatever drops it here: it ends when its stdin closes, by itself.
         cmd.args(argv)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true);
+            .kill_on_drop(!own_session);
         match stderr_to {
             Some(file) => cmd.stderr(file),
             None => cmd.stderr(std::process::Stdio::piped()),
@@ -323,7 +326,9 @@ impl Worker {
         ) {
             (Parts::Local { stdin, .. }, Input::Local(s)) => *stdin = Some(s),
             (Parts::Helper { input, .. }, Input::Helper(w)) => *input = Some(w),
-            _ => {}
+            (Parts::Local { .. }, Input::Helper(_))
+            | (Parts::Helper { .. }, Input::Local(_))
+            | (Parts::Gone, Input::Local(_) | Input::Helper(_)) => {}
         }
         written
     }

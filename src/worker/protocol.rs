@@ -17,17 +17,21 @@ pub(crate) fn version() -> String {
     format!("{}+worker.{PROTOCOL}", env!("CARGO_PKG_VERSION"))
 }
 
-/// The version a worker announces: [`version`], except that a debug build
-/// answers `GAMEDAY_TEST_WORKER_VERSION` when it is set (the tests' stale
-/// worker; a release build, the helper image's, never reads it).
-pub(crate) fn announced_version() -> String {
+/// The version a worker of `kind` announces: [`version`], except that a
+/// debug build answers [`STALE_VERSION`] for the kind named by
+/// `GAMEDAY_TEST_STALE_WORKER` (the tests' stale worker; a release build,
+/// the helper image's, never reads it).
+pub(crate) fn announced_version(kind: WorkerKind) -> String {
     if cfg!(debug_assertions)
-        && let Ok(v) = std::env::var("GAMEDAY_TEST_WORKER_VERSION")
+        && std::env::var("GAMEDAY_TEST_STALE_WORKER").is_ok_and(|k| k == kind.key())
     {
-        return v;
+        return STALE_VERSION.to_string();
     }
     version()
 }
+
+/// What the tests' stale worker announces.
+const STALE_VERSION: &str = "0.0.0+worker.0";
 
 /// The worker's first line.
 pub(crate) fn ready_line(version: &str) -> String {

@@ -21,7 +21,7 @@ pub(crate) enum Refused {
 /// input, through the process's shared buffer so that whatever follows is
 /// still there for the worker).
 pub(crate) fn accept<W: Work>() -> Result<W, Refused> {
-    say(&ready_line(&announced_version()));
+    say(&ready_line(&announced_version(W::KIND)));
     let mut line = String::new();
     match std::io::stdin().lock().read_line(&mut line) {
         Ok(0) | Err(_) => Err(Refused::NoWork),

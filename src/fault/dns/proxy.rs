@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use super::{Job, ProxyWork, redirect_rules};
 use crate::fault::conntrack::{Protocol, Redirect, forget};
-use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, say, watch_end};
+use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, watch_end};
 use crate::gameday::model::DnsError;
+use crate::worker::serve::say;
 
 /// How long a passed lookup may wait for the resolver's answer.
 const UPSTREAM_WITHIN: Duration = Duration::from_secs(5);

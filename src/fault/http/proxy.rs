@@ -21,8 +21,9 @@ use hyper::{Request, Response};
 
 use super::{Job, ProxyWork, redirect_rules};
 use crate::fault::conntrack::{Protocol, Redirect, forget};
-use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, say, watch_end};
+use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, watch_end};
 use crate::gameday::model::{HttpAbort, HttpAction};
+use crate::worker::serve::say;
 
 /// How long connections already carried are passed through after the
 /// redirect is gone.

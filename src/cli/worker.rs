@@ -8,7 +8,7 @@ use clap::{ArgMatches, FromArgMatches};
 
 use super::{CliError, CliResult, with_runtime};
 use crate::worker::serve::{Refused, accept};
-use crate::worker::{MARK_FLAGS, Work, WorkerKind};
+use crate::worker::{MARK_FLAGS, MARK_SWITCHES, Work, WorkerKind};
 
 /// A worker's invocation: its kind (the marks are only for finding it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +39,17 @@ impl clap::Subcommand for Invocation {
                     .long(flag.trim_start_matches("--"))
                     .value_name("VALUE")
             });
+            let switches = MARK_SWITCHES.iter().map(|switch| {
+                clap::Arg::new(switch.trim_start_matches("--"))
+                    .long(switch.trim_start_matches("--"))
+                    .action(clap::ArgAction::SetTrue)
+            });
             cmd.subcommand(
                 clap::Command::new(kind.key())
                     .hide(true)
                     .about(kind.about())
-                    .args(marks),
+                    .args(marks)
+                    .args(switches),
             )
         })
     }
@@ -201,6 +207,7 @@ mod tests {
             "abc",
             "--kind",
             "cpu",
+            "--placed",
         ])
         .unwrap();
         assert!(matches!(

@@ -45,7 +45,7 @@ impl Protocol {
 }
 
 impl std::fmt::Display for Redirect {
-    /// `udp:53:40000`, as `gameday conntrack-forget` takes it.
+    /// `udp:53:40000`, as the work of `gameday conntrack-forget` carries it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let protocol = match self.protocol {
             Protocol::Tcp => "tcp",

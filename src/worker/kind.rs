@@ -102,15 +102,25 @@ impl WorkerKind {
 /// The flags a worker's command line may carry, for finding it again:
 /// the worker reads nothing from them (its job comes on stdin).
 pub(crate) const MARK_FLAGS: &[&str] = &["--tag", "--container", "--kind", "--run-id", "--marker"];
+/// The switches it may carry, as much for finding it (`--placed`: in a
+/// helper container, not on this host).
+pub(crate) const MARK_SWITCHES: &[&str] = &["--placed"];
 
-/// A worker's command line after its kind: `--flag value` pairs.
+/// A worker's command line after its kind: `--flag value` pairs and
+/// switches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Marks(Vec<(&'static str, String)>);
+pub(crate) struct Marks(Vec<(&'static str, Option<String>)>);
 
 impl Marks {
     pub(crate) fn with(mut self, flag: &'static str, value: impl Into<String>) -> Marks {
         debug_assert!(MARK_FLAGS.contains(&flag), "{flag} is not a mark");
-        self.0.push((flag, value.into()));
+        self.0.push((flag, Some(value.into())));
+        self
+    }
+
+    pub(crate) fn switch(mut self, switch: &'static str) -> Marks {
+        debug_assert!(MARK_SWITCHES.contains(&switch), "{switch} is not a mark");
+        self.0.push((switch, None));
         self
     }
 
@@ -120,7 +130,7 @@ impl Marks {
             .chain(
                 self.0
                     .iter()
-                    .flat_map(|(f, v)| [f.to_string(), v.to_string()]),
+                    .flat_map(|(f, v)| std::iter::once(f.to_string()).chain(v.clone())),
             )
             .collect()
     }
@@ -152,11 +162,16 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// `--tag TAG --container ID`.
+    /// `--tag TAG --container ID`, and `--placed` in a helper container.
     pub(crate) fn marks(&self) -> Marks {
-        Marks::default()
+        let marks = Marks::default()
             .with("--tag", self.tag.clone())
-            .with("--container", self.container.clone())
+            .with("--container", self.container.clone());
+        if self.placed {
+            marks.switch("--placed")
+        } else {
+            marks
+        }
     }
 
     pub(crate) fn max(&self) -> std::time::Duration {

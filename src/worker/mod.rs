@@ -17,7 +17,7 @@
 //!
 //! The command line carries only what finds a leftover worker in `/proc`
 //! or `docker top` (`--tag`, `--container`, `--kind`, `--run-id`,
-//! `--marker`: [`Work::marks`]); [`leftovers`] finds them by one
+//! `--marker`, `--placed`: [`Work::marks`]); [`leftovers`] finds them by one
 //! exhaustive `match` over [`WorkerKind`].
 //!
 //! - `kind`: [`WorkerKind`], [`Work`], [`Target`] (the container a worker
@@ -33,7 +33,9 @@ pub(crate) mod leftovers;
 pub(crate) mod protocol;
 pub(crate) mod serve;
 
-pub(crate) use kind::{HelperRoom, MARK_FLAGS, Marks, Target, Targeted, Work, WorkerKind};
+pub(crate) use kind::{
+    HelperRoom, MARK_FLAGS, MARK_SWITCHES, Marks, Target, Targeted, Work, WorkerKind,
+};
 pub(crate) use launch::{First, HelperOutput, Parts, Placement, Worker, helper_labels, launch};
 pub(crate) use protocol::WorkerError;
 

@@ -115,7 +115,7 @@ fn reserves_are_a_share_with_a_floor() {
 }
 
 /// A worker's command line carries only what finds it: its kind, tag,
-/// container and work's name.
+/// container, whether it is placed in a helper, and its work's name.
 #[test]
 fn a_workers_command_line_carries_what_finds_it() {
     use crate::worker::Work as _;
@@ -134,6 +134,6 @@ fn a_workers_command_line_carries_what_finds_it() {
     };
     assert_eq!(
         job.marks().argv(Job::KIND).join(" "),
-        "stress --tag gameday:1:s1-f1 --container abc --kind cpu"
+        "stress --tag gameday:1:s1-f1 --container abc --placed --kind cpu"
     );
 }

@@ -26,6 +26,7 @@ pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod safety;
 pub mod testing;
+pub(crate) mod worker;
 
 /// An error and its chain of causes on one line: `a: b: c`.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {

@@ -9,8 +9,8 @@ use std::path::Path;
 
 /// From the top: a module may use only the ones after it.
 const ORDER: &[&str] = &[
-    "cli", "run", "safety", "notify", "report", "record", "plan", "expect", "fault", "probe",
-    "init", "docker", "redact", "gameday", "exit",
+    "cli", "run", "safety", "notify", "report", "record", "plan", "expect", "fault", "worker",
+    "probe", "init", "docker", "redact", "gameday", "exit",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

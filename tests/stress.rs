@@ -817,3 +817,47 @@ fn a_fill_through_a_symlink_out_of_its_tmpfs_is_refused_by_the_worker() {
         "no helper left"
     );
 }
+
+/// A worker that answers another version (a helper image built from an
+/// older gameday; here this host's worker, made to answer `0.0.0+worker.0`
+/// by a hook only debug builds read) is refused before it is given any
+/// work: the scenario says so with both versions and how to rebuild, and
+/// nothing is applied or left.
+#[test]
+fn a_worker_of_another_version_is_refused_and_nothing_is_applied() {
+    let project = Project::new("stale");
+    let api = project.service_opts(
+        "api",
+        &["--cpus", "1.0"],
+        &["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"],
+        None,
+    );
+    let (_g, file) = gameday_file(&one_fault_gameday(
+        &project.name,
+        "",
+        "cpu_stress: { service: api, workers: 1, load: 90% }",
+        "3s",
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let output = assert_cmd::Command::cargo_bin("gameday")
+        .unwrap()
+        .env("GAMEDAY_TEST_STALE_WORKER", "stress")
+        .args(["run", "--no-progress", "--out"])
+        .arg(out.path())
+        .arg(&file)
+        .timeout(Duration::from_secs(90))
+        .output()
+        .unwrap();
+    let result = result_json(&run_dir(out.path()));
+    let error = result["scenarios"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("answers worker version 0.0.0+worker.0, this gameday is ")
+            && error.contains("nothing was applied"),
+        "{error}\n{}",
+        text(&output)
+    );
+    assert!(workers("cpu", &api.id).is_empty(), "no worker left");
+    assert_exit(&gameday_recover(out.path()), 0);
+    let (cpu, _) = stats(&api.id);
+    assert!(cpu < 20.0, "no CPU load: {cpu}%");
+}

@@ -7,12 +7,12 @@ mod error;
 mod halt;
 mod history;
 mod init;
-mod nfqueue;
 mod plan;
 mod recover;
 mod report;
 mod run;
 mod validate;
+mod worker;
 
 use std::path::PathBuf;
 
@@ -225,53 +225,6 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         template_dir: Option<PathBuf>,
     },
-    /// Serve an NFQUEUE in this network namespace (the userspace packet
-    /// engine, run by gameday inside a helper container).
-    #[command(hide = true)]
-    NfqueueServe {
-        #[arg(long)]
-        queue: u16,
-        #[arg(long, default_value_t = 0)]
-        latency_us: u64,
-        #[arg(long, default_value_t = 0)]
-        jitter_us: u64,
-        #[arg(long, default_value_t = 0.0)]
-        correlation: f64,
-        #[arg(long, default_value_t = 0.0)]
-        loss: f64,
-        #[arg(long, default_value_t = 0.0)]
-        duplicate: f64,
-        #[arg(long, default_value_t = 0.0)]
-        corrupt: f64,
-        /// Stop by itself after this long (the runner may be gone).
-        #[arg(long, default_value_t = 3600)]
-        max_seconds: u64,
-    },
-    /// A stress worker in a container's cgroups (started by `gameday run`
-    /// for cpu_stress, memory_stress, io_stress and disk_fill).
-    #[command(hide = true)]
-    Stress {
-        #[command(flatten)]
-        at: WorkerArgs,
-        #[command(flatten)]
-        work: crate::fault::stress::Args,
-    },
-    /// The proxy behind an `http_fault` (hidden: started by `run` in the
-    /// target's network namespace).
-    #[command(hide = true, name = "http-proxy")]
-    HttpProxy(ProxyArgs),
-    /// The proxy behind a `dns` fault (hidden, as `http-proxy`).
-    #[command(hide = true, name = "dns-proxy")]
-    DnsProxy(ProxyArgs),
-    /// Forget the flows a fault's redirect rules translated, in this
-    /// network namespace (hidden: run by a revert in a helper container
-    /// sharing the target's namespace, after the rules are gone).
-    #[command(hide = true, name = "conntrack-forget")]
-    ConntrackForget {
-        /// PROTOCOL:PORT:TO_PORT, e.g. `udp:53:40000`.
-        #[arg(long = "redirect", required = true)]
-        redirects: Vec<crate::fault::conntrack::Redirect>,
-    },
     /// Stop a live run from another terminal or machine: every fault is reverted at once.
     ///
     /// Leaves a halt marker beside the run's claim on the engine; the runner (and its
@@ -298,20 +251,6 @@ pub enum Command {
         /// The run to halt (its id, e.g. 3f9c2a); default: the one live run under --out.
         #[arg(value_name = "RUN_ID")]
         run_id: Option<String>,
-    },
-    /// Kill every process of this PID namespace whose environment carries
-    /// GAMEDAY_SCRIPT=MARKER (a `script` command that timed out; run by
-    /// gameday in a helper container in the target's PID namespace).
-    #[command(hide = true, name = "kill-marked")]
-    KillMarked {
-        #[arg(long)]
-        marker: String,
-    },
-    /// The dead man's switch of one run on one engine (started by `gameday run`).
-    #[command(hide = true)]
-    Watchdog {
-        #[arg(long)]
-        run_id: String,
     },
     /// Revert faults left behind by a runner that died (SIGKILL, reboot).
     ///
@@ -341,6 +280,10 @@ pub enum Command {
         #[arg(long, value_name = "IMAGE")]
         helper_image: Option<String>,
     },
+    /// gameday's workers (hidden: `gameday <kind>`, started by gameday
+    /// itself with their work on stdin; see `crate::worker`).
+    #[command(flatten)]
+    Worker(worker::Invocation),
 }
 
 /// What to do with `manual:` steps when no one is at a terminal.
@@ -353,28 +296,46 @@ pub enum NonInteractive {
 /// Parse the arguments, run the command, return the exit code.
 pub fn main() -> u8 {
     let cli = Cli::parse();
-    if !matches!(
-        cli.command,
-        Command::Run { .. }
-            | Command::Recover { .. }
-            | Command::Halt { .. }
-            | Command::Watchdog { .. }
-            | Command::Stress { .. }
-            | Command::KillMarked { .. }
-            | Command::HttpProxy(_)
-            | Command::DnsProxy(_)
-    ) {
+    if !keeps_running_on_a_closed_pipe(&cli.command) {
         // Read-only commands end quietly when their reader goes away
         // (`gameday history | head`), as Unix tools do. `run` and `recover`
-        // (and `halt`, and the watchdog, whose runner may be gone) keep
-        // Rust's default (SIGPIPE ignored) so a closed pipe can never kill
-        // them between applying and reverting a fault.
+        // (and `halt`, and the workers holding faults, and the watchdog,
+        // whose runner may be gone) keep Rust's default (SIGPIPE ignored)
+        // so a closed pipe can never kill them between applying and
+        // reverting a fault.
         // SAFETY: called before any thread is started; only resets a handler.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    let result = match cli.command {
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            e.print();
+            e.exit_code()
+        }
+    }
+}
+
+/// Does `command` keep Rust's default of ignoring SIGPIPE?
+fn keeps_running_on_a_closed_pipe(command: &Command) -> bool {
+    match command {
+        Command::Run { .. } | Command::Recover { .. } | Command::Halt { .. } => true,
+        Command::Worker(w) => w.kind.outlives_a_closed_pipe(),
+        Command::Validate { .. }
+        | Command::Plan { .. }
+        | Command::Init(_)
+        | Command::Schema { .. }
+        | Command::Report { .. }
+        | Command::History { .. }
+        | Command::Diff { .. }
+        | Command::Annotate { .. } => false,
+    }
+}
+
+/// Run one command.
+fn dispatch(command: Command) -> CliResult {
+    match command {
         Command::Validate { files } => validate::validate(&files),
         Command::Plan { file } => with_runtime(plan::plan(file)),
         Command::Schema { result } => report::schema(result),
@@ -398,47 +359,6 @@ pub fn main() -> u8 {
             gameday,
             format,
         } => history::history(&out, gameday.as_deref(), format),
-        Command::NfqueueServe {
-            queue,
-            latency_us,
-            jitter_us,
-            correlation,
-            loss,
-            duplicate,
-            corrupt,
-            max_seconds,
-        } => {
-            let plan = crate::fault::nfqueue::PacketPlan {
-                latency: std::time::Duration::from_micros(latency_us),
-                jitter: std::time::Duration::from_micros(jitter_us),
-                correlation,
-                loss,
-                duplicate,
-                corrupt,
-            };
-            nfqueue::serve(queue, plan, max_seconds)
-        }
-        Command::Stress { at, work } => {
-            use crate::fault::stress;
-            match stress::Work::from_args(work) {
-                Ok(work) => Ok(stress::serve(
-                    at.pid,
-                    &at.container,
-                    &at.tag,
-                    std::time::Duration::from_secs(at.max_seconds),
-                    work,
-                    at.placed,
-                )),
-                Err(e) => Err(CliError::invalid(format!("gameday stress: {e}"))),
-            }
-        }
-        Command::KillMarked { marker } => Ok(crate::fault::script::serve_kill_marked(&marker)),
-        Command::HttpProxy(a) => proxy("http-proxy", a, crate::fault::http::serve),
-        Command::DnsProxy(a) => proxy("dns-proxy", a, crate::fault::dns::serve),
-        Command::ConntrackForget { redirects } => Ok(crate::fault::nsworker::exit_code(
-            "conntrack-forget",
-            crate::fault::conntrack::forget(&redirects).map(|n| println!("forgotten={n}")),
-        )),
         Command::Annotate {
             run_dir,
             ticket,
@@ -490,75 +410,7 @@ pub fn main() -> u8 {
             wait: wait.as_std(),
             run_id,
         })),
-        Command::Watchdog { run_id: _ } => {
-            // The run id is on the command line for `ps` and for the claim's
-            // liveness check; the rest comes in the hello.
-            with_runtime(async { Ok(crate::safety::watchdog::serve().await) })
-        }
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            e.print();
-            e.exit_code()
-        }
-    }
-}
-
-/// Where a hidden worker (`stress`, `http-proxy`, `dns-proxy`) works: the
-/// container (its main process on this host, or PID 1 when `placed` in a
-/// helper container), the fault's tag, and its longest lifetime.
-#[derive(Debug, clap::Args)]
-pub struct WorkerArgs {
-    /// The container's main process on this host (1 when placed).
-    #[arg(long)]
-    pid: i64,
-    #[arg(long)]
-    container: String,
-    #[arg(long)]
-    tag: String,
-    /// Stop by itself after this long (the runner may be gone).
-    #[arg(long, default_value_t = 3600)]
-    max_seconds: u64,
-    /// Already inside the container (a helper container): join nothing.
-    #[arg(long)]
-    placed: bool,
-}
-
-/// What the hidden proxies take: where, and what they do, as JSON.
-#[derive(Debug, clap::Args)]
-pub struct ProxyArgs {
-    #[command(flatten)]
-    at: WorkerArgs,
-    #[arg(long)]
-    plan: String,
-}
-
-/// A hidden proxy's work: `(pid, container, tag, longest lifetime, plan,
-/// placed)`.
-type Serve<P> = fn(i64, &str, &str, std::time::Duration, P, bool) -> Result<(), String>;
-
-/// Run a hidden proxy with its plan read from JSON; its exit code.
-fn proxy<P: serde::de::DeserializeOwned>(
-    command: &str,
-    a: ProxyArgs,
-    serve: Serve<P>,
-) -> CliResult {
-    match serde_json::from_str(&a.plan) {
-        Ok(plan) => Ok(crate::fault::nsworker::exit_code(
-            command,
-            serve(
-                a.at.pid,
-                &a.at.container,
-                &a.at.tag,
-                std::time::Duration::from_secs(a.at.max_seconds),
-                plan,
-                a.at.placed,
-            ),
-        )),
-        Err(e) => Err(CliError::invalid(format!(
-            "gameday {command}: bad --plan: {e}"
-        ))),
+        Command::Worker(invocation) => worker::worker(invocation),
     }
 }
 

@@ -262,7 +262,7 @@ fn attached(
 
 /// Where a helper started by [`Engine::start_inside`] is, besides the
 /// target's PID namespace.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Inside {
     /// In a child of the target's cgroup.
     pub cgroup: bool,
@@ -309,6 +309,30 @@ impl Engine {
             ..attached(image, argv, labels)
         };
         let id = self.create_named(name, config).await?;
+        self.attach_and_start(id).await
+    }
+}
+
+impl Engine {
+    /// As [`Engine::start_in_netns_of`] (the target's network namespace,
+    /// NET_ADMIN, its own PID namespace), with its standard input kept open
+    /// and attached, closing when this client goes.
+    pub(crate) async fn start_in_netns_attached(
+        &self,
+        target: &str,
+        image: &str,
+        argv: &[String],
+        labels: HashMap<String, String>,
+    ) -> Result<Attached, DockerError> {
+        let config = bollard::models::ContainerCreateBody {
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some(format!("container:{target}")),
+                cap_add: Some(vec!["NET_ADMIN".to_string()]),
+                ..Default::default()
+            }),
+            ..attached(image, argv, labels)
+        };
+        let id = self.create_unnamed(config, image).await?;
         self.attach_and_start(id).await
     }
 }

@@ -31,7 +31,7 @@ pub(crate) use inspect::{
 
 use crate::gameday::units::{ContainerState, HealthState};
 pub(crate) use containers::{Confirmation, Operation, StatsReading};
-pub(crate) use helpers::Inside;
+pub(crate) use helpers::{Attached, Inside};
 pub(crate) use network::Endpoint;
 
 /// Where an engine listens on its own host, unless told otherwise.

@@ -12,7 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// One redirect a fault's rule made: flows of `protocol` to port `caught`
 /// sent to the proxy's port `to`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Redirect {
     pub protocol: Protocol,
     pub caught: u16,
@@ -44,13 +45,60 @@ impl Protocol {
 }
 
 impl std::fmt::Display for Redirect {
-    /// `udp:53:40000`, as `gameday conntrack-forget` takes it.
+    /// `udp:53:40000`, as the work of `gameday conntrack-forget` carries it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let protocol = match self.protocol {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
         };
         write!(f, "{protocol}:{}:{}", self.caught, self.to)
+    }
+}
+
+impl From<Redirect> for String {
+    fn from(r: Redirect) -> String {
+        r.to_string()
+    }
+}
+
+impl TryFrom<String> for Redirect {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Redirect, String> {
+        s.parse()
+    }
+}
+
+/// The work of `gameday conntrack-forget` (in a helper container sharing
+/// a target's network namespace): forget these redirects' flows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ForgetWork {
+    pub tag: String,
+    pub redirects: Vec<Redirect>,
+}
+
+impl crate::worker::Work for ForgetWork {
+    const KIND: crate::worker::WorkerKind = crate::worker::WorkerKind::ConntrackForget;
+
+    fn marks(&self) -> crate::worker::Marks {
+        crate::worker::Marks::default().with("--tag", self.tag.clone())
+    }
+}
+
+/// `gameday conntrack-forget`: forget the work's flows in this network
+/// namespace; says `stopped: forgotten=N`, or `stopped: failed: ...` (and
+/// exits 1).
+pub(crate) fn serve_forget(work: ForgetWork) -> u8 {
+    match forget(&work.redirects) {
+        Ok(n) => {
+            crate::worker::serve::stopped(&format!("forgotten={n}"));
+            0
+        }
+        Err(e) => {
+            crate::worker::serve::stopped(&format!("failed: {e}"));
+            eprintln!("gameday conntrack-forget: {e}");
+            1
+        }
     }
 }
 

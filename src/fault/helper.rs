@@ -3,18 +3,19 @@
 //! short-lived container that shares the target's network namespace
 //! (`--network container:ID`, NET_ADMIN), from an image holding those tools
 //! and gameday itself (`scripts/build-nethelper-image`). The userspace packet
-//! engine runs there too, as `gameday nfqueue-serve`, stopping by itself
-//! after the fault's duration plus a margin if the runner never stops it.
+//! engine runs there too, as `gameday nfqueue-serve` (a worker, started by
+//! [`crate::worker::launch`]), stopping by itself after the fault's
+//! duration plus a margin if the runner never stops it, and so does
+//! `gameday conntrack-forget`.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use super::netns::NetExec;
-use super::nfqueue::{PacketPlan, PacketServer};
+use super::nfqueue::{PacketPlan, PacketServer, PacketWork};
 use crate::docker::Engine;
-
-/// Label on helper containers: the tag of the fault they serve.
-pub(crate) const TAG_LABEL: &str = "gameday.helper.tag";
+use crate::worker::serve::{in_place_detail, stopped_detail};
+use crate::worker::{First, Parts, Placement, helper_labels, launch};
 
 pub(crate) struct HelperExec {
     pub handle: tokio::runtime::Handle,
@@ -26,12 +27,24 @@ pub(crate) struct HelperExec {
 
 impl HelperExec {
     fn labels(&self) -> HashMap<String, String> {
-        HashMap::from([
-            ("gameday.helper".to_string(), "1".to_string()),
-            (TAG_LABEL.to_string(), self.tag.clone()),
-        ])
+        helper_labels(&self.tag)
+    }
+
+    /// A worker in a helper container sharing the target's namespace.
+    fn placement(&self) -> Placement<'_> {
+        Placement::Helper {
+            engine: &self.engine,
+            image: &self.image,
+            target: &self.target,
+            labels: self.labels(),
+        }
     }
 }
+
+/// How long a short helper worker may take.
+const HELPER_WITHIN: Duration = Duration::from_secs(20);
+/// How long the packet engine may take to bind its queue.
+const PACKETS_WITHIN: Duration = Duration::from_secs(5);
 
 impl HelperExec {
     /// Run `argv` in a helper container sharing the target's namespace;
@@ -46,8 +59,9 @@ impl HelperExec {
                 .map_err(|e| {
                     format!(
                         "cannot start the helper container from `{}`: {e} \
-                         (build it with scripts/build-nethelper-image, or set docker.helper_image)",
-                        self.image
+                         (build it with {}, or set docker.helper_image)",
+                        self.image,
+                        crate::worker::protocol::BUILD_HELPER_IMAGE
                     )
                 })?;
             let out = self
@@ -80,16 +94,29 @@ impl NetExec for HelperExec {
         &mut self,
         redirects: &[super::conntrack::Redirect],
     ) -> Result<usize, String> {
-        let mut argv = vec!["/gameday".to_string(), "conntrack-forget".to_string()];
-        for r in redirects {
-            argv.extend(["--redirect".to_string(), r.to_string()]);
-        }
-        let out = self.run_argv(argv)?;
-        Ok(out
-            .lines()
-            .find_map(|l| l.strip_prefix("forgotten="))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0))
+        let work = super::conntrack::ForgetWork {
+            tag: self.tag.clone(),
+            redirects: redirects.to_vec(),
+        };
+        let placement = self.placement();
+        self.handle.block_on(async {
+            let worker = launch(&work, placement, HELPER_WITHIN)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (lines, _) = worker.finish(HELPER_WITHIN).await;
+            let last = lines.iter().rev().find_map(|l| stopped_detail(l));
+            match last {
+                Some(last) if last.starts_with("failed: ") => Err(format!(
+                    "`conntrack-forget` failed in the helper container: {}",
+                    last.trim_start_matches("failed: ")
+                )),
+                Some(last) => Ok(last
+                    .strip_prefix("forgotten=")
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or(0)),
+                None => Ok(0),
+            }
+        })
     }
 
     fn start_packet_server(
@@ -98,60 +125,45 @@ impl NetExec for HelperExec {
         plan: PacketPlan,
         max_lifetime: Duration,
     ) -> Result<PacketServer, String> {
-        let argv = vec![
-            "/gameday".to_string(),
-            "nfqueue-serve".to_string(),
-            format!("--queue={queue}"),
-            format!("--latency-us={}", plan.latency.as_micros()),
-            format!("--jitter-us={}", plan.jitter.as_micros()),
-            format!("--correlation={}", plan.correlation),
-            format!("--loss={}", plan.loss),
-            format!("--duplicate={}", plan.duplicate),
-            format!("--corrupt={}", plan.corrupt),
-            format!("--max-seconds={}", max_lifetime.as_secs()),
-        ];
-        let labels = self.labels();
+        let work = PacketWork {
+            tag: self.tag.clone(),
+            queue,
+            plan,
+            max_seconds: max_lifetime.as_secs(),
+        };
+        let placement = self.placement();
         self.handle.block_on(async {
-            let id = self
-                .engine
-                .start_in_netns_of(&self.target, &self.image, &argv, labels)
+            let worker = launch(&work, placement, PACKETS_WITHIN)
                 .await
-                .map_err(|e| {
-                    format!("cannot start the packet engine from `{}`: {e}", self.image)
-                })?;
-            // Wait until it has bound the queue (it prints `ready`).
-            for _ in 0..100 {
-                let logs = self.engine.logs_so_far(&id).await.unwrap_or_default();
-                if logs.contains("ready") {
-                    return Ok(PacketServer::Helper {
-                        engine: self.engine.clone(),
-                        container_id: id,
-                    });
+                .map_err(|e| format!("cannot start the packet engine: {e}"))?;
+            // Wait until it has bound the queue (it says it is in place).
+            match worker.first_line(PACKETS_WITHIN).await {
+                (Some(worker), First::Line(line)) if in_place_detail(&line).is_some() => {
+                    match worker.into_parts() {
+                        // Its input and output let go: it stops on SIGTERM
+                        // (the revert), and says what it did in its logs.
+                        Parts::Helper { engine, id, .. } => Ok(PacketServer::Helper {
+                            engine,
+                            container_id: id,
+                        }),
+                        Parts::Local { .. } | Parts::Gone => {
+                            Err("the packet engine is not in a helper container".to_string())
+                        }
+                    }
                 }
-                if logs.contains("error") {
-                    let _ = self.engine.finish(&id, true).await;
-                    return Err(format!(
-                        "the packet engine in the helper failed: {}",
-                        logs.trim()
-                    ));
+                (Some(worker), First::Line(line)) => {
+                    let _ = worker.finish(Duration::from_secs(2)).await;
+                    Err(format!("the packet engine in the helper failed: {line}"))
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                (_, First::Ended { stderr, .. }) => Err(format!(
+                    "the packet engine in the helper failed: {}",
+                    stderr.trim()
+                )),
+                (_, First::TimedOut) | (None, First::Line(_)) => Err(format!(
+                    "the packet engine in the helper did not start within {}s",
+                    PACKETS_WITHIN.as_secs()
+                )),
             }
-            let _ = self.engine.finish(&id, true).await;
-            Err("the packet engine in the helper did not start within 5s".into())
         })
     }
-}
-
-/// Stop and remove every helper container still serving `tag` (a runner
-/// that died leaves its packet engines behind).
-pub(crate) async fn remove_leftovers(engine: &Engine, tag: &str) -> usize {
-    let ids = engine
-        .containers_labelled(TAG_LABEL, tag)
-        .await
-        .unwrap_or_default();
-    for id in &ids {
-        let _ = engine.finish(id, true).await;
-    }
-    ids.len()
 }

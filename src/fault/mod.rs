@@ -13,7 +13,6 @@
 //! recipes' reverts, which [`RevertRecipe::execute`] calls.
 
 mod app;
-pub(crate) mod child;
 pub(crate) mod conntrack;
 mod container;
 mod disconnect;
@@ -31,7 +30,6 @@ mod revert;
 mod rules;
 pub(crate) mod script;
 pub(crate) mod stress;
-pub(crate) mod tagged;
 
 pub use recipe::RevertRecipe;
 pub(crate) use recipe::undone_from_this_host;
@@ -192,12 +190,25 @@ pub struct AppliedFault {
     running: Option<Running>,
 }
 
+/// Where a worker of a fault runs: this host (the target's main process
+/// is `pid` here), or a helper container from `image` on the engine.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Via<'a> {
+    ThisHost {
+        pid: i64,
+    },
+    Helper {
+        engine: &'a crate::docker::Engine,
+        image: &'a str,
+    },
+}
+
 /// A worker making a fault, held by the run until the revert stops it.
 #[derive(Debug)]
 enum Running {
     Stress(stress::Worker),
-    Http(child::Proxy),
-    Dns(child::Proxy),
+    Http(app::Proxy),
+    Dns(app::Proxy),
 }
 
 impl Running {
@@ -336,16 +347,13 @@ impl<'a> Applying<'a> {
     /// Where a worker of this fault runs: in a helper container when the
     /// engine's namespaces are reached through one, else on this host
     /// (which must be the engine's: `error` says why not).
-    async fn via(
-        &self,
-        error: impl FnOnce(String) -> FaultError,
-    ) -> Result<child::Via<'a>, FaultError> {
+    async fn via(&self, error: impl FnOnce(String) -> FaultError) -> Result<Via<'a>, FaultError> {
         Ok(match self.context.helper_image.as_deref() {
-            Some(image) => child::Via::Helper {
+            Some(image) => Via::Helper {
                 engine: self.engine,
                 image,
             },
-            None => child::Via::ThisHost {
+            None => Via::ThisHost {
                 pid: local_pid(self.engine, self.container)
                     .await
                     .map_err(error)?,

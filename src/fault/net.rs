@@ -18,7 +18,7 @@ use super::nfqueue::{self, PacketPlan, PacketServer};
 use super::qdisc::{self, OwnQdisc};
 use super::recipe::OnContainer;
 pub(crate) use super::rules::{Tagged, remove_tagged};
-use super::{AppliedFault, ApplyContext, Applying, FaultError, RevertRecipe, helper};
+use super::{AppliedFault, ApplyContext, Applying, FaultError, RevertRecipe};
 use crate::docker::{ContainerInfo, Endpoint, Engine};
 use crate::gameday::model::{Fault, NetEngine, NetFault};
 use crate::gameday::units::ContainerState;
@@ -249,7 +249,7 @@ pub(super) async fn apply(applying: Applying<'_>) -> Result<AppliedFault, FaultE
         Ok(server) => server,
         Err(e) => {
             // A helper packet engine may have started before the failure.
-            helper::remove_leftovers(engine, &context.tag).await;
+            crate::worker::leftovers::remove_helpers(engine, &context.tag).await;
             return Err(applying.network(e));
         }
     };
@@ -288,7 +288,7 @@ pub(super) async fn remove(
         message,
     };
     // Packet engines a dead runner left in helper containers.
-    let helpers = helper::remove_leftovers(engine, tag).await;
+    let helpers = crate::worker::leftovers::remove_helpers(engine, tag).await;
     // A stopped container's namespace, and its rules, are gone.
     let has_namespace = match engine.state(on.id).await.map_err(on.docker("inspect"))? {
         ContainerState::Running | ContainerState::Paused => true,
@@ -321,7 +321,7 @@ pub(super) async fn remove(
     // An HTTP proxy a dead runner left on this host (its rule is gone
     // now, so nothing reaches it).
     let proxies = match helper_image {
-        None => super::tagged::kill_tagged(tag).await,
+        None => crate::worker::leftovers::kill_tagged(tag).await,
         Some(_) => 0,
     };
     Ok((removed || helpers > 0 || proxies > 0).then(Utc::now))

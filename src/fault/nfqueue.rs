@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub(crate) const OWN_MARK: u32 = 0x6764;
 
 /// What to do to each queued packet.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PacketPlan {
     pub latency: Duration,
     pub jitter: Duration,
@@ -84,7 +84,11 @@ impl Stats {
     }
 
     pub fn parse(text: &str) -> Option<Stats> {
-        let line = text.lines().rev().find(|l| l.starts_with("packets="))?;
+        let line = text
+            .lines()
+            .rev()
+            .map(|l| crate::worker::serve::stopped_detail(l).unwrap_or(l))
+            .find(|l| l.starts_with("packets="))?;
         let field = |name: &str| -> Option<u64> {
             line.split_whitespace()
                 .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
@@ -97,6 +101,75 @@ impl Stats {
             duplicated: field("duplicated")?,
             corrupted: field("corrupted")?,
         })
+    }
+}
+
+/// The work of `gameday nfqueue-serve` (in a helper container sharing a
+/// target's network namespace): serve `queue` as `plan` says, for at most
+/// `max_seconds`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PacketWork {
+    pub tag: String,
+    pub queue: u16,
+    pub plan: PacketPlan,
+    pub max_seconds: u64,
+}
+
+impl crate::worker::Work for PacketWork {
+    const KIND: crate::worker::WorkerKind = crate::worker::WorkerKind::PacketEngine;
+
+    fn marks(&self) -> crate::worker::Marks {
+        crate::worker::Marks::default().with("--tag", self.tag.clone())
+    }
+}
+
+/// `gameday nfqueue-serve`: serve the queue in this network namespace,
+/// say `in place: serving queue N`, and stop on SIGTERM (the revert) or
+/// after its longest life, saying what it did last. Its stdin closing
+/// does not stop it: it keeps its fault between a dead runner and the
+/// watchdog's revert, as it always did.
+pub(crate) fn serve_packets(work: PacketWork) -> u8 {
+    let queue = work.queue;
+    let worker = match Worker::start(None, queue, work.plan) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("gameday nfqueue-serve: cannot serve queue {queue}: {e}");
+            return crate::exit::INVALID;
+        }
+    };
+    crate::worker::serve::in_place(&format!("serving queue {queue}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let waited = runtime.map(|rt| {
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return Err("cannot listen for signals");
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(work.max_seconds)) => {}
+            }
+            Ok(())
+        })
+    });
+    let stats = worker.stop();
+    crate::worker::serve::stopped(&stats.line());
+    match waited {
+        Ok(Ok(())) => crate::exit::OK,
+        Ok(Err(e)) => {
+            eprintln!("gameday nfqueue-serve: {e}");
+            crate::exit::INVALID
+        }
+        Err(e) => {
+            eprintln!("gameday nfqueue-serve: cannot start the async runtime: {e}");
+            crate::exit::INVALID
+        }
     }
 }
 

@@ -1,11 +1,11 @@
 //! The edges every worker in a container's network namespace shares (the
 //! HTTP and DNS proxies): entering the namespace (or finding itself placed
-//! in it by a helper container), running `iptables` there, speaking to the
-//! runner one line at a time, and noticing what ends it: its stdin closing
+//! in it by a helper container), running `iptables` there, and noticing
+//! what ends it: its stdin closing
 //! (the revert, or the runner died), the container's main process ending,
 //! or its longest lifetime passing.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -123,13 +123,6 @@ pub(crate) fn iptables(args: &[String]) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
-}
-
-/// A line to whoever started the worker, who may be gone: never a panic.
-pub(crate) fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }
 
 /// Uniform draws in [0, 1) for "this share of requests", shared between

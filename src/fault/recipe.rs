@@ -180,7 +180,7 @@ impl RevertRecipe {
                     None => format!("pkill -KILL -f -- '^[^ ]*gameday stress .*--tag {tag}( |$)'"),
                     Some(_) => format!(
                         "docker rm -f $(docker ps -aq --filter label={}={tag})",
-                        super::helper::TAG_LABEL
+                        crate::worker::TAG_LABEL
                     ),
                 };
                 let place = if helper_image.is_some() {

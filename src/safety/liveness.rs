@@ -354,26 +354,9 @@ fn start_time(pid: u32) -> Option<u64> {
 
 /// Is a watchdog process of run `run_id` alive in this PID namespace
 /// (other than this process)? Watchdogs carry `watchdog --run-id ID` on
-/// their command line.
+/// their command line ([`crate::worker::leftovers`] finds them).
 pub(crate) fn local_watchdog_alive(run_id: &str) -> bool {
-    if run_id.is_empty() {
-        return false;
-    }
-    let me = std::process::id().to_string();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    procs.filter_map(Result::ok).any(|p| {
-        let pid = p.file_name();
-        let pid = pid.to_string_lossy();
-        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
-            return false;
-        }
-        let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        args.windows(3)
-            .any(|w| w[0] == b"watchdog" && w[1] == b"--run-id" && w[2] == run_id.as_bytes())
-    })
+    crate::worker::leftovers::watchdog_alive(run_id)
 }
 
 fn read_trimmed(path: &str) -> String {

@@ -29,6 +29,7 @@ use super::recover::{Outcome, Recovered};
 use crate::docker::{ContainerInfo, Engine};
 use crate::fault::stress::{self, OomScore};
 use crate::gameday::units::ContainerState;
+use crate::worker::leftovers;
 
 /// The OOM score `memory_stress` gives a target's processes.
 const RAISED_OOM_SCORE: i32 = 1000;
@@ -66,24 +67,19 @@ pub(crate) async fn sweep(
         Ok(c) => c,
         Err(e) => return vec![line(project, Outcome::Failed(e.to_string()))],
     };
-    let mut report: Vec<Recovered> = remove_helpers(engine, &containers)
+    let mut report: Vec<Recovered> = leftovers::remove_helpers_serving(engine, &containers)
         .await
         .into_iter()
         .map(|(name, words)| line(&name, Outcome::Done(words)))
         .collect();
     let ids: Vec<&str> = containers.iter().map(|c| c.id.as_str()).collect();
-    let workers = crate::fault::tagged::on_containers(&ids);
-    crate::fault::tagged::kill(&workers.iter().map(|w| w.pid).collect::<Vec<_>>()).await;
+    let workers = leftovers::on_containers(&ids);
+    leftovers::kill(&workers.iter().map(|w| w.pid).collect::<Vec<_>>()).await;
     for c in &containers {
         let mut done: Vec<String> = workers
             .iter()
             .filter(|w| w.container == c.id)
-            .map(|w| {
-                format!(
-                    "killed a `{}` worker left on this host ({})",
-                    w.command, w.tag
-                )
-            })
+            .map(|w| format!("killed a `{}` worker left on this host ({})", w.kind, w.tag))
             .collect();
         if !matches!(c.state, ContainerState::Running | ContainerState::Paused) {
             if !done.is_empty() {
@@ -105,39 +101,6 @@ pub(crate) async fn sweep(
         report.push(line(&c.name, outcome));
     }
     report
-}
-
-/// Stop and remove the helper containers sharing a namespace of one of
-/// `containers`; what was removed, by the name of the container it served.
-async fn remove_helpers(engine: &Engine, containers: &[ContainerInfo]) -> Vec<(String, String)> {
-    let mut removed = Vec::new();
-    for helper in engine
-        .containers_labelled("gameday.helper", "1")
-        .await
-        .unwrap_or_default()
-    {
-        let Ok((network, pid)) = engine.shared_namespaces(&helper).await else {
-            continue;
-        };
-        let serves = |mode: &str| {
-            let target = mode.strip_prefix("container:").unwrap_or_default();
-            containers
-                .iter()
-                .find(|c| !target.is_empty() && c.id.starts_with(target))
-        };
-        let (served, what) = match (serves(&pid), serves(&network)) {
-            (Some(c), _) => (c, "a stress helper placed in its PID namespace"),
-            (None, Some(c)) => (
-                c,
-                "a helper in its network namespace (packet engine, proxy or rule command)",
-            ),
-            (None, None) => continue,
-        };
-        if engine.finish(&helper, true).await.is_ok() {
-            removed.push((served.name.clone(), format!("stopped and removed {what}")));
-        }
-    }
-    removed
 }
 
 /// Rules and qdiscs, fill files and raised OOM scores of one running

@@ -9,7 +9,7 @@
 //! the rules skip, and its answer relayed.
 //!
 //! This module is the runner's side (what the proxy is given, its rules);
-//! it is started and stopped as the HTTP proxy is (`child::start_proxy`),
+//! it is started and stopped as the HTTP proxy is (`app::start_proxy`),
 //! takes its rules away itself as it ends, and the revert recipe is
 //! `NetRules` (rules and proxies by tag).
 
@@ -19,9 +19,9 @@ mod proxy;
 mod resolv;
 pub(crate) use proxy::serve;
 
-/// What the proxy does, as it is handed over (one JSON argument).
+/// What the proxy does: its work, as it is handed over (JSON on its stdin).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Plan {
+pub(crate) struct ProxyWork {
     /// Lower-case names, `*` for any run; every name when empty.
     pub names: Vec<String>,
     pub error: Option<DnsError>,
@@ -30,9 +30,9 @@ pub(crate) struct Plan {
     pub percent: f64,
 }
 
-impl Plan {
-    pub(crate) fn of(fault: &DnsFault) -> Plan {
-        Plan {
+impl ProxyWork {
+    pub(crate) fn of(fault: &DnsFault) -> ProxyWork {
+        ProxyWork {
             names: fault.names.clone(),
             error: fault.error,
             delay_ms: fault.delay.map(|d| d.as_std().as_millis() as u64),
@@ -49,6 +49,18 @@ impl Plan {
                 .names
                 .iter()
                 .any(|pattern| crate::gameday::model::glob(pattern, &name))
+    }
+}
+
+/// A proxy's job: the container, and what it does there.
+pub(crate) type Job = crate::worker::Targeted<ProxyWork>;
+
+impl crate::worker::Work for Job {
+    const KIND: crate::worker::WorkerKind = crate::worker::WorkerKind::DnsProxy;
+
+    /// `--tag TAG --container ID`.
+    fn marks(&self) -> crate::worker::Marks {
+        self.at.marks()
     }
 }
 
@@ -122,7 +134,7 @@ mod tests {
 
     #[test]
     fn names_match_in_any_case_with_or_without_the_final_dot() {
-        let plan = Plan {
+        let plan = ProxyWork {
             names: vec!["store".into(), "*.internal".into()],
             error: Some(DnsError::Nxdomain),
             delay_ms: None,
@@ -133,7 +145,7 @@ mod tests {
         assert!(plan.names_it("db.internal"));
         assert!(!plan.names_it("pricing"));
         assert!(!plan.names_it("store.example.com"));
-        let every = Plan {
+        let every = ProxyWork {
             names: Vec::new(),
             ..plan
         };

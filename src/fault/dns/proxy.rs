@@ -10,24 +10,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::{Plan, redirect_rules};
+use super::{Job, ProxyWork, redirect_rules};
 use crate::fault::conntrack::{Protocol, Redirect, forget};
-use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, say, watch_end};
+use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, watch_end};
 use crate::gameday::model::DnsError;
+use crate::worker::serve::say;
 
 /// How long a passed lookup may wait for the resolver's answer.
 const UPSTREAM_WITHIN: Duration = Duration::from_secs(5);
 
 /// `gameday dns-proxy`: runs until told to stop; an error (nothing left
 /// then) when it could not start.
-pub(crate) fn serve(
-    pid: i64,
-    container: &str,
-    tag: &str,
-    max: Duration,
-    plan: Plan,
-    placed: bool,
-) -> Result<(), String> {
+pub(crate) fn serve(job: Job) -> Result<(), String> {
+    let crate::worker::Targeted { at, work: plan } = job;
+    let (pid, container, tag, max, placed) = (at.pid, &at.container, &at.tag, at.max(), at.placed);
     // Read before entering its namespace, through its root (placed in a
     // helper, the helper's own, which Docker shares with the container).
     let upstream = super::resolv::resolvers(pid, placed)?;
@@ -88,8 +84,8 @@ pub(crate) fn serve(
             }
         });
     }
-    say(&format!(
-        "ready lookups (UDP and TCP) redirected to the proxy on {own_port}/{tcp_port}, the others passed to {}",
+    crate::worker::serve::in_place(&format!(
+        "lookups (UDP and TCP) redirected to the proxy on {own_port}/{tcp_port}, the others passed to {}",
         upstream
             .iter()
             .map(|a| a.ip().to_string())
@@ -102,13 +98,13 @@ pub(crate) fn serve(
             continue;
         };
         let query = buf[..n].to_vec();
-        match judge.verdict(&query) {
-            Verdict::Pass => pass(&socket, &query, client, &upstream),
-            Verdict::Answer(answer) => {
+        match judge.answer(&query) {
+            Answer::Pass => pass(&socket, &query, client, &upstream),
+            Answer::Reply(answer) => {
                 let _ = socket.send_to(&answer, client);
             }
-            Verdict::Drop => {}
-            Verdict::Delay(delay) => {
+            Answer::Drop => {}
+            Answer::Delay(delay) => {
                 let socket = socket.clone();
                 let upstream = upstream.clone();
                 std::thread::spawn(move || {
@@ -150,11 +146,11 @@ pub(crate) fn serve(
 }
 
 /// What becomes of one lookup.
-enum Verdict {
+enum Answer {
     /// To the container's resolver, its answer relayed.
     Pass,
     /// This answer, from the fault.
-    Answer(Vec<u8>),
+    Reply(Vec<u8>),
     /// No answer: the client times out.
     Drop,
     /// Passed this late.
@@ -163,30 +159,30 @@ enum Verdict {
 
 /// The fault's decision on each lookup, and its counts.
 struct Judge {
-    plan: Plan,
+    plan: ProxyWork,
     counts: Counts,
     draw: Draw,
 }
 
 impl Judge {
-    fn verdict(&self, query: &[u8]) -> Verdict {
+    fn answer(&self, query: &[u8]) -> Answer {
         self.counts.seen.fetch_add(1, Ordering::Relaxed);
         let Some(question) = question(query) else {
-            return Verdict::Pass;
+            return Answer::Pass;
         };
         if !self.plan.names_it(&question.name) {
-            return Verdict::Pass;
+            return Answer::Pass;
         }
         self.counts.matched.fetch_add(1, Ordering::Relaxed);
         if self.draw.next() * 100.0 >= self.plan.percent {
-            return Verdict::Pass;
+            return Answer::Pass;
         }
         self.counts.affected.fetch_add(1, Ordering::Relaxed);
         match (self.plan.error, self.plan.delay_ms) {
-            (Some(DnsError::Nxdomain), _) => Verdict::Answer(refusal(query, &question, 3)),
-            (Some(DnsError::Servfail), _) => Verdict::Answer(refusal(query, &question, 2)),
-            (Some(DnsError::Timeout), _) => Verdict::Drop,
-            (None, delay) => Verdict::Delay(Duration::from_millis(delay.unwrap_or(0))),
+            (Some(DnsError::Nxdomain), _) => Answer::Reply(refusal(query, &question, 3)),
+            (Some(DnsError::Servfail), _) => Answer::Reply(refusal(query, &question, 2)),
+            (Some(DnsError::Timeout), _) => Answer::Drop,
+            (None, delay) => Answer::Delay(Duration::from_millis(delay.unwrap_or(0))),
         }
     }
 }
@@ -211,16 +207,16 @@ fn tcp_client(
         if conn.read_exact(&mut query).is_err() {
             return;
         }
-        let answer = match judge.verdict(&query) {
-            Verdict::Pass => forward_tcp(&query, upstream),
-            Verdict::Answer(answer) => Some(answer),
-            Verdict::Drop => {
+        let answer = match judge.answer(&query) {
+            Answer::Pass => forward_tcp(&query, upstream),
+            Answer::Reply(answer) => Some(answer),
+            Answer::Drop => {
                 while !stop.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 return;
             }
-            Verdict::Delay(delay) => {
+            Answer::Delay(delay) => {
                 std::thread::sleep(delay);
                 forward_tcp(&query, upstream)
             }

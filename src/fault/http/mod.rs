@@ -21,9 +21,9 @@ use crate::gameday::model::{HttpAction, HttpFault, HttpMatch};
 mod proxy;
 pub(crate) use proxy::serve;
 
-/// What the proxy does, as it is handed over (one JSON argument).
+/// What the proxy does: its work, as it is handed over (JSON on its stdin).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Plan {
+pub(crate) struct ProxyWork {
     pub port: u16,
     pub matcher: HttpMatch,
     /// Share of matching requests affected, 0 to 100.
@@ -34,15 +34,27 @@ pub(crate) struct Plan {
     pub peers: Vec<std::net::Ipv4Addr>,
 }
 
-impl Plan {
-    pub(crate) fn of(fault: &HttpFault, peers: Vec<std::net::Ipv4Addr>) -> Plan {
-        Plan {
+impl ProxyWork {
+    pub(crate) fn of(fault: &HttpFault, peers: Vec<std::net::Ipv4Addr>) -> ProxyWork {
+        ProxyWork {
             peers,
             port: fault.port,
             matcher: fault.matcher.clone(),
             percent: fault.percent.0,
             action: fault.action(),
         }
+    }
+}
+
+/// A proxy's job: the container, and what it does there.
+pub(crate) type Job = crate::worker::Targeted<ProxyWork>;
+
+impl crate::worker::Work for Job {
+    const KIND: crate::worker::WorkerKind = crate::worker::WorkerKind::HttpProxy;
+
+    /// `--tag TAG --container ID`.
+    fn marks(&self) -> crate::worker::Marks {
+        self.at.marks()
     }
 }
 
@@ -55,7 +67,7 @@ pub(crate) struct Rule {
 /// arriving at `port` from outside (PREROUTING: the proxy's own, local,
 /// never pass there); client side, one per peer address, the connections
 /// the container opens to `peer:port` (OUTPUT), but the proxy's (marked).
-pub(crate) fn redirect_rules(plan: &Plan, own_port: u16, tag: &str) -> Vec<Rule> {
+pub(crate) fn redirect_rules(plan: &ProxyWork, own_port: u16, tag: &str) -> Vec<Rule> {
     let port = plan.port.to_string();
     let own = own_port.to_string();
     let tail = |spec: &mut Vec<String>| {
@@ -102,7 +114,7 @@ pub(crate) fn redirect_rules(plan: &Plan, own_port: u16, tag: &str) -> Vec<Rule>
 /// faulted port (server side), or the faulted port of a peer (client side)?
 /// A connection made to the proxy itself was never redirected: its
 /// destination is the proxy's `own_port`.
-pub(crate) fn redirected_here(plan: &Plan, to: std::net::SocketAddr, own_port: u16) -> bool {
+pub(crate) fn redirected_here(plan: &ProxyWork, to: std::net::SocketAddr, own_port: u16) -> bool {
     let std::net::SocketAddr::V4(to) = to else {
         return false;
     };
@@ -133,7 +145,7 @@ mod tests {
 
     #[test]
     fn only_connections_redirected_to_the_faulted_port_are_served() {
-        let mut plan = Plan {
+        let mut plan = ProxyWork {
             port: 8080,
             matcher: HttpMatch::default(),
             percent: 100.0,
@@ -155,7 +167,7 @@ mod tests {
 
     #[test]
     fn the_redirects_are_tagged_nat_rules_added_and_deleted_alike() {
-        let mut plan = Plan {
+        let mut plan = ProxyWork {
             port: 8080,
             matcher: HttpMatch::default(),
             percent: 100.0,

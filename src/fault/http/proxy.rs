@@ -19,10 +19,11 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 
-use super::{Plan, redirect_rules};
+use super::{Job, ProxyWork, redirect_rules};
 use crate::fault::conntrack::{Protocol, Redirect, forget};
-use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, say, watch_end};
+use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, watch_end};
 use crate::gameday::model::{HttpAbort, HttpAction};
+use crate::worker::serve::say;
 
 /// How long connections already carried are passed through after the
 /// redirect is gone.
@@ -31,7 +32,7 @@ const DRAIN_WITHIN: Duration = Duration::from_secs(5);
 type Body = BoxBody<Bytes, hyper::Error>;
 
 struct Shared {
-    plan: Plan,
+    plan: ProxyWork,
     /// The port the proxy listens on, which its rules redirect to.
     own_port: u16,
     counts: Counts,
@@ -46,14 +47,9 @@ struct Shared {
 
 /// `gameday http-proxy`: runs until told to stop; an error (nothing left
 /// then) when it could not start.
-pub(crate) fn serve(
-    pid: i64,
-    container: &str,
-    tag: &str,
-    max: Duration,
-    plan: Plan,
-    placed: bool,
-) -> Result<(), String> {
+pub(crate) fn serve(job: Job) -> Result<(), String> {
+    let crate::worker::Targeted { at, work: plan } = job;
+    let (pid, container, tag, max, placed) = (at.pid, &at.container, &at.tag, at.max(), at.placed);
     let main_stat = enter(pid, container, placed)?;
     let listener = std::net::TcpListener::bind("0.0.0.0:0")
         .map_err(|e| format!("cannot listen in the container's namespace: {e}"))?;
@@ -109,9 +105,7 @@ pub(crate) fn serve(
             peers.join(", ")
         )
     };
-    say(&format!(
-        "ready {whose} redirected to the proxy on {own_port}"
-    ));
+    crate::worker::serve::in_place(&format!("{whose} redirected to the proxy on {own_port}"));
     let why = runtime.block_on(async {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,

@@ -10,6 +10,8 @@
 
 mod sweep;
 
+#[cfg(test)]
+pub(crate) use sweep::KillWork;
 pub(crate) use sweep::serve_kill_marked;
 
 use std::time::Duration;

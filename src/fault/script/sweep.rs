@@ -22,8 +22,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::docker::{Engine, Inside};
-use crate::fault::child::{Child, First, helper_error, helper_labels};
+use crate::docker::Engine;
+use crate::worker::{First, Placement, helper_labels, launch};
 
 /// The environment variable that marks a command's processes.
 pub(crate) const MARKER: &str = "GAMEDAY_SCRIPT";
@@ -231,28 +231,19 @@ async fn through_helper(
     tag: &str,
     image: &str,
 ) -> Swept {
-    let argv: Vec<String> = ["/gameday", "kill-marked", "--marker", marker]
-        .map(String::from)
-        .to_vec();
-    // SYS_PTRACE (with `mounts`) lets it read the environment of the
-    // container's processes whoever runs them; no cgroup of its own needed.
-    let inside = Inside {
-        cgroup: false,
-        mounts: true,
-        network: false,
+    let work = KillWork {
+        tag: tag.to_string(),
+        marker: marker.to_string(),
     };
-    let child = match Child::start_helper(
+    let placement = Placement::Helper {
         engine,
-        container_id,
         image,
-        &argv,
-        helper_labels(tag),
-        inside,
-    )
-    .await
-    {
+        target: container_id,
+        labels: helper_labels(tag),
+    };
+    let child = match launch(&work, placement, HELPER_WITHIN).await {
         Ok(child) => child,
-        Err(e) => return Swept::MayRun(helper_error(image, e)),
+        Err(e) => return Swept::MayRun(e.to_string()),
     };
     match child.first_line(HELPER_WITHIN).await {
         (Some(child), First::Line(line)) => {
@@ -287,13 +278,32 @@ fn parse_counts(line: &str) -> Option<(usize, usize)> {
     Some((killed?, left?))
 }
 
-/// `gameday kill-marked --marker M` (hidden, in a helper container in a
-/// container's PID namespace): kill every process there carrying `marker`
-/// until none is left, and say `killed=N left=M`.
-pub(crate) fn serve_kill_marked(marker: &str) -> u8 {
-    let pick = |p: &Seen| marked("/proc", p.pid, marker);
+/// The work of `gameday kill-marked` (in a helper container in a
+/// container's PID namespace): kill the processes carrying `marker`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct KillWork {
+    pub tag: String,
+    pub marker: String,
+}
+
+impl crate::worker::Work for KillWork {
+    const KIND: crate::worker::WorkerKind = crate::worker::WorkerKind::KillMarked;
+
+    /// `--tag TAG --marker M`.
+    fn marks(&self) -> crate::worker::Marks {
+        crate::worker::Marks::default()
+            .with("--tag", self.tag.clone())
+            .with("--marker", self.marker.clone())
+    }
+}
+
+/// `gameday kill-marked`: kill every process of this PID namespace
+/// carrying the work's marker until none is left, and say `stopped:
+/// killed=N left=M`.
+pub(crate) fn serve_kill_marked(work: KillWork) -> u8 {
+    let pick = |p: &Seen| marked("/proc", p.pid, &work.marker);
     let (killed, left) = kill_until_gone("/proc", &pick);
-    println!("killed={killed} left={left}");
+    crate::worker::serve::stopped(&format!("killed={killed} left={left}"));
     0
 }
 

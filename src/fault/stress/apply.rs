@@ -10,8 +10,7 @@ use super::{OomScore, Work, work_of};
 use crate::docker::{ContainerInfo, DockerError, Engine};
 use crate::fault::recipe::OnContainer;
 use crate::fault::{
-    AppliedFault, ApplyContext, Applying, FaultError, RevertRecipe, Running, child, helper,
-    local_pid, netns, tagged,
+    AppliedFault, ApplyContext, Applying, FaultError, RevertRecipe, Running, Via, local_pid, netns,
 };
 use crate::gameday::model::StressFault;
 use crate::gameday::units::ContainerState;
@@ -87,8 +86,8 @@ pub(crate) async fn apply(
     .map_err(error)?;
     let mut applied = applying.in_place(
         match via {
-            child::Via::ThisHost { .. } => "a gameday worker in the container's cgroups",
-            child::Via::Helper { .. } => {
+            Via::ThisHost { .. } => "a gameday worker in the container's cgroups",
+            Via::Helper { .. } => {
                 "a gameday worker in a helper container inside the container's cgroup"
             }
         },
@@ -124,7 +123,7 @@ async fn revert_via_helper(
 ) -> Result<Option<DateTime<Utc>>, FaultError> {
     // Stopping a helper ends its worker without its clean-up: the files
     // and scores are put right next, from inside.
-    let killed = helper::remove_leftovers(engine, tag).await;
+    let killed = crate::worker::leftovers::remove_helpers(engine, tag).await;
     let (mut removed, mut restored) = (0, 0);
     if (!files.is_empty() || !oom_scores.is_empty())
         && engine.state(on.id).await.map_err(on.docker("inspect"))? == ContainerState::Running
@@ -147,7 +146,7 @@ async fn revert_here(
     files: &[String],
     oom_scores: &[OomScore],
 ) -> Result<Option<DateTime<Utc>>, FaultError> {
-    let killed = tagged::kill_tagged(tag).await;
+    let killed = crate::worker::leftovers::kill_tagged(tag).await;
     let restored = super::set_oom_scores(oom_scores, None);
     let mut removed = 0;
     if !files.is_empty() {

@@ -34,8 +34,9 @@ const STOP_WITHIN: Duration = Duration::from_secs(5);
 /// The unit of allocation and of writes.
 pub(super) const CHUNK: usize = 1 << 20;
 
-/// What a stress worker does.
-#[derive(Debug, Clone, PartialEq)]
+/// What a stress worker does (its work, as JSON on its stdin).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Work {
     /// `workers` threads, each busy `load` percent of every 100 ms.
     Cpu { workers: u32, load: f64 },
@@ -129,7 +130,7 @@ pub(crate) fn set_oom_scores(scores: &[OomScore], to: Option<i32>) -> usize {
 /// the plan found it: the worker checks the directory it opened is on it
 /// (a symlink in the container cannot lead elsewhere) and how it is
 /// shared, and writes nothing otherwise.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Room {
     /// The mount point in the container that `path` is under (`/`: the
     /// container's root filesystem).
@@ -138,7 +139,8 @@ pub struct Room {
 }
 
 /// Who else uses the filesystem of a [`Room`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Share {
     /// A tmpfs mounted for this container alone: may be filled to 100%.
     /// The worker checks it is a tmpfs and, from this host, that this
@@ -151,22 +153,6 @@ pub enum Share {
     /// because the fault says `shared_filesystem: true`: never past
     /// [`disk_reserve`].
     Shared,
-}
-
-impl Share {
-    fn name(self) -> &'static str {
-        match self {
-            Share::Tmpfs => "tmpfs",
-            Share::Own => "own",
-            Share::Shared => "shared",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Share> {
-        [Share::Tmpfs, Share::Own, Share::Shared]
-            .into_iter()
-            .find(|s| s.name() == text)
-    }
 }
 
 const GIB: u64 = 1 << 30;
@@ -184,38 +170,12 @@ pub(crate) fn memory_reserve(total: u64) -> u64 {
 }
 
 /// How much a `disk_fill` writes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Amount {
     /// Until the filesystem is this full (df's Use%).
     Percent(f64),
     Bytes(u64),
-}
-
-/// The worker's command line, as the hidden `stress` command takes it.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct Args {
-    #[arg(long)]
-    pub kind: String,
-    #[arg(long, default_value_t = 1)]
-    pub workers: u32,
-    #[arg(long, default_value_t = 100.0)]
-    pub load: f64,
-    #[arg(long)]
-    pub bytes: Option<u64>,
-    #[arg(long)]
-    pub percent: Option<f64>,
-    #[arg(long = "path")]
-    pub paths: Vec<String>,
-    #[arg(long = "raise-oom")]
-    pub raise_oom: Vec<String>,
-    #[arg(long = "restore-oom")]
-    pub restore_oom: Vec<String>,
-    /// The mount point the plan found `--path` under.
-    #[arg(long)]
-    pub mount: Option<String>,
-    /// Who else uses it: `tmpfs`, `own` or `shared`.
-    #[arg(long)]
-    pub share: Option<String>,
 }
 
 impl Work {
@@ -228,117 +188,42 @@ impl Work {
         }
     }
 
-    /// `--kind ...` and the rest, for the hidden `stress` command.
-    fn args(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        let mut push = |k: &str, v: String| {
-            out.push(k.to_string());
-            out.push(v);
-        };
+    /// Its name, on the worker's command line (`--kind`).
+    pub(crate) fn name(&self) -> &'static str {
         match self {
-            Work::Cpu { workers, load } => {
-                push("--kind", "cpu".into());
-                push("--workers", workers.to_string());
-                push("--load", load.to_string());
-            }
-            Work::Memory { bytes, raise } => {
-                push("--kind", "memory".into());
-                push("--bytes", bytes.to_string());
-                for r in raise {
-                    push("--raise-oom", r.arg());
-                }
-            }
+            Work::Cpu { .. } => "cpu",
+            Work::Memory { .. } => "memory",
+            Work::Io { .. } => "io",
+            Work::Fill { .. } => "fill",
+            Work::Remove { .. } => "remove",
+            Work::Scores => "scores",
+        }
+    }
+
+    /// Kept to what a worker does whoever asked: at least one thread, a
+    /// load of 1 to 100%, io files of at least a chunk.
+    pub(crate) fn bounded(self) -> Work {
+        match self {
+            Work::Cpu { workers, load } => Work::Cpu {
+                workers: workers.max(1),
+                load: load.clamp(1.0, 100.0),
+            },
             Work::Io {
                 dir,
                 workers,
                 file_bytes,
                 room,
-            } => {
-                push("--kind", "io".into());
-                push("--path", dir.clone());
-                push("--workers", workers.to_string());
-                push("--bytes", file_bytes.to_string());
-                push_room(&mut push, room.as_ref());
-            }
-            Work::Fill { dir, amount, room } => {
-                push("--kind", "fill".into());
-                push("--path", dir.clone());
-                match amount {
-                    Amount::Percent(p) => push("--percent", p.to_string()),
-                    Amount::Bytes(b) => push("--bytes", b.to_string()),
-                }
-                push_room(&mut push, room.as_ref());
-            }
-            Work::Remove { files, restore } => {
-                push("--kind", "remove".into());
-                for f in files {
-                    push("--path", f.clone());
-                }
-                for r in restore {
-                    push("--restore-oom", r.arg());
-                }
-            }
-            Work::Scores => push("--kind", "scores".into()),
+            } => Work::Io {
+                dir,
+                workers: workers.max(1),
+                file_bytes: file_bytes.max(CHUNK as u64),
+                room,
+            },
+            other @ (Work::Memory { .. }
+            | Work::Fill { .. }
+            | Work::Remove { .. }
+            | Work::Scores) => other,
         }
-        out
-    }
-
-    /// Read back what [`Work::args`] wrote.
-    pub(crate) fn from_args(a: Args) -> Result<Work, String> {
-        let path = || {
-            a.paths
-                .first()
-                .cloned()
-                .ok_or_else(|| "--path is required".to_string())
-        };
-        let room = || match (&a.mount, a.share.as_deref()) {
-            (None, None) => Ok(None),
-            (Some(mount), Some(share)) => Share::parse(share)
-                .map(|share| {
-                    Some(Room {
-                        mount: mount.clone(),
-                        share,
-                    })
-                })
-                .ok_or_else(|| format!("bad --share {share}")),
-            _ => Err("give both --mount and --share".to_string()),
-        };
-        let scores = |list: &[String], flag: &str| {
-            list.iter()
-                .map(|r| OomScore::parse(r).ok_or(format!("bad {flag} {r}")))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        Ok(match a.kind.as_str() {
-            "cpu" => Work::Cpu {
-                workers: a.workers.max(1),
-                load: a.load.clamp(1.0, 100.0),
-            },
-            "memory" => Work::Memory {
-                bytes: a.bytes.ok_or("--bytes is required")?,
-                raise: scores(&a.raise_oom, "--raise-oom")?,
-            },
-            "io" => Work::Io {
-                dir: path()?,
-                workers: a.workers.max(1),
-                file_bytes: a.bytes.unwrap_or(64 * CHUNK as u64).max(CHUNK as u64),
-                room: room()?,
-            },
-            "fill" => Work::Fill {
-                dir: path()?,
-                amount: match (a.percent, a.bytes) {
-                    (Some(p), None) => Amount::Percent(p),
-                    (None, Some(b)) => Amount::Bytes(b),
-                    _ => return Err("give one of --percent and --bytes".into()),
-                },
-                room: room()?,
-            },
-            "remove" => Work::Remove {
-                restore: scores(&a.restore_oom, "--restore-oom")?,
-                files: a.paths,
-            },
-            "scores" => Work::Scores,
-            other => return Err(format!("unknown kind `{other}`")),
-        })
     }
 
     /// The files it writes, inside the container, named after `tag`: what
@@ -357,19 +242,11 @@ impl Work {
         }
     }
 
-    fn in_mount_namespace(&self) -> bool {
+    pub(crate) fn in_mount_namespace(&self) -> bool {
         match self {
             Work::Io { .. } | Work::Fill { .. } | Work::Remove { .. } => true,
             Work::Cpu { .. } | Work::Memory { .. } | Work::Scores => false,
         }
-    }
-}
-
-/// `--mount` and `--share`, when the plan gave a room.
-fn push_room(push: &mut impl FnMut(&str, String), room: Option<&Room>) {
-    if let Some(room) = room {
-        push("--mount", room.mount.clone());
-        push("--share", room.share.name().to_string());
     }
 }
 
@@ -419,6 +296,28 @@ pub(crate) fn work_of(fault: StressFault<'_>) -> Work {
     }
 }
 
+/// A stress worker's job: the container, and the work.
+pub(crate) type Job = crate::worker::Targeted<Work>;
+
+impl crate::worker::Work for Job {
+    const KIND: crate::worker::WorkerKind = crate::worker::WorkerKind::Stress;
+
+    /// `--tag TAG --container ID --kind KIND`.
+    fn marks(&self) -> crate::worker::Marks {
+        self.at.marks().with("--kind", self.work.name())
+    }
+
+    /// In the target's cgroup, and allowed into its mount namespace when
+    /// its work has paths.
+    fn helper_room(&self) -> crate::worker::HelperRoom {
+        crate::worker::HelperRoom::Inside(crate::docker::Inside {
+            cgroup: true,
+            mounts: self.work.in_mount_namespace(),
+            network: false,
+        })
+    }
+}
+
 /// A process's start time (field 22 of `/proc/PID/stat`): a PID reused by
 /// another process has another one.
 pub(super) fn start_time(pid: i64) -> Option<u64> {
@@ -436,140 +335,9 @@ pub(super) fn bytes(n: f64) -> String {
 }
 
 mod runner;
+#[cfg(test)]
+use runner::removed_counts;
 pub(crate) use runner::{Worker, clean_up_via_helper, oom_scores_via_helper, remove, start};
-#[cfg(test)]
-use runner::{helper_argv, removed_counts};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn work_round_trips_through_its_command_line_and_names_its_files() {
-        let works = [
-            Work::Cpu {
-                workers: 2,
-                load: 80.0,
-            },
-            Work::Memory {
-                bytes: 200 << 20,
-                raise: vec![OomScore {
-                    pid: 42,
-                    start: 9001,
-                    value: -17,
-                }],
-            },
-            Work::Io {
-                dir: "/data".into(),
-                workers: 2,
-                file_bytes: 64 << 20,
-                room: Some(Room {
-                    mount: "/data".into(),
-                    share: Share::Tmpfs,
-                }),
-            },
-            Work::Fill {
-                dir: "/data/".into(),
-                amount: Amount::Percent(95.0),
-                room: Some(Room {
-                    mount: "/".into(),
-                    share: Share::Shared,
-                }),
-            },
-            Work::Fill {
-                dir: "/".into(),
-                amount: Amount::Bytes(1 << 30),
-                room: None,
-            },
-            Work::Fill {
-                dir: "/vol/x".into(),
-                amount: Amount::Bytes(1),
-                room: Some(Room {
-                    mount: "/vol".into(),
-                    share: Share::Own,
-                }),
-            },
-            Work::Remove {
-                files: vec!["/data/.gameday-fill-t".into()],
-                restore: vec![OomScore {
-                    pid: 1,
-                    start: 77,
-                    value: 0,
-                }],
-            },
-            Work::Scores,
-        ];
-        for work in works {
-            let argv = work.args();
-            let mut a = Args::default();
-            for pair in argv.chunks(2) {
-                match pair[0].as_str() {
-                    "--kind" => a.kind = pair[1].clone(),
-                    "--workers" => a.workers = pair[1].parse().unwrap(),
-                    "--load" => a.load = pair[1].parse().unwrap(),
-                    "--bytes" => a.bytes = Some(pair[1].parse().unwrap()),
-                    "--percent" => a.percent = Some(pair[1].parse().unwrap()),
-                    "--path" => a.paths.push(pair[1].clone()),
-                    "--raise-oom" => a.raise_oom.push(pair[1].clone()),
-                    "--restore-oom" => a.restore_oom.push(pair[1].clone()),
-                    "--mount" => a.mount = Some(pair[1].clone()),
-                    "--share" => a.share = Some(pair[1].clone()),
-                    other => panic!("unexpected {other}"),
-                }
-            }
-            assert_eq!(Work::from_args(a).unwrap(), work);
-        }
-        let fill = Work::Fill {
-            dir: "/data/".into(),
-            amount: Amount::Percent(95.0),
-            room: None,
-        };
-        assert_eq!(
-            fill.files("gameday:3f9c2a:s1-f1-ab12"),
-            vec!["/data/.gameday-fill-gameday-3f9c2a-s1-f1-ab12"]
-        );
-        let root = Work::Fill {
-            dir: "/".into(),
-            amount: Amount::Bytes(1),
-            room: None,
-        };
-        assert_eq!(root.files("t"), vec!["/.gameday-fill-t"]);
-        assert_eq!(removed_counts("removed=1 restored=2"), Some((1, 2)));
-        assert_eq!(removed_counts("removed=0"), Some((0, 0)));
-        assert_eq!(removed_counts("ready"), None);
-        // Half a room is no room.
-        let half = Args {
-            kind: "fill".into(),
-            bytes: Some(1),
-            paths: vec!["/data".into()],
-            mount: Some("/data".into()),
-            ..Args::default()
-        };
-        assert!(Work::from_args(half).is_err());
-    }
-
-    #[test]
-    fn reserves_are_a_share_with_a_floor() {
-        assert_eq!(disk_reserve(100 * GIB), 5 * GIB);
-        assert_eq!(disk_reserve(16 << 20), GIB);
-        assert_eq!(memory_reserve(24 * GIB), 24 * GIB / 10);
-        assert_eq!(memory_reserve(4 * GIB), GIB);
-    }
-
-    #[test]
-    fn a_helper_worker_is_the_images_gameday_on_pid_1_and_placed() {
-        let argv = helper_argv(
-            "abc",
-            "gameday:1:s1-f1",
-            &Work::Cpu {
-                workers: 1,
-                load: 50.0,
-            },
-            Duration::from_secs(90),
-        );
-        assert_eq!(
-            argv.join(" "),
-            "/gameday stress --pid 1 --container abc --tag gameday:1:s1-f1 --kind cpu --workers 1 --load 50 --placed --max-seconds 90"
-        );
-    }
-}
+mod tests;

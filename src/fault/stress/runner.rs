@@ -1,62 +1,61 @@
 //! The runner's side of the stress faults: start a worker (on this host,
-//! or in a helper container the engine places inside the target), wait
-//! until its work is in place, stop it through its stdin, and what the
-//! recipe calls through helpers (read and put back OOM scores, remove
-//! files).
+//! or in a helper container the engine places inside the target) through
+//! the one launcher ([`crate::worker::launch`]), wait until its work is in
+//! place, stop it through its stdin, and what the recipe calls through
+//! helpers (read and put back OOM scores, remove files).
 
 use std::time::Duration;
 
-use super::{OomScore, READY_WITHIN, STOP_WITHIN, Work, bytes};
-use crate::docker::{Engine, Inside};
-use crate::fault::child::{Child, First, Via, helper_error, helper_labels};
+use super::{Job, OomScore, READY_WITHIN, STOP_WITHIN, Work, bytes};
+use crate::docker::Engine;
+use crate::fault::Via;
+use crate::worker::{First, Placement, Target, helper_labels, launch, serve::in_place_detail};
 
-/// A worker in place, started by the run (see [`Child`]).
+/// A worker in place, started by the run (see [`crate::worker::Worker`]).
 #[derive(Debug)]
-pub(crate) struct Worker(Child);
+pub(crate) struct Worker(crate::worker::Worker);
 
-/// `gameday stress --pid PID --container ID --tag TAG <work>`: the
-/// worker's arguments after the program.
-fn worker_args(pid: i64, container_id: &str, tag: &str, work: &Work) -> Vec<String> {
-    let mut argv: Vec<String> = ["stress", "--pid", &pid.to_string(), "--container"]
-        .map(String::from)
-        .to_vec();
-    argv.extend([container_id.to_string(), "--tag".into(), tag.to_string()]);
-    argv.extend(work.args());
-    argv
+/// The job of a worker on `container_id` (main process `pid` here, or
+/// PID 1 when placed in a helper).
+fn job(pid: i64, container_id: &str, tag: &str, work: &Work, max: Duration, placed: bool) -> Job {
+    Job {
+        at: Target {
+            pid,
+            container: container_id.to_string(),
+            tag: tag.to_string(),
+            max_seconds: max.as_secs().max(1),
+            placed,
+        },
+        work: work.clone(),
+    }
 }
 
-/// This very binary, as a worker.
-fn worker_command(
-    pid: i64,
-    container_id: &str,
-    tag: &str,
-    work: &Work,
-) -> Result<tokio::process::Command, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find gameday itself: {e}"))?;
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.args(worker_args(pid, container_id, tag, work));
-    Ok(cmd)
-}
-
-/// The same worker in a helper container placed inside the target: the
-/// image's `/gameday`, with PID 1 (the target's main process there).
-pub(super) fn helper_argv(
-    container_id: &str,
+/// Where the worker runs, and its job there.
+fn placed<'a>(
+    via: Via<'a>,
+    container_id: &'a str,
     tag: &str,
     work: &Work,
     max: Duration,
-) -> Vec<String> {
-    let mut argv = vec!["/gameday".to_string()];
-    argv.extend(worker_args(1, container_id, tag, work));
-    argv.extend([
-        "--placed".to_string(),
-        "--max-seconds".into(),
-        max.as_secs().max(1).to_string(),
-    ]);
-    argv
+) -> (Placement<'a>, Job) {
+    match via {
+        Via::ThisHost { pid } => (
+            Placement::this_host(),
+            job(pid, container_id, tag, work, max, false),
+        ),
+        Via::Helper { engine, image } => (
+            Placement::Helper {
+                engine,
+                image,
+                target: container_id,
+                labels: helper_labels(tag),
+            },
+            job(1, container_id, tag, work, max, true),
+        ),
+    }
 }
 
-/// What a worker that ended before it said `ready` leaves to say: when it
+/// What a worker that ended before it was in place leaves to say: when it
 /// was killed allocating, the container's memory limit was reached and
 /// its OOM killer chose the worker. That is what happened, not a failure
 /// to apply.
@@ -75,9 +74,9 @@ fn ended_early(work: &Work, killed: bool, stderr: &str) -> Result<String, String
     })
 }
 
-/// What the worker's first line says is in place.
-fn ready_detail(line: &str) -> String {
-    match line.strip_prefix("ready ") {
+/// What the worker's line after `ready` says is in place.
+fn in_place_words(line: &str) -> String {
+    match in_place_detail(line) {
         Some(d) => d.to_string(),
         // It ended while putting its work in place (the container's main
         // process ended: an OOM kill, most likely): that is what happened.
@@ -97,65 +96,15 @@ pub(crate) async fn start(
     work: &Work,
     max_lifetime: Duration,
 ) -> Result<(Worker, String), String> {
-    match via {
-        Via::ThisHost { pid } => start_here(pid, container_id, tag, work, max_lifetime).await,
-        Via::Helper { engine, image } => {
-            start_in_helper(engine, image, container_id, tag, work, max_lifetime).await
-        }
-    }
-}
-
-async fn start_here(
-    pid: i64,
-    container_id: &str,
-    tag: &str,
-    work: &Work,
-    max_lifetime: Duration,
-) -> Result<(Worker, String), String> {
-    let mut cmd = worker_command(pid, container_id, tag, work)?;
-    cmd.args(["--max-seconds", &max_lifetime.as_secs().max(1).to_string()]);
-    let child = Child::spawn(cmd).map_err(|e| format!("cannot start a stress worker: {e}"))?;
-    in_place(child, work).await
-}
-
-async fn start_in_helper(
-    engine: &Engine,
-    image: &str,
-    container_id: &str,
-    tag: &str,
-    work: &Work,
-    max_lifetime: Duration,
-) -> Result<(Worker, String), String> {
-    let child = Child::start_helper(
-        engine,
-        container_id,
-        image,
-        &helper_argv(container_id, tag, work, max_lifetime),
-        helper_labels(tag),
-        inside(work),
-    )
-    .await
-    .map_err(|e| helper_error(image, e))?;
-    in_place(child, work).await
-}
-
-/// A stress helper is in the target's cgroup, and allowed into its mount
-/// namespace when its work has paths.
-fn inside(work: &Work) -> Inside {
-    Inside {
-        cgroup: true,
-        mounts: work.in_mount_namespace(),
-        network: false,
-    }
-}
-
-/// Wait until the worker says its work is in place.
-async fn in_place(child: Child, work: &Work) -> Result<(Worker, String), String> {
-    match child.first_line(READY_WITHIN).await {
-        (Some(child), First::Line(line)) => Ok((Worker(child), ready_detail(&line))),
+    let (placement, job) = placed(via, container_id, tag, work, max_lifetime);
+    let worker = launch(&job, placement, READY_WITHIN)
+        .await
+        .map_err(|e| e.to_string())?;
+    match worker.first_line(READY_WITHIN).await {
+        (Some(worker), First::Line(line)) => Ok((Worker(worker), in_place_words(&line))),
         (_, First::Ended { killed, stderr }) => {
             let detail = ended_early(work, killed, &stderr)?;
-            Ok((Worker(Child::gone()), detail))
+            Ok((Worker(crate::worker::Worker::gone()), detail))
         }
         (_, First::TimedOut) | (None, First::Line(_)) => Err(format!(
             "the stress worker was not in place after {}s",
@@ -164,28 +113,21 @@ async fn in_place(child: Child, work: &Work) -> Result<(Worker, String), String>
     }
 }
 
-/// Run `work` once in a helper container inside `container_id` and
-/// return the lines it printed.
-async fn once_in_helper(
-    engine: &Engine,
-    image: &str,
+/// Run `work` once where `via` says and return the lines it printed after
+/// `ready`.
+async fn once(
+    via: Via<'_>,
     container_id: &str,
     tag: &str,
     work: &Work,
 ) -> Result<Vec<String>, String> {
-    let child = Child::start_helper(
-        engine,
-        container_id,
-        image,
-        &helper_argv(container_id, tag, work, STOP_WITHIN),
-        helper_labels(tag),
-        inside(work),
-    )
-    .await
-    .map_err(|e| helper_error(image, e))?;
-    match child.first_line(STOP_WITHIN).await {
-        (Some(child), First::Line(first)) => {
-            let (rest, _) = child.finish(STOP_WITHIN).await;
+    let (placement, job) = placed(via, container_id, tag, work, STOP_WITHIN);
+    let worker = launch(&job, placement, STOP_WITHIN)
+        .await
+        .map_err(|e| e.to_string())?;
+    match worker.first_line(STOP_WITHIN).await {
+        (Some(worker), First::Line(first)) => {
+            let (rest, _) = worker.finish(STOP_WITHIN).await;
             Ok(std::iter::once(first).chain(rest).collect())
         }
         (_, First::Ended { stderr, .. }) => {
@@ -197,7 +139,7 @@ async fn once_in_helper(
             }
         }
         (_, First::TimedOut) | (None, First::Line(_)) => Err(format!(
-            "the helper did not finish within {}s",
+            "the worker did not finish within {}s",
             STOP_WITHIN.as_secs()
         )),
     }
@@ -211,7 +153,8 @@ pub(crate) async fn oom_scores_via_helper(
     container_id: &str,
     tag: &str,
 ) -> Result<Vec<OomScore>, String> {
-    let lines = once_in_helper(engine, image, container_id, tag, &Work::Scores).await?;
+    let via = Via::Helper { engine, image };
+    let lines = once(via, container_id, tag, &Work::Scores).await?;
     Ok(lines
         .iter()
         .filter_map(|l| OomScore::parse(l.strip_prefix("score=")?))
@@ -233,7 +176,8 @@ pub(crate) async fn clean_up_via_helper(
         files: files.to_vec(),
         restore: scores.to_vec(),
     };
-    let lines = once_in_helper(engine, image, container_id, tag, &work).await?;
+    let via = Via::Helper { engine, image };
+    let lines = once(via, container_id, tag, &work).await?;
     Ok(lines
         .iter()
         .find_map(|l| removed_counts(l))
@@ -275,22 +219,15 @@ pub(crate) async fn remove(
         files: files.to_vec(),
         restore: Vec::new(),
     };
-    let out = tokio::time::timeout(
-        STOP_WITHIN,
-        worker_command(pid, container_id, tag, &work)?
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output(),
+    let lines = tokio::time::timeout(
+        STOP_WITHIN * 2,
+        once(Via::ThisHost { pid }, container_id, tag, &work),
     )
     .await
-    .map_err(|_| "removing the files took too long".to_string())?
-    .map_err(|e| format!("cannot start gameday to remove the files: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    match text.lines().find_map(removed_counts) {
-        Some((n, _)) => Ok(n),
-        None => Err(String::from_utf8_lossy(&out.stderr)
-            .trim()
-            .trim_start_matches("gameday stress: ")
-            .to_string()),
-    }
+    .map_err(|_| "removing the files took too long".to_string())??;
+    lines
+        .iter()
+        .find_map(|l| removed_counts(l))
+        .map(|(n, _)| n)
+        .ok_or_else(|| "the worker did not say what it removed".to_string())
 }

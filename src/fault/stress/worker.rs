@@ -1,6 +1,7 @@
 //! The stress worker's side (`gameday stress`, hidden): join the target
 //! container's cgroups, enter its mount namespace for paths, put the work
-//! in place, say `ready`, hold it, and clean up whatever ends it.
+//! in place, say so (`in place: ...`), hold it, and clean up whatever ends
+//! it (`stopped: ...`). Its work comes on its stdin ([`crate::worker`]).
 
 use std::io::{Read, Seek, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::bounds::{self, Limit, Opened, Tables};
 use super::{Amount, CHUNK, OomScore, Work, bytes, set_oom_scores};
+use crate::worker::serve::{say, stopped};
 
 /// What the worker raised, put back as it ends.
 static RAISED: std::sync::OnceLock<Vec<OomScore>> = std::sync::OnceLock::new();
@@ -24,21 +26,22 @@ const CPU_PERIOD: Duration = Duration::from_millis(100);
 /// How often a worker checks that the container's main process still runs.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
-/// `gameday stress`: join `pid`'s container, do the work, print `ready
-/// <what is in place>`, hold it until told to stop, clean up, print
+/// `gameday stress`: join the job's container, do the work, print `in
+/// place: <what is in place>`, hold it until told to stop, clean up, print
 /// `stopped: <why>`. Exit 1 (with the reason on stderr) when it could not
 /// start; nothing is left then. `placed`: the engine started it inside the
 /// container already (a helper container in its cgroup and PID namespace,
 /// where `pid` is 1), so there is nothing to join.
-pub(crate) fn serve(
-    pid: i64,
-    container: &str,
-    tag: &str,
-    max: Duration,
-    work: Work,
-    placed: bool,
-) -> u8 {
-    match run_worker(pid, container, tag, max, work, placed) {
+pub(crate) fn serve(job: super::Job) -> u8 {
+    let crate::worker::Targeted { at, work } = job;
+    match run_worker(
+        at.pid,
+        &at.container,
+        &at.tag,
+        at.max(),
+        work.bounded(),
+        at.placed,
+    ) {
         Ok(()) => 0,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "gameday stress: {e}");
@@ -94,19 +97,21 @@ fn run_worker(
             .count();
         let restored = set_oom_scores(restore, None);
         say(&format!("removed={removed} restored={restored}"));
+        stopped("done");
         return Ok(());
     }
     if let Work::Scores = &work {
         for score in scores_here() {
             say(&format!("score={}", score.arg()));
         }
+        stopped("done");
         return Ok(());
     }
     let opened = match &work {
         Work::Io { dir, room, .. } | Work::Fill { dir, room, .. } => {
             let room = room
                 .as_ref()
-                .ok_or("no filesystem to check the path against (--mount, --share)")?;
+                .ok_or("no filesystem to check the path against (its room)")?;
             let tables = tables.as_ref().ok_or("the mount tables were not read")?;
             Some(bounds::open(dir, room, tables)?)
         }
@@ -155,7 +160,7 @@ fn run_worker(
             return Err(e);
         }
     };
-    say(&format!("ready {detail}"));
+    crate::worker::serve::in_place(&detail);
     loop {
         std::thread::park();
     }
@@ -206,21 +211,14 @@ fn finish(files: &[String], why: &str) -> ! {
     }
     let written = WRITTEN.load(Ordering::Relaxed);
     if written > 0 {
-        say(&format!(
-            "stopped: {why}; wrote {} with fsync",
+        stopped(&format!(
+            "{why}; wrote {} with fsync",
             bytes(written as f64)
         ));
     } else {
-        say(&format!("stopped: {why}"));
+        stopped(why);
     }
     std::process::exit(0)
-}
-
-/// A line to whoever started the worker, who may be gone: never a panic.
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }
 
 /// Put the work in place; returns what is in place, in words. `opened`:
@@ -391,7 +389,7 @@ fn scores_here() -> Vec<OomScore> {
     let mut scores: Vec<OomScore> = entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| *pid != me && !crate::fault::tagged::is_worker(*pid))
+        .filter(|pid| *pid != me && !crate::worker::leftovers::is_fault_worker(*pid))
         .filter_map(|pid| {
             let value = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).ok()?;
             Some(OomScore {

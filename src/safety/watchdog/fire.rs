@@ -83,7 +83,7 @@ impl Said {
                 ToWatchdog::Arm { fault_id, .. } => self.refused.push(fault_id),
                 ToWatchdog::Applied { fault_id } => self.applied.push(fault_id),
                 ToWatchdog::Disarm { fault_id } => self.disarmed.push(fault_id),
-                ToWatchdog::Renew | ToWatchdog::Hello { .. } => {}
+                ToWatchdog::Renew => {}
                 ToWatchdog::Done => self.done = true,
             },
             Some(Heard::Closed) | None => self.open = false,

@@ -18,15 +18,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{FromWatchdog, LABEL, RUN_LABEL, SCOPE_LABEL, ToWatchdog};
+use super::{FromWatchdog, Hello, LABEL, RUN_LABEL, SCOPE_LABEL, ToWatchdog};
 use crate::docker::Engine;
 use crate::fault::RevertRecipe;
 use crate::gameday::model::EngineSpec;
 use crate::record::journal::JournalEntry;
+use crate::worker::{HelperOutput, Parts, Placement as WorkerPlacement, WorkerError, launch};
 
 /// How long a watchdog may take to say it is ready, and to take a recipe.
 const READY_WITHIN: Duration = Duration::from_secs(20);
@@ -445,13 +445,15 @@ pub(crate) fn container_name(run_id: &str, engine: &str) -> String {
     crate::safety::claim::marker_name("gameday-watchdog", &format!("{run_id}-{engine}"))
 }
 
+/// Start the watchdog of one engine (see the module) and wait until it is
+/// ready.
 async fn start_one(
     spec: &Spec,
     run: &RunIdentity<'_>,
     stops: mpsc::UnboundedSender<String>,
 ) -> Result<Link, String> {
-    let (ready_tx, ready_rx) = oneshot::channel();
     let local = matches!(spec.placement, Placement::Local | Placement::ThisHostsPart);
+    let (ready_tx, ready_rx) = oneshot::channel();
     let shared = Arc::new(Shared {
         engine: spec.engine.name().to_string(),
         pending: Mutex::new(HashMap::new()),
@@ -462,7 +464,69 @@ async fn start_one(
         keeps_records: !local,
         stops,
     });
-    let hello = ToWatchdog::Hello {
+    let hello = hello(spec, run, local);
+    let name = container_name(run.run_id, spec.engine.name());
+    let placement = placement(spec, run, &name)?;
+    let worker = launch(&hello, placement, READY_WITHIN)
+        .await
+        .map_err(|e| match e {
+            WorkerError::Helper { source, .. } => source.to_string(),
+            other => other.to_string(),
+        })?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let every = (run.lease / 4).max(Duration::from_millis(250));
+    let (ending, writer, reader, how) = match worker.into_parts() {
+        Parts::Local {
+            child,
+            stdin,
+            stdout,
+        } => {
+            let stdin = stdin.ok_or("no stdin")?;
+            let writer = write_on_own_thread(stdin, rx, every, shared.clone())?;
+            let how = local_words(&spec.placement, child.id().unwrap_or(0));
+            let reader = tokio::spawn(read_local(stdout, shared.clone()));
+            (Ending::Process(child), writer, reader, how)
+        }
+        Parts::Helper {
+            engine,
+            id,
+            input,
+            output,
+        } => {
+            let input = input.ok_or("no input")?;
+            let (ended, writer) = oneshot::channel();
+            let writing = shared.clone();
+            tokio::spawn(async move {
+                write_loop(input, rx, every, writing).await;
+                let _ = ended.send(());
+            });
+            let reader = tokio::spawn(read_container(output, shared.clone()));
+            let short: String = id.chars().take(12).collect();
+            (
+                Ending::Container { engine, id },
+                writer,
+                reader,
+                format!("container {short} on the engine"),
+            )
+        }
+        Parts::Gone => return Err("it ended before it was ready".to_string()),
+    };
+    let link = Link {
+        shared,
+        this_hosts_part: matches!(spec.placement, Placement::ThisHostsPart),
+        tx,
+        how,
+        ending,
+        writer,
+        reader,
+    };
+    ready(link, ready_rx).await
+}
+
+/// The watchdog's work: who it serves, and how it reaches its engine (a
+/// container reaches it through the socket mounted in it).
+fn hello(spec: &Spec, run: &RunIdentity<'_>, local: bool) -> Hello {
+    Hello {
         run_id: run.run_id.to_string(),
         scope: run.scope.to_string(),
         lease_ms: run.lease.as_millis() as u64,
@@ -475,116 +539,74 @@ async fn start_one(
             }
         },
         journal: local.then(|| absolute(run.journal)),
-    };
-    let (tx, rx) = mpsc::unbounded_channel();
-    let _ = tx.send(hello);
-    let every = (run.lease / 4).max(Duration::from_millis(250));
-    let argv = ["watchdog", "--run-id", run.run_id];
-    let (ending, writer, reader, place) = match &spec.placement {
+    }
+}
+
+/// Where the watchdog runs: a process in a session of its own here, its
+/// errors in the run's log, or a container of its own on the engine.
+fn placement<'a>(
+    spec: &'a Spec,
+    run: &RunIdentity<'_>,
+    name: &'a str,
+) -> Result<WorkerPlacement<'a>, String> {
+    Ok(match &spec.placement {
         Placement::Local | Placement::ThisHostsPart => {
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let log = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(run.log)
                 .map_err(|e| format!("cannot open {}: {e}", run.log.display()))?;
-            let mut command = tokio::process::Command::new(exe);
-            command
-                .args(argv)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(log);
-            // SAFETY: setsid is async-signal-safe; it only makes the child
-            // the leader of a new session, away from the runner's terminal
-            // and process group.
-            unsafe {
-                command.pre_exec(|| {
-                    libc::setsid();
-                    Ok(())
-                });
+            WorkerPlacement::ThisHost {
+                own_session: true,
+                stderr_to: Some(log),
             }
-            let mut child = command.spawn().map_err(|e| e.to_string())?;
-            let stdin = child.stdin.take().ok_or("no stdin")?;
-            let stdout = child.stdout.take().ok_or("no stdout")?;
-            let writer = write_on_own_thread(stdin, rx, every, shared.clone())?;
-            let reading = shared.clone();
-            let reader = tokio::spawn(async move {
-                let mut lines = tokio::io::BufReader::new(stdout).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    reading.line(&line);
-                }
-                reading.closed();
-            });
-            let pid = child.id().unwrap_or(0);
-            let how = match spec.placement {
-                Placement::ThisHostsPart => format!(
-                    "process {pid} on this host, for what is undone from this host (host scripts, process signals)"
-                ),
-                Placement::Local | Placement::Container { .. } => {
-                    format!("process {pid} on this host")
-                }
-            };
-            (Ending::Process(child), writer, reader, how)
         }
-        Placement::Container { image, socket } => {
-            let name = container_name(run.run_id, spec.engine.name());
-            let labels = HashMap::from([
+        Placement::Container { image, socket } => WorkerPlacement::Engine {
+            engine: &spec.engine,
+            image,
+            name,
+            socket,
+            labels: HashMap::from([
                 (LABEL.to_string(), "1".to_string()),
                 (RUN_LABEL.to_string(), run.run_id.to_string()),
                 (SCOPE_LABEL.to_string(), run.scope.to_string()),
-            ]);
-            let argv: Vec<String> = std::iter::once("/gameday")
-                .chain(argv)
-                .map(String::from)
-                .collect();
-            let attached = spec
-                .engine
-                .start_attached(&name, image, &argv, labels, socket)
-                .await
-                .map_err(|e| e.to_string())?;
-            let (ended, writer) = oneshot::channel();
-            let writing = shared.clone();
-            tokio::spawn(async move {
-                write_loop(attached.input, rx, every, writing).await;
-                let _ = ended.send(());
-            });
-            let reading = shared.clone();
-            let mut output = attached.output;
-            let reader = tokio::spawn(async move {
-                let mut buffer: Vec<u8> = Vec::new();
-                while let Some(Ok(chunk)) = output.next().await {
-                    if let bollard::container::LogOutput::StdErr { .. } = chunk {
-                        continue;
-                    }
-                    buffer.extend_from_slice(&chunk.into_bytes());
-                    while let Some(i) = buffer.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = buffer.drain(..=i).collect();
-                        reading.line(String::from_utf8_lossy(&line).trim());
-                    }
-                }
-                reading.closed();
-            });
-            let short: String = attached.id.chars().take(12).collect();
-            (
-                Ending::Container {
-                    engine: spec.engine.clone(),
-                    id: attached.id,
-                },
-                writer,
-                reader,
-                format!("container {short} on the engine"),
-            )
-        }
-    };
-    let link = Link {
-        shared,
-        this_hosts_part: matches!(spec.placement, Placement::ThisHostsPart),
-        tx,
-        how: place,
-        ending,
-        writer,
-        reader,
-    };
+            ]),
+        },
+    })
+}
+
+/// A local watchdog, in words.
+fn local_words(placement: &Placement, pid: u32) -> String {
+    match placement {
+        Placement::ThisHostsPart => format!(
+            "process {pid} on this host, for what is undone from this host (host scripts, process signals)"
+        ),
+        Placement::Local | Placement::Container { .. } => format!("process {pid} on this host"),
+    }
+}
+
+/// Read a local watchdog's lines until its output closes.
+async fn read_local(
+    mut lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    shared: Arc<Shared>,
+) {
+    while let Ok(Some(line)) = lines.next_line().await {
+        shared.line(&line);
+    }
+    shared.closed();
+}
+
+/// Read a watchdog container's lines until its output closes.
+async fn read_container(mut output: HelperOutput, shared: Arc<Shared>) {
+    while let Some(line) = output.next_line().await {
+        shared.line(line.trim());
+    }
+    shared.closed();
+}
+
+/// Wait until the watchdog says it is ready (it reached its engine); a
+/// watchdog that does not is ended.
+async fn ready(link: Link, ready_rx: oneshot::Receiver<u32>) -> Result<Link, String> {
     match tokio::time::timeout(READY_WITHIN, ready_rx).await {
         Ok(Ok(_)) => Ok(link),
         other => {

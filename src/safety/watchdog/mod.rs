@@ -3,9 +3,10 @@
 //! (SIGKILL, a frozen laptop, a cut link to a remote engine), when the link
 //! closes, or when someone halts the run (`gameday halt`).
 //!
-//! One watchdog serves one engine of one run. The runner speaks to it over
-//! its standard input, one JSON message a line ([`ToWatchdog`]): `hello`
-//! (who, which engine, the lease), then `arm` with a fault's revert recipe
+//! One watchdog serves one engine of one run, a worker
+//! ([`crate::worker::WorkerKind::Watchdog`]) whose work is the [`Hello`]
+//! (who, which engine, the lease). The runner then speaks to it over its
+//! standard input, one JSON message a line ([`ToWatchdog`]): `arm` with a fault's revert recipe
 //! BEFORE the fault is applied (answered with an `ack`, so a fault is never
 //! applied that the watchdog cannot undo), `applied`, `disarm` once the
 //! runner reverted it, `renew` (the heartbeat), and `done` at the end of
@@ -52,20 +53,33 @@ pub(crate) const LABEL: &str = "gameday.watchdog";
 pub(crate) const RUN_LABEL: &str = "gameday.watchdog.run_id";
 pub(crate) const SCOPE_LABEL: &str = "gameday.watchdog.scope";
 
-/// What the runner tells its watchdog.
+/// Who the watchdog serves: its work, the first line the runner writes
+/// ([`crate::worker`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Hello {
+    pub run_id: String,
+    pub scope: String,
+    pub lease_ms: u64,
+    /// How the watchdog reaches its engine.
+    pub engine: EngineSpec,
+    /// The run's journal, when the watchdog runs where it can write it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<PathBuf>,
+}
+
+impl crate::worker::Work for Hello {
+    const KIND: crate::worker::WorkerKind = crate::worker::WorkerKind::Watchdog;
+
+    /// `--run-id RUN`: what the claim's liveness check looks for.
+    fn marks(&self) -> crate::worker::Marks {
+        crate::worker::Marks::default().with("--run-id", self.run_id.clone())
+    }
+}
+
+/// What the runner tells its watchdog after the [`Hello`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub(crate) enum ToWatchdog {
-    Hello {
-        run_id: String,
-        scope: String,
-        lease_ms: u64,
-        /// How the watchdog reaches its engine.
-        engine: EngineSpec,
-        /// The run's journal, when the watchdog runs where it can write it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        journal: Option<PathBuf>,
-    },
     /// Hold this recipe: the fault is about to be applied.
     Arm {
         fault_id: String,
@@ -110,13 +124,19 @@ struct Armed {
 /// How often the watchdog looks for a halt marker on its engine.
 const HALT_POLL: Duration = Duration::from_secs(1);
 
-/// `gameday watchdog`: serve one run's watchdog on standard input and
-/// output until the run says `done` or the watchdog fires. Returns the
-/// exit code: 0 done or nothing to revert, 4 when a revert failed.
-pub(crate) async fn serve() -> u8 {
+/// `gameday watchdog`: serve one run's watchdog (`hello`, its work) on
+/// standard input and output until the run says `done` or the watchdog
+/// fires. Returns the exit code: 0 done or nothing to revert, 4 when a
+/// revert failed.
+pub(crate) async fn serve(hello: Hello) -> u8 {
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    let stdout = tokio::io::stdout();
-    serve_on(stdin, stdout).await
+    let mut stdout = tokio::io::stdout();
+    let code = serve_on(hello, stdin, &mut stdout).await;
+    let _ = stdout
+        .write_all(format!("{}exit {code}\n", crate::worker::protocol::STOPPED).as_bytes())
+        .await;
+    let _ = stdout.flush().await;
+    code
 }
 
 async fn send<W: AsyncWrite + Unpin>(out: &mut W, message: &FromWatchdog) {
@@ -216,29 +236,18 @@ struct Fired {
     link_open: bool,
 }
 
-async fn serve_on<R, W>(mut input: R, mut out: W) -> u8
+async fn serve_on<R, W>(hello: Hello, input: R, mut out: W) -> u8
 where
     R: tokio::io::AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
-    // The hello comes first; without one there is nothing to watch.
-    let mut first = String::new();
-    let hello =
-        match tokio::time::timeout(Duration::from_secs(30), input.read_line(&mut first)).await {
-            Ok(Ok(n)) if n > 0 => serde_json::from_str::<ToWatchdog>(first.trim_end()).ok(),
-            _ => None,
-        };
-    let Some(ToWatchdog::Hello {
+    let Hello {
         run_id,
         scope,
         lease_ms,
         engine,
         journal,
-    }) = hello
-    else {
-        eprintln!("gameday watchdog: no hello from the runner; nothing to watch");
-        return 0;
-    };
+    } = hello;
     let engine = match Engine::connect_spec(&engine).await {
         Ok(e) => e,
         Err(e) => {
@@ -326,7 +335,7 @@ async fn watch<W: AsyncWrite + Unpin>(
                         }
                     }
                     ToWatchdog::Disarm { fault_id } => armed.retain(|a| a.fault_id != fault_id),
-                    ToWatchdog::Renew | ToWatchdog::Hello { .. } => {}
+                    ToWatchdog::Renew => {}
                     ToWatchdog::Done => return None,
                 },
                 Some(Heard::Closed) | None => {

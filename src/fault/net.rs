@@ -10,6 +10,7 @@
 //! else ([`rules`](super::rules) removes it).
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -318,14 +319,26 @@ pub(super) async fn remove(
     .await
     .map_err(|e| network(e.to_string()))?
     .map_err(network)?;
-    // An HTTP proxy a dead runner left on this host (its rule is gone
-    // now, so nothing reaches it).
+    // A proxy a dead runner left on this host. Its rule is gone now, so
+    // nothing new reaches it; if this revert found no rule, the proxy took
+    // it away itself and is forgetting the flows it translated: killing it
+    // then would leave them pointing at its closed port.
+    let grace = if removed {
+        Duration::ZERO
+    } else {
+        PROXY_FAIL_OPEN_GRACE
+    };
     let proxies = match helper_image {
-        None => crate::worker::leftovers::kill_tagged(tag).await,
+        None => crate::worker::leftovers::end_tagged(tag, grace).await,
         Some(_) => 0,
     };
     Ok((removed || helpers > 0 || proxies > 0).then(Utc::now))
 }
+
+/// How long a revert lets a proxy that took its own redirect away finish
+/// failing open (it waits 200ms for answers in flight, then forgets the
+/// flows it translated) before killing it.
+const PROXY_FAIL_OPEN_GRACE: Duration = Duration::from_secs(2);
 
 fn iptables(exec: &mut dyn NetExec, args: &[&str]) -> Result<(), String> {
     exec.run("iptables", &[&["-w", "5"], args].concat())

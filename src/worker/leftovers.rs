@@ -69,6 +69,30 @@ pub(crate) async fn kill_tagged(tag: &str) -> usize {
     pids.len()
 }
 
+/// Let every fault worker of this host carrying `tag` end on its own for
+/// up to `grace` (a proxy whose input closed is failing open: it takes
+/// its redirect away, then forgets the flows it translated, which nobody
+/// else can once the redirect is gone), then kill those still there.
+/// Returns how many there were.
+pub(crate) async fn end_tagged(tag: &str, grace: Duration) -> usize {
+    let pids: Vec<i32> = fault_workers()
+        .into_iter()
+        .filter(|w| w.tag == tag)
+        .map(|w| w.pid)
+        .collect();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && pids.iter().any(|p| alive(*p)) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    kill(&left).await;
+    pids.len()
+}
+
+fn alive(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// The fault workers on this host working on one of `containers` (full
 /// IDs).
 pub(crate) fn on_containers(containers: &[&str]) -> Vec<Leftover> {

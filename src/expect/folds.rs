@@ -13,6 +13,11 @@ use crate::gameday::units::{
     Percent, StatusSpec,
 };
 use crate::probe::ProbeSample;
+use crate::probe::load::{LatencyHistogram, LoadTally};
+
+mod load;
+
+pub(super) use load::Throughput;
 
 /// A fold's step: it sees every sample of its probe (in start order),
 /// told whether the sample ran inside the expectation's window.
@@ -23,11 +28,21 @@ trait Step {
     fn finish(self, frame: &Frame, counted: Counted) -> Evaluation;
 }
 
-/// The samples inside the window, and how many were ok.
+/// The samples inside the window, and how many were ok (for a load
+/// probe: its requests).
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Counted {
     pub(super) n: usize,
     pub(super) ok: usize,
+    /// Whether they are a load probe's requests rather than samples.
+    pub(super) load: bool,
+}
+
+impl Counted {
+    /// `samples` or `requests`, for the words of a verdict.
+    fn things(&self) -> &'static str {
+        if self.load { "requests" } else { "samples" }
+    }
 }
 
 macro_rules! folds {
@@ -67,6 +82,7 @@ folds! {
     Restarts(RestartCount),
     Oom(OomSeen),
     Readings(Readings),
+    Throughput(Throughput),
 }
 
 impl Fold {
@@ -79,10 +95,14 @@ impl Fold {
                 label,
                 p,
                 values: Vec::new(),
+                histogram: LatencyHistogram::default(),
             })
         };
         match check {
-            Check::SuccessRate(cmp) => Fold::Rate(SuccessRate { cmp: *cmp }),
+            Check::SuccessRate(cmp) => Fold::Rate(SuccessRate {
+                cmp: *cmp,
+                load: LoadTally::default(),
+            }),
             Check::Status(spec) => every(Every::Status(spec.clone())),
             Check::ExitCode(codes) => every(Every::ExitCode(codes.clone())),
             Check::State(state) => every(Every::State(*state)),
@@ -91,6 +111,8 @@ impl Fold {
             Check::LatencyP95(cmp) => latency(cmp, "p95", 95.0),
             Check::LatencyP99(cmp) => latency(cmp, "p99", 99.0),
             Check::LatencyMax(cmp) => latency(cmp, "max", 100.0),
+            Check::LatencyP999(cmp) => latency(cmp, "p99.9", 99.9),
+            Check::Throughput(cmp) => Fold::Throughput(Throughput::new(*cmp)),
             Check::RecoversWithin(limit) => match frame.windows.self_healing_from {
                 Some(from) => Fold::SelfHealing(SelfHealing {
                     limit: *limit,
@@ -150,23 +172,35 @@ fn limit_ms(limit: &HumanDuration) -> f64 {
     limit.as_std().as_secs_f64() * 1000.0
 }
 
-/// `success_rate`: the window's counts say it all.
+/// `success_rate`: the window's counts say it all (a load probe's
+/// failures are said by reason too).
 #[derive(Debug, Clone)]
 pub(super) struct SuccessRate {
     cmp: Comparison<Percent>,
+    load: LoadTally,
 }
 
 impl Step for SuccessRate {
-    fn push(&mut self, _: &ProbeSample, _: &Frame, _: bool) {}
+    fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
+        if let (true, Some(load)) = (in_window, &s.load) {
+            self.load.merge(load);
+        }
+    }
 
-    fn finish(self, frame: &Frame, Counted { n, ok }: Counted) -> Evaluation {
+    fn finish(self, frame: &Frame, counted: Counted) -> Evaluation {
+        let Counted { n, ok, .. } = counted;
         if n == 0 {
             return frame.empty();
         }
         let rate = ok as f64 * 100.0 / n as f64;
         Evaluation {
             verdict: verdict(self.cmp.op.holds(&rate, &self.cmp.value.0)),
-            actual: format!("measured {} ({ok} of {n} samples ok)", fmt_pct(rate)),
+            actual: format!(
+                "measured {} ({ok} of {n} {} ok){}",
+                fmt_pct(rate),
+                counted.things(),
+                load::failures_said(&self.load)
+            ),
             value: Some(rate),
         }
     }
@@ -234,18 +268,41 @@ impl EverySample {
             seen: BTreeMap::new(),
         }
     }
+
+    /// A load interval: its responses by status, and its requests that
+    /// got none by reason.
+    fn push_load(&mut self, load: &LoadTally, spec: &StatusSpec) {
+        for (status, n) in &load.statuses {
+            if spec.matches(*status) {
+                self.matching += *n as usize;
+            }
+            *self.seen.entry(status.to_string()).or_default() += *n as usize;
+        }
+        for (reason, n) in &load.failures {
+            if reason.parse::<u16>().is_err() {
+                *self.seen.entry(reason.clone()).or_default() += *n as usize;
+            }
+        }
+    }
 }
 
 impl Step for EverySample {
     fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
-        if in_window {
-            let (passes, what) = self.want.judge(s);
-            self.matching += usize::from(passes);
-            *self.seen.entry(what).or_default() += 1;
+        if !in_window {
+            return;
         }
+        if let (Some(load), Every::Status(spec)) = (&s.load, &self.want) {
+            let spec = spec.clone();
+            self.push_load(load, &spec);
+            return;
+        }
+        let (passes, what) = self.want.judge(s);
+        self.matching += usize::from(passes);
+        *self.seen.entry(what).or_default() += 1;
     }
 
-    fn finish(self, frame: &Frame, Counted { n, .. }: Counted) -> Evaluation {
+    fn finish(self, frame: &Frame, counted: Counted) -> Evaluation {
+        let n = counted.n;
         if n == 0 {
             return frame.empty();
         }
@@ -253,8 +310,9 @@ impl Step for EverySample {
         Evaluation {
             verdict: verdict(matching == n),
             actual: format!(
-                "measured {} ({matching} of {n} samples match)",
-                tally(self.seen)
+                "measured {} ({matching} of {n} {} match)",
+                tally(self.seen),
+                counted.things()
             ),
             value: Some(matching as f64 * 100.0 / n as f64),
         }
@@ -262,36 +320,42 @@ impl Step for EverySample {
 }
 
 /// `latency_p50` … `latency_max`: the window's latencies, kept exactly (a
-/// verdict is never decided on an estimate).
+/// verdict is never decided on an estimate); a load probe's intervals'
+/// histograms merged, exact to their precision (0.05%).
 #[derive(Debug, Clone)]
 pub(super) struct LatencyPercentile {
     cmp: Comparison<HumanDuration>,
     label: &'static str,
     p: f64,
     values: Vec<f64>,
+    histogram: LatencyHistogram,
 }
 
 impl Step for LatencyPercentile {
     fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
-        if in_window {
-            self.values.push(s.latency_ms);
+        match (in_window, &s.load) {
+            (false, _) => {}
+            (true, Some(load)) => self.histogram.merge(&load.latency),
+            (true, None) => self.values.push(s.latency_ms),
         }
     }
 
     fn finish(mut self, frame: &Frame, _: Counted) -> Evaluation {
-        if self.values.is_empty() {
-            return frame.empty();
-        }
-        self.values.sort_by(f64::total_cmp);
-        let measured = percentile(&self.values, self.p).unwrap_or_default();
+        let (measured, over) = if self.histogram.is_empty() {
+            self.values.sort_by(f64::total_cmp);
+            match percentile(&self.values, self.p) {
+                Some(v) => (v, format!("{} samples", self.values.len())),
+                None => return frame.empty(),
+            }
+        } else {
+            match self.histogram.percentile_ms(self.p) {
+                Some(v) => (v, format!("{} requests", self.histogram.count())),
+                None => return frame.empty(),
+            }
+        };
         Evaluation {
             verdict: verdict(self.cmp.op.holds(&measured, &limit_ms(&self.cmp.value))),
-            actual: format!(
-                "measured {} {} over {} samples",
-                self.label,
-                fmt_ms(measured),
-                self.values.len()
-            ),
+            actual: format!("measured {} {} over {over}", self.label, fmt_ms(measured)),
             value: Some(measured),
         }
     }
@@ -310,8 +374,8 @@ impl Step for Recovery {
     fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
         if in_window {
             self.first_failed.get_or_insert(!s.ok);
-            if s.ok && self.first_ok_end.is_none() {
-                self.first_ok_end = Some(s.end_ms());
+            if self.first_ok_end.is_none() {
+                self.first_ok_end = s.first_ok_end();
             }
         }
     }
@@ -366,7 +430,7 @@ impl Step for SelfHealing {
             if !s.ok {
                 self.failed = true;
             } else if self.failed && self.ok_end.is_none() {
-                self.ok_end = Some(s.end_ms());
+                self.ok_end = s.first_ok_end();
             }
         }
     }
@@ -419,8 +483,8 @@ impl Step for FirstFailure {
         let w = &frame.windows;
         if s.t_ms >= w.apply_start && s.t_ms < w.revert_start {
             self.held += 1;
-            if !s.ok && self.end.is_none() {
-                self.end = Some(s.end_ms());
+            if self.end.is_none() {
+                self.end = s.first_failure_end();
             }
         }
     }

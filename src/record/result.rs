@@ -497,6 +497,7 @@ pub(crate) fn show_value(unit: Option<Unit>, text: &str, value: Option<f64>) -> 
         Unit::Count => format!("{v:.0}"),
         Unit::Number => number(v),
         Unit::Bytes => crate::gameday::units::ByteSize(v).to_string(),
+        Unit::PerSecond => crate::gameday::units::RequestRate(v).to_string(),
     }
 }
 

@@ -120,7 +120,8 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
                                 ProbeType::Http
                                 | ProbeType::Tcp
                                 | ProbeType::Exec
-                                | ProbeType::Command,
+                                | ProbeType::Command
+                                | ProbeType::Load,
                             )
                             | None => chart::Measure::Latency,
                         };

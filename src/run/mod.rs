@@ -269,6 +269,7 @@ pub(crate) async fn run(
     ));
     let http = probe::http_client();
     let exec_gate = std::sync::Arc::new(probe::ExecGate::default());
+    let window_cuts = std::sync::Arc::new(probe::load::WindowCuts::default());
     let probe_tasks: Vec<_> = plan
         .probes
         .iter()
@@ -284,6 +285,7 @@ pub(crate) async fn run(
             let mut runner =
                 ProbeRunner::new(index, p.probe.clone(), container_ids, http.clone(), engine);
             runner.exec_gate = exec_gate.clone();
+            runner.cuts = window_cuts.clone();
             probe::spawn(runner, clock, samples_tx.clone(), cancel_rx.clone())
         })
         .collect();
@@ -304,6 +306,7 @@ pub(crate) async fn run(
         options.notify.clone(),
         exec_gate,
     );
+    d.window_cuts = window_cuts;
     let (steady, scenarios, aborted_reason) = d.execute().await;
 
     // Stop the probes, wait for runs in flight, take their samples.

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::gameday::units::{
-    ByteSize, ContainerState, CpuPercent, HealthState, Number, StatusSpec,
+    ByteSize, ContainerState, CpuPercent, HealthState, Number, RequestRate, StatusSpec,
 };
 
 pub(crate) const EXPECT_COMMON_KEYS: &[&str] = &["probe", "during"];
@@ -107,6 +107,14 @@ impl Decoder<'_> {
             CheckKind::LatencyMax => {
                 Check::LatencyMax(self.comparison(value, "`latency_max`", "< 2s")?)
             }
+            CheckKind::LatencyP999 => {
+                Check::LatencyP999(self.comparison(value, "`latency_p999`", "< 2s")?)
+            }
+            CheckKind::Throughput => Check::Throughput(self.comparison::<RequestRate>(
+                value,
+                "`throughput`",
+                ">= 480/s",
+            )?),
             CheckKind::RecoversWithin => {
                 Check::RecoversWithin(self.duration(value, "`recovers_within`")?)
             }

@@ -6,7 +6,7 @@
 //!
 //! Split by section as the file is: [`file`] (the top level, engines,
 //! scope, defaults), [`probes`] (probes and targets), [`scenarios`] (and
-//! steps), [`faults`] (with [`net_faults`] and [`app_faults`]), [`expect`]
+//! steps), [`load`] (the load probe), [`faults`] (with [`net_faults`] and [`app_faults`]), [`expect`]
 //! (expectations and halt conditions), [`control`] (the lease, `stop_if`,
 //! `notify`, `grafana`). This
 //! module holds the decoder's state and the value helpers they share. Each
@@ -18,6 +18,7 @@ mod control;
 mod expect;
 mod faults;
 mod file;
+mod load;
 mod net_faults;
 mod probes;
 mod scenarios;

@@ -6,10 +6,12 @@
 //!
 //! `duration` (durations and `fmt_ms`), `compare` (percentages, numbers,
 //! CPU shares and comparisons), `sizes` (rates and byte sizes), `state`
-//! (HTTP status specs, signals, container and health states).
+//! (HTTP status specs, signals, container and health states), `requests`
+//! (a load probe's rate, `500/s` or `max`, and throughputs).
 
 mod compare;
 mod duration;
+mod requests;
 mod sizes;
 mod state;
 #[cfg(test)]
@@ -19,6 +21,7 @@ pub use compare::Percent;
 pub(crate) use compare::{CmpOp, Comparison, CpuPercent, Number};
 pub use duration::HumanDuration;
 pub(crate) use duration::fmt_ms;
+pub(crate) use requests::{LoadRate, RequestRate};
 pub(crate) use sizes::ByteSize;
 pub use sizes::Rate;
 pub use state::ContainerState;

@@ -24,7 +24,7 @@ impl Decoder<'_> {
         what: &str,
         defaults: &Defaults,
     ) -> Option<LoadProbe> {
-        let what = format!("the load of {what}");
+        let what = format!("the load {what}");
         let obj = self.obj(node, &what, LOAD_KEYS)?;
         let http = self
             .require(&obj, "http", &what, "{ url: http://127.0.0.1:8080/health }")

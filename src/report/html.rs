@@ -40,6 +40,7 @@ pub(super) struct EventRow {
 enum Series {
     Latency(chart::LatencySeries),
     State(Box<ContainerSeries>),
+    Load(Box<super::load_chart::LoadSeries>),
 }
 
 struct ContainerSeries {
@@ -113,6 +114,11 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
                                     ),
                                 }));
                             }
+                            Some(ProbeType::Load) => {
+                                return Series::Load(Box::new(super::load_chart::LoadSeries::new(
+                                    range,
+                                )));
+                            }
                             Some(ProbeType::Prometheus | ProbeType::Logs | ProbeType::Alert) => {
                                 chart::Measure::Value
                             }
@@ -120,8 +126,7 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
                                 ProbeType::Http
                                 | ProbeType::Tcp
                                 | ProbeType::Exec
-                                | ProbeType::Command
-                                | ProbeType::Load,
+                                | ProbeType::Command,
                             )
                             | None => chart::Measure::Latency,
                         };
@@ -160,6 +165,7 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
                 if t >= range.0 && t <= range.1 {
                     match &mut series[i] {
                         Series::Latency(s) => s.push(sample),
+                        Series::Load(s) => s.push(sample),
                         Series::State(s) => {
                             s.state.push(sample);
                             s.cpu.push(sample);
@@ -205,6 +211,7 @@ pub(super) fn prepare(record: &RunRecord, charts: bool) -> Prepared {
                             Series::Latency(series) => {
                                 vec![chart::latency_chart(&p.name, &p.kind, series, &phases)]
                             }
+                            Series::Load(series) => series.charts(&p.name, &p.kind, &phases),
                         })
                         .collect(),
                 },

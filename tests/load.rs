@@ -74,7 +74,8 @@ scenarios:
     // One check is not met on purpose: the run says so with its exit code.
     assert_exit(&output, 1);
     let dir = run_dir(out.path());
-    let all = checks(&result_json(&dir));
+    let result = result_json(&dir);
+    let all = checks(&result);
     let rate = check(&all, "throughput >= 180/s");
     assert_eq!(rate.1, "met", "{rate:?}");
     let achieved = rate.3.unwrap();
@@ -102,6 +103,24 @@ scenarios:
     let lines = samples.lines().count();
     assert!(lines < 40, "{lines} sample lines for ~2,000 requests");
     assert!(samples.contains(r#""load":{"span_ms""#), "{samples}");
+    // The figures of the whole run, in every report.
+    let load = &result["probes"][0]["load"];
+    assert!(load["generator_limited"].as_u64().unwrap() > 100, "{load}");
+    assert!(
+        load["latency_p999_ms"].as_f64().unwrap() >= 1_500.0,
+        "{load}"
+    );
+    assert!(load["throughput_per_s"].as_f64().unwrap() > 100.0, "{load}");
+    let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(markdown.contains("| traffic | "), "{markdown}");
+    assert!(markdown.contains("Errors by status"), "{markdown}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("line-succeeded") && html.contains("line-p99"));
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"name="load.traffic.generator_limited""#),
+        "{junit}"
+    );
 }
 
 /// Resident memory of a process, from /proc.
@@ -159,6 +178,7 @@ scenarios:
         }
     }
     let output = finish(runner, Duration::from_secs(60));
+    eprintln!("peak RSS: {early} KiB in the first 20s, {late} KiB after");
     assert_exit(&output, 0);
     assert!(early > 0 && late > 0, "rss read: {early} {late}");
     assert!(

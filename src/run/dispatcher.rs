@@ -221,7 +221,9 @@ impl Dispatcher {
         if sample.ok {
             self.failing_since[i] = None;
         } else {
-            self.failures[i] += 1;
+            // A load interval spends one failure per failed request.
+            let (n, ok) = sample.requests();
+            self.failures[i] += n - ok;
             if self.failing_since[i].is_none() {
                 self.failing_since[i] = Some(sample.t_ms);
             }

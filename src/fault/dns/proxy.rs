@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Plan, redirect_rules};
-use crate::fault::conntrack::{Protocol, Redirect, forget};
+use crate::fault::conntrack::{Protocol, Redirect, forget, forget_bypassing};
 use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, say, watch_end};
 use crate::gameday::model::DnsError;
 
@@ -57,6 +57,9 @@ pub(crate) fn serve(
             return Err(e);
         }
     }
+    // Lookups from a source port that a flow made before the rules still
+    // holds would pass untranslated: under load, most of them.
+    let _ = forget_bypassing(Protocol::Udp, 53, own_port);
     let stop = Arc::new(AtomicBool::new(false));
     let why = Arc::new(std::sync::Mutex::new(None::<&'static str>));
     {

@@ -113,6 +113,18 @@ mod tests {
         load_probe(&mut out, &stack(), Some(RequestRate(300.0)));
         assert!(out.contains("\n  api-load:\n    load: {"), "{out}");
         assert!(out.contains("rate: 300/s"), "{out}");
+        // The whole file with a live load probe validates.
+        let text = crate::init::write::gameday_text(
+            &stack(),
+            &crate::init::write::WriteOptions {
+                duration: crate::gameday::units::HumanDuration::from_secs(10),
+                date: "2026-12-06".into(),
+                command: "gameday init --project shop --load 300/s".into(),
+                load: Some(RequestRate(300.0)),
+            },
+        );
+        let loaded = crate::gameday::load_bytes("init.yaml", text.as_bytes(), &|_| None);
+        assert!(loaded.is_ok(), "{text}");
         let mut none = stack();
         none.services.iter_mut().for_each(|s| s.endpoint = None);
         let mut out = String::new();

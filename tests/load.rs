@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// One test at a time: a rate and a memory figure each need the machine.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// (text, verdict, actual, value) of every expectation of the run.
 fn checks(result: &serde_json::Value) -> Vec<(String, String, String, Option<f64>)> {
     result["scenarios"]
@@ -41,6 +50,7 @@ fn load_keeps_its_rate_and_sees_a_pause_as_the_stall() {
     if !docker_available() {
         return;
     }
+    let _alone = alone();
     let project = Project::new("gdt-load");
     let (_store, api) = project.demo_stack();
     let port = api.host_port.unwrap();
@@ -137,6 +147,7 @@ fn memory_stays_flat_over_two_minutes_at_2000_requests_a_second() {
     if !docker_available() {
         return;
     }
+    let _alone = alone();
     let project = Project::new("gdt-loadmem");
     let (_store, api) = project.demo_stack();
     // What the fault holds paused: nothing the load depends on.

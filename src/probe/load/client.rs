@@ -16,6 +16,9 @@ use super::tally::Ending;
 use crate::gameday::model::LoadRequest;
 use crate::gameday::units::StatusSpec;
 
+/// The most a connection buffers of an answer at once (hyper's least).
+const READ_BUFFER: usize = 8192;
+
 /// The request, prepared once.
 struct Request {
     /// `host:port` to connect to.
@@ -161,10 +164,14 @@ impl Pool {
                 _ => Ending::Broken,
             })?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|_| Ending::Broken)?;
+        // Answers are read through and dropped: a small read buffer keeps
+        // each of up to `connections` connections small (hyper's grows to
+        // ~400 KiB otherwise).
+        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            .max_buf_size(READ_BUFFER)
+            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|_| Ending::Broken)?;
         // Ends when its sender is dropped or the server closes it.
         tokio::spawn(connection);
         Ok(sender)

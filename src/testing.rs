@@ -130,6 +130,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
                 failed: 0,
                 latency_p50_ms: None,
                 latency_p99_ms: None,
+                load: None,
             })
             .collect(),
         samples_file: "samples.jsonl".into(),

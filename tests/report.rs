@@ -170,6 +170,7 @@ fn fixed_result() -> RunResult {
             failed: 200,
             latency_p50_ms: Some(12.0),
             latency_p99_ms: Some(1001.0),
+            load: None,
         }],
         samples_file: "samples.jsonl".into(),
         faults_left: vec![],
@@ -494,6 +495,7 @@ fn fixed_record() -> RunRecord {
         failed: 20,
         latency_p50_ms: None,
         latency_p99_ms: None,
+        load: None,
     });
     let samples = Samples::memory(fixed_samples(&result));
     let journal = fixed_journal(&result);

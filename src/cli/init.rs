@@ -46,6 +46,10 @@ pub struct InitArgs {
     /// Ask published ports at this address (default: the engine's host, from its tcp:// or ssh:// address; 127.0.0.1 for a local socket).
     #[arg(long, value_name = "HOST")]
     pub probe_host: Option<String>,
+    /// Add a load probe at this rate (e.g. `200/s`) on the stack's main HTTP
+    /// endpoint (without it, one is written commented out).
+    #[arg(long, value_name = "RATE", conflicts_with = "template")]
+    pub load: Option<crate::gameday::units::RequestRate>,
     /// List the gamedays of the library and what each proves.
     #[arg(long, conflicts_with_all = ["template", "compose_file", "output"])]
     pub list: bool,
@@ -129,6 +133,7 @@ pub(super) async fn init(args: InitArgs) -> CliResult {
                     duration: args.duration,
                     date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
                     command,
+                    load: args.load,
                 },
             );
             (text, summary(&stack))
@@ -296,6 +301,9 @@ fn command_line(args: &InitArgs, project: &str) -> String {
     }
     if args.duration != HumanDuration::from_secs(10) {
         line.push_str(&format!(" --duration {}", args.duration));
+    }
+    if let Some(rate) = args.load {
+        line.push_str(&format!(" --load {rate}"));
     }
     line
 }

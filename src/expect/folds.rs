@@ -14,6 +14,11 @@ use crate::gameday::units::{
     StatusSpec, Threshold,
 };
 use crate::probe::ProbeSample;
+use crate::probe::load::{LatencyHistogram, LoadTally};
+
+mod load;
+
+pub(super) use load::Throughput;
 
 /// A fold's step: it sees every sample of its probe (in start order),
 /// told whether the sample ran inside the expectation's window.
@@ -24,11 +29,21 @@ pub(super) trait Step {
     fn finish(self, frame: &Frame, counted: Counted) -> Evaluation;
 }
 
-/// The samples inside the window, and how many were ok.
+/// The samples inside the window, and how many were ok (for a load
+/// probe: its requests).
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Counted {
     pub(super) n: usize,
     pub(super) ok: usize,
+    /// Whether they are a load probe's requests rather than samples.
+    pub(super) load: bool,
+}
+
+impl Counted {
+    /// `samples` or `requests`, for the words of a verdict.
+    fn things(&self) -> &'static str {
+        if self.load { "requests" } else { "samples" }
+    }
 }
 
 macro_rules! folds {
@@ -68,6 +83,7 @@ folds! {
     Restarts(RestartCount),
     Oom(OomSeen),
     Readings(Judged<Readings>),
+    Throughput(Judged<Throughput>),
 }
 
 impl Fold {
@@ -79,6 +95,7 @@ impl Fold {
                 label,
                 p,
                 values: Vec::new(),
+                histogram: LatencyHistogram::default(),
             };
             Fold::Latency(Judged::new(measure, threshold.in_amounts()))
         };
@@ -86,9 +103,12 @@ impl Fold {
             Fold::Readings(Judged::new(Readings::new(of), threshold))
         };
         match check {
-            Check::SuccessRate(threshold) => {
-                Fold::Rate(Judged::new(SuccessRate, threshold.in_amounts()))
-            }
+            Check::SuccessRate(threshold) => Fold::Rate(Judged::new(
+                SuccessRate {
+                    load: LoadTally::default(),
+                },
+                threshold.in_amounts(),
+            )),
             Check::Status(spec) => every(Every::Status(spec.clone())),
             Check::ExitCode(codes) => every(Every::ExitCode(codes.clone())),
             Check::State(state) => every(Every::State(*state)),
@@ -97,6 +117,11 @@ impl Fold {
             Check::LatencyP95(cmp) => latency(cmp, "p95", 95.0),
             Check::LatencyP99(cmp) => latency(cmp, "p99", 99.0),
             Check::LatencyMax(cmp) => latency(cmp, "max", 100.0),
+            Check::LatencyP999(cmp) => latency(cmp, "p99.9", 99.9),
+            Check::Throughput(threshold) => Fold::Throughput(Judged::new(
+                Throughput::default(),
+                threshold.in_amounts(),
+            )),
             Check::RecoversWithin(limit) => match frame.windows.self_healing_from {
                 Some(from) => Fold::SelfHealing(SelfHealing {
                     limit: *limit,
@@ -156,21 +181,34 @@ fn limit_ms(limit: &HumanDuration) -> f64 {
     limit.as_std().as_secs_f64() * 1000.0
 }
 
-/// `success_rate`: the window's counts say it all.
+/// `success_rate`: the window's counts say it all (a load probe's
+/// failures are said by reason too).
 #[derive(Debug, Clone)]
-pub(super) struct SuccessRate;
+pub(super) struct SuccessRate {
+    load: LoadTally,
+}
 
 impl Measure for SuccessRate {
-    fn take(&mut self, _: &ProbeSample, _: bool) {}
+    fn take(&mut self, s: &ProbeSample, in_window: bool) {
+        if let (true, Some(load)) = (in_window, &s.load) {
+            self.load.merge(load);
+        }
+    }
 
-    fn figure(&mut self, frame: &Frame, Counted { n, ok }: Counted) -> Result<Figure, Evaluation> {
+    fn figure(&mut self, frame: &Frame, counted: Counted) -> Result<Figure, Evaluation> {
+        let Counted { n, ok, .. } = counted;
         if n == 0 {
             return Err(frame.empty());
         }
         let rate = ok as f64 * 100.0 / n as f64;
         Ok(Figure {
             value: rate,
-            said: format!("{} ({ok} of {n} samples ok)", fmt_pct(rate)),
+            said: format!(
+                "{} ({ok} of {n} {} ok){}",
+                fmt_pct(rate),
+                counted.things(),
+                load::failures_said(&self.load)
+            ),
         })
     }
 
@@ -241,18 +279,41 @@ impl EverySample {
             seen: BTreeMap::new(),
         }
     }
+
+    /// A load interval: its responses by status, and its requests that
+    /// got none by reason.
+    fn push_load(&mut self, load: &LoadTally, spec: &StatusSpec) {
+        for (status, n) in &load.statuses {
+            if spec.matches(*status) {
+                self.matching += *n as usize;
+            }
+            *self.seen.entry(status.to_string()).or_default() += *n as usize;
+        }
+        for (reason, n) in &load.failures {
+            if reason.parse::<u16>().is_err() {
+                *self.seen.entry(reason.clone()).or_default() += *n as usize;
+            }
+        }
+    }
 }
 
 impl Step for EverySample {
     fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
-        if in_window {
-            let (passes, what) = self.want.judge(s);
-            self.matching += usize::from(passes);
-            *self.seen.entry(what).or_default() += 1;
+        if !in_window {
+            return;
         }
+        if let (Some(load), Every::Status(spec)) = (&s.load, &self.want) {
+            let spec = spec.clone();
+            self.push_load(load, &spec);
+            return;
+        }
+        let (passes, what) = self.want.judge(s);
+        self.matching += usize::from(passes);
+        *self.seen.entry(what).or_default() += 1;
     }
 
-    fn finish(self, frame: &Frame, Counted { n, .. }: Counted) -> Evaluation {
+    fn finish(self, frame: &Frame, counted: Counted) -> Evaluation {
+        let n = counted.n;
         if n == 0 {
             return frame.empty();
         }
@@ -260,8 +321,9 @@ impl Step for EverySample {
         Evaluation {
             verdict: verdict(matching == n),
             actual: format!(
-                "measured {} ({matching} of {n} samples match)",
-                tally(self.seen)
+                "measured {} ({matching} of {n} {} match)",
+                tally(self.seen),
+                counted.things()
             ),
             value: Some(matching as f64 * 100.0 / n as f64),
             relative: None,
@@ -270,35 +332,41 @@ impl Step for EverySample {
 }
 
 /// `latency_p50` … `latency_max`: the window's latencies, kept exactly (a
-/// verdict is never decided on an estimate).
+/// verdict is never decided on an estimate); a load probe's intervals'
+/// histograms merged, exact to their precision (0.05%).
 #[derive(Debug, Clone)]
 pub(super) struct LatencyPercentile {
     label: &'static str,
     p: f64,
     values: Vec<f64>,
+    histogram: LatencyHistogram,
 }
 
 impl Measure for LatencyPercentile {
     fn take(&mut self, s: &ProbeSample, in_window: bool) {
-        if in_window {
-            self.values.push(s.latency_ms);
+        match (in_window, &s.load) {
+            (false, _) => {}
+            (true, Some(load)) => self.histogram.merge(&load.latency),
+            (true, None) => self.values.push(s.latency_ms),
         }
     }
 
     fn figure(&mut self, frame: &Frame, _: Counted) -> Result<Figure, Evaluation> {
-        if self.values.is_empty() {
-            return Err(frame.empty());
-        }
-        self.values.sort_by(f64::total_cmp);
-        let measured = percentile(&self.values, self.p).unwrap_or_default();
+        let (measured, over) = if self.histogram.is_empty() {
+            self.values.sort_by(f64::total_cmp);
+            match percentile(&self.values, self.p) {
+                Some(v) => (v, format!("{} samples", self.values.len())),
+                None => return Err(frame.empty()),
+            }
+        } else {
+            match self.histogram.percentile_ms(self.p) {
+                Some(v) => (v, format!("{} requests", self.histogram.count())),
+                None => return Err(frame.empty()),
+            }
+        };
         Ok(Figure {
             value: measured,
-            said: format!(
-                "{} {} over {} samples",
-                self.label,
-                fmt_ms(measured),
-                self.values.len()
-            ),
+            said: format!("{} {} over {over}", self.label, fmt_ms(measured)),
         })
     }
 
@@ -320,8 +388,8 @@ impl Step for Recovery {
     fn push(&mut self, s: &ProbeSample, _: &Frame, in_window: bool) {
         if in_window {
             self.first_failed.get_or_insert(!s.ok);
-            if s.ok && self.first_ok_end.is_none() {
-                self.first_ok_end = Some(s.end_ms());
+            if self.first_ok_end.is_none() {
+                self.first_ok_end = s.first_ok_end();
             }
         }
     }
@@ -378,7 +446,7 @@ impl Step for SelfHealing {
             if !s.ok {
                 self.failed = true;
             } else if self.failed && self.ok_end.is_none() {
-                self.ok_end = Some(s.end_ms());
+                self.ok_end = s.first_ok_end();
             }
         }
     }
@@ -434,8 +502,8 @@ impl Step for FirstFailure {
         let w = &frame.windows;
         if s.t_ms >= w.apply_start && s.t_ms < w.revert_start {
             self.held += 1;
-            if !s.ok && self.end.is_none() {
-                self.end = Some(s.end_ms());
+            if self.end.is_none() {
+                self.end = s.first_failure_end();
             }
         }
     }

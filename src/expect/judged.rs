@@ -76,8 +76,11 @@ impl<M: Measure> Step for Judged<M> {
         if let Some((measure, counted)) = &mut self.before {
             let in_before = inside(s, frame.windows.baseline);
             if in_before {
-                counted.n += 1;
-                counted.ok += usize::from(s.ok);
+                // One run, or a load interval's requests.
+                let (n, ok) = s.requests();
+                counted.n += n as usize;
+                counted.ok += ok as usize;
+                counted.load |= s.load.is_some();
             }
             measure.take(s, in_before);
         }

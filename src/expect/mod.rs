@@ -187,8 +187,11 @@ impl Accumulator {
     pub(crate) fn push(&mut self, s: &ProbeSample) {
         let in_window = inside(s, self.frame.range);
         if in_window {
-            self.counted.n += 1;
-            self.counted.ok += usize::from(s.ok);
+            // One run, or a load interval's requests.
+            let (n, ok) = s.requests();
+            self.counted.n += n as usize;
+            self.counted.ok += ok as usize;
+            self.counted.load |= s.load.is_some();
         }
         self.fold.push(s, &self.frame, in_window);
     }

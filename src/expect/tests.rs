@@ -1,10 +1,11 @@
 use super::*;
-use crate::gameday::model::{Check, CheckKind, ExitCodes};
+use crate::gameday::model::{Check, CheckKind, ExitCodes, ProbeType};
 use crate::gameday::units::{
     ByteSize, CmpOp, Comparison, ContainerState, CpuPercent, HealthState, HumanDuration, Number,
-    Percent, StatusSpec, Threshold,
+    Percent, RequestRate, StatusSpec, Threshold,
 };
 use crate::gameday::yaml::Pos;
+use crate::probe::load::{Done, Ending, LoadTally};
 use proptest::prelude::*;
 
 fn sample(t_ms: f64, ok: bool, latency_ms: f64, status: Option<u16>) -> ProbeSample {
@@ -398,6 +399,16 @@ fn row(kind: CheckKind) -> (Window, Check, Verdict) {
             Check::LatencyMax(cmp(CmpOp::Ge, ms(900)).into()),
             Verdict::Met,
         ),
+        CheckKind::LatencyP999 => (
+            Window::Fault,
+            Check::LatencyP999(cmp(CmpOp::Lt, ms(1000)).into()),
+            Verdict::Met,
+        ),
+        CheckKind::Throughput => (
+            Window::Fault,
+            Check::Throughput(cmp(CmpOp::Ge, RequestRate(1.0)).into()),
+            Verdict::NotMet,
+        ),
         CheckKind::RecoversWithin => (Window::After, Check::RecoversWithin(ms(500)), Verdict::Met),
         CheckKind::FailsWithin => (Window::Fault, Check::FailsWithin(ms(100)), Verdict::NotMet),
         CheckKind::State => (
@@ -458,18 +469,60 @@ fn table_samples() -> Vec<ProbeSample> {
     samples
 }
 
+/// [`table_samples`] as a load probe's: each 100 ms interval ten
+/// requests answering as the sample did, due 10 ms apart.
+fn load_table_samples() -> Vec<ProbeSample> {
+    table_samples()
+        .into_iter()
+        .map(|mut s| {
+            let mut tally = LoadTally {
+                span_ms: 100.0,
+                ..Default::default()
+            };
+            for i in 0..10 {
+                tally.add(&Done {
+                    due_ms: s.t_ms + f64::from(i) * 10.0,
+                    latency_us: (s.latency_ms * 1000.0) as u64,
+                    ending: if s.ok {
+                        Ending::Ok(200)
+                    } else {
+                        Ending::Status(503)
+                    },
+                });
+            }
+            s.load = Some(Box::new(tally));
+            s
+        })
+        .collect()
+}
+
 #[test]
 fn every_check_kind_measures_what_it_names() {
-    let samples = table_samples();
+    let plain = table_samples();
+    let load = load_table_samples();
     for kind in CheckKind::ALL {
         let (during, check, wanted) = row(*kind);
         assert_eq!(check.kind(), *kind, "the row of {kind} makes another check");
-        let e = evaluate(&expect(during, check), &samples, &windows());
-        assert_eq!(e.verdict, wanted, "{kind}: {e:?}");
-        assert!(
-            !e.actual.starts_with("no samples") && e.value.is_some(),
-            "{kind} measured nothing: {e:?}"
-        );
+        // Over the samples of every kind of probe it fits: one run each,
+        // or a load probe's intervals.
+        let mut over: Vec<&[ProbeSample]> = Vec::new();
+        if ProbeType::ALL
+            .iter()
+            .any(|p| *p != ProbeType::Load && kind.fits(*p))
+        {
+            over.push(&plain);
+        }
+        if kind.fits(ProbeType::Load) {
+            over.push(&load);
+        }
+        for samples in over {
+            let e = evaluate(&expect(during, check.clone()), samples, &windows());
+            assert_eq!(e.verdict, wanted, "{kind}: {e:?}");
+            assert!(
+                !e.actual.starts_with("no samples") && e.value.is_some(),
+                "{kind} measured nothing: {e:?}"
+            );
+        }
         // Over an empty window no check is met (except a recovery with
         // nothing to recover from, which is not asked here).
         let none = evaluate(&expect(during, row(*kind).1), &[], &windows());

@@ -146,6 +146,29 @@ pub(crate) fn forget(redirects: &[Redirect]) -> Result<usize, String> {
     if redirects.is_empty() {
         return Ok(0);
     }
+    forget_matching(&redirects)
+}
+
+/// Delete this thread's network namespace's flows of `protocol` to `port`
+/// that the proxy listening on `proxy` did not get: made before a fault's
+/// `REDIRECT` rule (untranslated, or translated by another rule, such as
+/// Docker's own DNAT of 127.0.0.11:53), they would keep bypassing it (a
+/// UDP flow lives on while its source port is reused, and a busy resolver
+/// client reuses them all).
+pub(crate) fn forget_bypassing(protocol: Protocol, port: u16, proxy: u16) -> Result<usize, String> {
+    let socket = Netlink::open().map_err(|e| format!("cannot open ctnetlink: {e}"))?;
+    let mut doomed = Vec::new();
+    socket
+        .dump(|entry| {
+            if entry.to_port(protocol) == Some(port) && entry.answered_from() != Some(proxy) {
+                doomed.push(entry.identity());
+            }
+        })
+        .map_err(|e| format!("cannot list the connections: {e}"))?;
+    delete_all(&socket, doomed)
+}
+
+fn forget_matching(redirects: &[&Redirect]) -> Result<usize, String> {
     let socket = Netlink::open().map_err(|e| format!("cannot open ctnetlink: {e}"))?;
     let mut doomed = Vec::new();
     socket
@@ -155,6 +178,10 @@ pub(crate) fn forget(redirects: &[Redirect]) -> Result<usize, String> {
             }
         })
         .map_err(|e| format!("cannot list the connections: {e}"))?;
+    delete_all(&socket, doomed)
+}
+
+fn delete_all(socket: &Netlink, doomed: Vec<Identity>) -> Result<usize, String> {
     let mut deleted = 0;
     for identity in doomed {
         match socket.delete(&identity) {
@@ -192,6 +219,30 @@ struct Entry<'a> {
 struct Identity(Vec<u8>);
 
 impl Entry<'_> {
+    /// (protocol number, source port, destination port) of a tuple.
+    fn ports(&self, tuple: u16) -> Option<(u8, u16, u16)> {
+        let tuple = find(self.attributes, tuple)?;
+        let proto = find(tuple, CTA_TUPLE_PROTO)?;
+        let number = *find(proto, CTA_PROTO_NUM)?.first()?;
+        let port = |kind| {
+            let b = find(proto, kind)?;
+            Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+        };
+        Some((number, port(CTA_PROTO_SRC_PORT)?, port(CTA_PROTO_DST_PORT)?))
+    }
+
+    /// The port a flow of `protocol` was sent to.
+    fn to_port(&self, protocol: Protocol) -> Option<u16> {
+        self.ports(CTA_TUPLE_ORIG)
+            .filter(|(number, _, _)| *number == protocol.number())
+            .map(|(_, _, to)| to)
+    }
+
+    /// The port its replies come from.
+    fn answered_from(&self) -> Option<u16> {
+        self.ports(CTA_TUPLE_REPLY).map(|(_, from, _)| from)
+    }
+
     fn made_by(&self, r: &Redirect) -> bool {
         let ports = |tuple: u16| {
             let tuple = find(self.attributes, tuple)?;

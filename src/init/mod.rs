@@ -4,7 +4,8 @@
 //! [`discover`] reads the stack (containers, their published ports asked
 //! where [`reach`] says, the compose file's `depends_on`, and, without
 //! any, who names or talks to whom) into a [`Stack`]; [`write`] turns a
-//! `Stack` into commented YAML (pure); [`library`] lists the ready gamedays
+//! `Stack` into commented YAML (pure), with [`load`]'s load probe on the
+//! main HTTP endpoint; [`library`] lists the ready gamedays
 //! and fits one to a stack. What is read from a container is kept free of
 //! its secrets: a HEALTHCHECK is written with `${NAME}` or `***` in their
 //! place ([`crate::redact::argv`]), an environment is only ever named.
@@ -13,6 +14,7 @@
 
 pub(crate) mod discover;
 pub(crate) mod library;
+pub(crate) mod load;
 pub(crate) mod reach;
 pub(crate) mod write;
 

@@ -18,6 +18,9 @@ pub(crate) struct WriteOptions {
     pub date: String,
     /// The command that wrote it, for the header.
     pub command: String,
+    /// `--load RATE`: a live load probe on the main HTTP endpoint (else
+    /// one commented out).
+    pub load: Option<crate::gameday::units::RequestRate>,
 }
 
 /// A scalar as YAML: plain when that cannot be misread, else JSON-quoted
@@ -226,6 +229,7 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
     for s in &stack.services {
         service_probes(&mut out, stack, s);
     }
+    super::load::load_probe(&mut out, stack, options.load);
     let _ = writeln!(out);
     let _ = writeln!(out, "scenarios:");
     let mut scenarios = Vec::new();
@@ -701,6 +705,7 @@ mod tests {
             duration: HumanDuration::from_secs(10),
             date: "2026-12-03".into(),
             command: "gameday init --project shop".into(),
+            load: None,
         }
     }
 

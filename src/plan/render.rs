@@ -425,6 +425,14 @@ fn probe_text(resolved: &ResolvedProbe) -> String {
             a.name,
             crate::redact::url(&a.url)
         ),
+        ProbeKind::Load(l) => format!(
+            "load {} {} at {} over at most {} connections, expect {}",
+            l.http.method,
+            crate::redact::url(&l.http.url),
+            l.rate,
+            l.connections,
+            l.http.expect_status
+        ),
     }
 }
 

@@ -5,9 +5,11 @@
 //! the next tick, nor any other probe, nor the fault schedule: every run is
 //! its own task. HTTP, TCP and container probes live here; commands
 //! ([`command`]), logs ([`logs`]) and Prometheus/Alertmanager ([`metrics`])
-//! in their own files.
+//! in their own files, and the load generator in [`load`], whose samples
+//! are per-interval aggregates.
 
 mod command;
+pub(crate) mod load;
 mod logs;
 mod metrics;
 
@@ -66,17 +68,53 @@ pub struct ProbeSample {
     /// container: memory in use, page cache excluded (stats API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<u64>,
+    /// load: the interval's aggregate (`t_ms` is its start); `ok` says
+    /// none of its requests failed, `latency_ms` is its median.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<Box<load::LoadTally>>,
 }
 
 impl ProbeSample {
     /// When the result was known, since the start of the run.
     pub fn end_ms(&self) -> f64 {
-        self.t_ms + self.latency_ms
+        match &self.load {
+            // Its requests are counted by when they were due.
+            Some(load) => self.t_ms + load.span_ms,
+            None => self.t_ms + self.latency_ms,
+        }
+    }
+
+    /// Requests this sample counts, and how many succeeded: one run, or a
+    /// load interval's requests.
+    pub fn requests(&self) -> (u64, u64) {
+        match &self.load {
+            Some(load) => (load.due, load.ok),
+            None => (1, u64::from(self.ok)),
+        }
+    }
+
+    /// When this sample's first success was known, if it had one.
+    pub fn first_ok_end(&self) -> Option<f64> {
+        match &self.load {
+            Some(load) => load.first_ok_at,
+            None => self.ok.then(|| self.end_ms()),
+        }
+    }
+
+    /// When this sample's first failure was known, if it had one.
+    pub fn first_failure_end(&self) -> Option<f64> {
+        match &self.load {
+            Some(load) => load.first_failure_at,
+            None => (!self.ok).then(|| self.end_ms()),
+        }
     }
 
     /// Short text for timelines and the live view: `200 12ms`, `paused`,
     /// `running, healthy`, `timeout`.
     pub fn brief(&self) -> String {
+        if let Some(load) = &self.load {
+            return load.brief();
+        }
         if let Some(state) = self.state {
             return match self.health {
                 Some(
@@ -121,6 +159,8 @@ pub(crate) struct ProbeRunner {
     pub last_stats: Arc<std::sync::Mutex<Option<(Instant, crate::docker::StatsReading)>>>,
     /// exec probes: turns with this run's pauses (see [`ExecGate`]).
     pub exec_gate: Arc<ExecGate>,
+    /// load probes: where the run's windows begin and end.
+    pub cuts: Arc<load::WindowCuts>,
 }
 
 impl ProbeRunner {
@@ -146,6 +186,7 @@ impl ProbeRunner {
             log_pattern,
             last_stats: Arc::default(),
             exec_gate: Arc::default(),
+            cuts: Arc::default(),
         }
     }
 }
@@ -186,6 +227,16 @@ pub(crate) fn spawn(
     samples: mpsc::UnboundedSender<ProbeSample>,
     mut cancel: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    if let ProbeKind::Load(spec) = &runner.probe.kind {
+        let generator = load::Generator {
+            index: runner.index,
+            spec: spec.clone(),
+            every: runner.probe.every.as_std(),
+            timeout: runner.probe.timeout.as_std(),
+            cuts: runner.cuts.clone(),
+        };
+        return tokio::spawn(generator.run(clock, samples, cancel));
+    }
     if let (ProbeKind::Container(_), Some(id)) = (&runner.probe.kind, runner.container_ids.first())
     {
         tokio::spawn(follow_stats(
@@ -366,6 +417,8 @@ impl ProbeRunner {
             }
             ProbeKind::Prometheus(spec) => metrics::prometheus_once(&self.http, spec).await,
             ProbeKind::Alert(spec) => metrics::alert_once(&self.http, spec).await,
+            // Its own schedule: `spawn` runs its generator instead.
+            ProbeKind::Load(_) => Outcome::failed("a load probe runs as a generator".into()),
         }
     }
 }

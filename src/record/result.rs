@@ -464,6 +464,62 @@ pub struct ProbeSummary {
     pub latency_p50_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_p99_ms: Option<f64>,
+    /// A load probe's requests over the whole run (its `samples` are intervals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadFigures>,
+}
+
+/// What a load probe did over the run, from its intervals merged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LoadFigures {
+    /// Requests due.
+    pub requests: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Due but never sent: every connection was busy (the generator, not
+    /// the service, was the limit).
+    pub generator_limited: u64,
+    /// Successful requests per second of the probe's time.
+    pub throughput_per_s: f64,
+    /// Requests sent per second.
+    pub sent_per_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p999_ms: Option<f64>,
+    /// Failed requests answered with an HTTP status, by status.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub errors_by_status: std::collections::BTreeMap<u16, u64>,
+    /// Failed requests by reason (`503`, `timeout`, `generator limit`, ...).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub failures: std::collections::BTreeMap<String, u64>,
+}
+
+impl LoadFigures {
+    pub(crate) fn of(total: &crate::probe::load::LoadTally) -> LoadFigures {
+        let per_s = |n: u64| {
+            if total.span_ms > 0.0 {
+                n as f64 * 1000.0 / total.span_ms
+            } else {
+                0.0
+            }
+        };
+        LoadFigures {
+            requests: total.due,
+            ok: total.ok,
+            failed: total.failed(),
+            generator_limited: total.limited,
+            throughput_per_s: per_s(total.ok),
+            sent_per_s: per_s(total.sent()),
+            latency_p50_ms: total.latency.percentile_ms(50.0),
+            latency_p99_ms: total.latency.percentile_ms(99.0),
+            latency_p999_ms: total.latency.percentile_ms(99.9),
+            errors_by_status: total.errors_by_status(),
+            failures: total.failures.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -503,6 +559,7 @@ pub(crate) fn show_value(unit: Option<Unit>, text: &str, value: Option<f64>) -> 
         Unit::Count => format!("{v:.0}"),
         Unit::Number => number(v),
         Unit::Bytes => crate::gameday::units::ByteSize(v).to_string(),
+        Unit::PerSecond => crate::gameday::units::RequestRate(v).to_string(),
     }
 }
 

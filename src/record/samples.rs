@@ -74,6 +74,8 @@ struct Line<'a> {
     cpu_pct: Option<f64>,
     #[serde(default)]
     memory_bytes: Option<u64>,
+    #[serde(default)]
+    load: Option<Box<crate::probe::load::LoadTally>>,
 }
 
 /// Appends samples to `samples.jsonl` as they arrive, buffered.
@@ -212,6 +214,7 @@ impl Samples {
                         oom_killed: line.oom_killed,
                         cpu_pct: line.cpu_pct,
                         memory_bytes: line.memory_bytes,
+                        load: line.load,
                     };
                     f(&line.probe, &sample);
                 }

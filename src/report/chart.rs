@@ -10,11 +10,11 @@ use crate::expect::fmt_ms;
 use crate::gameday::units::ContainerState;
 use crate::probe::ProbeSample;
 
-const WIDTH: f64 = 720.0;
-const HEIGHT: f64 = 170.0;
-const LEFT: f64 = 58.0;
-const RIGHT: f64 = 12.0;
-const TOP: f64 = 14.0;
+pub(super) const WIDTH: f64 = 720.0;
+pub(super) const HEIGHT: f64 = 170.0;
+pub(super) const LEFT: f64 = 58.0;
+pub(super) const RIGHT: f64 = 12.0;
+pub(super) const TOP: f64 = 14.0;
 const BOTTOM: f64 = 24.0;
 
 /// A shaded stretch of a chart: the baseline before the fault, the fault, the cooldown.
@@ -53,16 +53,16 @@ pub(crate) fn esc(text: &str) -> String {
     out
 }
 
-struct Frame {
-    from: f64,
-    to: f64,
+pub(super) struct Frame {
+    pub(super) from: f64,
+    pub(super) to: f64,
 }
 
 impl Frame {
-    fn plot_width() -> f64 {
+    pub(super) fn plot_width() -> f64 {
         WIDTH - LEFT - RIGHT
     }
-    fn plot_height() -> f64 {
+    pub(super) fn plot_height() -> f64 {
         HEIGHT - TOP - BOTTOM
     }
     fn x(&self, t: f64) -> f64 {
@@ -71,7 +71,7 @@ impl Frame {
     }
 }
 
-fn open_svg(out: &mut String, title: &str, class: &str) {
+pub(super) fn open_svg(out: &mut String, title: &str, class: &str) {
     let _ = write!(
         out,
         r#"<svg class="chart {class}" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" xmlns="http://www.w3.org/2000/svg"><title>{}</title>"#,
@@ -79,7 +79,7 @@ fn open_svg(out: &mut String, title: &str, class: &str) {
     );
 }
 
-fn phases_and_axis(out: &mut String, frame: &Frame, phases: &[Phase]) {
+pub(super) fn phases_and_axis(out: &mut String, frame: &Frame, phases: &[Phase]) {
     let h = Frame::plot_height();
     for p in phases {
         let (x0, x1) = (frame.x(p.start_ms), frame.x(p.end_ms));
@@ -120,7 +120,7 @@ fn phases_and_axis(out: &mut String, frame: &Frame, phases: &[Phase]) {
 }
 
 /// 1, 2 or 5 times a power of ten, at least `v`.
-fn nice_ceiling(v: f64) -> f64 {
+pub(super) fn nice_ceiling(v: f64) -> f64 {
     if v <= 0.0 {
         return 1.0;
     }
@@ -152,12 +152,12 @@ impl Bucket {
 }
 
 /// One pixel column per this many plotted points at most.
-fn plot_columns() -> usize {
+pub(super) fn plot_columns() -> usize {
     Frame::plot_width() as usize
 }
 
 /// The column of time `t` among `columns` over `range`.
-fn column_of(t: f64, range: (f64, f64), columns: usize) -> usize {
+pub(super) fn column_of(t: f64, range: (f64, f64), columns: usize) -> usize {
     let span = (range.1 - range.0).max(1.0);
     ((((t - range.0) / span) * columns as f64) as usize).min(columns - 1)
 }

@@ -42,6 +42,7 @@ pub(super) struct EventRow {
 enum Series {
     Latency(chart::LatencySeries),
     State(Box<ContainerSeries>),
+    Load(Box<super::load_chart::LoadSeries>),
 }
 
 struct ContainerSeries {
@@ -193,6 +194,9 @@ impl Series {
                     memory: chart::LatencySeries::new(chart::Measure::Memory, range),
                 }));
             }
+            Some(ProbeType::Load) => {
+                return Series::Load(Box::new(super::load_chart::LoadSeries::new(range)));
+            }
             Some(ProbeType::Prometheus | ProbeType::Logs | ProbeType::Alert) => {
                 chart::Measure::Value
             }
@@ -205,6 +209,7 @@ impl Series {
     fn push(&mut self, sample: &ProbeSample) {
         match self {
             Series::Latency(s) => s.push(sample),
+            Series::Load(s) => s.push(sample),
             Series::State(s) => {
                 s.state.push(sample);
                 s.cpu.push(sample);
@@ -230,6 +235,7 @@ impl Series {
             Series::Latency(series) => {
                 vec![chart::latency_chart(&p.name, &p.kind, series, phases)]
             }
+            Series::Load(series) => series.charts(&p.name, &p.kind, phases),
         }
     }
 }

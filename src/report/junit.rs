@@ -29,6 +29,39 @@ pub(crate) fn render(result: &RunResult, followups: &[FollowUp]) -> Result<Strin
             format!("{}: {}", item.status.key(), item.item).as_str(),
         ));
     }
+    // A load probe's figures over the run: `load.checkout.throughput_per_s`, ...
+    for probe in &result.probes {
+        let Some(load) = &probe.load else { continue };
+        let mut figures = vec![
+            ("requests", load.requests.to_string()),
+            ("throughput_per_s", format!("{:.1}", load.throughput_per_s)),
+            ("sent_per_s", format!("{:.1}", load.sent_per_s)),
+            ("generator_limited", load.generator_limited.to_string()),
+        ];
+        for (name, ms) in [
+            ("latency_p50_ms", load.latency_p50_ms),
+            ("latency_p99_ms", load.latency_p99_ms),
+            ("latency_p999_ms", load.latency_p999_ms),
+        ] {
+            if let Some(ms) = ms {
+                figures.push((name, format!("{ms:.3}")));
+            }
+        }
+        let errors: Vec<String> = load
+            .errors_by_status
+            .iter()
+            .map(|(status, n)| format!("{status} ×{n}"))
+            .collect();
+        if !errors.is_empty() {
+            figures.push(("errors_by_status", errors.join(", ")));
+        }
+        for (name, value) in figures {
+            suite.add_property((
+                format!("load.{}.{name}", probe.name).as_str(),
+                value.as_str(),
+            ));
+        }
+    }
     for f in followups {
         suite.add_property((
             format!("followup.{}", f.id).as_str(),

@@ -8,6 +8,7 @@ pub(crate) mod chart;
 mod html;
 pub(crate) mod index;
 pub(crate) mod junit;
+mod load_chart;
 
 use std::path::{Path, PathBuf};
 

@@ -84,6 +84,8 @@ pub(super) struct Dispatcher {
     stopped: Option<String>,
     /// Exec probes take turns with this run's pauses (see `probe::ExecGate`).
     pub(super) exec_gate: std::sync::Arc<crate::probe::ExecGate>,
+    /// Where windows begin and end, told to load probes as reached.
+    pub(super) window_cuts: std::sync::Arc<crate::probe::load::WindowCuts>,
 }
 
 /// Listen for SIGINT/SIGTERM: forward the count; on the third, exit at once.
@@ -167,6 +169,15 @@ impl Dispatcher {
             failures: vec![0; n],
             stopped: None,
             exec_gate,
+            window_cuts: std::sync::Arc::default(),
+        }
+    }
+
+    /// A window begins or ends at `ms`: load probes close their interval
+    /// there, so each window's figures are whole intervals.
+    pub(super) fn cut_at(&self, ms: Option<f64>) {
+        if let Some(ms) = ms {
+            self.window_cuts.cut(ms);
         }
     }
 
@@ -210,7 +221,9 @@ impl Dispatcher {
         if sample.ok {
             self.failing_since[i] = None;
         } else {
-            self.failures[i] += 1;
+            // A load interval spends one failure per failed request.
+            let (n, ok) = sample.requests();
+            self.failures[i] += n - ok;
             if self.failing_since[i].is_none() {
                 self.failing_since[i] = Some(sample.t_ms);
             }
@@ -436,6 +449,7 @@ impl Dispatcher {
     pub(super) async fn execute(&mut self) -> (SteadyState, Vec<ScenarioRun>, Option<String>) {
         let baseline = self.plan.gameday.defaults.baseline.as_std();
         let baseline_end = self.clock.start + baseline;
+        self.cut_at(Some(self.clock.ms(baseline_end)));
         self.phase(
             None,
             format!(

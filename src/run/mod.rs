@@ -228,7 +228,16 @@ pub(crate) async fn run(
         cancel_rx.clone(),
     ));
     let exec_gate = std::sync::Arc::new(probe::ExecGate::default());
-    let probe_tasks = spawn_probes(&plan, &engines, clock, &exec_gate, samples_tx, cancel_rx);
+    let window_cuts = std::sync::Arc::new(probe::load::WindowCuts::default());
+    let probe_tasks = spawn_probes(
+        &plan,
+        &engines,
+        clock,
+        &exec_gate,
+        &window_cuts,
+        samples_tx,
+        cancel_rx,
+    );
 
     let mut d = Dispatcher::new(
         run_id.clone(),
@@ -245,6 +254,7 @@ pub(crate) async fn run(
         options.notify.clone(),
         exec_gate,
     );
+    d.window_cuts = window_cuts;
     let (steady, scenarios, aborted_reason) = d.execute().await;
 
     // Stop the probes, wait for runs in flight, take their samples.
@@ -355,6 +365,7 @@ fn spawn_probes(
     engines: &Engines,
     clock: Clock,
     exec_gate: &std::sync::Arc<probe::ExecGate>,
+    window_cuts: &std::sync::Arc<probe::load::WindowCuts>,
     samples: mpsc::UnboundedSender<probe::ProbeSample>,
     cancel: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -373,6 +384,7 @@ fn spawn_probes(
             let mut runner =
                 ProbeRunner::new(index, p.probe.clone(), container_ids, http.clone(), engine);
             runner.exec_gate = exec_gate.clone();
+            runner.cuts = window_cuts.clone();
             probe::spawn(runner, clock, samples.clone(), cancel.clone())
         })
         .collect()

@@ -108,6 +108,8 @@ struct Folds {
     effects: Vec<Vec<(usize, [expect::WindowSummary; 3])>>,
     /// Per probe: samples, ok, latencies.
     totals: Vec<(usize, usize, expect::Sketch)>,
+    /// Per load probe: its intervals merged.
+    loads: Vec<Option<crate::probe::load::LoadTally>>,
     /// Per probe, which `checks` and which `effects` (scenario, place) its
     /// samples feed: a sample visits only its own, not every scenario's.
     checks_of: Vec<Vec<usize>>,
@@ -134,6 +136,7 @@ impl Folds {
             checks,
             effects,
             totals: vec![(0, 0, expect::Sketch::default()); probes],
+            loads: vec![None; probes],
             checks_of,
             effects_of,
         }
@@ -154,6 +157,9 @@ impl Folds {
         *n += 1;
         *ok += usize::from(s.ok);
         latencies.push(s.latency_ms);
+        if let Some(load) = &s.load {
+            self.loads[i].get_or_insert_default().merge(load);
+        }
     }
 
     /// The folds a run needs: an accumulator per expectation of every
@@ -209,6 +215,7 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
         checks,
         mut effects,
         totals,
+        loads,
         ..
     } = folds;
     let mut evaluations: Vec<Vec<expect::Evaluation>> = vec![Vec::new(); happened.runs.len()];
@@ -244,7 +251,7 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
         aborted_reason: happened.aborted_reason,
         steady_state: happened.steady,
         scenarios,
-        probes: probe_summaries(plan, totals),
+        probes: probe_summaries(plan, totals, loads),
         samples_file: crate::record::SAMPLES_FILE.to_string(),
         faults_left: happened.faults_left,
         observations: happened.observations,
@@ -353,13 +360,18 @@ fn summary_of(scenarios: &[ScenarioResult]) -> Summary {
 }
 
 /// Each probe's totals over the whole run, in the gameday's order.
-fn probe_summaries(plan: &Plan, totals: Vec<(usize, usize, expect::Sketch)>) -> Vec<ProbeSummary> {
+fn probe_summaries(
+    plan: &Plan,
+    totals: Vec<(usize, usize, expect::Sketch)>,
+    loads: Vec<Option<crate::probe::load::LoadTally>>,
+) -> Vec<ProbeSummary> {
     plan.gameday
         .probes
         .0
         .iter()
         .zip(totals)
-        .map(|(p, (n, ok, latencies))| {
+        .zip(loads)
+        .map(|((p, (n, ok, latencies)), load)| {
             let has_latency = p.kind.has_latency();
             ProbeSummary {
                 name: p.name.clone(),
@@ -370,6 +382,7 @@ fn probe_summaries(plan: &Plan, totals: Vec<(usize, usize, expect::Sketch)>) -> 
                 failed: n - ok,
                 latency_p50_ms: has_latency.then(|| latencies.percentile(50.0)).flatten(),
                 latency_p99_ms: has_latency.then(|| latencies.percentile(99.0)).flatten(),
+                load: load.as_ref().map(LoadFigures::of),
             }
         })
         .collect()

@@ -132,9 +132,12 @@ impl Dispatcher {
         self.current_scenario = Some(scenario.name.clone());
         for action in actions {
             walk.opens_the_fault_window(&action, self.now_ms());
+            self.cut_at(walk.fault_start);
             self.step(index, &scenario, action, &mut walk).await;
         }
-        walk.finish(index, baseline_ms, self.now_ms())
+        let ended_ms = self.now_ms();
+        self.cut_at(Some(ended_ms));
+        walk.finish(index, baseline_ms, ended_ms)
     }
 
     /// One step of the walk; once it stopped, only the reverts and the
@@ -172,6 +175,7 @@ impl Dispatcher {
             None,
         );
         walk.apply_start = Some(self.now_ms());
+        self.cut_at(walk.apply_start);
     }
 
     async fn apply_step(&mut self, index: usize, fault: usize, walk: &mut Walk) {
@@ -233,6 +237,8 @@ impl Dispatcher {
             self.say_why_reverting(walk.interrupt.as_ref());
             walk.fault_start.get_or_insert(self.now_ms());
             walk.revert_start = Some(self.now_ms());
+            self.cut_at(walk.fault_start);
+            self.cut_at(walk.revert_start);
             walk.self_healing = !walk.held.is_empty()
                 && walk
                     .held

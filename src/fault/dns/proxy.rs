@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Job, ProxyWork, redirect_rules};
-use crate::fault::conntrack::{Protocol, Redirect, forget};
+use crate::fault::conntrack::{Protocol, Redirect, forget, forget_bypassing};
 use crate::fault::nsworker::{Counts, Draw, enter, iptables, mark, watch_end};
 use crate::gameday::model::DnsError;
 use crate::worker::serve::say;
@@ -53,6 +53,9 @@ pub(crate) fn serve(job: Job) -> Result<(), String> {
             return Err(e);
         }
     }
+    // Lookups from a source port that a flow made before the rules still
+    // holds would pass untranslated: under load, most of them.
+    let _ = forget_bypassing(Protocol::Udp, 53, own_port);
     let stop = Arc::new(AtomicBool::new(false));
     let why = Arc::new(std::sync::Mutex::new(None::<&'static str>));
     {

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::gameday::units::{
-    ByteSize, ContainerState, CpuPercent, HealthState, Number, StatusSpec,
+    ByteSize, ContainerState, CpuPercent, HealthState, Number, RequestRate, StatusSpec,
 };
 
 pub(crate) const EXPECT_COMMON_KEYS: &[&str] = &["probe", "during"];
@@ -131,6 +131,18 @@ impl Decoder<'_> {
                 "`latency_max`",
                 "< 2s",
                 "<= before + 500ms",
+            )?),
+            CheckKind::LatencyP999 => Check::LatencyP999(self.threshold(
+                value,
+                "`latency_p999`",
+                "< 2s",
+                "< 2x before",
+            )?),
+            CheckKind::Throughput => Check::Throughput(self.threshold::<RequestRate>(
+                value,
+                "`throughput`",
+                ">= 480/s",
+                ">= 90% of before",
             )?),
             CheckKind::RecoversWithin => {
                 Check::RecoversWithin(self.duration(value, "`recovers_within`")?)

@@ -6,9 +6,9 @@
 //!
 //! Split by section as the file is: [`file`] (the top level, engines,
 //! scope, defaults), [`probes`] (probes and targets), [`scenarios`] (and
-//! steps), [`faults`] (with [`net_faults`] and [`app_faults`]), [`expect`]
-//! (expectations and halt conditions, with [`relative`] for thresholds
-//! relative to the before window), [`control`] (the lease, `stop_if`,
+//! steps), [`load`] (the load probe), [`faults`] (with [`net_faults`] and
+//! [`app_faults`]), [`expect`] (expectations and halt conditions, with
+//! [`relative`] for thresholds relative to the before window), [`control`] (the lease, `stop_if`,
 //! `notify`, `grafana`). This
 //! module holds the decoder's state and the value helpers they share. Each
 //! kind (fault, probe, check, step) is picked from its kind enum by an
@@ -19,6 +19,7 @@ mod control;
 mod expect;
 mod faults;
 mod file;
+mod load;
 mod net_faults;
 mod probes;
 mod relative;

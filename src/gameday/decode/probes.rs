@@ -16,6 +16,8 @@ const HTTP_KEYS: &[&str] = &[
     "body_contains",
 ];
 const TCP_KEYS: &[&str] = &["address"];
+/// A load probe's request: an http probe's keys but `body_contains`.
+pub(super) const LOAD_HTTP_KEYS: &[&str] = &["url", "method", "headers", "body", "expect_status"];
 const EXEC_KEYS: &[&str] = &["command"];
 const LOGS_KEYS: &[&str] = &["pattern"];
 const PROMETHEUS_KEYS: &[&str] = &["url", "query", "expect"];
@@ -36,6 +38,7 @@ pub(crate) fn probe_keys(kind: ProbeType) -> (bool, &'static [&'static str]) {
         ProbeType::Logs => (true, LOGS_KEYS),
         ProbeType::Prometheus => (false, PROMETHEUS_KEYS),
         ProbeType::Alert => (false, ALERT_KEYS),
+        ProbeType::Load => (false, super::load::LOAD_KEYS),
     }
 }
 
@@ -112,7 +115,8 @@ impl Decoder<'_> {
                 let kind = ProbeType::from_key(&one.name)?;
                 let (_, keys) = probe_keys(kind);
                 match kind {
-                    ProbeType::Http => self.http_probe(body, &what).map(ProbeKind::Http),
+                    ProbeType::Http => self.http_probe(body, &what, HTTP_KEYS).map(ProbeKind::Http),
+                    ProbeType::Load => self.load_probe(body, &what, defaults).map(ProbeKind::Load),
                     ProbeType::Tcp => self.tcp_probe(body, &what).map(ProbeKind::Tcp),
                     ProbeType::Exec => self.exec_probe(body, &what, keys).map(ProbeKind::Exec),
                     ProbeType::Command => self
@@ -140,17 +144,47 @@ impl Decoder<'_> {
                 None
             }
         };
+        let kind = kind?;
+        let (every, timeout) = match &kind {
+            // A load probe reports an aggregate every second by default,
+            // and its `timeout` may sit with its rate.
+            ProbeKind::Load(load) => (
+                if obj.get("every").is_some() {
+                    every?
+                } else {
+                    super::load::LOAD_EVERY
+                },
+                if obj.get("timeout").is_some() {
+                    timeout?
+                } else {
+                    load.timeout
+                },
+            ),
+            ProbeKind::Http(_)
+            | ProbeKind::Tcp(_)
+            | ProbeKind::Container(_)
+            | ProbeKind::Exec(_)
+            | ProbeKind::Command(_)
+            | ProbeKind::Logs(_)
+            | ProbeKind::Prometheus(_)
+            | ProbeKind::Alert(_) => (every?, timeout?),
+        };
         Some(Probe {
             name: key.name.clone(),
-            kind: kind?,
-            every: every?,
-            timeout: timeout?,
+            kind,
+            every,
+            timeout,
             pos: key.pos,
         })
     }
 
-    pub(super) fn http_probe(&mut self, node: &Node, what: &str) -> Option<HttpProbe> {
-        let obj = self.obj(node, &format!("the http check of {what}"), HTTP_KEYS)?;
+    pub(super) fn http_probe(
+        &mut self,
+        node: &Node,
+        what: &str,
+        keys: &[&'static str],
+    ) -> Option<HttpProbe> {
+        let obj = self.obj(node, &format!("the http check of {what}"), keys)?;
         let url = self
             .require(
                 &obj,

@@ -7,7 +7,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
 use super::keyed_kinds;
-use crate::gameday::units::{Comparison, HumanDuration, Number, StatusSpec};
+use crate::gameday::units::{Comparison, HumanDuration, LoadRate, Number, StatusSpec};
 use crate::gameday::yaml::Pos;
 
 /// Probes in the order the file lists them; a mapping from name to probe in the file.
@@ -78,6 +78,10 @@ pub enum ProbeKind {
     Prometheus(PrometheusProbe),
     /// Whether an alert is firing, asked of Alertmanager.
     Alert(AlertProbe),
+    /// HTTP requests at a constant arrival rate (or as fast as answered),
+    /// latency measured from when each request was due; its samples are
+    /// per-interval aggregates (`every`, default 1s).
+    Load(LoadProbe),
 }
 
 keyed_kinds! {
@@ -91,6 +95,7 @@ keyed_kinds! {
         Logs = "logs",
         Prometheus = "prometheus",
         Alert = "alert",
+        Load = "load",
     }
 }
 
@@ -105,6 +110,7 @@ impl ProbeKind {
             ProbeKind::Logs(_) => ProbeType::Logs,
             ProbeKind::Prometheus(_) => ProbeType::Prometheus,
             ProbeKind::Alert(_) => ProbeType::Alert,
+            ProbeKind::Load(_) => ProbeType::Load,
         }
     }
 
@@ -122,7 +128,8 @@ impl ProbeKind {
             | ProbeKind::Tcp(_)
             | ProbeKind::Command(_)
             | ProbeKind::Prometheus(_)
-            | ProbeKind::Alert(_) => None,
+            | ProbeKind::Alert(_)
+            | ProbeKind::Load(_) => None,
         }
     }
 
@@ -136,7 +143,11 @@ impl ProbeType {
     /// Does a run's duration mean something (latency checks and charts)?
     pub fn has_latency(self) -> bool {
         match self {
-            ProbeType::Http | ProbeType::Tcp | ProbeType::Exec | ProbeType::Command => true,
+            ProbeType::Http
+            | ProbeType::Tcp
+            | ProbeType::Exec
+            | ProbeType::Command
+            | ProbeType::Load => true,
             ProbeType::Container | ProbeType::Logs | ProbeType::Prometheus | ProbeType::Alert => {
                 false
             }
@@ -151,7 +162,8 @@ impl ProbeType {
             | ProbeType::Container
             | ProbeType::Command
             | ProbeType::Logs
-            | ProbeType::Prometheus => format!("a {self}"),
+            | ProbeType::Prometheus
+            | ProbeType::Load => format!("a {self}"),
         }
     }
 }
@@ -267,6 +279,46 @@ pub struct AlertProbe {
     pub url: String,
     /// The alert's name (its `alertname` label).
     pub name: String,
+}
+
+/// A load probe: one request, sent at `rate` over at most `connections`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadProbe {
+    /// The request, sent again and again.
+    pub http: LoadRequest,
+    /// `500/s`: requests due at fixed intervals (open model, latency from
+    /// when each was due); `max`: a closed loop over the connections.
+    pub rate: LoadRate,
+    /// Most requests in flight at once, over kept-alive connections
+    /// (default 64); a request due when all are busy is not sent and
+    /// counts as failed ("generator limit").
+    #[serde(default)]
+    pub connections: u32,
+    /// A request taking longer fails (the probe's `timeout`).
+    #[serde(default)]
+    pub timeout: HumanDuration,
+}
+
+/// The request of a load probe: an http probe's, without `body_contains`
+/// (the body is not read for checks).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadRequest {
+    /// An `http://` URL (plain HTTP/1.1 with keep-alive).
+    pub url: String,
+    /// GET (default), POST, PUT, DELETE, HEAD, PATCH, OPTIONS.
+    #[serde(default)]
+    pub method: String,
+    /// Request headers; `${VAR}` in values is read from the environment.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Statuses that count as success (default `2xx`).
+    #[serde(default)]
+    pub expect_status: StatusSpec,
 }
 
 /// Which container(s) a fault or probe acts on. Always inside `scope`.

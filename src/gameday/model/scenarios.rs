@@ -8,7 +8,7 @@ use super::keyed_kinds;
 use super::{Fault, ProbeRef, ProbeType};
 use crate::gameday::units::{
     ByteSize, Comparison, ContainerState, CpuPercent, HealthState, HumanDuration, Number, Percent,
-    StatusSpec, Threshold,
+    RequestRate, StatusSpec, Threshold,
 };
 use crate::gameday::yaml::Pos;
 
@@ -204,6 +204,11 @@ pub enum Check {
     LatencyP99(Threshold<HumanDuration>),
     /// The window's slowest sample, e.g. `"< 2s"` or `"<= before + 500ms"`.
     LatencyMax(Threshold<HumanDuration>),
+    /// The 99.9th percentile of the latency, e.g. `"< 2s"` or `"< 2x before"`.
+    LatencyP999(Threshold<HumanDuration>),
+    /// A load probe's successful requests per second over the window,
+    /// e.g. `">= 480/s"` or `">= 90% of before"`.
+    Throughput(Threshold<RequestRate>),
     /// After the revert, the probe succeeds again within this time.
     RecoversWithin(HumanDuration),
     /// After the fault is applied, the probe fails within this time.
@@ -266,6 +271,8 @@ keyed_kinds! {
         LatencyP95 = "latency_p95",
         LatencyP99 = "latency_p99",
         LatencyMax = "latency_max",
+        LatencyP999 = "latency_p999",
+        Throughput = "throughput",
         RecoversWithin = "recovers_within",
         FailsWithin = "fails_within",
         State = "state",
@@ -296,6 +303,8 @@ pub enum Unit {
     Number,
     /// A size in bytes (memory use).
     Bytes,
+    /// Requests per second (a load probe's throughput).
+    PerSecond,
 }
 
 impl CheckKind {
@@ -303,7 +312,7 @@ impl CheckKind {
     pub fn fits(self, probe: ProbeType) -> bool {
         match self {
             CheckKind::SuccessRate | CheckKind::RecoversWithin | CheckKind::FailsWithin => true,
-            CheckKind::Status => probe == ProbeType::Http,
+            CheckKind::Status => matches!(probe, ProbeType::Http | ProbeType::Load),
             CheckKind::State
             | CheckKind::Health
             | CheckKind::Restarts
@@ -314,9 +323,11 @@ impl CheckKind {
             CheckKind::Matches => probe == ProbeType::Logs,
             CheckKind::Value => matches!(probe, ProbeType::Prometheus | ProbeType::Alert),
             CheckKind::FiresWithin => probe == ProbeType::Alert,
+            CheckKind::Throughput => probe == ProbeType::Load,
             CheckKind::LatencyP50
             | CheckKind::LatencyP95
             | CheckKind::LatencyP99
+            | CheckKind::LatencyP999
             | CheckKind::LatencyMax => probe.has_latency(),
         }
     }
@@ -334,6 +345,8 @@ impl CheckKind {
             | CheckKind::LatencyP95
             | CheckKind::LatencyP99
             | CheckKind::LatencyMax
+            | CheckKind::LatencyP999
+            | CheckKind::Throughput
             | CheckKind::State
             | CheckKind::ExitCode
             | CheckKind::Matches
@@ -355,6 +368,8 @@ impl CheckKind {
             | CheckKind::LatencyP95
             | CheckKind::LatencyP99
             | CheckKind::LatencyMax
+            | CheckKind::LatencyP999
+            | CheckKind::Throughput
             | CheckKind::Cpu
             | CheckKind::Memory => true,
             CheckKind::Status
@@ -384,9 +399,11 @@ impl CheckKind {
             | CheckKind::LatencyP95
             | CheckKind::LatencyP99
             | CheckKind::LatencyMax
+            | CheckKind::LatencyP999
             | CheckKind::RecoversWithin
             | CheckKind::FailsWithin
             | CheckKind::FiresWithin => Unit::Ms,
+            CheckKind::Throughput => Unit::PerSecond,
             CheckKind::Matches | CheckKind::Restarts | CheckKind::OomKilled => Unit::Count,
             CheckKind::Memory => Unit::Bytes,
             CheckKind::Value => Unit::Number,
@@ -403,6 +420,8 @@ impl Check {
             Check::LatencyP95(_) => CheckKind::LatencyP95,
             Check::LatencyP99(_) => CheckKind::LatencyP99,
             Check::LatencyMax(_) => CheckKind::LatencyMax,
+            Check::LatencyP999(_) => CheckKind::LatencyP999,
+            Check::Throughput(_) => CheckKind::Throughput,
             Check::RecoversWithin(_) => CheckKind::RecoversWithin,
             Check::FailsWithin(_) => CheckKind::FailsWithin,
             Check::State(_) => CheckKind::State,
@@ -429,7 +448,9 @@ impl Check {
             Check::LatencyP50(t)
             | Check::LatencyP95(t)
             | Check::LatencyP99(t)
-            | Check::LatencyMax(t) => t.is_relative(),
+            | Check::LatencyMax(t)
+            | Check::LatencyP999(t) => t.is_relative(),
+            Check::Throughput(t) => t.is_relative(),
             Check::Cpu(t) => t.is_relative(),
             Check::Memory(t) => t.is_relative(),
             Check::Status(_)
@@ -456,6 +477,8 @@ impl std::fmt::Display for Check {
             Check::LatencyP95(c) => write!(f, "latency_p95 {c}"),
             Check::LatencyP99(c) => write!(f, "latency_p99 {c}"),
             Check::LatencyMax(c) => write!(f, "latency_max {c}"),
+            Check::LatencyP999(c) => write!(f, "latency_p999 {c}"),
+            Check::Throughput(c) => write!(f, "throughput {c}"),
             Check::RecoversWithin(d) => write!(f, "recovers within {d}"),
             Check::FailsWithin(d) => write!(f, "fails within {d}"),
             Check::State(s) => write!(f, "state {s}"),

@@ -8,10 +8,12 @@
 //! CPU shares and comparisons), `threshold` (a numeric check's limit:
 //! a comparison, or relative to the before window, `"< 2x before"`),
 //! `sizes` (rates and byte sizes), `state` (HTTP status specs, signals,
-//! container and health states).
+//! container and health states), `requests` (a load probe's rate, `500/s`
+//! or `max`, and throughputs).
 
 mod compare;
 mod duration;
+mod requests;
 mod sizes;
 mod state;
 #[cfg(test)]
@@ -22,6 +24,7 @@ pub use compare::Percent;
 pub(crate) use compare::{CmpOp, Comparison, CpuPercent, Number};
 pub use duration::HumanDuration;
 pub(crate) use duration::fmt_ms;
+pub(crate) use requests::{LoadRate, RequestRate};
 pub(crate) use sizes::ByteSize;
 pub use sizes::Rate;
 pub use state::ContainerState;

@@ -13,7 +13,9 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Serialize, Serializer};
 
 use super::compare::split_op;
-use super::{ByteSize, CmpOp, Comparison, CpuPercent, HumanDuration, Number, Percent};
+use super::{
+    ByteSize, CmpOp, Comparison, CpuPercent, HumanDuration, Number, Percent, RequestRate,
+};
 use crate::gameday::diag::nearest;
 
 /// The one window a relative threshold compares with.
@@ -44,6 +46,12 @@ impl Amount for Percent {
 }
 
 impl Amount for CpuPercent {
+    fn amount(&self) -> f64 {
+        self.0
+    }
+}
+
+impl Amount for RequestRate {
     fn amount(&self) -> f64 {
         self.0
     }

@@ -261,6 +261,7 @@ mod tests {
             failed,
             latency_p50_ms: None,
             latency_p99_ms: Some(p99),
+            load: None,
         }
     }
 

@@ -1,0 +1,372 @@
+//! The `load` probe: an HTTP load generator that samples as aggregates.
+//!
+//! Open model (`rate: 500/s`): request `k` is due at `start + k / rate`,
+//! whatever happened to the ones before it, and its latency is measured
+//! from when it was due, not from when it was sent, so a stalled service
+//! shows as the stall (coordinated omission corrected, as wrk2 and k6's
+//! constant-arrival-rate do). A request due when all `connections` are
+//! busy is not sent and counts as failed, `generator limit`. Closed loop
+//! (`rate: max`): every free connection sends at once, each request due
+//! when it is sent.
+//!
+//! Results are tallied by due time into intervals ([`LoadTally`], one
+//! sample each): `every` long on a grid from the run's start, and cut at
+//! each window's moment the run announces ([`WindowCuts`]), so a window's
+//! verdict merges whole intervals and is exact. An interval is handed on
+//! once nothing due in it is in flight; what is held is bounded by the
+//! rate times the interval and the timeout. `client` holds the
+//! connections, `tally` an interval's counts, `histogram` its latencies.
+
+mod client;
+mod histogram;
+mod tally;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::{Clock, ProbeSample};
+use crate::gameday::model::LoadProbe;
+use crate::gameday::units::LoadRate;
+pub(crate) use histogram::LatencyHistogram;
+pub(crate) use tally::LoadTally;
+pub(crate) use tally::{Done, Ending};
+
+/// How long after an interval's end its results may still be arriving
+/// (the cut announcing a window's moment comes a little after it).
+const GRACE_MS: f64 = 250.0;
+
+/// How often the generator wakes to send what is due.
+const TICK: Duration = Duration::from_millis(1);
+
+/// The moments (ms since the run's start) where windows begin or end, as
+/// the run reaches them: a load probe closes its interval there.
+#[derive(Debug, Default)]
+pub(crate) struct WindowCuts(Mutex<Vec<f64>>);
+
+impl WindowCuts {
+    pub(crate) fn cut(&self, ms: f64) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(ms);
+    }
+
+    /// The earliest cut after `from`.
+    fn after(&self, from: f64) -> Option<f64> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .filter(|c| *c > from)
+            .min_by(f64::total_cmp)
+    }
+}
+
+/// Results waiting for their interval to close, and what is in flight.
+struct Ledger {
+    every_ms: f64,
+    /// The start of the interval being filled.
+    open_from: f64,
+    done: Vec<Done>,
+    /// Requests sent and not yet answered, by due time (µs).
+    in_flight: BTreeMap<u64, u32>,
+}
+
+fn due_key(due_ms: f64) -> u64 {
+    (due_ms * 1000.0) as u64
+}
+
+impl Ledger {
+    fn new(every_ms: f64, open_from: f64) -> Ledger {
+        Ledger {
+            every_ms,
+            open_from,
+            done: Vec::new(),
+            in_flight: BTreeMap::new(),
+        }
+    }
+
+    fn sent(&mut self, due_ms: f64) {
+        *self.in_flight.entry(due_key(due_ms)).or_default() += 1;
+    }
+
+    fn finished(&mut self, done: Done) {
+        let key = due_key(done.due_ms);
+        if let Some(n) = self.in_flight.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.in_flight.remove(&key);
+            }
+        }
+        self.done.push(done);
+    }
+
+    /// The end of the interval being filled: the next grid line or cut.
+    fn open_until(&self, cuts: &WindowCuts) -> f64 {
+        let grid = ((self.open_from / self.every_ms).floor() + 1.0) * self.every_ms;
+        cuts.after(self.open_from).map_or(grid, |c| c.min(grid))
+    }
+
+    /// Hand on every interval that ended `GRACE_MS` before `now_ms` with
+    /// nothing due in it still in flight.
+    fn close_ready(
+        &mut self,
+        now_ms: f64,
+        cuts: &WindowCuts,
+        out: &mut impl FnMut(f64, LoadTally),
+    ) {
+        loop {
+            let end = self.open_until(cuts);
+            let oldest = self.in_flight.keys().next().map(|k| *k as f64 / 1000.0);
+            if now_ms < end + GRACE_MS || oldest.is_some_and(|o| o < end) {
+                return;
+            }
+            self.close(end, out);
+        }
+    }
+
+    /// Hand on everything up to `end_ms` (the probe stopped).
+    fn close_all(&mut self, end_ms: f64, cuts: &WindowCuts, out: &mut impl FnMut(f64, LoadTally)) {
+        while self.open_from < end_ms {
+            let end = self.open_until(cuts).min(end_ms);
+            self.close(end, out);
+        }
+    }
+
+    fn close(&mut self, end: f64, out: &mut impl FnMut(f64, LoadTally)) {
+        let mut tally = LoadTally {
+            span_ms: end - self.open_from,
+            ..Default::default()
+        };
+        self.done.retain(|d| {
+            let inside = d.due_ms < end;
+            if inside {
+                tally.add(d);
+            }
+            !inside
+        });
+        out(self.open_from, tally);
+        self.open_from = end;
+    }
+}
+
+/// One interval as a sample: ok when none of its requests failed; its
+/// latency is the interval's median, its status the most frequent.
+fn sample_of(index: usize, clock: &Clock, t_ms: f64, tally: LoadTally) -> ProbeSample {
+    let status = tally
+        .statuses
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(s, _)| *s);
+    ProbeSample {
+        probe: index,
+        t_ms,
+        at: clock.start_wall + chrono::Duration::microseconds((t_ms * 1000.0) as i64),
+        ok: tally.failed() == 0,
+        latency_ms: tally.latency.percentile_ms(50.0).unwrap_or_default(),
+        status,
+        error: (tally.failed() > 0).then(|| tally.failures_text()),
+        load: Some(Box::new(tally)),
+        ..Default::default()
+    }
+}
+
+/// What one load probe needs to run.
+pub(crate) struct Generator {
+    pub index: usize,
+    pub spec: LoadProbe,
+    pub every: Duration,
+    pub timeout: Duration,
+    pub cuts: Arc<WindowCuts>,
+}
+
+impl Generator {
+    /// Send until `cancel` turns true, then wait for what is in flight
+    /// (each bounded by the timeout) and hand on the last intervals.
+    pub(crate) async fn run(
+        self,
+        clock: Clock,
+        samples: mpsc::UnboundedSender<ProbeSample>,
+        mut cancel: watch::Receiver<bool>,
+    ) {
+        let index = self.index;
+        let mut emit = |t_ms: f64, tally: LoadTally| {
+            let _ = samples.send(sample_of(index, &clock, t_ms, tally));
+        };
+        let pool = match client::Pool::new(&self.spec.http, self.spec.connections) {
+            Ok(pool) => Arc::new(pool),
+            Err(e) => {
+                // Validated when the file was read; said once if not.
+                let _ = samples.send(ProbeSample {
+                    probe: index,
+                    t_ms: clock.ms(Instant::now()),
+                    at: clock.wall(Instant::now()),
+                    error: Some(e),
+                    ..Default::default()
+                });
+                return;
+            }
+        };
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let start = Instant::now();
+        let mut ledger = Ledger::new(self.every.as_secs_f64() * 1000.0, clock.ms(start));
+        let mut next: u64 = 0;
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // Send one request due at `due`; false when no connection is
+        // free, which the open model counts as a failure and the closed
+        // loop simply waits out.
+        let open = self.spec.rate != LoadRate::Max;
+        let send = |due: Instant, ledger: &mut Ledger| {
+            let due_ms = clock.ms(due);
+            let Some(slot) = pool.try_slot() else {
+                if open {
+                    ledger.finished(Done {
+                        due_ms,
+                        latency_us: 0,
+                        ending: Ending::Limited,
+                    });
+                }
+                return false;
+            };
+            ledger.sent(due_ms);
+            let pool = pool.clone();
+            let done_tx = done_tx.clone();
+            let timeout = self.timeout;
+            tokio::spawn(async move {
+                let ending = pool.send(timeout).await;
+                let latency_us = due.elapsed().as_micros() as u64;
+                drop(slot);
+                let _ = done_tx.send(Done {
+                    due_ms,
+                    latency_us,
+                    ending,
+                });
+            });
+            true
+        };
+        loop {
+            tokio::select! {
+                _ = cancel.changed() => {}
+                Some(done) = done_rx.recv() => {
+                    ledger.finished(done);
+                    if self.spec.rate == LoadRate::Max {
+                        while send(Instant::now(), &mut ledger) {}
+                    }
+                }
+                _ = ticker.tick() => {
+                    let now = Instant::now();
+                    match self.spec.rate {
+                        LoadRate::Constant(rate) => {
+                            loop {
+                                let due = start + Duration::from_secs_f64(next as f64 / rate.0);
+                                if due > now {
+                                    break;
+                                }
+                                send(due, &mut ledger);
+                                next += 1;
+                            }
+                        }
+                        LoadRate::Max => while send(now, &mut ledger) {},
+                    }
+                    ledger.close_ready(clock.ms(now), &self.cuts, &mut emit);
+                }
+            }
+            if *cancel.borrow() {
+                break;
+            }
+        }
+        let stopped_ms = clock.ms(Instant::now());
+        // What is in flight ends within its timeout.
+        let deadline = Instant::now() + self.timeout + Duration::from_millis(500);
+        while !ledger.in_flight.is_empty() {
+            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+                Ok(Some(done)) => ledger.finished(done),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        ledger.close_all(stopped_ms, &self.cuts, &mut emit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(due_ms: f64, ms: u64) -> Done {
+        Done {
+            due_ms,
+            latency_us: ms * 1000,
+            ending: Ending::Ok(200),
+        }
+    }
+
+    #[test]
+    fn intervals_follow_the_grid_and_the_cuts_and_wait_for_what_is_in_flight() {
+        let cuts = WindowCuts::default();
+        let mut ledger = Ledger::new(1000.0, 200.0);
+        let out = std::cell::RefCell::new(Vec::new());
+        let mut emit = |t: f64, tally: LoadTally| out.borrow_mut().push((t, tally));
+        let spans = || -> Vec<(f64, f64, u64)> {
+            out.borrow()
+                .iter()
+                .map(|(t, l)| (*t, l.span_ms, l.due))
+                .collect()
+        };
+        for due in [300.0, 900.0, 1100.0, 1600.0] {
+            ledger.sent(due);
+        }
+        ledger.finished(ok(300.0, 5));
+        ledger.finished(ok(1100.0, 5));
+        ledger.finished(ok(1600.0, 5));
+        // 900 is still in flight: [200, 1000) waits for it.
+        ledger.close_ready(5_000.0, &cuts, &mut emit);
+        assert!(spans().is_empty());
+        ledger.finished(ok(900.0, 3_000));
+        cuts.cut(1_500.0);
+        ledger.close_ready(1_600.0, &cuts, &mut emit);
+        assert_eq!(spans().len(), 1, "[1000, 1500) is not past its grace yet");
+        ledger.close_ready(1_800.0, &cuts, &mut emit);
+        assert_eq!(spans(), [(200.0, 800.0, 2), (1000.0, 500.0, 1)]);
+        ledger.close_all(2_300.0, &cuts, &mut emit);
+        assert_eq!(
+            spans(),
+            [
+                (200.0, 800.0, 2),
+                (1000.0, 500.0, 1),
+                (1500.0, 500.0, 1),
+                (2000.0, 300.0, 0)
+            ]
+        );
+        assert!(ledger.done.is_empty());
+    }
+
+    #[test]
+    fn a_load_sample_says_its_figures() {
+        let clock = Clock::start();
+        let mut tally = LoadTally {
+            span_ms: 1000.0,
+            ..Default::default()
+        };
+        tally.add(&ok(0.0, 4));
+        tally.add(&Done {
+            due_ms: 1.0,
+            latency_us: 0,
+            ending: Ending::Limited,
+        });
+        let s = sample_of(0, &clock, 0.0, tally);
+        assert!(!s.ok);
+        assert_eq!(s.end_ms(), 1000.0);
+        assert_eq!(s.status, Some(200));
+        assert_eq!(s.error.as_deref(), Some("generator limit ×1"));
+        assert_eq!(
+            s.brief(),
+            "1/s sent, 1 failed (generator limit ×1), p50 4ms p99 4ms"
+        );
+    }
+}

@@ -91,7 +91,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
         started_at: start,
         ended_at: start + chrono::Duration::seconds(i64::from(seconds)),
         duration_ms: total_ms,
-        outcome: Outcome::Met,
+        outcome: RunOutcome::Met,
         exit_code: 0,
         aborted_reason: None,
         steady_state: SteadyState {
@@ -103,7 +103,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
             name: "Long fault".into(),
             description: None,
             expected: None,
-            verdict: Verdict::Met,
+            verdict: ScenarioVerdict::Met,
             error: None,
             duration_ms: total_ms - 5000.0,
             expectations: Vec::new(),

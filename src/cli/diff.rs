@@ -13,13 +13,13 @@ use super::{CliError, CliResult};
 use crate::exit;
 use crate::gameday::model::Unit;
 use crate::record::read_result;
-use crate::record::result::{ChecklistStatus, Verdict, show_value};
+use crate::record::result::{ChecklistStatus, ScenarioVerdict, show_value};
 use crate::record::views::diff::{
     CheckDiff, CheckSide, ChecklistDiff, ProbeDiff, ProbeFigures, RunDiff, RunSide, ScenarioDiff,
 };
 
-fn verdict_word(v: Option<Verdict>) -> &'static str {
-    v.map(Verdict::word).unwrap_or("absent")
+fn verdict_word(v: Option<ScenarioVerdict>) -> &'static str {
+    v.map(ScenarioVerdict::word).unwrap_or("absent")
 }
 
 fn mark(met: bool) -> &'static str {

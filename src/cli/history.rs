@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{CliError, CliResult};
 use crate::exit;
-use crate::expect::Verdict as CheckVerdict;
+use crate::expect::CheckVerdict;
 use crate::expect::fmt_ms;
 use crate::record::archive::{ArchivedRun, load_runs};
 use crate::record::followup::{FollowUp, FollowUpState};

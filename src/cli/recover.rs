@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{CliError, CliResult};
 use crate::docker::Engine;
 use crate::exit;
-use crate::safety::recover::{self, Outcome, Recovered};
+use crate::safety::recover::{self, Recovered, RecoveryOutcome};
 
 pub(super) async fn recover(
     out: PathBuf,
@@ -99,7 +99,7 @@ pub(super) fn print_recovered(
     let mut refused = 0;
     for r in report {
         match &r.outcome {
-            Outcome::Done(what) => {
+            RecoveryOutcome::Done(what) => {
                 let line = format!(
                     "{}fault {} on {}: {what}",
                     prefix(r),
@@ -112,7 +112,7 @@ pub(super) fn print_recovered(
                     println!("{line}");
                 }
             }
-            Outcome::Failed(e) => {
+            RecoveryOutcome::Failed(e) => {
                 left += 1;
                 eprintln!(
                     "{}fault {} on {}: NOT reverted: {e}",
@@ -121,7 +121,7 @@ pub(super) fn print_recovered(
                     r.container
                 );
             }
-            Outcome::Refused(why) => {
+            RecoveryOutcome::Refused(why) => {
                 refused += 1;
                 eprintln!(
                     "{}fault {} on {}: not touched: {why}",

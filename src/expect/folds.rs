@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::judged::{Figure, Judged, Measure};
-use super::{Evaluation, Frame, Verdict, fmt_ms, fmt_pct, percentile, tally, verdict};
+use super::{CheckVerdict, Evaluation, Frame, fmt_ms, fmt_pct, percentile, tally, verdict};
 use crate::gameday::model::{Check, ExitCodes};
 use crate::gameday::units::{
     ByteSize, CmpOp, Comparison, ContainerState, CpuPercent, HealthState, HumanDuration, Number,
@@ -118,10 +118,9 @@ impl Fold {
             Check::LatencyP99(cmp) => latency(cmp, "p99", 99.0),
             Check::LatencyMax(cmp) => latency(cmp, "max", 100.0),
             Check::LatencyP999(cmp) => latency(cmp, "p99.9", 99.9),
-            Check::Throughput(threshold) => Fold::Throughput(Judged::new(
-                Throughput::default(),
-                threshold.in_amounts(),
-            )),
+            Check::Throughput(threshold) => {
+                Fold::Throughput(Judged::new(Throughput::default(), threshold.in_amounts()))
+            }
             Check::RecoversWithin(limit) => match frame.windows.self_healing_from {
                 Some(from) => Fold::SelfHealing(SelfHealing {
                     limit: *limit,
@@ -414,7 +413,7 @@ impl Step for Recovery {
             None => {
                 let (from, to) = frame.range;
                 Evaluation {
-                    verdict: Verdict::NotMet,
+                    verdict: CheckVerdict::NotMet,
                     actual: format!(
                         "did not recover: no successful sample in the {} after the revert ({n} samples)",
                         fmt_ms(to - from)
@@ -454,7 +453,7 @@ impl Step for SelfHealing {
     fn finish(self, frame: &Frame, _: Counted) -> Evaluation {
         if !self.failed {
             return Evaluation {
-                verdict: Verdict::Met,
+                verdict: CheckVerdict::Met,
                 actual: format!(
                     "never failed after the fault ({} samples); nothing to recover from",
                     self.since
@@ -477,7 +476,7 @@ impl Step for SelfHealing {
                 }
             }
             None => Evaluation {
-                verdict: Verdict::NotMet,
+                verdict: CheckVerdict::NotMet,
                 actual: format!(
                     "did not recover: no successful sample in the {} after the fault",
                     fmt_ms(frame.windows.end - self.from)
@@ -523,7 +522,7 @@ impl Step for FirstFailure {
                 }
             }
             None => Evaluation {
-                verdict: Verdict::NotMet,
+                verdict: CheckVerdict::NotMet,
                 actual: format!(
                     "never failed while the fault was held ({} samples)",
                     self.held
@@ -624,7 +623,7 @@ impl Step for Values {
                 return frame.empty();
             }
             return Evaluation {
-                verdict: Verdict::NotMet,
+                verdict: CheckVerdict::NotMet,
                 actual: format!(
                     "no value in the {} window: {}",
                     frame.during_name(),
@@ -689,7 +688,7 @@ impl Step for FirstFiring {
                 }
             }
             None => Evaluation {
-                verdict: Verdict::NotMet,
+                verdict: CheckVerdict::NotMet,
                 actual: format!(
                     "never fired between the fault and the end of the cooldown ({} checks)",
                     self.checks
@@ -737,7 +736,7 @@ impl Step for RestartCount {
                 return frame.empty();
             }
             return Evaluation {
-                verdict: Verdict::NotMet,
+                verdict: CheckVerdict::NotMet,
                 actual: format!(
                     "no sample of the {} window read the restart count",
                     frame.during_name()
@@ -857,7 +856,7 @@ impl Measure for Readings {
                 return Err(frame.empty());
             }
             return Err(Evaluation {
-                verdict: Verdict::NotMet,
+                verdict: CheckVerdict::NotMet,
                 actual: format!(
                     "no sample of the {} window read the container's stats ({n} samples)",
                     frame.during_name()

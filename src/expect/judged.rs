@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::folds::{Counted, Step};
-use super::{Evaluation, Frame, Verdict, inside, verdict};
+use super::{CheckVerdict, Evaluation, Frame, inside, verdict};
 use crate::gameday::model::Window;
 use crate::gameday::units::{Relative, Threshold};
 use crate::probe::ProbeSample;
@@ -123,7 +123,7 @@ fn relative<M: Measure>(
         Ok(before) => before,
         Err(empty) => {
             return Evaluation {
-                verdict: Verdict::NotMet,
+                verdict: CheckVerdict::NotMet,
                 actual: format!(
                     "measured {}, but nothing to compare it with: {}",
                     figure.said, empty.actual
@@ -165,7 +165,7 @@ fn relative<M: Measure>(
 /// should that ever not hold, the verdict says so rather than pass.
 fn unreachable_before(figure: Figure) -> Evaluation {
     Evaluation {
-        verdict: Verdict::NotMet,
+        verdict: CheckVerdict::NotMet,
         actual: format!(
             "measured {}, but the before window was not measured",
             figure.said
@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn a_relative_latency_limit_follows_the_before_window() {
         let met = judge("< 3x before", p99, &samples());
-        assert_eq!(met.verdict, Verdict::Met, "{met:?}");
+        assert_eq!(met.verdict, CheckVerdict::Met, "{met:?}");
         assert_eq!(met.value, Some(250.0));
         let figures = met.relative.unwrap();
         assert_eq!(figures.before, Some(100.0));
@@ -258,28 +258,28 @@ mod tests {
             "measured p99 250ms over 4 samples, 2.5x the before window's p99 100ms over 4 samples; limit < 300ms"
         );
         let not_met = judge("< 2x before", p99, &samples());
-        assert_eq!(not_met.verdict, Verdict::NotMet, "{not_met:?}");
+        assert_eq!(not_met.verdict, CheckVerdict::NotMet, "{not_met:?}");
         assert_eq!(not_met.relative.unwrap().limit, Some(200.0));
         // At the edge: 250ms against a limit of 250ms.
         assert_eq!(
             judge("<= 2.5x before", p99, &samples()).verdict,
-            Verdict::Met
+            CheckVerdict::Met
         );
         assert_eq!(
             judge("< 2.5x before", p99, &samples()).verdict,
-            Verdict::NotMet
+            CheckVerdict::NotMet
         );
         assert_eq!(
             judge("<= before + 150ms", p99, &samples()).verdict,
-            Verdict::Met
+            CheckVerdict::Met
         );
         assert_eq!(
             judge("< before + 150ms", p99, &samples()).verdict,
-            Verdict::NotMet
+            CheckVerdict::NotMet
         );
         assert_eq!(
             judge("<= 250% of before", p99, &samples()).verdict,
-            Verdict::Met
+            CheckVerdict::Met
         );
     }
 
@@ -287,21 +287,21 @@ mod tests {
     fn a_relative_success_rate_counts_percentage_points() {
         // Before 100%, fault 75%.
         let e = judge(">= before - 25%", rate, &samples());
-        assert_eq!(e.verdict, Verdict::Met, "{e:?}");
+        assert_eq!(e.verdict, CheckVerdict::Met, "{e:?}");
         assert_eq!(e.value, Some(75.0));
         assert_eq!(e.relative.unwrap().limit, Some(75.0));
         assert_eq!(e.relative.unwrap().ratio, Some(0.75));
         assert_eq!(
             judge(">= before - 24%", rate, &samples()).verdict,
-            Verdict::NotMet
+            CheckVerdict::NotMet
         );
         assert_eq!(
             judge(">= 75% of before", rate, &samples()).verdict,
-            Verdict::Met
+            CheckVerdict::Met
         );
         assert_eq!(
             judge(">= 76% of before", rate, &samples()).verdict,
-            Verdict::NotMet
+            CheckVerdict::NotMet
         );
         let e = judge(">= before - 1%", rate, &samples());
         assert!(e.actual.contains("limit >= 99%"), "{}", e.actual);
@@ -311,7 +311,7 @@ mod tests {
     fn an_empty_before_window_is_not_met_and_says_so() {
         let fault_only: Vec<ProbeSample> = samples().into_iter().skip(4).collect();
         let e = judge("< 100x before", p99, &fault_only);
-        assert_eq!(e.verdict, Verdict::NotMet, "{e:?}");
+        assert_eq!(e.verdict, CheckVerdict::NotMet, "{e:?}");
         assert_eq!(e.value, Some(250.0));
         assert_eq!(e.relative.unwrap().before, None);
         assert_eq!(
@@ -321,7 +321,7 @@ mod tests {
         // An empty judged window is said as before.
         let before_only: Vec<ProbeSample> = samples().into_iter().take(4).collect();
         let e = judge("< 2x before", p99, &before_only);
-        assert_eq!(e.verdict, Verdict::NotMet);
+        assert_eq!(e.verdict, CheckVerdict::NotMet);
         assert!(
             e.actual.starts_with("no samples in the fault window"),
             "{}",
@@ -336,7 +336,7 @@ mod tests {
             s.ok = false;
         }
         let e = judge(">= before", rate, &all);
-        assert_eq!(e.verdict, Verdict::Met, "{e:?}");
+        assert_eq!(e.verdict, CheckVerdict::Met, "{e:?}");
         assert_eq!(e.relative.unwrap().ratio, None);
         assert!(
             e.actual.contains("against the before window's 0%"),

@@ -57,24 +57,24 @@ impl Windows {
 /// Whether one expectation held (`met`, `not_met` in `result.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub enum CheckVerdict {
     Met,
     NotMet,
 }
 
-impl Verdict {
+impl CheckVerdict {
     /// As `result.json` writes it: `met`, `not_met`.
     pub fn key(self) -> &'static str {
         match self {
-            Verdict::Met => "met",
-            Verdict::NotMet => "not_met",
+            CheckVerdict::Met => "met",
+            CheckVerdict::NotMet => "not_met",
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
-    pub verdict: Verdict,
+    pub verdict: CheckVerdict,
     /// What was measured, in words.
     pub actual: String,
     /// The measured number, for tools comparing runs (%, ms, or count).
@@ -86,8 +86,12 @@ pub struct Evaluation {
     pub relative: Option<RelativeFigures>,
 }
 
-fn verdict(met: bool) -> Verdict {
-    if met { Verdict::Met } else { Verdict::NotMet }
+fn verdict(met: bool) -> CheckVerdict {
+    if met {
+        CheckVerdict::Met
+    } else {
+        CheckVerdict::NotMet
+    }
 }
 
 /// `230ms`, `1.52s`, `2m30s` (see [`crate::gameday::units::fmt_ms`]).
@@ -141,7 +145,7 @@ impl Frame {
     fn empty(&self) -> Evaluation {
         let (from, to) = self.range;
         Evaluation {
-            verdict: Verdict::NotMet,
+            verdict: CheckVerdict::NotMet,
             actual: format!(
                 "no samples in the {} window ({})",
                 self.during_name(),

@@ -62,7 +62,7 @@ fn self_healing_recovery_counts_from_the_fault_not_the_revert() {
         Check::RecoversWithin(HumanDuration::from_millis(600)),
     );
     let e = evaluate(&check, &samples, &w);
-    assert_eq!(e.verdict, Verdict::Met, "{e:?}");
+    assert_eq!(e.verdict, CheckVerdict::Met, "{e:?}");
     assert_eq!(e.value, Some(510.0));
     assert!(
         e.actual
@@ -91,7 +91,7 @@ fn success_rate_counts_only_the_window() {
         })),
     );
     let r = evaluate(&e, &samples, &windows());
-    assert_eq!(r.verdict, Verdict::Met);
+    assert_eq!(r.verdict, CheckVerdict::Met);
     assert_eq!(r.actual, "measured 50% (1 of 2 samples ok)");
 }
 
@@ -103,7 +103,7 @@ fn status_needs_every_sample() {
     ];
     let e = expect(Window::Fault, Check::Status(StatusSpec::Code(503)));
     let r = evaluate(&e, &samples, &windows());
-    assert_eq!(r.verdict, Verdict::NotMet);
+    assert_eq!(r.verdict, CheckVerdict::NotMet);
     assert_eq!(
         r.actual,
         "measured 503 ×1, no response ×1 (1 of 2 samples match)"
@@ -124,7 +124,7 @@ fn latency_percentiles() {
     );
     let r = evaluate(&p99, &samples, &windows());
     assert_eq!(r.actual, "measured p99 99ms over 100 samples");
-    assert_eq!(r.verdict, Verdict::Met);
+    assert_eq!(r.verdict, CheckVerdict::Met);
     let max = expect(
         Window::Fault,
         Check::LatencyMax(Threshold::Absolute(Comparison {
@@ -134,7 +134,7 @@ fn latency_percentiles() {
     );
     assert_eq!(
         evaluate(&max, &samples, &windows()).verdict,
-        Verdict::NotMet
+        CheckVerdict::NotMet
     );
 }
 
@@ -150,17 +150,20 @@ fn recovery_is_measured_from_the_revert() {
     );
     let r = evaluate(&e, &samples, &windows());
     assert_eq!(r.actual, "recovered 1s after the revert");
-    assert_eq!(r.verdict, Verdict::Met);
+    assert_eq!(r.verdict, CheckVerdict::Met);
     let strict = expect(
         Window::After,
         Check::RecoversWithin(HumanDuration::from_millis(500)),
     );
     assert_eq!(
         evaluate(&strict, &samples, &windows()).verdict,
-        Verdict::NotMet
+        CheckVerdict::NotMet
     );
     let never = vec![sample(3100.0, false, 10.0, None)];
-    assert_eq!(evaluate(&e, &never, &windows()).verdict, Verdict::NotMet);
+    assert_eq!(
+        evaluate(&e, &never, &windows()).verdict,
+        CheckVerdict::NotMet
+    );
 }
 
 #[test]
@@ -175,7 +178,7 @@ fn fails_within_is_measured_from_the_apply() {
     );
     let r = evaluate(&e, &samples, &windows());
     assert_eq!(r.actual, "first failure 500ms after the fault was applied");
-    assert_eq!(r.verdict, Verdict::Met);
+    assert_eq!(r.verdict, CheckVerdict::Met);
 }
 
 #[test]
@@ -186,7 +189,7 @@ fn state_tallies_what_was_seen() {
     b.state = Some(ContainerState::Running);
     let e = expect(Window::Fault, Check::State(ContainerState::Paused));
     let r = evaluate(&e, &[a, b], &windows());
-    assert_eq!(r.verdict, Verdict::NotMet);
+    assert_eq!(r.verdict, CheckVerdict::NotMet);
     assert_eq!(
         r.actual,
         "measured paused ×1, running ×1 (1 of 2 samples match)"
@@ -203,7 +206,7 @@ fn empty_windows_are_not_met() {
         })),
     );
     let r = evaluate(&e, &[], &windows());
-    assert_eq!(r.verdict, Verdict::NotMet);
+    assert_eq!(r.verdict, CheckVerdict::NotMet);
     assert!(r.actual.starts_with("no samples"));
 }
 
@@ -231,7 +234,7 @@ fn container_readings_health_restarts_oom_cpu_and_memory() {
         op: CmpOp::Le,
         value: Number(0.0),
     }));
-    assert_eq!(restarts.verdict, Verdict::NotMet);
+    assert_eq!(restarts.verdict, CheckVerdict::NotMet);
     assert_eq!(
         restarts.actual,
         "restarted 1 time (restart count 0 to 1 over 4 samples)"
@@ -240,7 +243,7 @@ fn container_readings_health_restarts_oom_cpu_and_memory() {
         op: CmpOp::Ge,
         value: CpuPercent(90.0),
     })));
-    assert_eq!(cpu.verdict, Verdict::Met, "{cpu:?}");
+    assert_eq!(cpu.verdict, CheckVerdict::Met, "{cpu:?}");
     assert_eq!(
         cpu.actual,
         "measured a mean of 100% of a core (from 60% to 160%) over 3 samples"
@@ -249,19 +252,19 @@ fn container_readings_health_restarts_oom_cpu_and_memory() {
         op: CmpOp::Lt,
         value: ByteSize(100.0 * 1024.0 * 1024.0),
     })));
-    assert_eq!(memory.verdict, Verdict::NotMet);
+    assert_eq!(memory.verdict, CheckVerdict::NotMet);
     assert_eq!(
         memory.actual,
         "measured a peak of 120MiB (low 20MiB) over 4 samples"
     );
     let health = run(Check::Health(HealthState::Healthy));
-    assert_eq!(health.verdict, Verdict::NotMet);
+    assert_eq!(health.verdict, CheckVerdict::NotMet);
     assert_eq!(
         health.actual,
         "measured healthy ×3, starting ×1 (3 of 4 samples match)"
     );
     let no_oom = run(Check::OomKilled(false));
-    assert_eq!(no_oom.verdict, Verdict::Met);
+    assert_eq!(no_oom.verdict, CheckVerdict::Met);
     assert_eq!(no_oom.actual, "no OOM kill seen over 4 samples");
     let mut killed = samples.clone();
     killed[3].oom_killed = Some(true);
@@ -270,7 +273,7 @@ fn container_readings_health_restarts_oom_cpu_and_memory() {
         &killed,
         &windows(),
     );
-    assert_eq!(oom.verdict, Verdict::Met);
+    assert_eq!(oom.verdict, CheckVerdict::Met);
     assert_eq!(oom.actual, "the OOM killer struck: seen by 1 of 4 samples");
     // A container replaced by a new one counts from 0 again: only rises count.
     let mut replaced = samples.clone();
@@ -289,7 +292,7 @@ fn container_readings_health_restarts_oom_cpu_and_memory() {
         &replaced,
         &windows(),
     );
-    assert_eq!(r.verdict, Verdict::Met, "{r:?}");
+    assert_eq!(r.verdict, CheckVerdict::Met, "{r:?}");
     // A restart just as the window opens counts from the reading before it.
     let mut early = samples.clone();
     early[1].restarts = Some(1);
@@ -304,7 +307,7 @@ fn container_readings_health_restarts_oom_cpu_and_memory() {
         &early,
         &windows(),
     );
-    assert_eq!(r.verdict, Verdict::Met, "{r:?}");
+    assert_eq!(r.verdict, CheckVerdict::Met, "{r:?}");
     assert!(r.actual.contains("restart count 0 to 1"), "{r:?}");
 }
 
@@ -366,92 +369,104 @@ fn cmp<T>(op: CmpOp, value: T) -> Comparison<T> {
 /// whether it is met over [`table_samples`] (a probe that is healthy in
 /// the baseline, fails through the fault window and recovers after the
 /// revert). The match is exhaustive: a new check kind needs its row.
-fn row(kind: CheckKind) -> (Window, Check, Verdict) {
+fn row(kind: CheckKind) -> (Window, Check, CheckVerdict) {
     let ms = HumanDuration::from_millis;
     match kind {
         CheckKind::SuccessRate => (
             Window::Fault,
             Check::SuccessRate(cmp(CmpOp::Ge, Percent(50.0)).into()),
-            Verdict::NotMet,
+            CheckVerdict::NotMet,
         ),
         CheckKind::Status => (
             Window::Fault,
             Check::Status(StatusSpec::Code(503)),
-            Verdict::Met,
+            CheckVerdict::Met,
         ),
         CheckKind::LatencyP50 => (
             Window::Fault,
             Check::LatencyP50(cmp(CmpOp::Lt, ms(100)).into()),
-            Verdict::NotMet,
+            CheckVerdict::NotMet,
         ),
         CheckKind::LatencyP95 => (
             Window::After,
             Check::LatencyP95(cmp(CmpOp::Lt, ms(100)).into()),
-            Verdict::Met,
+            CheckVerdict::Met,
         ),
         CheckKind::LatencyP99 => (
             Window::Before,
             Check::LatencyP99(cmp(CmpOp::Lt, ms(100)).into()),
-            Verdict::Met,
+            CheckVerdict::Met,
         ),
         CheckKind::LatencyMax => (
             Window::Fault,
             Check::LatencyMax(cmp(CmpOp::Ge, ms(900)).into()),
-            Verdict::Met,
+            CheckVerdict::Met,
         ),
         CheckKind::LatencyP999 => (
             Window::Fault,
             Check::LatencyP999(cmp(CmpOp::Lt, ms(1000)).into()),
-            Verdict::Met,
+            CheckVerdict::Met,
         ),
         CheckKind::Throughput => (
             Window::Fault,
             Check::Throughput(cmp(CmpOp::Ge, RequestRate(1.0)).into()),
-            Verdict::NotMet,
+            CheckVerdict::NotMet,
         ),
-        CheckKind::RecoversWithin => (Window::After, Check::RecoversWithin(ms(500)), Verdict::Met),
-        CheckKind::FailsWithin => (Window::Fault, Check::FailsWithin(ms(100)), Verdict::NotMet),
+        CheckKind::RecoversWithin => (
+            Window::After,
+            Check::RecoversWithin(ms(500)),
+            CheckVerdict::Met,
+        ),
+        CheckKind::FailsWithin => (
+            Window::Fault,
+            Check::FailsWithin(ms(100)),
+            CheckVerdict::NotMet,
+        ),
         CheckKind::State => (
             Window::Before,
             Check::State(ContainerState::Running),
-            Verdict::Met,
+            CheckVerdict::Met,
         ),
         CheckKind::ExitCode => (
             Window::Fault,
             Check::ExitCode(ExitCodes(vec![0])),
-            Verdict::NotMet,
+            CheckVerdict::NotMet,
         ),
         CheckKind::Matches => (
             Window::Fault,
             Check::Matches(cmp(CmpOp::Gt, Number(0.0))),
-            Verdict::Met,
+            CheckVerdict::Met,
         ),
         CheckKind::Value => (
             Window::Before,
             Check::Value(cmp(CmpOp::Eq, Number(0.0))),
-            Verdict::Met,
+            CheckVerdict::Met,
         ),
-        CheckKind::FiresWithin => (Window::Fault, Check::FiresWithin(ms(2000)), Verdict::Met),
+        CheckKind::FiresWithin => (
+            Window::Fault,
+            Check::FiresWithin(ms(2000)),
+            CheckVerdict::Met,
+        ),
         CheckKind::Health => (
             Window::Fault,
             Check::Health(HealthState::Healthy),
-            Verdict::NotMet,
+            CheckVerdict::NotMet,
         ),
         CheckKind::Restarts => (
             Window::Fault,
             Check::Restarts(cmp(CmpOp::Eq, Number(1.0))),
-            Verdict::Met,
+            CheckVerdict::Met,
         ),
-        CheckKind::OomKilled => (Window::After, Check::OomKilled(false), Verdict::NotMet),
+        CheckKind::OomKilled => (Window::After, Check::OomKilled(false), CheckVerdict::NotMet),
         CheckKind::Cpu => (
             Window::Fault,
             Check::Cpu(cmp(CmpOp::Ge, CpuPercent(100.0)).into()),
-            Verdict::Met,
+            CheckVerdict::Met,
         ),
         CheckKind::Memory => (
             Window::Before,
             Check::Memory(cmp(CmpOp::Lt, ByteSize(64.0 * 1024.0 * 1024.0)).into()),
-            Verdict::Met,
+            CheckVerdict::Met,
         ),
     }
 }
@@ -526,7 +541,7 @@ fn every_check_kind_measures_what_it_names() {
         // Over an empty window no check is met (except a recovery with
         // nothing to recover from, which is not asked here).
         let none = evaluate(&expect(during, row(*kind).1), &[], &windows());
-        assert_eq!(none.verdict, Verdict::NotMet, "{kind}: {none:?}");
+        assert_eq!(none.verdict, CheckVerdict::NotMet, "{kind}: {none:?}");
     }
 }
 
@@ -537,7 +552,7 @@ proptest! {
         let e = expect(Window::Fault, Check::SuccessRate(Threshold::Absolute(Comparison { op: CmpOp::Ge, value: Percent(f64::from(threshold)) })));
         let r = evaluate(&e, &samples, &windows());
         let rate = oks.iter().filter(|o| **o).count() as f64 * 100.0 / oks.len() as f64;
-        prop_assert_eq!(r.verdict == Verdict::Met, rate >= f64::from(threshold));
+        prop_assert_eq!(r.verdict == CheckVerdict::Met, rate >= f64::from(threshold));
     }
 
     #[test]

@@ -8,19 +8,19 @@
 
 use std::process::Stdio;
 
-use super::Outcome;
+use super::ProbeOutcome;
 use crate::docker::{EXEC_OUTPUT_KEPT, Engine};
 
-pub(super) async fn exec_once(engine: &Engine, id: &str, argv: &[String]) -> Outcome {
+pub(super) async fn exec_once(engine: &Engine, id: &str, argv: &[String]) -> ProbeOutcome {
     match engine.exec(id, argv).await {
         Ok(done) => finished(done.exit_code, &done.output),
-        Err(e) => Outcome::failed(format!("exec: {e}")),
+        Err(e) => ProbeOutcome::failed(format!("exec: {e}")),
     }
 }
 
-pub(super) async fn host_once(argv: &[String]) -> Outcome {
+pub(super) async fn host_once(argv: &[String]) -> ProbeOutcome {
     let Some((program, args)) = argv.split_first() else {
-        return Outcome::failed("empty command".into());
+        return ProbeOutcome::failed("empty command".into());
     };
     let child = match tokio::process::Command::new(program)
         .args(args)
@@ -35,7 +35,7 @@ pub(super) async fn host_once(argv: &[String]) -> Outcome {
         .spawn()
     {
         Ok(child) => child,
-        Err(e) => return Outcome::failed(format!("cannot run `{program}`: {e}")),
+        Err(e) => return ProbeOutcome::failed(format!("cannot run `{program}`: {e}")),
     };
     let mut group = GroupKiller(child.id());
     let done = child.wait_with_output().await;
@@ -52,7 +52,7 @@ pub(super) async fn host_once(argv: &[String]) -> Outcome {
             });
             finished(code, &text)
         }
-        Err(e) => Outcome::failed(format!("waiting for `{program}`: {e}")),
+        Err(e) => ProbeOutcome::failed(format!("waiting for `{program}`: {e}")),
     }
 }
 
@@ -73,13 +73,13 @@ impl Drop for GroupKiller {
 
 /// Ok when the command exited 0; the output is kept (trimmed, bounded) for
 /// the report, and is the error text when it failed.
-fn finished(code: i64, output: &str) -> Outcome {
+fn finished(code: i64, output: &str) -> ProbeOutcome {
     let output = bounded(output.trim());
     let error = (code != 0).then(|| match output.lines().next() {
         Some(first) if !first.is_empty() => format!("exit {code}: {first}"),
         _ => format!("exit {code}"),
     });
-    Outcome {
+    ProbeOutcome {
         ok: code == 0,
         exit_code: Some(code),
         output: (!output.is_empty()).then_some(output),

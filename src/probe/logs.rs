@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use regex::Regex;
 
-use super::Outcome;
+use super::ProbeOutcome;
 use super::command::bounded;
 use crate::docker::Engine;
 
@@ -17,7 +17,7 @@ pub(super) async fn count_once(
     id: &str,
     pattern: &Regex,
     cursor: &tokio::sync::Mutex<Option<DateTime<Utc>>>,
-) -> Outcome {
+) -> ProbeOutcome {
     // Runs of one probe may overlap; the cursor makes them take turns.
     let mut cursor = cursor.lock().await;
     let now = Utc::now();
@@ -25,11 +25,11 @@ pub(super) async fn count_once(
     let from = cursor.unwrap_or(now);
     let lines = match engine.log_lines_since(id, from.timestamp()).await {
         Ok(lines) => lines,
-        Err(e) => return Outcome::failed(format!("reading the logs: {e}")),
+        Err(e) => return ProbeOutcome::failed(format!("reading the logs: {e}")),
     };
     let (count, first, newest) = count_new(&lines, from, pattern, cursor.is_none());
     *cursor = Some(newest.unwrap_or(from).max(from));
-    Outcome {
+    ProbeOutcome {
         ok: true,
         value: Some(count as f64),
         output: first.map(|l| bounded(l.trim())),

@@ -6,20 +6,23 @@
 
 use serde_json::Value;
 
-use super::Outcome;
+use super::ProbeOutcome;
 use crate::gameday::model::{AlertProbe, PrometheusProbe};
 
-pub(super) async fn prometheus_once(client: &reqwest::Client, spec: &PrometheusProbe) -> Outcome {
+pub(super) async fn prometheus_once(
+    client: &reqwest::Client,
+    spec: &PrometheusProbe,
+) -> ProbeOutcome {
     let url = match reqwest::Url::parse_with_params(
         &format!("{}/api/v1/query", spec.url),
         &[("query", spec.query.as_str())],
     ) {
         Ok(u) => u,
-        Err(e) => return Outcome::failed(format!("bad URL: {e}")),
+        Err(e) => return ProbeOutcome::failed(format!("bad URL: {e}")),
     };
     let body = match get_json(client, url).await {
         Ok(b) => b,
-        Err(e) => return Outcome::failed(e),
+        Err(e) => return ProbeOutcome::failed(e),
     };
     match query_value(&body) {
         Ok(value) => {
@@ -28,37 +31,37 @@ pub(super) async fn prometheus_once(client: &reqwest::Client, spec: &PrometheusP
                 .as_ref()
                 .filter(|want| !want.op.holds(&value, &want.value.0))
                 .map(|want| format!("value {value}, expected {want}"));
-            Outcome {
+            ProbeOutcome {
                 ok: error.is_none(),
                 value: Some(value),
                 error,
                 ..Default::default()
             }
         }
-        Err(e) => Outcome::failed(e),
+        Err(e) => ProbeOutcome::failed(e),
     }
 }
 
-pub(super) async fn alert_once(client: &reqwest::Client, spec: &AlertProbe) -> Outcome {
+pub(super) async fn alert_once(client: &reqwest::Client, spec: &AlertProbe) -> ProbeOutcome {
     let filter = format!("alertname=\"{}\"", spec.name.replace('"', "\\\""));
     let url = match reqwest::Url::parse_with_params(
         &format!("{}/api/v2/alerts", spec.url),
         &[("active", "true"), ("filter", filter.as_str())],
     ) {
         Ok(u) => u,
-        Err(e) => return Outcome::failed(format!("bad URL: {e}")),
+        Err(e) => return ProbeOutcome::failed(format!("bad URL: {e}")),
     };
     match get_json(client, url).await {
         Ok(body) => match firing(&body, &spec.name) {
-            Ok(firing) => Outcome {
+            Ok(firing) => ProbeOutcome {
                 ok: true,
                 value: Some(if firing { 1.0 } else { 0.0 }),
                 output: Some(if firing { "firing" } else { "not firing" }.to_string()),
                 ..Default::default()
             },
-            Err(e) => Outcome::failed(e),
+            Err(e) => ProbeOutcome::failed(e),
         },
-        Err(e) => Outcome::failed(e),
+        Err(e) => ProbeOutcome::failed(e),
     }
 }
 

@@ -350,20 +350,20 @@ impl ProbeRunner {
         sample
     }
 
-    async fn execute(&self) -> Outcome {
+    async fn execute(&self) -> ProbeOutcome {
         match &self.probe.kind {
             ProbeKind::Http(http) => http_once(&self.http, http).await,
             ProbeKind::Tcp(tcp) => match tokio::net::TcpStream::connect(&tcp.address).await {
-                Ok(_) => Outcome::ok(),
-                Err(e) => Outcome::failed(format!("connect: {e}")),
+                Ok(_) => ProbeOutcome::ok(),
+                Err(e) => ProbeOutcome::failed(format!("connect: {e}")),
             },
             ProbeKind::Container(_) => {
                 let Some(id) = self.container_ids.first() else {
-                    return Outcome::failed("no container".into());
+                    return ProbeOutcome::failed("no container".into());
                 };
                 let status = match self.engine.status(id).await {
                     Ok(status) => status,
-                    Err(e) => return Outcome::failed(e.to_string()),
+                    Err(e) => return ProbeOutcome::failed(e.to_string()),
                 };
                 // The latest stats reading, if it is recent (Docker makes
                 // one a second) and the container still runs.
@@ -382,7 +382,7 @@ impl ProbeRunner {
                 .filter(|(at, _)| at.elapsed() < STATS_FRESH)
                 .map(|(_, r)| r);
                 let cpu_pct = reading.and_then(|r| r.cpu_pct);
-                Outcome {
+                ProbeOutcome {
                     ok: status.state == ContainerState::Running,
                     state: Some(status.state),
                     exit_code: status.exit_code,
@@ -396,10 +396,10 @@ impl ProbeRunner {
             }
             ProbeKind::Exec(exec) => {
                 let Some(id) = self.container_ids.first() else {
-                    return Outcome::failed("no container".into());
+                    return ProbeOutcome::failed("no container".into());
                 };
                 let Some(_in_flight) = self.exec_gate.enter(id) else {
-                    return Outcome::failed(
+                    return ProbeOutcome::failed(
                         "not run: this gameday holds the container paused".into(),
                     );
                 };
@@ -408,24 +408,24 @@ impl ProbeRunner {
             ProbeKind::Command(c) => command::host_once(&c.argv).await,
             ProbeKind::Logs(spec) => {
                 let Some(id) = self.container_ids.first() else {
-                    return Outcome::failed("no container".into());
+                    return ProbeOutcome::failed("no container".into());
                 };
                 let Some(pattern) = &self.log_pattern else {
-                    return Outcome::failed(format!("invalid pattern {:?}", spec.pattern));
+                    return ProbeOutcome::failed(format!("invalid pattern {:?}", spec.pattern));
                 };
                 logs::count_once(&self.engine, id, pattern, &self.log_cursor).await
             }
             ProbeKind::Prometheus(spec) => metrics::prometheus_once(&self.http, spec).await,
             ProbeKind::Alert(spec) => metrics::alert_once(&self.http, spec).await,
             // Its own schedule: `spawn` runs its generator instead.
-            ProbeKind::Load(_) => Outcome::failed("a load probe runs as a generator".into()),
+            ProbeKind::Load(_) => ProbeOutcome::failed("a load probe runs as a generator".into()),
         }
     }
 }
 
 /// What one run found, before it is stamped with its time.
 #[derive(Debug, Default)]
-struct Outcome {
+struct ProbeOutcome {
     ok: bool,
     status: Option<u16>,
     state: Option<ContainerState>,
@@ -440,15 +440,15 @@ struct Outcome {
     memory_bytes: Option<u64>,
 }
 
-impl Outcome {
-    fn ok() -> Outcome {
-        Outcome {
+impl ProbeOutcome {
+    fn ok() -> ProbeOutcome {
+        ProbeOutcome {
             ok: true,
             ..Default::default()
         }
     }
-    fn failed(error: String) -> Outcome {
-        Outcome {
+    fn failed(error: String) -> ProbeOutcome {
+        ProbeOutcome {
             error: Some(error),
             ..Default::default()
         }
@@ -469,7 +469,7 @@ pub(crate) fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> Outcome {
+async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> ProbeOutcome {
     let method =
         reqwest::Method::from_bytes(spec.method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let mut request = client.request(method, &spec.url);
@@ -481,14 +481,14 @@ async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> Outcome {
     }
     let response = match request.send().await {
         Ok(r) => r,
-        Err(e) => return Outcome::failed(describe_http_error(&e)),
+        Err(e) => return ProbeOutcome::failed(describe_http_error(&e)),
     };
     let status = response.status().as_u16();
     let body = if spec.body_contains.is_some() {
         match response.text().await {
             Ok(b) => Some(b),
             Err(e) => {
-                return Outcome {
+                return ProbeOutcome {
                     status: Some(status),
                     error: Some(format!("reading the body: {}", describe_http_error(&e))),
                     ..Default::default()
@@ -506,7 +506,7 @@ async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> Outcome {
     {
         error = Some(format!("body lacks {wanted:?}"));
     }
-    Outcome {
+    ProbeOutcome {
         ok: error.is_none(),
         status: Some(status),
         error,

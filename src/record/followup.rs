@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::archive::ArchivedRun;
-use super::result::{RunResult, Verdict};
+use super::result::{RunResult, ScenarioVerdict};
 
 /// What a ticket is meant to fix: a scenario, or one check of it (the
 /// check's text as the result writes it).
@@ -112,15 +112,19 @@ impl TicketTarget {
         let s = result.scenarios.iter().find(|s| s.name == self.scenario)?;
         match &self.check {
             None => match s.verdict {
-                Verdict::Met => Some(true),
-                Verdict::NotMet => Some(false),
-                Verdict::Aborted | Verdict::Error | Verdict::Skipped => None,
+                ScenarioVerdict::Met => Some(true),
+                ScenarioVerdict::NotMet => Some(false),
+                ScenarioVerdict::Aborted | ScenarioVerdict::Error | ScenarioVerdict::Skipped => {
+                    None
+                }
             },
             Some(text) => {
                 let e = s.expectations.iter().find(|e| &e.text == text)?;
                 match s.verdict {
-                    Verdict::Met | Verdict::NotMet => Some(e.is_met()),
-                    Verdict::Aborted | Verdict::Error | Verdict::Skipped => None,
+                    ScenarioVerdict::Met | ScenarioVerdict::NotMet => Some(e.is_met()),
+                    ScenarioVerdict::Aborted
+                    | ScenarioVerdict::Error
+                    | ScenarioVerdict::Skipped => None,
                 }
             }
         }
@@ -134,11 +138,13 @@ impl TicketTarget {
         match &self.check {
             None => format!("scenario {}", s.verdict.word()),
             Some(text) => match s.expectations.iter().find(|e| &e.text == text) {
-                Some(e) if matches!(s.verdict, Verdict::Met | Verdict::NotMet) => format!(
-                    "{}: {}",
-                    if e.is_met() { "met" } else { "not met" },
-                    e.actual
-                ),
+                Some(e) if matches!(s.verdict, ScenarioVerdict::Met | ScenarioVerdict::NotMet) => {
+                    format!(
+                        "{}: {}",
+                        if e.is_met() { "met" } else { "not met" },
+                        e.actual
+                    )
+                }
                 Some(_) | None => format!("scenario {}", s.verdict.word()),
             },
         }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::expect::{Evaluation, RelativeFigures, Verdict as CheckVerdict, Windows};
+use crate::expect::{CheckVerdict, Evaluation, RelativeFigures, Windows};
 use crate::gameday::model::{Expectation, Unit};
 use crate::gameday::units::fmt_ms;
 
@@ -28,7 +28,7 @@ pub struct RunResult {
     pub started_at: DateTime<Utc>,
     pub ended_at: DateTime<Utc>,
     pub duration_ms: f64,
-    pub outcome: Outcome,
+    pub outcome: RunOutcome,
     pub exit_code: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted_reason: Option<String>,
@@ -98,7 +98,7 @@ impl ChecklistStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChecklistEvidence {
     pub scenario: String,
-    pub verdict: Verdict,
+    pub verdict: ScenarioVerdict,
     /// Each check of the scenario: `login: latency_p99 < 1500ms during
     /// fault — met, measured 212ms`.
     pub checks: Vec<String>,
@@ -135,9 +135,9 @@ pub fn checklist_of(scenarios: &[ScenarioResult]) -> Vec<ChecklistItem> {
     }
     for item in &mut items {
         let verdicts = || item.evidence.iter().map(|e| e.verdict);
-        item.status = if verdicts().any(|v| v == Verdict::NotMet) {
+        item.status = if verdicts().any(|v| v == ScenarioVerdict::NotMet) {
             ChecklistStatus::NotMet
-        } else if verdicts().all(|v| v == Verdict::Met) {
+        } else if verdicts().all(|v| v == ScenarioVerdict::Met) {
             ChecklistStatus::Met
         } else {
             ChecklistStatus::NotExercised
@@ -220,7 +220,7 @@ pub struct ScenarioResult {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
-    pub verdict: Verdict,
+    pub verdict: ScenarioVerdict,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub duration_ms: f64,
@@ -303,7 +303,7 @@ impl ExpectationResult {
 /// How a scenario ended, as `result.json` writes it (`met`, `not_met`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub enum ScenarioVerdict {
     /// Every expectation was met.
     Met,
     /// At least one expectation was not met.
@@ -316,58 +316,58 @@ pub enum Verdict {
     Skipped,
 }
 
-impl Verdict {
-    pub const ALL: [Verdict; 5] = [
-        Verdict::Met,
-        Verdict::NotMet,
-        Verdict::Aborted,
-        Verdict::Error,
-        Verdict::Skipped,
+impl ScenarioVerdict {
+    pub const ALL: [ScenarioVerdict; 5] = [
+        ScenarioVerdict::Met,
+        ScenarioVerdict::NotMet,
+        ScenarioVerdict::Aborted,
+        ScenarioVerdict::Error,
+        ScenarioVerdict::Skipped,
     ];
 
     /// As `result.json` writes it: `not_met`.
     pub fn key(self) -> &'static str {
         match self {
-            Verdict::Met => "met",
-            Verdict::NotMet => "not_met",
-            Verdict::Aborted => "aborted",
-            Verdict::Error => "error",
-            Verdict::Skipped => "skipped",
+            ScenarioVerdict::Met => "met",
+            ScenarioVerdict::NotMet => "not_met",
+            ScenarioVerdict::Aborted => "aborted",
+            ScenarioVerdict::Error => "error",
+            ScenarioVerdict::Skipped => "skipped",
         }
     }
 
     /// As people read it: `not met`, `not run`.
     pub fn word(self) -> &'static str {
         match self {
-            Verdict::Met => "met",
-            Verdict::NotMet => "not met",
-            Verdict::Aborted => "aborted",
-            Verdict::Error => "error",
-            Verdict::Skipped => "not run",
+            ScenarioVerdict::Met => "met",
+            ScenarioVerdict::NotMet => "not met",
+            ScenarioVerdict::Aborted => "aborted",
+            ScenarioVerdict::Error => "error",
+            ScenarioVerdict::Skipped => "not run",
         }
     }
 
     /// With a symbol, for reports: `✅ met`.
     pub fn badge(self) -> &'static str {
         match self {
-            Verdict::Met => "✅ met",
-            Verdict::NotMet => "❌ not met",
-            Verdict::Aborted => "⏹ aborted",
-            Verdict::Error => "⚠ error",
-            Verdict::Skipped => "⏭ not run",
+            ScenarioVerdict::Met => "✅ met",
+            ScenarioVerdict::NotMet => "❌ not met",
+            ScenarioVerdict::Aborted => "⏹ aborted",
+            ScenarioVerdict::Error => "⚠ error",
+            ScenarioVerdict::Skipped => "⏭ not run",
         }
     }
 
     /// The verdict `result.json` writes as `key`, if any.
-    pub fn from_key(key: &str) -> Option<Verdict> {
-        Verdict::ALL.into_iter().find(|v| v.key() == key)
+    pub fn from_key(key: &str) -> Option<ScenarioVerdict> {
+        ScenarioVerdict::ALL.into_iter().find(|v| v.key() == key)
     }
 }
 
 /// How the whole run ended, as `result.json` writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum RunOutcome {
     /// Every scenario met its expectations (exit 0).
     Met,
     /// Some expectation was not met (exit 1).
@@ -378,44 +378,44 @@ pub enum Outcome {
     FaultLeft,
 }
 
-impl Outcome {
+impl RunOutcome {
     /// As `result.json` writes it: `not_met`.
     pub fn key(self) -> &'static str {
         match self {
-            Outcome::Met => "met",
-            Outcome::NotMet => "not_met",
-            Outcome::Aborted => "aborted",
-            Outcome::FaultLeft => "fault_left",
+            RunOutcome::Met => "met",
+            RunOutcome::NotMet => "not_met",
+            RunOutcome::Aborted => "aborted",
+            RunOutcome::FaultLeft => "fault_left",
         }
     }
 
     /// The exit code that stands for this outcome.
     pub fn exit_code(self) -> u8 {
         match self {
-            Outcome::Met => crate::exit::OK,
-            Outcome::NotMet => crate::exit::NOT_MET,
-            Outcome::Aborted => crate::exit::ABORTED,
-            Outcome::FaultLeft => crate::exit::FAULT_LEFT,
+            RunOutcome::Met => crate::exit::OK,
+            RunOutcome::NotMet => crate::exit::NOT_MET,
+            RunOutcome::Aborted => crate::exit::ABORTED,
+            RunOutcome::FaultLeft => crate::exit::FAULT_LEFT,
         }
     }
 
     /// As people read it in a table: `not met`, `fault left`.
     pub fn word(self) -> &'static str {
         match self {
-            Outcome::Met => "met",
-            Outcome::NotMet => "not met",
-            Outcome::Aborted => "aborted",
-            Outcome::FaultLeft => "fault left",
+            RunOutcome::Met => "met",
+            RunOutcome::NotMet => "not met",
+            RunOutcome::Aborted => "aborted",
+            RunOutcome::FaultLeft => "fault left",
         }
     }
 
     /// The outcome in words, for the summary line.
     pub fn text(self) -> &'static str {
         match self {
-            Outcome::Met => "Every expectation was met",
-            Outcome::NotMet => "Some expectations were not met",
-            Outcome::Aborted => "Aborted; no fault is left in place",
-            Outcome::FaultLeft => "A fault could not be reverted",
+            RunOutcome::Met => "Every expectation was met",
+            RunOutcome::NotMet => "Some expectations were not met",
+            RunOutcome::Aborted => "Aborted; no fault is left in place",
+            RunOutcome::FaultLeft => "A fault could not be reverted",
         }
     }
 }
@@ -567,7 +567,7 @@ pub(crate) fn show_value(unit: Option<Unit>, text: &str, value: Option<f64>) -> 
 mod checklist_tests {
     use super::*;
 
-    fn scenario(name: &str, verdict: Verdict, items: &[&str]) -> ScenarioResult {
+    fn scenario(name: &str, verdict: ScenarioVerdict, items: &[&str]) -> ScenarioResult {
         ScenarioResult {
             name: name.into(),
             description: None,
@@ -587,13 +587,13 @@ mod checklist_tests {
     #[test]
     fn an_item_is_met_only_when_every_scenario_carrying_it_met() {
         let items = checklist_of(&[
-            scenario("a", Verdict::Met, &["fast", "healthy"]),
-            scenario("b", Verdict::Met, &["fast"]),
-            scenario("c", Verdict::NotMet, &["healthy"]),
-            scenario("d", Verdict::Skipped, &["restarts"]),
-            scenario("e", Verdict::Met, &["restarts"]),
-            scenario("f", Verdict::Aborted, &["healthy"]),
-            scenario("g", Verdict::Met, &[]),
+            scenario("a", ScenarioVerdict::Met, &["fast", "healthy"]),
+            scenario("b", ScenarioVerdict::Met, &["fast"]),
+            scenario("c", ScenarioVerdict::NotMet, &["healthy"]),
+            scenario("d", ScenarioVerdict::Skipped, &["restarts"]),
+            scenario("e", ScenarioVerdict::Met, &["restarts"]),
+            scenario("f", ScenarioVerdict::Aborted, &["healthy"]),
+            scenario("g", ScenarioVerdict::Met, &[]),
         ]);
         let got: Vec<(&str, ChecklistStatus, usize)> = items
             .iter()
@@ -609,6 +609,6 @@ mod checklist_tests {
                 ("restarts", ChecklistStatus::NotExercised, 2),
             ]
         );
-        assert!(checklist_of(&[scenario("x", Verdict::Met, &[])]).is_empty());
+        assert!(checklist_of(&[scenario("x", ScenarioVerdict::Met, &[])]).is_empty());
     }
 }

@@ -309,7 +309,7 @@ const SCRIPT: &str = r#"
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::result::Verdict;
+    use crate::record::result::ScenarioVerdict;
 
     #[test]
     fn a_run_directory_s_name_is_always_a_relative_path() {
@@ -338,11 +338,11 @@ mod tests {
     #[test]
     fn verdict_keys_have_a_colour() {
         for v in [
-            Verdict::Met,
-            Verdict::NotMet,
-            Verdict::Aborted,
-            Verdict::Error,
-            Verdict::Skipped,
+            ScenarioVerdict::Met,
+            ScenarioVerdict::NotMet,
+            ScenarioVerdict::Aborted,
+            ScenarioVerdict::Error,
+            ScenarioVerdict::Skipped,
         ] {
             assert!(STYLE.contains(&format!(".v-{}{{", v.key())), "{v:?}");
         }

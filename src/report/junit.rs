@@ -8,7 +8,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::record::followup::FollowUp;
-use crate::record::result::{RunResult, Verdict};
+use crate::record::result::{RunResult, ScenarioVerdict};
 
 pub(crate) fn render(result: &RunResult, followups: &[FollowUp]) -> Result<String, String> {
     let mut report = Report::new("gameday");
@@ -72,17 +72,19 @@ pub(crate) fn render(result: &RunResult, followups: &[FollowUp]) -> Result<Strin
         let time = Duration::from_secs_f64(scenario.duration_ms.max(0.0) / 1000.0);
         if scenario.expectations.is_empty() {
             let status = match scenario.verdict {
-                Verdict::Skipped => {
+                ScenarioVerdict::Skipped => {
                     let mut s = TestCaseStatus::skipped();
                     s.set_message("not run: the gameday stopped before this scenario");
                     s
                 }
-                Verdict::Error => {
+                ScenarioVerdict::Error => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
                     s.set_message(scenario.error.clone().unwrap_or_else(|| "error".into()));
                     s
                 }
-                Verdict::Met | Verdict::NotMet | Verdict::Aborted => TestCaseStatus::success(),
+                ScenarioVerdict::Met | ScenarioVerdict::NotMet | ScenarioVerdict::Aborted => {
+                    TestCaseStatus::success()
+                }
             };
             let mut case = TestCase::new(format!("{} (scenario)", scenario.name), status);
             case.set_classname(scenario.name.clone());

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tera::Tera;
 
 use crate::record::annotations::Annotations;
-use crate::record::result::{RunResult, Verdict};
+use crate::record::result::{RunResult, ScenarioVerdict};
 use crate::record::{RecordError, RunRecord};
 
 /// The default templates, compiled in so the binary works from anywhere.
@@ -245,7 +245,7 @@ fn register_filters(tera: &mut Tera) {
         "verdict",
         |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
             let text = value.as_str().unwrap_or_default();
-            Ok(tera::Value::String(match Verdict::from_key(text) {
+            Ok(tera::Value::String(match ScenarioVerdict::from_key(text) {
                 Some(v) => v.badge().to_string(),
                 None => text.to_string(),
             }))
@@ -255,7 +255,7 @@ fn register_filters(tera: &mut Tera) {
         "verdict_word",
         |value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
             let text = value.as_str().unwrap_or_default();
-            Ok(tera::Value::String(match Verdict::from_key(text) {
+            Ok(tera::Value::String(match ScenarioVerdict::from_key(text) {
                 Some(v) => v.word().to_string(),
                 None => text.to_string(),
             }))

@@ -84,15 +84,15 @@ pub(crate) struct Happened {
 }
 
 /// The run's outcome: a fault left beats an abort, which beats the verdicts.
-pub(crate) fn outcome(summary: &Summary, aborted: bool, faults_left: bool) -> Outcome {
+pub(crate) fn outcome(summary: &Summary, aborted: bool, faults_left: bool) -> RunOutcome {
     if faults_left {
-        Outcome::FaultLeft
+        RunOutcome::FaultLeft
     } else if aborted {
-        Outcome::Aborted
+        RunOutcome::Aborted
     } else if summary.met == summary.scenarios {
-        Outcome::Met
+        RunOutcome::Met
     } else {
-        Outcome::NotMet
+        RunOutcome::NotMet
     }
 }
 
@@ -348,14 +348,14 @@ fn with_probe_changes(
 
 /// How many scenarios reached each verdict.
 fn summary_of(scenarios: &[ScenarioResult]) -> Summary {
-    let count = |v: Verdict| scenarios.iter().filter(|s| s.verdict == v).count();
+    let count = |v: ScenarioVerdict| scenarios.iter().filter(|s| s.verdict == v).count();
     Summary {
         scenarios: scenarios.len(),
-        met: count(Verdict::Met),
-        not_met: count(Verdict::NotMet),
-        aborted: count(Verdict::Aborted),
-        error: count(Verdict::Error),
-        skipped: count(Verdict::Skipped),
+        met: count(ScenarioVerdict::Met),
+        not_met: count(ScenarioVerdict::NotMet),
+        aborted: count(ScenarioVerdict::Aborted),
+        error: count(ScenarioVerdict::Error),
+        skipped: count(ScenarioVerdict::Skipped),
     }
 }
 
@@ -439,11 +439,13 @@ fn scenario_result(
         .map(|(e, evaluation)| ExpectationResult::new(e, evaluation))
         .collect();
     let verdict = match run.status {
-        ScenarioStatus::Ran if expectations.iter().all(ExpectationResult::is_met) => Verdict::Met,
-        ScenarioStatus::Ran => Verdict::NotMet,
-        ScenarioStatus::Aborted => Verdict::Aborted,
-        ScenarioStatus::Error => Verdict::Error,
-        ScenarioStatus::Skipped => Verdict::Skipped,
+        ScenarioStatus::Ran if expectations.iter().all(ExpectationResult::is_met) => {
+            ScenarioVerdict::Met
+        }
+        ScenarioStatus::Ran => ScenarioVerdict::NotMet,
+        ScenarioStatus::Aborted => ScenarioVerdict::Aborted,
+        ScenarioStatus::Error => ScenarioVerdict::Error,
+        ScenarioStatus::Skipped => ScenarioVerdict::Skipped,
     };
     let timeline = match run.status {
         ScenarioStatus::Skipped => Vec::new(),
@@ -491,7 +493,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::expect::Verdict as CheckVerdict;
+    use crate::expect::CheckVerdict;
     use crate::gameday::load_bytes;
     use crate::gameday::model::{Check, Expectation, Unit};
 
@@ -695,10 +697,15 @@ scenarios:
     fn every_expectation_met_is_exit_0() {
         let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
         let result = assemble(&plan(), happened(runs, healthy()));
-        assert_eq!(result.outcome, Outcome::Met);
+        assert_eq!(result.outcome, RunOutcome::Met);
         assert_eq!(result.exit_code, 0);
         assert_eq!(result.summary.met, 2);
-        assert!(result.scenarios.iter().all(|s| s.verdict == Verdict::Met));
+        assert!(
+            result
+                .scenarios
+                .iter()
+                .all(|s| s.verdict == ScenarioVerdict::Met)
+        );
         let first = &result.scenarios[0].expectations[0];
         assert_eq!(first.check.as_deref(), Some("success_rate"));
         assert_eq!(first.unit, Some(Unit::Percent));
@@ -721,10 +728,10 @@ scenarios:
         let health = samples(0, |t| t >= w.fault_start && t < w.revert_start);
         let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
         let result = assemble(&plan(), happened(runs, vec![health, samples(1, |_| false)]));
-        assert_eq!(result.outcome, Outcome::NotMet);
+        assert_eq!(result.outcome, RunOutcome::NotMet);
         assert_eq!(result.exit_code, 1);
         let first = &result.scenarios[0];
-        assert_eq!(first.verdict, Verdict::NotMet);
+        assert_eq!(first.verdict, ScenarioVerdict::NotMet);
         assert_eq!(first.expectations[0].verdict, CheckVerdict::NotMet);
         assert_eq!(first.expectations[0].value, Some(0.0));
         assert!(
@@ -732,7 +739,7 @@ scenarios:
             "{}",
             first.expectations[0].actual
         );
-        assert_eq!(result.scenarios[1].verdict, Verdict::Met);
+        assert_eq!(result.scenarios[1].verdict, ScenarioVerdict::Met);
         assert_eq!((result.summary.met, result.summary.not_met), (1, 1));
     }
 
@@ -746,12 +753,12 @@ scenarios:
         );
         h.aborted_reason = Some("halt_if: probe `health` has been failing for 5s".into());
         let result = assemble(&plan(), h);
-        assert_eq!(result.outcome, Outcome::Aborted);
+        assert_eq!(result.outcome, RunOutcome::Aborted);
         assert_eq!(result.exit_code, 3);
         // Its checks are still evaluated, for the record; the verdict is the abort.
-        assert_eq!(result.scenarios[0].verdict, Verdict::Aborted);
+        assert_eq!(result.scenarios[0].verdict, ScenarioVerdict::Aborted);
         assert_eq!(result.scenarios[0].expectations.len(), 2);
-        assert_eq!(result.scenarios[1].verdict, Verdict::Skipped);
+        assert_eq!(result.scenarios[1].verdict, ScenarioVerdict::Skipped);
         assert!(result.scenarios[1].expectations.is_empty());
         assert!(result.scenarios[1].timeline.is_empty());
         assert_eq!((result.summary.aborted, result.summary.skipped), (1, 1));
@@ -770,7 +777,7 @@ scenarios:
         h.steady.met = false;
         h.aborted_reason = Some("the steady state was not met".into());
         let result = assemble(&plan(), h);
-        assert_eq!((result.outcome, result.exit_code), (Outcome::Aborted, 3));
+        assert_eq!((result.outcome, result.exit_code), (RunOutcome::Aborted, 3));
         assert_eq!(result.summary.skipped, 2);
         assert!(result.scenarios.iter().all(|s| s.expectations.is_empty()));
     }
@@ -789,7 +796,10 @@ scenarios:
             by_hand: "docker unpause db000000000001".into(),
         });
         let result = assemble(&plan(), h.clone());
-        assert_eq!((result.outcome, result.exit_code), (Outcome::FaultLeft, 4));
+        assert_eq!(
+            (result.outcome, result.exit_code),
+            (RunOutcome::FaultLeft, 4)
+        );
         assert_eq!(result.summary.met, 2, "the verdicts stand");
         // Even when the run was also aborted.
         h.aborted_reason = Some("signal".into());
@@ -802,10 +812,10 @@ scenarios:
         let runs = vec![ran(0, ScenarioStatus::Error), ran(1, ScenarioStatus::Ran)];
         let result = assemble(&plan(), happened(runs, healthy()));
         let first = &result.scenarios[0];
-        assert_eq!(first.verdict, Verdict::Error);
+        assert_eq!(first.verdict, ScenarioVerdict::Error);
         assert!(first.expectations.is_empty(), "nothing to judge");
         assert_eq!(first.error.as_deref(), Some("cannot pause"));
-        assert_eq!((result.outcome, result.exit_code), (Outcome::NotMet, 1));
+        assert_eq!((result.outcome, result.exit_code), (RunOutcome::NotMet, 1));
     }
 
     #[test]

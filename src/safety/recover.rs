@@ -52,12 +52,12 @@ pub(crate) struct Recovered {
     pub journal: PathBuf,
     pub fault_id: String,
     pub container: String,
-    pub outcome: Outcome,
+    pub outcome: RecoveryOutcome,
 }
 
 /// How recovering one fault went.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum RecoveryOutcome {
     /// Reverted, already fine, or nothing left to revert: the words say which.
     Done(String),
     /// Not reverted: the fault may still be in place (exit 4).
@@ -147,7 +147,7 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
                     journal: path.clone(),
                     fault_id: fault_id.clone(),
                     container: recipe.container_name().to_string(),
-                    outcome: Outcome::Refused(refusal.clone()),
+                    outcome: RecoveryOutcome::Refused(refusal.clone()),
                 });
             }
             continue;
@@ -197,7 +197,7 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
                             confirmed_at: confirmed,
                         });
                     }
-                    Outcome::Done(words)
+                    RecoveryOutcome::Done(words)
                 }
                 Err(e) => {
                     // The intent stays open: a later `recover` tries again.
@@ -208,7 +208,7 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
                             by_hand: recipe.by_hand(),
                         });
                     }
-                    Outcome::Failed(format!("{e}; by hand: {}", recipe.by_hand()))
+                    RecoveryOutcome::Failed(format!("{e}; by hand: {}", recipe.by_hand()))
                 }
             };
             report.push(Recovered {
@@ -222,7 +222,7 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
         let all_done = report
             .iter()
             .filter(|r| r.journal == path)
-            .all(|r| matches!(r.outcome, Outcome::Done(_)));
+            .all(|r| matches!(r.outcome, RecoveryOutcome::Done(_)));
         if all_done
             && let Some(holder) = release_claim(fallback, &mut cache, &unfinished).await
             && let Some(j) = journal.as_mut()
@@ -340,7 +340,7 @@ fn watchdog_reverts(path: &Path) -> Vec<Recovered> {
                 journal: path.to_path_buf(),
                 fault_id: fault_id.clone(),
                 container: container_of(fault_id).unwrap_or_default(),
-                outcome: Outcome::Done(format!(
+                outcome: RecoveryOutcome::Done(format!(
                     "already reverted by the run's watchdog at {} ({reason})",
                     requested_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 )),
@@ -589,17 +589,17 @@ mod tests {
         }
         drop(j);
         let said = watchdog_reverts(&path);
-        let outcomes: Vec<(&str, &Outcome)> = said
+        let outcomes: Vec<(&str, &RecoveryOutcome)> = said
             .iter()
             .map(|r| (r.fault_id.as_str(), &r.outcome))
             .collect();
         assert_eq!(outcomes.len(), 2, "{said:?}");
         assert!(
-            matches!(outcomes[0], ("f1", Outcome::Done(t)) if t.ends_with("(lease expired)")),
+            matches!(outcomes[0], ("f1", RecoveryOutcome::Done(t)) if t.ends_with("(lease expired)")),
             "{said:?}"
         );
         assert!(
-            matches!(outcomes[1], ("f2", Outcome::Done(t)) if t.ends_with("(link closed)")),
+            matches!(outcomes[1], ("f2", RecoveryOutcome::Done(t)) if t.ends_with("(link closed)")),
             "{said:?}"
         );
         let entries = journal::read(&path).unwrap();

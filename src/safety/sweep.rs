@@ -25,7 +25,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::claim;
-use super::recover::{Outcome, Recovered};
+use super::recover::{Recovered, RecoveryOutcome};
 use crate::docker::{ContainerInfo, Engine};
 use crate::fault::stress::{self, OomScore};
 use crate::gameday::units::ContainerState;
@@ -56,7 +56,7 @@ pub(crate) async fn sweep(
         if !liveness.is_dead() {
             return vec![line(
                 project,
-                Outcome::Refused(format!(
+                RecoveryOutcome::Refused(format!(
                     "compose project `{project}` is held by {holder}{}: a sweep now would undo its faults",
                     claim::state_words(&liveness)
                 )),
@@ -65,12 +65,12 @@ pub(crate) async fn sweep(
     }
     let containers = match engine.list_project(project).await {
         Ok(c) => c,
-        Err(e) => return vec![line(project, Outcome::Failed(e.to_string()))],
+        Err(e) => return vec![line(project, RecoveryOutcome::Failed(e.to_string()))],
     };
     let mut report: Vec<Recovered> = leftovers::remove_helpers_serving(engine, &containers)
         .await
         .into_iter()
-        .map(|(name, words)| line(&name, Outcome::Done(words)))
+        .map(|(name, words)| line(&name, RecoveryOutcome::Done(words)))
         .collect();
     let ids: Vec<&str> = containers.iter().map(|c| c.id.as_str()).collect();
     let workers = leftovers::on_containers(&ids);
@@ -83,7 +83,7 @@ pub(crate) async fn sweep(
             .collect();
         if !matches!(c.state, ContainerState::Running | ContainerState::Paused) {
             if !done.is_empty() {
-                report.push(line(&c.name, Outcome::Done(done.join("; "))));
+                report.push(line(&c.name, RecoveryOutcome::Done(done.join("; "))));
             }
             continue;
         }
@@ -93,10 +93,10 @@ pub(crate) async fn sweep(
                 if done.is_empty() {
                     done.push("nothing to remove".into());
                 }
-                Outcome::Done(done.join("; "))
+                RecoveryOutcome::Done(done.join("; "))
             }
-            Err(e) if done.is_empty() => Outcome::Failed(e),
-            Err(e) => Outcome::Failed(format!("{}; then: {e}", done.join("; "))),
+            Err(e) if done.is_empty() => RecoveryOutcome::Failed(e),
+            Err(e) => RecoveryOutcome::Failed(format!("{}; then: {e}", done.join("; "))),
         };
         report.push(line(&c.name, outcome));
     }

@@ -13,9 +13,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Serialize, Serializer};
 
 use super::compare::split_op;
-use super::{
-    ByteSize, CmpOp, Comparison, CpuPercent, HumanDuration, Number, Percent, RequestRate,
-};
+use super::{ByteSize, CmpOp, Comparison, CpuPercent, HumanDuration, Number, Percent, RequestRate};
 use crate::gameday::diag::nearest;
 
 /// The one window a relative threshold compares with.

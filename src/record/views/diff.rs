@@ -13,7 +13,7 @@ use super::{first_appearance, scenario_named};
 use crate::gameday::model::Unit;
 use crate::record::archive::dir_name;
 use crate::record::result::{
-    ChecklistStatus, ExpectationResult, RunResult, ScenarioResult, Verdict,
+    ChecklistStatus, ExpectationResult, RunResult, ScenarioResult, ScenarioVerdict,
 };
 
 /// Two runs compared, `a` the earlier as given, `b` the later.
@@ -47,8 +47,8 @@ pub(crate) struct RunSide {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct ScenarioDiff {
     pub(crate) name: String,
-    pub(crate) a: Option<Verdict>,
-    pub(crate) b: Option<Verdict>,
+    pub(crate) a: Option<ScenarioVerdict>,
+    pub(crate) b: Option<ScenarioVerdict>,
     /// Every check of either side, `a`'s first, in order of appearance.
     pub(crate) checks: Vec<CheckDiff>,
     /// Faults as `action (mechanism)`, when they differ.
@@ -331,7 +331,7 @@ mod tests {
             (d.a.outcome.as_str(), d.b.outcome.as_str()),
             ("not_met", "met")
         );
-        let rows: Vec<(&str, Option<Verdict>, Option<Verdict>)> = d
+        let rows: Vec<(&str, Option<ScenarioVerdict>, Option<ScenarioVerdict>)> = d
             .scenarios
             .iter()
             .map(|s| (s.name.as_str(), s.a, s.b))
@@ -339,9 +339,13 @@ mod tests {
         assert_eq!(
             rows,
             [
-                ("paused", Some(Verdict::NotMet), Some(Verdict::Met)),
-                ("stopped", Some(Verdict::Skipped), None),
-                ("flushed", None, Some(Verdict::Met)),
+                (
+                    "paused",
+                    Some(ScenarioVerdict::NotMet),
+                    Some(ScenarioVerdict::Met)
+                ),
+                ("stopped", Some(ScenarioVerdict::Skipped), None),
+                ("flushed", None, Some(ScenarioVerdict::Met)),
             ]
         );
     }

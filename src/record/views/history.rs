@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{first_appearance, scenario_named};
-use crate::expect::Verdict as CheckVerdict;
+use crate::expect::CheckVerdict;
 use crate::gameday::model::Unit;
 use crate::record::archive::ArchivedRun;
 use crate::record::followup::{self, FollowUp};
-use crate::record::result::{ChecklistStatus, ExpectationResult, ScenarioResult, Verdict};
+use crate::record::result::{ChecklistStatus, ExpectationResult, ScenarioResult, ScenarioVerdict};
 
 /// A gameday across runs (oldest first).
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +53,7 @@ pub(crate) struct ScenarioRun {
     pub(crate) run: usize,
     pub(crate) run_dir: String,
     pub(crate) started_at: DateTime<Utc>,
-    pub(crate) verdict: Verdict,
+    pub(crate) verdict: ScenarioVerdict,
     pub(crate) checks: Vec<CheckValue>,
 }
 
@@ -298,8 +298,15 @@ mod tests {
         let names: Vec<&str> = h.scenarios.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["paused", "stopped"]);
         let paused = &h.scenarios[0];
-        let verdicts: Vec<Verdict> = paused.runs.iter().map(|r| r.verdict).collect();
-        assert_eq!(verdicts, [Verdict::Met, Verdict::NotMet, Verdict::Met]);
+        let verdicts: Vec<ScenarioVerdict> = paused.runs.iter().map(|r| r.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [
+                ScenarioVerdict::Met,
+                ScenarioVerdict::NotMet,
+                ScenarioVerdict::Met
+            ]
+        );
         assert_eq!(paused.check_texts(), ["fallback", "latency"]);
         let stopped = &h.scenarios[1];
         assert_eq!(stopped.runs.len(), 1);

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::record::archive::ArchivedRun;
-use crate::record::result::{Outcome, RunResult};
+use crate::record::result::{RunOutcome, RunResult};
 
 /// One run of the archive as its table lists it; `history --format json`
 /// prints these fields in this order.
@@ -21,7 +21,7 @@ pub(crate) struct RunLine {
     /// The gameday's title.
     pub(crate) gameday: String,
     pub(crate) environment: String,
-    pub(crate) outcome: Outcome,
+    pub(crate) outcome: RunOutcome,
     pub(crate) scenarios_met: usize,
     pub(crate) scenarios: usize,
     pub(crate) duration_ms: f64,
@@ -92,7 +92,7 @@ mod tests {
         let line = RunLine::of(&a);
         assert_eq!(line.run_dir, "run-03");
         assert_eq!(line.gameday, "Login");
-        assert_eq!(line.outcome, Outcome::NotMet);
+        assert_eq!(line.outcome, RunOutcome::NotMet);
         assert_eq!((line.scenarios_met, line.scenarios), (1, 2));
         // The JSON keeps its field names and their order.
         let json = serde_json::to_string(&line).unwrap();

@@ -244,18 +244,8 @@ impl Entry<'_> {
     }
 
     fn made_by(&self, r: &Redirect) -> bool {
-        let ports = |tuple: u16| {
-            let tuple = find(self.attributes, tuple)?;
-            let proto = find(tuple, CTA_TUPLE_PROTO)?;
-            let number = *find(proto, CTA_PROTO_NUM)?.first()?;
-            let port = |kind| {
-                let b = find(proto, kind)?;
-                Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
-            };
-            Some((number, port(CTA_PROTO_SRC_PORT)?, port(CTA_PROTO_DST_PORT)?))
-        };
         let (Some((number, _, caught)), Some((_, from, _))) =
-            (ports(CTA_TUPLE_ORIG), ports(CTA_TUPLE_REPLY))
+            (self.ports(CTA_TUPLE_ORIG), self.ports(CTA_TUPLE_REPLY))
         else {
             return false;
         };

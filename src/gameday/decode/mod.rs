@@ -306,12 +306,8 @@ impl Decoder<'_> {
         }
     }
 
-    fn comparison<T: FromStr<Err = String>>(
-        &mut self,
-        node: &Node,
-        what: &str,
-        example: &str,
-    ) -> Option<Comparison<T>> {
+    /// A comparison's text, or a located error when the value is no string.
+    fn comparison_text<'n>(&mut self, node: &'n Node, what: &str, hint: String) -> Option<&'n str> {
         let Value::Str(text) = &node.value else {
             self.error_hint(
                 node.pos,
@@ -319,10 +315,24 @@ impl Decoder<'_> {
                     "expected {what} as a comparison string, found {}",
                     node.value.kind()
                 ),
-                format!("write it quoted with an operator, e.g. `\"{example}\"`"),
+                hint,
             );
             return None;
         };
+        Some(text)
+    }
+
+    fn comparison<T: FromStr<Err = String>>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        example: &str,
+    ) -> Option<Comparison<T>> {
+        let text = self.comparison_text(
+            node,
+            what,
+            format!("write it quoted with an operator, e.g. `\"{example}\"`"),
+        )?;
         match text.parse::<Comparison<T>>() {
             Ok(c) => Some(c),
             Err(e) => {

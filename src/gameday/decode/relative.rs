@@ -21,19 +21,11 @@ impl Decoder<'_> {
         example: &str,
         relative: &str,
     ) -> Option<Threshold<T>> {
-        let Value::Str(text) = &node.value else {
-            self.error_hint(
-                node.pos,
-                format!(
-                    "expected {what} as a comparison string, found {}",
-                    node.value.kind()
-                ),
-                format!(
-                    "write it quoted with an operator, e.g. `\"{example}\"` or `\"{relative}\"`"
-                ),
-            );
-            return None;
-        };
+        let text = self.comparison_text(
+            node,
+            what,
+            format!("write it quoted with an operator, e.g. `\"{example}\"` or `\"{relative}\"`"),
+        )?;
         match Threshold::<T>::parse(text) {
             Ok(t) => Some(t),
             Err(ThresholdError {

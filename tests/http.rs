@@ -330,6 +330,7 @@ fn a_dead_runner_fails_open_and_recover_removes_what_a_dead_proxy_left() {
     wait_until("the first 500", Duration::from_secs(20), || {
         status(addr, "GET", "/", &[]) == 500
     });
+    let watchdogs = watchdogs_of(runner.id());
     runner.kill().unwrap();
     runner.wait().unwrap();
     let open_after = wait_until("the api answering again", Duration::from_secs(5), || {
@@ -341,6 +342,18 @@ fn a_dead_runner_fails_open_and_recover_removes_what_a_dead_proxy_left() {
         proxies(&api.id).is_empty()
     });
     assert_eq!(nat_redirects(&api.id), Vec::<String>::new());
+    // The first run's watchdog fired when its runner died; a second run
+    // on the scope is refused until it has ended (it is reverting).
+    let ended = wait_until(
+        "the first run's watchdog to end",
+        Duration::from_secs(30),
+        || {
+            watchdogs
+                .iter()
+                .all(|w| !std::path::Path::new(&format!("/proc/{w}")).exists())
+        },
+    );
+    eprintln!("the first run's watchdog ended {ended:?} after the proxy");
 
     let out2 = tempfile::tempdir().unwrap();
     kill_runner_once(&file, out2.path(), || {

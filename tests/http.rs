@@ -333,9 +333,30 @@ fn a_dead_runner_fails_open_and_recover_removes_what_a_dead_proxy_left() {
     let watchdogs = watchdogs_of(runner.id());
     runner.kill().unwrap();
     runner.wait().unwrap();
-    let open_after = wait_until("the api answering again", Duration::from_secs(5), || {
-        request(addr, "GET", "/", &[]).is_ok_and(|(s, _)| s == 200)
-    });
+    let seen = std::cell::RefCell::new(Vec::<String>::new());
+    let killed = Instant::now();
+    let open_after = wait_until_or(
+        "the api answering again",
+        Duration::from_secs(5),
+        || {
+            let answer = request(addr, "GET", "/", &[]);
+            let ok = answer.as_ref().is_ok_and(|(s, _)| *s == 200);
+            let mut seen = seen.borrow_mut();
+            let line = format!("{:?}", answer.map(|(s, _)| s).map_err(|e| e.kind()));
+            if seen.last().is_none_or(|l| !l.ends_with(&line)) {
+                seen.push(format!("{:?}: {line}", killed.elapsed()));
+            }
+            ok
+        },
+        || {
+            format!(
+                "seen: {:?}; proxies: {:?}; redirects: {:?}",
+                seen.borrow(),
+                proxies(&api.id),
+                nat_redirects(&api.id)
+            )
+        },
+    );
     eprintln!("fail-open: requests answered normally {open_after:?} after the runner died");
     assert!(open_after < Duration::from_secs(2), "{open_after:?}");
     wait_until("the proxy to end", Duration::from_secs(10), || {

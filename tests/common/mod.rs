@@ -705,9 +705,27 @@ impl Drop for ComposeStack {
 /// Wait until `check` holds (polling every 20 ms); how long it took.
 #[allow(dead_code)]
 pub fn wait_until(what: &str, within: Duration, check: impl Fn() -> bool) -> Duration {
+    wait_until_or(what, within, check, String::new)
+}
+
+/// [`wait_until`], saying what `context` tells when it never happens.
+#[allow(dead_code)]
+pub fn wait_until_or(
+    what: &str,
+    within: Duration,
+    check: impl Fn() -> bool,
+    context: impl Fn() -> String,
+) -> Duration {
     let start = Instant::now();
     while !check() {
-        assert!(start.elapsed() < within, "{what} never happened");
+        assert!(start.elapsed() < within, "{what} never happened{}", {
+            let context = context();
+            if context.is_empty() {
+                context
+            } else {
+                format!(": {context}")
+            }
+        });
         std::thread::sleep(Duration::from_millis(20));
     }
     start.elapsed()

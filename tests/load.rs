@@ -133,6 +133,61 @@ scenarios:
     );
 }
 
+/// `rate: max`: each connection sends again as soon as it is answered, so
+/// the loop goes as fast as the api answers, and stops with it while it is
+/// frozen (a closed loop sees a stall as silence, as wrk does).
+#[test]
+fn a_closed_loop_goes_as_fast_as_the_api_answers_and_stops_with_it() {
+    if !docker_available() {
+        return;
+    }
+    let _alone = alone();
+    let project = Project::new("gdt-loadmax");
+    let (_store, api) = project.demo_stack();
+    let port = api.host_port.unwrap();
+    let (_dir, file) = gameday_file(&format!(
+        r#"
+gameday: a closed loop during a pause
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 3s, cooldown: 3s }}
+probes:
+  traffic:
+    load:
+      http: {{ url: "http://127.0.0.1:{port}/health", expect_status: 200 }}
+      rate: max
+      connections: 4
+      timeout: 5s
+scenarios:
+  - name: api paused
+    fault: {{ pause: {{ service: api }} }}
+    duration: 2s
+    expect:
+      - {{ probe: traffic, during: before, throughput: ">= 300/s" }}
+      - {{ probe: traffic, during: before, success_rate: ">= 99%" }}
+      - {{ probe: traffic, during: fault, throughput: "< 100/s" }}
+      - {{ probe: traffic, during: after, throughput: ">= 50% of before" }}
+"#,
+        project = project.name
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &file, 120);
+    assert_exit(&output, 0);
+    let result = result_json(&run_dir(out.path()));
+    let all = checks(&result);
+    let before = check(&all, "throughput >= 300/s");
+    assert_eq!(before.1, "met", "{before:?}");
+    assert_eq!(check(&all, "success_rate >= 99%").1, "met");
+    let frozen = check(&all, "throughput < 100/s");
+    assert_eq!(frozen.1, "met", "{frozen:?}");
+    let after = check(&all, "of before");
+    assert_eq!(after.1, "met", "{after:?}");
+    // Never more than the connections out at once: nothing was held back
+    // as the generator's limit, and every request was answered or failed.
+    let load = &result["probes"][0]["load"];
+    assert_eq!(load["generator_limited"].as_u64(), Some(0), "{load}");
+    assert!(load["requests"].as_u64().unwrap() > 1_500, "{load}");
+}
+
 /// Resident memory of a process, from /proc.
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

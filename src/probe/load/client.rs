@@ -1,15 +1,22 @@
 //! The load probe's connections: at most `connections` requests in flight,
-//! each on a kept-alive HTTP/1.1 connection (hyper) taken from the idle
-//! ones or opened for it. A slot is a semaphore permit taken before the
-//! request is sent; when none is free the request is not sent at all
-//! (the generator is the limit, and says so).
+//! each on a kept-alive HTTP/1.1 connection (hyper).
+//!
+//! Open model: a request takes a slot (a semaphore permit) and a connection
+//! from the idle ones, or opens one; when no slot is free the request is not
+//! sent at all (the generator is the limit, and says so). Closed loop: each
+//! worker [`Own`]s one connection and drives it in its own task, so a request
+//! and its answer never wait on a wake-up of another task.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http1::{Connection, SendRequest};
+use hyper_util::rt::TokioIo;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::tally::Ending;
@@ -149,6 +156,10 @@ impl Pool {
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(sender);
         }
+        self.judge(status)
+    }
+
+    fn judge(&self, status: u16) -> Ending {
         if self.request.expect.matches(status) {
             Ending::Ok(status)
         } else {
@@ -156,7 +167,64 @@ impl Pool {
         }
     }
 
+    /// Send the request once on `own`'s connection (a new one if it has
+    /// none or the server closed it), within `timeout`. A connection that
+    /// failed or timed out is dropped.
+    pub(crate) async fn send_on(&self, own: &mut Option<Own>, timeout: Duration) -> Ending {
+        let ending = match tokio::time::timeout(timeout, self.exchange_on(own)).await {
+            Ok(Ok(status)) => return self.judge(status),
+            Ok(Err(ending)) => ending,
+            Err(_) => Ending::Timeout,
+        };
+        *own = None;
+        ending
+    }
+
+    async fn exchange_on(&self, own: &mut Option<Own>) -> Result<u16, Ending> {
+        if own.as_mut().is_some_and(Own::ended) {
+            *own = None;
+        }
+        let Own { sender, driver } = match own {
+            Some(own) => own,
+            None => {
+                let (sender, driver) = self.handshake().await?;
+                own.insert(Own {
+                    sender,
+                    driver: Box::pin(driver),
+                })
+            }
+        };
+        let exchange = async {
+            sender.ready().await.map_err(|_| Ending::Broken)?;
+            let response = sender
+                .send_request(self.request.build())
+                .await
+                .map_err(|_| Ending::Broken)?;
+            let status = response.status().as_u16();
+            // Read the body through, so the connection can carry the next one.
+            response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|_| Ending::Broken)?;
+            Ok(status)
+        };
+        tokio::select! {
+            biased;
+            answered = exchange => answered,
+            // The connection ended before its answer came.
+            _ = driver.as_mut() => Err(Ending::Broken),
+        }
+    }
+
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Ending> {
+        let (sender, connection) = self.handshake().await?;
+        // Ends when its sender is dropped or the server closes it.
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+
+    async fn handshake(&self) -> Result<(SendRequest<Full<Bytes>>, Driver), Ending> {
         let stream = tokio::net::TcpStream::connect(&self.request.address)
             .await
             .map_err(|e| match e.kind() {
@@ -167,13 +235,29 @@ impl Pool {
         // Answers are read through and dropped: a small read buffer keeps
         // each of up to `connections` connections small (hyper's grows to
         // ~400 KiB otherwise).
-        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        hyper::client::conn::http1::Builder::new()
             .max_buf_size(READ_BUFFER)
-            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .handshake(TokioIo::new(stream))
             .await
-            .map_err(|_| Ending::Broken)?;
-        // Ends when its sender is dropped or the server closes it.
-        tokio::spawn(connection);
-        Ok(sender)
+            .map_err(|_| Ending::Broken)
+    }
+}
+
+/// What reads and writes one connection's bytes (hyper's side of it).
+type Driver = Connection<TokioIo<tokio::net::TcpStream>, Full<Bytes>>;
+
+/// A connection one closed-loop worker owns: its sender, and the driver it
+/// polls itself while a request is out.
+pub(crate) struct Own {
+    sender: SendRequest<Full<Bytes>>,
+    driver: Pin<Box<Driver>>,
+}
+
+impl Own {
+    /// Has the connection ended while it waited (the server closed it)?
+    /// Polling the driver once reads what came meanwhile.
+    fn ended(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(self.driver.as_mut().poll(&mut cx), Poll::Ready(_)) || self.sender.is_closed()
     }
 }

@@ -6,8 +6,8 @@
 //! shows as the stall (coordinated omission corrected, as wrk2 and k6's
 //! constant-arrival-rate do). A request due when all `connections` are
 //! busy is not sent and counts as failed, `generator limit`. Closed loop
-//! (`rate: max`): every free connection sends at once, each request due
-//! when it is sent.
+//! (`rate: max`): one worker a connection sends the next request as soon
+//! as the last is answered, each due when it is sent.
 //!
 //! Results are tallied by due time into intervals ([`LoadTally`], one
 //! sample each): `every` long on a grid from the run's start, and cut at
@@ -176,6 +176,39 @@ fn sample_of(index: usize, clock: &Clock, t_ms: f64, tally: LoadTally) -> ProbeS
     }
 }
 
+/// What the requests' tasks tell the generator, in order per task.
+enum Event {
+    /// A closed-loop worker sent a request due then (ms).
+    Sent(f64),
+    Done(Done),
+}
+
+/// A closed-loop worker: on its own connection, send, wait for the answer,
+/// send again, until `cancel` turns true (what is out is finished first).
+async fn closed_loop(
+    pool: Arc<client::Pool>,
+    clock: Clock,
+    timeout: Duration,
+    events: mpsc::UnboundedSender<Event>,
+    cancel: watch::Receiver<bool>,
+) {
+    let mut own = None;
+    while !*cancel.borrow() {
+        let due = Instant::now();
+        let due_ms = clock.ms(due);
+        if events.send(Event::Sent(due_ms)).is_err() {
+            return;
+        }
+        let ending = pool.send_on(&mut own, timeout).await;
+        let latency_us = due.elapsed().as_micros() as u64;
+        let _ = events.send(Event::Done(Done {
+            due_ms,
+            latency_us,
+            ending,
+        }));
+    }
+}
+
 /// What one load probe needs to run.
 pub(crate) struct Generator {
     pub index: usize,
@@ -212,67 +245,74 @@ impl Generator {
                 return;
             }
         };
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let (events_tx, mut events) = mpsc::unbounded_channel::<Event>();
         let start = Instant::now();
         let mut ledger = Ledger::new(self.every.as_secs_f64() * 1000.0, clock.ms(start));
+        let mut workers = tokio::task::JoinSet::new();
+        if self.spec.rate == LoadRate::Max {
+            for _ in 0..self.spec.connections {
+                workers.spawn(closed_loop(
+                    pool.clone(),
+                    clock,
+                    self.timeout,
+                    events_tx.clone(),
+                    cancel.clone(),
+                ));
+            }
+        }
         let mut next: u64 = 0;
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        // Send one request due at `due`; false when no connection is
-        // free, which the open model counts as a failure and the closed
-        // loop simply waits out.
-        let open = self.spec.rate != LoadRate::Max;
+        // Open model: send one request due at `due`, or count it failed
+        // (`generator limit`) when no connection is free.
         let send = |due: Instant, ledger: &mut Ledger| {
             let due_ms = clock.ms(due);
             let Some(slot) = pool.try_slot() else {
-                if open {
-                    ledger.finished(Done {
-                        due_ms,
-                        latency_us: 0,
-                        ending: Ending::Limited,
-                    });
-                }
-                return false;
+                ledger.finished(Done {
+                    due_ms,
+                    latency_us: 0,
+                    ending: Ending::Limited,
+                });
+                return;
             };
             ledger.sent(due_ms);
             let pool = pool.clone();
-            let done_tx = done_tx.clone();
+            let events = events_tx.clone();
             let timeout = self.timeout;
             tokio::spawn(async move {
                 let ending = pool.send(timeout).await;
                 let latency_us = due.elapsed().as_micros() as u64;
                 drop(slot);
-                let _ = done_tx.send(Done {
+                let _ = events.send(Event::Done(Done {
                     due_ms,
                     latency_us,
                     ending,
-                });
+                }));
             });
-            true
+        };
+        let take = |event: Event, ledger: &mut Ledger| match event {
+            Event::Sent(due_ms) => ledger.sent(due_ms),
+            Event::Done(done) => ledger.finished(done),
         };
         loop {
             tokio::select! {
                 _ = cancel.changed() => {}
-                Some(done) = done_rx.recv() => {
-                    ledger.finished(done);
-                    if self.spec.rate == LoadRate::Max {
-                        while send(Instant::now(), &mut ledger) {}
-                    }
-                }
                 _ = ticker.tick() => {
+                    // What was sent and answered since the last tick, in
+                    // the order each task said it.
+                    while let Ok(event) = events.try_recv() {
+                        take(event, &mut ledger);
+                    }
                     let now = Instant::now();
-                    match self.spec.rate {
-                        LoadRate::Constant(rate) => {
-                            loop {
-                                let due = start + Duration::from_secs_f64(next as f64 / rate.0);
-                                if due > now {
-                                    break;
-                                }
-                                send(due, &mut ledger);
-                                next += 1;
+                    if let LoadRate::Constant(rate) = self.spec.rate {
+                        loop {
+                            let due = start + Duration::from_secs_f64(next as f64 / rate.0);
+                            if due > now {
+                                break;
                             }
+                            send(due, &mut ledger);
+                            next += 1;
                         }
-                        LoadRate::Max => while send(now, &mut ledger) {},
                     }
                     ledger.close_ready(clock.ms(now), &self.cuts, &mut emit);
                 }
@@ -282,14 +322,27 @@ impl Generator {
             }
         }
         let stopped_ms = clock.ms(Instant::now());
-        // What is in flight ends within its timeout.
+        drop(events_tx);
+        // What is in flight ends within its timeout; the workers stop once
+        // their request is answered.
         let deadline = Instant::now() + self.timeout + Duration::from_millis(500);
-        while !ledger.in_flight.is_empty() {
-            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
-                Ok(Some(done)) => ledger.finished(done),
-                Ok(None) | Err(_) => break,
+        loop {
+            while let Ok(event) = events.try_recv() {
+                take(event, &mut ledger);
+            }
+            if ledger.in_flight.is_empty() && workers.is_empty() {
+                break;
+            }
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => take(event, &mut ledger),
+                    None => break,
+                },
+                _ = workers.join_next(), if !workers.is_empty() => {}
+                _ = tokio::time::sleep_until(deadline) => break,
             }
         }
+        workers.abort_all();
         ledger.close_all(stopped_ms, &self.cuts, &mut emit);
     }
 }

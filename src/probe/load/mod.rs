@@ -7,7 +7,10 @@
 //! constant-arrival-rate do). A request due when all `connections` are
 //! busy is not sent and counts as failed, `generator limit`. Closed loop
 //! (`rate: max`): one worker a connection sends the next request as soon
-//! as the last is answered, each due when it is sent.
+//! as the last is answered, each due when it is sent; the workers share
+//! [`LOOP_THREADS`] threads, each running its own single-threaded runtime,
+//! as wrk's threads each run their own event loop (on the run's shared
+//! runtime, the wake-ups between its threads cost a fifth of the rate).
 //!
 //! Results are tallied by due time into intervals ([`LoadTally`], one
 //! sample each): `every` long on a grid from the run's start, and cut at
@@ -38,6 +41,10 @@ pub(crate) use tally::{Done, Ending};
 /// How long after an interval's end its results may still be arriving
 /// (the cut announcing a window's moment comes a little after it).
 const GRACE_MS: f64 = 250.0;
+
+/// How many threads a closed loop's connections are shared between, each
+/// with a runtime of its own (no wake-up crosses between them).
+const LOOP_THREADS: u32 = 2;
 
 /// How often the generator wakes to send what is due.
 const TICK: Duration = Duration::from_millis(1);
@@ -250,14 +257,33 @@ impl Generator {
         let mut ledger = Ledger::new(self.every.as_secs_f64() * 1000.0, clock.ms(start));
         let mut workers = tokio::task::JoinSet::new();
         if self.spec.rate == LoadRate::Max {
-            for _ in 0..self.spec.connections {
-                workers.spawn(closed_loop(
-                    pool.clone(),
-                    clock,
-                    self.timeout,
-                    events_tx.clone(),
-                    cancel.clone(),
-                ));
+            let threads = self.spec.connections.min(LOOP_THREADS);
+            for t in 0..threads {
+                // Connections t, t + threads, ...: as even as it goes.
+                let share = (self.spec.connections - t).div_ceil(threads);
+                let (pool, events, cancel) = (pool.clone(), events_tx.clone(), cancel.clone());
+                let timeout = self.timeout;
+                workers.spawn_blocking(move || {
+                    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    runtime.block_on(async move {
+                        let mut set = tokio::task::JoinSet::new();
+                        for _ in 0..share {
+                            set.spawn(closed_loop(
+                                pool.clone(),
+                                clock,
+                                timeout,
+                                events.clone(),
+                                cancel.clone(),
+                            ));
+                        }
+                        while set.join_next().await.is_some() {}
+                    });
+                });
             }
         }
         let mut next: u64 = 0;

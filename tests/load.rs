@@ -18,6 +18,16 @@ fn alone() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A gameday on `project` whose one probe, `traffic`, is the load probe
+/// `load` (its keys, one a line), and whose scenarios are `scenarios`.
+fn load_gameday(title: &str, project: &str, defaults: &str, load: &str, scenarios: &str) -> String {
+    let load: String = load.lines().map(|l| format!("      {l}\n")).collect();
+    format!(
+        "gameday: {title}\nscope: {{ compose_project: {project} }}\ndefaults: {{ {defaults} }}\n\
+         probes:\n  traffic:\n    load:\n{load}scenarios:\n{scenarios}"
+    )
+}
+
 /// (text, verdict, actual, value) of every expectation of the run.
 fn checks(result: &serde_json::Value) -> Vec<(String, String, String, Option<f64>)> {
     result["scenarios"]
@@ -54,30 +64,29 @@ fn load_keeps_its_rate_and_sees_a_pause_as_the_stall() {
     let project = Project::new("gdt-load");
     let (_store, api) = project.demo_stack();
     let port = api.host_port.unwrap();
-    let (_dir, file) = gameday_file(&format!(
+    let (_dir, file) = gameday_file(&load_gameday(
+        "load during a pause",
+        &project.name,
+        "baseline: 4s, cooldown: 3s",
+        &format!(
+            r#"
+http: {{ url: "http://127.0.0.1:{port}/health", expect_status: 200 }}
+rate: 200/s
+connections: 64
+timeout: 5s
+"#
+        ),
         r#"
-gameday: load during a pause
-scope: {{ compose_project: {project} }}
-defaults: {{ baseline: 4s, cooldown: 3s }}
-probes:
-  traffic:
-    load:
-      http: {{ url: "http://127.0.0.1:{port}/health", expect_status: 200 }}
-      rate: 200/s
-      connections: 64
-      timeout: 5s
-scenarios:
   - name: api paused
-    fault: {{ pause: {{ service: api }} }}
+    fault: { pause: { service: api } }
     duration: 2s
     expect:
-      - {{ probe: traffic, during: before, throughput: ">= 180/s" }}
-      - {{ probe: traffic, during: before, success_rate: ">= 99%" }}
-      - {{ probe: traffic, during: fault, latency_p99: ">= 1500ms" }}
-      - {{ probe: traffic, during: fault, throughput: ">= 150/s" }}
-      - {{ probe: traffic, during: after, latency_p50: "< 100ms" }}
+      - { probe: traffic, during: before, throughput: ">= 180/s" }
+      - { probe: traffic, during: before, success_rate: ">= 99%" }
+      - { probe: traffic, during: fault, latency_p99: ">= 1500ms" }
+      - { probe: traffic, during: fault, throughput: ">= 150/s" }
+      - { probe: traffic, during: after, latency_p50: "< 100ms" }
 "#,
-        project = project.name
     ));
     let out = tempfile::tempdir().unwrap();
     let output = run_gameday(out.path(), &file, 120);
@@ -145,29 +154,28 @@ fn a_closed_loop_goes_as_fast_as_the_api_answers_and_stops_with_it() {
     let project = Project::new("gdt-loadmax");
     let (_store, api) = project.demo_stack();
     let port = api.host_port.unwrap();
-    let (_dir, file) = gameday_file(&format!(
+    let (_dir, file) = gameday_file(&load_gameday(
+        "a closed loop during a pause",
+        &project.name,
+        "baseline: 3s, cooldown: 3s",
+        &format!(
+            r#"
+http: {{ url: "http://127.0.0.1:{port}/health", expect_status: 200 }}
+rate: max
+connections: 4
+timeout: 5s
+"#
+        ),
         r#"
-gameday: a closed loop during a pause
-scope: {{ compose_project: {project} }}
-defaults: {{ baseline: 3s, cooldown: 3s }}
-probes:
-  traffic:
-    load:
-      http: {{ url: "http://127.0.0.1:{port}/health", expect_status: 200 }}
-      rate: max
-      connections: 4
-      timeout: 5s
-scenarios:
   - name: api paused
-    fault: {{ pause: {{ service: api }} }}
+    fault: { pause: { service: api } }
     duration: 2s
     expect:
-      - {{ probe: traffic, during: before, throughput: ">= 300/s" }}
-      - {{ probe: traffic, during: before, success_rate: ">= 99%" }}
-      - {{ probe: traffic, during: fault, throughput: "< 100/s" }}
-      - {{ probe: traffic, during: after, throughput: ">= 50% of before" }}
+      - { probe: traffic, during: before, throughput: ">= 300/s" }
+      - { probe: traffic, during: before, success_rate: ">= 99%" }
+      - { probe: traffic, during: fault, throughput: "< 100/s" }
+      - { probe: traffic, during: after, throughput: ">= 50% of before" }
 "#,
-        project = project.name
     ));
     let out = tempfile::tempdir().unwrap();
     let output = run_gameday(out.path(), &file, 120);
@@ -208,25 +216,24 @@ fn memory_stays_flat_over_two_minutes_at_2000_requests_a_second() {
     // What the fault holds paused: nothing the load depends on.
     let _idle = project.service("idle", &["pricing", "--listen", "0.0.0.0:9000"], None);
     let port = api.host_port.unwrap();
-    let (_dir, file) = gameday_file(&format!(
+    let (_dir, file) = gameday_file(&load_gameday(
+        "load for two minutes",
+        &project.name,
+        "baseline: 2s, cooldown: 1s",
+        &format!(
+            r#"
+http: {{ url: "http://127.0.0.1:{port}/health" }}
+rate: 2000/s
+connections: 256
+"#
+        ),
         r#"
-gameday: load for two minutes
-scope: {{ compose_project: {project} }}
-defaults: {{ baseline: 2s, cooldown: 1s }}
-probes:
-  traffic:
-    load:
-      http: {{ url: "http://127.0.0.1:{port}/health" }}
-      rate: 2000/s
-      connections: 256
-scenarios:
   - name: a long quiet hold
-    fault: {{ pause: {{ service: idle }} }}
+    fault: { pause: { service: idle } }
     duration: 125s
     expect:
-      - {{ probe: traffic, during: fault, throughput: ">= 1800/s" }}
+      - { probe: traffic, during: fault, throughput: ">= 1800/s" }
 "#,
-        project = project.name
     ));
     let out = tempfile::tempdir().unwrap();
     let runner = spawn_run(&file, out.path());

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use super::{AppliedFault, Applying, FaultError, Running, Via, dns, http, net};
 use crate::gameday::model::{AppFault, DnsFault, HttpFault};
-use crate::worker::{
-    First, Placement, Target, Work, helper_labels, launch, serve::in_place_detail,
-};
+use crate::worker::{First, Target, Work, launch, serve::in_place_detail};
 
 /// Start its proxy and wait until it is in place.
 pub(super) async fn apply(
@@ -120,25 +118,8 @@ async fn start_proxy<W, J: Work>(
     max_lifetime: Duration,
     job: impl FnOnce(Target, W) -> J,
 ) -> Result<(Proxy, String), String> {
-    let target = |pid, placed| Target {
-        pid,
-        container: container_id.to_string(),
-        tag: tag.to_string(),
-        max_seconds: max_lifetime.as_secs().max(1),
-        placed,
-    };
-    let (placement, job) = match via {
-        Via::ThisHost { pid } => (Placement::this_host(), job(target(pid, false), work)),
-        Via::Helper { engine, image } => (
-            Placement::Helper {
-                engine,
-                image,
-                target: container_id,
-                labels: helper_labels(tag),
-            },
-            job(target(1, true), work),
-        ),
-    };
+    let (placement, at) = via.place(container_id, tag, max_lifetime);
+    let job = job(at, work);
     let worker = launch(&job, placement, PROXY_READY_WITHIN)
         .await
         .map_err(|e| e.to_string())?;

@@ -203,6 +203,38 @@ pub(crate) enum Via<'a> {
     },
 }
 
+impl<'a> Via<'a> {
+    /// Where a worker on container `container_id` runs, and its target
+    /// there: the container's main process on this host, or PID 1 in a
+    /// helper placed in the container's PID namespace.
+    pub(crate) fn place(
+        self,
+        container_id: &'a str,
+        tag: &str,
+        max_lifetime: Duration,
+    ) -> (crate::worker::Placement<'a>, crate::worker::Target) {
+        let target = |pid, placed| crate::worker::Target {
+            pid,
+            container: container_id.to_string(),
+            tag: tag.to_string(),
+            max_seconds: max_lifetime.as_secs().max(1),
+            placed,
+        };
+        match self {
+            Via::ThisHost { pid } => (crate::worker::Placement::this_host(), target(pid, false)),
+            Via::Helper { engine, image } => (
+                crate::worker::Placement::Helper {
+                    engine,
+                    image,
+                    target: container_id,
+                    labels: crate::worker::helper_labels(tag),
+                },
+                target(1, true),
+            ),
+        }
+    }
+}
+
 /// A worker making a fault, held by the run until the revert stops it.
 #[derive(Debug)]
 enum Running {

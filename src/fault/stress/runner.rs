@@ -9,26 +9,11 @@ use std::time::Duration;
 use super::{Job, OomScore, READY_WITHIN, STOP_WITHIN, Work, bytes};
 use crate::docker::Engine;
 use crate::fault::Via;
-use crate::worker::{First, Placement, Target, helper_labels, launch, serve::in_place_detail};
+use crate::worker::{First, Placement, launch, serve::in_place_detail};
 
 /// A worker in place, started by the run (see [`crate::worker::Worker`]).
 #[derive(Debug)]
 pub(crate) struct Worker(crate::worker::Worker);
-
-/// The job of a worker on `container_id` (main process `pid` here, or
-/// PID 1 when placed in a helper).
-fn job(pid: i64, container_id: &str, tag: &str, work: &Work, max: Duration, placed: bool) -> Job {
-    Job {
-        at: Target {
-            pid,
-            container: container_id.to_string(),
-            tag: tag.to_string(),
-            max_seconds: max.as_secs().max(1),
-            placed,
-        },
-        work: work.clone(),
-    }
-}
 
 /// Where the worker runs, and its job there.
 fn placed<'a>(
@@ -38,21 +23,14 @@ fn placed<'a>(
     work: &Work,
     max: Duration,
 ) -> (Placement<'a>, Job) {
-    match via {
-        Via::ThisHost { pid } => (
-            Placement::this_host(),
-            job(pid, container_id, tag, work, max, false),
-        ),
-        Via::Helper { engine, image } => (
-            Placement::Helper {
-                engine,
-                image,
-                target: container_id,
-                labels: helper_labels(tag),
-            },
-            job(1, container_id, tag, work, max, true),
-        ),
-    }
+    let (placement, at) = via.place(container_id, tag, max);
+    (
+        placement,
+        Job {
+            at,
+            work: work.clone(),
+        },
+    )
 }
 
 /// What a worker that ended before it was in place leaves to say: when it

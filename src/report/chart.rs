@@ -79,6 +79,27 @@ pub(super) fn open_svg(out: &mut String, title: &str, class: &str) {
     );
 }
 
+/// Three grid lines, at 0, half of `y_max` and `y_max`, each with its
+/// label (`y`: a value's height in the plot).
+pub(super) fn grid(
+    out: &mut String,
+    y_max: f64,
+    y: impl Fn(f64) -> f64,
+    label: impl Fn(f64) -> String,
+) {
+    for (i, v) in [0.0, y_max / 2.0, y_max].into_iter().enumerate() {
+        let _ = write!(
+            out,
+            r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            WIDTH - RIGHT,
+            LEFT - 4.0,
+            y(v) + if i == 2 { 8.0 } else { 3.0 },
+            esc(&label(v)),
+            yy = y(v)
+        );
+    }
+}
+
 pub(super) fn phases_and_axis(out: &mut String, frame: &Frame, phases: &[Phase]) {
     let h = Frame::plot_height();
     for p in phases {
@@ -387,17 +408,7 @@ pub(crate) fn latency_chart(
         measure.name(),
     );
     phases_and_axis(&mut out, &frame, phases);
-    for (i, v) in [0.0, y_max / 2.0, y_max].iter().enumerate() {
-        let _ = write!(
-            out,
-            r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            WIDTH - RIGHT,
-            LEFT - 4.0,
-            y(*v) + if i == 2 { 8.0 } else { 3.0 },
-            measure.label(*v),
-            yy = y(*v)
-        );
-    }
+    grid(&mut out, y_max, y, |v| measure.label(v));
     let filled: Vec<(usize, &Bucket)> = buckets
         .iter()
         .enumerate()

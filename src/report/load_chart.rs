@@ -7,9 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::chart::{
-    self, Chart, Frame, LEFT, Phase, RIGHT, TOP, WIDTH, esc, nice_ceiling, phases_and_axis,
-};
+use super::chart::{self, Chart, Frame, LEFT, Phase, TOP, nice_ceiling, phases_and_axis};
 use crate::gameday::units::{RequestRate, fmt_ms};
 use crate::probe::ProbeSample;
 
@@ -155,17 +153,7 @@ impl Lines<'_> {
             class,
         );
         phases_and_axis(&mut out, &frame, self.phases);
-        for (i, v) in [0.0, y_max / 2.0, y_max].iter().enumerate() {
-            let _ = write!(
-                out,
-                r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-                WIDTH - RIGHT,
-                LEFT - 4.0,
-                y(*v) + if i == 2 { 8.0 } else { 3.0 },
-                esc(&label(*v)),
-                yy = y(*v)
-            );
-        }
+        chart::grid(&mut out, y_max, y, label);
         for (name, points) in lines {
             let _ = write!(
                 out,

@@ -364,6 +364,20 @@ pub fn unfinished(entries: &[JournalEntry]) -> Unfinished {
 mod tests {
     use super::*;
 
+    /// A run's first entry.
+    fn started(at: DateTime<Utc>) -> JournalEntry {
+        JournalEntry::RunStarted {
+            run_id: "r".into(),
+            gameday: "g".into(),
+            scope: "demo".into(),
+            file: "f".into(),
+            at,
+            engine: None,
+            hosts: BTreeMap::new(),
+            engine_ids: BTreeMap::new(),
+        }
+    }
+
     #[test]
     fn intents_without_revert_are_unfinished() {
         let recipe = |id: &str| RevertRecipe::Unpause {
@@ -372,16 +386,7 @@ mod tests {
         };
         let at = Utc::now();
         let entries = vec![
-            JournalEntry::RunStarted {
-                run_id: "r".into(),
-                gameday: "g".into(),
-                scope: "demo".into(),
-                file: "f".into(),
-                at,
-                engine: None,
-                hosts: BTreeMap::new(),
-                engine_ids: BTreeMap::new(),
-            },
+            started(at),
             JournalEntry::FaultIntent {
                 fault_id: "1".into(),
                 scenario: "s".into(),
@@ -440,16 +445,7 @@ mod tests {
     #[test]
     fn every_kind_of_entry_does_what_it_says_to_the_open_faults() {
         let at = Utc::now();
-        let started = JournalEntry::RunStarted {
-            run_id: "r".into(),
-            gameday: "g".into(),
-            scope: "demo".into(),
-            file: "f".into(),
-            at,
-            engine: None,
-            hosts: BTreeMap::new(),
-            engine_ids: BTreeMap::new(),
-        };
+        let started = started(at);
         let intent = |id: &str| JournalEntry::FaultIntent {
             fault_id: id.into(),
             scenario: "s".into(),

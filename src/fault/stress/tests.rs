@@ -56,17 +56,22 @@ fn works() -> Vec<Work> {
     ]
 }
 
+/// A worker's target in a helper container.
+fn placed_target() -> crate::worker::Target {
+    crate::worker::Target {
+        pid: 1,
+        container: "abc".into(),
+        tag: "gameday:1:s1-f1".into(),
+        max_seconds: 90,
+        placed: true,
+    }
+}
+
 #[test]
 fn work_round_trips_through_its_json_line_and_names_its_files() {
     for work in works() {
         let job = Job {
-            at: crate::worker::Target {
-                pid: 1,
-                container: "abc".into(),
-                tag: "gameday:1:s1-f1".into(),
-                max_seconds: 90,
-                placed: true,
-            },
+            at: placed_target(),
             work: work.clone(),
         };
         let line = serde_json::to_string(&job).unwrap();
@@ -120,13 +125,7 @@ fn reserves_are_a_share_with_a_floor() {
 fn a_workers_command_line_carries_what_finds_it() {
     use crate::worker::Work as _;
     let job = Job {
-        at: crate::worker::Target {
-            pid: 1,
-            container: "abc".into(),
-            tag: "gameday:1:s1-f1".into(),
-            max_seconds: 90,
-            placed: true,
-        },
+        at: placed_target(),
         work: Work::Cpu {
             workers: 1,
             load: 50.0,

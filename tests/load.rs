@@ -28,24 +28,6 @@ fn load_gameday(title: &str, project: &str, defaults: &str, load: &str, scenario
     )
 }
 
-/// (text, verdict, actual, value) of every expectation of the run.
-fn checks(result: &serde_json::Value) -> Vec<(String, String, String, Option<f64>)> {
-    result["scenarios"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["expectations"].as_array().unwrap().clone())
-        .map(|e| {
-            (
-                e["text"].as_str().unwrap().to_string(),
-                e["verdict"].as_str().unwrap().to_string(),
-                e["actual"].as_str().unwrap().to_string(),
-                e["value"].as_f64(),
-            )
-        })
-        .collect()
-}
-
 fn check<'a>(
     all: &'a [(String, String, String, Option<f64>)],
     text: &str,
@@ -94,7 +76,7 @@ timeout: 5s
     assert_exit(&output, 1);
     let dir = run_dir(out.path());
     let result = result_json(&dir);
-    let all = checks(&result);
+    let all = expectations(&result);
     let rate = check(&all, "throughput >= 180/s");
     assert_eq!(rate.1, "met", "{rate:?}");
     let achieved = rate.3.unwrap();
@@ -181,7 +163,7 @@ timeout: 5s
     let output = run_gameday(out.path(), &file, 120);
     assert_exit(&output, 0);
     let result = result_json(&run_dir(out.path()));
-    let all = checks(&result);
+    let all = expectations(&result);
     let before = check(&all, "throughput >= 300/s");
     assert_eq!(before.1, "met", "{before:?}");
     assert_eq!(check(&all, "success_rate >= 99%").1, "met");
@@ -258,7 +240,7 @@ connections: 256
         late as f64 <= early as f64 * 1.2,
         "peak RSS {late} KiB after the first 20s, {early} KiB within them"
     );
-    let all = checks(&result_json(&run_dir(out.path())));
+    let all = expectations(&result_json(&run_dir(out.path())));
     let rate = check(&all, "throughput >= 1800/s");
     assert_eq!(rate.1, "met", "{rate:?}");
 }

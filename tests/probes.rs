@@ -543,19 +543,7 @@ scenarios:
     let output = finish(child, Duration::from_secs(90));
     let run = run_dir(out.path());
     let result = result_json(&run);
-    let checks: Vec<(String, String, String)> = result["scenarios"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["expectations"].as_array().unwrap().clone())
-        .map(|e| {
-            (
-                e["text"].as_str().unwrap().to_string(),
-                e["verdict"].as_str().unwrap().to_string(),
-                e["actual"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let checks = expectations(&result);
     eprintln!("{checks:#?}");
     let not_met: Vec<_> = checks.iter().filter(|c| c.1 != "met").collect();
     assert!(

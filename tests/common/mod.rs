@@ -702,6 +702,25 @@ impl Drop for ComposeStack {
     }
 }
 
+/// (text, verdict, actual, value) of every expectation of a run's result.
+#[allow(dead_code)]
+pub fn expectations(result: &serde_json::Value) -> Vec<(String, String, String, Option<f64>)> {
+    result["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["expectations"].as_array().unwrap().clone())
+        .map(|e| {
+            (
+                e["text"].as_str().unwrap().to_string(),
+                e["verdict"].as_str().unwrap().to_string(),
+                e["actual"].as_str().unwrap().to_string(),
+                e["value"].as_f64(),
+            )
+        })
+        .collect()
+}
+
 /// Wait until `check` holds (polling every 20 ms); how long it took.
 #[allow(dead_code)]
 pub fn wait_until(what: &str, within: Duration, check: impl Fn() -> bool) -> Duration {

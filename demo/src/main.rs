@@ -21,6 +21,12 @@
 //!   price as a fallback (`quote: 40.00 (fallback: ...)`, still 200, and
 //!   `WARN quote: pricing unavailable` on stderr).
 //! - `gameday-demo pricing --listen ADDR`: `/price` answers `42.00`.
+//! - The store, the api and pricing answer `/version` with
+//!   `{"version":"V"}`, V being `GAMEDAY_DEMO_VERSION` (the image sets it:
+//!   `1`, or `2` and `broken` in the tags `:v2` and `:broken` that
+//!   scripts/build-demo-image derives). With `GAMEDAY_DEMO_BROKEN=1` (the
+//!   `:broken` tag) the api never gets ready: it does not listen at all
+//!   (a release whose healthcheck never passes).
 //!
 //! - `gameday-demo load IP:PORT PATH SECONDS CONNECTIONS`: GETs of PATH
 //!   over CONNECTIONS keep-alive connections for SECONDS (at most 1,000,000
@@ -60,11 +66,18 @@ fn main() {
             .and_then(|i| args.get(i + 1).cloned())
     };
     let listen = flag("--listen").unwrap_or_else(|| "0.0.0.0:8080".into());
+    // `/version`'s answer, the same for every request.
+    let version = {
+        let v = std::env::var("GAMEDAY_DEMO_VERSION").unwrap_or_else(|_| "1".into());
+        let escaped = v.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("{{\"version\":\"{escaped}\"}}")
+    };
     match args.first().map(String::as_str) {
         Some("store") => {
             let data = flag("--data");
             serve(&listen, move |_method, path| match path {
                 "/get" | "/health" => (200, "ok".to_string()),
+                "/version" => (200, version.clone()),
                 "/put" => match &data {
                     None => (200, "stored (in memory)".to_string()),
                     Some(dir) => match write_record(dir) {
@@ -187,8 +200,9 @@ fn main() {
             println!("{}", if ok { "connected" } else { "unreachable" });
             std::process::exit(if ok { 0 } else { 1 });
         }
-        Some("pricing") => serve(&listen, |_method, path| match path {
+        Some("pricing") => serve(&listen, move |_method, path| match path {
             "/price" => (200, "42.00".to_string()),
+            "/version" => (200, version.clone()),
             "/health" => (200, "ok".to_string()),
             _ => (404, "not found".to_string()),
         }),
@@ -201,6 +215,14 @@ fn main() {
                     ballast[i] = 1;
                 }
                 std::mem::forget(std::hint::black_box(ballast));
+            }
+            if std::env::var("GAMEDAY_DEMO_BROKEN").is_ok_and(|v| v == "1") {
+                // A release that never gets healthy: nothing listens, so a
+                // connect to the port fails. SIGTERM still ends it at once.
+                eprintln!("broken release (GAMEDAY_DEMO_BROKEN=1): not listening on {listen}");
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
             }
             // Counters for `/metrics` (Prometheus text format).
             static OK: AtomicU64 = AtomicU64::new(0);
@@ -264,6 +286,7 @@ fn main() {
                         }
                     }
                 },
+                "/version" => (200, version.clone()),
                 "/" => (200, "gameday demo api".to_string()),
                 _ => (404, "not found".to_string()),
             })

@@ -27,6 +27,16 @@
 //!   scripts/build-demo-image derives). With `GAMEDAY_DEMO_BROKEN=1` (the
 //!   `:broken` tag) the api never gets ready: it does not listen at all
 //!   (a release whose healthcheck never passes).
+//! - `gameday-demo lb --listen ADDR --backend NAME:PORT`: an HTTP/1.1 load
+//!   balancer in front of a service's replicas: NAME resolved through the
+//!   system resolver (Docker's DNS: one address per replica; cached 200
+//!   ms), requests sent round robin over kept-alive connections, answers
+//!   relayed whole (Content-Length). A request is retried on the next
+//!   backend (the name resolved afresh) when the backend does not accept
+//!   (300 ms connect timeout) or, for idempotent methods, fails or closes
+//!   before answering, within 3 s in all; only then 502 (and `ERROR lb:`
+//!   on stderr). So a rolling replacement of the replicas is unseen by
+//!   clients. `/lb/health` answers 200 from the lb itself.
 //!
 //! - `gameday-demo load IP:PORT PATH SECONDS CONNECTIONS`: GETs of PATH
 //!   over CONNECTIONS keep-alive connections for SECONDS (at most 1,000,000
@@ -49,6 +59,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+mod lb;
 
 fn main() {
     // PID 1 in a container ignores SIGTERM unless it handles it: exit at once.
@@ -200,6 +212,10 @@ fn main() {
             println!("{}", if ok { "connected" } else { "unreachable" });
             std::process::exit(if ok { 0 } else { 1 });
         }
+        Some("lb") => {
+            let backend = flag("--backend").unwrap_or_default();
+            lb::run(&listen, &backend)
+        }
         Some("pricing") => serve(&listen, move |_method, path| match path {
             "/price" => (200, "42.00".to_string()),
             "/version" => (200, version.clone()),
@@ -293,7 +309,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: gameday-demo store --listen ADDR | pricing --listen ADDR | api --listen ADDR --store HOST:PORT [--pricing HOST:PORT]"
+                "usage: gameday-demo store --listen ADDR | pricing --listen ADDR | api --listen ADDR --store HOST:PORT [--pricing HOST:PORT] | lb --listen ADDR --backend NAME:PORT"
             );
             std::process::exit(2);
         }

@@ -8,7 +8,8 @@
 //! retried on another backend as long as the client has seen nothing:
 //! within a 3 s budget, a request whose backend cannot be reached, or, for
 //! an idempotent method, fails or closes before it answered, goes to the
-//! next backend (the name resolved afresh). 502 when none answered.
+//! next backend (the name resolved afresh, at most every 25 ms). 502 when
+//! none answered.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -23,6 +24,10 @@ const BUDGET: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 /// How long a resolution of the backend's name is used.
 const RESOLVE_TTL: Duration = Duration::from_millis(200);
+/// A retry resolves the name again unless the last resolution is younger
+/// than this (a replica that refuses would otherwise cost a lookup for
+/// every request it is picked for).
+const RESOLVE_AGAIN: Duration = Duration::from_millis(25);
 /// A pause after each round of failed backends (or a failed resolution).
 const ROUND_PAUSE: Duration = Duration::from_millis(50);
 /// A client connection idle this long is closed.
@@ -83,15 +88,12 @@ struct Backends {
 
 impl Backends {
     /// The backends' addresses, sorted: the cached ones when younger than
-    /// RESOLVE_TTL and `fresh` is false, else the system resolver's.
-    fn addresses(&self, fresh: bool) -> Result<Vec<SocketAddr>, String> {
-        if !fresh {
-            let cached = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((at, addrs)) = &*cached
-                && at.elapsed() < RESOLVE_TTL
-            {
-                return Ok(addrs.clone());
-            }
+    /// `max_age`, else the system resolver's.
+    fn addresses(&self, max_age: Duration) -> Result<Vec<SocketAddr>, String> {
+        if let Some((at, addrs)) = &*self.resolved.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < max_age
+        {
+            return Ok(addrs.clone());
         }
         let mut addrs: Vec<SocketAddr> = (self.name.as_str(), self.port)
             .to_socket_addrs()
@@ -308,7 +310,12 @@ fn forward(
         if Instant::now() >= deadline {
             break;
         }
-        let addrs = match backends.addresses(attempt > 0) {
+        let max_age = if attempt == 0 {
+            RESOLVE_TTL
+        } else {
+            RESOLVE_AGAIN
+        };
+        let addrs = match backends.addresses(max_age) {
             Ok(addrs) => addrs,
             Err(e) => {
                 last_error = e;

@@ -32,11 +32,12 @@
 //!   system resolver (Docker's DNS: one address per replica; cached 200
 //!   ms), requests sent round robin over kept-alive connections, answers
 //!   relayed whole (Content-Length). A request is retried on the next
-//!   backend (the name resolved afresh) when the backend does not accept
-//!   (300 ms connect timeout) or, for idempotent methods, fails or closes
-//!   before answering, within 3 s in all; only then 502 (and `ERROR lb:`
-//!   on stderr). So a rolling replacement of the replicas is unseen by
-//!   clients. `/lb/health` answers 200 from the lb itself.
+//!   backend (the name resolved afresh, at most every 25 ms) when the
+//!   backend does not accept (300 ms connect timeout) or, for idempotent
+//!   methods, fails or closes before answering, within 3 s in all; only
+//!   then 502 (and `ERROR lb:` on stderr). So a rolling replacement of the
+//!   replicas is unseen by clients. `/lb/health` answers 200 from the lb
+//!   itself.
 //!
 //! - `gameday-demo load IP:PORT PATH SECONDS CONNECTIONS`: GETs of PATH
 //!   over CONNECTIONS keep-alive connections for SECONDS (at most 1,000,000

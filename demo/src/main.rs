@@ -21,6 +21,23 @@
 //!   price as a fallback (`quote: 40.00 (fallback: ...)`, still 200, and
 //!   `WARN quote: pricing unavailable` on stderr).
 //! - `gameday-demo pricing --listen ADDR`: `/price` answers `42.00`.
+//! - The store, the api and pricing answer `/version` with
+//!   `{"version":"V"}`, V being `GAMEDAY_DEMO_VERSION` (the image sets it:
+//!   `1`, or `2` and `broken` in the tags `:v2` and `:broken` that
+//!   scripts/build-demo-image derives). With `GAMEDAY_DEMO_BROKEN=1` (the
+//!   `:broken` tag) the api never gets ready: it does not listen at all
+//!   (a release whose healthcheck never passes).
+//! - `gameday-demo lb --listen ADDR --backend NAME:PORT`: an HTTP/1.1 load
+//!   balancer in front of a service's replicas: NAME resolved through the
+//!   system resolver (Docker's DNS: one address per replica; cached 200
+//!   ms), requests sent round robin over kept-alive connections, answers
+//!   relayed whole (Content-Length). A request is retried on the next
+//!   backend (the name resolved afresh, at most every 25 ms) when the
+//!   backend does not accept (300 ms connect timeout) or, for idempotent
+//!   methods, fails or closes before answering, within 3 s in all; only
+//!   then 502 (and `ERROR lb:` on stderr). So a rolling replacement of the
+//!   replicas is unseen by clients. `/lb/health` answers 200 from the lb
+//!   itself.
 //!
 //! - `gameday-demo load IP:PORT PATH SECONDS CONNECTIONS`: GETs of PATH
 //!   over CONNECTIONS keep-alive connections for SECONDS (at most 1,000,000
@@ -44,6 +61,8 @@ use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+mod lb;
+
 fn main() {
     // PID 1 in a container ignores SIGTERM unless it handles it: exit at once.
     extern "C" fn on_term(_: libc::c_int) {
@@ -60,11 +79,18 @@ fn main() {
             .and_then(|i| args.get(i + 1).cloned())
     };
     let listen = flag("--listen").unwrap_or_else(|| "0.0.0.0:8080".into());
+    // `/version`'s answer, the same for every request.
+    let version = {
+        let v = std::env::var("GAMEDAY_DEMO_VERSION").unwrap_or_else(|_| "1".into());
+        let escaped = v.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("{{\"version\":\"{escaped}\"}}")
+    };
     match args.first().map(String::as_str) {
         Some("store") => {
             let data = flag("--data");
             serve(&listen, move |_method, path| match path {
                 "/get" | "/health" => (200, "ok".to_string()),
+                "/version" => (200, version.clone()),
                 "/put" => match &data {
                     None => (200, "stored (in memory)".to_string()),
                     Some(dir) => match write_record(dir) {
@@ -187,8 +213,13 @@ fn main() {
             println!("{}", if ok { "connected" } else { "unreachable" });
             std::process::exit(if ok { 0 } else { 1 });
         }
-        Some("pricing") => serve(&listen, |_method, path| match path {
+        Some("lb") => {
+            let backend = flag("--backend").unwrap_or_default();
+            lb::run(&listen, &backend)
+        }
+        Some("pricing") => serve(&listen, move |_method, path| match path {
             "/price" => (200, "42.00".to_string()),
+            "/version" => (200, version.clone()),
             "/health" => (200, "ok".to_string()),
             _ => (404, "not found".to_string()),
         }),
@@ -201,6 +232,14 @@ fn main() {
                     ballast[i] = 1;
                 }
                 std::mem::forget(std::hint::black_box(ballast));
+            }
+            if std::env::var("GAMEDAY_DEMO_BROKEN").is_ok_and(|v| v == "1") {
+                // A release that never gets healthy: nothing listens, so a
+                // connect to the port fails. SIGTERM still ends it at once.
+                eprintln!("broken release (GAMEDAY_DEMO_BROKEN=1): not listening on {listen}");
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
             }
             // Counters for `/metrics` (Prometheus text format).
             static OK: AtomicU64 = AtomicU64::new(0);
@@ -264,13 +303,14 @@ fn main() {
                         }
                     }
                 },
+                "/version" => (200, version.clone()),
                 "/" => (200, "gameday demo api".to_string()),
                 _ => (404, "not found".to_string()),
             })
         }
         _ => {
             eprintln!(
-                "usage: gameday-demo store --listen ADDR | pricing --listen ADDR | api --listen ADDR --store HOST:PORT [--pricing HOST:PORT]"
+                "usage: gameday-demo store --listen ADDR | pricing --listen ADDR | api --listen ADDR --store HOST:PORT [--pricing HOST:PORT] | lb --listen ADDR --backend NAME:PORT"
             );
             std::process::exit(2);
         }

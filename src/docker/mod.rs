@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use crate::gameday::model::{DockerConfig, EngineSpec, TlsFiles};
 
 mod containers;
+mod deploy;
 mod helpers;
 mod inspect;
 mod leftovers;
@@ -31,6 +32,7 @@ pub(crate) use inspect::{
 
 use crate::gameday::units::{ContainerState, HealthState};
 pub(crate) use containers::{Confirmation, Operation, StatsReading};
+pub(crate) use deploy::{DEPLOY_LABEL, Replica, body_for_image};
 pub(crate) use helpers::{Attached, Inside};
 pub(crate) use network::Endpoint;
 

@@ -68,7 +68,8 @@ fn network_of(recipe: &RevertRecipe) -> &str {
         | RevertRecipe::NetRules { .. }
         | RevertRecipe::Continue { .. }
         | RevertRecipe::Stress { .. }
-        | RevertRecipe::Script { .. } => "",
+        | RevertRecipe::Script { .. }
+        | RevertRecipe::Rollback { .. } => "",
     }
 }
 

@@ -15,6 +15,7 @@
 mod app;
 pub(crate) mod conntrack;
 mod container;
+pub(crate) mod deploy;
 mod disconnect;
 pub(crate) mod dns;
 pub(crate) mod helper;
@@ -75,6 +76,8 @@ pub enum FaultError {
     Stress { container: String, message: String },
     #[error("script for {container}: {message}")]
     Script { container: String, message: String },
+    #[error("deploy of {container}: {message}")]
+    Deploy { container: String, message: String },
 }
 
 /// What applying a fault needs besides the fault and its container.
@@ -97,6 +100,8 @@ pub struct ApplyContext {
     /// path in this container, which the worker checks and keeps to
     /// (without it the worker writes nothing).
     pub filesystem: Option<stress::Room>,
+    /// `deploy` with `wait: { probe: NAME }`: that probe.
+    pub ready_probe: Option<crate::gameday::model::Probe>,
 }
 
 impl Default for ApplyContext {
@@ -109,6 +114,7 @@ impl Default for ApplyContext {
             helper_image: None,
             max_lifetime: Duration::from_secs(3600),
             filesystem: None,
+            ready_probe: None,
         }
     }
 }
@@ -166,6 +172,7 @@ pub async fn prepare(
         FaultFamily::Process(p) => Ok(process::recipe(p, container)),
         FaultFamily::Stress(s) => Ok(stress::recipe(engine, s, container, context).await),
         FaultFamily::Script(s) => Ok(script::recipe(s, container, context)),
+        FaultFamily::Deploy(d) => deploy::recipe(engine, d, container, &context.tag).await,
     }
 }
 
@@ -188,6 +195,8 @@ pub struct AppliedFault {
     server: Option<nfqueue::PacketServer>,
     /// The worker making this fault, if any.
     running: Option<Running>,
+    /// `deploy`: the replica's replacement, and what it waits for.
+    pub(crate) deployed: Option<deploy::Deployed>,
 }
 
 /// Where a worker of a fault runs: this host (the target's main process
@@ -312,6 +321,10 @@ pub async fn apply(
         FaultFamily::Stress(s) => stress::apply(s, applying).await,
         FaultFamily::Script(s) => script::apply(s, applying).await,
         FaultFamily::App(a) => app::apply(a, applying).await,
+        FaultFamily::Deploy(d) => {
+            let wait_now = d.strategy == crate::gameday::model::DeployStrategy::Rolling;
+            deploy::apply(d, applying, wait_now).await
+        }
     }
 }
 
@@ -354,6 +367,7 @@ impl<'a> Applying<'a> {
             detail: None,
             server: None,
             running: None,
+            deployed: None,
         }
     }
 
@@ -410,6 +424,10 @@ fn fault_grace(fault: &Fault) -> Duration {
     match fault.family() {
         FaultFamily::Container(c) => container::grace(c),
         FaultFamily::Script(s) => s.timeout.as_std(),
+        // The replica's stop: the apply sends its signals itself, so no
+        // stop lands once the runner is gone, but the replica may still
+        // be in its grace period.
+        FaultFamily::Deploy(_) => Duration::from_secs(10),
         FaultFamily::Net(_)
         | FaultFamily::Process(_)
         | FaultFamily::Stress(_)

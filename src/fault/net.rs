@@ -269,7 +269,8 @@ fn own_qdisc(recipe: &RevertRecipe) -> OwnQdisc {
         | RevertRecipe::Continue { .. }
         | RevertRecipe::Stress { .. }
         | RevertRecipe::Script { .. }
-        | RevertRecipe::Reconnect { .. } => OwnQdisc::None,
+        | RevertRecipe::Reconnect { .. }
+        | RevertRecipe::Rollback { .. } => OwnQdisc::None,
     }
 }
 

@@ -84,6 +84,26 @@ pub enum RevertRecipe {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         helper_image: Option<String>,
     },
+    /// Put back a replica a deploy set aside: remove what the deploy made
+    /// under its name (labelled with `tag`), give the replica (kept
+    /// stopped as `parked`) its name and restart policy back, start it
+    /// and wait until it is ready.
+    Rollback {
+        container_id: String,
+        container_name: String,
+        parked: String,
+        tag: String,
+        /// `HostConfig.RestartPolicy` before the deploy turned it off.
+        restart: serde_json::Value,
+        /// The image it ran (its ID), for the record.
+        image_id: String,
+        /// Wait until its HEALTHCHECK says healthy (else until it runs).
+        healthy: bool,
+        timeout_ms: u64,
+        /// How the deployed replacement is stopped.
+        stop_signal: String,
+        stop_grace_ms: u64,
+    },
     /// Connect the container to `network` again, with its aliases and address.
     Reconnect {
         container_id: String,
@@ -104,7 +124,8 @@ impl RevertRecipe {
             | RevertRecipe::Continue { container_name, .. }
             | RevertRecipe::Stress { container_name, .. }
             | RevertRecipe::Script { container_name, .. }
-            | RevertRecipe::Reconnect { container_name, .. } => container_name,
+            | RevertRecipe::Reconnect { container_name, .. }
+            | RevertRecipe::Rollback { container_name, .. } => container_name,
         }
     }
 
@@ -117,7 +138,8 @@ impl RevertRecipe {
             | RevertRecipe::Continue { container_id, .. }
             | RevertRecipe::Stress { container_id, .. }
             | RevertRecipe::Script { container_id, .. }
-            | RevertRecipe::Reconnect { container_id, .. } => container_id,
+            | RevertRecipe::Reconnect { container_id, .. }
+            | RevertRecipe::Rollback { container_id, .. } => container_id,
         }
     }
 
@@ -133,7 +155,8 @@ impl RevertRecipe {
             RevertRecipe::Unpause { .. }
             | RevertRecipe::Start { .. }
             | RevertRecipe::Nothing { .. }
-            | RevertRecipe::Reconnect { .. } => false,
+            | RevertRecipe::Reconnect { .. }
+            | RevertRecipe::Rollback { .. } => false,
         }
     }
 
@@ -231,6 +254,15 @@ impl RevertRecipe {
                 }
                 format!("{cmd} {network} {container_id}")
             }
+            RevertRecipe::Rollback {
+                container_id,
+                container_name,
+                tag,
+                ..
+            } => format!(
+                "docker rm -f $(docker ps -aq --filter name=^/{container_name}$ --filter label={}={tag}); docker rename {container_id} {container_name}; docker update --restart <its policy> {container_id}; docker start {container_id}",
+                crate::docker::DEPLOY_LABEL
+            ),
         }
     }
 
@@ -346,6 +378,27 @@ impl RevertRecipe {
                 };
                 disconnect::reconnect(engine, on, endpoint).await?
             }
+            RevertRecipe::Rollback {
+                parked,
+                tag,
+                restart,
+                healthy,
+                timeout_ms,
+                stop_signal,
+                stop_grace_ms,
+                ..
+            } => {
+                let back = deploy::Rollback {
+                    parked,
+                    tag,
+                    restart,
+                    healthy: *healthy,
+                    timeout: Duration::from_millis(*timeout_ms),
+                    stop_signal,
+                    stop_grace: Duration::from_millis(*stop_grace_ms),
+                };
+                deploy::rollback(engine, on, back).await?
+            }
         };
         Ok((at, None))
     }
@@ -386,6 +439,7 @@ pub(crate) fn undone_from_this_host(fault: &Fault) -> bool {
         FaultFamily::Container(_)
         | FaultFamily::Net(_)
         | FaultFamily::Stress(_)
-        | FaultFamily::App(_) => false,
+        | FaultFamily::App(_)
+        | FaultFamily::Deploy(_) => false,
     }
 }

@@ -21,6 +21,18 @@ pub(crate) async fn revert(
     settle: Option<std::time::Duration>,
 ) -> Result<(Option<chrono::DateTime<Utc>>, String), String> {
     let id = recipe.container_id();
+    // A rollback's replica is replaced by design (the deploy's container
+    // holds its name): it looks for what is its own itself.
+    if let RevertRecipe::Rollback { .. } = recipe {
+        if let Some(within) = settle {
+            settle_apply(engine, recipe, within).await;
+        }
+        return match recipe.execute(engine).await {
+            Ok(Some(at)) => Ok((Some(at), "rolled back".to_string())),
+            Ok(None) => Ok((None, "was already rolled back".to_string())),
+            Err(e) => Err(e.to_string()),
+        };
+    }
     match engine.state(id).await {
         Ok(ContainerState::Absent) => {
             let replaced = engine
@@ -56,7 +68,8 @@ pub(crate) async fn revert(
                 | RevertRecipe::Nothing { .. }
                 | RevertRecipe::NetRules { .. }
                 | RevertRecipe::Continue { .. }
-                | RevertRecipe::Reconnect { .. } => {
+                | RevertRecipe::Reconnect { .. }
+                | RevertRecipe::Rollback { .. } => {
                     return Ok((None, "container gone; nothing left to revert".to_string()));
                 }
             }
@@ -84,7 +97,7 @@ pub(crate) async fn settle_apply(
     within: std::time::Duration,
 ) {
     match recipe {
-        RevertRecipe::Start { .. } | RevertRecipe::Unpause { .. } => {}
+        RevertRecipe::Start { .. } | RevertRecipe::Unpause { .. } | RevertRecipe::Rollback { .. } => {}
         // Rules are set by the runner itself (gone) or by a helper that
         // ends with it, signals by the runner itself; a moment is enough.
         RevertRecipe::NetRules { .. }

@@ -14,7 +14,7 @@ use super::reach::{Disk, HostFacts, ReachFacts, TargetFacts, VolumeFacts};
 use super::{EngineInfo, Inventory, NamespaceRoute};
 use crate::docker::{ContainerInfo, DockerError, Engine, Engines, MountKind};
 use crate::gameday::Gameday;
-use crate::gameday::model::{Fault, NetworkHelper, Selector, Target};
+use crate::gameday::model::{DeployFault, Fault, NetworkHelper, Selector, Target};
 use crate::gameday::units::ContainerState;
 
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +92,37 @@ async fn take_stock(gameday: &Gameday, engines: &Engines) -> Result<Inventory, D
         .await;
     }
     helpers_elsewhere(gameday, engines, &mut inventory.namespace);
+    inventory.missing_images = missing_images(gameday, engines, &inventory.in_scope).await?;
     inventory.reach = reach_facts(gameday, engines, &inventory.in_scope).await;
     Ok(inventory)
+}
+
+/// The images `deploy` faults roll out that the engines of their
+/// targets do not have (a deploy never pulls).
+async fn missing_images(
+    gameday: &Gameday,
+    engines: &Engines,
+    in_scope: &[ContainerInfo],
+) -> Result<Vec<(String, String)>, DockerError> {
+    let mut missing = Vec::new();
+    for fault in gameday.scenarios.iter().flat_map(|s| &s.faults) {
+        let Fault::Deploy(DeployFault {
+            image: Some(image), ..
+        }) = fault
+        else {
+            continue;
+        };
+        for e in engines.iter() {
+            let targeted = in_scope
+                .iter()
+                .any(|c| c.engine == e.name() && may_target(fault.target(), c));
+            let pair = (e.name().to_string(), image.clone());
+            if targeted && !missing.contains(&pair) && e.image_defaults(image).await?.is_none() {
+                missing.push(pair);
+            }
+        }
+    }
+    Ok(missing)
 }
 
 /// Whether a running container in scope may be one of `target`'s.

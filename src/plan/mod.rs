@@ -57,6 +57,8 @@ pub(crate) struct Inventory {
     pub reach: ReachFacts,
     /// Things that will make the run fail, found while discovering.
     pub warnings: Vec<String>,
+    /// The images `deploy` faults roll out that an engine lacks: (engine, image).
+    pub missing_images: Vec<(String, String)>,
 }
 
 /// How faults reach the namespaces and cgroups of each engine's

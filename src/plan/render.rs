@@ -8,7 +8,7 @@ use super::{Action, Plan, ResolvedProbe, ResolvedTarget, Sharer, Step};
 use crate::docker::ContainerInfo;
 use crate::gameday::decode::DEFAULT_HOST;
 use crate::gameday::model::{
-    AppFault, Fault, FaultFamily, HttpFault, HttpProbe, HttpSide, Pick, ProbeKind, PrometheusProbe,
+    AppFault, DeployFault, DeployStrategy, Fault, FaultFamily, HttpFault, HttpProbe, HttpSide, Pick, ProbeKind, PrometheusProbe,
     ScriptFault, ScriptPlace, Selector, WebhookFormat,
 };
 use crate::gameday::units::HumanDuration;
@@ -53,8 +53,9 @@ impl Plan {
     /// How a fault will be made, and why; `None` for the faults that are
     /// one Docker call (container faults, signals, a script in the
     /// container).
-    fn mechanism_line(&self, fault: &Fault) -> Option<String> {
+    fn mechanism_line(&self, fault: &Fault, targets: &ResolvedTarget) -> Option<String> {
         match fault.family() {
+            FaultFamily::Deploy(d) => Some(deploy_line(d, targets)),
             FaultFamily::Container(_) | FaultFamily::Process(_) => None,
             FaultFamily::Script(s) => script_line(s),
             FaultFamily::Stress(_) => Some(self.worker_line()),
@@ -322,7 +323,7 @@ impl Plan {
         let resolved = &self.scenarios[i].faults[fault];
         let (apply, _) = f.describe(&target_text(&resolved.targets));
         writeln!(out, "  {at:>9}    apply     {apply}")?;
-        if let Some(how) = self.mechanism_line(f) {
+        if let Some(how) = self.mechanism_line(f, &resolved.targets) {
             writeln!(out, "  {:>9}              {how}", "")?;
         }
         for reached in &resolved.reach {
@@ -370,13 +371,52 @@ impl Plan {
             | FaultFamily::Process(_)
             | FaultFamily::Stress(_)
             | FaultFamily::Script(_)
-            | FaultFamily::App(_) => false,
+            | FaultFamily::App(_)
+            | FaultFamily::Deploy(_) => false,
         };
         if takes_it_down && target.containers.iter().any(|c| c.swarm_service.is_some()) {
             revert = "none: the swarm replaces the task with a new container (recovers_within measures it)".to_string();
         }
         writeln!(out, "  {at:>9}    revert    {revert}")
     }
+}
+
+/// How a deploy goes: the replicas in their order, what replaces each,
+/// and how the ones compose did not make are recreated.
+fn deploy_line(deploy: &DeployFault, targets: &ResolvedTarget) -> String {
+    let names: Vec<&str> = targets.containers.iter().map(|c| c.name.as_str()).collect();
+    let order = match deploy.strategy {
+        DeployStrategy::Rolling => format!(
+            "one replica at a time, in this order: {} (each ready before the next is stopped)",
+            names.join(", ")
+        ),
+        DeployStrategy::Recreate => format!(
+            "every replica at once: {} (all replaced, then all waited for)",
+            names.join(", ")
+        ),
+    };
+    let image = match &deploy.image {
+        Some(image) => format!("from {image}"),
+        None => "from the image it runs".to_string(),
+    };
+    let outside: Vec<&str> = targets
+        .containers
+        .iter()
+        .filter(|c| c.project.is_none())
+        .map(|c| c.name.as_str())
+        .collect();
+    let made = if outside.is_empty() {
+        "its configuration and compose labels kept".to_string()
+    } else {
+        format!(
+            "its configuration kept; not made by compose, so recreated from its inspected configuration: {}",
+            outside.join(", ")
+        )
+    };
+    format!(
+        "{order}; each stopped, kept aside under another name with its restart policy off, and replaced by a container of the same name {image} ({made}), timeout {} a replica; the rollback puts the kept ones back",
+        deploy.timeout
+    )
 }
 
 /// How a script will be run, when it runs on this host; `None` in the

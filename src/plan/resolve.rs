@@ -212,6 +212,24 @@ pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Ve
                 })
                 .flat_map(|r| r.containers)
                 .collect();
+            if let (Some((targets, _)), Fault::Deploy(d)) = (&targets, fault)
+                && let Some(image) = &d.image
+                && let Some((engine, _)) = inventory
+                    .missing_images
+                    .iter()
+                    .find(|(e, i)| i == image && targets.containers.iter().any(|c| c.engine == *e))
+            {
+                namespace_errors.push(
+                    Diagnostic::new(
+                        fault.target().pos,
+                        format!("the engine `{engine}` has no image `{image}` to deploy"),
+                    )
+                    .with_hint(
+                        "build or load it there before the gameday (`docker build -t IMAGE .`, `docker load`): a deploy never pulls",
+                    ),
+                );
+                continue;
+            }
             if let Some((targets, sharers)) = targets {
                 faults.push(ResolvedFault {
                     fault: fault.clone(),

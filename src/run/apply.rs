@@ -66,7 +66,8 @@ async fn hurry(engine: &Engine, fault: &Fault, container: &ContainerInfo) -> Opt
         | FaultFamily::Process(_)
         | FaultFamily::Stress(_)
         | FaultFamily::Script(_)
-        | FaultFamily::App(_) => return None,
+        | FaultFamily::App(_)
+        | FaultFamily::Deploy(_) => return None,
     };
     if !matches!(
         engine.state(&container.id).await,
@@ -130,6 +131,23 @@ impl Dispatcher {
         }
     }
 
+    /// `deploy` with `wait: { probe: NAME }`: that probe.
+    fn ready_probe(&self, fault: &Fault) -> Option<crate::gameday::model::Probe> {
+        let FaultFamily::Deploy(d) = fault.family() else {
+            return None;
+        };
+        let crate::gameday::model::DeployWait::Probe(name) = &d.wait else {
+            return None;
+        };
+        self.plan
+            .gameday
+            .probes
+            .0
+            .iter()
+            .find(|p| &p.name == name)
+            .cloned()
+    }
+
     /// What the fault's apply needs to know of the run and the scenario.
     fn apply_context(
         &self,
@@ -148,6 +166,7 @@ impl Dispatcher {
             helper_image: route.helper_image(&container.engine).map(String::from),
             max_lifetime: self.plan.remaining(scenario),
             filesystem: resolved.room(&container.id),
+            ready_probe: self.ready_probe(&resolved.fault),
         }
     }
 

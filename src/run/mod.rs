@@ -16,6 +16,7 @@
 //! watchdogs, `recover`) lives in [`crate::safety`].
 
 mod apply;
+pub(crate) mod deploy_checks;
 mod dispatcher;
 mod operator;
 pub(crate) mod outcome;

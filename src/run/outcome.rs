@@ -432,12 +432,18 @@ fn scenario_result(
 ) -> ScenarioResult {
     let g = &plan.gameday;
     let s = &g.scenarios[run.index];
-    let expectations: Vec<ExpectationResult> = s
+    let mut expectations: Vec<ExpectationResult> = s
         .expect
         .iter()
         .zip(evaluations)
         .map(|(e, evaluation)| ExpectationResult::new(e, evaluation))
         .collect();
+    if let ScenarioStatus::Ran = run.status {
+        expectations.extend(super::deploy_checks::judge(
+            &plan.scenarios[run.index],
+            &run.faults,
+        ));
+    }
     let verdict = match run.status {
         ScenarioStatus::Ran if expectations.iter().all(ExpectationResult::is_met) => {
             ScenarioVerdict::Met

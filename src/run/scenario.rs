@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::apply::{Held, NotApplied};
-use super::dispatcher::{Dispatcher, Interrupt};
+use super::dispatcher::{Dispatcher, Interrupt, Raced};
 use super::operator::Answer;
 use super::outcome::{ScenarioRun, ScenarioStatus};
 use crate::expect::{Windows, fmt_ms};
@@ -352,6 +352,56 @@ impl Dispatcher {
                 }
                 Err(NotApplied::Interrupted { interrupt, said }) => {
                     self.note(format!("{action}: {said}"));
+                    faults[slot].error = Some(said.clone());
+                    return Err(NotApplied::Interrupted { interrupt, said });
+                }
+            }
+        }
+        self.ready_all(index, f, held, faults).await
+    }
+
+    /// A `recreate` deploy replaced every replica without waiting: now
+    /// each is waited for (racing the run's stop sources). One not ready
+    /// in time fails the deploy; the scenario then rolls back every one.
+    async fn ready_all(
+        &mut self,
+        index: usize,
+        f: usize,
+        held: &mut [Held],
+        faults: &mut [FaultResult],
+    ) -> Result<(), NotApplied> {
+        let halt_if = self.plan.gameday.scenarios[index].halt_if.clone();
+        for h in held.iter_mut().filter(|h| h.fault == f) {
+            if h.applied.deployed.is_none() || h.applied.confirmed_at.is_some() {
+                continue;
+            }
+            let engine = self.engines.of(&h.applied.container).clone();
+            let name = h.applied.container.name.clone();
+            let waited = self
+                .racing(
+                    crate::fault::deploy::ready_of(&engine, &name, &mut h.applied),
+                    &halt_if,
+                )
+                .await;
+            let slot = h.slot;
+            match waited {
+                Raced::Done(Ok(at)) => {
+                    h.applied.confirmed_at = Some(at);
+                    faults[slot].applied_confirmed_at = Some(at);
+                    faults[slot].detail = h.applied.detail.clone();
+                    self.note(format!(
+                        "ready: {name}: {}",
+                        h.applied.detail.as_deref().unwrap_or("")
+                    ));
+                }
+                Raced::Done(Err(e)) => {
+                    let e = e.to_string();
+                    self.note(format!("could not deploy: {e}"));
+                    faults[slot].error = Some(e.clone());
+                    return Err(NotApplied::Error(e));
+                }
+                Raced::Interrupted(interrupt) => {
+                    let said = "interrupted while waiting for the deployed replicas".to_string();
                     faults[slot].error = Some(said.clone());
                     return Err(NotApplied::Interrupted { interrupt, said });
                 }

@@ -508,6 +508,12 @@ fn watchdog_bound(path: &Path, unfinished: &journal::Unfinished) -> std::time::D
                 RevertRecipe::Script { timeout_ms, .. } => {
                     std::time::Duration::from_millis(*timeout_ms)
                 }
+                // The replacement's stop, then the replica's wait to be ready.
+                RevertRecipe::Rollback {
+                    timeout_ms,
+                    stop_grace_ms,
+                    ..
+                } => std::time::Duration::from_millis(timeout_ms + stop_grace_ms),
                 RevertRecipe::Unpause { .. }
                 | RevertRecipe::Start { .. }
                 | RevertRecipe::Nothing { .. }

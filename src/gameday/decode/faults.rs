@@ -70,6 +70,7 @@ pub(crate) fn fault_keys(kind: FaultKind) -> &'static [&'static str] {
         FaultKind::Script => SCRIPT_KEYS,
         FaultKind::HttpFault => HTTP_FAULT_KEYS,
         FaultKind::Dns => DNS_KEYS,
+        FaultKind::Deploy => super::deploy::DEPLOY_KEYS,
     }
 }
 
@@ -125,6 +126,7 @@ impl Decoder<'_> {
             FaultKind::Bandwidth => self.bandwidth(target, &obj, &what),
             FaultKind::Partition => self.partition(target, &obj, &what),
             FaultKind::Disconnect => self.disconnect(target, &obj, &what),
+            FaultKind::Deploy => self.deploy(target, &obj),
         }
     }
 

@@ -16,6 +16,7 @@
 
 mod app_faults;
 mod control;
+mod deploy;
 mod expect;
 mod faults;
 mod file;

@@ -25,6 +25,9 @@ pub enum FaultFamily<'a> {
     /// A proxy of gameday's own in the container's network namespace,
     /// answering in the application's protocol (HTTP, DNS).
     App(AppFault<'a>),
+    /// The service's containers replaced by new ones from another image,
+    /// and the old ones put back on revert.
+    Deploy(&'a super::deploy::DeployFault),
 }
 
 /// The faults made by one Docker API call on the container.
@@ -74,6 +77,7 @@ impl<'a> FaultFamily<'a> {
             FaultFamily::Stress(s) => s.describe(on),
             FaultFamily::Script(s) => s.describe(on),
             FaultFamily::App(a) => a.describe(on),
+            FaultFamily::Deploy(d) => d.describe(on),
         }
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::Target;
 use super::app_faults::{DnsFault, HttpFault};
+use super::deploy::DeployFault;
 use super::families::{AppFault, ContainerFault, FaultFamily, NetFault, StressFault};
 use super::keyed_kinds;
 use crate::gameday::units::{ByteSize, HumanDuration, Percent, Rate};
@@ -65,6 +66,9 @@ pub enum Fault {
     /// Lookups the container makes (UDP port 53) answered with an error,
     /// dropped or delayed, for the names listed; the others pass.
     Dns(DnsFault),
+    /// Roll the service's replicas to another image (or recreate them),
+    /// one at a time or all at once; roll them back on revert.
+    Deploy(DeployFault),
 }
 
 keyed_kinds! {
@@ -89,6 +93,7 @@ keyed_kinds! {
         Script = "script",
         HttpFault = "http_fault",
         Dns = "dns",
+        Deploy = "deploy",
     }
 }
 
@@ -114,6 +119,7 @@ impl Fault {
             Fault::Script(_) => FaultKind::Script,
             Fault::HttpFault(_) => FaultKind::HttpFault,
             Fault::Dns(_) => FaultKind::Dns,
+            Fault::Deploy(_) => FaultKind::Deploy,
         }
     }
 
@@ -137,6 +143,7 @@ impl Fault {
             Fault::Script(f) => &f.target,
             Fault::HttpFault(f) => &f.target,
             Fault::Dns(f) => &f.target,
+            Fault::Deploy(f) => &f.target,
         }
     }
 
@@ -163,6 +170,7 @@ impl Fault {
             Fault::Script(f) => FaultFamily::Script(f),
             Fault::HttpFault(f) => FaultFamily::App(AppFault::Http(f)),
             Fault::Dns(f) => FaultFamily::App(AppFault::Dns(f)),
+            Fault::Deploy(f) => FaultFamily::Deploy(f),
         }
     }
 
@@ -175,7 +183,8 @@ impl Fault {
             FaultFamily::Container(_)
             | FaultFamily::Process(_)
             | FaultFamily::Stress(_)
-            | FaultFamily::Script(_) => &[],
+            | FaultFamily::Script(_)
+            | FaultFamily::Deploy(_) => &[],
         }
     }
 
@@ -190,7 +199,8 @@ impl Fault {
             FaultFamily::Container(_)
             | FaultFamily::Process(_)
             | FaultFamily::Stress(_)
-            | FaultFamily::Script(_) => None,
+            | FaultFamily::Script(_)
+            | FaultFamily::Deploy(_) => None,
         }
     }
 
@@ -203,7 +213,8 @@ impl Fault {
             | FaultFamily::Process(_)
             | FaultFamily::Stress(_)
             | FaultFamily::Script(_)
-            | FaultFamily::App(_) => None,
+            | FaultFamily::App(_)
+            | FaultFamily::Deploy(_) => None,
         }
     }
 
@@ -216,7 +227,8 @@ impl Fault {
             | FaultFamily::Net(_)
             | FaultFamily::Process(_)
             | FaultFamily::Script(_)
-            | FaultFamily::App(_) => None,
+            | FaultFamily::App(_)
+            | FaultFamily::Deploy(_) => None,
         }
     }
 
@@ -224,7 +236,9 @@ impl Fault {
     /// or inside its network namespace (tc, iptables, the packet engine).
     pub fn reach(&self) -> Reach {
         match self.family() {
-            FaultFamily::Container(_) | FaultFamily::Process(_) => Reach::DockerApi,
+            FaultFamily::Container(_) | FaultFamily::Process(_) | FaultFamily::Deploy(_) => {
+                Reach::DockerApi
+            }
             FaultFamily::Net(n) => n.reach(),
             FaultFamily::Stress(_) => Reach::Host,
             FaultFamily::Script(s) => match s.place {

@@ -13,6 +13,7 @@
 
 mod app_faults;
 mod control;
+mod deploy;
 mod families;
 mod faults;
 mod probes;
@@ -20,6 +21,7 @@ mod scenarios;
 
 pub use app_faults::*;
 pub use control::*;
+pub use deploy::*;
 pub use families::*;
 pub use faults::*;
 pub use probes::*;

@@ -150,7 +150,8 @@ pub(super) fn checked(fault: &Fault) -> bool {
         FaultFamily::Container(_)
         | FaultFamily::Net(_)
         | FaultFamily::Script(_)
-        | FaultFamily::App(_) => false,
+        | FaultFamily::App(_)
+        | FaultFamily::Deploy(_) => false,
     }
 }
 
@@ -163,7 +164,8 @@ fn signals(fault: &Fault) -> bool {
         | FaultFamily::Container(_)
         | FaultFamily::Net(_)
         | FaultFamily::Script(_)
-        | FaultFamily::App(_) => false,
+        | FaultFamily::App(_)
+        | FaultFamily::Deploy(_) => false,
     }
 }
 

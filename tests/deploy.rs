@@ -1,0 +1,321 @@
+//! The `deploy` fault against a real compose project: two api replicas
+//! behind the demo's load balancer, rolled to `gameday-demo:v2` and back
+//! under a load probe (every request's outcome counted, the version switch
+//! seen by a probe, both times measured), `rolling` and `recreate` side by
+//! side; a release that never gets healthy, rolled back; the runner
+//! SIGKILLed mid-deploy, rolled back by its watchdog. After each, compose
+//! still lists the very containers it started, running v1, and nothing of
+//! the deploy is left.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+
+const COMPOSE: &str = r#"version: "2.4"
+services:
+  store:
+    image: gameday-demo:latest
+    command: ["store", "--listen", "0.0.0.0:7000"]
+  api:
+    image: gameday-demo:latest
+    command: ["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"]
+    scale: 2
+    healthcheck:
+      test: ["CMD", "/gameday-demo", "connect", "127.0.0.1:8080", "500"]
+      interval: 1s
+      timeout: 1s
+      retries: 2
+  lb:
+    image: gameday-demo:latest
+    command: ["lb", "--listen", "0.0.0.0:8080", "--backend", "api:8080"]
+    ports: ["127.0.0.1:${GAMEDAY_TEST_PORT}:8080"]
+"#;
+
+/// The stack, its compose file's directory, and the lb's port.
+fn stack(prefix: &str) -> (ComposeStack, tempfile::TempDir, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let file: PathBuf = dir.path().join("docker-compose.yml");
+    std::fs::write(&file, COMPOSE).unwrap();
+    let port = free_port();
+    let stack = ComposeStack::up(
+        prefix,
+        &[file],
+        &["store", "api", "lb"],
+        &[("GAMEDAY_TEST_PORT", port.to_string())],
+    );
+    wait_until("both api replicas healthy", Duration::from_secs(30), || {
+        api_replicas(&stack.name)
+            .iter()
+            .filter(|(_, _, health)| health == "healthy")
+            .count()
+            == 2
+    });
+    wait_until("the lb answering", Duration::from_secs(15), || {
+        http_ok(port, "/version", Duration::from_secs(1))
+    });
+    (stack, dir, port)
+}
+
+/// Every container of the project's `api` service: (id, image, health).
+fn api_replicas(project: &str) -> Vec<(String, String, String)> {
+    let ids = docker(&[
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+        "--filter",
+        "label=com.docker.compose.service=api",
+    ]);
+    let mut replicas: Vec<(String, String, String)> = ids
+        .lines()
+        .map(|id| {
+            let shown = docker(&[
+                "inspect",
+                "-f",
+                "{{.Config.Image}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}",
+                id,
+            ]);
+            let mut parts = shown.split_whitespace();
+            (
+                id.to_string(),
+                parts.next().unwrap_or("").to_string(),
+                parts.next().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    replicas.sort();
+    replicas
+}
+
+/// Containers a deploy created (labelled `gameday.deploy`) or set aside
+/// (`-gameday-kept-`) in the project.
+fn deploy_leftovers(project: &str) -> Vec<String> {
+    let filter = format!("label=com.docker.compose.project={project}");
+    docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}} {{.Labels}}"])
+        .lines()
+        .filter(|l| l.contains("gameday.deploy=") || l.contains("-gameday-kept-"))
+        .map(String::from)
+        .collect()
+}
+
+/// After a rollback: compose lists the same two containers as before,
+/// healthy, from v1; nothing of the deploy is left.
+fn assert_rolled_back(stack: &ComposeStack, before: &[(String, String, String)]) {
+    wait_until("both replicas healthy again", Duration::from_secs(30), || {
+        api_replicas(&stack.name)
+            .iter()
+            .all(|(_, _, health)| health == "healthy")
+    });
+    let after = api_replicas(&stack.name);
+    assert_eq!(
+        after.iter().map(|r| (&r.0, &r.1)).collect::<Vec<_>>(),
+        before.iter().map(|r| (&r.0, &r.1)).collect::<Vec<_>>(),
+        "the replicas compose started, from their image"
+    );
+    assert!(
+        deploy_leftovers(&stack.name).is_empty(),
+        "{:?}",
+        deploy_leftovers(&stack.name)
+    );
+    let listed = run(stack.compose().args(["ps", "-q", "api"]));
+    let mut listed: Vec<&str> = listed.lines().collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        before.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        "docker-compose ps lists them as its own"
+    );
+}
+
+fn deploy_gameday(project: &str, port: u16, scenarios: &str) -> String {
+    format!(
+        r#"gameday: deploy and rollback
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 2s, cooldown: 2s }}
+probes:
+  traffic:
+    load:
+      http: {{ url: "http://127.0.0.1:{port}/version", expect_status: 200 }}
+      rate: 100/s
+      connections: 64
+      timeout: 5s
+  v1:
+    http: {{ url: "http://127.0.0.1:{port}/version", body_contains: '"version":"1"' }}
+    every: 100ms
+scenarios:
+{scenarios}"#
+    )
+}
+
+fn check<'a>(
+    all: &'a [(String, String, String, Option<f64>)],
+    text: &str,
+) -> &'a (String, String, String, Option<f64>) {
+    all.iter()
+        .find(|c| c.0.contains(text))
+        .unwrap_or_else(|| panic!("no check `{text}` in {all:#?}"))
+}
+
+#[test]
+fn a_rolling_deploy_under_load_loses_no_request_and_rolls_back_to_the_same_containers() {
+    if !docker_available() {
+        return;
+    }
+    let (stack, _dir, port) = stack("gdt-deploy");
+    let before = api_replicas(&stack.name);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let (_g, file) = gameday_file(&deploy_gameday(
+        &stack.name,
+        port,
+        r#"
+  - name: rolling deploy
+    fault:
+      deploy: { service: api, image: "gameday-demo:v2", wait: healthy, timeout: 30s, deploy_time: "< 60s", rollback_time: "< 60s" }
+    duration: 3s
+    expect:
+      - { probe: v1, during: fault, success_rate: "< 1%" }
+  - name: recreate deploy
+    fault:
+      deploy: { service: api, image: "gameday-demo:v2", strategy: recreate, timeout: 30s, deploy_time: "< 60s", rollback_time: "< 60s" }
+    duration: 3s
+"#,
+    ));
+    let plan = gameday_plan(&file);
+    assert_exit(&plan, 0);
+    let shown = text(&plan);
+    assert!(shown.contains("one replica at a time, in this order:"), "{shown}");
+    assert!(shown.contains("every replica at once:"), "{shown}");
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &file, 240);
+    assert_exit(&output, 0);
+    let dir = run_dir(out.path());
+    let result = result_json(&dir);
+    assert_rolled_back(&stack, &before);
+
+    // Every request of the load probe was counted, and none failed, through
+    // two deploys and two rollbacks.
+    let traffic = result["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "traffic")
+        .unwrap_or_else(|| panic!("{:#}", result["probes"]));
+    let shown = traffic.to_string();
+    let requests = traffic["load"]["requests"].as_u64().unwrap_or(0);
+    let failed = traffic["load"]["failed"].as_u64().unwrap_or(u64::MAX);
+    assert!(requests > 1000, "{shown}");
+    assert_eq!(failed, 0, "{shown}");
+
+    // Both deploys and rollbacks timed, on both replicas.
+    let all = expectations(&result);
+    for (scenario, check_of) in [("rolling", 0), ("recreate", 2)] {
+        let deploy = &all.iter().filter(|c| c.0.contains("deploy_time")).collect::<Vec<_>>()
+            [check_of / 2];
+        let rollback = &all
+            .iter()
+            .filter(|c| c.0.contains("rollback_time"))
+            .collect::<Vec<_>>()[check_of / 2];
+        for c in [deploy, rollback] {
+            assert_eq!(c.1, "met", "{scenario}: {c:?}");
+            assert!(c.2.contains("over 2 replicas"), "{scenario}: {c:?}");
+            assert!(c.3.unwrap() > 0.0, "{scenario}: {c:?}");
+        }
+        eprintln!("{scenario}: deploy {:?} ms, rollback {:?} ms", deploy.3, rollback.3);
+    }
+    // The version switch, as a client saw it: v1 no longer answered while
+    // v2 was deployed, and answered again after the rollback.
+    let v1 = check(&all, "v1");
+    assert_eq!(v1.1, "met", "{v1:?}");
+    let timeline = result["scenarios"][0]["timeline"].to_string();
+    let gone = timeline.find("probe v1: failing").unwrap_or_else(|| panic!("{timeline}"));
+    assert!(timeline[gone..].contains("probe v1: ok"), "{timeline}");
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("deploy_time < 1m"), "{report}");
+}
+
+#[test]
+fn a_release_that_never_gets_healthy_fails_the_deploy_and_everything_is_rolled_back() {
+    if !docker_available() {
+        return;
+    }
+    let (stack, _dir, port) = stack("gdt-deploy-bad");
+    let before = api_replicas(&stack.name);
+    let (_g, file) = gameday_file(&deploy_gameday(
+        &stack.name,
+        port,
+        r#"
+  - name: broken release
+    fault:
+      deploy: { service: api, image: "gameday-demo:broken", wait: healthy, timeout: 4s }
+    duration: 2s
+"#,
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &file, 120);
+    assert_ne!(output.status.code(), Some(0), "{}", text(&output));
+    let result = result_json(&run_dir(out.path()));
+    let faults = result["scenarios"][0]["faults"].to_string();
+    assert!(faults.contains("not healthy within 4s"), "{faults}");
+    assert_rolled_back(&stack, &before);
+    // The lb never ran out of a v1 replica: no request failed.
+    assert_eq!(
+        result["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "traffic")
+            .unwrap()["load"]["failed"]
+            .as_u64(),
+        Some(0),
+        "{:#}",
+        result["probes"]
+    );
+}
+
+#[test]
+fn a_runner_killed_mid_deploy_leaves_v1_on_every_replica_after_its_watchdog() {
+    if !docker_available() {
+        return;
+    }
+    let (stack, _dir, port) = stack("gdt-deploy-kill");
+    let before = api_replicas(&stack.name);
+    let (_g, file) = gameday_file(&deploy_gameday(
+        &stack.name,
+        port,
+        r#"
+  - name: broken release, runner killed
+    fault:
+      deploy: { service: api, image: "gameday-demo:broken", wait: healthy, timeout: 60s }
+    duration: 2s
+"#,
+    ));
+    let out = tempfile::tempdir().unwrap();
+    // Killed while the first replica's replacement waits to be healthy.
+    kill_runner_once(&file, out.path(), || {
+        !deploy_leftovers(&stack.name).is_empty()
+            && api_replicas(&stack.name)
+                .iter()
+                .any(|(_, image, _)| image == "gameday-demo:broken")
+    });
+    let rolled_back = || {
+        let now = api_replicas(&stack.name);
+        now.iter().map(|r| &r.0).eq(before.iter().map(|r| &r.0))
+            && now.iter().all(|(_, _, health)| health == "healthy")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !rolled_back() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not rolled back: {:?}\n{}",
+            api_replicas(&stack.name),
+            journal_text(out.path())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_rolled_back(&stack, &before);
+    assert_recover_says_the_watchdog_reverted(out.path());
+}

@@ -56,6 +56,9 @@ pub mod record {
     pub mod journal {
         pub use crate::record::journal::{Journal, JournalEntry, read, unfinished};
     }
+    pub mod versions {
+        pub use crate::record::versions::{VersionChange, VersionsServed};
+    }
 }
 
 use crate::record::annotations::Annotations;
@@ -131,6 +134,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
                 latency_p50_ms: None,
                 latency_p99_ms: None,
                 load: None,
+                versions: None,
             })
             .collect(),
         samples_file: "samples.jsonl".into(),

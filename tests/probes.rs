@@ -3,13 +3,16 @@
 //! (matching lines per window), `prometheus` (an instant query on a
 //! Prometheus server scraping the demo api) and `alert` (Alertmanager says
 //! the alert fired). Each test kills the store and checks that every probe
-//! saw it, and that the store runs again afterwards.
+//! saw it, and that the store runs again afterwards. And an http probe's
+//! `version` against a server in the test that deploys and rolls back.
 
 mod common;
 
 use std::path::Path;
 use std::process::{Child, Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 
@@ -616,4 +619,286 @@ scenarios:
     // And no exec ran into a paused container: none failed another way.
     let refused = samples.matches("is paused").count();
     assert_eq!(refused, 0, "an exec reached a paused container");
+}
+
+/// A service being deployed, on 127.0.0.1 in the test process: version 1
+/// from its first request, then 503s without a version (the deploy), then
+/// version 2 from `TO_V2`, and version 1 again from `BACK_TO_V1` (the
+/// rollback). `/version` answers JSON, `/` a page naming its version.
+/// Stopped when dropped.
+struct Deployed {
+    port: u16,
+    first: Arc<OnceLock<(Instant, SystemTime)>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+const DEPLOYING: Duration = Duration::from_millis(3000);
+const TO_V2: Duration = Duration::from_millis(3600);
+const BACK_TO_V1: Duration = Duration::from_millis(7000);
+
+impl Deployed {
+    fn start() -> Deployed {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let first: Arc<OnceLock<(Instant, SystemTime)>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (first, stop) = (first.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        let since = first.get_or_init(|| (Instant::now(), SystemTime::now()));
+                        answer(stream, since.0.elapsed());
+                    }
+                }
+            })
+        };
+        Deployed {
+            port,
+            first,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// When the server's phases began, wall clock: its first request's time plus `after`.
+    fn wall(&self, after: Duration) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::<chrono::Utc>::from(self.first.get().expect("no request came").1 + after)
+    }
+}
+
+fn answer(mut stream: std::net::TcpStream, since: Duration) {
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let json = String::from_utf8_lossy(&request).starts_with("GET /version ");
+    let version = if since < DEPLOYING {
+        Some(1)
+    } else if since < TO_V2 {
+        None
+    } else if since < BACK_TO_V1 {
+        Some(2)
+    } else {
+        Some(1)
+    };
+    let (status, body) = match (version, json) {
+        (None, _) => ("503 Service Unavailable", "deploying".to_string()),
+        (Some(v), true) => (
+            "200 OK",
+            format!(r#"{{"build":{{"version":{v},"sha":"abc"}}}}"#),
+        ),
+        (Some(v), false) => ("200 OK", format!("<h1>shop api v{v}</h1>")),
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+impl Drop for Deployed {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept so the thread sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A deploy and its rollback seen by two http probes with `version`: one
+/// reads a JSON field, one looks for texts in a page. result.json lists the
+/// changes when they happened (the 503s of the deploy end no version),
+/// the samples carry the version, the reports and the plan say it.
+#[test]
+fn http_probes_with_version_say_which_version_answered_from_when() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("version");
+    let store = project.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
+    let server = Deployed::start();
+    let port = server.port;
+    let (_dir, file) = gameday_file(&format!(
+        r#"gameday: Deploy and rollback
+scope: {{ compose_project: {project} }}
+defaults: {{ baseline: 1s, cooldown: 2s }}
+probes:
+  api-version: {{ http: {{ url: "http://127.0.0.1:{port}/version", version: {{ json: build.version }} }}, every: 100ms }}
+  api-page: {{ http: {{ url: "http://127.0.0.1:{port}/", version: {{ contains: [v2, v1] }} }}, every: 100ms }}
+scenarios:
+  - name: Deploy while the store is paused
+    fault: {{ pause: {{ service: store }} }}
+    duration: 7s
+    expect:
+      - {{ probe: api-version, during: before, success_rate: ">= 100%" }}
+"#,
+        project = project.name
+    ));
+    let plan = gameday_plan(&file);
+    assert_exit(&plan, 0);
+    let plan_text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan_text.contains("version: JSON field `build.version`")
+            && plan_text.contains(r#"version: the first of "v2", "v1" the body contains"#),
+        "{plan_text}"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &file, 90);
+    assert_exit(&output, 0);
+    assert_eq!(store.state(), "running", "the pause was not reverted");
+    let dir = run_dir(out.path());
+    let result = result_json(&dir);
+    let started = chrono::DateTime::parse_from_rfc3339(result["started_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let probe = |name: &str| {
+        result["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no probe {name}"))
+            .clone()
+    };
+    // Which version answered from when: (version, again, wall time).
+    let changes = |name: &str| -> Vec<(String, bool, chrono::DateTime<chrono::Utc>, f64)> {
+        probe(name)["versions"]["changes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no versions: {}", probe(name)))
+            .iter()
+            .map(|c| {
+                let at = chrono::DateTime::parse_from_rfc3339(c["at"].as_str().unwrap())
+                    .unwrap()
+                    .with_timezone(&chrono::Utc);
+                (
+                    c["version"].as_str().unwrap().to_string(),
+                    c["again"].as_bool().unwrap_or(false),
+                    at,
+                    c["t_ms"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let to_v2 = server.wall(TO_V2);
+    let back = server.wall(BACK_TO_V1);
+    // Within a probe's period (100 ms) of the switch, with room for a busy
+    // machine; never before it (the clocks agree to a few ms).
+    let soon_after = |at: chrono::DateTime<chrono::Utc>, switch: chrono::DateTime<chrono::Utc>| {
+        let late = (at - switch).num_milliseconds();
+        (-50..=1500).contains(&late)
+    };
+    for (name, v1, v2) in [("api-version", "1", "2"), ("api-page", "v1", "v2")] {
+        let seen = changes(name);
+        let versions: Vec<(&str, bool)> = seen.iter().map(|c| (c.0.as_str(), c.1)).collect();
+        assert_eq!(
+            versions,
+            [(v1, false), (v2, false), (v1, true)],
+            "{name}: {seen:?}"
+        );
+        assert!(
+            seen[0].3 < 2000.0,
+            "{name}: version 1 from the start: {seen:?}"
+        );
+        assert!(
+            soon_after(seen[1].2, to_v2),
+            "{name}: v2 at {} for {to_v2}",
+            seen[1].2
+        );
+        assert!(
+            soon_after(seen[2].2, back),
+            "{name}: v1 at {} for {back}",
+            seen[2].2
+        );
+        // The offset and the wall time say the same moment.
+        for c in &seen {
+            let since_start = (c.2 - started).num_milliseconds() as f64;
+            assert!((since_start - c.3).abs() < 100.0, "{name}: {c:?}");
+        }
+        assert_eq!(probe(name)["versions"].get("unlisted"), None);
+    }
+
+    // The samples carry the version; the deploy's 503s have none and failed.
+    let samples = std::fs::read_to_string(dir.join("samples.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = samples
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r["probe"] == "api-version")
+        .collect();
+    let deploying: Vec<&serde_json::Value> = rows.iter().filter(|r| r["status"] == 503).collect();
+    assert!(
+        deploying.len() >= 3,
+        "{} samples of the deploy",
+        deploying.len()
+    );
+    assert!(
+        deploying
+            .iter()
+            .all(|r| r["ok"] == false && r.get("version").is_none())
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r["status"] == 200)
+            .all(|r| r["ok"] == true && (r["version"] == "1" || r["version"] == "2")),
+        "a 200 without its version"
+    );
+
+    // The scenario's timeline and the reports say it.
+    let timeline = result["scenarios"][0]["timeline"].to_string();
+    assert!(
+        timeline.contains("probe api-version: version 2 answers"),
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains("probe api-page: version v1 answers again"),
+        "{timeline}"
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let offset = |name: &str, i: usize| {
+        probe(name)["versions"]["changes"][i]["offset"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let served = &md[md.find("## Versions served").expect("no versions section")..];
+    let line = served
+        .lines()
+        .find(|l| l.starts_with("- api-version: "))
+        .unwrap_or_else(|| panic!("no versions line:\n{md}"));
+    assert!(
+        line.starts_with(&format!(
+            "- api-version: version 1 from {} (",
+            offset("api-version", 0)
+        )) && line.contains(&format!(", version 2 from {} (", offset("api-version", 1)))
+            && line.contains(&format!(
+                ", version 1 again from {} (",
+                offset("api-version", 2)
+            )),
+        "{line}"
+    );
+    assert!(
+        md.contains(&format!(
+            "- `{}` version: probe api-page: version v2 answers",
+            offset("api-page", 1)
+        )),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Versions served</h2>")
+            && html.contains("version <strong>2</strong> from ")
+    );
 }

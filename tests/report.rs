@@ -17,6 +17,7 @@ use gameday::testing::record::annotations::Annotations;
 use gameday::testing::record::followup::{FollowUp, FollowUpState, TicketTarget};
 use gameday::testing::record::journal::JournalEntry;
 use gameday::testing::record::result::*;
+use gameday::testing::record::versions::{VersionChange, VersionsServed};
 use gameday::testing::record::{RunRecord, SampleRow, Samples};
 use gameday::testing::report::{Format, render, render_markdown};
 
@@ -171,6 +172,7 @@ fn fixed_result() -> RunResult {
             latency_p50_ms: Some(12.0),
             latency_p99_ms: Some(1001.0),
             load: None,
+            versions: None,
         }],
         samples_file: "samples.jsonl".into(),
         faults_left: vec![],
@@ -266,6 +268,94 @@ fn a_flapping_probe_folds_into_one_line_of_the_event_timeline() {
     // The HTML's timeline folds the same way.
     let html = render(&record, Format::Html, None).unwrap();
     assert_eq!(html.matches("probe login flapped 597 times").count(), 1);
+}
+
+#[test]
+fn the_reports_say_which_version_answered_from_when() {
+    let mut record = fixed_record();
+    let start = record.result.started_at;
+    let change = |version: &str, t_ms: f64, again: bool| VersionChange {
+        version: version.into(),
+        t_ms,
+        offset: format!("+{:.1}s", t_ms / 1000.0),
+        at: start + chrono::Duration::milliseconds(t_ms as i64),
+        again,
+    };
+    let probe = |name: &str, versions: VersionsServed| ProbeSummary {
+        name: name.into(),
+        kind: "http".into(),
+        every_ms: 250.0,
+        samples: 160,
+        ok: 150,
+        failed: 10,
+        latency_p50_ms: Some(2.0),
+        latency_p99_ms: Some(9.0),
+        load: None,
+        versions: Some(versions),
+    };
+    record.result.probes.push(probe(
+        "api-version",
+        VersionsServed {
+            changes: vec![
+                change("1", 3.0, false),
+                change("2", 12_400.0, false),
+                change("1", 36_050.0, true),
+            ],
+            unlisted: 0,
+            last: None,
+        },
+    ));
+    record.result.probes.push(probe(
+        "canary",
+        VersionsServed {
+            changes: vec![change("blue", 1_000.0, false)],
+            unlisted: 311,
+            last: Some(change("green", 40_000.0, true)),
+        },
+    ));
+    record
+        .result
+        .probes
+        .push(probe("silent", VersionsServed::default()));
+
+    let md = render(&record, Format::Md, None).unwrap();
+    let section = &md[md.find("## Versions served").unwrap()..md.find("## Probes").unwrap()];
+    let lines: Vec<&str> = section.lines().filter(|l| l.starts_with("- ")).collect();
+    assert_eq!(
+        lines,
+        [
+            "- api-version: version 1 from +0.0s (10:00:00.003), version 2 from +12.4s (10:00:12.400), version 1 again from +36.0s (10:00:36.050)",
+            "- canary: version blue from +1.0s (10:00:01.000); then 311 more changes (not listed), the last to version green at +40.0s",
+            "- silent: no version read",
+        ],
+        "{section}"
+    );
+    // Each change is a line of the timeline of every event, in time order.
+    let events = &md[md.find("## Timeline of every event").unwrap()..];
+    let versions: Vec<&str> = events
+        .lines()
+        .filter(|l| l.contains("` version: "))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            "- `+0.0s` version: probe api-version: version 1 answers",
+            "- `+1.0s` version: probe canary: version blue answers",
+            "- `+12.4s` version: probe api-version: version 2 answers",
+            "- `+36.0s` version: probe api-version: version 1 answers again",
+            "- `+40.0s` version: probe canary: 311 more version changes (not listed), the last to version green",
+        ]
+    );
+    let html = render(&record, Format::Html, None).unwrap();
+    assert!(html.contains("<h2>Versions served</h2>"), "no section");
+    assert!(html.contains("version <strong>2</strong> from +12.4s"));
+    assert!(html.contains("version <strong>1</strong> again from +36.0s"));
+    assert!(
+        html.contains("<span class=\"kind\">version</span> probe api-version: version 2 answers")
+    );
+    // A run without a version probe has no such section.
+    let plain = render(&fixed_record(), Format::Md, None).unwrap();
+    assert!(!plain.contains("Versions served") && !plain.contains("` version: "));
 }
 
 #[test]
@@ -496,6 +586,7 @@ fn fixed_record() -> RunRecord {
         latency_p50_ms: None,
         latency_p99_ms: None,
         load: None,
+        versions: None,
     });
     let samples = Samples::memory(fixed_samples(&result));
     let journal = fixed_journal(&result);

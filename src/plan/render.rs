@@ -486,6 +486,9 @@ fn http_probe_text(h: &HttpProbe) -> String {
     if let Some(b) = &h.body_contains {
         let _ = write!(s, ", body contains {b:?}");
     }
+    if let Some(v) = &h.version {
+        let _ = write!(s, ", version: {v}");
+    }
     if !h.headers.is_empty() {
         let _ = write!(
             s,

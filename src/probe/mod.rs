@@ -5,13 +5,15 @@
 //! the next tick, nor any other probe, nor the fault schedule: every run is
 //! its own task. HTTP, TCP and container probes live here; commands
 //! ([`command`]), logs ([`logs`]) and Prometheus/Alertmanager ([`metrics`])
-//! in their own files, and the load generator in [`load`], whose samples
-//! are per-interval aggregates.
+//! in their own files, the version an http answer carries in [`version`],
+//! and the load generator in [`load`], whose samples are per-interval
+//! aggregates.
 
 mod command;
 pub(crate) mod load;
 mod logs;
 mod metrics;
+mod version;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +74,9 @@ pub struct ProbeSample {
     /// none of its requests failed, `latency_ms` is its median.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<Box<load::LoadTally>>,
+    /// http with `version`: the version that answered, read from the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 impl ProbeSample {
@@ -345,6 +350,7 @@ impl ProbeRunner {
                 sample.oom_killed = result.oom_killed;
                 sample.cpu_pct = result.cpu_pct;
                 sample.memory_bytes = result.memory_bytes;
+                sample.version = result.version;
             }
         }
         sample
@@ -438,6 +444,7 @@ struct ProbeOutcome {
     oom_killed: Option<bool>,
     cpu_pct: Option<f64>,
     memory_bytes: Option<u64>,
+    version: Option<String>,
 }
 
 impl ProbeOutcome {
@@ -495,9 +502,18 @@ async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> ProbeOutcome {
                 };
             }
         }
+    } else if spec.version.is_some() {
+        // Only the version wants it: its start, and a body that cannot be
+        // read has no version but fails nothing (the status decides).
+        version::read_body(response, version::BODY_LIMIT).await.ok()
     } else {
         None
     };
+    let version = spec
+        .version
+        .as_ref()
+        .zip(body.as_deref())
+        .and_then(|(from, body)| version::read(from, body));
     let mut error = None;
     if !spec.expect_status.matches(status) {
         error = Some(format!("expected {}", spec.expect_status));
@@ -510,6 +526,7 @@ async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> ProbeOutcome {
         ok: error.is_none(),
         status: Some(status),
         error,
+        version,
         ..Default::default()
     }
 }

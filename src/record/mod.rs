@@ -2,7 +2,8 @@
 //! other command reads back. [`result`] (`result.json`, versioned),
 //! [`journal`] (`journal.jsonl`, fsynced, the basis of recovery),
 //! [`samples`] (`samples.jsonl`, written as samples arrive, read as a stream) and [`annotations`] (`annotations.json`,
-//! added after the run). `run` writes them; `report`, `history` and
+//! added after the run); [`versions`] folds which version of a service
+//! answered when into the result. `run` writes them; `report`, `history` and
 //! `recover` read them, through [`confined`] where a run directory may
 //! come from elsewhere (nothing it names leads out of it, only regular
 //! files of a bounded size are read, a planted link is never written
@@ -19,6 +20,7 @@ pub(crate) mod followup;
 pub(crate) mod journal;
 pub(crate) mod result;
 pub(crate) mod samples;
+pub(crate) mod versions;
 pub(crate) mod views;
 
 use std::path::{Path, PathBuf};

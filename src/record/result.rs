@@ -467,6 +467,9 @@ pub struct ProbeSummary {
     /// A load probe's requests over the whole run (its `samples` are intervals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadFigures>,
+    /// An http probe with `version`: which version answered from when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<super::versions::VersionsServed>,
 }
 
 /// What a load probe did over the run, from its intervals merged.

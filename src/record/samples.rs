@@ -76,6 +76,8 @@ struct Line<'a> {
     memory_bytes: Option<u64>,
     #[serde(default)]
     load: Option<Box<crate::probe::load::LoadTally>>,
+    #[serde(default)]
+    version: Option<String>,
 }
 
 /// Appends samples to `samples.jsonl` as they arrive, buffered.
@@ -215,6 +217,7 @@ impl Samples {
                         cpu_pct: line.cpu_pct,
                         memory_bytes: line.memory_bytes,
                         load: line.load,
+                        version: line.version,
                     };
                     f(&line.probe, &sample);
                 }
@@ -534,6 +537,7 @@ mod tests {
             oom_killed: Some(true),
             cpu_pct: Some(151.5),
             memory_bytes: Some(200 << 20),
+            version: Some("2.4.1".into()),
             ..Default::default()
         };
         let path = dir.path().join("full.jsonl");

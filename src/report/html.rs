@@ -1,8 +1,9 @@
 //! What the reports add to the result: the charts of each scenario (HTML,
 //! handed to the template as `html`) and the timeline of every journalled
-//! event and note (`events`, for every template). Both come from one pass
-//! over `samples.jsonl` ([`prepare`]), folded as it is read: a run of a
-//! day renders in the memory of a run of a minute.
+//! event and note, and of each change of the version answering a probe
+//! (`events`, for every template). The charts and the flap lines come from
+//! one pass over `samples.jsonl` ([`prepare`]), folded as it is read: a run
+//! of a day renders in the memory of a run of a minute.
 
 use std::collections::{HashMap, HashSet};
 
@@ -401,6 +402,18 @@ fn events(record: &RunRecord, folded: &HashSet<usize>, flaps: Vec<(f64, String)>
                 text,
             },
         ));
+    }
+    for p in &result.probes {
+        for (change, text) in p.versions.iter().flat_map(|v| v.lines(&p.name)) {
+            events.push((
+                change.at,
+                EventRow {
+                    offset: offset(change.at),
+                    kind: "version".into(),
+                    text,
+                },
+            ));
+        }
     }
     for note in &record.annotations.notes {
         events.push((

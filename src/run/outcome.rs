@@ -10,13 +10,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::expect::{self, Windows};
-use crate::gameday::model::Window;
+use crate::gameday::model::{ProbeKind, Window};
 use crate::plan::Plan;
 use crate::probe::ProbeSample;
 use crate::record::Samples;
 use crate::record::flaps::{self, Change, FlapCount};
 use crate::record::result::*;
 use crate::record::samples::StartOrder;
+use crate::record::versions::{VersionTrack, VersionsServed};
 
 /// How a scenario's walk ended, before its expectations are evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +99,8 @@ pub(crate) fn outcome(summary: &Summary, aborted: bool, faults_left: bool) -> Ru
 
 /// What one pass over the samples folds them into: per scenario its
 /// expectations and the before/during/after summary of each probe, per
-/// probe its totals and latency sketch, and the probes' state changes.
+/// probe its totals, latency sketch and the versions that answered, and
+/// the probes' state changes.
 struct Folds {
     /// Every expectation of every scenario that has windows, with its
     /// scenario's place in `runs` and its probe.
@@ -110,6 +112,8 @@ struct Folds {
     totals: Vec<(usize, usize, expect::Sketch)>,
     /// Per load probe: its intervals merged.
     loads: Vec<Option<crate::probe::load::LoadTally>>,
+    /// Per http probe with `version`: the versions that answered.
+    versions: Vec<Option<VersionTrack>>,
     /// Per probe, which `checks` and which `effects` (scenario, place) its
     /// samples feed: a sample visits only its own, not every scenario's.
     checks_of: Vec<Vec<usize>>,
@@ -137,6 +141,7 @@ impl Folds {
             effects,
             totals: vec![(0, 0, expect::Sketch::default()); probes],
             loads: vec![None; probes],
+            versions: Vec::new(),
             checks_of,
             effects_of,
         }
@@ -200,7 +205,15 @@ impl Folds {
                 None => Vec::new(),
             })
             .collect();
-        Folds::new(checks, effects, probes.len())
+        let versions = probes
+            .iter()
+            .map(|p| matches!(&p.kind, ProbeKind::Http(h) if h.version.is_some()))
+            .map(|tracked| tracked.then(VersionTrack::default))
+            .collect();
+        Folds {
+            versions,
+            ..Folds::new(checks, effects, probes.len())
+        }
     }
 }
 
@@ -210,7 +223,15 @@ impl Folds {
 pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
     let mut folds = Folds::of_runs(plan, &happened.runs);
     let changes = fold_samples(plan, &happened.samples, &mut folds);
-    let timeline = with_probe_changes(happened.timeline, changes, &happened.samples);
+    let versions: Vec<Option<VersionsServed>> = std::mem::take(&mut folds.versions)
+        .into_iter()
+        .map(|track| track.map(VersionTrack::finish))
+        .collect();
+    let mut timeline = happened.timeline;
+    for (p, served) in plan.gameday.probes.0.iter().zip(&versions) {
+        timeline.extend(served.iter().flat_map(|v| v.timeline(&p.name)));
+    }
+    let timeline = with_probe_changes(timeline, changes, &happened.samples);
     let Folds {
         checks,
         mut effects,
@@ -251,7 +272,7 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
         aborted_reason: happened.aborted_reason,
         steady_state: happened.steady,
         scenarios,
-        probes: probe_summaries(plan, totals, loads),
+        probes: probe_summaries(plan, totals, loads, versions),
         samples_file: crate::record::SAMPLES_FILE.to_string(),
         faults_left: happened.faults_left,
         observations: happened.observations,
@@ -260,9 +281,10 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
     }
 }
 
-/// One pass over the run's samples, in start order, into `folds`; returns
-/// each probe's state changes (ok <-> failing), in the order results were
-/// known (the file's), with the timeline line each would add.
+/// One pass over the run's samples, in start order, into `folds` (the
+/// versions answering as results were known); returns each probe's state
+/// changes (ok <-> failing), in the order results were known (the file's),
+/// with the timeline line each would add.
 fn fold_samples<'p>(
     plan: &'p Plan,
     samples: &Samples,
@@ -299,6 +321,9 @@ fn fold_samples<'p>(
                 Change { t_ms, probe: name },
             ));
             last[i] = Some(sample.ok);
+        }
+        if let Some(track) = &mut folds.versions[i] {
+            track.push(sample);
         }
         orders[i].push(sample.clone(), |s| folds.push(i, &s));
     });
@@ -364,6 +389,7 @@ fn probe_summaries(
     plan: &Plan,
     totals: Vec<(usize, usize, expect::Sketch)>,
     loads: Vec<Option<crate::probe::load::LoadTally>>,
+    versions: Vec<Option<VersionsServed>>,
 ) -> Vec<ProbeSummary> {
     plan.gameday
         .probes
@@ -371,7 +397,8 @@ fn probe_summaries(
         .iter()
         .zip(totals)
         .zip(loads)
-        .map(|((p, (n, ok, latencies)), load)| {
+        .zip(versions)
+        .map(|(((p, (n, ok, latencies)), load), versions)| {
             let has_latency = p.kind.has_latency();
             ProbeSummary {
                 name: p.name.clone(),
@@ -383,6 +410,7 @@ fn probe_summaries(
                 latency_p50_ms: has_latency.then(|| latencies.percentile(50.0)).flatten(),
                 latency_p99_ms: has_latency.then(|| latencies.percentile(99.0)).flatten(),
                 load: load.as_ref().map(LoadFigures::of),
+                versions,
             }
         })
         .collect()

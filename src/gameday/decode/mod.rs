@@ -34,7 +34,7 @@ pub(crate) use {
     expect::{EXPECT_COMMON_KEYS, HALT_KEYS},
     faults::fault_keys,
     file::{DEFAULTS_KEYS, DOCKER_KEYS, GAMEDAY_KEYS, HOST_KEYS, SCOPE_KEYS, SSH_KEYS, TLS_KEYS},
-    probes::{PROBE_COMMON_KEYS, TARGET_KEYS, probe_keys},
+    probes::{PROBE_COMMON_KEYS, TARGET_KEYS, VERSION_KEYS, probe_keys},
     scenarios::SCENARIO_KEYS,
 };
 

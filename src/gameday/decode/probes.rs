@@ -14,9 +14,12 @@ const HTTP_KEYS: &[&str] = &[
     "body",
     "expect_status",
     "body_contains",
+    "version",
 ];
+/// Where an http probe reads the version (one of them).
+pub(crate) const VERSION_KEYS: &[&str] = &["json", "contains"];
 const TCP_KEYS: &[&str] = &["address"];
-/// A load probe's request: an http probe's keys but `body_contains`.
+/// A load probe's request: an http probe's keys but `body_contains` and `version`.
 pub(super) const LOAD_HTTP_KEYS: &[&str] = &["url", "method", "headers", "body", "expect_status"];
 const EXEC_KEYS: &[&str] = &["command"];
 const LOGS_KEYS: &[&str] = &["pattern"];
@@ -255,6 +258,7 @@ impl Decoder<'_> {
         let body_contains = obj
             .get("body_contains")
             .and_then(|n| self.text(n, "`body_contains`"));
+        let version = optional(obj.get("version").map(|n| self.version_from(n, what)));
         Some(HttpProbe {
             url: url?,
             method: method?,
@@ -262,7 +266,86 @@ impl Decoder<'_> {
             body,
             expect_status: expect_status?,
             body_contains,
+            version: version?,
         })
+    }
+
+    /// `version: { json: build.version }` or `version: { contains: [v1, v2] }`.
+    fn version_from(&mut self, node: &Node, what: &str) -> Option<VersionFrom> {
+        let what = format!("`version` of the http check of {what}");
+        let example = "write `version: { json: version }` (a field of a JSON body) or `version: { contains: [v1, v2] }`";
+        if !matches!(node.value, Value::Map(_) | Value::Null) {
+            self.error_hint(
+                node.pos,
+                format!("expected {what} as a mapping, found {}", node.value.kind()),
+                example,
+            );
+            return None;
+        }
+        let obj = self.obj(node, &what, VERSION_KEYS)?;
+        match obj.present(VERSION_KEYS).as_slice() {
+            [] if obj.had_unknown_key => None,
+            [] => {
+                self.error_hint(
+                    obj.pos,
+                    format!("{what} has neither `json` nor `contains`"),
+                    example,
+                );
+                None
+            }
+            [one] => {
+                let value = obj.get(&one.name)?;
+                if one.name == "json" {
+                    self.json_path(value).map(VersionFrom::Json)
+                } else {
+                    self.version_texts(value).map(VersionFrom::Contains)
+                }
+            }
+            [_, second, ..] => {
+                self.error_hint(
+                    second.pos,
+                    format!("{what} takes one of `json` and `contains`, not both"),
+                    "keep the one that reads the version this service answers with",
+                );
+                None
+            }
+        }
+    }
+
+    /// A dotted path into a JSON body: `version`, `build.version`, `builds.0.id`.
+    fn json_path(&mut self, node: &Node) -> Option<String> {
+        let path = self.name(node, "the JSON path")?;
+        if path.split('.').any(|part| part.trim().is_empty()) {
+            self.error_hint(
+                node.pos,
+                format!("`{path}` is not a dotted path to a JSON field"),
+                "write the field names from the top of the body, separated by dots, e.g. `version` or `build.version`",
+            );
+            return None;
+        }
+        Some(path)
+    }
+
+    /// The versions `contains` looks for, in order: a list, not empty.
+    fn version_texts(&mut self, node: &Node) -> Option<Vec<String>> {
+        let hint = "list the texts that tell the versions apart, e.g. `contains: [v1, v2]`";
+        let Value::Seq(items) = &node.value else {
+            self.error_hint(
+                node.pos,
+                format!("expected `contains` as a list, found {}", node.value.kind()),
+                hint,
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.error_hint(node.pos, "`contains` is empty", hint);
+            return None;
+        }
+        let texts: Vec<Option<String>> = items
+            .iter()
+            .map(|n| self.name(n, "a version text"))
+            .collect();
+        texts.into_iter().collect()
     }
 
     pub(super) fn exec_probe(
@@ -498,5 +581,38 @@ impl Decoder<'_> {
             },
             probe,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::gameday::model::*;
+
+    #[test]
+    fn an_http_probe_reads_its_version_from_a_json_field_or_listed_texts() {
+        let text = "gameday: g\nscope: { compose_project: p }\nprobes:\n  \
+            a: { http: { url: http://127.0.0.1:1/version, version: { json: build.version } } }\n  \
+            b: { http: { url: http://127.0.0.1:1/, version: { contains: [v2, 1] } } }\n  \
+            c: { http: { url: http://127.0.0.1:1/ } }\n\
+            scenarios:\n  - { name: s, fault: { pause: { service: a } }, duration: 1s }\n";
+        let g = crate::gameday::load_bytes("test.yaml", text.as_bytes(), &|_: &str| None)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let versions: Vec<Option<VersionFrom>> = g
+            .probes
+            .0
+            .iter()
+            .map(|p| match &p.kind {
+                ProbeKind::Http(h) => h.version.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            versions,
+            [
+                Some(VersionFrom::Json("build.version".into())),
+                Some(VersionFrom::Contains(vec!["v2".into(), "1".into()])),
+                None
+            ]
+        );
     }
 }

@@ -394,6 +394,7 @@ mod tests {
                 "keys of the `{kind}` probe"
             );
         }
+        assert_eq!(props(&defs["VersionFrom"]), set(&[VERSION_KEYS]));
         assert_eq!(props(&defs["Fault"]), set(&[FaultKind::KEYS]));
         for kind in FaultKind::ALL {
             assert_eq!(

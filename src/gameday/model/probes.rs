@@ -213,6 +213,37 @@ pub struct HttpProbe {
     /// The response body must contain this text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
+    /// Which version of the service answered, read from the body (its
+    /// first MiB): the report says which version answered from when.
+    /// A body without it leaves the sample without a version; it does not
+    /// fail the sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<VersionFrom>,
+}
+
+/// Where an http probe reads the version that answered: `{ json: version }`
+/// or `{ contains: [v1, v2] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum VersionFrom {
+    /// A field of the JSON body by its dotted path, e.g. `version` or
+    /// `build.version` (a number indexes a list: `builds.0.version`); a
+    /// string as it is, a number or a boolean as JSON writes it.
+    Json(String),
+    /// The first of these strings, in this order, that the body contains.
+    Contains(Vec<String>),
+}
+
+impl std::fmt::Display for VersionFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionFrom::Json(path) => write!(f, "JSON field `{path}`"),
+            VersionFrom::Contains(texts) => {
+                let quoted: Vec<String> = texts.iter().map(|t| format!("{t:?}")).collect();
+                write!(f, "the first of {} the body contains", quoted.join(", "))
+            }
+        }
+    }
 }
 
 impl Default for StatusSpec {

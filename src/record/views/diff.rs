@@ -262,6 +262,7 @@ mod tests {
             latency_p50_ms: None,
             latency_p99_ms: Some(p99),
             load: None,
+            versions: None,
         }
     }
 

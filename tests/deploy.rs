@@ -34,8 +34,9 @@ services:
     ports: ["127.0.0.1:${GAMEDAY_TEST_PORT}:8080"]
 "#;
 
-/// The stack, its compose file's directory, and the lb's port.
-fn stack(prefix: &str) -> (ComposeStack, tempfile::TempDir, u16) {
+/// The compose file's directory (dropped last: the stack's teardown reads
+/// the file), the stack, and the lb's port.
+fn stack(prefix: &str) -> (tempfile::TempDir, ComposeStack, u16) {
     let dir = tempfile::tempdir().unwrap();
     let file: PathBuf = dir.path().join("docker-compose.yml");
     std::fs::write(&file, COMPOSE).unwrap();
@@ -56,7 +57,7 @@ fn stack(prefix: &str) -> (ComposeStack, tempfile::TempDir, u16) {
     wait_until("the lb answering", Duration::from_secs(15), || {
         http_ok(port, "/version", Duration::from_secs(1))
     });
-    (stack, dir, port)
+    (dir, stack, port)
 }
 
 /// Every container of the project's `api` service: (id, image, health).
@@ -95,21 +96,32 @@ fn api_replicas(project: &str) -> Vec<(String, String, String)> {
 /// (`-gameday-kept-`) in the project.
 fn deploy_leftovers(project: &str) -> Vec<String> {
     let filter = format!("label=com.docker.compose.project={project}");
-    docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}} {{.Labels}}"])
-        .lines()
-        .filter(|l| l.contains("gameday.deploy=") || l.contains("-gameday-kept-"))
-        .map(String::from)
-        .collect()
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Names}} {{.Labels}}",
+    ])
+    .lines()
+    .filter(|l| l.contains("gameday.deploy=") || l.contains("-gameday-kept-"))
+    .map(String::from)
+    .collect()
 }
 
 /// After a rollback: compose lists the same two containers as before,
 /// healthy, from v1; nothing of the deploy is left.
 fn assert_rolled_back(stack: &ComposeStack, before: &[(String, String, String)]) {
-    wait_until("both replicas healthy again", Duration::from_secs(30), || {
-        api_replicas(&stack.name)
-            .iter()
-            .all(|(_, _, health)| health == "healthy")
-    });
+    wait_until(
+        "both replicas healthy again",
+        Duration::from_secs(30),
+        || {
+            api_replicas(&stack.name)
+                .iter()
+                .all(|(_, _, health)| health == "healthy")
+        },
+    );
     let after = api_replicas(&stack.name);
     assert_eq!(
         after.iter().map(|r| (&r.0, &r.1)).collect::<Vec<_>>(),
@@ -165,7 +177,7 @@ fn a_rolling_deploy_under_load_loses_no_request_and_rolls_back_to_the_same_conta
     if !docker_available() {
         return;
     }
-    let (stack, _dir, port) = stack("gdt-deploy");
+    let (_dir, stack, port) = stack("gdt-deploy");
     let before = api_replicas(&stack.name);
     assert_eq!(before.len(), 2, "{before:?}");
     let (_g, file) = gameday_file(&deploy_gameday(
@@ -187,7 +199,10 @@ fn a_rolling_deploy_under_load_loses_no_request_and_rolls_back_to_the_same_conta
     let plan = gameday_plan(&file);
     assert_exit(&plan, 0);
     let shown = text(&plan);
-    assert!(shown.contains("one replica at a time, in this order:"), "{shown}");
+    assert!(
+        shown.contains("one replica at a time, in this order:"),
+        "{shown}"
+    );
     assert!(shown.contains("every replica at once:"), "{shown}");
     let out = tempfile::tempdir().unwrap();
     let output = run_gameday(out.path(), &file, 240);
@@ -213,8 +228,10 @@ fn a_rolling_deploy_under_load_loses_no_request_and_rolls_back_to_the_same_conta
     // Both deploys and rollbacks timed, on both replicas.
     let all = expectations(&result);
     for (scenario, check_of) in [("rolling", 0), ("recreate", 2)] {
-        let deploy = &all.iter().filter(|c| c.0.contains("deploy_time")).collect::<Vec<_>>()
-            [check_of / 2];
+        let deploy = &all
+            .iter()
+            .filter(|c| c.0.contains("deploy_time"))
+            .collect::<Vec<_>>()[check_of / 2];
         let rollback = &all
             .iter()
             .filter(|c| c.0.contains("rollback_time"))
@@ -224,14 +241,19 @@ fn a_rolling_deploy_under_load_loses_no_request_and_rolls_back_to_the_same_conta
             assert!(c.2.contains("over 2 replicas"), "{scenario}: {c:?}");
             assert!(c.3.unwrap() > 0.0, "{scenario}: {c:?}");
         }
-        eprintln!("{scenario}: deploy {:?} ms, rollback {:?} ms", deploy.3, rollback.3);
+        eprintln!(
+            "{scenario}: deploy {:?} ms, rollback {:?} ms",
+            deploy.3, rollback.3
+        );
     }
     // The version switch, as a client saw it: v1 no longer answered while
     // v2 was deployed, and answered again after the rollback.
     let v1 = check(&all, "v1");
     assert_eq!(v1.1, "met", "{v1:?}");
     let timeline = result["scenarios"][0]["timeline"].to_string();
-    let gone = timeline.find("probe v1: failing").unwrap_or_else(|| panic!("{timeline}"));
+    let gone = timeline
+        .find("probe v1: failing")
+        .unwrap_or_else(|| panic!("{timeline}"));
     assert!(timeline[gone..].contains("probe v1: ok"), "{timeline}");
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(report.contains("deploy_time < 1m"), "{report}");
@@ -242,7 +264,7 @@ fn a_release_that_never_gets_healthy_fails_the_deploy_and_everything_is_rolled_b
     if !docker_available() {
         return;
     }
-    let (stack, _dir, port) = stack("gdt-deploy-bad");
+    let (_dir, stack, port) = stack("gdt-deploy-bad");
     let before = api_replicas(&stack.name);
     let (_g, file) = gameday_file(&deploy_gameday(
         &stack.name,
@@ -276,14 +298,9 @@ fn a_release_that_never_gets_healthy_fails_the_deploy_and_everything_is_rolled_b
     );
 }
 
-#[test]
-fn a_runner_killed_mid_deploy_leaves_v1_on_every_replica_after_its_watchdog() {
-    if !docker_available() {
-        return;
-    }
-    let (stack, _dir, port) = stack("gdt-deploy-kill");
-    let before = api_replicas(&stack.name);
-    let (_g, file) = gameday_file(&deploy_gameday(
+/// A gameday whose deploy of the broken release waits (60 s) to be healthy.
+fn broken_release(stack: &ComposeStack, port: u16) -> (tempfile::TempDir, PathBuf) {
+    gameday_file(&deploy_gameday(
         &stack.name,
         port,
         r#"
@@ -292,30 +309,59 @@ fn a_runner_killed_mid_deploy_leaves_v1_on_every_replica_after_its_watchdog() {
       deploy: { service: api, image: "gameday-demo:broken", wait: healthy, timeout: 60s }
     duration: 2s
 "#,
-    ));
-    let out = tempfile::tempdir().unwrap();
-    // Killed while the first replica's replacement waits to be healthy.
-    kill_runner_once(&file, out.path(), || {
-        !deploy_leftovers(&stack.name).is_empty()
-            && api_replicas(&stack.name)
-                .iter()
-                .any(|(_, image, _)| image == "gameday-demo:broken")
-    });
-    let rolled_back = || {
-        let now = api_replicas(&stack.name);
-        now.iter().map(|r| &r.0).eq(before.iter().map(|r| &r.0))
-            && now.iter().all(|(_, _, health)| health == "healthy")
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !rolled_back() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not rolled back: {:?}\n{}",
-            api_replicas(&stack.name),
-            journal_text(out.path())
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    ))
+}
+
+/// The first replica's replacement is there, waiting to be healthy.
+fn mid_deploy(project: &str) -> bool {
+    !deploy_leftovers(project).is_empty()
+        && api_replicas(project)
+            .iter()
+            .any(|(_, image, _)| image == "gameday-demo:broken")
+}
+
+#[test]
+fn a_runner_killed_mid_deploy_leaves_v1_on_every_replica_after_its_watchdog() {
+    if !docker_available() {
+        return;
     }
+    let (_dir, stack, port) = stack("gdt-deploy-kill");
+    let before = api_replicas(&stack.name);
+    let (_g, file) = broken_release(&stack, port);
+    let out = tempfile::tempdir().unwrap();
+    let mut runner = std::process::Command::new(assert_cmd::cargo::cargo_bin("gameday"))
+        .args(["run", "--yes", "--no-progress", "--out"])
+        .arg(out.path())
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the deploy under way", Duration::from_secs(30), || {
+        mid_deploy(&stack.name)
+    });
+    // The runner alone dies: its watchdog rolls the deploy back.
+    runner.kill().unwrap();
+    runner.wait().unwrap();
     assert_rolled_back(&stack, &before);
     assert_recover_says_the_watchdog_reverted(out.path());
+}
+
+#[test]
+fn a_power_cut_mid_deploy_is_rolled_back_by_recover() {
+    if !docker_available() {
+        return;
+    }
+    let (_dir, stack, port) = stack("gdt-deploy-cut");
+    let before = api_replicas(&stack.name);
+    let (_g, file) = broken_release(&stack, port);
+    let out = tempfile::tempdir().unwrap();
+    // The runner and its watchdog die together.
+    kill_runner_once(&file, out.path(), || mid_deploy(&stack.name));
+    assert!(mid_deploy(&stack.name), "left as the power cut found it");
+    let recovered = gameday_recover(out.path());
+    assert_exit(&recovered, 0);
+    assert_rolled_back(&stack, &before);
+    let again = gameday_recover(out.path());
+    assert_exit(&again, 0);
 }

@@ -330,7 +330,11 @@ mod tests {
         let body = body_for_image(&replica, Some(&old), "shop-api:2", ("gameday.deploy", "t"));
         assert_eq!(body["Image"], "shop-api:2");
         assert_eq!(body["Env"], serde_json::json!(["DB_URL=postgres://db"]));
-        assert_eq!(body["Cmd"], serde_json::json!(["serve"]), "set by the replica");
+        assert_eq!(
+            body["Cmd"],
+            serde_json::json!(["serve"]),
+            "set by the replica"
+        );
         assert!(body.get("Entrypoint").is_none(), "the image's own");
         assert_eq!(
             body["Labels"],

@@ -141,7 +141,9 @@ pub(super) async fn apply(
         .ok_or_else(|| {
             deploy_error(
                 &name,
-                format!("the engine has no image `{image}` (nothing is pulled): build or load it first"),
+                format!(
+                    "the engine has no image `{image}` (nothing is pulled): build or load it first"
+                ),
             )
         })?;
     let old_image = engine
@@ -159,7 +161,14 @@ pub(super) async fn apply(
         .set_restart_policy(&replica.id, &serde_json::json!({ "Name": "no" }))
         .await
         .map_err(docker_error(&name, "turn off the restart policy of"))?;
-    stop(engine, &replica.id, &name, &replica.stop_signal, grace_of(&replica)).await?;
+    stop(
+        engine,
+        &replica.id,
+        &name,
+        &replica.stop_signal,
+        grace_of(&replica),
+    )
+    .await?;
     let stopped_ms = (Utc::now() - applying.requested_at).num_milliseconds();
     engine
         .rename(&replica.id, &parked)
@@ -216,7 +225,14 @@ pub(crate) async fn ready_of(
     let Some(deployed) = applied.deployed.clone() else {
         return Ok(Utc::now());
     };
-    let at = wait_ready(engine, &deployed.id, name, &deployed.ready, deployed.timeout).await?;
+    let at = wait_ready(
+        engine,
+        &deployed.id,
+        name,
+        &deployed.ready,
+        deployed.timeout,
+    )
+    .await?;
     let waited = (at - applied.requested_at).num_milliseconds() as f64 / 1000.0;
     applied.detail = Some(format!(
         "{}; {} after {waited:.1} s",
@@ -234,7 +250,12 @@ async fn stop(
     signal: &str,
     grace: Duration,
 ) -> Result<(), FaultError> {
-    if engine.state(id).await.map_err(docker_error(name, "inspect"))? != ContainerState::Running {
+    if engine
+        .state(id)
+        .await
+        .map_err(docker_error(name, "inspect"))?
+        != ContainerState::Running
+    {
         return Ok(());
     }
     let _ = engine
@@ -441,6 +462,9 @@ mod tests {
         let kept = parked_name("shop_api_1", tag);
         assert!(kept.starts_with("shop_api_1-gameday-kept-"), "{kept}");
         assert_eq!(kept, parked_name("shop_api_1", tag), "stable");
-        assert_ne!(kept, parked_name("shop_api_1", "gameday:other:s1-f1-0123456789ab"));
+        assert_ne!(
+            kept,
+            parked_name("shop_api_1", "gameday:other:s1-f1-0123456789ab")
+        );
     }
 }

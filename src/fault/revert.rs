@@ -97,7 +97,9 @@ pub(crate) async fn settle_apply(
     within: std::time::Duration,
 ) {
     match recipe {
-        RevertRecipe::Start { .. } | RevertRecipe::Unpause { .. } | RevertRecipe::Rollback { .. } => {}
+        RevertRecipe::Start { .. }
+        | RevertRecipe::Unpause { .. }
+        | RevertRecipe::Rollback { .. } => {}
         // Rules are set by the runner itself (gone) or by a helper that
         // ends with it, signals by the runner itself; a moment is enough.
         RevertRecipe::NetRules { .. }

@@ -8,8 +8,8 @@ use super::{Action, Plan, ResolvedProbe, ResolvedTarget, Sharer, Step};
 use crate::docker::ContainerInfo;
 use crate::gameday::decode::DEFAULT_HOST;
 use crate::gameday::model::{
-    AppFault, DeployFault, DeployStrategy, Fault, FaultFamily, HttpFault, HttpProbe, HttpSide, Pick, ProbeKind, PrometheusProbe,
-    ScriptFault, ScriptPlace, Selector, WebhookFormat,
+    AppFault, DeployFault, DeployStrategy, Fault, FaultFamily, HttpFault, HttpProbe, HttpSide,
+    Pick, ProbeKind, PrometheusProbe, ScriptFault, ScriptPlace, Selector, WebhookFormat,
 };
 use crate::gameday::units::HumanDuration;
 

@@ -15,8 +15,16 @@ use crate::record::result::{ExpectationResult, FaultResult};
 /// A deploy's and its rollback's times, in milliseconds, over `replicas`.
 pub(crate) fn times(replicas: &[&FaultResult]) -> (Option<f64>, Option<f64>) {
     let span = |starts: Vec<Option<DateTime<Utc>>>, ends: Vec<Option<DateTime<Utc>>>| {
-        let first = starts.into_iter().collect::<Option<Vec<_>>>()?.into_iter().min()?;
-        let last = ends.into_iter().collect::<Option<Vec<_>>>()?.into_iter().max()?;
+        let first = starts
+            .into_iter()
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .min()?;
+        let last = ends
+            .into_iter()
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .max()?;
         Some((last - first).num_microseconds()? as f64 / 1000.0)
     };
     (
@@ -46,10 +54,24 @@ pub(crate) fn judge(resolved: &ResolvedScenario, faults: &[FaultResult]) -> Vec<
         let (deploy_ms, rollback_ms) = times(&replicas);
         let on = format!("deploy {}", r.fault.target());
         if let Some(limit) = &deploy.deploy_time {
-            results.push(check(&on, "deploy_time", limit, deploy_ms, deploy, &replicas));
+            results.push(check(
+                &on,
+                "deploy_time",
+                limit,
+                deploy_ms,
+                deploy,
+                &replicas,
+            ));
         }
         if let Some(limit) = &deploy.rollback_time {
-            results.push(check(&on, "rollback_time", limit, rollback_ms, deploy, &replicas));
+            results.push(check(
+                &on,
+                "rollback_time",
+                limit,
+                rollback_ms,
+                deploy,
+                &replicas,
+            ));
         }
     }
     results

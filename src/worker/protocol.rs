@@ -7,7 +7,7 @@ use super::WorkerKind;
 
 /// The worker protocol's number: raise it with any change to a work type
 /// or to the lines, so a helper image built before is refused.
-pub(crate) const PROTOCOL: u32 = 1;
+pub(crate) const PROTOCOL: u32 = 2;
 
 /// The command that builds the helper image, named by refusals.
 pub(crate) const BUILD_HELPER_IMAGE: &str = "scripts/build-nethelper-image";

@@ -88,13 +88,10 @@ impl Decoder<'_> {
 
     /// `healthy`, `running`, `auto`, or `{ probe: NAME }` of a declared probe.
     fn deploy_wait(&mut self, node: &Node) -> Option<DeployWait> {
-        const HINT: &str =
-            "use `healthy`, `running`, `auto` (the default) or `{ probe: NAME }` (an HTTP or TCP probe)";
+        const HINT: &str = "use `healthy`, `running`, `auto` (the default) or `{ probe: NAME }` (an HTTP or TCP probe)";
         if let Value::Map(_) = &node.value {
             let obj = self.obj(node, "`wait`", &["probe"])?;
-            let Some(probe) = self.require(&obj, "probe", "`wait`", "api-health") else {
-                return None;
-            };
+            let probe = self.require(&obj, "probe", "`wait`", "api-health")?;
             let name = self.name(probe, "the probe name")?;
             if !self.declared_probes.contains(&name) {
                 let names: Vec<&str> = self.declared_probes.iter().map(String::as_str).collect();

@@ -364,7 +364,7 @@ impl Watchdogs {
         link.tx
             .send(ToWatchdog::Arm {
                 fault_id: fault_id.to_string(),
-                recipe: recipe.clone(),
+                recipe: Box::new(recipe.clone()),
                 settle_ms: settle.as_millis() as u64,
             })
             .map_err(|_| "the watchdog's link is closed".to_string())?;

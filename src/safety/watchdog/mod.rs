@@ -83,7 +83,7 @@ pub(crate) enum ToWatchdog {
     /// Hold this recipe: the fault is about to be applied.
     Arm {
         fault_id: String,
-        recipe: RevertRecipe,
+        recipe: Box<RevertRecipe>,
         settle_ms: u64,
     },
     /// The fault's apply was confirmed: no settling needed to revert it.
@@ -324,7 +324,7 @@ async fn watch<W: AsyncWrite + Unpin>(
                     ToWatchdog::Arm { fault_id, recipe, settle_ms } => {
                         armed.push(Armed {
                             fault_id: fault_id.clone(),
-                            recipe,
+                            recipe: *recipe,
                             settle: Some(Duration::from_millis(settle_ms)),
                         });
                         send(out, &FromWatchdog::Ack { fault_id }).await;

@@ -155,21 +155,12 @@ probes:
       rate: 100/s
       connections: 64
       timeout: 5s
-  v1:
-    http: {{ url: "http://127.0.0.1:{port}/version", body_contains: '"version":"1"' }}
+  version:
+    http: {{ url: "http://127.0.0.1:{port}/version", version: {{ json: version }} }}
     every: 100ms
 scenarios:
 {scenarios}"#
     )
-}
-
-fn check<'a>(
-    all: &'a [(String, String, String, Option<f64>)],
-    text: &str,
-) -> &'a (String, String, String, Option<f64>) {
-    all.iter()
-        .find(|c| c.0.contains(text))
-        .unwrap_or_else(|| panic!("no check `{text}` in {all:#?}"))
 }
 
 #[test]
@@ -189,7 +180,8 @@ fn a_rolling_deploy_under_load_loses_no_request_and_rolls_back_to_the_same_conta
       deploy: { service: api, image: "gameday-demo:v2", wait: healthy, timeout: 30s, deploy_time: "< 60s", rollback_time: "< 60s" }
     duration: 3s
     expect:
-      - { probe: v1, during: fault, success_rate: "< 1%" }
+      - { probe: traffic, during: fault, success_rate: "== 100%" }
+      - { probe: traffic, during: after, success_rate: "== 100%" }
   - name: recreate deploy
     fault:
       deploy: { service: api, image: "gameday-demo:v2", strategy: recreate, timeout: 30s, deploy_time: "< 60s", rollback_time: "< 60s" }
@@ -246,15 +238,30 @@ fn a_rolling_deploy_under_load_loses_no_request_and_rolls_back_to_the_same_conta
             deploy.3, rollback.3
         );
     }
-    // The version switch, as a client saw it: v1 no longer answered while
-    // v2 was deployed, and answered again after the rollback.
-    let v1 = check(&all, "v1");
-    assert_eq!(v1.1, "met", "{v1:?}");
-    let timeline = result["scenarios"][0]["timeline"].to_string();
-    let gone = timeline
-        .find("probe v1: failing")
-        .unwrap_or_else(|| panic!("{timeline}"));
-    assert!(timeline[gone..].contains("probe v1: ok"), "{timeline}");
+    // The version switch, as a client saw it: 1, then 2 while deployed,
+    // then 1 again after the rollback.
+    let versions = result["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "version")
+        .map(|p| p["versions"].clone())
+        .unwrap_or_default();
+    let changes: Vec<(&str, bool)> = versions["changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{versions:#}"))
+        .iter()
+        .map(|c| (c["version"].as_str().unwrap(), c["again"].as_bool() == Some(true)))
+        .collect();
+    assert_eq!(changes.first(), Some(&("1", false)), "{versions:#}");
+    assert!(changes.contains(&("2", false)), "{versions:#}");
+    let last = versions["last"]["version"]
+        .as_str()
+        .or(changes.last().map(|c| c.0));
+    assert_eq!(last, Some("1"), "{versions:#}");
+    for c in all.iter().filter(|c| c.0.contains("success_rate")) {
+        assert_eq!(c.1, "met", "no request failed while deployed or rolled back: {c:?}");
+    }
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(report.contains("deploy_time < 1m"), "{report}");
 }

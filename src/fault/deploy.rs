@@ -195,7 +195,7 @@ pub(super) async fn apply(
     );
     let mut applied = applying.applied();
     applied.detail = Some(what);
-    applied.mechanism = Some("recreated from its configuration");
+    applied.mechanism = Some("a new container, same configuration");
     applied.deployed = Some(Deployed {
         id: new_id,
         ready,

@@ -77,7 +77,16 @@ impl Walk {
         baseline_ms: f64,
         ended_ms: f64,
     ) -> (ScenarioRun, Option<String>) {
-        let fault_start = self.fault_start.unwrap_or(ended_ms);
+        // A deploy is the fault while it rolls out: its window opens when
+        // its first replica is stopped, so the rollout is what is judged.
+        let deploys = self
+            .faults
+            .iter()
+            .any(|f| f.kind == crate::gameday::model::FaultKind::Deploy.key());
+        let fault_start = match (deploys, self.apply_start) {
+            (true, Some(apply_start)) if self.fault_start.is_some() => apply_start,
+            _ => self.fault_start.unwrap_or(ended_ms),
+        };
         let windows = Windows {
             baseline: (0.0, baseline_ms),
             apply_start: self.apply_start.unwrap_or(self.started_ms),

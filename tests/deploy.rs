@@ -372,3 +372,33 @@ fn a_power_cut_mid_deploy_is_rolled_back_by_recover() {
     let again = gameday_recover(out.path());
     assert_exit(&again, 0);
 }
+
+#[test]
+fn a_power_cut_mid_deploy_is_rolled_back_by_a_sweep_without_its_journal() {
+    if !docker_available() {
+        return;
+    }
+    let (_dir, stack, port) = stack("gdt-deploy-sweep");
+    let before = api_replicas(&stack.name);
+    let (_g, file) = broken_release(&stack, port);
+    let out = tempfile::tempdir().unwrap();
+    kill_runner_once(&file, out.path(), || mid_deploy(&stack.name));
+    // The journal is lost with the machine: only what is on the engine.
+    let empty = tempfile::tempdir().unwrap();
+    let swept = assert_cmd::Command::cargo_bin("gameday")
+        .unwrap()
+        .args(["recover", "--out"])
+        .arg(empty.path())
+        .args(["--scope", &stack.name])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_exit(&swept, 0);
+    assert!(
+        text(&swept).contains("rolled back a deploy"),
+        "{}",
+        text(&swept)
+    );
+    assert_rolled_back(&stack, &before);
+}
+

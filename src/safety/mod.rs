@@ -15,4 +15,5 @@ pub(crate) mod halt;
 mod liveness;
 pub(crate) mod recover;
 pub(crate) mod sweep;
+mod sweep_deploys;
 pub(crate) mod watchdog;

@@ -17,7 +17,9 @@
 //! - OOM scores `memory_stress` raised to 1000: the value before is in the
 //!   journal only, so a process at 1000 is put back to what the container's
 //!   configuration gives it (`--oom-score-adj`, 0 by default), and one
-//!   whose configuration says 1000 is left alone.
+//!   whose configuration says 1000 is left alone;
+//! - deploys (`sweep_deploys`): a replacement labelled `gameday.deploy`
+//!   and the replica kept beside it: rolled back.
 //!
 //! Nothing is touched while a run that is alive, or cannot be proved dead,
 //! holds the project's claim.
@@ -72,6 +74,21 @@ pub(crate) async fn sweep(
         .into_iter()
         .map(|(name, words)| line(&name, RecoveryOutcome::Done(words)))
         .collect();
+    let deploys = super::sweep_deploys::roll_back_deploys(engine, &containers).await;
+    let rolled_back = !deploys.is_empty();
+    report.extend(deploys.into_iter().map(|(name, o)| line(&name, o)));
+    // What was rolled back is other containers now: look again.
+    let containers = if rolled_back {
+        match engine.list_project(project).await {
+            Ok(c) => c,
+            Err(e) => {
+                report.push(line(project, RecoveryOutcome::Failed(e.to_string())));
+                return report;
+            }
+        }
+    } else {
+        containers
+    };
     let ids: Vec<&str> = containers.iter().map(|c| c.id.as_str()).collect();
     let workers = leftovers::on_containers(&ids);
     leftovers::kill(&workers.iter().map(|w| w.pid).collect::<Vec<_>>()).await;

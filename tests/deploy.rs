@@ -188,6 +188,23 @@ fn a_rolling_deploy_under_load_loses_no_request_and_rolls_back_to_the_same_conta
     duration: 3s
 "#,
     ));
+    // An image the engine lacks is refused before anything is touched.
+    let (_m, missing) = gameday_file(&deploy_gameday(
+        &stack.name,
+        port,
+        r#"
+  - name: no such image
+    fault: { deploy: { service: api, image: "gameday-demo:no-such-tag" } }
+    duration: 1s
+"#,
+    ));
+    let refused = gameday_plan(&missing);
+    assert_exit(&refused, 2);
+    assert!(
+        text(&refused).contains("has no image `gameday-demo:no-such-tag` to deploy"),
+        "{}",
+        text(&refused)
+    );
     let plan = gameday_plan(&file);
     assert_exit(&plan, 0);
     let shown = text(&plan);
@@ -251,7 +268,12 @@ fn a_rolling_deploy_under_load_loses_no_request_and_rolls_back_to_the_same_conta
         .as_array()
         .unwrap_or_else(|| panic!("{versions:#}"))
         .iter()
-        .map(|c| (c["version"].as_str().unwrap(), c["again"].as_bool() == Some(true)))
+        .map(|c| {
+            (
+                c["version"].as_str().unwrap(),
+                c["again"].as_bool() == Some(true),
+            )
+        })
         .collect();
     assert_eq!(changes.first(), Some(&("1", false)), "{versions:#}");
     assert!(changes.contains(&("2", false)), "{versions:#}");
@@ -260,8 +282,17 @@ fn a_rolling_deploy_under_load_loses_no_request_and_rolls_back_to_the_same_conta
         .or(changes.last().map(|c| c.0));
     assert_eq!(last, Some("1"), "{versions:#}");
     for c in all.iter().filter(|c| c.0.contains("success_rate")) {
-        assert_eq!(c.1, "met", "no request failed while deployed or rolled back: {c:?}");
+        assert_eq!(
+            c.1, "met",
+            "no request failed while deployed or rolled back: {c:?}"
+        );
     }
+    let timeline = result["scenarios"][0]["timeline"].to_string();
+    assert!(timeline.contains("deployed: service api in"), "{timeline}");
+    assert!(
+        timeline.contains("rolled back: service api in"),
+        "{timeline}"
+    );
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(report.contains("deploy_time < 1m"), "{report}");
 }
@@ -401,4 +432,3 @@ fn a_power_cut_mid_deploy_is_rolled_back_by_a_sweep_without_its_journal() {
     );
     assert_rolled_back(&stack, &before);
 }
-

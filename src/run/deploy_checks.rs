@@ -7,9 +7,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::expect::CheckVerdict;
-use crate::gameday::model::{DeployFault, Fault, Unit};
+use crate::gameday::model::{DeployFault, Fault, FaultKind, Unit};
 use crate::gameday::units::{Comparison, HumanDuration};
-use crate::plan::ResolvedScenario;
+use crate::plan::{ResolvedFault, ResolvedScenario};
 use crate::record::result::{ExpectationResult, FaultResult};
 
 /// A deploy's and its rollback's times, in milliseconds, over `replicas`.
@@ -39,6 +39,44 @@ pub(crate) fn times(replicas: &[&FaultResult]) -> (Option<f64>, Option<f64>) {
     )
 }
 
+/// The results of a deploy fault's replicas among a scenario's faults.
+pub(crate) fn replicas_of<'a>(
+    r: &ResolvedFault,
+    faults: &'a [FaultResult],
+) -> Vec<&'a FaultResult> {
+    let ids: Vec<&str> = r.targets.containers.iter().map(|c| c.id.as_str()).collect();
+    faults
+        .iter()
+        .filter(|f| f.kind == FaultKind::Deploy.key() && ids.contains(&f.container_id.as_str()))
+        .collect()
+}
+
+/// The timeline's line once a deploy (`rollback` false) or its rollback
+/// has ended on every replica it reached.
+pub(crate) fn timed_line(
+    r: &ResolvedFault,
+    faults: &[FaultResult],
+    rollback: bool,
+) -> Option<String> {
+    let Fault::Deploy(_) = &r.fault else {
+        return None;
+    };
+    let replicas = replicas_of(r, faults);
+    let (deploy_ms, rollback_ms) = times(&replicas);
+    let (what, ms) = if rollback {
+        ("rolled back", rollback_ms?)
+    } else {
+        ("deployed", deploy_ms?)
+    };
+    Some(format!(
+        "{what}: {} in {} ({} replica{}, first stopped to last ready)",
+        r.fault.target(),
+        crate::expect::fmt_ms(ms),
+        replicas.len(),
+        if replicas.len() == 1 { "" } else { "s" }
+    ))
+}
+
 /// The results of the scenario's deploy checks, in fault order.
 pub(crate) fn judge(resolved: &ResolvedScenario, faults: &[FaultResult]) -> Vec<ExpectationResult> {
     let mut results = Vec::new();
@@ -46,11 +84,7 @@ pub(crate) fn judge(resolved: &ResolvedScenario, faults: &[FaultResult]) -> Vec<
         let Fault::Deploy(deploy) = &r.fault else {
             continue;
         };
-        let ids: Vec<&str> = r.targets.containers.iter().map(|c| c.id.as_str()).collect();
-        let replicas: Vec<&FaultResult> = faults
-            .iter()
-            .filter(|f| f.kind == "deploy" && ids.contains(&f.container_id.as_str()))
-            .collect();
+        let replicas = replicas_of(r, faults);
         let (deploy_ms, rollback_ms) = times(&replicas);
         let on = format!("deploy {}", r.fault.target());
         if let Some(limit) = &deploy.deploy_time {

@@ -366,7 +366,12 @@ impl Dispatcher {
                 }
             }
         }
-        self.ready_all(index, f, held, faults).await
+        self.ready_all(index, f, held, faults).await?;
+        let resolved = &self.plan.scenarios[index].faults[f];
+        if let Some(line) = super::deploy_checks::timed_line(resolved, faults, false) {
+            self.note(line);
+        }
+        Ok(())
     }
 
     /// A `recreate` deploy replaced every replica without waiting: now
@@ -427,10 +432,16 @@ impl Dispatcher {
         held: &mut Vec<Held>,
         faults: &mut [FaultResult],
     ) {
+        let mut any = false;
         while let Some(at) = held.iter().rposition(|h| h.fault == f) {
             let h = held.remove(at);
             let slot = h.slot;
             self.revert_one(h, index, &mut faults[slot]).await;
+            any = true;
+        }
+        let resolved = &self.plan.scenarios[index].faults[f];
+        if any && let Some(line) = super::deploy_checks::timed_line(resolved, faults, true) {
+            self.note(line);
         }
     }
 

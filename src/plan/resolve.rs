@@ -18,13 +18,44 @@ use crate::gameday::units::ContainerState;
 /// container:<target>`) gets every packet, rule and proxy of the fault too,
 /// so it is refused unless the fault says `include_shared_namespace: true`.
 /// Returns every container that shares a target's namespace, in scope or
-/// not: the plan lists them.
+/// not: the plan lists them. A deploy, which replaces its targets, is
+/// refused on a target whose namespace any other container uses.
 fn own_namespace(
     fault: &Fault,
     targets: &ResolvedTarget,
     in_scope: &[ContainerInfo],
     outside_scope: &[ContainerInfo],
 ) -> Result<Vec<Sharer>, Diagnostic> {
+    if let Fault::Deploy(_) = fault {
+        // A deploy removes the container whose namespace the sharers use:
+        // they would be left without a network.
+        let joined = targets.containers.iter().find_map(|t| {
+            in_scope
+                .iter()
+                .chain(outside_scope)
+                .find(|c| {
+                    c.engine == t.engine
+                        && c.network_mode
+                            .as_deref()
+                            .and_then(|m| m.strip_prefix("container:"))
+                            .is_some_and(|r| names_container(r, t))
+                })
+                .map(|c| (c, t))
+        });
+        return match joined {
+            Some((c, t)) => Err(Diagnostic::new(
+                targets.target.pos,
+                format!(
+                    "`{}` uses the network namespace of `{}`, which a deploy replaces: it would be left without a network",
+                    c.name, t.name
+                ),
+            )
+            .with_hint(
+                "deploy a service whose containers' namespaces no other container uses (`network_mode: service:...` or `container:...`), or stop those first. Nothing was changed",
+            )),
+            None => Ok(Vec::new()),
+        };
+    }
     let Some(shared) = fault.shared_namespace() else {
         return Ok(Vec::new());
     };
@@ -633,6 +664,36 @@ scenarios:
         let mut c = container(project, service, 1);
         c.network_mode = Some(format!("container:{}", of.id));
         c
+    }
+
+    #[test]
+    fn a_deploy_is_refused_on_a_target_whose_namespace_another_container_uses() {
+        let text = r#"
+gameday: Deploy
+scope: { compose_project: demo }
+scenarios:
+  - name: Roll
+    fault: { deploy: { service: api } }
+    duration: 1s
+  - name: Roll the sidecar
+    fault: { deploy: { service: sidecar } }
+    duration: 1s
+"#;
+        let api = container("demo", "api", 1);
+        let sidecar = joined("demo", "sidecar", &api);
+        let inventory = Inventory {
+            in_scope: vec![api.clone(), sidecar],
+            ..Inventory::default()
+        };
+        let errors =
+            resolve(gameday(text), inventory).expect_err("the sidecar would lose its network");
+        // The api's deploy; the sidecar's own namespace is the api's, which it rejoins.
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].pos.line, errors[0].pos.col), (6, 24));
+        assert_eq!(
+            errors[0].message,
+            "`demo_sidecar_1` uses the network namespace of `demo_api_1`, which a deploy replaces: it would be left without a network"
+        );
     }
 
     #[test]

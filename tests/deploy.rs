@@ -23,6 +23,7 @@ services:
     image: gameday-demo:latest
     command: ["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"]
     scale: 2
+    restart: unless-stopped
     healthcheck:
       test: ["CMD", "/gameday-demo", "connect", "127.0.0.1:8080", "500"]
       interval: 1s
@@ -133,6 +134,13 @@ fn assert_rolled_back(stack: &ComposeStack, before: &[(String, String, String)])
         "{:?}",
         deploy_leftovers(&stack.name)
     );
+    for (id, _, _) in &after {
+        assert_eq!(
+            docker(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", id]),
+            "unless-stopped",
+            "its restart policy put back"
+        );
+    }
     let listed = run(stack.compose().args(["ps", "-q", "api"]));
     let mut listed: Vec<&str> = listed.lines().collect();
     listed.sort();
@@ -184,7 +192,7 @@ fn a_rolling_deploy_under_load_loses_no_request_and_rolls_back_to_the_same_conta
       - { probe: traffic, during: after, success_rate: "== 100%" }
   - name: recreate deploy
     fault:
-      deploy: { service: api, image: "gameday-demo:v2", strategy: recreate, timeout: 30s, deploy_time: "< 60s", rollback_time: "< 60s" }
+      deploy: { service: api, image: "gameday-demo:v2", strategy: recreate, wait: { probe: version }, timeout: 30s, deploy_time: "< 60s", rollback_time: "< 60s" }
     duration: 3s
 "#,
     ));

@@ -27,6 +27,15 @@ fn own_namespace(
     outside_scope: &[ContainerInfo],
 ) -> Result<Vec<Sharer>, Diagnostic> {
     if let Fault::Deploy(_) = fault {
+        if let Some(task) = targets.containers.iter().find(|c| c.swarm_service.is_some()) {
+            return Err(Diagnostic::new(
+                targets.target.pos,
+                format!("`{}` is a task of a swarm service, which the swarm deploys", task.name),
+            )
+            .with_hint(
+                "roll a swarm service with `docker service update --image`; a `deploy` recreates compose and plain containers. Nothing was changed",
+            ));
+        }
         // A deploy removes the container whose namespace the sharers use:
         // they would be left without a network.
         let joined = targets.containers.iter().find_map(|t| {
@@ -664,6 +673,27 @@ scenarios:
         let mut c = container(project, service, 1);
         c.network_mode = Some(format!("container:{}", of.id));
         c
+    }
+
+    #[test]
+    fn a_deploy_is_refused_on_a_swarm_task() {
+        let text = r#"
+gameday: Deploy
+scope: { compose_project: demo }
+scenarios:
+  - name: Roll
+    fault: { deploy: { service: api } }
+    duration: 1s
+"#;
+        let mut task = container("demo", "api", 1);
+        task.swarm_service = Some("demo_api".into());
+        let inventory = Inventory {
+            in_scope: vec![task],
+            ..Inventory::default()
+        };
+        let errors = resolve(gameday(text), inventory).expect_err("the swarm deploys its tasks");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("task of a swarm service"), "{errors:?}");
     }
 
     #[test]

@@ -14,9 +14,12 @@
 
 pub(crate) mod discover;
 pub(crate) mod library;
+pub(crate) mod lifecycle;
 pub(crate) mod load;
 pub(crate) mod reach;
 pub(crate) mod write;
+
+use crate::gameday::units::HumanDuration;
 
 /// The production-readiness checklist items the written gamedays and the
 /// library prove, in the words the reports show.
@@ -32,6 +35,7 @@ pub(crate) mod checklist {
         "Degrades gracefully when cut off from a dependency";
     pub(crate) const RESTARTS_CLEANLY: &str = "Comes back on its own after a restart";
     pub(crate) const ALERTS_FIRE: &str = "Alerts fire when a dependency is down";
+    pub(crate) const DEPLOYS_AND_ROLLBACKS_TESTED: &str = "Deploys and Rollbacks tested";
 
     /// Every item, so the library can be held to the same words.
     pub(crate) const ALL: &[&str] = &[
@@ -43,6 +47,7 @@ pub(crate) mod checklist {
         SURVIVES_PARTITION,
         RESTARTS_CLEANLY,
         ALERTS_FIRE,
+        DEPLOYS_AND_ROLLBACKS_TESTED,
     ];
 }
 
@@ -86,17 +91,23 @@ pub(crate) struct Healthcheck {
     /// the container's own environment; otherwise it is written as a
     /// comment, never run.
     pub runs: bool,
+    /// How often Docker runs it (its `interval`, Docker's 30s when none is
+    /// set). Docker first runs it one interval after a container starts,
+    /// so a new container is not healthy sooner.
+    pub interval: HumanDuration,
 }
 
 impl Healthcheck {
-    /// A HEALTHCHECK's argv read from a container with environment `env`.
-    pub(crate) fn read(argv: &[String], env: &[String]) -> Healthcheck {
+    /// A HEALTHCHECK's argv read from a container with environment `env`,
+    /// run every `interval`.
+    pub(crate) fn read(argv: &[String], env: &[String], interval: HumanDuration) -> Healthcheck {
         let r = crate::redact::argv(argv, env);
         Healthcheck {
             argv: r.argv,
             variables: r.variables,
             hidden: r.hidden,
             runs: r.runs_as_before,
+            interval,
         }
     }
 

@@ -5,8 +5,9 @@
 //! who talks to whom (connections seen from this host during a short
 //! observation). Read only: the only traffic is HTTP GETs to published
 //! ports, at the engine's host (see [`super::reach`]). A HEALTHCHECK is
-//! kept without its secrets ([`Healthcheck::read`]); an environment is
-//! read for names and values to hide, never shown.
+//! kept without its secrets ([`Healthcheck::read`]), with how often Docker
+//! runs it; an environment is read for names and values to hide, never
+//! shown.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};

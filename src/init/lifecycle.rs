@@ -109,7 +109,7 @@ pub(super) fn redeployed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gameday::model::{DeployWait, Fault};
+    use crate::gameday::model::{DeployWait, Fault, Gameday, Scenario};
     use crate::init::{Endpoint, Healthcheck, Service};
 
     /// One service answering HTTP, whose HEALTHCHECK runs every `interval`.
@@ -138,7 +138,7 @@ mod tests {
         }
     }
 
-    fn written(stack: &Stack) -> (String, crate::gameday::model::Gameday) {
+    fn written(stack: &Stack) -> (String, Gameday) {
         let options = crate::init::write::WriteOptions {
             duration: HumanDuration::from_secs(2),
             date: "2026-12-03".into(),
@@ -152,27 +152,30 @@ mod tests {
         (text, g)
     }
 
-    fn deploy_wait(g: &crate::gameday::model::Gameday, scenario: &str) -> DeployWait {
-        let s = g.scenarios.iter().find(|s| s.name == scenario).unwrap();
-        match s.faults.as_slice() {
+    fn redeploy_of_web(g: &Gameday) -> &Scenario {
+        g.scenarios
+            .iter()
+            .find(|s| s.name == "Redeploy of web")
+            .expect("a redeploy of web")
+    }
+
+    /// What the redeploy of web waits for; its own image, both times checked.
+    fn deploy_wait(g: &Gameday) -> DeployWait {
+        match redeploy_of_web(g).faults.as_slice() {
             [Fault::Deploy(d)] => {
                 assert_eq!(d.image, None, "its own image, recreated");
                 assert!(d.deploy_time.is_some() && d.rollback_time.is_some());
                 d.wait.clone()
             }
-            other => panic!("{scenario}: {other:?}"),
+            other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn a_service_with_a_healthcheck_is_redeployed_and_waited_healthy() {
         let (text, g) = written(&stack(HumanDuration::from_secs(2)));
-        assert_eq!(deploy_wait(&g, "Redeploy of web"), DeployWait::Healthy);
-        let s = g
-            .scenarios
-            .iter()
-            .find(|s| s.name == "Redeploy of web")
-            .unwrap();
+        assert_eq!(deploy_wait(&g), DeployWait::Healthy);
+        let s = redeploy_of_web(&g);
         assert_eq!(s.checklist, vec![DEPLOYS_AND_ROLLBACKS_TESTED.to_string()]);
         assert_eq!(s.expect.len(), 1, "{text}");
         // Without a HEALTHCHECK, no redeploy: nothing could say it is ready.
@@ -182,7 +185,7 @@ mod tests {
     #[test]
     fn a_healthcheck_too_slow_to_wait_for_makes_it_wait_running_and_says_why() {
         let (text, g) = written(&stack(HumanDuration::from_secs(3600)));
-        assert_eq!(deploy_wait(&g, "Redeploy of web"), DeployWait::Running);
+        assert_eq!(deploy_wait(&g), DeployWait::Running);
         assert!(
             text.contains(
                 "Its HEALTHCHECK runs every 1h: a new replica is not healthy before then"
@@ -190,11 +193,7 @@ mod tests {
             "{text}"
         );
         // Still claimed: a client's probe sees it back.
-        let s = g
-            .scenarios
-            .iter()
-            .find(|s| s.name == "Redeploy of web")
-            .unwrap();
+        let s = redeploy_of_web(&g);
         assert_eq!(s.checklist, vec![DEPLOYS_AND_ROLLBACKS_TESTED.to_string()]);
         let mut unseen = stack(HumanDuration::from_secs(3600));
         unseen.services[0].endpoint = None;
@@ -203,11 +202,7 @@ mod tests {
             h.runs = false;
         }
         let (text, g) = written(&unseen);
-        let s = g
-            .scenarios
-            .iter()
-            .find(|s| s.name == "Redeploy of web")
-            .unwrap();
+        let s = redeploy_of_web(&g);
         assert!(s.checklist.is_empty(), "nothing proves it: {text}");
         assert!(s.expect.is_empty(), "{text}");
     }

@@ -5,7 +5,8 @@
 //! where [`reach`] says, the compose file's `depends_on`, and, without
 //! any, who names or talks to whom) into a [`Stack`]; [`write`] turns a
 //! `Stack` into commented YAML (pure), with [`load`]'s load probe on the
-//! main HTTP endpoint; [`library`] lists the ready gamedays
+//! main HTTP endpoint and [`lifecycle`]'s restart of each service and
+//! redeploy of each one Docker health-checks; [`library`] lists the ready gamedays
 //! and fits one to a stack. What is read from a container is kept free of
 //! its secrets: a HEALTHCHECK is written with `${NAME}` or `***` in their
 //! place ([`crate::redact::argv`]), an environment is only ever named.

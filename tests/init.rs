@@ -4,7 +4,8 @@
 //! compose file whose dependency is guessed. Each written gameday validates,
 //! plans, and (for the two compose stacks) runs to a verdict with nothing
 //! left behind. Every library gameday is fitted to the demo stack with
-//! `--template` and run.
+//! `--template` and run. A service with a HEALTHCHECK is redeployed and
+//! rolled back: compose keeps the very container it started.
 
 mod common;
 
@@ -92,6 +93,42 @@ fn run_to_a_verdict(file: &Path, project: &str, secs: u64) -> serde_json::Value 
     result
 }
 
+/// Every container of `service` in `project`, running or not, by ID: a
+/// deploy rolled back leaves the one compose started, nothing beside it.
+fn containers_of(project: &str, service: &str) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+        "--filter",
+        &format!("label=com.docker.compose.service={service}"),
+    ])
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+/// The versions an http probe with `version` saw answer, in order.
+fn versions_served(result: &serde_json::Value, probe: &str) -> Vec<String> {
+    let summary = result["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == probe)
+        .unwrap_or_else(|| panic!("no probe {probe}: {:#}", result["probes"]));
+    summary["versions"]["changes"]
+        .as_array()
+        .map(|changes| {
+            changes
+                .iter()
+                .map(|c| c["version"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn checklist(result: &serde_json::Value) -> Vec<(String, String)> {
     result["checklist"]
         .as_array()
@@ -130,7 +167,8 @@ fn init_on_the_demo_stack_writes_a_gameday_that_runs_all_met_then_every_library_
         text.contains(&format!("url: \"http://127.0.0.1:{port}/health\"")),
         "{text}"
     );
-    // The depends_on edge is covered by every scenario kind.
+    // The depends_on edge is covered by every scenario kind; the api, whose
+    // HEALTHCHECK Docker runs every 2s, is redeployed waiting for it.
     for name in [
         "store paused, api must notice and fail fast",
         "store killed and restored, api recovers",
@@ -139,6 +177,7 @@ fn init_on_the_demo_stack_writes_a_gameday_that_runs_all_met_then_every_library_
         "api cut off from store",
         "api restarted",
         "store restarted",
+        "Redeploy of api",
     ] {
         assert!(
             text.contains(&format!("name: \"{name}\""))
@@ -146,16 +185,32 @@ fn init_on_the_demo_stack_writes_a_gameday_that_runs_all_met_then_every_library_
             "{name}:\n{text}"
         );
     }
+    assert!(
+        text.contains(
+            "fault: { deploy: { service: api, strategy: rolling, wait: healthy, deploy_time: \"< 2m\", rollback_time: \"< 2m\" } }"
+        ),
+        "{text}"
+    );
+    let api = containers_of(&stack.name, "api");
+    assert_eq!(api.len(), 1, "{api:?}");
     // The demo api is built to pass all of it: the verdict is "met", and
     // every checklist item is ticked with the evidence behind it.
-    let result = run_to_a_verdict(&file, &stack.name, 180);
+    let result = run_to_a_verdict(&file, &stack.name, 240);
     assert_eq!(result["outcome"], "met", "{result:#}");
     let items = checklist(&result);
-    assert_eq!(items.len(), 7, "{items:?}");
+    assert_eq!(items.len(), 8, "{items:?}");
     assert!(items.iter().all(|(_, status)| status == "met"), "{items:?}");
-    // Nothing left: both running, the api healthy as its clients see it.
+    assert!(
+        items
+            .iter()
+            .any(|(item, _)| item == "Deploys and Rollbacks tested"),
+        "{items:?}"
+    );
+    // Nothing left: both running, the api healthy as its clients see it,
+    // and compose's own api container is the one running.
     assert_eq!(stack.state("store"), "running");
     assert_eq!(stack.state("api"), "running");
+    assert_eq!(containers_of(&stack.name, "api"), api);
     wait_healthy(port);
 
     // Every library gameday, fitted to this stack, runs to a verdict.
@@ -166,6 +221,7 @@ fn init_on_the_demo_stack_writes_a_gameday_that_runs_all_met_then_every_library_
         "slow-dependency",
         "restarts",
         "network-partition",
+        "deploy-and-rollback",
     ] {
         let (file, said) = init_file(
             dir.path(),
@@ -185,12 +241,27 @@ fn init_on_the_demo_stack_writes_a_gameday_that_runs_all_met_then_every_library_
         let result = run_to_a_verdict(&file, &stack.name, 120);
         assert_eq!(result["outcome"], "met", "{name}: {result:#}");
         assert!(!checklist(&result).is_empty(), "{name}");
+        if name == "deploy-and-rollback" {
+            // The /version beside the health URL followed it to this stack,
+            // and saw the release answer, then the rollback.
+            assert!(
+                text.contains(&format!("127.0.0.1:{port}/version")),
+                "{text}"
+            );
+            assert_eq!(
+                versions_served(&result, "caller-version"),
+                ["1", "2", "1"],
+                "{:#}",
+                result["probes"]
+            );
+        }
         assert_eq!(stack.state("store"), "running");
         assert_eq!(stack.state("api"), "running");
+        assert_eq!(containers_of(&stack.name, "api"), api, "{name}");
         wait_healthy(port);
         fitted += 1;
     }
-    assert_eq!(fitted, 5);
+    assert_eq!(fitted, 6);
 }
 
 #[test]
@@ -282,7 +353,13 @@ services:
             "{names:?}"
         );
     }
-    assert_eq!(names.len(), 12, "{names:?}");
+    // web's HEALTHCHECK runs every hour: its redeploy waits for it running.
+    assert!(names.contains(&"Redeploy of web"), "{names:?}");
+    assert!(
+        text.contains("fault: { deploy: { service: web, strategy: rolling, wait: running,"),
+        "{text}"
+    );
+    assert_eq!(names.len(), 13, "{names:?}");
     // Every item is decided by a measurement: none left "not exercised".
     let items = checklist(&result);
     assert!(!items.is_empty());

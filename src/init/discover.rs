@@ -5,8 +5,9 @@
 //! who talks to whom (connections seen from this host during a short
 //! observation). Read only: the only traffic is HTTP GETs to published
 //! ports, at the engine's host (see [`super::reach`]). A HEALTHCHECK is
-//! kept without its secrets ([`Healthcheck::read`]); an environment is
-//! read for names and values to hide, never shown.
+//! kept without its secrets ([`Healthcheck::read`]), with how often Docker
+//! runs it; an environment is read for names and values to hide, never
+//! shown.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use super::reach::{ProbeHost, Reach};
 use super::{Edge, EdgeSource, Endpoint, Healthcheck, Service, Stack};
 use crate::docker::{ContainerDetail, Engine, PublishedPort};
 use crate::gameday::compose;
+use crate::gameday::units::HumanDuration;
 
 /// The compose labels `docker-compose` puts on every container.
 const LABEL_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
@@ -101,10 +103,14 @@ pub(crate) async fn stack(
     }
     let mut services = Vec::new();
     for (name, detail) in &details {
-        let healthcheck = detail
-            .healthcheck
-            .as_deref()
-            .map(|argv| Healthcheck::read(argv, &detail.env));
+        let healthcheck = match &detail.healthcheck {
+            Some(argv) => Some(Healthcheck::read(
+                argv,
+                &detail.env,
+                healthcheck_interval(engine, &detail.id).await?,
+            )),
+            None => None,
+        };
         if let Some(h) = healthcheck.as_ref().filter(|h| h.had_secrets()) {
             notes.push(format!(
                 "the HEALTHCHECK of `{name}` carries secrets, written as {}{}",
@@ -167,6 +173,25 @@ pub(crate) async fn stack(
         notes,
         probed_at: options.probe_host.clone(),
     })
+}
+
+/// How often Docker runs a container's HEALTHCHECK, from the
+/// configuration a deploy would recreate it with ([`Engine::replica`]).
+async fn healthcheck_interval(
+    engine: &Engine,
+    id: &str,
+) -> Result<HumanDuration, crate::docker::DockerError> {
+    Ok(interval_of(&engine.replica(id).await?.body))
+}
+
+/// `Healthcheck.Interval` (nanoseconds) of a container's configuration, or
+/// Docker's 30s when it sets none.
+fn interval_of(config: &serde_json::Value) -> HumanDuration {
+    let ns = config
+        .pointer("/Healthcheck/Interval")
+        .and_then(serde_json::Value::as_u64)
+        .filter(|ns| *ns > 0);
+    HumanDuration::from_millis(ns.map_or(30_000, |ns| ns / 1_000_000))
 }
 
 /// The compose files to read: the one given, else those the containers'
@@ -484,6 +509,19 @@ fn parse_tcp_line(line: &str) -> Option<TcpEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_healthcheck_interval_is_read_or_docker_s_default() {
+        let config = serde_json::json!({ "Healthcheck": { "Test": ["CMD", "true"], "Interval": 2_000_000_000u64 } });
+        assert_eq!(interval_of(&config), HumanDuration::from_secs(2));
+        let unset =
+            serde_json::json!({ "Healthcheck": { "Test": ["CMD", "true"], "Interval": 0 } });
+        assert_eq!(interval_of(&unset), HumanDuration::from_secs(30));
+        assert_eq!(
+            interval_of(&serde_json::json!({})),
+            HumanDuration::from_secs(30)
+        );
+    }
 
     #[test]
     fn proc_net_tcp_lines_are_read() {

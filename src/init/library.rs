@@ -10,7 +10,9 @@
 //!
 //! Fitting replaces, in the values of the file (never its keys or
 //! comments), every scalar equal to a role's template value, or for a URL
-//! every scalar starting with it, by the value given for the role. The
+//! every scalar starting with it, by the value given for the role; any
+//! other URL at a URL role's origin (scheme, host and port) moves to the
+//! new value's origin, so `/version` beside a health URL follows it. The
 //! result is checked by the gameday loader before it is written.
 
 use std::collections::BTreeMap;
@@ -42,6 +44,7 @@ pub(crate) const TEMPLATES: &[Template] = &[
     template!("restarts"),
     template!("network-partition"),
     template!("alerting"),
+    template!("deploy-and-rollback"),
 ];
 
 /// Items of the production-readiness checklist no template proves yet:
@@ -156,23 +159,22 @@ struct Edit {
 fn collect_edits(node: &Node, swaps: &[(&str, &str)], edits: &mut Vec<Edit>) {
     match &node.value {
         Value::Str(s) => {
-            for (old, new) in swaps {
-                let replaced = if s == old {
-                    Some(new.to_string())
-                } else if old.contains("://") {
-                    s.strip_prefix(old).map(|rest| format!("{new}{rest}"))
-                } else {
-                    None
-                };
-                if let Some(replaced) = replaced {
-                    edits.push(Edit {
-                        line: node.pos.line,
-                        col: node.pos.col,
-                        old: s.clone(),
-                        new: replaced,
-                    });
-                    break;
-                }
+            // A role's own value first, then a URL at a role's origin.
+            let replaced = swaps
+                .iter()
+                .find_map(|(old, new)| swapped(s, old, new))
+                .or_else(|| {
+                    swaps
+                        .iter()
+                        .find_map(|(old, new)| moved_origin(s, old, new))
+                });
+            if let Some(replaced) = replaced {
+                edits.push(Edit {
+                    line: node.pos.line,
+                    col: node.pos.col,
+                    old: s.clone(),
+                    new: replaced,
+                });
             }
         }
         Value::Seq(items) => items.iter().for_each(|n| collect_edits(n, swaps, edits)),
@@ -181,6 +183,32 @@ fn collect_edits(node: &Node, swaps: &[(&str, &str)], edits: &mut Vec<Edit>) {
             .for_each(|(_, n)| collect_edits(n, swaps, edits)),
         Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {}
     }
+}
+
+/// `s` with a role's value `old` replaced by `new`: all of it, or for a
+/// URL its start.
+fn swapped(s: &str, old: &str, new: &str) -> Option<String> {
+    if s == old {
+        Some(new.to_string())
+    } else if old.contains("://") {
+        s.strip_prefix(old).map(|rest| format!("{new}{rest}"))
+    } else {
+        None
+    }
+}
+
+/// `s`, a URL at the origin of the URL role `old`, moved to the origin of
+/// its new value `new`.
+fn moved_origin(s: &str, old: &str, new: &str) -> Option<String> {
+    let rest = s.strip_prefix(origin(old)?)?;
+    let to = origin(new)?;
+    (rest.is_empty() || rest.starts_with('/')).then(|| format!("{to}{rest}"))
+}
+
+/// `scheme://host:port` of a URL.
+fn origin(url: &str) -> Option<&str> {
+    let host = url.find("://")? + 3;
+    Some(&url[..url[host..].find('/').map_or(url.len(), |i| host + i)])
 }
 
 /// Apply the edits to the text, last first so positions stay right. Each
@@ -293,5 +321,53 @@ mod tests {
         let e = t.fit(&unknown).unwrap_err();
         assert!(e.contains("has no role `dependant`"), "{e}");
         assert!(e.contains("dependency (now store)"), "{e}");
+    }
+
+    #[test]
+    fn a_url_at_a_url_role_s_origin_follows_it_and_the_image_is_a_role() {
+        let t = Template::find("deploy-and-rollback").unwrap();
+        let values: BTreeMap<String, String> = [
+            ("caller", "web"),
+            ("health_url", "https://shop.internal:8443/api/healthz"),
+            ("image", "shop-web:2.4.1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let text = t.fit(&values).unwrap();
+        assert!(
+            text.contains(r#"url: "https://shop.internal:8443/api/healthz""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"url: "https://shop.internal:8443/version", version: { json: version }"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"deploy: { service: web, image: "shop-web:2.4.1", strategy: rolling"#),
+            "{text}"
+        );
+        // The demo's address is left only in comments.
+        for line in text.lines().filter(|l| l.contains("18080")) {
+            assert!(line.trim_start().starts_with('#'), "{line}");
+        }
+        let env = |_: &str| None;
+        crate::gameday::load_bytes("fitted", text.as_bytes(), &env)
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        // Another host only shares a prefix: it stays.
+        assert_eq!(
+            moved_origin(
+                "http://127.0.0.1:180800/x",
+                "http://127.0.0.1:18080/health",
+                "http://h/health"
+            ),
+            None
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:18080"),
+            Some("http://127.0.0.1:18080")
+        );
     }
 }

@@ -5,7 +5,8 @@
 //! where [`reach`] says, the compose file's `depends_on`, and, without
 //! any, who names or talks to whom) into a [`Stack`]; [`write`] turns a
 //! `Stack` into commented YAML (pure), with [`load`]'s load probe on the
-//! main HTTP endpoint; [`library`] lists the ready gamedays
+//! main HTTP endpoint and [`lifecycle`]'s restart of each service and
+//! redeploy of each one Docker health-checks; [`library`] lists the ready gamedays
 //! and fits one to a stack. What is read from a container is kept free of
 //! its secrets: a HEALTHCHECK is written with `${NAME}` or `***` in their
 //! place ([`crate::redact::argv`]), an environment is only ever named.
@@ -14,9 +15,12 @@
 
 pub(crate) mod discover;
 pub(crate) mod library;
+pub(crate) mod lifecycle;
 pub(crate) mod load;
 pub(crate) mod reach;
 pub(crate) mod write;
+
+use crate::gameday::units::HumanDuration;
 
 /// The production-readiness checklist items the written gamedays and the
 /// library prove, in the words the reports show.
@@ -32,6 +36,7 @@ pub(crate) mod checklist {
         "Degrades gracefully when cut off from a dependency";
     pub(crate) const RESTARTS_CLEANLY: &str = "Comes back on its own after a restart";
     pub(crate) const ALERTS_FIRE: &str = "Alerts fire when a dependency is down";
+    pub(crate) const DEPLOYS_AND_ROLLBACKS_TESTED: &str = "Deploys and Rollbacks tested";
 
     /// Every item, so the library can be held to the same words.
     pub(crate) const ALL: &[&str] = &[
@@ -43,6 +48,7 @@ pub(crate) mod checklist {
         SURVIVES_PARTITION,
         RESTARTS_CLEANLY,
         ALERTS_FIRE,
+        DEPLOYS_AND_ROLLBACKS_TESTED,
     ];
 }
 
@@ -86,17 +92,23 @@ pub(crate) struct Healthcheck {
     /// the container's own environment; otherwise it is written as a
     /// comment, never run.
     pub runs: bool,
+    /// How often Docker runs it (its `interval`, Docker's 30s when none is
+    /// set). Docker first runs it one interval after a container starts,
+    /// so a new container is not healthy sooner.
+    pub interval: HumanDuration,
 }
 
 impl Healthcheck {
-    /// A HEALTHCHECK's argv read from a container with environment `env`.
-    pub(crate) fn read(argv: &[String], env: &[String]) -> Healthcheck {
+    /// A HEALTHCHECK's argv read from a container with environment `env`,
+    /// run every `interval`.
+    pub(crate) fn read(argv: &[String], env: &[String], interval: HumanDuration) -> Healthcheck {
         let r = crate::redact::argv(argv, env);
         Healthcheck {
             argv: r.argv,
             variables: r.variables,
             hidden: r.hidden,
             runs: r.runs_as_before,
+            interval,
         }
     }
 

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use super::checklist::*;
+use super::lifecycle;
 use super::{Edge, Endpoint, Healthcheck, Service, Stack};
 use crate::gameday::units::HumanDuration;
 
@@ -45,15 +46,15 @@ pub(crate) fn scalar(s: &str) -> String {
 }
 
 /// The probes written for one service.
-struct ServiceProbes {
+pub(super) struct ServiceProbes {
     /// The HTTP probe, if the service answers HTTP on a published port.
     http: Option<String>,
     /// The TCP probe, for a published port that is not HTTP.
     tcp: Option<String>,
     /// The container probe (always).
-    state: String,
+    pub(super) state: String,
     /// Its own HEALTHCHECK run by an `exec` probe, if it has one.
-    healthcheck: Option<String>,
+    pub(super) healthcheck: Option<String>,
 }
 
 impl ServiceProbes {
@@ -72,14 +73,14 @@ impl ServiceProbes {
 /// The probe that shows what clients of `service` see: its own HTTP or
 /// TCP probe (`direct`), else that of a service depending on it, nearest
 /// first (through its caller).
-struct Observer {
-    probe: String,
+pub(super) struct Observer {
+    pub(super) probe: String,
     /// The service whose probe it is.
     via: String,
     direct: bool,
 }
 
-fn observer(service: &str, stack: &Stack) -> Option<Observer> {
+pub(super) fn observer(service: &str, stack: &Stack) -> Option<Observer> {
     let mut seen = vec![service.to_string()];
     let mut frontier = vec![service.to_string()];
     while !frontier.is_empty() {
@@ -111,7 +112,7 @@ fn paused(service: &str, stack: &Stack) -> bool {
     stack.edges.iter().any(|e| e.to == service)
 }
 
-fn probes_of(service: &str, stack: &Stack) -> ServiceProbes {
+pub(super) fn probes_of(service: &str, stack: &Stack) -> ServiceProbes {
     let endpoint = stack.service(service).and_then(|s| s.endpoint.as_ref());
     ServiceProbes {
         http: matches!(endpoint, Some(Endpoint::Http { .. })).then(|| format!("{service}-http")),
@@ -127,14 +128,14 @@ fn probes_of(service: &str, stack: &Stack) -> ServiceProbes {
 }
 
 /// One scenario being written.
-struct ScenarioText {
-    name: String,
-    expected: String,
-    checklist: Vec<&'static str>,
+pub(super) struct ScenarioText {
+    pub(super) name: String,
+    pub(super) expected: String,
+    pub(super) checklist: Vec<&'static str>,
     /// The fault lines (each a flow mapping), one per fault.
-    faults: Vec<String>,
-    expect: Vec<String>,
-    comment: Option<String>,
+    pub(super) faults: Vec<String>,
+    pub(super) expect: Vec<String>,
+    pub(super) comment: Option<String>,
 }
 
 /// The gameday for `stack`.
@@ -168,10 +169,12 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
         "# is a first guess at what your team expects; `expected:` is yours to reword."
     );
     let _ = writeln!(out, "#");
+    let redeploys = stack.services.iter().any(|s| s.healthcheck.is_some());
     if stack.edges.is_empty() {
         let _ = writeln!(
             out,
-            "# No dependencies found: only restarts are rehearsed. Add `depends_on` to the"
+            "# No dependencies found: only restarts{} are rehearsed. Add `depends_on` to the",
+            if redeploys { " and redeploys" } else { "" }
         );
         let _ = writeln!(
             out,
@@ -206,8 +209,13 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
         out,
         "description: {}",
         scalar(&format!(
-            "What {} does when a dependency hangs, dies, slows down or is cut off, and whether each service comes back after a restart.",
-            stack.project
+            "What {} does when a dependency hangs, dies, slows down or is cut off, and whether each service comes back after a restart{}.",
+            stack.project,
+            if redeploys {
+                " (and a redeploy, where Docker checks its health)"
+            } else {
+                ""
+            }
         ))
     );
     let _ = writeln!(out, "environment: local   # adjust: staging, ...");
@@ -237,7 +245,10 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
         scenarios.extend(edge_scenarios(stack, edge, settle));
     }
     for s in &stack.services {
-        scenarios.push(restart_scenario(stack, &s.name, settle));
+        scenarios.push(lifecycle::restarted(stack, &s.name, settle));
+    }
+    for s in &stack.services {
+        scenarios.extend(lifecycle::redeployed(stack, s, settle));
     }
     for (i, s) in scenarios.iter().enumerate() {
         if i > 0 {
@@ -614,43 +625,6 @@ impl<'a> EdgeText<'a> {
     }
 }
 
-/// A restart of one service: it comes back on its own.
-fn restart_scenario(stack: &Stack, service: &str, settle: HumanDuration) -> ScenarioText {
-    let p = probes_of(service, stack);
-    let mut expect = vec![format!(
-        "{{ probe: {}, during: after, state: running }}",
-        scalar(&p.state)
-    )];
-    // Back means answering: its clients' probe, else its own HEALTHCHECK.
-    let back = observer(service, stack)
-        .map(|o| o.probe)
-        .or_else(|| p.healthcheck.clone());
-    if let Some(probe) = &back {
-        expect.push(format!(
-            "{{ probe: {}, recovers_within: {settle} }}   # adjust",
-            scalar(probe)
-        ));
-    }
-    ScenarioText {
-        name: format!("{service} restarted"),
-        expected: format!(
-            "A restart of {service} costs a few seconds at most, and it comes back without help."
-        ),
-        // Running again is not "back": a client must see it answer.
-        checklist: if back.is_some() {
-            vec![RESTARTS_CLEANLY]
-        } else {
-            Vec::new()
-        },
-        faults: vec![format!(
-            "{{ restart: {{ service: {}, timeout: 2s }} }}",
-            scalar(service)
-        )],
-        expect,
-        comment: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -680,7 +654,11 @@ mod tests {
                         address: "127.0.0.1:5432".into(),
                         contacted: true,
                     }),
-                    healthcheck: Some(Healthcheck::read(&["pg_isready".into(), "-q".into()], &[])),
+                    healthcheck: Some(Healthcheck::read(
+                        &["pg_isready".into(), "-q".into()],
+                        &[],
+                        HumanDuration::from_secs(2),
+                    )),
                 },
             ],
             edges: vec![
@@ -792,7 +770,11 @@ mod tests {
     /// A HEALTHCHECK read from a container whose DB_PASSWORD holds `s3cr3t-pw`.
     fn with_secret(argv: &[&str]) -> Healthcheck {
         let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
-        Healthcheck::read(&argv, &["DB_PASSWORD=s3cr3t-pw".to_string()])
+        Healthcheck::read(
+            &argv,
+            &["DB_PASSWORD=s3cr3t-pw".to_string()],
+            HumanDuration::from_secs(30),
+        )
     }
 
     #[test]

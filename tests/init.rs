@@ -203,7 +203,7 @@ fn init_on_the_demo_stack_writes_a_gameday_that_runs_all_met_then_every_library_
     assert!(
         items
             .iter()
-            .any(|(item, _)| item == "Deploys and Rollbacks tested"),
+            .any(|(item, _)| item == "Deploys and rollbacks tested"),
         "{items:?}"
     );
     // Nothing left: both running, the api healthy as its clients see it,

@@ -33,6 +33,9 @@ pub struct ContainerDetail {
     /// Its HEALTHCHECK as an argv run inside it (`CMD-SHELL` as
     /// `/bin/sh -c ...`, as Docker runs it), if it has one.
     pub healthcheck: Option<Vec<String>>,
+    /// How often Docker runs it (`Healthcheck.Interval`, nanoseconds; 0
+    /// when unset: Docker's 30s).
+    pub healthcheck_interval_ns: u64,
     /// The PID of its first process on the engine's host (0 when not running).
     pub pid: i64,
 }
@@ -48,6 +51,12 @@ impl Engine {
         let config = info.config.unwrap_or_default();
         let mut command = config.entrypoint.unwrap_or_default();
         command.extend(config.cmd.unwrap_or_default());
+        let healthcheck_interval_ns = config
+            .healthcheck
+            .as_ref()
+            .and_then(|h| h.interval)
+            .and_then(|ns| u64::try_from(ns).ok())
+            .unwrap_or(0);
         let healthcheck = config
             .healthcheck
             .and_then(|h| h.test)
@@ -106,6 +115,7 @@ impl Engine {
             published,
             addresses,
             healthcheck,
+            healthcheck_interval_ns,
             pid: info.state.and_then(|s| s.pid).unwrap_or(0),
         })
     }

@@ -107,7 +107,7 @@ pub(crate) async fn stack(
             Some(argv) => Some(Healthcheck::read(
                 argv,
                 &detail.env,
-                healthcheck_interval(engine, &detail.id).await?,
+                interval_of(detail.healthcheck_interval_ns),
             )),
             None => None,
         };
@@ -175,23 +175,10 @@ pub(crate) async fn stack(
     })
 }
 
-/// How often Docker runs a container's HEALTHCHECK, from the
-/// configuration a deploy would recreate it with ([`Engine::replica`]).
-async fn healthcheck_interval(
-    engine: &Engine,
-    id: &str,
-) -> Result<HumanDuration, crate::docker::DockerError> {
-    Ok(interval_of(&engine.replica(id).await?.body))
-}
-
-/// `Healthcheck.Interval` (nanoseconds) of a container's configuration, or
-/// Docker's 30s when it sets none.
-fn interval_of(config: &serde_json::Value) -> HumanDuration {
-    let ns = config
-        .pointer("/Healthcheck/Interval")
-        .and_then(serde_json::Value::as_u64)
-        .filter(|ns| *ns > 0);
-    HumanDuration::from_millis(ns.map_or(30_000, |ns| ns / 1_000_000))
+/// A HEALTHCHECK's `Interval` (nanoseconds), or Docker's 30s when it
+/// sets none (0).
+fn interval_of(ns: u64) -> HumanDuration {
+    HumanDuration::from_millis(if ns == 0 { 30_000 } else { ns / 1_000_000 })
 }
 
 /// The compose files to read: the one given, else those the containers'
@@ -512,15 +499,8 @@ mod tests {
 
     #[test]
     fn a_healthcheck_interval_is_read_or_docker_s_default() {
-        let config = serde_json::json!({ "Healthcheck": { "Test": ["CMD", "true"], "Interval": 2_000_000_000u64 } });
-        assert_eq!(interval_of(&config), HumanDuration::from_secs(2));
-        let unset =
-            serde_json::json!({ "Healthcheck": { "Test": ["CMD", "true"], "Interval": 0 } });
-        assert_eq!(interval_of(&unset), HumanDuration::from_secs(30));
-        assert_eq!(
-            interval_of(&serde_json::json!({})),
-            HumanDuration::from_secs(30)
-        );
+        assert_eq!(interval_of(2_000_000_000), HumanDuration::from_secs(2));
+        assert_eq!(interval_of(0), HumanDuration::from_secs(30));
     }
 
     #[test]

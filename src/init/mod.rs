@@ -36,7 +36,7 @@ pub(crate) mod checklist {
         "Degrades gracefully when cut off from a dependency";
     pub(crate) const RESTARTS_CLEANLY: &str = "Comes back on its own after a restart";
     pub(crate) const ALERTS_FIRE: &str = "Alerts fire when a dependency is down";
-    pub(crate) const DEPLOYS_AND_ROLLBACKS_TESTED: &str = "Deploys and Rollbacks tested";
+    pub(crate) const DEPLOYS_AND_ROLLBACKS_TESTED: &str = "Deploys and rollbacks tested";
 
     /// Every item, so the library can be held to the same words.
     pub(crate) const ALL: &[&str] = &[

@@ -27,7 +27,11 @@ fn own_namespace(
     outside_scope: &[ContainerInfo],
 ) -> Result<Vec<Sharer>, Diagnostic> {
     if let Fault::Deploy(_) = fault {
-        if let Some(task) = targets.containers.iter().find(|c| c.swarm_service.is_some()) {
+        if let Some(task) = targets
+            .containers
+            .iter()
+            .find(|c| c.swarm_service.is_some())
+        {
             return Err(Diagnostic::new(
                 targets.target.pos,
                 format!("`{}` is a task of a swarm service, which the swarm deploys", task.name),
@@ -693,7 +697,10 @@ scenarios:
         };
         let errors = resolve(gameday(text), inventory).expect_err("the swarm deploys its tasks");
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].message.contains("task of a swarm service"), "{errors:?}");
+        assert!(
+            errors[0].message.contains("task of a swarm service"),
+            "{errors:?}"
+        );
     }
 
     #[test]

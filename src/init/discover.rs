@@ -103,14 +103,13 @@ pub(crate) async fn stack(
     }
     let mut services = Vec::new();
     for (name, detail) in &details {
-        let healthcheck = match &detail.healthcheck {
-            Some(argv) => Some(Healthcheck::read(
+        let healthcheck = detail.healthcheck.as_ref().map(|argv| {
+            Healthcheck::read(
                 argv,
                 &detail.env,
                 interval_of(detail.healthcheck_interval_ns),
-            )),
-            None => None,
-        };
+            )
+        });
         if let Some(h) = healthcheck.as_ref().filter(|h| h.had_secrets()) {
             notes.push(format!(
                 "the HEALTHCHECK of `{name}` carries secrets, written as {}{}",

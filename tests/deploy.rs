@@ -393,22 +393,42 @@ fn a_runner_killed_mid_deploy_leaves_v1_on_every_replica_after_its_watchdog() {
     assert_recover_says_the_watchdog_reverted(out.path());
 }
 
+/// A stack whose runner and watchdog died together mid-deploy (a power
+/// cut): the stack, its replicas before, the run's output directory with
+/// its journal, and the compose file's directory (dropped last: fields drop
+/// in order, and the stack's teardown reads the file).
+struct PowerCut {
+    stack: ComposeStack,
+    before: Vec<(String, String, String)>,
+    out: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+}
+
+fn power_cut_mid_deploy(prefix: &str) -> PowerCut {
+    let (dir, stack, port) = stack(prefix);
+    let before = api_replicas(&stack.name);
+    let (_g, file) = broken_release(&stack, port);
+    let out = tempfile::tempdir().unwrap();
+    kill_runner_once(&file, out.path(), || mid_deploy(&stack.name));
+    assert!(mid_deploy(&stack.name), "left as the power cut found it");
+    PowerCut {
+        stack,
+        before,
+        out,
+        _dir: dir,
+    }
+}
+
 #[test]
 fn a_power_cut_mid_deploy_is_rolled_back_by_recover() {
     if !docker_available() {
         return;
     }
-    let (_dir, stack, port) = stack("gdt-deploy-cut");
-    let before = api_replicas(&stack.name);
-    let (_g, file) = broken_release(&stack, port);
-    let out = tempfile::tempdir().unwrap();
-    // The runner and its watchdog die together.
-    kill_runner_once(&file, out.path(), || mid_deploy(&stack.name));
-    assert!(mid_deploy(&stack.name), "left as the power cut found it");
-    let recovered = gameday_recover(out.path());
+    let cut = power_cut_mid_deploy("gdt-deploy-cut");
+    let recovered = gameday_recover(cut.out.path());
     assert_exit(&recovered, 0);
-    assert_rolled_back(&stack, &before);
-    let again = gameday_recover(out.path());
+    assert_rolled_back(&cut.stack, &cut.before);
+    let again = gameday_recover(cut.out.path());
     assert_exit(&again, 0);
 }
 
@@ -417,11 +437,8 @@ fn a_power_cut_mid_deploy_is_rolled_back_by_a_sweep_without_its_journal() {
     if !docker_available() {
         return;
     }
-    let (_dir, stack, port) = stack("gdt-deploy-sweep");
-    let before = api_replicas(&stack.name);
-    let (_g, file) = broken_release(&stack, port);
-    let out = tempfile::tempdir().unwrap();
-    kill_runner_once(&file, out.path(), || mid_deploy(&stack.name));
+    let cut = power_cut_mid_deploy("gdt-deploy-sweep");
+    let (stack, before) = (&cut.stack, &cut.before);
     // The journal is lost with the machine: only what is on the engine.
     let empty = tempfile::tempdir().unwrap();
     let swept = assert_cmd::Command::cargo_bin("gameday")
@@ -438,5 +455,5 @@ fn a_power_cut_mid_deploy_is_rolled_back_by_a_sweep_without_its_journal() {
         "{}",
         text(&swept)
     );
-    assert_rolled_back(&stack, &before);
+    assert_rolled_back(stack, before);
 }

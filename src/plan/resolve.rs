@@ -680,31 +680,7 @@ scenarios:
     }
 
     #[test]
-    fn a_deploy_is_refused_on_a_swarm_task() {
-        let text = r#"
-gameday: Deploy
-scope: { compose_project: demo }
-scenarios:
-  - name: Roll
-    fault: { deploy: { service: api } }
-    duration: 1s
-"#;
-        let mut task = container("demo", "api", 1);
-        task.swarm_service = Some("demo_api".into());
-        let inventory = Inventory {
-            in_scope: vec![task],
-            ..Inventory::default()
-        };
-        let errors = resolve(gameday(text), inventory).expect_err("the swarm deploys its tasks");
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(
-            errors[0].message.contains("task of a swarm service"),
-            "{errors:?}"
-        );
-    }
-
-    #[test]
-    fn a_deploy_is_refused_on_a_target_whose_namespace_another_container_uses() {
+    fn a_deploy_is_refused_where_replacing_its_target_reaches_past_it() {
         let text = r#"
 gameday: Deploy
 scope: { compose_project: demo }
@@ -715,21 +691,32 @@ scenarios:
   - name: Roll the sidecar
     fault: { deploy: { service: sidecar } }
     duration: 1s
+  - name: Roll a swarm task
+    fault: { deploy: { service: worker } }
+    duration: 1s
 "#;
         let api = container("demo", "api", 1);
         let sidecar = joined("demo", "sidecar", &api);
+        let mut task = container("demo", "worker", 1);
+        task.swarm_service = Some("demo_worker".into());
         let inventory = Inventory {
-            in_scope: vec![api.clone(), sidecar],
+            in_scope: vec![api.clone(), sidecar, task],
             ..Inventory::default()
         };
-        let errors =
-            resolve(gameday(text), inventory).expect_err("the sidecar would lose its network");
-        // The api's deploy; the sidecar's own namespace is the api's, which it rejoins.
-        assert_eq!(errors.len(), 1, "{errors:?}");
+        let errors = resolve(gameday(text), inventory).expect_err("reaches past its target");
+        // The api's deploy would leave the sidecar without a network; the
+        // sidecar's own namespace is the api's, which it joins again; the
+        // swarm deploys its own tasks.
+        assert_eq!(errors.len(), 2, "{errors:?}");
         assert_eq!((errors[0].pos.line, errors[0].pos.col), (6, 24));
         assert_eq!(
             errors[0].message,
             "`demo_sidecar_1` uses the network namespace of `demo_api_1`, which a deploy replaces: it would be left without a network"
+        );
+        assert_eq!(errors[1].pos.line, 12);
+        assert!(
+            errors[1].message.contains("task of a swarm service"),
+            "{errors:?}"
         );
     }
 

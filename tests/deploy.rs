@@ -24,6 +24,7 @@ services:
     command: ["api", "--listen", "0.0.0.0:8080", "--store", "store:7000"]
     scale: 2
     restart: unless-stopped
+    volumes: ["/scratch"]
     healthcheck:
       test: ["CMD", "/gameday-demo", "connect", "127.0.0.1:8080", "500"]
       interval: 1s
@@ -344,6 +345,17 @@ fn a_release_that_never_gets_healthy_fails_the_deploy_and_everything_is_rolled_b
     );
 }
 
+/// A runner killed when the test ends, however it ends (a runner left
+/// alive would keep its claim on the project after the stack is gone).
+struct Runner(std::process::Child);
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A gameday whose deploy of the broken release waits (60 s) to be healthy.
 fn broken_release(stack: &ComposeStack, port: u16) -> (tempfile::TempDir, PathBuf) {
     gameday_file(&deploy_gameday(
@@ -375,20 +387,41 @@ fn a_runner_killed_mid_deploy_leaves_v1_on_every_replica_after_its_watchdog() {
     let before = api_replicas(&stack.name);
     let (_g, file) = broken_release(&stack, port);
     let out = tempfile::tempdir().unwrap();
-    let mut runner = std::process::Command::new(assert_cmd::cargo::cargo_bin("gameday"))
-        .args(["run", "--yes", "--no-progress", "--out"])
-        .arg(out.path())
-        .arg(&file)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut runner = Runner(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("gameday"))
+            .args(["run", "--yes", "--no-progress", "--out"])
+            .arg(out.path())
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     wait_until("the deploy under way", Duration::from_secs(30), || {
         mid_deploy(&stack.name)
     });
+    // The replacement works on the replica's own anonymous volume, as
+    // compose carries it over: the same volume, not a new empty one.
+    let volume_of =
+        |name: &str| docker(&["inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", name]);
+    let replaced = api_replicas(&stack.name)
+        .into_iter()
+        .find(|(_, image, _)| image == "gameday-demo:broken")
+        .unwrap();
+    let name = docker(&["inspect", "-f", "{{.Name}}", &replaced.0]);
+    let kept = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("name={}-gameday-kept-", name.trim_start_matches('/')),
+    ]);
+    let kept = kept.lines().next().unwrap_or("");
+    assert!(!kept.is_empty(), "the replica kept aside");
+    assert_eq!(volume_of(&replaced.0), volume_of(kept));
+    assert_eq!(volume_of(kept).len(), 64, "an anonymous volume");
     // The runner alone dies: its watchdog rolls the deploy back.
-    runner.kill().unwrap();
-    runner.wait().unwrap();
+    runner.0.kill().unwrap();
+    runner.0.wait().unwrap();
     assert_rolled_back(&stack, &before);
     assert_recover_says_the_watchdog_reverted(out.path());
 }

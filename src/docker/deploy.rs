@@ -24,15 +24,17 @@ pub(crate) struct Replica {
     /// `Config` with `HostConfig` in it: the body that creates it again,
     /// without its networks.
     pub body: Value,
-    /// Its networks, with its aliases (not its own short ID, which the
-    /// engine adds) and the address only when one was configured.
-    pub endpoints: Vec<Endpoint>,
+    /// Its networks, each with its endpoint settings as the engine takes
+    /// them: aliases (not its own short ID, which the engine adds), links,
+    /// driver options, and the addresses only when they were configured.
+    pub endpoints: Vec<(String, Value)>,
     /// `HostConfig.RestartPolicy` as the engine gave it.
     pub restart: Value,
     pub has_healthcheck: bool,
     /// The signal `docker stop` sends (default SIGTERM) and its grace.
     pub stop_signal: String,
     pub stop_timeout: Option<u64>,
+    pub running: bool,
 }
 
 /// An image's own defaults (`Config` of the image), which a container
@@ -60,40 +62,68 @@ impl Engine {
             .trim_start_matches('/')
             .to_string();
         let config = serde_json::to_value(&info.config).unwrap_or(Value::Null);
-        let host_config = serde_json::to_value(&info.host_config).unwrap_or(Value::Null);
+        let mut host_config = serde_json::to_value(&info.host_config).unwrap_or(Value::Null);
         let mut body = match config {
             Value::Object(map) => map,
             _ => Map::new(),
         };
+        let mode = host_config
+            .get("NetworkMode")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         // The engine names a container's host after its ID unless told
-        // otherwise: the new one gets its own.
-        if body.get("Hostname").and_then(Value::as_str) == Some(short.as_str()) {
+        // otherwise, and one in another's network namespace after that
+        // one (and refuses a hostname given with such a mode): the new
+        // one gets its own.
+        if mode.starts_with("container:") {
+            body.remove("Hostname");
+            body.remove("Domainname");
+        } else if body.get("Hostname").and_then(Value::as_str) == Some(short.as_str()) {
             body.remove("Hostname");
         }
         let restart = host_config
             .get("RestartPolicy")
             .cloned()
             .unwrap_or(Value::Null);
-        body.insert("HostConfig".into(), host_config);
-        let endpoints = info
-            .network_settings
-            .and_then(|n| n.networks)
+        // Its anonymous volumes (an image's `VOLUME`, no name given) go to
+        // its replacement by name, as compose carries them over: the data
+        // stays, and no volume is left behind.
+        let anonymous: Vec<Value> = info
+            .mounts
+            .clone()
             .unwrap_or_default()
             .into_iter()
-            .map(|(network, e)| Endpoint {
-                network,
-                aliases: e
-                    .aliases
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|a| *a != short && *a != full_id)
-                    .collect(),
-                ipv4: e
-                    .ipam_config
-                    .and_then(|c| c.ipv4_address)
-                    .filter(|ip| !ip.is_empty()),
+            .filter(|m| {
+                m.typ.as_deref() == Some("volume")
+                    && m.name.as_ref().is_some_and(|n| is_anonymous(n))
+            })
+            .filter_map(|m| {
+                let (name, dest) = (m.name?, m.destination?);
+                let ro = if m.rw == Some(false) { ":ro" } else { "" };
+                Some(Value::String(format!("{name}:{dest}{ro}")))
             })
             .collect();
+        if !anonymous.is_empty()
+            && let Some(h) = host_config.as_object_mut()
+        {
+            let binds = h.entry("Binds").or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(binds) = binds {
+                binds.extend(anonymous);
+            } else {
+                *binds = Value::Array(anonymous);
+            }
+        }
+        body.insert("HostConfig".into(), host_config);
+        let networks = serde_json::to_value(info.network_settings.and_then(|n| n.networks))
+            .unwrap_or(Value::Null);
+        let endpoints = match networks {
+            Value::Object(networks) => networks
+                .into_iter()
+                .map(|(network, e)| (network, endpoint_of(&e, &short, &full_id)))
+                .collect(),
+            _ => Vec::new(),
+        };
         let config = info.config.unwrap_or_default();
         Ok(Replica {
             id: full_id,
@@ -111,10 +141,32 @@ impl Engine {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "SIGTERM".into()),
             stop_timeout: config.stop_timeout.and_then(|t| u64::try_from(t).ok()),
+            running: info.state.and_then(|s| s.running).unwrap_or(false),
             body: Value::Object(body),
             endpoints,
             restart,
         })
+    }
+
+    /// The container of exactly this name (never one whose ID merely
+    /// starts with it): its ID and labels.
+    pub(crate) async fn named(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, HashMap<String, String>)>, DockerError> {
+        match self.client.inspect_container(name, None).await {
+            Ok(info) if info.name.as_deref().map(|n| n.trim_start_matches('/')) == Some(name) => {
+                Ok(Some((
+                    info.id.unwrap_or_default(),
+                    info.config.and_then(|c| c.labels).unwrap_or_default(),
+                )))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => match DockerError::classify(e, name) {
+                DockerError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
     }
 
     /// An image on the engine, by reference or ID; `None` when the engine
@@ -142,7 +194,7 @@ impl Engine {
         &self,
         name: &str,
         body: Value,
-        endpoints: &[Endpoint],
+        endpoints: &[(String, Value)],
     ) -> Result<String, DockerError> {
         let mut body = match body {
             Value::Object(map) => map,
@@ -158,18 +210,19 @@ impl Engine {
         // when that names one of its networks, else its first.
         let first = endpoints
             .iter()
-            .position(|e| e.network == mode)
+            .position(|(network, _)| *network == mode)
             .or((!endpoints.is_empty()).then_some(0));
         if let Some(i) = first {
-            let e = &endpoints[i];
+            let (network, e) = &endpoints[i];
             body.insert(
                 "NetworkingConfig".into(),
-                serde_json::json!({ "EndpointsConfig": { &e.network: endpoint_json(e) } }),
+                serde_json::json!({ "EndpointsConfig": { network: e } }),
             );
         }
+        let unsupported =
+            |e: serde_json::Error| DockerError::Unsupported(format!("cannot recreate {name}: {e}"));
         let create: bollard::models::ContainerCreateBody =
-            serde_json::from_value(Value::Object(body))
-                .map_err(|e| DockerError::Unsupported(format!("cannot recreate {name}: {e}")))?;
+            serde_json::from_value(Value::Object(body)).map_err(unsupported)?;
         let created = self
             .client
             .create_container(
@@ -181,15 +234,54 @@ impl Engine {
             )
             .await
             .map_err(|e| DockerError::classify(e, name))?;
-        for (i, e) in endpoints.iter().enumerate() {
-            if Some(i) != first
-                && let Err(err) = self.connect_network(&created.id, e).await
-            {
-                let _ = self.remove_container(&created.id).await;
+        for (i, (network, e)) in endpoints.iter().enumerate() {
+            if Some(i) == first {
+                continue;
+            }
+            let connected = match serde_json::from_value(e.clone()) {
+                Ok(endpoint_config) => self
+                    .client
+                    .connect_network(
+                        network,
+                        bollard::models::NetworkConnectRequest {
+                            container: created.id.clone(),
+                            endpoint_config: Some(endpoint_config),
+                        },
+                    )
+                    .await
+                    .map_err(|e| DockerError::classify(e, network)),
+                Err(e) => Err(unsupported(e)),
+            };
+            if let Err(err) = connected {
+                let _ = self.remove_replacement(&created.id).await;
                 return Err(err);
             }
         }
         Ok(created.id)
+    }
+
+    /// Remove a deploy's replacement with the anonymous volumes only it
+    /// used (those it shares with the kept replica stay: they are in use,
+    /// and named in its binds).
+    pub(crate) async fn remove_replacement(&self, id: &str) -> Result<(), DockerError> {
+        match self
+            .client
+            .remove_container(
+                id,
+                Some(bollard::query_parameters::RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => match DockerError::classify(e, id) {
+                DockerError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
     }
 
     pub(crate) async fn rename(&self, id: &str, name: &str) -> Result<(), DockerError> {
@@ -225,12 +317,31 @@ impl Engine {
     }
 }
 
-fn endpoint_json(e: &Endpoint) -> Value {
-    let mut endpoint = serde_json::json!({ "Aliases": e.aliases });
-    if let Some(ip) = &e.ipv4 {
-        endpoint["IPAMConfig"] = serde_json::json!({ "IPv4Address": ip });
+/// An endpoint's settings as a create or a connect takes them again: what
+/// was configured (aliases less the container's own IDs, the addresses
+/// asked for, links, driver options), nothing the engine assigned.
+fn endpoint_of(e: &Value, short: &str, full: &str) -> Value {
+    let mut out = Map::new();
+    let aliases: Vec<Value> = e
+        .get("Aliases")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|a| a.as_str().is_some_and(|a| a != short && a != full))
+        .cloned()
+        .collect();
+    out.insert("Aliases".into(), Value::Array(aliases));
+    for key in ["IPAMConfig", "Links", "DriverOpts"] {
+        if let Some(v) = e.get(key).filter(|v| !v.is_null()) {
+            out.insert(key.into(), v.clone());
+        }
     }
-    endpoint
+    Value::Object(out)
+}
+
+/// A volume name the engine made up: 64 hex digits.
+fn is_anonymous(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The body of a replica to be created from `image`: what the replica
@@ -318,6 +429,7 @@ mod tests {
             has_healthcheck: false,
             stop_signal: "SIGTERM".into(),
             stop_timeout: None,
+            running: true,
         };
         let old = ImageDefaults {
             id: "sha256:1".into(),
@@ -341,5 +453,28 @@ mod tests {
             serde_json::json!({ "com.docker.compose.service": "api", "gameday.deploy": "t" })
         );
         assert_eq!(body["HostConfig"]["NetworkMode"], "shop_default");
+    }
+
+    #[test]
+    fn an_endpoint_keeps_what_was_configured_and_not_the_containers_own_ids() {
+        let e = serde_json::json!({
+            "Aliases": ["api", "0123456789ab"],
+            "IPAMConfig": { "IPv4Address": "10.0.0.5", "IPv6Address": "fd00::5" },
+            "Links": ["db:database"],
+            "IPAddress": "10.0.0.5",
+            "NetworkID": "n1",
+            "EndpointID": "e1"
+        });
+        let kept = endpoint_of(&e, "0123456789ab", "0123456789abcdef");
+        assert_eq!(
+            kept,
+            serde_json::json!({
+                "Aliases": ["api"],
+                "IPAMConfig": { "IPv4Address": "10.0.0.5", "IPv6Address": "fd00::5" },
+                "Links": ["db:database"]
+            })
+        );
+        assert!(is_anonymous(&"ab".repeat(32)));
+        assert!(!is_anonymous("shop_data"));
     }
 }

@@ -130,10 +130,24 @@ pub(super) async fn apply(
         .replica(&applying.container.id)
         .await
         .map_err(docker_error(&name, "inspect"))?;
-    let image = deploy
-        .image
-        .clone()
-        .unwrap_or_else(|| replica.image_ref.clone());
+    // Checked again here: a replica stopped, paused or gone since the plan
+    // is someone else's doing, and left as it is.
+    if !replica.running || engine.state(&replica.id).await.ok() != Some(ContainerState::Running) {
+        return Err(deploy_error(
+            &name,
+            "it is not running now (it was when the plan was made): nothing was changed".into(),
+        ));
+    }
+    let image = match &deploy.image {
+        Some(image) => image.clone(),
+        // Its own image: the tag, when it still names the image the
+        // replica runs; else that image by ID (a tag moved since is not
+        // what "recreated" means).
+        None => match engine.image_defaults(&replica.image_ref).await {
+            Ok(Some(i)) if i.id == replica.image_id => replica.image_ref.clone(),
+            _ => replica.image_id.clone(),
+        },
+    };
     let new_image = engine
         .image_defaults(&image)
         .await
@@ -389,10 +403,8 @@ pub(super) async fn rollback(
     on: OnContainer<'_>,
     back: Rollback<'_>,
 ) -> Result<Option<DateTime<Utc>>, FaultError> {
-    let at_name = engine
-        .labels_of(on.name)
-        .await
-        .map_err(on.docker("inspect"))?;
+    let at_name = engine.named(on.name).await.map_err(on.docker("inspect"))?;
+    let kept = engine.state(on.id).await.map_err(on.docker("inspect"))?;
     match &at_name {
         Some((id, _)) if id == on.id => {
             engine
@@ -403,14 +415,24 @@ pub(super) async fn rollback(
                 return Ok(None);
             }
         }
-        Some((id, labels)) if labels.get(DEPLOY_LABEL).map(String::as_str) == Some(back.tag) => {
-            stop(engine, id, on.name, back.stop_signal, back.stop_grace).await?;
+        // The replacement goes only once the replica it replaced is known
+        // to be there to come back.
+        Some((id, labels))
+            if labels.get(DEPLOY_LABEL).map(String::as_str) == Some(back.tag)
+                && kept != ContainerState::Absent =>
+        {
+            // Stopped as its own image says (its signal, its grace).
+            let (signal, grace) = match engine.replica(id).await {
+                Ok(r) => (r.stop_signal.clone(), grace_of(&r)),
+                Err(_) => (back.stop_signal.to_string(), back.stop_grace),
+            };
+            stop(engine, id, on.name, &signal, grace).await?;
             engine
-                .remove_container(id)
+                .remove_replacement(id)
                 .await
                 .map_err(on.docker("remove the deployed replacement of"))?;
         }
-        Some((id, _)) => {
+        Some((id, labels)) if labels.get(DEPLOY_LABEL).map(String::as_str) != Some(back.tag) => {
             return Err(deploy_error(
                 on.name,
                 format!(
@@ -420,13 +442,16 @@ pub(super) async fn rollback(
                 ),
             ));
         }
-        None => {}
+        None | Some(_) => {}
     }
-    if engine.state(on.id).await.map_err(on.docker("inspect"))? == ContainerState::Absent {
-        return Err(FaultError::Gone(format!(
-            "{} (kept as {})",
-            on.name, back.parked
-        )));
+    if kept == ContainerState::Absent {
+        return Err(deploy_error(
+            on.name,
+            format!(
+                "the replica kept as {} is gone, so what runs under its name was left running",
+                back.parked
+            ),
+        ));
     }
     if at_name.as_ref().is_none_or(|(id, _)| id != on.id) {
         engine

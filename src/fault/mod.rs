@@ -411,7 +411,11 @@ impl<'a> Applying<'a> {
 /// How long an apply may take to land once requested (a stop's grace, and
 /// a margin): what `recover` gives an apply it never saw confirmed before
 /// reverting it.
-pub(crate) fn settle_within(fault: &Fault) -> Duration {
+pub(crate) fn settle_within(fault: &Fault, recipe: &RevertRecipe) -> Duration {
+    // A deploy's stop is its replica's own grace.
+    if let RevertRecipe::Rollback { stop_grace_ms, .. } = recipe {
+        return Duration::from_millis(*stop_grace_ms) + Duration::from_secs(10);
+    }
     match fault.reach() {
         Reach::DockerApi => fault_grace(fault) + Duration::from_secs(10),
         Reach::Namespace | Reach::DockerNetwork | Reach::Host => {
@@ -424,9 +428,7 @@ fn fault_grace(fault: &Fault) -> Duration {
     match fault.family() {
         FaultFamily::Container(c) => container::grace(c),
         FaultFamily::Script(s) => s.timeout.as_std(),
-        // The replica's stop: the apply sends its signals itself, so no
-        // stop lands once the runner is gone, but the replica may still
-        // be in its grace period.
+        // Its recipe has the replica's own stop grace (`settle_within`).
         FaultFamily::Deploy(_) => Duration::from_secs(10),
         FaultFamily::Net(_)
         | FaultFamily::Process(_)

@@ -258,11 +258,18 @@ impl RevertRecipe {
                 container_id,
                 container_name,
                 tag,
+                restart,
                 ..
-            } => format!(
-                "docker rm -f $(docker ps -aq --filter name=^/{container_name}$ --filter label={}={tag}); docker rename {container_id} {container_name}; docker update --restart <its policy> {container_id}; docker start {container_id}",
-                crate::docker::DEPLOY_LABEL
-            ),
+            } => {
+                let policy = match restart.get("Name").and_then(|n| n.as_str()) {
+                    Some(name) if !name.is_empty() => name,
+                    _ => "no",
+                };
+                format!(
+                    "docker inspect {container_id} >/dev/null && docker rm -f $(docker ps -aq --filter name=^/{container_name}$ --filter label={}={tag}); docker rename {container_id} {container_name}; docker update --restart {policy} {container_id}; docker start {container_id}",
+                    crate::docker::DEPLOY_LABEL
+                )
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::docker::ContainerInfo;
 use crate::gameday::diag::{Diagnostic, nearest};
-use crate::gameday::model::{Fault, Gameday, Pick, Reach, Selector, Target};
+use crate::gameday::model::{DeployWait, Fault, Gameday, Pick, ProbeKind, Reach, Selector, Target};
 use crate::gameday::units::ContainerState;
 
 /// A network, HTTP or DNS fault must stay inside its container: a target
@@ -271,6 +271,23 @@ pub(crate) fn resolve(gameday: Gameday, inventory: Inventory) -> Result<Plan, Ve
                     .with_hint(
                         "build or load it there before the gameday (`docker build -t IMAGE .`, `docker load`): a deploy never pulls",
                     ),
+                );
+                continue;
+            }
+            if let Fault::Deploy(d) = fault
+                && let DeployWait::Probe(name) = &d.wait
+                && let Some(p) = gameday.probes.0.iter().find(|p| &p.name == name)
+                && !matches!(p.kind, ProbeKind::Http(_) | ProbeKind::Tcp(_))
+            {
+                namespace_errors.push(
+                    Diagnostic::new(
+                        fault.target().pos,
+                        format!(
+                            "the deploy waits for probe `{name}`, {} probe: a replica is ready when an HTTP or TCP probe answers",
+                            p.kind.probe_type().with_article()
+                        ),
+                    )
+                    .with_hint("name an `http` or `tcp` probe, or use `wait: healthy` or `wait: running`"),
                 );
                 continue;
             }
@@ -694,20 +711,27 @@ scenarios:
   - name: Roll a swarm task
     fault: { deploy: { service: worker } }
     duration: 1s
+  - name: Roll, ready when a container says so
+    fault: { deploy: { service: store, wait: { probe: store-state } } }
+    duration: 1s
+probes:
+  store-state: { container: { service: store } }
 "#;
         let api = container("demo", "api", 1);
         let sidecar = joined("demo", "sidecar", &api);
         let mut task = container("demo", "worker", 1);
         task.swarm_service = Some("demo_worker".into());
+        let store = container("demo", "store", 1);
         let inventory = Inventory {
-            in_scope: vec![api.clone(), sidecar, task],
+            in_scope: vec![api.clone(), sidecar, task, store],
             ..Inventory::default()
         };
         let errors = resolve(gameday(text), inventory).expect_err("reaches past its target");
         // The api's deploy would leave the sidecar without a network; the
         // sidecar's own namespace is the api's, which it joins again; the
-        // swarm deploys its own tasks.
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        // swarm deploys its own tasks; a container probe cannot say a new
+        // replica answers.
+        assert_eq!(errors.len(), 3, "{errors:?}");
         assert_eq!((errors[0].pos.line, errors[0].pos.col), (6, 24));
         assert_eq!(
             errors[0].message,
@@ -717,6 +741,10 @@ scenarios:
         assert!(
             errors[1].message.contains("task of a swarm service"),
             "{errors:?}"
+        );
+        assert_eq!(
+            errors[2].message,
+            "the deploy waits for probe `store-state`, a container probe: a replica is ready when an HTTP or TCP probe answers"
         );
     }
 

@@ -61,13 +61,15 @@ async fn hurry(engine: &Engine, fault: &Fault, container: &ContainerInfo) -> Opt
     let what = match fault.family() {
         FaultFamily::Container(ContainerFault::Stop(_)) => "stop",
         FaultFamily::Container(ContainerFault::Restart(_)) => "restart",
+        // The replica may be in its stop grace, and would go down after
+        // the rollback found it running.
+        FaultFamily::Deploy(_) => "deploy's stop",
         FaultFamily::Container(ContainerFault::Kill(_) | ContainerFault::Pause(_))
         | FaultFamily::Net(_)
         | FaultFamily::Process(_)
         | FaultFamily::Stress(_)
         | FaultFamily::Script(_)
-        | FaultFamily::App(_)
-        | FaultFamily::Deploy(_) => return None,
+        | FaultFamily::App(_) => return None,
     };
     if !matches!(
         engine.state(&container.id).await,
@@ -189,7 +191,7 @@ impl Dispatcher {
             recipe: recipe.clone(),
             at: Utc::now(),
             host: (container.engine != DEFAULT_HOST).then(|| container.engine.clone()),
-            settle_ms: Some(fault::settle_within(fault).as_millis() as u64),
+            settle_ms: Some(fault::settle_within(fault, recipe).as_millis() as u64),
         }
     }
 
@@ -228,8 +230,13 @@ impl Dispatcher {
                 "cannot journal the fault before applying it, so it was not applied: {e}"
             ))
         })?;
-        self.arm_watchdog(container, fault_id, &recipe, fault::settle_within(&fault))
-            .await?;
+        self.arm_watchdog(
+            container,
+            fault_id,
+            &recipe,
+            fault::settle_within(&fault, &recipe),
+        )
+        .await?;
         test_stall(STALL_AFTER_ACK).await;
         // The watchdog may have fired since it took the recipe (the lease
         // ran out, a halt): it has reverted "everything", this included,
@@ -402,7 +409,7 @@ impl Dispatcher {
         match how {
             Unfinished::Failed(_) => match fault.reach() {
                 Reach::DockerApi => {
-                    fault::settle_apply(engine, recipe, fault::settle_within(fault)).await;
+                    fault::settle_apply(engine, recipe, fault::settle_within(fault, recipe)).await;
                 }
                 // gameday's own work (rules, workers, scripts) has ended
                 // by the time the apply returns.

@@ -29,7 +29,7 @@ pub(crate) async fn roll_back_deploys(
     let mut report = Vec::new();
     let mut kept_done: Vec<String> = Vec::new();
     for c in containers {
-        let Ok(Some((id, labels))) = engine.labels_of(&c.id).await else {
+        let Ok(Some((id, labels))) = engine.named(&c.name).await else {
             continue;
         };
         let Some(tag) = labels.get(DEPLOY_LABEL) else {
@@ -60,7 +60,11 @@ pub(crate) async fn roll_back_deploys(
             tag: tag.clone(),
             restart: replacement.restart.clone(),
             image_id: original.image.clone(),
-            healthy: replacement.has_healthcheck,
+            // Waited for as the replica itself is checked.
+            healthy: engine
+                .replica(&original.id)
+                .await
+                .is_ok_and(|r| r.has_healthcheck),
             timeout_ms: READY_WITHIN.as_millis() as u64,
             stop_signal: replacement.stop_signal.clone(),
             stop_grace_ms: 10_000,

@@ -12,6 +12,54 @@ pub(super) const DEPLOY_KEYS: &[&str] = &[
     "rollback_time",
 ];
 
+/// `[registry/]path[:tag][@digest]`: no scheme, no credentials, no
+/// spaces; the path (after a registry, which holds a `.` or a `:` or is
+/// `localhost`) in lower case, as the engine requires.
+fn is_image_reference(text: &str) -> bool {
+    if text.contains("://") || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let (named, digest) = match text.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (text, None),
+    };
+    if digest.is_some_and(|d| {
+        !d.split_once(':').is_some_and(|(alg, hex)| {
+            !alg.is_empty() && !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+    }) {
+        return false;
+    }
+    let (registry, rest) = match named.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+            (Some(first), rest)
+        }
+        _ => (None, named),
+    };
+    let (path, tag) = match rest.rsplit_once(':') {
+        Some((p, t)) => (p, Some(t)),
+        None => (rest, None),
+    };
+    let path_ok = !path.is_empty()
+        && path.split('/').all(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && c.as_bytes()[0].is_ascii_alphanumeric()
+        });
+    let tag_ok = tag.is_none_or(|t| {
+        !t.is_empty()
+            && t.len() <= 128
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    });
+    let registry_ok = registry.is_none_or(|r| {
+        r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b))
+    });
+    path_ok && tag_ok && registry_ok
+}
+
 /// An optional key's value: `Some(None)` when absent, `None` when it was
 /// given and invalid (its error is reported).
 fn present<T>(decoded: Option<Option<T>>) -> Option<Option<T>> {
@@ -56,14 +104,15 @@ impl Decoder<'_> {
         }))
     }
 
-    /// An image reference: `name[:tag]` or `name@sha256:...`, no spaces.
+    /// An image reference: `[registry/]name[:tag][@sha256:...]`, the
+    /// name's path in lower case; never a URL or credentials.
     fn image(&mut self, node: &Node) -> Option<String> {
         let text = self.name(node, "`image`")?;
-        if text.chars().any(char::is_whitespace) || text.starts_with(['-', ':', '@']) {
+        if !is_image_reference(&text) {
             self.error_hint(
                 node.pos,
-                format!("`{text}` is not an image reference"),
-                "write it as `docker images` lists it, e.g. `shop-api:2.4.1`",
+                "this is not an image reference".to_string(),
+                "write it as `docker images` lists it, e.g. `shop-api:2.4.1` (the name in lower case; no URL, no credentials)",
             );
             return None;
         }
@@ -113,6 +162,35 @@ impl Decoder<'_> {
                 None
             }
             None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_references_as_the_engine_takes_them() {
+        for ok in [
+            "shop-api:2.4.1",
+            "gameday-demo:v2",
+            "registry.example.com:5000/team/shop-api:2",
+            "localhost/app",
+            "app@sha256:0123abcd",
+            "app:1@sha256:0123abcd",
+        ] {
+            assert!(super::is_image_reference(ok), "{ok}");
+        }
+        for bad in [
+            "shop api:2",
+            "Shop-API:1",
+            "https://user:token@registry/app:1",
+            "app:",
+            ":1",
+            "-app",
+            "app@sha256:zz",
+            "user:token@registry/app",
+        ] {
+            assert!(!super::is_image_reference(bad), "{bad}");
         }
     }
 }

@@ -264,24 +264,7 @@ impl Engine {
     /// used (those it shares with the kept replica stay: they are in use,
     /// and named in its binds).
     pub(crate) async fn remove_replacement(&self, id: &str) -> Result<(), DockerError> {
-        match self
-            .client
-            .remove_container(
-                id,
-                Some(bollard::query_parameters::RemoveContainerOptions {
-                    force: true,
-                    v: true,
-                    ..Default::default()
-                }),
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) => match DockerError::classify(e, id) {
-                DockerError::NotFound(_) => Ok(()),
-                other => Err(other),
-            },
-        }
+        self.remove_forced(id, true).await
     }
 
     pub(crate) async fn rename(&self, id: &str, name: &str) -> Result<(), DockerError> {

@@ -208,12 +208,19 @@ impl Engine {
 
     /// Remove a container that is not running (a marker).
     pub(crate) async fn remove_container(&self, id: &str) -> Result<(), DockerError> {
+        self.remove_forced(id, false).await
+    }
+
+    /// Remove a container, running or not, and with `volumes` the
+    /// anonymous volumes only it uses; one already gone is fine.
+    pub(crate) async fn remove_forced(&self, id: &str, volumes: bool) -> Result<(), DockerError> {
         match self
             .client
             .remove_container(
                 id,
                 Some(bollard::query_parameters::RemoveContainerOptions {
                     force: true,
+                    v: volumes,
                     ..Default::default()
                 }),
             )

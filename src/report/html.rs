@@ -288,99 +288,7 @@ fn events(record: &RunRecord, folded: &HashSet<usize>, flaps: Vec<(f64, String)>
         .enumerate()
         .filter(|(i, _)| !folded.contains(i))
         .map(|(_, e)| {
-            let (at, kind, text) = match e {
-                JournalEntry::RunStarted { at, gameday, .. } => {
-                    (*at, "run", format!("run of \"{gameday}\" started"))
-                }
-                JournalEntry::WatchdogStarted {
-                    at, engine, how, ..
-                } => (
-                    *at,
-                    "run",
-                    format!("watchdog of engine `{engine}` armed: {how}"),
-                ),
-                JournalEntry::WatchdogFired { at, reason, faults } => (
-                    *at,
-                    "halt",
-                    format!("the watchdog reverted {faults} fault(s): {reason}"),
-                ),
-                JournalEntry::ClaimTakenOver { at, from } => (
-                    *at,
-                    "run",
-                    format!("took over the claim on the scope left by {from}"),
-                ),
-                JournalEntry::Phase {
-                    at,
-                    scenario,
-                    phase,
-                } => (
-                    *at,
-                    "phase",
-                    match scenario {
-                        Some(s) if !phase.contains(s.as_str()) => format!("{s}: {phase}"),
-                        _ => phase.clone(),
-                    },
-                ),
-                JournalEntry::FaultIntent {
-                    at, kind, recipe, ..
-                } => (
-                    *at,
-                    "fault",
-                    format!(
-                        "{kind} {}: revert recipe journalled",
-                        recipe.container_name()
-                    ),
-                ),
-                JournalEntry::FaultApplied {
-                    requested_at,
-                    fault_id,
-                    ..
-                } => (*requested_at, "fault", format!("fault {fault_id} applied")),
-                JournalEntry::FaultApplyFailed { fault_id, error } => (
-                    start,
-                    "error",
-                    format!("fault {fault_id} could not be applied: {error}"),
-                ),
-                JournalEntry::FaultReverted {
-                    requested_at,
-                    fault_id,
-                    by,
-                    ..
-                } => (
-                    *requested_at,
-                    "fault",
-                    format!("fault {fault_id} reverted (by {by})"),
-                ),
-                JournalEntry::FaultRevertFailed {
-                    fault_id,
-                    error,
-                    by_hand,
-                } => (
-                    result.ended_at,
-                    "error",
-                    format!("fault {fault_id} NOT reverted: {error}; by hand: {by_hand}"),
-                ),
-                JournalEntry::Observation { at, by, text, .. } => {
-                    (*at, "observation", format!("{by}: {text}"))
-                }
-                JournalEntry::ProbeChanged {
-                    at,
-                    probe,
-                    ok,
-                    detail,
-                } => (
-                    *at,
-                    "probe",
-                    format!(
-                        "probe {probe}: {} ({detail})",
-                        if *ok { "ok" } else { "failing" }
-                    ),
-                ),
-                JournalEntry::Halted { at, reason } => (*at, "halt", reason.clone()),
-                JournalEntry::RunFinished { at, exit_code } => {
-                    (*at, "run", format!("run finished, exit code {exit_code}"))
-                }
-            };
+            let (at, kind, text) = journal_event(e, start, result.ended_at);
             (
                 at,
                 EventRow {
@@ -427,4 +335,107 @@ fn events(record: &RunRecord, folded: &HashSet<usize>, flaps: Vec<(f64, String)>
     }
     events.sort_by_key(|(at, _)| *at);
     events.into_iter().map(|(_, e)| e).collect()
+}
+
+/// One journal entry as the event timeline shows it: when, its kind, and
+/// what happened in words (`start` and `ended` stand in for the entries
+/// that carry no time).
+fn journal_event(
+    e: &JournalEntry,
+    start: chrono::DateTime<chrono::Utc>,
+    ended: chrono::DateTime<chrono::Utc>,
+) -> (chrono::DateTime<chrono::Utc>, &'static str, String) {
+    match e {
+        JournalEntry::RunStarted { at, gameday, .. } => {
+            (*at, "run", format!("run of \"{gameday}\" started"))
+        }
+        JournalEntry::WatchdogStarted {
+            at, engine, how, ..
+        } => (
+            *at,
+            "run",
+            format!("watchdog of engine `{engine}` armed: {how}"),
+        ),
+        JournalEntry::WatchdogFired { at, reason, faults } => (
+            *at,
+            "halt",
+            format!("the watchdog reverted {faults} fault(s): {reason}"),
+        ),
+        JournalEntry::ClaimTakenOver { at, from } => (
+            *at,
+            "run",
+            format!("took over the claim on the scope left by {from}"),
+        ),
+        JournalEntry::Phase {
+            at,
+            scenario,
+            phase,
+        } => (
+            *at,
+            "phase",
+            match scenario {
+                Some(s) if !phase.contains(s.as_str()) => format!("{s}: {phase}"),
+                _ => phase.clone(),
+            },
+        ),
+        JournalEntry::FaultIntent {
+            at, kind, recipe, ..
+        } => (
+            *at,
+            "fault",
+            format!(
+                "{kind} {}: revert recipe journalled",
+                recipe.container_name()
+            ),
+        ),
+        JournalEntry::FaultApplied {
+            requested_at,
+            fault_id,
+            ..
+        } => (*requested_at, "fault", format!("fault {fault_id} applied")),
+        JournalEntry::FaultApplyFailed { fault_id, error } => (
+            start,
+            "error",
+            format!("fault {fault_id} could not be applied: {error}"),
+        ),
+        JournalEntry::FaultReverted {
+            requested_at,
+            fault_id,
+            by,
+            ..
+        } => (
+            *requested_at,
+            "fault",
+            format!("fault {fault_id} reverted (by {by})"),
+        ),
+        JournalEntry::FaultRevertFailed {
+            fault_id,
+            error,
+            by_hand,
+        } => (
+            ended,
+            "error",
+            format!("fault {fault_id} NOT reverted: {error}; by hand: {by_hand}"),
+        ),
+        JournalEntry::Observation { at, by, text, .. } => {
+            (*at, "observation", format!("{by}: {text}"))
+        }
+        JournalEntry::ProbeChanged {
+            at,
+            probe,
+            ok,
+            detail,
+        } => (
+            *at,
+            "probe",
+            format!(
+                "probe {probe}: {} ({detail})",
+                if *ok { "ok" } else { "failing" }
+            ),
+        ),
+        JournalEntry::Halted { at, reason } => (*at, "halt", reason.clone()),
+        JournalEntry::RunFinished { at, exit_code } => {
+            (*at, "run", format!("run finished, exit code {exit_code}"))
+        }
+    }
 }

@@ -15,11 +15,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::recipe::OnContainer;
+use super::recipe::{OnContainer, docker_failed};
 use super::{AppliedFault, Applying, FaultError, RevertRecipe};
-use crate::docker::{
-    ContainerInfo, DEPLOY_LABEL, DockerError, Engine, Operation, Replica, body_for_image,
-};
+use crate::docker::{ContainerInfo, DEPLOY_LABEL, Engine, Operation, Replica, body_for_image};
 use crate::gameday::model::{DeployFault, DeployWait, Probe};
 use crate::gameday::units::{ContainerState, HealthState};
 
@@ -75,7 +73,7 @@ pub(super) async fn recipe(
     let replica = engine
         .replica(&container.id)
         .await
-        .map_err(docker_error(&container.name, "inspect"))?;
+        .map_err(docker_failed(&container.name, "inspect"))?;
     Ok(RevertRecipe::Rollback {
         container_id: replica.id.clone(),
         container_name: replica.name.clone(),
@@ -95,15 +93,6 @@ fn grace_of(replica: &Replica) -> Duration {
         .stop_timeout
         .map(Duration::from_secs)
         .unwrap_or(STOP_GRACE)
-}
-
-fn docker_error(container: &str, action: &'static str) -> impl FnOnce(DockerError) -> FaultError {
-    let container = container.to_string();
-    move |source| FaultError::Docker {
-        action,
-        container,
-        source,
-    }
 }
 
 fn deploy_error(container: &str, message: String) -> FaultError {
@@ -129,7 +118,7 @@ pub(super) async fn apply(
     let replica = engine
         .replica(&applying.container.id)
         .await
-        .map_err(docker_error(&name, "inspect"))?;
+        .map_err(docker_failed(&name, "inspect"))?;
     // Checked again here: a replica stopped, paused or gone since the plan
     // is someone else's doing, and left as it is.
     if !replica.running || engine.state(&replica.id).await.ok() != Some(ContainerState::Running) {
@@ -151,7 +140,7 @@ pub(super) async fn apply(
     let new_image = engine
         .image_defaults(&image)
         .await
-        .map_err(docker_error(&name, "inspect the image of"))?
+        .map_err(docker_failed(&name, "inspect the image of"))?
         .ok_or_else(|| {
             deploy_error(
                 &name,
@@ -174,7 +163,7 @@ pub(super) async fn apply(
     engine
         .set_restart_policy(&replica.id, &serde_json::json!({ "Name": "no" }))
         .await
-        .map_err(docker_error(&name, "turn off the restart policy of"))?;
+        .map_err(docker_failed(&name, "turn off the restart policy of"))?;
     stop(
         engine,
         &replica.id,
@@ -187,15 +176,15 @@ pub(super) async fn apply(
     engine
         .rename(&replica.id, &parked)
         .await
-        .map_err(docker_error(&name, "set aside"))?;
+        .map_err(docker_failed(&name, "set aside"))?;
     let new_id = engine
         .create_replica(&name, body, &replica.endpoints)
         .await
-        .map_err(docker_error(&name, "create the replacement of"))?;
+        .map_err(docker_failed(&name, "create the replacement of"))?;
     engine
         .perform(&new_id, &Operation::Start, Duration::from_secs(5))
         .await
-        .map_err(docker_error(&name, "start the replacement of"))?;
+        .map_err(docker_failed(&name, "start the replacement of"))?;
     let ready = Ready::of(
         &deploy.wait,
         replica.has_healthcheck,
@@ -267,7 +256,7 @@ async fn stop(
     if engine
         .state(id)
         .await
-        .map_err(docker_error(name, "inspect"))?
+        .map_err(docker_failed(name, "inspect"))?
         != ContainerState::Running
     {
         return Ok(());
@@ -284,7 +273,7 @@ async fn stop(
     let state = engine
         .wait_for_state(id, ContainerState::Exited, grace)
         .await
-        .map_err(docker_error(name, "inspect"))?;
+        .map_err(docker_failed(name, "inspect"))?;
     if state == ContainerState::Running {
         let _ = engine
             .perform(
@@ -298,7 +287,7 @@ async fn stop(
         engine
             .wait_for_state(id, ContainerState::Exited, Duration::from_secs(10))
             .await
-            .map_err(docker_error(name, "inspect"))?;
+            .map_err(docker_failed(name, "inspect"))?;
     }
     Ok(())
 }
@@ -328,7 +317,7 @@ async fn wait_ready(
         let status = engine
             .status(id)
             .await
-            .map_err(docker_error(name, "inspect"))?;
+            .map_err(docker_failed(name, "inspect"))?;
         let running = status.state == ContainerState::Running;
         if matches!(ready, Ready::Healthy) && running && status.health == Some(HealthState::None) {
             return Err(deploy_error(

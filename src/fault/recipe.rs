@@ -421,12 +421,20 @@ pub(super) struct OnContainer<'a> {
 impl OnContainer<'_> {
     /// A Docker call on it that failed.
     pub(super) fn docker(self, action: &'static str) -> impl FnOnce(DockerError) -> FaultError {
-        let container = self.name.to_string();
-        move |source| FaultError::Docker {
-            action,
-            container,
-            source,
-        }
+        docker_failed(self.name, action)
+    }
+}
+
+/// A Docker call on `container` that failed, as a fault error.
+pub(super) fn docker_failed(
+    container: &str,
+    action: &'static str,
+) -> impl FnOnce(DockerError) -> FaultError + use<> {
+    let container = container.to_string();
+    move |source| FaultError::Docker {
+        action,
+        container,
+        source,
     }
 }
 

@@ -122,6 +122,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
             }),
             timeline: Vec::new(),
             checklist: Vec::new(),
+            trials: None,
         }],
         probes: (0..probes)
             .map(|p| ProbeSummary {

@@ -146,6 +146,7 @@ fn fixed_result() -> RunResult {
                     "Health checks test dependencies".into(),
                     "Fails fast when a dependency hangs".into(),
                 ],
+                trials: None,
             },
             ScenarioResult {
                 name: "Database stopped".into(),
@@ -160,6 +161,7 @@ fn fixed_result() -> RunResult {
                 windows: None,
                 timeline: vec![],
                 checklist: vec!["Recovers after a dependency restarts".into()],
+                trials: None,
             },
         ],
         probes: vec![ProbeSummary {

@@ -247,6 +247,7 @@ pub(crate) fn schedule(gameday: &Gameday) -> (Vec<Step>, Duration) {
     at += baseline;
     for (i, scenario) in gameday.scenarios.iter().enumerate() {
         let s = Some(i);
+        let start = at;
         steps.push(Step {
             at,
             scenario: s,
@@ -292,6 +293,10 @@ pub(crate) fn schedule(gameday: &Gameday) -> (Vec<Step>, Duration) {
             action: Action::Cooldown(scenario.cooldown.as_std()),
         });
         at += scenario.cooldown.as_std();
+        // Trials walk the same steps again, each after a baseline-long
+        // steady-state window: the schedule lays out the first.
+        let more = u32::try_from(scenario.most_trials().saturating_sub(1)).unwrap_or(u32::MAX);
+        at += (at - start + baseline) * more;
     }
     steps.push(Step {
         at,

@@ -314,6 +314,54 @@ impl Plan {
         if let Some(e) = &s.expected {
             writeln!(out, "  {:>9}    expected: {e}", "")?;
         }
+        self.render_trials(out, i)
+    }
+
+    /// A scenario run as trials: how many, how judged, how long at most.
+    fn render_trials(&self, out: &mut String, i: usize) -> std::fmt::Result {
+        let g = &self.gameday;
+        let s = &g.scenarios[i];
+        let between = format!(
+            "between two trials every probe must be all ok for {} (the baseline; two tries, else the trials stop)",
+            g.defaults.baseline
+        );
+        let pad = "";
+        if let Some(search) = &s.search {
+            let say = |v: f64| crate::gameday::decode::say(search.unit, v);
+            writeln!(
+                out,
+                "  {pad:>9}    search    {} from {} to {} by {} ({} values): breaks when {}",
+                search.vary,
+                say(search.from),
+                say(search.to),
+                say(search.resolution),
+                search.points.len(),
+                search.until
+            )?;
+            let confirm = if search.confirm > 1 {
+                format!(
+                    ", each value held {} times before it counts as holding",
+                    search.confirm
+                )
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "  {pad:>9}              at most {} trials (the top, the bottom, then halving the bracket{confirm}), each as below with {} in place (shown at {}, the top)",
+                search.most_trials(),
+                search.vary,
+                say(search.to)
+            )?;
+            writeln!(out, "  {pad:>9}              {between}")?;
+        } else if let Some(times) = s.repeat {
+            let pass = s.pass.unwrap_or(times);
+            writeln!(
+                out,
+                "  {pad:>9}    repeat    {times} trials, each as below; met when {pass} of {times} meet every check"
+            )?;
+            writeln!(out, "  {pad:>9}              {between}")?;
+        }
         Ok(())
     }
 

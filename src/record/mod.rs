@@ -20,6 +20,7 @@ pub(crate) mod followup;
 pub(crate) mod journal;
 pub(crate) mod result;
 pub(crate) mod samples;
+pub(crate) mod trials;
 pub(crate) mod versions;
 pub(crate) mod views;
 

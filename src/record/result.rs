@@ -236,6 +236,10 @@ pub struct ScenarioResult {
     /// The readiness-checklist items this scenario proves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checklist: Vec<String>,
+    /// A scenario run as trials (`repeat`, `search`): each trial, and what
+    /// they found together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials: Option<super::trials::TrialsResult>,
 }
 
 /// One probe across one scenario's windows (baseline, fault, after).
@@ -584,6 +588,7 @@ mod checklist_tests {
             timeline: Vec::new(),
             probe_effects: Vec::new(),
             checklist: items.iter().map(|s| s.to_string()).collect(),
+            trials: None,
         }
     }
 

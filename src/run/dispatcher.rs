@@ -86,6 +86,15 @@ pub(super) struct Dispatcher {
     pub(super) exec_gate: std::sync::Arc<crate::probe::ExecGate>,
     /// Where windows begin and end, told to load probes as reached.
     pub(super) window_cuts: std::sync::Arc<crate::probe::load::WindowCuts>,
+    /// The trial under way of a scenario run as trials (1-based).
+    pub(super) trial: Option<usize>,
+    /// A search trial's `until` probe samples, held until it is judged.
+    pub(super) held: Option<super::trials::HeldSamples>,
+    /// Between two trials: how each probe fared over the window.
+    pub(super) window: Option<super::trials::SteadyWindow>,
+    /// The baseline samples of the probes a search's `until` judges (a
+    /// relative `until` compares with them), kept past the baseline.
+    kept: Vec<(usize, Vec<ProbeSample>)>,
 }
 
 /// Listen for SIGINT/SIGTERM: forward the count; on the third, exit at once.
@@ -170,6 +179,10 @@ impl Dispatcher {
             stopped: None,
             exec_gate,
             window_cuts: std::sync::Arc::default(),
+            trial: None,
+            held: None,
+            window: None,
+            kept: Vec::new(),
         }
     }
 
@@ -238,9 +251,42 @@ impl Dispatcher {
         });
         self.samples_out
             .write(&self.plan.gameday.probes.0[i].name, &sample);
+        if let Some(held) = &mut self.held {
+            held.take(&sample);
+        }
+        if let Some(window) = &mut self.window {
+            window.take(&sample);
+        }
         if let Some(baseline) = &mut self.baseline_samples {
             baseline[i].push(sample);
         }
+    }
+
+    /// The baseline samples kept for probe `i` (see `kept`).
+    pub(super) fn kept_baseline(&self, i: usize) -> Vec<ProbeSample> {
+        self.kept
+            .iter()
+            .find(|(p, _)| *p == i)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Keep the baseline samples of the probes a search's `until` judges.
+    fn keep_for_searches(&mut self) {
+        let mut probes: Vec<usize> = self
+            .plan
+            .gameday
+            .scenarios
+            .iter()
+            .filter_map(|s| s.search.as_ref())
+            .map(|s| s.until.probe.id.0)
+            .collect();
+        probes.sort_unstable();
+        probes.dedup();
+        self.kept = probes
+            .into_iter()
+            .map(|i| (i, self.baseline_of(i).to_vec()))
+            .collect();
     }
 
     /// The baseline samples of probe `i` (none once the steady state is judged).
@@ -471,6 +517,7 @@ impl Dispatcher {
         }
         self.drain();
         let steady = self.steady_state(baseline);
+        self.keep_for_searches();
         self.baseline_samples = None;
         let baseline_ms = self.clock.ms(baseline_end);
         let scenario_count = self.plan.gameday.scenarios.len();
@@ -511,8 +558,8 @@ impl Dispatcher {
         let mut runs = Vec::new();
         let mut aborted = None;
         for index in 0..scenario_count {
-            let (run, stop) = self.scenario(index, baseline_ms).await;
-            runs.push(run);
+            let (trials, stop) = self.trials(index, baseline_ms).await;
+            runs.extend(trials);
             // A stop condition seen in a cooldown stops what is left too.
             if let Some(reason) = stop.or_else(|| self.stopped.clone()) {
                 let mut rest = ScenarioRun::skipped(index + 1..scenario_count);

@@ -16,12 +16,15 @@
 //! watchdogs, `recover`) lives in [`crate::safety`].
 
 mod apply;
+mod bisect;
 pub(crate) mod deploy_checks;
 mod dispatcher;
 mod operator;
 pub(crate) mod outcome;
 mod run_dir;
 mod scenario;
+pub(crate) mod trial_results;
+pub(crate) mod trials;
 pub(crate) mod view;
 
 use std::path::PathBuf;

@@ -43,6 +43,8 @@ pub(crate) struct ScenarioRun {
     pub windows: Option<Windows>,
     pub started_ms: f64,
     pub ended_ms: f64,
+    /// Which trial this is, for a scenario run as trials.
+    pub trial: Option<super::trials::Trial>,
 }
 
 impl ScenarioRun {
@@ -57,6 +59,7 @@ impl ScenarioRun {
                 windows: None,
                 started_ms: 0.0,
                 ended_ms: 0.0,
+                trial: None,
             })
             .collect()
     }
@@ -243,15 +246,18 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
     for (k, _, acc) in checks {
         evaluations[k].push(acc.finish());
     }
-    let scenarios: Vec<ScenarioResult> = happened
+    let judged = happened
         .runs
         .into_iter()
         .zip(evaluations)
         .zip(effects.iter_mut().map(std::mem::take))
-        .map(|((run, evaluations), effects)| {
-            scenario_result(plan, evaluations, effects, &timeline, run)
+        .map(|((mut run, evaluations), effects)| {
+            let (index, trial) = (run.index, run.trial.take());
+            let result = scenario_result(plan, evaluations, effects, &timeline, run);
+            (result, index, trial)
         })
         .collect();
+    let scenarios = super::trial_results::fold(plan, judged, &timeline);
     let summary = summary_of(&scenarios);
     let outcome = outcome(
         &summary,
@@ -519,6 +525,7 @@ fn scenario_result(
         timeline,
         probe_effects,
         checklist: s.checklist.clone(),
+        trials: None,
     }
 }
 
@@ -583,6 +590,7 @@ scenarios:
             windows: (status != ScenarioStatus::Skipped).then_some(w),
             started_ms: w.apply_start,
             ended_ms: w.end,
+            trial: None,
         }
     }
 

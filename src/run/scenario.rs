@@ -118,6 +118,7 @@ impl Walk {
                 windows: Some(windows),
                 started_ms: self.started_ms,
                 ended_ms,
+                trial: None,
             },
             stop,
         )
@@ -303,7 +304,7 @@ impl Dispatcher {
     ) -> Result<(), NotApplied> {
         let fault = self.plan.scenarios[index].faults[f].fault.clone();
         for container in self.pick(index, f) {
-            let fault_id = format!("s{}-f{}-{}", index + 1, f + 1, container.short_id());
+            let fault_id = self.fault_id(index, f, &container);
             let (action, _) = fault.describe(&container.name);
             faults.push(FaultResult {
                 kind: fault.kind().to_string(),

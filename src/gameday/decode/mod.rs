@@ -25,8 +25,10 @@ mod net_faults;
 mod probes;
 mod relative;
 mod scenarios;
+mod trials;
 
 pub(crate) use file::DEFAULT_HOST;
+pub(crate) use trials::say;
 // The key lists, for the schema/decoder parity test in `model`.
 #[cfg(test)]
 pub(crate) use {
@@ -36,6 +38,7 @@ pub(crate) use {
     file::{DEFAULTS_KEYS, DOCKER_KEYS, GAMEDAY_KEYS, HOST_KEYS, SCOPE_KEYS, SSH_KEYS, TLS_KEYS},
     probes::{PROBE_COMMON_KEYS, TARGET_KEYS, VERSION_KEYS, probe_keys},
     scenarios::SCENARIO_KEYS,
+    trials::SEARCH_KEYS,
 };
 
 use std::collections::HashMap;
@@ -43,7 +46,7 @@ use std::str::FromStr;
 
 use super::diag::{Diagnostic, nearest};
 use super::model::*;
-use super::units::{Comparison, HumanDuration};
+use super::units::{Comparison, HumanDuration, Percent};
 use super::yaml::{Key, Node, Pos, Value};
 
 /// Looks up environment variables for `${VAR}`; a function so tests can pass a fixed map.

@@ -17,6 +17,9 @@ pub(crate) const SCENARIO_KEYS: &[&str] = &[
     "expect",
     "halt_if",
     "checklist",
+    "repeat",
+    "pass",
+    "search",
 ];
 /// What a step may say besides its kind: a manual step's timeout.
 const STEP_EXTRA_KEYS: &[&str] = &["timeout"];
@@ -92,7 +95,24 @@ impl Decoder<'_> {
             _ => None,
         }
         .unwrap_or_else(|| format!("scenario #{index}"));
+        if let Value::Map(entries) = &node.value
+            && let Some((key, search)) = entries.iter().find(|(k, _)| k.name == "search")
+        {
+            if let Some((other, _)) = entries
+                .iter()
+                .find(|(k, _)| k.name == "repeat" || k.name == "pass")
+            {
+                self.error_hint(
+                    other.pos,
+                    format!("{what} has both `search` (line {}) and `{}`", key.pos.line, other.name),
+                    "a search runs its own trials: use `search.confirm` to try a value more than once",
+                );
+                return None;
+            }
+            return self.searched_scenario(node, search, index, defaults, probes);
+        }
         let obj = self.obj(node, &what, SCENARIO_KEYS)?;
+        let repeat = self.repeat(&obj, &what);
         let name = self
             .require(&obj, "name", &what, "Database paused")
             .and_then(|n| self.name(n, "the scenario name"));
@@ -175,6 +195,9 @@ impl Decoder<'_> {
             expect: expect?,
             halt_if: halt_if?,
             checklist: checklist?,
+            repeat: repeat?.0,
+            pass: repeat?.1,
+            search: None,
             pos: obj.pos,
         })
     }

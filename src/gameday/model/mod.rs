@@ -18,6 +18,7 @@ mod families;
 mod faults;
 mod probes;
 mod scenarios;
+mod trials;
 
 pub use app_faults::*;
 pub use control::*;
@@ -26,6 +27,7 @@ pub use families::*;
 pub use faults::*;
 pub use probes::*;
 pub use scenarios::*;
+pub use trials::*;
 
 use std::collections::BTreeMap;
 
@@ -408,6 +410,7 @@ mod tests {
             set(&[EXPECT_COMMON_KEYS, CheckKind::KEYS])
         );
         assert_eq!(props(&defs["HaltCondition"]), set(&[HALT_KEYS]));
+        assert_eq!(props(&defs["Search"]), set(&[SEARCH_KEYS]));
         assert_eq!(props(&defs["Step"]), set(&[StepKind::KEYS]));
         assert_eq!(props(&defs["StopCondition"]), set(&[STOP_KEYS]));
         assert_eq!(props(&defs["ErrorBudget"]), set(&[BUDGET_KEYS]));

@@ -5,7 +5,7 @@ use schemars::{JsonSchema, Schema};
 use serde::Serialize;
 
 use super::keyed_kinds;
-use super::{Fault, ProbeRef, ProbeType};
+use super::{Fault, ProbeRef, ProbeType, Search};
 use crate::gameday::units::{
     ByteSize, Comparison, ContainerState, CpuPercent, HealthState, HumanDuration, Number, Percent,
     RequestRate, StatusSpec, Threshold,
@@ -45,6 +45,18 @@ pub struct Scenario {
     /// Stop conditions: when one holds, faults are reverted and the gameday stops.
     #[serde(default)]
     pub halt_if: Vec<HaltCondition>,
+    /// Run the scenario this many times, each trial judged by its checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
+    /// With `repeat`: how many trials must meet every check for the
+    /// scenario to be met (`4 of 5`; default all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub pass: Option<u32>,
+    /// A breaking-point search: trials bisect a value written `{{x}}` in
+    /// the faults between the last that held and the first that broke.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<Search>,
     /// The readiness-checklist items this scenario proves (e.g. "Health
     /// checks test dependencies"): every report ends with the checklist,
     /// each item ticked when every scenario carrying it met its checks.
@@ -91,6 +103,15 @@ pub struct ManualStep {
 }
 
 impl Scenario {
+    /// The most trials the scenario can take (1 unless it repeats or searches).
+    pub fn most_trials(&self) -> usize {
+        match (&self.search, self.repeat) {
+            (Some(search), _) => search.most_trials(),
+            (None, Some(n)) => n.max(1) as usize,
+            (None, None) => 1,
+        }
+    }
+
     /// What the scenario does before the hold: its `steps:`, or else each
     /// of its faults in order. `gameday plan` lays out and `gameday run`
     /// walks exactly these.

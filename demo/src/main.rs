@@ -14,6 +14,9 @@
 //!   `GET /get` answers `ok` while its own store does, so an api can be the
 //!   store of another (a chain of dependencies); `/order` asks the store to
 //!   write (`/put`) and answers 503 with the store's reason when it cannot.
+//!   `--limit N` answers 429 to `/login`, `/get`, `/order` and `/quote`
+//!   past N requests a second (a token bucket, a fifth of a second's
+//!   burst): a service whose capacity is known, for capacity searches.
 //!   `--ballast MIB` holds that much memory, touched, as a service's
 //!   working set (for memory-pressure gamedays). With `--pricing
 //!   HOST:PORT`, `/quote` asks pricing for the price (300ms timeout) and
@@ -256,7 +259,28 @@ fn main() {
                     (503, format!("{what} unavailable: {e}"))
                 }
             };
+            // `--limit N`: a token bucket of N requests a second (a
+            // fifth of a second's worth of burst); over it, 429.
+            let limit = flag("--limit").and_then(|n| n.parse::<f64>().ok());
+            let bucket = std::sync::Mutex::new((std::time::Instant::now(), 0.0_f64));
+            let over_limit = move || {
+                let Some(rate) = limit else { return false };
+                let mut b = bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let now = std::time::Instant::now();
+                let burst = (rate / 5.0).max(1.0);
+                b.1 = (b.1 + now.duration_since(b.0).as_secs_f64() * rate).min(burst);
+                b.0 = now;
+                if b.1 >= 1.0 {
+                    b.1 -= 1.0;
+                    false
+                } else {
+                    true
+                }
+            };
             serve(&listen, move |_method, path| match path {
+                "/login" | "/get" | "/order" | "/quote" if over_limit() => {
+                    (429, "over capacity (--limit)".to_string())
+                }
                 "/health" => answer(
                     ask_store(&store, Duration::from_millis(500)),
                     "health",

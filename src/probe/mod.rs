@@ -166,6 +166,8 @@ pub(crate) struct ProbeRunner {
     pub exec_gate: Arc<ExecGate>,
     /// load probes: where the run's windows begin and end.
     pub cuts: Arc<load::WindowCuts>,
+    /// load probes: a rate the run sets for a while.
+    pub dials: Arc<load::RateDials>,
 }
 
 impl ProbeRunner {
@@ -192,6 +194,7 @@ impl ProbeRunner {
             last_stats: Arc::default(),
             exec_gate: Arc::default(),
             cuts: Arc::default(),
+            dials: Arc::default(),
         }
     }
 }
@@ -239,6 +242,7 @@ pub(crate) fn spawn(
             every: runner.probe.every.as_std(),
             timeout: runner.probe.timeout.as_std(),
             cuts: runner.cuts.clone(),
+            dials: runner.dials.clone(),
         };
         return tokio::spawn(generator.run(clock, samples, cancel));
     }

@@ -86,6 +86,8 @@ pub(super) struct Dispatcher {
     pub(super) exec_gate: std::sync::Arc<crate::probe::ExecGate>,
     /// Where windows begin and end, told to load probes as reached.
     pub(super) window_cuts: std::sync::Arc<crate::probe::load::WindowCuts>,
+    /// The rates a capacity search sets its load probe to, per trial.
+    pub(super) rate_dials: std::sync::Arc<crate::probe::load::RateDials>,
     /// The trial under way of a scenario run as trials (1-based).
     pub(super) trial: Option<usize>,
     /// A search trial's `until` probe samples, held until it is judged.
@@ -179,6 +181,7 @@ impl Dispatcher {
             stopped: None,
             exec_gate,
             window_cuts: std::sync::Arc::default(),
+            rate_dials: std::sync::Arc::default(),
             trial: None,
             held: None,
             window: None,

@@ -233,12 +233,13 @@ pub(crate) async fn run(
     ));
     let exec_gate = std::sync::Arc::new(probe::ExecGate::default());
     let window_cuts = std::sync::Arc::new(probe::load::WindowCuts::default());
+    let rate_dials = std::sync::Arc::new(probe::load::RateDials::default());
     let probe_tasks = spawn_probes(
         &plan,
         &engines,
         clock,
         &exec_gate,
-        &window_cuts,
+        (&window_cuts, &rate_dials),
         samples_tx,
         cancel_rx,
     );
@@ -259,6 +260,7 @@ pub(crate) async fn run(
         exec_gate,
     );
     d.window_cuts = window_cuts;
+    d.rate_dials = rate_dials;
     let (steady, scenarios, aborted_reason) = d.execute().await;
 
     // Stop the probes, wait for runs in flight, take their samples.
@@ -369,7 +371,10 @@ fn spawn_probes(
     engines: &Engines,
     clock: Clock,
     exec_gate: &std::sync::Arc<probe::ExecGate>,
-    window_cuts: &std::sync::Arc<probe::load::WindowCuts>,
+    (window_cuts, rate_dials): (
+        &std::sync::Arc<probe::load::WindowCuts>,
+        &std::sync::Arc<probe::load::RateDials>,
+    ),
     samples: mpsc::UnboundedSender<probe::ProbeSample>,
     cancel: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -389,6 +394,7 @@ fn spawn_probes(
                 ProbeRunner::new(index, p.probe.clone(), container_ids, http.clone(), engine);
             runner.exec_gate = exec_gate.clone();
             runner.cuts = window_cuts.clone();
+            runner.dials = rate_dials.clone();
             probe::spawn(runner, clock, samples.clone(), cancel.clone())
         })
         .collect()

@@ -32,11 +32,15 @@ struct Walk {
     fault_start: Option<f64>,
     revert_start: Option<f64>,
     self_healing: bool,
+    /// A scenario without faults (a capacity search's: the load it sets
+    /// is what it does): its hold is the fault window.
+    faultless: bool,
 }
 
 impl Walk {
-    fn new(started_ms: f64) -> Walk {
+    fn new(started_ms: f64, faultless: bool) -> Walk {
         Walk {
+            faultless,
             held: Vec::new(),
             faults: Vec::new(),
             error: None,
@@ -65,7 +69,7 @@ impl Walk {
             | Action::Cooldown(_)
             | Action::End => false,
         };
-        if after_faults && !self.held.is_empty() && self.fault_start.is_none() {
+        if after_faults && (!self.held.is_empty() || self.faultless) && self.fault_start.is_none() {
             self.fault_start = Some(now_ms);
         }
     }
@@ -138,7 +142,7 @@ impl Dispatcher {
             .steps_of(index)
             .map(|s| s.action.clone())
             .collect();
-        let mut walk = Walk::new(self.now_ms());
+        let mut walk = Walk::new(self.now_ms(), scenario.faults.is_empty());
         self.current_scenario = Some(scenario.name.clone());
         for action in actions {
             walk.opens_the_fault_window(&action, self.now_ms());
@@ -166,7 +170,15 @@ impl Dispatcher {
                 self.hold(index, scenario, d, walk).await;
             }
             Action::Revert { fault } => self.revert_step(index, fault, walk).await,
-            Action::Cooldown(d) => self.cooldown_step(index, d, walk).await,
+            Action::Cooldown(d) => {
+                if walk.faultless && walk.revert_start.is_none() {
+                    // Nothing to revert: the fault window closes here.
+                    walk.fault_start.get_or_insert(self.now_ms());
+                    walk.revert_start = Some(self.now_ms());
+                    self.cut_at(walk.revert_start);
+                }
+                self.cooldown_step(index, d, walk).await;
+            }
             Action::Apply { .. }
             | Action::Wait(_)
             | Action::Note(_)

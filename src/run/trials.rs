@@ -208,7 +208,13 @@ impl Dispatcher {
                 probe: search.until.probe.id.0,
                 samples: self.kept_baseline(search.until.probe.id.0),
             });
+            if let Some(load) = &search.load {
+                self.rate_dials.set(load.id.0, Some(p.value));
+            }
             let (mut run, stop) = self.scenario(index, baseline_ms).await;
+            if let Some(load) = &search.load {
+                self.rate_dials.set(load.id.0, None);
+            }
             let held = self.held.take();
             let until = match (&run.status, &run.windows, held) {
                 (ScenarioStatus::Ran, Some(windows), Some(mut held)) => {

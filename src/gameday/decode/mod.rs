@@ -59,6 +59,7 @@ pub(crate) fn decode(root: &Node, env: EnvLookup<'_>) -> Result<Gameday, Vec<Dia
         env,
         declared_probes: Vec::new(),
         declared_hosts: Vec::new(),
+        faultless: false,
     };
     let gameday = decoder.gameday(root);
     let mut diags = decoder.diags;
@@ -78,6 +79,9 @@ struct Decoder<'e> {
     declared_probes: Vec<String>,
     /// Names in `hosts:`, for `host:` of targets.
     declared_hosts: Vec<String>,
+    /// A scenario may have no fault (a capacity search's: the load is
+    /// what it varies).
+    faultless: bool,
 }
 
 /// A mapping whose keys were checked: known, not repeated.

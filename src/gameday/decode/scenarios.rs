@@ -151,6 +151,7 @@ impl Decoder<'_> {
                         faults
                     })
             }
+            (None, None, None) if self.faultless => Some(Vec::new()),
             (None, None, None) => {
                 self.error_hint(
                     obj.pos,

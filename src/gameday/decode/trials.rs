@@ -10,7 +10,15 @@
 use super::*;
 
 /// `search:` keys.
-pub(crate) const SEARCH_KEYS: &[&str] = &["vary", "from", "to", "resolution", "until", "confirm"];
+pub(crate) const SEARCH_KEYS: &[&str] = &[
+    "vary",
+    "load",
+    "from",
+    "to",
+    "resolution",
+    "until",
+    "confirm",
+];
 /// The most values a search's grid may hold.
 const MOST_POINTS: usize = 1001;
 /// The most trials `repeat` and `confirm` accept.
@@ -20,6 +28,7 @@ const MOST_CONFIRM: i64 = 5;
 /// A search's parameters, before its grid is decoded.
 struct SearchSpec {
     vary: String,
+    load: Option<ProbeRef>,
     unit: Unit,
     from: f64,
     to: f64,
@@ -57,6 +66,9 @@ impl Decoder<'_> {
                 "raise `resolution` (each halving of the bracket is one trial)",
             );
             return None;
+        }
+        if spec.load.is_some() {
+            return self.capacity_scenario(&body, spec, points, index, defaults, probes);
         }
         let (first, found) = substitute(&body, &spec.vary, spec.unit, &points[0]);
         if !found {
@@ -99,6 +111,7 @@ impl Decoder<'_> {
         scenario.faults = decoded.last().map(|p| p.faults.clone()).unwrap_or_default();
         scenario.search = Some(Search {
             vary: spec.vary,
+            load: None,
             unit: spec.unit,
             from: spec.from,
             to: spec.to,
@@ -109,6 +122,68 @@ impl Decoder<'_> {
             pos: spec.pos,
         });
         Some(scenario)
+    }
+
+    /// A capacity search (`load: PROBE`): the scenario decoded once (it
+    /// may have no fault: the load is the fault), every value the same
+    /// faults, the probe's rate set per trial by the run.
+    fn capacity_scenario(
+        &mut self,
+        body: &Node,
+        spec: SearchSpec,
+        points: Vec<(f64, String)>,
+        index: usize,
+        defaults: &Defaults,
+        probes: &[Probe],
+    ) -> Option<Scenario> {
+        self.faultless = true;
+        let scenario = self.scenario(body, index, defaults, probes);
+        self.faultless = false;
+        let mut scenario = scenario?;
+        scenario.search = Some(Search {
+            points: points
+                .into_iter()
+                .map(|(value, said)| SearchPoint {
+                    value,
+                    said,
+                    faults: scenario.faults.clone(),
+                })
+                .collect(),
+            vary: spec.vary,
+            load: spec.load,
+            unit: spec.unit,
+            from: spec.from,
+            to: spec.to,
+            resolution: spec.resolution,
+            until: spec.until,
+            confirm: spec.confirm,
+            pos: spec.pos,
+        });
+        Some(scenario)
+    }
+
+    /// `load:` of a search: a load probe sending at a constant rate.
+    fn searched_load(&mut self, node: &Node, probes: &[Probe]) -> Option<ProbeRef> {
+        let (reference, probe) = self.probe_ref(node, probes)?;
+        match &probe.kind {
+            ProbeKind::Load(l) if l.rate != crate::gameday::units::LoadRate::Max => Some(reference),
+            ProbeKind::Load(_) => {
+                self.error_hint(
+                    node.pos,
+                    format!("the load probe `{}` sends as fast as answered (`rate: max`): a search cannot set its rate", reference.name),
+                    "give it a constant rate (`rate: 100/s`, what it sends outside the trials)",
+                );
+                None
+            }
+            _ => {
+                self.error_hint(
+                    node.pos,
+                    format!("`{}` is not a load probe: a capacity search sets a load probe's rate", reference.name),
+                    "name a probe with `load: { url: ..., rate: 100/s }`",
+                );
+                None
+            }
+        }
     }
 
     /// The problems found since `before` were found with `vary = said`.
@@ -131,12 +206,28 @@ impl Decoder<'_> {
     ) -> Option<SearchSpec> {
         let obj = self.obj(node, "`search`", SEARCH_KEYS)?;
         let what = "`search`";
-        let vary = self
-            .require(&obj, "vary", what, "x")
-            .and_then(|n| self.name(n, "`vary`"));
+        let load = match (obj.get("load"), obj.key("vary")) {
+            (None, _) => Some(None),
+            (Some(_), Some(vary)) => {
+                self.error_hint(
+                    vary.pos,
+                    "`search` has both `load` and `vary`",
+                    "`load: PROBE` varies that load probe's rate; `vary: x` a value `{{x}}` of the faults: keep one",
+                );
+                None
+            }
+            (Some(n), None) => self.searched_load(n, probes).map(Some),
+        };
+        let vary = match obj.get("load") {
+            Some(n) => self.name(n, "`load`").map(|p| format!("rate of {p}")),
+            None => self
+                .require(&obj, "vary", what, "x")
+                .and_then(|n| self.name(n, "`vary`")),
+        };
+        let loaded = obj.get("load").is_some();
         let vary = vary.and_then(|v| {
             let plain = v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if plain {
+            if plain || loaded {
                 Some(v)
             } else {
                 self.error_hint(
@@ -183,6 +274,14 @@ impl Decoder<'_> {
             );
             return None;
         }
+        if loaded && from.1 != Unit::PerSecond {
+            self.error_hint(
+                obj.get("from").map_or(obj.pos, |n| n.pos),
+                format!("a capacity search varies a rate, found {}", unit_word(from.1)),
+                "write `from: 50/s`, `to: 2000/s`, `resolution: 50/s`",
+            );
+            return None;
+        }
         let to_pos = obj.get("to").map_or(obj.pos, |n| n.pos);
         if to.0 <= from.0 {
             self.error_hint(
@@ -216,6 +315,7 @@ impl Decoder<'_> {
         }
         Some(SearchSpec {
             vary: vary?,
+            load: load?,
             unit: from.1,
             from: from.0,
             to: to.0,

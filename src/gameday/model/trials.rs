@@ -18,8 +18,14 @@ use crate::gameday::yaml::Pos;
 /// A breaking-point search over one value of the scenario's faults.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Search {
-    /// The name written as `{{name}}` in the faults (`x`).
+    /// The name written as `{{name}}` in the faults (`x`); for a
+    /// capacity search, `rate of <probe>`.
     pub vary: String,
+    /// A capacity search: the load probe whose rate each trial sets (for
+    /// the trial's walk; between trials it sends at its own rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub load: Option<super::ProbeRef>,
     /// The unit of `from`, `to` and `resolution`.
     #[schemars(skip)]
     pub unit: Unit,

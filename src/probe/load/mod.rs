@@ -74,6 +74,42 @@ impl WindowCuts {
     }
 }
 
+/// The rates a run sets its load probes to for a while (a capacity
+/// search's trials), by probe index; a probe without one sends at its own
+/// `rate`. Generators look at `generation` every tick and read the rates
+/// only when it moved.
+#[derive(Debug, Default)]
+pub(crate) struct RateDials {
+    generation: std::sync::atomic::AtomicU64,
+    rates: Mutex<Vec<(usize, f64)>>,
+}
+
+impl RateDials {
+    /// Set probe `index` to `rate` requests a second, or back to its own.
+    pub(crate) fn set(&self, index: usize, rate: Option<f64>) {
+        let mut rates = self.rates.lock().unwrap_or_else(PoisonError::into_inner);
+        rates.retain(|(i, _)| *i != index);
+        if let Some(rate) = rate {
+            rates.push((index, rate));
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn rate_of(&self, index: usize) -> Option<f64> {
+        self.rates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, r)| *r)
+    }
+}
+
 /// Results waiting for their interval to close, and what is in flight.
 struct Ledger {
     every_ms: f64,
@@ -223,6 +259,8 @@ pub(crate) struct Generator {
     pub every: Duration,
     pub timeout: Duration,
     pub cuts: Arc<WindowCuts>,
+    /// A rate the run sets for a while, in place of `spec.rate`.
+    pub dials: Arc<RateDials>,
 }
 
 impl Generator {
@@ -287,6 +325,15 @@ impl Generator {
             }
         }
         let mut next: u64 = 0;
+        // The open model's rate and the moment its schedule starts from:
+        // a dialled rate starts a schedule of its own where it was set.
+        let own_rate = match self.spec.rate {
+            LoadRate::Constant(rate) => Some(rate.0),
+            LoadRate::Max => None,
+        };
+        let mut rate = own_rate;
+        let mut scheduled_from = start;
+        let mut dialled = self.dials.generation();
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         // Open model: send one request due at `due`, or count it failed
@@ -330,9 +377,15 @@ impl Generator {
                         take(event, &mut ledger);
                     }
                     let now = Instant::now();
-                    if let LoadRate::Constant(rate) = self.spec.rate {
+                    if self.dials.generation() != dialled && own_rate.is_some() {
+                        dialled = self.dials.generation();
+                        rate = self.dials.rate_of(index).or(own_rate);
+                        scheduled_from = now;
+                        next = 0;
+                    }
+                    if let Some(rate) = rate {
                         loop {
-                            let due = start + Duration::from_secs_f64(next as f64 / rate.0);
+                            let due = scheduled_from + Duration::from_secs_f64(next as f64 / rate);
                             if due > now {
                                 break;
                             }

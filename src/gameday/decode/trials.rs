@@ -75,7 +75,7 @@ impl Decoder<'_> {
             self.error_hint(
                 spec.pos,
                 format!(
-                    "the search varies `{}`, but the scenario's faults never say `{{{{{}}}}}`",
+                    "the search varies `{}`, but the scenario never says `{{{{{}}}}}`",
                     spec.vary, spec.vary
                 ),
                 format!(
@@ -178,7 +178,10 @@ impl Decoder<'_> {
             _ => {
                 self.error_hint(
                     node.pos,
-                    format!("`{}` is not a load probe: a capacity search sets a load probe's rate", reference.name),
+                    format!(
+                        "`{}` is not a load probe: a capacity search sets a load probe's rate",
+                        reference.name
+                    ),
                     "name a probe with `load: { url: ..., rate: 100/s }`",
                 );
                 None
@@ -277,7 +280,10 @@ impl Decoder<'_> {
         if loaded && from.1 != Unit::PerSecond {
             self.error_hint(
                 obj.get("from").map_or(obj.pos, |n| n.pos),
-                format!("a capacity search varies a rate, found {}", unit_word(from.1)),
+                format!(
+                    "a capacity search varies a rate, found {}",
+                    unit_word(from.1)
+                ),
                 "write `from: 50/s`, `to: 2000/s`, `resolution: 50/s`",
             );
             return None;

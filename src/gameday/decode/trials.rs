@@ -182,7 +182,7 @@ impl Decoder<'_> {
                         "`{}` is not a load probe: a capacity search sets a load probe's rate",
                         reference.name
                     ),
-                    "name a probe with `load: { url: ..., rate: 100/s }`",
+                    "name a probe with `load: { http: { url: ... }, rate: 100/s }`",
                 );
                 None
             }
@@ -192,12 +192,10 @@ impl Decoder<'_> {
     /// The problems found since `before` were found with `vary = said`.
     fn say_value(&mut self, before: usize, vary: &str, said: &str) {
         for d in &mut self.diags[before..] {
-            d.message = format!("{} (with {vary} = {said})", d.message);
-            if d.hint.is_none() {
-                d.hint = Some(format!(
-                    "the search writes each value it tries in place of `{{{{{vary}}}}}`: change `from` or `to`"
-                ));
-            }
+            d.message = format!(
+                "{} (with {vary} = {said}: the search writes each value it tries in place of `{{{{{vary}}}}}`)",
+                d.message
+            );
         }
     }
 
@@ -263,10 +261,10 @@ impl Decoder<'_> {
             Some(n) => self.count_in(n, "`confirm`", 1, MOST_CONFIRM),
         };
         let (from, to, resolution) = (from?, to?, resolution?);
-        let units = [from.1, to.1, resolution.1];
-        if units.iter().any(|u| *u != from.1) {
+        let units = [("to", to.1), ("resolution", resolution.1)];
+        if let Some((key, _)) = units.iter().find(|(_, u)| *u != from.1) {
             self.error_hint(
-                obj.pos,
+                obj.get(key).map_or(obj.pos, |n| n.pos),
                 format!(
                     "`from`, `to` and `resolution` must be in one unit, found {}, {} and {}",
                     unit_word(from.1),

@@ -341,6 +341,78 @@ scenarios:
     cooldown: 5s
 "#;
 
+    const TRIALS: &str = r#"
+gameday: Trials
+scope: { compose_project: demo }
+defaults: { baseline: 2s, cooldown: 1s }
+probes:
+  login: { http: { url: "http://127.0.0.1:1/login" } }
+  load: { load: { http: { url: "http://127.0.0.1:1/login" }, rate: 20/s } }
+scenarios:
+  - name: Search
+    fault: { delay: { service: store, latency: "{{x}}" } }
+    duration: 3s
+    search:
+      vary: x
+      from: 100ms
+      to: 1600ms
+      resolution: 100ms
+      until: { probe: login, during: fault, success_rate: "< 50%" }
+      confirm: 2
+  - name: Capacity
+    duration: 3s
+    search:
+      load: load
+      from: 20/s
+      to: 300/s
+      resolution: 10/s
+      until: { probe: load, during: fault, success_rate: "< 95%" }
+  - name: Repeat
+    fault: { pause: { service: store } }
+    duration: 1s
+    repeat: 3
+    pass: 2 of 3
+    expect:
+      - { probe: login, during: fault, success_rate: "< 50%" }
+"#;
+
+    /// Trials walk the steps laid out once; the schedule makes room for
+    /// the most each scenario can take, each after a steady-state window.
+    #[test]
+    fn trials_are_laid_out_once_and_timed_at_their_most() {
+        let g = gameday(TRIALS);
+        let search = g.scenarios[0].search.as_ref().unwrap();
+        assert_eq!(search.points.len(), 16);
+        assert_eq!(search.points[3].said, "400ms");
+        assert_eq!(g.scenarios[0].most_trials(), 12);
+        // The plan checks the faults at the top of the range.
+        match &g.scenarios[0].faults[0] {
+            Fault::Delay(d) => assert_eq!(d.latency.as_std().as_millis(), 1600),
+            other => panic!("{other:?}"),
+        }
+        assert!(g.scenarios[1].faults.is_empty());
+        assert_eq!(g.scenarios[1].most_trials(), 7);
+        assert_eq!(
+            (g.scenarios[2].repeat, g.scenarios[2].pass),
+            (Some(3), Some(2))
+        );
+        let plan = crate::plan::resolve_against(&g, &["store"]);
+        // 2s baseline; each trial 4s and a 2s window: 12, 7 and 3 trials,
+        // the first of each without its window.
+        let each = |trials: u64, walk: u64| walk + (trials - 1) * (walk + 2);
+        assert_eq!(
+            plan.total.as_secs(),
+            2 + each(12, 4) + each(7, 4) + each(3, 2)
+        );
+        let text = plan.render("trials.yaml");
+        let schedule: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("Schedule:"))
+            .take_while(|l| !l.is_empty())
+            .collect();
+        insta::assert_snapshot!(schedule.join("\n"));
+    }
+
     fn actions(steps: &[Step], scenario: usize) -> Vec<(u64, Action)> {
         steps
             .iter()

@@ -346,12 +346,20 @@ impl Plan {
             } else {
                 String::new()
             };
+            let each = match &search.load {
+                Some(probe) => format!(
+                    "each as below, with {probe} sending at the value tried (at its own rate between trials)"
+                ),
+                None => format!(
+                    "each as below with {} in place (shown at {}, the top)",
+                    search.vary,
+                    say(search.to)
+                ),
+            };
             writeln!(
                 out,
-                "  {pad:>9}              at most {} trials (the top, the bottom, then halving the bracket{confirm}), each as below with {} in place (shown at {}, the top)",
+                "  {pad:>9}              at most {} trials (the top, the bottom, then halving the bracket{confirm}), {each}",
                 search.most_trials(),
-                search.vary,
-                say(search.to)
             )?;
             writeln!(out, "  {pad:>9}              {between}")?;
         } else if let Some(times) = s.repeat {

@@ -297,7 +297,7 @@ fn a_runner_killed_in_a_search_trial_leaves_its_fault_to_the_watchdog() {
         return;
     }
     let project = Project::new("search-kill");
-    let (store, api) = project.demo_stack();
+    let (_store, api) = project.demo_stack();
     let port = api.host_port.unwrap();
     let text = format!(
         r#"
@@ -307,32 +307,32 @@ defaults: {{ baseline: 1s, cooldown: 500ms }}
 probes:
   login: {{ http: {{ url: "http://127.0.0.1:{port}/login" }}, every: 200ms, timeout: 3s }}
 scenarios:
-  - name: Paused for a while
-    fault: {{ pause: {{ service: store }} }}
-    duration: "{{{{x}}}}"
+  - name: Slow store for a while
+    fault: {{ delay: {{ service: store, latency: "{{{{x}}}}" }} }}
+    duration: 30s
     search:
       vary: x
-      from: 1s
-      to: 30s
-      resolution: 1s
+      from: 100ms
+      to: 1600ms
+      resolution: 100ms
       until: {{ probe: login, during: fault, success_rate: "< 50%" }}
 "#,
         name = project.name
     );
     let (_dir, file) = gameday_file(&text);
     let out = tempfile::tempdir().unwrap();
+    let base = login_ms(port).expect("the api answers before the search");
     let mut runner = spawn_run(&file, out.path());
-    let paused = || docker(&["inspect", "-f", "{{.State.Paused}}", &store.id]) == "true";
-    // The first trial holds the pause 30 s: kill the runner in it.
-    wait_for("the first trial's pause", Duration::from_secs(30), paused);
+    // The first trial holds 1.6s of store latency for 30 s: kill the
+    // runner in it, once the fault is in place and felt.
+    let slow = || login_ms(port).is_none_or(|ms| ms > base + 1000.0);
+    wait_for("the first trial's delay", Duration::from_secs(30), slow);
     assert!(
         journal_text(out.path()).contains("\"s1-t1-f1-"),
         "the trial's fault has its own id"
     );
     runner.kill().unwrap();
     let _ = runner.wait();
-    wait_for("the watchdog's unpause", Duration::from_secs(20), || {
-        !paused()
-    });
+    wait_for("the watchdog's revert", Duration::from_secs(20), || !slow());
     assert_recover_says_the_watchdog_reverted(out.path());
 }

@@ -71,11 +71,22 @@ impl Decoder<'_> {
             return self.capacity_scenario(&body, spec, points, index, defaults, probes);
         }
         let (first, found) = substitute(&body, &spec.vary, spec.unit, &points[0]);
+        if let Some(pos) = placeholder_at(&first, &spec.vary) {
+            self.error_hint(
+                pos,
+                format!(
+                    "`{{{{{}}}}}` is outside the scenario's faults: a search varies a value of its faults",
+                    spec.vary
+                ),
+                "write it in a fault (`fault:`, `faults:` or a step's `fault:`); durations and waits stay as written",
+            );
+            return None;
+        }
         if !found {
             self.error_hint(
                 spec.pos,
                 format!(
-                    "the search varies `{}`, but the scenario never says `{{{{{}}}}}`",
+                    "the search varies `{}`, but the scenario's faults never say `{{{{{}}}}}`",
                     spec.vary, spec.vary
                 ),
                 format!(
@@ -534,13 +545,80 @@ fn unit_word(unit: Unit) -> &'static str {
     }
 }
 
-/// The node with `{{var}}` replaced by the value in every string (a
-/// string that is just `{{var}}` becomes a number when the unit is a
-/// plain number), and whether it was found.
-fn substitute(node: &Node, var: &str, unit: Unit, point: &(f64, String)) -> (Node, bool) {
+/// The scenario with `{{var}}` replaced by the value in its faults
+/// (`fault:`, `faults:`, a step's `fault:`; a string that is just
+/// `{{var}}` becomes a number when the unit is a plain number), and
+/// whether it was found there. Only the faults vary from trial to trial.
+fn substitute(scenario: &Node, var: &str, unit: Unit, point: &(f64, String)) -> (Node, bool) {
     let mut found = false;
-    let node = replace(node, var, unit, point, &mut found);
+    let mut replace_in = |n: &Node| replace(n, var, unit, point, &mut found);
+    let value = match &scenario.value {
+        Value::Map(entries) => Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    let v = match k.name.as_str() {
+                        "fault" | "faults" => replace_in(v),
+                        "steps" => match &v.value {
+                            Value::Seq(items) => Node {
+                                pos: v.pos,
+                                value: Value::Seq(
+                                    items
+                                        .iter()
+                                        .map(|item| step_fault(item, &mut replace_in))
+                                        .collect(),
+                                ),
+                            },
+                            _ => v.clone(),
+                        },
+                        _ => v.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    let node = Node {
+        pos: scenario.pos,
+        value,
+    };
     (node, found)
+}
+
+/// A step with its `fault:` replaced.
+fn step_fault(step: &Node, replace_in: &mut impl FnMut(&Node) -> Node) -> Node {
+    match &step.value {
+        Value::Map(entries) => Node {
+            pos: step.pos,
+            value: Value::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| match k.name.as_str() {
+                        "fault" => (k.clone(), replace_in(v)),
+                        _ => (k.clone(), v.clone()),
+                    })
+                    .collect(),
+            ),
+        },
+        _ => step.clone(),
+    }
+}
+
+/// Where `{{var}}` is still written (outside the faults), if anywhere.
+fn placeholder_at(node: &Node, var: &str) -> Option<Pos> {
+    match &node.value {
+        Value::Str(s) => {
+            let patterns = [format!("{{{{{var}}}}}"), format!("{{{{ {var} }}}}")];
+            patterns
+                .iter()
+                .any(|p| s.contains(p.as_str()))
+                .then_some(node.pos)
+        }
+        Value::Seq(items) => items.iter().find_map(|n| placeholder_at(n, var)),
+        Value::Map(entries) => entries.iter().find_map(|(_, v)| placeholder_at(v, var)),
+        _ => None,
+    }
 }
 
 fn replace(node: &Node, var: &str, unit: Unit, point: &(f64, String), found: &mut bool) -> Node {

@@ -37,7 +37,7 @@ fn target_text(r: &ResolvedTarget) -> String {
         (_, Some(choice)) => chosen_text(r, choice),
         (Selector::Service(s), None) => format!("{} ({s})", names(&r.containers)),
         (Selector::Labels(l), None) => format!(
-            "{} (labelled {})",
+            "{} (containers labelled {})",
             names(&r.containers),
             Selector::labels_text(l)
         ),

@@ -4,7 +4,8 @@
 //! passes: [`discover`] asks the engines what exists (containers in and out
 //! of scope, engine versions, how namespaces are reached; async, read
 //! only, never prints), then [`resolve`] matches the gameday against that
-//! [`Inventory`] (pure, unit-tested without Docker). A `Plan` is not
+//! [`Inventory`] (pure, unit-tested without Docker), making each target's
+//! `pick:` from the plan's [`Seed`] with [`pick::choose`]. A `Plan` is not
 //! changed once built.
 
 mod discover;

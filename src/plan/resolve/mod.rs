@@ -1,6 +1,9 @@
 //! Matching the gameday's targets against the containers that exist: pure,
 //! so it is tested without Docker. Every target that does not resolve is
-//! reported, each at its line and column, with what exists instead.
+//! reported, each at its line and column, with what exists instead. A
+//! target that picks some of its containers is narrowed to the choice
+//! [`super::pick`] makes from the plan's seed, so the plan names the very
+//! containers the run acts on. Its tests are in [`tests`].
 
 use super::pick::{Place, Seed};
 use super::{

@@ -328,7 +328,10 @@ mod tests {
             .into();
         assert_eq!(t.selector, Selector::Labels(labels));
         assert_eq!(t.seed, Some(7));
-        assert_eq!(t.to_string(), "one of containers labelled tier=db, zone=a");
+        assert_eq!(
+            t.to_string(),
+            "one of the containers labelled tier=db, zone=a"
+        );
         let g = load("{ service: a }", "seed: 42\n").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(g.seed, Some(42));
     }

@@ -396,13 +396,18 @@ impl Target {
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let many = match &self.selector {
+            Selector::Service(s) => format!("replicas of service {s}"),
+            Selector::Labels(l) => format!("containers labelled {}", Selector::labels_text(l)),
+            Selector::Container(_) => String::new(),
+        };
         match (&self.selector, self.pick) {
             (Selector::Container(c), _) => write!(f, "container {c}"),
             (selector, Pick::All) => write!(f, "{selector}"),
-            (selector, Pick::One) => write!(f, "one of {selector}"),
-            (selector, Pick::Random) => write!(f, "a random number of {selector}"),
-            (selector, Pick::Count(n)) => write!(f, "{n} of {selector}"),
-            (selector, Pick::Percent(p)) => write!(f, "{p} of {selector}"),
+            (_, Pick::One) => write!(f, "one of the {many}"),
+            (_, Pick::Random) => write!(f, "a random number of the {many}"),
+            (_, Pick::Count(n)) => write!(f, "{n} of the {many}"),
+            (_, Pick::Percent(p)) => write!(f, "{p} of the {many}"),
         }?;
         match &self.host {
             Some(h) => write!(f, " on host {h}"),

@@ -142,6 +142,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
         faults_left: Vec::new(),
         observations: Vec::new(),
         checklist: Vec::new(),
+        seed: None,
         summary: Summary {
             scenarios: 1,
             met: 1,

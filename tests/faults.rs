@@ -18,12 +18,7 @@ use gameday::testing::gameday::yaml::Pos;
 use gameday::testing::record::journal::{self, Journal, JournalEntry};
 
 fn target() -> Target {
-    Target {
-        selector: Selector::Service("store".into()),
-        pick: Pick::All,
-        host: None,
-        pos: Pos::default(),
-    }
+    Target::every_replica("store", None, Pos::default())
 }
 
 fn info(c: &Container) -> ContainerInfo {
@@ -37,6 +32,7 @@ fn info(c: &Container) -> ContainerInfo {
         swarm_service: None,
         network_mode: None,
         image: String::new(),
+        labels: Default::default(),
     }
 }
 

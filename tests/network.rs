@@ -20,12 +20,7 @@ use gameday::testing::gameday::yaml::Pos;
 use gameday::testing::record::journal::{Journal, JournalEntry};
 
 fn target(service: &str) -> Target {
-    Target {
-        selector: Selector::Service(service.into()),
-        pick: Pick::All,
-        host: None,
-        pos: Pos::default(),
-    }
+    Target::every_replica(service, None, Pos::default())
 }
 
 fn peer(service: &str) -> Peer {
@@ -46,6 +41,7 @@ fn info(c: &Container, service: &str) -> ContainerInfo {
         swarm_service: None,
         network_mode: None,
         image: String::new(),
+        labels: Default::default(),
     }
 }
 

@@ -180,6 +180,7 @@ fn fixed_result() -> RunResult {
         faults_left: vec![],
         observations: Vec::new(),
         checklist: Vec::new(),
+        seed: None,
         summary: Summary {
             scenarios: 2,
             met: 0,

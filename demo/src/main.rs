@@ -265,7 +265,9 @@ fn main() {
             let bucket = std::sync::Mutex::new((std::time::Instant::now(), 0.0_f64));
             let over_limit = move || {
                 let Some(rate) = limit else { return false };
-                let mut b = bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut b = bucket
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let now = std::time::Instant::now();
                 let burst = (rate / 5.0).max(1.0);
                 b.1 = (b.1 + now.duration_since(b.0).as_secs_f64() * rate).min(burst);

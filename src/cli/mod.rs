@@ -60,6 +60,10 @@ pub enum Command {
         /// The gameday file.
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// The seed of every random `pick:` (overrides the file's `seed:`); the same seed
+        /// shows the same containers `gameday run --seed N` acts on.
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
     },
     /// Run a gameday: steady-state check, then each scenario's faults held, reverted and observed.
     ///
@@ -100,6 +104,10 @@ pub enum Command {
         /// A directory with your own report.md.tera, replacing the default template.
         #[arg(long, value_name = "DIR")]
         template_dir: Option<PathBuf>,
+        /// The seed of every random `pick:` (overrides the file's `seed:`); without either,
+        /// one is drawn, printed and recorded in result.json.
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
     },
     /// Write a first gameday from a running compose stack, or fit one of the library to it.
     ///
@@ -337,7 +345,7 @@ fn keeps_running_on_a_closed_pipe(command: &Command) -> bool {
 fn dispatch(command: Command) -> CliResult {
     match command {
         Command::Validate { files } => validate::validate(&files),
-        Command::Plan { file } => with_runtime(plan::plan(file)),
+        Command::Plan { file, seed } => with_runtime(plan::plan(file, seed)),
         Command::Schema { result } => report::schema(result),
         Command::Init(args) => with_runtime(init::init(args)),
         Command::Diff { a, b, format } => diff::diff(&a, &b, format),
@@ -383,6 +391,7 @@ fn dispatch(command: Command) -> CliResult {
             no_progress,
             template_dir,
             non_interactive,
+            seed,
         } => with_runtime(run::run(run::RunArgs {
             file,
             out,
@@ -390,6 +399,7 @@ fn dispatch(command: Command) -> CliResult {
             template_dir,
             yes,
             non_interactive,
+            seed,
         })),
         Command::Recover {
             out,

@@ -7,23 +7,14 @@ use super::CliError;
 use crate::docker::Engines;
 use crate::exit;
 use crate::gameday::{self, FileDiagnostics, Gameday};
-use crate::plan::{self, DiscoverError, Inventory, Plan};
+use crate::plan::{self, DiscoverError, Inventory, Plan, Seed};
 
-pub(super) async fn plan(file: std::path::PathBuf) -> super::CliResult {
+pub(super) async fn plan(file: std::path::PathBuf, seed: Option<u64>) -> super::CliResult {
     let gameday = gameday::load(&file)?;
-    let (plan, _) = discover_and_resolve(gameday, &file).await?;
+    let (_, inventory) = discover(&gameday, &file).await?;
+    let plan = resolve(gameday, inventory, &file, seed)?;
     print!("{}", plan.render(&file.display().to_string()));
     Ok(exit::OK)
-}
-
-/// Ask the gameday's engines what exists and resolve its targets in scope
-/// (read only).
-pub(super) async fn discover_and_resolve(
-    gameday: Gameday,
-    file: &Path,
-) -> Result<(Plan, Engines), CliError> {
-    let (engines, inventory) = discover(&gameday, file).await?;
-    Ok((resolve(gameday, inventory, file)?, engines))
 }
 
 /// Connect to the gameday's engines and take stock (read only).
@@ -46,14 +37,17 @@ pub(super) async fn discover(
     })
 }
 
-/// Match the gameday against what exists; every target that does not
-/// resolve is a located error.
+/// Match the gameday against what exists, its picks made from `--seed`
+/// (`flag`), else the file's `seed:`, else a seed drawn now; every target
+/// that does not resolve is a located error.
 pub(super) fn resolve(
     gameday: Gameday,
     inventory: Inventory,
     file: &Path,
+    flag: Option<u64>,
 ) -> Result<Plan, CliError> {
-    plan::resolve(gameday, inventory).map_err(|diagnostics| {
+    let seed = Seed::settle(flag, gameday.seed);
+    plan::resolve(gameday, inventory, seed).map_err(|diagnostics| {
         CliError::diagnostics(FileDiagnostics {
             file: file.display().to_string(),
             source: std::fs::read_to_string(file).unwrap_or_default(),

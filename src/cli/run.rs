@@ -23,6 +23,8 @@ pub(super) struct RunArgs {
     pub template_dir: Option<PathBuf>,
     pub yes: bool,
     pub non_interactive: Option<NonInteractive>,
+    /// `--seed`: the seed of the plan's random picks.
+    pub seed: Option<u64>,
 }
 
 pub(super) async fn run(args: RunArgs) -> CliResult {
@@ -33,6 +35,7 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
         template_dir,
         yes,
         non_interactive,
+        seed,
     } = args;
     let gameday = gameday::load(&file)?;
     let at_terminal = std::io::stdin().is_terminal();
@@ -49,7 +52,7 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
     let (claims, taken_over) = claim_scope(&scope, &inventory, &engines, &run_id).await?;
     let claims = claim::keep_all(claims);
     let checked = async {
-        let plan = checked_plan(gameday, inventory, &file, &engines, yes)?;
+        let plan = checked_plan(gameday, inventory, (&file, seed), &engines, yes)?;
         let notifier = start_notifier(&plan, &run_id)?;
         Ok((plan, notifier))
     };
@@ -153,12 +156,12 @@ fn operator_here() -> Operator {
 fn checked_plan(
     gameday: gameday::model::Gameday,
     inventory: crate::plan::Inventory,
-    file: &std::path::Path,
+    (file, seed): (&std::path::Path, Option<u64>),
     engines: &crate::docker::Engines,
     yes: bool,
 ) -> Result<Plan, CliError> {
     let display = file.display().to_string();
-    let plan = super::plan::resolve(gameday, inventory, file)?;
+    let plan = super::plan::resolve(gameday, inventory, file, seed)?;
     if let Some((first, rest)) = plan.inventory.warnings.split_first() {
         let mut error = CliError::invalid(first.clone());
         for w in rest {
@@ -198,6 +201,7 @@ fn announce(plan: &Plan, scope: &str) {
         },
         HumanDuration(plan.total)
     );
+    eprintln!("{}", plan.seed.text());
 }
 
 /// A run that could not go on: a watchdog that could not start is told to

@@ -106,6 +106,8 @@ pub struct ContainerInfo {
     pub network_mode: Option<String>,
     /// The image it runs (its ID).
     pub image: String,
+    /// Its labels (compose's among them): what `labels:` targets select on.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl ContainerInfo {
@@ -399,6 +401,7 @@ impl Engine {
                     swarm_service,
                     network_mode: c.host_config.and_then(|h| h.network_mode),
                     image: c.image_id.unwrap_or_default(),
+                    labels: labels.into_iter().collect(),
                 });
             }
         }

@@ -622,12 +622,7 @@ mod tests {
     use crate::gameday::units::{HumanDuration, Percent};
 
     fn target() -> Target {
-        Target {
-            selector: Selector::Service("db".into()),
-            pick: Pick::All,
-            host: None,
-            pos: Default::default(),
-        }
+        Target::every_replica("db", None, Default::default())
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::reach::{Disk, HostFacts, ReachFacts, TargetFacts, VolumeFacts};
 use super::{EngineInfo, Inventory, NamespaceRoute};
 use crate::docker::{ContainerInfo, DockerError, Engine, Engines, MountKind};
 use crate::gameday::Gameday;
-use crate::gameday::model::{DeployFault, Fault, NetworkHelper, Selector, Target};
+use crate::gameday::model::{DeployFault, Fault, NetworkHelper, Target};
 use crate::gameday::units::ContainerState;
 
 #[derive(Debug, thiserror::Error)]
@@ -128,11 +128,7 @@ async fn missing_images(
 /// Whether a running container in scope may be one of `target`'s.
 fn may_target(target: &Target, c: &ContainerInfo) -> bool {
     let on_engine = target.host.as_ref().is_none_or(|h| *h == c.engine);
-    let named = match &target.selector {
-        Selector::Service(s) => c.service.as_deref() == Some(s.as_str()),
-        Selector::Container(n) => c.name == *n,
-    };
-    on_engine && named && c.state == ContainerState::Running
+    on_engine && super::pick::selects(&target.selector, c) && c.state == ContainerState::Running
 }
 
 /// What the reach checks need: the containers stress and process faults

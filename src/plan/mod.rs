@@ -4,15 +4,18 @@
 //! passes: [`discover`] asks the engines what exists (containers in and out
 //! of scope, engine versions, how namespaces are reached; async, read
 //! only, never prints), then [`resolve`] matches the gameday against that
-//! [`Inventory`] (pure, unit-tested without Docker). A `Plan` is not
+//! [`Inventory`] (pure, unit-tested without Docker), making each target's
+//! `pick:` from the plan's [`Seed`] with [`pick::choose`]. A `Plan` is not
 //! changed once built.
 
 mod discover;
+pub(crate) mod pick;
 mod reach;
 mod render;
 mod resolve;
 
 pub(crate) use discover::{DiscoverError, discover};
+pub(crate) use pick::Seed;
 pub(crate) use reach::{ReachFacts, Reached};
 pub(crate) use resolve::resolve;
 /// A plan resolved against made-up containers, for unit tests elsewhere.
@@ -92,6 +95,23 @@ pub(crate) struct ResolvedTarget {
     /// Containers of the target that a fault leaves alone because they
     /// are not running (an exited replica, a `compose run` leftover).
     pub skipped: Vec<ContainerInfo>,
+    /// How `containers` were chosen when the target picks some of them:
+    /// `None` with `pick: all`.
+    pub choice: Option<Choice>,
+}
+
+/// A pick made when the plan was made ([`pick::choose`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Choice {
+    /// The containers it chose among (sorted by name).
+    pub among: Vec<ContainerInfo>,
+    /// The seed of this target's stream.
+    pub seed: u64,
+    /// The seed to give to make this choice again: the target's own, or
+    /// the plan's (from which `seed` is derived).
+    pub named: u64,
+    /// Whether that is the target's own `seed:`.
+    pub own_seed: bool,
 }
 
 /// A probe and the containers it watches.
@@ -120,7 +140,8 @@ pub(crate) struct ResolvedScenario {
 #[derive(Debug, Clone)]
 pub(crate) struct ResolvedFault {
     pub fault: Fault,
-    /// The containers it is applied to (all of them, or one picked at run time).
+    /// The containers it is applied to (all of them, or those its pick
+    /// chose when the plan was made).
     pub targets: ResolvedTarget,
     /// The containers of the services in `to:` / `from:`.
     pub peers: Vec<ContainerInfo>,
@@ -200,6 +221,8 @@ pub(crate) struct Plan {
     pub probes: Vec<ResolvedProbe>,
     pub steps: Vec<Step>,
     pub total: Duration,
+    /// The seed every pick of the plan was made from.
+    pub seed: Seed,
 }
 
 impl Plan {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{Action, Plan, ResolvedProbe, ResolvedTarget, Sharer, Step};
+use super::{Action, Choice, Plan, ResolvedProbe, ResolvedTarget, Sharer, Step};
 use crate::docker::ContainerInfo;
 use crate::gameday::decode::DEFAULT_HOST;
 use crate::gameday::model::{
@@ -33,10 +33,15 @@ fn offset(d: Duration) -> String {
 }
 
 fn target_text(r: &ResolvedTarget) -> String {
-    let text = match (&r.target.selector, r.target.pick) {
-        (Selector::Service(s), Pick::One) => format!("one of [{}] ({s})", names(&r.containers)),
-        (Selector::Service(s), Pick::All) => format!("{} ({s})", names(&r.containers)),
-        (Selector::Container(_), _) => names(&r.containers),
+    let text = match (&r.target.selector, &r.choice) {
+        (_, Some(choice)) => chosen_text(r, choice),
+        (Selector::Service(s), None) => format!("{} ({s})", names(&r.containers)),
+        (Selector::Labels(l), None) => format!(
+            "{} (containers labelled {})",
+            names(&r.containers),
+            Selector::labels_text(l)
+        ),
+        (Selector::Container(_), None) => names(&r.containers),
     };
     if r.skipped.is_empty() {
         return text;
@@ -47,6 +52,34 @@ fn target_text(r: &ResolvedTarget) -> String {
         .map(|c| format!("{} ({})", c.name, c.state.name()))
         .collect();
     format!("{text}; skipped, not running: {}", skipped.join(", "))
+}
+
+/// The containers a pick chose, among how many, with which seed:
+/// `demo_api_2, demo_api_4 (2 of the 5 replicas of service api, chosen with seed 7)`.
+fn chosen_text(r: &ResolvedTarget, choice: &Choice) -> String {
+    let k = r.containers.len();
+    let how = match r.target.pick {
+        Pick::All => "all".to_string(),
+        Pick::One => "one".to_string(),
+        Pick::Count(n) => n.to_string(),
+        Pick::Percent(p) => format!("{p} ({k})"),
+        Pick::Random => format!("a random {k}"),
+    };
+    let of = match &r.target.selector {
+        Selector::Service(s) => format!("replicas of service {s}"),
+        Selector::Labels(l) => format!("containers labelled {}", Selector::labels_text(l)),
+        Selector::Container(c) => format!("containers named {c}"),
+    };
+    let seed = if choice.own_seed {
+        format!("its own seed {}", choice.seed)
+    } else {
+        format!("seed {}", choice.named)
+    };
+    format!(
+        "{} ({how} of the {} {of}, chosen with {seed})",
+        names(&r.containers),
+        choice.among.len()
+    )
 }
 
 impl Plan {
@@ -234,6 +267,19 @@ impl Plan {
                 c.short_id()
             );
         }
+        if self.picks_at_random() {
+            let _ = writeln!(out, "  seed         {}", self.seed.value_text());
+        }
+    }
+
+    /// Whether a fault or probe picks some of its containers (by seed).
+    fn picks_at_random(&self) -> bool {
+        let mut faults = self.scenarios.iter().flat_map(|s| &s.faults);
+        faults.any(|f| f.targets.choice.is_some())
+            || self
+                .probes
+                .iter()
+                .any(|p| p.targets.as_ref().is_some_and(|t| t.choice.is_some()))
     }
 
     /// Every probe: what it asks, how often, of what.

@@ -49,6 +49,11 @@ pub struct RunResult {
     /// the measured evidence behind it. Empty when no scenario carries one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checklist: Vec<ChecklistItem>,
+    /// The seed every random `pick:` of the run was made from (`--seed`,
+    /// the file's `seed:`, or drawn): `gameday run --seed N` repeats the
+    /// choice. Absent in results written before seeds were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// One item of the readiness checklist and what this run proved of it.

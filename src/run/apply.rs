@@ -14,7 +14,7 @@ use super::dispatcher::{Dispatcher, Interrupt, Raced};
 use crate::docker::{ContainerInfo, Engine, Operation};
 use crate::fault::{self, AppliedFault, RevertRecipe};
 use crate::gameday::decode::DEFAULT_HOST;
-use crate::gameday::model::{ContainerFault, Fault, FaultFamily, Pick, Reach};
+use crate::gameday::model::{ContainerFault, Fault, FaultFamily, Reach};
 use crate::record::journal::JournalEntry;
 use crate::record::result::{FaultLeft, FaultResult};
 
@@ -120,17 +120,13 @@ pub(super) struct Held {
 }
 
 impl Dispatcher {
-    /// The containers a fault acts on: all of them, or one picked at random.
+    /// The containers a fault acts on: those the plan chose (every one
+    /// with `pick: all`), so `gameday plan --seed N` shows them.
     pub(super) fn pick(&self, scenario: usize, fault: usize) -> Vec<ContainerInfo> {
-        let resolved = &self.plan.scenarios[scenario].faults[fault].targets;
-        match resolved.target.pick {
-            Pick::All => resolved.containers.clone(),
-            Pick::One => {
-                let n = resolved.containers.len().max(1);
-                let i = (Utc::now().timestamp_subsec_nanos() as usize) % n;
-                resolved.containers.get(i).cloned().into_iter().collect()
-            }
-        }
+        self.plan.scenarios[scenario].faults[fault]
+            .targets
+            .containers
+            .clone()
     }
 
     /// `deploy` with `wait: { probe: NAME }`: that probe.

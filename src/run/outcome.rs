@@ -283,6 +283,7 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
         faults_left: happened.faults_left,
         observations: happened.observations,
         checklist,
+        seed: Some(plan.seed.value),
         summary,
     }
 }

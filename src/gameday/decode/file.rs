@@ -21,6 +21,7 @@ pub(crate) const GAMEDAY_KEYS: &[&str] = &[
     "stop_if",
     "notify",
     "grafana",
+    "seed",
 ];
 pub(crate) const DOCKER_KEYS: &[&str] = &[
     "host",
@@ -113,6 +114,7 @@ impl Decoder<'_> {
             .and_then(|n| self.list(n, "`notify`", |d, item| d.webhook(item)))
             .unwrap_or_default();
         let grafana = obj.get("grafana").and_then(|n| self.grafana(n));
+        let seed = optional(obj.get("seed").map(|n| self.seed(n)));
         Some(Gameday {
             gameday: title?,
             description,
@@ -129,6 +131,7 @@ impl Decoder<'_> {
             stop_if,
             notify,
             grafana,
+            seed: seed?,
         })
     }
 

@@ -5,7 +5,8 @@
 //! them all, each at its line and column.
 //!
 //! Split by section as the file is: [`file`] (the top level, engines,
-//! scope, defaults), [`probes`] (probes and targets), [`scenarios`] (and
+//! scope, defaults, the seed), [`probes`], [`targets`] (what faults and probes
+//! act on: selector, pick, seed), [`scenarios`] (and
 //! steps), [`load`] (the load probe), [`faults`] (with [`net_faults`] and
 //! [`app_faults`]), [`expect`] (expectations and halt conditions, with
 //! [`relative`] for thresholds relative to the before window), [`control`] (the lease, `stop_if`,
@@ -26,6 +27,7 @@ mod probes;
 mod relative;
 mod scenarios;
 mod trials;
+mod targets;
 
 pub(crate) use file::DEFAULT_HOST;
 pub(crate) use trials::say;
@@ -36,9 +38,10 @@ pub(crate) use {
     expect::{EXPECT_COMMON_KEYS, HALT_KEYS},
     faults::fault_keys,
     file::{DEFAULTS_KEYS, DOCKER_KEYS, GAMEDAY_KEYS, HOST_KEYS, SCOPE_KEYS, SSH_KEYS, TLS_KEYS},
-    probes::{PROBE_COMMON_KEYS, TARGET_KEYS, VERSION_KEYS, probe_keys},
+    probes::{PROBE_COMMON_KEYS, VERSION_KEYS, probe_keys},
     scenarios::SCENARIO_KEYS,
     trials::SEARCH_KEYS,
+    targets::TARGET_KEYS,
 };
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
-//! Probes (`probes:`) and the targets (`service:`/`container:`) that probes
-//! and faults name.
+//! Probes (`probes:`); the targets they and faults name are decoded in
+//! [`super::targets`].
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,7 +25,6 @@ const EXEC_KEYS: &[&str] = &["command"];
 const LOGS_KEYS: &[&str] = &["pattern"];
 const PROMETHEUS_KEYS: &[&str] = &["url", "query", "expect"];
 const ALERT_KEYS: &[&str] = &["url", "name"];
-pub(crate) const TARGET_KEYS: &[&str] = &["service", "container", "pick", "host"];
 const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
 
 /// The keys of each kind of probe (its body: `http: { url: ... }`):
@@ -459,98 +458,6 @@ impl Decoder<'_> {
             return None;
         }
         Some(TcpProbe { address })
-    }
-
-    /// A target (`service:` or `container:`, optional `pick:`) plus the
-    /// fault-specific keys in `extra`, which the caller reads from the
-    /// returned mapping.
-    pub(super) fn target<'n>(
-        &mut self,
-        node: &'n Node,
-        what: &str,
-        extra: &[&'static str],
-    ) -> Option<(Target, Obj<'n>)> {
-        let known: Vec<&'static str> = TARGET_KEYS.iter().chain(extra).copied().collect();
-        let obj = self.obj(node, what, &known)?;
-        let selectors = obj.present(&["service", "container"]);
-        let pos = selectors.first().map(|k| k.pos).unwrap_or(obj.pos);
-        let selector = match selectors.as_slice() {
-            [] if obj.had_unknown_key => None,
-            [] => {
-                self.error_hint(
-                    obj.pos,
-                    format!("{what} has no target"),
-                    "add `service: <compose service>` or `container: <container name>`",
-                );
-                None
-            }
-            [one] => {
-                let value = obj.get(&one.name)?;
-                let name = self.name(value, &format!("the {}", one.name))?;
-                Some(if one.name == "service" {
-                    Selector::Service(name)
-                } else {
-                    Selector::Container(name)
-                })
-            }
-            [_, second, ..] => {
-                self.error_hint(
-                    second.pos,
-                    format!("{what} names both a service and a container"),
-                    "keep one of `service:` and `container:`",
-                );
-                None
-            }
-        };
-        let pick = match obj.get("pick") {
-            None => Some(Pick::All),
-            Some(n) => match self.name(n, "`pick`").as_deref() {
-                Some("all") => Some(Pick::All),
-                Some("one") => Some(Pick::One),
-                Some(other) => {
-                    self.error_hint(
-                        n.pos,
-                        format!("unknown pick `{other}`"),
-                        "use `all` (every replica) or `one`",
-                    );
-                    None
-                }
-                None => None,
-            },
-        };
-        if let (Some(Selector::Container(_)), Some(Pick::One), Some(k)) =
-            (&selector, pick, obj.key("pick"))
-        {
-            self.error_hint(
-                k.pos,
-                "`pick` applies to a service, not to a named container",
-                "remove `pick:` or target a `service:`",
-            );
-        }
-        let host = match obj.get("host") {
-            None => Some(None),
-            Some(n) => self.name(n, "the host").and_then(|h| {
-                if h == DEFAULT_HOST || self.declared_hosts.contains(&h) {
-                    Some(Some(h))
-                } else {
-                    let mut known = vec![DEFAULT_HOST.to_string()];
-                    known.extend(self.declared_hosts.iter().cloned());
-                    let hint = match nearest(&h, known.iter().map(String::as_str)) {
-                        Some(near) => format!("did you mean `{near}`? Engines: {}", known.join(", ")),
-                        None => format!("name an engine of `hosts:` or `default` (the `docker:` engine); engines: {}", known.join(", ")),
-                    };
-                    self.error_hint(n.pos, format!("unknown host `{h}`"), hint);
-                    None
-                }
-            }),
-        };
-        let target = Target {
-            selector: selector?,
-            pick: pick?,
-            host: host?,
-            pos,
-        };
-        Some((target, obj))
     }
 
     /// A probe named by an expectation or a stop condition: its id, and the probe.

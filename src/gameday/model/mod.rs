@@ -131,6 +131,11 @@ pub struct Gameday {
     /// Grafana annotations, one region per fault window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grafana: Option<Grafana>,
+    /// The seed every random `pick` is made from (each target's own
+    /// stream derived from it and the target's place); `--seed` overrides
+    /// it; without either, one is drawn and recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl Gameday {

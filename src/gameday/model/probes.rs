@@ -7,7 +7,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
 use super::keyed_kinds;
-use crate::gameday::units::{Comparison, HumanDuration, LoadRate, Number, StatusSpec};
+use crate::gameday::units::{Comparison, HumanDuration, LoadRate, Number, Percent, StatusSpec};
 use crate::gameday::yaml::Pos;
 
 /// Probes in the order the file lists them; a mapping from name to probe in the file.
@@ -357,9 +357,16 @@ pub struct LoadRequest {
 pub struct Target {
     #[serde(flatten)]
     pub selector: Selector,
-    /// `all` replicas of a service (default) or just `one`.
+    /// Which of the selected containers: `all` (default), `one`, `random`
+    /// (between one and all), `{ count: 2 }` or `{ percent: 40% }` (rounded
+    /// up). Chosen when the plan is made, from the seed, among the
+    /// containers sorted by name.
     #[serde(default)]
     pub pick: Pick,
+    /// The seed of this target's choice, instead of one derived from the
+    /// gameday's seed and the target's place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// The engine (a name from `hosts:`, or `default`) to look on; without
     /// it, every engine of the gameday is searched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -367,14 +374,40 @@ pub struct Target {
     #[serde(skip)]
     #[schemars(skip)]
     pub pos: Pos,
+    /// Where `pick:` is written (the target's position without it).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pick_pos: Pos,
+}
+
+impl Target {
+    /// All the containers of a service, as a fault's `to:`/`from:` names them.
+    pub fn every_replica(service: &str, host: Option<String>, pos: Pos) -> Target {
+        Target {
+            selector: Selector::Service(service.to_string()),
+            pick: Pick::All,
+            seed: None,
+            host,
+            pos,
+            pick_pos: pos,
+        }
+    }
 }
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let many = match &self.selector {
+            Selector::Service(s) => format!("replicas of service {s}"),
+            Selector::Labels(l) => format!("containers labelled {}", Selector::labels_text(l)),
+            Selector::Container(_) => String::new(),
+        };
         match (&self.selector, self.pick) {
-            (Selector::Service(s), Pick::All) => write!(f, "service {s}"),
-            (Selector::Service(s), Pick::One) => write!(f, "one replica of service {s}"),
             (Selector::Container(c), _) => write!(f, "container {c}"),
+            (selector, Pick::All) => write!(f, "{selector}"),
+            (_, Pick::One) => write!(f, "one of the {many}"),
+            (_, Pick::Random) => write!(f, "a random number of the {many}"),
+            (_, Pick::Count(n)) => write!(f, "{n} of the {many}"),
+            (_, Pick::Percent(p)) => write!(f, "{p} of the {many}"),
         }?;
         match &self.host {
             Some(h) => write!(f, " on host {h}"),
@@ -390,12 +423,53 @@ pub enum Selector {
     Service(String),
     /// A container name, which must be in scope too.
     Container(String),
+    /// The containers in scope carrying every one of these labels
+    /// (`labels: { tier: db }`).
+    Labels(BTreeMap<String, String>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+impl Selector {
+    /// `tier=db, zone=a`: the labels of a label selector as the plan says them.
+    pub fn labels_text(labels: &BTreeMap<String, String>) -> String {
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::fmt::Display for Selector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selector::Service(s) => write!(f, "service {s}"),
+            Selector::Container(c) => write!(f, "container {c}"),
+            Selector::Labels(l) => write!(f, "containers labelled {}", Selector::labels_text(l)),
+        }
+    }
+}
+
+/// Which of a target's containers a fault or probe acts on. Every choice
+/// but `all` is made from a seed (`plan::pick::choose`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Pick {
+    /// Every container.
     #[default]
     All,
+    /// One, at random.
     One,
+    /// Between one and all of them, at random (how many and which).
+    Random,
+    /// This many, at random (at least 1, at most the running ones).
+    Count(u32),
+    /// This share of them, rounded up, at least one (`40%`).
+    Percent(Percent),
+}
+
+impl Pick {
+    /// Whether the choice depends on a seed (every pick but `all`).
+    pub fn is_random(self) -> bool {
+        !matches!(self, Pick::All)
+    }
 }

@@ -290,7 +290,7 @@ mod tests {
     use super::*;
     use crate::docker::{Mount, MountKind, TmpfsSize, VolumeDetail};
     use crate::plan::reach::VolumeFacts;
-    use crate::plan::resolve;
+    use crate::plan::resolve::tests::resolve;
 
     fn mount(destination: &str, kind: MountKind) -> Mount {
         Mount {

@@ -21,7 +21,7 @@ use super::{Inventory, ResolvedFault, ResolvedScenario};
 use crate::docker::{ContainerInfo, Placement, VolumeDetail};
 use crate::fault::stress::{Share, disk_reserve, memory_reserve};
 use crate::gameday::diag::Diagnostic;
-use crate::gameday::model::{Fault, FaultFamily, Pick, StressFault};
+use crate::gameday::model::{Fault, FaultFamily, StressFault};
 use crate::gameday::units::ByteSize;
 
 /// What discover found for these checks: the engines' hosts and the
@@ -392,8 +392,7 @@ fn memory_take(
 }
 
 /// Count a fault's memory against what each engine's host can give this
-/// scenario: every container with `pick: all`, the largest with `pick:
-/// one`.
+/// scenario: every container its pick chose (all of them with `pick: all`).
 fn take_memory(
     resolved: &ResolvedFault,
     reach: &[Reached],
@@ -408,11 +407,7 @@ fn take_memory(
             .map(|c| c.engine.clone())
             .unwrap_or_default()
     };
-    let mut takes: Vec<&Reached> = reach.iter().filter(|r| r.memory.is_some()).collect();
-    if resolved.targets.target.pick == Pick::One {
-        takes.sort_by_key(|r| r.memory.as_ref().map(|m| m.bytes));
-        takes = takes.pop().into_iter().collect();
-    }
+    let takes = reach.iter().filter(|r| r.memory.is_some());
     for r in takes {
         let Some(m) = &r.memory else { continue };
         let engine = engine_of(&r.container_id);
@@ -513,8 +508,8 @@ pub(crate) mod tests {
     use crate::docker::{Mount, MountKind, TmpfsSize};
     use crate::gameday::load_bytes;
     use crate::gameday::model::Gameday;
-    use crate::plan::resolve;
     use crate::plan::resolve::tests::container;
+    use crate::plan::resolve::tests::resolve;
 
     pub(crate) const GIB: u64 = 1 << 30;
 

@@ -336,3 +336,89 @@ scenarios:
     wait_for("the watchdog's revert", Duration::from_secs(20), || !slow());
     assert_recover_says_the_watchdog_reverted(out.path());
 }
+
+#[test]
+fn a_search_over_how_many_replicas_die_finds_what_the_balancer_tolerates() {
+    if !docker_available() {
+        return;
+    }
+    // Five api replicas of 40 requests a second each behind the demo lb,
+    // 100 requests a second in all: three replicas take it (33/s each),
+    // two do not (50/s each): the service tolerates two down, not three.
+    let project = Project::new("replicas");
+    project.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
+    let api = [
+        "api",
+        "--listen",
+        "0.0.0.0:8080",
+        "--store",
+        "store:7000",
+        "--limit",
+        "40",
+    ];
+    for n in 1..=5 {
+        project.service_named("api", &n.to_string(), &api);
+    }
+    let lb = project.service(
+        "lb",
+        &["lb", "--listen", "0.0.0.0:8080", "--backend", "api:8080"],
+        Some(8080),
+    );
+    let port = lb.host_port.unwrap();
+    let text = format!(
+        r#"
+gameday: Replicas
+scope: {{ compose_project: {name} }}
+seed: 11
+defaults: {{ baseline: 2s, cooldown: 2s }}
+probes:
+  login:
+    load:
+      http: {{ url: "http://127.0.0.1:{port}/login" }}
+      rate: 100/s
+      connections: 32
+    every: 500ms
+scenarios:
+  - name: How many api replicas can die?
+    fault: {{ kill: {{ service: api, pick: {{ count: "{{{{x}}}}" }} }} }}
+    duration: 3s
+    search:
+      vary: x
+      from: 1
+      to: 5
+      resolution: 1
+      until: {{ probe: login, during: fault, success_rate: "< 95%" }}
+"#,
+        name = project.name
+    );
+    let (_dir, file) = gameday_file(&text);
+    let out = tempfile::tempdir().unwrap();
+    let run = run_gameday(out.path(), &file, 240);
+    assert_exit(&run, 0);
+    let result = result_json(&run_dir(out.path()));
+    let scenario = &result["scenarios"][0];
+    let search = &scenario["trials"]["search"];
+    assert_eq!(
+        (number(&search["holds_at"]), number(&search["breaks_at"])),
+        (2.0, 3.0),
+        "{scenario:#}"
+    );
+    // Each trial killed as many replicas as it said, each started again.
+    for trial in scenario["trials"]["trials"].as_array().unwrap() {
+        let killed = trial["faults"].as_array().unwrap();
+        assert_eq!(killed.len() as f64, number(&trial["value"]), "{trial:#}");
+        assert!(
+            killed.iter().all(|f| f["revert_confirmed_at"].is_string()),
+            "{trial:#}"
+        );
+    }
+    let running = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", project.name),
+        "--filter",
+        "label=com.docker.compose.service=api",
+    ]);
+    assert_eq!(running.lines().count(), 5, "every replica is back");
+}

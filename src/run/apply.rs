@@ -123,10 +123,21 @@ impl Dispatcher {
     /// The containers a fault acts on: those the plan chose (every one
     /// with `pick: all`), so `gameday plan --seed N` shows them.
     pub(super) fn pick(&self, scenario: usize, fault: usize) -> Vec<ContainerInfo> {
-        self.plan.scenarios[scenario].faults[fault]
-            .targets
-            .containers
-            .clone()
+        let resolved = &self.plan.scenarios[scenario].faults[fault];
+        let targets = &resolved.targets;
+        // A trial after the first draws again, from the target's own
+        // stream and the trial's number (a search's trial may also pick
+        // another count): the plan printed the first trial's choice.
+        let pick = &resolved.fault.target().pick;
+        if let (Some(choice), Some(trial)) = (&targets.choice, self.trial)
+            && (trial > 1 || *pick != targets.target.pick)
+        {
+            let seed = crate::plan::pick::derive(choice.seed, &[trial as u64]);
+            if let Ok(chosen) = crate::plan::pick::choose(&choice.among, pick, seed) {
+                return chosen;
+            }
+        }
+        targets.containers.clone()
     }
 
     /// `deploy` with `wait: { probe: NAME }`: that probe.

@@ -26,8 +26,8 @@ mod net_faults;
 mod probes;
 mod relative;
 mod scenarios;
-mod trials;
 mod targets;
+mod trials;
 
 pub(crate) use file::DEFAULT_HOST;
 pub(crate) use trials::say;
@@ -40,8 +40,8 @@ pub(crate) use {
     file::{DEFAULTS_KEYS, DOCKER_KEYS, GAMEDAY_KEYS, HOST_KEYS, SCOPE_KEYS, SSH_KEYS, TLS_KEYS},
     probes::{PROBE_COMMON_KEYS, VERSION_KEYS, probe_keys},
     scenarios::SCENARIO_KEYS,
-    trials::SEARCH_KEYS,
     targets::TARGET_KEYS,
+    trials::SEARCH_KEYS,
 };
 
 use std::collections::HashMap;

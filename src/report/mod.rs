@@ -9,6 +9,8 @@ mod html;
 pub(crate) mod index;
 pub(crate) mod junit;
 mod load_chart;
+mod search_chart;
+mod trials;
 
 use std::path::{Path, PathBuf};
 
@@ -218,6 +220,10 @@ fn render_template(
     context.insert("outcome_text", record.result.outcome.text());
     context.insert("annotations", &record.annotations);
     context.insert("followups", &record.followups);
+    // Per scenario, its trials (`null` for one run once); the search's
+    // chart only in HTML, which draws it.
+    let charts = prepared.as_ref().is_some_and(|p| p.view.is_some());
+    context.insert("trials", &trials::views(&record.result.scenarios, charts));
     if let Some(prepared) = prepared {
         context.insert("events", &prepared.events);
         if let Some(view) = prepared.view {

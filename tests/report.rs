@@ -1473,3 +1473,91 @@ fn html_report_of_a_run_with_trials_has_its_tables_and_search_chart() {
     assert_eq!(dom.matches("class=\"series threshold\"").count(), 1);
     assert_eq!(dom.matches("class=\"point ").count(), 6);
 }
+
+/// The trials sample again a week later, its breaking point lower (holds
+/// at 700ms, breaks at 800ms) and two of its three pauses met.
+fn trials_record_a_week_later() -> RunRecord {
+    let mut b = trials_record();
+    b.result.run_id = "a1b2c3".into();
+    b.result.started_at += chrono::Duration::days(7);
+    b.result.ended_at += chrono::Duration::days(7);
+    let search = &mut b.result.scenarios[0];
+    search.expectations[0].value = Some(800.0);
+    search.expectations[0].actual = "holds at 700ms, breaks at 800ms".into();
+    let repeat = &mut b.result.scenarios[1];
+    let findings = repeat
+        .trials
+        .as_mut()
+        .and_then(|t| t.repeat.as_mut())
+        .unwrap();
+    findings.met = 2;
+    findings.checks[0].met = 2;
+    repeat.verdict = key("met");
+    repeat.expectations[0].verdict = key("met");
+    b.result.outcome = key("met");
+    repeat.expectations[0].actual = "flaky: met in 2 of 3 trials (95% interval 21%-94%)".into();
+    b
+}
+
+#[test]
+fn diff_and_history_say_where_a_breaking_point_moved() {
+    let out = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (out.path().join("run-a"), out.path().join("run-b"));
+    write_run_dir(&dir_a, &trials_record());
+    write_run_dir(&dir_b, &trials_record_a_week_later());
+    let (code, text, err) = gameday(
+        &["diff", dir_a.to_str().unwrap(), dir_b.to_str().unwrap()],
+        out.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let point = text
+        .lines()
+        .find(|l| l.contains("breaking point of x"))
+        .unwrap();
+    assert!(
+        point.starts_with("  *  breaking point of x: until login: success_rate < 50% during fault")
+            && point.ends_with("1000ms ✓  ->  800ms ✓  (lower: breaks sooner)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  trials met: 0/3 (pass 2) -> 2/3 (pass 2)"),
+        "{text}"
+    );
+    assert!(text.contains("met 0/3 ✗  ->  met flaky 2/3 ✓"), "{text}");
+    let (code, json, err) = gameday(
+        &[
+            "diff",
+            "--format",
+            "json",
+            dir_a.to_str().unwrap(),
+            dir_b.to_str().unwrap(),
+        ],
+        out.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let check = &v["scenarios"][0]["checks"][0];
+    assert_eq!(
+        (&check["moved"], &check["delta"]),
+        (&"lower".into(), &(-200.0).into())
+    );
+    assert_eq!(v["scenarios"][1]["repeat"][1]["met"], 2);
+
+    let archive = out.path().to_str().unwrap();
+    let (code, text, err) = gameday(&["history", "--out", archive, "Search try"], out.path());
+    assert_eq!(code, 0, "{err}");
+    // Columns padded to their widths: compare the words.
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("during fault 1000ms ✓ 800ms ✓ (lower: breaks sooner)"),
+        "{text}"
+    );
+    assert!(
+        words.contains("trials met 0/3 (pass 2) 2/3 (pass 2)"),
+        "{text}"
+    );
+    assert!(
+        words.contains("during fault met 0/3 ✗ met flaky 2/3 ✓"),
+        "{text}"
+    );
+}

@@ -2,7 +2,9 @@
 //! the files beside it, see [`crate::record`]) with templates
 //! (`templates/report.md.tera` by default, overridable with
 //! `--template-dir`). Rendering only reads the result: it can be redone any
-//! time from an archived run directory.
+//! time from an archived run directory. The templates get the result's
+//! fields, and beside them `events` (the timeline), `html` (the charts, in
+//! HTML) and `trials` (per scenario, its trials as [`trials`] shows them).
 
 pub(crate) mod chart;
 mod html;

@@ -1439,6 +1439,15 @@ fn markdown_report_of_a_run_with_trials() {
     assert!(markdown.contains("**Breaking point of x: holds at 900ms, breaks at 1000ms**"));
     assert!(markdown.contains("**Met in 0 of 3 trials (pass needs 2)**"));
     insta::assert_snapshot!(markdown);
+    // A check met in some trials and not others is said to be flaky.
+    let later = trials_record_a_week_later();
+    let markdown = render(&later, Format::Md, None).unwrap();
+    assert!(
+        markdown.contains("| login: success_rate < 50% during fault | **flaky: met in 2 of 3** |"),
+        "{markdown}"
+    );
+    let html = render(&later, Format::Html, None).unwrap();
+    assert!(html.contains("<tr class=\"flaky\"><td>login: success_rate &lt; 50% during fault</td><td>flaky: met in 2 of 3</td>"));
 }
 
 #[test]

@@ -750,6 +750,31 @@ fn chromium() -> Option<&'static str> {
     found
 }
 
+/// Chromium's flags: headless, every network name unresolvable.
+const CHROMIUM_FLAGS: [&str; 5] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--hide-scrollbars",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+];
+
+/// The DOM of the page at `url` as headless Chromium built it, after
+/// checking it logged nothing to the console.
+fn chromium_dom(browser: &str, url: &str) -> String {
+    let dump = StdCommand::new(browser)
+        .args(CHROMIUM_FLAGS)
+        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(dump.status.success());
+    let log = String::from_utf8_lossy(&dump.stderr);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    String::from_utf8_lossy(&dump.stdout).into_owned()
+}
+
 /// Open the HTML report in headless Chromium, with every network name
 /// unresolvable: it loads without console errors, every chart is there with
 /// its series, and a screenshot is taken.
@@ -761,24 +786,8 @@ fn html_report_loads_in_headless_chromium() {
     let html_path = dir.path().join("report.html");
     std::fs::write(&html_path, render(&record, Format::Html, None).unwrap()).unwrap();
     let url = format!("file://{}", html_path.display());
-    let common = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-    ];
-    let dump = StdCommand::new(browser)
-        .args(common)
-        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(dump.status.success());
-    let dom = String::from_utf8_lossy(&dump.stdout);
-    let log = String::from_utf8_lossy(&dump.stderr);
-    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
-    assert!(console.is_empty(), "console messages: {console:?}");
+    let common = CHROMIUM_FLAGS;
+    let dom = chromium_dom(browser, &url);
     // The fixed run: one scenario with windows, probes login (http) and db-state (container).
     assert_eq!(
         dom.matches("<svg class=\"chart latency\"").count(),
@@ -816,8 +825,8 @@ fn html_report_loads_in_headless_chromium() {
     let _ = std::fs::copy(&shot, keep);
 }
 
-#[test]
-fn junit_validates_against_the_junit_schema() {
+/// Whether xmllint is here (it must be in CI).
+fn xmllint() -> bool {
     let found = StdCommand::new("xmllint")
         .arg("--version")
         .output()
@@ -828,6 +837,28 @@ fn junit_validates_against_the_junit_schema() {
             "xmllint is required in CI (apt-get install libxml2-utils)"
         );
         eprintln!("skipping: no xmllint");
+    }
+    found
+}
+
+/// xmllint's verdict on `xml` against the JUnit schema: its errors, if any.
+fn junit_schema_errors(xml: &str) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit.xsd");
+    let path = dir.path().join("junit.xml");
+    std::fs::write(&path, xml).unwrap();
+    let out = StdCommand::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(&path)
+        .output()
+        .unwrap();
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn junit_validates_against_the_junit_schema() {
+    if !xmllint() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1378,4 +1409,165 @@ fn the_archive_index_lists_links_and_filters_every_run() {
     );
     let keep = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/index-screenshot.png");
     let _ = std::fs::copy(&shot, keep);
+}
+
+/// A real run with trials (`tests/fixtures/trials-run`, from `gameday run`
+/// against a demo stack): a breaking-point search of the store's delay
+/// (holds at 900ms, breaks at 1000ms, six trials) and a pause repeated
+/// three times, two of which must pass (none did).
+fn trials_record() -> RunRecord {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trials-run");
+    let result: RunResult =
+        serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap();
+    let samples: Vec<SampleRow> = std::fs::read_to_string(dir.join("samples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let journal = gameday::testing::record::journal::read(&dir.join("journal.jsonl")).unwrap();
+    RunRecord {
+        result,
+        annotations: Annotations::default(),
+        samples: Samples::memory(samples),
+        journal,
+        followups: Vec::new(),
+    }
+}
+
+#[test]
+fn markdown_report_of_a_run_with_trials() {
+    let markdown = render(&trials_record(), Format::Md, None).unwrap();
+    assert!(markdown.contains("**Breaking point of x: holds at 900ms, breaks at 1000ms**"));
+    assert!(markdown.contains("**Met in 0 of 3 trials (pass needs 2)**"));
+    insta::assert_snapshot!(markdown);
+    // A check met in some trials and not others is said to be flaky.
+    let later = trials_record_a_week_later();
+    let markdown = render(&later, Format::Md, None).unwrap();
+    assert!(
+        markdown.contains("| login: success_rate < 50% during fault | **flaky: met in 2 of 3** |"),
+        "{markdown}"
+    );
+    let html = render(&later, Format::Html, None).unwrap();
+    assert!(html.contains("<tr class=\"flaky\"><td>login: success_rate &lt; 50% during fault</td><td>flaky: met in 2 of 3</td>"));
+}
+
+#[test]
+fn junit_report_of_a_run_with_trials() {
+    let xml = render(&trials_record(), Format::Junit, None).unwrap();
+    // One test case per scenario run as trials, whatever its checks.
+    assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
+    insta::assert_snapshot!(xml);
+    if xmllint() {
+        assert_eq!(junit_schema_errors(&xml), None);
+    }
+}
+
+#[test]
+fn html_report_of_a_run_with_trials_has_its_tables_and_search_chart() {
+    let html = render(&trials_record(), Format::Html, None).unwrap();
+    assert_eq!(html.matches("<svg class=\"chart search\"").count(), 1);
+    assert_eq!(html.matches("class=\"point held\"").count(), 3);
+    assert_eq!(html.matches("class=\"point broke\"").count(), 3);
+    assert_eq!(html.matches("<table class=\"trials ").count(), 3);
+    assert!(html.contains("Breaking point of x: holds at 900ms, breaks at 1000ms"));
+    for forbidden in ["<script", "<link", "url(", " src=", "href=\"http"] {
+        assert!(!html.contains(forbidden), "{forbidden}");
+    }
+    let Some(browser) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.html");
+    std::fs::write(&path, &html).unwrap();
+    let dom = chromium_dom(browser, &format!("file://{}", path.display()));
+    assert_eq!(dom.matches("<svg class=\"chart search\"").count(), 1);
+    assert_eq!(dom.matches("class=\"series bracket\"").count(), 1);
+    assert_eq!(dom.matches("class=\"series threshold\"").count(), 1);
+    assert_eq!(dom.matches("class=\"point ").count(), 6);
+}
+
+/// The trials sample again a week later, its breaking point lower (holds
+/// at 700ms, breaks at 800ms) and two of its three pauses met.
+fn trials_record_a_week_later() -> RunRecord {
+    let mut b = trials_record();
+    b.result.run_id = "a1b2c3".into();
+    b.result.started_at += chrono::Duration::days(7);
+    b.result.ended_at += chrono::Duration::days(7);
+    let search = &mut b.result.scenarios[0];
+    search.expectations[0].value = Some(800.0);
+    search.expectations[0].actual = "holds at 700ms, breaks at 800ms".into();
+    let repeat = &mut b.result.scenarios[1];
+    let findings = repeat
+        .trials
+        .as_mut()
+        .and_then(|t| t.repeat.as_mut())
+        .unwrap();
+    findings.met = 2;
+    findings.checks[0].met = 2;
+    repeat.verdict = key("met");
+    repeat.expectations[0].verdict = key("met");
+    b.result.outcome = key("met");
+    repeat.expectations[0].actual = "flaky: met in 2 of 3 trials (95% interval 21%-94%)".into();
+    b
+}
+
+#[test]
+fn diff_and_history_say_where_a_breaking_point_moved() {
+    let out = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (out.path().join("run-a"), out.path().join("run-b"));
+    write_run_dir(&dir_a, &trials_record());
+    write_run_dir(&dir_b, &trials_record_a_week_later());
+    let (code, text, err) = gameday(
+        &["diff", dir_a.to_str().unwrap(), dir_b.to_str().unwrap()],
+        out.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let point = text
+        .lines()
+        .find(|l| l.contains("breaking point of x"))
+        .unwrap();
+    assert!(
+        point.starts_with("  *  breaking point of x: until login: success_rate < 50% during fault")
+            && point.ends_with("1000ms ✓  ->  800ms ✓  (lower: breaks sooner)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  trials met: 0/3 (pass 2) -> 2/3 (pass 2)"),
+        "{text}"
+    );
+    assert!(text.contains("met 0/3 ✗  ->  met flaky 2/3 ✓"), "{text}");
+    let (code, json, err) = gameday(
+        &[
+            "diff",
+            "--format",
+            "json",
+            dir_a.to_str().unwrap(),
+            dir_b.to_str().unwrap(),
+        ],
+        out.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let check = &v["scenarios"][0]["checks"][0];
+    assert_eq!(
+        (&check["moved"], &check["delta"]),
+        (&"lower".into(), &(-200.0).into())
+    );
+    assert_eq!(v["scenarios"][1]["repeat"][1]["met"], 2);
+
+    let archive = out.path().to_str().unwrap();
+    let (code, text, err) = gameday(&["history", "--out", archive, "Search try"], out.path());
+    assert_eq!(code, 0, "{err}");
+    // Columns padded to their widths: compare the words.
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("during fault 1000ms ✓ 800ms ✓ (lower: breaks sooner)"),
+        "{text}"
+    );
+    assert!(
+        words.contains("trials met 0/3 (pass 2) 2/3 (pass 2)"),
+        "{text}"
+    );
+    assert!(
+        words.contains("during fault met 0/3 ✗ met flaky 2/3 ✓"),
+        "{text}"
+    );
 }

@@ -1,14 +1,16 @@
 //! `gameday diff RUN_A RUN_B`: what changed between two runs of a gameday
 //! (outcome, each scenario's verdict, each check's verdict and measured
 //! value, the faults and how they were made, the probes, the readiness
-//! checklist), as text for people and JSON for tools. Reads the two
+//! checklist; for a scenario run as trials, how many trials met and where
+//! a search's breaking point moved: `1000ms ✓ -> 800ms ✓ (lower: breaks
+//! sooner)`), as text for people and JSON for tools. Reads the two
 //! `result.json`; never writes. [`crate::record::views::diff`] compares
 //! them; this file only prints the comparison.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::history::{HistoryFormat, table};
+use super::history::{HistoryFormat, table, trial_value};
 use super::{CliError, CliResult};
 use crate::exit;
 use crate::gameday::model::Unit;
@@ -77,6 +79,13 @@ fn scenario_text(out: &mut String, s: &ScenarioDiff) {
         verdict_word(s.a),
         verdict_word(s.b)
     );
+    if let Some((ra, rb)) = &s.repeat {
+        let met = |m: &Option<crate::record::views::trials::MetCount>| match m {
+            Some(m) => m.text(),
+            None => "absent".to_string(),
+        };
+        let _ = writeln!(out, "  trials met: {} -> {}", met(ra), met(rb));
+    }
     let rows: Vec<Vec<String>> = s.checks.iter().map(check_row).collect();
     indented(out, &rows);
     if let Some((fa, fb)) = &s.faults {
@@ -93,10 +102,18 @@ fn scenario_text(out: &mut String, s: &ScenarioDiff) {
 
 fn check_row(c: &CheckDiff) -> Vec<String> {
     let show = |x: &Option<CheckSide>| match x {
-        Some(x) => format!("{} {}", show_value(c.unit, &c.text, x.value), mark(x.met)),
+        Some(x) => format!(
+            "{} {}",
+            trial_value(c.unit, &c.text, x.value, c.breaking_point, x.met_in),
+            mark(x.met)
+        ),
         None => "absent".to_string(),
     };
     let delta = match c.delta {
+        _ if c.breaking_point => c
+            .moved
+            .map(|m| format!("({})", m.words()))
+            .unwrap_or_default(),
         Some(v) if v != 0.0 => {
             let shown = show_value(c.unit, &c.text, Some(v.abs()));
             format!("({}{shown})", if v > 0.0 { "+" } else { "-" })
@@ -104,7 +121,7 @@ fn check_row(c: &CheckDiff) -> Vec<String> {
         _ => String::new(),
     };
     vec![
-        star(c.changed),
+        star(c.changed || c.moved.is_some()),
         c.text.clone(),
         show(&c.a),
         "->".into(),

@@ -1,8 +1,10 @@
 //! `gameday history`: the archive of run directories as a table, and for one
 //! gameday how each scenario's verdicts and measured values changed across
 //! runs, where its readiness checklist stands, and what became of the
-//! tickets linked to its checks. Reads the archive; never writes. The views
-//! are built by [`crate::record::views`]; this file only prints them.
+//! tickets linked to its checks; for a scenario run as trials, how many
+//! trials met and a search's breaking point (`1000ms`, with `(lower:
+//! breaks sooner)` where it moved). Reads the archive; never writes. The
+//! views are built by [`crate::record::views`]; this file only prints them.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,8 +18,11 @@ use crate::expect::fmt_ms;
 use crate::record::archive::{ArchivedRun, load_runs};
 use crate::record::followup::{FollowUp, FollowUpState};
 use crate::record::result::{ChecklistStatus, show_value};
-use crate::record::views::history::{ChecklistHistory, GamedayHistory, ScenarioHistory};
+use crate::record::views::history::{
+    CheckValue, ChecklistHistory, GamedayHistory, ScenarioHistory,
+};
 use crate::record::views::runs::{RunLine, runs_of};
+use crate::record::views::trials::{MetCount, show_point};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HistoryFormat {
@@ -200,25 +205,64 @@ fn scenario_rows(s: &ScenarioHistory) -> Vec<Vec<String>> {
     let mut verdicts = vec!["verdict".to_string()];
     verdicts.extend(s.runs.iter().map(|r| r.verdict.word().to_string()));
     let mut rows = vec![header, verdicts];
+    if s.runs.iter().any(|r| r.repeat.is_some()) {
+        let mut met = vec!["trials met".to_string()];
+        met.extend(s.runs.iter().map(|r| match r.repeat {
+            Some(m) => m.text(),
+            None => "—".to_string(),
+        }));
+        rows.push(met);
+    }
     for text in s.check_texts() {
         let mut row = vec![text.to_string()];
         for r in &s.runs {
             row.push(match r.check(text) {
-                Some(c) => format!(
-                    "{} {}",
-                    show_value(c.unit, text, c.value),
-                    if c.verdict == CheckVerdict::Met {
-                        "✓"
-                    } else {
-                        "✗"
-                    }
-                ),
+                Some(c) => check_cell(c),
                 None => "—".to_string(),
             });
         }
         rows.push(row);
     }
     rows
+}
+
+/// A check in one run: its value, its met count over trials, met or not,
+/// and where a breaking point moved since the run before.
+fn check_cell(c: &CheckValue) -> String {
+    let shown = trial_value(c.unit, &c.text, c.value, c.breaking_point, c.met_in);
+    let mark = if c.verdict == CheckVerdict::Met {
+        "✓"
+    } else {
+        "✗"
+    };
+    match c.moved {
+        Some(moved) => format!("{shown} {mark} ({})", moved.words()),
+        None => format!("{shown} {mark}"),
+    }
+}
+
+/// A check's value as `history` and `diff` show it: a breaking point as
+/// the search said it (`1000ms`; `none found` when it held throughout or
+/// stopped first),
+/// a repeated check's median with its met count (`130ms, met flaky 3/5`),
+/// any other value in its unit.
+pub(super) fn trial_value(
+    unit: Option<crate::gameday::model::Unit>,
+    text: &str,
+    value: Option<f64>,
+    breaking_point: bool,
+    met_in: Option<MetCount>,
+) -> String {
+    let shown = match (breaking_point, value) {
+        (true, Some(v)) => show_point(unit, v),
+        (true, None) => "none found".to_string(),
+        (false, _) => show_value(unit, text, value),
+    };
+    match (met_in, value) {
+        (Some(m), Some(_)) => format!("{shown}, met {}", m.text()),
+        (Some(m), None) => format!("met {}", m.text()),
+        (None, _) => shown,
+    }
 }
 
 /// A column per run, a row per checklist item.

@@ -1,14 +1,21 @@
 //! `junit.xml`: one test suite per gameday, one test case per expectation
 //! (class name: the scenario), so CI systems show gameday results. A check
 //! not met is a failure carrying expected vs measured; a scenario that could
-//! not run its faults is an error; one never reached is skipped.
+//! not run its faults is an error; one never reached is skipped. A
+//! scenario run as trials stays one test case (`NAME (trials)`), judged by
+//! the scenario's verdict: its failure and its output carry the trials'
+//! finding (a search's breaking point, how many repeats met) and each
+//! check over the trials; each trial is a property of the suite
+//! (`trial.NAME.3`), as the JUnit schema has no properties on a test case.
 
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
+use super::trials::TrialsView;
 use crate::record::followup::FollowUp;
-use crate::record::result::{RunResult, ScenarioVerdict};
+use crate::record::result::{RunResult, ScenarioResult, ScenarioVerdict};
+use crate::record::trials::TrialsResult;
 
 pub(crate) fn render(result: &RunResult, followups: &[FollowUp]) -> Result<String, String> {
     let mut report = Report::new("gameday");
@@ -69,6 +76,11 @@ pub(crate) fn render(result: &RunResult, followups: &[FollowUp]) -> Result<Strin
         ));
     }
     for scenario in &result.scenarios {
+        if let Some(trials) = &scenario.trials {
+            trial_properties(&mut suite, scenario, trials);
+            suite.add_test_case(trials_case(scenario, trials));
+            continue;
+        }
         let time = Duration::from_secs_f64(scenario.duration_ms.max(0.0) / 1000.0);
         if scenario.expectations.is_empty() {
             let status = match scenario.verdict {
@@ -129,4 +141,103 @@ pub(crate) fn render(result: &RunResult, followups: &[FollowUp]) -> Result<Strin
     }
     report.add_test_suite(suite);
     report.to_string().map_err(|e| e.to_string())
+}
+
+/// The trials' finding in one line: a search's breaking point, or how many
+/// repeats met.
+fn finding(trials: &TrialsResult) -> String {
+    let mut lines = Vec::new();
+    if let Some(f) = &trials.search {
+        lines.push(super::trials::headline(f));
+    }
+    if let Some(r) = &trials.repeat {
+        lines.push(format!("Repeated: {}", super::trials::repeat_summary(r)));
+    }
+    lines.join("; ")
+}
+
+/// A scenario run as trials, as one test case.
+fn trials_case(scenario: &ScenarioResult, trials: &TrialsResult) -> TestCase {
+    let finding = finding(trials);
+    let checks: Vec<String> = scenario
+        .expectations
+        .iter()
+        .map(|e| format!("{} {}: {}", e.verdict.key(), e.text, e.actual))
+        .collect();
+    let status = match scenario.verdict {
+        ScenarioVerdict::Met => TestCaseStatus::success(),
+        ScenarioVerdict::NotMet | ScenarioVerdict::Aborted => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_type("trials not met");
+            s.set_message(finding.clone());
+            s.set_description(format!(
+                "scenario: {}\n{finding}\n{}\nteam's words: {}",
+                scenario.name,
+                checks.join("\n"),
+                scenario.expected.as_deref().unwrap_or("-")
+            ));
+            s
+        }
+        ScenarioVerdict::Error => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            let error = scenario.error.clone().unwrap_or_else(|| "error".into());
+            s.set_message(format!("{error}; {finding}"));
+            s
+        }
+        ScenarioVerdict::Skipped => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message("not run: the gameday stopped before this scenario");
+            s
+        }
+    };
+    let mut case = TestCase::new(format!("{} (trials)", scenario.name), status);
+    case.set_classname(scenario.name.clone());
+    case.set_time(Duration::from_secs_f64(
+        scenario.duration_ms.max(0.0) / 1000.0,
+    ));
+    case.set_system_out(format!("{finding}\n{}", checks.join("\n")));
+    case
+}
+
+/// Each trial as a suite property: `trial.NAME.1` = `met: x = 1600ms,
+/// broke (until measured 0%)` for a search, `not met: CHECK VALUE; ...`
+/// for a repeat.
+fn trial_properties(suite: &mut TestSuite, scenario: &ScenarioResult, trials: &TrialsResult) {
+    let view = TrialsView::of(trials, false);
+    let mut lines: Vec<(usize, String)> = Vec::new();
+    if let Some(search) = &view.search {
+        lines.extend(search.trials.iter().map(|r| {
+            (
+                r.trial,
+                format!(
+                    "{}: {} = {}, {} (until measured {})",
+                    r.verdict.word(),
+                    search.vary,
+                    r.value,
+                    r.outcome,
+                    r.measured
+                ),
+            )
+        }));
+    }
+    if let Some(repeat) = &view.repeat {
+        lines.extend(repeat.trials.iter().map(|r| {
+            let checks: Vec<String> = repeat
+                .checks
+                .iter()
+                .zip(&r.values)
+                .map(|(c, v)| format!("{} {v}", c.text))
+                .collect();
+            (
+                r.trial,
+                format!("{}: {}", r.verdict.word(), checks.join("; ")),
+            )
+        }));
+    }
+    for (trial, line) in lines {
+        suite.add_property((
+            format!("trial.{}.{trial}", scenario.name).as_str(),
+            line.as_str(),
+        ));
+    }
 }

@@ -2,13 +2,17 @@
 //! the files beside it, see [`crate::record`]) with templates
 //! (`templates/report.md.tera` by default, overridable with
 //! `--template-dir`). Rendering only reads the result: it can be redone any
-//! time from an archived run directory.
+//! time from an archived run directory. The templates get the result's
+//! fields, and beside them `events` (the timeline), `html` (the charts, in
+//! HTML) and `trials` (per scenario, its trials as [`trials`] shows them).
 
 pub(crate) mod chart;
 mod html;
 pub(crate) mod index;
 pub(crate) mod junit;
 mod load_chart;
+mod search_chart;
+mod trials;
 
 use std::path::{Path, PathBuf};
 
@@ -218,6 +222,10 @@ fn render_template(
     context.insert("outcome_text", record.result.outcome.text());
     context.insert("annotations", &record.annotations);
     context.insert("followups", &record.followups);
+    // Per scenario, its trials (`null` for one run once); the search's
+    // chart only in HTML, which draws it.
+    let charts = prepared.as_ref().is_some_and(|p| p.view.is_some());
+    context.insert("trials", &trials::views(&record.result.scenarios, charts));
     if let Some(prepared) = prepared {
         context.insert("events", &prepared.events);
         if let Some(view) = prepared.view {

@@ -1,14 +1,17 @@
 //! What changed between two runs: the outcome, each scenario's verdict,
 //! each check's verdict and measured value and their difference, the
 //! faults and how they were made, each probe's figures, the readiness
-//! checklist. `gameday diff` prints it as text and as JSON (these fields,
-//! in this order).
+//! checklist; for a scenario run as trials, how many trials met on each
+//! side, each check's met count, and where a search's breaking point moved
+//! (lower: breaks sooner). `gameday diff` prints it as text and as JSON
+//! (these fields, in this order).
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::trials::{self, MetCount, Moved};
 use super::{first_appearance, scenario_named};
 use crate::gameday::model::Unit;
 use crate::record::archive::dir_name;
@@ -54,6 +57,9 @@ pub(crate) struct ScenarioDiff {
     /// Faults as `action (mechanism)`, when they differ.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) faults: Option<(Vec<String>, Vec<String>)>,
+    /// Run as `repeat` on either side: the trials that met every check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) repeat: Option<(Option<MetCount>, Option<MetCount>)>,
 }
 
 /// One check in both runs.
@@ -69,6 +75,12 @@ pub(crate) struct CheckDiff {
     pub(crate) delta: Option<f64>,
     /// Met on one side and not on the other, or absent on one side.
     pub(crate) changed: bool,
+    /// A search's breaking point (`value`, the lowest value that broke).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) breaking_point: bool,
+    /// Where the breaking point moved from `a` to `b`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) moved: Option<Moved>,
 }
 
 /// One side of a compared check.
@@ -78,6 +90,9 @@ pub(crate) struct CheckSide {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) value: Option<f64>,
     pub(crate) actual: String,
+    /// A repeated scenario's check: the trials it was met in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) met_in: Option<MetCount>,
 }
 
 /// A probe's `(samples, failed, p50, p99)` in one run.
@@ -156,6 +171,10 @@ impl ScenarioDiff {
                 .flat_map(|s| s.expectations.iter().map(|e| e.text.as_str())),
         );
         let (fa, fb) = (faults_of(sa), faults_of(sb));
+        let (ra, rb) = (
+            sa.and_then(trials::scenario_met),
+            sb.and_then(trials::scenario_met),
+        );
         ScenarioDiff {
             name: name.to_string(),
             a: sa.map(|s| s.verdict),
@@ -165,6 +184,7 @@ impl ScenarioDiff {
                 .map(|text| CheckDiff::of(text, sa, sb))
                 .collect(),
             faults: (fa != fb).then_some((fa, fb)),
+            repeat: (ra.is_some() || rb.is_some()).then_some((ra, rb)),
         }
     }
 }
@@ -187,10 +207,20 @@ impl CheckDiff {
     fn of(text: &str, sa: Option<&ScenarioResult>, sb: Option<&ScenarioResult>) -> CheckDiff {
         let ea = sa.and_then(|s| s.expectations.iter().find(|e| e.text == text));
         let eb = sb.and_then(|s| s.expectations.iter().find(|e| e.text == text));
-        let (ca, cb) = (ea.map(CheckSide::of), eb.map(CheckSide::of));
+        let (ca, cb) = (
+            sa.zip(ea).map(|(s, e)| CheckSide::of(s, e)),
+            sb.zip(eb).map(|(s, e)| CheckSide::of(s, e)),
+        );
         let (delta, changed) = match (&ca, &cb) {
             (Some(x), Some(y)) => (x.value.zip(y.value).map(|(x, y)| y - x), x.met != y.met),
             _ => (None, true),
+        };
+        let breaking_point = ea.or(eb).is_some_and(trials::is_breaking_point);
+        let moved = match (&ca, &cb) {
+            (Some(x), Some(y)) if breaking_point => {
+                x.value.zip(y.value).and_then(|(x, y)| Moved::of(x, y))
+            }
+            _ => None,
         };
         CheckDiff {
             text: text.to_string(),
@@ -199,16 +229,19 @@ impl CheckDiff {
             b: cb,
             delta,
             changed,
+            breaking_point,
+            moved,
         }
     }
 }
 
 impl CheckSide {
-    fn of(e: &ExpectationResult) -> CheckSide {
+    fn of(s: &ScenarioResult, e: &ExpectationResult) -> CheckSide {
         CheckSide {
             met: e.is_met(),
             value: e.value,
             actual: e.actual.clone(),
+            met_in: trials::check_met(s, e),
         }
     }
 }
@@ -400,6 +433,75 @@ mod tests {
                 a: Some(ChecklistStatus::NotMet),
                 b: Some(ChecklistStatus::Met),
             }]
+        );
+    }
+
+    /// A search's breaking point at 1000ms, then 800ms; a repeat met in 3
+    /// of 5 trials, then 5 of 5.
+    fn runs_with_trials() -> (RunResult, RunResult) {
+        let text = "breaking point of x: until login: success_rate < 50% during fault";
+        let search = |breaks: f64| {
+            let mut s = scenario("latency", "met", &[(text, true, Some(breaks))]);
+            s.expectations[0].check = Some("breaking_point".into());
+            s
+        };
+        let repeat = |met: u32| {
+            let mut s = scenario("paused", "met", &[("latency", true, Some(130.0))]);
+            s.trials = Some(
+                serde_json::from_value(serde_json::json!({
+                    "trials": [],
+                    "repeat": {"times": 5, "pass": 4, "ran": 5, "met": met, "checks": [
+                        {"text": "latency", "met": met, "of": 5, "met_low": 0.0,
+                         "met_high": 100.0, "values": []},
+                    ]},
+                }))
+                .unwrap(),
+            );
+            s
+        };
+        (
+            run("Login", 1, vec![search(1000.0), repeat(3)]).result,
+            run("Login", 8, vec![search(800.0), repeat(5)]).result,
+        )
+    }
+
+    #[test]
+    fn a_moved_breaking_point_and_the_met_counts_of_a_repeat() {
+        let (a, b) = runs_with_trials();
+        let d = RunDiff::of(&a, Path::new("a"), &b, Path::new("b"));
+        let point = &d.scenarios[0].checks[0];
+        assert!(point.breaking_point);
+        assert_eq!(point.moved, Some(Moved::Lower));
+        assert_eq!(point.delta, Some(-200.0));
+        assert_eq!(d.scenarios[0].repeat, None);
+        let (ra, rb) = d.scenarios[1].repeat.unwrap();
+        assert_eq!((ra.map(|m| m.met), rb.map(|m| m.met)), (Some(3), Some(5)));
+        let check = &d.scenarios[1].checks[0];
+        assert_eq!(
+            check.a.as_ref().and_then(|c| c.met_in).map(|m| m.met),
+            Some(3)
+        );
+        assert!(!check.breaking_point && check.moved.is_none());
+        // Back the other way it holds longer; unmoved, nothing is said.
+        let d = RunDiff::of(&b, Path::new("b"), &a, Path::new("a"));
+        assert_eq!(d.scenarios[0].checks[0].moved, Some(Moved::Higher));
+        let d = RunDiff::of(&a, Path::new("a"), &a, Path::new("a"));
+        assert_eq!(d.scenarios[0].checks[0].moved, None);
+        let json =
+            serde_json::to_string(&RunDiff::of(&a, Path::new("a"), &b, Path::new("b"))).unwrap();
+        assert!(
+            json.contains(
+                r#""delta":-200.0,"changed":false,"breaking_point":true,"moved":"lower"}"#
+            ),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""actual":"measured Some(130.0)","met_in":{"met":3,"of":5}},"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""repeat":[{"met":3,"of":5,"pass":4},{"met":5,"of":5,"pass":4}]"#),
+            "{json}"
         );
     }
 

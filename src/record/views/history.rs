@@ -1,12 +1,16 @@
 //! One gameday across its runs: each scenario's verdict and checks in each
 //! run that carried it, the measured values as series (a value or a gap
 //! per run), the readiness checklist across runs, and the linked tickets
-//! as the newest run sees them. `gameday history NAME` prints it; the
-//! archive's index draws its verdict grid and value lines from it.
+//! as the newest run sees them. A scenario run as trials adds its
+//! `repeat`'s met count, each check's met count, and a search's breaking
+//! point (its check line's value) with where it moved since the run
+//! before. `gameday history NAME` prints it; the archive's index draws its
+//! verdict grid and value lines from it.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::trials::{self, MetCount, Moved};
 use super::{first_appearance, scenario_named};
 use crate::expect::CheckVerdict;
 use crate::gameday::model::Unit;
@@ -55,6 +59,9 @@ pub(crate) struct ScenarioRun {
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) verdict: ScenarioVerdict,
     pub(crate) checks: Vec<CheckValue>,
+    /// Run as `repeat`: the trials that met every check, of those run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) repeat: Option<MetCount>,
 }
 
 /// One check of a scenario in one run: its verdict and what it measured.
@@ -66,6 +73,17 @@ pub(crate) struct CheckValue {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) unit: Option<Unit>,
     pub(crate) actual: String,
+    /// A repeated scenario's check: the trials it was met in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) met_in: Option<MetCount>,
+    /// A search's breaking point (`value`, in `unit`, the lowest value
+    /// that broke).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) breaking_point: bool,
+    /// A breaking point's move since the scenario's run before that
+    /// measured one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) moved: Option<Moved>,
 }
 
 /// One checklist item across runs: its status in each run (`None` where
@@ -175,9 +193,11 @@ impl ScenarioHistory {
             let s = scenario_named(&a.result, name)?;
             Some(ScenarioRun::of(i, r, s))
         });
+        let mut runs: Vec<ScenarioRun> = found.collect();
+        mark_moves(&mut runs);
         ScenarioHistory {
             name: name.to_string(),
-            runs: found.collect(),
+            runs,
         }
     }
 
@@ -206,7 +226,12 @@ impl ScenarioRun {
             run_dir: at.run_dir.clone(),
             started_at: at.started_at,
             verdict: s.verdict,
-            checks: s.expectations.iter().map(CheckValue::of).collect(),
+            checks: s
+                .expectations
+                .iter()
+                .map(|e| CheckValue::of(s, e))
+                .collect(),
+            repeat: trials::scenario_met(s),
         }
     }
 
@@ -217,13 +242,34 @@ impl ScenarioRun {
 }
 
 impl CheckValue {
-    fn of(e: &ExpectationResult) -> CheckValue {
+    fn of(s: &ScenarioResult, e: &ExpectationResult) -> CheckValue {
         CheckValue {
             text: e.text.clone(),
             verdict: e.verdict,
             value: e.value,
             unit: e.unit,
             actual: e.actual.clone(),
+            met_in: trials::check_met(s, e),
+            breaking_point: trials::is_breaking_point(e),
+            moved: None,
+        }
+    }
+}
+
+/// Each breaking point's move since the last run (of `runs`, oldest
+/// first) whose same check measured one.
+fn mark_moves(runs: &mut [ScenarioRun]) {
+    let mut last: Vec<(String, f64)> = Vec::new();
+    for run in runs {
+        for c in run.checks.iter_mut().filter(|c| c.breaking_point) {
+            let Some(value) = c.value else { continue };
+            match last.iter_mut().find(|(text, _)| *text == c.text) {
+                Some((_, before)) => {
+                    c.moved = Moved::of(*before, value);
+                    *before = value;
+                }
+                None => last.push((c.text.clone(), value)),
+            }
         }
     }
 }
@@ -395,6 +441,84 @@ mod tests {
         // Seen from the run it was filed on, it was still not met.
         let h = GamedayHistory::with_tickets(&runs, &chosen[..2]);
         assert_eq!(h.tickets[0].state, FollowUpState::StillNotMet);
+    }
+
+    /// A search's breaking point at 1000ms, then 800ms, then 800ms; a
+    /// repeat met in 3 of 5 trials, then 5 of 5.
+    fn runs_with_trials() -> Vec<ArchivedRun> {
+        let search = |breaks: f64| {
+            let mut s = scenario(
+                "latency",
+                "met",
+                &[(
+                    "breaking point of x: until login: success_rate < 50% during fault",
+                    true,
+                    Some(breaks),
+                )],
+            );
+            s.expectations[0].check = Some("breaking_point".into());
+            s.expectations[0].actual =
+                format!("holds at {}ms, breaks at {breaks}ms", breaks - 100.0);
+            s
+        };
+        let repeat = |met: u32| {
+            let mut s = scenario(
+                "paused",
+                if met >= 4 { "met" } else { "not_met" },
+                &[("latency", met >= 4, Some(130.0))],
+            );
+            s.trials = Some(serde_json::from_value(serde_json::json!({
+                "trials": [],
+                "repeat": {"times": 5, "pass": 4, "ran": 5, "met": met, "checks": [
+                    {"text": "latency", "met": met, "of": 5, "met_low": 0.0, "met_high": 100.0, "values": []},
+                ]},
+            })).unwrap());
+            s
+        };
+        vec![
+            run("Login", 1, vec![search(1000.0), repeat(3)]),
+            run("Login", 2, vec![search(800.0), repeat(5)]),
+            run("Login", 3, vec![search(800.0)]),
+        ]
+    }
+
+    #[test]
+    fn a_breaking_point_s_moves_and_a_repeat_s_met_counts_across_runs() {
+        let runs = runs_with_trials();
+        let h = GamedayHistory::of(&refs(&runs));
+        let points: Vec<(Option<f64>, Option<Moved>)> = h.scenarios[0]
+            .runs
+            .iter()
+            .map(|r| (r.checks[0].value, r.checks[0].moved))
+            .collect();
+        assert_eq!(
+            points,
+            [
+                (Some(1000.0), None),
+                (Some(800.0), Some(Moved::Lower)),
+                (Some(800.0), None)
+            ]
+        );
+        assert!(h.scenarios[0].runs[0].checks[0].breaking_point);
+        let paused = &h.scenarios[1];
+        let met: Vec<(Option<MetCount>, Option<MetCount>)> = paused
+            .runs
+            .iter()
+            .map(|r| (r.repeat, r.checks[0].met_in))
+            .collect();
+        assert_eq!(met[0].0.map(|m| m.text()), Some("3/5 (pass 4)".into()));
+        assert_eq!(met[0].1.map(|m| m.text()), Some("flaky 3/5".into()));
+        assert_eq!(met[1].1.map(|m| m.text()), Some("5/5".into()));
+        let json = serde_json::to_string(&h.scenarios[0].runs[1]).unwrap();
+        assert!(
+            json.ends_with(r#""unit":"ms","actual":"holds at 700ms, breaks at 800ms","breaking_point":true,"moved":"lower"}]}"#),
+            "{json}"
+        );
+        let json = serde_json::to_string(&paused.runs[0]).unwrap();
+        assert!(
+            json.ends_with(r#""met_in":{"met":3,"of":5}}],"repeat":{"met":3,"of":5,"pass":4}}"#),
+            "{json}"
+        );
     }
 
     #[test]

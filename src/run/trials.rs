@@ -142,10 +142,7 @@ impl Dispatcher {
             if number > 1 {
                 match self.steady_again(index, number).await {
                     Steady::Yes => {}
-                    Steady::No(why) => return self.trials_stopped(runs, why),
-                    Steady::Interrupted(why) => {
-                        return (self.ended(runs, None, Some(why.clone())), Some(why));
-                    }
+                    unsteady => return self.unsteady(runs, unsteady),
                 }
             }
             self.trial = Some(number);
@@ -187,10 +184,7 @@ impl Dispatcher {
             if number > 1 {
                 match self.steady_again(index, number).await {
                     Steady::Yes => {}
-                    Steady::No(why) => return self.trials_stopped(runs, why),
-                    Steady::Interrupted(why) => {
-                        return (self.ended(runs, None, Some(why.clone())), Some(why));
-                    }
+                    unsteady => return self.unsteady(runs, unsteady),
                 }
             }
             let Some(p) = search.points.get(point) else {
@@ -274,6 +268,20 @@ impl Dispatcher {
         };
         let runs = self.ended(runs, Some(found), None);
         (runs, None)
+    }
+
+    /// Not steady again before a trial: the trials stop, and the run too
+    /// when it was a halt or a signal.
+    fn unsteady(
+        &mut self,
+        runs: Vec<ScenarioRun>,
+        steady: Steady,
+    ) -> (Vec<ScenarioRun>, Option<String>) {
+        match steady {
+            Steady::Interrupted(why) => (self.ended(runs, None, Some(why.clone())), Some(why)),
+            Steady::No(why) => self.trials_stopped(runs, why),
+            Steady::Yes => (self.ended(runs, None, None), None),
+        }
     }
 
     /// The trials stopped early (not the run): said, and marked on the last.

@@ -38,6 +38,23 @@ struct SearchSpec {
     pos: Pos,
 }
 
+impl SearchSpec {
+    fn with_points(self, points: Vec<SearchPoint>) -> Search {
+        Search {
+            vary: self.vary,
+            load: self.load,
+            unit: self.unit,
+            from: self.from,
+            to: self.to,
+            resolution: self.resolution,
+            until: self.until,
+            confirm: self.confirm,
+            points,
+            pos: self.pos,
+        }
+    }
+}
+
 impl Decoder<'_> {
     /// A scenario with `search:`: decoded at `from`, then at every value of
     /// the grid. `None` (reported) when anything is wrong.
@@ -120,18 +137,7 @@ impl Decoder<'_> {
             }
         }
         scenario.faults = decoded.last().map(|p| p.faults.clone()).unwrap_or_default();
-        scenario.search = Some(Search {
-            vary: spec.vary,
-            load: None,
-            unit: spec.unit,
-            from: spec.from,
-            to: spec.to,
-            resolution: spec.resolution,
-            until: spec.until,
-            confirm: spec.confirm,
-            points: decoded,
-            pos: spec.pos,
-        });
+        scenario.search = Some(spec.with_points(decoded));
         Some(scenario)
     }
 
@@ -151,25 +157,15 @@ impl Decoder<'_> {
         let scenario = self.scenario(body, index, defaults, probes);
         self.faultless = false;
         let mut scenario = scenario?;
-        scenario.search = Some(Search {
-            points: points
-                .into_iter()
-                .map(|(value, said)| SearchPoint {
-                    value,
-                    said,
-                    faults: scenario.faults.clone(),
-                })
-                .collect(),
-            vary: spec.vary,
-            load: spec.load,
-            unit: spec.unit,
-            from: spec.from,
-            to: spec.to,
-            resolution: spec.resolution,
-            until: spec.until,
-            confirm: spec.confirm,
-            pos: spec.pos,
-        });
+        let points = points
+            .into_iter()
+            .map(|(value, said)| SearchPoint {
+                value,
+                said,
+                faults: scenario.faults.clone(),
+            })
+            .collect();
+        scenario.search = Some(spec.with_points(points));
         Some(scenario)
     }
 

@@ -19,6 +19,7 @@ use crate::record::journal::JournalEntry;
 use crate::record::result::{FaultLeft, FaultResult};
 
 /// Why a fault is not in place after `apply_one`.
+#[derive(Clone)]
 pub(super) enum NotApplied {
     /// It could not be applied (and what it may have done was undone).
     Error(String),
@@ -29,13 +30,13 @@ pub(super) enum NotApplied {
 }
 
 /// An apply that did not complete.
-enum Unfinished {
+pub(super) enum Unfinished {
     Failed(String),
     Interrupted(Interrupt),
 }
 
 impl Unfinished {
-    fn error(&self) -> String {
+    pub(super) fn error(&self) -> String {
         match self {
             Unfinished::Failed(e) => e.clone(),
             Unfinished::Interrupted(Interrupt::Halt(reason)) => {
@@ -91,15 +92,60 @@ async fn hurry(engine: &Engine, fault: &Fault, container: &ContainerInfo) -> Opt
     }
 }
 
+/// What undoing an unfinished apply did on the engine, to be recorded.
+pub(super) struct Undone {
+    /// An interrupted stop or restart ended at once, in words.
+    hurried: Option<String>,
+    requested_at: chrono::DateTime<Utc>,
+    outcome: Result<Option<chrono::DateTime<Utc>>, fault::FaultError>,
+}
+
+/// The engine's side of undoing an apply that failed or was interrupted,
+/// which may have half happened: a Docker call whose answer was lost may
+/// still be landing (a stop in its grace period), so it is first settled
+/// as `recover` settles it, and an interrupted stop is hurried; the target
+/// was untouched before, so its recipe puts it back. It does not touch the
+/// run's state, so the undos of many containers can run at once.
+pub(super) async fn undo_work(
+    engine: &Engine,
+    fault: &Fault,
+    container: &ContainerInfo,
+    recipe: &RevertRecipe,
+    how: &Unfinished,
+) -> Undone {
+    let mut hurried = None;
+    match how {
+        Unfinished::Failed(_) => match fault.reach() {
+            Reach::DockerApi => {
+                fault::settle_apply(engine, recipe, fault::settle_within(fault, recipe)).await;
+            }
+            // gameday's own work (rules, workers, scripts) has ended
+            // by the time the apply returns.
+            Reach::DockerNetwork | Reach::Namespace | Reach::Host => {}
+        },
+        Unfinished::Interrupted(_) => {
+            hurried = hurry(engine, fault, container).await;
+            fault::settle_apply(engine, recipe, INTERRUPTED_SETTLE).await;
+        }
+    }
+    let requested_at = Utc::now();
+    let outcome = recipe.execute(engine).await;
+    Undone {
+        hurried,
+        requested_at,
+        outcome,
+    }
+}
+
 /// Test only: `GAMEDAY_TEST_STALL_AFTER_ACK` (milliseconds) makes the
 /// runner wait between its watchdog's ack and its check that the watchdog
 /// has not fired, and `GAMEDAY_TEST_STALL_AFTER_APPLY` between an apply
 /// landing and the runner confirming it, so that tests/liveness.rs can
 /// make the watchdog fire in those gaps. Nothing else sets them.
-const STALL_AFTER_ACK: &str = "GAMEDAY_TEST_STALL_AFTER_ACK";
-const STALL_AFTER_APPLY: &str = "GAMEDAY_TEST_STALL_AFTER_APPLY";
+pub(super) const STALL_AFTER_ACK: &str = "GAMEDAY_TEST_STALL_AFTER_ACK";
+pub(super) const STALL_AFTER_APPLY: &str = "GAMEDAY_TEST_STALL_AFTER_APPLY";
 
-async fn test_stall(variable: &str) {
+pub(super) async fn test_stall(variable: &str) {
     if let Some(ms) = std::env::var(variable)
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -117,6 +163,15 @@ pub(super) struct Held {
     pub(super) slot: usize,
     /// Its id in the journal.
     pub(super) id: String,
+}
+
+/// A held fault being reverted: what recording its revert needs.
+pub(super) struct Reverting {
+    id: String,
+    revert_text: String,
+    engine_name: String,
+    container_id: String,
+    unpausing: bool,
 }
 
 impl Dispatcher {
@@ -158,7 +213,7 @@ impl Dispatcher {
     }
 
     /// What the fault's apply needs to know of the run and the scenario.
-    fn apply_context(
+    pub(super) fn apply_context(
         &self,
         scenario: usize,
         f: usize,
@@ -182,7 +237,7 @@ impl Dispatcher {
     /// The journal's record of the intent to apply fault `f` of `scenario`
     /// to `container`: written (fsynced) before it is applied, and again
     /// when an apply that raced a watchdog's fire reopens it.
-    fn intent(
+    pub(super) fn intent(
         &self,
         scenario: usize,
         f: usize,
@@ -319,19 +374,30 @@ impl Dispatcher {
         else {
             return Ok(());
         };
+        Err(self.not_armed(container, fault_id, &e))
+    }
+
+    /// The watchdog could not take the recipe (`e`): the intent is closed,
+    /// and the run stops if that is because the watchdog fired.
+    pub(super) fn not_armed(
+        &mut self,
+        container: &ContainerInfo,
+        fault_id: &str,
+        e: &str,
+    ) -> NotApplied {
         let error = format!("{e}, so the fault was not applied");
         self.never_applied(fault_id, error.clone());
-        Err(match self.watchdogs.fired(&container.engine) {
+        match self.watchdogs.fired(&container.engine) {
             Some(why) => NotApplied::Interrupted {
                 interrupt: Interrupt::Halt(why),
                 said: "not applied: its watchdog had fired".into(),
             },
             None => NotApplied::Error(error),
-        })
+        }
     }
 
     /// Close an intent whose fault was never applied.
-    fn never_applied(&mut self, fault_id: &str, error: String) {
+    pub(super) fn never_applied(&mut self, fault_id: &str, error: String) {
         let _ = self.journal.append(&JournalEntry::FaultApplyFailed {
             fault_id: fault_id.to_string(),
             error,
@@ -349,7 +415,7 @@ impl Dispatcher {
     /// have run before the apply landed: the intent is reopened (`reopened`,
     /// so a runner that dies now leaves it to `recover`), the fault is
     /// reverted at once, and the run stops.
-    async fn confirm_applied(
+    pub(super) async fn confirm_applied(
         &mut self,
         engine: &Engine,
         fault_id: &str,
@@ -396,13 +462,8 @@ impl Dispatcher {
         })
     }
 
-    /// Undo an apply that failed or was interrupted, which may have half
-    /// happened: a Docker call whose answer was lost may still be landing
-    /// (a stop in its grace period), so it is first settled as `recover`
-    /// settles it, and an interrupted stop is hurried; the target was
-    /// untouched before, so its recipe puts it back. If that fails, the
-    /// fault is left, said so, and its intent stays open for `recover`.
-    /// Returns what happened, in words.
+    /// Undo an apply that failed or was interrupted (see [`undo_work`]),
+    /// and record how that went. Returns what happened, in words.
     async fn undo_unfinished(
         &mut self,
         engine: &Engine,
@@ -412,35 +473,34 @@ impl Dispatcher {
         fault_id: &str,
         how: &Unfinished,
     ) -> String {
-        let mut said = Vec::new();
-        match how {
-            Unfinished::Failed(_) => match fault.reach() {
-                Reach::DockerApi => {
-                    fault::settle_apply(engine, recipe, fault::settle_within(fault, recipe)).await;
-                }
-                // gameday's own work (rules, workers, scripts) has ended
-                // by the time the apply returns.
-                Reach::DockerNetwork | Reach::Namespace | Reach::Host => {}
-            },
-            Unfinished::Interrupted(_) => {
-                if let Some(hurried) = hurry(engine, fault, container).await {
-                    said.push(hurried);
-                }
-                fault::settle_apply(engine, recipe, INTERRUPTED_SETTLE).await;
-            }
-        }
+        let undone = undo_work(engine, fault, container, recipe, how).await;
+        self.record_undo(fault, container, recipe, fault_id, how, undone)
+    }
+
+    /// Journal and say how undoing an unfinished apply went; a fault that
+    /// could not be undone is left, said so, and its intent stays open
+    /// for `recover`. Returns what happened, in words.
+    pub(super) fn record_undo(
+        &mut self,
+        fault: &Fault,
+        container: &ContainerInfo,
+        recipe: &RevertRecipe,
+        fault_id: &str,
+        how: &Unfinished,
+        undone: Undone,
+    ) -> String {
+        let mut said: Vec<String> = undone.hurried.into_iter().collect();
         let by = match how {
             Unfinished::Failed(_) => "run (apply failed)",
             Unfinished::Interrupted(_) => "run (interrupted while applying)",
         };
-        let requested_at = Utc::now();
-        match recipe.execute(engine).await {
+        match undone.outcome {
             Ok(confirmed_at) => {
                 self.watchdogs.disarm(&container.engine, fault_id);
                 let _ = self.journal.append(&JournalEntry::FaultReverted {
                     fault_id: fault_id.to_string(),
                     by: by.into(),
-                    requested_at,
+                    requested_at: undone.requested_at,
                     confirmed_at,
                 });
                 said.push("what it had done was reverted".into());
@@ -490,6 +550,15 @@ impl Dispatcher {
         scenario: usize,
         result: &mut FaultResult,
     ) {
+        let (reverting, applied) = self.reverting(held, scenario);
+        let engine = self.engines.of(&applied.container).clone();
+        let outcome = applied.revert(&engine).await;
+        self.record_revert(scenario, reverting, outcome, result);
+    }
+
+    /// What recording the revert of `held` needs, taken before the revert
+    /// consumes its applied fault; and that fault.
+    pub(super) fn reverting(&self, held: Held, scenario: usize) -> (Reverting, AppliedFault) {
         let Held {
             applied, fault, id, ..
         } = held;
@@ -505,11 +574,32 @@ impl Dispatcher {
                 applied.container.name
             );
         }
-        let engine = self.engines.of(&applied.container).clone();
-        let engine_name = applied.container.engine.clone();
-        let container_id = applied.container.id.clone();
-        let unpausing = matches!(applied.recipe, RevertRecipe::Unpause { .. });
-        match applied.revert(&engine).await {
+        let reverting = Reverting {
+            id,
+            revert_text,
+            engine_name: applied.container.engine.clone(),
+            container_id: applied.container.id.clone(),
+            unpausing: matches!(applied.recipe, RevertRecipe::Unpause { .. }),
+        };
+        (reverting, applied)
+    }
+
+    /// Journal how a revert went, say it, and fill in the fault's result.
+    pub(super) fn record_revert(
+        &mut self,
+        scenario: usize,
+        reverting: Reverting,
+        outcome: Result<fault::RevertedFault, (AppliedFault, fault::FaultError)>,
+        result: &mut FaultResult,
+    ) {
+        let Reverting {
+            id,
+            revert_text,
+            engine_name,
+            container_id,
+            unpausing,
+        } = reverting;
+        match outcome {
             Ok(r) => {
                 if unpausing {
                     self.exec_gate.release(&container_id);

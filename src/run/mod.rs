@@ -7,6 +7,9 @@
 //! - [`scenario`]: one scenario, walking the steps the plan lays out;
 //! - [`apply`]: the apply/revert protocol (journal the recipe, fsync, apply;
 //!   revert and record);
+//! - [`apply_many`]: the same protocol for one fault on many containers at
+//!   once (`pause`, `kill`), the engine calls together, the bookkeeping in
+//!   turn;
 //! - [`operator`]: lines typed at the terminal (observations, manual steps);
 //! - [`outcome`]: pure: from what happened to `result.json` and the exit code;
 //! - [`run_dir`]: naming and creating the run directory;
@@ -16,6 +19,7 @@
 //! watchdogs, `recover`) lives in [`crate::safety`].
 
 mod apply;
+mod apply_many;
 mod bisect;
 pub(crate) mod deploy_checks;
 mod dispatcher;

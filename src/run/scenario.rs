@@ -12,8 +12,9 @@ use super::apply::{Held, NotApplied};
 use super::dispatcher::{Dispatcher, Interrupt, Raced};
 use super::operator::Answer;
 use super::outcome::{ScenarioRun, ScenarioStatus};
+use crate::docker::ContainerInfo;
 use crate::expect::{Windows, fmt_ms};
-use crate::fault::RevertRecipe;
+use crate::fault::{AppliedFault, RevertRecipe};
 use crate::gameday::model::{ManualStep, Scenario};
 use crate::gameday::units::HumanDuration;
 use crate::plan::Action;
@@ -305,8 +306,10 @@ impl Dispatcher {
         }
     }
 
-    /// Apply fault `f` of the scenario to each container it picks; stop at
-    /// the first that fails or is interrupted (the rest are not applied).
+    /// Apply fault `f` of the scenario to each container it picks: all
+    /// at once when its kind allows (see [`super::apply_many`]), else one
+    /// after the other, stopping at the first that fails or is interrupted
+    /// (the rest are not applied).
     async fn apply_fault(
         &mut self,
         index: usize,
@@ -315,68 +318,14 @@ impl Dispatcher {
         faults: &mut Vec<FaultResult>,
     ) -> Result<(), NotApplied> {
         let fault = self.plan.scenarios[index].faults[f].fault.clone();
-        for container in self.pick(index, f) {
-            let fault_id = self.fault_id(index, f, &container);
-            let (action, _) = fault.describe(&container.name);
-            faults.push(FaultResult {
-                kind: fault.kind().to_string(),
-                target: container.name.clone(),
-                container_id: container.id.clone(),
-                action: action.clone(),
-                mechanism: None,
-                applied_at: None,
-                applied_confirmed_at: None,
-                reverted_at: None,
-                revert_confirmed_at: None,
-                detail: None,
-                error: None,
-            });
-            let slot = faults.len() - 1;
-            match self.apply_one(index, f, &container, &fault_id).await {
-                Ok(a) => {
-                    let lag = a
-                        .confirmed_at
-                        .map(|c| {
-                            let ms = (c - a.requested_at).num_microseconds().unwrap_or(0) as f64
-                                / 1000.0;
-                            match a.mechanism {
-                                Some(m) => format!(" ({m}), in place after {}", fmt_ms(ms)),
-                                None => format!(", confirmed by Docker after {}", fmt_ms(ms)),
-                            }
-                        })
-                        .unwrap_or_default();
-                    let said = a
-                        .detail
-                        .as_deref()
-                        .map(|d| format!(": {d}"))
-                        .unwrap_or_default();
-                    self.note(format!("applied: {action}{lag}{said}"));
-                    self.notify.send(crate::notify::Event::FaultApplied {
-                        fault_id: fault_id.clone(),
-                        scenario: self.plan.gameday.scenarios[index].name.clone(),
-                        action: action.clone(),
-                    });
-                    faults[slot].applied_at = Some(a.requested_at);
-                    faults[slot].applied_confirmed_at = a.confirmed_at;
-                    faults[slot].mechanism = a.mechanism.map(String::from);
-                    faults[slot].detail = a.detail.clone();
-                    held.push(Held {
-                        applied: a,
-                        fault: f,
-                        slot,
-                        id: fault_id,
-                    });
-                }
-                Err(NotApplied::Error(e)) => {
-                    self.note(format!("could not apply: {action}: {e}"));
-                    faults[slot].error = Some(e.clone());
-                    return Err(NotApplied::Error(e));
-                }
-                Err(NotApplied::Interrupted { interrupt, said }) => {
-                    self.note(format!("{action}: {said}"));
-                    faults[slot].error = Some(said.clone());
-                    return Err(NotApplied::Interrupted { interrupt, said });
-                }
+        let containers = self.pick(index, f);
+        if super::apply_many::at_once(&fault) && containers.len() > 1 {
+            self.apply_at_once(index, f, containers, held, faults)
+                .await?;
+        } else {
+            for container in containers {
+                self.apply_in_turn(index, f, &container, held, faults)
+                    .await?;
             }
         }
         self.ready_all(index, f, held, faults).await?;
@@ -385,6 +334,115 @@ impl Dispatcher {
             self.note(line);
         }
         Ok(())
+    }
+
+    /// Apply fault `f` to one container, and record how it went.
+    async fn apply_in_turn(
+        &mut self,
+        index: usize,
+        f: usize,
+        container: &ContainerInfo,
+        held: &mut Vec<Held>,
+        faults: &mut Vec<FaultResult>,
+    ) -> Result<(), NotApplied> {
+        let fault_id = self.fault_id(index, f, container);
+        faults.push(self.fault_result(index, f, container));
+        let slot = faults.len() - 1;
+        match self.apply_one(index, f, container, &fault_id).await {
+            Ok(a) => {
+                self.record_applied(index, f, a, fault_id, slot, held, faults);
+                Ok(())
+            }
+            Err(not) => Err(self.record_not_applied(not, &mut faults[slot])),
+        }
+    }
+
+    /// A fault's result before it is applied to `container`.
+    pub(super) fn fault_result(
+        &self,
+        index: usize,
+        f: usize,
+        container: &ContainerInfo,
+    ) -> FaultResult {
+        let fault = &self.plan.scenarios[index].faults[f].fault;
+        FaultResult {
+            kind: fault.kind().to_string(),
+            target: container.name.clone(),
+            container_id: container.id.clone(),
+            action: fault.describe(&container.name).0,
+            mechanism: None,
+            applied_at: None,
+            applied_confirmed_at: None,
+            reverted_at: None,
+            revert_confirmed_at: None,
+            detail: None,
+            error: None,
+        }
+    }
+
+    /// A fault in place: said, told, recorded in its result, and held.
+    #[expect(clippy::too_many_arguments, reason = "one fault's place in the walk")]
+    pub(super) fn record_applied(
+        &mut self,
+        index: usize,
+        f: usize,
+        a: AppliedFault,
+        fault_id: String,
+        slot: usize,
+        held: &mut Vec<Held>,
+        faults: &mut [FaultResult],
+    ) {
+        let action = faults[slot].action.clone();
+        let lag = a
+            .confirmed_at
+            .map(|c| {
+                let ms = (c - a.requested_at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+                match a.mechanism {
+                    Some(m) => format!(" ({m}), in place after {}", fmt_ms(ms)),
+                    None => format!(", confirmed by Docker after {}", fmt_ms(ms)),
+                }
+            })
+            .unwrap_or_default();
+        let said = a
+            .detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        self.note(format!("applied: {action}{lag}{said}"));
+        self.notify.send(crate::notify::Event::FaultApplied {
+            fault_id: fault_id.clone(),
+            scenario: self.plan.gameday.scenarios[index].name.clone(),
+            action,
+        });
+        faults[slot].applied_at = Some(a.requested_at);
+        faults[slot].applied_confirmed_at = a.confirmed_at;
+        faults[slot].mechanism = a.mechanism.map(String::from);
+        faults[slot].detail = a.detail.clone();
+        held.push(Held {
+            applied: a,
+            fault: f,
+            slot,
+            id: fault_id,
+        });
+    }
+
+    /// A fault not in place: said, and recorded in its result.
+    pub(super) fn record_not_applied(
+        &mut self,
+        not: NotApplied,
+        result: &mut FaultResult,
+    ) -> NotApplied {
+        match &not {
+            NotApplied::Error(e) => {
+                self.note(format!("could not apply: {}: {e}", result.action));
+                result.error = Some(e.clone());
+            }
+            NotApplied::Interrupted { said, .. } => {
+                self.note(format!("{}: {said}", result.action));
+                result.error = Some(said.clone());
+            }
+        }
+        not
     }
 
     /// A `recreate` deploy replaced every replica without waiting: now
@@ -437,7 +495,8 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Revert every container fault `f` was applied to, last applied first.
+    /// Revert every container fault `f` was applied to: all at once when
+    /// it was applied at once, else last applied first.
     async fn revert_fault(
         &mut self,
         index: usize,
@@ -445,12 +504,15 @@ impl Dispatcher {
         held: &mut Vec<Held>,
         faults: &mut [FaultResult],
     ) {
-        let mut any = false;
+        let mine = held.iter().filter(|h| h.fault == f).count();
+        let any = mine > 0;
+        if mine > 1 && super::apply_many::at_once(&self.plan.scenarios[index].faults[f].fault) {
+            self.revert_at_once(index, f, held, faults).await;
+        }
         while let Some(at) = held.iter().rposition(|h| h.fault == f) {
             let h = held.remove(at);
             let slot = h.slot;
             self.revert_one(h, index, &mut faults[slot]).await;
-            any = true;
         }
         let resolved = &self.plan.scenarios[index].faults[f];
         if any && let Some(line) = super::deploy_checks::timed_line(resolved, faults, true) {

@@ -110,6 +110,57 @@ impl RateDials {
     }
 }
 
+/// The open model's schedule: request `k` is due at `from + k / rate`;
+/// a rate dialled in by the run starts a schedule of its own where it was
+/// set. Without a rate (`rate: max`) nothing is ever due.
+struct OpenSchedule {
+    own: Option<f64>,
+    rate: Option<f64>,
+    from: Instant,
+    next: u64,
+    generation: u64,
+}
+
+impl OpenSchedule {
+    fn new(rate: &LoadRate, start: Instant, dials: &RateDials) -> OpenSchedule {
+        let own = match rate {
+            LoadRate::Constant(rate) => Some(rate.0),
+            LoadRate::Max => None,
+        };
+        OpenSchedule {
+            own,
+            rate: own,
+            from: start,
+            next: 0,
+            generation: dials.generation(),
+        }
+    }
+
+    /// Take a rate the run set (or took back) since the last look.
+    fn dialled(&mut self, dials: &RateDials, index: usize, now: Instant) {
+        if self.own.is_none() || dials.generation() == self.generation {
+            return;
+        }
+        self.generation = dials.generation();
+        let rate = dials.rate_of(index).or(self.own);
+        if rate != self.rate {
+            self.rate = rate;
+            self.from = now;
+            self.next = 0;
+        }
+    }
+
+    /// The next request due by `now`, if any (and counts it sent).
+    fn due_by(&mut self, now: Instant) -> Option<Instant> {
+        let rate = self.rate?;
+        let due = self.from + Duration::from_secs_f64(self.next as f64 / rate);
+        (due <= now).then(|| {
+            self.next += 1;
+            due
+        })
+    }
+}
+
 /// Results waiting for their interval to close, and what is in flight.
 struct Ledger {
     every_ms: f64,
@@ -324,16 +375,7 @@ impl Generator {
                 });
             }
         }
-        let mut next: u64 = 0;
-        // The open model's rate and the moment its schedule starts from:
-        // a dialled rate starts a schedule of its own where it was set.
-        let own_rate = match self.spec.rate {
-            LoadRate::Constant(rate) => Some(rate.0),
-            LoadRate::Max => None,
-        };
-        let mut rate = own_rate;
-        let mut scheduled_from = start;
-        let mut dialled = self.dials.generation();
+        let mut schedule = OpenSchedule::new(&self.spec.rate, start, &self.dials);
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         // Open model: send one request due at `due`, or count it failed
@@ -377,21 +419,9 @@ impl Generator {
                         take(event, &mut ledger);
                     }
                     let now = Instant::now();
-                    if self.dials.generation() != dialled && own_rate.is_some() {
-                        dialled = self.dials.generation();
-                        rate = self.dials.rate_of(index).or(own_rate);
-                        scheduled_from = now;
-                        next = 0;
-                    }
-                    if let Some(rate) = rate {
-                        loop {
-                            let due = scheduled_from + Duration::from_secs_f64(next as f64 / rate);
-                            if due > now {
-                                break;
-                            }
-                            send(due, &mut ledger);
-                            next += 1;
-                        }
+                    schedule.dialled(&self.dials, index, now);
+                    while let Some(due) = schedule.due_by(now) {
+                        send(due, &mut ledger);
                     }
                     ledger.close_ready(clock.ms(now), &self.cuts, &mut emit);
                 }
@@ -439,6 +469,43 @@ mod tests {
             latency_us: ms * 1000,
             ending: Ending::Ok(200),
         }
+    }
+
+    /// How many requests fall due by `at` (all counted sent).
+    fn due(schedule: &mut OpenSchedule, at: Instant) -> usize {
+        std::iter::from_fn(|| schedule.due_by(at)).count()
+    }
+
+    #[test]
+    fn a_dialled_rate_starts_its_own_schedule_and_the_probe_s_own_comes_back() {
+        let start = Instant::now();
+        let dials = RateDials::default();
+        let rate = LoadRate::Constant(crate::gameday::units::RequestRate(10.0));
+        let mut schedule = OpenSchedule::new(&rate, start, &dials);
+        let s = Duration::from_secs;
+        // 10/s: due at 0, 100ms, ..., 1s.
+        assert_eq!(due(&mut schedule, start + s(1)), 11);
+        // The run sets 100/s at 1s: 0, 10ms, ..., 100ms after it.
+        dials.set(3, Some(100.0));
+        schedule.dialled(&dials, 3, start + s(1));
+        assert_eq!(
+            due(&mut schedule, start + s(1) + Duration::from_millis(100)),
+            11
+        );
+        // Another probe's dial does not move this one's schedule: due
+        // still every 10ms from 1s, 90 more by 2s.
+        dials.set(4, Some(1.0));
+        schedule.dialled(&dials, 3, start + s(2));
+        assert_eq!(due(&mut schedule, start + s(2)), 90);
+        // Taken back: its own 10/s again, from where it was taken back.
+        dials.set(3, None);
+        schedule.dialled(&dials, 3, start + s(3));
+        assert_eq!(due(&mut schedule, start + s(4)), 11);
+        // `rate: max` is never dialled: nothing is due on the schedule.
+        let mut max = OpenSchedule::new(&LoadRate::Max, start, &dials);
+        dials.set(3, Some(100.0));
+        max.dialled(&dials, 3, start);
+        assert_eq!(due(&mut max, start + s(1)), 0);
     }
 
     #[test]

@@ -222,6 +222,7 @@ fn init_on_the_demo_stack_writes_a_gameday_that_runs_all_met_then_every_library_
         "restarts",
         "network-partition",
         "deploy-and-rollback",
+        "breaking-points",
     ] {
         let (file, said) = init_file(
             dir.path(),
@@ -261,7 +262,7 @@ fn init_on_the_demo_stack_writes_a_gameday_that_runs_all_met_then_every_library_
         wait_healthy(port);
         fitted += 1;
     }
-    assert_eq!(fitted, 6);
+    assert_eq!(fitted, 7);
 }
 
 #[test]

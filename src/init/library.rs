@@ -45,6 +45,7 @@ pub(crate) const TEMPLATES: &[Template] = &[
     template!("network-partition"),
     template!("alerting"),
     template!("deploy-and-rollback"),
+    template!("breaking-points"),
 ];
 
 /// Items of the production-readiness checklist no template proves yet:

@@ -37,6 +37,7 @@ pub(crate) mod checklist {
     pub(crate) const RESTARTS_CLEANLY: &str = "Comes back on its own after a restart";
     pub(crate) const ALERTS_FIRE: &str = "Alerts fire when a dependency is down";
     pub(crate) const DEPLOYS_AND_ROLLBACKS_TESTED: &str = "Deploys and rollbacks tested";
+    pub(crate) const CAPACITY_KNOWN: &str = "Maximum capacity known";
 
     /// Every item, so the library can be held to the same words.
     pub(crate) const ALL: &[&str] = &[
@@ -49,6 +50,7 @@ pub(crate) mod checklist {
         RESTARTS_CLEANLY,
         ALERTS_FIRE,
         DEPLOYS_AND_ROLLBACKS_TESTED,
+        CAPACITY_KNOWN,
     ];
 }
 

@@ -191,6 +191,16 @@ fn how_many(pick: &Pick, n: usize, stream: &mut SplitMix64) -> Result<usize, Pic
     }
 }
 
+/// How many of `n` containers `pick` takes, when that does not depend on
+/// a draw (`random` counts as one).
+pub(crate) fn how_many_of(pick: &Pick, n: usize) -> usize {
+    let mut none = SplitMix64(0);
+    match pick {
+        Pick::Random => 1,
+        other => how_many(other, n, &mut none).unwrap_or(n),
+    }
+}
+
 /// The containers `pick` chooses among `containers`, by `seed`: always the
 /// same ones for the same seed and the same containers, whatever their
 /// order. `all` takes every one; `one`, `random`, `count` and `percent`
@@ -309,7 +319,8 @@ pub(super) fn labelled(
         .iter()
         .flat_map(|c| &c.labels)
         .filter(|(k, _)| !k.starts_with("com.docker.") && !k.starts_with("org.opencontainers."))
-        .map(|(k, v)| format!("{k}={v}"))
+        // Keys only: a label's value may be a secret (a basic-auth hash).
+        .map(|(k, _)| k.clone())
         .collect();
     carried.sort();
     carried.dedup();
@@ -332,7 +343,7 @@ pub(super) fn none_labelled(
     } else if carried.is_empty() {
         "no container in scope carries a label of its own; add them (`labels:` in the compose file) or target a `service:`".to_string()
     } else {
-        format!("the labels in scope: {}", carried.join(", "))
+        format!("the label keys in scope: {}", carried.join(", "))
     };
     let place = match &target.host {
         Some(h) => format!(" on host `{h}`"),

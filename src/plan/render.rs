@@ -414,49 +414,24 @@ impl Plan {
                 out,
                 "  {pad:>9}    repeat    {times} trials, each as below; met when {pass} of {times} meet every check"
             )?;
-            for line in self.trial_picks(i, times) {
-                writeln!(out, "  {pad:>9}              {line}")?;
-            }
             writeln!(out, "  {pad:>9}              {between}")?;
         } else {
             return Ok(());
         }
-        if s.search.is_some()
-            && self.scenarios[i]
-                .faults
-                .iter()
-                .any(|f| f.targets.choice.is_some())
+        if self.scenarios[i]
+            .faults
+            .iter()
+            .any(|f| f.targets.choice.is_some())
         {
-            writeln!(
-                out,
-                "  {pad:>9}              each trial after the first draws its picks again, from the target's seed and the trial's number"
-            )?;
+            let line = match s.search {
+                Some(_) => {
+                    "a trial whose value picks fewer takes that many of the containers chosen below (chosen and checked at the top of the range), drawn from the target's seed and the trial's number"
+                }
+                None => "every trial acts on the containers chosen below",
+            };
+            writeln!(out, "  {pad:>9}              {line}")?;
         }
         Ok(())
-    }
-
-    /// What each trial after the first of a repeat picks (the first picks
-    /// what its apply line says): drawn from each target's seed and the
-    /// trial's number, as the run draws them.
-    fn trial_picks(&self, i: usize, times: u32) -> Vec<String> {
-        let mut lines = Vec::new();
-        for resolved in &self.scenarios[i].faults {
-            let Some(choice) = &resolved.targets.choice else {
-                continue;
-            };
-            let pick = &resolved.fault.target().pick;
-            for trial in 2..=times {
-                let seed = crate::plan::pick::derive(choice.seed, &[u64::from(trial)]);
-                if let Ok(chosen) = crate::plan::pick::choose(&choice.among, pick, seed) {
-                    lines.push(format!(
-                        "trial {trial}: {} {}",
-                        resolved.fault.kind(),
-                        names(&chosen)
-                    ));
-                }
-            }
-        }
-        lines
     }
 
     /// An apply: what it does, how it is made, how far it reaches.

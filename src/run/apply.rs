@@ -176,23 +176,30 @@ pub(super) struct Reverting {
 
 impl Dispatcher {
     /// The containers a fault acts on: those the plan chose (every one
-    /// with `pick: all`), so `gameday plan --seed N` shows them.
+    /// with `pick: all`), so `gameday plan --seed N` shows them, and the
+    /// plan checked them (their reach, their namespaces, their engines'
+    /// watchdogs). Every trial of a repeat acts on the same ones. A
+    /// search trial whose value picks fewer (`pick: { count: "{{x}}" }`)
+    /// takes that many of them, drawn from the target's seed and the
+    /// trial's number: the plan chose and checked for the top of the
+    /// range, which takes the most, and nothing outside its choice is
+    /// ever acted on.
     pub(super) fn pick(&self, scenario: usize, fault: usize) -> Vec<ContainerInfo> {
         let resolved = &self.plan.scenarios[scenario].faults[fault];
         let targets = &resolved.targets;
-        // A trial after the first draws again, from the target's own
-        // stream and the trial's number (a search's trial may also pick
-        // another count): the plan printed the first trial's choice.
+        let checked = &targets.containers;
         let pick = &resolved.fault.target().pick;
-        if let (Some(choice), Some(trial)) = (&targets.choice, self.trial)
-            && (trial > 1 || *pick != targets.target.pick)
-        {
-            let seed = crate::plan::pick::derive(choice.seed, &[trial as u64]);
-            if let Ok(chosen) = crate::plan::pick::choose(&choice.among, pick, seed) {
-                return chosen;
-            }
+        let (Some(choice), Some(trial)) = (&targets.choice, self.trial) else {
+            return checked.clone();
+        };
+        if *pick == targets.target.pick {
+            return checked.clone();
         }
-        targets.containers.clone()
+        let wanted = crate::plan::pick::how_many_of(pick, choice.among.len()).min(checked.len());
+        let seed = crate::plan::pick::derive(choice.seed, &[trial as u64]);
+        let wanted = u32::try_from(wanted).unwrap_or(u32::MAX);
+        crate::plan::pick::choose(checked, &crate::gameday::model::Pick::Count(wanted), seed)
+            .unwrap_or_else(|_| checked.clone())
     }
 
     /// `deploy` with `wait: { probe: NAME }`: that probe.

@@ -121,7 +121,11 @@ impl Dispatcher {
     ) -> (Vec<ScenarioRun>, Option<String>) {
         let scenario = &self.plan.gameday.scenarios[index];
         match (scenario.search.clone(), scenario.repeat) {
-            (Some(search), _) => self.search(index, baseline_ms, &search).await,
+            (Some(search), _) => {
+                let searched = self.search(index, baseline_ms, &search).await;
+                self.restore_faults(index);
+                searched
+            }
             (None, Some(times)) => self.repeat(index, baseline_ms, times as usize).await,
             (None, None) => {
                 let (run, stop) = self.scenario(index, baseline_ms).await;
@@ -268,6 +272,15 @@ impl Dispatcher {
         };
         let runs = self.ended(runs, Some(found), None);
         (runs, None)
+    }
+
+    /// After a search, its faults as the plan made them (the top of the
+    /// range), whatever the last trial tried.
+    fn restore_faults(&mut self, index: usize) {
+        let faults = self.plan.gameday.scenarios[index].faults.clone();
+        for (resolved, fault) in self.plan.scenarios[index].faults.iter_mut().zip(faults) {
+            resolved.fault = fault;
+        }
     }
 
     /// Not steady again before a trial: the trials stop, and the run too

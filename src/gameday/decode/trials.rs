@@ -88,6 +88,17 @@ impl Decoder<'_> {
             return self.capacity_scenario(&body, spec, points, index, defaults, probes);
         }
         let (first, found) = substitute(&body, &spec.vary, spec.unit, &points[0]);
+        if let Some(pos) = in_a_target(&body, &spec.vary) {
+            self.error_hint(
+                pos,
+                format!(
+                    "`{{{{{}}}}}` is in a fault's target: a search varies what a fault does, not what it acts on",
+                    spec.vary
+                ),
+                "vary a value of the fault, or how many it picks: `pick: { count: \"{{x}}\" }`",
+            );
+            return None;
+        }
         if let Some(pos) = placeholder_at(&first, &spec.vary) {
             self.error_hint(
                 pos,
@@ -279,6 +290,17 @@ impl Decoder<'_> {
                     unit_word(resolution.1)
                 ),
                 "write all three alike, e.g. `from: 0ms`, `to: 2s`, `resolution: 25ms`",
+            );
+            return None;
+        }
+        if loaded && from.1 == Unit::PerSecond && from.0 < 1.0 {
+            self.error_hint(
+                obj.get("from").map_or(obj.pos, |n| n.pos),
+                format!(
+                    "a capacity search starts at 1/s at least, found `from: {}`",
+                    say(from.1, from.0)
+                ),
+                "the load probe sends at the value tried: start at `1/s` or above",
             );
             return None;
         }
@@ -598,6 +620,20 @@ fn step_fault(step: &Node, replace_in: &mut impl FnMut(&Node) -> Node) -> Node {
             ),
         },
         _ => step.clone(),
+    }
+}
+
+/// Where `{{var}}` is written in what a fault acts on (`service`,
+/// `container`, `labels`, `host`, `to`), if anywhere: the plan resolved
+/// and checked the targets once.
+fn in_a_target(node: &Node, var: &str) -> Option<Pos> {
+    match &node.value {
+        Value::Map(entries) => entries.iter().find_map(|(k, v)| match k.name.as_str() {
+            "service" | "container" | "labels" | "host" | "to" => placeholder_at(v, var),
+            _ => in_a_target(v, var),
+        }),
+        Value::Seq(items) => items.iter().find_map(|n| in_a_target(n, var)),
+        _ => None,
     }
 }
 

@@ -152,7 +152,7 @@ impl OpenSchedule {
 
     /// The next request due by `now`, if any (and counts it sent).
     fn due_by(&mut self, now: Instant) -> Option<Instant> {
-        let rate = self.rate?;
+        let rate = self.rate.filter(|r| r.is_finite() && *r > 0.0)?;
         let due = self.from + Duration::from_secs_f64(self.next as f64 / rate);
         (due <= now).then(|| {
             self.next += 1;

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::datastores::{
-    PASSWORD, ensure_datastore_image, start_pgbouncer, start_postgres, start_redis,
+    PASSWORD, ensure_datastore_image, start_pgbouncer, start_postgres, start_redis_fixed,
 };
 use common::*;
 
@@ -152,8 +152,9 @@ fn redis_without_persistence_loses_every_acknowledged_write_on_a_restart_and_aof
     }
     ensure_datastore_image();
     let project = Project::new("ledger-redis");
-    let cache = start_redis(&project, "cache", &["--save", "", "--appendonly", "no"]);
-    let aof = start_redis(
+    // Restarted by the gameday: published at ports a restart keeps.
+    let cache = start_redis_fixed(&project, "cache", &["--save", "", "--appendonly", "no"]);
+    let aof = start_redis_fixed(
         &project,
         "cache-aof",
         &["--appendonly", "yes", "--appendfsync", "always"],

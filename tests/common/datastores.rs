@@ -86,6 +86,24 @@ pub fn start_redis(project: &Project, service: &str, args: &[&str]) -> Server {
     server
 }
 
+/// [`start_redis`] at a fixed host port, which a restart keeps.
+pub fn start_redis_fixed(project: &Project, service: &str, args: &[&str]) -> Server {
+    let mut command = vec!["gd-redis"];
+    command.extend(args);
+    let port = super::free_port();
+    let server = start_at(
+        project,
+        service,
+        ServerKind::Redis,
+        &[],
+        &command,
+        6379,
+        Some(port),
+    );
+    server.wait_ready();
+    server
+}
+
 /// `gd-pgbouncer --db-host DB_SERVICE` as `service`, once a query through
 /// it reaches the database (which must be up).
 pub fn start_pgbouncer(project: &Project, service: &str, db_service: &str) -> Server {
@@ -115,13 +133,31 @@ fn start(
     command: &[&str],
     port: u16,
 ) -> Server {
+    start_at(project, service, kind, options, command, port, None)
+}
+
+/// [`start`], published at `host_port` when given (a gameday that
+/// restarts the container keeps reaching it there: a random published
+/// port gets a new number at every start).
+fn start_at(
+    project: &Project,
+    service: &str,
+    kind: ServerKind,
+    options: &[&str],
+    command: &[&str],
+    port: u16,
+    host_port: Option<u16>,
+) -> Server {
     ensure_datastore_image();
     let name = format!("{}_{service}_1", project.name);
     let network = format!("{}_default", project.name);
     let project_label = format!("com.docker.compose.project={}", project.name);
     let service_label = format!("com.docker.compose.service={service}");
     let password = format!("POSTGRES_PASSWORD={PASSWORD}");
-    let publish = format!("127.0.0.1::{port}");
+    let publish = match host_port {
+        Some(h) => format!("127.0.0.1:{h}:{port}"),
+        None => format!("127.0.0.1::{port}"),
+    };
     let mut args = vec!["run", "-d", "--name", &name, "--network", &network];
     args.extend(["--network-alias", service, "-p", &publish, "-e", &password]);
     args.extend(["--label", &project_label, "--label", &service_label]);

@@ -11,6 +11,7 @@ use crate::docker::Engine;
 use crate::exit;
 use crate::gameday::units::HumanDuration;
 use crate::init::discover::{self, DiscoverError, DiscoverOptions};
+use crate::init::ledger::PASSWORD_VARIABLES;
 use crate::init::library::{NOT_YET, TEMPLATES, Template};
 use crate::init::reach::ProbeHost;
 use crate::init::write::{WriteOptions, gameday_text};
@@ -145,7 +146,8 @@ pub(super) async fn init(args: InitArgs) -> CliResult {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "gameday.yaml".into());
-    let env = |_: &str| None;
+    // A ledger's password is a variable set when the file is run, not now.
+    let env = |name: &str| PASSWORD_VARIABLES.contains(&name).then(String::new);
     let gameday = crate::gameday::load_bytes(&shown, text.as_bytes(), &env).map_err(|d| {
         CliError::diagnostics(d)
             .hint("this is a bug in gameday init: the file it wrote does not validate")

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use super::checklist::*;
+use super::ledger::{self, Lost};
 use super::lifecycle;
 use super::{Edge, Endpoint, Healthcheck, Service, Stack};
 use crate::gameday::units::HumanDuration;
@@ -49,7 +50,10 @@ pub(crate) fn scalar(s: &str) -> String {
 pub(super) struct ServiceProbes {
     /// The HTTP probe, if the service answers HTTP on a published port.
     http: Option<String>,
-    /// The TCP probe, for a published port that is not HTTP.
+    /// The ledger probe, for a datastore the ledger speaks.
+    ledger: Option<String>,
+    /// The TCP probe, for a published port that is not HTTP, unless a
+    /// ledger writes there.
     tcp: Option<String>,
     /// The container probe (always).
     pub(super) state: String,
@@ -58,9 +62,13 @@ pub(super) struct ServiceProbes {
 }
 
 impl ServiceProbes {
-    /// The probe a client of the service would notice: HTTP, else TCP.
+    /// The probe a client of the service would notice: HTTP, else its
+    /// ledger, else TCP.
     fn client(&self) -> Option<&str> {
-        self.http.as_deref().or(self.tcp.as_deref())
+        self.http
+            .as_deref()
+            .or(self.ledger.as_deref())
+            .or(self.tcp.as_deref())
     }
 
     /// The probe that says whether the service calls itself healthy: its
@@ -114,9 +122,12 @@ fn paused(service: &str, stack: &Stack) -> bool {
 
 pub(super) fn probes_of(service: &str, stack: &Stack) -> ServiceProbes {
     let endpoint = stack.service(service).and_then(|s| s.endpoint.as_ref());
+    let ledger = stack.service(service).and_then(ledger::probe_name);
     ServiceProbes {
         http: matches!(endpoint, Some(Endpoint::Http { .. })).then(|| format!("{service}-http")),
-        tcp: matches!(endpoint, Some(Endpoint::Tcp { .. })).then(|| format!("{service}-port")),
+        tcp: (matches!(endpoint, Some(Endpoint::Tcp { .. })) && ledger.is_none())
+            .then(|| format!("{service}-port")),
+        ledger,
         state: format!("{service}-state"),
         healthcheck: (stack
             .service(service)
@@ -144,6 +155,74 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
     // Long enough to see a recovery, and the bound it is held to.
     let settle = HumanDuration::from_millis(hold.as_std().as_millis().max(5000) as u64);
     let mut out = String::new();
+    header(&mut out, stack, options);
+    let redeploys = stack.services.iter().any(|s| s.healthcheck.is_some());
+    let ledgers = stack
+        .services
+        .iter()
+        .any(|s| ledger::probe_name(s).is_some());
+    let _ = writeln!(
+        out,
+        "gameday: {}",
+        scalar(&format!("{} readiness", stack.project))
+    );
+    let _ = writeln!(
+        out,
+        "description: {}",
+        scalar(&format!(
+            "What {} does when a dependency hangs, dies, slows down or is cut off, and whether each service comes back after a restart{}{}.",
+            stack.project,
+            if redeploys {
+                " (and a redeploy, where Docker checks its health)"
+            } else {
+                ""
+            },
+            if ledgers {
+                ", keeping every write its datastores acknowledged"
+            } else {
+                ""
+            }
+        ))
+    );
+    let _ = writeln!(out, "environment: local   # adjust: staging, ...");
+    let _ = writeln!(
+        out,
+        "scope: {{ compose_project: {} }}",
+        scalar(&stack.project)
+    );
+    let _ = writeln!(
+        out,
+        "defaults: {{ probe_every: 250ms, probe_timeout: 3s, baseline: 3s, cooldown: {settle} }}"
+    );
+    let _ = writeln!(
+        out,
+        "lease: 10s   # the dead man's switch: a runner silent this long has its faults reverted"
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "probes:");
+    for s in &stack.services {
+        service_probes(&mut out, stack, s);
+    }
+    super::load::load_probe(&mut out, stack, options.load);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "scenarios:");
+    let mut scenarios = Vec::new();
+    for edge in &stack.edges {
+        scenarios.extend(edge_scenarios(stack, edge, settle));
+    }
+    for s in &stack.services {
+        scenarios.push(lifecycle::restarted(stack, &s.name, settle));
+    }
+    for s in &stack.services {
+        scenarios.extend(lifecycle::redeployed(stack, s, settle));
+    }
+    scenario_lines(&mut out, &scenarios, hold);
+    out
+}
+
+/// The comment lines that open the file: who wrote it and how, the
+/// dependencies, where the ports were asked, the ledgers, the notes.
+fn header(out: &mut String, stack: &Stack, options: &WriteOptions) {
     let _ = writeln!(out, "# yaml-language-server: $schema=gameday.schema.json");
     let _ = writeln!(
         out,
@@ -197,59 +276,14 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
         "# Published ports were asked at {}.",
         stack.probed_at.describe()
     );
+    ledger::header_lines(out, stack);
     for note in &stack.notes {
         let _ = writeln!(out, "# Note: {note}");
     }
-    let _ = writeln!(
-        out,
-        "gameday: {}",
-        scalar(&format!("{} readiness", stack.project))
-    );
-    let _ = writeln!(
-        out,
-        "description: {}",
-        scalar(&format!(
-            "What {} does when a dependency hangs, dies, slows down or is cut off, and whether each service comes back after a restart{}.",
-            stack.project,
-            if redeploys {
-                " (and a redeploy, where Docker checks its health)"
-            } else {
-                ""
-            }
-        ))
-    );
-    let _ = writeln!(out, "environment: local   # adjust: staging, ...");
-    let _ = writeln!(
-        out,
-        "scope: {{ compose_project: {} }}",
-        scalar(&stack.project)
-    );
-    let _ = writeln!(
-        out,
-        "defaults: {{ probe_every: 250ms, probe_timeout: 3s, baseline: 3s, cooldown: {settle} }}"
-    );
-    let _ = writeln!(
-        out,
-        "lease: 10s   # the dead man's switch: a runner silent this long has its faults reverted"
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(out, "probes:");
-    for s in &stack.services {
-        service_probes(&mut out, stack, s);
-    }
-    super::load::load_probe(&mut out, stack, options.load);
-    let _ = writeln!(out);
-    let _ = writeln!(out, "scenarios:");
-    let mut scenarios = Vec::new();
-    for edge in &stack.edges {
-        scenarios.extend(edge_scenarios(stack, edge, settle));
-    }
-    for s in &stack.services {
-        scenarios.push(lifecycle::restarted(stack, &s.name, settle));
-    }
-    for s in &stack.services {
-        scenarios.extend(lifecycle::redeployed(stack, s, settle));
-    }
+}
+
+/// The scenarios under `scenarios:`, each held `hold`.
+fn scenario_lines(out: &mut String, scenarios: &[ScenarioText], hold: HumanDuration) {
     for (i, s) in scenarios.iter().enumerate() {
         if i > 0 {
             let _ = writeln!(out);
@@ -284,7 +318,6 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
             }
         }
     }
-    out
 }
 
 /// The probes of one service: HTTP or TCP where a client reaches it, its
@@ -300,17 +333,21 @@ fn service_probes(out: &mut String, stack: &Stack, s: &Service) {
                 scalar(url),
             );
         }
+        // A ledger writes there instead.
+        Some(Endpoint::Tcp { .. }) if ledger::probe_name(s).is_some() => {}
         Some(Endpoint::Tcp { address, contacted }) => {
+            let note = match ledger::tcp_note(s) {
+                Some(note) => note,
+                None if *contacted => {
+                    "   # accepts connections; no HTTP health path answered".to_string()
+                }
+                None => "   # published beyond loopback: not contacted by init".to_string(),
+            };
             let _ = writeln!(
                 out,
-                "  {}: {{ tcp: {{ address: {} }} }}{}",
+                "  {}: {{ tcp: {{ address: {} }} }}{note}",
                 scalar(&format!("{}-port", s.name)),
                 scalar(address),
-                if *contacted {
-                    "   # accepts connections; no HTTP health path answered"
-                } else {
-                    "   # published beyond loopback: not contacted by init"
-                }
             );
         }
         Some(Endpoint::Unreachable { port, bound }) => {
@@ -322,6 +359,7 @@ fn service_probes(out: &mut String, stack: &Stack, s: &Service) {
         }
         None => {}
     }
+    ledger::probe_lines(out, stack, s);
     match &s.healthcheck {
         Some(_) if paused(&s.name, stack) => {
             let _ = writeln!(
@@ -411,6 +449,8 @@ struct EdgeText<'a> {
     settle: HumanDuration,
     /// Who the expectations speak of, when it is not A itself.
     through: Option<String>,
+    /// The ledgers that see B's data.
+    lost: Lost,
 }
 
 impl<'a> EdgeText<'a> {
@@ -438,6 +478,7 @@ impl<'a> EdgeText<'a> {
             seen_by,
             settle,
             through,
+            lost: Lost::of(stack, b),
         }
     }
 
@@ -492,6 +533,7 @@ impl<'a> EdgeText<'a> {
         if let Some(o) = &self.seen_by {
             expect.push(self.recovers(&o.probe));
         }
+        expect.extend(self.lost.checks(false));
         ScenarioText {
             name: format!("{b} paused, {a} must notice and fail fast"),
             expected: if self.pa.health().is_some() {
@@ -517,12 +559,22 @@ impl<'a> EdgeText<'a> {
         if let Some(o) = &self.seen_by {
             expect.push(self.recovers(&o.probe));
         }
+        expect.extend(self.lost.checks(true));
+        let mut checklist = self.claim(vec![RECOVERS_WHEN_DEPENDENCY_RETURNS]);
+        if self.lost.seen() {
+            checklist.push(WRITES_SURVIVE_CRASH);
+        }
         ScenarioText {
             name: format!("{b} killed and restored, {a} recovers"),
             expected: format!(
-                "{a} keeps running while {b} is gone and works again on its own once {b} is back, without a restart."
+                "{a} keeps running while {b} is gone and works again on its own once {b} is back, without a restart{}.",
+                if self.lost.seen() {
+                    format!("; every write {b} acknowledged is still there")
+                } else {
+                    String::new()
+                }
             ),
-            checklist: self.claim(vec![RECOVERS_WHEN_DEPENDENCY_RETURNS]),
+            checklist,
             faults: vec![format!(
                 "{{ kill: {{ service: {}, signal: SIGKILL }} }}",
                 self.qb
@@ -544,6 +596,7 @@ impl<'a> EdgeText<'a> {
             ));
         }
         expect.push(self.state());
+        expect.extend(self.lost.checks(false));
         ScenarioText {
             name: format!("{b} slow, {a} stays bounded"),
             expected: format!(
@@ -575,10 +628,13 @@ impl<'a> EdgeText<'a> {
                 format!("{{ stop: {{ service: {}, timeout: 1s }} }}", self.qb),
                 format!("{{ restart: {{ service: {}, timeout: 1s }} }}", self.qa),
             ],
-            expect: vec![
+            expect: [
                 format!("{{ probe: {h}, during: fault, success_rate: \"== 0%\" }}"),
                 self.recovers(health),
-            ],
+            ]
+            .into_iter()
+            .chain(self.lost.checks(false))
+            .collect(),
             comment: None,
         })
     }
@@ -600,6 +656,7 @@ impl<'a> EdgeText<'a> {
         if let Some(o) = &self.seen_by {
             expect.push(self.recovers(&o.probe));
         }
+        expect.extend(self.lost.checks(false));
         ScenarioText {
             name: format!("{a} cut off from {b}"),
             expected: format!(
@@ -642,11 +699,13 @@ mod tests {
                         status: 200,
                     }),
                     healthcheck: None,
+                    datastore: None,
                 },
                 Service {
                     name: "api".into(),
                     endpoint: None,
                     healthcheck: None,
+                    datastore: None,
                 },
                 Service {
                     name: "db".into(),
@@ -659,6 +718,7 @@ mod tests {
                         &[],
                         HumanDuration::from_secs(2),
                     )),
+                    datastore: None,
                 },
             ],
             edges: vec![

@@ -103,6 +103,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
             details: Vec::new(),
         },
         scenarios: vec![ScenarioResult {
+            ledgers: Vec::new(),
             name: "Long fault".into(),
             description: None,
             expected: None,

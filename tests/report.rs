@@ -80,6 +80,7 @@ fn fixed_result() -> RunResult {
         },
         scenarios: vec![
             ScenarioResult {
+                ledgers: Vec::new(),
                 name: "Database paused".into(),
                 description: Some("The database freezes.".into()),
                 expected: Some("Login fails fast with 503 and recovers within 10s.".into()),
@@ -149,6 +150,7 @@ fn fixed_result() -> RunResult {
                 trials: None,
             },
             ScenarioResult {
+                ledgers: Vec::new(),
                 name: "Database stopped".into(),
                 description: None,
                 expected: None,

@@ -16,7 +16,11 @@ use crate::gameday::units::{
 use crate::probe::ProbeSample;
 use crate::probe::load::{LatencyHistogram, LoadTally};
 
+mod ledger;
+mod lines;
 mod load;
+
+use lines::LineCount;
 
 pub(super) use load::Throughput;
 
@@ -84,9 +88,17 @@ folds! {
     Oom(OomSeen),
     Readings(Judged<Readings>),
     Throughput(Judged<Throughput>),
+    Ledger(ledger::ReadBack),
 }
 
 impl Fold {
+    /// A ledger check's read back; other folds have none to take.
+    pub(super) fn read_back(&mut self, audit: &crate::record::ledger::LedgerAudit) {
+        if let Fold::Ledger(f) = self {
+            f.audit = Some(Box::new(audit.clone()));
+        }
+    }
+
     /// The fold of `check`: the one place a check is matched.
     pub(super) fn of(check: &Check, frame: &Frame) -> Fold {
         let every = |want| Fold::Every(EverySample::new(want));
@@ -102,7 +114,16 @@ impl Fold {
         let readings = |of, threshold: Threshold<f64>| {
             Fold::Readings(Judged::new(Readings::new(of), threshold))
         };
+        let read_back = |figure| {
+            Fold::Ledger(ledger::ReadBack {
+                figure,
+                audit: None,
+            })
+        };
         match check {
+            Check::Lost(cmp) => read_back(ledger::Figure::Lost(*cmp)),
+            Check::Duplicated(cmp) => read_back(ledger::Figure::Duplicated(*cmp)),
+            Check::Rpo(cmp) => read_back(ledger::Figure::Rpo(*cmp)),
             Check::SuccessRate(threshold) => Fold::Rate(Judged::new(
                 SuccessRate {
                     load: LoadTally::default(),
@@ -140,12 +161,7 @@ impl Fold {
                 held: 0,
                 end: None,
             }),
-            Check::Matches(cmp) => Fold::Lines(LineCount {
-                cmp: *cmp,
-                reads: 0,
-                total: 0.0,
-                failed: 0,
-            }),
+            Check::Matches(cmp) => Fold::Lines(LineCount::new(*cmp)),
             Check::Value(cmp) => Fold::Values(Values {
                 cmp: *cmp,
                 count: 0,
@@ -530,49 +546,6 @@ impl Step for FirstFailure {
                 value: None,
                 relative: None,
             },
-        }
-    }
-}
-
-/// `matches`: lines counted by the reads of the window.
-#[derive(Debug, Clone)]
-pub(super) struct LineCount {
-    cmp: Comparison<Number>,
-    reads: usize,
-    total: f64,
-    failed: usize,
-}
-
-impl Step for LineCount {
-    fn push(&mut self, s: &ProbeSample, frame: &Frame, _: bool) {
-        // Lines are counted by the run that read them; a run belongs to
-        // the window it started in.
-        let (from, to) = frame.range;
-        if s.t_ms >= from && s.t_ms < to {
-            match s.value {
-                Some(v) => {
-                    self.reads += 1;
-                    self.total += v;
-                }
-                None => self.failed += 1,
-            }
-        }
-    }
-
-    fn finish(self, frame: &Frame, _: Counted) -> Evaluation {
-        if self.reads == 0 {
-            return frame.empty();
-        }
-        let total = self.total;
-        let mut actual = format!("counted {total} matching lines in {} reads", self.reads);
-        if self.failed > 0 {
-            actual.push_str(&format!(" ({} reads failed)", self.failed));
-        }
-        Evaluation {
-            verdict: verdict(self.cmp.op.holds(&total, &self.cmp.value.0)),
-            actual,
-            value: Some(total),
-            relative: None,
         }
     }
 }

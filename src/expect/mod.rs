@@ -200,6 +200,12 @@ impl Accumulator {
         self.fold.push(s, &self.frame, in_window);
     }
 
+    /// What a ledger found when it read its writes back: what a
+    /// `lost`, `duplicated` or `rpo` check judges (others ignore it).
+    pub(crate) fn read_back(&mut self, audit: &crate::record::ledger::LedgerAudit) {
+        self.fold.read_back(audit);
+    }
+
     /// The verdict and what was measured.
     pub(crate) fn finish(self) -> Evaluation {
         self.fold.finish(&self.frame, self.counted)

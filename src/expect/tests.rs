@@ -468,7 +468,48 @@ fn row(kind: CheckKind) -> (Window, Check, CheckVerdict) {
             Check::Memory(cmp(CmpOp::Lt, ByteSize(64.0 * 1024.0 * 1024.0)).into()),
             CheckVerdict::Met,
         ),
+        // Judged on [`table_audit`], what the ledger read back.
+        CheckKind::Lost => (
+            Window::After,
+            Check::Lost(cmp(CmpOp::Le, Number(0.0))),
+            CheckVerdict::NotMet,
+        ),
+        CheckKind::Duplicated => (
+            Window::After,
+            Check::Duplicated(cmp(CmpOp::Le, Number(0.0))),
+            CheckVerdict::Met,
+        ),
+        CheckKind::Rpo => (
+            Window::After,
+            Check::Rpo(cmp(CmpOp::Lt, ms(1000))),
+            CheckVerdict::Met,
+        ),
     }
+}
+
+/// What a ledger read back after the table's fault: 2 of 100
+/// acknowledged writes lost, over 120 ms, none twice.
+fn table_audit() -> crate::record::ledger::LedgerAudit {
+    crate::record::ledger::LedgerAudit {
+        probe: "p".into(),
+        written: 100,
+        acknowledged: 100,
+        lost: 2,
+        lost_seqs: vec![[40, 41]],
+        rpo_ms: 120.0,
+        duplicated: Some(0),
+        ..Default::default()
+    }
+}
+
+/// [`evaluate`], a ledger's checks handed what it read back.
+fn evaluate_read_back(e: &Expectation, samples: &[ProbeSample], windows: &Windows) -> Evaluation {
+    let mut acc = Accumulator::new(e, windows);
+    for s in samples {
+        acc.push(s);
+    }
+    acc.read_back(&table_audit());
+    acc.finish()
 }
 
 /// Healthy in the baseline, failing while the fault is held (from 1100),
@@ -531,7 +572,7 @@ fn every_check_kind_measures_what_it_names() {
             over.push(&load);
         }
         for samples in over {
-            let e = evaluate(&expect(during, check.clone()), samples, &windows());
+            let e = evaluate_read_back(&expect(during, check.clone()), samples, &windows());
             assert_eq!(e.verdict, wanted, "{kind}: {e:?}");
             assert!(
                 !e.actual.starts_with("no samples") && e.value.is_some(),

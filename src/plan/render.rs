@@ -9,7 +9,8 @@ use crate::docker::ContainerInfo;
 use crate::gameday::decode::DEFAULT_HOST;
 use crate::gameday::model::{
     AppFault, DeployFault, DeployStrategy, Fault, FaultFamily, HttpFault, HttpProbe, HttpSide,
-    Pick, ProbeKind, PrometheusProbe, ScriptFault, ScriptPlace, Selector, WebhookFormat,
+    LedgerProbe, LedgerStore, Pick, ProbeKind, PrometheusProbe, ScriptFault, ScriptPlace, Selector,
+    WebhookFormat,
 };
 use crate::gameday::units::HumanDuration;
 
@@ -590,7 +591,52 @@ fn probe_text(resolved: &ResolvedProbe) -> String {
             l.connections,
             l.http.expect_status
         ),
+        ProbeKind::Ledger(l) => ledger_probe_text(l, &resolved.probe.every),
     }
+}
+
+/// What a ledger writes, where, what it owns there and what becomes of it.
+fn ledger_probe_text(l: &LedgerProbe, every: &HumanDuration) -> String {
+    let (writes, owns) = match &l.store {
+        LedgerStore::Postgres(p) => (
+            format!(
+                "a row (run id, sequence number) every {every} into table {} of {}",
+                p.table,
+                crate::redact::url(&p.url)
+            ),
+            if l.keep {
+                "the table is created if missing; its rows of this run are kept".to_string()
+            } else {
+                "the table is created if missing; at the end this run's rows are deleted, and the table dropped if this run created it and it is empty; no other row is touched".to_string()
+            },
+        ),
+        LedgerStore::Redis(r) => (
+            format!(
+                "an entry every {every} onto list {}:<run id> of {}",
+                r.key,
+                crate::redact::url(&r.url)
+            ),
+            if l.keep {
+                "the list is kept".to_string()
+            } else {
+                "the list is deleted at the end; no other key is touched".to_string()
+            },
+        ),
+        LedgerStore::Http(h) => (
+            format!(
+                "record {{{{id}}}} every {every}: {} {}, read back with {} {} (present on {})",
+                h.write.method,
+                crate::redact::url(&h.write.url),
+                h.read.method,
+                crate::redact::url(&h.read.url),
+                h.read.expect_status
+            ),
+            "the records stay in the service (it has no delete the ledger knows)".to_string(),
+        ),
+    };
+    format!(
+        "ledger: writes {writes}, acknowledged or not; reads every write back after each scenario's cooldown (lost, duplicated, RPO); {owns}"
+    )
 }
 
 fn http_probe_text(h: &HttpProbe) -> String {

@@ -6,10 +6,11 @@
 //! its own task. HTTP, TCP and container probes live here; commands
 //! ([`command`]), logs ([`logs`]) and Prometheus/Alertmanager ([`metrics`])
 //! in their own files, the version an http answer carries in [`version`],
-//! and the load generator in [`load`], whose samples are per-interval
-//! aggregates.
+//! the load generator in [`load`], whose samples are per-interval
+//! aggregates, and the [`ledger`] of acknowledged writes.
 
 mod command;
+pub(crate) mod ledger;
 pub(crate) mod load;
 mod logs;
 mod metrics;
@@ -168,6 +169,9 @@ pub(crate) struct ProbeRunner {
     pub cuts: Arc<load::WindowCuts>,
     /// load probes: a rate the run sets for a while.
     pub dials: Arc<load::RateDials>,
+    /// ledger probes: the book of writes, shared with the dispatcher,
+    /// which has it read back after each scenario.
+    pub ledger: Option<Arc<ledger::Ledger>>,
 }
 
 impl ProbeRunner {
@@ -195,6 +199,7 @@ impl ProbeRunner {
             exec_gate: Arc::default(),
             cuts: Arc::default(),
             dials: Arc::default(),
+            ledger: None,
         }
     }
 }
@@ -326,8 +331,12 @@ async fn follow_stats(
 impl ProbeRunner {
     /// One run, bounded by the probe's timeout.
     pub(crate) async fn run_once(&self, clock: Clock) -> ProbeSample {
-        let started = Instant::now();
         let timeout = self.probe.timeout.as_std();
+        if let Some(ledger) = &self.ledger {
+            // A write's outcome goes in the book even when it times out.
+            return ledger.write(self.index, clock, timeout, &self.http).await;
+        }
+        let started = Instant::now();
         let outcome = tokio::time::timeout(timeout, self.execute()).await;
         let latency = started.elapsed();
         let mut sample = ProbeSample {
@@ -429,6 +438,8 @@ impl ProbeRunner {
             ProbeKind::Alert(spec) => metrics::alert_once(&self.http, spec).await,
             // Its own schedule: `spawn` runs its generator instead.
             ProbeKind::Load(_) => ProbeOutcome::failed("a load probe runs as a generator".into()),
+            // `run_once` hands its runs to its book.
+            ProbeKind::Ledger(_) => ProbeOutcome::failed("a ledger writes through its book".into()),
         }
     }
 }

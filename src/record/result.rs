@@ -245,6 +245,10 @@ pub struct ScenarioResult {
     /// they found together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trials: Option<super::trials::TrialsResult>,
+    /// What each ledger probe found when it read its writes back after
+    /// the cooldown (one per trial of a scenario run as trials).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ledgers: Vec<super::ledger::LedgerAudit>,
 }
 
 /// One probe across one scenario's windows (baseline, fault, after).
@@ -581,6 +585,7 @@ mod checklist_tests {
 
     fn scenario(name: &str, verdict: ScenarioVerdict, items: &[&str]) -> ScenarioResult {
         ScenarioResult {
+            ledgers: Vec::new(),
             name: name.into(),
             description: None,
             expected: None,

@@ -201,7 +201,13 @@ impl Series {
             Some(ProbeType::Prometheus | ProbeType::Logs | ProbeType::Alert) => {
                 chart::Measure::Value
             }
-            Some(ProbeType::Http | ProbeType::Tcp | ProbeType::Exec | ProbeType::Command)
+            Some(
+                ProbeType::Http
+                | ProbeType::Tcp
+                | ProbeType::Exec
+                | ProbeType::Command
+                | ProbeType::Ledger,
+            )
             | None => chart::Measure::Latency,
         };
         Series::Latency(chart::LatencySeries::new(measure, range))

@@ -88,6 +88,8 @@ pub(super) struct Dispatcher {
     pub(super) window_cuts: std::sync::Arc<crate::probe::load::WindowCuts>,
     /// The rates a capacity search sets its load probe to, per trial.
     pub(super) rate_dials: std::sync::Arc<crate::probe::load::RateDials>,
+    /// The ledger probes' books: read back after each scenario.
+    pub(super) ledgers: crate::probe::ledger::Ledgers,
     /// The trial under way of a scenario run as trials (1-based).
     pub(super) trial: Option<usize>,
     /// A search trial's `until` probe samples, held until it is judged.
@@ -182,6 +184,7 @@ impl Dispatcher {
             exec_gate,
             window_cuts: std::sync::Arc::default(),
             rate_dials: std::sync::Arc::default(),
+            ledgers: Default::default(),
             trial: None,
             held: None,
             window: None,

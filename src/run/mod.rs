@@ -30,6 +30,7 @@ mod scenario;
 pub(crate) mod trial_results;
 pub(crate) mod trials;
 pub(crate) mod view;
+mod walked;
 
 use std::path::PathBuf;
 
@@ -238,12 +239,13 @@ pub(crate) async fn run(
     let exec_gate = std::sync::Arc::new(probe::ExecGate::default());
     let window_cuts = std::sync::Arc::new(probe::load::WindowCuts::default());
     let rate_dials = std::sync::Arc::new(probe::load::RateDials::default());
+    let ledgers = ledgers_of(&plan, &run_id);
     let probe_tasks = spawn_probes(
         &plan,
         &engines,
         clock,
         &exec_gate,
-        (&window_cuts, &rate_dials),
+        (&window_cuts, &rate_dials, &ledgers),
         samples_tx,
         cancel_rx,
     );
@@ -265,6 +267,7 @@ pub(crate) async fn run(
     );
     d.window_cuts = window_cuts;
     d.rate_dials = rate_dials;
+    d.ledgers = ledgers;
     let (steady, scenarios, aborted_reason) = d.execute().await;
 
     // Stop the probes, wait for runs in flight, take their samples.
@@ -273,6 +276,10 @@ pub(crate) async fn run(
         let _ = task.await;
     }
     d.drain_all().await;
+    // The ledgers' records go (unless kept), once no write is in flight.
+    for line in d.ledgers.finish().await {
+        d.note(line);
+    }
     let _ = halt_watch.await;
     let (plan, mut journal, watchdogs, happened) = d.finish(
         run_id.clone(),
@@ -368,6 +375,29 @@ async fn start_watchdogs(
     Ok(watchdogs)
 }
 
+/// A book for each ledger probe, in probe order, shared by its task and
+/// the dispatcher.
+fn ledgers_of(plan: &Plan, run_id: &str) -> probe::ledger::Ledgers {
+    probe::ledger::Ledgers {
+        list: plan
+            .probes
+            .iter()
+            .filter_map(|p| match &p.probe.kind {
+                crate::gameday::model::ProbeKind::Ledger(spec) => {
+                    Some(std::sync::Arc::new(probe::ledger::Ledger::new(
+                        &p.probe.name,
+                        spec,
+                        run_id,
+                        p.probe.timeout.as_std(),
+                    )))
+                }
+                _ => None,
+            })
+            .collect(),
+        http: probe::http_client(),
+    }
+}
+
 /// One task per probe, each asking the engine its container lives on,
 /// sending its samples until `cancel`.
 fn spawn_probes(
@@ -375,9 +405,10 @@ fn spawn_probes(
     engines: &Engines,
     clock: Clock,
     exec_gate: &std::sync::Arc<probe::ExecGate>,
-    (window_cuts, rate_dials): (
+    (window_cuts, rate_dials, ledgers): (
         &std::sync::Arc<probe::load::WindowCuts>,
         &std::sync::Arc<probe::load::RateDials>,
+        &probe::ledger::Ledgers,
     ),
     samples: mpsc::UnboundedSender<probe::ProbeSample>,
     cancel: watch::Receiver<bool>,
@@ -399,6 +430,11 @@ fn spawn_probes(
             runner.exec_gate = exec_gate.clone();
             runner.cuts = window_cuts.clone();
             runner.dials = rate_dials.clone();
+            runner.ledger = ledgers
+                .list
+                .iter()
+                .find(|l| l.name() == p.probe.name)
+                .cloned();
             probe::spawn(runner, clock, samples.clone(), cancel.clone())
         })
         .collect()

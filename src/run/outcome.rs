@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::expect::{self, Windows};
+use crate::expect;
 use crate::gameday::model::{ProbeKind, Window};
 use crate::plan::Plan;
 use crate::probe::ProbeSample;
@@ -19,51 +19,7 @@ use crate::record::result::*;
 use crate::record::samples::StartOrder;
 use crate::record::versions::{VersionTrack, VersionsServed};
 
-/// How a scenario's walk ended, before its expectations are evaluated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ScenarioStatus {
-    /// It ran to the end: its expectations decide.
-    Ran,
-    /// A halt condition or a signal stopped it; faults reverted.
-    Aborted,
-    /// A fault could not be applied.
-    Error,
-    /// It never started.
-    Skipped,
-}
-
-/// A scenario as it ran.
-#[derive(Debug, Clone)]
-pub(crate) struct ScenarioRun {
-    /// Its place in the gameday.
-    pub index: usize,
-    pub status: ScenarioStatus,
-    pub error: Option<String>,
-    pub faults: Vec<FaultResult>,
-    pub windows: Option<Windows>,
-    pub started_ms: f64,
-    pub ended_ms: f64,
-    /// Which trial this is, for a scenario run as trials.
-    pub trial: Option<super::trials::Trial>,
-}
-
-impl ScenarioRun {
-    /// Scenarios `range` of the gameday, never started.
-    pub(crate) fn skipped(range: std::ops::Range<usize>) -> Vec<ScenarioRun> {
-        range
-            .map(|index| ScenarioRun {
-                index,
-                status: ScenarioStatus::Skipped,
-                error: None,
-                faults: Vec::new(),
-                windows: None,
-                started_ms: 0.0,
-                ended_ms: 0.0,
-                trial: None,
-            })
-            .collect()
-    }
-}
+pub(crate) use super::walked::{ScenarioRun, ScenarioStatus};
 
 /// Everything the dispatcher hands over at the end of a run.
 #[derive(Debug, Clone)]
@@ -184,10 +140,13 @@ impl Folds {
             .filter(|(_, run)| evaluated(run))
             .filter_map(|(k, run)| Some((k, run.windows.as_ref()?, run)))
             .flat_map(|(k, w, run)| {
-                g.scenarios[run.index]
-                    .expect
-                    .iter()
-                    .map(move |e| (k, e.probe.id.0, expect::Accumulator::new(e, w)))
+                g.scenarios[run.index].expect.iter().map(move |e| {
+                    let mut acc = expect::Accumulator::new(e, w);
+                    // A ledger's checks judge what it read back.
+                    let audit = run.audits.iter().find(|a| a.probe == e.probe.name);
+                    audit.inspect(|a| acc.read_back(a));
+                    (k, e.probe.id.0, acc)
+                })
             })
             .collect();
         let effects = runs
@@ -527,6 +486,7 @@ fn scenario_result(
         probe_effects,
         checklist: s.checklist.clone(),
         trials: None,
+        ledgers: run.audits,
     }
 }
 
@@ -536,6 +496,7 @@ mod tests {
 
     use super::*;
     use crate::expect::CheckVerdict;
+    use crate::expect::Windows;
     use crate::gameday::load_bytes;
     use crate::gameday::model::{Check, Expectation, Unit};
 
@@ -592,6 +553,7 @@ scenarios:
             started_ms: w.apply_start,
             ended_ms: w.end,
             trial: None,
+            audits: Vec::new(),
         }
     }
 

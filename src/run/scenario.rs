@@ -36,6 +36,8 @@ struct Walk {
     /// A scenario without faults (a capacity search's: the load it sets
     /// is what it does): its hold is the fault window.
     faultless: bool,
+    /// What the ledgers read back after the cooldown.
+    audits: Vec<crate::record::ledger::LedgerAudit>,
 }
 
 impl Walk {
@@ -51,6 +53,7 @@ impl Walk {
             fault_start: None,
             revert_start: None,
             self_healing: false,
+            audits: Vec::new(),
         }
     }
 
@@ -124,6 +127,7 @@ impl Walk {
                 started_ms: self.started_ms,
                 ended_ms,
                 trial: None,
+                audits: self.audits,
             },
             stop,
         )
@@ -304,6 +308,26 @@ impl Dispatcher {
         if walk.interrupt.is_none() {
             walk.interrupt = cooldown;
         }
+        walk.audits = self.read_ledgers_back().await;
+    }
+
+    /// After the cooldown, every ledger reads its writes back (unless a
+    /// second signal asked to hurry); each says what it found.
+    async fn read_ledgers_back(&mut self) -> Vec<crate::record::ledger::LedgerAudit> {
+        if self.ledgers.is_empty() || self.signal_count >= 2 {
+            return Vec::new();
+        }
+        let name = self.current_scenario.clone();
+        self.phase(
+            name.as_deref(),
+            "ledgers: reading every write back".to_string(),
+            None,
+        );
+        let audits = self.ledgers.audit(self.clock).await;
+        for audit in &audits {
+            self.note(format!("ledger {}: {}", audit.probe, audit.summary()));
+        }
+        audits
     }
 
     /// Apply fault `f` of the scenario to each container it picks: all

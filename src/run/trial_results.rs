@@ -73,9 +73,11 @@ fn one(
         .map(|(r, _)| r.probe_effects.clone())
         .unwrap_or_default();
     let mut faults = Vec::new();
+    let mut ledgers = Vec::new();
     let mut records = Vec::new();
     for (result, trial) in trials {
         faults.extend(result.faults.iter().cloned());
+        ledgers.extend(result.ledgers.iter().cloned());
         records.push(trial_record(scenario, result, trial));
     }
     let aborted = records
@@ -127,6 +129,7 @@ fn one(
         duration_ms: end - since,
         expectations,
         faults,
+        ledgers,
         windows,
         timeline: timeline
             .iter()

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::gameday::units::{
-    ByteSize, ContainerState, CpuPercent, HealthState, Number, RequestRate, StatusSpec,
+    ByteSize, CmpOp, Comparison, ContainerState, CpuPercent, HealthState, Number, RequestRate,
+    StatusSpec,
 };
 
 pub(crate) const EXPECT_COMMON_KEYS: &[&str] = &["probe", "during"];
@@ -40,7 +41,7 @@ impl Decoder<'_> {
         let check = self.check(kind, value)?;
         let (probe_ref, probe) = probe?;
         let during = self.window_of(&obj, key, kind, during)?;
-        if !self.check_fits(key, kind, probe) {
+        if !self.check_fits(key, kind, probe) || !self.store_tells(key, kind, probe) {
             return None;
         }
         if check.is_relative() && !self.relative_has_before(key, value, during, probe, baseline) {
@@ -171,6 +172,9 @@ impl Decoder<'_> {
                 Check::Restarts(self.comparison::<Number>(value, "`restarts`", "<= 1")?)
             }
             CheckKind::OomKilled => Check::OomKilled(self.boolean(value, "`oom_killed`")?),
+            CheckKind::Lost => Check::Lost(self.at_most(value, "`lost`")?),
+            CheckKind::Duplicated => Check::Duplicated(self.at_most(value, "`duplicated`")?),
+            CheckKind::Rpo => Check::Rpo(self.comparison::<HumanDuration>(value, "`rpo`", "< 1s")?),
             CheckKind::Cpu => Check::Cpu(self.threshold::<CpuPercent>(
                 value,
                 "`cpu`",
@@ -255,6 +259,47 @@ impl Decoder<'_> {
             return false;
         }
         true
+    }
+
+    /// `duplicated` needs a store that tells a record written twice from
+    /// once (an HTTP API's read says only present or absent).
+    fn store_tells(&mut self, key: &Key, kind: CheckKind, probe: &Probe) -> bool {
+        match (&probe.kind, kind) {
+            (ProbeKind::Ledger(l), CheckKind::Duplicated) if !l.store.tells_duplicates() => {
+                self.error_hint(
+                    key.pos,
+                    format!(
+                        "`duplicated` cannot be judged on probe `{}`: its {} ledger reads a record as present or absent, never twice",
+                        probe.name,
+                        l.store.kind()
+                    ),
+                    "check `lost` here; count duplicates with a postgres or redis ledger on the store behind the API",
+                );
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// A count at most: `0` (at most none), or a comparison `"<= 3"`.
+    fn at_most(&mut self, node: &Node, what: &str) -> Option<Comparison<Number>> {
+        match &node.value {
+            Value::Int(n) if *n >= 0 => Some(Comparison {
+                op: CmpOp::Le,
+                value: Number(*n as f64),
+            }),
+            Value::Int(_) | Value::Float(_) => {
+                self.error_hint(
+                    node.pos,
+                    format!(
+                        "{what} is a count of writes, at most this many: a whole number from 0"
+                    ),
+                    format!("write {what}: 0 (none), or a comparison such as `\"<= 3\"`"),
+                );
+                None
+            }
+            _ => self.comparison::<Number>(node, what, "<= 3"),
+        }
     }
 
     pub(super) fn halt_condition(

@@ -7,7 +7,7 @@
 //! Split by section as the file is: [`file`] (the top level, engines,
 //! scope, defaults, the seed), [`probes`], [`targets`] (what faults and probes
 //! act on: selector, pick, seed), [`scenarios`] (and
-//! steps), [`load`] (the load probe), [`faults`] (with [`net_faults`] and
+//! steps), [`load`] (the load probe), [`ledger`] (the ledger probe), [`faults`] (with [`net_faults`] and
 //! [`app_faults`]), [`expect`] (expectations and halt conditions, with
 //! [`relative`] for thresholds relative to the before window), [`control`] (the lease, `stop_if`,
 //! `notify`, `grafana`). This
@@ -21,6 +21,7 @@ mod deploy;
 mod expect;
 mod faults;
 mod file;
+mod ledger;
 mod load;
 mod net_faults;
 mod probes;
@@ -30,6 +31,7 @@ mod targets;
 mod trials;
 
 pub(crate) use file::DEFAULT_HOST;
+pub(crate) use ledger::ID_PLACEHOLDER;
 pub(crate) use trials::say;
 // The key lists, for the schema/decoder parity test in `model`.
 #[cfg(test)]

@@ -41,6 +41,7 @@ pub(crate) fn probe_keys(kind: ProbeType) -> (bool, &'static [&'static str]) {
         ProbeType::Prometheus => (false, PROMETHEUS_KEYS),
         ProbeType::Alert => (false, ALERT_KEYS),
         ProbeType::Load => (false, super::load::LOAD_KEYS),
+        ProbeType::Ledger => (false, super::ledger::LEDGER_KEYS),
     }
 }
 
@@ -129,6 +130,7 @@ impl Decoder<'_> {
                         .prometheus_probe(body, &what)
                         .map(ProbeKind::Prometheus),
                     ProbeType::Alert => self.alert_probe(body, &what).map(ProbeKind::Alert),
+                    ProbeType::Ledger => self.ledger_probe(body, &what).map(ProbeKind::Ledger),
                     ProbeType::Container => self
                         .target(body, &format!("the container check of {what}"), keys)
                         .map(|(target, _)| ProbeKind::Container(ContainerProbe { target })),
@@ -169,7 +171,8 @@ impl Decoder<'_> {
             | ProbeKind::Command(_)
             | ProbeKind::Logs(_)
             | ProbeKind::Prometheus(_)
-            | ProbeKind::Alert(_) => (every?, timeout?),
+            | ProbeKind::Alert(_)
+            | ProbeKind::Ledger(_) => (every?, timeout?),
         };
         Some(Probe {
             name: key.name.clone(),

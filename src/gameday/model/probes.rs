@@ -82,6 +82,10 @@ pub enum ProbeKind {
     /// latency measured from when each request was due; its samples are
     /// per-interval aggregates (`every`, default 1s).
     Load(LoadProbe),
+    /// Acknowledged writes: a unique, sequenced record written at each run
+    /// through the store's own protocol (ok when acknowledged), every one
+    /// read back after each scenario's cooldown: lost, duplicated, RPO.
+    Ledger(LedgerProbe),
 }
 
 keyed_kinds! {
@@ -96,6 +100,7 @@ keyed_kinds! {
         Prometheus = "prometheus",
         Alert = "alert",
         Load = "load",
+        Ledger = "ledger",
     }
 }
 
@@ -111,6 +116,7 @@ impl ProbeKind {
             ProbeKind::Prometheus(_) => ProbeType::Prometheus,
             ProbeKind::Alert(_) => ProbeType::Alert,
             ProbeKind::Load(_) => ProbeType::Load,
+            ProbeKind::Ledger(_) => ProbeType::Ledger,
         }
     }
 
@@ -129,7 +135,8 @@ impl ProbeKind {
             | ProbeKind::Command(_)
             | ProbeKind::Prometheus(_)
             | ProbeKind::Alert(_)
-            | ProbeKind::Load(_) => None,
+            | ProbeKind::Load(_)
+            | ProbeKind::Ledger(_) => None,
         }
     }
 
@@ -147,7 +154,8 @@ impl ProbeType {
             | ProbeType::Tcp
             | ProbeType::Exec
             | ProbeType::Command
-            | ProbeType::Load => true,
+            | ProbeType::Load
+            | ProbeType::Ledger => true,
             ProbeType::Container | ProbeType::Logs | ProbeType::Prometheus | ProbeType::Alert => {
                 false
             }
@@ -163,7 +171,8 @@ impl ProbeType {
             | ProbeType::Command
             | ProbeType::Logs
             | ProbeType::Prometheus
-            | ProbeType::Load => format!("a {self}"),
+            | ProbeType::Load
+            | ProbeType::Ledger => format!("a {self}"),
         }
     }
 }
@@ -350,6 +359,92 @@ pub struct LoadRequest {
     /// Statuses that count as success (default `2xx`).
     #[serde(default)]
     pub expect_status: StatusSpec,
+}
+
+/// A ledger probe: where its records go, and whether they stay.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerProbe {
+    #[serde(flatten)]
+    pub store: LedgerStore,
+    /// Leave the ledger's records (its rows, its key) in the store after
+    /// the run (default: removed).
+    #[serde(default)]
+    pub keep: bool,
+}
+
+/// The store a ledger writes to, through its own protocol.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerStore {
+    /// PostgreSQL (or a pooler speaking its protocol): one row per write
+    /// in `table` (created if missing), this run's rows told apart by the
+    /// run's id.
+    Postgres(PostgresLedger),
+    /// Redis: one list, `<key>:<run id>`, one entry per write.
+    Redis(RedisLedger),
+    /// A service's own API: `write` creates the record `{{id}}`, `read`
+    /// finds it (its status says present, 404 absent).
+    Http(HttpLedger),
+}
+
+keyed_kinds! {
+    /// The stores a ledger writes to, by their key in the file.
+    pub enum LedgerStoreKind {
+        Postgres = "postgres",
+        Redis = "redis",
+        Http = "http",
+    }
+}
+
+impl LedgerStore {
+    pub fn kind(&self) -> LedgerStoreKind {
+        match self {
+            LedgerStore::Postgres(_) => LedgerStoreKind::Postgres,
+            LedgerStore::Redis(_) => LedgerStoreKind::Redis,
+            LedgerStore::Http(_) => LedgerStoreKind::Http,
+        }
+    }
+
+    /// Whether reading back tells a record written twice from once.
+    pub fn tells_duplicates(&self) -> bool {
+        match self {
+            LedgerStore::Postgres(_) | LedgerStore::Redis(_) => true,
+            LedgerStore::Http(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresLedger {
+    /// `postgres://user:${PGPASSWORD}@127.0.0.1:5432/db` (the password
+    /// from the environment; never printed or kept).
+    pub url: String,
+    /// The ledger's own table, `name` or `schema.name`: created if
+    /// missing (and then dropped at the end if empty), never another's rows
+    /// touched.
+    pub table: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedisLedger {
+    /// `redis://127.0.0.1:6379` (`redis://:${REDIS_PASSWORD}@host:port/db`).
+    pub url: String,
+    /// The prefix of the ledger's own key: `<key>:<run id>`.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpLedger {
+    /// The request that writes record `{{id}}` (in its URL or body);
+    /// method POST unless said, ok on `expect_status` (default 2xx).
+    pub write: LoadRequest,
+    /// The request that reads record `{{id}}` back (GET); present on
+    /// `expect_status` (default 200), absent on 404.
+    pub read: LoadRequest,
 }
 
 /// Which container(s) a fault or probe acts on. Always inside `scope`.

@@ -258,6 +258,14 @@ pub enum Check {
     Cpu(Threshold<CpuPercent>),
     /// The window's peak memory use, e.g. `"< 256MiB"` or `"<= before + 64MiB"`.
     Memory(Threshold<ByteSize>),
+    /// A ledger's acknowledged writes missing when it read them back after
+    /// the cooldown (a count, at most: `0`, or a comparison `"<= 3"`).
+    Lost(Comparison<Number>),
+    /// A ledger's writes read back more than once (a count, at most).
+    Duplicated(Comparison<Number>),
+    /// The span of a ledger's lost acknowledged writes, from the first one
+    /// sent to the last one acknowledged, e.g. `"< 1s"`; 0 with none lost.
+    Rpo(Comparison<HumanDuration>),
 }
 
 /// One exit code or a list of them.
@@ -306,6 +314,9 @@ keyed_kinds! {
         OomKilled = "oom_killed",
         Cpu = "cpu",
         Memory = "memory",
+        Lost = "lost",
+        Duplicated = "duplicated",
+        Rpo = "rpo",
     }
 }
 
@@ -345,6 +356,7 @@ impl CheckKind {
             CheckKind::Value => matches!(probe, ProbeType::Prometheus | ProbeType::Alert),
             CheckKind::FiresWithin => probe == ProbeType::Alert,
             CheckKind::Throughput => probe == ProbeType::Load,
+            CheckKind::Lost | CheckKind::Duplicated | CheckKind::Rpo => probe == ProbeType::Ledger,
             CheckKind::LatencyP50
             | CheckKind::LatencyP95
             | CheckKind::LatencyP99
@@ -355,10 +367,14 @@ impl CheckKind {
 
     /// The window a check is always measured over, if it is fixed:
     /// `recovers_within` from the revert, `fails_within` and
-    /// `fires_within` from the apply.
+    /// `fires_within` from the apply, a ledger's read back after the
+    /// cooldown.
     pub fn implied_window(self) -> Option<Window> {
         match self {
-            CheckKind::RecoversWithin => Some(Window::After),
+            CheckKind::RecoversWithin
+            | CheckKind::Lost
+            | CheckKind::Duplicated
+            | CheckKind::Rpo => Some(Window::After),
             CheckKind::FailsWithin | CheckKind::FiresWithin => Some(Window::Fault),
             CheckKind::SuccessRate
             | CheckKind::Status
@@ -403,7 +419,10 @@ impl CheckKind {
             | CheckKind::FiresWithin
             | CheckKind::Health
             | CheckKind::Restarts
-            | CheckKind::OomKilled => false,
+            | CheckKind::OomKilled
+            | CheckKind::Lost
+            | CheckKind::Duplicated
+            | CheckKind::Rpo => false,
         }
     }
 
@@ -423,9 +442,14 @@ impl CheckKind {
             | CheckKind::LatencyP999
             | CheckKind::RecoversWithin
             | CheckKind::FailsWithin
-            | CheckKind::FiresWithin => Unit::Ms,
+            | CheckKind::FiresWithin
+            | CheckKind::Rpo => Unit::Ms,
             CheckKind::Throughput => Unit::PerSecond,
-            CheckKind::Matches | CheckKind::Restarts | CheckKind::OomKilled => Unit::Count,
+            CheckKind::Matches
+            | CheckKind::Restarts
+            | CheckKind::OomKilled
+            | CheckKind::Lost
+            | CheckKind::Duplicated => Unit::Count,
             CheckKind::Memory => Unit::Bytes,
             CheckKind::Value => Unit::Number,
         }
@@ -455,6 +479,9 @@ impl Check {
             Check::OomKilled(_) => CheckKind::OomKilled,
             Check::Cpu(_) => CheckKind::Cpu,
             Check::Memory(_) => CheckKind::Memory,
+            Check::Lost(_) => CheckKind::Lost,
+            Check::Duplicated(_) => CheckKind::Duplicated,
+            Check::Rpo(_) => CheckKind::Rpo,
         }
     }
 
@@ -484,7 +511,10 @@ impl Check {
             | Check::FiresWithin(_)
             | Check::Health(_)
             | Check::Restarts(_)
-            | Check::OomKilled(_) => false,
+            | Check::OomKilled(_)
+            | Check::Lost(_)
+            | Check::Duplicated(_)
+            | Check::Rpo(_) => false,
         }
     }
 }
@@ -512,6 +542,9 @@ impl std::fmt::Display for Check {
             Check::OomKilled(b) => write!(f, "oom_killed {b}"),
             Check::Cpu(c) => write!(f, "cpu {c}"),
             Check::Memory(c) => write!(f, "memory {c}"),
+            Check::Lost(c) => write!(f, "lost writes {c}"),
+            Check::Duplicated(c) => write!(f, "duplicated writes {c}"),
+            Check::Rpo(c) => write!(f, "rpo {c}"),
         }
     }
 }

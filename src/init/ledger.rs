@@ -19,6 +19,13 @@ use super::{Datastore, Service, Stack, StoreKind};
 /// the file is read, never written in it.
 pub(crate) const PASSWORD_VARIABLES: &[&str] = &["PGPASSWORD", "REDIS_PASSWORD"];
 
+/// The environment a written file is checked in before it is handed out:
+/// the password variables set (empty), nothing else. They are the
+/// runner's to set; what the check is after is everything else.
+pub(crate) fn checking_env(name: &str) -> Option<String> {
+    PASSWORD_VARIABLES.contains(&name).then(String::new)
+}
+
 /// How often a ledger writes, and how long one write may take.
 const EVERY: &str = "100ms";
 const TIMEOUT: &str = "1s";
@@ -168,7 +175,7 @@ pub(super) fn probe_lines(out: &mut String, stack: &Stack, service: &Service) {
     let _ = writeln!(out, "    ledger:");
     let address = store.address.as_deref().unwrap_or_default();
     match store.kind {
-        StoreKind::Postgres => postgres(out, stack, service, store, address),
+        StoreKind::Postgres => postgres(out, stack, service, store),
         StoreKind::Redis => redis(out, name, store, address),
         StoreKind::Mysql => {}
     }
@@ -191,33 +198,42 @@ fn own(service: &str, separator: char) -> String {
     format!("gameday{separator}ledger{separator}{tail}")
 }
 
-fn postgres(out: &mut String, stack: &Stack, service: &Service, store: &Datastore, address: &str) {
-    // A pooler without names of its own passes its database's on.
-    let behind = fronted(stack, service).and_then(|s| s.datastore.as_ref());
-    let (names, from) = match (store.user.is_some() || store.database.is_some(), behind) {
-        (true, _) => (store, "its environment".to_string()),
-        (false, Some(b)) if b.user.is_some() || b.database.is_some() => (
-            b,
-            format!(
-                "{}'s environment",
-                fronted(stack, service).map_or("", |s| &s.name)
-            ),
-        ),
-        (false, Some(_) | None) => (store, String::new()),
+/// The URL a PostgreSQL ledger writes to `service` through, and where its
+/// user and database names come from (empty: PostgreSQL's defaults, a
+/// guess). A pooler without names of its own passes its database's on.
+pub(super) fn postgres_url(stack: &Stack, service: &Service) -> Option<(String, String)> {
+    let store = service.datastore.as_ref()?;
+    let address = store.address.as_deref()?;
+    let has_names = |d: &Datastore| d.user.is_some() || d.database.is_some();
+    let behind = fronted(stack, service);
+    let (names, from) = match behind.and_then(|b| Some((&b.name, b.datastore.as_ref()?))) {
+        _ if has_names(store) => (store, "its environment".to_string()),
+        Some((name, b)) if has_names(b) => (b, format!("{name}'s environment")),
+        Some(_) | None => (store, String::new()),
     };
     let user = names.user.as_deref().unwrap_or("postgres");
     let database = names.database.as_deref().unwrap_or(user);
-    let trusted = store.password == Some(false);
-    let credentials = if trusted {
+    let password = if store.password == Some(false) {
+        ""
+    } else {
+        ":${PGPASSWORD}"
+    };
+    Some((
+        format!("postgres://{user}{password}@{address}/{database}"),
+        from,
+    ))
+}
+
+fn postgres(out: &mut String, stack: &Stack, service: &Service, store: &Datastore) {
+    let credentials = if store.password == Some(false) {
         "# credentials: a role that may create a table (its image trusts every client: no password)"
     } else {
         "# credentials: a role that may create a table; keep the password out of the file (export PGPASSWORD)"
     };
     let _ = writeln!(out, "      {credentials}");
-    let url = format!(
-        "postgres://{user}{}@{address}/{database}",
-        if trusted { "" } else { ":${PGPASSWORD}" }
-    );
+    let Some((url, from)) = postgres_url(stack, service) else {
+        return;
+    };
     let names_note = if from.is_empty() {
         "   # adjust: user and database".to_string()
     } else {
@@ -321,7 +337,7 @@ fn words(items: &[&str]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::gameday::units::HumanDuration;
     use crate::init::protocols::Heard;
@@ -377,7 +393,7 @@ mod tests {
     /// (its user and database named in its environment), a pooler of a
     /// locally built image known by its answer, a Redis that asked for a
     /// password, an HTTP service.
-    fn stack() -> Stack {
+    pub(crate) fn stack() -> Stack {
         let db = Datastore {
             product: Some("PostgreSQL"),
             user: Some("app".into()),
@@ -475,7 +491,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("Export PGPASSWORD and REDIS_PASSWORD first: no password is written here."),
+            text.contains(
+                "Export PGPASSWORD and REDIS_PASSWORD first: no password is written here."
+            ),
             "{text}"
         );
     }
@@ -562,8 +580,7 @@ mod tests {
     #[test]
     fn the_written_datastore_gameday_validates() {
         let text = written(&stack());
-        let env = |name: &str| PASSWORD_VARIABLES.contains(&name).then(|| "pw".to_string());
-        let g = crate::gameday::load_bytes("init.yaml", text.as_bytes(), &env)
+        let g = crate::gameday::load_bytes("init.yaml", text.as_bytes(), &checking_env)
             .unwrap_or_else(|e| panic!("{}\n{text}", e.render()));
         for ledger in ["pool-ledger", "db-ledger", "cache-ledger"] {
             assert!(g.probes.0.iter().any(|p| p.name == ledger), "{ledger}");

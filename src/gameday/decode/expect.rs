@@ -294,7 +294,10 @@ impl Decoder<'_> {
                     format!(
                         "{what} is a count of writes, at most this many: a whole number from 0"
                     ),
-                    format!("write {what}: 0 (none), or a comparison such as `\"<= 3\"`"),
+                    format!(
+                        "write `{}: 0` (none), or a comparison such as `\"<= 3\"`",
+                        what.trim_matches('`')
+                    ),
                 );
                 None
             }

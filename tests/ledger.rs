@@ -1,0 +1,208 @@
+//! The ledger probe against real servers (PostgreSQL behind PgBouncer,
+//! Redis with and without persistence, from the locally built datastores
+//! image): lost writes counted exactly where the truth is known, none
+//! where nothing was lost, every acknowledged write of a Redis without
+//! persistence lost on a restart, none with AOF, writes refused (not
+//! lost) while the store is down, writes in flight to a frozen database
+//! unknown (not lost), the ledger's own table and key gone at the end,
+//! and the password in the URL nowhere in what the run prints or keeps.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::datastores::{PASSWORD, ensure_datastore_image, start_pgbouncer, start_postgres, start_redis};
+use common::*;
+
+/// Every file the run left, as text.
+fn everything_kept(run: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(run).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    text
+}
+
+/// The first ledger audit of scenario `s` for probe `probe`.
+fn audit<'r>(result: &'r serde_json::Value, s: usize, probe: &str) -> &'r serde_json::Value {
+    result["scenarios"][s]["ledgers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ledgers in scenario {s}: {result:#}"))
+        .iter()
+        .find(|a| a["probe"] == probe)
+        .unwrap_or_else(|| panic!("no audit of {probe} in scenario {s}"))
+}
+
+fn count(audit: &serde_json::Value, field: &str) -> u64 {
+    audit[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {audit:#}"))
+}
+
+#[test]
+fn rows_deleted_behind_the_ledger_are_lost_and_a_frozen_database_loses_nothing() {
+    if !docker_available() {
+        return;
+    }
+    ensure_datastore_image();
+    let project = Project::new("ledger-pg");
+    let db = start_postgres(&project, "db", &[]);
+    let pool = start_pgbouncer(&project, "pool", "db");
+    let file = format!(
+        r#"gameday: ledger through a pool
+scope: {{ compose_project: {scope} }}
+defaults: {{ baseline: 4s, cooldown: 2s }}
+probes:
+  orders:
+    ledger:
+      postgres: {{ url: "postgres://app:{PASSWORD}@127.0.0.1:{port}/app", table: gameday_ledger }}
+    every: 50ms
+    timeout: 500ms
+scenarios:
+  - name: database frozen behind the pool
+    fault: {{ pause: {{ service: db }} }}
+    duration: 2s
+    expect:
+      - {{ probe: orders, lost: 0 }}
+      - {{ probe: orders, duplicated: 0 }}
+      - {{ probe: orders, rpo: "< 1s" }}
+      - {{ probe: orders, success_rate: "< 50%" }}
+"#,
+        scope = project.name,
+        port = pool.host_port,
+    );
+    let (_dir, path) = gameday_file(&file);
+    let out = tempfile::tempdir().unwrap();
+    let child = spawn_run(&path, out.path());
+    // In the baseline, with 30 writes in: three acknowledged rows deleted
+    // behind the ledger's back (the truth: exactly 3 lost).
+    wait_for("30 rows in the ledger's table", Duration::from_secs(20), || {
+        db.try_psql("SELECT count(*) FROM gameday_ledger")
+            .is_ok_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n >= 30))
+    });
+    let deleted = db.psql("DELETE FROM gameday_ledger WHERE seq IN (10, 11, 12)");
+    assert!(deleted.contains("DELETE 3"), "{deleted}");
+    let output = finish(child, Duration::from_secs(90));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = run_dir(out.path());
+    let result = result_json(&run);
+    let a = audit(&result, 0, "orders");
+    assert_eq!(count(a, "lost"), 3, "{a:#}\n{printed}");
+    assert_eq!(a["lost_seqs"], serde_json::json!([[10, 12]]), "{a:#}");
+    assert_eq!(count(a, "duplicated"), 0, "{a:#}");
+    // Frozen: writes time out (refused or unknown), none acknowledged lost
+    // but the three deleted; a write in flight may commit after the thaw.
+    assert!(
+        count(a, "failed") + count(a, "unknown") >= 2,
+        "the pause refused nothing: {a:#}"
+    );
+    assert!(count(a, "acknowledged") >= 60, "{a:#}");
+    let checks = expectations(&result);
+    let verdict = |text: &str| {
+        checks
+            .iter()
+            .find(|c| c.0.contains(text))
+            .unwrap_or_else(|| panic!("{text}: {checks:?}"))
+            .clone()
+    };
+    let lost = verdict("lost writes");
+    assert_eq!((lost.1.as_str(), lost.3), ("not_met", Some(3.0)), "{lost:?}");
+    assert_eq!(verdict("duplicated").1, "met");
+    assert_eq!(verdict("success_rate").1, "met", "{checks:?}");
+    // The table is gone (this run created it), and the password is in
+    // nothing printed or kept.
+    let table = db.psql("SELECT to_regclass('gameday_ledger') IS NULL");
+    assert_eq!(table.trim(), "t", "the ledger's table is still there");
+    assert!(!printed.contains(PASSWORD), "{printed}");
+    assert!(!everything_kept(&run).contains(PASSWORD));
+}
+
+#[test]
+fn redis_without_persistence_loses_every_acknowledged_write_on_a_restart_and_aof_none() {
+    if !docker_available() {
+        return;
+    }
+    ensure_datastore_image();
+    let project = Project::new("ledger-redis");
+    let cache = start_redis(&project, "cache", &["--save", "", "--appendonly", "no"]);
+    let aof = start_redis(
+        &project,
+        "cache-aof",
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    );
+    let file = format!(
+        r#"gameday: ledger in redis
+scope: {{ compose_project: {scope} }}
+defaults: {{ baseline: 2s, cooldown: 2s }}
+probes:
+  volatile:
+    ledger: {{ redis: {{ url: "redis://127.0.0.1:{volatile}", key: "gameday:ledger" }} }}
+    every: 50ms
+    timeout: 500ms
+  durable:
+    ledger: {{ redis: {{ url: "redis://127.0.0.1:{durable}", key: "gameday:ledger" }} }}
+    every: 50ms
+    timeout: 500ms
+scenarios:
+  - name: restart without persistence
+    fault: {{ restart: {{ service: cache }} }}
+    duration: 1s
+    expect:
+      - {{ probe: volatile, lost: 0 }}
+  - name: stopped with AOF
+    fault: {{ stop: {{ service: cache-aof }} }}
+    duration: 2s
+    expect:
+      - {{ probe: durable, lost: 0 }}
+      - {{ probe: durable, success_rate: "<= 10%" }}
+"#,
+        scope = project.name,
+        volatile = cache.host_port,
+        durable = aof.host_port,
+    );
+    let (_dir, path) = gameday_file(&file);
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &path, 120);
+    let run = run_dir(out.path());
+    let result = result_json(&run);
+    let printed = String::from_utf8_lossy(&output.stdout).to_string();
+    // Every write acknowledged before the restart is gone: the lost ones
+    // are one run from the very first write.
+    let volatile = audit(&result, 0, "volatile");
+    let lost = count(volatile, "lost");
+    assert!(lost >= 30, "{volatile:#}\n{printed}");
+    assert_eq!(volatile["lost_seqs"][0][0], 1, "{volatile:#}");
+    assert_eq!(volatile["lost_seqs"].as_array().unwrap().len(), 1, "{volatile:#}");
+    assert_eq!(count(volatile, "duplicated"), 0);
+    // With AOF every acknowledged write is there after the stop; the
+    // writes while it was down were refused, never counted as lost.
+    let durable = audit(&result, 1, "durable");
+    assert_eq!(count(durable, "lost"), 0, "{durable:#}\n{printed}");
+    assert!(count(durable, "failed") >= 10, "{durable:#}");
+    assert_eq!(count(durable, "failed_present"), 0, "{durable:#}");
+    let checks = expectations(&result);
+    let verdicts: Vec<(&str, &str)> = checks
+        .iter()
+        .map(|c| (c.0.as_str(), c.1.as_str()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("volatile: lost writes <= 0", "not_met"),
+            ("durable: lost writes <= 0", "met"),
+            ("durable: success_rate <= 10% during fault", "met"),
+        ],
+        "{checks:?}"
+    );
+    // Both lists were deleted at the end.
+    assert_eq!(cache.redis(&["KEYS", "gameday:*"]).trim(), "");
+    assert_eq!(aof.redis(&["KEYS", "gameday:*"]).trim(), "");
+}

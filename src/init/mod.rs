@@ -19,6 +19,7 @@
 //! the readiness-checklist items it proves ([`checklist`]), so the reports
 //! end with the checklist.
 
+pub(crate) mod dependency;
 pub(crate) mod discover;
 pub(crate) mod ledger;
 pub(crate) mod library;

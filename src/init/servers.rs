@@ -165,7 +165,7 @@ pub(crate) async fn recognize(
     let mut store = match (store, hint) {
         (Some(store), _) => store,
         // Known by its image alone: the port it would listen on, else its first.
-        (None, Some(kind)) => unanswered(kind, &ports),
+        (None, Some(kind)) => unanswered(kind, &ports, &detail.image),
         (None, None) => return None,
     };
     if let Some(says) = says {
@@ -223,10 +223,10 @@ fn answered(kind: StoreKind, heard: Heard, address: &str) -> Datastore {
     }
 }
 
-/// A datastore its image names whose ports did not answer its protocol:
-/// at the first port reached (written, not contacted, if it is beyond
+/// A datastore `image` names whose ports did not answer its protocol: at
+/// the first port reached (written, not contacted, if it is beyond
 /// loopback).
-fn unanswered(kind: StoreKind, ports: &[Reach]) -> Datastore {
+fn unanswered(kind: StoreKind, ports: &[Reach], image: &str) -> Datastore {
     let reached = ports.iter().find_map(|r| match r {
         Reach::Ask(address) => Some((address.clone(), true)),
         Reach::Written(address) => Some((address.clone(), false)),
@@ -236,8 +236,7 @@ fn unanswered(kind: StoreKind, ports: &[Reach]) -> Datastore {
         kind,
         product: None,
         pooler: false,
-        // Replaced by the image by the caller.
-        known_by: KnownBy::Image(String::new()),
+        known_by: KnownBy::Image(image.to_string()),
         contacted: reached.as_ref().is_some_and(|(_, asked)| *asked),
         address: reached.map(|(address, _)| address),
         password: None,

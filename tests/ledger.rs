@@ -12,7 +12,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::datastores::{PASSWORD, ensure_datastore_image, start_pgbouncer, start_postgres, start_redis};
+use common::datastores::{
+    PASSWORD, ensure_datastore_image, start_pgbouncer, start_postgres, start_redis_fixed,
+};
 use common::*;
 
 /// Every file the run left, as text.
@@ -80,12 +82,26 @@ scenarios:
     let child = spawn_run(&path, out.path());
     // In the baseline, with 30 writes in: three acknowledged rows deleted
     // behind the ledger's back (the truth: exactly 3 lost).
-    wait_for("30 rows in the ledger's table", Duration::from_secs(20), || {
+    let rows = || {
         db.try_psql("SELECT count(*) FROM gameday_ledger")
             .is_ok_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n >= 30))
-    });
-    let deleted = db.psql("DELETE FROM gameday_ledger WHERE seq IN (10, 11, 12)");
-    assert!(deleted.contains("DELETE 3"), "{deleted}");
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !rows() {
+        if std::time::Instant::now() > deadline {
+            let output = finish(child, Duration::from_secs(60));
+            panic!(
+                "no 30 rows in the ledger's table within 20s: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deleted = db.psql(
+        "WITH d AS (DELETE FROM gameday_ledger WHERE seq IN (10, 11, 12) RETURNING 1) SELECT count(*) FROM d",
+    );
+    assert_eq!(deleted.trim(), "3", "{deleted}");
     let output = finish(child, Duration::from_secs(90));
     let printed = format!(
         "{}{}",
@@ -114,7 +130,11 @@ scenarios:
             .clone()
     };
     let lost = verdict("lost writes");
-    assert_eq!((lost.1.as_str(), lost.3), ("not_met", Some(3.0)), "{lost:?}");
+    assert_eq!(
+        (lost.1.as_str(), lost.3),
+        ("not_met", Some(3.0)),
+        "{lost:?}"
+    );
     assert_eq!(verdict("duplicated").1, "met");
     assert_eq!(verdict("success_rate").1, "met", "{checks:?}");
     // The table is gone (this run created it), and the password is in
@@ -132,8 +152,9 @@ fn redis_without_persistence_loses_every_acknowledged_write_on_a_restart_and_aof
     }
     ensure_datastore_image();
     let project = Project::new("ledger-redis");
-    let cache = start_redis(&project, "cache", &["--save", "", "--appendonly", "no"]);
-    let aof = start_redis(
+    // Restarted by the gameday: published at ports a restart keeps.
+    let cache = start_redis_fixed(&project, "cache", &["--save", "", "--appendonly", "no"]);
+    let aof = start_redis_fixed(
         &project,
         "cache-aof",
         &["--appendonly", "yes", "--appendfsync", "always"],
@@ -180,7 +201,11 @@ scenarios:
     let lost = count(volatile, "lost");
     assert!(lost >= 30, "{volatile:#}\n{printed}");
     assert_eq!(volatile["lost_seqs"][0][0], 1, "{volatile:#}");
-    assert_eq!(volatile["lost_seqs"].as_array().unwrap().len(), 1, "{volatile:#}");
+    assert_eq!(
+        volatile["lost_seqs"].as_array().unwrap().len(),
+        1,
+        "{volatile:#}"
+    );
     assert_eq!(count(volatile, "duplicated"), 0);
     // With AOF every acknowledged write is there after the stop; the
     // writes while it was down were refused, never counted as lost.
@@ -205,4 +230,116 @@ scenarios:
     // Both lists were deleted at the end.
     assert_eq!(cache.redis(&["KEYS", "gameday:*"]).trim(), "");
     assert_eq!(aof.redis(&["KEYS", "gameday:*"]).trim(), "");
+}
+
+/// A service's own API on 127.0.0.1 for an http ledger: `POST /orders`
+/// with `{"id": "..."}` keeps the id and answers 201, except that it
+/// answers 201 for sequence numbers 5 to 7 without keeping them (the truth:
+/// 3 lost) and 503 for 60, after the baseline (refused, not lost); `GET /orders/<id>` answers
+/// 200 or 404. Ends with the test process.
+fn orders_api() -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                let mut length = 0;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let body = String::from_utf8_lossy(&body).to_string();
+                let seq = |id: &str| id.rsplit('-').next().and_then(|s| s.parse::<u64>().ok());
+                let status = match line.split_whitespace().collect::<Vec<_>>()[..] {
+                    ["POST", "/orders", ..] => {
+                        let id = body.split('"').nth(3).unwrap_or_default().to_string();
+                        match seq(&id) {
+                            Some(60) => 503,
+                            Some(5..=7) => 201,
+                            _ => {
+                                kept.lock().unwrap().insert(id);
+                                201
+                            }
+                        }
+                    }
+                    ["GET", path, ..] => match path.strip_prefix("/orders/") {
+                        Some(id) if kept.lock().unwrap().contains(id) => 200,
+                        _ => 404,
+                    },
+                    _ => 400,
+                };
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn an_api_that_acknowledges_and_forgets_loses_exactly_those_records() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("ledger-http");
+    project.service("store", &["store", "--listen", "0.0.0.0:7000"], None);
+    let port = orders_api();
+    let file = format!(
+        r#"gameday: ledger through an API
+scope: {{ compose_project: {scope} }}
+defaults: {{ baseline: 2s, cooldown: 1s }}
+probes:
+  orders:
+    ledger:
+      http:
+        write: {{ url: "http://127.0.0.1:{port}/orders", body: '{{"id": "{{{{id}}}}"}}' }}
+        read: {{ url: "http://127.0.0.1:{port}/orders/{{{{id}}}}" }}
+    every: 50ms
+    timeout: 500ms
+scenarios:
+  - name: store paused
+    fault: {{ pause: {{ service: store }} }}
+    duration: 1s
+    expect:
+      - {{ probe: orders, lost: 0 }}
+      - {{ probe: orders, rpo: "< 1s" }}
+"#,
+        scope = project.name,
+    );
+    let (_dir, path) = gameday_file(&file);
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &path, 60);
+    let result = result_json(&run_dir(out.path()));
+    let a = audit(&result, 0, "orders");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(count(a, "lost"), 3, "{a:#}\n{printed}");
+    assert_eq!(a["lost_seqs"], serde_json::json!([[5, 7]]), "{a:#}");
+    assert_eq!(count(a, "failed"), 1, "{a:#}");
+    assert_eq!(count(a, "failed_present"), 0, "{a:#}");
+    assert!(a["duplicated"].is_null(), "an API cannot tell: {a:#}");
+    // From seq 5 sent to seq 7 acknowledged: about two intervals.
+    let rpo = a["rpo_ms"].as_f64().unwrap();
+    assert!((90.0..400.0).contains(&rpo), "{rpo}: {a:#}");
+    let checks = expectations(&result);
+    assert_eq!(checks[0].1, "not_met", "{checks:?}");
+    assert_eq!(checks[0].3, Some(3.0), "{checks:?}");
+    assert_eq!(checks[1].1, "met", "{checks:?}");
 }

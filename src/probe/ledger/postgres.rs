@@ -4,9 +4,11 @@
 //! keeps no prepared statement), with nothing in the SQL but the table's
 //! checked name, the run id (hex) and numbers. A write the server answered
 //! with an error was not committed (refused); one whose connection was
-//! lost after it was sent may have been (unknown).
+//! lost after it was sent may have been (unknown). Each write has a
+//! connection of its own while it is in flight (an idle one again, or a new
+//! one), so a pooler's per-client query timeout sees each write, and a
+//! write given up on takes its connection with it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -19,13 +21,19 @@ pub(super) struct Pg {
     config: Option<tokio_postgres::Config>,
     table: String,
     run: String,
-    client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    /// Connections no write is using, at most [`IDLE`].
+    idle: std::sync::Mutex<Vec<Client>>,
+    /// Whether the table was made (once, by the first connection).
+    made: tokio::sync::Mutex<bool>,
     /// Whether this run created the table (then it drops it at the end,
     /// if no other run's rows are in it).
     created: AtomicBool,
     /// Whether the ledger ever reached the store (else nothing to remove).
     reached: AtomicBool,
 }
+
+/// Idle connections kept for the next writes.
+const IDLE: usize = 4;
 
 /// `'3f9c2a'`: a string literal (quotes doubled, though a run id has none).
 fn literal(text: &str) -> String {
@@ -54,28 +62,59 @@ impl Pg {
             config,
             table: spec.table.clone(),
             run: run.to_string(),
-            client: tokio::sync::Mutex::new(None),
+            idle: std::sync::Mutex::default(),
+            made: tokio::sync::Mutex::new(false),
             created: AtomicBool::new(false),
             reached: AtomicBool::new(false),
         }
     }
 
-    /// The connection, opened (and the table made) if there is none.
-    async fn client(&self) -> Result<Arc<Client>, String> {
-        let mut held = self.client.lock().await;
-        if let Some(c) = held.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(c.clone());
+    /// A connection of the write's own: an idle one, or a new one (the
+    /// table made first, once).
+    async fn take(&self) -> Result<Client, String> {
+        loop {
+            let idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .pop();
+            match idle {
+                Some(c) if !c.is_closed() => return Ok(c),
+                Some(_) => continue,
+                None => break,
+            }
         }
-        *held = None;
         let config = self
             .config
             .as_ref()
             .ok_or_else(|| "the URL is not a PostgreSQL URL".to_string())?;
         let (client, connection) = config.connect(NoTls).await.map_err(|e| said(&e))?;
         tokio::spawn(connection);
+        self.make_table(&client).await?;
+        Ok(client)
+    }
+
+    /// A connection back once its write is done, unless it broke.
+    fn give_back(&self, client: Client) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !client.is_closed() && idle.len() < IDLE {
+            idle.push(client);
+        }
+    }
+
+    /// The ledger's table, created if missing (noting whether this run
+    /// made it), once.
+    async fn make_table(&self, client: &Client) -> Result<(), String> {
+        let mut made = self.made.lock().await;
+        if *made {
+            return Ok(());
+        }
         let existed = self
             .rows(
-                &client,
+                client,
                 &format!("SELECT to_regclass({}) IS NOT NULL", literal(&self.table)),
             )
             .await?
@@ -88,13 +127,10 @@ impl Pg {
             ))
             .await
             .map_err(|e| said(&e))?;
-        if !existed {
-            self.created.store(true, Ordering::SeqCst);
-        }
+        self.created.store(!existed, Ordering::SeqCst);
         self.reached.store(true, Ordering::SeqCst);
-        let client = Arc::new(client);
-        *held = Some(client.clone());
-        Ok(client)
+        *made = true;
+        Ok(())
     }
 
     /// A query's rows, each as its columns' texts.
@@ -114,7 +150,7 @@ impl Pg {
     }
 
     pub(super) async fn write(&self, seq: u64, sent: &AtomicBool) -> Result<(), WriteError> {
-        let client = self.client().await.map_err(WriteError::Refused)?;
+        let client = self.take().await.map_err(WriteError::Refused)?;
         let sql = format!(
             "INSERT INTO {} (run, seq) VALUES ({}, {seq})",
             self.table,
@@ -122,7 +158,10 @@ impl Pg {
         );
         sent.store(true, Ordering::SeqCst);
         match client.simple_query(&sql).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.give_back(client);
+                Ok(())
+            }
             // The server answered: not committed.
             Err(e) if e.as_db_error().is_some() => Err(WriteError::Refused(said(&e))),
             Err(e) => Err(WriteError::Unknown(said(&e))),
@@ -130,7 +169,7 @@ impl Pg {
     }
 
     pub(super) async fn read_back(&self) -> Result<Found, String> {
-        let client = self.client().await?;
+        let client = self.take().await?;
         let rows = self
             .rows(
                 &client,
@@ -149,6 +188,7 @@ impl Pg {
                 found.counts.insert(seq, count);
             }
         }
+        self.give_back(client);
         Ok(found)
     }
 
@@ -158,7 +198,7 @@ impl Pg {
         if !self.reached.load(Ordering::SeqCst) {
             return Ok("it never reached the store: nothing to remove".to_string());
         }
-        let client = self.client().await?;
+        let client = self.take().await?;
         let table = &self.table;
         client
             .simple_query(&format!(

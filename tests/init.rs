@@ -12,6 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::datastores::{ensure_datastore_image, postgres_answers, redis_answers};
 use common::*;
 
 fn gameday(args: &[&str]) -> std::process::Output {
@@ -834,4 +835,309 @@ fn init_against_a_tcp_engine_asks_the_engine_s_host_never_this_machine_s_loopbac
     );
     assert!(counter.opened("127.0.0.3") >= 1);
     assert_eq!(counter.opened("127.0.0.1"), 0);
+}
+
+/// `gameday ARGS` with the ledgers' password in the environment, as a
+/// team runs a file init wrote: `PGPASSWORD` set, nothing written.
+fn gameday_with_password(password: &str, args: &[&str], secs: u64) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("gameday")
+        .unwrap()
+        .env("PGPASSWORD", password)
+        .env_remove("REDIS_PASSWORD")
+        .args(args)
+        .timeout(Duration::from_secs(secs))
+        .output()
+        .unwrap()
+}
+
+/// (check, verdict, value) of the expectations of scenario `name`.
+fn verdicts_of(result: &serde_json::Value, name: &str) -> Vec<(String, String, Option<f64>)> {
+    let scenario = result["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no scenario {name}: {result:#}"));
+    scenario["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["text"].as_str().unwrap().to_string(),
+                e["verdict"].as_str().unwrap().to_string(),
+                e["value"].as_f64(),
+            )
+        })
+        .collect()
+}
+
+/// The verdict and value of the check `text` in scenario `name`.
+fn verdict_of(result: &serde_json::Value, name: &str, text: &str) -> (String, Option<f64>) {
+    let all = verdicts_of(result, name);
+    all.iter()
+        .find(|(t, ..)| t == text)
+        .map(|(_, verdict, value)| (verdict.clone(), *value))
+        .unwrap_or_else(|| panic!("no `{text}` in {name}: {all:#?}"))
+}
+
+/// Real servers whose image (the locally built datastores image) says
+/// nothing: PostgreSQL, a PgBouncer in front of it, a Redis without
+/// persistence, and an HTTP service, in a compose stack. `init` knows each
+/// by how its port answers and writes a ledger for each datastore, never a
+/// TCP probe, with the user and database the database's environment names
+/// and `${PGPASSWORD}` in place of the password the containers hold. Run as
+/// written, the pooler's ledger sees the database frozen while a TCP
+/// connect to the pooler succeeds throughout, a kill of the database
+/// loses no acknowledged write, and a restart of the Redis loses them all.
+/// The library's `datastore` gameday, fitted to the same stack, runs all
+/// met.
+#[test]
+fn init_knows_real_datastores_by_their_answers_and_the_pooler_s_ledger_sees_the_database() {
+    if !docker_available() {
+        return;
+    }
+    ensure_datastore_image();
+    let secret = format!("S3cr3t-{}-pg", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let compose = dir.path().join("stores.yml");
+    std::fs::write(
+        &compose,
+        r#"version: "2.4"
+services:
+  db:
+    image: gameday-datastores:latest
+    command: ["gd-postgres"]
+    # As the official image is told; gd-postgres makes `app` whatever it is told.
+    environment: { POSTGRES_PASSWORD: "${SECRET}", POSTGRES_USER: app, POSTGRES_DB: app }
+    stop_signal: SIGINT
+    ports: ["127.0.0.1:${DB_PORT}:5432"]
+  pool:
+    image: gameday-datastores:latest
+    command: ["gd-pgbouncer", "--db-host", "db"]
+    environment: { POSTGRES_PASSWORD: "${SECRET}" }
+    depends_on: [db]
+    ports: ["127.0.0.1:${POOL_PORT}:6432"]
+  cache:
+    image: gameday-datastores:latest
+    command: ["gd-redis", "--save", "", "--appendonly", "no"]
+    ports: ["127.0.0.1:${CACHE_PORT}:6379"]
+  web:
+    image: gameday-demo:latest
+    command: ["store", "--listen", "0.0.0.0:7000"]
+    ports: ["127.0.0.1:${WEB_PORT}:7000"]
+"#,
+    )
+    .unwrap();
+    let (db_port, pool_port, cache_port, web_port) =
+        (free_port(), free_port(), free_port(), free_port());
+    let stack = ComposeStack::up(
+        "init-stores",
+        std::slice::from_ref(&compose),
+        &["db", "pool", "cache", "web"],
+        &[
+            ("SECRET", secret.clone()),
+            ("DB_PORT", db_port.to_string()),
+            ("POOL_PORT", pool_port.to_string()),
+            ("CACHE_PORT", cache_port.to_string()),
+            ("WEB_PORT", web_port.to_string()),
+        ],
+    );
+    wait_for("the servers to answer", Duration::from_secs(90), || {
+        postgres_answers(db_port)
+            && postgres_answers(pool_port)
+            && redis_answers(cache_port)
+            && http_ok(web_port, "/health", Duration::from_millis(500))
+    });
+    let (db_at, pool_at, cache_at) = (
+        format!("127.0.0.1:{db_port}"),
+        format!("127.0.0.1:{pool_port}"),
+        format!("127.0.0.1:{cache_port}"),
+    );
+    let file = dir.path().join("init.yaml");
+    let path = file.to_str().unwrap();
+    let out = gameday(&[
+        "init",
+        "--project",
+        &stack.name,
+        "--compose-file",
+        compose.to_str().unwrap(),
+        "--duration",
+        "3s",
+        "-o",
+        path,
+    ]);
+    assert_exit(&out, 0);
+    let said = text(&out);
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(said.contains("pool -> db (depends_on)"), "{said}");
+    for line in [
+        format!("  # pool: PostgreSQL's protocol (answered PostgreSQL's SSLRequest at {pool_at})."),
+        "  # In front of db: its writes reach db, so this ledger sees db frozen where a TCP connect to pool would not.".to_string(),
+        format!("      postgres: {{ url: \"postgres://app:${{PGPASSWORD}}@{pool_at}/app\", table: gameday_ledger_pool }}   # user and database from db's environment"),
+        format!("  # db: PostgreSQL's protocol (answered PostgreSQL's SSLRequest at {db_at})."),
+        format!("      postgres: {{ url: \"postgres://app:${{PGPASSWORD}}@{db_at}/app\", table: gameday_ledger_db }}   # user and database from its environment"),
+        format!("  # cache: Redis's protocol (answered PING with +PONG at {cache_at})."),
+        format!("      redis: {{ url: \"redis://{cache_at}\", key: \"gameday:ledger:cache\" }}"),
+        format!("  web-http: {{ http: {{ url: \"http://127.0.0.1:{web_port}/health\" }} }}"),
+    ] {
+        assert!(written.contains(&line), "{line}\n{written}");
+    }
+    for tcp in ["pool-port", "db-port", "cache-port"] {
+        assert!(!written.contains(tcp), "{tcp}:\n{written}");
+    }
+    // The containers hold the password; init wrote and said a placeholder.
+    assert!(!written.contains(&secret) && !said.contains(&secret));
+    // Without the variable, the file says what to set.
+    let unset = assert_cmd::Command::cargo_bin("gameday")
+        .unwrap()
+        .env_remove("PGPASSWORD")
+        .args(["validate", path])
+        .output()
+        .unwrap();
+    assert_exit(&unset, 2);
+    assert!(
+        text(&unset).contains("environment variable `PGPASSWORD` used in the URL is not set"),
+        "{}",
+        text(&unset)
+    );
+
+    // A TCP probe on the pooler beside its ledger, to compare the two while
+    // the database is frozen.
+    let mut compared = written.replacen(
+        "probes:\n",
+        &format!("probes:\n  pool-port: {{ tcp: {{ address: \"{pool_at}\" }} }}\n"),
+        1,
+    );
+    let paused = "  - name: \"db paused, pool must notice and fail fast\"\n";
+    let at = compared.find(paused).expect("the database paused");
+    let expect = at + compared[at..].find("    expect:\n").unwrap() + "    expect:\n".len();
+    compared.insert_str(
+        expect,
+        "      - { probe: pool-port, during: fault, success_rate: \"== 100%\" }\n      - { probe: pool-ledger, during: fault, success_rate: \"< 50%\" }\n",
+    );
+    std::fs::write(&file, &compared).unwrap();
+    assert_exit(&gameday_with_password(&secret, &["validate", path], 60), 0);
+    assert_exit(&gameday_with_password(&secret, &["plan", path], 60), 0);
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_path = out_dir.path().to_str().unwrap();
+    let run = gameday_with_password(
+        &secret,
+        &["run", "--no-progress", "--out", out_path, path],
+        400,
+    );
+    let printed = text(&run);
+    assert!(matches!(run.status.code(), Some(0 | 1)), "{printed}");
+    let result = result_json(&run_dir(out_dir.path()));
+    for s in result["scenarios"].as_array().unwrap() {
+        assert!(
+            matches!(s["verdict"].as_str(), Some("met" | "not_met")),
+            "{} ended {}:\n{printed}",
+            s["name"],
+            s["verdict"]
+        );
+        eprintln!(
+            "{}: {:?}",
+            s["name"],
+            verdicts_of(&result, s["name"].as_str().unwrap())
+        );
+    }
+    assert_eq!(result["faults_left"], serde_json::json!([]));
+    // Frozen behind its pooler: the TCP connect saw nothing, the ledger did.
+    let frozen = "db paused, pool must notice and fail fast";
+    assert_eq!(
+        verdict_of(
+            &result,
+            frozen,
+            "pool-port: success_rate == 100% during fault"
+        )
+        .0,
+        "met"
+    );
+    assert_eq!(
+        verdict_of(
+            &result,
+            frozen,
+            "pool-ledger: success_rate < 50% during fault"
+        )
+        .0,
+        "met"
+    );
+    // Nothing the database acknowledged is lost when it hangs, dies or
+    // restarts, seen directly and through the pooler.
+    for scenario in [
+        frozen,
+        "db killed and restored, pool recovers",
+        "db restarted",
+    ] {
+        for ledger in ["db-ledger", "pool-ledger"] {
+            let check = format!("{ledger}: lost writes <= 0");
+            assert_eq!(
+                verdict_of(&result, scenario, &check),
+                ("met".to_string(), Some(0.0)),
+                "{scenario}: {check}"
+            );
+        }
+    }
+    // A Redis without persistence loses what it acknowledged on a restart.
+    let (verdict, lost) = verdict_of(&result, "cache restarted", "cache-ledger: lost writes <= 0");
+    assert_eq!(verdict, "not_met");
+    assert!(lost.is_some_and(|n| n >= 10.0), "{lost:?}");
+    assert!(
+        checklist(&result).contains(&(
+            "Acknowledged writes survive a crash".to_string(),
+            "met".to_string()
+        )),
+        "{:?}",
+        checklist(&result)
+    );
+    assert!(!printed.contains(&secret), "{printed}");
+    for (path, kept) in files_under(out_dir.path()) {
+        assert!(!kept.contains(&secret), "{}", path.display());
+    }
+
+    // The library's datastore gameday, fitted: the pooler, its database
+    // and both URLs found in the stack.
+    let fitted = dir.path().join("datastore.yaml");
+    let out = gameday(&[
+        "init",
+        "--template",
+        "datastore",
+        "--project",
+        &stack.name,
+        "--compose-file",
+        compose.to_str().unwrap(),
+        "-o",
+        fitted.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 0);
+    let said = text(&out);
+    for role in [
+        "caller=pool dependency=db (depends_on)".to_string(),
+        format!("database_url=postgres://app:${{PGPASSWORD}}@{db_at}/app"),
+        format!("pool_url=postgres://app:${{PGPASSWORD}}@{pool_at}/app"),
+    ] {
+        assert!(said.contains(&role), "{role}: {said}");
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_path = out_dir.path().to_str().unwrap();
+    let fitted_path = fitted.to_str().unwrap();
+    let run = gameday_with_password(
+        &secret,
+        &["run", "--no-progress", "--out", out_path, fitted_path],
+        200,
+    );
+    let result = result_json(&run_dir(out_dir.path()));
+    for s in result["scenarios"].as_array().unwrap() {
+        eprintln!(
+            "{}: {:?}",
+            s["name"],
+            verdicts_of(&result, s["name"].as_str().unwrap())
+        );
+    }
+    assert_eq!(result["outcome"], "met", "{}", text(&run));
+    assert_eq!(result["faults_left"], serde_json::json!([]));
+    for service in ["db", "pool", "cache", "web"] {
+        assert_eq!(stack.state(service), "running", "{service}");
+    }
 }

@@ -10,11 +10,12 @@ use super::{CliError, CliResult};
 use crate::docker::Engine;
 use crate::exit;
 use crate::gameday::units::HumanDuration;
+use crate::init::Stack;
 use crate::init::discover::{self, DiscoverError, DiscoverOptions};
+use crate::init::ledger::checking_env;
 use crate::init::library::{NOT_YET, TEMPLATES, Template};
 use crate::init::reach::ProbeHost;
 use crate::init::write::{WriteOptions, gameday_text};
-use crate::init::{Endpoint, Stack};
 
 /// What `gameday init` was asked (its command-line arguments).
 #[derive(Debug, clap::Args)]
@@ -145,11 +146,12 @@ pub(super) async fn init(args: InitArgs) -> CliResult {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "gameday.yaml".into());
-    let env = |_: &str| None;
-    let gameday = crate::gameday::load_bytes(&shown, text.as_bytes(), &env).map_err(|d| {
-        CliError::diagnostics(d)
-            .hint("this is a bug in gameday init: the file it wrote does not validate")
-    })?;
+    // A ledger's password is a variable set when the file is run, not now.
+    let gameday =
+        crate::gameday::load_bytes(&shown, text.as_bytes(), &checking_env).map_err(|d| {
+            CliError::diagnostics(d)
+                .hint("this is a bug in gameday init: the file it wrote does not validate")
+        })?;
     match &args.output {
         Some(path) => {
             write_file(path, &text)?;
@@ -211,36 +213,18 @@ fn parse_set(pairs: &[String]) -> Result<BTreeMap<String, String>, CliError> {
     Ok(out)
 }
 
-/// Fit a template: the project, then the caller, its dependency and its
-/// health URL from the stack's first dependency, then what `--set` says.
+/// Fit a template: the project, then what the stack says of its roles
+/// ([`Template::values_from`]), then what `--set` says.
 fn fit(
     template: &Template,
     project: &str,
     stack: &Stack,
     set: BTreeMap<String, String>,
 ) -> Result<(String, String), CliError> {
-    let mut values: BTreeMap<String, String> = BTreeMap::new();
-    let mut from_stack = Vec::new();
+    let (mut values, from_stack) = template.values_from(stack);
     values.insert("project".into(), project.to_string());
-    if let Some(edge) = stack.edges.first() {
-        values.insert("caller".into(), edge.from.clone());
-        values.insert("dependency".into(), edge.to.clone());
-        from_stack.push(format!(
-            "caller={} dependency={} ({})",
-            edge.from,
-            edge.to,
-            edge.source.describe()
-        ));
-        if let Some(Endpoint::Http { url, .. }) =
-            stack.service(&edge.from).and_then(|s| s.endpoint.as_ref())
-        {
-            values.insert("health_url".into(), url.clone());
-            from_stack.push(format!("health_url={url}"));
-        }
-    }
     values.extend(set);
     let roles = template.roles();
-    values.retain(|role, _| role != "health_url" || roles.iter().any(|(r, _)| *r == "health_url"));
     let text = template.fit(&values).map_err(|e| {
         CliError::invalid(e).hint("`gameday init --list` shows each template's roles")
     })?;

@@ -1,9 +1,10 @@
 //! What `gameday init` reads of a container to write a first gameday:
 //! its labels, command and environment (to guess whom it talks to), its
-//! published ports, its addresses, whether it has a HEALTHCHECK. And what
-//! the plan reads of a stress or process fault's target to bound its reach
-//! ([`Placement`]: memory limit, PID namespace, mounts), of the engine's
-//! host ([`EngineHost`]) and of the volumes it mounts. Read only.
+//! image (the server it runs), its published ports, its addresses, whether
+//! it has a HEALTHCHECK. And what the plan reads of a stress or process
+//! fault's target to bound its reach ([`Placement`]: memory limit, PID
+//! namespace, mounts), of the engine's host ([`EngineHost`]) and of the
+//! volumes it mounts. Read only.
 
 use super::*;
 
@@ -23,6 +24,9 @@ pub struct PublishedPort {
 pub struct ContainerDetail {
     pub id: String,
     pub labels: HashMap<String, String>,
+    /// `Config.Image`: the image as the container was created from it
+    /// (`postgres:16`), which names the server it runs.
+    pub image: String,
     /// `Config.Cmd` and `Config.Entrypoint`, joined.
     pub command: Vec<String>,
     /// `NAME=value` lines. Read to find the names of other services; never printed.
@@ -110,6 +114,7 @@ impl Engine {
         Ok(ContainerDetail {
             id: info.id.unwrap_or_default(),
             labels: config.labels.unwrap_or_default(),
+            image: config.image.unwrap_or_default(),
             command,
             env: config.env.unwrap_or_default(),
             published,

@@ -3,11 +3,12 @@
 //! them, the compose file's `depends_on`, and, when it declares none, the
 //! dependencies guessed from who names whom (command and environment) and
 //! who talks to whom (connections seen from this host during a short
-//! observation). Read only: the only traffic is HTTP GETs to published
-//! ports, at the engine's host (see [`super::reach`]). A HEALTHCHECK is
-//! kept without its secrets ([`Healthcheck::read`]), with how often Docker
-//! runs it; an environment is read for names and values to hide, never
-//! shown.
+//! observation), and the datastores they run ([`super::servers`]). Read
+//! only: the only traffic is HTTP GETs and the bounded questions of
+//! [`super::protocols`] to published ports, at the engine's host (see
+//! [`super::reach`]). A HEALTHCHECK is kept without its secrets
+//! ([`Healthcheck::read`]), with how often Docker runs it; an environment
+//! is read for names and values to hide, never shown.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::reach::{ProbeHost, Reach};
+use super::servers;
 use super::{Edge, EdgeSource, Endpoint, Healthcheck, Service, Stack};
 use crate::docker::{ContainerDetail, Engine, PublishedPort};
 use crate::gameday::compose;
@@ -121,10 +123,13 @@ pub(crate) async fn stack(
                 }
             ));
         }
+        let endpoint = endpoint(&detail.published, &options.probe_host).await;
+        let datastore = servers::recognize(detail, &options.probe_host, endpoint.as_ref()).await;
         services.push(Service {
             name: name.clone(),
-            endpoint: endpoint(&detail.published, &options.probe_host).await,
+            endpoint,
             healthcheck,
+            datastore,
         });
     }
     // depends_on from the compose file(s).

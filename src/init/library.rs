@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use super::{Endpoint, Stack, StoreKind, ledger};
 use crate::gameday::yaml::{self, Node, Value};
 
 /// A ready gameday.
@@ -46,6 +47,7 @@ pub(crate) const TEMPLATES: &[Template] = &[
     template!("alerting"),
     template!("deploy-and-rollback"),
     template!("breaking-points"),
+    template!("datastore"),
 ];
 
 /// Items of the production-readiness checklist no template proves yet:
@@ -98,8 +100,8 @@ impl Template {
 
     /// The checklist items its scenarios carry, in order, each once.
     pub(crate) fn checklist(&self) -> Vec<String> {
-        let env = |_: &str| None;
         let mut items: Vec<String> = Vec::new();
+        let env = super::ledger::checking_env;
         if let Ok(g) = crate::gameday::load_bytes(self.name, self.text.as_bytes(), &env) {
             for s in &g.scenarios {
                 for c in &s.checklist {
@@ -110,6 +112,70 @@ impl Template {
             }
         }
         items
+    }
+
+    /// What `stack` says of this template's roles, and where each came
+    /// from: `caller` and `dependency` from the stack's first dependency
+    /// (for a template with a `database_url`, the first one on a database
+    /// a ledger reaches, a pooler in front of it first), `health_url` from
+    /// the caller's HTTP endpoint, `database_url` and `pool_url` as the
+    /// ledgers `init` writes. Only roles the template has.
+    pub(crate) fn values_from(&self, stack: &Stack) -> (BTreeMap<String, String>, Vec<String>) {
+        let roles = self.roles();
+        let has = |role: &str| roles.iter().any(|(r, _)| *r == role);
+        let mut values = BTreeMap::new();
+        let mut from_stack = Vec::new();
+        let database = |name: &str| {
+            stack.service(name).is_some_and(|s| {
+                ledger::probe_name(s).is_some()
+                    && s.datastore
+                        .as_ref()
+                        .is_some_and(|d| d.kind == StoreKind::Postgres)
+            })
+        };
+        let fronts = |from: &str, to: &str| {
+            stack
+                .service(from)
+                .and_then(|s| ledger::fronted(stack, s))
+                .is_some_and(|b| b.name == to)
+        };
+        let edge = if has("database_url") {
+            let on_database = || stack.edges.iter().filter(|e| database(&e.to));
+            on_database()
+                .find(|e| fronts(&e.from, &e.to))
+                .or_else(|| on_database().next())
+        } else {
+            stack.edges.first()
+        };
+        let Some(edge) = edge else {
+            return (values, from_stack);
+        };
+        values.insert("caller".to_string(), edge.from.clone());
+        values.insert("dependency".to_string(), edge.to.clone());
+        from_stack.push(format!(
+            "caller={} dependency={} ({})",
+            edge.from,
+            edge.to,
+            edge.source.describe()
+        ));
+        let caller = stack.service(&edge.from);
+        let mut urls: Vec<(&str, String)> = Vec::new();
+        if let Some(Endpoint::Http { url, .. }) = caller.and_then(|s| s.endpoint.as_ref()) {
+            urls.push(("health_url", url.clone()));
+        }
+        let ledger_url = |name: &str| {
+            let service = stack.service(name)?;
+            ledger::postgres_url(stack, service).map(|(url, _)| url)
+        };
+        urls.extend(ledger_url(&edge.to).map(|u| ("database_url", u)));
+        if fronts(&edge.from, &edge.to) {
+            urls.extend(ledger_url(&edge.from).map(|u| ("pool_url", u)));
+        }
+        for (role, url) in urls.into_iter().filter(|(role, _)| has(role)) {
+            from_stack.push(format!("{role}={url}"));
+            values.insert(role.to_string(), url);
+        }
+        (values, from_stack)
     }
 
     /// The template with each role in `values` replaced (roles not given
@@ -261,15 +327,25 @@ mod tests {
     fn every_template_validates_names_its_roles_and_carries_a_checklist() {
         assert!(!TEMPLATES.is_empty());
         for t in TEMPLATES {
-            let env = |_: &str| None;
+            let env = crate::init::ledger::checking_env;
             crate::gameday::load_bytes(t.name, t.text.as_bytes(), &env)
                 .unwrap_or_else(|e| panic!("{}", e.render()));
             assert_eq!(t.header("library"), Some(t.name));
             assert!(!t.summary().is_empty(), "{}", t.name);
-            let roles: Vec<&str> = t.roles().iter().map(|(r, _)| *r).collect();
-            for role in ["project", "caller", "dependency", "health_url"] {
-                assert!(roles.contains(&role), "{} lacks {role}", t.name);
+            let roles = t.roles();
+            for role in ["project", "caller", "dependency"] {
+                assert!(
+                    roles.iter().any(|(r, _)| *r == role),
+                    "{} lacks {role}",
+                    t.name
+                );
             }
+            // A URL its probes reach the stack at, fitted with it.
+            assert!(
+                roles.iter().any(|(_, value)| value.contains("://")),
+                "{} has no URL role",
+                t.name
+            );
             assert!(!t.checklist().is_empty(), "{}", t.name);
             for item in t.checklist() {
                 assert!(
@@ -370,5 +446,45 @@ mod tests {
             origin("http://127.0.0.1:18080"),
             Some("http://127.0.0.1:18080")
         );
+    }
+
+    #[test]
+    fn the_datastore_template_is_fitted_to_the_database_behind_a_pooler() {
+        let stack = crate::init::ledger::tests::stack();
+        let t = Template::find("datastore").unwrap();
+        let (mut values, from_stack) = t.values_from(&stack);
+        assert_eq!(
+            from_stack,
+            [
+                "caller=pool dependency=db (depends_on)",
+                "database_url=postgres://app:${PGPASSWORD}@127.0.0.1:15432/orders",
+                "pool_url=postgres://app:${PGPASSWORD}@127.0.0.1:16432/orders",
+            ]
+        );
+        values.insert("project".into(), "shop".into());
+        let text = t.fit(&values).unwrap();
+        assert!(
+            text.contains(r#"postgres: { url: "postgres://app:${PGPASSWORD}@127.0.0.1:16432/orders", table: gameday_ledger_pool }"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("fault: { pause: { service: db } }")
+                && text.contains("caller-state: { container: { service: pool } }"),
+            "{text}"
+        );
+        let g = crate::gameday::load_bytes("fitted", text.as_bytes(), &super::ledger::checking_env)
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        assert_eq!(g.scope.compose_project, "shop");
+        // Another template takes the first dependency and its caller's health URL.
+        let (values, _) = Template::find("network-partition")
+            .unwrap()
+            .values_from(&stack);
+        assert_eq!(values.get("caller").map(String::as_str), Some("web"));
+        assert_eq!(values.get("dependency").map(String::as_str), Some("pool"));
+        assert_eq!(
+            values.get("health_url").map(String::as_str),
+            Some("http://127.0.0.1:8000/health")
+        );
+        assert!(!values.contains_key("database_url"));
     }
 }

@@ -1,12 +1,14 @@
 //! The scenarios of one service on its own, written by [`super::write`]:
 //! a restart, and, for a service with a HEALTHCHECK, a redeploy of its
 //! own image rolled back after (the drill of every release). Each claims
-//! its checklist item only where something can prove it. Pure.
+//! its checklist item only where something can prove it, and a datastore's
+//! ledgers check that no acknowledged write was lost. Pure.
 
 use std::time::Duration;
 
 use super::Stack;
 use super::checklist::{DEPLOYS_AND_ROLLBACKS_TESTED, RESTARTS_CLEANLY};
+use super::ledger::Lost;
 use super::write::{ScenarioText, observer, probes_of, scalar};
 use crate::gameday::units::HumanDuration;
 
@@ -41,6 +43,7 @@ pub(super) fn restarted(stack: &Stack, service: &str, settle: HumanDuration) -> 
     if let Some(probe) = &back {
         expect.push(recovers(probe, settle));
     }
+    expect.extend(Lost::of(stack, service).checks(false));
     ScenarioText {
         name: format!("{service} restarted"),
         expected: format!(
@@ -101,7 +104,11 @@ pub(super) fn redeployed(
             "{{ deploy: {{ service: {}, strategy: rolling, wait: {wait}, deploy_time: \"< 2m\", rollback_time: \"< 2m\" }} }}   # adjust",
             scalar(name)
         )],
-        expect: back.iter().map(|p| recovers(p, settle)).collect(),
+        expect: back
+            .iter()
+            .map(|p| recovers(p, settle))
+            .chain(Lost::of(stack, name).checks(false))
+            .collect(),
         comment: Some(comment),
     })
 }
@@ -125,11 +132,13 @@ mod tests {
                         status: 200,
                     }),
                     healthcheck: Some(Healthcheck::read(&["/check".into()], &[], interval)),
+                    datastore: None,
                 },
                 Service {
                     name: "worker".into(),
                     endpoint: None,
                     healthcheck: None,
+                    datastore: None,
                 },
             ],
             edges: vec![],

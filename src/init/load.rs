@@ -69,6 +69,7 @@ mod tests {
             name: name.into(),
             endpoint,
             healthcheck: None,
+            datastore: None,
         }
     }
 

@@ -3,21 +3,31 @@
 //!
 //! [`discover`] reads the stack (containers, their published ports asked
 //! where [`reach`] says, the compose file's `depends_on`, and, without
-//! any, who names or talks to whom) into a [`Stack`]; [`write`] turns a
-//! `Stack` into commented YAML (pure), with [`load`]'s load probe on the
-//! main HTTP endpoint and [`lifecycle`]'s restart of each service and
-//! redeploy of each one Docker health-checks; [`library`] lists the ready gamedays
-//! and fits one to a stack. What is read from a container is kept free of
-//! its secrets: a HEALTHCHECK is written with `${NAME}` or `***` in their
-//! place ([`crate::redact::argv`]), an environment is only ever named.
-//! Every scenario written carries the readiness-checklist items it proves
-//! ([`checklist`]), so the reports end with the checklist.
+//! any, who names or talks to whom) into a [`Stack`], with the datastores
+//! [`servers`] recognizes by image name or, where the image says nothing,
+//! by how a port answers [`protocols`]' few bounded questions; [`write`]
+//! turns a `Stack` into commented YAML (pure), with [`load`]'s load probe
+//! on the main HTTP endpoint, [`lifecycle`]'s restart of each service and
+//! redeploy of each one Docker health-checks, and [`ledger`]'s ledger
+//! probes on the datastores (`lost: 0` checked wherever a fault reaches
+//! one); [`library`] lists the ready gamedays and fits one to a stack.
+//! What is read from a container is kept free of its secrets: a
+//! HEALTHCHECK is written with `${NAME}` or `***` in their place
+//! ([`crate::redact::argv`]), an environment is only ever named (a
+//! datastore's user and database names aside), and a ledger's password is
+//! `${PGPASSWORD}` or `${REDIS_PASSWORD}`. Every scenario written carries
+//! the readiness-checklist items it proves ([`checklist`]), so the reports
+//! end with the checklist.
 
+pub(crate) mod dependency;
 pub(crate) mod discover;
+pub(crate) mod ledger;
 pub(crate) mod library;
 pub(crate) mod lifecycle;
 pub(crate) mod load;
+pub(crate) mod protocols;
 pub(crate) mod reach;
+pub(crate) mod servers;
 pub(crate) mod write;
 
 use crate::gameday::units::HumanDuration;
@@ -38,6 +48,7 @@ pub(crate) mod checklist {
     pub(crate) const ALERTS_FIRE: &str = "Alerts fire when a dependency is down";
     pub(crate) const DEPLOYS_AND_ROLLBACKS_TESTED: &str = "Deploys and rollbacks tested";
     pub(crate) const CAPACITY_KNOWN: &str = "Maximum capacity known";
+    pub(crate) const WRITES_SURVIVE_CRASH: &str = "Acknowledged writes survive a crash";
 
     /// Every item, so the library can be held to the same words.
     pub(crate) const ALL: &[&str] = &[
@@ -51,6 +62,7 @@ pub(crate) mod checklist {
         ALERTS_FIRE,
         DEPLOYS_AND_ROLLBACKS_TESTED,
         CAPACITY_KNOWN,
+        WRITES_SURVIVE_CRASH,
     ];
 }
 
@@ -77,6 +89,70 @@ pub(crate) struct Service {
     pub endpoint: Option<Endpoint>,
     /// Its HEALTHCHECK, run by an `exec` probe when it can be.
     pub healthcheck: Option<Healthcheck>,
+    /// The datastore it runs, when its image names one or a port answered
+    /// as one ([`servers`]).
+    pub datastore: Option<Datastore>,
+}
+
+/// A datastore (or a pooler speaking for one) as init recognized it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Datastore {
+    pub kind: StoreKind,
+    /// What its image names it (`PostgreSQL`, `PgBouncer`), if it does.
+    pub product: Option<&'static str>,
+    /// Its image names a pooler or a proxy: it speaks for another server.
+    pub pooler: bool,
+    pub known_by: KnownBy,
+    /// Where a client reaches it from here (`host:port`), if anywhere.
+    pub address: Option<String>,
+    /// Did init ask it there (else it is published beyond loopback)?
+    pub contacted: bool,
+    /// Does it want a password? `None`: nothing said.
+    pub password: Option<bool>,
+    /// The user and database its environment names (`POSTGRES_USER`,
+    /// `POSTGRES_DB`): names only, never a password.
+    pub user: Option<String>,
+    pub database: Option<String>,
+}
+
+/// The protocols of the datastores init recognizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreKind {
+    Postgres,
+    Redis,
+    Mysql,
+}
+
+impl StoreKind {
+    /// Its protocol, as the written file names it.
+    pub(crate) fn protocol(self) -> &'static str {
+        match self {
+            StoreKind::Postgres => "PostgreSQL",
+            StoreKind::Redis => "Redis",
+            StoreKind::Mysql => "MySQL",
+        }
+    }
+}
+
+/// How init knows what a service runs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum KnownBy {
+    /// Its image's name, as the container was created from it.
+    Image(String),
+    /// How one of its ports answered, and where.
+    Answer {
+        heard: protocols::Heard,
+        address: String,
+    },
+}
+
+impl KnownBy {
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            KnownBy::Image(image) => format!("its image {image}"),
+            KnownBy::Answer { heard, address } => format!("{} at {address}", heard.describe()),
+        }
+    }
 }
 
 /// A service's HEALTHCHECK as init keeps it: its secrets already out.

@@ -5,9 +5,10 @@
 
 use std::fmt::Write as _;
 
-use super::checklist::*;
+use super::dependency::edge_scenarios;
+use super::ledger;
 use super::lifecycle;
-use super::{Edge, Endpoint, Healthcheck, Service, Stack};
+use super::{Endpoint, Healthcheck, Service, Stack};
 use crate::gameday::units::HumanDuration;
 
 /// What the caller decides about the file.
@@ -49,7 +50,10 @@ pub(crate) fn scalar(s: &str) -> String {
 pub(super) struct ServiceProbes {
     /// The HTTP probe, if the service answers HTTP on a published port.
     http: Option<String>,
-    /// The TCP probe, for a published port that is not HTTP.
+    /// The ledger probe, for a datastore the ledger speaks.
+    ledger: Option<String>,
+    /// The TCP probe, for a published port that is not HTTP, unless a
+    /// ledger writes there.
     tcp: Option<String>,
     /// The container probe (always).
     pub(super) state: String,
@@ -58,14 +62,18 @@ pub(super) struct ServiceProbes {
 }
 
 impl ServiceProbes {
-    /// The probe a client of the service would notice: HTTP, else TCP.
+    /// The probe a client of the service would notice: HTTP, else its
+    /// ledger, else TCP.
     fn client(&self) -> Option<&str> {
-        self.http.as_deref().or(self.tcp.as_deref())
+        self.http
+            .as_deref()
+            .or(self.ledger.as_deref())
+            .or(self.tcp.as_deref())
     }
 
     /// The probe that says whether the service calls itself healthy: its
     /// HTTP health endpoint, else its own HEALTHCHECK.
-    fn health(&self) -> Option<&str> {
+    pub(super) fn health(&self) -> Option<&str> {
         self.http.as_deref().or(self.healthcheck.as_deref())
     }
 }
@@ -76,8 +84,8 @@ impl ServiceProbes {
 pub(super) struct Observer {
     pub(super) probe: String,
     /// The service whose probe it is.
-    via: String,
-    direct: bool,
+    pub(super) via: String,
+    pub(super) direct: bool,
 }
 
 pub(super) fn observer(service: &str, stack: &Stack) -> Option<Observer> {
@@ -114,9 +122,12 @@ fn paused(service: &str, stack: &Stack) -> bool {
 
 pub(super) fn probes_of(service: &str, stack: &Stack) -> ServiceProbes {
     let endpoint = stack.service(service).and_then(|s| s.endpoint.as_ref());
+    let ledger = stack.service(service).and_then(ledger::probe_name);
     ServiceProbes {
         http: matches!(endpoint, Some(Endpoint::Http { .. })).then(|| format!("{service}-http")),
-        tcp: matches!(endpoint, Some(Endpoint::Tcp { .. })).then(|| format!("{service}-port")),
+        tcp: (matches!(endpoint, Some(Endpoint::Tcp { .. })) && ledger.is_none())
+            .then(|| format!("{service}-port")),
+        ledger,
         state: format!("{service}-state"),
         healthcheck: (stack
             .service(service)
@@ -144,6 +155,74 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
     // Long enough to see a recovery, and the bound it is held to.
     let settle = HumanDuration::from_millis(hold.as_std().as_millis().max(5000) as u64);
     let mut out = String::new();
+    header(&mut out, stack, options);
+    let redeploys = stack.services.iter().any(|s| s.healthcheck.is_some());
+    let ledgers = stack
+        .services
+        .iter()
+        .any(|s| ledger::probe_name(s).is_some());
+    let _ = writeln!(
+        out,
+        "gameday: {}",
+        scalar(&format!("{} readiness", stack.project))
+    );
+    let _ = writeln!(
+        out,
+        "description: {}",
+        scalar(&format!(
+            "What {} does when a dependency hangs, dies, slows down or is cut off, and whether each service comes back after a restart{}{}.",
+            stack.project,
+            if redeploys {
+                " (and a redeploy, where Docker checks its health)"
+            } else {
+                ""
+            },
+            if ledgers {
+                ", keeping every write its datastores acknowledged"
+            } else {
+                ""
+            }
+        ))
+    );
+    let _ = writeln!(out, "environment: local   # adjust: staging, ...");
+    let _ = writeln!(
+        out,
+        "scope: {{ compose_project: {} }}",
+        scalar(&stack.project)
+    );
+    let _ = writeln!(
+        out,
+        "defaults: {{ probe_every: 250ms, probe_timeout: 3s, baseline: 3s, cooldown: {settle} }}"
+    );
+    let _ = writeln!(
+        out,
+        "lease: 10s   # the dead man's switch: a runner silent this long has its faults reverted"
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "probes:");
+    for s in &stack.services {
+        service_probes(&mut out, stack, s);
+    }
+    super::load::load_probe(&mut out, stack, options.load);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "scenarios:");
+    let mut scenarios = Vec::new();
+    for edge in &stack.edges {
+        scenarios.extend(edge_scenarios(stack, edge, settle));
+    }
+    for s in &stack.services {
+        scenarios.push(lifecycle::restarted(stack, &s.name, settle));
+    }
+    for s in &stack.services {
+        scenarios.extend(lifecycle::redeployed(stack, s, settle));
+    }
+    scenario_lines(&mut out, &scenarios, hold);
+    out
+}
+
+/// The comment lines that open the file: who wrote it and how, the
+/// dependencies, where the ports were asked, the ledgers, the notes.
+fn header(out: &mut String, stack: &Stack, options: &WriteOptions) {
     let _ = writeln!(out, "# yaml-language-server: $schema=gameday.schema.json");
     let _ = writeln!(
         out,
@@ -197,59 +276,14 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
         "# Published ports were asked at {}.",
         stack.probed_at.describe()
     );
+    ledger::header_lines(out, stack);
     for note in &stack.notes {
         let _ = writeln!(out, "# Note: {note}");
     }
-    let _ = writeln!(
-        out,
-        "gameday: {}",
-        scalar(&format!("{} readiness", stack.project))
-    );
-    let _ = writeln!(
-        out,
-        "description: {}",
-        scalar(&format!(
-            "What {} does when a dependency hangs, dies, slows down or is cut off, and whether each service comes back after a restart{}.",
-            stack.project,
-            if redeploys {
-                " (and a redeploy, where Docker checks its health)"
-            } else {
-                ""
-            }
-        ))
-    );
-    let _ = writeln!(out, "environment: local   # adjust: staging, ...");
-    let _ = writeln!(
-        out,
-        "scope: {{ compose_project: {} }}",
-        scalar(&stack.project)
-    );
-    let _ = writeln!(
-        out,
-        "defaults: {{ probe_every: 250ms, probe_timeout: 3s, baseline: 3s, cooldown: {settle} }}"
-    );
-    let _ = writeln!(
-        out,
-        "lease: 10s   # the dead man's switch: a runner silent this long has its faults reverted"
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(out, "probes:");
-    for s in &stack.services {
-        service_probes(&mut out, stack, s);
-    }
-    super::load::load_probe(&mut out, stack, options.load);
-    let _ = writeln!(out);
-    let _ = writeln!(out, "scenarios:");
-    let mut scenarios = Vec::new();
-    for edge in &stack.edges {
-        scenarios.extend(edge_scenarios(stack, edge, settle));
-    }
-    for s in &stack.services {
-        scenarios.push(lifecycle::restarted(stack, &s.name, settle));
-    }
-    for s in &stack.services {
-        scenarios.extend(lifecycle::redeployed(stack, s, settle));
-    }
+}
+
+/// The scenarios under `scenarios:`, each held `hold`.
+fn scenario_lines(out: &mut String, scenarios: &[ScenarioText], hold: HumanDuration) {
     for (i, s) in scenarios.iter().enumerate() {
         if i > 0 {
             let _ = writeln!(out);
@@ -284,7 +318,6 @@ pub(crate) fn gameday_text(stack: &Stack, options: &WriteOptions) -> String {
             }
         }
     }
-    out
 }
 
 /// The probes of one service: HTTP or TCP where a client reaches it, its
@@ -300,17 +333,21 @@ fn service_probes(out: &mut String, stack: &Stack, s: &Service) {
                 scalar(url),
             );
         }
+        // A ledger writes there instead.
+        Some(Endpoint::Tcp { .. }) if ledger::probe_name(s).is_some() => {}
         Some(Endpoint::Tcp { address, contacted }) => {
+            let note = match ledger::tcp_note(s) {
+                Some(note) => note,
+                None if *contacted => {
+                    "   # accepts connections; no HTTP health path answered".to_string()
+                }
+                None => "   # published beyond loopback: not contacted by init".to_string(),
+            };
             let _ = writeln!(
                 out,
-                "  {}: {{ tcp: {{ address: {} }} }}{}",
+                "  {}: {{ tcp: {{ address: {} }} }}{note}",
                 scalar(&format!("{}-port", s.name)),
                 scalar(address),
-                if *contacted {
-                    "   # accepts connections; no HTTP health path answered"
-                } else {
-                    "   # published beyond loopback: not contacted by init"
-                }
             );
         }
         Some(Endpoint::Unreachable { port, bound }) => {
@@ -322,6 +359,7 @@ fn service_probes(out: &mut String, stack: &Stack, s: &Service) {
         }
         None => {}
     }
+    ledger::probe_lines(out, stack, s);
     match &s.healthcheck {
         Some(_) if paused(&s.name, stack) => {
             let _ = writeln!(
@@ -386,249 +424,11 @@ fn healthcheck_probe(out: &mut String, service: &str, h: &Healthcheck) {
     let _ = writeln!(out, "  # {line}");
 }
 
-/// The scenarios of one dependency: B paused, B killed and restored, B
-/// slow, A started while B is down, A cut off from B. What A's clients see
-/// is checked on A's own probe, else through the nearest caller that has
-/// one; a checklist item is claimed only where a probe can prove it.
-fn edge_scenarios(stack: &Stack, edge: &Edge, settle: HumanDuration) -> Vec<ScenarioText> {
-    let e = EdgeText::new(stack, edge, settle);
-    let mut out = vec![e.paused(), e.killed(), e.slow()];
-    out.extend(e.started_without());
-    out.push(e.cut_off());
-    out
-}
-
-/// What the scenarios of one dependency (A calls B) are written from:
-/// the two services, A's probes, who sees what A's clients see.
-struct EdgeText<'a> {
-    a: &'a str,
-    b: &'a str,
-    /// `a` and `b` as YAML scalars.
-    qa: String,
-    qb: String,
-    pa: ServiceProbes,
-    seen_by: Option<Observer>,
-    settle: HumanDuration,
-    /// Who the expectations speak of, when it is not A itself.
-    through: Option<String>,
-}
-
-impl<'a> EdgeText<'a> {
-    fn new(stack: &Stack, edge: &'a Edge, settle: HumanDuration) -> Self {
-        let (a, b) = (edge.from.as_str(), edge.to.as_str());
-        let seen_by = observer(a, stack);
-        let through = match &seen_by {
-            Some(o) if !o.direct => Some(format!(
-                "{a} publishes no port: what its clients see is checked through {} ({}).",
-                o.via, o.probe
-            )),
-            Some(_) => None,
-            None => Some(format!(
-                "Nothing here shows what {a}'s clients see (no published port on it or on a caller):\n\
-                 only its container is watched and no checklist item is claimed. Add a probe that\n\
-                 asks {a} from inside (`exec`) to check more."
-            )),
-        };
-        EdgeText {
-            a,
-            b,
-            qa: scalar(a),
-            qb: scalar(b),
-            pa: probes_of(a, stack),
-            seen_by,
-            settle,
-            through,
-        }
-    }
-
-    fn state(&self) -> String {
-        format!(
-            "{{ probe: {}, during: fault, state: running }}",
-            scalar(&self.pa.state)
-        )
-    }
-
-    fn recovers(&self, probe: &str) -> String {
-        format!(
-            "{{ probe: {}, recovers_within: {} }}   # adjust",
-            scalar(probe),
-            self.settle
-        )
-    }
-
-    fn bounded(&self, probe: &str, note: &str) -> String {
-        format!(
-            "{{ probe: {}, during: fault, latency_p99: \"< 2s\" }}   # adjust{note}",
-            scalar(probe)
-        )
-    }
-
-    /// The checklist items, claimed only when a probe sees what A's
-    /// clients see.
-    fn claim(&self, items: Vec<&'static str>) -> Vec<&'static str> {
-        if self.seen_by.is_some() {
-            items
-        } else {
-            Vec::new()
-        }
-    }
-
-    /// B frozen: A's health says so, and A answers fast.
-    fn paused(&self) -> ScenarioText {
-        let (a, b) = (self.a, self.b);
-        let mut expect = Vec::new();
-        let mut items = self.claim(vec![FAILS_FAST]);
-        if let Some(health) = self.pa.health() {
-            expect.push(format!(
-                "{{ probe: {}, fails_within: 5s }}   # adjust: the health check notices",
-                scalar(health)
-            ));
-            items.insert(0, HEALTH_TESTS_DEPENDENCIES);
-        }
-        if let Some(o) = &self.seen_by {
-            expect.push(self.bounded(&o.probe, ": no request hangs"));
-        }
-        expect.push(self.state());
-        if let Some(o) = &self.seen_by {
-            expect.push(self.recovers(&o.probe));
-        }
-        ScenarioText {
-            name: format!("{b} paused, {a} must notice and fail fast"),
-            expected: if self.pa.health().is_some() {
-                format!(
-                    "While {b} is frozen, {a}'s health check reports it within 5s and {a} answers quickly (errors, not hangs); {a} recovers when {b} is back."
-                )
-            } else {
-                format!(
-                    "While {b} is frozen, {a} answers quickly (errors, not hangs) and recovers when {b} is back."
-                )
-            },
-            checklist: items,
-            faults: vec![format!("{{ pause: {{ service: {} }} }}", self.qb)],
-            expect,
-            comment: self.through.clone(),
-        }
-    }
-
-    /// B dies and is started again: A comes back on its own.
-    fn killed(&self) -> ScenarioText {
-        let (a, b) = (self.a, self.b);
-        let mut expect = vec![self.state()];
-        if let Some(o) = &self.seen_by {
-            expect.push(self.recovers(&o.probe));
-        }
-        ScenarioText {
-            name: format!("{b} killed and restored, {a} recovers"),
-            expected: format!(
-                "{a} keeps running while {b} is gone and works again on its own once {b} is back, without a restart."
-            ),
-            checklist: self.claim(vec![RECOVERS_WHEN_DEPENDENCY_RETURNS]),
-            faults: vec![format!(
-                "{{ kill: {{ service: {}, signal: SIGKILL }} }}",
-                self.qb
-            )],
-            expect,
-            comment: self.through.clone(),
-        }
-    }
-
-    /// B slow: A's latency stays bounded.
-    fn slow(&self) -> ScenarioText {
-        let (a, b) = (self.a, self.b);
-        let mut expect = Vec::new();
-        if let Some(o) = &self.seen_by {
-            expect.push(self.bounded(&o.probe, ""));
-            expect.push(format!(
-                "{{ probe: {}, during: after, success_rate: \">= 95%\" }}   # adjust",
-                scalar(&o.probe)
-            ));
-        }
-        expect.push(self.state());
-        ScenarioText {
-            name: format!("{b} slow, {a} stays bounded"),
-            expected: format!(
-                "With {b} 100ms slower, {a}'s answers stay under 2s: its timeouts bound what a slow {b} costs."
-            ),
-            checklist: self.claim(vec![LATENCY_BOUNDED]),
-            faults: vec![format!(
-                "{{ delay: {{ service: {}, latency: 100ms }} }}   # adjust",
-                self.qb
-            )],
-            expect,
-            comment: self.through.clone(),
-        }
-    }
-
-    /// A started while B is down: A must not say it is healthy (only A's
-    /// own health endpoint can tell, so without one there is no scenario).
-    fn started_without(&self) -> Option<ScenarioText> {
-        let (a, b) = (self.a, self.b);
-        let health = self.pa.health()?;
-        let h = scalar(health);
-        Some(ScenarioText {
-            name: format!("{a} started while {b} is down"),
-            expected: format!(
-                "Started without {b}, {a} must not report healthy; it becomes healthy once {b} is back."
-            ),
-            checklist: vec![NOT_HEALTHY_WITHOUT_DEPENDENCY],
-            faults: vec![
-                format!("{{ stop: {{ service: {}, timeout: 1s }} }}", self.qb),
-                format!("{{ restart: {{ service: {}, timeout: 1s }} }}", self.qa),
-            ],
-            expect: vec![
-                format!("{{ probe: {h}, during: fault, success_rate: \"== 0%\" }}"),
-                self.recovers(health),
-            ],
-            comment: None,
-        })
-    }
-
-    /// A cut off from B.
-    fn cut_off(&self) -> ScenarioText {
-        let (a, b) = (self.a, self.b);
-        let mut expect = Vec::new();
-        if let Some(health) = self.pa.health() {
-            expect.push(format!(
-                "{{ probe: {}, fails_within: 5s }}   # adjust",
-                scalar(health)
-            ));
-        }
-        if let Some(o) = &self.seen_by {
-            expect.push(self.bounded(&o.probe, ""));
-        }
-        expect.push(self.state());
-        if let Some(o) = &self.seen_by {
-            expect.push(self.recovers(&o.probe));
-        }
-        ScenarioText {
-            name: format!("{a} cut off from {b}"),
-            expected: format!(
-                "Cut off from {b}, {a} keeps running and answers fast{}; it heals when the network does.",
-                if self.pa.health().is_some() {
-                    ", and says it is unhealthy"
-                } else {
-                    ""
-                }
-            ),
-            checklist: if self.seen_by.is_some() || self.pa.health().is_some() {
-                vec![SURVIVES_PARTITION]
-            } else {
-                Vec::new()
-            },
-            faults: vec![format!(
-                "{{ partition: {{ service: {}, from: [{}] }} }}",
-                self.qa, self.qb
-            )],
-            expect,
-            comment: self.through.clone(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::{EdgeSource, Service};
+    use crate::init::checklist::FAILS_FAST;
+    use crate::init::{Edge, EdgeSource, Service};
 
     fn stack() -> Stack {
         Stack {
@@ -642,11 +442,13 @@ mod tests {
                         status: 200,
                     }),
                     healthcheck: None,
+                    datastore: None,
                 },
                 Service {
                     name: "api".into(),
                     endpoint: None,
                     healthcheck: None,
+                    datastore: None,
                 },
                 Service {
                     name: "db".into(),
@@ -659,6 +461,7 @@ mod tests {
                         &[],
                         HumanDuration::from_secs(2),
                     )),
+                    datastore: None,
                 },
             ],
             edges: vec![

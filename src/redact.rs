@@ -31,9 +31,16 @@ pub(crate) fn url(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
         return text.to_string();
     };
+    // The userinfo runs to the last `@` (a password may hold `/`, `?` or
+    // `#`, which a client reads as part of it): one in a path hides more
+    // than needed, never less.
+    let (userinfo, rest) = match rest.rsplit_once('@') {
+        Some((userinfo, rest)) => (Some(userinfo), rest),
+        None => (None, rest),
+    };
     let end_of_authority = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end_of_authority);
-    let authority = match authority.rsplit_once('@') {
+    let (host, tail) = rest.split_at(end_of_authority);
+    let authority = match userinfo.map(|u| (u, host)) {
         // `user:${DB_PASSWORD}@db`: the password is a reference, not a value.
         Some((userinfo, host))
             if userinfo
@@ -43,7 +50,7 @@ pub(crate) fn url(text: &str) -> String {
             format!("{userinfo}@{host}")
         }
         Some((_, host)) => format!("{HIDDEN}@{host}"),
-        None => authority.to_string(),
+        None => host.to_string(),
     };
     let tail = match tail.split_once('?') {
         Some((path, query)) => {
@@ -78,9 +85,10 @@ pub(crate) fn origin(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
         return HIDDEN.to_string();
     };
+    // Past the userinfo, which runs to the last `@` (see [`url`]).
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
     let end_of_authority = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end_of_authority];
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = &rest[..end_of_authority];
     let more = if end_of_authority < rest.len() {
         "/…"
     } else {
@@ -89,15 +97,21 @@ pub(crate) fn origin(text: &str) -> String {
     format!("{scheme}://{host}{more}")
 }
 
-/// Text with every `http://` or `https://` URL in it redacted.
+/// The schemes of the URLs [`text`] looks for.
+const SCHEMES: &[&str] = &[
+    "http://",
+    "https://",
+    "postgres://",
+    "postgresql://",
+    "redis://",
+    "rediss://",
+];
+
+/// Text with every URL of [`SCHEMES`] in it redacted.
 pub(crate) fn text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = ["http://", "https://"]
-        .iter()
-        .filter_map(|s| rest.find(s))
-        .min()
-    {
+    while let Some(start) = SCHEMES.iter().filter_map(|s| rest.find(s)).min() {
         out.push_str(&rest[..start]);
         let after = &rest[start..];
         let end = after
@@ -538,6 +552,27 @@ mod tests {
             "error sending request for url (http://***@h/x?Password=***): refused"
         );
         assert_eq!(text("no url here"), "no url here");
+    }
+
+    #[test]
+    fn a_password_holding_a_slash_or_a_hash_is_hidden_whole() {
+        // A client reads the userinfo up to the last `@`.
+        assert_eq!(
+            url("postgres://app:Zx9/Secr3tPg@127.0.0.1:5432/app"),
+            "postgres://***@127.0.0.1:5432/app"
+        );
+        assert_eq!(
+            url("redis://:Rd#Secr3t?x@127.0.0.1:6379"),
+            "redis://***@127.0.0.1:6379"
+        );
+        assert_eq!(
+            origin("http://u:a/b@hooks.example:9000/x"),
+            "http://hooks.example:9000/…"
+        );
+        assert_eq!(
+            text("connect to postgresql://u:p@db/app and rediss://:k@cache failed"),
+            "connect to postgresql://***@db/app and rediss://***@cache failed"
+        );
     }
 
     proptest! {

@@ -605,21 +605,21 @@ fn ledger_probe_text(l: &LedgerProbe, every: &HumanDuration) -> String {
                 crate::redact::url(&p.url)
             ),
             if l.keep {
-                "the table is created if missing; its rows of this run are kept".to_string()
+                "the table is made if missing (a table of that name no ledger made is refused); its rows are kept".to_string()
             } else {
-                "the table is created if missing; at the end this run's rows are deleted, and the table dropped if this run created it and it is empty; no other row is touched".to_string()
+                "the table is made if missing (a table of that name no ledger made is refused); at the end its rows are deleted, and the table dropped if this run made it and it is empty; no other row is touched".to_string()
             },
         ),
         LedgerStore::Redis(r) => (
             format!(
-                "an entry every {every} onto list {}:<run id> of {}",
+                "an entry every {every} onto list {}:<run id>.<probe> of {}",
                 r.key,
                 crate::redact::url(&r.url)
             ),
             if l.keep {
                 "the list is kept".to_string()
             } else {
-                "the list is deleted at the end; no other key is touched".to_string()
+                "the list is deleted at the end (and expires a week after its last write); no other key is touched".to_string()
             },
         ),
         LedgerStore::Http(h) => (

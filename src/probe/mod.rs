@@ -334,7 +334,7 @@ impl ProbeRunner {
         let timeout = self.probe.timeout.as_std();
         if let Some(ledger) = &self.ledger {
             // A write's outcome goes in the book even when it times out.
-            return ledger.write(self.index, clock, timeout, &self.http).await;
+            return ledger.write(self.index, clock, timeout).await;
         }
         let started = Instant::now();
         let outcome = tokio::time::timeout(timeout, self.execute()).await;

@@ -382,10 +382,12 @@ fn ledgers_of(plan: &Plan, run_id: &str) -> probe::ledger::Ledgers {
         list: plan
             .probes
             .iter()
-            .filter_map(|p| match &p.probe.kind {
+            .enumerate()
+            .filter_map(|(index, p)| match &p.probe.kind {
                 crate::gameday::model::ProbeKind::Ledger(spec) => {
                     Some(std::sync::Arc::new(probe::ledger::Ledger::new(
                         &p.probe.name,
+                        index,
                         spec,
                         run_id,
                         p.probe.timeout.as_std(),
@@ -394,7 +396,6 @@ fn ledgers_of(plan: &Plan, run_id: &str) -> probe::ledger::Ledgers {
                 _ => None,
             })
             .collect(),
-        http: probe::http_client(),
     }
 }
 

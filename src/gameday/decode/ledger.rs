@@ -111,11 +111,15 @@ impl Decoder<'_> {
                 && part.len() <= 63
         };
         let parts: Vec<&str> = name.split('.').collect();
-        if parts.len() > 2 || !parts.iter().all(|p| ident(p)) {
+        // The system's schemas, and a per-connection one (each write has
+        // a connection of its own).
+        let system = parts.len() == 2
+            && (parts[0].starts_with("pg_") || parts[0] == "information_schema");
+        if parts.len() > 2 || !parts.iter().all(|p| ident(p)) || system {
             self.error_hint(
                 node.pos,
                 format!("`{name}` is not a table name the ledger can own"),
-                "write a plain name such as `gameday_ledger` or `schema.gameday_ledger` (letters, digits, `_`)",
+                "write a plain name such as `gameday_ledger` or `schema.gameday_ledger` (letters, digits, `_`; not in a system schema)",
             );
             return None;
         }

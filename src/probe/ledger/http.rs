@@ -2,8 +2,10 @@
 //! (`<run id>-<seq>`), `read` looks it up: its expected status says
 //! present, 404 absent, anything else unreadable (never lost). A write
 //! answered with another status was refused; a connection never made,
-//! refused; one lost after the request was sent, unknown. Records are
-//! read back a few at a time.
+//! refused (it has a connect timeout of half the probe's); one lost after
+//! the request was sent, or answered 502 or 504 by a proxy that may have
+//! passed it on, unknown. Records are read back a few at a time, each read
+//! bounded by the probe's timeout, over kept-alive connections.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,6 +19,7 @@ use crate::gameday::model::{HttpLedger, LoadRequest};
 const READS_AT_ONCE: usize = 16;
 
 pub(super) struct Api {
+    client: reqwest::Client,
     write: LoadRequest,
     read: LoadRequest,
     run: String,
@@ -46,8 +49,19 @@ fn request(
 }
 
 impl Api {
-    pub(super) fn new(spec: &HttpLedger, run: &str) -> Api {
+    pub(super) fn new(spec: &HttpLedger, run: &str, timeout: std::time::Duration) -> Api {
+        // One crypto backend for the whole process (ring).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout / 2)
+            .timeout(timeout)
+            .pool_max_idle_per_host(READS_AT_ONCE)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("gameday-ledger/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
         Api {
+            client,
             write: spec.write.clone(),
             read: spec.read.clone(),
             run: run.to_string(),
@@ -58,16 +72,16 @@ impl Api {
         format!("{}-{seq}", self.run)
     }
 
-    pub(super) async fn write(
-        &self,
-        http: &reqwest::Client,
-        seq: u64,
-        sent: &AtomicBool,
-    ) -> Result<(), WriteError> {
-        let builder = request(http, &self.write, &self.id(seq)).map_err(WriteError::Refused)?;
+    pub(super) async fn write(&self, seq: u64, sent: &AtomicBool) -> Result<(), WriteError> {
+        let builder =
+            request(&self.client, &self.write, &self.id(seq)).map_err(WriteError::Refused)?;
         sent.store(true, Ordering::SeqCst);
         match builder.send().await {
             Ok(answer) if self.write.expect_status.matches(answer.status().as_u16()) => Ok(()),
+            // A proxy's: the service may have had it.
+            Ok(answer) if matches!(answer.status().as_u16(), 502 | 504) => Err(
+                WriteError::Unknown(format!("answered {} (a proxy's)", answer.status().as_u16())),
+            ),
             Ok(answer) => Err(WriteError::Refused(format!(
                 "answered {}",
                 answer.status().as_u16()
@@ -77,8 +91,8 @@ impl Api {
         }
     }
 
-    async fn read_one(&self, http: &reqwest::Client, seq: u64) -> Read {
-        let Ok(builder) = request(http, &self.read, &self.id(seq)) else {
+    async fn read_one(&self, seq: u64) -> Read {
+        let Ok(builder) = request(&self.client, &self.read, &self.id(seq)) else {
             return Read::Unreadable;
         };
         match builder.send().await {
@@ -92,13 +106,9 @@ impl Api {
 
     /// Every record in `seqs`; an error only when none could be read (the
     /// service is not there yet), so the read back is tried again.
-    pub(super) async fn read_back(
-        &self,
-        http: &reqwest::Client,
-        seqs: &[u64],
-    ) -> Result<Found, String> {
+    pub(super) async fn read_back(&self, seqs: &[u64]) -> Result<Found, String> {
         let reads: Vec<(u64, Read)> = futures_util::stream::iter(seqs.iter().copied())
-            .map(|seq| async move { (seq, self.read_one(http, seq).await) })
+            .map(|seq| async move { (seq, self.read_one(seq).await) })
             .buffer_unordered(READS_AT_ONCE)
             .collect()
             .await;

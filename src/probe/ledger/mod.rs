@@ -94,11 +94,23 @@ const AUDIT_WITHIN: Duration = Duration::from_secs(30);
 const AUDIT_TRY: Duration = Duration::from_secs(10);
 
 impl Ledger {
-    pub(crate) fn new(name: &str, spec: &LedgerProbe, run_id: &str, timeout: Duration) -> Ledger {
+    /// The ledger of probe `index` (its place in the file) of run
+    /// `run_id`: its records are `<run id>.<index>`'s, so two ledgers on
+    /// one table, key or API never mix.
+    pub(crate) fn new(
+        name: &str,
+        index: usize,
+        spec: &LedgerProbe,
+        run_id: &str,
+        timeout: Duration,
+    ) -> Ledger {
+        let owner = format!("{run_id}.{index}");
         let store = match &spec.store {
-            LedgerStore::Postgres(p) => Store::Postgres(postgres::Pg::new(p, run_id, timeout)),
-            LedgerStore::Redis(r) => Store::Redis(redis::Rds::new(r, run_id, timeout)),
-            LedgerStore::Http(h) => Store::Http(http::Api::new(h, run_id)),
+            LedgerStore::Postgres(p) => {
+                Store::Postgres(postgres::Pg::new(p, run_id, &owner, timeout))
+            }
+            LedgerStore::Redis(r) => Store::Redis(redis::Rds::new(r, &owner, spec.keep, timeout)),
+            LedgerStore::Http(h) => Store::Http(http::Api::new(h, &owner, timeout)),
         };
         Ledger {
             name: name.to_string(),
@@ -134,7 +146,6 @@ impl Ledger {
         index: usize,
         clock: Clock,
         timeout: Duration,
-        http: &reqwest::Client,
     ) -> ProbeSample {
         let started = Instant::now();
         let t_ms = clock.ms(started);
@@ -152,7 +163,7 @@ impl Ledger {
             match &self.store {
                 Store::Postgres(pg) => pg.write(seq, &sent).await,
                 Store::Redis(r) => r.write(seq, &sent).await,
-                Store::Http(api) => api.write(http, seq, &sent).await,
+                Store::Http(api) => api.write(seq, &sent).await,
             }
         })
         .await;
@@ -196,7 +207,7 @@ impl Ledger {
 
     /// Read every write whose outcome is known back, trying again for a
     /// while if the store does not answer yet.
-    pub(crate) async fn audit(&self, clock: Clock, http: &reqwest::Client) -> LedgerAudit {
+    pub(crate) async fn audit(&self, clock: Clock) -> LedgerAudit {
         let started = Instant::now();
         let at_ms = clock.ms(started);
         // The writes known before the read back began.
@@ -213,7 +224,7 @@ impl Ledger {
         let deadline = started + AUDIT_WITHIN;
         let mut last_error = String::new();
         let found = loop {
-            let attempt = tokio::time::timeout(AUDIT_TRY, self.read_back(&known, http)).await;
+            let attempt = tokio::time::timeout(AUDIT_TRY, self.read_back(&known)).await;
             match attempt {
                 Ok(Ok(found)) => break Some(found),
                 Ok(Err(e)) => last_error = crate::redact::text(&e),
@@ -255,17 +266,13 @@ impl Ledger {
         audit
     }
 
-    async fn read_back(
-        &self,
-        known: &[(u64, Entry)],
-        http: &reqwest::Client,
-    ) -> Result<Found, String> {
+    async fn read_back(&self, known: &[(u64, Entry)]) -> Result<Found, String> {
         match &self.store {
             Store::Postgres(pg) => pg.read_back().await,
             Store::Redis(r) => r.read_back().await,
             Store::Http(api) => {
                 let seqs: Vec<u64> = known.iter().map(|(s, _)| *s).collect();
-                api.read_back(http, &seqs).await
+                api.read_back(&seqs).await
             }
         }
     }
@@ -346,7 +353,6 @@ impl Ledger {
 #[derive(Default)]
 pub(crate) struct Ledgers {
     pub(crate) list: Vec<std::sync::Arc<Ledger>>,
-    pub(crate) http: reqwest::Client,
 }
 
 impl Ledgers {
@@ -356,7 +362,7 @@ impl Ledgers {
 
     /// Every ledger read back, at once.
     pub(crate) async fn audit(&self, clock: Clock) -> Vec<LedgerAudit> {
-        futures_util::future::join_all(self.list.iter().map(|l| l.audit(clock, &self.http))).await
+        futures_util::future::join_all(self.list.iter().map(|l| l.audit(clock))).await
     }
 
     /// Every ledger's records removed (unless kept): a line for each.
@@ -385,7 +391,7 @@ mod tests {
             }),
             keep: false,
         };
-        Ledger::new("orders", &spec, "abc", Duration::from_secs(1))
+        Ledger::new("orders", 0, &spec, "abc", Duration::from_secs(1))
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A ledger in Redis: one list, `<key>:<run id>`, one entry (the write's
 //! sequence number) pushed per write, read back in pages; the list is
-//! deleted at the end. A write the server answered with an error was not
+//! deleted at the end (and expires a week after the last write unless
+//! `keep`, should the end never come). A write the server answered with an error was not
 //! applied (refused); one whose connection dropped after it was sent may
 //! have been (unknown). A multiplexed connection, opened again after a
 //! loss.
@@ -14,12 +15,17 @@ use redis::aio::MultiplexedConnection;
 use super::{Found, WriteError};
 use crate::gameday::model::RedisLedger;
 
+/// A list left behind (a runner killed before its end) expires a week
+/// after its last write.
+const EXPIRE_S: i64 = 7 * 24 * 3600;
+
 /// Entries read per LRANGE.
 const PAGE: isize = 10_000;
 
 pub(super) struct Rds {
     client: Option<redis::Client>,
     key: String,
+    keep: bool,
     timeout: Duration,
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     reached: AtomicBool,
@@ -30,10 +36,11 @@ fn said(e: &redis::RedisError) -> String {
 }
 
 impl Rds {
-    pub(super) fn new(spec: &RedisLedger, run: &str, timeout: Duration) -> Rds {
+    pub(super) fn new(spec: &RedisLedger, owner: &str, keep: bool, timeout: Duration) -> Rds {
         Rds {
             client: redis::Client::open(spec.url.as_str()).ok(),
-            key: format!("{}:{run}", spec.key),
+            key: format!("{}:{owner}", spec.key),
+            keep,
             timeout,
             connection: tokio::sync::Mutex::new(None),
             reached: AtomicBool::new(false),
@@ -72,7 +79,12 @@ impl Rds {
     pub(super) async fn write(&self, seq: u64, sent: &AtomicBool) -> Result<(), WriteError> {
         let mut c = self.connection().await.map_err(WriteError::Refused)?;
         sent.store(true, Ordering::SeqCst);
-        let pushed: redis::RedisResult<i64> = c.rpush(&self.key, seq).await;
+        let mut push = redis::pipe();
+        push.atomic().rpush(&self.key, seq);
+        if !self.keep {
+            push.expire(&self.key, EXPIRE_S).ignore();
+        }
+        let pushed: redis::RedisResult<(i64,)> = push.query_async(&mut c).await;
         match pushed {
             Ok(_) => Ok(()),
             Err(e) => {

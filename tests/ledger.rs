@@ -79,6 +79,32 @@ scenarios:
     );
     let (_dir, path) = gameday_file(&file);
     let out = tempfile::tempdir().unwrap();
+    // The most connections the ledger has open through the pool at once,
+    // as PgBouncer counts its clients, polled through the run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let most = {
+        let (stop, pool) = (stop.clone(), pool.id.clone());
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let password = format!("PGPASSWORD={PASSWORD}");
+                let clients = std::process::Command::new("docker")
+                    .args(["exec", "-e", &password, &pool, "psql", "-h", "127.0.0.1"])
+                    .args(["-p", "6432", "-U", "app", "-d", "pgbouncer", "-AtX"])
+                    .args(["-c", "SHOW CLIENTS"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                    .unwrap_or_default();
+                let ledger = clients
+                    .lines()
+                    .filter(|l| l.ends_with("|gameday-ledger"))
+                    .count();
+                most = most.max(ledger);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            most
+        })
+    };
     let child = spawn_run(&path, out.path());
     // In the baseline, with 30 writes in: three acknowledged rows deleted
     // behind the ledger's back (the truth: exactly 3 lost).
@@ -103,6 +129,11 @@ scenarios:
     );
     assert_eq!(deleted.trim(), "3", "{deleted}");
     let output = finish(child, Duration::from_secs(90));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let most = most.join().unwrap();
+    // Frozen, every write waits on a connection of its own: more than one
+    // open, never more than the ledger's 8.
+    assert!((2..=8).contains(&most), "{most} ledger connections at once");
     let printed = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -342,4 +373,49 @@ scenarios:
     assert_eq!(checks[0].1, "not_met", "{checks:?}");
     assert_eq!(checks[0].3, Some(3.0), "{checks:?}");
     assert_eq!(checks[1].1, "met", "{checks:?}");
+}
+
+#[test]
+fn a_table_no_ledger_made_is_refused_and_left_as_it_was() {
+    if !docker_available() {
+        return;
+    }
+    ensure_datastore_image();
+    let project = Project::new("ledger-owned");
+    let db = start_postgres(&project, "db", &[]);
+    db.psql("CREATE TABLE orders (id int); INSERT INTO orders VALUES (42)");
+    let file = format!(
+        r#"gameday: a ledger pointed at the team's table
+scope: {{ compose_project: {scope} }}
+defaults: {{ baseline: 1s, cooldown: 1s }}
+probes:
+  orders:
+    ledger:
+      postgres: {{ url: "postgres://app:{PASSWORD}@127.0.0.1:{port}/app", table: orders }}
+    every: 100ms
+    timeout: 500ms
+scenarios:
+  - name: never applied
+    fault: {{ pause: {{ service: db }} }}
+    duration: 1s
+    expect:
+      - {{ probe: orders, lost: 0 }}
+"#,
+        scope = project.name,
+        port = db.host_port,
+    );
+    let (_dir, path) = gameday_file(&file);
+    let out = tempfile::tempdir().unwrap();
+    let output = run_gameday(out.path(), &path, 60);
+    let printed = String::from_utf8_lossy(&output.stdout).to_string();
+    // Every write refused: the steady state is not met, no fault applied.
+    assert!(printed.contains("is not a ledger's"), "{printed}");
+    assert!(printed.contains("no fault was applied"), "{printed}");
+    assert_eq!(db.psql("SELECT count(*) FROM orders").trim(), "1");
+    assert_eq!(
+        db.psql("SELECT string_agg(column_name, ',') FROM information_schema.columns WHERE table_name = 'orders'")
+            .trim(),
+        "id",
+        "the team's table was changed"
+    );
 }

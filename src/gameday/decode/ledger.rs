@@ -113,8 +113,8 @@ impl Decoder<'_> {
         let parts: Vec<&str> = name.split('.').collect();
         // The system's schemas, and a per-connection one (each write has
         // a connection of its own).
-        let system = parts.len() == 2
-            && (parts[0].starts_with("pg_") || parts[0] == "information_schema");
+        let system =
+            parts.len() == 2 && (parts[0].starts_with("pg_") || parts[0] == "information_schema");
         if parts.len() > 2 || !parts.iter().all(|p| ident(p)) || system {
             self.error_hint(
                 node.pos,

@@ -141,12 +141,7 @@ impl Ledger {
 
     /// One write, bounded by `timeout`, as a sample of probe `index`: ok
     /// when acknowledged.
-    pub(crate) async fn write(
-        &self,
-        index: usize,
-        clock: Clock,
-        timeout: Duration,
-    ) -> ProbeSample {
+    pub(crate) async fn write(&self, index: usize, clock: Clock, timeout: Duration) -> ProbeSample {
         let started = Instant::now();
         let t_ms = clock.ms(started);
         let seq = {

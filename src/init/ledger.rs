@@ -130,7 +130,7 @@ pub(super) fn tcp_note(service: &Service) -> Option<String> {
     let store = service.datastore.as_ref()?;
     (!store.kind.has_ledger()).then(|| {
         format!(
-            "   # {}: the ledger does not speak {} yet, so only connections are checked",
+            "   # {}: the ledger does not speak {} yet, so only connections are checked (MySQL counts each one closed before its handshake against max_connect_errors and blocks this host past it: raise it, or probe with `exec: {{ service: ..., command: [mysqladmin, ping] }}`)",
             what(store),
             store.kind.protocol()
         )
@@ -560,7 +560,7 @@ pub(crate) mod tests {
         }
         let text = written(&stack);
         assert!(
-            text.contains(r#"legacy-port: { tcp: { address: "127.0.0.1:13306" } }   # MySQL's protocol (greeted as MariaDB does at 127.0.0.1:13306): the ledger does not speak MySQL yet, so only connections are checked"#),
+            text.contains(r#"legacy-port: { tcp: { address: "127.0.0.1:13306" } }   # MySQL's protocol (greeted as MariaDB does at 127.0.0.1:13306): the ledger does not speak MySQL yet, so only connections are checked (MySQL counts each one closed before its handshake against max_connect_errors and blocks this host past it: raise it, or probe with `exec: { service: ..., command: [mysqladmin, ping] }`)"#),
             "{text}"
         );
         assert!(

@@ -79,27 +79,19 @@ pub fn start_postgres(project: &Project, service: &str, args: &[&str]) -> Server
 
 /// `gd-redis ARGS...` as `service`, once it answers PING.
 pub fn start_redis(project: &Project, service: &str, args: &[&str]) -> Server {
-    let mut command = vec!["gd-redis"];
-    command.extend(args);
-    let server = start(project, service, ServerKind::Redis, &[], &command, 6379);
-    server.wait_ready();
-    server
+    redis_at(project, service, args, None)
 }
 
 /// [`start_redis`] at a fixed host port, which a restart keeps.
 pub fn start_redis_fixed(project: &Project, service: &str, args: &[&str]) -> Server {
+    redis_at(project, service, args, Some(super::free_port()))
+}
+
+fn redis_at(project: &Project, service: &str, args: &[&str], host_port: Option<u16>) -> Server {
     let mut command = vec!["gd-redis"];
     command.extend(args);
-    let port = super::free_port();
-    let server = start_at(
-        project,
-        service,
-        ServerKind::Redis,
-        &[],
-        &command,
-        6379,
-        Some(port),
-    );
+    let kind = ServerKind::Redis;
+    let server = start_at(project, service, kind, &[], &command, 6379, host_port);
     server.wait_ready();
     server
 }

@@ -74,20 +74,15 @@ impl Decoder<'_> {
                 "\"postgres://app:${PGPASSWORD}@127.0.0.1:5432/app\"",
             )
             .and_then(|n| self.store_url(n, &["postgres", "postgresql"]));
-        let url = url.and_then(|(url, pos)| match url.parse::<tokio_postgres::Config>() {
-            Ok(_) => Some(url),
-            Err(e) => {
-                self.error_hint(
-                    pos,
-                    format!(
-                        "`{}` is not a PostgreSQL URL: {}",
-                        crate::redact::url(&url),
-                        crate::redact::text(&e.to_string())
-                    ),
-                    "write `postgres://user:${PGPASSWORD}@host:port/database`",
-                );
-                None
-            }
+        let url = url.and_then(|(url, pos)| {
+            let parsed = url.parse::<tokio_postgres::Config>().map(|_| ());
+            self.store_url_parsed(
+                url,
+                pos,
+                parsed,
+                "PostgreSQL",
+                "postgres://user:${PGPASSWORD}@host:port/database",
+            )
         });
         let table = self
             .require(&obj, "table", &what, "gameday_ledger")
@@ -132,20 +127,15 @@ impl Decoder<'_> {
         let url = self
             .require(&obj, "url", &what, "\"redis://127.0.0.1:6379\"")
             .and_then(|n| self.store_url(n, &["redis"]));
-        let url = url.and_then(|(url, pos)| match redis::Client::open(url.as_str()) {
-            Ok(_) => Some(url),
-            Err(e) => {
-                self.error_hint(
-                    pos,
-                    format!(
-                        "`{}` is not a Redis URL: {}",
-                        crate::redact::url(&url),
-                        crate::redact::text(&e.to_string())
-                    ),
-                    "write `redis://host:port` or `redis://:${REDIS_PASSWORD}@host:port/0`",
-                );
-                None
-            }
+        let url = url.and_then(|(url, pos)| {
+            let parsed = redis::Client::open(url.as_str()).map(|_| ());
+            self.store_url_parsed(
+                url,
+                pos,
+                parsed,
+                "Redis",
+                "redis://:${REDIS_PASSWORD}@host:port/0",
+            )
         });
         let key = self
             .require(&obj, "key", &what, "\"gameday:ledger\"")
@@ -165,6 +155,33 @@ impl Decoder<'_> {
             url: url?,
             key: key?,
         })
+    }
+
+    /// `url` if its store's client read it (`parsed`), else a located
+    /// error saying why, without the URL's secrets.
+    fn store_url_parsed<E: std::fmt::Display>(
+        &mut self,
+        url: String,
+        pos: Pos,
+        parsed: Result<(), E>,
+        store: &str,
+        example: &str,
+    ) -> Option<String> {
+        match parsed {
+            Ok(()) => Some(url),
+            Err(e) => {
+                self.error_hint(
+                    pos,
+                    format!(
+                        "`{}` is not a {store} URL: {}",
+                        crate::redact::url(&url),
+                        crate::redact::text(&e.to_string())
+                    ),
+                    format!("write `{example}`"),
+                );
+                None
+            }
+        }
     }
 
     /// A store's URL, `${VAR}` expanded, with one of `schemes`; and where

@@ -93,7 +93,7 @@ folds! {
 
 impl Fold {
     /// A ledger check's read back; other folds have none to take.
-    pub(super) fn read_back(&mut self, audit: &crate::record::ledger::LedgerAudit) {
+    pub(super) fn read_back(&mut self, audit: &crate::probe::ledger::LedgerAudit) {
         if let Fold::Ledger(f) = self {
             f.audit = Some(Box::new(audit.clone()));
         }

@@ -202,7 +202,7 @@ impl Accumulator {
 
     /// What a ledger found when it read its writes back: what a
     /// `lost`, `duplicated` or `rpo` check judges (others ignore it).
-    pub(crate) fn read_back(&mut self, audit: &crate::record::ledger::LedgerAudit) {
+    pub(crate) fn read_back(&mut self, audit: &crate::probe::ledger::LedgerAudit) {
         self.fold.read_back(audit);
     }
 

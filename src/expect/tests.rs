@@ -489,8 +489,8 @@ fn row(kind: CheckKind) -> (Window, Check, CheckVerdict) {
 
 /// What a ledger read back after the table's fault: 2 of 100
 /// acknowledged writes lost, over 120 ms, none twice.
-fn table_audit() -> crate::record::ledger::LedgerAudit {
-    crate::record::ledger::LedgerAudit {
+fn table_audit() -> crate::probe::ledger::LedgerAudit {
+    crate::probe::ledger::LedgerAudit {
         probe: "p".into(),
         written: 100,
         acknowledged: 100,

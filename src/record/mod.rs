@@ -3,8 +3,7 @@
 //! [`journal`] (`journal.jsonl`, fsynced, the basis of recovery),
 //! [`samples`] (`samples.jsonl`, written as samples arrive, read as a stream) and [`annotations`] (`annotations.json`,
 //! added after the run); [`versions`] folds which version of a service
-//! answered when into the result, [`ledger`] is what a ledger probe found
-//! when it read its writes back. `run` writes them; `report`, `history` and
+//! answered when into the result. `run` writes them; `report`, `history` and
 //! `recover` read them, through [`confined`] where a run directory may
 //! come from elsewhere (nothing it names leads out of it, only regular
 //! files of a bounded size are read, a planted link is never written
@@ -19,7 +18,6 @@ pub(crate) mod confined;
 pub(crate) mod flaps;
 pub(crate) mod followup;
 pub(crate) mod journal;
-pub(crate) mod ledger;
 pub(crate) mod result;
 pub(crate) mod samples;
 pub(crate) mod trials;

@@ -248,7 +248,7 @@ pub struct ScenarioResult {
     /// What each ledger probe found when it read its writes back after
     /// the cooldown (one per trial of a scenario run as trials).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ledgers: Vec<super::ledger::LedgerAudit>,
+    pub ledgers: Vec<crate::probe::ledger::LedgerAudit>,
 }
 
 /// One probe across one scenario's windows (baseline, fault, after).

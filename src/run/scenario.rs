@@ -37,7 +37,7 @@ struct Walk {
     /// is what it does): its hold is the fault window.
     faultless: bool,
     /// What the ledgers read back after the cooldown.
-    audits: Vec<crate::record::ledger::LedgerAudit>,
+    audits: Vec<crate::probe::ledger::LedgerAudit>,
 }
 
 impl Walk {
@@ -313,7 +313,7 @@ impl Dispatcher {
 
     /// After the cooldown, every ledger reads its writes back (unless a
     /// second signal asked to hurry); each says what it found.
-    async fn read_ledgers_back(&mut self) -> Vec<crate::record::ledger::LedgerAudit> {
+    async fn read_ledgers_back(&mut self) -> Vec<crate::probe::ledger::LedgerAudit> {
         if self.ledgers.is_empty() || self.signal_count >= 2 {
             return Vec::new();
         }

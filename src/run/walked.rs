@@ -3,7 +3,7 @@
 //! the ledgers found when they read their writes back.
 
 use crate::expect::Windows;
-use crate::record::ledger::LedgerAudit;
+use crate::probe::ledger::LedgerAudit;
 use crate::record::result::FaultResult;
 
 /// How a scenario's walk ended, before its expectations are evaluated.

@@ -7,7 +7,7 @@ use super::{Counted, Evaluation, Frame};
 use crate::expect::{CheckVerdict, fmt_ms, verdict};
 use crate::gameday::units::{Comparison, HumanDuration, Number};
 use crate::probe::ProbeSample;
-use crate::record::ledger::LedgerAudit;
+use crate::probe::ledger::LedgerAudit;
 
 /// Which figure of the read back a check judges.
 #[derive(Debug, Clone)]

@@ -11,9 +11,12 @@
 //! RPO. [`Ledger::finish`] removes what the ledger wrote at the end of the
 //! run (unless `keep`). The book of writes holds 16 bytes a write.
 
+mod audit;
 mod http;
 mod postgres;
 mod redis;
+
+pub(crate) use audit::{LedgerAudit, runs_of};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -23,7 +26,6 @@ use tokio::time::Instant;
 
 use super::{Clock, ProbeSample};
 use crate::gameday::model::{LedgerProbe, LedgerStore};
-use crate::record::ledger::{LedgerAudit, runs_of};
 
 /// How a write ended, as far as the ledger can know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! What a ledger probe found when it read its writes back after a
 //! scenario's cooldown ([`LedgerAudit`]): kept in `result.json` with its
-//! scenario, judged by the `lost`, `duplicated` and `rpo` checks, and said
+//! scenario (`record` stores it), judged by the `lost`, `duplicated` and `rpo` checks, and said
 //! in the reports.
 
 use schemars::JsonSchema;

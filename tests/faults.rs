@@ -175,6 +175,9 @@ fn recover_reverts_what_a_dead_runner_left() {
         engine: None,
         hosts: Default::default(),
         engine_ids: Default::default(),
+        participants: Vec::new(),
+        environment: None,
+        probes: Vec::new(),
     })
     .unwrap();
     j.append(&JournalEntry::FaultIntent {
@@ -188,6 +191,7 @@ fn recover_reverts_what_a_dead_runner_left() {
         at,
         host: None,
         settle_ms: None,
+        what: None,
     })
     .unwrap();
     drop(j);
@@ -275,6 +279,7 @@ fn recover_says_what_is_left_when_it_cannot_revert() {
         at: chrono::Utc::now(),
         host: None,
         settle_ms: None,
+        what: None,
     })
     .unwrap();
     let output = Command::cargo_bin("gameday")

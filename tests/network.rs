@@ -240,6 +240,7 @@ fn compliance_via(
             at: chrono::Utc::now(),
             host: None,
             settle_ms: None,
+            what: None,
         })
         .unwrap();
     let again = rt

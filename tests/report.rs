@@ -537,11 +537,15 @@ fn fixed_journal(result: &RunResult) -> Vec<JournalEntry> {
             engine: None,
             hosts: Default::default(),
             engine_ids: Default::default(),
+            participants: Vec::new(),
+            environment: None,
+            probes: Vec::new(),
         },
         JournalEntry::Phase {
             scenario: None,
             phase: "baseline 5s: checking the steady state".into(),
             at: at(0),
+            until: None,
         },
         JournalEntry::FaultIntent {
             fault_id: "s1-f1-0123456789ab".into(),
@@ -554,11 +558,13 @@ fn fixed_journal(result: &RunResult) -> Vec<JournalEntry> {
             at: at(5005),
             host: None,
             settle_ms: None,
+            what: None,
         },
         JournalEntry::FaultApplied {
             fault_id: "s1-f1-0123456789ab".into(),
             requested_at: at(5010),
             confirmed_at: Some(at(5024)),
+            mechanism: None,
         },
         JournalEntry::ProbeChanged {
             probe: "login".into(),

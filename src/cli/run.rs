@@ -81,12 +81,18 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
             "Type a line and press Enter at any time to record an observation (`Sam: ...` credits a participant)."
         );
     }
+    let input = operator.is_some().then(|| {
+        let (tx, rx) = tokio::sync::mpsc::channel(run::SAID_BACKLOG);
+        run::read_terminal(tx);
+        rx
+    });
     let options = RunOptions {
         run_id,
         taken_over,
         file: display,
         out: out.clone(),
         operator,
+        input,
         notify: notifier.handle(),
     };
     let task = tokio::spawn(run::run(plan, engines.clone(), options, events_tx));

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fault::RevertRecipe;
 use crate::gameday::model::EngineSpec;
+use crate::record::result::ObservationKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -35,6 +36,14 @@ pub enum JournalEntry {
         /// those of `hosts:`): `recover` checks it reaches the same engine.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         engine_ids: BTreeMap<String, String>,
+        /// The gameday's participants and environment, for the live room.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        participants: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        environment: Option<String>,
+        /// The probes, in the order of the file (samples name them).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        probes: Vec<String>,
     },
     /// The run took over the claim on its scope from a runner that had
     /// provably died without releasing it.
@@ -46,6 +55,9 @@ pub enum JournalEntry {
         scenario: Option<String>,
         phase: String,
         at: DateTime<Utc>,
+        /// When the phase ends, when known (the live room's countdown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<DateTime<Utc>>,
     },
     /// Written and fsynced before the fault is applied.
     FaultIntent {
@@ -62,11 +74,19 @@ pub enum JournalEntry {
         /// confirmed to settle before it reverts.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         settle_ms: Option<u64>,
+        /// The fault in words, its target and mechanism (`pause api-1
+        /// (cgroup freezer)`), for whoever watches the run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        what: Option<String>,
     },
     FaultApplied {
         fault_id: String,
         requested_at: DateTime<Utc>,
         confirmed_at: Option<DateTime<Utc>>,
+        /// How it was made (`tc tbf`, `cgroup freezer`), when not one
+        /// Docker call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mechanism: Option<String>,
     },
     FaultApplyFailed {
         fault_id: String,
@@ -99,6 +119,8 @@ pub enum JournalEntry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scenario: Option<String>,
         by: String,
+        #[serde(default, skip_serializing_if = "ObservationKind::is_note")]
+        kind: ObservationKind,
         text: String,
         at: DateTime<Utc>,
     },
@@ -375,6 +397,9 @@ mod tests {
             engine: None,
             hosts: BTreeMap::new(),
             engine_ids: BTreeMap::new(),
+            participants: Vec::new(),
+            environment: None,
+            probes: Vec::new(),
         }
     }
 
@@ -395,6 +420,7 @@ mod tests {
                 at,
                 host: None,
                 settle_ms: None,
+                what: None,
             },
             JournalEntry::FaultIntent {
                 fault_id: "2".into(),
@@ -404,6 +430,7 @@ mod tests {
                 at,
                 host: None,
                 settle_ms: None,
+                what: None,
             },
             JournalEntry::FaultReverted {
                 fault_id: "1".into(),
@@ -457,6 +484,7 @@ mod tests {
             at,
             host: None,
             settle_ms: None,
+            what: None,
         };
         let kinds = vec![
             started.clone(),
@@ -468,12 +496,14 @@ mod tests {
                 scenario: Some("s".into()),
                 phase: "fault".into(),
                 at,
+                until: Some(at),
             },
             intent("2"),
             JournalEntry::FaultApplied {
                 fault_id: "1".into(),
                 requested_at: at,
                 confirmed_at: Some(at),
+                mechanism: Some("cgroup freezer".into()),
             },
             JournalEntry::FaultApplyFailed {
                 fault_id: "1".into(),
@@ -503,6 +533,7 @@ mod tests {
             JournalEntry::Observation {
                 scenario: None,
                 by: "Sam".into(),
+                kind: ObservationKind::Detected,
                 text: "the login page is slow".into(),
                 at,
             },

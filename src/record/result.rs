@@ -161,7 +161,49 @@ pub struct Observation {
     pub scenario: Option<String>,
     /// Who typed it: a participant, or the operator's user name.
     pub by: String,
+    /// What it says: someone `detected` the fault's effect, `mitigated`
+    /// it, or a plain `note`.
+    #[serde(default, skip_serializing_if = "ObservationKind::is_note")]
+    pub kind: ObservationKind,
     pub text: String,
+}
+
+/// What an observation says happened: the detection section reads the
+/// first `detected` and `mitigated` of each scenario.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservationKind {
+    /// Someone noticed the fault's effect (an alert, a dashboard, a user).
+    Detected,
+    /// Someone acted and the effect is contained.
+    Mitigated,
+    #[default]
+    Note,
+}
+
+impl ObservationKind {
+    pub fn is_note(&self) -> bool {
+        *self == ObservationKind::Note
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservationKind::Detected => "detected",
+            ObservationKind::Mitigated => "mitigated",
+            ObservationKind::Note => "note",
+        }
+    }
+
+    /// `detected`, `mitigated` or `note`, any case.
+    pub fn parse(word: &str) -> Option<ObservationKind> {
+        [
+            ObservationKind::Detected,
+            ObservationKind::Mitigated,
+            ObservationKind::Note,
+        ]
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(word.trim()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

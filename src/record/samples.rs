@@ -80,10 +80,16 @@ struct Line<'a> {
     version: Option<String>,
 }
 
-/// Appends samples to `samples.jsonl` as they arrive, buffered.
+/// How long a sample may wait in the writer's buffer.
+pub(crate) const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Appends samples to `samples.jsonl` as they arrive, buffered, and
+/// handed to the file at least every [`FLUSH_EVERY`] (the live room reads
+/// it as it grows).
 pub(crate) struct SampleWriter {
     out: BufWriter<File>,
     path: PathBuf,
+    flushed: std::time::Instant,
     /// The first write error, kept so the run is told once, at the end.
     error: Option<std::io::Error>,
 }
@@ -93,8 +99,21 @@ impl SampleWriter {
         Ok(SampleWriter {
             out: BufWriter::with_capacity(64 * 1024, File::create(path)?),
             path: path.to_path_buf(),
+            flushed: std::time::Instant::now(),
             error: None,
         })
+    }
+
+    /// Hand what is buffered to the file if the last time was
+    /// [`FLUSH_EVERY`] ago or more (a write, no sync).
+    pub(crate) fn flush_if_due(&mut self) {
+        if self.error.is_some() || self.flushed.elapsed() < FLUSH_EVERY {
+            return;
+        }
+        self.flushed = std::time::Instant::now();
+        if let Err(e) = self.out.flush() {
+            self.error = Some(e);
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -115,6 +134,7 @@ impl SampleWriter {
         if let Err(e) = written {
             self.error = Some(e);
         }
+        self.flush_if_due();
     }
 
     /// Flush and sync; the first error of the run, if any.

@@ -376,6 +376,7 @@ fn journal_event(
             at,
             scenario,
             phase,
+            until: _,
         } => (
             *at,
             "phase",

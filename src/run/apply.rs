@@ -261,6 +261,7 @@ impl Dispatcher {
             at: Utc::now(),
             host: (container.engine != DEFAULT_HOST).then(|| container.engine.clone()),
             settle_ms: Some(fault::settle_within(fault, recipe).as_millis() as u64),
+            what: Some(fault.describe(&container.name).0),
         }
     }
 
@@ -433,6 +434,7 @@ impl Dispatcher {
             fault_id: fault_id.to_string(),
             requested_at: a.requested_at,
             confirmed_at: a.confirmed_at,
+            mechanism: a.mechanism.map(String::from),
         });
         self.watchdogs.applied(&a.container.engine, fault_id);
         let Some(why) = self.watchdogs.fired(&a.container.engine) else {

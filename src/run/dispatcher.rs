@@ -43,7 +43,7 @@ pub(super) enum Waited {
     Deadline,
     Interrupted(Interrupt),
     /// A line someone typed (only when the wait asked for one).
-    Line(String),
+    Line(operator::Said),
 }
 
 pub(super) struct Dispatcher {
@@ -66,7 +66,7 @@ pub(super) struct Dispatcher {
     timeline: Vec<TimelineEntry>,
     pub(super) faults_left: Vec<FaultLeft>,
     /// Lines typed at the terminal, when someone can type.
-    pub(super) input: Option<mpsc::UnboundedReceiver<String>>,
+    pub(super) input: Option<mpsc::Receiver<operator::Said>>,
     pub(super) operator: Option<Operator>,
     /// The scenario running, for observations.
     pub(super) current_scenario: Option<String>,
@@ -150,6 +150,7 @@ impl Dispatcher {
         samples_rx: mpsc::UnboundedReceiver<ProbeSample>,
         samples_out: SampleWriter,
         operator: Option<Operator>,
+        input: Option<mpsc::Receiver<operator::Said>>,
         watchdogs: Watchdogs,
         stops: mpsc::UnboundedReceiver<String>,
         notify: crate::notify::Notify,
@@ -172,7 +173,7 @@ impl Dispatcher {
             failing_since: vec![None; n],
             timeline: Vec::new(),
             faults_left: Vec::new(),
-            input: operator.as_ref().map(|_| operator::spawn_input()),
+            input,
             operator,
             current_scenario: None,
             observations: Vec::new(),
@@ -218,10 +219,16 @@ impl Dispatcher {
     }
 
     pub(super) fn phase(&mut self, scenario: Option<&str>, label: String, until: Option<Instant>) {
+        let now = Utc::now();
         let _ = self.journal.append_lazily(&JournalEntry::Phase {
             scenario: scenario.map(String::from),
             phase: label.clone(),
-            at: Utc::now(),
+            at: now,
+            until: until.and_then(|u| {
+                chrono::Duration::from_std(u.saturating_duration_since(Instant::now()))
+                    .ok()
+                    .map(|left| now + left)
+            }),
         });
         let _ = self.events.send(RunEvent::Phase { label, until });
     }
@@ -422,16 +429,17 @@ impl Dispatcher {
                     self.signal_count = count;
                     return Waited::Interrupted(Interrupt::Signal);
                 }
-                Some(line) = operator::next_line(&mut self.input) => {
-                    if line.trim().is_empty() {
+                Some(said) = operator::next_line(&mut self.input) => {
+                    if said.text.trim().is_empty() {
                         continue;
                     }
                     if want_line {
-                        return Waited::Line(line);
+                        return Waited::Line(said);
                     }
-                    self.observe(&line, None);
+                    self.observe(&said, None);
                 }
                 _ = tick.tick() => {
+                    self.samples_out.flush_if_due();
                     if let Some(reason) = self.stop_condition().or_else(|| self.check_halt(halt)) {
                         return Waited::Interrupted(Interrupt::Halt(reason));
                     }

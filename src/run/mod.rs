@@ -45,9 +45,9 @@ use crate::safety::{halt, watchdog};
 use dispatcher::Dispatcher;
 use view::RunEvent;
 
-pub(crate) use operator::Operator;
+pub(crate) use operator::{Operator, SAID_BACKLOG, read_terminal};
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct RunOptions {
     /// The run's id (see [`new_run_id`]): its claim on the scope carries it.
     pub run_id: String,
@@ -59,6 +59,9 @@ pub(crate) struct RunOptions {
     /// observations; without one, manual steps are skipped (the command
     /// line refuses to start them unless told `--non-interactive=skip`).
     pub operator: Option<Operator>,
+    /// What the operator types and the live room posts, as it comes:
+    /// observations, and answers to manual steps (none: nobody can).
+    pub input: Option<mpsc::Receiver<operator::Said>>,
     /// Where the team is told of faults applied, reverted and halts.
     pub notify: crate::notify::Notify,
 }
@@ -260,6 +263,7 @@ pub(crate) async fn run(
         samples_rx,
         samples_out,
         options.operator.clone(),
+        options.input,
         watchdogs,
         stops_rx,
         options.notify.clone(),
@@ -321,6 +325,15 @@ async fn journal_start(
             .map(|e| (e.name().to_string(), e.resolved_spec().clone()))
             .collect(),
         engine_ids: engine_ids(engines).await,
+        participants: plan.gameday.participants.clone(),
+        environment: Some(plan.gameday.environment.clone()).filter(|e| !e.is_empty()),
+        probes: plan
+            .gameday
+            .probes
+            .0
+            .iter()
+            .map(|p| p.name.clone())
+            .collect(),
     });
     for from in &options.taken_over {
         let _ = journal.append(&JournalEntry::ClaimTakenOver {

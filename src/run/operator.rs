@@ -1,7 +1,9 @@
-//! The person at the terminal: lines typed while the run goes on are
-//! timestamped observations, credited to the participant they name; a
-//! `manual:` step waits for one. Reading stdin blocks, so it happens on a
-//! plain thread that only sends lines to the dispatcher.
+//! The people watching: lines typed at the terminal while the run goes on,
+//! and what the live room's page posts ([`Said`]), are timestamped
+//! observations, credited to the participant they name, of the kind they
+//! say (`detected:`, `mitigated:`, else a note); a `manual:` step waits for
+//! one. Reading stdin blocks, so it happens on a plain thread that only
+//! sends lines to the dispatcher.
 
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -10,7 +12,32 @@ use tokio::time::Instant;
 use super::dispatcher::{Dispatcher, Interrupt, Waited, offset};
 use crate::gameday::model::{HaltCondition, ManualStep};
 use crate::record::journal::JournalEntry;
-use crate::record::result::Observation;
+use crate::record::result::{Observation, ObservationKind};
+
+/// Something said to the run while it goes: a line typed at the terminal
+/// (`by` and `kind` read from it), or an observation posted from the live
+/// room's page (its writer's name and kind given).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Said {
+    pub by: Option<String>,
+    pub kind: Option<ObservationKind>,
+    pub text: String,
+}
+
+impl Said {
+    /// A line typed at the terminal.
+    pub(crate) fn typed(line: &str) -> Said {
+        Said {
+            by: None,
+            kind: None,
+            text: line.trim().to_string(),
+        }
+    }
+}
+
+/// How many things said may wait for the dispatcher (a burst of posts
+/// from the page beyond it is refused, never waited for).
+pub(crate) const SAID_BACKLOG: usize = 64;
 
 /// The person at the terminal: who a typed line is attributed to unless it
 /// starts with a participant's name (`Sam: error rate at 4%`).
@@ -27,27 +54,24 @@ pub(super) enum Answer {
     Interrupted(Interrupt),
 }
 
-/// Reads lines typed at the terminal, for manual steps and observations.
-pub(super) fn spawn_input() -> mpsc::UnboundedReceiver<String> {
-    let (tx, rx) = mpsc::unbounded_channel();
+/// Reads lines typed at the terminal into `tx`, for manual steps and
+/// observations, until the terminal closes.
+pub(crate) fn read_terminal(tx: mpsc::Sender<Said>) {
     // A plain thread: stdin reads block, and must not hold a runtime worker.
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
         let mut line = String::new();
         while let Ok(n) = std::io::BufRead::read_line(&mut stdin.lock(), &mut line) {
-            if n == 0 || tx.send(line.trim().to_string()).is_err() {
+            if n == 0 || tx.blocking_send(Said::typed(&line)).is_err() {
                 break;
             }
             line.clear();
         }
     });
-    rx
 }
 
-/// The next line typed, or never when nobody can type.
-pub(super) async fn next_line(
-    input: &mut Option<mpsc::UnboundedReceiver<String>>,
-) -> Option<String> {
+/// The next thing said, or never when nobody can say anything.
+pub(super) async fn next_line(input: &mut Option<mpsc::Receiver<Said>>) -> Option<Said> {
     match input {
         Some(rx) => match rx.recv().await {
             Some(line) => Some(line),
@@ -76,16 +100,34 @@ fn attribute(line: &str, participants: &[String], operator: &str) -> (String, St
     (operator.to_string(), line.trim().to_string())
 }
 
+/// The kind a text says at its start (`detected: alert fired`), and the
+/// rest; a note otherwise.
+fn kind_of(text: &str) -> (ObservationKind, String) {
+    if let Some((word, rest)) = text.split_once(':')
+        && let Some(kind) = ObservationKind::parse(word)
+    {
+        return (kind, rest.trim().to_string());
+    }
+    (ObservationKind::Note, text.trim().to_string())
+}
+
 impl Dispatcher {
     /// A line typed while the run goes: a timestamped observation,
     /// credited to the participant it names or to the operator; `answer_to`
     /// is the manual step it answers.
-    pub(super) fn observe(&mut self, line: &str, answer_to: Option<&str>) {
+    pub(super) fn observe(&mut self, said: &Said, answer_to: Option<&str>) {
         let operator = self
             .operator
             .as_ref()
             .map_or("operator", |o| o.name.as_str());
-        let (by, text) = attribute(line, &self.plan.gameday.participants, operator);
+        let (by, text) = match &said.by {
+            Some(by) => (by.clone(), said.text.clone()),
+            None => attribute(&said.text, &self.plan.gameday.participants, operator),
+        };
+        let (kind, text) = match said.kind {
+            Some(kind) => (kind, text),
+            None => kind_of(&text),
+        };
         let text = match answer_to {
             Some(step) => format!("{step} → {text}"),
             None => text,
@@ -94,15 +136,21 @@ impl Dispatcher {
         let _ = self.journal.append(&JournalEntry::Observation {
             scenario: self.current_scenario.clone(),
             by: by.clone(),
+            kind,
             text: text.clone(),
             at,
         });
-        self.note(format!("observation by {by}: {text}"));
+        let said = match kind {
+            ObservationKind::Note => String::new(),
+            kind => format!(" ({})", kind.as_str()),
+        };
+        self.note(format!("observation by {by}{said}: {text}"));
         self.observations.push(Observation {
             at,
             offset: offset(self.now_ms()),
             scenario: self.current_scenario.clone(),
             by,
+            kind,
             text,
         });
     }
@@ -142,8 +190,8 @@ impl Dispatcher {
                 Answer::TimedOut
             }
             Waited::Interrupted(i) => Answer::Interrupted(i),
-            Waited::Line(line) => {
-                self.observe(&line, Some(&step.manual));
+            Waited::Line(said) => {
+                self.observe(&said, Some(&step.manual));
                 Answer::Typed
             }
         }
@@ -152,7 +200,23 @@ impl Dispatcher {
 
 #[cfg(test)]
 mod tests {
-    use super::attribute;
+    use super::{ObservationKind, attribute, kind_of};
+
+    #[test]
+    fn a_typed_line_says_its_kind_at_its_start() {
+        assert_eq!(
+            kind_of("Detected: the pager went off"),
+            (ObservationKind::Detected, "the pager went off".into())
+        );
+        assert_eq!(
+            kind_of("mitigated: failed over").0,
+            ObservationKind::Mitigated
+        );
+        assert_eq!(
+            kind_of("error rate: 4%"),
+            (ObservationKind::Note, "error rate: 4%".into())
+        );
+    }
 
     #[test]
     fn a_typed_line_is_credited_to_the_participant_it_names() {

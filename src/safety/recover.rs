@@ -131,6 +131,7 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
         {
             let _ = j.append(&JournalEntry::Observation {
                 scenario: None,
+                kind: Default::default(),
                 by: "recover".into(),
                 text: format!("released the claim left by {holder}"),
                 at: Utc::now(),
@@ -229,6 +230,7 @@ pub(crate) async fn recover(fallback: &Engine, out: &Path, scope: Option<&str>) 
         {
             let _ = j.append(&JournalEntry::Observation {
                 scenario: None,
+                kind: Default::default(),
                 by: "recover".into(),
                 text: format!("released the claim left by {holder}"),
                 at: Utc::now(),
@@ -353,6 +355,7 @@ fn watchdog_reverts(path: &Path) -> Vec<Recovered> {
     if let Ok(mut j) = Journal::create(path) {
         let _ = j.append(&JournalEntry::Observation {
             scenario: None,
+            kind: Default::default(),
             by: "recover".into(),
             text: format!(
                 "the watchdog had reverted {} fault(s): {}",

@@ -194,6 +194,7 @@ pub(super) async fn fire<W: AsyncWrite + Unpin>(
         recorder
             .record(JournalEntry::Observation {
                 scenario: None,
+                kind: Default::default(),
                 by: "watchdog".into(),
                 text: format!("released the claim left by {holder}"),
                 at: Utc::now(),

@@ -15,7 +15,7 @@
 //! `.gameday-*` file in their `/data`, the host script's revert ran, no
 //! claim, every network attached; and the api answers HTTP and resolves
 //! the store again. `GAMEDAY_TORTURE_TRIALS` sets the number of trials
-//! (default 3; the README gives the figures of a longer run by hand).
+//! (default 3; docs/reliability.md gives the figures of a longer run by hand).
 
 mod common;
 

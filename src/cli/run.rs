@@ -25,6 +25,10 @@ pub(super) struct RunArgs {
     pub non_interactive: Option<NonInteractive>,
     /// `--seed`: the seed of the plan's random picks.
     pub seed: Option<u64>,
+    /// `--serve`: the live room's address.
+    pub serve: Option<std::net::SocketAddr>,
+    /// How long the room serves the final state after the run.
+    pub serve_linger: std::time::Duration,
 }
 
 pub(super) async fn run(args: RunArgs) -> CliResult {
@@ -36,10 +40,19 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
         yes,
         non_interactive,
         seed,
+        serve,
+        serve_linger,
     } = args;
     let gameday = gameday::load(&file)?;
+    // The room's address first: one that cannot be served refuses the run
+    // before anything is touched.
+    let bound = match serve {
+        Some(addr) => Some(super::watch::bind(addr).await?),
+        None => None,
+    };
     let at_terminal = std::io::stdin().is_terminal();
-    refuse_unanswerable_steps(&gameday, &file, at_terminal, non_interactive)?;
+    // Serving, the page can answer manual steps.
+    refuse_unanswerable_steps(&gameday, &file, at_terminal || bound.is_some(), non_interactive)?;
     let operator = at_terminal.then(operator_here);
     let scope = gameday.scope.compose_project.clone();
     let display = file.display().to_string();
@@ -81,11 +94,29 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
             "Type a line and press Enter at any time to record an observation (`Sam: ...` credits a participant)."
         );
     }
-    let input = operator.is_some().then(|| {
-        let (tx, rx) = tokio::sync::mpsc::channel(run::SAID_BACKLOG);
-        run::read_terminal(tx);
-        rx
+    let (said_tx, said_rx) = tokio::sync::mpsc::channel(run::SAID_BACKLOG);
+    if operator.is_some() {
+        run::read_terminal(said_tx.clone());
+    }
+    let room = bound.map(|bound| {
+        super::watch::print_links(&bound);
+        let halt = super::watch::halt_through(
+            engines.default_engine().clone(),
+            scope.clone(),
+            run_id.clone(),
+        );
+        crate::room::Room::start(
+            bound,
+            crate::room::Source::RunOf {
+                out: out.clone(),
+                run_id: run_id.clone(),
+            },
+            crate::room::Pace::Live,
+            crate::room::Writes::Runner(said_tx),
+            Some(halt),
+        )
     });
+    let input = (operator.is_some() || room.is_some()).then_some(said_rx);
     let options = RunOptions {
         run_id,
         taken_over,
@@ -117,6 +148,11 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
     };
     print_verdicts(&outcome.record.result);
     write_reports(&outcome, template_dir.as_deref(), notifier).await;
+    if let Some(room) = room {
+        // Open pages are given the verdicts and the report's path.
+        room.finish(std::time::Duration::from_secs(5), serve_linger)
+            .await;
+    }
     Ok(outcome.exit_code)
 }
 

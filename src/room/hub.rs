@@ -144,13 +144,9 @@ impl Hub {
                     .is_some_and(|e| e.report_path.is_some()))
     }
 
-    pub(crate) fn viewers(&self) -> usize {
+    #[cfg(test)]
+    fn viewers(&self) -> usize {
         self.lock().viewers.len()
-    }
-
-    /// Read what `state` holds.
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&RoomState) -> T) -> T {
-        f(&self.lock().state)
     }
 }
 

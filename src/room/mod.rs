@@ -124,11 +124,6 @@ impl Room {
         }
         tokio::time::sleep(grace).await;
     }
-
-    /// Whether the run said it finished.
-    pub(crate) fn ended(&self) -> bool {
-        self.hub.ended()
-    }
 }
 
 impl Drop for Room {

@@ -18,7 +18,7 @@ use crate::record::samples::SampleRow;
 
 /// How fast an archived run is replayed: `4x` (or `4`), `0.5x`, `max`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Speed {
+pub enum Speed {
     Times(f64),
     Max,
 }
@@ -179,14 +179,6 @@ impl Tail {
         }
     }
 
-    pub(crate) fn pace(&self) -> Pace {
-        self.pace
-    }
-
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Read what the files gained, as far as the read-ahead allows (no
     /// lock held: this is the I/O).
     pub(crate) fn read(&mut self) {
@@ -271,11 +263,6 @@ impl Tail {
             updates.extend(state.report(&report.display().to_string()));
         }
         updates
-    }
-
-    /// Whether everything the run wrote has been shown (a replay is over).
-    pub(crate) fn drained(&self) -> bool {
-        self.entries.is_empty() && self.rows.is_empty()
     }
 }
 

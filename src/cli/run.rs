@@ -52,7 +52,12 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
     };
     let at_terminal = std::io::stdin().is_terminal();
     // Serving, the page can answer manual steps.
-    refuse_unanswerable_steps(&gameday, &file, at_terminal || bound.is_some(), non_interactive)?;
+    refuse_unanswerable_steps(
+        &gameday,
+        &file,
+        at_terminal || bound.is_some(),
+        non_interactive,
+    )?;
     let operator = at_terminal.then(operator_here);
     let scope = gameday.scope.compose_project.clone();
     let display = file.display().to_string();

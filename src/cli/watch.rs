@@ -130,11 +130,14 @@ fn find(out: &Path, run_id: Option<&str>) -> Result<Found, CliError> {
         });
         return match at {
             Some(i) => Ok(runs.swap_remove(i)),
-            None => Err(runs.iter().take(10).fold(
-                CliError::invalid(format!("no run {id} under {}", out.display())),
-                |e, f| e.detail(line(f)),
-            )
-            .hint("name a run listed above, or its archive with --out")),
+            None => Err(runs
+                .iter()
+                .take(10)
+                .fold(
+                    CliError::invalid(format!("no run {id} under {}", out.display())),
+                    |e, f| e.detail(line(f)),
+                )
+                .hint("name a run listed above, or its archive with --out")),
         };
     }
     let live = runs.iter().filter(|f| !f.run.finished).count();
@@ -143,11 +146,14 @@ fn find(out: &Path, run_id: Option<&str>) -> Result<Found, CliError> {
             .hint("start one with `gameday run FILE --serve`, or name the archive with --out")),
         0 => Ok(runs.swap_remove(0)),
         1 => Ok(runs.swap_remove(runs.iter().position(|f| !f.run.finished).unwrap_or(0))),
-        n => Err(runs.iter().filter(|f| !f.run.finished).fold(
-            CliError::invalid(format!("{n} runs under {} are live:", out.display())),
-            |e, f| e.detail(line(f)),
-        )
-        .hint("say which: `gameday watch RUN_ID`")),
+        n => Err(runs
+            .iter()
+            .filter(|f| !f.run.finished)
+            .fold(
+                CliError::invalid(format!("{n} runs under {} are live:", out.display())),
+                |e, f| e.detail(line(f)),
+            )
+            .hint("say which: `gameday watch RUN_ID`")),
     }
 }
 
@@ -157,7 +163,10 @@ pub(super) async fn watch(args: WatchArgs) -> CliResult {
     let live = !found.run.finished;
     let (pace, writes, halt) = if live {
         if args.speed.is_some() {
-            eprintln!("note: --speed replays finished runs; run {} is live and shown as it goes", found.run.run_id);
+            eprintln!(
+                "note: --speed replays finished runs; run {} is live and shown as it goes",
+                found.run.run_id
+            );
         }
         let spec = found.run.engine.clone().unwrap_or_default();
         let halt = halt_through_spec(spec, found.run.scope.clone(), found.run.run_id.clone());

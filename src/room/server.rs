@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http_body_util::{BodyExt, Full, Limited, combinators::BoxBody};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Bytes, Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
@@ -37,9 +37,8 @@ const MAX_CONNECTIONS: usize = 256;
 /// Asks the run's engine to halt it (as `gameday halt` does), for a
 /// writer's name; what went wrong otherwise. Given by the command line, so
 /// the room holds no engine code.
-pub(crate) type HaltFn = Box<
-    dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync,
->;
+pub(crate) type HaltFn =
+    Box<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// Where the page's observations go.
 pub(crate) enum Writes {
@@ -335,10 +334,17 @@ impl Server {
             Ok(()) => accepted(&format!(
                 "halt requested by {name}: the run reverts every fault and stops within a few seconds"
             )),
-            Err(e) => error(StatusCode::BAD_GATEWAY, &format!("cannot halt the run: {e}")),
+            Err(e) => error(
+                StatusCode::BAD_GATEWAY,
+                &format!("cannot halt the run: {e}"),
+            ),
         }
     }
 }
+
+/// Beyond this, a body too large is no longer read to its end (read to
+/// its end, the connection closes cleanly and the client reads the 413).
+const DRAIN_LIMIT: usize = 1 << 20;
 
 /// A JSON body of at most [`MAX_BODY`] bytes, or the refusal to send.
 async fn body<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T, Response<Body>> {
@@ -353,19 +359,31 @@ async fn body<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T,
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
         return Err(too_large());
     }
-    let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(_) => {
+    let mut body = req.into_body();
+    let mut bytes = Vec::new();
+    let mut total = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
             return Err(error(
                 StatusCode::BAD_REQUEST,
                 "the request's body could not be read",
             ));
+        };
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total <= MAX_BODY {
+                bytes.extend_from_slice(&data);
+            } else if total > DRAIN_LIMIT {
+                break;
+            }
         }
-    };
+    }
+    if total > MAX_BODY {
+        return Err(too_large());
+    }
     serde_json::from_slice(&bytes).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
@@ -384,7 +402,9 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, server: Arc<Server>
             Ok((stream, _)) => stream,
             Err(e) => {
                 if !std::mem::replace(&mut said_error, true) {
-                    eprintln!("warning: the live room cannot accept a connection: {e}; the run goes on");
+                    eprintln!(
+                        "warning: the live room cannot accept a connection: {e}; the run goes on"
+                    );
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
@@ -395,8 +415,7 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, server: Arc<Server>
         };
         let server = server.clone();
         tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req| server.clone().handle(req));
+            let service = hyper::service::service_fn(move |req| server.clone().handle(req));
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(10))

@@ -183,14 +183,32 @@ pub(crate) struct RoomState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum Update {
-    Run { run: RunInfo, probes: Vec<ProbeView> },
-    Phase { phase: PhaseView },
-    FaultOn { fault: FaultView },
-    FaultOff { fault_id: String },
-    Probe { probe: ProbeView },
-    Timeline { line: TimelineLine, dropped: usize },
-    Observation { observation: ObservationView },
-    End { end: EndView },
+    Run {
+        run: RunInfo,
+        probes: Vec<ProbeView>,
+    },
+    Phase {
+        phase: PhaseView,
+    },
+    FaultOn {
+        fault: FaultView,
+    },
+    FaultOff {
+        fault_id: String,
+    },
+    Probe {
+        probe: ProbeView,
+    },
+    Timeline {
+        line: TimelineLine,
+        dropped: usize,
+    },
+    Observation {
+        observation: ObservationView,
+    },
+    End {
+        end: EndView,
+    },
 }
 
 /// `+12.3s` from `start` to `at`.
@@ -325,7 +343,9 @@ impl RoomState {
                 kind: *kind,
                 text: text.clone(),
             }),
-            JournalEntry::WatchdogStarted { engine, how, at, .. } => self.line(
+            JournalEntry::WatchdogStarted {
+                engine, how, at, ..
+            } => self.line(
                 *at,
                 LineKind::Run,
                 format!("watchdog of engine {engine} armed: {how}"),
@@ -434,7 +454,11 @@ impl RoomState {
         let end = self.end.get_or_insert_with(EndView::default);
         end.exit_code = Some(exit_code);
         let end = end.clone();
-        let mut updates = self.line(at, LineKind::Run, format!("run finished (exit {exit_code})"));
+        let mut updates = self.line(
+            at,
+            LineKind::Run,
+            format!("run finished (exit {exit_code})"),
+        );
         updates.push(Update::End { end });
         updates
     }
@@ -476,7 +500,9 @@ impl RoomState {
         if probe.latencies.len() == SPARK_POINTS {
             probe.latencies.pop_front();
         }
-        probe.latencies.push_back((sample.latency_ms * 10.0).round() / 10.0);
+        probe
+            .latencies
+            .push_back((sample.latency_ms * 10.0).round() / 10.0);
         if let Some(load) = &sample.load {
             probe.rate = (load.span_ms > 0.0)
                 .then(|| (load.sent() as f64 * 1000.0 / load.span_ms * 10.0).round() / 10.0);

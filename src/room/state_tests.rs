@@ -155,7 +155,12 @@ fn probes_keep_their_last_latencies_and_a_load_probe_its_rate_and_p99() {
     let mut state = RoomState::default();
     state.journal(&started());
     for i in 0..100 {
-        state.sample(&sample("health", f64::from(i) * 100.0, i < 90, f64::from(i)));
+        state.sample(&sample(
+            "health",
+            f64::from(i) * 100.0,
+            i < 90,
+            f64::from(i),
+        ));
     }
     let updates = state.probe_updates();
     assert_eq!(types(&updates), ["probe"], "one update per batch");
@@ -181,7 +186,10 @@ fn probes_keep_their_last_latencies_and_a_load_probe_its_rate_and_p99() {
     state.sample(&row);
     let load = &state.probes[1];
     assert_eq!(load.rate, Some(200.0));
-    assert!(load.p99_ms.is_some_and(|p| (11.0..13.0).contains(&p)), "{load:?}");
+    assert!(
+        load.p99_ms.is_some_and(|p| (11.0..13.0).contains(&p)),
+        "{load:?}"
+    );
     // A probe the first entry did not name is shown all the same.
     state.sample(&sample("other", 0.0, true, 1.0));
     assert_eq!(state.probes.len(), 3);
@@ -247,10 +255,8 @@ fn the_end_says_the_exit_then_the_verdicts_then_the_report() {
     });
     assert_eq!(types(&end), ["timeline", "end"]);
     assert!(state.ended() && !state.has_result());
-    let result: RunResult = serde_json::from_str(include_str!(
-        "../../tests/fixtures/trials-run/result.json"
-    ))
-    .unwrap();
+    let result: RunResult =
+        serde_json::from_str(include_str!("../../tests/fixtures/trials-run/result.json")).unwrap();
     let updates = state.result(&result);
     assert_eq!(types(&updates), ["end"]);
     let end = state.end.clone().unwrap();

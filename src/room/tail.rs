@@ -53,7 +53,8 @@ impl Pace {
     /// Is something at `offset_ms` since the run's start due?
     fn due(&self, offset_ms: f64) -> bool {
         match self {
-            Pace::Live | Pace::Replay {
+            Pace::Live
+            | Pace::Replay {
                 speed: Speed::Max, ..
             } => true,
             Pace::Replay {

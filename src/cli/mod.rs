@@ -139,7 +139,7 @@ pub enum Command {
         )]
         serve_linger: crate::gameday::units::HumanDuration,
     },
-    /// The live room of a run started elsewhere on this machine, or the replay of a finished one.
+    /// The live room of a run started elsewhere on this machine, or a finished run replayed.
     ///
     /// Serves the page `gameday run --serve` serves, for a run found under --out: RUN_ID's,
     /// else the one live run, else the newest. A live run is shown as it goes: observations

@@ -483,6 +483,33 @@ fn a_writer_halts_the_run_from_the_room() {
     let viewer = Viewer::open(served.port, "");
     viewer.wait_for("fault_on", Duration::from_secs(30), |_| true);
     assert_eq!(store.state(), "paused");
+    // The same run watched from another terminal: live, the fault in
+    // place; observations go through the runner's own room.
+    let watch = Served::spawn(&["watch", "--out", &out_arg]);
+    let state = poll_for(
+        "the watched run's fault",
+        Duration::from_secs(10),
+        || {
+            let (_, state) = request(watch.port, "GET", "/state", None, b"");
+            (state["state"]["faults"]
+                .as_array()
+                .is_some_and(|f| f.len() == 1))
+            .then_some(state)
+        },
+        || watch.text(),
+    );
+    assert!(watch.text().contains("Watching run"), "{}", watch.text());
+    assert_eq!(state["state"]["run"]["gameday"], "Room drill");
+    let note = json!({"name": "Sam", "kind": "note", "text": "x"});
+    let (status, answer) = post(watch.port, "/observe", Some(&watch.token), &note);
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("runner's own room")
+    );
+    drop(watch);
     let (status, answer) = post(served.port, "/halt", None, &json!({"name": "Sam"}));
     assert_eq!(status, 403, "{answer}");
     let (status, answer) = post(

@@ -683,3 +683,65 @@ fn watch_replays_an_archived_run() {
     let last = viewer.all().last().unwrap().data.clone();
     assert_eq!(last["speed"], 4.0);
 }
+
+/// Without a terminal, a served run's manual step is answered from the
+/// page: the answer is recorded with the step, credited to its writer.
+#[test]
+fn a_manual_step_is_answered_from_the_room_without_a_terminal() {
+    if !docker_available() {
+        return;
+    }
+    let project = Project::new("roommanual");
+    let (store, _api) = project.demo_stack();
+    let (_dir, file) = gameday_file(&format!(
+        r#"gameday: Manual drill
+scope: {{ compose_project: {} }}
+defaults: {{ baseline: 500ms, cooldown: 500ms }}
+probes:
+  store-state: {{ container: {{ service: store }}, every: 100ms }}
+scenarios:
+  - name: The team looks
+    steps:
+      - fault: {{ pause: {{ service: store }} }}
+      - manual: "What does the store dashboard say?"
+        timeout: 1m
+    duration: 200ms
+"#,
+        project.name
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let out_arg = out.path().display().to_string();
+    let file_arg = file.display().to_string();
+    let served = Served::spawn(&[
+        "run",
+        "--no-progress",
+        "--serve",
+        "--serve-linger",
+        "200ms",
+        "--out",
+        &out_arg,
+        &file_arg,
+    ]);
+    let viewer = Viewer::open(served.port, "");
+    viewer.wait_for("phase", Duration::from_secs(30), |u| {
+        u["phase"]["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting for the operator")
+    });
+    assert_eq!(store.state(), "paused");
+    let answer = json!({"name": "Dana", "kind": "detected", "text": "store panel red"});
+    let (status, body) = post(served.port, "/observe", Some(&served.token), &answer);
+    assert_eq!(status, 202, "{body}");
+    let (code, _, output) = served.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(store.state(), "running");
+    let result = result_json(&run_dir(out.path()));
+    let observation = &result["observations"][0];
+    assert_eq!(observation["by"], "Dana");
+    assert_eq!(observation["kind"], "detected");
+    assert_eq!(
+        observation["text"],
+        "What does the store dashboard say? → store panel red"
+    );
+}

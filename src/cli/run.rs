@@ -104,22 +104,8 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
         run::read_terminal(said_tx.clone());
     }
     let room = bound.map(|bound| {
-        super::watch::print_links(&bound);
-        let halt = super::watch::halt_through(
-            engines.default_engine().clone(),
-            scope.clone(),
-            run_id.clone(),
-        );
-        crate::room::Room::start(
-            bound,
-            crate::room::Source::RunOf {
-                out: out.clone(),
-                run_id: run_id.clone(),
-            },
-            crate::room::Pace::Live,
-            crate::room::Writes::Runner(said_tx),
-            Some(halt),
-        )
+        let engine = engines.default_engine().clone();
+        super::watch::runners_room(bound, engine, (&out, &scope, &run_id), said_tx)
     });
     let input = (operator.is_some() || room.is_some()).then_some(said_rx);
     let options = RunOptions {
@@ -183,7 +169,7 @@ fn refuse_unanswerable_steps(
             if manual_steps == 1 { "" } else { "s" },
             if manual_steps == 1 { "s" } else { "" },
         ))
-        .hint("run it from a terminal, or add `--non-interactive=skip` to run without them (each is recorded as skipped). Nothing was changed"));
+        .hint("run it from a terminal, or with `--serve` to answer them from the live room's page, or add `--non-interactive=skip` to run without them (each is recorded as skipped). Nothing was changed"));
     }
     Ok(())
 }

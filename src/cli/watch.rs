@@ -42,6 +42,29 @@ pub(super) fn print_links(bound: &room::Bound) {
     );
 }
 
+/// The runner's own room: it follows the run directory run `run_id`
+/// creates under `out`, hands observations to the run's input, and halts
+/// through the run's default engine.
+pub(super) fn runners_room(
+    bound: room::Bound,
+    engine: Engine,
+    (out, scope, run_id): (&Path, &str, &str),
+    input: tokio::sync::mpsc::Sender<crate::run::Said>,
+) -> room::Room {
+    print_links(&bound);
+    let halt = halt_through(engine, scope.to_string(), run_id.to_string());
+    room::Room::start(
+        bound,
+        Source::RunOf {
+            out: out.to_path_buf(),
+            run_id: run_id.to_string(),
+        },
+        Pace::Live,
+        Writes::Runner(input),
+        Some(halt),
+    )
+}
+
 /// Leave the halt marker for run `run_id` of `scope` on `engine`, by
 /// `name` from the live room.
 async fn request_halt(
@@ -62,7 +85,7 @@ async fn request_halt(
 }
 
 /// Halting through `engine`, already connected (the runner's own room).
-pub(super) fn halt_through(engine: Engine, scope: String, run_id: String) -> HaltFn {
+fn halt_through(engine: Engine, scope: String, run_id: String) -> HaltFn {
     Box::new(move |name| {
         let (engine, scope, run_id) = (engine.clone(), scope.clone(), run_id.clone());
         Box::pin(async move { request_halt(&engine, &scope, &run_id, &name).await })

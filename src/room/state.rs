@@ -231,8 +231,8 @@ impl RoomState {
                 environment,
                 probes,
                 ..
-            } => {
-                self.run = RunInfo {
+            } => self.started(
+                RunInfo {
                     gameday: gameday.clone(),
                     run_id: run_id.clone(),
                     participants: participants.clone(),
@@ -240,15 +240,9 @@ impl RoomState {
                     file: file.clone(),
                     scope: scope.clone(),
                     started_at: Some(*at),
-                };
-                self.probes = probes.iter().map(|p| ProbeView::new(p)).collect();
-                let mut updates = vec![Update::Run {
-                    run: self.run.clone(),
-                    probes: self.probes.clone(),
-                }];
-                updates.extend(self.line(*at, LineKind::Run, format!("run {run_id} started")));
-                updates
-            }
+                },
+                probes,
+            ),
             JournalEntry::ClaimTakenOver { from, at } => self.line(
                 *at,
                 LineKind::Run,
@@ -272,18 +266,14 @@ impl RoomState {
                 let what = what
                     .clone()
                     .unwrap_or_else(|| format!("{kind} {}", recipe.container_name()));
-                self.intents.insert(
-                    fault_id.clone(),
-                    FaultView {
-                        fault_id: fault_id.clone(),
-                        scenario: scenario.clone(),
-                        kind: kind.clone(),
-                        what,
-                        mechanism: None,
-                        since: *at,
-                    },
-                );
-                Vec::new()
+                self.intended(FaultView {
+                    fault_id: fault_id.clone(),
+                    scenario: scenario.clone(),
+                    kind: kind.clone(),
+                    what,
+                    mechanism: None,
+                    since: *at,
+                })
             }
             JournalEntry::FaultApplied {
                 fault_id,
@@ -357,6 +347,25 @@ impl RoomState {
             ),
             JournalEntry::RunFinished { exit_code, at } => self.finished(*exit_code, *at),
         }
+    }
+
+    fn started(&mut self, run: RunInfo, probes: &[String]) -> Vec<Update> {
+        let line = format!("run {} started", run.run_id);
+        let at = run.started_at.unwrap_or_default();
+        self.run = run;
+        self.probes = probes.iter().map(|p| ProbeView::new(p)).collect();
+        let mut updates = vec![Update::Run {
+            run: self.run.clone(),
+            probes: self.probes.clone(),
+        }];
+        updates.extend(self.line(at, LineKind::Run, line));
+        updates
+    }
+
+    /// A fault about to be applied: shown once it is.
+    fn intended(&mut self, fault: FaultView) -> Vec<Update> {
+        self.intents.insert(fault.fault_id.clone(), fault);
+        Vec::new()
     }
 
     /// The time of the latest line (for entries that carry none).

@@ -115,14 +115,18 @@ impl Room {
     }
 
     /// After the run: wait (at most `settle`) until the end is shown,
-    /// report included, then keep serving for `grace` so open pages show
-    /// the verdicts, then stop.
+    /// report included, then keep serving for `grace` (or until Ctrl-C)
+    /// so open pages show the verdicts, then stop.
     pub(crate) async fn finish(self, settle: Duration, grace: Duration) {
         let deadline = tokio::time::Instant::now() + settle;
         while !self.hub.settled(true) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(TICK).await;
         }
-        tokio::time::sleep(grace).await;
+        // Ctrl-C cuts the grace short.
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
     }
 }
 

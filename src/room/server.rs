@@ -151,17 +151,15 @@ fn accepted(message: &str) -> Response<Body> {
 }
 
 /// The tokens a request presents: `?token=` and `Authorization: Bearer`.
-fn presented(req: &Request<Incoming>) -> Vec<String> {
-    let mut tokens: Vec<String> = req
-        .uri()
+fn presented(uri: &hyper::Uri, headers: &hyper::HeaderMap) -> Vec<String> {
+    let mut tokens: Vec<String> = uri
         .query()
         .unwrap_or("")
         .split('&')
         .filter_map(|kv| kv.strip_prefix("token="))
         .map(str::to_string)
         .collect();
-    if let Some(bearer) = req
-        .headers()
+    if let Some(bearer) = headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -169,6 +167,23 @@ fn presented(req: &Request<Incoming>) -> Vec<String> {
         tokens.push(bearer.trim().to_string());
     }
     tokens
+}
+
+/// Whether a request without a read token names this machine as its
+/// host: a page of another site that renamed itself to 127.0.0.1 (DNS
+/// rebinding) reads nothing.
+fn names_loopback(headers: &hyper::HeaderMap) -> bool {
+    let Some(host) = headers
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return true;
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
 }
 
 /// An observation as the page posts it.
@@ -227,9 +242,9 @@ const REPLAY: &str = "this is a replay of a finished run: nothing can be written
 const ENDED: &str = "the run has ended: nothing more can be written to it";
 
 impl Server {
-    fn can_read(&self, tokens: &[String]) -> bool {
+    fn can_read(&self, tokens: &[String], headers: &hyper::HeaderMap) -> bool {
         match &self.tokens.read {
-            None => true,
+            None => names_loopback(headers),
             Some(read) => tokens
                 .iter()
                 .any(|t| same(t, read) || same(t, &self.tokens.write)),
@@ -245,8 +260,8 @@ impl Server {
         self: Arc<Self>,
         req: Request<Incoming>,
     ) -> Result<Response<Body>, Infallible> {
-        let tokens = presented(&req);
-        if !self.can_read(&tokens) {
+        let tokens = presented(req.uri(), req.headers());
+        if !self.can_read(&tokens, req.headers()) {
             return Ok(error(
                 StatusCode::UNAUTHORIZED,
                 "this room needs the token of its link: ask the coordinator for the viewer's link",
@@ -465,6 +480,57 @@ mod tests {
                 .unwrap_err()
                 .contains("2001 characters")
         );
+    }
+
+    fn server(read: Option<&str>) -> Server {
+        Server {
+            hub: Arc::new(Hub::new(super::super::Pace::Live)),
+            tokens: Tokens {
+                write: "w".repeat(32),
+                read: read.map(str::to_string),
+            },
+            writes: Writes::Archived,
+            halt: None,
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> hyper::HeaderMap {
+        let mut map = hyper::HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn reading_beyond_loopback_takes_a_token_and_writing_the_write_one() {
+        let w = "w".repeat(32);
+        let r = "r".repeat(32);
+        let uri = |q: &str| q.parse::<hyper::Uri>().unwrap();
+        let none = headers(&[]);
+        let by_query = presented(&uri(&format!("/events?x=1&token={r}")), &none);
+        assert_eq!(by_query, vec![r.clone()]);
+        let bearer = headers(&[("authorization", &format!("Bearer {w}"))]);
+        assert_eq!(presented(&uri("/observe"), &bearer), vec![w.clone()]);
+
+        let beyond = server(Some(&r));
+        assert!(!beyond.can_read(&[], &none));
+        assert!(!beyond.can_read(&["nope".into()], &none));
+        assert!(beyond.can_read(std::slice::from_ref(&r), &none));
+        assert!(beyond.can_read(std::slice::from_ref(&w), &none));
+        assert!(!beyond.can_write(std::slice::from_ref(&r)));
+        assert!(beyond.can_write(std::slice::from_ref(&w)));
+
+        let here = server(None);
+        for host in [
+            "127.0.0.1:8099",
+            "localhost:8099",
+            "[::1]:8099",
+            "localhost",
+        ] {
+            assert!(here.can_read(&[], &headers(&[("host", host)])), "{host}");
+        }
+        assert!(!here.can_read(&[], &headers(&[("host", "evil.example:8099")])));
     }
 
     #[test]

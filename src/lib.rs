@@ -23,6 +23,7 @@ pub(crate) mod probe;
 pub(crate) mod record;
 pub(crate) mod redact;
 pub(crate) mod report;
+pub(crate) mod room;
 pub(crate) mod run;
 pub(crate) mod safety;
 pub mod testing;

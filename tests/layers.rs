@@ -9,8 +9,8 @@ use std::path::Path;
 
 /// From the top: a module may use only the ones after it.
 const ORDER: &[&str] = &[
-    "cli", "run", "safety", "notify", "report", "record", "plan", "expect", "fault", "worker",
-    "probe", "init", "docker", "gameday", "redact", "exit",
+    "cli", "room", "run", "safety", "notify", "report", "record", "plan", "expect", "fault",
+    "worker", "probe", "init", "docker", "gameday", "redact", "exit",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -187,6 +187,7 @@ fn help_texts() {
         vec!["annotate", "--help"],
         vec!["init", "--help"],
         vec!["diff", "--help"],
+        vec!["watch", "--help"],
     ] {
         let output = gameday().args(&args).output().unwrap();
         assert!(output.status.success());

@@ -12,6 +12,7 @@ mod recover;
 mod report;
 mod run;
 mod validate;
+mod watch;
 mod worker;
 
 use std::path::PathBuf;
@@ -83,6 +84,18 @@ pub enum Command {
     /// (exit 3). `notify:` webhooks and `grafana:` annotations are told as it goes, never
     /// blocking it. Writes OUT/<date>-<slug>-<id>/ with journal.jsonl, result.json,
     /// samples.jsonl and report.md.
+    ///
+    /// `--serve` opens the live room: a web page of the run (phase and countdown, faults in
+    /// place, probes, timeline, observations, at the end the verdicts) for everyone to watch,
+    /// where whoever has the writer's link adds observations (recorded like lines typed here,
+    /// and answering manual steps, also without a terminal) and can halt the run. Two links are
+    /// printed at the start: the viewer's and the writer's (with its token; beyond loopback the
+    /// viewer's carries a token too). An address that cannot be served refuses the run before
+    /// anything is touched (exit 2). The room only reads the run directory: the run never
+    /// waits for it.
+    #[command(
+        after_long_help = "Examples:\n  gameday run gamedays/checkout.yaml --serve\n  gameday run gamedays/checkout.yaml --serve=0.0.0.0:8099 --serve-linger 1m"
+    )]
     Run {
         /// The gameday file.
         #[arg(value_name = "FILE")]
@@ -108,6 +121,48 @@ pub enum Command {
         /// one is drawn, printed and recorded in result.json.
         #[arg(long, value_name = "N")]
         seed: Option<u64>,
+        /// Serve the live room on ADDR (default 127.0.0.1 on a free port); give it with `=`.
+        #[arg(
+            long,
+            value_name = "ADDR",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "127.0.0.1:0"
+        )]
+        serve: Option<std::net::SocketAddr>,
+        /// How long the live room keeps serving the final state after the run.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            default_value = "2s",
+            requires = "serve"
+        )]
+        serve_linger: crate::gameday::units::HumanDuration,
+    },
+    /// The live room of a run started elsewhere on this machine, or a finished run replayed.
+    ///
+    /// Serves the page `gameday run --serve` serves, for a run found under --out: RUN_ID's,
+    /// else the one live run, else the newest. A live run is shown as it goes: observations
+    /// are written through the runner's own room (its writer's link), and the writer's link
+    /// printed here can halt the run (as `gameday halt` does). A finished run is replayed at
+    /// --speed (default 1x; `max` shows it all at once). Serves until Ctrl-C. Exit 0, or 2
+    /// when no run is found or the address cannot be served.
+    #[command(
+        after_long_help = "Examples:\n  gameday watch                            the one live run under reports/\n  gameday watch 3f9c2a --speed 4x          a finished run, four times as fast\n  gameday watch --speed max                the newest run, its end at once\n  gameday watch --serve 0.0.0.0:8099       for the team's laptops (links carry tokens)"
+    )]
+    Watch {
+        /// Where run directories are kept.
+        #[arg(long, value_name = "DIR", default_value = "reports")]
+        out: PathBuf,
+        /// The run to watch (its id, e.g. 3f9c2a).
+        #[arg(value_name = "RUN_ID")]
+        run_id: Option<String>,
+        /// The address to serve the room on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        serve: std::net::SocketAddr,
+        /// How fast a finished run is replayed: a factor (`4x`, `0.5x`) or `max`.
+        #[arg(long, value_name = "SPEED", value_parser = crate::room::Speed::parse)]
+        speed: Option<crate::room::Speed>,
     },
     /// Write a first gameday from a running compose stack, or fit one of the library to it.
     ///
@@ -328,7 +383,10 @@ pub fn main() -> u8 {
 /// Does `command` keep Rust's default of ignoring SIGPIPE?
 fn keeps_running_on_a_closed_pipe(command: &Command) -> bool {
     match command {
-        Command::Run { .. } | Command::Recover { .. } | Command::Halt { .. } => true,
+        Command::Run { .. }
+        | Command::Recover { .. }
+        | Command::Halt { .. }
+        | Command::Watch { .. } => true,
         Command::Worker(w) => w.kind.outlives_a_closed_pipe(),
         Command::Validate { .. }
         | Command::Plan { .. }
@@ -392,6 +450,8 @@ fn dispatch(command: Command) -> CliResult {
             template_dir,
             non_interactive,
             seed,
+            serve,
+            serve_linger,
         } => with_runtime(run::run(run::RunArgs {
             file,
             out,
@@ -400,6 +460,19 @@ fn dispatch(command: Command) -> CliResult {
             yes,
             non_interactive,
             seed,
+            serve,
+            serve_linger: serve_linger.as_std(),
+        })),
+        Command::Watch {
+            out,
+            run_id,
+            serve,
+            speed,
+        } => with_runtime(watch::watch(watch::WatchArgs {
+            out,
+            run_id,
+            serve,
+            speed,
         })),
         Command::Recover {
             out,

@@ -25,6 +25,10 @@ pub(super) struct RunArgs {
     pub non_interactive: Option<NonInteractive>,
     /// `--seed`: the seed of the plan's random picks.
     pub seed: Option<u64>,
+    /// `--serve`: the live room's address.
+    pub serve: Option<std::net::SocketAddr>,
+    /// How long the room serves the final state after the run.
+    pub serve_linger: std::time::Duration,
 }
 
 pub(super) async fn run(args: RunArgs) -> CliResult {
@@ -36,10 +40,24 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
         yes,
         non_interactive,
         seed,
+        serve,
+        serve_linger,
     } = args;
     let gameday = gameday::load(&file)?;
+    // The room's address first: one that cannot be served refuses the run
+    // before anything is touched.
+    let bound = match serve {
+        Some(addr) => Some(super::watch::bind(addr).await?),
+        None => None,
+    };
     let at_terminal = std::io::stdin().is_terminal();
-    refuse_unanswerable_steps(&gameday, &file, at_terminal, non_interactive)?;
+    // Serving, the page can answer manual steps.
+    refuse_unanswerable_steps(
+        &gameday,
+        &file,
+        at_terminal || bound.is_some(),
+        non_interactive,
+    )?;
     let operator = at_terminal.then(operator_here);
     let scope = gameday.scope.compose_project.clone();
     let display = file.display().to_string();
@@ -81,11 +99,15 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
             "Type a line and press Enter at any time to record an observation (`Sam: ...` credits a participant)."
         );
     }
-    let input = operator.is_some().then(|| {
-        let (tx, rx) = tokio::sync::mpsc::channel(run::SAID_BACKLOG);
-        run::read_terminal(tx);
-        rx
+    let (said_tx, said_rx) = tokio::sync::mpsc::channel(run::SAID_BACKLOG);
+    if operator.is_some() {
+        run::read_terminal(said_tx.clone());
+    }
+    let room = bound.map(|bound| {
+        let engine = engines.default_engine().clone();
+        super::watch::runners_room(bound, engine, (&out, &scope, &run_id), said_tx)
     });
+    let input = (operator.is_some() || room.is_some()).then_some(said_rx);
     let options = RunOptions {
         run_id,
         taken_over,
@@ -117,6 +139,11 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
     };
     print_verdicts(&outcome.record.result);
     write_reports(&outcome, template_dir.as_deref(), notifier).await;
+    if let Some(room) = room {
+        // Open pages are given the verdicts and the report's path.
+        room.finish(std::time::Duration::from_secs(5), serve_linger)
+            .await;
+    }
     Ok(outcome.exit_code)
 }
 
@@ -142,7 +169,7 @@ fn refuse_unanswerable_steps(
             if manual_steps == 1 { "" } else { "s" },
             if manual_steps == 1 { "s" } else { "" },
         ))
-        .hint("run it from a terminal, or add `--non-interactive=skip` to run without them (each is recorded as skipped). Nothing was changed"));
+        .hint("run it from a terminal, or with `--serve` to answer them from the live room's page, or add `--non-interactive=skip` to run without them (each is recorded as skipped). Nothing was changed"));
     }
     Ok(())
 }

@@ -45,7 +45,7 @@ use crate::safety::{halt, watchdog};
 use dispatcher::Dispatcher;
 use view::RunEvent;
 
-pub(crate) use operator::{Operator, SAID_BACKLOG, read_terminal};
+pub(crate) use operator::{Operator, SAID_BACKLOG, Said, read_terminal};
 
 #[derive(Debug)]
 pub(crate) struct RunOptions {

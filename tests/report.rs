@@ -405,6 +405,9 @@ fn diff_says_what_changed_between_two_runs() {
         s.expectations[1].actual = "measured 503 ×200 (200 of 200 samples match)".into();
         s.expectations[2].value = Some(900.0);
         s.faults[0].mechanism = Some("cgroup freezer".into());
+        // The alert paged sooner than Sam noticed: detected at 3.2s.
+        let d = s.detection.as_mut().unwrap();
+        d.time_to_detect_ms = Some(3_200.0);
     }
     {
         let s = &mut b.result.scenarios[1];
@@ -977,6 +980,13 @@ fn history_over_three_archived_runs() {
             "not_met"
         });
         record.result.scenarios[0].verdict = key(if i == 1 { "not_met" } else { "met" });
+        // The second run's alert did not fire: only Sam noticed, later.
+        if i == 1 {
+            let d = record.result.scenarios[0].detection.as_mut().unwrap();
+            d.class = DetectionClass::HurtNotPaged;
+            d.first_alert = None;
+            d.time_to_detect_ms = Some(21_000.0);
+        }
         record.result.checklist = checklist_of(&record.result.scenarios);
         write_run_dir(
             &out.path().join(format!(

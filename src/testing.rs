@@ -59,6 +59,9 @@ pub mod record {
     pub mod versions {
         pub use crate::record::versions::{VersionChange, VersionsServed};
     }
+    pub mod detection {
+        pub use crate::record::detection::*;
+    }
 }
 
 use crate::record::annotations::Annotations;
@@ -124,6 +127,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
             timeline: Vec::new(),
             checklist: Vec::new(),
             trials: None,
+            detection: None,
         }],
         probes: (0..probes)
             .map(|p| ProbeSummary {
@@ -144,6 +148,7 @@ pub fn synthetic_record(probes: usize, hz: u32, seconds: u32) -> RunRecord {
         observations: Vec::new(),
         checklist: Vec::new(),
         seed: None,
+        detection: None,
         summary: Summary {
             scenarios: 1,
             met: 1,

@@ -33,6 +33,7 @@ fn info(c: &Container) -> ContainerInfo {
         network_mode: None,
         image: String::new(),
         labels: Default::default(),
+        published: Vec::new(),
     }
 }
 

@@ -42,6 +42,7 @@ fn info(c: &Container, service: &str) -> ContainerInfo {
         network_mode: None,
         image: String::new(),
         labels: Default::default(),
+        published: Vec::new(),
     }
 }
 

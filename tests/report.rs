@@ -14,6 +14,7 @@ use gameday::testing::fault::RevertRecipe;
 use gameday::testing::gameday::units::ContainerState;
 use gameday::testing::probe::ProbeSample;
 use gameday::testing::record::annotations::Annotations;
+use gameday::testing::record::detection::*;
 use gameday::testing::record::followup::{FollowUp, FollowUpState, TicketTarget};
 use gameday::testing::record::journal::JournalEntry;
 use gameday::testing::record::result::*;
@@ -28,6 +29,29 @@ fn key<T: serde::de::DeserializeOwned>(text: &str) -> T {
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Who noticed the fixed run's database pause: login failing 1.01s after
+/// it, the alert 12.4s after, Sam 8s after; mitigated at 15s, recovered
+/// 21.22s after.
+fn detection() -> ScenarioDetection {
+    let moment = |t_ms: f64, by: &str| Moment {
+        t_ms,
+        after_fault_ms: t_ms - 5010.0,
+        after_hurt_ms: Some(t_ms - 6020.0),
+        by: Some(by.into()),
+    };
+    ScenarioDetection {
+        fault_at_ms: 5010.0,
+        users_hurt: Some(moment(6020.0, "login")),
+        first_alert: Some(moment(17_410.0, "db-alert")),
+        first_person: Some(moment(13_010.0, "Sam")),
+        mitigated: Some(moment(20_010.0, "Dana")),
+        recovered: Some(moment(26_230.0, "login")),
+        class: DetectionClass::HurtAndPaged,
+        people_noticed: true,
+        time_to_detect_ms: Some(8000.0),
+    }
 }
 
 fn fixed_result() -> RunResult {
@@ -148,6 +172,7 @@ fn fixed_result() -> RunResult {
                     "Fails fast when a dependency hangs".into(),
                 ],
                 trials: None,
+                detection: Some(detection()),
             },
             ScenarioResult {
                 ledgers: Vec::new(),
@@ -164,6 +189,7 @@ fn fixed_result() -> RunResult {
                 timeline: vec![],
                 checklist: vec!["Recovers after a dependency restarts".into()],
                 trials: None,
+                detection: None,
             },
         ],
         probes: vec![ProbeSummary {
@@ -183,6 +209,7 @@ fn fixed_result() -> RunResult {
         observations: Vec::new(),
         checklist: Vec::new(),
         seed: None,
+        detection: DetectionSummary::of(&[detection()]),
         summary: Summary {
             scenarios: 2,
             met: 0,
@@ -378,6 +405,9 @@ fn diff_says_what_changed_between_two_runs() {
         s.expectations[1].actual = "measured 503 ×200 (200 of 200 samples match)".into();
         s.expectations[2].value = Some(900.0);
         s.faults[0].mechanism = Some("cgroup freezer".into());
+        // The alert paged sooner than Sam noticed: detected at 3.2s.
+        let d = s.detection.as_mut().unwrap();
+        d.time_to_detect_ms = Some(3_200.0);
     }
     {
         let s = &mut b.result.scenarios[1];
@@ -950,6 +980,13 @@ fn history_over_three_archived_runs() {
             "not_met"
         });
         record.result.scenarios[0].verdict = key(if i == 1 { "not_met" } else { "met" });
+        // The second run's alert did not fire: only Sam noticed, later.
+        if i == 1 {
+            let d = record.result.scenarios[0].detection.as_mut().unwrap();
+            d.class = DetectionClass::HurtNotPaged;
+            d.first_alert = None;
+            d.time_to_detect_ms = Some(21_000.0);
+        }
         record.result.checklist = checklist_of(&record.result.scenarios);
         write_run_dir(
             &out.path().join(format!(

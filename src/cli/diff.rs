@@ -13,9 +13,11 @@ use std::path::Path;
 use super::history::{HistoryFormat, table, trial_value};
 use super::{CliError, CliResult};
 use crate::exit;
+use crate::expect::fmt_ms;
 use crate::gameday::model::Unit;
 use crate::record::read_result;
 use crate::record::result::{ChecklistStatus, ScenarioVerdict, show_value};
+use crate::record::views::detection::{self, Detected};
 use crate::record::views::diff::{
     CheckDiff, CheckSide, ChecklistDiff, ProbeDiff, ProbeFigures, RunDiff, RunSide, ScenarioDiff,
 };
@@ -86,7 +88,10 @@ fn scenario_text(out: &mut String, s: &ScenarioDiff) {
         };
         let _ = writeln!(out, "  trials met: {} -> {}", met(ra), met(rb));
     }
-    let rows: Vec<Vec<String>> = s.checks.iter().map(check_row).collect();
+    let mut rows: Vec<Vec<String>> = s.checks.iter().map(check_row).collect();
+    if let Some((da, db)) = &s.detection {
+        rows.push(detection_row(da.as_ref(), db.as_ref(), s.detection_changed));
+    }
     indented(out, &rows);
     if let Some((fa, fb)) = &s.faults {
         let list = |f: &[String]| {
@@ -98,6 +103,31 @@ fn scenario_text(out: &mut String, s: &ScenarioDiff) {
         };
         let _ = writeln!(out, "  faults: {} -> {}", list(fa), list(fb));
     }
+}
+
+/// Who noticed what, when, on each side: time to detect and class.
+fn detection_row(a: Option<&Detected>, b: Option<&Detected>, changed: bool) -> Vec<String> {
+    let delta = match (
+        a.and_then(|d| d.time_to_detect_ms),
+        b.and_then(|d| d.time_to_detect_ms),
+    ) {
+        (Some(x), Some(y)) if x != y => {
+            format!(
+                "({}{})",
+                if y > x { "+" } else { "-" },
+                fmt_ms((y - x).abs())
+            )
+        }
+        _ => String::new(),
+    };
+    vec![
+        star(changed),
+        "time to detect".into(),
+        detection::side(a),
+        "->".into(),
+        detection::side(b),
+        delta,
+    ]
 }
 
 fn check_row(c: &CheckDiff) -> Vec<String> {

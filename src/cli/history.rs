@@ -213,6 +213,15 @@ fn scenario_rows(s: &ScenarioHistory) -> Vec<Vec<String>> {
         }));
         rows.push(met);
     }
+    if s.runs.iter().any(|r| r.detection.is_some()) {
+        let mut row = vec![crate::record::views::history::TIME_TO_DETECT.to_string()];
+        row.extend(
+            s.runs
+                .iter()
+                .map(|r| r.detection.map_or_else(|| "—".to_string(), |d| d.text())),
+        );
+        rows.push(row);
+    }
     for text in s.check_texts() {
         let mut row = vec![text.to_string()];
         for r in &s.runs {

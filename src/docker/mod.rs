@@ -108,6 +108,9 @@ pub struct ContainerInfo {
     pub image: String,
     /// Its labels (compose's among them): what `labels:` targets select on.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Its ports published on its engine's host (what makes an http probe
+    /// user-facing by default).
+    pub published: Vec<PublishedPort>,
 }
 
 impl ContainerInfo {
@@ -402,12 +405,36 @@ impl Engine {
                     network_mode: c.host_config.and_then(|h| h.network_mode),
                     image: c.image_id.unwrap_or_default(),
                     labels: labels.into_iter().collect(),
+                    published: published_of(c.ports.unwrap_or_default()),
                 });
             }
         }
         containers.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(containers)
     }
+}
+
+/// The ports a listed container publishes (TCP and UDP, one per host
+/// address and port).
+fn published_of(ports: Vec<bollard::models::PortSummary>) -> Vec<PublishedPort> {
+    let mut published: Vec<PublishedPort> = ports
+        .into_iter()
+        .filter_map(|p| {
+            Some(PublishedPort {
+                host_ip: p.ip.unwrap_or_default(),
+                host_port: p.public_port?,
+                container_port: p.private_port,
+                protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
+            })
+        })
+        .collect();
+    published.sort_by(|a, b| {
+        (a.host_port, &a.host_ip, &a.protocol).cmp(&(b.host_port, &b.host_ip, &b.protocol))
+    });
+    published.dedup_by(|a, b| {
+        a.host_port == b.host_port && a.host_ip == b.host_ip && a.protocol == b.protocol
+    });
+    published
 }
 
 /// How much of a command's output a sample keeps.

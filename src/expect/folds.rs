@@ -16,9 +16,12 @@ use crate::gameday::units::{
 use crate::probe::ProbeSample;
 use crate::probe::load::{LatencyHistogram, LoadTally};
 
+mod detection;
 mod ledger;
 mod lines;
 mod load;
+
+pub(crate) use detection::Noticed;
 
 use lines::LineCount;
 
@@ -89,6 +92,7 @@ folds! {
     Readings(Judged<Readings>),
     Throughput(Judged<Throughput>),
     Ledger(ledger::ReadBack),
+    Detected(detection::Detected),
 }
 
 impl Fold {
@@ -96,6 +100,13 @@ impl Fold {
     pub(super) fn read_back(&mut self, audit: &crate::probe::ledger::LedgerAudit) {
         if let Fold::Ledger(f) = self {
             f.audit = Some(Box::new(audit.clone()));
+        }
+    }
+
+    /// A `detected_by` check's detection; other folds have none to take.
+    pub(super) fn noticed(&mut self, noticed: &Noticed) {
+        if let Fold::Detected(f) = self {
+            f.noticed = Some(Box::new(noticed.clone()));
         }
     }
 
@@ -124,6 +135,10 @@ impl Fold {
             Check::Lost(cmp) => read_back(ledger::Figure::Lost(*cmp)),
             Check::Duplicated(cmp) => read_back(ledger::Figure::Duplicated(*cmp)),
             Check::Rpo(cmp) => read_back(ledger::Figure::Rpo(*cmp)),
+            Check::DetectedBy(check) => Fold::Detected(detection::Detected {
+                check: *check,
+                noticed: None,
+            }),
             Check::SuccessRate(threshold) => Fold::Rate(Judged::new(
                 SuccessRate {
                     load: LoadTally::default(),

@@ -216,10 +216,10 @@ mod tests {
 
     fn judge(text: &str, check: fn(&str) -> Check, samples: &[ProbeSample]) -> Evaluation {
         let e = Expectation {
-            probe: ProbeRef {
+            probe: Some(ProbeRef {
                 id: ProbeId(0),
                 name: "p".into(),
-            },
+            }),
             during: Window::Fault,
             check: check(text),
             pos: Pos::default(),

@@ -20,6 +20,7 @@ mod sketch;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use folds::Noticed;
 pub(crate) use judged::RelativeFigures;
 pub(crate) use sketch::{Sketch, WindowSummary};
 
@@ -204,6 +205,12 @@ impl Accumulator {
     /// `lost`, `duplicated` or `rpo` check judges (others ignore it).
     pub(crate) fn read_back(&mut self, audit: &crate::probe::ledger::LedgerAudit) {
         self.fold.read_back(audit);
+    }
+
+    /// Who noticed the scenario's fault and when: what a `detected_by`
+    /// check judges (others ignore it).
+    pub(crate) fn noticed(&mut self, noticed: &Noticed) {
+        self.fold.noticed(noticed);
     }
 
     /// The verdict and what was measured.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::gameday::model::{Check, CheckKind, ExitCodes, ProbeType};
+use crate::gameday::model::{Check, CheckKind, DetectedBy, Detector, ExitCodes, ProbeType};
 use crate::gameday::units::{
     ByteSize, CmpOp, Comparison, ContainerState, CpuPercent, HealthState, HumanDuration, Number,
     Percent, RequestRate, StatusSpec, Threshold,
@@ -34,10 +34,13 @@ fn windows() -> Windows {
 
 fn expect(during: Window, check: Check) -> Expectation {
     Expectation {
-        probe: crate::gameday::model::ProbeRef {
-            id: crate::gameday::model::ProbeId(0),
-            name: "p".into(),
-        },
+        probe: check
+            .kind()
+            .takes_probe()
+            .then(|| crate::gameday::model::ProbeRef {
+                id: crate::gameday::model::ProbeId(0),
+                name: "p".into(),
+            }),
         during,
         check,
         pos: Pos::default(),
@@ -484,7 +487,69 @@ fn row(kind: CheckKind) -> (Window, Check, CheckVerdict) {
             Check::Rpo(cmp(CmpOp::Lt, ms(1000))),
             CheckVerdict::Met,
         ),
+        // Judged on [`table_noticed`], the scenario's detection.
+        CheckKind::DetectedBy => (
+            Window::Fault,
+            Check::DetectedBy(DetectedBy {
+                by: Detector::Alert,
+                within: ms(1000),
+            }),
+            CheckVerdict::NotMet,
+        ),
     }
+}
+
+/// Who noticed the table's fault: users hurt 100 ms after it was
+/// applied, an alert 1.5 s after, Sam 900 ms after.
+fn table_noticed() -> Noticed {
+    Noticed {
+        hurt_ms: Some(100.0),
+        alert_ms: Some(1500.0),
+        alert_by: Some("pager".into()),
+        person_ms: Some(900.0),
+        person_by: Some("Sam".into()),
+    }
+}
+
+#[test]
+fn detected_by_says_who_noticed_first_and_when_users_were_hurt() {
+    let judge = |by, within, noticed: &Noticed| {
+        let mut acc = Accumulator::new(
+            &expect(
+                Window::Fault,
+                Check::DetectedBy(DetectedBy {
+                    by,
+                    within: HumanDuration::from_millis(within),
+                }),
+            ),
+            &windows(),
+        );
+        acc.noticed(noticed);
+        acc.finish()
+    };
+    let alert = judge(Detector::Alert, 2000, &table_noticed());
+    assert_eq!(alert.verdict, CheckVerdict::Met);
+    assert_eq!(alert.value, Some(1500.0));
+    assert_eq!(
+        alert.actual,
+        "first alert (pager) 1.5s after the fault; users hurt at 100ms"
+    );
+    let people = judge(Detector::People, 500, &table_noticed());
+    assert_eq!(people.verdict, CheckVerdict::NotMet);
+    assert_eq!(
+        people.actual,
+        "first person noticing (Sam) 900ms after the fault; users hurt at 100ms"
+    );
+    let silent = Noticed {
+        hurt_ms: Some(3100.0),
+        ..Noticed::default()
+    };
+    let none = judge(Detector::Alert, 60_000, &silent);
+    assert_eq!(none.verdict, CheckVerdict::NotMet);
+    assert_eq!(
+        none.actual,
+        "no alert fired between the fault and the end of the cooldown; users hurt at 3.1s"
+    );
 }
 
 /// What a ledger read back after the table's fault: 2 of 100
@@ -509,6 +574,7 @@ fn evaluate_read_back(e: &Expectation, samples: &[ProbeSample], windows: &Window
         acc.push(s);
     }
     acc.read_back(&table_audit());
+    acc.noticed(&table_noticed());
     acc.finish()
 }
 
@@ -570,6 +636,11 @@ fn every_check_kind_measures_what_it_names() {
         }
         if kind.fits(ProbeType::Load) {
             over.push(&load);
+        }
+        // A check naming no probe (`detected_by`) is judged over the
+        // scenario's detection, whatever the samples.
+        if !kind.takes_probe() {
+            over.push(&plain);
         }
         for samples in over {
             let e = evaluate_read_back(&expect(during, check.clone()), samples, &windows());

@@ -13,6 +13,7 @@ pub(crate) mod pick;
 mod reach;
 mod render;
 mod resolve;
+mod user_facing;
 
 pub(crate) use discover::{DiscoverError, discover};
 pub(crate) use pick::Seed;
@@ -21,6 +22,7 @@ pub(crate) use resolve::resolve;
 /// A plan resolved against made-up containers, for unit tests elsewhere.
 #[cfg(test)]
 pub(crate) use resolve::tests::resolve_against;
+pub(crate) use user_facing::UserFacing;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -120,6 +122,8 @@ pub(crate) struct ResolvedProbe {
     pub probe: Probe,
     /// `None` for a probe without a container target.
     pub targets: Option<ResolvedTarget>,
+    /// Whether its failures are users being hurt, and why.
+    pub user_facing: UserFacing,
 }
 
 impl ResolvedProbe {

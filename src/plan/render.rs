@@ -308,6 +308,7 @@ impl Plan {
                 probe.timeout.to_string(),
                 probe_text(resolved)
             );
+            let _ = writeln!(out, "  {:<14} {}", "", resolved.user_facing.describe());
         }
     }
 

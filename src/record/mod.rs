@@ -15,6 +15,7 @@
 pub(crate) mod annotations;
 pub(crate) mod archive;
 pub(crate) mod confined;
+pub(crate) mod detection;
 pub(crate) mod flaps;
 pub(crate) mod followup;
 pub(crate) mod journal;

@@ -54,6 +54,11 @@ pub struct RunResult {
     /// choice. Absent in results written before seeds were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Who noticed what, when, across the scenarios: the alert coverage
+    /// and the median time to detect. Absent when no scenario ran (and in
+    /// results written before it was measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<super::detection::DetectionSummary>,
 }
 
 /// One item of the readiness checklist and what this run proved of it.
@@ -291,6 +296,10 @@ pub struct ScenarioResult {
     /// the cooldown (one per trial of a scenario run as trials).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ledgers: Vec<crate::probe::ledger::LedgerAudit>,
+    /// Who noticed the fault and when (its first trial's, for a scenario
+    /// run as trials); absent when it did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<super::detection::ScenarioDetection>,
 }
 
 /// One probe across one scenario's windows (baseline, fault, after).
@@ -315,6 +324,9 @@ pub struct ProbeEffect {
 pub struct ExpectationResult {
     /// The check in words: `login: status 503 during fault`.
     pub text: String,
+    /// The probe it judged; empty (and absent) for `detected_by`, which
+    /// names none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub probe: String,
     pub verdict: CheckVerdict,
     /// What was measured: `measured 97.2% (95 of 98 samples ok)`.
@@ -340,7 +352,11 @@ impl ExpectationResult {
         let kind = expectation.check.kind();
         ExpectationResult {
             text: expectation.to_string(),
-            probe: expectation.probe.name.clone(),
+            probe: expectation
+                .probe
+                .as_ref()
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
             verdict: evaluation.verdict,
             actual: evaluation.actual,
             value: evaluation.value,
@@ -641,6 +657,7 @@ mod checklist_tests {
             probe_effects: Vec::new(),
             checklist: items.iter().map(|s| s.to_string()).collect(),
             trials: None,
+            detection: None,
         }
     }
 

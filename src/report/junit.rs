@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
+use super::detection::DetectionView;
 use super::trials::TrialsView;
 use crate::record::followup::FollowUp;
 use crate::record::result::{RunResult, ScenarioResult, ScenarioVerdict};
@@ -69,6 +70,7 @@ pub(crate) fn render(result: &RunResult, followups: &[FollowUp]) -> Result<Strin
             ));
         }
     }
+    detection_properties(&mut suite, result);
     for f in followups {
         suite.add_property((
             format!("followup.{}", f.id).as_str(),
@@ -239,5 +241,38 @@ fn trial_properties(suite: &mut TestSuite, scenario: &ScenarioResult, trials: &T
             format!("trial.{}.{trial}", scenario.name).as_str(),
             line.as_str(),
         ));
+    }
+}
+
+/// Who noticed what, when, as properties: `detection.alert_coverage`,
+/// `detection.median_time_to_detect`, and per scenario
+/// `detection.NAME.class`, `.users_hurt`, `.first_alert`, ... (after the
+/// fault, and the lag after users were hurt).
+fn detection_properties(suite: &mut TestSuite, result: &RunResult) {
+    let Some(view) = super::detection::view(result) else {
+        return;
+    };
+    let DetectionView {
+        rows,
+        coverage,
+        median,
+        ..
+    } = view;
+    suite.add_property(("detection.alert_coverage", coverage.as_str()));
+    suite.add_property(("detection.median_time_to_detect", median.as_str()));
+    for r in rows {
+        for (name, value) in [
+            ("class", r.class.to_string()),
+            ("users_hurt", r.hurt),
+            ("first_alert", r.alert),
+            ("first_person", r.person),
+            ("mitigated", r.mitigated),
+            ("recovered", r.recovered),
+        ] {
+            suite.add_property((
+                format!("detection.{}.{name}", r.scenario).as_str(),
+                value.as_str(),
+            ));
+        }
     }
 }

@@ -4,9 +4,12 @@
 //! `--template-dir`). Rendering only reads the result: it can be redone any
 //! time from an archived run directory. The templates get the result's
 //! fields, and beside them `events` (the timeline), `html` (the charts, in
-//! HTML) and `trials` (per scenario, its trials as [`trials`] shows them).
+//! HTML), `trials` (per scenario, its trials as [`trials`] shows them) and
+//! `detection_section` (who noticed what, when, in words, as [`detection`] says it;
+//! `null` when no scenario ran).
 
 pub(crate) mod chart;
+mod detection;
 mod html;
 pub(crate) mod index;
 pub(crate) mod junit;
@@ -226,6 +229,7 @@ fn render_template(
     // chart only in HTML, which draws it.
     let charts = prepared.as_ref().is_some_and(|p| p.view.is_some());
     context.insert("trials", &trials::views(&record.result.scenarios, charts));
+    context.insert("detection_section", &detection::view(&record.result));
     if let Some(prepared) = prepared {
         context.insert("events", &prepared.events);
         if let Some(view) = prepared.view {

@@ -22,6 +22,7 @@ mod apply;
 mod apply_many;
 mod bisect;
 pub(crate) mod deploy_checks;
+mod detection;
 mod dispatcher;
 mod operator;
 pub(crate) mod outcome;

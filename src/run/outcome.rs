@@ -62,8 +62,9 @@ pub(crate) fn outcome(summary: &Summary, aborted: bool, faults_left: bool) -> Ru
 /// the probes' state changes.
 struct Folds {
     /// Every expectation of every scenario that has windows, with its
-    /// scenario's place in `runs` and its probe.
-    checks: Vec<(usize, usize, expect::Accumulator)>,
+    /// scenario's place in `runs` and its probe (none for `detected_by`,
+    /// handed its scenario's detection at the end).
+    checks: Vec<(usize, Option<usize>, expect::Accumulator)>,
     /// Per scenario (place in `runs`), per probe with a latency, the
     /// summaries of its three windows.
     effects: Vec<Vec<(usize, [expect::WindowSummary; 3])>>,
@@ -77,17 +78,22 @@ struct Folds {
     /// samples feed: a sample visits only its own, not every scenario's.
     checks_of: Vec<Vec<usize>>,
     effects_of: Vec<Vec<(usize, usize)>>,
+    /// Who noticed what, when: a small state per scenario run.
+    detections: super::detection::Detections,
 }
 
 impl Folds {
     fn new(
-        checks: Vec<(usize, usize, expect::Accumulator)>,
+        checks: Vec<(usize, Option<usize>, expect::Accumulator)>,
         effects: Vec<Vec<(usize, [expect::WindowSummary; 3])>>,
+        detections: super::detection::Detections,
         probes: usize,
     ) -> Self {
         let mut checks_of = vec![Vec::new(); probes];
         for (c, (_, probe, _)) in checks.iter().enumerate() {
-            checks_of[*probe].push(c);
+            if let Some(probe) = probe {
+                checks_of[*probe].push(c);
+            }
         }
         let mut effects_of = vec![Vec::new(); probes];
         for (k, per_scenario) in effects.iter().enumerate() {
@@ -103,6 +109,7 @@ impl Folds {
             versions: Vec::new(),
             checks_of,
             effects_of,
+            detections,
         }
     }
 
@@ -117,6 +124,7 @@ impl Folds {
         for &(k, slot) in &self.effects_of[i] {
             self.effects[k][slot].1.iter_mut().for_each(|w| w.push(s));
         }
+        self.detections.push(i, s);
         let (n, ok, latencies) = &mut self.totals[i];
         *n += 1;
         *ok += usize::from(s.ok);
@@ -143,9 +151,13 @@ impl Folds {
                 g.scenarios[run.index].expect.iter().map(move |e| {
                     let mut acc = expect::Accumulator::new(e, w);
                     // A ledger's checks judge what it read back.
-                    let audit = run.audits.iter().find(|a| a.probe == e.probe.name);
+                    let probe = e.probe.as_ref();
+                    let audit = run
+                        .audits
+                        .iter()
+                        .find(|a| probe.is_some_and(|p| a.probe == p.name));
                     audit.inspect(|a| acc.read_back(a));
-                    (k, e.probe.id.0, acc)
+                    (k, probe.map(|p| p.id.0), acc)
                 })
             })
             .collect();
@@ -172,9 +184,11 @@ impl Folds {
             .map(|p| matches!(&p.kind, ProbeKind::Http(h) if h.version.is_some()))
             .map(|tracked| tracked.then(VersionTrack::default))
             .collect();
+        let windows: Vec<_> = runs.iter().map(|run| run.windows).collect();
+        let detections = super::detection::Detections::new(plan, &windows);
         Folds {
             versions,
-            ..Folds::new(checks, effects, probes.len())
+            ..Folds::new(checks, effects, detections, probes.len())
         }
     }
 }
@@ -199,10 +213,20 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
         mut effects,
         totals,
         loads,
+        detections,
         ..
     } = folds;
+    let detections = detections.finish(
+        plan,
+        happened.runs.len(),
+        &happened.observations,
+        happened.started_at,
+    );
     let mut evaluations: Vec<Vec<expect::Evaluation>> = vec![Vec::new(); happened.runs.len()];
-    for (k, _, acc) in checks {
+    for (k, probe, mut acc) in checks {
+        if let (None, Some((_, noticed))) = (probe, &detections[k]) {
+            acc.noticed(noticed);
+        }
         evaluations[k].push(acc.finish());
     }
     let judged = happened
@@ -210,14 +234,19 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
         .into_iter()
         .zip(evaluations)
         .zip(effects.iter_mut().map(std::mem::take))
-        .map(|((mut run, evaluations), effects)| {
+        .zip(detections)
+        .map(|(((mut run, evaluations), effects), detection)| {
             let (index, trial) = (run.index, run.trial.take());
-            let result = scenario_result(plan, evaluations, effects, &timeline, run);
+            let mut result = scenario_result(plan, evaluations, effects, &timeline, run);
+            result.detection = detection.map(|(d, _)| d);
             (result, index, trial)
         })
         .collect();
     let scenarios = super::trial_results::fold(plan, judged, &timeline);
     let summary = summary_of(&scenarios);
+    let detection = crate::record::detection::DetectionSummary::of(
+        scenarios.iter().filter_map(|s| s.detection.as_ref()),
+    );
     let outcome = outcome(
         &summary,
         happened.aborted_reason.is_some(),
@@ -226,8 +255,8 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
     let checklist = crate::record::result::checklist_of(&scenarios);
     RunResult {
         schema_version: SCHEMA_VERSION,
+        gameday: gameday_info(plan, happened.file, &happened.run_id),
         run_id: happened.run_id,
-        gameday: gameday_info(plan, happened.file),
         docker: docker_info(plan),
         started_at: happened.started_at,
         ended_at: happened.ended_at,
@@ -244,6 +273,7 @@ pub(crate) fn assemble(plan: &Plan, happened: Happened) -> RunResult {
         checklist,
         seed: Some(plan.seed.value),
         summary,
+        detection,
     }
 }
 
@@ -383,15 +413,20 @@ fn probe_summaries(
 }
 
 /// What the record says of the gameday: its header, the file as named on
-/// the command line, its scope.
-fn gameday_info(plan: &Plan, file: String) -> GamedayInfo {
+/// the command line, its scope; its recording, the file's or else the
+/// run's replay in the live room.
+fn gameday_info(plan: &Plan, file: String, run_id: &str) -> GamedayInfo {
     let g = &plan.gameday;
     GamedayInfo {
         title: g.gameday.clone(),
         description: g.description.clone(),
         participants: g.participants.clone(),
         environment: g.environment.clone(),
-        recording: g.recording.clone(),
+        recording: g.recording.clone().or_else(|| {
+            Some(format!(
+                "replay: gameday watch {run_id} --speed 4x (--out: the folder of this run's directory)"
+            ))
+        }),
         file,
         scope: g.scope.compose_project.clone(),
     }
@@ -487,376 +522,9 @@ fn scenario_result(
         checklist: s.checklist.clone(),
         trials: None,
         ledgers: run.audits,
+        detection: None,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    use super::*;
-    use crate::expect::CheckVerdict;
-    use crate::expect::Windows;
-    use crate::gameday::load_bytes;
-    use crate::gameday::model::{Check, Expectation, Unit};
-
-    const FILE: &str = r#"
-gameday: Outcome
-scope: { compose_project: demo }
-probes:
-  health: { http: { url: "http://127.0.0.1:1/health" } }
-  login: { http: { url: "http://127.0.0.1:1/login" } }
-scenarios:
-  - name: First
-    fault: { pause: { service: db } }
-    duration: 10s
-    expect:
-      - { probe: health, during: fault, success_rate: ">= 99%" }
-      - { probe: login, recovers_within: 2s }
-  - name: Second
-    fault: { kill: { service: db } }
-    duration: 10s
-    expect:
-      - { probe: health, during: fault, latency_p99: "< 1s" }
-"#;
-
-    fn plan() -> Plan {
-        let env = |_: &str| None;
-        let g = match load_bytes("outcome.yaml", FILE.as_bytes(), &env) {
-            Ok(g) => g,
-            Err(d) => panic!("{}", d.render()),
-        };
-        crate::plan::resolve_against(&g, &["db"])
-    }
-
-    /// The windows of scenario `i`: 10 s each after a 5 s baseline, a 5 s cooldown.
-    fn windows(i: usize) -> Windows {
-        let start = 5_000.0 + i as f64 * 15_000.0;
-        Windows {
-            baseline: (0.0, 5_000.0),
-            apply_start: start,
-            fault_start: start + 100.0,
-            revert_start: start + 10_100.0,
-            end: start + 15_000.0,
-            self_healing_from: None,
-        }
-    }
-
-    fn ran(i: usize, status: ScenarioStatus) -> ScenarioRun {
-        let w = windows(i);
-        ScenarioRun {
-            index: i,
-            status,
-            error: (status == ScenarioStatus::Error).then(|| "cannot pause".to_string()),
-            faults: Vec::new(),
-            windows: (status != ScenarioStatus::Skipped).then_some(w),
-            started_ms: w.apply_start,
-            ended_ms: w.end,
-            trial: None,
-            audits: Vec::new(),
-        }
-    }
-
-    /// A probe sampled every 100 ms over the whole run, failing where `fails` says.
-    fn samples(probe: usize, fails: impl Fn(f64) -> bool) -> Vec<ProbeSample> {
-        (0..350)
-            .map(|n| {
-                let t_ms = f64::from(n) * 100.0;
-                let ok = !fails(t_ms);
-                ProbeSample {
-                    probe,
-                    t_ms,
-                    ok,
-                    latency_ms: 3.0,
-                    status: Some(if ok { 200 } else { 503 }),
-                    ..ProbeSample::default()
-                }
-            })
-            .collect()
-    }
-
-    /// Per probe, its samples, as rows of `samples.jsonl` (by probe).
-    fn rows(samples: Vec<Vec<ProbeSample>>) -> Samples {
-        let names = ["health", "login"];
-        Samples::memory(
-            samples
-                .into_iter()
-                .enumerate()
-                .flat_map(|(i, list)| {
-                    list.into_iter()
-                        .map(move |sample| crate::record::SampleRow {
-                            probe: names[i].to_string(),
-                            sample,
-                        })
-                })
-                .collect(),
-        )
-    }
-
-    fn happened(runs: Vec<ScenarioRun>, samples: Vec<Vec<ProbeSample>>) -> Happened {
-        let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
-        Happened {
-            run_id: "abc123".into(),
-            file: "outcome.yaml".into(),
-            started_at: at,
-            ended_at: at + chrono::Duration::seconds(35),
-            duration_ms: 35_000.0,
-            steady: SteadyState {
-                met: true,
-                baseline_ms: 5_000.0,
-                details: Vec::new(),
-            },
-            runs,
-            aborted_reason: None,
-            samples: rows(samples),
-            timeline: Vec::new(),
-            faults_left: Vec::new(),
-            observations: Vec::new(),
-        }
-    }
-
-    fn healthy() -> Vec<Vec<ProbeSample>> {
-        vec![samples(0, |_| false), samples(1, |_| false)]
-    }
-
-    #[test]
-    fn a_flapping_probe_is_one_line_in_the_timeline() {
-        // login alternates ok/failing every 200 ms through the first
-        // scenario's fault: ~50 changes.
-        let w = windows(0);
-        let login = samples(1, |t| {
-            t >= w.fault_start && t < w.revert_start && (t / 200.0).floor() as i64 % 2 == 0
-        });
-        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
-        let result = assemble(&plan(), happened(runs, vec![samples(0, |_| false), login]));
-        let lines: Vec<&str> = result.scenarios[0]
-            .timeline
-            .iter()
-            .map(|t| t.text.as_str())
-            .collect();
-        let login_lines: Vec<&&str> = lines.iter().filter(|l| l.contains("login")).collect();
-        // First failure, first recovery, the folded line, and the last change.
-        assert_eq!(login_lines.len(), 4, "{lines:#?}");
-        assert!(
-            login_lines[0].starts_with("probe login: failing"),
-            "{lines:#?}"
-        );
-        assert!(login_lines[1].starts_with("probe login: ok"), "{lines:#?}");
-        assert!(
-            login_lines[2].starts_with("probe login flapped ")
-                && login_lines[2].contains("failed samples (most often: 503"),
-            "{lines:#?}"
-        );
-    }
-
-    #[test]
-    fn samples_known_out_of_start_order_are_judged_in_start_order() {
-        // The file lists samples as their results were known. A slow run
-        // of health started at the fault (failing after 900 ms) ends after
-        // a quick failure started later: the first failure is the one
-        // started first; the timeline says when each change was known.
-        let w = windows(1);
-        let mut health = samples(0, |_| false);
-        let at = health.iter().position(|s| s.t_ms >= w.apply_start).unwrap();
-        health[at].ok = false;
-        health[at].latency_ms = 900.0;
-        health[at].status = None;
-        health[at].error = Some("connection reset".into());
-        health[at + 1].ok = false;
-        health[at + 1].status = Some(503);
-        let quick = health[at + 1].clone();
-        let slow = health.remove(at);
-        let known_after = health
-            .iter()
-            .position(|s| s.end_ms() > slow.end_ms())
-            .unwrap();
-        health.insert(known_after, slow.clone());
-        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
-        let mut plan = plan();
-        let fails_within = Expectation {
-            check: Check::FailsWithin(crate::gameday::units::HumanDuration::from_secs(1)),
-            ..plan.gameday.scenarios[1].expect[0].clone()
-        };
-        plan.gameday.scenarios[1].expect.push(fails_within);
-        let result = assemble(&plan, happened(runs, vec![health, samples(1, |_| false)]));
-        let first_failure = &result.scenarios[1].expectations[1];
-        assert_eq!(first_failure.value, Some(slow.end_ms() - w.apply_start));
-        let failing: Vec<&TimelineEntry> = result.scenarios[1]
-            .timeline
-            .iter()
-            .filter(|t| t.text.starts_with("probe health"))
-            .collect();
-        let told: Vec<(f64, &str)> = failing.iter().map(|t| (t.t_ms, t.text.as_str())).collect();
-        assert_eq!(
-            told,
-            vec![
-                (quick.end_ms(), "probe health: failing (503 3ms)"),
-                (quick.end_ms() + 100.0, "probe health: ok (200 3ms)"),
-                (slow.end_ms(), "probe health: failing (connection reset)"),
-                (slow.end_ms() + 3.0, "probe health: ok (200 3ms)"),
-            ]
-        );
-    }
-
-    #[test]
-    fn every_expectation_met_is_exit_0() {
-        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
-        let result = assemble(&plan(), happened(runs, healthy()));
-        assert_eq!(result.outcome, RunOutcome::Met);
-        assert_eq!(result.exit_code, 0);
-        assert_eq!(result.summary.met, 2);
-        assert!(
-            result
-                .scenarios
-                .iter()
-                .all(|s| s.verdict == ScenarioVerdict::Met)
-        );
-        let first = &result.scenarios[0].expectations[0];
-        assert_eq!(first.check.as_deref(), Some("success_rate"));
-        assert_eq!(first.unit, Some(Unit::Percent));
-        assert_eq!(first.value, Some(100.0));
-        let p99 = &result.scenarios[1].expectations[0];
-        assert_eq!(
-            (p99.check.as_deref(), p99.unit),
-            (Some("latency_p99"), Some(Unit::Ms))
-        );
-        // Every sample is counted, per probe.
-        assert_eq!(result.probes[0].samples, 350);
-        assert_eq!(result.probes[1].samples, 350);
-        assert_eq!(result.probes[0].samples, 350);
-    }
-
-    #[test]
-    fn a_check_not_met_is_exit_1_and_says_what_was_measured() {
-        // health fails through the first scenario's fault window.
-        let w = windows(0);
-        let health = samples(0, |t| t >= w.fault_start && t < w.revert_start);
-        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
-        let result = assemble(&plan(), happened(runs, vec![health, samples(1, |_| false)]));
-        assert_eq!(result.outcome, RunOutcome::NotMet);
-        assert_eq!(result.exit_code, 1);
-        let first = &result.scenarios[0];
-        assert_eq!(first.verdict, ScenarioVerdict::NotMet);
-        assert_eq!(first.expectations[0].verdict, CheckVerdict::NotMet);
-        assert_eq!(first.expectations[0].value, Some(0.0));
-        assert!(
-            first.expectations[0].actual.contains("0 of 100 samples ok"),
-            "{}",
-            first.expectations[0].actual
-        );
-        assert_eq!(result.scenarios[1].verdict, ScenarioVerdict::Met);
-        assert_eq!((result.summary.met, result.summary.not_met), (1, 1));
-    }
-
-    #[test]
-    fn a_halt_aborts_the_run_and_skips_the_rest_exit_3() {
-        let mut h = happened(
-            std::iter::once(ran(0, ScenarioStatus::Aborted))
-                .chain(ScenarioRun::skipped(1..2))
-                .collect(),
-            healthy(),
-        );
-        h.aborted_reason = Some("halt_if: probe `health` has been failing for 5s".into());
-        let result = assemble(&plan(), h);
-        assert_eq!(result.outcome, RunOutcome::Aborted);
-        assert_eq!(result.exit_code, 3);
-        // Its checks are still evaluated, for the record; the verdict is the abort.
-        assert_eq!(result.scenarios[0].verdict, ScenarioVerdict::Aborted);
-        assert_eq!(result.scenarios[0].expectations.len(), 2);
-        assert_eq!(result.scenarios[1].verdict, ScenarioVerdict::Skipped);
-        assert!(result.scenarios[1].expectations.is_empty());
-        assert!(result.scenarios[1].timeline.is_empty());
-        assert_eq!((result.summary.aborted, result.summary.skipped), (1, 1));
-        assert!(
-            result
-                .aborted_reason
-                .as_deref()
-                .unwrap_or_default()
-                .starts_with("halt_if")
-        );
-    }
-
-    #[test]
-    fn a_steady_state_not_met_skips_every_scenario_exit_3() {
-        let mut h = happened(ScenarioRun::skipped(0..2), healthy());
-        h.steady.met = false;
-        h.aborted_reason = Some("the steady state was not met".into());
-        let result = assemble(&plan(), h);
-        assert_eq!((result.outcome, result.exit_code), (RunOutcome::Aborted, 3));
-        assert_eq!(result.summary.skipped, 2);
-        assert!(result.scenarios.iter().all(|s| s.expectations.is_empty()));
-    }
-
-    #[test]
-    fn a_fault_left_in_place_is_exit_4_whatever_the_verdicts() {
-        let mut h = happened(
-            vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)],
-            healthy(),
-        );
-        h.faults_left.push(FaultLeft {
-            kind: "pause".into(),
-            container: "demo_db_1".into(),
-            container_id: "db000000000001".into(),
-            error: "engine gone".into(),
-            by_hand: "docker unpause db000000000001".into(),
-        });
-        let result = assemble(&plan(), h.clone());
-        assert_eq!(
-            (result.outcome, result.exit_code),
-            (RunOutcome::FaultLeft, 4)
-        );
-        assert_eq!(result.summary.met, 2, "the verdicts stand");
-        // Even when the run was also aborted.
-        h.aborted_reason = Some("signal".into());
-        let result = assemble(&plan(), h);
-        assert_eq!(result.exit_code, 4);
-    }
-
-    #[test]
-    fn a_fault_that_could_not_be_applied_is_an_error_not_a_verdict() {
-        let runs = vec![ran(0, ScenarioStatus::Error), ran(1, ScenarioStatus::Ran)];
-        let result = assemble(&plan(), happened(runs, healthy()));
-        let first = &result.scenarios[0];
-        assert_eq!(first.verdict, ScenarioVerdict::Error);
-        assert!(first.expectations.is_empty(), "nothing to judge");
-        assert_eq!(first.error.as_deref(), Some("cannot pause"));
-        assert_eq!((result.outcome, result.exit_code), (RunOutcome::NotMet, 1));
-    }
-
-    #[test]
-    fn a_window_without_samples_is_not_met() {
-        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
-        let result = assemble(&plan(), happened(runs, vec![Vec::new(), Vec::new()]));
-        let e = &result.scenarios[0].expectations[0];
-        assert_eq!(e.verdict, CheckVerdict::NotMet);
-        assert!(
-            e.actual.starts_with("no samples in the fault window"),
-            "{}",
-            e.actual
-        );
-        assert_eq!(result.exit_code, 1);
-        assert!(
-            result
-                .probes
-                .iter()
-                .all(|p| p.samples == 0 && p.latency_p50_ms.is_none())
-        );
-    }
-
-    #[test]
-    fn probe_state_changes_join_the_timeline_of_their_scenario() {
-        let w = windows(0);
-        let health = samples(0, |t| t >= w.fault_start && t < w.fault_start + 1_000.0);
-        let runs = vec![ran(0, ScenarioStatus::Ran), ran(1, ScenarioStatus::Ran)];
-        let result = assemble(&plan(), happened(runs, vec![health, samples(1, |_| false)]));
-        let lines: Vec<&str> = result.scenarios[0]
-            .timeline
-            .iter()
-            .map(|t| t.text.as_str())
-            .collect();
-        assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines[0].starts_with("probe health: failing"), "{lines:?}");
-        assert!(lines[1].starts_with("probe health: ok"), "{lines:?}");
-        assert!(result.scenarios[1].timeline.is_empty());
-    }
-}
+mod tests;

@@ -72,6 +72,8 @@ fn one(
         .first()
         .map(|(r, _)| r.probe_effects.clone())
         .unwrap_or_default();
+    // Who noticed what, when: said of the first trial.
+    let detection = trials.first().and_then(|(r, _)| r.detection.clone());
     let mut faults = Vec::new();
     let mut ledgers = Vec::new();
     let mut records = Vec::new();
@@ -137,6 +139,7 @@ fn one(
             .cloned()
             .collect(),
         probe_effects,
+        detection,
         checklist: scenario.checklist.clone(),
         trials: Some(TrialsResult {
             trials: records,
@@ -307,7 +310,7 @@ fn spread_line(
     }
     ExpectationResult {
         text: c.text.clone(),
-        probe: e.probe.name.clone(),
+        probe: e.probe.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
         verdict: if c.met >= pass.min(c.of.max(1)) && c.of > 0 {
             CheckVerdict::Met
         } else {

@@ -7,7 +7,7 @@ use crate::gameday::units::{
     StatusSpec,
 };
 
-pub(crate) const EXPECT_COMMON_KEYS: &[&str] = &["probe", "during"];
+pub(crate) const EXPECT_COMMON_KEYS: &[&str] = &["probe", "during", "within"];
 pub(crate) const HALT_KEYS: &[&str] = &["probe", "failing_for"];
 
 impl Decoder<'_> {
@@ -25,9 +25,15 @@ impl Decoder<'_> {
             .copied()
             .collect();
         let obj = self.obj(node, "an expectation", &known)?;
-        let probe = self
-            .require(&obj, "probe", "the expectation", "health")
-            .and_then(|n| self.probe_ref(n, probes));
+        // `detected_by` names no probe: it reads every alert probe, or the
+        // observations.
+        let probe = match obj.key("detected_by") {
+            Some(_) => self.no_probe(&obj).then_some(None),
+            None => self
+                .require(&obj, "probe", "the expectation", "health")
+                .and_then(|n| self.probe_ref(n, probes))
+                .map(Some),
+        };
         let during = match obj.get("during") {
             None => None,
             Some(n) => Some(self.window(n)?),
@@ -38,20 +44,93 @@ impl Decoder<'_> {
         if self.relative_where_not_taken(key, kind, value) {
             return None;
         }
-        let check = self.check(kind, value)?;
-        let (probe_ref, probe) = probe?;
+        let check = match kind {
+            CheckKind::DetectedBy => Check::DetectedBy(self.detected_by(&obj, value, probes)?),
+            _ => {
+                self.within_only_with_detection(&obj);
+                self.check(kind, value)?
+            }
+        };
+        let probe = probe?;
         let during = self.window_of(&obj, key, kind, during)?;
-        if !self.check_fits(key, kind, probe) || !self.store_tells(key, kind, probe) {
-            return None;
-        }
-        if check.is_relative() && !self.relative_has_before(key, value, during, probe, baseline) {
-            return None;
+        if let Some((_, probe)) = &probe {
+            if !self.check_fits(key, kind, probe) || !self.store_tells(key, kind, probe) {
+                return None;
+            }
+            if check.is_relative() && !self.relative_has_before(key, value, during, probe, baseline)
+            {
+                return None;
+            }
         }
         Some(Expectation {
-            probe: probe_ref,
+            probe: probe.map(|(r, _)| r),
             during,
             check,
             pos: obj.pos,
+        })
+    }
+
+    /// A `detected_by` check says no `probe:`; says so when it does.
+    fn no_probe(&mut self, obj: &Obj<'_>) -> bool {
+        let Some(probe) = obj.key("probe") else {
+            return true;
+        };
+        self.error_hint(
+            probe.pos,
+            "`detected_by` names no probe: it reads every alert probe (`detected_by: alert`) or the `detected` observations (`detected_by: people`)",
+            "remove `probe:`; to time one alert probe, write `{ probe: NAME, fires_within: 60s }`",
+        );
+        false
+    }
+
+    /// `within:` belongs to `detected_by`; anywhere else it is an error.
+    fn within_only_with_detection(&mut self, obj: &Obj<'_>) {
+        if let Some(within) = obj.key("within") {
+            self.error_hint(
+                within.pos,
+                "`within` goes with `detected_by` only",
+                "a probe's own time limits are `fails_within`, `recovers_within` and `fires_within`",
+            );
+        }
+    }
+
+    /// `{ detected_by: alert|people, within: 60s }`; an alert needs a
+    /// probe that can say an alert fires.
+    fn detected_by(&mut self, obj: &Obj<'_>, value: &Node, probes: &[Probe]) -> Option<DetectedBy> {
+        let by = self.name(value, "`detected_by`").and_then(|word| {
+            let found = Detector::ALL.into_iter().find(|d| d.key() == word);
+            if found.is_none() {
+                self.error_hint(
+                    value.pos,
+                    format!("unknown `detected_by` value `{word}`"),
+                    "use `alert` (an alert probe fired) or `people` (someone typed `NAME: detected: ...`)",
+                );
+            }
+            found
+        });
+        let within = match obj.get("within") {
+            Some(n) => self.duration(n, "`within`"),
+            None => {
+                self.error_hint(
+                    obj.key("detected_by").map_or(obj.pos, |k| k.pos),
+                    "`detected_by` needs `within`: how soon after the first fault the detection must come",
+                    "add `within: 60s` to this expectation",
+                );
+                None
+            }
+        };
+        let by = by?;
+        if by == Detector::Alert && !probes.iter().any(|p| p.kind.is_alert_signal()) {
+            self.error_hint(
+                value.pos,
+                "`detected_by: alert` but no probe can say an alert fires",
+                "add an `alert` probe (`alert: { url: http://127.0.0.1:9093, name: HighErrorRate }`), or a `prometheus` probe asking `ALERTS{alertname=\"...\"}`",
+            );
+            return None;
+        }
+        Some(DetectedBy {
+            by,
+            within: within?,
         })
     }
 
@@ -187,6 +266,8 @@ impl Decoder<'_> {
                 "< 256MiB",
                 "<= before + 64MiB",
             )?),
+            // Decoded with its `within` by `detected_by`.
+            CheckKind::DetectedBy => return None,
             CheckKind::State => {
                 let text = self.name(value, "`state`")?;
                 match text.parse::<ContainerState>() {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::*;
 use crate::gameday::units::{Number, StatusSpec};
 
-pub(crate) const PROBE_COMMON_KEYS: &[&str] = &["every", "timeout"];
+pub(crate) const PROBE_COMMON_KEYS: &[&str] = &["every", "timeout", "user_facing"];
 const HTTP_KEYS: &[&str] = &[
     "url",
     "method",
@@ -101,6 +101,10 @@ impl Decoder<'_> {
             .get("timeout")
             .map(|n| self.duration(n, "`timeout`"))
             .unwrap_or(Some(defaults.probe_timeout));
+        let user_facing = match obj.get("user_facing") {
+            None => Some(None),
+            Some(n) => self.boolean(n, "`user_facing`").map(Some),
+        };
         let kinds = obj.present(ProbeType::KEYS);
         let kind = match kinds.as_slice() {
             [] => {
@@ -179,6 +183,7 @@ impl Decoder<'_> {
             kind,
             every,
             timeout,
+            user_facing: user_facing?,
             pos: key.pos,
         })
     }

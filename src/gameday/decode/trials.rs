@@ -33,7 +33,7 @@ struct SearchSpec {
     from: f64,
     to: f64,
     resolution: f64,
-    until: Expectation,
+    until: ProbeCheck,
     confirm: u32,
     pos: Pos,
 }
@@ -273,12 +273,27 @@ impl Decoder<'_> {
                 what,
                 "{ probe: login, during: fault, latency_p99: \">= 800ms\" }",
             )
-            .and_then(|n| self.expectation(n, probes, baseline));
+            .and_then(|n| self.expectation(n, probes, baseline))
+            .and_then(|e| {
+                let probe = e.probe.clone();
+                if probe.is_none() {
+                    self.error_hint(
+                        e.pos,
+                        "a search's `until` judges one probe's samples: `detected_by` cannot end a search",
+                        "name a probe's check, e.g. `{ probe: login, during: fault, latency_p99: \">= 800ms\" }`",
+                    );
+                }
+                Some(ProbeCheck {
+                    probe: probe?,
+                    expectation: e,
+                })
+            });
         let confirm = match obj.get("confirm") {
             None => Some(1),
             Some(n) => self.count_in(n, "`confirm`", 1, MOST_CONFIRM),
         };
         let (from, to, resolution) = (from?, to?, resolution?);
+        let until = until?;
         let units = [("to", to.1), ("resolution", resolution.1)];
         if let Some((key, _)) = units.iter().find(|(_, u)| *u != from.1) {
             self.error_hint(
@@ -353,7 +368,7 @@ impl Decoder<'_> {
             from: from.0,
             to: to.0,
             resolution: resolution.0,
-            until: until?,
+            until,
             confirm: confirm?,
             pos: obj.pos,
         })

@@ -53,6 +53,12 @@ pub struct Probe {
     /// A run taking longer fails (default `defaults.probe_timeout`).
     #[serde(default)]
     pub timeout: HumanDuration,
+    /// Whether its failures are users being hurt (the detection section's
+    /// "users first hurt"). Default: true for a load probe and for an http
+    /// probe whose URL reaches a port published by a container in scope;
+    /// false otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_facing: Option<bool>,
     #[serde(skip)]
     #[schemars(skip)]
     pub pos: Pos,
@@ -143,6 +149,25 @@ impl ProbeKind {
     /// Does a run's duration mean something (latency checks and charts)?
     pub fn has_latency(&self) -> bool {
         self.probe_type().has_latency()
+    }
+
+    /// Whether a value of 1 or more says an alert fires: an `alert` probe,
+    /// or a `prometheus` probe asking `ALERTS` (the series Prometheus keeps
+    /// for its alerting rules). What `detected_by: alert` and the detection
+    /// section read.
+    pub fn is_alert_signal(&self) -> bool {
+        match self {
+            ProbeKind::Alert(_) => true,
+            ProbeKind::Prometheus(q) => q.query.contains("ALERTS"),
+            ProbeKind::Http(_)
+            | ProbeKind::Tcp(_)
+            | ProbeKind::Container(_)
+            | ProbeKind::Exec(_)
+            | ProbeKind::Command(_)
+            | ProbeKind::Logs(_)
+            | ProbeKind::Load(_)
+            | ProbeKind::Ledger(_) => false,
+        }
     }
 }
 

@@ -177,13 +177,17 @@ impl Window {
     }
 }
 
-/// One machine-checked expectation: a probe, a window and exactly one check.
+/// One machine-checked expectation: a probe, a window and exactly one
+/// check; or a `detected_by` check, which names no probe (it reads every
+/// alert probe, or the observations typed).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = accept_within)]
 pub struct Expectation {
-    /// The name of a probe.
-    #[schemars(with = "String")]
-    pub probe: ProbeRef,
+    /// The name of a probe (none with `detected_by`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub probe: Option<ProbeRef>,
     /// `before`, `fault` (default) or `after`.
     #[serde(default)]
     pub during: Window,
@@ -194,10 +198,27 @@ pub struct Expectation {
     pub pos: Pos,
 }
 
+/// `within:` sits beside `detected_by:` in the file (`{ detected_by:
+/// alert, within: 60s }`); the model keeps it in the check.
+fn accept_within(schema: &mut Schema) {
+    if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        props.insert(
+            "within".to_string(),
+            serde_json::json!({
+                "description": "With `detected_by`: how soon after the first fault was applied the detection must come, e.g. `60s`.",
+                "type": "string"
+            }),
+        );
+    }
+}
+
 impl std::fmt::Display for Expectation {
-    /// `login: status 503 during fault`
+    /// `login: status 503 during fault`; `detected by an alert within 1m`
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.probe, self.check)?;
+        match &self.probe {
+            Some(probe) => write!(f, "{probe}: {}", self.check)?,
+            None => write!(f, "{}", self.check)?,
+        }
         if self.check.kind().implied_window().is_some() {
             return Ok(());
         }
@@ -266,6 +287,40 @@ pub enum Check {
     /// The span of a ledger's lost acknowledged writes, from the first one
     /// sent to the last one acknowledged, e.g. `"< 1s"`; 0 with none lost.
     Rpo(Comparison<HumanDuration>),
+    /// Someone noticed soon enough after the first fault was applied:
+    /// `{ detected_by: alert, within: 60s }` (an alert probe fired) or
+    /// `{ detected_by: people, within: 2m }` (a `detected` observation).
+    /// Names no probe.
+    DetectedBy(#[schemars(with = "Detector")] DetectedBy),
+}
+
+/// A `detected_by` check: who must notice, and how soon after the fault.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DetectedBy {
+    pub by: Detector,
+    pub within: HumanDuration,
+}
+
+/// Who notices a fault's effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Detector {
+    /// An alert: an `alert` probe (or a `prometheus` probe asking
+    /// `ALERTS`) fired.
+    Alert,
+    /// People: someone typed (or posted) a `detected` observation.
+    People,
+}
+
+impl Detector {
+    pub const ALL: [Detector; 2] = [Detector::Alert, Detector::People];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Detector::Alert => "alert",
+            Detector::People => "people",
+        }
+    }
 }
 
 /// One exit code or a list of them.
@@ -317,6 +372,7 @@ keyed_kinds! {
         Lost = "lost",
         Duplicated = "duplicated",
         Rpo = "rpo",
+        DetectedBy = "detected_by",
     }
 }
 
@@ -362,7 +418,15 @@ impl CheckKind {
             | CheckKind::LatencyP99
             | CheckKind::LatencyP999
             | CheckKind::LatencyMax => probe.has_latency(),
+            // It names no probe: it reads every alert probe, or the
+            // observations.
+            CheckKind::DetectedBy => false,
         }
+    }
+
+    /// Whether the check names a probe (`probe:`): all but `detected_by`.
+    pub fn takes_probe(self) -> bool {
+        self != CheckKind::DetectedBy
     }
 
     /// The window a check is always measured over, if it is fixed:
@@ -375,7 +439,9 @@ impl CheckKind {
             | CheckKind::Lost
             | CheckKind::Duplicated
             | CheckKind::Rpo => Some(Window::After),
-            CheckKind::FailsWithin | CheckKind::FiresWithin => Some(Window::Fault),
+            CheckKind::FailsWithin | CheckKind::FiresWithin | CheckKind::DetectedBy => {
+                Some(Window::Fault)
+            }
             CheckKind::SuccessRate
             | CheckKind::Status
             | CheckKind::LatencyP50
@@ -422,7 +488,8 @@ impl CheckKind {
             | CheckKind::OomKilled
             | CheckKind::Lost
             | CheckKind::Duplicated
-            | CheckKind::Rpo => false,
+            | CheckKind::Rpo
+            | CheckKind::DetectedBy => false,
         }
     }
 
@@ -443,7 +510,8 @@ impl CheckKind {
             | CheckKind::RecoversWithin
             | CheckKind::FailsWithin
             | CheckKind::FiresWithin
-            | CheckKind::Rpo => Unit::Ms,
+            | CheckKind::Rpo
+            | CheckKind::DetectedBy => Unit::Ms,
             CheckKind::Throughput => Unit::PerSecond,
             CheckKind::Matches
             | CheckKind::Restarts
@@ -482,6 +550,7 @@ impl Check {
             Check::Lost(_) => CheckKind::Lost,
             Check::Duplicated(_) => CheckKind::Duplicated,
             Check::Rpo(_) => CheckKind::Rpo,
+            Check::DetectedBy(_) => CheckKind::DetectedBy,
         }
     }
 
@@ -514,7 +583,8 @@ impl Check {
             | Check::OomKilled(_)
             | Check::Lost(_)
             | Check::Duplicated(_)
-            | Check::Rpo(_) => false,
+            | Check::Rpo(_)
+            | Check::DetectedBy(_) => false,
         }
     }
 }
@@ -545,6 +615,10 @@ impl std::fmt::Display for Check {
             Check::Lost(c) => write!(f, "lost writes {c}"),
             Check::Duplicated(c) => write!(f, "duplicated writes {c}"),
             Check::Rpo(c) => write!(f, "rpo {c}"),
+            Check::DetectedBy(d) => match d.by {
+                Detector::Alert => write!(f, "detected by an alert within {}", d.within),
+                Detector::People => write!(f, "detected by people within {}", d.within),
+            },
         }
     }
 }

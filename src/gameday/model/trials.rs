@@ -12,7 +12,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Expectation, Fault, Unit};
+use super::{Expectation, Fault, ProbeRef, Unit};
 use crate::gameday::yaml::Pos;
 
 /// A breaking-point search over one value of the scenario's faults.
@@ -40,7 +40,8 @@ pub struct Search {
     pub resolution: f64,
     /// The condition that means the system broke: a check judged on each
     /// trial (`{ probe: login, during: fault, latency_p99: ">= 800ms" }`).
-    pub until: Expectation,
+    #[schemars(with = "Expectation")]
+    pub until: ProbeCheck,
     /// How many trials a value must hold in before it counts as holding
     /// (a value that breaks once breaks); default 1.
     pub confirm: u32,
@@ -92,5 +93,30 @@ mod tests {
         assert_eq!(most_trials(17, 1), 6);
         assert_eq!(most_trials(2, 1), 2);
         assert_eq!(most_trials(17, 2), 12);
+    }
+}
+
+/// An expectation on one named probe: a search's `until`, judged on that
+/// probe's held samples (`detected_by`, which names no probe, cannot end
+/// a search). It reads as its expectation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct ProbeCheck {
+    #[serde(skip)]
+    pub probe: ProbeRef,
+    pub expectation: Expectation,
+}
+
+impl std::ops::Deref for ProbeCheck {
+    type Target = Expectation;
+
+    fn deref(&self) -> &Expectation {
+        &self.expectation
+    }
+}
+
+impl std::fmt::Display for ProbeCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.expectation.fmt(f)
     }
 }

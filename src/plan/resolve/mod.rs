@@ -332,6 +332,7 @@ pub(crate) fn resolve(
                 .kind
                 .target()
                 .and_then(|t| resolve_one(t, false, Some(Place::Probe { index }))),
+            user_facing: super::UserFacing::of(p, &inventory),
         })
         .collect();
     errors.extend(namespace_errors);

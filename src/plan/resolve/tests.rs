@@ -23,6 +23,7 @@ pub(crate) fn container(project: &str, service: &str, n: u32) -> ContainerInfo {
         network_mode: None,
         image: String::new(),
         labels: Default::default(),
+        published: Vec::new(),
     }
 }
 

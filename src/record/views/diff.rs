@@ -11,6 +11,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::detection::Detected;
 use super::trials::{self, MetCount, Moved};
 use super::{first_appearance, scenario_named};
 use crate::gameday::model::Unit;
@@ -60,6 +61,12 @@ pub(crate) struct ScenarioDiff {
     /// Run as `repeat` on either side: the trials that met every check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) repeat: Option<(Option<MetCount>, Option<MetCount>)>,
+    /// Who noticed what, when, on either side (class, time to detect),
+    /// when either has it; `detection_changed` when they differ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) detection: Option<(Option<Detected>, Option<Detected>)>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) detection_changed: bool,
 }
 
 /// One check in both runs.
@@ -171,6 +178,7 @@ impl ScenarioDiff {
                 .flat_map(|s| s.expectations.iter().map(|e| e.text.as_str())),
         );
         let (fa, fb) = (faults_of(sa), faults_of(sb));
+        let (da, db) = (sa.and_then(Detected::of), sb.and_then(Detected::of));
         let (ra, rb) = (
             sa.and_then(trials::scenario_met),
             sb.and_then(trials::scenario_met),
@@ -185,6 +193,8 @@ impl ScenarioDiff {
                 .collect(),
             faults: (fa != fb).then_some((fa, fb)),
             repeat: (ra.is_some() || rb.is_some()).then_some((ra, rb)),
+            detection: (da.is_some() || db.is_some()).then_some((da, db)),
+            detection_changed: da != db && da.is_some() && db.is_some(),
         }
     }
 }

@@ -59,6 +59,9 @@ pub(crate) struct ScenarioRun {
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) verdict: ScenarioVerdict,
     pub(crate) checks: Vec<CheckValue>,
+    /// Who noticed what, when: its class and time to detect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) detection: Option<super::detection::Detected>,
     /// Run as `repeat`: the trials that met every check, of those run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) repeat: Option<MetCount>,
@@ -93,6 +96,9 @@ pub(crate) struct ChecklistHistory {
     pub(crate) item: String,
     pub(crate) runs: Vec<Option<ChecklistStatus>>,
 }
+
+/// The name of a scenario's time-to-detect series.
+pub(crate) const TIME_TO_DETECT: &str = "time to detect";
 
 /// One check's measured value across all the history's runs: a value, or
 /// `None` where the run did not carry the scenario or the check, or
@@ -182,6 +188,7 @@ impl GamedayHistory {
                     values,
                 });
             }
+            out.extend(scenario.time_to_detect(self.runs.len()));
         }
         out
     }
@@ -209,6 +216,25 @@ impl ScenarioHistory {
             .map(|i| &self.runs[i])
     }
 
+    /// Its time to detect across the history's `runs`, as a series like
+    /// a check's measured value; none when no run detected anything.
+    fn time_to_detect(&self, runs: usize) -> Option<Series> {
+        let values: Vec<Option<Measured>> = (0..runs)
+            .map(|run| {
+                let d = self.in_run(run)?.detection?;
+                d.time_to_detect_ms.map(|value| Measured {
+                    value,
+                    unit: Some(Unit::Ms),
+                })
+            })
+            .collect();
+        values.iter().any(Option::is_some).then(|| Series {
+            scenario: self.name.clone(),
+            check: TIME_TO_DETECT.to_string(),
+            values,
+        })
+    }
+
     /// The texts of its checks across its runs, in order of first appearance.
     pub(crate) fn check_texts(&self) -> Vec<&str> {
         first_appearance(
@@ -232,6 +258,7 @@ impl ScenarioRun {
                 .map(|e| CheckValue::of(s, e))
                 .collect(),
             repeat: trials::scenario_met(s),
+            detection: super::detection::Detected::of(s),
         }
     }
 

@@ -5,10 +5,12 @@
 //! its runs (verdicts and measured values), its checklist across runs, the
 //! linked tickets as its newest run sees them; [`diff`]: what changed
 //! between two runs; [`trials`]: what they read of a scenario run as
-//! trials (met counts, breaking points and their moves). Everything across runs is listed in order of first
+//! trials (met counts, breaking points and their moves); [`detection`]:
+//! a scenario's detection class and time to detect in one run. Everything across runs is listed in order of first
 //! appearance, and looked up by name (a scenario's, a check's text, a
 //! checklist item's) the same way everywhere: the first that carries it.
 
+pub(crate) mod detection;
 pub(crate) mod diff;
 pub(crate) mod history;
 pub(crate) mod runs;

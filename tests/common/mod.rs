@@ -6,6 +6,7 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 pub mod datastores;
+pub mod webdriver;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -8,6 +8,7 @@
 pub mod datastores;
 pub mod monitoring;
 pub mod terminal;
+pub mod webdriver;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

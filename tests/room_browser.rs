@@ -27,7 +27,7 @@ struct Served {
 impl Served {
     fn start(file: &Path, out: &Path) -> Served {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("gameday"))
-            .args(["run", "--no-progress", "--serve", "127.0.0.1:0", "--out"])
+            .args(["run", "--no-progress", "--serve=127.0.0.1:0", "--out"])
             .arg(out)
             .arg(file)
             .stdin(Stdio::null())
@@ -166,7 +166,7 @@ fn gameday(project: &str, api_port: u16, fault_for: &str) -> String {
 participants: [Dana (coordinator), {{ name: Sam, role: observer }}]
 environment: browser test stack
 scope: {{ compose_project: {project} }}
-defaults: {{ baseline: 2s, cooldown: 2s }}
+defaults: {{ baseline: 5s, cooldown: 2s }}
 probes:
   api: {{ http: {{ url: "http://127.0.0.1:{api_port}/health" }}, every: 200ms, timeout: 500ms }}
   store-state: {{ container: {{ service: store }}, every: 100ms }}
@@ -191,7 +191,8 @@ fn open_recording(page: &Browser, url: &str) {
         "return document.body.dataset.connected === 'true';",
     );
     page.js(
-        r#"window.__faultSeen = {};
+        r#"window.__openedAt = Date.now();
+           window.__faultSeen = {};
            window.__phases = [];
            const look = () => {
              for (const li of document.querySelectorAll('#faults li[data-fault-id]')) {
@@ -264,6 +265,15 @@ fn the_room_shows_the_run_live_and_takes_observations_in_a_real_browser() {
         .expect("the journal has the fault applied");
     let fault_id = applied["fault_id"].as_str().unwrap().to_string();
     let entry_at = millis(&applied["confirmed_at"]).max(millis(&applied["requested_at"]));
+    let opened_at = writer
+        .js("return window.__openedAt;", json!([]))
+        .as_i64()
+        .unwrap();
+    assert!(
+        opened_at < entry_at,
+        "the page was opened {} ms after the fault was applied: the delay cannot be measured (lengthen the baseline)",
+        opened_at - entry_at
+    );
     let seen_at = writer
         .js(
             "return window.__faultSeen[arguments[0]] || 0;",
@@ -351,7 +361,11 @@ fn the_room_shows_the_run_live_and_takes_observations_in_a_real_browser() {
         writer.text("#verdicts")
     );
     assert!(writer.text("#outcome").len() > 2);
-    assert!(writer.text("#report-path").contains("report"));
+    writer.wait_for(
+        "the report's path shows",
+        Duration::from_secs(10),
+        "return document.getElementById('report-path').innerText.includes('report');",
+    );
     let phases = writer.js("return window.__phases;", json!([]));
     assert!(
         phases.as_array().is_some_and(|p| p.len() >= 3),

@@ -177,6 +177,10 @@ pub(crate) struct RoomState {
     /// Probes with samples folded since the last [`RoomState::probe_updates`].
     #[serde(skip)]
     dirty: BTreeSet<usize>,
+    /// Probes whose state the journal has said once: the first says what
+    /// it is (`ok`), the next ones that it changed (`recovered`, `failing`).
+    #[serde(skip)]
+    stated: BTreeSet<String>,
 }
 
 /// One change, sent to every viewer as an SSE `update` event.
@@ -309,14 +313,21 @@ impl RoomState {
                 ok,
                 detail,
                 at,
-            } => self.line(
-                *at,
-                LineKind::Probe,
-                format!(
-                    "{probe} {}: {detail}",
-                    if *ok { "recovered" } else { "failing" }
-                ),
-            ),
+            } => {
+                let first = self.stated.insert(probe.clone());
+                self.line(
+                    *at,
+                    LineKind::Probe,
+                    format!(
+                        "{probe} {}: {detail}",
+                        match (ok, first) {
+                            (true, true) => "ok",
+                            (true, false) => "recovered",
+                            (false, _) => "failing",
+                        }
+                    ),
+                )
+            }
             JournalEntry::Halted { reason, at } => {
                 self.line(*at, LineKind::Halt, format!("halted: {reason}"))
             }

@@ -395,6 +395,22 @@ fn the_room_shows_the_run_live_and_takes_observations_in_a_real_browser() {
     assert!(!all.contains("Eve"));
     let report = report_md(out.path());
     assert!(report.contains("store dashboard flatlined"), "{report}");
+    // The detection: users hurt (the api's health, on its published port,
+    // fails while the store is frozen), nobody paged, Sam noticed.
+    let result = result_json(&run_dir(out.path()));
+    let detection = &result["scenarios"][0]["detection"];
+    assert_eq!(detection["class"], "hurt_not_paged", "{detection}");
+    assert!(
+        detection["users_hurt"]["after_fault_ms"].as_f64().is_some(),
+        "{detection}"
+    );
+    assert!(
+        detection["first_person"]["by"]
+            .as_str()
+            .is_some_and(|b| b.contains("Sam")),
+        "{detection}"
+    );
+    assert!(report.contains("Detection"), "{report}");
     assert!(!report.contains("viewer should not"));
 }
 

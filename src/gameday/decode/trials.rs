@@ -273,21 +273,7 @@ impl Decoder<'_> {
                 what,
                 "{ probe: login, during: fault, latency_p99: \">= 800ms\" }",
             )
-            .and_then(|n| self.expectation(n, probes, baseline))
-            .and_then(|e| {
-                let probe = e.probe.clone();
-                if probe.is_none() {
-                    self.error_hint(
-                        e.pos,
-                        "a search's `until` judges one probe's samples: `detected_by` cannot end a search",
-                        "name a probe's check, e.g. `{ probe: login, during: fault, latency_p99: \">= 800ms\" }`",
-                    );
-                }
-                Some(ProbeCheck {
-                    probe: probe?,
-                    expectation: e,
-                })
-            });
+            .and_then(|n| self.search_until(n, probes, baseline));
         let confirm = match obj.get("confirm") {
             None => Some(1),
             Some(n) => self.count_in(n, "`confirm`", 1, MOST_CONFIRM),
@@ -371,6 +357,29 @@ impl Decoder<'_> {
             until,
             confirm: confirm?,
             pos: obj.pos,
+        })
+    }
+
+    /// A search's `until`: a check of one probe (a `detected_by` names
+    /// none, so it cannot end a search).
+    fn search_until(
+        &mut self,
+        node: &Node,
+        probes: &[Probe],
+        baseline: HumanDuration,
+    ) -> Option<ProbeCheck> {
+        let e = self.expectation(node, probes, baseline)?;
+        let Some(probe) = e.probe.clone() else {
+            self.error_hint(
+                e.pos,
+                "a search's `until` judges one probe's samples: `detected_by` cannot end a search",
+                "name a probe's check, e.g. `{ probe: login, during: fault, latency_p99: \">= 800ms\" }`",
+            );
+            return None;
+        };
+        Some(ProbeCheck {
+            probe,
+            expectation: e,
         })
     }
 

@@ -187,6 +187,8 @@ fn help_texts() {
         vec!["annotate", "--help"],
         vec!["init", "--help"],
         vec!["diff", "--help"],
+        vec!["completions", "--help"],
+        vec!["man", "--help"],
     ] {
         let output = gameday().args(&args).output().unwrap();
         assert!(output.status.success());

@@ -188,6 +188,8 @@ fn help_texts() {
         vec!["init", "--help"],
         vec!["diff", "--help"],
         vec!["watch", "--help"],
+        vec!["completions", "--help"],
+        vec!["man", "--help"],
     ] {
         let output = gameday().args(&args).output().unwrap();
         assert!(output.status.success());

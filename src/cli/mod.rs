@@ -11,6 +11,7 @@ mod plan;
 mod recover;
 mod report;
 mod run;
+mod shell;
 mod validate;
 mod watch;
 mod worker;
@@ -343,6 +344,30 @@ pub enum Command {
         #[arg(long, value_name = "IMAGE")]
         helper_image: Option<String>,
     },
+    /// Print the completion script for a shell.
+    ///
+    /// bash: `gameday completions bash > ~/.local/share/bash-completion/completions/gameday`;
+    /// zsh: `gameday completions zsh > "${fpath[1]}/_gameday"`; fish: `gameday completions
+    /// fish > ~/.config/fish/completions/gameday.fish`. Generated from the same definitions
+    /// as `--help`.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page of gameday or of one command, or write them all with --out.
+    ///
+    /// `gameday man run | man -l -` reads `run`'s page; `gameday man --out
+    /// /usr/local/share/man/man1` installs gameday.1 and a gameday-COMMAND.1 per command.
+    /// Generated from the same definitions as `--help`.
+    Man {
+        /// The command whose page to print (default: gameday's own).
+        #[arg(value_name = "COMMAND", conflicts_with = "out")]
+        command: Option<String>,
+        /// Write every page into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// gameday's workers (hidden: `gameday <kind>`, started by gameday
     /// itself with their work on stdin; see `crate::worker`).
     #[command(flatten)]
@@ -395,7 +420,9 @@ fn keeps_running_on_a_closed_pipe(command: &Command) -> bool {
         | Command::Report { .. }
         | Command::History { .. }
         | Command::Diff { .. }
-        | Command::Annotate { .. } => false,
+        | Command::Annotate { .. }
+        | Command::Completions { .. }
+        | Command::Man { .. } => false,
     }
 }
 
@@ -493,6 +520,8 @@ fn dispatch(command: Command) -> CliResult {
             wait: wait.as_std(),
             run_id,
         })),
+        Command::Completions { shell } => shell::completions(shell),
+        Command::Man { command, out } => shell::man(command.as_deref(), out.as_deref()),
         Command::Worker(invocation) => worker::worker(invocation),
     }
 }

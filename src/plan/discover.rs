@@ -92,6 +92,21 @@ async fn take_stock(gameday: &Gameday, engines: &Engines) -> Result<Inventory, D
         .await;
     }
     helpers_elsewhere(gameday, engines, &mut inventory.namespace);
+    let engine = engines.default_engine();
+    inventory.namespace.runner_outside =
+        engine.is_local() && !engine_is_this_host(engine, &inventory.in_scope).await;
+    if inventory.namespace.runner_outside
+        && !engine
+            .image_exists(&gameday.docker.helper_image_or_default())
+            .await
+    {
+        inventory.warnings.push(format!(
+            "{}, and the helper image `{}` is not on the engine: the watchdog would run beside gameday and die with it. \
+             Build it with scripts/build-nethelper-image (or set docker.helper_image)",
+            outside_here(),
+            gameday.docker.helper_image_or_default()
+        ));
+    }
     inventory.missing_images = missing_images(gameday, engines, &inventory.in_scope).await?;
     inventory.reach = reach_facts(gameday, engines, &inventory.in_scope).await;
     Ok(inventory)
@@ -241,6 +256,19 @@ fn disk(path: &str) -> Option<Disk> {
 /// of the scope has its process here. (A forwarded socket, Docker Desktop's
 /// VM: the PIDs it gives are another machine's.) With nothing running to
 /// look at, nothing says otherwise.
+/// Why this process does not see the engine's containers' processes.
+fn outside_here() -> &'static str {
+    // Docker makes /.dockerenv in every container, Podman /run/.containerenv.
+    if ["/.dockerenv", "/run/.containerenv"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists())
+    {
+        "gameday runs in a container (its targets' processes are not visible in it)"
+    } else {
+        "the engine behind the socket is not this host's (its containers' processes are not here)"
+    }
+}
+
 async fn engine_is_this_host(engine: &crate::docker::Engine, in_scope: &[ContainerInfo]) -> bool {
     let Some(running) = in_scope.iter().find(|c| {
         c.engine == engine.name() && c.state == crate::gameday::units::ContainerState::Running
@@ -271,10 +299,9 @@ async fn namespace_route(
         NetworkHelper::Helper => (true, "network_helper: helper"),
         NetworkHelper::Auto if !engine.is_local() => (true, "the engine is not this host's socket"),
         NetworkHelper::Auto if !root => (true, "gameday does not run as root here"),
-        NetworkHelper::Auto if !engine_is_this_host(engine, in_scope).await => (
-            true,
-            "the engine behind the socket is not this host's (its containers' processes are not here)",
-        ),
+        NetworkHelper::Auto if !engine_is_this_host(engine, in_scope).await => {
+            (true, outside_here())
+        }
         NetworkHelper::Auto => (false, "local engine, running as root"),
     };
     if gameday.docker.network_helper == NetworkHelper::Host
@@ -290,6 +317,7 @@ async fn namespace_route(
         netem_available: false,
         helpers: BTreeMap::new(),
         reason: reason.to_string(),
+        runner_outside: false,
     };
     if via_helper {
         if !engine.image_exists(&image).await {

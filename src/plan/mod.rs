@@ -80,6 +80,12 @@ pub(crate) struct NamespaceRoute {
     /// Why the default engine is reached as it is, for the plan (empty
     /// when no fault needs a namespace).
     pub reason: String,
+    /// This process does not see the default engine's containers'
+    /// processes though it talks to it through a local socket (gameday runs
+    /// in a container, or the socket leads to another machine): a watchdog
+    /// started here would share its fate, so it runs as a container on the
+    /// engine.
+    pub runner_outside: bool,
 }
 
 impl NamespaceRoute {

@@ -481,14 +481,38 @@ impl ProbeOutcome {
 /// fresh connect (and TLS handshake), as a new user would. HTTPS verifies
 /// certificates against the system's trust store.
 pub(crate) fn http_client() -> reqwest::Client {
+    client_from(|| {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("gameday/", env!("CARGO_PKG_VERSION")))
+    })
+}
+
+/// The client `builder` makes, verifying HTTPS against the system's trust
+/// store. A machine without one (an empty container with no CA bundle)
+/// still gets a client: plain `http://` works and every HTTPS certificate
+/// is refused as unknown (said once); never a panic, never an unverified
+/// connection.
+pub(crate) fn client_from(builder: impl Fn() -> reqwest::ClientBuilder) -> reqwest::Client {
     // One crypto backend for the whole process (ring); installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("gameday/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
+    match builder().build() {
+        Ok(client) => client,
+        Err(e) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                eprintln!(
+                    "warning: no trust store for HTTPS here ({e}): https:// probes and webhooks will fail; \
+                     set SSL_CERT_FILE to a CA bundle"
+                );
+            });
+            builder()
+                .tls_certs_only(Vec::<reqwest::Certificate>::new())
+                .build()
+                .unwrap_or_default()
+        }
+    }
 }
 
 async fn http_once(client: &reqwest::Client, spec: &HttpProbe) -> ProbeOutcome {

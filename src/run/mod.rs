@@ -137,7 +137,13 @@ async fn engine_watchdog_specs(plan: &Plan, engines: &Engines) -> Vec<watchdog::
     let image = plan.gameday.docker.helper_image_or_default();
     let mut specs = Vec::new();
     for engine in engines.iter().filter(|e| names.contains(&e.name())) {
-        let placement = if engine.is_local() || !engine.image_exists(&image).await {
+        // A watchdog here must outlive this process: on the engine's host
+        // it does (a process of its own); seen from a container, or from
+        // another machine, only a container on the engine does.
+        let here = engine.is_local()
+            && !(engine.name() == engines.default_engine().name()
+                && plan.inventory.namespace.runner_outside);
+        let placement = if here || !engine.image_exists(&image).await {
             watchdog::link::Placement::Local
         } else {
             watchdog::link::Placement::Container {

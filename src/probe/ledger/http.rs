@@ -50,16 +50,14 @@ fn request(
 
 impl Api {
     pub(super) fn new(spec: &HttpLedger, run: &str, timeout: std::time::Duration) -> Api {
-        // One crypto backend for the whole process (ring).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(timeout / 2)
-            .timeout(timeout)
-            .pool_max_idle_per_host(READS_AT_ONCE)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("gameday-ledger/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let client = crate::probe::client_from(|| {
+            reqwest::Client::builder()
+                .connect_timeout(timeout / 2)
+                .timeout(timeout)
+                .pool_max_idle_per_host(READS_AT_ONCE)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("gameday-ledger/", env!("CARGO_PKG_VERSION")))
+        });
         Api {
             client,
             write: spec.write.clone(),

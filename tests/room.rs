@@ -50,6 +50,21 @@ struct Served {
 }
 
 impl Served {
+    /// `gameday run --no-progress --serve --serve-linger LINGER --out OUT FILE`.
+    fn run(out: &str, file: &std::path::Path, linger: &str) -> Served {
+        let file = file.display().to_string();
+        Served::spawn(&[
+            "run",
+            "--no-progress",
+            "--serve",
+            "--serve-linger",
+            linger,
+            "--out",
+            out,
+            &file,
+        ])
+    }
+
     fn spawn(args: &[&str]) -> Served {
         let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("gameday"))
             .args(args)
@@ -303,17 +318,7 @@ fn a_served_run_is_watched_live_and_written_to_by_the_writer_only() {
     let (_dir, file) = gameday_file(&paused_store(&project.name, api.host_port.unwrap(), "2s"));
     let out = tempfile::tempdir().unwrap();
     let out_arg = out.path().display().to_string();
-    let file_arg = file.display().to_string();
-    let served = Served::spawn(&[
-        "run",
-        "--no-progress",
-        "--serve",
-        "--serve-linger",
-        "1s",
-        "--out",
-        &out_arg,
-        &file_arg,
-    ]);
+    let served = Served::run(&out_arg, &file, "1s");
     let port = served.port;
     let first = Viewer::open(port, "");
     let second = Viewer::open(port, "");
@@ -469,17 +474,7 @@ fn a_writer_halts_the_run_from_the_room() {
     let (_dir, file) = gameday_file(&paused_store(&project.name, api.host_port.unwrap(), "60s"));
     let out = tempfile::tempdir().unwrap();
     let out_arg = out.path().display().to_string();
-    let file_arg = file.display().to_string();
-    let served = Served::spawn(&[
-        "run",
-        "--no-progress",
-        "--serve",
-        "--serve-linger",
-        "200ms",
-        "--out",
-        &out_arg,
-        &file_arg,
-    ]);
+    let served = Served::run(&out_arg, &file, "200ms");
     let viewer = Viewer::open(served.port, "");
     viewer.wait_for("fault_on", Duration::from_secs(30), |_| true);
     assert_eq!(store.state(), "paused");
@@ -556,17 +551,7 @@ fn a_stalled_viewer_does_not_hold_the_run() {
     let (_dir, file) = gameday_file(&paused_store(&project.name, api.host_port.unwrap(), "2s"));
     let out = tempfile::tempdir().unwrap();
     let out_arg = out.path().display().to_string();
-    let file_arg = file.display().to_string();
-    let served = Served::spawn(&[
-        "run",
-        "--no-progress",
-        "--serve",
-        "--serve-linger",
-        "200ms",
-        "--out",
-        &out_arg,
-        &file_arg,
-    ]);
+    let served = Served::run(&out_arg, &file, "200ms");
     let stalled: Vec<TcpStream> = (0..4)
         .map(|_| {
             let mut s = TcpStream::connect(("127.0.0.1", served.port)).unwrap();
@@ -711,17 +696,7 @@ scenarios:
     ));
     let out = tempfile::tempdir().unwrap();
     let out_arg = out.path().display().to_string();
-    let file_arg = file.display().to_string();
-    let served = Served::spawn(&[
-        "run",
-        "--no-progress",
-        "--serve",
-        "--serve-linger",
-        "200ms",
-        "--out",
-        &out_arg,
-        &file_arg,
-    ]);
+    let served = Served::run(&out_arg, &file, "200ms");
     let viewer = Viewer::open(served.port, "");
     viewer.wait_for("phase", Duration::from_secs(30), |u| {
         u["phase"]["label"]

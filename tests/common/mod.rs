@@ -245,6 +245,24 @@ impl Drop for Project {
                 .output();
         }
         remove_markers(&self.name);
+        // A watchdog container of the project's runs, kept by design when
+        // its runner died without ending (its logs are recover's record).
+        let watchdog = format!("label=gameday.watchdog.scope={}", self.name);
+        if let Ok(out) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &watchdog])
+            .output()
+        {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f"])
+                    .args(&ids)
+                    .output();
+            }
+        }
         let _ = Command::new("docker")
             .args(["network", "rm", &self.network])
             .output();

@@ -8,6 +8,8 @@
 pub mod datastores;
 pub mod monitoring;
 pub mod terminal;
+mod tls_engine;
+pub use tls_engine::TlsEngine;
 pub mod webdriver;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

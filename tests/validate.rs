@@ -145,7 +145,7 @@ fn environment_variables_fill_urls() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("environment variable `GD_TEST_PORT`"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("variable `GD_TEST_PORT` is not set"));
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod report;
 mod run;
 mod shell;
 mod validate;
+mod vars;
 mod watch;
 mod worker;
 
@@ -54,6 +55,8 @@ pub enum Command {
         /// Gameday files (YAML).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        env: vars::EnvArgs,
     },
     /// Dry run: resolve targets against Docker (read only) and print what would be done, when, to which container.
     ///
@@ -66,6 +69,8 @@ pub enum Command {
         /// shows the same containers `gameday run --seed N` acts on.
         #[arg(long, value_name = "N")]
         seed: Option<u64>,
+        #[command(flatten)]
+        env: vars::EnvArgs,
     },
     /// Run a gameday: steady-state check, then each scenario's faults held, reverted and observed.
     ///
@@ -139,6 +144,8 @@ pub enum Command {
             requires = "serve"
         )]
         serve_linger: crate::gameday::units::HumanDuration,
+        #[command(flatten)]
+        env: vars::EnvArgs,
     },
     /// The live room of a run started elsewhere on this machine, or a finished run replayed.
     ///
@@ -429,8 +436,8 @@ fn keeps_running_on_a_closed_pipe(command: &Command) -> bool {
 /// Run one command.
 fn dispatch(command: Command) -> CliResult {
     match command {
-        Command::Validate { files } => validate::validate(&files),
-        Command::Plan { file, seed } => with_runtime(plan::plan(file, seed)),
+        Command::Validate { files, env } => validate::validate(&files, &env),
+        Command::Plan { file, seed, env } => with_runtime(plan::plan(file, seed, &env)),
         Command::Schema { result } => report::schema(result),
         Command::Init(args) => with_runtime(init::init(args)),
         Command::Diff { a, b, format } => diff::diff(&a, &b, format),
@@ -479,6 +486,7 @@ fn dispatch(command: Command) -> CliResult {
             seed,
             serve,
             serve_linger,
+            env,
         } => with_runtime(run::run(run::RunArgs {
             file,
             out,
@@ -489,6 +497,7 @@ fn dispatch(command: Command) -> CliResult {
             seed,
             serve,
             serve_linger: serve_linger.as_std(),
+            env,
         })),
         Command::Watch {
             out,

@@ -9,8 +9,12 @@ use crate::exit;
 use crate::gameday::{self, FileDiagnostics, Gameday};
 use crate::plan::{self, DiscoverError, Inventory, Plan, Seed};
 
-pub(super) async fn plan(file: std::path::PathBuf, seed: Option<u64>) -> super::CliResult {
-    let gameday = gameday::load(&file)?;
+pub(super) async fn plan(
+    file: std::path::PathBuf,
+    seed: Option<u64>,
+    env: &super::vars::EnvArgs,
+) -> super::CliResult {
+    let gameday = gameday::load(&file, &env.inputs()?)?;
     let (_, inventory) = discover(&gameday, &file).await?;
     let plan = resolve(gameday, inventory, &file, seed)?;
     print!("{}", plan.render(&file.display().to_string()));

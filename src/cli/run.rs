@@ -29,6 +29,8 @@ pub(super) struct RunArgs {
     pub serve: Option<std::net::SocketAddr>,
     /// How long the room serves the final state after the run.
     pub serve_linger: std::time::Duration,
+    /// `--env`, `--var`, `--env-file`.
+    pub env: super::vars::EnvArgs,
 }
 
 pub(super) async fn run(args: RunArgs) -> CliResult {
@@ -42,8 +44,9 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
         seed,
         serve,
         serve_linger,
+        env,
     } = args;
-    let gameday = gameday::load(&file)?;
+    let gameday = gameday::load(&file, &env.inputs()?)?;
     // The room's address first: one that cannot be served refuses the run
     // before anything is touched.
     let bound = match serve {

@@ -7,10 +7,11 @@ use super::CliResult;
 use crate::exit;
 use crate::gameday::{self, units::HumanDuration};
 
-pub(super) fn validate(files: &[PathBuf]) -> CliResult {
+pub(super) fn validate(files: &[PathBuf], env: &super::vars::EnvArgs) -> CliResult {
+    let inputs = env.inputs()?;
     let mut failed = 0;
     for file in files {
-        match gameday::load(file) {
+        match gameday::load(file, &inputs) {
             Ok(g) => {
                 let (_, total) = crate::plan::schedule(&g);
                 println!(

@@ -6,15 +6,18 @@ pub(crate) mod decode;
 pub(crate) mod diag;
 pub(crate) mod model;
 pub(crate) mod units;
+pub(crate) mod vars;
 pub(crate) mod yaml;
 
 use std::path::Path;
 
 pub(crate) use diag::{Diagnostic, FileDiagnostics};
 pub(crate) use model::Gameday;
+pub(crate) use vars::Inputs;
 
-/// Load and validate a gameday file, reading `${VAR}` from the process environment.
-pub(crate) fn load(path: &Path) -> Result<Gameday, FileDiagnostics> {
+/// Load and validate a gameday file: the environment and the variables
+/// `inputs` give, then the process environment, for `${VAR}`.
+pub(crate) fn load(path: &Path, inputs: &Inputs) -> Result<Gameday, FileDiagnostics> {
     let display = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| FileDiagnostics {
         file: display.clone(),
@@ -25,13 +28,24 @@ pub(crate) fn load(path: &Path) -> Result<Gameday, FileDiagnostics> {
         )],
     })?;
     let env = |name: &str| std::env::var(name).ok();
-    load_bytes(&display, &bytes, &env)
+    load_with(&display, &bytes, inputs, &env)
 }
 
-/// Validate gameday text already in memory (`file` only names it in errors).
+/// Validate gameday text already in memory (`file` only names it in
+/// errors), with no `--env`, `--var` or `--env-file`.
 pub(crate) fn load_bytes(
     file: &str,
     bytes: &[u8],
+    env: decode::EnvLookup<'_>,
+) -> Result<Gameday, FileDiagnostics> {
+    load_with(file, bytes, &Inputs::default(), env)
+}
+
+/// Validate gameday text already in memory, with what the command line gave.
+pub(crate) fn load_with(
+    file: &str,
+    bytes: &[u8],
+    inputs: &Inputs,
     env: decode::EnvLookup<'_>,
 ) -> Result<Gameday, FileDiagnostics> {
     let fail = |source: String, diagnostics: Vec<Diagnostic>| FileDiagnostics {
@@ -57,7 +71,7 @@ pub(crate) fn load_bytes(
             ));
         }
     };
-    let root = yaml::parse(text).map_err(|e| {
+    let mut root = yaml::parse(text).map_err(|e| {
         fail(
             text.to_string(),
             vec![
@@ -66,7 +80,25 @@ pub(crate) fn load_bytes(
             ],
         )
     })?;
-    decode::decode(&root, env).map_err(|d| fail(text.to_string(), d))
+    let applied = vars::apply(&mut root, inputs, env).map_err(|d| fail(text.to_string(), d))?;
+    let mut problems = applied.problems;
+    problems.sort_by_key(|d| d.pos);
+    match decode::decode(&root, env) {
+        Ok(mut gameday) if problems.is_empty() => {
+            gameday.environments = applied.declared;
+            gameday.variables = applied.substitutions;
+            Ok(gameday)
+        }
+        Ok(_) => Err(fail(text.to_string(), problems)),
+        Err(mut d) => {
+            vars::scrub(&mut d, &applied.substitutions);
+            // What the decoder says of a string left as written is noise.
+            d.retain(|d| !problems.iter().any(|p| p.pos == d.pos));
+            problems.append(&mut d);
+            problems.sort_by_key(|d| d.pos);
+            Err(fail(text.to_string(), problems))
+        }
+    }
 }
 
 fn syntax_hint(message: &str) -> &'static str {

@@ -386,9 +386,14 @@ fn service_probes(out: &mut String, stack: &Stack, s: &Service) {
 }
 
 /// A service's HEALTHCHECK as an `exec` probe, its secrets already out:
-/// live where it runs as written, else a comment saying why.
+/// live where it runs as written, else a comment saying why. Its `$` are
+/// written `$$`: the container's shell expands them, not gameday.
 fn healthcheck_probe(out: &mut String, service: &str, h: &Healthcheck) {
-    let argv: Vec<String> = h.argv.iter().map(|a| scalar(a)).collect();
+    let argv: Vec<String> = h
+        .argv
+        .iter()
+        .map(|a| scalar(&a.replace('$', "$$")))
+        .collect();
     let line = format!(
         "{}: {{ exec: {{ service: {}, command: [{}] }}, every: 1s }}",
         scalar(&format!("{service}-healthcheck")),
@@ -406,7 +411,7 @@ fn healthcheck_probe(out: &mut String, service: &str, h: &Healthcheck) {
             String::new()
         } else {
             format!(
-                "; {named}: the container's own variable, expanded by its shell (the value is not written here)"
+                "; {named}: the container's own variable, expanded by its shell (`$$` keeps gameday's own `${{...}}` out; the value is not written here)"
             )
         };
         let _ = writeln!(out, "  {line}   # its own HEALTHCHECK{note}");
@@ -597,12 +602,12 @@ mod tests {
         assert!(!text.contains("s3cr3t-pw"), "{text}");
         // A shell line runs with the container's own variable.
         assert!(
-            text.contains("web-healthcheck: { exec: { service: web, command: [/bin/sh, \"-c\", \"check --url http://127.0.0.1:8000 --password ${DB_PASSWORD}\"] }, every: 1s }   # its own HEALTHCHECK; ${DB_PASSWORD}: the container's own variable"),
+            text.contains("web-healthcheck: { exec: { service: web, command: [/bin/sh, \"-c\", \"check --url http://127.0.0.1:8000 --password $${DB_PASSWORD}\"] }, every: 1s }   # its own HEALTHCHECK; ${DB_PASSWORD}: the container's own variable"),
             "{text}"
         );
         // An argv cannot expand it: a comment, and no probe of that name.
         assert!(
-            text.contains("  # db-healthcheck: { exec: { service: db, command: [pg_isready, \"-q\", \"-p${DB_PASSWORD}\"] }, every: 1s }")
+            text.contains("  # db-healthcheck: { exec: { service: db, command: [pg_isready, \"-q\", \"-p$${DB_PASSWORD}\"] }, every: 1s }")
                 || text.contains("  # db has a HEALTHCHECK, not run as a probe here"),
             "{text}"
         );
@@ -646,7 +651,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("  # db-healthcheck: { exec: { service: db, command: [/app, check, \"--password\", \"${DB_PASSWORD}\", \"--token\", \"***\"] }, every: 1s }"),
+            text.contains("  # db-healthcheck: { exec: { service: db, command: [/app, check, \"--password\", \"$${DB_PASSWORD}\", \"--token\", \"***\"] }, every: 1s }"),
             "{text}"
         );
     }

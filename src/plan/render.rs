@@ -228,7 +228,26 @@ impl Plan {
     fn render_scope(&self, out: &mut String, file: &str) {
         let g = &self.gameday;
         let _ = writeln!(out, "Plan for gameday \"{}\" ({file})", g.gameday);
-        let _ = writeln!(out, "  environment  {}", g.environment);
+        if g.environments.is_empty() {
+            let _ = writeln!(out, "  environment  {}", g.environment);
+        } else {
+            let _ = writeln!(
+                out,
+                "  environment  {} (the file has {}; choose with --env)",
+                g.environment,
+                g.environments.join(", ")
+            );
+        }
+        for (i, v) in g.variables.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {:<12} ${{{}}} = {} (from {})",
+                if i == 0 { "variables" } else { "" },
+                v.name,
+                v.shown(),
+                v.source
+            );
+        }
         let _ = writeln!(
             out,
             "  docker       {} (Docker {}{})",

@@ -15,12 +15,13 @@ use super::*;
 pub struct TlsEngine {
     daemon: std::process::Child,
     dir: tempfile::TempDir,
-    port: u16,
+    pub port: u16,
     _bridge: TestBridge,
 }
 
 impl TlsEngine {
     pub fn start() -> TlsEngine {
+        ensure_demo_image();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let openssl = |args: &[&str]| {
@@ -270,4 +271,3 @@ fn nix_kill(pid: u32) -> std::io::Result<()> {
         Err(std::io::Error::other("kill failed"))
     }
 }
-

@@ -168,14 +168,13 @@ impl Decoder<'_> {
         let url = self
             .require(&obj, "url", "the webhook", "https://hooks.example.com/T000/B000/XXXX")
             .and_then(|n| {
-                let raw = self.name(n, "the webhook's URL")?;
-                let url = self.expand_env(n, &raw, "the webhook's URL")?;
+                let url = self.name(n, "the webhook's URL")?;
                 if url.starts_with("http://") || url.starts_with("https://") {
                     Some(url)
                 } else {
                     self.error_hint(
                         n.pos,
-                        format!("expected an http:// or https:// URL for the webhook, found `{raw}`"),
+                        format!("expected an http:// or https:// URL for the webhook, found `{}`", crate::redact::url(&url)),
                         "write the incoming-webhook URL, e.g. `${SLACK_WEBHOOK}` to keep it out of the file",
                     );
                     None

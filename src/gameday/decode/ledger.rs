@@ -184,11 +184,9 @@ impl Decoder<'_> {
         }
     }
 
-    /// A store's URL, `${VAR}` expanded, with one of `schemes`; and where
-    /// it is written.
+    /// A store's URL, with one of `schemes`; and where it is written.
     fn store_url(&mut self, node: &Node, schemes: &[&str]) -> Option<(String, Pos)> {
-        let raw = self.name(node, "the URL")?;
-        let url = self.expand_env(node, &raw, "the URL")?;
+        let url = self.name(node, "the URL")?;
         let scheme = url.split_once("://").map(|(s, _)| s);
         if !scheme.is_some_and(|s| schemes.contains(&s)) {
             let wanted: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
@@ -196,7 +194,7 @@ impl Decoder<'_> {
                 node.pos,
                 format!(
                     "`{}` is not a {} URL",
-                    crate::redact::url(&raw),
+                    crate::redact::url(&url),
                     wanted.join(" or ")
                 ),
                 format!(

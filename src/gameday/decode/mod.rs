@@ -359,48 +359,6 @@ impl Decoder<'_> {
         }
     }
 
-    /// `${VAR}` from the environment; `$$` is a literal `$`.
-    fn expand_env(&mut self, node: &Node, text: &str, what: &str) -> Option<String> {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        let mut ok = true;
-        while let Some(i) = rest.find('$') {
-            out.push_str(&rest[..i]);
-            let after = &rest[i + 1..];
-            if let Some(tail) = after.strip_prefix('$') {
-                out.push('$');
-                rest = tail;
-            } else if let Some(body) = after.strip_prefix('{') {
-                let Some(end) = body.find('}') else {
-                    self.error_hint(
-                        node.pos,
-                        format!("unclosed `${{` in {what}"),
-                        "write `${NAME}`, or `$$` for a literal dollar sign",
-                    );
-                    return None;
-                };
-                let name = &body[..end];
-                match (self.env)(name) {
-                    Some(value) => out.push_str(&value),
-                    None => {
-                        self.error_hint(
-                            node.pos,
-                            format!("environment variable `{name}` used in {what} is not set"),
-                            format!("export {name}=... before running gameday"),
-                        );
-                        ok = false;
-                    }
-                }
-                rest = &body[end + 1..];
-            } else {
-                out.push('$');
-                rest = after;
-            }
-        }
-        out.push_str(rest);
-        ok.then_some(out)
-    }
-
     /// Decode every item of a list; `None` if the list or any item is bad.
     fn list<T>(
         &mut self,

@@ -203,8 +203,7 @@ impl Decoder<'_> {
                 "http://127.0.0.1:8080/health",
             )
             .and_then(|n| {
-                let raw = self.name(n, "the URL")?;
-                let url = self.expand_env(n, &raw, "the URL")?;
+                let url = self.name(n, "the URL")?;
                 if !(url.starts_with("http://") || url.starts_with("https://"))
                     || url
                         .split("://")
@@ -213,7 +212,7 @@ impl Decoder<'_> {
                 {
                     self.error_hint(
                         n.pos,
-                        format!("`{raw}` is not an http(s) URL"),
+                        format!("`{}` is not an http(s) URL", crate::redact::url(&url)),
                         "write a full URL such as `http://127.0.0.1:8080/health`",
                     );
                     return None;
@@ -241,10 +240,7 @@ impl Decoder<'_> {
             match &n.value {
                 Value::Map(entries) => {
                     for (k, v) in entries {
-                        if let Some(value) = self.text(v, &format!("header `{}`", k.name))
-                            && let Some(value) =
-                                self.expand_env(v, &value, &format!("header `{}`", k.name))
-                        {
+                        if let Some(value) = self.text(v, &format!("header `{}`", k.name)) {
                             headers.insert(k.name.clone(), value);
                         }
                     }
@@ -393,16 +389,15 @@ impl Decoder<'_> {
         Some(LogsProbe { target, pattern })
     }
 
-    /// An `http(s)://host[:port]` base URL (`${VAR}` expanded).
+    /// An `http(s)://host[:port]` base URL.
     pub(super) fn base_url(&mut self, node: &Node, example: &str) -> Option<String> {
-        let raw = self.name(node, "the URL")?;
-        let url = self.expand_env(node, &raw, "the URL")?;
+        let url = self.name(node, "the URL")?;
         let valid = (url.starts_with("http://") || url.starts_with("https://"))
             && reqwest::Url::parse(&url).is_ok_and(|u| u.host_str().is_some());
         if !valid {
             self.error_hint(
                 node.pos,
-                format!("`{raw}` is not an http(s) URL"),
+                format!("`{}` is not an http(s) URL", crate::redact::url(&url)),
                 format!("write a full URL such as `{example}`"),
             );
             return None;

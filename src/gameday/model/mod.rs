@@ -91,9 +91,21 @@ pub struct Gameday {
     #[serde(default)]
     #[schemars(with = "Vec<ParticipantEntry>")]
     pub participants: Vec<String>,
-    /// Free text shown in the report; `local` when not given.
+    /// The environment shown in the report: the one `--env` chose among
+    /// `environments:`, else this text; `local` when not given.
     #[serde(default)]
     pub environment: String,
+    /// Named environments, one file for a laptop and staging (`gameday run
+    /// x.yaml --env staging`): each sets variables for `${VAR}`, and
+    /// overrides the file's `docker:` (key by key) and `scope:`. `local`
+    /// is the default and need not be declared. Kept here: the names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "BTreeMap<String, EnvironmentEntry>")]
+    pub environments: Vec<String>,
+    /// The `${VAR}`s put into the file, with where each came from (not
+    /// part of the file).
+    #[serde(skip)]
+    pub variables: Vec<crate::gameday::vars::Substitution>,
     /// A link to the call recording or notes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording: Option<String>,
@@ -152,6 +164,24 @@ enum HostEntry {
     /// Just the address: `ssh://ops@db-1`.
     Address(String),
     Engine(EngineSpec),
+}
+
+/// One of `environments:` as the file writes it (for the schema).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the file for the JSON Schema only")]
+struct EnvironmentEntry {
+    /// Values for `${VAR}` in this environment (`--var` and `--env-file`
+    /// come before them, the process environment after); a value may
+    /// name one of those (`TOKEN: ${STAGING_TOKEN}`).
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+    /// The engine here, over the file's `docker:`, key by key.
+    #[serde(default)]
+    docker: Option<DockerConfig>,
+    /// The blast radius here, instead of the file's `scope:`.
+    #[serde(default)]
+    scope: Option<Scope>,
 }
 
 /// A participant as the file may write one (for the schema).

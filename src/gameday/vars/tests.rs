@@ -1,0 +1,151 @@
+use super::*;
+use crate::gameday::{Gameday, load_with};
+
+const FILE: &str = r#"gameday: One file
+environment: ${WHERE}
+scope: { compose_project: "${PROJECT}" }
+docker: { helper_image: "helper:${TAG}" }
+environments:
+  staging:
+    variables: { PROJECT: shop-staging, API: "https://staging.example:8443", REPLICAS: 3, API_TOKEN: "${STAGING_TOKEN}" }
+    docker: { host: "tcp://10.0.0.5:2376", insecure: true }
+probes:
+  api:
+    http: { url: "${API}/health", headers: { Authorization: "Bearer ${API_TOKEN}" } }
+scenarios:
+  - name: "Kill ${PROJECT}'s db, costs $$5"
+    fault: { kill: { service: db } }
+    duration: 1s
+"#;
+
+fn load(inputs: &Inputs, process: &[(&str, &str)]) -> Result<Gameday, String> {
+    let map: Vec<(String, String)> = process
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let env = move |name: &str| map.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    load_with("x.yaml", FILE.as_bytes(), inputs, &env).map_err(|d| d.render())
+}
+
+fn staging() -> Inputs {
+    Inputs {
+        env: Some("staging".into()),
+        ..Inputs::default()
+    }
+}
+
+#[test]
+fn staging_sets_variables_engine_and_scope_and_names_the_environment() {
+    let g = load(
+        &staging(),
+        &[("STAGING_TOKEN", "s3cr3t-token"), ("TAG", "7")],
+    )
+    .unwrap();
+    assert_eq!(g.environment, "staging");
+    assert_eq!(g.environments, vec!["staging".to_string()]);
+    assert_eq!(g.scope.compose_project, "shop-staging");
+    assert_eq!(g.docker.host.as_deref(), Some("tcp://10.0.0.5:2376"));
+    assert!(g.docker.insecure);
+    // The file's docker keys stay unless the environment overrides them.
+    assert_eq!(g.docker.helper_image.as_deref(), Some("helper:7"));
+    assert_eq!(g.scenarios[0].name, "Kill shop-staging's db, costs $5");
+    let shown: Vec<String> = g
+        .variables
+        .iter()
+        .map(|v| format!("{} = {} ({})", v.name, v.shown(), v.source))
+        .collect();
+    insta::assert_snapshot!(shown.join("\n"), @r"
+    PROJECT = shop-staging (environments.staging.variables)
+    TAG = 7 (the process environment)
+    API = https://staging.example:8443 (environments.staging.variables)
+    STAGING_TOKEN = <secret, 12 characters> (the process environment)
+    API_TOKEN = <secret, 12 characters> (environments.staging.variables)
+    ");
+}
+
+#[test]
+fn local_is_the_files_own_settings_and_sources_come_in_order() {
+    let inputs = Inputs {
+        vars: vec![("PROJECT".into(), "from-var".into())],
+        env_file: Some((
+            "dev.env".into(),
+            vec![
+                ("PROJECT".into(), "from-file".into()),
+                ("API".into(), "http://127.0.0.1:8080".into()),
+            ],
+        )),
+        env: None,
+    };
+    let g = load(
+        &inputs,
+        &[
+            ("API", "http://process"),
+            ("API_TOKEN", "t"),
+            ("TAG", "1"),
+            ("WHERE", "laptop"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(g.environment, "laptop");
+    assert_eq!(g.scope.compose_project, "from-var");
+    assert_eq!(g.docker.host, None);
+    let api = g.variables.iter().find(|v| v.name == "API").unwrap();
+    assert_eq!(api.value, "http://127.0.0.1:8080");
+    assert_eq!(api.source, Source::EnvFile("dev.env".into()));
+}
+
+#[test]
+fn unset_variables_and_unknown_environments_are_located_errors() {
+    let err = load(&staging(), &[]).unwrap_err();
+    insta::assert_snapshot!(err);
+    let err = load(
+        &Inputs {
+            env: Some("prod".into()),
+            ..Inputs::default()
+        },
+        &[],
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn a_secret_never_reaches_an_error_message() {
+    let text = "gameday: x\nscope: { compose_project: p }\nprobes:\n  a: { http: { url: \"${DB_PASSWORD}\" } }\nscenarios: []\n";
+    let env = |n: &str| (n == "DB_PASSWORD").then(|| "hunter2hunter2".to_string());
+    let err = load_with("s.yaml", text.as_bytes(), &Inputs::default(), &env)
+        .unwrap_err()
+        .render();
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(err.contains("<DB_PASSWORD>"), "{err}");
+}
+
+#[test]
+fn a_lone_reference_takes_the_values_type() {
+    assert_eq!(typed("3".into()), Value::Int(3));
+    assert_eq!(typed("0.5".into()), Value::Float(0.5));
+    assert_eq!(typed("true".into()), Value::Bool(true));
+    assert_eq!(typed("3s".into()), Value::Str("3s".into()));
+    assert!(whole_reference("${N}"));
+    assert!(!whole_reference("${N}s"));
+}
+
+#[test]
+fn env_files_and_vars_are_read_strictly() {
+    let lines = parse_env_file("# dev\nexport A=1\nB=\"two words\"\n\nC='x=y'\n").unwrap();
+    assert_eq!(
+        lines,
+        vec![
+            ("A".into(), "1".into()),
+            ("B".into(), "two words".into()),
+            ("C".into(), "x=y".into())
+        ]
+    );
+    assert_eq!(
+        parse_env_file("A=1\nnot a line\n").unwrap_err(),
+        (2, "expected `NAME=VALUE`, found `not a line`".into())
+    );
+    assert_eq!(parse_var("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+    assert!(parse_var("1A=b").is_err());
+    assert!(parse_var("A").is_err());
+}

@@ -7,7 +7,48 @@
 //! container's secret-looking variables holds becomes `${NAME}`, a value
 //! in a secret's place (`--password X`, `PGPASSWORD=X`, `-pX` for MySQL,
 //! a URL's userinfo) becomes `***`. A `${NAME}` reference is never a
-//! secret and is kept as it is.
+//! secret and is kept as it is. The values of the gameday file's secret
+//! variables, once [`remember`]ed, are hidden by [`known`] in the journal,
+//! the samples, result.json, the reports and what the CLI prints.
+
+/// The values the gameday file's secret variables hold (`${DB_PASSWORD}`
+/// put in from the environment), as written and as JSON escapes them:
+/// [`known`] hides them in every line gameday writes or prints.
+static KNOWN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Values shorter than this are not hidden: they would hide ordinary text.
+const KNOWN_MIN_CHARS: usize = 4;
+
+/// Remember a secret's value, so [`known`] hides it from here on.
+pub(crate) fn remember(value: &str) {
+    if value.chars().count() < KNOWN_MIN_CHARS {
+        return;
+    }
+    let escaped = serde_json::to_string(value).unwrap_or_default();
+    let escaped = escaped.trim_matches('"').to_string();
+    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
+    for v in [value.to_string(), escaped] {
+        if !known.contains(&v) {
+            known.push(v);
+        }
+    }
+    // The longest first: a value inside another is hidden with it.
+    known.sort_by_key(|v| std::cmp::Reverse(v.len()));
+}
+
+/// `text` with every remembered secret value as `***` (borrowed, and
+/// nothing scanned, while none is remembered).
+pub(crate) fn known(text: &str) -> std::borrow::Cow<'_, str> {
+    let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
+    if known.is_empty() || !known.iter().any(|v| text.contains(v.as_str())) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_string();
+    for v in known.iter() {
+        out = out.replace(v.as_str(), HIDDEN);
+    }
+    std::borrow::Cow::Owned(out)
+}
 
 /// Parts of a parameter name that make its value a secret.
 const SECRET_NAMES: &[&str] = &[
@@ -526,6 +567,16 @@ fn shell_words(line: &str) -> Vec<(usize, usize)> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_remembered_secret_is_hidden_as_written_and_as_json_escapes_it() {
+        assert_eq!(known("nothing here"), "nothing here");
+        remember("q\"uoted-s3cret");
+        remember("abc"); // too short to hide
+        assert_eq!(known("x q\"uoted-s3cret y abc"), "x *** y abc");
+        let json = serde_json::to_string("q\"uoted-s3cret").unwrap();
+        assert_eq!(known(&json), "\"***\"");
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -18,6 +18,7 @@ const TOKEN: &str = "tok-3f9c2a61e0b54d8c";
 fn one_file(engine: &TlsEngine, staging_project: &str, staging_port: u16) -> String {
     format!(
         r#"gameday: One file, two engines
+description: "Checked with the token ${{API_TOKEN}}, which no file keeps"
 scope: {{ compose_project: "${{LOCAL_PROJECT}}" }}
 environments:
   staging:
@@ -181,6 +182,13 @@ fn one_file_runs_on_staging_with_env_staging_and_here_with_env_local() {
     assert_eq!(engine.state("staging-store"), "running");
     let kept = everything_kept(out.path());
     assert!(!kept.contains(TOKEN), "the token is in the run directory");
+    assert!(
+        result["gameday"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("token ***")),
+        "{}",
+        result["gameday"]
+    );
     assert!(!text(&staged).contains(TOKEN));
 
     // Local (the default environment): this host's store, with --var and --env-file.

@@ -62,14 +62,15 @@ impl CliError {
     /// Print the error on standard error.
     pub fn print(&self) {
         let mut stderr = std::io::stderr().lock();
+        let hide = |text: &str| crate::redact::known(text).into_owned();
         if let Some(d) = &self.diagnostics {
-            let _ = stderr.write_all(d.render().as_bytes());
+            let _ = stderr.write_all(hide(&d.render()).as_bytes());
         }
         if !self.message.is_empty() {
-            let _ = writeln!(stderr, "error: {}", self.message);
+            let _ = writeln!(stderr, "error: {}", hide(&self.message));
         }
         for hint in &self.hints {
-            let _ = writeln!(stderr, "  = hint: {hint}");
+            let _ = writeln!(stderr, "  = hint: {}", hide(hint));
         }
     }
 }

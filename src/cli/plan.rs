@@ -17,7 +17,10 @@ pub(super) async fn plan(
     let gameday = gameday::load(&file, &env.inputs()?)?;
     let (_, inventory) = discover(&gameday, &file).await?;
     let plan = resolve(gameday, inventory, &file, seed)?;
-    print!("{}", plan.render(&file.display().to_string()));
+    print!(
+        "{}",
+        crate::redact::known(&plan.render(&file.display().to_string()))
+    );
     Ok(exit::OK)
 }
 

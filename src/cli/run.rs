@@ -415,30 +415,36 @@ async fn release(claims: Vec<claim::Claim>) {
     }
 }
 
-/// Each scenario's verdict and the checks not met, then the outcome.
+/// Each scenario's verdict and the checks not met, then the outcome
+/// (the file's secret values hidden).
 fn print_verdicts(result: &RunResult) {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     for s in &result.scenarios {
         let met = s.expectations.iter().filter(|e| e.is_met()).count();
-        println!(
+        let _ = writeln!(
+            out,
             "{:<10} {} ({met}/{} checks met)",
             s.verdict.key(),
             s.name,
             s.expectations.len()
         );
         for e in s.expectations.iter().filter(|e| !e.is_met()) {
-            println!("           not met: {}: {}", e.text, e.actual);
+            let _ = writeln!(out, "           not met: {}: {}", e.text, e.actual);
         }
     }
     if let Some(reason) = &result.aborted_reason {
-        println!("aborted: {reason}");
+        let _ = writeln!(out, "aborted: {reason}");
     }
     for f in &result.faults_left {
-        println!(
+        let _ = writeln!(
+            out,
             "LEFT IN PLACE: {} on {}: {}; undo with `{}`",
             f.kind, f.container, f.error, f.by_hand
         );
     }
-    println!("{}", result.outcome.text());
+    let _ = writeln!(out, "{}", result.outcome.text());
+    print!("{}", crate::redact::known(&out));
 }
 
 /// Faults against an engine other than this host's socket (staging, say)
@@ -460,7 +466,7 @@ fn confirm(plan: &Plan, remote: &[&Engine], display: &str) -> Result<(), CliErro
             "run it from a terminal to confirm, or add `--yes` when a pipeline runs it on purpose; `gameday plan {display}` shows what it would do. Nothing was changed"
         )));
     }
-    eprint!("{}", plan.render(display));
+    eprint!("{}", crate::redact::known(&plan.render(display)));
     eprint!(
         "\nThis injects faults through the Docker engine at {hosts}.\nType the gameday's name ({title}) to go on: "
     );

@@ -81,6 +81,9 @@ pub(crate) fn load_with(
         )
     })?;
     let applied = vars::apply(&mut root, inputs, env).map_err(|d| fail(text.to_string(), d))?;
+    for s in applied.substitutions.iter().filter(|s| s.secret) {
+        crate::redact::remember(&s.value);
+    }
     let mut problems = applied.problems;
     problems.sort_by_key(|d| d.pos);
     match decode::decode(&root, env) {

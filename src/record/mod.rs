@@ -136,9 +136,10 @@ pub(crate) fn read_result(run_dir: &Path) -> Result<RunResult, RecordError> {
 /// Write `result.json` into a run directory (its samples are already
 /// there: the runner writes them as they arrive).
 pub(crate) fn write_result(run_dir: &Path, result: &RunResult) -> Result<(), RecordError> {
+    let text = serde_json::to_string_pretty(result).unwrap_or_default();
     write_file(
         &run_dir.join(RESULT_FILE),
-        &serde_json::to_vec_pretty(result).unwrap_or_default(),
+        crate::redact::known(&text).as_bytes(),
     )
 }
 

@@ -189,6 +189,7 @@ pub fn write_all(
 /// Write a report into a run directory: a new file renamed over the old,
 /// so a link planted in the directory is replaced, never written through.
 pub(crate) fn write_into(dir: &Path, file_name: &str, text: &str) -> Result<(), ReportError> {
+    let text = crate::redact::known(text);
     crate::record::confined::write_replacing(dir, file_name, text.as_bytes()).map_err(|source| {
         ReportError::Write {
             path: dir.join(file_name).display().to_string(),

@@ -37,7 +37,7 @@ pub(crate) async fn show(
     let live = progress && std::io::stderr().is_terminal();
     if !live {
         while let Some(event) = events.recv().await {
-            match event {
+            match hide_secrets(event) {
                 RunEvent::Phase { label, .. } => eprintln!("==> {label}"),
                 RunEvent::Note(text) => eprintln!("    {text}"),
                 RunEvent::Sample { .. } => {}
@@ -56,7 +56,7 @@ pub(crate) async fn show(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
-            event = events.recv() => match event {
+            event = events.recv() => match event.map(hide_secrets) {
                 None => break,
                 Some(RunEvent::Phase { label, until: u }) => {
                     bar.println(format!("==> {label}"));
@@ -89,4 +89,24 @@ pub(crate) async fn show(
         }
     }
     bar.finish_and_clear();
+}
+
+/// The event with every secret value of the file's variables hidden.
+fn hide_secrets(event: RunEvent) -> RunEvent {
+    let hide = |text: String| match crate::redact::known(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(hidden) => hidden,
+    };
+    match event {
+        RunEvent::Phase { label, until } => RunEvent::Phase {
+            label: hide(label),
+            until,
+        },
+        RunEvent::Note(text) => RunEvent::Note(hide(text)),
+        RunEvent::Sample { probe, ok, brief } => RunEvent::Sample {
+            probe,
+            ok,
+            brief: hide(brief),
+        },
+    }
 }

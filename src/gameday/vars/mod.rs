@@ -66,8 +66,9 @@ pub struct Substitution {
     pub name: String,
     pub value: String,
     pub source: Source,
-    /// Its name says it holds a secret (PASSWORD, TOKEN, SECRET, KEY, ...):
-    /// never shown, and scrubbed from the file's error messages.
+    /// Its name says it holds a secret (`redact::is_secret_variable`:
+    /// PASSWORD, TOKEN, SECRET, KEY, ...): never shown, its value
+    /// remembered by `redact` and hidden in all gameday writes and prints.
     pub secret: bool,
     /// Where it is first used.
     pub pos: Pos,
@@ -94,25 +95,6 @@ pub(crate) struct Applied {
     /// file is still decoded, and what the decoder says at these strings
     /// is left out.
     pub problems: Vec<Diagnostic>,
-}
-
-/// Does this name say it holds a secret?
-pub(crate) fn secret_name(name: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "PASSWORD",
-        "PASSWD",
-        "SECRET",
-        "TOKEN",
-        "KEY",
-        "CREDENTIAL",
-        "AUTH",
-        "WEBHOOK",
-        "COOKIE",
-        "PRIVATE",
-        "DSN",
-    ];
-    let upper = name.to_ascii_uppercase();
-    WORDS.iter().any(|w| upper.contains(w))
 }
 
 /// Choose the environment, merge it into `root`, and put every `${VAR}`
@@ -555,7 +537,7 @@ impl Walk<'_, '_> {
         self.found.push(Substitution {
             name: name.to_string(),
             value: value.clone(),
-            secret: secret_name(name),
+            secret: crate::redact::is_secret_variable(name),
             source,
             pos,
         });
@@ -580,7 +562,7 @@ impl Walk<'_, '_> {
         self.diags.append(&mut nested.diags);
         for mut s in nested.found {
             // A secret put into a variable keeps the outer name secret too.
-            s.secret = s.secret || secret_name(name);
+            s.secret = s.secret || crate::redact::is_secret_variable(name);
             if !self.found.iter().any(|f| f.name == s.name) {
                 self.found.push(s);
             }

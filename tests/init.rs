@@ -568,7 +568,7 @@ services:
     assert!(!text.contains(&secret), "the secret is in the written file");
     assert!(
         text.contains(
-            "  # api-healthcheck: { exec: { service: api, command: [/gameday-demo, connect, \"127.0.0.1:8080\", \"300\", \"--password\", \"${DEMO_DB_PASSWORD}\", \"-p${DEMO_DB_PASSWORD}\", \"postgres://app:${DEMO_DB_PASSWORD}@store:7000/app\", \"--token=***\"] }, every: 1s }"
+            "  # api-healthcheck: { exec: { service: api, command: [/gameday-demo, connect, \"127.0.0.1:8080\", \"300\", \"--password\", \"$${DEMO_DB_PASSWORD}\", \"-p$${DEMO_DB_PASSWORD}\", \"postgres://app:$${DEMO_DB_PASSWORD}@store:7000/app\", \"--token=***\"] }, every: 1s }"
         ),
         "{text}"
     );
@@ -997,7 +997,7 @@ services:
         .unwrap();
     assert_exit(&unset, 2);
     assert!(
-        text(&unset).contains("environment variable `PGPASSWORD` used in the URL is not set"),
+        text(&unset).contains("variable `PGPASSWORD` is not set"),
         "{}",
         text(&unset)
     );

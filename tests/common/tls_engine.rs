@@ -270,4 +270,3 @@ fn nix_kill(pid: u32) -> std::io::Result<()> {
         Err(std::io::Error::other("kill failed"))
     }
 }
-

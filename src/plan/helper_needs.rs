@@ -1,5 +1,6 @@
-//! Whether each engine whose faults go through helper containers (or
-//! whose watchdog runs as one) has this gameday's helper image: read
+//! Whether each engine whose network or stress faults go through helper
+//! containers (or whose watchdog must run as one: gameday in a container)
+//! has this gameday's helper image: read
 //! only. A missing or old one of gameday's is to be installed by the run
 //! before anything is applied ([`HelperInstall`], shown by the plan with
 //! its size); an image at the tag that is not gameday's, or one that
@@ -48,10 +49,18 @@ pub(crate) async fn helper_needs(
     route: &NamespaceRoute,
     warnings: &mut Vec<String>,
 ) -> Vec<HelperInstall> {
-    if gameday.scenarios.iter().all(|s| s.faults.is_empty()) {
-        return Vec::new();
-    }
-    let mut needed: BTreeMap<String, String> = route.helpers.clone();
+    // Faults that enter namespaces or cgroups go through the helpers; a
+    // watchdog alone falls back to this host without the image.
+    let needs_namespace = gameday
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.faults)
+        .any(|f| f.is_network() || f.stress().is_some());
+    let mut needed: BTreeMap<String, String> = if needs_namespace {
+        route.helpers.clone()
+    } else {
+        BTreeMap::new()
+    };
     if route.runner_outside {
         needed.insert(
             engines.default_engine().name().to_string(),

@@ -15,7 +15,7 @@ use super::*;
 pub struct TlsEngine {
     daemon: std::process::Child,
     dir: tempfile::TempDir,
-    port: u16,
+    pub port: u16,
     _bridge: TestBridge,
 }
 

@@ -224,8 +224,8 @@ fn gameday_installs_its_helper_image_on_a_tls_engine_replaces_an_old_one_and_ref
     let done = gameday_run(out.path(), &file, &["--yes"], 240);
     let said = text(&done);
     assert_exit(&done, 0);
-    let announced = format!("installing the helper image gameday-nethelper:latest (",);
-    assert_eq!(said.matches(&announced).count(), 1, "{said}");
+    let announced = "installing the helper image gameday-nethelper:latest (";
+    assert_eq!(said.matches(announced).count(), 1, "{said}");
     assert!(
         said.contains(&format!(
             " MB) on engine tcp://127.0.0.1:{}: it is old",

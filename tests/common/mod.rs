@@ -9,6 +9,7 @@ pub mod datastores;
 pub mod monitoring;
 pub mod terminal;
 mod tls_engine;
+#[allow(unused_imports, reason = "each test binary uses a different subset")]
 pub use tls_engine::TlsEngine;
 pub mod webdriver;
 use std::path::{Path, PathBuf};

@@ -48,6 +48,10 @@ pub enum HelperAction {
         /// An extra label KEY=VALUE on the image (repeatable; the build script's source hash).
         #[arg(long, value_name = "KEY=VALUE", hide = true)]
         label: Vec<String>,
+        /// Write the image's root filesystem as a tar to FILE instead, touching no engine
+        /// (scripts/build-image puts it in gameday's own image).
+        #[arg(long, value_name = "FILE", hide = true, conflicts_with = "dry_run")]
+        write_rootfs: Option<PathBuf>,
     },
 }
 
@@ -116,11 +120,31 @@ pub(super) async fn helper(action: HelperAction) -> CliResult {
     match action {
         HelperAction::Status { target } => status(&target).await,
         HelperAction::Install {
+            write_rootfs: Some(file),
+            ..
+        } => write_rootfs(&file),
+        HelperAction::Install {
             target,
             dry_run,
             label,
+            write_rootfs: None,
         } => install(&target, dry_run, &label).await,
     }
+}
+
+/// The helper's root filesystem, as a tar in `file`.
+fn write_rootfs(file: &std::path::Path) -> CliResult {
+    let layer = HelperFiles::gather()
+        .and_then(|files| files.layer())
+        .map_err(|e| CliError::invalid(e.to_string()))?;
+    std::fs::write(file, &layer)
+        .map_err(|e| CliError::invalid(format!("cannot write `{}`: {e}", file.display())))?;
+    println!(
+        "wrote the helper's root filesystem to {} ({})",
+        file.display(),
+        megabytes(layer.len() as u64)
+    );
+    Ok(exit::OK)
 }
 
 async fn status(target: &HelperTarget) -> CliResult {

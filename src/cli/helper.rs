@@ -236,6 +236,9 @@ async fn install(target: &HelperTarget, dry_run: bool, extra: &[String]) -> CliR
         HelperState::Missing => {
             println!("installed the helper image `{image}` ({size}) on {where_}")
         }
+        HelperState::Current(_) => println!(
+            "replaced the helper image `{image}` on {where_} ({size}): it was another build of this version"
+        ),
         before => println!(
             "replaced the helper image `{image}` on {where_} ({size}); it was {}",
             before.describe()

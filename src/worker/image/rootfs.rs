@@ -97,9 +97,14 @@ fn xtables_dir(binary: &Path) -> Result<PathBuf, AssembleError> {
 impl HelperFiles {
     /// Find every file of the helper image on this machine.
     pub(crate) fn gather() -> Result<HelperFiles, AssembleError> {
-        let exe = std::fs::read_link("/proc/self/exe")
-            .or_else(|_| std::env::current_exe())
-            .map_err(AssembleError::Exe)?;
+        // Read through /proc: still this very binary if its file was
+        // replaced since it started.
+        let proc_exe = PathBuf::from("/proc/self/exe");
+        let exe = if proc_exe.is_file() {
+            proc_exe
+        } else {
+            std::env::current_exe().map_err(AssembleError::Exe)?
+        };
         let tools: Vec<PathBuf> = TOOLS
             .iter()
             .map(|t| find_tool(t))

@@ -235,11 +235,39 @@ impl Helps {
                     cmd.arg(command);
                 }
                 let out = cmd.arg("--help").output().expect("gameday runs");
-                out.status
-                    .success()
-                    .then(|| flags_in_help(&String::from_utf8_lossy(&out.stdout)))
+                let help = String::from_utf8_lossy(&out.stdout).to_string();
+                let mut flags = out.status.success().then(|| flags_in_help(&help))?;
+                // A command with subcommands (`helper status|install`): the
+                // flags of any of them.
+                if !command.is_empty() {
+                    for sub in Helps::commands_in(&help) {
+                        let out = Command::cargo_bin("gameday")
+                            .expect("the gameday binary")
+                            .args([command, &sub, "--help"])
+                            .output()
+                            .expect("gameday runs");
+                        flags.extend(flags_in_help(&String::from_utf8_lossy(&out.stdout)));
+                    }
+                }
+                Some(flags)
             })
             .as_ref()
+    }
+
+    /// The subcommands a `--help` lists (none without a Commands section).
+    fn commands_in(help: &str) -> Vec<String> {
+        let Some(section) = help
+            .split("Commands:")
+            .nth(1)
+            .and_then(|s| s.split("Options:").next())
+        else {
+            return Vec::new();
+        };
+        let re = Regex::new(r"(?m)^  ([a-z][a-z-]*)\s").expect("a regex");
+        re.captures_iter(section)
+            .map(|c| c[1].to_string())
+            .filter(|c| c != "help")
+            .collect()
     }
 
     /// The commands `gameday --help` lists.

@@ -187,8 +187,11 @@ scenarios:
     }
 }
 
+/// A missing helper image is one the run installs (the plan says so, with
+/// its size, and warns of nothing); an image at the tag that is not
+/// gameday's is never overwritten: the run is refused before anything.
 #[test]
-fn a_missing_helper_image_is_caught_before_anything_runs() {
+fn a_missing_helper_image_will_be_installed_and_a_foreign_one_refuses_the_run() {
     if !docker_available() {
         return;
     }
@@ -207,8 +210,20 @@ fn a_missing_helper_image_is_caught_before_anything_runs() {
     );
     assert!(
         stdout.contains(
-            "WARNING: the helper image `gameday-test-no-such-image:none` is not on the engine"
-        ),
+            "HELPER: the helper image `gameday-test-no-such-image:none` will be installed on engine `default` (unix:///var/run/docker.sock) before anything is applied ("
+        ) && stdout.contains(" MB): there it is missing"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("WARNING"), "{stdout}");
+
+    let foreign = text.replace("gameday-test-no-such-image:none", DEMO_IMAGE);
+    let (_dir, file) = gameday_file(&foreign);
+    let planned = gameday_plan(&file);
+    let stdout = String::from_utf8_lossy(&planned.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "WARNING: `{DEMO_IMAGE}` on engine `default` (unix:///var/run/docker.sock) is not gameday's helper image"
+        )),
         "{stdout}"
     );
     let out = tempfile::tempdir().unwrap();
@@ -220,7 +235,8 @@ fn a_missing_helper_image_is_caught_before_anything_runs() {
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&run.stderr).contains("scripts/build-nethelper-image"));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("gameday never overwrites it"), "{stderr}");
     assert_eq!(
         std::fs::read_dir(out.path()).unwrap().count(),
         0,

@@ -253,6 +253,19 @@ scenarios:
             .output()
             .unwrap()
     };
+    // It carries tc, ip and iptables: it can assemble the helper image itself.
+    let dry = docker_run(&[
+        "helper",
+        "install",
+        "--image",
+        "gdt-never-installed:x",
+        "--dry-run",
+    ]);
+    assert!(
+        dry.status.success() && text(&dry).contains("would install the helper image"),
+        "{}",
+        text(&dry)
+    );
     let plan = docker_run(&["plan", "g.yaml"]);
     let said = text(&plan);
     assert!(plan.status.success(), "{said}");

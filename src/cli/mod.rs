@@ -5,6 +5,7 @@
 mod diff;
 mod error;
 mod halt;
+mod helper;
 mod history;
 mod init;
 mod plan;
@@ -351,6 +352,15 @@ pub enum Command {
         #[arg(long, value_name = "IMAGE")]
         helper_image: Option<String>,
     },
+    /// Show or install the helper image on an engine (what faults on a remote engine run from).
+    ///
+    /// A run installs it by itself where its plan needs it (said once, with the size); these
+    /// commands do it explicitly. `status` exits 0 when the image is current, 1 otherwise.
+    #[command(
+        subcommand,
+        after_long_help = "Examples:\n  gameday helper status --engine tcp://staging:2376 --tls-dir ~/.docker/staging\n  gameday helper install --engine tcp://staging:2376 --tls-dir ~/.docker/staging"
+    )]
+    Helper(helper::HelperAction),
     /// Print the completion script for a shell.
     ///
     /// bash: `gameday completions bash > ~/.local/share/bash-completion/completions/gameday`;
@@ -423,6 +433,7 @@ fn keeps_running_on_a_closed_pipe(command: &Command) -> bool {
         Command::Validate { .. }
         | Command::Plan { .. }
         | Command::Init(_)
+        | Command::Helper(_)
         | Command::Schema { .. }
         | Command::Report { .. }
         | Command::History { .. }
@@ -440,6 +451,7 @@ fn dispatch(command: Command) -> CliResult {
         Command::Plan { file, seed, env } => with_runtime(plan::plan(file, seed, &env)),
         Command::Schema { result } => report::schema(result),
         Command::Init(args) => with_runtime(init::init(args)),
+        Command::Helper(action) => with_runtime(helper::helper(action)),
         Command::Diff { a, b, format } => diff::diff(&a, &b, format),
         Command::Report {
             run_dir,

@@ -75,6 +75,7 @@ pub(super) async fn run(args: RunArgs) -> CliResult {
     let checked = async {
         let plan = checked_plan(gameday, inventory, (&file, seed), &engines, yes)?;
         let notifier = start_notifier(&plan, &run_id)?;
+        install_helpers(&plan, &engines).await?;
         Ok((plan, notifier))
     };
     let (plan, notifier) = match checked.await {
@@ -214,6 +215,32 @@ fn checked_plan(
     Ok(plan)
 }
 
+/// The helper images the plan needs and an engine lacks (or has an old
+/// one of), installed before anything is applied, each said once with its
+/// size.
+async fn install_helpers(plan: &Plan, engines: &crate::docker::Engines) -> Result<(), CliError> {
+    use crate::worker::image::{self, megabytes};
+    for need in &plan.inventory.helper_installs {
+        eprintln!(
+            "installing the helper image {} ({}) on engine {}: it is {}",
+            need.image,
+            megabytes(need.size),
+            need.host,
+            need.state.describe()
+        );
+        let engine = engines.named(&need.engine);
+        image::install(engine, &need.image, &Default::default())
+            .await
+            .map_err(|e| {
+                CliError::invalid(format!("cannot install the helper image: {e}")).hint(format!(
+                    "`gameday helper status --engine {}` says what is there; nothing was applied",
+                    need.host
+                ))
+            })?;
+    }
+    Ok(())
+}
+
 /// The notifier of the plan's `notify:` and `grafana:`; a Grafana token
 /// that is not set refuses the run.
 fn start_notifier(plan: &Plan, run_id: &str) -> Result<crate::notify::Notifier, CliError> {
@@ -256,7 +283,7 @@ async fn run_failed(
                 })
                 .await;
             CliError::invalid(e.to_string()).hint(
-                "no fault is applied without its watchdog; on a remote engine it runs from the helper image (scripts/build-nethelper-image, then load it there)",
+                "no fault is applied without its watchdog; on a remote engine it runs from the helper image (`gameday helper install --engine URL` installs it there)",
             )
         }
         e => CliError::fault_left(e.to_string()).hint(format!(

@@ -18,6 +18,7 @@ use crate::gameday::model::{DockerConfig, EngineSpec, TlsFiles};
 mod containers;
 mod deploy;
 mod helpers;
+mod images;
 mod inspect;
 mod leftovers;
 mod markers;
@@ -34,6 +35,7 @@ use crate::gameday::units::{ContainerState, HealthState};
 pub(crate) use containers::{Confirmation, Operation, StatsReading};
 pub(crate) use deploy::{DEPLOY_LABEL, Replica, body_for_image};
 pub(crate) use helpers::{Attached, Inside};
+pub(crate) use images::ImageFacts;
 pub(crate) use network::Endpoint;
 
 /// Where an engine listens on its own host, unless told otherwise.

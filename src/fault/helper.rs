@@ -2,8 +2,8 @@
 //! host (a remote Docker engine): every `tc`/`iptables` command runs in a
 //! short-lived container that shares the target's network namespace
 //! (`--network container:ID`, NET_ADMIN), from an image holding those tools
-//! and gameday itself (`scripts/build-nethelper-image`). The userspace packet
-//! engine runs there too, as `gameday nfqueue-serve` (a worker, started by
+//! and gameday itself (assembled by `gameday helper install`, or by a run
+//! that needs it). The userspace packet engine runs there too, as `gameday nfqueue-serve` (a worker, started by
 //! [`crate::worker::launch`]), stopping by itself after the fault's
 //! duration plus a margin if the runner never stops it, and so does
 //! `gameday conntrack-forget`.
@@ -59,7 +59,7 @@ impl HelperExec {
                 .map_err(|e| {
                     format!(
                         "cannot start the helper container from `{}`: {e} \
-                         (build it with {}, or set docker.helper_image)",
+                         (install it with `{}`, or set docker.helper_image)",
                         self.image,
                         crate::worker::protocol::BUILD_HELPER_IMAGE
                     )

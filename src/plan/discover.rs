@@ -1,7 +1,8 @@
 //! What exists, asked of the engines (read only): connect to every engine of
 //! the gameday, list the containers in and outside scope, work out how
 //! network faults will reach a container's namespace (from this host or
-//! through a helper container, and whether that image is there), and what
+//! through a helper container; whether that image is there is
+//! `helper_needs`'s), and what
 //! the targets of stress and process faults own (their memory limits, PID
 //! namespaces and mounts, their hosts' memory and disks: only those
 //! containers are inspected). Never prints: problems are errors,
@@ -95,18 +96,13 @@ async fn take_stock(gameday: &Gameday, engines: &Engines) -> Result<Inventory, D
     let engine = engines.default_engine();
     inventory.namespace.runner_outside =
         engine.is_local() && !engine_is_this_host(engine, &inventory.in_scope).await;
-    if inventory.namespace.runner_outside
-        && !engine
-            .image_exists(&gameday.docker.helper_image_or_default())
-            .await
-    {
-        inventory.warnings.push(format!(
-            "{}, and the helper image `{}` is not on the engine: the watchdog would run beside gameday and die with it. \
-             Build it with scripts/build-nethelper-image (or set docker.helper_image)",
-            outside_here(),
-            gameday.docker.helper_image_or_default()
-        ));
-    }
+    inventory.helper_installs = super::helper_needs::helper_needs(
+        gameday,
+        engines,
+        &inventory.namespace,
+        &mut inventory.warnings,
+    )
+    .await;
     inventory.missing_images = missing_images(gameday, engines, &inventory.in_scope).await?;
     inventory.reach = reach_facts(gameday, engines, &inventory.in_scope).await;
     Ok(inventory)
@@ -320,12 +316,6 @@ async fn namespace_route(
         runner_outside: false,
     };
     if via_helper {
-        if !engine.image_exists(&image).await {
-            warnings.push(format!(
-                "the helper image `{image}` is not on the engine, so every network and stress fault will fail: \
-                 build it with scripts/build-nethelper-image (or set docker.helper_image)"
-            ));
-        }
         // The engines on this host's socket go the same way.
         for e in engines.iter().filter(|e| e.is_local()) {
             route.helpers.insert(e.name().to_string(), image.clone());
@@ -335,17 +325,6 @@ async fn namespace_route(
             .insert(engine.name().to_string(), image.clone());
     } else {
         route.netem_available = crate::fault::netns::kernel_has_netem();
-    }
-    // Engines of `hosts:` elsewhere are reached through helpers too.
-    for other in engines.iter().skip(1).filter(|e| !e.is_local()) {
-        if !other.image_exists(&image).await {
-            warnings.push(format!(
-                "the helper image `{image}` is not on host `{}` ({}), so network and stress faults there will fail: \
-                 build it there with scripts/build-nethelper-image (or set docker.helper_image)",
-                other.name(),
-                other.host()
-            ));
-        }
     }
     route
 }

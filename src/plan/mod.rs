@@ -3,12 +3,14 @@
 //! ([`render`]); `gameday run` walks the same [`Step`]s. Built in two
 //! passes: [`discover`] asks the engines what exists (containers in and out
 //! of scope, engine versions, how namespaces are reached; async, read
-//! only, never prints), then [`resolve`] matches the gameday against that
+//! only, never prints; `helper_needs`: the helper images a run installs
+//! first), then [`resolve`] matches the gameday against that
 //! [`Inventory`] (pure, unit-tested without Docker), making each target's
 //! `pick:` from the plan's [`Seed`] with [`pick::choose`]. A `Plan` is not
 //! changed once built.
 
 mod discover;
+mod helper_needs;
 pub(crate) mod pick;
 mod reach;
 mod render;
@@ -16,6 +18,7 @@ mod resolve;
 mod user_facing;
 
 pub(crate) use discover::{DiscoverError, discover};
+pub(crate) use helper_needs::HelperInstall;
 pub(crate) use pick::Seed;
 pub(crate) use reach::{ReachFacts, Reached};
 pub(crate) use resolve::resolve;
@@ -64,6 +67,8 @@ pub(crate) struct Inventory {
     pub warnings: Vec<String>,
     /// The images `deploy` faults roll out that an engine lacks: (engine, image).
     pub missing_images: Vec<(String, String)>,
+    /// The helper images the run installs before anything is applied.
+    pub helper_installs: Vec<HelperInstall>,
 }
 
 /// How faults reach the namespaces and cgroups of each engine's

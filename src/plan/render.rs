@@ -209,6 +209,9 @@ impl Plan {
             self.render_step(&mut out, step);
         }
         out.push('\n');
+        for install in &self.inventory.helper_installs {
+            let _ = writeln!(out, "HELPER: {}", install.describe());
+        }
         for w in &self.inventory.warnings {
             let _ = writeln!(out, "WARNING: {w}");
         }

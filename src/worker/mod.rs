@@ -25,8 +25,11 @@
 //! - `protocol`: the version, the lines, [`WorkerError`];
 //! - `launch`: the launcher, for both placements ([`Placement`]);
 //! - `serve`: the worker's side of the protocol;
-//! - `leftovers`: finding (and killing) workers a dead runner left.
+//! - `leftovers`: finding (and killing) workers a dead runner left;
+//! - `image`: the helper image, assembled from this machine and installed
+//!   through the engine's API.
 
+pub(crate) mod image;
 mod kind;
 mod launch;
 pub(crate) mod leftovers;

@@ -9,8 +9,8 @@ use super::WorkerKind;
 /// or to the lines, so a helper image built before is refused.
 pub(crate) const PROTOCOL: u32 = 2;
 
-/// The command that builds the helper image, named by refusals.
-pub(crate) const BUILD_HELPER_IMAGE: &str = "scripts/build-nethelper-image";
+/// The command that installs the helper image, named by refusals.
+pub(crate) const BUILD_HELPER_IMAGE: &str = "gameday helper install";
 
 /// This build's worker version: the crate's version and the protocol's.
 pub(crate) fn version() -> String {
@@ -78,7 +78,7 @@ pub(crate) enum WorkerError {
     Unsupported(String),
     #[error(
         "cannot start a helper container from `{image}`: {source} \
-         (build it with {BUILD_HELPER_IMAGE}, or set docker.helper_image)"
+         (install it with `{BUILD_HELPER_IMAGE}`, or set docker.helper_image)"
     )]
     Helper {
         image: String,
@@ -118,7 +118,9 @@ fn rebuild(at: &Where) -> String {
             "the gameday binary changed under the run: start the run again".to_string()
         }
         Where::Image(image) => {
-            format!("rebuild it with `{BUILD_HELPER_IMAGE} {image}` (or set docker.helper_image)")
+            format!(
+                "replace it with `{BUILD_HELPER_IMAGE} --image {image}` on that engine (or set docker.helper_image)"
+            )
         }
     }
 }
@@ -187,7 +189,7 @@ mod tests {
         let e = check_ready(&at, Some("ready 0.0.9+worker.0"), "").unwrap_err();
         assert!(matches!(e, WorkerError::Stale { .. }));
         let text = e.to_string().replace(&version(), "VERSION");
-        insta::assert_snapshot!(text, @"the helper image `gameday-nethelper:latest` answers worker version 0.0.9+worker.0, this gameday is VERSION: nothing was applied; rebuild it with `scripts/build-nethelper-image gameday-nethelper:latest` (or set docker.helper_image)");
+        insta::assert_snapshot!(text, @"the helper image `gameday-nethelper:latest` answers worker version 0.0.9+worker.0, this gameday is VERSION: nothing was applied; replace it with `gameday helper install --image gameday-nethelper:latest` on that engine (or set docker.helper_image)");
         // An image from before the protocol fails on its command line.
         let e = check_ready(
             &at,
@@ -196,7 +198,7 @@ mod tests {
         )
         .unwrap_err();
         let text = e.to_string().replace(&version(), "VERSION");
-        insta::assert_snapshot!(text, @"the helper image `gameday-nethelper:latest` does not speak the worker protocol (it said `error: the following required arguments were not provided:`), this gameday is VERSION: nothing was applied; rebuild it with `scripts/build-nethelper-image gameday-nethelper:latest` (or set docker.helper_image)");
+        insta::assert_snapshot!(text, @"the helper image `gameday-nethelper:latest` does not speak the worker protocol (it said `error: the following required arguments were not provided:`), this gameday is VERSION: nothing was applied; replace it with `gameday helper install --image gameday-nethelper:latest` on that engine (or set docker.helper_image)");
         let here = check_ready(&Where::ThisHost, Some("ready 9"), "").unwrap_err();
         assert!(here.to_string().contains("start the run again"), "{here}");
     }

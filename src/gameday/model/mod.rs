@@ -226,13 +226,13 @@ pub struct DockerConfig {
     /// container), `host`, or `helper`.
     #[serde(default)]
     pub network_helper: NetworkHelper,
-    /// The helper image (default `gameday-nethelper:latest`, built by
-    /// `scripts/build-nethelper-image`).
+    /// The helper image (default `gameday-nethelper:latest`), installed by
+    /// a run that needs it, or by `gameday helper install`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helper_image: Option<String>,
 }
 
-/// The helper image when the file names none (`scripts/build-nethelper-image`).
+/// The helper image when the file names none (`gameday helper install`).
 pub const DEFAULT_HELPER_IMAGE: &str = "gameday-nethelper:latest";
 
 impl DockerConfig {

@@ -177,7 +177,7 @@ fn is_reference(text: &str) -> bool {
         .is_some_and(is_identifier)
 }
 
-fn is_identifier(name: &str) -> bool {
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

@@ -1099,38 +1099,14 @@ impl PrivateEngine {
     /// Start the demo store as container `name`, service `service` of
     /// compose project `project`, on the host's network at 127.0.0.1:`port`.
     pub fn run_store(&self, name: &str, project: &str, service: &str, port: u16) {
-        let listen = format!("127.0.0.1:{port}");
-        let started = self.docker(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            "host",
-            "--label",
-            &format!("com.docker.compose.project={project}"),
-            "--label",
-            &format!("com.docker.compose.service={service}"),
-            DEMO_IMAGE,
-            "store",
-            "--listen",
-            &listen,
-        ]);
-        assert!(started.status.success(), "{}", text(&started));
-        wait_for_port(port);
+        start_store_with(&|a| self.docker(a), name, project, service, port);
     }
 }
 
 impl Drop for PrivateEngine {
     fn drop(&mut self) {
         self.thaw();
-        let ids = self.docker(&["ps", "-aq"]);
-        let ids = String::from_utf8_lossy(&ids.stdout).to_string();
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            let _ = self.docker(&[&["unpause"][..], &ids].concat());
-            let _ = self.docker(&[&["rm", "-f"][..], &ids].concat());
-        }
+        remove_every_container_with(&|a| self.docker(a));
         // SIGTERM: dockerd stops its containerd and its containers.
         self.signal(libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -1190,5 +1166,47 @@ pub fn freeze(pids: &[u32], stop: bool) {
         unsafe {
             libc::kill(*p as i32, if stop { libc::SIGSTOP } else { libc::SIGCONT });
         }
+    }
+}
+
+/// Start the demo store through `docker` (one engine's CLI) as container
+/// `name`, service `service` of compose project `project`, on the host's
+/// network at 127.0.0.1:`port`.
+pub fn start_store_with(
+    docker: &dyn Fn(&[&str]) -> std::process::Output,
+    name: &str,
+    project: &str,
+    service: &str,
+    port: u16,
+) {
+    let listen = format!("127.0.0.1:{port}");
+    let started = docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "--label",
+        &format!("com.docker.compose.project={project}"),
+        "--label",
+        &format!("com.docker.compose.service={service}"),
+        DEMO_IMAGE,
+        "store",
+        "--listen",
+        &listen,
+    ]);
+    assert!(started.status.success(), "{}", text(&started));
+    wait_for_port(port);
+}
+
+/// Every container of one engine (reached through `docker`), unpaused and removed.
+pub fn remove_every_container_with(docker: &dyn Fn(&[&str]) -> std::process::Output) {
+    let ids = docker(&["ps", "-aq"]);
+    let ids = String::from_utf8_lossy(&ids.stdout).to_string();
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        let _ = docker(&[&["unpause"][..], &ids].concat());
+        let _ = docker(&[&["rm", "-f"][..], &ids].concat());
     }
 }

@@ -192,29 +192,7 @@ impl TlsEngine {
     /// Start the demo store as container `name`, service `service` of
     /// compose project `project`, on the host's network at 127.0.0.1:`port`.
     pub fn run_store(&self, name: &str, project: &str, service: &str, port: u16) {
-        let listen = format!("127.0.0.1:{port}");
-        let started = self.docker(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            "host",
-            "--label",
-            &format!("com.docker.compose.project={project}"),
-            "--label",
-            &format!("com.docker.compose.service={service}"),
-            DEMO_IMAGE,
-            "store",
-            "--listen",
-            &listen,
-        ]);
-        assert!(
-            started.status.success(),
-            "{}",
-            String::from_utf8_lossy(&started.stderr)
-        );
-        wait_for_port(port);
+        start_store_with(&|a| self.docker(a), name, project, service, port);
     }
 
     /// How a gameday file reaches this engine: `host: ..., tls: {...}`.
@@ -231,13 +209,7 @@ impl TlsEngine {
 
 impl Drop for TlsEngine {
     fn drop(&mut self) {
-        let ids = self.docker(&["ps", "-aq"]);
-        let ids = String::from_utf8_lossy(&ids.stdout).to_string();
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            let _ = self.docker(&[&["unpause"][..], &ids].concat());
-            let _ = self.docker(&[&["rm", "-f"][..], &ids].concat());
-        }
+        remove_every_container_with(&|a| self.docker(a));
         // SIGTERM: dockerd stops its containerd and its containers.
         let _ = nix_kill(self.daemon.id());
         let deadline = std::time::Instant::now() + Duration::from_secs(20);

@@ -412,11 +412,7 @@ fn variables_of(body: &Node, diags: &mut Vec<Diagnostic>) -> Vec<(String, String
 }
 
 fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    crate::redact::is_identifier(name)
 }
 
 fn bad_name(pos: Pos, name: &str) -> Diagnostic {

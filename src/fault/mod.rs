@@ -289,7 +289,7 @@ async fn local_pid(engine: &Engine, container: &ContainerInfo) -> Result<i64, St
     }
     if !netns::pid_is_container(pid, &container.id) {
         return Err(format!(
-            "its processes are not on this host: the engine behind {} is not this host's, and this fault acts from the engine's host",
+            "its processes are not visible here (the engine behind {} is not this host's, or gameday runs in a container), and this fault acts from the engine's host",
             engine.host()
         ));
     }

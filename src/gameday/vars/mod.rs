@@ -15,7 +15,10 @@
 //! kept as a [`Substitution`] (where it came from, and whether its name says
 //! it is a secret) for `gameday plan`; an unset variable is an error at the
 //! string that names it. A string that is one `${VAR}` and nothing else
-//! takes the value's YAML type (`replicas: ${N}` is a number).
+//! takes the value's YAML type (`replicas: ${N}` is a number). The strings
+//! of `scope:`, `docker:` and `hosts:` never take a value from the process
+//! environment: a variable left exported in a shell must not move the
+//! blast radius or the engine.
 
 use std::fmt;
 
@@ -150,8 +153,9 @@ pub(crate) fn apply(
         lookup: &lookup,
         diags,
         found: Vec::new(),
+        guarded: None,
     };
-    walk.node(root);
+    walk.root(root);
     let Walk {
         mut diags, found, ..
     } = walk;
@@ -452,9 +456,28 @@ struct Walk<'a, 'l> {
     lookup: &'a Lookup<'l>,
     diags: Vec<Diagnostic>,
     found: Vec<Substitution>,
+    /// The top-level key being walked when it says where faults go
+    /// (`scope`, `docker`, `hosts`): its variables are never taken from
+    /// the process environment.
+    guarded: Option<&'static str>,
 }
 
+/// The keys whose strings choose the blast radius or the engine.
+const GUARDED: &[&str] = &["scope", "docker", "hosts"];
+
 impl Walk<'_, '_> {
+    /// The whole file: each top-level key, guarded or not.
+    fn root(&mut self, root: &mut Node) {
+        let Value::Map(entries) = &mut root.value else {
+            return self.node(root);
+        };
+        for (key, value) in entries.iter_mut() {
+            self.guarded = GUARDED.iter().copied().find(|g| *g == key.name);
+            self.node(value);
+        }
+        self.guarded = None;
+    }
+
     fn node(&mut self, node: &mut Node) {
         match &mut node.value {
             Value::Seq(items) => items.iter_mut().for_each(|n| self.node(n)),
@@ -513,7 +536,8 @@ impl Walk<'_, '_> {
             return None;
         }
         if let Some(s) = self.found.iter().find(|s| s.name == name) {
-            return Some(s.value.clone());
+            let (value, source) = (s.value.clone(), s.source.clone());
+            return self.unguarded(name, pos, &source).then_some(value);
         }
         let lookup = self.lookup;
         let found = if let Some(outer) = lookup.outer(name) {
@@ -527,9 +551,11 @@ impl Walk<'_, '_> {
             (lookup.process)(name).map(|v| (v, Source::Process))
         };
         let Some((value, source)) = found else {
-            self.diags.push(unset(pos, name, &lookup.env_name));
+            self.diags
+                .push(unset(pos, name, &lookup.env_name, self.guarded.is_none()));
             return None;
         };
+        let allowed = self.unguarded(name, pos, &source);
         self.found.push(Substitution {
             name: name.to_string(),
             value: value.clone(),
@@ -537,7 +563,30 @@ impl Walk<'_, '_> {
             source,
             pos,
         });
-        Some(value)
+        allowed.then_some(value)
+    }
+
+    /// May a value from `source` go here? Not one from the process
+    /// environment into `scope:`, `docker:` or `hosts:` (reported): a
+    /// variable left exported in a shell must never move the blast radius
+    /// or the engine.
+    fn unguarded(&mut self, name: &str, pos: Pos, source: &Source) -> bool {
+        let Some(key) = self.guarded else {
+            return true;
+        };
+        if *source != Source::Process {
+            return true;
+        }
+        self.diags.push(
+            Diagnostic::new(
+                pos,
+                format!("`${{{name}}}` in `{key}:` would come from the process environment"),
+            )
+            .with_hint(format!(
+                "the scope and the engine are never taken from a shell's variables: give `{name}` with `--var {name}=...`, in an `--env-file`, or in an environment's `variables:`"
+            )),
+        );
+        false
     }
 
     /// An environment's variable may name one of `--var`, `--env-file` or
@@ -553,6 +602,7 @@ impl Walk<'_, '_> {
             lookup: &inner,
             diags: Vec::new(),
             found: Vec::new(),
+            guarded: None,
         };
         let value = nested.expand(raw, at);
         self.diags.append(&mut nested.diags);
@@ -567,14 +617,20 @@ impl Walk<'_, '_> {
     }
 }
 
-fn unset(pos: Pos, name: &str, env: &str) -> Diagnostic {
+/// An unset variable; `from_shell`: the process environment would do.
+fn unset(pos: Pos, name: &str, env: &str, from_shell: bool) -> Diagnostic {
     let environment = if env.is_empty() {
         String::new()
     } else {
         format!(", in `environments.{env}.variables`")
     };
+    let shell = if from_shell {
+        format!(", or `export {name}=...`")
+    } else {
+        String::new()
+    };
     Diagnostic::new(pos, format!("variable `{name}` is not set")).with_hint(format!(
-        "give it with `--var {name}=...`, in an `--env-file`{environment}, or `export {name}=...`; write `$${{{name}}}` for the text itself"
+        "give it with `--var {name}=...`, in an `--env-file`{environment}{shell}; write `$${{{name}}}` for the text itself"
     ))
 }
 

@@ -30,17 +30,14 @@ fn load(inputs: &Inputs, process: &[(&str, &str)]) -> Result<Gameday, String> {
 fn staging() -> Inputs {
     Inputs {
         env: Some("staging".into()),
+        vars: vec![("TAG".into(), "7".into())],
         ..Inputs::default()
     }
 }
 
 #[test]
 fn staging_sets_variables_engine_and_scope_and_names_the_environment() {
-    let g = load(
-        &staging(),
-        &[("STAGING_TOKEN", "s3cr3t-token"), ("TAG", "7")],
-    )
-    .unwrap();
+    let g = load(&staging(), &[("STAGING_TOKEN", "s3cr3t-token")]).unwrap();
     assert_eq!(g.environment, "staging");
     assert_eq!(g.environments, vec!["staging".to_string()]);
     assert_eq!(g.scope.compose_project, "shop-staging");
@@ -56,7 +53,7 @@ fn staging_sets_variables_engine_and_scope_and_names_the_environment() {
         .collect();
     insta::assert_snapshot!(shown.join("\n"), @r"
     PROJECT = shop-staging (environments.staging.variables)
-    TAG = 7 (the process environment)
+    TAG = 7 (--var)
     API = https://staging.example:8443 (environments.staging.variables)
     STAGING_TOKEN = <secret, 12 characters> (the process environment)
     API_TOKEN = <secret, 12 characters> (environments.staging.variables)
@@ -66,7 +63,10 @@ fn staging_sets_variables_engine_and_scope_and_names_the_environment() {
 #[test]
 fn local_is_the_files_own_settings_and_sources_come_in_order() {
     let inputs = Inputs {
-        vars: vec![("PROJECT".into(), "from-var".into())],
+        vars: vec![
+            ("PROJECT".into(), "from-var".into()),
+            ("TAG".into(), "1".into()),
+        ],
         env_file: Some((
             "dev.env".into(),
             vec![
@@ -81,7 +81,6 @@ fn local_is_the_files_own_settings_and_sources_come_in_order() {
         &[
             ("API", "http://process"),
             ("API_TOKEN", "t"),
-            ("TAG", "1"),
             ("WHERE", "laptop"),
         ],
     )
@@ -148,4 +147,25 @@ fn env_files_and_vars_are_read_strictly() {
     assert_eq!(parse_var("A=b=c").unwrap(), ("A".into(), "b=c".into()));
     assert!(parse_var("1A=b").is_err());
     assert!(parse_var("A").is_err());
+}
+
+#[test]
+fn the_scope_and_the_engine_never_come_from_the_shell() {
+    let inputs = Inputs {
+        vars: vec![("API".into(), "http://127.0.0.1:1".into())],
+        ..Inputs::default()
+    };
+    // PROJECT and TAG left exported in a shell: refused where they would
+    // choose the scope or the engine's helper image.
+    let err = load(
+        &inputs,
+        &[
+            ("PROJECT", "payments"),
+            ("TAG", "x"),
+            ("API_TOKEN", "t"),
+            ("WHERE", "w"),
+        ],
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(err);
 }

@@ -333,11 +333,13 @@ impl Deliveries {
         run: &RunContext,
         at: DateTime<Utc>,
     ) {
-        let body = match hook.format {
+        let mut body = match hook.format {
             WebhookFormat::Json => event.payload(run, at),
             WebhookFormat::Slack => json!({ "text": event.text(run) }),
-        }
-        .to_string();
+        };
+        // The file's secret values never leave in a webhook.
+        crate::redact::known_in_json(&mut body);
+        let body = body.to_string();
         let url = hook.url.clone();
         let timeout = hook.timeout.as_std();
         let client = self.client.clone();
@@ -437,6 +439,7 @@ impl<'a> Regions<'a> {
             "tags": ["gameday", run.run_id, scenario],
             "text": format!("gameday \"{}\": {scenario}: {action}", run.gameday),
         });
+        crate::redact::known_in_json(&mut body);
         if let Some(uid) = &self.grafana.dashboard_uid {
             body["dashboardUID"] = json!(uid);
         }

@@ -12,28 +12,50 @@
 //! the samples, result.json, the reports and what the CLI prints.
 
 /// The values the gameday file's secret variables hold (`${DB_PASSWORD}`
-/// put in from the environment), as written and as JSON escapes them:
-/// [`known`] hides them in every line gameday writes or prints.
+/// put in from the environment), as written and as HTML and XML escape
+/// them: [`known`] hides them in what gameday prints and in the reports,
+/// [`known_in_json`] in the string values of the records it keeps.
 static KNOWN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
 
 /// Values shorter than this are not hidden: they would hide ordinary text.
-const KNOWN_MIN_CHARS: usize = 4;
+pub(crate) const KNOWN_MIN_CHARS: usize = 6;
 
 /// Remember a secret's value, so [`known`] hides it from here on.
 pub(crate) fn remember(value: &str) {
     if value.chars().count() < KNOWN_MIN_CHARS {
         return;
     }
-    let escaped = serde_json::to_string(value).unwrap_or_default();
-    let escaped = escaped.trim_matches('"').to_string();
+    let html: String = value
+        .chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&#x27;".to_string(),
+            '/' => "&#x2F;".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let xml = value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;");
     let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
-    for v in [value.to_string(), escaped] {
+    for v in [value.to_string(), html, xml] {
         if !known.contains(&v) {
             known.push(v);
         }
     }
     // The longest first: a value inside another is hidden with it.
     known.sort_by_key(|v| std::cmp::Reverse(v.len()));
+}
+
+/// Is any secret value remembered?
+pub(crate) fn knows_any() -> bool {
+    !KNOWN.read().unwrap_or_else(|e| e.into_inner()).is_empty()
 }
 
 /// `text` with every remembered secret value as `***` (borrowed, and
@@ -48,6 +70,41 @@ pub(crate) fn known(text: &str) -> std::borrow::Cow<'_, str> {
         out = out.replace(v.as_str(), HIDDEN);
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Every string value of a JSON record with the remembered secrets
+/// hidden, keys and numbers untouched (the record stays valid JSON of
+/// the same shape), except below a key named `recipe`: a revert recipe is
+/// kept exact, for `gameday recover` to run as it was written.
+pub(crate) fn known_in_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(hidden) = known(s) {
+                *s = hidden;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(known_in_json),
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key != "recipe" {
+                    known_in_json(v);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `record` serialized as one JSON line, its string values' secrets
+/// hidden as [`known_in_json`] does (serialized directly while none is
+/// remembered).
+pub(crate) fn json_line<T: serde::Serialize>(record: &T) -> serde_json::Result<Vec<u8>> {
+    if !knows_any() {
+        return serde_json::to_vec(record);
+    }
+    let mut value = serde_json::to_value(record)?;
+    known_in_json(&mut value);
+    serde_json::to_vec(&value)
 }
 
 /// Parts of a parameter name that make its value a secret.
@@ -569,13 +626,29 @@ fn shell_words(line: &str) -> Vec<(usize, usize)> {
 mod tests {
 
     #[test]
-    fn a_remembered_secret_is_hidden_as_written_and_as_json_escapes_it() {
+    fn a_remembered_secret_is_hidden_in_text_and_in_json_string_values_only() {
         assert_eq!(known("nothing here"), "nothing here");
-        remember("q\"uoted-s3cret");
-        remember("abc"); // too short to hide
-        assert_eq!(known("x q\"uoted-s3cret y abc"), "x *** y abc");
-        let json = serde_json::to_string("q\"uoted-s3cret").unwrap();
-        assert_eq!(known(&json), "\"***\"");
+        remember("q\"uo/ted-s3cret");
+        remember("abc12"); // too short to hide
+        assert_eq!(known("x q\"uo/ted-s3cret y abc12"), "x *** y abc12");
+        assert_eq!(known("q&quot;uo&#x2F;ted-s3cret"), "***");
+        remember("shop-postgres");
+        let mut record = serde_json::json!({
+            "what": "curl -H 'q\"uo/ted-s3cret'",
+            "container": "shop-postgres-1",
+            "recipe": { "argv": ["revert", "q\"uo/ted-s3cret"] },
+            "t_ms": 512345
+        });
+        known_in_json(&mut record);
+        assert_eq!(
+            record,
+            serde_json::json!({
+                "what": "curl -H '***'",
+                "container": "***-1",
+                "recipe": { "argv": ["revert", "q\"uo/ted-s3cret"] },
+                "t_ms": 512345
+            })
+        );
     }
     use super::*;
     use proptest::prelude::*;

@@ -61,13 +61,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Remove the image `id` unless a container (running or not) uses it
-    /// or it still has a tag: true when it was removed.
-    pub(crate) async fn remove_unused_image(&self, id: &str) -> Result<bool, DockerError> {
+    /// How many containers of the image `id` there are (`all`: stopped
+    /// ones too).
+    pub(crate) async fn image_users(&self, id: &str, all: bool) -> Result<usize, DockerError> {
         let users = self
             .client
             .list_containers(Some(ListContainersOptions {
-                all: true,
+                all,
                 filters: Some(HashMap::from([(
                     "ancestor".to_string(),
                     vec![id.to_string()],
@@ -76,7 +76,13 @@ impl Engine {
             }))
             .await
             .map_err(|e| DockerError::classify(e, id))?;
-        if !users.is_empty() {
+        Ok(users.len())
+    }
+
+    /// Remove the image `id` unless a container (running or not) uses it
+    /// or it still has a tag: true when it was removed.
+    pub(crate) async fn remove_unused_image(&self, id: &str) -> Result<bool, DockerError> {
+        if self.image_users(id, true).await? > 0 {
             return Ok(false);
         }
         if let Some(facts) = self.client.inspect_image(id).await.ok()

@@ -92,6 +92,10 @@ pub(crate) async fn helper_needs(
         if !state.needs_install() {
             continue;
         }
+        if let Some(refused) = refused_install(engine, &name, &image, &state).await {
+            warnings.push(refused);
+            continue;
+        }
         let gathered =
             files.get_or_insert_with(|| HelperFiles::gather().map_err(|e| e.to_string()));
         match gathered {
@@ -111,3 +115,39 @@ pub(crate) async fn helper_needs(
     }
     installs
 }
+
+/// Why a run must not install `image` by itself: a tag other than
+/// gameday's own repository (it could be a name others pull by; install
+/// there only by hand), or an old helper another run's containers still
+/// use.
+async fn refused_install(
+    engine: &crate::docker::Engine,
+    name: &str,
+    image: &str,
+    state: &HelperState,
+) -> Option<String> {
+    let repository = image.rsplit_once(':').map_or(image, |(r, _)| r);
+    if repository != DEFAULT_REPOSITORY {
+        return Some(format!(
+            "the helper image `{image}` on engine `{name}` ({}) is {}, and a run installs one only under `{DEFAULT_REPOSITORY}`: \
+             install it there on purpose with `gameday helper install --image {image}`",
+            engine.host(),
+            state.describe()
+        ));
+    }
+    if let HelperState::Old { facts, .. } = state
+        && let Ok(users) = engine.image_users(&facts.id, false).await
+        && users > 0
+    {
+        return Some(format!(
+            "the helper image `{image}` on engine `{name}` ({}) is {}, and {users} running container(s) use it (another run's helpers?): \
+             it is not replaced under them; wait for that run to end, or set docker.helper_image to another tag",
+            engine.host(),
+            state.describe()
+        ));
+    }
+    None
+}
+
+/// The repository a run installs its helper image under by itself.
+const DEFAULT_REPOSITORY: &str = "gameday-nethelper";

@@ -208,12 +208,7 @@ impl Journal {
         if self.torn {
             line.push(b'\n');
         }
-        serde_json::to_writer(&mut line, entry).map_err(std::io::Error::other)?;
-        if let Ok(text) = std::str::from_utf8(&line)
-            && let std::borrow::Cow::Owned(hidden) = crate::redact::known(text)
-        {
-            line = hidden.into_bytes();
-        }
+        line.extend(crate::redact::json_line(entry).map_err(std::io::Error::other)?);
         line.push(b'\n');
         let before = self.file.metadata()?.len();
         let mut written = 0;

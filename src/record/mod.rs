@@ -136,11 +136,14 @@ pub(crate) fn read_result(run_dir: &Path) -> Result<RunResult, RecordError> {
 /// Write `result.json` into a run directory (its samples are already
 /// there: the runner writes them as they arrive).
 pub(crate) fn write_result(run_dir: &Path, result: &RunResult) -> Result<(), RecordError> {
-    let text = serde_json::to_string_pretty(result).unwrap_or_default();
-    write_file(
-        &run_dir.join(RESULT_FILE),
-        crate::redact::known(&text).as_bytes(),
-    )
+    let bytes = match serde_json::to_value(result) {
+        Ok(mut value) if crate::redact::knows_any() => {
+            crate::redact::known_in_json(&mut value);
+            serde_json::to_vec_pretty(&value)
+        }
+        _ => serde_json::to_vec_pretty(result),
+    };
+    write_file(&run_dir.join(RESULT_FILE), &bytes.unwrap_or_default())
 }
 
 fn write_file(path: &PathBuf, bytes: &[u8]) -> Result<(), RecordError> {

@@ -92,8 +92,6 @@ pub(crate) struct SampleWriter {
     flushed: std::time::Instant,
     /// The first write error, kept so the run is told once, at the end.
     error: Option<std::io::Error>,
-    /// One row, serialized before it is written (secrets hidden).
-    line: Vec<u8>,
 }
 
 impl SampleWriter {
@@ -101,7 +99,6 @@ impl SampleWriter {
         Ok(SampleWriter {
             out: BufWriter::with_capacity(64 * 1024, File::create(path)?),
             path: path.to_path_buf(),
-            line: Vec::with_capacity(256),
             flushed: std::time::Instant::now(),
             error: None,
         })
@@ -131,17 +128,14 @@ impl SampleWriter {
             return;
         }
         let row = RowRef { probe, sample };
-        self.line.clear();
-        let written = serde_json::to_writer(&mut self.line, &row)
-            .map_err(std::io::Error::from)
-            .and_then(|()| {
-                let text = std::str::from_utf8(&self.line).unwrap_or_default();
-                match crate::redact::known(text) {
-                    std::borrow::Cow::Borrowed(_) => self.out.write_all(&self.line),
-                    std::borrow::Cow::Owned(hidden) => self.out.write_all(hidden.as_bytes()),
-                }
-            })
-            .and_then(|()| self.out.write_all(b"\n"));
+        let written = if crate::redact::knows_any() {
+            crate::redact::json_line(&row)
+                .map_err(std::io::Error::from)
+                .and_then(|line| self.out.write_all(&line))
+        } else {
+            serde_json::to_writer(&mut self.out, &row).map_err(std::io::Error::from)
+        }
+        .and_then(|()| self.out.write_all(b"\n"));
         if let Err(e) = written {
             self.error = Some(e);
         }

@@ -29,6 +29,10 @@ use super::yaml::{Key, Node, Pos, Value};
 /// The keys of one environment.
 pub(crate) const ENVIRONMENT_KEYS: &[&str] = &["variables", "docker", "scope"];
 
+/// The keys of `docker:` that say how its `host` is reached: an
+/// environment that names another `host` does not inherit them.
+const CONNECTION_KEYS: &[&str] = &["host", "tls", "insecure", "ssh", "socket"];
+
 /// The name an undeclared default environment goes by.
 pub(crate) const LOCAL: &str = "local";
 
@@ -73,6 +77,8 @@ pub struct Substitution {
     /// PASSWORD, TOKEN, SECRET, KEY, ...): never shown, its value
     /// remembered by `redact` and hidden in all gameday writes and prints.
     pub secret: bool,
+    /// Its value is, or holds, one from the process environment.
+    pub via_shell: bool,
     /// Where it is first used.
     pub pos: Pos,
 }
@@ -81,9 +87,9 @@ impl Substitution {
     /// The value as `gameday plan` shows it.
     pub fn shown(&self) -> String {
         if self.secret {
-            format!("<secret, {} characters>", self.value.chars().count())
+            "<secret>".to_string()
         } else {
-            self.value.clone()
+            crate::redact::text(&self.value)
         }
     }
 }
@@ -169,7 +175,10 @@ pub(crate) fn apply(
 
 /// Replace every secret value in the messages with `<NAME>`.
 pub(crate) fn scrub(diags: &mut [Diagnostic], found: &[Substitution]) {
-    for s in found.iter().filter(|s| s.secret && s.value.len() >= 3) {
+    for s in found
+        .iter()
+        .filter(|s| s.secret && s.value.chars().count() >= crate::redact::KNOWN_MIN_CHARS)
+    {
         let with = format!("<{}>", s.name);
         for d in diags.iter_mut() {
             d.message = d.message.replace(&s.value, &with);
@@ -326,6 +335,10 @@ fn merge(entries: &mut Vec<(Key, Node)>, body: &Node) {
                 match (at, &value.value) {
                     (Some(at), Value::Map(over)) => {
                         if let Value::Map(base) = &mut entries[at].1.value {
+                            // Another engine: the file's way of reaching its own does not carry over.
+                            if over.iter().any(|(k, _)| k.name == "host") {
+                                base.retain(|(b, _)| !CONNECTION_KEYS.contains(&b.name.as_str()));
+                            }
                             for (k, v) in over {
                                 base.retain(|(b, _)| b.name != k.name);
                                 base.push((k.clone(), v.clone()));
@@ -481,7 +494,18 @@ impl Walk<'_, '_> {
     fn node(&mut self, node: &mut Node) {
         match &mut node.value {
             Value::Seq(items) => items.iter_mut().for_each(|n| self.node(n)),
-            Value::Map(entries) => entries.iter_mut().for_each(|(_, n)| self.node(n)),
+            Value::Map(entries) => {
+                for (key, n) in entries.iter_mut() {
+                    // A target's `host:` chooses the engine too.
+                    if key.name == "host" && self.guarded.is_none() {
+                        self.guarded = Some("host");
+                        self.node(n);
+                        self.guarded = None;
+                    } else {
+                        self.node(n);
+                    }
+                }
+            }
             Value::Str(text) if text.contains('$') => {
                 let whole = whole_reference(text);
                 if let Some(out) = self.expand(text, node.pos) {
@@ -536,18 +560,27 @@ impl Walk<'_, '_> {
             return None;
         }
         if let Some(s) = self.found.iter().find(|s| s.name == name) {
-            let (value, source) = (s.value.clone(), s.source.clone());
-            return self.unguarded(name, pos, &source).then_some(value);
+            let (value, via_shell) = (s.value.clone(), s.via_shell);
+            return self.unguarded(name, pos, via_shell).then_some(value);
         }
         let lookup = self.lookup;
+        let mut via_shell = false;
         let found = if let Some(outer) = lookup.outer(name) {
             Some(outer)
         } else if let Some((_, raw, at)) = lookup.environment(name) {
             let raw = raw.clone();
             let at = *at;
-            let value = self.expand_environment_value(name, &raw, at)?;
+            let Some((value, shell)) = self.expand_environment_value(name, &raw, at) else {
+                self.diags.push(Diagnostic::new(
+                    pos,
+                    format!("variable `{name}` cannot be put in: its definition has a problem (reported there)"),
+                ));
+                return None;
+            };
+            via_shell = shell;
             Some((value, Source::Environment(lookup.env_name.clone())))
         } else {
+            via_shell = true;
             (lookup.process)(name).map(|v| (v, Source::Process))
         };
         let Some((value, source)) = found else {
@@ -555,11 +588,12 @@ impl Walk<'_, '_> {
                 .push(unset(pos, name, &lookup.env_name, self.guarded.is_none()));
             return None;
         };
-        let allowed = self.unguarded(name, pos, &source);
+        let allowed = self.unguarded(name, pos, via_shell);
         self.found.push(Substitution {
             name: name.to_string(),
             value: value.clone(),
             secret: crate::redact::is_secret_variable(name),
+            via_shell,
             source,
             pos,
         });
@@ -570,17 +604,19 @@ impl Walk<'_, '_> {
     /// environment into `scope:`, `docker:` or `hosts:` (reported): a
     /// variable left exported in a shell must never move the blast radius
     /// or the engine.
-    fn unguarded(&mut self, name: &str, pos: Pos, source: &Source) -> bool {
+    fn unguarded(&mut self, name: &str, pos: Pos, via_shell: bool) -> bool {
         let Some(key) = self.guarded else {
             return true;
         };
-        if *source != Source::Process {
+        if !via_shell {
             return true;
         }
         self.diags.push(
             Diagnostic::new(
                 pos,
-                format!("`${{{name}}}` in `{key}:` would come from the process environment"),
+                format!(
+                    "`${{{name}}}` in `{key}:` would take (some of) its value from the process environment"
+                ),
             )
             .with_hint(format!(
                 "the scope and the engine are never taken from a shell's variables: give `{name}` with `--var {name}=...`, in an `--env-file`, or in an environment's `variables:`"
@@ -591,7 +627,32 @@ impl Walk<'_, '_> {
 
     /// An environment's variable may name one of `--var`, `--env-file` or
     /// the process (never another of the environment's: no chains).
-    fn expand_environment_value(&mut self, name: &str, raw: &str, at: Pos) -> Option<String> {
+    /// The value, and whether any of it came from the process environment.
+    fn expand_environment_value(
+        &mut self,
+        name: &str,
+        raw: &str,
+        at: Pos,
+    ) -> Option<(String, bool)> {
+        let own: Vec<String> = references(raw)
+            .into_iter()
+            .filter(|r| self.lookup.environment(r).is_some())
+            .collect();
+        if !own.is_empty() {
+            self.diags.push(
+                Diagnostic::new(
+                    at,
+                    format!(
+                        "variable `{name}` names `{}`, another variable of the same environment",
+                        own.join("`, `")
+                    ),
+                )
+                .with_hint(
+                    "the variables of an environment do not name each other: write the value out",
+                ),
+            );
+            return None;
+        }
         let inner = Lookup {
             inputs: self.lookup.inputs,
             env_name: self.lookup.env_name.clone(),
@@ -606,6 +667,7 @@ impl Walk<'_, '_> {
         };
         let value = nested.expand(raw, at);
         self.diags.append(&mut nested.diags);
+        let via_shell = nested.found.iter().any(|s| s.via_shell);
         for mut s in nested.found {
             // A secret put into a variable keeps the outer name secret too.
             s.secret = s.secret || crate::redact::is_secret_variable(name);
@@ -613,7 +675,7 @@ impl Walk<'_, '_> {
                 self.found.push(s);
             }
         }
-        value
+        value.map(|v| (v, via_shell))
     }
 }
 
@@ -634,6 +696,26 @@ fn unset(pos: Pos, name: &str, env: &str, from_shell: bool) -> Diagnostic {
     ))
 }
 
+/// The names `${NAME}` in `text` refers to (`$$` skipped).
+fn references(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{')
+            && let Some(end) = body.find('}')
+        {
+            names.push(body[..end].to_string());
+            rest = &body[end + 1..];
+        } else {
+            rest = after;
+        }
+    }
+    names
+}
+
 /// Is the whole string one `${NAME}`?
 fn whole_reference(text: &str) -> bool {
     text.strip_prefix("${")
@@ -642,11 +724,16 @@ fn whole_reference(text: &str) -> bool {
 }
 
 /// A value standing alone takes its YAML type.
+/// (Only when the number reads back as the same text: `007`, `1.10` and
+/// `+5` stay text.)
 fn typed(value: String) -> Value {
-    if let Ok(i) = value.parse::<i64>() {
+    if let Ok(i) = value.parse::<i64>()
+        && i.to_string() == value
+    {
         Value::Int(i)
     } else if let Ok(f) = value.parse::<f64>()
-        && value.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && f.is_finite()
+        && f.to_string() == value
     {
         Value::Float(f)
     } else if value == "true" || value == "false" {
@@ -667,7 +754,10 @@ pub(crate) fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((name, value)) = line.split_once('=') else {
-            return Err((i + 1, format!("expected `NAME=VALUE`, found `{line}`")));
+            return Err((
+                i + 1,
+                "expected `NAME=VALUE` (the line is not shown: it may hold a secret)".to_string(),
+            ));
         };
         let name = name.trim();
         if !valid_name(name) {

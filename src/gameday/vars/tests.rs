@@ -55,8 +55,8 @@ fn staging_sets_variables_engine_and_scope_and_names_the_environment() {
     PROJECT = shop-staging (environments.staging.variables)
     TAG = 7 (--var)
     API = https://staging.example:8443 (environments.staging.variables)
-    STAGING_TOKEN = <secret, 12 characters> (the process environment)
-    API_TOKEN = <secret, 12 characters> (environments.staging.variables)
+    STAGING_TOKEN = <secret> (the process environment)
+    API_TOKEN = <secret> (environments.staging.variables)
     ");
 }
 
@@ -125,6 +125,9 @@ fn a_lone_reference_takes_the_values_type() {
     assert_eq!(typed("0.5".into()), Value::Float(0.5));
     assert_eq!(typed("true".into()), Value::Bool(true));
     assert_eq!(typed("3s".into()), Value::Str("3s".into()));
+    assert_eq!(typed("007".into()), Value::Str("007".into()));
+    assert_eq!(typed("1.10".into()), Value::Str("1.10".into()));
+    assert_eq!(typed("+5".into()), Value::Str("+5".into()));
     assert!(whole_reference("${N}"));
     assert!(!whole_reference("${N}s"));
 }
@@ -142,7 +145,10 @@ fn env_files_and_vars_are_read_strictly() {
     );
     assert_eq!(
         parse_env_file("A=1\nnot a line\n").unwrap_err(),
-        (2, "expected `NAME=VALUE`, found `not a line`".into())
+        (
+            2,
+            "expected `NAME=VALUE` (the line is not shown: it may hold a secret)".into()
+        )
     );
     assert_eq!(parse_var("A=b=c").unwrap(), ("A".into(), "b=c".into()));
     assert!(parse_var("1A=b").is_err());
@@ -168,4 +174,52 @@ fn the_scope_and_the_engine_never_come_from_the_shell() {
     )
     .unwrap_err();
     insta::assert_snapshot!(err);
+}
+
+#[test]
+fn no_way_round_the_shell_guard_and_no_chains() {
+    let text = r#"gameday: g
+scope: { compose_project: "${P}" }
+docker: { host: "tcp://file-host:2376", insecure: true }
+environments:
+  staging:
+    variables: { H: "${DOCKER_HOST_X}", P: shop, URL: "http://${P}/h" }
+    docker: { host: "${H}" }
+probes:
+  p: { http: { url: "${URL}" } }
+scenarios:
+  - { name: s, fault: { kill: { service: db, host: "${WHERE}" } }, duration: 1s }
+"#;
+    let env = |n: &str| match n {
+        "DOCKER_HOST_X" => Some("tcp://prod:2375".to_string()),
+        "WHERE" => Some("db".to_string()),
+        "P" => Some("laptop".to_string()),
+        _ => None,
+    };
+    let inputs = Inputs {
+        env: Some("staging".into()),
+        ..Inputs::default()
+    };
+    let err = load_with("g.yaml", text.as_bytes(), &inputs, &env)
+        .unwrap_err()
+        .render();
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn another_host_does_not_inherit_the_files_way_of_reaching_its_own() {
+    let text = "gameday: g\nscope: { compose_project: p }\ndocker: { host: \"tcp://a:2375\", insecure: true, helper_image: h:1 }\nenvironments:\n  staging: { docker: { host: \"tcp://b:2376\" } }\nscenarios: []\n";
+    let inputs = Inputs {
+        env: Some("staging".into()),
+        ..Inputs::default()
+    };
+    match load_with("g.yaml", text.as_bytes(), &inputs, &|_| None) {
+        Ok(g) => {
+            assert!(!g.docker.insecure);
+            assert_eq!(g.docker.helper_image.as_deref(), Some("h:1"));
+        }
+        // Without TLS files a tcp:// engine is refused: also fine, but
+        // then it must be for want of TLS, never `insecure` inherited.
+        Err(d) => assert!(d.render().contains("TLS"), "{}", d.render()),
+    }
 }

@@ -98,6 +98,14 @@ pub(crate) enum InstallError {
         "`{image}` on the engine at {host} is not gameday's helper image (no `{LABEL}=1` label): it is left alone"
     )]
     Foreign { image: String, host: String },
+    #[error(
+        "`{image}` on the engine at {host} is another gameday's helper image, in use by {users} running container(s) (another run's helpers?): it is not replaced under them; wait for that run to end, or set docker.helper_image to another tag"
+    )]
+    InUse {
+        image: String,
+        host: String,
+        users: usize,
+    },
     #[error("the engine at {host} did not tag `{image}` after loading it")]
     NotLoaded { image: String, host: String },
 }
@@ -144,6 +152,18 @@ pub(crate) async fn install(
         HelperState::Current(f) | HelperState::Old { facts: f, .. } => Some(f.id.clone()),
         HelperState::Missing | HelperState::Foreign(_) => None,
     };
+    // Another version's helpers still running (someone else's run on this
+    // engine) would start their next workers from the new image: refused.
+    if let HelperState::Old { facts, .. } = &before {
+        let users = engine.image_users(&facts.id, false).await?;
+        if users > 0 {
+            return Err(InstallError::InUse {
+                image: image.to_string(),
+                host: engine.host().to_string(),
+                users,
+            });
+        }
+    }
     let unchanged = old_id.as_deref() == Some(archive.id.as_str());
     if !unchanged {
         engine.load_image(archive.bytes).await?;

@@ -216,6 +216,37 @@ fn gameday_installs_its_helper_image_on_a_tls_engine_replaces_an_old_one_and_ref
         "{}",
         text(&status)
     );
+    // While a container of the old image runs (another gameday's run on
+    // this engine), it is not replaced under it.
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let other = engine.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "other-runs-helper",
+        "--network",
+        "host",
+        TAG,
+        "store",
+        "--listen",
+        &listen,
+    ]);
+    assert!(other.status.success(), "{}", text(&other));
+    let in_use = helper(&engine, certs.path(), &["install"]);
+    assert_eq!(in_use.status.code(), Some(2), "{}", text(&in_use));
+    assert!(
+        text(&in_use).contains("in use by 1 running container"),
+        "{}",
+        text(&in_use)
+    );
+    assert_eq!(
+        image_id(&engine, TAG),
+        old_id,
+        "the old helper was replaced in use"
+    );
+    let removed = engine.docker(&["rm", "-f", "other-runs-helper"]);
+    assert!(removed.status.success(), "{}", text(&removed));
 
     let project = format!("gdt-helper-{}", std::process::id());
     let ip = store_on_bridge(&engine, &project);

@@ -197,26 +197,39 @@ fn a_missing_helper_image_will_be_installed_and_a_foreign_one_refuses_the_run() 
     }
     let project = Project::new("plan-helper");
     let (store, _api) = project.demo_stack();
+    let missing = format!("gameday-nethelper:gdt-none-{}", std::process::id());
     let text = format!(
-        "gameday: helper\ndocker: {{ network_helper: helper, helper_image: \"gameday-test-no-such-image:none\" }}\nscope: {{ compose_project: {} }}\nscenarios:\n  - {{ name: s, fault: {{ delay: {{ service: store, latency: 100ms }} }}, duration: 1s }}\n",
+        "gameday: helper\ndocker: {{ network_helper: helper, helper_image: \"{missing}\" }}\nscope: {{ compose_project: {} }}\nscenarios:\n  - {{ name: s, fault: {{ delay: {{ service: store, latency: 100ms }} }}, duration: 1s }}\n",
         project.name
     );
     let (_dir, file) = gameday_file(&text);
     let planned = gameday_plan(&file);
     let stdout = String::from_utf8_lossy(&planned.stdout);
     assert!(
-        stdout.contains("through a helper container (gameday-test-no-such-image:none) sharing the container's network namespace (network_helper: helper)"),
+        stdout.contains(&format!("through a helper container ({missing}) sharing the container's network namespace (network_helper: helper)")),
         "{stdout}"
     );
     assert!(
-        stdout.contains(
-            "HELPER: the helper image `gameday-test-no-such-image:none` will be installed on engine `default` (unix:///var/run/docker.sock) before anything is applied ("
-        ) && stdout.contains(" MB): there it is missing"),
+        stdout.contains(&format!(
+            "HELPER: the helper image `{missing}` will be installed on engine `default` (unix:///var/run/docker.sock) before anything is applied ("
+        )) && stdout.contains(" MB): there it is missing"),
         "{stdout}"
     );
     assert!(!stdout.contains("WARNING"), "{stdout}");
 
-    let foreign = text.replace("gameday-test-no-such-image:none", DEMO_IMAGE);
+    // Under another name, a run never installs it by itself.
+    let other = text.replace(&missing, "gameday-test-no-such-image:none");
+    let (_dir, file) = gameday_file(&other);
+    let planned = gameday_plan(&file);
+    let stdout = String::from_utf8_lossy(&planned.stdout);
+    assert!(
+        stdout.contains(
+            "WARNING: the helper image `gameday-test-no-such-image:none` on engine `default`"
+        ) && stdout.contains("a run installs one only under `gameday-nethelper`"),
+        "{stdout}"
+    );
+
+    let foreign = text.replace(&missing, DEMO_IMAGE);
     let (_dir, file) = gameday_file(&foreign);
     let planned = gameday_plan(&file);
     let stdout = String::from_utf8_lossy(&planned.stdout);

@@ -64,12 +64,15 @@ pub(crate) struct HelperFiles {
     pub size: u64,
 }
 
-/// A tool's path: `PATH` first, then the usual sbin directories.
+/// A tool's path: the system's directories first, then `PATH`'s absolute ones (never a
+/// relative entry such as `.`: what goes into the helper runs as root in
+/// the targets' namespaces).
 fn find_tool(tool: &'static str) -> Result<PathBuf, AssembleError> {
     let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .filter(|d| !d.is_empty())
-        .chain(TOOL_DIRS)
+    TOOL_DIRS
+        .iter()
+        .copied()
+        .chain(path.split(':').filter(|d| d.starts_with('/')))
         .map(|d| Path::new(d).join(tool))
         .find(|p| p.is_file())
         .ok_or(AssembleError::MissingTool(tool))
